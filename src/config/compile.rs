@@ -1,0 +1,1623 @@
+//! Raw configuration -> validated [`Config`] with a compiled [`RoutingTable`].
+//!
+//! Every check reports into [`Diagnostics`] and carries on, so one run of
+//! `switchyard check` lists every problem; the table is only returned when
+//! there were none.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustc_hash::FxHashMap;
+use toml::Spanned;
+
+use super::diag::{self, ConfigErrors, Diagnostics, Source};
+use super::raw::{RawEndpoint, RawMonitor, RawProfile, RawRecord, RawServer, RawZone, StatusSpec};
+use super::secret::{Secret, SecretSource};
+use super::{AdminSettings, Config, DnsSettings, MonitorSettings, ProbeSpec, Protocol, Settings};
+use crate::dns::name::DomainName;
+use crate::dns::rr::{self, Link, WireRr, rtype};
+use crate::health::HealthCell;
+use crate::routing::{
+    Endpoint, Health, Node, NodeData, NodeId, OnAllDown, Profile, ProfileId, Routing, RoutingTable,
+    RrSet, Target, Zone, ZoneId,
+};
+
+/// Largest TTL allowed (RFC 2181 §8).
+const MAX_TTL: i64 = 2_147_483_647;
+/// Routing methods the schema knows.
+const KNOWN_METHODS: &[&str] = &[
+    "priority",
+    "weighted",
+    "performance",
+    "geographic",
+    "subnet",
+    "multivalue",
+];
+
+/// Where something was written: for errors that point back at it.
+#[derive(Clone, Debug)]
+struct At {
+    src: usize,
+    span: std::ops::Range<usize>,
+    field: String,
+}
+
+/// Loader state: sources for diagnostics and the table under construction.
+struct Loader {
+    diag: Diagnostics,
+    sources: Vec<Source>,
+    table: RoutingTable,
+    /// Names defined so far (records and profiles), before nodes exist.
+    pending: Vec<Pending>,
+    pending_index: FxHashMap<Box<[u8]>, usize>,
+    /// Zone NS entries, for the glue check.
+    ns_hosts: Vec<(ZoneId, DomainName, At)>,
+    probes: Vec<ProbeSpec>,
+    now: SystemTime,
+}
+
+struct Pending {
+    name: DomainName,
+    zone: ZoneId,
+    kind: PendingKind,
+    at: At,
+}
+
+enum PendingKind {
+    /// Static RRsets, each record with where it was written.
+    Records(Vec<(RrSet, Vec<At>)>),
+    Profile(ProfileId),
+}
+
+pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let mut l = Loader {
+        diag: Diagnostics::default(),
+        sources: Vec::new(),
+        table: RoutingTable::default(),
+        pending: Vec::new(),
+        pending_index: FxHashMap::default(),
+        ns_hosts: Vec::new(),
+        probes: Vec::new(),
+        now: SystemTime::now(),
+    };
+    let settings = l.load_all(path);
+    match settings {
+        Some(settings) if l.diag.ok() => Ok(Config {
+            path: path.to_path_buf(),
+            settings,
+            table: l.table,
+            probes: l.probes,
+            warnings: l.diag.warnings,
+        }),
+        _ => Err(ConfigErrors(l.diag.errors)),
+    }
+}
+
+fn base_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+impl Loader {
+    fn read(&mut self, path: &Path) -> Option<usize> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                self.sources.push(Source {
+                    path: path.to_path_buf(),
+                    text,
+                });
+                Some(self.sources.len() - 1)
+            }
+            Err(e) => {
+                self.diag
+                    .file_error(path, format!("cannot read configuration: {e}"));
+                None
+            }
+        }
+    }
+
+    fn error(&mut self, at: &At, msg: impl Into<String>) {
+        let src = &self.sources[at.src];
+        self.diag.error(src, at.span.clone(), &at.field, msg);
+    }
+
+    fn err<T>(&mut self, src: usize, v: &Spanned<T>, field: &str, msg: impl Into<String>) {
+        let at = self.at(src, v, field);
+        self.error(&at, msg);
+    }
+
+    fn warn<T>(&mut self, src: usize, v: &Spanned<T>, field: &str, msg: impl Into<String>) {
+        let source = &self.sources[src];
+        self.diag.warn(source, v.span(), field, msg);
+    }
+
+    fn at<T>(&self, src: usize, v: &Spanned<T>, field: &str) -> At {
+        At {
+            src,
+            span: v.span(),
+            field: field.to_string(),
+        }
+    }
+
+    /// Checks an integer against a range, reporting a located error.
+    fn int<T: TryFrom<i64>>(
+        &mut self,
+        src: usize,
+        v: &Spanned<i64>,
+        field: &str,
+        lo: i64,
+        hi: i64,
+    ) -> Option<T> {
+        let n = *v.get_ref();
+        if n < lo || n > hi {
+            self.err(src, v, field, format!("{n} is out of range ({lo}..={hi})"));
+            return None;
+        }
+        T::try_from(n).ok()
+    }
+
+    fn duration(&mut self, src: usize, v: &Spanned<String>, field: &str) -> Option<Duration> {
+        match humantime::parse_duration(v.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(
+                    src,
+                    v,
+                    field,
+                    format!(
+                        "`{}` is not a duration ({e}); write e.g. \"500ms\", \"10s\", \"1m\"",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn secret(&mut self, src: usize, v: &Spanned<SecretSource>, field: &str) -> Option<Secret> {
+        let base = base_dir(&self.sources[src].path);
+        if let SecretSource::Literal(_) = v.get_ref() {
+            self.warn(
+                src,
+                v,
+                field,
+                "secret written in the file; prefer { env = \"NAME\" } or { file = \"path\" }",
+            );
+        }
+        match v.get_ref().resolve(&base) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.err(src, v, field, e);
+                None
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- server
+
+    fn load_all(&mut self, path: &Path) -> Option<Settings> {
+        let src = self.read(path)?;
+        let raw: RawServer = diag::parse(&self.sources[src], &mut self.diag)?;
+        let base = base_dir(path);
+        let settings = self.settings(src, &raw, &base);
+        let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
+        // Records after every origin is known, so each lands in its own zone.
+        for (z, built) in raw.zones.iter().zip(zones) {
+            if let Some((zone, origin, ttl)) = built {
+                for (i, r) in z.get_ref().records.iter().enumerate() {
+                    self.record(src, zone, &origin, ttl, i, r);
+                }
+            }
+        }
+        if raw.zones.is_empty() {
+            self.diag.file_error(
+                path,
+                "no [[zones]] configured: Switchyard only answers for its zones",
+            );
+        }
+        let dir = settings.profiles_dir.clone();
+        self.profiles_dir(&dir);
+        self.finish();
+        Some(settings)
+    }
+
+    fn settings(&mut self, src: usize, raw: &RawServer, base: &Path) -> Settings {
+        let mut dns = DnsSettings::default();
+        if let Some(listen) = &raw.dns.listen {
+            dns.listen.clear();
+            if listen.get_ref().is_empty() {
+                self.err(
+                    src,
+                    listen,
+                    "dns.listen",
+                    "at least one address is required",
+                );
+            }
+            for (i, a) in listen.get_ref().iter().enumerate() {
+                let field = format!("dns.listen[{i}]");
+                match a.get_ref().parse::<SocketAddr>() {
+                    Ok(addr) if dns.listen.contains(&addr) => {
+                        self.err(src, a, &field, format!("{addr} is listed twice"));
+                    }
+                    Ok(addr) => dns.listen.push(addr),
+                    Err(_) => self.err(
+                        src,
+                        a,
+                        &field,
+                        format!(
+                            "`{}` is not an address with a port, e.g. \"127.0.0.1:53\" or \"[::1]:53\"",
+                            a.get_ref()
+                        ),
+                    ),
+                }
+            }
+        }
+        if let Some(ecs) = raw.dns.ecs {
+            dns.ecs = ecs;
+        }
+        if let Some(t) = &raw.dns.tcp_idle_timeout
+            && let Some(d) = self.duration(src, t, "dns.tcp_idle_timeout")
+        {
+            if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+                self.err(
+                    src,
+                    t,
+                    "dns.tcp_idle_timeout",
+                    "must be between 100ms and 1h",
+                );
+            }
+            dns.tcp_idle_timeout = d;
+        }
+        if let Some(n) = &raw.dns.max_tcp_connections
+            && let Some(n) = self.int(src, n, "dns.max_tcp_connections", 1, 65_535)
+        {
+            dns.max_tcp_connections = n;
+        }
+        if let Some(n) = &raw.dns.udp_workers
+            && let Some(n) = self.int(src, n, "dns.udp_workers", 0, 64)
+        {
+            dns.udp_workers = n;
+        }
+
+        let mut admin = AdminSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8053)),
+            token: None,
+        };
+        if let Some(l) = &raw.admin.listen {
+            match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) => admin.listen = a,
+                Err(_) => self.err(
+                    src,
+                    l,
+                    "admin.listen",
+                    format!("`{}` is not an address with a port", l.get_ref()),
+                ),
+            }
+        }
+        if let Some(t) = &raw.admin.token {
+            admin.token = self.secret(src, t, "admin.token");
+        }
+        if !admin.listen.ip().is_loopback()
+            && raw.admin.token.is_none()
+            && let Some(l) = &raw.admin.listen
+        {
+            self.warn(
+                src,
+                l,
+                "admin.listen",
+                "the admin API listens beyond loopback without a token: anyone who can reach it can disable endpoints",
+            );
+        }
+
+        let geoip_database = raw
+            .geoip
+            .as_ref()
+            .and_then(|g| g.database.as_ref())
+            .map(|d| {
+                let p = base.join(d.get_ref());
+                if let Err(e) = std::fs::metadata(&p) {
+                    self.err(
+                        src,
+                        d,
+                        "geoip.database",
+                        format!("cannot open {}: {e}", p.display()),
+                    );
+                }
+                p
+            });
+        let profiles_dir = match &raw.profiles.dir {
+            Some(d) => {
+                let p = base.join(d.get_ref());
+                if !p.is_dir() {
+                    self.err(
+                        src,
+                        d,
+                        "profiles.dir",
+                        format!("{} is not a directory", p.display()),
+                    );
+                }
+                p
+            }
+            None => base.join("profiles"),
+        };
+        let state_file = raw.state_file.as_ref().map(|s| base.join(s.get_ref()));
+        Settings {
+            dns,
+            admin,
+            geoip_database,
+            profiles_dir,
+            state_file,
+        }
+    }
+
+    // ----------------------------------------------------------------- zones
+
+    fn zone(&mut self, src: usize, z: &Spanned<RawZone>) -> Option<(ZoneId, DomainName, u32)> {
+        let zi = self.table.zones.len();
+        let p = format!("zones[{zi}]");
+        let z = z.get_ref();
+        let origin = match DomainName::parse(z.origin.get_ref(), None) {
+            Ok(o) => o,
+            Err(e) => {
+                self.err(src, &z.origin, &format!("{p}.origin"), e);
+                return None;
+            }
+        };
+        if self.table.zones.iter().any(|other| other.origin == origin) {
+            self.err(
+                src,
+                &z.origin,
+                &format!("{p}.origin"),
+                format!("zone {origin} is configured twice"),
+            );
+            return None;
+        }
+        let ttl = match &z.ttl {
+            Some(t) => self
+                .int(src, t, &format!("{p}.ttl"), 0, MAX_TTL)
+                .unwrap_or(3600),
+            None => 3600,
+        };
+
+        // NS set.
+        let mut ns_rrs = Vec::new();
+        let mut ns_ats = Vec::new();
+        if z.ns.get_ref().is_empty() {
+            self.err(
+                src,
+                &z.ns,
+                &format!("{p}.ns"),
+                "at least one name server is required",
+            );
+        }
+        for (i, ns) in z.ns.get_ref().iter().enumerate() {
+            let field = format!("{p}.ns[{i}]");
+            match DomainName::parse(ns.get_ref(), Some(&origin)) {
+                Ok(host) if host.is_hostname() => match WireRr::ns(ttl, &host) {
+                    Ok(rr) => {
+                        ns_rrs.push(rr);
+                        let at = self.at(src, ns, &field);
+                        ns_ats.push(at.clone());
+                        self.ns_hosts.push((zi as ZoneId, host, at));
+                    }
+                    Err(e) => self.err(src, ns, &field, e),
+                },
+                Ok(_) => self.err(
+                    src,
+                    ns,
+                    &field,
+                    format!("`{}` is not a host name", ns.get_ref()),
+                ),
+                Err(e) => self.err(src, ns, &field, e),
+            }
+        }
+
+        // SOA.
+        let soa = z.soa.as_ref().map(|s| s.get_ref());
+        let name_or = |this: &mut Self,
+                       v: Option<&Spanned<String>>,
+                       field: &str,
+                       default: Option<DomainName>| {
+            match v {
+                Some(v) => {
+                    // Accept rname as an e-mail address too.
+                    let text = if field.ends_with("rname") {
+                        v.get_ref().replacen('@', ".", 1)
+                    } else {
+                        v.get_ref().clone()
+                    };
+                    match DomainName::parse(&text, Some(&origin)) {
+                        Ok(n) => Some(n),
+                        Err(e) => {
+                            this.err(src, v, field, e);
+                            None
+                        }
+                    }
+                }
+                None => default,
+            }
+        };
+        let first_ns = ns_rrs.first().and_then(|rr| rr.target().cloned());
+        let mname = name_or(
+            self,
+            soa.and_then(|s| s.mname.as_ref()),
+            &format!("{p}.soa.mname"),
+            first_ns,
+        );
+        let hostmaster = DomainName::parse("hostmaster", Some(&origin)).ok();
+        let rname = name_or(
+            self,
+            soa.and_then(|s| s.rname.as_ref()),
+            &format!("{p}.soa.rname"),
+            hostmaster,
+        );
+        let num = |this: &mut Self,
+                   v: Option<&Spanned<i64>>,
+                   field: &str,
+                   default: u32,
+                   lo: i64,
+                   hi: i64|
+         -> u32 {
+            match v {
+                Some(v) => this
+                    .int(src, v, &format!("{p}.soa.{field}"), lo, hi)
+                    .unwrap_or(default),
+                None => default,
+            }
+        };
+        let default_serial = self
+            .now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(1);
+        let serial = num(
+            self,
+            soa.and_then(|s| s.serial.as_ref()),
+            "serial",
+            default_serial,
+            0,
+            u32::MAX as i64,
+        );
+        let refresh = num(
+            self,
+            soa.and_then(|s| s.refresh.as_ref()),
+            "refresh",
+            3600,
+            0,
+            MAX_TTL,
+        );
+        let retry = num(
+            self,
+            soa.and_then(|s| s.retry.as_ref()),
+            "retry",
+            600,
+            0,
+            MAX_TTL,
+        );
+        let expire = num(
+            self,
+            soa.and_then(|s| s.expire.as_ref()),
+            "expire",
+            1_209_600,
+            0,
+            MAX_TTL,
+        );
+        let minimum = num(
+            self,
+            soa.and_then(|s| s.minimum.as_ref()),
+            "minimum",
+            60,
+            0,
+            MAX_TTL,
+        );
+        let (Some(mname), Some(rname)) = (mname, rname) else {
+            if !ns_rrs.is_empty() {
+                self.err(
+                    src,
+                    &z.origin,
+                    &format!("{p}.soa"),
+                    "cannot build the SOA record",
+                );
+            }
+            return None;
+        };
+        let soa_rr = match WireRr::soa(ttl, &mname, &rname, serial, refresh, retry, expire, minimum)
+        {
+            Ok(rr) => rr,
+            Err(e) => {
+                self.err(src, &z.origin, &format!("{p}.soa"), e);
+                return None;
+            }
+        };
+        let negative_soa = soa_rr.with_ttl(ttl.min(minimum));
+
+        let zone_at = self.at(src, &z.origin, &format!("{p}.origin"));
+        self.table.zones.push(Zone {
+            origin: origin.clone(),
+            apex: NodeId::MAX, // set in finish()
+            negative_soa,
+            serial,
+        });
+        let soa_at = zone_at.clone();
+        let apex_sets = vec![
+            (
+                RrSet {
+                    rtype: rtype::SOA,
+                    rrs: vec![soa_rr],
+                },
+                vec![soa_at],
+            ),
+            (
+                RrSet {
+                    rtype: rtype::NS,
+                    rrs: ns_rrs,
+                },
+                ns_ats,
+            ),
+        ];
+        self.define(
+            origin.clone(),
+            zi as ZoneId,
+            PendingKind::Records(apex_sets),
+            zone_at,
+        );
+        Some((zi as ZoneId, origin, ttl))
+    }
+
+    fn record(
+        &mut self,
+        src: usize,
+        zone: ZoneId,
+        origin: &DomainName,
+        zone_ttl: u32,
+        i: usize,
+        r: &Spanned<RawRecord>,
+    ) {
+        let p = format!("zones[{zone}].records[{i}]");
+        let r = r.get_ref();
+        let name = match DomainName::parse(r.name.get_ref(), Some(origin)) {
+            Ok(n) => n,
+            Err(e) => return self.err(src, &r.name, &format!("{p}.name"), e),
+        };
+        if !name.is_within(origin) {
+            return self.err(
+                src,
+                &r.name,
+                &format!("{p}.name"),
+                format!("{name} is not inside zone {origin}"),
+            );
+        }
+        if crate::dns::name::labels(name.wire()).any(|l| l == b"*") {
+            return self.err(
+                src,
+                &r.name,
+                &format!("{p}.name"),
+                "wildcard records are not supported; list each name",
+            );
+        }
+        let owner_zone = self.table.zone_of(&name);
+        if owner_zone != Some(zone) {
+            let other = owner_zone
+                .map(|z| self.table.zones[z as usize].origin.to_string())
+                .unwrap_or_default();
+            return self.err(
+                src,
+                &r.name,
+                &format!("{p}.name"),
+                format!("{name} belongs to zone {other}; define it there"),
+            );
+        }
+        let t = r.rtype.get_ref().to_ascii_uppercase();
+        if t == "NS" {
+            return self.err(
+                src,
+                &r.rtype,
+                &format!("{p}.type"),
+                "NS records come from the zone's `ns` list; delegations below the apex are not supported",
+            );
+        }
+        let ttl = match &r.ttl {
+            Some(v) => match self.int(src, v, &format!("{p}.ttl"), 0, MAX_TTL) {
+                Some(t) => t,
+                None => return,
+            },
+            None => zone_ttl,
+        };
+        let wire = match rr::parse_record(&t, r.value.get_ref(), origin, ttl) {
+            Ok(w) => w,
+            Err(e) if e.starts_with("unsupported record type") => {
+                return self.err(src, &r.rtype, &format!("{p}.type"), e);
+            }
+            Err(e) => return self.err(src, &r.value, &format!("{p}.value"), e),
+        };
+        let at = self.at(src, &r.name, &format!("{p}.name"));
+        let code = wire.rtype();
+        if let Some(&idx) = self.pending_index.get(name.wire()) {
+            let existing = &mut self.pending[idx];
+            let PendingKind::Records(sets) = &mut existing.kind else {
+                let msg = format!("{name} is already the name of a routing profile");
+                return self.error(&at, msg);
+            };
+            let is_apex = name == *origin;
+            let has_cname = sets.iter().any(|(s, _)| s.rtype == rtype::CNAME);
+            if code == rtype::CNAME && (is_apex || !sets.is_empty()) {
+                let msg = if is_apex {
+                    "a CNAME cannot be at the zone apex (it holds SOA and NS)".to_string()
+                } else if has_cname {
+                    format!("{name} has more than one CNAME record")
+                } else {
+                    format!("{name} has other records; a CNAME must be the only record at its name")
+                };
+                return self.error(&at, msg);
+            }
+            if has_cname {
+                let msg = format!(
+                    "{name} has a CNAME record; a CNAME must be the only record at its name"
+                );
+                return self.error(&at, msg);
+            }
+            match sets.iter_mut().find(|(s, _)| s.rtype == code) {
+                Some((set, ats)) => {
+                    if set.rrs.iter().any(|x| x.rdata() == wire.rdata()) {
+                        let msg = format!("duplicate {t} record for {name}");
+                        return self.error(&at, msg);
+                    }
+                    set.rrs.push(wire);
+                    ats.push(at);
+                }
+                None => sets.push((
+                    RrSet {
+                        rtype: code,
+                        rrs: vec![wire],
+                    },
+                    vec![at],
+                )),
+            }
+        } else {
+            let set = RrSet {
+                rtype: code,
+                rrs: vec![wire],
+            };
+            self.define(
+                name,
+                zone,
+                PendingKind::Records(vec![(set, vec![at.clone()])]),
+                at,
+            );
+        }
+    }
+
+    fn define(&mut self, name: DomainName, zone: ZoneId, kind: PendingKind, at: At) {
+        self.pending_index
+            .insert(name.wire().into(), self.pending.len());
+        self.pending.push(Pending {
+            name,
+            zone,
+            kind,
+            at,
+        });
+    }
+
+    // -------------------------------------------------------------- profiles
+
+    fn profiles_dir(&mut self, dir: &Path) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                // Already reported when the directory was configured explicitly.
+                if self.diag.errors.iter().all(|x| x.field != "profiles.dir") {
+                    self.diag
+                        .file_error(dir, format!("cannot read profiles directory: {e}"));
+                }
+                return;
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            if let Some(src) = self.read(&f)
+                && let Some(raw) = diag::parse::<RawProfile>(&self.sources[src], &mut self.diag)
+            {
+                self.profile(src, raw);
+            }
+        }
+    }
+
+    fn profile(&mut self, src: usize, raw: RawProfile) {
+        let profile_id = self.table.profiles.len() as ProfileId;
+        let name = match DomainName::parse(raw.name.get_ref(), None) {
+            Ok(n) => n,
+            Err(e) => return self.err(src, &raw.name, "name", e),
+        };
+        let zone = match self.table.zone_of(&name) {
+            Some(z) => z,
+            None => {
+                let zones: Vec<String> = self
+                    .table
+                    .zones
+                    .iter()
+                    .map(|z| z.origin.to_string())
+                    .collect();
+                return self.err(
+                    src,
+                    &raw.name,
+                    "name",
+                    format!(
+                        "{name} is not inside any configured zone ({})",
+                        if zones.is_empty() {
+                            "none configured".to_string()
+                        } else {
+                            zones.join(", ")
+                        }
+                    ),
+                );
+            }
+        };
+        if self.table.zones[zone as usize].origin == name {
+            return self.err(
+                src,
+                &raw.name,
+                "name",
+                format!("{name} is the zone apex; a profile must be a name below it"),
+            );
+        }
+        if let Some(&idx) = self.pending_index.get(name.wire()) {
+            let other = &self.pending[idx];
+            let what = match other.kind {
+                PendingKind::Profile(_) => "another profile",
+                PendingKind::Records(_) => "static records",
+            };
+            let where_ = self.sources[other.at.src].path.display().to_string();
+            let (line, _) = self.sources[other.at.src].line_col(other.at.span.start);
+            return self.err(
+                src,
+                &raw.name,
+                "name",
+                format!("{name} is already defined by {what} at {where_}:{line}"),
+            );
+        }
+
+        let method = raw.routing.get_ref().as_str();
+        if !KNOWN_METHODS.contains(&method) {
+            return self.err(
+                src,
+                &raw.routing,
+                "routing",
+                format!(
+                    "unknown routing method `{method}` (expected one of: {})",
+                    KNOWN_METHODS.join(", ")
+                ),
+            );
+        }
+        if matches!(method, "performance" | "geographic" | "subnet") {
+            return self.err(
+                src,
+                &raw.routing,
+                "routing",
+                format!(
+                    "routing method `{method}` is not available in this version yet (available: priority, weighted, multivalue)"
+                ),
+            );
+        }
+        let ttl = match &raw.ttl {
+            Some(t) => self.int(src, t, "ttl", 0, MAX_TTL).unwrap_or(60),
+            None => 60,
+        };
+        let enabled = raw.enabled.unwrap_or(true);
+        let max_answers = match (&raw.max_answers, method) {
+            (Some(m), "multivalue") => self.int::<u8>(src, m, "max_answers", 1, 10).unwrap_or(1),
+            (Some(m), _) => {
+                self.err(src, m, "max_answers", "only used by multivalue routing");
+                1
+            }
+            (None, _) => 8,
+        };
+        let monitor = raw
+            .monitor
+            .as_ref()
+            .and_then(|m| self.monitor(src, m))
+            .map(Arc::new);
+
+        if raw.endpoints.is_empty() {
+            return self.err(
+                src,
+                &raw.name,
+                "endpoints",
+                "a profile needs at least one [[endpoints]]",
+            );
+        }
+        let first_ep = self.table.endpoints.len() as u32;
+        let mut names: Vec<(String, At)> = Vec::new();
+        let mut priorities: Vec<(u16, String)> = Vec::new();
+        let mut missing_priority: Vec<At> = Vec::new();
+        for (i, e) in raw.endpoints.iter().enumerate() {
+            let p = format!("endpoints[{i}]");
+            let ep_raw = e.get_ref();
+            let ep_name = ep_raw.name.get_ref().clone();
+            let name_ok = !ep_name.is_empty()
+                && ep_name.len() <= 64
+                && ep_name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !name_ok {
+                self.err(
+                    src,
+                    &ep_raw.name,
+                    &format!("{p}.name"),
+                    "endpoint names are 1-64 letters, digits, `-`, `_` or `.`",
+                );
+            } else if let Some((_, first)) =
+                names.iter().find(|(n, _)| n.eq_ignore_ascii_case(&ep_name))
+            {
+                let (line, _) = self.sources[first.src].line_col(first.span.start);
+                self.err(
+                    src,
+                    &ep_raw.name,
+                    &format!("{p}.name"),
+                    format!("duplicate endpoint name `{ep_name}` (first used on line {line})"),
+                );
+            }
+            names.push((
+                ep_name.clone(),
+                self.at(src, &ep_raw.name, &format!("{p}.name")),
+            ));
+            if method == "priority" {
+                match &ep_raw.priority {
+                    Some(pv) => {
+                        if let Some(prio) =
+                            self.int::<u16>(src, pv, &format!("{p}.priority"), 1, 1000)
+                        {
+                            if let Some((_, other)) = priorities.iter().find(|(x, _)| *x == prio) {
+                                let msg = format!(
+                                    "duplicate priority {prio} (also used by endpoint `{other}`); priorities must be unique"
+                                );
+                                self.err(src, pv, &format!("{p}.priority"), msg);
+                            }
+                            priorities.push((prio, ep_name.clone()));
+                        }
+                    }
+                    None => {
+                        missing_priority.push(self.at(src, &ep_raw.name, &format!("{p}.priority")))
+                    }
+                }
+            }
+            if let Some(ep) =
+                self.endpoint(src, &p, ep_raw, profile_id, ttl, method, monitor.as_ref())
+            {
+                self.table.endpoints.push(ep);
+            }
+        }
+        if method == "priority" && !priorities.is_empty() {
+            for at in &missing_priority {
+                self.error(
+                    at,
+                    "priority is required on every endpoint once one endpoint sets it",
+                );
+            }
+        }
+        let last_ep = self.table.endpoints.len() as u32;
+        if last_ep - first_ep != raw.endpoints.len() as u32 {
+            // An endpoint failed; errors are recorded, nothing more to build.
+            self.table.endpoints.truncate(first_ep as usize);
+            return;
+        }
+        let eps = &self.table.endpoints[first_ep as usize..last_ep as usize];
+        let routing = match method {
+            "priority" => {
+                let mut order: Vec<u32> = (0..eps.len() as u32).collect();
+                if !priorities.is_empty() {
+                    order.sort_by_key(|&i| eps[i as usize].priority);
+                }
+                Routing::Priority {
+                    order: order.into(),
+                }
+            }
+            "weighted" => Routing::Weighted,
+            _ => Routing::Multivalue { max_answers },
+        };
+        let on_all_down = match &raw.on_all_down {
+            None => OnAllDown::ServeAll,
+            Some(v) => match v.get_ref().as_str() {
+                "serve-all" => OnAllDown::ServeAll,
+                "nodata" => OnAllDown::NoData,
+                "nxdomain" => OnAllDown::NxDomain,
+                "servfail" => OnAllDown::ServFail,
+                other => match eps.iter().position(|e| &*e.name == other) {
+                    Some(i) => OnAllDown::Endpoint(i as u32),
+                    None => {
+                        let list: Vec<&str> = eps.iter().map(|e| &*e.name).collect();
+                        return self.err(
+                            src,
+                            v,
+                            "on_all_down",
+                            format!(
+                                "`{other}` is neither a policy (serve-all, nodata, nxdomain, servfail) nor an endpoint of this profile ({})",
+                                list.join(", ")
+                            ),
+                        );
+                    }
+                },
+            },
+        };
+        if let OnAllDown::Endpoint(i) = on_all_down
+            && matches!(routing, Routing::Multivalue { .. })
+            && matches!(eps[i as usize].target, Target::Host(_))
+        {
+            // Unreachable: multivalue endpoints are validated to be addresses.
+        }
+        let at = self.at(src, &raw.name, "name");
+        self.table.profiles.push(Profile {
+            name: name.clone(),
+            node: NodeId::MAX, // set in finish()
+            source: self.sources[src].path.clone(),
+            routing,
+            ttl,
+            enabled,
+            on_all_down,
+            endpoints: first_ep..last_ep,
+        });
+        self.define(name, zone, PendingKind::Profile(profile_id), at);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn endpoint(
+        &mut self,
+        src: usize,
+        p: &str,
+        e: &RawEndpoint,
+        profile: ProfileId,
+        ttl: u32,
+        method: &str,
+        monitor: Option<&Arc<MonitorSettings>>,
+    ) -> Option<Endpoint> {
+        if let Some(child) = &e.profile {
+            self.err(
+                src,
+                child,
+                &format!("{p}.profile"),
+                "nested profiles are not available in this version yet",
+            );
+            return None;
+        }
+        if let Some(m) = &e.min_child_endpoints {
+            self.err(
+                src,
+                m,
+                &format!("{p}.min_child_endpoints"),
+                "only used with `profile` (nested endpoints)",
+            );
+        }
+        let Some(t) = &e.target else {
+            self.err(
+                src,
+                &e.name,
+                &format!("{p}.target"),
+                "target is required (an IPv4 or IPv6 address, or a host name)",
+            );
+            return None;
+        };
+        let field = format!("{p}.target");
+        let text = t.get_ref().trim();
+        let target = if let Ok(ip) = text.parse::<IpAddr>() {
+            match ip {
+                IpAddr::V4(v4) => Target::V4(v4),
+                IpAddr::V6(v6) => Target::V6(v6),
+            }
+        } else {
+            match DomainName::parse(text, None) {
+                Ok(h) if h.is_hostname() => Target::Host(h),
+                _ => {
+                    self.err(
+                        src,
+                        t,
+                        &field,
+                        format!("`{text}` is neither an IP address nor a host name"),
+                    );
+                    return None;
+                }
+            }
+        };
+        if method == "multivalue" && matches!(target, Target::Host(_)) {
+            self.err(
+                src,
+                t,
+                &field,
+                "multivalue routing answers addresses only; use an IPv4 or IPv6 address",
+            );
+            return None;
+        }
+        let weight = match &e.weight {
+            Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
+            None => 1,
+        };
+        let priority = match &e.priority {
+            Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
+            _ => 0,
+        };
+        let rr = match &target {
+            Target::V4(ip) => WireRr::a(ttl, *ip),
+            Target::V6(ip) => WireRr::aaaa(ttl, *ip),
+            Target::Host(h) => match WireRr::cname(ttl, h) {
+                Ok(rr) => rr,
+                Err(err) => {
+                    self.err(src, t, &field, err);
+                    return None;
+                }
+            },
+        };
+        let enabled = e.enabled.unwrap_or(true);
+        let always_serve = e.always_serve.unwrap_or(false);
+        let health = if !enabled {
+            Health::Disabled
+        } else if always_serve || monitor.is_none() {
+            Health::Unmonitored
+        } else {
+            Health::Monitored(Arc::new(HealthCell::new()))
+        };
+        if let (Some(m), Health::Monitored(cell)) = (monitor, &health) {
+            let probe = e.probe.as_ref().map(|pr| pr.get_ref());
+            let host = match probe.and_then(|pr| pr.address.as_ref()) {
+                Some(a) => {
+                    let a_text = a.get_ref().trim();
+                    let valid = a_text.parse::<IpAddr>().is_ok()
+                        || DomainName::parse(a_text, None).is_ok_and(|n| n.is_hostname());
+                    if !valid {
+                        self.err(
+                            src,
+                            a,
+                            &format!("{p}.probe.address"),
+                            format!("`{a_text}` is neither an IP address nor a host name"),
+                        );
+                    }
+                    a_text.to_string()
+                }
+                None => match &target {
+                    Target::Host(h) => h.as_str().trim_end_matches('.').to_string(),
+                    other => other.to_string(),
+                },
+            };
+            let port = match probe.and_then(|pr| pr.port.as_ref()) {
+                Some(v) => self
+                    .int(src, v, &format!("{p}.probe.port"), 1, 65535)
+                    .unwrap_or(m.port),
+                None => m.port,
+            };
+            let path = match probe.and_then(|pr| pr.path.as_ref()) {
+                Some(v) => {
+                    self.check_path(
+                        src,
+                        v,
+                        &format!("{p}.probe.path"),
+                        m.protocol,
+                        m.key.is_some(),
+                    );
+                    v.get_ref().clone()
+                }
+                None => m.path.clone(),
+            };
+            let mut headers = m.headers.clone();
+            if let Some(h) = probe.and_then(|pr| pr.headers.as_ref()) {
+                for (k, v) in self.headers(src, h, &format!("{p}.probe.headers")) {
+                    headers.retain(|(x, _)| !x.eq_ignore_ascii_case(&k));
+                    headers.push((k, v));
+                }
+                if headers.len() > 8 {
+                    self.err(
+                        src,
+                        h,
+                        &format!("{p}.probe.headers"),
+                        "at most 8 headers in all",
+                    );
+                }
+            }
+            self.probes.push(ProbeSpec {
+                endpoint: self.table.endpoints.len() as u32,
+                cell: cell.clone(),
+                host,
+                port,
+                path,
+                headers,
+                monitor: m.clone(),
+            });
+        } else if let Some(pr) = &e.probe {
+            let why = if monitor.is_none() {
+                "the profile has no [monitor]"
+            } else {
+                "the endpoint is not probed (disabled or always_serve)"
+            };
+            self.warn(src, pr, &format!("{p}.probe"), format!("ignored: {why}"));
+        }
+        Some(Endpoint {
+            name: e.name.get_ref().as_str().into(),
+            profile,
+            target,
+            priority,
+            weight,
+            health,
+            rr,
+        })
+    }
+
+    fn check_path(
+        &mut self,
+        src: usize,
+        v: &Spanned<String>,
+        field: &str,
+        protocol: Protocol,
+        has_key: bool,
+    ) {
+        let path = v.get_ref();
+        if protocol == Protocol::Tcp {
+            self.err(src, v, field, "tcp probes have no path");
+        } else if !path.starts_with('/') {
+            self.err(src, v, field, "must start with `/`");
+        } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.err(
+                src,
+                v,
+                field,
+                "must not contain spaces or control characters",
+            );
+        } else if path.contains("{key}") && !has_key {
+            self.err(src, v, field, "uses {key} but the monitor has no `key`");
+        }
+    }
+
+    fn headers(
+        &mut self,
+        src: usize,
+        h: &Spanned<BTreeMap<String, Spanned<String>>>,
+        field: &str,
+    ) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if h.get_ref().len() > 8 {
+            self.err(src, h, field, "at most 8 headers");
+        }
+        for (k, v) in h.get_ref() {
+            let token = !k.is_empty()
+                && k.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c));
+            if !token {
+                self.err(
+                    src,
+                    v,
+                    &format!("{field}.{k}"),
+                    format!("`{k}` is not a valid header name"),
+                );
+                continue;
+            }
+            if v.get_ref().chars().any(|c| c.is_control() && c != '\t') {
+                self.err(
+                    src,
+                    v,
+                    &format!("{field}.{k}"),
+                    "header values must not contain control characters",
+                );
+                continue;
+            }
+            out.push((k.clone(), v.get_ref().clone()));
+        }
+        out
+    }
+
+    fn monitor(&mut self, src: usize, m: &Spanned<RawMonitor>) -> Option<MonitorSettings> {
+        let m_ref = m.get_ref();
+        let before = self.diag.errors.len();
+        let protocol = match &m_ref.protocol {
+            None => Protocol::Http,
+            Some(v) => match v.get_ref().as_str() {
+                "http" => Protocol::Http,
+                "https" => Protocol::Https,
+                "tcp" => Protocol::Tcp,
+                other => {
+                    self.err(
+                        src,
+                        v,
+                        "monitor.protocol",
+                        format!("unknown protocol `{other}` (expected http, https or tcp)"),
+                    );
+                    Protocol::Http
+                }
+            },
+        };
+        let default_port = match protocol {
+            Protocol::Https => 443,
+            _ => 80,
+        };
+        let port = match &m_ref.port {
+            Some(v) => self
+                .int(src, v, "monitor.port", 1, 65535)
+                .unwrap_or(default_port),
+            None if protocol == Protocol::Tcp => {
+                self.err(src, m, "monitor.port", "tcp probes need a port");
+                0
+            }
+            None => default_port,
+        };
+        let key = m_ref
+            .key
+            .as_ref()
+            .and_then(|k| self.secret(src, k, "monitor.key"));
+        let path = match &m_ref.path {
+            Some(v) => {
+                self.check_path(src, v, "monitor.path", protocol, m_ref.key.is_some());
+                v.get_ref().clone()
+            }
+            None => "/".to_string(),
+        };
+        if let (Some(k), Some(p)) = (&m_ref.key, &m_ref.path)
+            && !p.get_ref().contains("{key}")
+        {
+            self.warn(
+                src,
+                k,
+                "monitor.key",
+                "the key is never sent: `path` has no {key}",
+            );
+        }
+        let interval = match &m_ref.interval {
+            Some(v) => self
+                .duration(src, v, "monitor.interval")
+                .unwrap_or(Duration::from_secs(30)),
+            None => Duration::from_secs(30),
+        };
+        if interval < Duration::from_millis(100)
+            && let Some(v) = &m_ref.interval
+        {
+            self.err(src, v, "monitor.interval", "must be at least 100ms");
+        }
+        let timeout = match &m_ref.timeout {
+            Some(v) => self
+                .duration(src, v, "monitor.timeout")
+                .unwrap_or(Duration::from_secs(10)),
+            None => (interval / 2).min(Duration::from_secs(10)),
+        };
+        if timeout.is_zero() || timeout >= interval {
+            let at = m_ref
+                .timeout
+                .as_ref()
+                .map(|t| self.at(src, t, "monitor.timeout"))
+                .unwrap_or_else(|| self.at(src, m, "monitor.timeout"));
+            self.error(
+                &at,
+                format!(
+                    "timeout ({}) must be above zero and below interval ({})",
+                    humantime::format_duration(timeout),
+                    humantime::format_duration(interval)
+                ),
+            );
+        }
+        let tolerated_failures = match &m_ref.tolerated_failures {
+            Some(v) => self
+                .int(src, v, "monitor.tolerated_failures", 0, 9)
+                .unwrap_or(3),
+            None => 3,
+        };
+        let required_successes = match &m_ref.required_successes {
+            Some(v) => self
+                .int(src, v, "monitor.required_successes", 1, 10)
+                .unwrap_or(1),
+            None => 1,
+        };
+        let mut expected_status = Vec::new();
+        if let Some(list) = &m_ref.expected_status {
+            if list.get_ref().is_empty() || list.get_ref().len() > 8 {
+                self.err(
+                    src,
+                    list,
+                    "monitor.expected_status",
+                    "give 1 to 8 codes or ranges",
+                );
+            }
+            for (i, s) in list.get_ref().iter().enumerate() {
+                let field = format!("monitor.expected_status[{i}]");
+                let parsed = match s.get_ref() {
+                    StatusSpec::Code(c) => Some((*c, *c)),
+                    StatusSpec::Text(t) => {
+                        let (a, b) = t.split_once('-').unwrap_or((t, t));
+                        match (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
+                            (Ok(a), Ok(b)) => Some((a, b)),
+                            _ => None,
+                        }
+                    }
+                };
+                match parsed {
+                    Some((a, b))
+                        if (100..=599).contains(&a) && (100..=599).contains(&b) && a <= b =>
+                    {
+                        expected_status.push(a as u16..=b as u16);
+                    }
+                    _ => self.err(
+                        src,
+                        s,
+                        &field,
+                        "expected a status code or range within 100-599, e.g. 200 or \"200-299\"",
+                    ),
+                }
+            }
+            if protocol == Protocol::Tcp {
+                self.err(
+                    src,
+                    list,
+                    "monitor.expected_status",
+                    "tcp probes have no status",
+                );
+            }
+        } else {
+            expected_status.push(200..=200);
+        }
+        let headers = match &m_ref.headers {
+            Some(h) => {
+                if protocol == Protocol::Tcp {
+                    self.err(src, h, "monitor.headers", "tcp probes send no headers");
+                }
+                self.headers(src, h, "monitor.headers")
+            }
+            None => Vec::new(),
+        };
+        let base = base_dir(&self.sources[src].path);
+        let file = |this: &mut Self, v: &Option<Spanned<String>>, field: &str| -> Option<PathBuf> {
+            let v = v.as_ref()?;
+            let path = base.join(v.get_ref());
+            if let Err(e) = std::fs::File::open(&path) {
+                this.err(
+                    src,
+                    v,
+                    field,
+                    format!("cannot read {}: {e}", path.display()),
+                );
+            }
+            Some(path)
+        };
+        let client_cert = file(self, &m_ref.client_cert, "monitor.client_cert");
+        let client_key = file(self, &m_ref.client_key, "monitor.client_key");
+        match (&m_ref.client_cert, &m_ref.client_key) {
+            (Some(c), None) => {
+                self.err(src, c, "monitor.client_key", "client_cert needs client_key")
+            }
+            (None, Some(k)) => self.err(
+                src,
+                k,
+                "monitor.client_cert",
+                "client_key needs client_cert",
+            ),
+            (Some(c), Some(_)) if protocol != Protocol::Https => {
+                self.err(
+                    src,
+                    c,
+                    "monitor.client_cert",
+                    "client certificates need protocol = \"https\"",
+                );
+            }
+            _ => {}
+        }
+        let body_match = m_ref.body_match.as_ref().map(|b| {
+            if b.get_ref().is_empty() {
+                self.err(src, b, "monitor.body_match", "must not be empty");
+            }
+            if protocol == Protocol::Tcp {
+                self.err(src, b, "monitor.body_match", "tcp probes have no body");
+            }
+            b.get_ref().clone()
+        });
+        if self.diag.errors.len() != before {
+            return None;
+        }
+        Some(MonitorSettings {
+            protocol,
+            port,
+            path,
+            key,
+            interval,
+            timeout,
+            tolerated_failures,
+            required_successes,
+            expected_status,
+            headers,
+            tls_verify: m_ref.tls_verify.unwrap_or(true),
+            client_cert,
+            client_key,
+            body_match,
+        })
+    }
+
+    // ---------------------------------------------------------------- finish
+
+    /// Creates nodes (with empty non-terminals), resolves links, and checks
+    /// what needs the whole picture: glue, CNAME loops.
+    fn finish(&mut self) {
+        if !self.diag.ok() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut ats: Vec<(NodeId, Vec<Vec<At>>)> = Vec::new();
+        for p in pending {
+            let data = match p.kind {
+                PendingKind::Records(sets) => {
+                    let (sets, where_): (Vec<RrSet>, Vec<Vec<At>>) = sets.into_iter().unzip();
+                    ats.push((self.table.nodes.len() as NodeId, where_));
+                    NodeData::Records(sets)
+                }
+                PendingKind::Profile(pid) => NodeData::Profile(pid),
+            };
+            let id = self.table.add_node(Node {
+                name: p.name.clone(),
+                zone: p.zone,
+                data,
+            });
+            match &self.table.nodes[id as usize].data {
+                NodeData::Profile(pid) => self.table.profiles[*pid as usize].node = id,
+                _ if self.table.zones[p.zone as usize].origin == p.name => {
+                    self.table.zones[p.zone as usize].apex = id;
+                }
+                _ => {}
+            }
+        }
+        // Empty non-terminals: every ancestor up to the apex exists.
+        let names: Vec<(DomainName, ZoneId)> = self
+            .table
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.zone))
+            .collect();
+        for (name, zone) in names {
+            let origin = self.table.zones[zone as usize].origin.clone();
+            let mut cur = name.parent();
+            while let Some(n) = cur {
+                if !n.is_within(&origin) || self.table.node_id(n.wire()).is_some() {
+                    break;
+                }
+                self.table.add_node(Node {
+                    name: n.clone(),
+                    zone,
+                    data: NodeData::Empty,
+                });
+                cur = n.parent();
+            }
+        }
+        // Links from record data to nodes.
+        let link_of = |table: &RoutingTable, rr: &WireRr| -> Link {
+            let Some(target) = rr.target() else {
+                return Link::None;
+            };
+            match table.lookup(target.wire()) {
+                crate::routing::Lookup::Found(id) => Link::Node(id),
+                crate::routing::Lookup::NxDomain(z) => Link::Missing(z),
+                crate::routing::Lookup::Outside => Link::None,
+            }
+        };
+        for i in 0..self.table.nodes.len() {
+            let links: Vec<Vec<Link>> = match &self.table.nodes[i].data {
+                NodeData::Records(sets) => sets
+                    .iter()
+                    .map(|s| s.rrs.iter().map(|rr| link_of(&self.table, rr)).collect())
+                    .collect(),
+                _ => continue,
+            };
+            if let NodeData::Records(sets) = &mut self.table.nodes[i].data {
+                for (set, l) in sets.iter_mut().zip(links) {
+                    for (rr, link) in set.rrs.iter_mut().zip(l) {
+                        rr.link = link;
+                    }
+                }
+            }
+        }
+        for i in 0..self.table.endpoints.len() {
+            let link = link_of(&self.table, &self.table.endpoints[i].rr);
+            self.table.endpoints[i].rr.link = link;
+        }
+        self.check_glue(&ats);
+        self.check_cname_loops(&ats);
+    }
+
+    fn check_glue(&mut self, _ats: &[(NodeId, Vec<Vec<At>>)]) {
+        let ns_hosts = std::mem::take(&mut self.ns_hosts);
+        for (zone, host, at) in ns_hosts {
+            if self.table.zone_of(&host) != Some(zone) {
+                continue;
+            }
+            let has_addr = self.table.node_id(host.wire()).is_some_and(|id| {
+                matches!(&self.table.nodes[id as usize].data, NodeData::Records(sets)
+                    if sets.iter().any(|s| s.rtype == rtype::A || s.rtype == rtype::AAAA))
+            });
+            if !has_addr {
+                self.error(
+                    &at,
+                    format!("{host} is inside the zone but has no A or AAAA record: add one to `records` (glue)"),
+                );
+            }
+        }
+    }
+
+    /// Rejects CNAME chains that loop, through static CNAMEs and profile
+    /// endpoints whose host-name targets are in our zones.
+    fn check_cname_loops(&mut self, ats: &[(NodeId, Vec<Vec<At>>)]) {
+        let n = self.table.nodes.len();
+        // Edges: node -> (next node, where the edge was written).
+        let mut edges: Vec<Vec<(NodeId, Option<At>)>> = vec![Vec::new(); n];
+        let where_of: FxHashMap<NodeId, &Vec<Vec<At>>> =
+            ats.iter().map(|(id, w)| (*id, w)).collect();
+        for (i, node) in self.table.nodes.iter().enumerate() {
+            match &node.data {
+                NodeData::Records(sets) => {
+                    for (si, set) in sets.iter().enumerate() {
+                        if set.rtype != rtype::CNAME {
+                            continue;
+                        }
+                        if let Link::Node(to) = set.rrs[0].link {
+                            let at = where_of
+                                .get(&(i as NodeId))
+                                .and_then(|w| w.get(si))
+                                .and_then(|w| w.first())
+                                .cloned();
+                            edges[i].push((to, at));
+                        }
+                    }
+                }
+                NodeData::Profile(pid) => {
+                    let p = &self.table.profiles[*pid as usize];
+                    for ep in self.table.endpoints_of(p) {
+                        if let Link::Node(to) = ep.rr.link {
+                            edges[i].push((to, None));
+                        }
+                    }
+                }
+                NodeData::Empty => {}
+            }
+        }
+        // Iterative DFS with colours: 0 new, 1 on stack, 2 done.
+        let mut colour = vec![0u8; n];
+        for start in 0..n {
+            if colour[start] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+            colour[start] = 1;
+            while let Some(&mut (v, ref mut next)) = stack.last_mut() {
+                if let Some((to, at)) = edges[v].get(*next).cloned() {
+                    *next += 1;
+                    let to = to as usize;
+                    if colour[to] == 1 {
+                        let from = self.table.nodes[v].name.clone();
+                        let msg = format!(
+                            "CNAME loop: {from} leads back to {} through CNAMEs in our zones",
+                            self.table.nodes[to].name
+                        );
+                        match at {
+                            Some(at) => self.error(&at, msg),
+                            None => {
+                                let path = self.profile_source(v);
+                                self.diag.file_error(&path, msg);
+                            }
+                        }
+                        return;
+                    }
+                    if colour[to] == 0 {
+                        colour[to] = 1;
+                        stack.push((to, 0));
+                    }
+                } else {
+                    colour[v] = 2;
+                    stack.pop();
+                }
+            }
+        }
+    }
+
+    fn profile_source(&self, node: usize) -> PathBuf {
+        match &self.table.nodes[node].data {
+            NodeData::Profile(pid) => self.table.profiles[*pid as usize].source.clone(),
+            _ => self
+                .sources
+                .first()
+                .map(|s| s.path.clone())
+                .unwrap_or_default(),
+        }
+    }
+}

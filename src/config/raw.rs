@@ -1,0 +1,256 @@
+//! The configuration exactly as written: serde structs, strict (unknown keys
+//! are errors), with spans kept for every value that validation may blame.
+//! Nothing outside `config` sees these types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::secret::SecretSource;
+
+/// `switchyard.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// `[dns]`
+    #[serde(default)]
+    pub dns: RawDns,
+    /// `[admin]`
+    #[serde(default)]
+    pub admin: RawAdmin,
+    /// `[geoip]`
+    pub geoip: Option<RawGeoip>,
+    /// `[profiles]`
+    #[serde(default)]
+    pub profiles: RawProfilesDir,
+    /// Runtime overrides file.
+    pub state_file: Option<Spanned<String>>,
+    /// `[[zones]]`
+    #[serde(default)]
+    pub zones: Vec<Spanned<RawZone>>,
+}
+
+/// `[dns]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// Addresses to serve UDP and TCP on.
+    pub listen: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Honour EDNS Client Subnet.
+    pub ecs: Option<bool>,
+    /// Close idle TCP connections after this long.
+    pub tcp_idle_timeout: Option<Spanned<String>>,
+    /// Most TCP connections open at once.
+    pub max_tcp_connections: Option<Spanned<i64>>,
+    /// UDP worker threads per listen address.
+    pub udp_workers: Option<Spanned<i64>>,
+}
+
+/// `[admin]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// HTTP listen address.
+    pub listen: Option<Spanned<String>>,
+    /// Bearer token for non-GET requests.
+    pub token: Option<Spanned<SecretSource>>,
+}
+
+/// `[geoip]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeoip {
+    /// MaxMind DB file.
+    pub database: Option<Spanned<String>>,
+}
+
+/// `[profiles]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfilesDir {
+    /// Directory of `*.toml` profiles.
+    pub dir: Option<Spanned<String>>,
+}
+
+/// `[[zones]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZone {
+    /// Zone apex.
+    pub origin: Spanned<String>,
+    /// Default TTL of static records.
+    pub ttl: Option<Spanned<i64>>,
+    /// Apex NS host names.
+    pub ns: Spanned<Vec<Spanned<String>>>,
+    /// SOA fields.
+    pub soa: Option<Spanned<RawSoa>>,
+    /// Static records.
+    #[serde(default)]
+    pub records: Vec<Spanned<RawRecord>>,
+}
+
+/// `soa = { ... }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSoa {
+    /// Primary name server.
+    pub mname: Option<Spanned<String>>,
+    /// Responsible mailbox as a name.
+    pub rname: Option<Spanned<String>>,
+    /// Serial; derived from load time when absent.
+    pub serial: Option<Spanned<i64>>,
+    /// Refresh seconds.
+    pub refresh: Option<Spanned<i64>>,
+    /// Retry seconds.
+    pub retry: Option<Spanned<i64>>,
+    /// Expire seconds.
+    pub expire: Option<Spanned<i64>>,
+    /// Negative-caching TTL.
+    pub minimum: Option<Spanned<i64>>,
+}
+
+/// A static record.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecord {
+    /// Owner, relative to the origin unless it ends with a dot.
+    pub name: Spanned<String>,
+    /// Record type.
+    #[serde(rename = "type")]
+    pub rtype: Spanned<String>,
+    /// Value in presentation format.
+    pub value: Spanned<String>,
+    /// TTL override.
+    pub ttl: Option<Spanned<i64>>,
+}
+
+/// `profiles/<name>.toml`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    /// The name answered.
+    pub name: Spanned<String>,
+    /// Routing method.
+    pub routing: Spanned<String>,
+    /// Answer TTL.
+    pub ttl: Option<Spanned<i64>>,
+    /// `false` answers NXDOMAIN.
+    pub enabled: Option<bool>,
+    /// Policy when all eligible endpoints are Degraded.
+    pub on_all_down: Option<Spanned<String>>,
+    /// Multivalue answer size.
+    pub max_answers: Option<Spanned<i64>>,
+    /// Health monitoring.
+    pub monitor: Option<Spanned<RawMonitor>>,
+    /// Endpoints.
+    #[serde(default)]
+    pub endpoints: Vec<Spanned<RawEndpoint>>,
+}
+
+/// `[monitor]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    /// http | https | tcp
+    pub protocol: Option<Spanned<String>>,
+    /// Port.
+    pub port: Option<Spanned<i64>>,
+    /// Path with optional `{key}`.
+    pub path: Option<Spanned<String>>,
+    /// Secret substituted for `{key}`.
+    pub key: Option<Spanned<SecretSource>>,
+    /// Probe interval.
+    pub interval: Option<Spanned<String>>,
+    /// Probe timeout.
+    pub timeout: Option<Spanned<String>>,
+    /// Failures tolerated before Degraded.
+    pub tolerated_failures: Option<Spanned<i64>>,
+    /// Successes needed to come back Online.
+    pub required_successes: Option<Spanned<i64>>,
+    /// Accepted status codes or ranges.
+    pub expected_status: Option<Spanned<Vec<Spanned<StatusSpec>>>>,
+    /// Extra request headers.
+    pub headers: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    /// Verify the server certificate.
+    pub tls_verify: Option<bool>,
+    /// Client certificate (PEM).
+    pub client_cert: Option<Spanned<String>>,
+    /// Client key (PEM).
+    pub client_key: Option<Spanned<String>>,
+    /// Substring the body must contain.
+    pub body_match: Option<Spanned<String>>,
+}
+
+/// `200` or `"200-299"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum StatusSpec {
+    /// One code.
+    Code(i64),
+    /// `"200"` or `"200-299"`.
+    Text(String),
+}
+
+/// `[[endpoints]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// Unique within the profile.
+    pub name: Spanned<String>,
+    /// IPv4, IPv6 or host name.
+    pub target: Option<Spanned<String>>,
+    /// Priority routing.
+    pub priority: Option<Spanned<i64>>,
+    /// Weighted routing.
+    pub weight: Option<Spanned<i64>>,
+    /// Performance routing (read, not yet used: no method in this version needs it).
+    #[allow(dead_code)]
+    pub location: Option<Spanned<RawLocation>>,
+    /// Geographic routing (read, not yet used).
+    #[allow(dead_code)]
+    pub regions: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Subnet routing (read, not yet used).
+    #[allow(dead_code)]
+    pub subnets: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `false`: Disabled.
+    pub enabled: Option<bool>,
+    /// `true`: Unmonitored.
+    pub always_serve: Option<bool>,
+    /// Probe somewhere else.
+    pub probe: Option<Spanned<RawProbe>>,
+    /// Nested child profile.
+    pub profile: Option<Spanned<String>>,
+    /// Nested roll-up threshold.
+    pub min_child_endpoints: Option<Spanned<i64>>,
+}
+
+/// A region name or coordinates.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum RawLocation {
+    /// A cloud region name.
+    Region(String),
+    /// `{ lat, lon }`
+    Coordinates {
+        /// Latitude in degrees.
+        lat: f64,
+        /// Longitude in degrees.
+        lon: f64,
+    },
+}
+
+/// `probe = { ... }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    /// Address or host to probe instead of the target.
+    pub address: Option<Spanned<String>>,
+    /// Port override.
+    pub port: Option<Spanned<i64>>,
+    /// Path override.
+    pub path: Option<Spanned<String>>,
+    /// Header overrides.
+    pub headers: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+}

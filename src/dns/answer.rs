@@ -1,0 +1,439 @@
+//! Building responses: the per-query hot path.
+//!
+//! A response is assembled into a reused buffer from parts prepared at load
+//! time: the header, the question copied byte for byte from the query, then
+//! pre-encoded records each preceded by a two-byte compression pointer to
+//! its owner name. Names inside the message are always written in full once
+//! (the question, RDATA names), so every later owner is a pointer to a known
+//! offset. One snapshot, no locks, no allocation once the buffer has grown.
+
+use super::name::MAX_WIRE_LEN;
+use super::rr::{Link, WireRr, rtype};
+use super::wire::{self, Edns, Parsed, Query, flags, rcode};
+use crate::routing::{
+    self, Family, Lookup, NodeData, NodeId, Outcome, Picks, RoutingTable, Target, ZoneId,
+};
+
+/// Our advertised EDNS UDP payload size (DNS flag day 2020).
+pub const EDNS_PAYLOAD: u16 = 1232;
+/// Most names followed through CNAMEs in one answer.
+const MAX_CHAIN: usize = 8;
+/// Most names whose addresses are added as additional records.
+const MAX_GLUE: usize = 16;
+/// Largest offset a compression pointer can express.
+const MAX_POINTER: usize = 0x3FFF;
+
+/// How the query arrived; decides the size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: truncate beyond the client's limit.
+    Udp,
+    /// TCP: full answers.
+    Tcp,
+}
+
+impl Transport {
+    /// Label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// What was sent, for logging and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// The response code (extended codes included).
+    pub rcode: u16,
+    /// The response was truncated (TC).
+    pub truncated: bool,
+}
+
+/// A name written in full somewhere in the message.
+#[derive(Clone, Copy)]
+struct NameAt<'t> {
+    offset: usize,
+    wire: &'t [u8],
+}
+
+/// How a name's resolution ended.
+enum End<'t> {
+    Answered,
+    NoData(ZoneId, NameAt<'t>),
+    NxDomain(ZoneId, NameAt<'t>),
+    ServFail,
+}
+
+/// Per-worker scratch state. One per thread (UDP) or connection task (TCP).
+pub struct Answerer {
+    rng: fastrand::Rng,
+    picks: Picks,
+    lower: [u8; MAX_WIRE_LEN],
+    glue: [(usize, usize, NodeId); MAX_GLUE],
+    glue_len: usize,
+}
+
+impl Default for Answerer {
+    fn default() -> Self {
+        Self::new(fastrand::Rng::new())
+    }
+}
+
+/// Counts of records per section while a message is written.
+#[derive(Default)]
+struct Counts {
+    an: u16,
+    ns: u16,
+    ar: u16,
+}
+
+impl Answerer {
+    /// A new answerer drawing randomness from `rng`.
+    pub fn new(rng: fastrand::Rng) -> Self {
+        Answerer {
+            rng,
+            picks: Picks::default(),
+            lower: [0; MAX_WIRE_LEN],
+            glue: [(0, 0, 0); MAX_GLUE],
+            glue_len: 0,
+        }
+    }
+
+    /// Answers one packet into `out` (cleared first). Returns `None` when
+    /// the packet must be dropped without reply.
+    pub fn answer(
+        &mut self,
+        table: &RoutingTable,
+        pkt: &[u8],
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Option<Summary> {
+        out.clear();
+        let q = match wire::parse(pkt, &mut self.lower) {
+            Parsed::Drop => return None,
+            Parsed::Error {
+                id,
+                flags: f,
+                question,
+                rcode: code,
+            } => {
+                let q = question.unwrap_or(&[]);
+                header(
+                    out,
+                    id,
+                    reply_flags(f, code, false),
+                    u16::from(question.is_some()),
+                    0,
+                    0,
+                    0,
+                );
+                out.extend_from_slice(q);
+                return Some(Summary {
+                    rcode: code,
+                    truncated: false,
+                });
+            }
+            Parsed::Query(q) => q,
+        };
+        let code = self.respond(table, &q, out);
+        let limit = match (transport, q.edns) {
+            (Transport::Tcp, _) => u16::MAX as usize,
+            (Transport::Udp, None) => 512,
+            (Transport::Udp, Some(e)) => e.udp_size.clamp(512, EDNS_PAYLOAD) as usize,
+        };
+        let mut truncated = false;
+        if out.len() > limit {
+            // Keep the question (and OPT); the client retries over TCP.
+            truncated = true;
+            out.truncate(12 + q.question.len());
+            let f = u16::from_be_bytes([out[2], out[3]]) | flags::TC;
+            out[2..4].copy_from_slice(&f.to_be_bytes());
+            out[6..12].fill(0);
+            if let Some(e) = q.edns {
+                push_opt(out, code, e);
+                out[10..12].copy_from_slice(&1u16.to_be_bytes());
+            }
+        }
+        Some(Summary {
+            rcode: code,
+            truncated,
+        })
+    }
+
+    /// Writes the full response for a well-formed query; returns the rcode.
+    fn respond(&mut self, table: &RoutingTable, q: &Query<'_>, out: &mut Vec<u8>) -> u16 {
+        // Header placeholder, then the question exactly as sent.
+        out.extend_from_slice(&[0; 12]);
+        out.extend_from_slice(q.question);
+        let mut c = Counts::default();
+
+        let (code, authoritative) = if q.edns.is_some_and(|e| e.version != 0) {
+            (rcode::BADVERS, false)
+        } else if q.qclass != 1 {
+            (rcode::REFUSED, false)
+        } else {
+            let qname = &self.lower[..q.qname_len];
+            match table.lookup(qname) {
+                Lookup::Outside => (rcode::REFUSED, false),
+                _ if q.qtype == rtype::AXFR || q.qtype == rtype::IXFR => (rcode::REFUSED, false),
+                Lookup::NxDomain(zone) => {
+                    let origin = table.zones[zone as usize].origin.wire();
+                    let apex = NameAt {
+                        offset: 12 + q.qname_len - origin.len(),
+                        wire: origin,
+                    };
+                    negative(table, out, &mut c, zone, apex);
+                    (rcode::NXDOMAIN, true)
+                }
+                Lookup::Found(node) => {
+                    let at = NameAt {
+                        offset: 12,
+                        wire: table.nodes[node as usize].name.wire(),
+                    };
+                    self.glue_len = 0;
+                    let code = match self.resolve(table, node, at, q.qtype, out, &mut c) {
+                        End::Answered => rcode::NOERROR,
+                        End::NoData(zone, at) => {
+                            negative(table, out, &mut c, zone, apex_of(table, zone, at));
+                            rcode::NOERROR
+                        }
+                        End::NxDomain(zone, at) => {
+                            negative(table, out, &mut c, zone, apex_of(table, zone, at));
+                            rcode::NXDOMAIN
+                        }
+                        End::ServFail => {
+                            out.truncate(12 + q.question.len());
+                            c = Counts::default();
+                            rcode::SERVFAIL
+                        }
+                    };
+                    self.write_glue(table, out, &mut c);
+                    (code, true)
+                }
+            }
+        };
+        if let Some(e) = q.edns {
+            push_opt(out, code, e);
+            c.ar += 1;
+        }
+        let f = reply_flags(q.flags, code, authoritative);
+        out[..12].copy_from_slice(&header_bytes(q.id, f, 1, c.an, c.ns, c.ar));
+        code
+    }
+
+    /// Answers `node` for `qtype`, following CNAMEs inside our zones.
+    fn resolve<'t>(
+        &mut self,
+        table: &'t RoutingTable,
+        mut node: NodeId,
+        mut at: NameAt<'t>,
+        qtype: u16,
+        out: &mut Vec<u8>,
+        c: &mut Counts,
+    ) -> End<'t> {
+        for _ in 0..MAX_CHAIN {
+            let n = &table.nodes[node as usize];
+            // A CNAME (static or chosen endpoint) to follow: its link and where its target was written.
+            let (link, target) = match &n.data {
+                NodeData::Empty => return End::NoData(n.zone, at),
+                NodeData::Records(sets) => {
+                    if let Some(cname) = sets.iter().find(|s| s.rtype == rtype::CNAME) {
+                        let rr = &cname.rrs[0];
+                        let target = write_rr(out, c, at, rr);
+                        if qtype == rtype::CNAME || qtype == rtype::ANY {
+                            return End::Answered;
+                        }
+                        (rr.link, target)
+                    } else {
+                        // RFC 8482: ANY gets one RRset, not everything.
+                        let set = if qtype == rtype::ANY {
+                            sets.first()
+                        } else {
+                            sets.iter().find(|s| s.rtype == qtype)
+                        };
+                        let Some(set) = set else {
+                            return End::NoData(n.zone, at);
+                        };
+                        for rr in &set.rrs {
+                            let target = write_rr(out, c, at, rr);
+                            if let (Some(t), Link::Node(id)) = (target, rr.link)
+                                && matches!(rr.rtype(), rtype::NS | rtype::MX | rtype::SRV)
+                            {
+                                self.add_glue(t, id);
+                            }
+                        }
+                        return End::Answered;
+                    }
+                }
+                NodeData::Profile(pid) => {
+                    let p = &table.profiles[*pid as usize];
+                    let eps = table.endpoints_of(p);
+                    let family = match qtype {
+                        rtype::A => Family::V4,
+                        rtype::AAAA => Family::V6,
+                        _ => Family::Any,
+                    };
+                    match routing::route(p, eps, family, &mut self.rng, &mut self.picks) {
+                        Outcome::NoData => return End::NoData(n.zone, at),
+                        Outcome::NxDomain => return End::NxDomain(n.zone, at),
+                        Outcome::ServFail => return End::ServFail,
+                        Outcome::Endpoints => {}
+                    }
+                    let mut follow = None;
+                    let mut wrote = false;
+                    for &i in self.picks.as_slice() {
+                        let ep = &eps[i as usize];
+                        let fits = match ep.target {
+                            Target::V4(_) => matches!(qtype, rtype::A | rtype::ANY),
+                            Target::V6(_) => matches!(qtype, rtype::AAAA | rtype::ANY),
+                            Target::Host(_) => true,
+                        };
+                        if !fits {
+                            continue;
+                        }
+                        let target = write_rr(out, c, at, &ep.rr);
+                        wrote = true;
+                        if matches!(ep.target, Target::Host(_))
+                            && qtype != rtype::CNAME
+                            && qtype != rtype::ANY
+                        {
+                            follow = Some((ep.rr.link, target));
+                        }
+                    }
+                    match follow {
+                        Some(f) => f,
+                        None if wrote => return End::Answered,
+                        None => return End::NoData(n.zone, at),
+                    }
+                }
+            };
+            let Some(target) = target else {
+                return End::Answered;
+            };
+            match link {
+                Link::Node(next) => {
+                    node = next;
+                    at = target;
+                }
+                Link::Missing(zone) => return End::NxDomain(zone, target),
+                Link::None => return End::Answered,
+            }
+        }
+        End::Answered
+    }
+
+    fn add_glue(&mut self, at: NameAt<'_>, node: NodeId) {
+        if self.glue_len < MAX_GLUE && !self.glue[..self.glue_len].iter().any(|g| g.2 == node) {
+            self.glue[self.glue_len] = (at.offset, at.wire.len(), node);
+            self.glue_len += 1;
+        }
+    }
+
+    /// Additional section: addresses of in-zone NS, MX and SRV targets.
+    fn write_glue(&mut self, table: &RoutingTable, out: &mut Vec<u8>, c: &mut Counts) {
+        for g in 0..self.glue_len {
+            let (offset, _, node) = self.glue[g];
+            let n = &table.nodes[node as usize];
+            let NodeData::Records(sets) = &n.data else {
+                continue;
+            };
+            let at = NameAt {
+                offset,
+                wire: n.name.wire(),
+            };
+            for set in sets
+                .iter()
+                .filter(|s| s.rtype == rtype::A || s.rtype == rtype::AAAA)
+            {
+                for rr in &set.rrs {
+                    write_owner(out, at);
+                    out.extend_from_slice(rr.bytes());
+                    c.ar += 1;
+                }
+            }
+        }
+        self.glue_len = 0;
+    }
+}
+
+/// Where the zone apex sits inside a name written at `at`.
+fn apex_of<'t>(table: &'t RoutingTable, zone: ZoneId, at: NameAt<'t>) -> NameAt<'t> {
+    let origin = table.zones[zone as usize].origin.wire();
+    NameAt {
+        offset: at.offset + at.wire.len() - origin.len(),
+        wire: origin,
+    }
+}
+
+/// NODATA / NXDOMAIN authority: the zone SOA with the negative TTL.
+fn negative(
+    table: &RoutingTable,
+    out: &mut Vec<u8>,
+    c: &mut Counts,
+    zone: ZoneId,
+    apex: NameAt<'_>,
+) {
+    write_owner(out, apex);
+    out.extend_from_slice(table.zones[zone as usize].negative_soa.bytes());
+    c.ns += 1;
+}
+
+/// Writes `rr` owned by the name at `owner` into the answer section; returns
+/// where its RDATA name (if any) now sits.
+#[inline]
+fn write_rr<'t>(
+    out: &mut Vec<u8>,
+    c: &mut Counts,
+    owner: NameAt<'_>,
+    rr: &'t WireRr,
+) -> Option<NameAt<'t>> {
+    write_owner(out, owner);
+    let start = out.len();
+    out.extend_from_slice(rr.bytes());
+    c.an += 1;
+    rr.name_span().map(|(at, _)| NameAt {
+        offset: start + at,
+        wire: rr.target().map_or(&[][..], |t| t.wire()),
+    })
+}
+
+#[inline]
+fn write_owner(out: &mut Vec<u8>, at: NameAt<'_>) {
+    if at.offset <= MAX_POINTER {
+        out.extend_from_slice(&(0xC000 | at.offset as u16).to_be_bytes());
+    } else {
+        out.extend_from_slice(at.wire);
+    }
+}
+
+fn push_opt(out: &mut Vec<u8>, code: u16, client: Edns) {
+    let ext = (code >> 4) as u8;
+    // Version 0; DO copied from the query (RFC 3225 §3).
+    let do_bit = if client.dnssec_ok { 0x80 } else { 0 };
+    out.extend_from_slice(&[0, 0, 41]);
+    out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
+    out.extend_from_slice(&[ext, 0, do_bit, 0, 0, 0]);
+}
+
+/// Flags of a reply: QR, opcode, RD and CD copied, AA as decided, RA never.
+fn reply_flags(query_flags: u16, code: u16, authoritative: bool) -> u16 {
+    let mut f = flags::QR | (query_flags & (flags::OPCODE | flags::RD | flags::CD)) | (code & 0xF);
+    if authoritative {
+        f |= flags::AA;
+    }
+    f
+}
+
+fn header_bytes(id: u16, f: u16, qd: u16, an: u16, ns: u16, ar: u16) -> [u8; 12] {
+    let mut h = [0u8; 12];
+    for (i, v) in [id, f, qd, an, ns, ar].into_iter().enumerate() {
+        h[i * 2..i * 2 + 2].copy_from_slice(&v.to_be_bytes());
+    }
+    h
+}
+
+fn header(out: &mut Vec<u8>, id: u16, f: u16, qd: u16, an: u16, ns: u16, ar: u16) {
+    out.extend_from_slice(&header_bytes(id, f, qd, an, ns, ar));
+}

@@ -1,0 +1,476 @@
+//! Zero-copy reading of DNS queries.
+//!
+//! The answer path reads only what it needs from a query: the header, the
+//! single question (lowercased into a caller buffer for lookup, and kept as
+//! raw bytes so it can be echoed byte for byte, 0x20 case included) and the
+//! EDNS(0) OPT record. Nothing is allocated. Everything else in the packet is
+//! skipped with bounds checks; hickory-proto's full parser is the reference
+//! this reader is tested against.
+
+use super::name::MAX_WIRE_LEN;
+use super::rr::rtype;
+
+/// Header flag bits.
+pub mod flags {
+    /// Response.
+    pub const QR: u16 = 0x8000;
+    /// Opcode mask.
+    pub const OPCODE: u16 = 0x7800;
+    /// Authoritative answer.
+    pub const AA: u16 = 0x0400;
+    /// Truncated.
+    pub const TC: u16 = 0x0200;
+    /// Recursion desired.
+    pub const RD: u16 = 0x0100;
+    /// Checking disabled.
+    pub const CD: u16 = 0x0010;
+}
+
+/// Response codes.
+pub mod rcode {
+    /// No error.
+    pub const NOERROR: u16 = 0;
+    /// Format error.
+    pub const FORMERR: u16 = 1;
+    /// Server failure.
+    pub const SERVFAIL: u16 = 2;
+    /// Name does not exist.
+    pub const NXDOMAIN: u16 = 3;
+    /// Not implemented.
+    pub const NOTIMP: u16 = 4;
+    /// Refused.
+    pub const REFUSED: u16 = 5;
+    /// Bad EDNS version (extended, needs OPT).
+    pub const BADVERS: u16 = 16;
+
+    /// The mnemonic, for logs and metrics.
+    pub fn name(code: u16) -> &'static str {
+        match code {
+            NOERROR => "NOERROR",
+            FORMERR => "FORMERR",
+            SERVFAIL => "SERVFAIL",
+            NXDOMAIN => "NXDOMAIN",
+            NOTIMP => "NOTIMP",
+            REFUSED => "REFUSED",
+            BADVERS => "BADVERS",
+            _ => "OTHER",
+        }
+    }
+}
+
+/// EDNS(0) as sent by the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edns {
+    /// Requestor's UDP payload size.
+    pub udp_size: u16,
+    /// EDNS version.
+    pub version: u8,
+    /// DNSSEC OK bit.
+    pub dnssec_ok: bool,
+}
+
+/// A query that can be answered.
+#[derive(Clone, Copy, Debug)]
+pub struct Query<'a> {
+    /// Message id.
+    pub id: u16,
+    /// Header flags as received.
+    pub flags: u16,
+    /// The question exactly as received: QNAME, QTYPE, QCLASS.
+    pub question: &'a [u8],
+    /// Length of QNAME within `question`.
+    pub qname_len: usize,
+    /// Question type.
+    pub qtype: u16,
+    /// Question class.
+    pub qclass: u16,
+    /// The OPT record, when present.
+    pub edns: Option<Edns>,
+}
+
+/// What to do with a packet.
+#[derive(Clone, Copy, Debug)]
+pub enum Parsed<'a> {
+    /// Answer it.
+    Query(Query<'a>),
+    /// Reply with an error code, echoing the question when it could be read.
+    Error {
+        /// Message id.
+        id: u16,
+        /// Header flags as received.
+        flags: u16,
+        /// The question, when readable.
+        question: Option<&'a [u8]>,
+        /// FORMERR or NOTIMP.
+        rcode: u16,
+    },
+    /// Not a query we can reply to (too short, or a response): drop silently.
+    Drop,
+}
+
+/// A bounds-checked cursor.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let v = *self.buf.get(self.pos)?;
+        self.pos += 1;
+        Some(v)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.buf.get(self.pos..self.pos + 2)?;
+        self.pos += 2;
+        Some(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.buf.get(self.pos..self.pos + 4)?;
+        self.pos += 4;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn skip(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+
+    /// Skips a possibly compressed name; returns true when it was the root.
+    fn skip_name(&mut self) -> Option<bool> {
+        let mut first = true;
+        let mut total = 0usize;
+        loop {
+            let len = self.u8()?;
+            match len & 0xC0 {
+                0x00 if len == 0 => return Some(first),
+                0x00 => {
+                    total += len as usize + 1;
+                    if total > MAX_WIRE_LEN {
+                        return None;
+                    }
+                    self.skip(len as usize)?;
+                }
+                // A pointer ends the name; where it points does not matter
+                // for skipping.
+                0xC0 => {
+                    self.u8()?;
+                    return Some(false);
+                }
+                _ => return None,
+            }
+            first = false;
+        }
+    }
+}
+
+/// Reads a query. The question name is written ASCII-lowercased into
+/// `lower`; on success `lower[..qname_len]` holds it.
+pub fn parse<'a>(pkt: &'a [u8], lower: &mut [u8; MAX_WIRE_LEN]) -> Parsed<'a> {
+    if pkt.len() < 12 {
+        return Parsed::Drop;
+    }
+    let id = u16::from_be_bytes([pkt[0], pkt[1]]);
+    let fl = u16::from_be_bytes([pkt[2], pkt[3]]);
+    if fl & flags::QR != 0 {
+        return Parsed::Drop;
+    }
+    let count = |i: usize| u16::from_be_bytes([pkt[i], pkt[i + 1]]);
+    let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
+    let err = |question, rcode| Parsed::Error {
+        id,
+        flags: fl,
+        question,
+        rcode,
+    };
+    let opcode = (fl & flags::OPCODE) >> 11;
+    if qd != 1 {
+        let rcode = if opcode != 0 {
+            rcode::NOTIMP
+        } else {
+            rcode::FORMERR
+        };
+        return err(None, rcode);
+    }
+
+    // The question name: plain labels only (a pointer here could only point
+    // into the header).
+    let mut r = Reader { buf: pkt, pos: 12 };
+    let mut n = 0usize;
+    loop {
+        let Some(len) = r.u8() else {
+            return err(None, rcode::FORMERR);
+        };
+        if len & 0xC0 != 0 {
+            return err(None, rcode::FORMERR);
+        }
+        let len = len as usize;
+        if n + len + 1 > MAX_WIRE_LEN {
+            return err(None, rcode::FORMERR);
+        }
+        lower[n] = len as u8;
+        n += 1;
+        if len == 0 {
+            break;
+        }
+        let Some(label) = r.skip(len) else {
+            return err(None, rcode::FORMERR);
+        };
+        for (dst, src) in lower[n..n + len].iter_mut().zip(label) {
+            *dst = src.to_ascii_lowercase();
+        }
+        n += len;
+    }
+    let (Some(qtype), Some(qclass)) = (r.u16(), r.u16()) else {
+        return err(None, rcode::FORMERR);
+    };
+    let question = &pkt[12..r.pos];
+    if opcode != 0 {
+        return err(Some(question), rcode::NOTIMP);
+    }
+    if qtype == rtype::OPT {
+        return err(Some(question), rcode::FORMERR);
+    }
+
+    // Answer and authority sections of a query are normally empty; skip them.
+    for _ in 0..(an as u32 + ns as u32) {
+        if skip_record(&mut r).is_none() {
+            return err(Some(question), rcode::FORMERR);
+        }
+    }
+    let mut edns = None;
+    for _ in 0..ar {
+        let Some(is_root) = r.skip_name() else {
+            return err(Some(question), rcode::FORMERR);
+        };
+        let (Some(t), Some(class), Some(ttl), Some(rdlen)) = (r.u16(), r.u16(), r.u32(), r.u16())
+        else {
+            return err(Some(question), rcode::FORMERR);
+        };
+        let Some(rdata) = r.skip(rdlen as usize) else {
+            return err(Some(question), rcode::FORMERR);
+        };
+        if t != rtype::OPT {
+            continue;
+        }
+        // RFC 6891 §6.1.1: one OPT, owned by the root.
+        if edns.is_some() || !is_root || !options_well_formed(rdata) {
+            return err(Some(question), rcode::FORMERR);
+        }
+        edns = Some(Edns {
+            udp_size: class,
+            version: (ttl >> 16) as u8,
+            dnssec_ok: ttl & 0x8000 != 0,
+        });
+    }
+    Parsed::Query(Query {
+        id,
+        flags: fl,
+        question,
+        qname_len: n,
+        qtype,
+        qclass,
+        edns,
+    })
+}
+
+fn skip_record(r: &mut Reader<'_>) -> Option<()> {
+    r.skip_name()?;
+    r.skip(8)?;
+    let rdlen = r.u16()?;
+    r.skip(rdlen as usize)?;
+    Some(())
+}
+
+/// Options are `code, length, data` triples that must fill RDATA exactly.
+fn options_well_formed(mut rdata: &[u8]) -> bool {
+    while !rdata.is_empty() {
+        if rdata.len() < 4 {
+            return false;
+        }
+        let len = u16::from_be_bytes([rdata[2], rdata[3]]) as usize;
+        let Some(rest) = rdata.get(4 + len..) else {
+            return false;
+        };
+        rdata = rest;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Edns as HEdns, Message, Query as HQuery};
+    use hickory_proto::rr::{Name, RecordType};
+
+    fn query(name: &str, t: RecordType, edns: Option<u16>) -> Vec<u8> {
+        let mut m = Message::query();
+        m.add_query(HQuery::query(Name::from_ascii(name).unwrap(), t));
+        if let Some(size) = edns {
+            let mut e = HEdns::new();
+            e.set_max_payload(size);
+            e.set_dnssec_ok(true);
+            m.set_edns(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    fn ok(pkt: &[u8]) -> (Query<'_>, Vec<u8>) {
+        let mut lower = [0u8; MAX_WIRE_LEN];
+        match parse(pkt, &mut lower) {
+            Parsed::Query(q) => {
+                let l = lower[..q.qname_len].to_vec();
+                (q, l)
+            }
+            other => panic!("not a query: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_question_and_edns() {
+        let pkt = query("ToDoApi.Tm.Example.Test.", RecordType::AAAA, Some(4096));
+        let (q, lower) = ok(&pkt);
+        assert_eq!(q.qtype, 28);
+        assert_eq!(q.qclass, 1);
+        assert_eq!(lower, b"\x07todoapi\x02tm\x07example\x04test\x00");
+        // Raw question keeps the case.
+        assert_eq!(&q.question[1..8], b"ToDoApi");
+        let e = q.edns.unwrap();
+        assert_eq!((e.udp_size, e.version, e.dnssec_ok), (4096, 0, true));
+    }
+
+    #[test]
+    fn no_edns() {
+        let pkt = query("a.test.", RecordType::A, None);
+        assert!(ok(&pkt).0.edns.is_none());
+    }
+
+    #[test]
+    fn short_and_response_packets_are_dropped() {
+        let mut lower = [0u8; MAX_WIRE_LEN];
+        assert!(matches!(parse(&[0; 11], &mut lower), Parsed::Drop));
+        let mut pkt = query("a.test.", RecordType::A, None);
+        pkt[2] |= 0x80;
+        assert!(matches!(parse(&pkt, &mut lower), Parsed::Drop));
+    }
+
+    #[test]
+    fn formerr_cases() {
+        let mut lower = [0u8; MAX_WIRE_LEN];
+        let base = query("a.test.", RecordType::A, Some(1232));
+        let is_formerr = |p: &[u8], lower: &mut [u8; MAX_WIRE_LEN]| {
+            matches!(
+                parse(p, lower),
+                Parsed::Error {
+                    rcode: rcode::FORMERR,
+                    ..
+                }
+            )
+        };
+        // Truncated anywhere inside the question or OPT.
+        for cut in 13..base.len() {
+            assert!(is_formerr(&base[..cut], &mut lower), "cut at {cut}");
+        }
+        // Two questions.
+        let mut two = base.clone();
+        two[5] = 2;
+        assert!(is_formerr(&two, &mut lower));
+        // Two OPT records.
+        let mut two_opt = base.clone();
+        two_opt[11] = 2;
+        two_opt.extend_from_slice(&base[base.len() - 11..]);
+        assert!(is_formerr(&two_opt, &mut lower));
+        // Pointer in the question name.
+        let mut ptr = base.clone();
+        ptr[12] = 0xC0;
+        assert!(is_formerr(&ptr, &mut lower));
+        // Option length running past RDATA.
+        let mut bad_opt = base[..base.len() - 2].to_vec();
+        bad_opt.extend_from_slice(&[0, 4, 0, 8, 0, 9]);
+        assert!(is_formerr(&bad_opt, &mut lower));
+    }
+
+    #[test]
+    fn other_opcodes_are_notimp_with_question() {
+        let mut pkt = query("a.test.", RecordType::SOA, None);
+        pkt[2] |= 4 << 3; // NOTIFY
+        let mut lower = [0u8; MAX_WIRE_LEN];
+        match parse(&pkt, &mut lower) {
+            Parsed::Error {
+                rcode, question, ..
+            } => {
+                assert_eq!(rcode, rcode::NOTIMP);
+                assert!(question.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Differential check against hickory-proto: for mutations of valid
+    /// queries, whenever hickory reads a single-question query, we read the
+    /// same name, type, class and EDNS fields.
+    #[test]
+    fn agrees_with_hickory_on_mutated_packets() {
+        let mut rng = fastrand::Rng::with_seed(2024);
+        let seeds = [
+            query("todoapi.tm.example.test.", RecordType::A, Some(1232)),
+            query("x.y.", RecordType::TXT, None),
+            query("Mixed.Case.TEST.", RecordType::ANY, Some(512)),
+        ];
+        let mut lower = [0u8; MAX_WIRE_LEN];
+        let mut compared = 0;
+        for i in 0..20_000 {
+            let mut pkt = seeds[i % seeds.len()].clone();
+            for _ in 0..rng.usize(1..4) {
+                match rng.u8(0..3) {
+                    0 => {
+                        let at = rng.usize(0..pkt.len());
+                        pkt[at] = rng.u8(..);
+                    }
+                    1 => pkt.truncate(rng.usize(0..=pkt.len())),
+                    _ => pkt.push(rng.u8(..)),
+                }
+            }
+            let ours = parse(&pkt, &mut lower);
+            let Ok(theirs) = Message::from_vec(&pkt) else {
+                continue;
+            };
+            if theirs.metadata.message_type != hickory_proto::op::MessageType::Query
+                || theirs.queries.len() != 1
+                || u8::from(theirs.metadata.op_code) != 0
+            {
+                continue;
+            }
+            let Parsed::Query(q) = ours else {
+                // We may be stricter (e.g. pointer in question); never laxer.
+                continue;
+            };
+            let hq = &theirs.queries[0];
+            let mut hname = Vec::new();
+            {
+                let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut hname);
+                enc.set_name_encoding(
+                    hickory_proto::serialize::binary::NameEncoding::UncompressedLowercase,
+                );
+                hickory_proto::serialize::binary::BinEncodable::emit(hq.name(), &mut enc).unwrap();
+            }
+            assert_eq!(&lower[..q.qname_len], &hname[..], "packet {pkt:?}");
+            assert_eq!(q.qtype, u16::from(hq.query_type()));
+            assert_eq!(q.qclass, u16::from(hq.query_class()));
+            match (&q.edns, &theirs.edns) {
+                (Some(a), Some(b)) => {
+                    assert_eq!(a.udp_size.max(512), b.max_payload());
+                    assert_eq!(a.version, b.version());
+                    assert_eq!(a.dnssec_ok, b.flags().dnssec_ok);
+                }
+                (None, None) => {}
+                (a, b) => panic!("edns differs: {a:?} vs {b:?} for {pkt:?}"),
+            }
+            compared += 1;
+        }
+        assert!(compared > 1000, "only {compared} packets compared");
+    }
+}

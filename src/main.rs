@@ -1,0 +1,174 @@
+//! The `switchyard` command: parse arguments, set up logging and the
+//! runtime, run a subcommand, map the outcome to an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use switchyard::app::Server;
+use switchyard::config;
+
+/// Switchyard: a DNS-based global traffic manager.
+///
+/// An authoritative DNS server that answers each profile name with the
+/// healthy endpoint(s) its routing method picks.
+#[derive(Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the DNS server (logs to stderr; RUST_LOG=debug logs every query).
+    Serve {
+        /// Server configuration file.
+        #[arg(
+            long,
+            short,
+            default_value = "switchyard.toml",
+            env = "SWITCHYARD_CONFIG"
+        )]
+        config: PathBuf,
+    },
+    /// Validate the configuration and every profile; exit 1 on any error.
+    Check {
+        /// Server configuration file.
+        #[arg(
+            long,
+            short,
+            default_value = "switchyard.toml",
+            env = "SWITCHYARD_CONFIG"
+        )]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve { config } => serve(config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn check(path: &std::path::Path) -> Result<ExitCode> {
+    match config::load(path) {
+        Ok(cfg) => {
+            for w in &cfg.warnings {
+                println!("warning: {w}");
+            }
+            let t = &cfg.table;
+            println!(
+                "{}: ok ({} zone{}, {} profile{}, {} endpoint{})",
+                path.display(),
+                t.zones.len(),
+                plural(t.zones.len()),
+                t.profiles.len(),
+                plural(t.profiles.len()),
+                t.endpoints.len(),
+                plural(t.endpoints.len()),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            eprintln!(
+                "{} problem{} found; nothing was applied",
+                errors.0.len(),
+                plural(errors.0.len())
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn serve(path: PathBuf) -> Result<ExitCode> {
+    let cfg = match config::load(&path) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            anyhow::bail!(
+                "{} problem{} in the configuration; not starting",
+                errors.0.len(),
+                plural(errors.0.len())
+            );
+        }
+    };
+    for w in &cfg.warnings {
+        warn!("{w}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("switchyard")
+        .build()?;
+    runtime.block_on(async move {
+        let server = Server::bind(cfg)?;
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            info!("shutting down");
+            signal.cancel();
+        });
+        server.run(shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

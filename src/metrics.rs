@@ -1,0 +1,63 @@
+//! Counters the answer path bumps: plain relaxed atomics, indexed by
+//! small integers fixed at compile time, so counting costs one add.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::dns::Transport;
+use crate::dns::wire::rcode;
+
+/// Response codes tracked individually; everything else is "OTHER".
+pub const RCODES: [u16; 7] = [
+    rcode::NOERROR,
+    rcode::FORMERR,
+    rcode::SERVFAIL,
+    rcode::NXDOMAIN,
+    rcode::NOTIMP,
+    rcode::REFUSED,
+    rcode::BADVERS,
+];
+
+/// Process-wide counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// `[transport][rcode index]`; the last slot counts other codes.
+    queries: [[AtomicU64; RCODES.len() + 1]; 2],
+}
+
+impl Metrics {
+    /// Counts one answered query.
+    #[inline]
+    pub fn query(&self, transport: Transport, code: u16) {
+        let t = match transport {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
+        };
+        let i = RCODES
+            .iter()
+            .position(|&c| c == code)
+            .unwrap_or(RCODES.len());
+        self.queries[t][i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Queries answered over `transport` with `code`.
+    pub fn queries(&self, transport: Transport, code: u16) -> u64 {
+        let t = match transport {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
+        };
+        let i = RCODES
+            .iter()
+            .position(|&c| c == code)
+            .unwrap_or(RCODES.len());
+        self.queries[t][i].load(Ordering::Relaxed)
+    }
+
+    /// All queries answered.
+    pub fn total_queries(&self) -> u64 {
+        self.queries
+            .iter()
+            .flatten()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}

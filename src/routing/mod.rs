@@ -1,0 +1,304 @@
+//! Routing: which endpoints answer a query.
+//!
+//! Each method is a pure function over a profile's endpoints and their
+//! statuses, in its own file. [`route`] applies what is common to all of
+//! them: a disabled profile, the eligible set, and `on_all_down` when every
+//! eligible endpoint is Degraded (semantics.md §2).
+
+mod multivalue;
+mod priority;
+pub mod table;
+mod weighted;
+
+pub use table::*;
+
+use crate::health::Status;
+
+/// Most endpoints one answer can carry (`max_answers` is at most 10).
+pub const MAX_PICKS: usize = 10;
+
+/// The endpoints chosen for one answer, as indexes within the profile.
+/// Fixed capacity: choosing never allocates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Picks {
+    len: u8,
+    idx: [u32; MAX_PICKS],
+}
+
+impl Picks {
+    /// Empties the set.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Adds an endpoint index (ignored when full).
+    #[inline]
+    pub fn push(&mut self, i: u32) {
+        if (self.len as usize) < MAX_PICKS {
+            self.idx[self.len as usize] = i;
+            self.len += 1;
+        }
+    }
+
+    /// The chosen indexes, in answer order.
+    #[inline]
+    pub fn as_slice(&self) -> &[u32] {
+        &self.idx[..self.len as usize]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u32] {
+        &mut self.idx[..self.len as usize]
+    }
+
+    /// True when nothing was chosen.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// What the profile answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The endpoints in [`Picks`].
+    Endpoints,
+    /// NOERROR, no records.
+    NoData,
+    /// NXDOMAIN (disabled profile, or `on_all_down = "nxdomain"`).
+    NxDomain,
+    /// SERVFAIL (`on_all_down = "servfail"`).
+    ServFail,
+}
+
+/// Decides the answer of `profile` for a query of `family`.
+///
+/// `eps` are the profile's endpoints; their statuses are read once each.
+pub fn route(
+    profile: &Profile,
+    eps: &[Endpoint],
+    family: Family,
+    rng: &mut fastrand::Rng,
+    picks: &mut Picks,
+) -> Outcome {
+    picks.clear();
+    if !profile.enabled {
+        return Outcome::NxDomain;
+    }
+    // Multivalue answers only addresses of the asked family, so fail-open is
+    // judged among those; the other methods pick first and map the target
+    // to the query type afterwards (semantics.md §4).
+    let relevant = |ep: &Endpoint| match profile.routing {
+        Routing::Multivalue { .. } => ep.target.matches(family),
+        _ => true,
+    };
+    let (mut any_answerable, mut any_eligible) = (false, false);
+    for ep in eps.iter().filter(|ep| relevant(ep)) {
+        let status = ep.status();
+        any_answerable |= status.is_answerable();
+        any_eligible |= status.is_eligible();
+    }
+    let usable: fn(Status) -> bool = if any_answerable {
+        Status::is_answerable
+    } else if any_eligible {
+        match profile.on_all_down {
+            // Every eligible endpoint is Degraded: route as if they were Online.
+            OnAllDown::ServeAll => Status::is_eligible,
+            OnAllDown::NoData => return Outcome::NoData,
+            OnAllDown::NxDomain => return Outcome::NxDomain,
+            OnAllDown::ServFail => return Outcome::ServFail,
+            OnAllDown::Endpoint(i) => {
+                picks.push(i);
+                return Outcome::Endpoints;
+            }
+        }
+    } else {
+        // Nothing eligible (all disabled, or no endpoint of this family).
+        return Outcome::NoData;
+    };
+    let ok = |ep: &Endpoint| relevant(ep) && usable(ep.status());
+    match &profile.routing {
+        Routing::Priority { order } => {
+            if let Some(i) = priority::pick(eps, order, ok) {
+                picks.push(i);
+            }
+        }
+        Routing::Weighted => {
+            if let Some(i) = weighted::pick(eps, ok, rng) {
+                picks.push(i);
+            }
+        }
+        Routing::Multivalue { max_answers } => {
+            multivalue::pick(eps, ok, *max_answers as usize, rng, picks);
+        }
+    }
+    if picks.is_empty() {
+        Outcome::NoData
+    } else {
+        Outcome::Endpoints
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Builders for profiles and endpoints in unit tests.
+    use super::*;
+    use crate::dns::name::DomainName;
+    use crate::dns::rr::WireRr;
+    use crate::health::HealthCell;
+    use std::sync::Arc;
+
+    /// A monitored IPv4 endpoint `10.0.0.<n>` with the given status.
+    pub fn ep(n: u8, status: Status) -> Endpoint {
+        let ip = std::net::Ipv4Addr::new(10, 0, 0, n);
+        with_target(n, Target::V4(ip), status)
+    }
+
+    /// A monitored IPv6 endpoint `2001:db8::<n>` with the given status.
+    pub fn ep6(n: u8, status: Status) -> Endpoint {
+        let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, n as u16);
+        with_target(n, Target::V6(ip), status)
+    }
+
+    fn with_target(n: u8, target: Target, status: Status) -> Endpoint {
+        let health = match status {
+            Status::Disabled => Health::Disabled,
+            Status::Unmonitored => Health::Unmonitored,
+            s => {
+                let cell = Arc::new(HealthCell::new());
+                cell.set(s);
+                Health::Monitored(cell)
+            }
+        };
+        let rr = match &target {
+            Target::V4(ip) => WireRr::a(30, *ip),
+            Target::V6(ip) => WireRr::aaaa(30, *ip),
+            Target::Host(h) => WireRr::cname(30, h).unwrap(),
+        };
+        Endpoint {
+            name: format!("ep{n}").into(),
+            profile: 0,
+            target,
+            priority: n as u16,
+            weight: 1,
+            health,
+            rr,
+        }
+    }
+
+    /// A profile over `n` endpoints with the given routing.
+    pub fn profile(routing: Routing, n: usize, on_all_down: OnAllDown) -> Profile {
+        Profile {
+            name: DomainName::parse("p.test.", None).unwrap(),
+            node: 0,
+            source: "p.toml".into(),
+            routing,
+            ttl: 30,
+            enabled: true,
+            on_all_down,
+            endpoints: 0..n as u32,
+        }
+    }
+
+    /// Priority routing in list order.
+    pub fn priority(n: usize) -> Routing {
+        Routing::Priority {
+            order: (0..n as u32).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    fn run(p: &Profile, eps: &[Endpoint], family: Family) -> (Outcome, Vec<u32>) {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut picks = Picks::default();
+        let out = route(p, eps, family, &mut rng, &mut picks);
+        (out, picks.as_slice().to_vec())
+    }
+
+    #[test]
+    fn disabled_profile_is_nxdomain() {
+        let mut p = profile(priority(1), 1, OnAllDown::ServeAll);
+        p.enabled = false;
+        let eps = [ep(1, Status::Online)];
+        assert_eq!(run(&p, &eps, Family::V4).0, Outcome::NxDomain);
+    }
+
+    #[test]
+    fn checking_endpoints_are_answerable() {
+        let p = profile(priority(2), 2, OnAllDown::NoData);
+        let eps = [ep(1, Status::CheckingEndpoint), ep(2, Status::Online)];
+        assert_eq!(run(&p, &eps, Family::V4), (Outcome::Endpoints, vec![0]));
+    }
+
+    #[test]
+    fn on_all_down_serve_all_fails_open() {
+        let p = profile(priority(3), 3, OnAllDown::ServeAll);
+        let eps = [
+            ep(1, Status::Disabled),
+            ep(2, Status::Degraded),
+            ep(3, Status::Degraded),
+        ];
+        // Disabled stays out even when failing open; the best Degraded wins.
+        assert_eq!(run(&p, &eps, Family::V4), (Outcome::Endpoints, vec![1]));
+    }
+
+    #[test]
+    fn on_all_down_policies() {
+        let eps = [ep(1, Status::Degraded), ep(2, Status::Degraded)];
+        for (policy, want) in [
+            (OnAllDown::NoData, (Outcome::NoData, vec![])),
+            (OnAllDown::NxDomain, (Outcome::NxDomain, vec![])),
+            (OnAllDown::ServFail, (Outcome::ServFail, vec![])),
+            (OnAllDown::Endpoint(1), (Outcome::Endpoints, vec![1])),
+        ] {
+            let p = profile(priority(2), 2, policy);
+            assert_eq!(run(&p, &eps, Family::V4), want, "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn one_online_endpoint_means_no_fail_open() {
+        let p = profile(priority(2), 2, OnAllDown::NxDomain);
+        let eps = [ep(1, Status::Degraded), ep(2, Status::Online)];
+        assert_eq!(run(&p, &eps, Family::V4), (Outcome::Endpoints, vec![1]));
+    }
+
+    #[test]
+    fn all_disabled_is_nodata_whatever_the_policy() {
+        let p = profile(priority(2), 2, OnAllDown::ServFail);
+        let eps = [ep(1, Status::Disabled), ep(2, Status::Disabled)];
+        assert_eq!(run(&p, &eps, Family::V4), (Outcome::NoData, vec![]));
+    }
+
+    #[test]
+    fn multivalue_fail_open_is_judged_per_family() {
+        let p = profile(
+            Routing::Multivalue { max_answers: 4 },
+            3,
+            OnAllDown::ServeAll,
+        );
+        let eps = [
+            ep(1, Status::Degraded),
+            ep6(2, Status::Online),
+            ep(3, Status::Degraded),
+        ];
+        let (out, mut got) = run(&p, &eps, Family::V4);
+        got.sort();
+        assert_eq!((out, got), (Outcome::Endpoints, vec![0, 2]));
+        assert_eq!(run(&p, &eps, Family::V6), (Outcome::Endpoints, vec![1]));
+    }
+
+    #[test]
+    fn weighted_and_multivalue_fail_open_too() {
+        let eps = [ep(1, Status::Degraded), ep(2, Status::Disabled)];
+        let p = profile(Routing::Weighted, 2, OnAllDown::ServeAll);
+        assert_eq!(run(&p, &eps, Family::V4), (Outcome::Endpoints, vec![0]));
+        let p = profile(Routing::Multivalue { max_answers: 2 }, 2, OnAllDown::NoData);
+        assert_eq!(run(&p, &eps, Family::V4), (Outcome::NoData, vec![]));
+    }
+}

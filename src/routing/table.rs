@@ -1,0 +1,309 @@
+//! The compiled routing table: one immutable snapshot of every zone, name,
+//! profile and endpoint, with records pre-encoded.
+//!
+//! Built by [`crate::config`], swapped in whole, read by the DNS workers one
+//! snapshot per query. Everything is addressed by dense ids fixed at load
+//! time, so the answer path follows indexes, never strings.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::dns::name::{DomainName, is_suffix};
+use crate::dns::rr::WireRr;
+use crate::health::{HealthCell, Status};
+
+/// Index into [`RoutingTable::zones`].
+pub type ZoneId = u32;
+/// Index into [`RoutingTable::nodes`].
+pub type NodeId = u32;
+/// Index into [`RoutingTable::profiles`].
+pub type ProfileId = u32;
+/// Index into [`RoutingTable::endpoints`].
+pub type EndpointId = u32;
+
+/// Everything the DNS path needs, compiled from the configuration.
+#[derive(Debug, Default)]
+pub struct RoutingTable {
+    /// Zones we are authoritative for.
+    pub zones: Vec<Zone>,
+    /// Every name that exists: apexes, static records, profiles and the
+    /// empty non-terminals between them and their apex.
+    pub nodes: Vec<Node>,
+    /// Lowercase wire name -> node.
+    names: FxHashMap<Box<[u8]>, NodeId>,
+    /// Routing profiles, in load order.
+    pub profiles: Vec<Profile>,
+    /// Endpoints of all profiles; each profile owns a contiguous range.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// What a query name resolves to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The name exists.
+    Found(NodeId),
+    /// The name is inside one of our zones but does not exist.
+    NxDomain(ZoneId),
+    /// The name is outside every zone: refuse.
+    Outside,
+}
+
+impl RoutingTable {
+    /// Adds a node and indexes its name; returns its id.
+    pub(crate) fn add_node(&mut self, node: Node) -> NodeId {
+        let id = self.nodes.len() as NodeId;
+        self.names.insert(node.name.wire().into(), id);
+        self.nodes.push(node);
+        id
+    }
+
+    /// The node with this exact (lowercase wire) name.
+    #[inline]
+    pub fn node_id(&self, wire: &[u8]) -> Option<NodeId> {
+        self.names.get(wire).copied()
+    }
+
+    /// Resolves a lowercase wire name.
+    pub fn lookup(&self, wire: &[u8]) -> Lookup {
+        if let Some(id) = self.node_id(wire) {
+            return Lookup::Found(id);
+        }
+        // Every ancestor up to the apex exists as a node (empty non-terminals
+        // included), so the closest existing ancestor names the zone.
+        let mut pos = 0usize;
+        while let Some(&len) = wire.get(pos) {
+            if len == 0 {
+                break;
+            }
+            pos += 1 + len as usize;
+            if let Some(suffix) = wire.get(pos..)
+                && let Some(id) = self.node_id(suffix)
+            {
+                return Lookup::NxDomain(self.nodes[id as usize].zone);
+            }
+        }
+        Lookup::Outside
+    }
+
+    /// The zone whose origin is the longest suffix of `name`, if any.
+    pub fn zone_of(&self, name: &DomainName) -> Option<ZoneId> {
+        self.zones
+            .iter()
+            .enumerate()
+            .filter(|(_, z)| is_suffix(name.wire(), z.origin.wire()))
+            .max_by_key(|(_, z)| z.origin.wire().len())
+            .map(|(i, _)| i as ZoneId)
+    }
+
+    /// The endpoints of a profile.
+    #[inline]
+    pub fn endpoints_of(&self, profile: &Profile) -> &[Endpoint] {
+        &self.endpoints[profile.endpoints.start as usize..profile.endpoints.end as usize]
+    }
+
+    /// Finds a profile by name (case-insensitive, trailing dot optional).
+    pub fn profile_by_name(&self, name: &str) -> Option<&Profile> {
+        let name = DomainName::parse(name, None).ok()?;
+        self.profiles.iter().find(|p| p.name == name)
+    }
+}
+
+/// A zone we serve.
+#[derive(Debug)]
+pub struct Zone {
+    /// The zone apex.
+    pub origin: DomainName,
+    /// The apex node (holds SOA and NS).
+    pub apex: NodeId,
+    /// The SOA as sent in negative answers: TTL = min(SOA TTL, minimum) (RFC 2308).
+    pub negative_soa: WireRr,
+    /// The SOA serial in use.
+    pub serial: u32,
+}
+
+/// A name that exists.
+#[derive(Debug)]
+pub struct Node {
+    /// The owner name.
+    pub name: DomainName,
+    /// The zone the name belongs to.
+    pub zone: ZoneId,
+    /// What the name holds.
+    pub data: NodeData,
+}
+
+/// The data at a name.
+#[derive(Debug)]
+pub enum NodeData {
+    /// Static RRsets (the apex holds SOA and NS here).
+    Records(Vec<RrSet>),
+    /// A routing profile decides the answer.
+    Profile(ProfileId),
+    /// An empty non-terminal: exists, holds nothing (RFC 8020).
+    Empty,
+}
+
+/// The records of one name and type.
+#[derive(Debug)]
+pub struct RrSet {
+    /// Record type code.
+    pub rtype: u16,
+    /// The records, in configuration order.
+    pub rrs: Vec<WireRr>,
+}
+
+/// A routing profile.
+#[derive(Debug)]
+pub struct Profile {
+    /// The name it answers.
+    pub name: DomainName,
+    /// Its node.
+    pub node: NodeId,
+    /// The file it came from.
+    pub source: PathBuf,
+    /// Routing method with its precomputed data.
+    pub routing: Routing,
+    /// Answer TTL.
+    pub ttl: u32,
+    /// `enabled = false` answers NXDOMAIN.
+    pub enabled: bool,
+    /// What to answer when every eligible endpoint is Degraded.
+    pub on_all_down: OnAllDown,
+    /// Its endpoints in [`RoutingTable::endpoints`].
+    pub endpoints: Range<EndpointId>,
+}
+
+/// A routing method with what it precomputes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routing {
+    /// Lowest priority number wins. `order` lists the profile's endpoint
+    /// indexes by ascending priority.
+    Priority {
+        /// Endpoint indexes sorted by priority.
+        order: Box<[u32]>,
+    },
+    /// Random in proportion to weight, per query.
+    Weighted,
+    /// Up to `max_answers` random answerable endpoints.
+    Multivalue {
+        /// 1..=10.
+        max_answers: u8,
+    },
+}
+
+impl Routing {
+    /// The method name as written in profiles.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Routing::Priority { .. } => "priority",
+            Routing::Weighted => "weighted",
+            Routing::Multivalue { .. } => "multivalue",
+        }
+    }
+}
+
+/// `on_all_down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnAllDown {
+    /// Route as if every Degraded endpoint were Online (fail-open).
+    ServeAll,
+    /// Answer NOERROR with no data.
+    NoData,
+    /// Answer NXDOMAIN.
+    NxDomain,
+    /// Answer SERVFAIL.
+    ServFail,
+    /// Answer this endpoint (index within the profile).
+    Endpoint(u32),
+}
+
+/// An endpoint of a profile.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// Its name within the profile.
+    pub name: Box<str>,
+    /// The profile it belongs to.
+    pub profile: ProfileId,
+    /// What is answered.
+    pub target: Target,
+    /// Priority routing: lower wins.
+    pub priority: u16,
+    /// Weighted routing: relative share.
+    pub weight: u32,
+    /// Where its status comes from.
+    pub health: Health,
+    /// The answer record (A, AAAA or CNAME), with the profile TTL.
+    pub rr: WireRr,
+}
+
+impl Endpoint {
+    /// The endpoint's current status (profile enablement aside).
+    #[inline]
+    pub fn status(&self) -> Status {
+        match &self.health {
+            Health::Disabled => Status::Disabled,
+            Health::Unmonitored => Status::Unmonitored,
+            Health::Monitored(cell) => cell.get(),
+        }
+    }
+}
+
+/// What is answered for an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An A record.
+    V4(Ipv4Addr),
+    /// An AAAA record.
+    V6(Ipv6Addr),
+    /// A CNAME.
+    Host(DomainName),
+}
+
+impl Target {
+    /// True when the target is an address usable for `family`.
+    #[inline]
+    pub fn matches(&self, family: Family) -> bool {
+        match (self, family) {
+            (Target::V4(_), Family::V4 | Family::Any) => true,
+            (Target::V6(_), Family::V6 | Family::Any) => true,
+            (Target::Host(_), Family::Any) => true,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::V4(ip) => ip.fmt(f),
+            Target::V6(ip) => ip.fmt(f),
+            Target::Host(name) => name.fmt(f),
+        }
+    }
+}
+
+/// The address family a query asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// A queries.
+    V4,
+    /// AAAA queries.
+    V6,
+    /// ANY and everything else.
+    Any,
+}
+
+/// Where an endpoint's status comes from.
+#[derive(Debug, Clone)]
+pub enum Health {
+    /// `enabled = false`.
+    Disabled,
+    /// `always_serve = true`, or the profile has no `[monitor]`.
+    Unmonitored,
+    /// Probed; the prober writes the cell.
+    Monitored(Arc<HealthCell>),
+}

@@ -729,43 +729,43 @@ impl Loader {
         }
     }
 
-    fn profile(&mut self, src: usize, raw: RawProfile) {
-        let profile_id = self.table.profiles.len() as ProfileId;
+    /// Validates a profile's name: inside a zone, below its apex, unique.
+    fn profile_name(&mut self, src: usize, raw: &RawProfile) -> Option<(DomainName, ZoneId)> {
         let name = match DomainName::parse(raw.name.get_ref(), None) {
             Ok(n) => n,
-            Err(e) => return self.err(src, &raw.name, "name", e),
-        };
-        let zone = match self.table.zone_of(&name) {
-            Some(z) => z,
-            None => {
-                let zones: Vec<String> = self
-                    .table
-                    .zones
-                    .iter()
-                    .map(|z| z.origin.to_string())
-                    .collect();
-                return self.err(
-                    src,
-                    &raw.name,
-                    "name",
-                    format!(
-                        "{name} is not inside any configured zone ({})",
-                        if zones.is_empty() {
-                            "none configured".to_string()
-                        } else {
-                            zones.join(", ")
-                        }
-                    ),
-                );
+            Err(e) => {
+                self.err(src, &raw.name, "name", e);
+                return None;
             }
         };
+        let Some(zone) = self.table.zone_of(&name) else {
+            let zones: Vec<String> = self
+                .table
+                .zones
+                .iter()
+                .map(|z| z.origin.to_string())
+                .collect();
+            let list = if zones.is_empty() {
+                "none configured".to_string()
+            } else {
+                zones.join(", ")
+            };
+            self.err(
+                src,
+                &raw.name,
+                "name",
+                format!("{name} is not inside any configured zone ({list})"),
+            );
+            return None;
+        };
         if self.table.zones[zone as usize].origin == name {
-            return self.err(
+            self.err(
                 src,
                 &raw.name,
                 "name",
                 format!("{name} is the zone apex; a profile must be a name below it"),
             );
+            return None;
         }
         if let Some(&idx) = self.pending_index.get(name.wire()) {
             let other = &self.pending[idx];
@@ -775,17 +775,26 @@ impl Loader {
             };
             let where_ = self.sources[other.at.src].path.display().to_string();
             let (line, _) = self.sources[other.at.src].line_col(other.at.span.start);
-            return self.err(
+            self.err(
                 src,
                 &raw.name,
                 "name",
                 format!("{name} is already defined by {what} at {where_}:{line}"),
             );
+            return None;
         }
+        Some((name, zone))
+    }
 
-        let method = raw.routing.get_ref().as_str();
+    fn profile(&mut self, src: usize, raw: RawProfile) {
+        let profile_id = self.table.profiles.len() as ProfileId;
+        // Keep checking after the first problem so one run reports them all;
+        // the profile is only added when none was found.
+        let errors_before = self.diag.errors.len();
+        let named = self.profile_name(src, &raw);
+        let mut method = raw.routing.get_ref().as_str();
         if !KNOWN_METHODS.contains(&method) {
-            return self.err(
+            self.err(
                 src,
                 &raw.routing,
                 "routing",
@@ -794,9 +803,9 @@ impl Loader {
                     KNOWN_METHODS.join(", ")
                 ),
             );
-        }
-        if matches!(method, "performance" | "geographic" | "subnet") {
-            return self.err(
+            method = "";
+        } else if matches!(method, "performance" | "geographic" | "subnet") {
+            self.err(
                 src,
                 &raw.routing,
                 "routing",
@@ -804,6 +813,7 @@ impl Loader {
                     "routing method `{method}` is not available in this version yet (available: priority, weighted, multivalue)"
                 ),
             );
+            method = "";
         }
         let ttl = match &raw.ttl {
             Some(t) => self.int(src, t, "ttl", 0, MAX_TTL).unwrap_or(60),
@@ -902,8 +912,14 @@ impl Loader {
             }
         }
         let last_ep = self.table.endpoints.len() as u32;
-        if last_ep - first_ep != raw.endpoints.len() as u32 {
-            // An endpoint failed; errors are recorded, nothing more to build.
+        let Some((name, zone)) = named else {
+            self.table.endpoints.truncate(first_ep as usize);
+            return;
+        };
+        if self.diag.errors.len() != errors_before
+            || last_ep - first_ep != raw.endpoints.len() as u32
+        {
+            // Problems are recorded; nothing of this profile is built.
             self.table.endpoints.truncate(first_ep as usize);
             return;
         }
@@ -1013,12 +1029,7 @@ impl Loader {
             match DomainName::parse(text, None) {
                 Ok(h) if h.is_hostname() => Target::Host(h),
                 _ => {
-                    self.err(
-                        src,
-                        t,
-                        &field,
-                        format!("`{text}` is neither an IP address nor a host name"),
-                    );
+                    self.err(src, t, &field, not_a_target(text));
                     return None;
                 }
             }
@@ -1031,6 +1042,13 @@ impl Loader {
                 "multivalue routing answers addresses only; use an IPv4 or IPv6 address",
             );
             return None;
+        }
+        if let Some(list) = &e.subnets {
+            for (i, sn) in list.get_ref().iter().enumerate() {
+                if let Err(msg) = parse_subnet(sn.get_ref()) {
+                    self.err(src, sn, &format!("{p}.subnets[{i}]"), msg);
+                }
+            }
         }
         let weight = match &e.weight {
             Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
@@ -1068,12 +1086,7 @@ impl Loader {
                     let valid = a_text.parse::<IpAddr>().is_ok()
                         || DomainName::parse(a_text, None).is_ok_and(|n| n.is_hostname());
                     if !valid {
-                        self.err(
-                            src,
-                            a,
-                            &format!("{p}.probe.address"),
-                            format!("`{a_text}` is neither an IP address nor a host name"),
-                        );
+                        self.err(src, a, &format!("{p}.probe.address"), not_a_target(a_text));
                     }
                     a_text.to_string()
                 }
@@ -1619,5 +1632,95 @@ impl Loader {
                 .map(|s| s.path.clone())
                 .unwrap_or_default(),
         }
+    }
+}
+
+/// Explains why `text` is neither an address nor a host name.
+fn not_a_target(text: &str) -> String {
+    if text
+        .split('.')
+        .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()))
+    {
+        format!("`{text}` is not a valid IPv4 address")
+    } else if text.contains(':') {
+        format!("`{text}` is not a valid IPv6 address")
+    } else {
+        format!(
+            "`{text}` is not a host name (dot-separated labels of letters, digits and `-`) nor an IP address"
+        )
+    }
+}
+
+/// Parses a subnet entry: a CIDR (`10.0.0.0/8`), a range
+/// (`198.51.100.10-198.51.100.99`) or a single address; returns the first
+/// and last address covered.
+pub(crate) fn parse_subnet(text: &str) -> Result<(IpAddr, IpAddr), String> {
+    let text = text.trim();
+    if let Some((a, b)) = text.split_once('-') {
+        let (a, b) = (a.trim(), b.trim());
+        let first: IpAddr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IP address"))?;
+        let last: IpAddr = b
+            .parse()
+            .map_err(|_| format!("`{b}` is not an IP address"))?;
+        if first.is_ipv4() != last.is_ipv4() {
+            return Err(format!("range `{text}` mixes IPv4 and IPv6"));
+        }
+        if first > last {
+            return Err(format!("range `{text}` ends before it starts"));
+        }
+        return Ok((first, last));
+    }
+    if text.contains('/') {
+        let net: ipnet::IpNet = text.parse().map_err(|_| {
+            format!("`{text}` is not a CIDR block (e.g. \"10.0.0.0/8\", \"2001:db8::/32\") or a range (\"a-b\")")
+        })?;
+        if net.trunc() != net {
+            return Err(format!(
+                "`{text}` has host bits set; did you mean `{}`?",
+                net.trunc()
+            ));
+        }
+        return Ok((net.network(), net.broadcast()));
+    }
+    let ip: IpAddr = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not an IP address, CIDR block or range"))?;
+    Ok((ip, ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            parse_subnet("10.0.0.0/8").unwrap(),
+            (v4("10.0.0.0"), v4("10.255.255.255"))
+        );
+        assert_eq!(
+            parse_subnet("198.51.100.10-198.51.100.99").unwrap(),
+            (v4("198.51.100.10"), v4("198.51.100.99"))
+        );
+        assert_eq!(
+            parse_subnet("2001:db8::/32").unwrap().1,
+            v4("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
+        );
+        assert!(
+            parse_subnet("10.0.0.1/8")
+                .unwrap_err()
+                .contains("did you mean `10.0.0.0/8`")
+        );
+        assert!(parse_subnet("10.0.0.0/33").is_err());
+        assert!(
+            parse_subnet("10.0.0.9-10.0.0.1")
+                .unwrap_err()
+                .contains("ends before")
+        );
+        assert!(parse_subnet("10.0.0.1-::1").unwrap_err().contains("mixes"));
+        assert!(parse_subnet("banana").is_err());
     }
 }

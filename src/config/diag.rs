@@ -142,7 +142,11 @@ pub fn parse<T: serde::de::DeserializeOwned>(src: &Source, diag: &mut Diagnostic
         Err(e) => {
             let field = clean_path(&e.path().to_string());
             let span = e.inner().span().unwrap_or(0..0);
-            let msg = e.inner().message().trim().to_string();
+            let msg = e
+                .inner()
+                .message()
+                .trim()
+                .replace("expected i64", "expected an integer");
             let msg = hint_for(&field, &msg).unwrap_or(msg);
             diag.error(src, span, &field, msg);
             None

@@ -210,8 +210,7 @@ pub struct RawEndpoint {
     /// Geographic routing (read, not yet used).
     #[allow(dead_code)]
     pub regions: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Subnet routing (read, not yet used).
-    #[allow(dead_code)]
+    /// Subnet routing (syntax checked; no method in this version uses it yet).
     pub subnets: Option<Spanned<Vec<Spanned<String>>>>,
     /// `false`: Disabled.
     pub enabled: Option<bool>,
@@ -253,4 +252,60 @@ pub struct RawProbe {
     pub path: Option<Spanned<String>>,
     /// Header overrides.
     pub headers: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reference tables in `profiles/README.md` must list every key the
+    //! parser accepts: the parser's own "expected one of" message is the
+    //! source of truth.
+    use super::*;
+
+    fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
+        let err = toml::from_str::<T>("zz_not_a_key = 1").err().unwrap().to_string();
+        let list = err.split("expected one of").nth(1).unwrap_or_else(|| {
+            err.split("expected").nth(1).unwrap_or_default()
+        });
+        list.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
+        let start = doc.find(heading).unwrap_or_else(|| panic!("no section {heading}"));
+        let rest = &doc[start + heading.len()..];
+        let end = rest.find("\n## ").unwrap_or(rest.len());
+        &rest[..end]
+    }
+
+    #[test]
+    fn reference_tables_list_every_key() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/README.md")).unwrap();
+        let checks: Vec<(&str, Vec<String>, &str)> = vec![
+            ("## Profile keys", fields::<RawProfile>(), ""),
+            ("## `[monitor]` keys", fields::<RawMonitor>(), ""),
+            ("## `[[endpoints]]` keys", fields::<RawEndpoint>(), ""),
+            ("## Server configuration", fields::<RawServer>(), ""),
+            ("## Server configuration", fields::<RawDns>(), "dns."),
+            ("## Server configuration", fields::<RawAdmin>(), "admin."),
+            ("## Server configuration", fields::<RawGeoip>(), "geoip."),
+            ("## Server configuration", fields::<RawProfilesDir>(), "profiles."),
+            ("### `[[zones]]`", fields::<RawZone>(), ""),
+        ];
+        for (heading, keys, prefix) in checks {
+            assert!(!keys.is_empty(), "{heading}: no keys read");
+            let text = section(&doc, heading);
+            for k in keys {
+                let row = format!("| `{prefix}{k}` |");
+                // Top-level tables are documented by their keys (`dns.listen`).
+                let mention = format!("`{prefix}{k}");
+                assert!(
+                    text.contains(&row) || (prefix.is_empty() && text.contains(&mention)),
+                    "profiles/README.md, {heading}: no row for `{prefix}{k}`"
+                );
+            }
+        }
+    }
 }

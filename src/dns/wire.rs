@@ -426,11 +426,12 @@ mod tests {
             let mut pkt = seeds[i % seeds.len()].clone();
             for _ in 0..rng.usize(1..4) {
                 match rng.u8(0..3) {
-                    0 => {
+                    0 if !pkt.is_empty() => {
                         let at = rng.usize(0..pkt.len());
                         pkt[at] = rng.u8(..);
                     }
                     1 => pkt.truncate(rng.usize(0..=pkt.len())),
+                    0 => {}
                     _ => pkt.push(rng.u8(..)),
                 }
             }

@@ -267,12 +267,12 @@ impl Target {
     /// True when the target is an address usable for `family`.
     #[inline]
     pub fn matches(&self, family: Family) -> bool {
-        match (self, family) {
-            (Target::V4(_), Family::V4 | Family::Any) => true,
-            (Target::V6(_), Family::V6 | Family::Any) => true,
-            (Target::Host(_), Family::Any) => true,
-            _ => false,
-        }
+        matches!(
+            (self, family),
+            (Target::V4(_), Family::V4 | Family::Any)
+                | (Target::V6(_), Family::V6 | Family::Any)
+                | (Target::Host(_), Family::Any)
+        )
     }
 }
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what the tests need first (Debian packages:
+# dig and kdig, used as independent DNS clients), so this one command works
+# on a fresh Debian machine with Rust.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v dig >/dev/null 2>&1 || need+=(dnsutils)
+command -v kdig >/dev/null 2>&1 || need+=(knot-dnsutils)
+if ((${#need[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing ${need[*]} (used by the tests)" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cargo test --locked "$@"

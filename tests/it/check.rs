@@ -1,0 +1,188 @@
+//! `switchyard check` and start-up validation, through the real binary.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::*;
+
+fn check(config: &Path) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .arg("check")
+        .arg("--config")
+        .arg(config)
+        .env_remove("SWITCHYARD_EXAMPLE_UNSET_KEY")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn shipped_example_config_is_valid() {
+    let (code, out, err) = check(&repo().join("switchyard.toml"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": ok ("), "{out}");
+    assert!(
+        !out.contains("warning"),
+        "the example should be warning-free: {out}"
+    );
+}
+
+#[test]
+fn every_invalid_profile_fails_with_its_message() {
+    let mut n = 0;
+    let mut files: Vec<_> = std::fs::read_dir(repo().join("profiles/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} has no `# expect:` first line", path.display()));
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let fx = Fixture::new("", &[(name, &text)]);
+        let (code, out, err) = check(&fx.config_path());
+        assert_eq!(code, 1, "{name} must be rejected: {out}{err}");
+        let want = format!(
+            "{}:{expect}",
+            fx.dir.path().join("profiles").join(name).display()
+        );
+        assert_eq!(out.trim_end(), want, "{name}");
+        assert!(err.contains("nothing was applied"));
+        n += 1;
+    }
+    assert!(n >= 15, "only {n} invalid profiles");
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let bad_a = "name = \"a.tm.example.test.\"\nrouting = \"priority\"\nttl = -1\n[[endpoints]]\nname = \"x\"\ntarget = \"1.2.3\"\n";
+    let bad_b = "name = \"b.example.org.\"\nrouting = \"weighted\"\n[[endpoints]]\nname = \"y\"\ntarget = \"192.0.2.1\"\nweight = 0\n";
+    let good = TODOAPI;
+    let fx = Fixture::new(
+        "",
+        &[("a.toml", bad_a), ("b.toml", bad_b), ("todoapi.toml", good)],
+    );
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(
+        lines[0].ends_with("a.toml:3:7: ttl: -1 is out of range (0..=2147483647)"),
+        "{out}"
+    );
+    assert!(
+        lines[1].ends_with("a.toml:6:10: endpoints[0].target: `1.2.3` is not a valid IPv4 address"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("b.toml:1:8: name: b.example.org. is not inside any configured zone"),
+        "{out}"
+    );
+    assert!(
+        lines[3].ends_with("b.toml:6:10: endpoints[0].weight: 0 is out of range (1..=1000)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn server_config_errors_are_located() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{ name = "ns1", type = "A", value = "192.0.2.300" }"#,
+            "zones[0].records[0].value: `192.0.2.300` is not an IPv4 address",
+        ),
+        (
+            r#"{ name = "x", type = "A", value = "192.0.2.1", ttl = 4000000000 }"#,
+            "zones[0].records[0].ttl: 4000000000 is out of range (0..=2147483647)",
+        ),
+        (
+            r#"{ name = "ns1", type = "SPF", value = "x" }"#,
+            "zones[0].records[0].type: unsupported record type `SPF`",
+        ),
+        (
+            r#"{ name = "www", type = "CNAME", value = "a" }, { name = "www", type = "A", value = "192.0.2.1" }"#,
+            "zones[0].records[1].name: www.tm.example.test. has a CNAME record; a CNAME must be the only record at its name",
+        ),
+        (
+            r#"{ name = "a", type = "CNAME", value = "b" }, { name = "b", type = "CNAME", value = "a" }"#,
+            "CNAME loop",
+        ),
+        (
+            r#"{ name = "*.w", type = "A", value = "192.0.2.1" }"#,
+            "wildcard records are not supported",
+        ),
+        (
+            r#"{ name = "x.example.org.", type = "A", value = "192.0.2.1" }"#,
+            "x.example.org. is not inside zone tm.example.test.",
+        ),
+    ];
+    for (records, want) in cases {
+        let zone = format!(
+            "[[zones]]\norigin = \"tm.example.test.\"\nns = [\"ns.elsewhere.test.\"]\nrecords = [ {records} ]\n"
+        );
+        let fx = Fixture::with_zone("", &zone, &[]);
+        let (code, out, _) = check(&fx.config_path());
+        assert_eq!(code, 1, "{records}");
+        assert!(out.contains(want), "{records}\nwant: {want}\ngot: {out}");
+        assert!(out.contains("switchyard.toml:"), "{out}");
+    }
+    // Glue is required for in-zone name servers.
+    let zone = "[[zones]]\norigin = \"tm.example.test.\"\nns = [\"ns1\"]\n";
+    let fx = Fixture::with_zone("", zone, &[]);
+    let (_, out, _) = check(&fx.config_path());
+    assert!(
+        out.contains(
+            "zones[0].ns[0]: ns1.tm.example.test. is inside the zone but has no A or AAAA record"
+        ),
+        "{out}"
+    );
+    // Bad listen addresses and unknown keys in the server config.
+    let fx = Fixture::new("[dns]\nlisten = [\"127.0.0.1\"]\nport = 53", &[]);
+    let (_, out, _) = check(&fx.config_path());
+    assert!(
+        out.contains("switchyard.toml:3:1: dns.port: unknown field `port`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_broken_profile() {
+    let fx = Fixture::new("", &[("todoapi.toml", TODOAPI), ("bad.toml", "name = 1")]);
+    let out = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(fx.config_path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bad.toml:1:8: name: invalid type: integer `1`, expected a string"),
+        "{err}"
+    );
+    assert!(err.contains("not starting"), "{err}");
+}
+
+#[test]
+fn literal_secret_is_a_warning_and_never_printed() {
+    let fx = Fixture::new("", &[("todoapi.toml", TODOAPI)]);
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("warning: ") && out.contains("monitor.key: secret written in the file"),
+        "{out}"
+    );
+    assert!(!out.contains("test-key") && !err.contains("test-key"));
+}

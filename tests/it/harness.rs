@@ -1,0 +1,314 @@
+//! Starts the real server from a config written to a temporary directory,
+//! and a small DNS client: hickory-proto builds and reads messages, std
+//! sockets carry them.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use tokio_util::sync::CancellationToken;
+
+use switchyard::app::Server;
+use switchyard::health::Status;
+use switchyard::routing::{Health, RoutingTable};
+
+/// How long a client waits for any reply.
+pub const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The zone most tests use.
+pub const ZONE: &str = r#"
+[[zones]]
+origin = "tm.example.test."
+ttl = 3600
+ns = ["ns1.tm.example.test.", "ns2.tm.example.test."]
+soa = { mname = "ns1.tm.example.test.", rname = "hostmaster.example.test.", serial = 2026112301, refresh = 3600, retry = 600, expire = 1209600, minimum = 60 }
+records = [
+  { name = "ns1", type = "A", value = "192.0.2.53" },
+  { name = "ns2", type = "AAAA", value = "2001:db8::53" },
+  { name = "www", type = "CNAME", value = "todoapi.tm.example.test." },
+  { name = "alias", type = "CNAME", value = "www" },
+  { name = "dangling", type = "CNAME", value = "missing.tm.example.test." },
+  { name = "external", type = "CNAME", value = "api.example.com." },
+  { name = "deep.ent", type = "A", value = "192.0.2.60" },
+  { name = "@", type = "MX", value = "10 mail" },
+  { name = "mail", type = "A", value = "192.0.2.25" },
+  { name = "@", type = "TXT", value = "v=spf1 -all" },
+  { name = "@", type = "CAA", value = "0 issue \"letsencrypt.org\"" },
+  { name = "_sip._tcp", type = "SRV", value = "10 60 5060 sip" },
+  { name = "sip", type = "AAAA", value = "2001:db8::5060" },
+  { name = "v6only", type = "AAAA", value = "2001:db8::6" },
+]
+"#;
+
+/// The seed profile: primary and secondary, priority routing, monitored.
+pub const TODOAPI: &str = r#"
+name = "todoapi.tm.example.test."
+routing = "priority"
+ttl = 30
+[monitor]
+protocol = "https"
+path = "/Health/{key}"
+key = "test-key"
+interval = "10s"
+timeout = "5s"
+[[endpoints]]
+name = "primary"
+target = "203.0.113.10"
+priority = 1
+[[endpoints]]
+name = "secondary"
+target = "198.51.100.20"
+priority = 2
+"#;
+
+/// A server config and profiles written to a temporary directory.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// Writes `switchyard.toml` (listening on ephemeral loopback ports, with
+    /// `extra` appended before the zones) and the profiles.
+    pub fn new(extra: &str, profiles: &[(&str, &str)]) -> Fixture {
+        Self::with_zone(extra, ZONE, profiles)
+    }
+
+    /// Like [`Fixture::new`] with a custom zone block.
+    pub fn with_zone(extra: &str, zone: &str, profiles: &[(&str, &str)]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("profiles")).unwrap();
+        let dns = if extra.contains("[dns]") {
+            String::new()
+        } else {
+            "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\n".to_string()
+        };
+        let text = format!("{dns}{extra}\n[profiles]\ndir = \"profiles\"\n{zone}");
+        std::fs::write(dir.path().join("switchyard.toml"), text).unwrap();
+        for (name, body) in profiles {
+            std::fs::write(dir.path().join("profiles").join(name), body).unwrap();
+        }
+        Fixture { dir }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("switchyard.toml")
+    }
+
+    /// Starts the real server on this config.
+    pub fn start(self) -> TestServer {
+        TestServer::start(self)
+    }
+}
+
+/// A running server; dropping it shuts it down.
+pub struct TestServer {
+    /// Keeps the config directory alive while the server runs.
+    #[allow(dead_code)]
+    pub fixture: Fixture,
+    pub addrs: Vec<SocketAddr>,
+    pub table: Arc<ArcSwap<RoutingTable>>,
+    shutdown: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    fn start(fixture: Fixture) -> TestServer {
+        let config = switchyard::config::load(&fixture.config_path())
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        let shutdown = CancellationToken::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let token = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let server = Server::bind(config).unwrap();
+                tx.send((server.dns_addrs().to_vec(), server.table()))
+                    .unwrap();
+                server.run(token).await.unwrap();
+            });
+        });
+        let (addrs, table) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server did not start");
+        TestServer {
+            fixture,
+            addrs,
+            table,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    /// The IPv4 listener.
+    pub fn v4(&self) -> SocketAddr {
+        *self.addrs.iter().find(|a| a.is_ipv4()).unwrap()
+    }
+
+    /// The IPv6 listener.
+    pub fn v6(&self) -> SocketAddr {
+        *self.addrs.iter().find(|a| a.is_ipv6()).unwrap()
+    }
+
+    /// Sets the observed status of a monitored endpoint, as the prober would.
+    pub fn set_status(&self, profile: &str, endpoint: &str, status: Status) {
+        let table = self.table.load();
+        let p = table.profile_by_name(profile).expect("no such profile");
+        let ep = table
+            .endpoints_of(p)
+            .iter()
+            .find(|e| &*e.name == endpoint)
+            .expect("no such endpoint");
+        match &ep.health {
+            Health::Monitored(cell) => cell.set(status),
+            other => panic!("{endpoint} is not monitored: {other:?}"),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Query options.
+#[derive(Clone, Copy)]
+pub struct Opts {
+    pub edns: Option<u16>,
+    pub dnssec_ok: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            edns: Some(1232),
+            dnssec_ok: false,
+        }
+    }
+}
+
+/// Builds a query message.
+pub fn build(name: &str, t: RecordType, opts: Opts) -> Message {
+    let mut m = Message::query();
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+    if let Some(size) = opts.edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        e.set_dnssec_ok(opts.dnssec_ok);
+        m.set_edns(e);
+    }
+    m
+}
+
+/// Sends raw bytes over UDP and returns the raw reply, or None on timeout.
+pub fn udp_raw(addr: SocketAddr, pkt: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    }
+    .parse()
+    .unwrap();
+    let sock = UdpSocket::bind(bind).unwrap();
+    sock.set_read_timeout(Some(wait)).unwrap();
+    sock.send_to(pkt, addr).unwrap();
+    let mut buf = vec![0u8; 65535];
+    match sock.recv_from(&mut buf) {
+        Ok((n, _)) => Some(buf[..n].to_vec()),
+        Err(_) => None,
+    }
+}
+
+/// A UDP query with default options.
+pub fn udp(addr: SocketAddr, name: &str, t: RecordType) -> Message {
+    udp_opts(addr, name, t, Opts::default())
+}
+
+/// A UDP query.
+pub fn udp_opts(addr: SocketAddr, name: &str, t: RecordType, opts: Opts) -> Message {
+    let q = build(name, t, opts);
+    let reply = udp_raw(addr, &q.to_vec().unwrap(), TIMEOUT).expect("no UDP reply");
+    let m = Message::from_vec(&reply).expect("reply does not parse");
+    assert_eq!(m.metadata.id, q.metadata.id, "reply id");
+    m
+}
+
+/// Frames and sends messages over one TCP connection, reads `n` replies.
+pub fn tcp_raw(addr: SocketAddr, pkts: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut all = Vec::new();
+    for p in pkts {
+        all.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        all.extend_from_slice(p);
+    }
+    s.write_all(&all).unwrap();
+    (0..pkts.len())
+        .map(|_| read_frame(&mut s).expect("no TCP reply"))
+        .collect()
+}
+
+/// Reads one length-prefixed message.
+pub fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// A TCP query.
+pub fn tcp(addr: SocketAddr, name: &str, t: RecordType) -> Message {
+    let q = build(name, t, Opts::default());
+    let reply = tcp_raw(addr, &[q.to_vec().unwrap()]).remove(0);
+    let m = Message::from_vec(&reply).expect("reply does not parse");
+    assert_eq!(m.metadata.id, q.metadata.id);
+    m
+}
+
+/// The answer section rendered as `TYPE DATA` strings, in order.
+pub fn answers(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .map(|r| format!("{} {}", r.record_type(), r.data))
+        .collect()
+}
+
+/// The A/AAAA addresses in the answer section.
+pub fn addrs(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            RData::AAAA(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Class helper for tests that need a non-IN class.
+pub fn with_class(name: &str, t: RecordType, class: DNSClass) -> Vec<u8> {
+    let mut m = Message::query();
+    let mut q = Query::query(Name::from_ascii(name).unwrap(), t);
+    q.set_query_class(class);
+    m.add_query(q);
+    m.to_vec().unwrap()
+}
+
+/// Path to the built binary.
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_switchyard"))
+}

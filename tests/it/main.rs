@@ -1,0 +1,12 @@
+//! Integration tests: the real server on ephemeral loopback ports, queried
+//! over real UDP and TCP sockets. One binary, a module per feature.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod harness;
+
+mod check;
+mod clients;
+mod dns_rules;
+mod robustness;
+mod routing;

@@ -17,7 +17,13 @@ use switchyard::config;
 /// An authoritative DNS server that answers each profile name with the
 /// healthy endpoint(s) its routing method picks.
 #[derive(Parser)]
-#[command(name = "switchyard", version, about, long_about = None)]
+#[command(
+    name = "switchyard",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  switchyard check                       validate ./switchyard.toml and profiles/\n  switchyard serve --config /etc/switchyard/switchyard.toml\n  dig @127.0.0.1 -p 5353 todoapi.tm.example.test\n\nRUST_LOG=debug logs every query; health keys and tokens are never logged."
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]

@@ -262,10 +262,14 @@ mod tests {
     use super::*;
 
     fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
-        let err = toml::from_str::<T>("zz_not_a_key = 1").err().unwrap().to_string();
-        let list = err.split("expected one of").nth(1).unwrap_or_else(|| {
-            err.split("expected").nth(1).unwrap_or_default()
-        });
+        let err = toml::from_str::<T>("zz_not_a_key = 1")
+            .err()
+            .unwrap()
+            .to_string();
+        let list = err
+            .split("expected one of")
+            .nth(1)
+            .unwrap_or_else(|| err.split("expected").nth(1).unwrap_or_default());
         list.split('`')
             .skip(1)
             .step_by(2)
@@ -274,7 +278,9 @@ mod tests {
     }
 
     fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
-        let start = doc.find(heading).unwrap_or_else(|| panic!("no section {heading}"));
+        let start = doc
+            .find(heading)
+            .unwrap_or_else(|| panic!("no section {heading}"));
         let rest = &doc[start + heading.len()..];
         let end = rest.find("\n## ").unwrap_or(rest.len());
         &rest[..end]
@@ -282,7 +288,9 @@ mod tests {
 
     #[test]
     fn reference_tables_list_every_key() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/README.md")).unwrap();
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/README.md"))
+                .unwrap();
         let checks: Vec<(&str, Vec<String>, &str)> = vec![
             ("## Profile keys", fields::<RawProfile>(), ""),
             ("## `[monitor]` keys", fields::<RawMonitor>(), ""),
@@ -291,7 +299,11 @@ mod tests {
             ("## Server configuration", fields::<RawDns>(), "dns."),
             ("## Server configuration", fields::<RawAdmin>(), "admin."),
             ("## Server configuration", fields::<RawGeoip>(), "geoip."),
-            ("## Server configuration", fields::<RawProfilesDir>(), "profiles."),
+            (
+                "## Server configuration",
+                fields::<RawProfilesDir>(),
+                "profiles.",
+            ),
             ("### `[[zones]]`", fields::<RawZone>(), ""),
         ];
         for (heading, keys, prefix) in checks {

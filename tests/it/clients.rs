@@ -19,7 +19,11 @@ fn run(tool: &str, args: &[String]) -> String {
 }
 
 fn at(addr: std::net::SocketAddr) -> Vec<String> {
-    vec![format!("@{}", addr.ip()), "-p".into(), addr.port().to_string()]
+    vec![
+        format!("@{}", addr.ip()),
+        "-p".into(),
+        addr.port().to_string(),
+    ]
 }
 
 #[test]
@@ -50,6 +54,14 @@ fn dig_and_kdig_agree_with_us() {
     }
     // Without EDNS too.
     let mut args = at(s.v4());
-    args.extend(["+noedns".into(), "tm.example.test".into(), "NS".into(), "+short".into()]);
-    assert_eq!(run("dig", &args).trim(), "ns1.tm.example.test.\nns2.tm.example.test.");
+    args.extend([
+        "+noedns".into(),
+        "tm.example.test".into(),
+        "NS".into(),
+        "+short".into(),
+    ]);
+    assert_eq!(
+        run("dig", &args).trim(),
+        "ns1.tm.example.test.\nns2.tm.example.test."
+    );
 }

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Server CPU per answered query under load: Switchyard and gdnsd (the C
+# reference) answer the same name in the same run, each pinned to CPU 0 with
+# dnsperf pinned to CPU 1; the ratio is the figure to compare across machines.
+#
+#   benches/dnsperf.sh                      # todoapi.tm.example.test A, 3 x 10 s each
+#   TRIALS=5 DURATION=20 benches/dnsperf.sh www.tm.example.test A
+#
+# Installs dnsperf and gdnsd from Debian packages when missing (gdnsd is only
+# the reference: without it, Switchyard's figures are printed alone).
+# Loopback only; every run is bounded by DURATION seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NAME=${1:-todoapi.tm.example.test}
+QTYPE=${2:-A}
+DURATION=${DURATION:-10}
+TRIALS=${TRIALS:-3}
+CLIENTS=${CLIENTS:-4}
+OUTSTANDING=${OUTSTANDING:-100}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+need=()
+command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
+command -v gdnsd >/dev/null 2>&1 || [ -x /usr/sbin/gdnsd ] || need+=(gdnsd)
+if ((${#need[@]})); then
+  echo "installing ${need[*]}" >&2
+  $sudo apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || true
+  # The package starts a system gdnsd on port 53; we run our own.
+  $sudo systemctl disable --now gdnsd >/dev/null 2>&1 || true
+fi
+command -v dnsperf >/dev/null || { echo "dnsperf is required" >&2; exit 1; }
+GDNSD=$(command -v gdnsd || echo /usr/sbin/gdnsd)
+
+cargo build --release --quiet
+BIN=target/release/switchyard
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() { # port
+  for _ in $(seq 100); do
+    if dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -n 1 -t 1 2>/dev/null | grep -q "Queries completed: *1 "; then return 0; fi
+    sleep 0.1
+  done
+  echo "server on port $1 did not answer:" >&2; cat "$work"/*.log >&2; return 1
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+user_ticks() { awk '{ print $14 }' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+printf '%s %s\n' "$NAME" "$QTYPE" > "$work/queries"
+
+# Switchyard on the bundled example, on a free port.
+sy_port=$(free_port)
+sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$sy_port\"]|" \
+    -e "s|^dir = \"profiles\"|dir = \"$PWD/profiles\"|" switchyard.toml > "$work/switchyard.toml"
+RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --config "$work/switchyard.toml" 2>"$work/switchyard.log" &
+pids+=($!); sy_pid=$!
+
+# gdnsd with the same zone content, static records.
+gd_pid=""
+if [ -x "$GDNSD" ]; then
+  gd_port=$(free_port)
+  mkdir -p "$work/gdnsd/zones" "$work/gdnsd/run" "$work/gdnsd/state"
+  cat > "$work/gdnsd/config" <<CFG
+options => {
+  listen => [ 127.0.0.1:$gd_port ]
+  udp_threads => 1
+  tcp_threads => 1
+  run_dir => $work/gdnsd/run
+  state_dir => $work/gdnsd/state
+}
+CFG
+  cat > "$work/gdnsd/zones/tm.example.test" <<ZONE
+\$TTL 3600
+@       SOA ns1 hostmaster.example.test. 1 3600 600 1209600 60
+@       NS  ns1
+@       NS  ns2
+ns1     A    192.0.2.53
+ns2     AAAA 2001:db8::53
+www     CNAME todoapi
+todoapi 30 A 203.0.113.10
+canary  10 A 192.0.2.10
+pool    20 A 192.0.2.21
+static  60 CNAME static-a.cdn.example.net.
+ZONE
+  taskset -c "$SERVER_CPU" "$GDNSD" -c "$work/gdnsd" start 2>"$work/gdnsd.log" &
+  pids+=($!); gd_pid=$!
+fi
+
+wait_ready "$sy_port"
+[ -n "$gd_pid" ] && { wait_ready "$gd_port" || gd_pid=""; }
+
+# One bounded load run; prints "qps completed lost avg_ms cpu_us user_us".
+load() { # port pid
+  local before user_before
+  before=$(cpu_ticks "$2"); user_before=$(user_ticks "$2")
+  taskset -c "$LOAD_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$DURATION" \
+    -c "$CLIENTS" -q "$OUTSTANDING" -T 1 > "$work/dnsperf.out" 2>&1
+  local after user_after
+  after=$(cpu_ticks "$2"); user_after=$(user_ticks "$2")
+  awk -v cpu=$((after - before)) -v user=$((user_after - user_before)) -v hz="$HZ" '
+    /Queries completed:/ { done = $3 }
+    /Queries lost:/ { lost = $3 }
+    /Queries per second:/ { qps = $4 }
+    /Average Latency \(s\):/ { lat = $4 * 1000 }
+    END { printf "%.0f %d %d %.3f %.2f %.2f\n", qps, done, lost, lat, cpu / hz * 1e6 / done, user / hz * 1e6 / done }
+  ' "$work/dnsperf.out"
+}
+
+# Warm-up, then alternate trials so both servers see the same machine state.
+load "$sy_port" "$sy_pid" >/dev/null
+[ -n "$gd_pid" ] && load "$gd_port" "$gd_pid" >/dev/null
+: > "$work/sy"; : > "$work/gd"
+for t in $(seq "$TRIALS"); do
+  load "$sy_port" "$sy_pid" >> "$work/sy"
+  [ -n "$gd_pid" ] && load "$gd_port" "$gd_pid" >> "$work/gd"
+done
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+col() { awk -v c="$2" '{ print $c }' "$1" | median; }
+
+echo
+echo "query: $NAME $QTYPE; $TRIALS trials x ${DURATION}s; server on CPU $SERVER_CPU, dnsperf on CPU $LOAD_CPU (-c $CLIENTS -q $OUTSTANDING)"
+printf '%-12s %10s %8s %12s %14s %14s\n' server "queries/s" lost "avg lat ms" "CPU us/query" "user us/query"
+for s in sy gd; do
+  [ -s "$work/$s" ] || continue
+  name=$([ "$s" = sy ] && echo switchyard || echo gdnsd)
+  printf '%-12s %10s %8s %12s %14s %14s\n' "$name" "$(col "$work/$s" 1)" "$(col "$work/$s" 3)" \
+    "$(col "$work/$s" 4)" "$(col "$work/$s" 5)" "$(col "$work/$s" 6)"
+done
+if [ -s "$work/gd" ]; then
+  awk -v a="$(col "$work/sy" 5)" -v b="$(col "$work/gd" 5)" \
+    'BEGIN { printf "ratio switchyard/gdnsd CPU per query: %.2f (below 1.00: cheaper than gdnsd)\n", a / b }'
+fi
+echo "(per-trial rows: qps completed lost avg_ms cpu_us user_us)"
+paste -d' ' <(sed 's/^/switchyard /' "$work/sy") /dev/null
+[ -s "$work/gd" ] && sed 's/^/gdnsd /' "$work/gd"
+exit 0

@@ -28,6 +28,7 @@ pub struct Server {
     udp: Vec<std::net::UdpSocket>,
     tcp: Vec<tokio::net::TcpListener>,
     dns_addrs: Vec<SocketAddr>,
+    probing: bool,
 }
 
 impl Server {
@@ -52,7 +53,15 @@ impl Server {
             udp,
             tcp,
             dns_addrs,
+            probing: true,
         })
+    }
+
+    /// Turns the prober off: monitored endpoints keep whatever status their
+    /// health cells hold. For tests that set statuses themselves.
+    pub fn without_probing(mut self) -> Self {
+        self.probing = false;
+        self
     }
 
     /// The bound DNS addresses (UDP and TCP share each).
@@ -99,6 +108,15 @@ impl Server {
                 shutdown.clone(),
             ));
         }
+        let prober = if self.probing {
+            let t = self.table.load();
+            Some(
+                crate::health::prober::spawn(&self.config.probes, &t, shutdown.clone())
+                    .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?,
+            )
+        } else {
+            None
+        };
         let t = self.table.load();
         info!(
             addresses = ?self.dns_addrs,
@@ -112,6 +130,9 @@ impl Server {
         shutdown.cancelled().await;
         stop.store(true, Ordering::Relaxed);
         while tasks.join_next().await.is_some() {}
+        if let Some(p) = prober {
+            let _ = p.await;
+        }
         // UDP workers notice within their poll interval.
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {

@@ -4,7 +4,7 @@
 //! `switchyard check` lists every problem; the table is only returned when
 //! there were none.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use super::{AdminSettings, Config, DnsSettings, MonitorSettings, ProbeSpec, Prot
 use crate::dns::name::DomainName;
 use crate::dns::rr::{self, Link, WireRr, rtype};
 use crate::health::HealthCell;
+use crate::health::tls::TlsKey;
 use crate::routing::{
     Endpoint, Health, Node, NodeData, NodeId, OnAllDown, Profile, ProfileId, Routing, RoutingTable,
     RrSet, Target, Zone, ZoneId,
@@ -56,7 +57,19 @@ struct Loader {
     /// Zone NS entries, for the glue check.
     ns_hosts: Vec<(ZoneId, DomainName, At)>,
     probes: Vec<ProbeSpec>,
+    probe_index: HashMap<ProbeIdentity, usize>,
     now: SystemTime,
+}
+
+/// What makes two probes the same probe.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ProbeIdentity {
+    host: String,
+    port: u16,
+    path: String,
+    headers: Vec<(String, String)>,
+    default_host: Option<String>,
+    monitor: MonitorSettings,
 }
 
 struct Pending {
@@ -81,6 +94,7 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
         pending_index: FxHashMap::default(),
         ns_hosts: Vec::new(),
         probes: Vec::new(),
+        probe_index: HashMap::new(),
         now: SystemTime::now(),
     };
     let settings = l.load_all(path);
@@ -1071,29 +1085,36 @@ impl Loader {
         };
         let enabled = e.enabled.unwrap_or(true);
         let always_serve = e.always_serve.unwrap_or(false);
-        let health = if !enabled {
+        let mut health = if !enabled {
             Health::Disabled
         } else if always_serve || monitor.is_none() {
             Health::Unmonitored
         } else {
             Health::Monitored(Arc::new(HealthCell::new()))
         };
-        if let (Some(m), Health::Monitored(cell)) = (monitor, &health) {
+        if let (Some(m), Health::Monitored(_)) = (monitor, &health) {
             let probe = e.probe.as_ref().map(|pr| pr.get_ref());
-            let host = match probe.and_then(|pr| pr.address.as_ref()) {
+            let (host, address_is_name) = match probe.and_then(|pr| pr.address.as_ref()) {
                 Some(a) => {
                     let a_text = a.get_ref().trim();
-                    let valid = a_text.parse::<IpAddr>().is_ok()
-                        || DomainName::parse(a_text, None).is_ok_and(|n| n.is_hostname());
-                    if !valid {
+                    let is_ip = a_text.parse::<IpAddr>().is_ok();
+                    let is_name = DomainName::parse(a_text, None).is_ok_and(|n| n.is_hostname());
+                    if !is_ip && !is_name {
                         self.err(src, a, &format!("{p}.probe.address"), not_a_target(a_text));
                     }
-                    a_text.to_string()
+                    (a_text.trim_end_matches('.').to_string(), is_name && !is_ip)
                 }
                 None => match &target {
-                    Target::Host(h) => h.as_str().trim_end_matches('.').to_string(),
-                    other => other.to_string(),
+                    Target::Host(h) => (h.as_str().trim_end_matches('.').to_string(), true),
+                    other => (other.to_string(), false),
                 },
+            };
+            // Host defaults to the endpoint's host name, else the probe
+            // address's host name; an IP-only endpoint sends its address.
+            let default_host = match &target {
+                Target::Host(h) => Some(h.as_str().trim_end_matches('.').to_string()),
+                _ if address_is_name => Some(host.clone()),
+                _ => None,
             };
             let port = match probe.and_then(|pr| pr.port.as_ref()) {
                 Some(v) => self
@@ -1129,15 +1150,46 @@ impl Loader {
                     );
                 }
             }
-            self.probes.push(ProbeSpec {
-                endpoint: self.table.endpoints.len() as u32,
-                cell: cell.clone(),
-                host,
-                port,
-                path,
-                headers,
-                monitor: m.clone(),
+            let tls = (m.protocol == Protocol::Https).then(|| TlsKey {
+                verify: m.tls_verify,
+                ca_cert: m.ca_cert.clone(),
+                identity: m.client_cert.clone().zip(m.client_key.clone()),
             });
+            let endpoint_id = self.table.endpoints.len() as u32;
+            // Identical probes (same target, settings and key) run once and
+            // share one health cell, whichever profiles they belong to.
+            let identity = ProbeIdentity {
+                host: host.clone(),
+                port,
+                path: path.clone(),
+                headers: headers.clone(),
+                default_host: default_host.clone(),
+                monitor: (**m).clone(),
+            };
+            match self.probe_index.get(&identity) {
+                Some(&i) => {
+                    let spec = &mut self.probes[i];
+                    spec.endpoints.push(endpoint_id);
+                    health = Health::Monitored(spec.cell.clone());
+                }
+                None => {
+                    let Health::Monitored(cell) = &health else {
+                        unreachable!("checked above")
+                    };
+                    self.probe_index.insert(identity, self.probes.len());
+                    self.probes.push(ProbeSpec {
+                        endpoints: vec![endpoint_id],
+                        cell: cell.clone(),
+                        host,
+                        port,
+                        path,
+                        headers,
+                        default_host,
+                        tls,
+                        monitor: m.clone(),
+                    });
+                }
+            }
         } else if let Some(pr) = &e.probe {
             let why = if monitor.is_none() {
                 "the profile has no [monitor]"
@@ -1390,6 +1442,17 @@ impl Loader {
         };
         let client_cert = file(self, &m_ref.client_cert, "monitor.client_cert");
         let client_key = file(self, &m_ref.client_key, "monitor.client_key");
+        let ca_cert = file(self, &m_ref.ca_cert, "monitor.ca_cert");
+        if let Some(c) = &m_ref.ca_cert
+            && protocol != Protocol::Https
+        {
+            self.err(
+                src,
+                c,
+                "monitor.ca_cert",
+                "CA certificates need protocol = \"https\"",
+            );
+        }
         match (&m_ref.client_cert, &m_ref.client_key) {
             (Some(c), None) => {
                 self.err(src, c, "monitor.client_key", "client_cert needs client_key")
@@ -1409,6 +1472,26 @@ impl Loader {
                 );
             }
             _ => {}
+        }
+        // Build the TLS configuration now, so unreadable, malformed or
+        // mismatched certificates and keys are reported by `check`.
+        if protocol == Protocol::Https && self.diag.errors.len() == before {
+            let key = TlsKey {
+                verify: m_ref.tls_verify.unwrap_or(true),
+                ca_cert: ca_cert.clone(),
+                identity: client_cert.clone().zip(client_key.clone()),
+            };
+            if let Err(e) = crate::health::tls::client_config(&key) {
+                let blame = m_ref
+                    .client_cert
+                    .as_ref()
+                    .map(|c| (c, "monitor.client_cert"))
+                    .or(m_ref.ca_cert.as_ref().map(|c| (c, "monitor.ca_cert")));
+                match blame {
+                    Some((v, field)) => self.err(src, v, field, e),
+                    None => self.err(src, m, "monitor", e),
+                }
+            }
         }
         let body_match = m_ref.body_match.as_ref().map(|b| {
             if b.get_ref().is_empty() {
@@ -1434,6 +1517,7 @@ impl Loader {
             expected_status,
             headers,
             tls_verify: m_ref.tls_verify.unwrap_or(true),
+            ca_cert,
             client_cert,
             client_key,
             body_match,

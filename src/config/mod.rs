@@ -104,7 +104,7 @@ pub enum Protocol {
 }
 
 /// A profile's `[monitor]` settings, resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MonitorSettings {
     /// http | https | tcp.
     pub protocol: Protocol,
@@ -128,6 +128,8 @@ pub struct MonitorSettings {
     pub headers: Vec<(String, String)>,
     /// Verify TLS chain and name.
     pub tls_verify: bool,
+    /// Extra trusted CA certificates (PEM), besides the system's.
+    pub ca_cert: Option<PathBuf>,
     /// Client certificate (PEM file).
     pub client_cert: Option<PathBuf>,
     /// Client key (PEM file).
@@ -136,11 +138,11 @@ pub struct MonitorSettings {
     pub body_match: Option<String>,
 }
 
-/// What the prober must probe for one endpoint.
+/// One distinct probe target, and the endpoints whose status it decides.
 #[derive(Debug, Clone)]
 pub struct ProbeSpec {
-    /// The endpoint this decides.
-    pub endpoint: EndpointId,
+    /// The endpoints sharing this probe (identical settings, any profile).
+    pub endpoints: Vec<EndpointId>,
     /// Where its result is published.
     pub cell: Arc<HealthCell>,
     /// Host or address to connect to.
@@ -151,6 +153,11 @@ pub struct ProbeSpec {
     pub path: String,
     /// Headers (monitor headers with endpoint overrides applied).
     pub headers: Vec<(String, String)>,
+    /// Host header when none is configured: the endpoint's or the probe
+    /// address's host name.
+    pub default_host: Option<String>,
+    /// TLS settings (https only).
+    pub tls: Option<crate::health::tls::TlsKey>,
     /// The profile's monitor settings.
     pub monitor: Arc<MonitorSettings>,
 }

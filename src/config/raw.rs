@@ -174,6 +174,8 @@ pub struct RawMonitor {
     pub headers: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     /// Verify the server certificate.
     pub tls_verify: Option<bool>,
+    /// Extra trusted CA certificates (PEM).
+    pub ca_cert: Option<Spanned<String>>,
     /// Client certificate (PEM).
     pub client_cert: Option<Spanned<String>>,
     /// Client key (PEM).

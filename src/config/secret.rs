@@ -60,7 +60,7 @@ impl<'de> Deserialize<'de> for SecretSource {
 }
 
 /// A secret value. Its `Debug` and `Display` never show the value.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(String);
 
 impl Secret {

@@ -5,8 +5,16 @@
 //! answered: each monitored endpoint points at a [`HealthCell`], a single
 //! atomic written by the prober and read with a relaxed load per query.
 
+pub mod probe;
+pub mod prober;
+pub mod state;
+pub mod tls;
+
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::SystemTime;
 
 /// Endpoint status, named as in Azure Traffic Manager.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,14 +94,32 @@ impl fmt::Display for Status {
     }
 }
 
-/// The observed health of one monitored endpoint.
+/// Transitions kept per cell for the status page.
+pub const TRANSITIONS_KEPT: usize = 10;
+
+/// The observed health of one probe target (shared by every endpoint that
+/// probes the same thing).
 ///
-/// Written by the prober (one writer per cell), read by every DNS worker.
-/// Only `CheckingEndpoint`, `Online` and `Degraded` are stored here; the
-/// administrative statuses come from configuration.
+/// `status` is written by the prober (one writer per cell) and read by every
+/// DNS worker with one relaxed load. `details` is for the admin API only and
+/// is never touched on the answer path.
 #[derive(Debug)]
 pub struct HealthCell {
     status: AtomicU8,
+    details: Mutex<Details>,
+}
+
+/// What the admin API shows about a probe target.
+#[derive(Clone, Debug)]
+pub struct Details {
+    /// When the current status began.
+    pub since: SystemTime,
+    /// The last probe, if any.
+    pub last_probe: Option<probe::Outcome>,
+    /// Consecutive failed probes.
+    pub consecutive_failures: u32,
+    /// Recent transitions, newest last: (when, from, to, reason).
+    pub transitions: VecDeque<(SystemTime, Status, Status, String)>,
 }
 
 impl HealthCell {
@@ -101,7 +127,44 @@ impl HealthCell {
     pub fn new() -> HealthCell {
         HealthCell {
             status: AtomicU8::new(Status::CheckingEndpoint as u8),
+            details: Mutex::new(Details {
+                since: SystemTime::now(),
+                last_probe: None,
+                consecutive_failures: 0,
+                transitions: VecDeque::new(),
+            }),
         }
+    }
+
+    /// Records a probe result for display (status is published by [`HealthCell::set`]).
+    pub fn note_probe(
+        &self,
+        outcome: &probe::Outcome,
+        consecutive_failures: u32,
+        transition: Option<state::Transition>,
+    ) {
+        let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
+        d.last_probe = Some(outcome.clone());
+        d.consecutive_failures = consecutive_failures;
+        if let Some(t) = transition {
+            d.since = outcome.at;
+            if d.transitions.len() == TRANSITIONS_KEPT {
+                d.transitions.pop_front();
+            }
+            let reason = outcome
+                .failure
+                .as_ref()
+                .map_or_else(|| "probe succeeded".to_string(), |f| f.reason.clone());
+            d.transitions.push_back((outcome.at, t.from, t.to, reason));
+        }
+    }
+
+    /// A copy of the details.
+    pub fn details(&self) -> Details {
+        self.details
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The current observed status.

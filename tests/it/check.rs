@@ -186,3 +186,70 @@ fn literal_secret_is_a_warning_and_never_printed() {
     );
     assert!(!out.contains("test-key") && !err.contains("test-key"));
 }
+
+#[test]
+fn monitor_secrets_and_certificates_are_checked() {
+    let pki = crate::backend::Pki::new();
+    let p = |name: &str| pki.path(name).display().to_string();
+    let cases = [
+        (
+            "key = { env = \"SWITCHYARD_TEST_SURELY_UNSET\" }".to_string(),
+            "monitor.key: environment variable `SWITCHYARD_TEST_SURELY_UNSET` is not set"
+                .to_string(),
+        ),
+        (
+            "key = { file = \"keys/missing.key\" }".to_string(),
+            "monitor.key: cannot read secret file".to_string(),
+        ),
+        (
+            format!(
+                "client_cert = \"{}\"\nclient_key = \"{}\"",
+                p("nope.pem"),
+                p("client.key")
+            ),
+            format!("monitor.client_cert: cannot read {}", p("nope.pem")),
+        ),
+        (
+            format!(
+                "client_cert = \"{}\"\nclient_key = \"{}\"",
+                p("client.pem"),
+                p("other.key")
+            ),
+            format!(
+                "monitor.client_cert: cannot use {} with {}",
+                p("client.pem"),
+                p("other.key")
+            ),
+        ),
+        (
+            format!(
+                "client_cert = \"{}\"\nclient_key = \"{}\"",
+                p("client.key"),
+                p("client.key")
+            ),
+            format!(
+                "monitor.client_cert: {} holds no PEM certificate",
+                p("client.key")
+            ),
+        ),
+        (
+            format!("client_cert = \"{}\"", p("client.pem")),
+            "monitor.client_key: client_cert needs client_key".to_string(),
+        ),
+    ];
+    for (monitor, want) in cases {
+        let profile = format!(
+            "name = \"p.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"https\"\npath = \"/Health/{{key}}\"\n{monitor}\n[[endpoints]]\nname = \"e\"\ntarget = \"192.0.2.1\"\n"
+        );
+        let profile = if monitor.starts_with("key =") {
+            profile
+        } else {
+            profile.replace("/Health/{key}", "/health")
+        };
+        let fx = Fixture::new("", &[("p.toml", &profile)]);
+        let (code, out, _) = check(&fx.config_path());
+        assert_eq!(code, 1, "{monitor}: {out}");
+        assert!(out.contains(&want), "{monitor}\nwant: {want}\ngot: {out}");
+        assert!(out.contains("p.toml:"), "{out}");
+    }
+}

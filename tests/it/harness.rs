@@ -99,9 +99,15 @@ impl Fixture {
         self.dir.path().join("switchyard.toml")
     }
 
-    /// Starts the real server on this config.
+    /// Starts the real server on this config, without the prober (tests
+    /// set statuses themselves).
     pub fn start(self) -> TestServer {
         TestServer::start(self)
+    }
+
+    /// Starts the real server with the real prober.
+    pub fn start_probing(self) -> TestServer {
+        TestServer::start_probing(self)
     }
 }
 
@@ -118,6 +124,15 @@ pub struct TestServer {
 
 impl TestServer {
     fn start(fixture: Fixture) -> TestServer {
+        Self::start_with(fixture, false)
+    }
+
+    /// Starts the server with the real prober running.
+    pub fn start_probing(fixture: Fixture) -> TestServer {
+        Self::start_with(fixture, true)
+    }
+
+    fn start_with(fixture: Fixture, probing: bool) -> TestServer {
         let config = switchyard::config::load(&fixture.config_path())
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
         let shutdown = CancellationToken::new();
@@ -130,7 +145,10 @@ impl TestServer {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let server = Server::bind(config).unwrap();
+                let mut server = Server::bind(config).unwrap();
+                if !probing {
+                    server = server.without_probing();
+                }
                 tx.send((server.dns_addrs().to_vec(), server.table()))
                     .unwrap();
                 server.run(token).await.unwrap();

@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod backend;
 mod harness;
 
 mod check;
 mod clients;
 mod dns_rules;
+mod prober;
 mod robustness;
 mod routing;

@@ -1,0 +1,426 @@
+//! The prober against real backends: every probe kind and failure reason,
+//! then failover and failback over real DNS with the real prober running.
+
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+use switchyard::health::probe::{FailureKind, Outcome, Target};
+
+use crate::backend::*;
+use crate::harness::*;
+
+/// Loads a one-endpoint profile with `monitor` and `endpoint` TOML lines and
+/// returns its probe.
+fn target(monitor: &str, endpoint: &str) -> (Target, Fixture) {
+    let profile = format!(
+        "name = \"p.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\n{monitor}\n[[endpoints]]\nname = \"e\"\n{endpoint}\n"
+    );
+    let fx = Fixture::new("", &[("p.toml", &profile)]);
+    let config = switchyard::config::load(&fx.config_path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.probes.len(), 1);
+    let spec = &config.probes[0];
+    let tls = spec
+        .tls
+        .as_ref()
+        .map(|k| switchyard::health::tls::client_config(k).unwrap());
+    (Target::new(spec, tls).unwrap(), fx)
+}
+
+fn http_target(port: u16, extra: &str) -> (Target, Fixture) {
+    target(
+        &format!(
+            "protocol = \"http\"\nport = {port}\ntimeout = \"400ms\"\ninterval = \"1s\"\n{extra}"
+        ),
+        "target = \"127.0.0.1\"",
+    )
+}
+
+async fn run(t: &Target) -> (Outcome, Duration) {
+    let start = Instant::now();
+    let o = t.run().await;
+    (o, start.elapsed())
+}
+
+fn failed(o: &Outcome) -> (FailureKind, String) {
+    let f = o
+        .failure
+        .as_ref()
+        .unwrap_or_else(|| panic!("probe succeeded: {o:?}"));
+    (f.kind, f.reason.clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_success_and_request_details() {
+    let b = Backend::http(Mode::Ok);
+    let (t, _fx) = target(
+        &format!(
+            "protocol = \"http\"\nport = {}\npath = \"/Health/{{key}}\"\nkey = \"s3cret key/1\"\nheaders = {{ \"X-Probe\" = \"yes\" }}",
+            b.port()
+        ),
+        "target = \"api.example.com\"\nprobe = { address = \"127.0.0.1\" }",
+    );
+    let (o, _) = run(&t).await;
+    assert!(o.is_success(), "{o:?}");
+    assert_eq!(o.http_status, Some(200));
+    let head = b.requests.lock().unwrap()[0].clone();
+    // The key is substituted (percent-encoded) into the path.
+    assert!(
+        head.starts_with("GET /Health/s3cret%20key%2F1 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    let lower = head.to_ascii_lowercase();
+    // Host defaults to the endpoint's host name even when probing an address.
+    assert!(lower.contains("\r\nhost: api.example.com:"), "{head}");
+    assert!(lower.contains("\r\nx-probe: yes\r\n"), "{head}");
+    assert!(lower.contains("user-agent: switchyard-probe/"), "{head}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failure_reasons_are_precise_and_bounded_by_the_timeout() {
+    let cases = [
+        (Mode::Unavailable, "", FailureKind::Status, "status 503"),
+        (Mode::Redirect, "", FailureKind::Status, "status 301"),
+        (Mode::Hang, "", FailureKind::Timeout, "timeout"),
+        (
+            Mode::Trickle,
+            "body_match = \"HealthCheck OK\"",
+            FailureKind::Timeout,
+            "timeout",
+        ),
+        (Mode::Garbage, "", FailureKind::Protocol, "protocol: "),
+        (
+            Mode::Ok,
+            "body_match = \"All good\"",
+            FailureKind::Body,
+            "body mismatch",
+        ),
+        (
+            Mode::Ok,
+            "expected_status = [\"500-599\"]",
+            FailureKind::Status,
+            "status 200",
+        ),
+    ];
+    for (mode, extra, kind, reason) in cases {
+        let b = Backend::http(mode);
+        let (t, _fx) = http_target(b.port(), extra);
+        let (o, took) = run(&t).await;
+        let (k, r) = failed(&o);
+        assert_eq!(k, kind, "{mode:?} {extra}: {r}");
+        assert!(
+            r.starts_with(reason),
+            "{mode:?}: `{r}` should start with `{reason}`"
+        );
+        assert!(took < Duration::from_millis(600), "{mode:?} took {took:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resets_and_refusals() {
+    let b = Backend::http(Mode::Reset);
+    let (t, _fx) = http_target(b.port(), "");
+    let (o, _) = run(&t).await;
+    let (_, r) = failed(&o);
+    assert!(r.contains("reset") || r.contains("closed"), "{r}");
+
+    let (t, _fx) = http_target(closed_port(), "");
+    let (o, took) = run(&t).await;
+    assert_eq!(
+        failed(&o),
+        (FailureKind::Connect, "connect refused".to_string())
+    );
+    assert!(took < Duration::from_millis(200));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_100_mb_body_is_never_read_whole() {
+    let b = Backend::http(Mode::Huge);
+    // Status only: the body is not read at all.
+    let (t, _fx) = http_target(b.port(), "");
+    let (o, took) = run(&t).await;
+    assert!(o.is_success(), "{o:?}");
+    assert!(took < Duration::from_millis(300), "{took:?}");
+    // body_match: only the first 64 KiB are searched.
+    let (t, _fx) = http_target(b.port(), "body_match = \"needle\"");
+    let (o, took) = run(&t).await;
+    let (k, r) = failed(&o);
+    assert_eq!(k, FailureKind::Body);
+    assert!(r.contains("65536 bytes"), "{r}");
+    assert!(took < Duration::from_millis(400), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_verification_and_client_certificates() {
+    let pki = Pki::new();
+    let ca = pki.path("ca.pem");
+    let b = Backend::https(Mode::Ok, &pki, false);
+    let https = |extra: String| {
+        target(
+            &format!(
+                "protocol = \"https\"\nport = {}\ntimeout = \"1s\"\ninterval = \"2s\"\n{extra}",
+                b.port()
+            ),
+            "target = \"127.0.0.1\"",
+        )
+    };
+    // Trusted CA, certificate valid for 127.0.0.1.
+    let (t, _fx) = https(format!("ca_cert = \"{}\"", ca.display()));
+    let (o, _) = run(&t).await;
+    assert!(o.is_success(), "{o:?}");
+    // Verified by name: connect to the address, present `localhost`.
+    let (t, _fx) = https(format!(
+        "ca_cert = \"{}\"\nheaders = {{ Host = \"localhost\" }}",
+        ca.display()
+    ));
+    assert!(run(&t).await.0.is_success());
+    // A name the certificate does not cover.
+    let (t, _fx) = https(format!(
+        "ca_cert = \"{}\"\nheaders = {{ Host = \"other.example\" }}",
+        ca.display()
+    ));
+    let (o, _) = run(&t).await;
+    let (k, r) = failed(&o);
+    assert_eq!(k, FailureKind::Tls, "{r}");
+    assert!(r.starts_with("tls: invalid peer certificate"), "{r}");
+    // Unknown CA.
+    let (t, _fx) = https(String::new());
+    let (o, _) = run(&t).await;
+    let (k, r) = failed(&o);
+    assert_eq!(k, FailureKind::Tls);
+    assert!(r.contains("UnknownIssuer"), "{r}");
+    // Unverified.
+    let (t, _fx) = https("tls_verify = false".into());
+    assert!(run(&t).await.0.is_success());
+
+    // Mutual TLS.
+    let m = Backend::https(Mode::Ok, &pki, true);
+    let mtls = |extra: String| {
+        target(
+            &format!(
+                "protocol = \"https\"\nport = {}\ntimeout = \"1s\"\ninterval = \"2s\"\nca_cert = \"{}\"\n{extra}",
+                m.port(),
+                ca.display()
+            ),
+            "target = \"127.0.0.1\"",
+        )
+    };
+    let (t, _fx) = mtls(String::new());
+    let (o, _) = run(&t).await;
+    assert!(!o.is_success(), "no client certificate must fail: {o:?}");
+    let (t, _fx) = mtls(format!(
+        "client_cert = \"{}\"\nclient_key = \"{}\"",
+        pki.path("client.pem").display(),
+        pki.path("client.key").display()
+    ));
+    let (o, _) = run(&t).await;
+    assert!(o.is_success(), "{o:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_probes() {
+    let b = Backend::http(Mode::Hang);
+    let tcp = |port: u16| {
+        target(
+            &format!("protocol = \"tcp\"\nport = {port}\ntimeout = \"300ms\"\ninterval = \"1s\""),
+            "target = \"127.0.0.1\"",
+        )
+    };
+    let (t, _fx) = tcp(b.port());
+    assert!(run(&t).await.0.is_success());
+    let (t, _fx) = tcp(closed_port());
+    assert_eq!(failed(&run(&t).await.0).1, "connect refused");
+}
+
+/// A todoapi-style profile whose endpoints are probed on loopback backends.
+fn drill_profile(primary: u16, secondary: u16, interval: &str, timeout: &str) -> String {
+    format!(
+        r#"
+name = "todoapi.tm.example.test."
+routing = "priority"
+ttl = 1
+[monitor]
+protocol = "http"
+path = "/Health/{{key}}"
+key = "drill-key"
+interval = "{interval}"
+timeout = "{timeout}"
+tolerated_failures = 0
+required_successes = 1
+[[endpoints]]
+name = "primary"
+target = "203.0.113.10"
+probe = {{ address = "127.0.0.1", port = {primary} }}
+[[endpoints]]
+name = "secondary"
+target = "198.51.100.20"
+probe = {{ address = "127.0.0.1", port = {secondary} }}
+"#
+    )
+}
+
+fn answer(s: &TestServer) -> String {
+    addrs(&udp(s.v4(), "todoapi.tm.example.test.", RecordType::A))
+        .pop()
+        .unwrap_or_default()
+}
+
+#[test]
+fn failover_and_failback_follow_health_over_dns() {
+    let primary = Backend::http(Mode::Ok);
+    let secondary = Backend::http(Mode::Ok);
+    let profile = drill_profile(primary.port(), secondary.port(), "200ms", "100ms");
+    let s = Fixture::new("", &[("todoapi.toml", &profile)]).start_probing();
+    // First probes go out at start-up, not an interval later.
+    assert!(wait_until(Duration::from_millis(150), || primary.request_count() > 0).is_some());
+    assert_eq!(answer(&s), "203.0.113.10");
+
+    primary.set(Mode::Unavailable);
+    let took =
+        wait_until(Duration::from_secs(3), || answer(&s) == "198.51.100.20").expect("no failover");
+    // Worst case is one interval plus the probe.
+    assert!(took < Duration::from_millis(600), "failover took {took:?}");
+
+    primary.set(Mode::Ok);
+    wait_until(Duration::from_secs(3), || answer(&s) == "203.0.113.10").expect("no failback");
+
+    // A hanging primary fails over within interval + timeout (+ slack),
+    // while DNS keeps answering at once.
+    primary.set(Mode::Hang);
+    let start = Instant::now();
+    let mut slowest = Duration::ZERO;
+    wait_until(Duration::from_secs(3), || {
+        let q = Instant::now();
+        let a = answer(&s);
+        slowest = slowest.max(q.elapsed());
+        a == "198.51.100.20"
+    })
+    .expect("no failover on hang");
+    assert!(start.elapsed() < Duration::from_millis(200 + 100 + 300));
+    assert!(
+        slowest < Duration::from_millis(100),
+        "a DNS answer took {slowest:?}"
+    );
+
+    // Both down: fail open to the primary.
+    secondary.set(Mode::Unavailable);
+    primary.set(Mode::Unavailable);
+    wait_until(Duration::from_secs(3), || {
+        let st = s.table.load();
+        st.endpoints
+            .iter()
+            .all(|e| e.status() == switchyard::health::Status::Degraded)
+    })
+    .expect("both degraded");
+    assert_eq!(answer(&s), "203.0.113.10");
+}
+
+#[test]
+fn identical_probes_are_shared_across_profiles() {
+    let b = Backend::http(Mode::Ok);
+    let profile = |name: &str| {
+        format!(
+            "name = \"{name}.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"http\"\nport = {}\ninterval = \"100ms\"\ntimeout = \"50ms\"\n[[endpoints]]\nname = \"e\"\ntarget = \"127.0.0.1\"\n",
+            b.port()
+        )
+    };
+    let (a, c) = (profile("a"), profile("c"));
+    let fx = Fixture::new("", &[("a.toml", &a), ("c.toml", &c)]);
+    let config = switchyard::config::load(&fx.config_path()).unwrap();
+    assert_eq!(config.probes.len(), 1);
+    assert_eq!(config.probes[0].endpoints.len(), 2);
+    let s = fx.start_probing();
+    std::thread::sleep(Duration::from_millis(1000));
+    let n = b.request_count();
+    // One probe per 100 ms: about 10, not 20.
+    assert!((7..=13).contains(&n), "{n} requests in 1 s");
+    // Every probe opened its own connection: a pooled one could hide a dead backend.
+    let conns = b.connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(conns >= n, "{conns} connections for {n} requests");
+    drop(s);
+}
+
+#[test]
+fn a_slow_backend_does_not_delay_others() {
+    let hanging: Vec<Backend> = (0..20).map(|_| Backend::http(Mode::Hang)).collect();
+    let good = Backend::http(Mode::Ok);
+    let mut profiles = Vec::new();
+    for (i, h) in hanging.iter().enumerate() {
+        profiles.push((
+            format!("h{i}.toml"),
+            format!(
+                "name = \"h{i}.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"http\"\nport = {}\ninterval = \"500ms\"\ntimeout = \"450ms\"\n[[endpoints]]\nname = \"e\"\ntarget = \"127.0.0.1\"\n",
+                h.port()
+            ),
+        ));
+    }
+    profiles.push((
+        "good.toml".into(),
+        format!(
+            "name = \"good.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"http\"\nport = {}\ninterval = \"100ms\"\ntimeout = \"50ms\"\n[[endpoints]]\nname = \"e\"\ntarget = \"127.0.0.1\"\n",
+            good.port()
+        ),
+    ));
+    let refs: Vec<(&str, &str)> = profiles
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let s = Fixture::new("", &refs).start_probing();
+    std::thread::sleep(Duration::from_millis(1000));
+    let n = good.request_count();
+    assert!(n >= 8, "the good backend was probed only {n} times in 1 s");
+    drop(s);
+}
+
+/// The real binary, at the most verbose log level, with failing probes of
+/// every kind: the key shows up nowhere.
+#[test]
+fn health_keys_never_reach_the_logs() {
+    let key = "K3Y-must-not-leak-7f3a";
+    let unavailable = Backend::http(Mode::Unavailable);
+    let garbage = Backend::http(Mode::Garbage);
+    let pki = Pki::new();
+    let tls = Backend::https(Mode::Ok, &pki, false);
+    let mut profile = "name = \"todoapi.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"http\"\npath = \"/Health/{key}?k={key}\"\nkey = { env = \"TEST_HEALTH_KEY\" }\ninterval = \"200ms\"\ntimeout = \"100ms\"\ntolerated_failures = 0\n".to_string();
+    for (i, port) in [unavailable.port(), garbage.port(), closed_port()]
+        .iter()
+        .enumerate()
+    {
+        profile.push_str(&format!(
+            "[[endpoints]]\nname = \"e{i}\"\ntarget = \"192.0.2.{i}\"\nprobe = {{ address = \"127.0.0.1\", port = {port} }}\n"
+        ));
+    }
+    let tls_profile = format!(
+        "name = \"tls.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"https\"\nport = {}\npath = \"/Health/{{key}}\"\nkey = {{ env = \"TEST_HEALTH_KEY\" }}\ninterval = \"200ms\"\ntimeout = \"100ms\"\ntolerated_failures = 0\n[[endpoints]]\nname = \"tls\"\ntarget = \"127.0.0.1\"\n",
+        tls.port()
+    );
+    let fx = Fixture::new(
+        "",
+        &[("todoapi.toml", &profile), ("tls.toml", &tls_profile)],
+    );
+    let mut child = std::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(fx.config_path())
+        .env("TEST_HEALTH_KEY", key)
+        .env("RUST_LOG", "trace")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("endpoint status changed"), "{log}");
+    for reason in [
+        "status 503",
+        "protocol: ",
+        "connect refused",
+        "tls: invalid peer certificate",
+    ] {
+        assert!(log.contains(reason), "no `{reason}` in:\n{log}");
+    }
+    assert!(!log.contains(key), "the key leaked:\n{log}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(key));
+    // The backends did receive it.
+    assert!(unavailable.requests.lock().unwrap()[0].contains(key));
+}

@@ -56,10 +56,15 @@ HZ=$(getconf CLK_TCK)
 
 printf '%s %s\n' "$NAME" "$QTYPE" > "$work/queries"
 
-# Switchyard on the bundled example, on a free port.
+# Switchyard on the bundled example, on a free port. The profiles are copied
+# without their [monitor] tables: the example's endpoints are documentation
+# addresses, and benchmarks send nothing beyond loopback.
 sy_port=$(free_port)
-sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$sy_port\"]|" \
-    -e "s|^dir = \"profiles\"|dir = \"$PWD/profiles\"|" switchyard.toml > "$work/switchyard.toml"
+mkdir -p "$work/profiles"
+for f in profiles/*.toml; do
+  awk '/^\[monitor\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$f" > "$work/profiles/$(basename "$f")"
+done
+sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$sy_port\"]|" switchyard.toml > "$work/switchyard.toml"
 RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --config "$work/switchyard.toml" 2>"$work/switchyard.log" &
 pids+=($!); sy_pid=$!
 

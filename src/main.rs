@@ -89,14 +89,13 @@ fn init_logging(format: LogFormat) {
 
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // The HTTP and TLS stacks log request details at debug and trace; probe
-    // URLs carry health keys, so their internals never go below info,
-    // whatever RUST_LOG says.
+    // The HTTP and TLS stacks may log request details at debug and trace;
+    // probe paths carry health keys, so their internals never go below
+    // info, whatever RUST_LOG says.
     let cap = Targets::new()
         .with_default(LevelFilter::TRACE)
         .with_target("hyper", LevelFilter::INFO)
         .with_target("hyper_util", LevelFilter::INFO)
-        .with_target("reqwest", LevelFilter::INFO)
         .with_target("rustls", LevelFilter::INFO)
         .with_target("h2", LevelFilter::INFO);
     let filter = filter.and(cap);

@@ -22,16 +22,6 @@ pub struct TlsKey {
     pub identity: Option<(PathBuf, PathBuf)>,
 }
 
-/// Installs ring as the process-wide rustls provider (reqwest needs one
-/// even for plain HTTP clients). Idempotent.
-pub fn ensure_provider() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        // Err means another provider is already installed: fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 fn provider() -> Arc<CryptoProvider> {
     static P: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))

@@ -62,6 +62,7 @@ fn main() {
     )))
     .expect("example config");
     let table = config.table;
+    let peer: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let mut answerer = Answerer::default();
     let mut out = Vec::with_capacity(1232);
     let record = Record::from_rdata(
@@ -84,13 +85,20 @@ fn main() {
         let pkt = query(name, t);
         assert!(
             answerer
-                .answer(&table, &pkt, Transport::Udp, &mut out)
+                .answer(&table, None, &pkt, Transport::Udp, peer, &mut out)
                 .is_some()
         );
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             ours.push(ns_per_op(|| {
-                black_box(answerer.answer(&table, black_box(&pkt), Transport::Udp, &mut out));
+                black_box(answerer.answer(
+                    &table,
+                    None,
+                    black_box(&pkt),
+                    Transport::Udp,
+                    peer,
+                    &mut out,
+                ));
             }));
             theirs.push(ns_per_op(|| {
                 black_box(reference(black_box(&pkt), &record));

@@ -15,7 +15,7 @@ use tracing::info;
 use crate::config::Config;
 use crate::dns;
 use crate::metrics::Metrics;
-use crate::routing::RoutingTable;
+use crate::state::Shared;
 
 /// Attempts to find a port free for both UDP and TCP when asked for port 0.
 const PORT_ATTEMPTS: usize = 32;
@@ -23,8 +23,7 @@ const PORT_ATTEMPTS: usize = 32;
 /// A server with every socket bound, ready to [`Server::run`].
 pub struct Server {
     config: Config,
-    table: Arc<ArcSwap<RoutingTable>>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
     udp: Vec<std::net::UdpSocket>,
     tcp: Vec<tokio::net::TcpListener>,
     dns_addrs: Vec<SocketAddr>,
@@ -45,11 +44,14 @@ impl Server {
             udp.push(u);
             tcp.push(t);
         }
-        let table = Arc::new(ArcSwap::from_pointee(std::mem::take(&mut config.table)));
+        let shared = Arc::new(Shared {
+            table: ArcSwap::from_pointee(std::mem::take(&mut config.table)),
+            geo: arc_swap::ArcSwapOption::new(config.geo.take()),
+            metrics: Metrics::default(),
+        });
         Ok(Server {
             config,
-            table,
-            metrics: Arc::new(Metrics::default()),
+            shared,
             udp,
             tcp,
             dns_addrs,
@@ -69,14 +71,10 @@ impl Server {
         &self.dns_addrs
     }
 
-    /// The live routing table, swapped whole on reload.
-    pub fn table(&self) -> Arc<ArcSwap<RoutingTable>> {
-        self.table.clone()
-    }
-
-    /// Query counters.
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.metrics.clone()
+    /// The state shared with the listeners: routing table, GeoIP database,
+    /// counters.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     /// Serves until `shutdown` is cancelled, then stops every listener.
@@ -92,8 +90,7 @@ impl Server {
             threads.extend(dns::udp::spawn(
                 sock,
                 workers,
-                self.table.clone(),
-                self.metrics.clone(),
+                self.shared.clone(),
                 stop.clone(),
             )?);
         }
@@ -101,15 +98,14 @@ impl Server {
         for listener in self.tcp {
             tasks.spawn(dns::tcp::serve(
                 listener,
-                self.table.clone(),
-                self.metrics.clone(),
+                self.shared.clone(),
                 dns_settings.tcp_idle_timeout,
                 dns_settings.max_tcp_connections,
                 shutdown.clone(),
             ));
         }
         let prober = if self.probing {
-            let t = self.table.load();
+            let t = self.shared.table.load();
             Some(
                 crate::health::prober::spawn(&self.config.probes, &t, shutdown.clone())
                     .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?,
@@ -117,7 +113,7 @@ impl Server {
         } else {
             None
         };
-        let t = self.table.load();
+        let t = self.shared.table.load();
         info!(
             addresses = ?self.dns_addrs,
             zones = t.zones.len(),

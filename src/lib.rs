@@ -33,6 +33,8 @@
 pub mod app;
 pub mod config;
 pub mod dns;
+pub mod geo;
 pub mod health;
 pub mod metrics;
 pub mod routing;
+pub mod state;

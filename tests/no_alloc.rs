@@ -58,19 +58,20 @@ fn answering_does_not_allocate() {
     }
     packets.push(vec![0u8; 11]);
     packets.push(vec![0xFFu8; 40]);
+    let peer: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let mut answerer = Answerer::new(fastrand::Rng::with_seed(1));
     let mut out = Vec::with_capacity(4096);
     // Warm-up: lets `out` reach its working size.
     for p in &packets {
-        answerer.answer(&table, p, Transport::Udp, &mut out);
-        answerer.answer(&table, p, Transport::Tcp, &mut out);
+        answerer.answer(&table, None, p, Transport::Udp, peer, &mut out);
+        answerer.answer(&table, None, p, Transport::Tcp, peer, &mut out);
     }
     let before = dhat::HeapStats::get().total_blocks;
     let mut answered = 0;
     for _ in 0..200 {
         for p in &packets {
             if answerer
-                .answer(&table, p, Transport::Udp, &mut out)
+                .answer(&table, None, p, Transport::Udp, peer, &mut out)
                 .is_some()
             {
                 answered += 1;

@@ -14,7 +14,10 @@ use rustc_hash::FxHashMap;
 use toml::Spanned;
 
 use super::diag::{self, ConfigErrors, Diagnostics, Source};
-use super::raw::{RawEndpoint, RawMonitor, RawProfile, RawRecord, RawServer, RawZone, StatusSpec};
+use super::methods;
+use super::raw::{
+    RawEndpoint, RawLocation, RawMonitor, RawProfile, RawRecord, RawServer, RawZone, StatusSpec,
+};
 use super::secret::{Secret, SecretSource};
 use super::{AdminSettings, Config, DnsSettings, MonitorSettings, ProbeSpec, Protocol, Settings};
 use crate::dns::name::DomainName;
@@ -23,7 +26,7 @@ use crate::health::HealthCell;
 use crate::health::tls::TlsKey;
 use crate::routing::{
     Endpoint, Health, Node, NodeData, NodeId, OnAllDown, Profile, ProfileId, Routing, RoutingTable,
-    RrSet, Target, Zone, ZoneId,
+    RrSet, SubnetRange, Target, Zone, ZoneId,
 };
 
 /// Largest TTL allowed (RFC 2181 §8).
@@ -39,7 +42,7 @@ const KNOWN_METHODS: &[&str] = &[
 ];
 
 /// Where something was written: for errors that point back at it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct At {
     src: usize,
     span: std::ops::Range<usize>,
@@ -58,7 +61,20 @@ struct Loader {
     ns_hosts: Vec<(ZoneId, DomainName, At)>,
     probes: Vec<ProbeSpec>,
     probe_index: HashMap<ProbeIdentity, usize>,
+    /// The GeoIP database, opened while reading `[geoip]`.
+    geo: Option<Arc<crate::geo::GeoDb>>,
     now: SystemTime,
+}
+
+/// The per-method keys of one endpoint, checked.
+#[derive(Default)]
+struct MethodKeys {
+    /// Where the endpoint was written (its name).
+    at: At,
+    point: Option<crate::geo::Point>,
+    regions_given: bool,
+    regions: Vec<(crate::routing::RegionCode, String, At)>,
+    subnets: Vec<(bool, u128, u128, String, At)>,
 }
 
 /// What makes two probes the same probe.
@@ -95,6 +111,7 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
         ns_hosts: Vec::new(),
         probes: Vec::new(),
         probe_index: HashMap::new(),
+        geo: None,
         now: SystemTime::now(),
     };
     let settings = l.load_all(path);
@@ -104,6 +121,7 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
             settings,
             table: l.table,
             probes: l.probes,
+            geo: l.geo,
             warnings: l.diag.warnings,
         }),
         _ => Err(ConfigErrors(l.diag.errors)),
@@ -216,6 +234,7 @@ impl Loader {
         let raw: RawServer = diag::parse(&self.sources[src], &mut self.diag)?;
         let base = base_dir(path);
         let settings = self.settings(src, &raw, &base);
+        self.table.ecs = settings.dns.ecs;
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
         // Records after every origin is known, so each lands in its own zone.
         for (z, built) in raw.zones.iter().zip(zones) {
@@ -331,13 +350,9 @@ impl Loader {
             .and_then(|g| g.database.as_ref())
             .map(|d| {
                 let p = base.join(d.get_ref());
-                if let Err(e) = std::fs::metadata(&p) {
-                    self.err(
-                        src,
-                        d,
-                        "geoip.database",
-                        format!("cannot open {}: {e}", p.display()),
-                    );
+                match crate::geo::GeoDb::open(&p) {
+                    Ok(db) => self.geo = Some(Arc::new(db)),
+                    Err(e) => self.err(src, d, "geoip.database", e),
                 }
                 p
             });
@@ -818,16 +833,15 @@ impl Loader {
                 ),
             );
             method = "";
-        } else if matches!(method, "performance" | "geographic" | "subnet") {
+        } else if matches!(method, "performance" | "geographic") && self.geo.is_none() {
             self.err(
                 src,
                 &raw.routing,
                 "routing",
                 format!(
-                    "routing method `{method}` is not available in this version yet (available: priority, weighted, multivalue)"
+                    "`{method}` routing needs a GeoIP database: set [geoip] database in the server configuration (geoip/ ships one)"
                 ),
             );
-            method = "";
         }
         let ttl = match &raw.ttl {
             Some(t) => self.int(src, t, "ttl", 0, MAX_TTL).unwrap_or(60),
@@ -857,6 +871,7 @@ impl Loader {
             );
         }
         let first_ep = self.table.endpoints.len() as u32;
+        let mut keys: Vec<MethodKeys> = Vec::new();
         let mut names: Vec<(String, At)> = Vec::new();
         let mut priorities: Vec<(u16, String)> = Vec::new();
         let mut missing_priority: Vec<At> = Vec::new();
@@ -911,6 +926,7 @@ impl Loader {
                     }
                 }
             }
+            keys.push(self.method_keys(src, &p, ep_raw));
             if let Some(ep) =
                 self.endpoint(src, &p, ep_raw, profile_id, ttl, method, monitor.as_ref())
             {
@@ -925,6 +941,7 @@ impl Loader {
                 );
             }
         }
+        let method_routing = self.method_routing(method, &keys, &names);
         let last_ep = self.table.endpoints.len() as u32;
         let Some((name, zone)) = named else {
             self.table.endpoints.truncate(first_ep as usize);
@@ -949,7 +966,11 @@ impl Loader {
                 }
             }
             "weighted" => Routing::Weighted,
-            _ => Routing::Multivalue { max_answers },
+            "multivalue" => Routing::Multivalue { max_answers },
+            _ => match method_routing {
+                Some(r) => r,
+                None => return,
+            },
         };
         let on_all_down = match &raw.on_all_down {
             None => OnAllDown::ServeAll,
@@ -1056,13 +1077,6 @@ impl Loader {
                 "multivalue routing answers addresses only; use an IPv4 or IPv6 address",
             );
             return None;
-        }
-        if let Some(list) = &e.subnets {
-            for (i, sn) in list.get_ref().iter().enumerate() {
-                if let Err(msg) = parse_subnet(sn.get_ref()) {
-                    self.err(src, sn, &format!("{p}.subnets[{i}]"), msg);
-                }
-            }
         }
         let weight = match &e.weight {
             Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
@@ -1207,6 +1221,187 @@ impl Loader {
             health,
             rr,
         })
+    }
+
+    /// Reads and checks `location`, `regions` and `subnets` of one endpoint,
+    /// whatever the method (so a switch of method finds them valid).
+    fn method_keys(&mut self, src: usize, p: &str, e: &RawEndpoint) -> MethodKeys {
+        let mut k = MethodKeys {
+            at: self.at(src, &e.name, &format!("{p}.name")),
+            ..MethodKeys::default()
+        };
+        if let Some(loc) = &e.location {
+            let field = format!("{p}.location");
+            let point = match loc.get_ref() {
+                RawLocation::Region(name) => methods::region_point(name),
+                RawLocation::Coordinates { lat, lon } => methods::coordinates(*lat, *lon),
+            };
+            match point {
+                Ok(pt) => k.point = Some(pt),
+                Err(msg) => self.err(src, loc, &field, msg),
+            }
+        }
+        if let Some(list) = &e.regions {
+            k.regions_given = true;
+            for (i, r) in list.get_ref().iter().enumerate() {
+                let field = format!("{p}.regions[{i}]");
+                match methods::region_code(r.get_ref()) {
+                    Ok((code, _)) => k.regions.push((
+                        code,
+                        r.get_ref().to_ascii_uppercase(),
+                        self.at(src, r, &field),
+                    )),
+                    Err(msg) => self.err(src, r, &field, msg),
+                }
+            }
+        }
+        if let Some(list) = &e.subnets {
+            for (i, sn) in list.get_ref().iter().enumerate() {
+                let field = format!("{p}.subnets[{i}]");
+                match methods::subnet(sn.get_ref()) {
+                    Ok((lo, hi)) => {
+                        let ((v6, lo), (_, hi)) = (methods::ip_key(lo), methods::ip_key(hi));
+                        k.subnets.push((
+                            v6,
+                            lo,
+                            hi,
+                            sn.get_ref().trim().to_string(),
+                            self.at(src, sn, &field),
+                        ));
+                    }
+                    Err(msg) => self.err(src, sn, &field, msg),
+                }
+            }
+        }
+        k
+    }
+
+    /// Builds the routing data of performance, geographic and subnet
+    /// profiles, checking what needs every endpoint at once.
+    fn method_routing(
+        &mut self,
+        method: &str,
+        keys: &[MethodKeys],
+        names: &[(String, At)],
+    ) -> Option<Routing> {
+        let name_of = |i: usize| names.get(i).map_or("?", |(n, _)| n.as_str());
+        match method {
+            "performance" => {
+                let mut points = Vec::with_capacity(keys.len());
+                for k in keys {
+                    match k.point {
+                        Some(pt) => points.push(pt),
+                        None => {
+                            let at = At {
+                                field: k.at.field.replace(".name", ".location"),
+                                ..k.at.clone()
+                            };
+                            self.error(&at, "performance routing needs a `location` on every endpoint: a cloud region name or { lat, lon }");
+                        }
+                    }
+                }
+                (points.len() == keys.len()).then(|| Routing::Performance {
+                    points: points.into(),
+                })
+            }
+            "geographic" => {
+                let mut regions: FxHashMap<crate::routing::RegionCode, u32> = FxHashMap::default();
+                let mut ok = true;
+                for (i, k) in keys.iter().enumerate() {
+                    if k.regions.is_empty() {
+                        if !k.regions_given
+                            || !self.diag.errors.iter().any(|e| {
+                                e.field
+                                    .starts_with(&k.at.field.replace(".name", ".regions"))
+                            })
+                        {
+                            let at = At {
+                                field: k.at.field.replace(".name", ".regions"),
+                                ..k.at.clone()
+                            };
+                            self.error(&at, "geographic routing needs `regions` on every endpoint (WORLD, GEO-xx, countries, subdivisions)");
+                        }
+                        ok = false;
+                    }
+                    for (code, text, at) in &k.regions {
+                        match regions.get(code) {
+                            Some(&other) if other as usize != i => {
+                                let msg = format!(
+                                    "`{text}` is already served by endpoint `{}`; a region code maps to one endpoint per profile",
+                                    name_of(other as usize)
+                                );
+                                self.error(at, msg);
+                                ok = false;
+                            }
+                            Some(_) => {}
+                            None => {
+                                regions.insert(*code, i as u32);
+                            }
+                        }
+                    }
+                }
+                ok.then_some(Routing::Geographic { regions })
+            }
+            "subnet" => {
+                let mut ranges: Vec<(bool, u128, u128, u32, &str, &At)> = Vec::new();
+                let mut fallback: Option<u32> = None;
+                let mut ok = true;
+                for (i, k) in keys.iter().enumerate() {
+                    if k.subnets.is_empty() {
+                        if let Some(f) = fallback {
+                            let at = At {
+                                field: k.at.field.replace(".name", ".subnets"),
+                                ..k.at.clone()
+                            };
+                            self.error(&at, format!(
+                                "endpoint `{}` is already the fallback (the one without subnets); give this one subnets",
+                                name_of(f as usize)
+                            ));
+                            ok = false;
+                        }
+                        fallback = Some(i as u32);
+                    }
+                    for (v6, lo, hi, text, at) in &k.subnets {
+                        ranges.push((*v6, *lo, *hi, i as u32, text.as_str(), at));
+                    }
+                }
+                ranges.sort_by_key(|r| (r.0, r.1, r.2));
+                let mut merged: Vec<SubnetRange> = Vec::with_capacity(ranges.len());
+                let mut prev: Option<&(bool, u128, u128, u32, &str, &At)> = None;
+                for r in &ranges {
+                    if let (Some(p), Some(last)) = (prev, merged.last_mut())
+                        && p.0 == r.0
+                        && r.1 <= last.hi
+                    {
+                        if p.3 != r.3 {
+                            let msg = format!(
+                                "`{}` of endpoint `{}` overlaps `{}` of endpoint `{}`; a client address must match one endpoint",
+                                r.4,
+                                name_of(r.3 as usize),
+                                p.4,
+                                name_of(p.3 as usize)
+                            );
+                            self.error(r.5, msg);
+                            ok = false;
+                        }
+                        last.hi = last.hi.max(r.2);
+                        continue;
+                    }
+                    merged.push(SubnetRange {
+                        v6: r.0,
+                        lo: r.1,
+                        hi: r.2,
+                        endpoint: r.3,
+                    });
+                    prev = Some(r);
+                }
+                ok.then(|| Routing::Subnet {
+                    ranges: merged.into(),
+                    fallback,
+                })
+            }
+            _ => None,
+        }
     }
 
     fn check_path(
@@ -1732,79 +1927,5 @@ fn not_a_target(text: &str) -> String {
         format!(
             "`{text}` is not a host name (dot-separated labels of letters, digits and `-`) nor an IP address"
         )
-    }
-}
-
-/// Parses a subnet entry: a CIDR (`10.0.0.0/8`), a range
-/// (`198.51.100.10-198.51.100.99`) or a single address; returns the first
-/// and last address covered.
-pub(crate) fn parse_subnet(text: &str) -> Result<(IpAddr, IpAddr), String> {
-    let text = text.trim();
-    if let Some((a, b)) = text.split_once('-') {
-        let (a, b) = (a.trim(), b.trim());
-        let first: IpAddr = a
-            .parse()
-            .map_err(|_| format!("`{a}` is not an IP address"))?;
-        let last: IpAddr = b
-            .parse()
-            .map_err(|_| format!("`{b}` is not an IP address"))?;
-        if first.is_ipv4() != last.is_ipv4() {
-            return Err(format!("range `{text}` mixes IPv4 and IPv6"));
-        }
-        if first > last {
-            return Err(format!("range `{text}` ends before it starts"));
-        }
-        return Ok((first, last));
-    }
-    if text.contains('/') {
-        let net: ipnet::IpNet = text.parse().map_err(|_| {
-            format!("`{text}` is not a CIDR block (e.g. \"10.0.0.0/8\", \"2001:db8::/32\") or a range (\"a-b\")")
-        })?;
-        if net.trunc() != net {
-            return Err(format!(
-                "`{text}` has host bits set; did you mean `{}`?",
-                net.trunc()
-            ));
-        }
-        return Ok((net.network(), net.broadcast()));
-    }
-    let ip: IpAddr = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not an IP address, CIDR block or range"))?;
-    Ok((ip, ip))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subnets() {
-        let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(
-            parse_subnet("10.0.0.0/8").unwrap(),
-            (v4("10.0.0.0"), v4("10.255.255.255"))
-        );
-        assert_eq!(
-            parse_subnet("198.51.100.10-198.51.100.99").unwrap(),
-            (v4("198.51.100.10"), v4("198.51.100.99"))
-        );
-        assert_eq!(
-            parse_subnet("2001:db8::/32").unwrap().1,
-            v4("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
-        );
-        assert!(
-            parse_subnet("10.0.0.1/8")
-                .unwrap_err()
-                .contains("did you mean `10.0.0.0/8`")
-        );
-        assert!(parse_subnet("10.0.0.0/33").is_err());
-        assert!(
-            parse_subnet("10.0.0.9-10.0.0.1")
-                .unwrap_err()
-                .contains("ends before")
-        );
-        assert!(parse_subnet("10.0.0.1-::1").unwrap_err().contains("mixes"));
-        assert!(parse_subnet("banana").is_err());
     }
 }

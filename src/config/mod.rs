@@ -8,6 +8,7 @@
 
 mod compile;
 pub mod diag;
+mod methods;
 mod raw;
 pub mod secret;
 
@@ -32,8 +33,10 @@ pub struct Config {
     pub settings: Settings,
     /// The compiled routing table.
     pub table: RoutingTable,
-    /// One entry per monitored endpoint, for the prober.
+    /// One entry per distinct probe target, for the prober.
     pub probes: Vec<ProbeSpec>,
+    /// The GeoIP database, opened and verified, when configured.
+    pub geo: Option<Arc<crate::geo::GeoDb>>,
     /// Accepted but worth fixing (e.g. a literal secret).
     pub warnings: Vec<ConfigError>,
 }

@@ -7,11 +7,14 @@
 //! (the question, RDATA names), so every later owner is a pointer to a known
 //! offset. One snapshot, no locks, no allocation once the buffer has grown.
 
+use std::net::IpAddr;
+
 use super::name::MAX_WIRE_LEN;
 use super::rr::{Link, WireRr, rtype};
 use super::wire::{self, Edns, Parsed, Query, flags, rcode};
+use crate::geo::{self, GeoDb};
 use crate::routing::{
-    self, Family, Lookup, NodeData, NodeId, Outcome, Picks, RoutingTable, Target, ZoneId,
+    self, Client, Family, Lookup, NodeData, NodeId, Outcome, Picks, RoutingTable, Target, ZoneId,
 };
 
 /// Our advertised EDNS UDP payload size (DNS flag day 2020).
@@ -66,11 +69,18 @@ enum End<'t> {
     ServFail,
 }
 
-/// Per-worker scratch state. One per thread (UDP) or connection task (TCP).
+/// Per-worker state: one per thread (UDP) or connection task (TCP), so the
+/// answer path shares nothing mutable.
 pub struct Answerer {
+    scratch: Scratch,
+    lower: [u8; MAX_WIRE_LEN],
+    geo_cache: geo::Cache,
+}
+
+/// What resolving one name needs besides the table.
+struct Scratch {
     rng: fastrand::Rng,
     picks: Picks,
-    lower: [u8; MAX_WIRE_LEN],
     glue: [(usize, usize, NodeId); MAX_GLUE],
     glue_len: usize,
 }
@@ -93,21 +103,26 @@ impl Answerer {
     /// A new answerer drawing randomness from `rng`.
     pub fn new(rng: fastrand::Rng) -> Self {
         Answerer {
-            rng,
-            picks: Picks::default(),
+            scratch: Scratch {
+                rng,
+                picks: Picks::default(),
+                glue: [(0, 0, 0); MAX_GLUE],
+                glue_len: 0,
+            },
             lower: [0; MAX_WIRE_LEN],
-            glue: [(0, 0, 0); MAX_GLUE],
-            glue_len: 0,
+            geo_cache: geo::Cache::default(),
         }
     }
 
-    /// Answers one packet into `out` (cleared first). Returns `None` when
-    /// the packet must be dropped without reply.
+    /// Answers one packet from `peer` into `out` (cleared first). Returns
+    /// `None` when the packet must be dropped without reply.
     pub fn answer(
         &mut self,
         table: &RoutingTable,
+        geo: Option<&GeoDb>,
         pkt: &[u8],
         transport: Transport,
+        peer: IpAddr,
         out: &mut Vec<u8>,
     ) -> Option<Summary> {
         out.clear();
@@ -137,7 +152,7 @@ impl Answerer {
             }
             Parsed::Query(q) => q,
         };
-        let code = self.respond(table, &q, out);
+        let (code, scope) = self.respond(table, geo, &q, peer, out);
         let limit = match (transport, q.edns) {
             (Transport::Tcp, _) => u16::MAX as usize,
             (Transport::Udp, None) => 512,
@@ -152,7 +167,7 @@ impl Answerer {
             out[2..4].copy_from_slice(&f.to_be_bytes());
             out[6..12].fill(0);
             if let Some(e) = q.edns {
-                push_opt(out, code, e);
+                push_opt(out, code, e, table.ecs, scope);
                 out[10..12].copy_from_slice(&1u16.to_be_bytes());
             }
         }
@@ -162,19 +177,44 @@ impl Answerer {
         })
     }
 
-    /// Writes the full response for a well-formed query; returns the rcode.
-    fn respond(&mut self, table: &RoutingTable, q: &Query<'_>, out: &mut Vec<u8>) -> u16 {
+    /// Writes the full response for a well-formed query; returns the rcode
+    /// and the ECS scope the answer justifies.
+    fn respond(
+        &mut self,
+        table: &RoutingTable,
+        geo: Option<&GeoDb>,
+        q: &Query<'_>,
+        peer: IpAddr,
+        out: &mut Vec<u8>,
+    ) -> (u16, u8) {
+        let Answerer {
+            scratch,
+            lower,
+            geo_cache,
+        } = self;
         // Header placeholder, then the question exactly as sent.
         out.extend_from_slice(&[0; 12]);
         out.extend_from_slice(q.question);
         let mut c = Counts::default();
+        // The ECS address when present and honoured (source prefix 0: the
+        // client asked not to be used), else the resolver's address.
+        let ecs = q.edns.and_then(|e| e.ecs).filter(|_| table.ecs);
+        let (addr, bits) = match ecs {
+            Some(s) if s.source_prefix == 0 => (None, 0),
+            Some(s) => (Some(s.ip()), s.source_prefix),
+            None => {
+                let peer = peer.to_canonical();
+                (Some(peer), if peer.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let mut client = Client::new(addr, bits, geo, geo_cache);
 
         let (code, authoritative) = if q.edns.is_some_and(|e| e.version != 0) {
             (rcode::BADVERS, false)
         } else if q.qclass != 1 {
             (rcode::REFUSED, false)
         } else {
-            let qname = &self.lower[..q.qname_len];
+            let qname = &lower[..q.qname_len];
             match table.lookup(qname) {
                 Lookup::Outside => (rcode::REFUSED, false),
                 _ if q.qtype == rtype::AXFR || q.qtype == rtype::IXFR => (rcode::REFUSED, false),
@@ -192,41 +232,47 @@ impl Answerer {
                         offset: 12,
                         wire: table.nodes[node as usize].name.wire(),
                     };
-                    self.glue_len = 0;
-                    let code = match self.resolve(table, node, at, q.qtype, out, &mut c) {
-                        End::Answered => rcode::NOERROR,
-                        End::NoData(zone, at) => {
-                            negative(table, out, &mut c, zone, apex_of(table, zone, at));
-                            rcode::NOERROR
-                        }
-                        End::NxDomain(zone, at) => {
-                            negative(table, out, &mut c, zone, apex_of(table, zone, at));
-                            rcode::NXDOMAIN
-                        }
-                        End::ServFail => {
-                            out.truncate(12 + q.question.len());
-                            c = Counts::default();
-                            rcode::SERVFAIL
-                        }
-                    };
-                    self.write_glue(table, out, &mut c);
+                    scratch.glue_len = 0;
+                    let code =
+                        match scratch.resolve(table, &mut client, node, at, q.qtype, out, &mut c) {
+                            End::Answered => rcode::NOERROR,
+                            End::NoData(zone, at) => {
+                                negative(table, out, &mut c, zone, apex_of(table, zone, at));
+                                rcode::NOERROR
+                            }
+                            End::NxDomain(zone, at) => {
+                                negative(table, out, &mut c, zone, apex_of(table, zone, at));
+                                rcode::NXDOMAIN
+                            }
+                            End::ServFail => {
+                                out.truncate(12 + q.question.len());
+                                c = Counts::default();
+                                rcode::SERVFAIL
+                            }
+                        };
+                    scratch.write_glue(table, out, &mut c);
                     (code, true)
                 }
             }
         };
+        let scope = client.scope;
         if let Some(e) = q.edns {
-            push_opt(out, code, e);
+            push_opt(out, code, e, table.ecs, scope);
             c.ar += 1;
         }
         let f = reply_flags(q.flags, code, authoritative);
         out[..12].copy_from_slice(&header_bytes(q.id, f, 1, c.an, c.ns, c.ar));
-        code
+        (code, scope)
     }
+}
 
+impl Scratch {
     /// Answers `node` for `qtype`, following CNAMEs inside our zones.
+    #[allow(clippy::too_many_arguments)]
     fn resolve<'t>(
         &mut self,
         table: &'t RoutingTable,
+        client: &mut Client<'_>,
         mut node: NodeId,
         mut at: NameAt<'t>,
         qtype: u16,
@@ -275,7 +321,7 @@ impl Answerer {
                         rtype::AAAA => Family::V6,
                         _ => Family::Any,
                     };
-                    match routing::route(p, eps, family, &mut self.rng, &mut self.picks) {
+                    match routing::route(p, eps, family, client, &mut self.rng, &mut self.picks) {
                         Outcome::NoData => return End::NoData(n.zone, at),
                         Outcome::NxDomain => return End::NxDomain(n.zone, at),
                         Outcome::ServFail => return End::ServFail,
@@ -408,13 +454,29 @@ fn write_owner(out: &mut Vec<u8>, at: NameAt<'_>) {
     }
 }
 
-fn push_opt(out: &mut Vec<u8>, code: u16, client: Edns) {
+/// Appends our OPT record: payload 1232, version 0, DO copied (RFC 3225
+/// §3), and the client's ECS option echoed with the scope the answer
+/// justifies (never longer than its source prefix) when ECS is honoured.
+fn push_opt(out: &mut Vec<u8>, code: u16, client: Edns, ecs_enabled: bool, scope: u8) {
     let ext = (code >> 4) as u8;
-    // Version 0; DO copied from the query (RFC 3225 §3).
     let do_bit = if client.dnssec_ok { 0x80 } else { 0 };
     out.extend_from_slice(&[0, 0, 41]);
     out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
-    out.extend_from_slice(&[ext, 0, do_bit, 0, 0, 0]);
+    out.extend_from_slice(&[ext, 0, do_bit, 0]);
+    match client.ecs.filter(|_| ecs_enabled) {
+        Some(ecs) => {
+            let n = ecs.address_len();
+            let rdlen = 8 + n as u16;
+            out.extend_from_slice(&rdlen.to_be_bytes());
+            out.extend_from_slice(&wire::OPTION_ECS.to_be_bytes());
+            out.extend_from_slice(&(4 + n as u16).to_be_bytes());
+            out.extend_from_slice(&ecs.family.to_be_bytes());
+            out.push(ecs.source_prefix);
+            out.push(scope.min(ecs.source_prefix));
+            out.extend_from_slice(&ecs.address[..n]);
+        }
+        None => out.extend_from_slice(&[0, 0]),
+    }
 }
 
 /// Flags of a reply: QR, opcode, RD and CD copied, AA as decided, RA never.

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -20,14 +19,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::answer::{Answerer, Transport};
-use crate::metrics::Metrics;
-use crate::routing::RoutingTable;
+use crate::state::Shared;
 
 /// Accepts connections until `shutdown`; each connection runs in its own task.
 pub async fn serve(
     listener: TcpListener,
-    table: Arc<ArcSwap<RoutingTable>>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
     idle: Duration,
     max_connections: usize,
     shutdown: CancellationToken,
@@ -53,13 +50,12 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let table = table.clone();
-        let metrics = metrics.clone();
+        let shared = shared.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                r = connection(stream, peer, &table, &metrics, idle) => {
+                r = connection(stream, peer, &shared, idle) => {
                     if let Err(e) = r {
                         debug!(%peer, error = %e, "tcp connection ended");
                     }
@@ -73,8 +69,7 @@ pub async fn serve(
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    table: &ArcSwap<RoutingTable>,
-    metrics: &Metrics,
+    shared: &Shared,
     idle: Duration,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
@@ -105,9 +100,17 @@ async fn connection(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(timed_out()),
         }
-        let snapshot = table.load();
-        if let Some(summary) = answerer.answer(&snapshot, &msg, Transport::Tcp, &mut out) {
-            metrics.query(Transport::Tcp, summary.rcode);
+        let snapshot = shared.table.load();
+        let geo = shared.geo.load();
+        if let Some(summary) = answerer.answer(
+            &snapshot,
+            geo.as_deref(),
+            &msg,
+            Transport::Tcp,
+            peer.ip(),
+            &mut out,
+        ) {
+            shared.metrics.query(Transport::Tcp, summary.rcode);
             debug!(%peer, rcode = summary.rcode, len = out.len(), "tcp answer");
             let prefix = (out.len() as u16).to_be_bytes();
             let write = async {

@@ -12,11 +12,9 @@ use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tracing::warn;
 
-use crate::metrics::Metrics;
-use crate::routing::RoutingTable;
+use crate::state::Shared;
 
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(100);
@@ -31,8 +29,7 @@ fn is_abusive_port(port: u16) -> bool {
 pub fn spawn(
     socket: UdpSocket,
     workers: usize,
-    table: Arc<ArcSwap<RoutingTable>>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     socket.set_read_timeout(Some(POLL))?;
@@ -40,28 +37,21 @@ pub fn spawn(
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers.max(1) {
         let sock = socket.try_clone()?;
-        let table = table.clone();
-        let metrics = metrics.clone();
+        let shared = shared.clone();
         let stop = stop.clone();
         let h = std::thread::Builder::new()
             .name(format!("dns-udp-{i}"))
-            .spawn(move || serve(sock, local, &table, &metrics, &stop))?;
+            .spawn(move || serve(sock, local, &shared, &stop))?;
         handles.push(h);
     }
     Ok(handles)
 }
 
-fn serve(
-    sock: UdpSocket,
-    local: SocketAddr,
-    table: &ArcSwap<RoutingTable>,
-    metrics: &Metrics,
-    stop: &AtomicBool,
-) {
+fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
     #[cfg(target_os = "linux")]
-    batch::serve(sock, local, table, metrics, stop);
+    batch::serve(sock, local, shared, stop);
     #[cfg(not(target_os = "linux"))]
-    simple::serve(sock, local, table, metrics, stop);
+    simple::serve(sock, local, shared, stop);
 }
 
 /// Handles a receive error; returns normally so the loop goes on.
@@ -88,7 +78,7 @@ mod batch {
     use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use arc_swap::{ArcSwap, Cache};
+    use arc_swap::Cache;
     use nix::sys::socket::{
         ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
     };
@@ -96,8 +86,7 @@ mod batch {
 
     use super::{is_abusive_port, receive_error};
     use crate::dns::answer::{Answerer, Transport};
-    use crate::metrics::Metrics;
-    use crate::routing::RoutingTable;
+    use crate::state::Shared;
 
     /// Datagrams taken per system call.
     pub const BATCH: usize = 16;
@@ -112,15 +101,10 @@ mod batch {
         }
     }
 
-    pub fn serve(
-        sock: UdpSocket,
-        local: SocketAddr,
-        table: &ArcSwap<RoutingTable>,
-        metrics: &Metrics,
-        stop: &AtomicBool,
-    ) {
+    pub fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
         let fd = sock.as_raw_fd();
-        let mut cache = Cache::new(table);
+        let mut tables = Cache::new(&shared.table);
+        let mut geos = Cache::new(&shared.geo);
         let mut answerer = Answerer::default();
         let mut bufs: Box<[[u8; BUF]; BATCH]> = Box::new([[0; BUF]; BATCH]);
         let mut outs: [Vec<u8>; BATCH] = std::array::from_fn(|_| Vec::with_capacity(1232));
@@ -154,19 +138,21 @@ mod batch {
                     }
                 }
             };
-            let snapshot = cache.load();
+            let snapshot = tables.load();
+            let geo = geos.load().as_deref();
             let mut replies = 0;
             for i in 0..received {
                 let Some(peer) = peers[i] else { continue };
-                if to_std(&peer).is_none_or(|p| is_abusive_port(p.port())) {
+                let Some(peer_addr) = to_std(&peer).filter(|p| !is_abusive_port(p.port())) else {
                     continue;
-                }
+                };
                 let pkt = &bufs[i][..lens[i].min(BUF)];
+                let out = &mut outs[replies];
                 if let Some(summary) =
-                    answerer.answer(snapshot, pkt, Transport::Udp, &mut outs[replies])
+                    answerer.answer(snapshot, geo, pkt, Transport::Udp, peer_addr.ip(), out)
                 {
-                    metrics.query(Transport::Udp, summary.rcode);
-                    debug!(peer = ?to_std(&peer), rcode = summary.rcode, truncated = summary.truncated, "udp answer");
+                    shared.metrics.query(Transport::Udp, summary.rcode);
+                    debug!(peer = %peer_addr, rcode = summary.rcode, truncated = summary.truncated, "udp answer");
                     reply_to[replies] = Some(peer);
                     replies += 1;
                 }
@@ -206,22 +192,16 @@ mod simple {
     use std::net::{SocketAddr, UdpSocket};
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use arc_swap::{ArcSwap, Cache};
+    use arc_swap::Cache;
     use tracing::debug;
 
     use super::{is_abusive_port, receive_error};
     use crate::dns::answer::{Answerer, Transport};
-    use crate::metrics::Metrics;
-    use crate::routing::RoutingTable;
+    use crate::state::Shared;
 
-    pub fn serve(
-        sock: UdpSocket,
-        local: SocketAddr,
-        table: &ArcSwap<RoutingTable>,
-        metrics: &Metrics,
-        stop: &AtomicBool,
-    ) {
-        let mut cache = Cache::new(table);
+    pub fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
+        let mut tables = Cache::new(&shared.table);
+        let mut geos = Cache::new(&shared.geo);
         let mut answerer = Answerer::default();
         let mut buf = vec![0u8; 4096];
         let mut out = Vec::with_capacity(4096);
@@ -236,12 +216,19 @@ mod simple {
             if is_abusive_port(peer.port()) {
                 continue;
             }
-            let snapshot = cache.load();
-            let Some(summary) = answerer.answer(snapshot, &buf[..n], Transport::Udp, &mut out)
-            else {
+            let snapshot = tables.load();
+            let geo = geos.load().as_deref();
+            let Some(summary) = answerer.answer(
+                snapshot,
+                geo,
+                &buf[..n],
+                Transport::Udp,
+                peer.ip(),
+                &mut out,
+            ) else {
                 continue;
             };
-            metrics.query(Transport::Udp, summary.rcode);
+            shared.metrics.query(Transport::Udp, summary.rcode);
             debug!(%peer, rcode = summary.rcode, "udp answer");
             if let Err(e) = sock.send_to(&out, peer) {
                 debug!(%peer, error = %e, "udp send failed");

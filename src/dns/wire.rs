@@ -67,6 +67,74 @@ pub struct Edns {
     pub version: u8,
     /// DNSSEC OK bit.
     pub dnssec_ok: bool,
+    /// EDNS Client Subnet (RFC 7871), when present and well formed.
+    pub ecs: Option<ClientSubnet>,
+}
+
+/// The ECS option of a query, kept as sent so the response can echo it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientSubnet {
+    /// 1 = IPv4, 2 = IPv6.
+    pub family: u16,
+    /// SOURCE PREFIX-LENGTH.
+    pub source_prefix: u8,
+    /// Address bytes as sent (`ceil(source_prefix / 8)` of them).
+    pub address: [u8; 16],
+}
+
+impl ClientSubnet {
+    /// The number of address bytes on the wire.
+    pub fn address_len(&self) -> usize {
+        (self.source_prefix as usize).div_ceil(8)
+    }
+
+    /// The address, zero-padded.
+    pub fn ip(&self) -> std::net::IpAddr {
+        if self.family == 1 {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&self.address[..4]);
+            std::net::IpAddr::from(b)
+        } else {
+            std::net::IpAddr::from(self.address)
+        }
+    }
+}
+
+/// ECS option code.
+pub const OPTION_ECS: u16 = 8;
+
+/// Reads an ECS option; `None` when malformed (RFC 7871 §6: FORMERR).
+fn parse_ecs(data: &[u8]) -> Option<ClientSubnet> {
+    if data.len() < 4 {
+        return None;
+    }
+    let family = u16::from_be_bytes([data[0], data[1]]);
+    let (source, scope) = (data[2], data[3]);
+    let max = match family {
+        1 => 32,
+        2 => 128,
+        _ => return None,
+    };
+    // A query's SCOPE PREFIX-LENGTH must be 0.
+    if source > max || scope != 0 {
+        return None;
+    }
+    let addr = &data[4..];
+    let need = (source as usize).div_ceil(8);
+    if addr.len() != need {
+        return None;
+    }
+    // No bits set beyond the source prefix.
+    if source % 8 != 0 && need > 0 && addr[need - 1] & (0xFFu8 >> (source % 8)) != 0 {
+        return None;
+    }
+    let mut address = [0u8; 16];
+    address[..need].copy_from_slice(addr);
+    Some(ClientSubnet {
+        family,
+        source_prefix: source,
+        address,
+    })
 }
 
 /// A query that can be answered.
@@ -257,13 +325,17 @@ pub fn parse<'a>(pkt: &'a [u8], lower: &mut [u8; MAX_WIRE_LEN]) -> Parsed<'a> {
             continue;
         }
         // RFC 6891 §6.1.1: one OPT, owned by the root.
-        if edns.is_some() || !is_root || !options_well_formed(rdata) {
+        if edns.is_some() || !is_root {
             return err(Some(question), rcode::FORMERR);
         }
+        let Some(ecs) = read_options(rdata) else {
+            return err(Some(question), rcode::FORMERR);
+        };
         edns = Some(Edns {
             udp_size: class,
             version: (ttl >> 16) as u8,
             dnssec_ok: ttl & 0x8000 != 0,
+            ecs,
         });
     }
     Parsed::Query(Query {
@@ -286,18 +358,26 @@ fn skip_record(r: &mut Reader<'_>) -> Option<()> {
 }
 
 /// Options are `code, length, data` triples that must fill RDATA exactly.
-fn options_well_formed(mut rdata: &[u8]) -> bool {
+/// Unknown options are ignored; a malformed or repeated ECS option makes the
+/// whole OPT malformed. Returns the ECS option, if any.
+fn read_options(mut rdata: &[u8]) -> Option<Option<ClientSubnet>> {
+    let mut ecs = None;
     while !rdata.is_empty() {
         if rdata.len() < 4 {
-            return false;
+            return None;
         }
+        let code = u16::from_be_bytes([rdata[0], rdata[1]]);
         let len = u16::from_be_bytes([rdata[2], rdata[3]]) as usize;
-        let Some(rest) = rdata.get(4 + len..) else {
-            return false;
-        };
-        rdata = rest;
+        let data = rdata.get(4..4 + len)?;
+        if code == OPTION_ECS {
+            if ecs.is_some() {
+                return None;
+            }
+            ecs = Some(parse_ecs(data)?);
+        }
+        rdata = &rdata[4 + len..];
     }
-    true
+    Some(ecs)
 }
 
 #[cfg(test)]

@@ -5,14 +5,80 @@
 //! them: a disabled profile, the eligible set, and `on_all_down` when every
 //! eligible endpoint is Degraded (semantics.md §2).
 
+mod geographic;
 mod multivalue;
+mod performance;
 mod priority;
+mod subnet;
 pub mod table;
 mod weighted;
 
 pub use table::*;
 
+use std::net::IpAddr;
+
+use crate::geo::{self, GeoDb, Location};
 use crate::health::Status;
+
+/// Who is asking, as far as routing may care: the ECS address (when given
+/// and honoured) or the resolver's address, truncated to the precision
+/// Switchyard uses. Client-aware methods read it through this type, which
+/// records the ECS scope their decision justifies; methods that never look
+/// leave the scope at 0.
+pub struct Client<'a> {
+    addr: Option<IpAddr>,
+    bits: u8,
+    geo: Option<&'a GeoDb>,
+    cache: &'a mut geo::Cache,
+    /// The ECS scope prefix the decision justifies (0: not client-dependent).
+    pub scope: u8,
+}
+
+impl<'a> Client<'a> {
+    /// A client at `addr` known to `bits` bits (truncated here to /24 or /56).
+    /// `None` means the client must not be used (ECS source prefix 0).
+    pub fn new(
+        addr: Option<IpAddr>,
+        bits: u8,
+        geo: Option<&'a GeoDb>,
+        cache: &'a mut geo::Cache,
+    ) -> Client<'a> {
+        let (addr, bits) = match addr {
+            Some(a) => {
+                let (t, b) = geo::truncate(a, bits);
+                (Some(t), b)
+            }
+            None => (None, 0),
+        };
+        Client {
+            addr,
+            bits,
+            geo,
+            cache,
+            scope: 0,
+        }
+    }
+
+    /// The truncated address and its prefix length, noting that the answer
+    /// now depends on it.
+    pub fn address(&self) -> Option<(IpAddr, u8)> {
+        Some((self.addr?, self.bits))
+    }
+
+    /// Where the client is, from the GeoIP database; records the scope.
+    pub fn location(&mut self) -> Option<Location> {
+        let (addr, bits) = (self.addr?, self.bits);
+        let db = self.geo?;
+        let found = self.cache.lookup(db, addr, bits);
+        self.scope = self.scope.max(found.prefix.min(bits));
+        found.location
+    }
+
+    /// Records a scope from an address-range decision.
+    pub fn decided_by(&mut self, prefix: u8) {
+        self.scope = self.scope.max(prefix.min(self.bits));
+    }
+}
 
 /// Most endpoints one answer can carry (`max_answers` is at most 10).
 pub const MAX_PICKS: usize = 10;
@@ -78,12 +144,26 @@ pub fn route(
     profile: &Profile,
     eps: &[Endpoint],
     family: Family,
+    client: &mut Client<'_>,
     rng: &mut fastrand::Rng,
     picks: &mut Picks,
 ) -> Outcome {
     picks.clear();
     if !profile.enabled {
         return Outcome::NxDomain;
+    }
+    // These two pick from a client-specific candidate list and apply
+    // `on_all_down` to the matched endpoint (semantics.md §3).
+    match &profile.routing {
+        Routing::Geographic { regions } => {
+            let candidates = geographic::candidates(regions, client);
+            return matched(profile, eps, candidates.as_slice(), picks);
+        }
+        Routing::Subnet { ranges, fallback } => {
+            let candidates = subnet::candidates(ranges, *fallback, client);
+            return matched(profile, eps, candidates.as_slice(), picks);
+        }
+        _ => {}
     }
     // Multivalue answers only addresses of the asked family, so fail-open is
     // judged among those; the other methods pick first and map the target
@@ -131,11 +211,67 @@ pub fn route(
         Routing::Multivalue { max_answers } => {
             multivalue::pick(eps, ok, *max_answers as usize, rng, picks);
         }
+        Routing::Performance { points } => {
+            let here = client.location().and_then(|l| l.point);
+            if let Some(i) = performance::pick(eps, points, here, ok, rng) {
+                picks.push(i);
+            }
+        }
+        Routing::Geographic { .. } | Routing::Subnet { .. } => {}
     }
     if picks.is_empty() {
         Outcome::NoData
     } else {
         Outcome::Endpoints
+    }
+}
+
+/// Candidate endpoints for one client, most specific first (at most four).
+#[derive(Default)]
+pub(crate) struct Candidates {
+    len: usize,
+    idx: [u32; 4],
+}
+
+impl Candidates {
+    fn push(&mut self, i: u32) {
+        if self.len < self.idx.len() && !self.as_slice().contains(&i) {
+            self.idx[self.len] = i;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.idx[..self.len]
+    }
+}
+
+/// Geographic and subnet routing: the first answerable candidate; when none
+/// is, `on_all_down` applies to the matched (first) candidate.
+fn matched(profile: &Profile, eps: &[Endpoint], candidates: &[u32], picks: &mut Picks) -> Outcome {
+    let status = |i: u32| {
+        eps.get(i as usize)
+            .map_or(Status::Disabled, Endpoint::status)
+    };
+    if let Some(&i) = candidates.iter().find(|&&i| status(i).is_answerable()) {
+        picks.push(i);
+        return Outcome::Endpoints;
+    }
+    let Some(&eligible) = candidates.iter().find(|&&i| status(i).is_eligible()) else {
+        return Outcome::NoData;
+    };
+    match profile.on_all_down {
+        OnAllDown::ServeAll => {
+            picks.push(eligible);
+            Outcome::Endpoints
+        }
+        OnAllDown::NoData => Outcome::NoData,
+        OnAllDown::NxDomain => Outcome::NxDomain,
+        OnAllDown::ServFail => Outcome::ServFail,
+        OnAllDown::Endpoint(i) => {
+            picks.push(i);
+            Outcome::Endpoints
+        }
     }
 }
 
@@ -216,7 +352,10 @@ mod tests {
     fn run(p: &Profile, eps: &[Endpoint], family: Family) -> (Outcome, Vec<u32>) {
         let mut rng = fastrand::Rng::with_seed(7);
         let mut picks = Picks::default();
-        let out = route(p, eps, family, &mut rng, &mut picks);
+        let mut cache = geo::Cache::default();
+        let mut client = Client::new(None, 0, None, &mut cache);
+        let out = route(p, eps, family, &mut client, &mut rng, &mut picks);
+        assert_eq!(client.scope, 0, "no client-aware method here");
         (out, picks.as_slice().to_vec())
     }
 

@@ -39,6 +39,8 @@ pub struct RoutingTable {
     pub profiles: Vec<Profile>,
     /// Endpoints of all profiles; each profile owns a contiguous range.
     pub endpoints: Vec<Endpoint>,
+    /// Honour EDNS Client Subnet (`dns.ecs`).
+    pub ecs: bool,
 }
 
 /// What a query name resolves to.
@@ -178,7 +180,7 @@ pub struct Profile {
 }
 
 /// A routing method with what it precomputes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Routing {
     /// Lowest priority number wins. `order` lists the profile's endpoint
     /// indexes by ascending priority.
@@ -193,6 +195,61 @@ pub enum Routing {
         /// 1..=10.
         max_answers: u8,
     },
+    /// Nearest to the client by great-circle distance.
+    Performance {
+        /// Each endpoint's location, by endpoint index.
+        points: Box<[crate::geo::Point]>,
+    },
+    /// By the client's region: subdivision, country, group, WORLD.
+    Geographic {
+        /// Region code -> endpoint index.
+        regions: FxHashMap<RegionCode, u32>,
+    },
+    /// By the client's address.
+    Subnet {
+        /// Non-overlapping ranges, sorted by start, IPv4 and IPv6 apart.
+        ranges: Box<[SubnetRange]>,
+        /// The endpoint with an empty list.
+        fallback: Option<u32>,
+    },
+}
+
+/// A region code packed into an integer: `WORLD`, `GEO-EU`, `IE`, `US-CA`
+/// (ASCII, upper case, at most 8 bytes), so a lookup is one hash probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegionCode(pub u64);
+
+impl RegionCode {
+    /// Packs a code (case-insensitive); `None` if longer than 8 bytes.
+    pub fn new(code: &str) -> Option<RegionCode> {
+        let b = code.as_bytes();
+        if b.is_empty() || b.len() > 8 {
+            return None;
+        }
+        let mut v = 0u64;
+        for &c in b {
+            v = (v << 8) | c.to_ascii_uppercase() as u64;
+        }
+        Some(RegionCode(v))
+    }
+
+    /// A country code.
+    pub fn country(cc: [u8; 2]) -> RegionCode {
+        RegionCode(((cc[0].to_ascii_uppercase() as u64) << 8) | cc[1].to_ascii_uppercase() as u64)
+    }
+}
+
+/// One subnet-routing range: `[lo, hi]` of one family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubnetRange {
+    /// IPv6 (else IPv4, stored in the low 32 bits).
+    pub v6: bool,
+    /// First address.
+    pub lo: u128,
+    /// Last address.
+    pub hi: u128,
+    /// Endpoint index.
+    pub endpoint: u32,
 }
 
 impl Routing {
@@ -202,6 +259,9 @@ impl Routing {
             Routing::Priority { .. } => "priority",
             Routing::Weighted => "weighted",
             Routing::Multivalue { .. } => "multivalue",
+            Routing::Performance { .. } => "performance",
+            Routing::Geographic { .. } => "geographic",
+            Routing::Subnet { .. } => "subnet",
         }
     }
 }

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use tokio_util::sync::CancellationToken;
 
 use switchyard::app::Server;
 use switchyard::health::Status;
-use switchyard::routing::{Health, RoutingTable};
+use switchyard::routing::Health;
+use switchyard::state::Shared;
 
 /// How long a client waits for any reply.
 pub const TIMEOUT: Duration = Duration::from_secs(3);
@@ -117,7 +117,7 @@ pub struct TestServer {
     #[allow(dead_code)]
     pub fixture: Fixture,
     pub addrs: Vec<SocketAddr>,
-    pub table: Arc<ArcSwap<RoutingTable>>,
+    pub shared: Arc<Shared>,
     shutdown: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -149,18 +149,18 @@ impl TestServer {
                 if !probing {
                     server = server.without_probing();
                 }
-                tx.send((server.dns_addrs().to_vec(), server.table()))
+                tx.send((server.dns_addrs().to_vec(), server.shared()))
                     .unwrap();
                 server.run(token).await.unwrap();
             });
         });
-        let (addrs, table) = rx
+        let (addrs, shared) = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("server did not start");
         TestServer {
             fixture,
             addrs,
-            table,
+            shared,
             shutdown,
             thread: Some(thread),
         }
@@ -178,7 +178,7 @@ impl TestServer {
 
     /// Sets the observed status of a monitored endpoint, as the prober would.
     pub fn set_status(&self, profile: &str, endpoint: &str, status: Status) {
-        let table = self.table.load();
+        let table = self.shared.table.load();
         let p = table.profile_by_name(profile).expect("no such profile");
         let ep = table
             .endpoints_of(p)

@@ -305,7 +305,7 @@ fn failover_and_failback_follow_health_over_dns() {
     secondary.set(Mode::Unavailable);
     primary.set(Mode::Unavailable);
     wait_until(Duration::from_secs(3), || {
-        let st = s.table.load();
+        let st = s.shared.table.load();
         st.endpoints
             .iter()
             .all(|e| e.status() == switchyard::health::Status::Degraded)

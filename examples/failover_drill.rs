@@ -130,17 +130,21 @@ async fn until(
     }
 }
 
-fn summary(label: &str, v: &mut [Duration]) {
+fn summary(label: &str, v: &mut [Duration]) -> String {
     v.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        ms(v[n / 2])
+    } else {
+        (ms(v[n / 2 - 1]) + ms(v[n / 2])) / 2.0
+    };
     let list: Vec<String> = v.iter().map(|d| format!("{:.0}", ms(*d))).collect();
-    println!(
-        "{label:<22} median {:>5.0} ms   worst {:>5.0} ms   ({} trials: {} ms)",
-        ms(v[v.len() / 2]),
-        ms(v[v.len() - 1]),
-        v.len(),
+    format!(
+        "{label:<22} median {median:>5.0} ms   worst {:>5.0} ms   ({n} trials: {} ms)",
+        ms(v[n - 1]),
         list.join(", ")
-    );
+    )
 }
 
 #[tokio::main]
@@ -211,11 +215,15 @@ probe = {{ address = "127.0.0.1", port = {} }}
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     println!("Switchyard on {dns}; primary health on {p_addr}, secondary on {s_addr}");
     println!(
-        "profile: priority, interval 1s, timeout 500ms, tolerated_failures 0, required_successes 1\n"
+        "profile: priority, interval 1s, timeout 500ms, tolerated_failures 0, required_successes 1"
     );
+    if !quiet {
+        println!();
+    }
     until(&sock, dns, PRIMARY, Instant::now(), true).await;
 
     let mut rng = fastrand::Rng::new();
+    let mut report = Vec::new();
     for (label, failure) in [("503", UNAVAILABLE), ("hang", HANG)] {
         let mut over = Vec::new();
         let mut back = Vec::new();
@@ -240,10 +248,14 @@ probe = {{ address = "127.0.0.1", port = {} }}
             primary.store(OK, Ordering::SeqCst);
             back.push(until(&sock, dns, PRIMARY, Instant::now(), quiet).await);
         }
+        report.push(summary(&format!("failover ({label})"), &mut over));
+        report.push(summary(&format!("failback (after {label})"), &mut back));
+    }
+    if !quiet {
         println!();
-        summary(&format!("failover ({label})"), &mut over);
-        summary(&format!("failback (after {label})"), &mut back);
-        println!();
+    }
+    for line in report {
+        println!("{line}");
     }
     shutdown.cancel();
 }

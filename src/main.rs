@@ -25,6 +25,16 @@ use switchyard::config;
     after_help = "Examples:\n  switchyard check                       validate ./switchyard.toml and profiles/\n  switchyard serve --config /etc/switchyard/switchyard.toml\n  dig @127.0.0.1 -p 5353 todoapi.tm.example.test\n\nRUST_LOG=debug logs every query; health keys and tokens are never logged."
 )]
 struct Cli {
+    /// Server configuration file.
+    #[arg(
+        long,
+        short,
+        default_value = "switchyard.toml",
+        env = "SWITCHYARD_CONFIG",
+        global = true
+    )]
+    config: PathBuf,
+
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -44,35 +54,18 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the DNS server (logs to stderr; RUST_LOG=debug logs every query).
-    Serve {
-        /// Server configuration file.
-        #[arg(
-            long,
-            short,
-            default_value = "switchyard.toml",
-            env = "SWITCHYARD_CONFIG"
-        )]
-        config: PathBuf,
-    },
-    /// Validate the configuration and every profile; exit 1 on any error.
-    Check {
-        /// Server configuration file.
-        #[arg(
-            long,
-            short,
-            default_value = "switchyard.toml",
-            env = "SWITCHYARD_CONFIG"
-        )]
-        config: PathBuf,
-    },
+    Serve,
+    /// Validate the configuration and every profile: problems on stdout, one
+    /// per line; exit 1 on any.
+    Check,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Check { config } => check(&config),
-        Command::Serve { config } => serve(config),
+        Command::Check => check(&cli.config),
+        Command::Serve => serve(cli.config),
     };
     match result {
         Ok(code) => code,
@@ -105,6 +98,7 @@ fn init_logging(format: LogFormat) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_filter(filter),
             )
             .init(),

@@ -927,6 +927,7 @@ impl Loader {
                 }
             }
             keys.push(self.method_keys(src, &p, ep_raw));
+            self.unused_method_keys(src, &p, ep_raw, method);
             if let Some(ep) =
                 self.endpoint(src, &p, ep_raw, profile_id, ttl, method, monitor.as_ref())
             {
@@ -1221,6 +1222,41 @@ impl Loader {
             health,
             rr,
         })
+    }
+
+    /// Warns about endpoint keys the profile's method does not use: they are
+    /// kept valid (a method can be switched), but a user may be expecting
+    /// them to matter.
+    fn unused_method_keys(&mut self, src: usize, p: &str, e: &RawEndpoint, method: &str) {
+        if method.is_empty() {
+            return;
+        }
+        let note = |this: &mut Self, span: std::ops::Range<usize>, key: &str, user: &str| {
+            if method != user {
+                let source = &this.sources[src];
+                this.diag.warn(
+                    source,
+                    span,
+                    &format!("{p}.{key}"),
+                    format!("ignored: only {user} routing uses `{key}` (this profile is {method})"),
+                );
+            }
+        };
+        if let Some(v) = &e.priority {
+            note(self, v.span(), "priority", "priority");
+        }
+        if let Some(v) = &e.weight {
+            note(self, v.span(), "weight", "weighted");
+        }
+        if let Some(v) = &e.location {
+            note(self, v.span(), "location", "performance");
+        }
+        if let Some(v) = &e.regions {
+            note(self, v.span(), "regions", "geographic");
+        }
+        if let Some(v) = &e.subnets {
+            note(self, v.span(), "subnets", "subnet");
+        }
     }
 
     /// Reads and checks `location`, `regions` and `subnets` of one endpoint,

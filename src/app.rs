@@ -113,6 +113,13 @@ impl Server {
         } else {
             None
         };
+        if let Some(path) = self.config.settings.geoip_database.clone() {
+            tasks.spawn(crate::geo::watch::watch(
+                path,
+                self.shared.clone(),
+                shutdown.clone(),
+            ));
+        }
         let t = self.shared.table.load();
         info!(
             addresses = ?self.dns_addrs,

@@ -63,6 +63,8 @@ struct Loader {
     probe_index: HashMap<ProbeIdentity, usize>,
     /// The GeoIP database, opened while reading `[geoip]`.
     geo: Option<Arc<crate::geo::GeoDb>>,
+    /// Whether `[geoip] database` was given (even if it failed to open).
+    geo_configured: bool,
     now: SystemTime,
 }
 
@@ -72,6 +74,7 @@ struct MethodKeys {
     /// Where the endpoint was written (its name).
     at: At,
     point: Option<crate::geo::Point>,
+    location_given: bool,
     regions_given: bool,
     regions: Vec<(crate::routing::RegionCode, String, At)>,
     subnets: Vec<(bool, u128, u128, String, At)>,
@@ -112,6 +115,7 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
         probes: Vec::new(),
         probe_index: HashMap::new(),
         geo: None,
+        geo_configured: false,
         now: SystemTime::now(),
     };
     let settings = l.load_all(path);
@@ -349,6 +353,7 @@ impl Loader {
             .as_ref()
             .and_then(|g| g.database.as_ref())
             .map(|d| {
+                self.geo_configured = true;
                 let p = base.join(d.get_ref());
                 match crate::geo::GeoDb::open(&p) {
                     Ok(db) => self.geo = Some(Arc::new(db)),
@@ -834,14 +839,16 @@ impl Loader {
             );
             method = "";
         } else if matches!(method, "performance" | "geographic") && self.geo.is_none() {
-            self.err(
-                src,
-                &raw.routing,
-                "routing",
+            let msg = if self.geo_configured {
+                format!(
+                    "`{method}` routing needs the GeoIP database, which did not load (see its error)"
+                )
+            } else {
                 format!(
                     "`{method}` routing needs a GeoIP database: set [geoip] database in the server configuration (geoip/ ships one)"
-                ),
-            );
+                )
+            };
+            self.err(src, &raw.routing, "routing", msg);
         }
         let ttl = match &raw.ttl {
             Some(t) => self.int(src, t, "ttl", 0, MAX_TTL).unwrap_or(60),
@@ -1267,6 +1274,7 @@ impl Loader {
             ..MethodKeys::default()
         };
         if let Some(loc) = &e.location {
+            k.location_given = true;
             let field = format!("{p}.location");
             let point = match loc.get_ref() {
                 RawLocation::Region(name) => methods::region_point(name),
@@ -1327,6 +1335,8 @@ impl Loader {
                 for k in keys {
                     match k.point {
                         Some(pt) => points.push(pt),
+                        // Already reported where it was written.
+                        None if k.location_given => {}
                         None => {
                             let at = At {
                                 field: k.at.field.replace(".name", ".location"),

@@ -62,9 +62,13 @@ pub fn region_code(code: &str) -> Result<(RegionCode, Specificity), String> {
     }
     if upper.starts_with("GEO-") {
         let groups: Vec<&str> = Group::ALL.iter().map(|g| g.code()).collect();
-        return Err(format!(
-            "unknown region group `{code}` (groups: {})",
-            groups.join(", ")
+        let hint = suggest(&upper, groups.iter().copied());
+        return Err(with_hint(
+            format!(
+                "unknown region group `{code}` (groups: {})",
+                groups.join(", ")
+            ),
+            &hint,
         ));
     }
     if upper.len() == 2 {
@@ -130,7 +134,14 @@ fn suggest<'a>(code: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a
         .filter(|(s, _)| *s > 0.75)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(3).map(|(_, c)| c).collect()
+    // Only the near-best: one clear winner is a better hint than three.
+    let best = scored.first().map_or(0.0, |s| s.0);
+    scored
+        .into_iter()
+        .take_while(|(s, _)| *s >= best - 0.03)
+        .take(3)
+        .map(|(_, c)| c)
+        .collect()
 }
 
 fn with_hint(msg: String, hint: &[&str]) -> String {

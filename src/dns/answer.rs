@@ -199,15 +199,11 @@ impl Answerer {
         // The ECS address when present and honoured (source prefix 0: the
         // client asked not to be used), else the resolver's address.
         let ecs = q.edns.and_then(|e| e.ecs).filter(|_| table.ecs);
-        let (addr, bits) = match ecs {
-            Some(s) if s.source_prefix == 0 => (None, 0),
-            Some(s) => (Some(s.ip()), s.source_prefix),
-            None => {
-                let peer = peer.to_canonical();
-                (Some(peer), if peer.is_ipv4() { 32 } else { 128 })
-            }
+        let mut client = match ecs {
+            Some(s) if s.source_prefix == 0 => Client::from_ecs(None, 0, geo, geo_cache),
+            Some(s) => Client::from_ecs(Some(s.ip()), s.source_prefix, geo, geo_cache),
+            None => Client::from_resolver(peer, geo, geo_cache),
         };
-        let mut client = Client::new(addr, bits, geo, geo_cache);
 
         let (code, authoritative) = if q.edns.is_some_and(|e| e.version != 0) {
             (rcode::BADVERS, false)

@@ -14,6 +14,7 @@
 
 pub mod regions;
 mod tables;
+pub mod watch;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -212,9 +213,9 @@ struct Record<'a> {
     location: Option<Coordinates>,
     #[serde(borrow, default)]
     country_code: Option<&'a str>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number")]
     latitude: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number")]
     longitude: Option<f64>,
     #[serde(borrow, default)]
     state1: Option<&'a str>,
@@ -228,10 +229,35 @@ struct IsoCode<'a> {
 
 #[derive(Deserialize)]
 struct Coordinates {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number")]
     latitude: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number")]
     longitude: Option<f64>,
+}
+
+/// Accepts a coordinate stored as a double, a float or an integer (the
+/// flat databases use floats, MaxMind doubles).
+fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_f32<E>(self, v: f32) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+    }
+    d.deserialize_any(V)
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -243,8 +269,8 @@ pub struct GeoDb {
     /// Distinguishes this database from any other opened by this process,
     /// so per-thread caches know when to forget.
     generation: u64,
-    /// File modification time when loaded (for change detection).
-    pub modified: Option<SystemTime>,
+    /// File modification time and size when loaded (for change detection).
+    pub stamp: Option<(SystemTime, u64)>,
 }
 
 impl std::fmt::Debug for GeoDb {
@@ -259,19 +285,20 @@ impl std::fmt::Debug for GeoDb {
 impl GeoDb {
     /// Opens and verifies a database. The error says which file and why.
     pub fn open(path: &Path) -> Result<GeoDb, String> {
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        // Taken before reading, so a change during the read is seen later.
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let reader = maxminddb::Reader::from_source(bytes)
             .map_err(|e| format!("{} is not a MaxMind DB file: {e}", path.display()))?;
-        reader
-            .verify()
-            .map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
+        smoke_test(&reader).map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
         Ok(GeoDb {
             reader,
             path: path.to_path_buf(),
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
-            modified,
+            stamp,
         })
     }
 
@@ -306,6 +333,28 @@ impl GeoDb {
             .and_then(|r| to_location(&r));
         Found { location, prefix }
     }
+}
+
+/// Looks up one address in every IPv4 /8 and a spread of IPv6 prefixes and
+/// decodes each record, so a damaged tree or data section is caught at load
+/// time rather than per query. (`Reader::verify` is stricter than real
+/// databases: common free databases fail it on cosmetic metadata.)
+fn smoke_test(reader: &maxminddb::Reader<Vec<u8>>) -> Result<(), String> {
+    let v4 = (0u32..256).map(|i| IpAddr::V4(Ipv4Addr::from((i << 24) | 0x0001_0203)));
+    let v6 = (0u128..64).map(|i| IpAddr::V6(Ipv6Addr::from((0x2000u128 + i * 0x40) << 112 | 1)));
+    let ipv6_db = reader.metadata().ip_version == 6;
+    for ip in v4.chain(v6.filter(|_| ipv6_db)) {
+        let result = reader
+            .lookup(ip)
+            .map_err(|e| format!("lookup of {ip} failed: {e}"))?;
+        result
+            .decode::<Record<'_>>()
+            .map_err(|e| format!("record for {ip} does not decode: {e}"))?;
+        result
+            .network()
+            .map_err(|e| format!("network for {ip} is invalid: {e}"))?;
+    }
+    Ok(())
 }
 
 fn to_location(r: &Record<'_>) -> Option<Location> {

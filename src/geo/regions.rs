@@ -160,7 +160,13 @@ pub fn suggest(name: &str) -> Vec<&'static str> {
         .filter(|(s, _)| *s > 0.8)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(3).map(|(_, n)| n).collect()
+    let best = scored.first().map_or(0.0, |s| s.0);
+    scored
+        .into_iter()
+        .take_while(|(s, _)| *s >= best - 0.03)
+        .take(3)
+        .map(|(_, n)| n)
+        .collect()
 }
 
 /// Every known region name.

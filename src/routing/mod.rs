@@ -21,13 +21,19 @@ use crate::geo::{self, GeoDb, Location};
 use crate::health::Status;
 
 /// Who is asking, as far as routing may care: the ECS address (when given
-/// and honoured) or the resolver's address, truncated to the precision
-/// Switchyard uses. Client-aware methods read it through this type, which
-/// records the ECS scope their decision justifies; methods that never look
-/// leave the scope at 0.
+/// and honoured) or the resolver's address. Client-aware methods read it
+/// through this type, which records the ECS scope their decision justifies;
+/// methods that never look leave the scope at 0.
+///
+/// ECS addresses are used at most at /24 (IPv4) and /56 (IPv6), as RFC 7871
+/// recommends for the end client's privacy. The resolver's own address is
+/// used in full for subnet routing (so a profile can single out a
+/// resolver), and at that same precision for GeoIP lookups.
 pub struct Client<'a> {
-    addr: Option<IpAddr>,
-    bits: u8,
+    /// Address for subnet matching, and its known prefix length.
+    addr: Option<(IpAddr, u8)>,
+    /// Address for GeoIP lookups: truncated to /24 or /56.
+    geo_addr: Option<(IpAddr, u8)>,
     geo: Option<&'a GeoDb>,
     cache: &'a mut geo::Cache,
     /// The ECS scope prefix the decision justifies (0: not client-dependent).
@@ -35,39 +41,55 @@ pub struct Client<'a> {
 }
 
 impl<'a> Client<'a> {
-    /// A client at `addr` known to `bits` bits (truncated here to /24 or /56).
-    /// `None` means the client must not be used (ECS source prefix 0).
-    pub fn new(
+    /// A client from an ECS option: `addr` known to `bits` bits, capped at
+    /// /24 or /56. `None` means the client asked not to be used (source
+    /// prefix 0).
+    pub fn from_ecs(
         addr: Option<IpAddr>,
         bits: u8,
         geo: Option<&'a GeoDb>,
         cache: &'a mut geo::Cache,
     ) -> Client<'a> {
-        let (addr, bits) = match addr {
-            Some(a) => {
-                let (t, b) = geo::truncate(a, bits);
-                (Some(t), b)
-            }
-            None => (None, 0),
-        };
+        let capped = addr.map(|a| geo::truncate(a, bits));
         Client {
-            addr,
-            bits,
+            addr: capped,
+            geo_addr: capped,
             geo,
             cache,
             scope: 0,
         }
     }
 
-    /// The truncated address and its prefix length, noting that the answer
-    /// now depends on it.
+    /// A client known only by the resolver's address.
+    pub fn from_resolver(
+        addr: IpAddr,
+        geo: Option<&'a GeoDb>,
+        cache: &'a mut geo::Cache,
+    ) -> Client<'a> {
+        let addr = addr.to_canonical();
+        let full = if addr.is_ipv4() { 32 } else { 128 };
+        Client {
+            addr: Some((addr, full)),
+            geo_addr: Some(geo::truncate(addr, full)),
+            geo,
+            cache,
+            scope: 0,
+        }
+    }
+
+    /// No client information at all.
+    pub fn unknown(cache: &'a mut geo::Cache) -> Client<'a> {
+        Client::from_ecs(None, 0, None, cache)
+    }
+
+    /// The address for subnet matching and its prefix length.
     pub fn address(&self) -> Option<(IpAddr, u8)> {
-        Some((self.addr?, self.bits))
+        self.addr
     }
 
     /// Where the client is, from the GeoIP database; records the scope.
     pub fn location(&mut self) -> Option<Location> {
-        let (addr, bits) = (self.addr?, self.bits);
+        let (addr, bits) = self.geo_addr?;
         let db = self.geo?;
         let found = self.cache.lookup(db, addr, bits);
         self.scope = self.scope.max(found.prefix.min(bits));
@@ -76,7 +98,8 @@ impl<'a> Client<'a> {
 
     /// Records a scope from an address-range decision.
     pub fn decided_by(&mut self, prefix: u8) {
-        self.scope = self.scope.max(prefix.min(self.bits));
+        let bits = self.addr.map_or(0, |(_, b)| b);
+        self.scope = self.scope.max(prefix.min(bits));
     }
 }
 
@@ -353,7 +376,7 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         let mut picks = Picks::default();
         let mut cache = geo::Cache::default();
-        let mut client = Client::new(None, 0, None, &mut cache);
+        let mut client = Client::unknown(&mut cache);
         let out = route(p, eps, family, &mut client, &mut rng, &mut picks);
         assert_eq!(client.scope, 0, "no client-aware method here");
         (out, picks.as_slice().to_vec())
@@ -430,6 +453,33 @@ mod tests {
         got.sort();
         assert_eq!((out, got), (Outcome::Endpoints, vec![0, 2]));
         assert_eq!(run(&p, &eps, Family::V6), (Outcome::Endpoints, vec![1]));
+    }
+
+    #[test]
+    fn geographic_on_all_down_applies_to_the_matched_endpoint() {
+        let mut regions = rustc_hash::FxHashMap::default();
+        regions.insert(RegionCode::new("GEO-EU").unwrap(), 0);
+        regions.insert(RegionCode::new("WORLD").unwrap(), 1);
+        let eps = [ep(1, Status::Degraded), ep(2, Status::Degraded)];
+        for (policy, want) in [
+            // Unknown client: only WORLD matches; fail open to it.
+            (OnAllDown::ServeAll, (Outcome::Endpoints, vec![1])),
+            (OnAllDown::NxDomain, (Outcome::NxDomain, vec![])),
+            (OnAllDown::Endpoint(0), (Outcome::Endpoints, vec![0])),
+        ] {
+            let p = profile(
+                Routing::Geographic {
+                    regions: regions.clone(),
+                },
+                2,
+                policy,
+            );
+            assert_eq!(run(&p, &eps, Family::V4), want, "{policy:?}");
+        }
+        // Nothing matches at all: NODATA.
+        regions.remove(&RegionCode::new("WORLD").unwrap());
+        let p = profile(Routing::Geographic { regions }, 2, OnAllDown::ServeAll);
+        assert_eq!(run(&p, &eps, Family::V4), (Outcome::NoData, vec![]));
     }
 
     #[test]

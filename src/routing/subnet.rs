@@ -21,7 +21,7 @@ pub(crate) fn candidates(
     client: &mut Client<'_>,
 ) -> Candidates {
     let mut c = Candidates::default();
-    let Some((addr, bits)) = client.address() else {
+    let Some((addr, _)) = client.address() else {
         if let Some(f) = fallback {
             c.push(f);
         }
@@ -51,7 +51,7 @@ pub(crate) fn candidates(
     if let Some(f) = fallback {
         c.push(f);
     }
-    client.decided_by(block_prefix(a, lo, hi, width, bits));
+    client.decided_by(block_prefix(a, lo, hi, width, width as u8));
     c
 }
 

@@ -52,7 +52,11 @@ fn every_invalid_profile_fails_with_its_message() {
             .and_then(|l| l.strip_prefix("# expect: "))
             .unwrap_or_else(|| panic!("{} has no `# expect:` first line", path.display()));
         let name = path.file_name().unwrap().to_str().unwrap();
-        let fx = Fixture::new("", &[(name, &text)]);
+        let geoip = format!(
+            "[geoip]\ndatabase = \"{}\"",
+            repo().join("geoip/geo-whois-asn-country.mmdb").display()
+        );
+        let fx = Fixture::new(&geoip, &[(name, &text)]);
         let (code, out, err) = check(&fx.config_path());
         assert_eq!(code, 1, "{name} must be rejected: {out}{err}");
         let want = format!(
@@ -252,4 +256,55 @@ fn monitor_secrets_and_certificates_are_checked() {
         assert!(out.contains(&want), "{monitor}\nwant: {want}\ngot: {out}");
         assert!(out.contains("p.toml:"), "{out}");
     }
+}
+
+#[test]
+fn geoip_database_problems() {
+    let perf = "name = \"p.tm.example.test.\"\nrouting = \"performance\"\n[[endpoints]]\nname = \"e\"\ntarget = \"192.0.2.1\"\nlocation = \"westeurope\"\n";
+    // Missing file.
+    let fx = Fixture::new("[geoip]\ndatabase = \"nope.mmdb\"", &[("p.toml", perf)]);
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("switchyard.toml:4:12: geoip.database: cannot read")
+            && out.contains("nope.mmdb"),
+        "{out}"
+    );
+    assert!(out.contains("which did not load"), "{out}");
+    // Not a database.
+    let fx = Fixture::new("[geoip]\ndatabase = \"bad.mmdb\"", &[("p.toml", perf)]);
+    std::fs::write(fx.dir.path().join("bad.mmdb"), vec![0x42u8; 4096]).unwrap();
+    let (_, out, _) = check(&fx.config_path());
+    assert!(
+        out.contains("geoip.database: ") && out.contains("bad.mmdb is not a MaxMind DB file"),
+        "{out}"
+    );
+    // A truncated database.
+    let fx = Fixture::new("[geoip]\ndatabase = \"cut.mmdb\"", &[("p.toml", perf)]);
+    let good = std::fs::read(repo().join("geoip/geo-whois-asn-country.mmdb")).unwrap();
+    std::fs::write(fx.dir.path().join("cut.mmdb"), &good[..good.len() / 2]).unwrap();
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cut.mmdb"), "{out}");
+    // A method that needs GeoIP without a database.
+    let fx = Fixture::new("", &[("p.toml", perf)]);
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("p.toml:2:11: routing: `performance` routing needs a GeoIP database"),
+        "{out}"
+    );
+}
+
+#[test]
+fn keys_a_method_ignores_are_warnings() {
+    let profile = "name = \"p.tm.example.test.\"\nrouting = \"multivalue\"\n[[endpoints]]\nname = \"e\"\ntarget = \"192.0.2.1\"\nweight = 3\nregions = [\"IE\"]\n";
+    let fx = Fixture::new("", &[("p.toml", profile)]);
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: ") && out.contains("p.toml:6:10: endpoints[0].weight: ignored: only weighted routing uses `weight` (this profile is multivalue)"), "{out}");
+    assert!(
+        out.contains("endpoints[0].regions: ignored: only geographic routing uses `regions`"),
+        "{out}"
+    );
 }

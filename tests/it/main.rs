@@ -9,6 +9,8 @@ mod harness;
 mod check;
 mod clients;
 mod dns_rules;
+mod geo;
+mod geodb;
 mod prober;
 mod robustness;
 mod routing;

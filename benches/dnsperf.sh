@@ -5,6 +5,7 @@
 #
 #   benches/dnsperf.sh                      # todoapi.tm.example.test A, 3 x 10 s each
 #   TRIALS=5 DURATION=20 benches/dnsperf.sh www.tm.example.test A
+#   ECS=81.2.69.0/24 benches/dnsperf.sh nearest.tm.example.test A   # with EDNS Client Subnet
 #
 # Installs dnsperf and gdnsd from Debian packages when missing (gdnsd is only
 # the reference: without it, Switchyard's figures are printed alone).
@@ -17,6 +18,7 @@ QTYPE=${2:-A}
 DURATION=${DURATION:-10}
 TRIALS=${TRIALS:-3}
 CLIENTS=${CLIENTS:-4}
+ECS=${ECS:-}
 OUTSTANDING=${OUTSTANDING:-100}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -45,7 +47,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { # port
   for _ in $(seq 100); do
-    if dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -n 1 -t 1 2>/dev/null | grep -q "Queries completed: *1 "; then return 0; fi
+    if dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -n 1 -t 1 "${ecs_args[@]}" 2>/dev/null | grep -q "Queries completed: *1 "; then return 0; fi
     sleep 0.1
   done
   echo "server on port $1 did not answer:" >&2; cat "$work"/*.log >&2; return 1
@@ -56,6 +58,19 @@ HZ=$(getconf CLK_TCK)
 
 printf '%s %s\n' "$NAME" "$QTYPE" > "$work/queries"
 
+# ECS=a.b.c.d/n adds an EDNS Client Subnet option to every query.
+ecs_args=()
+if [ -n "$ECS" ]; then
+  ecs_args=(-E "8:$(python3 -c '
+import ipaddress, sys
+net = ipaddress.ip_network(sys.argv[1], strict=False)
+fam = 1 if net.version == 4 else 2
+n = (net.prefixlen + 7) // 8
+print("%04x%02x00%s" % (fam, net.prefixlen, net.network_address.packed[:n].hex()))
+' "$ECS")")
+fi
+
+
 # Switchyard on the bundled example, on a free port. The profiles are copied
 # without their [monitor] tables: the example's endpoints are documentation
 # addresses, and benchmarks send nothing beyond loopback.
@@ -64,7 +79,8 @@ mkdir -p "$work/profiles"
 for f in profiles/*.toml; do
   awk '/^\[monitor\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$f" > "$work/profiles/$(basename "$f")"
 done
-sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$sy_port\"]|" switchyard.toml > "$work/switchyard.toml"
+sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$sy_port\"]|" \
+    -e "s|^database = \"geoip/|database = \"$PWD/geoip/|" switchyard.toml > "$work/switchyard.toml"
 RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --config "$work/switchyard.toml" 2>"$work/switchyard.log" &
 pids+=($!); sy_pid=$!
 
@@ -94,6 +110,9 @@ todoapi 30 A 203.0.113.10
 canary  10 A 192.0.2.10
 pool    20 A 192.0.2.21
 static  60 CNAME static-a.cdn.example.net.
+nearest 60 A 192.0.2.31
+geo     60 A 192.0.2.41
+office  60 A 192.0.2.52
 ZONE
   taskset -c "$SERVER_CPU" "$GDNSD" -c "$work/gdnsd" start 2>"$work/gdnsd.log" &
   pids+=($!); gd_pid=$!
@@ -107,7 +126,7 @@ load() { # port pid
   local before user_before
   before=$(cpu_ticks "$2"); user_before=$(user_ticks "$2")
   taskset -c "$LOAD_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$DURATION" \
-    -c "$CLIENTS" -q "$OUTSTANDING" -T 1 > "$work/dnsperf.out" 2>&1
+    -c "$CLIENTS" -q "$OUTSTANDING" -T 1 "${ecs_args[@]}" > "$work/dnsperf.out" 2>&1
   local after user_after
   after=$(cpu_ticks "$2"); user_after=$(user_ticks "$2")
   awk -v cpu=$((after - before)) -v user=$((user_after - user_before)) -v hz="$HZ" '
@@ -132,7 +151,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 
 echo
-echo "query: $NAME $QTYPE; $TRIALS trials x ${DURATION}s; server on CPU $SERVER_CPU, dnsperf on CPU $LOAD_CPU (-c $CLIENTS -q $OUTSTANDING)"
+echo "query: $NAME $QTYPE${ECS:+ with ECS $ECS}; $TRIALS trials x ${DURATION}s; server on CPU $SERVER_CPU, dnsperf on CPU $LOAD_CPU (-c $CLIENTS -q $OUTSTANDING)"
 printf '%-12s %10s %8s %12s %14s %14s\n' server "queries/s" lost "avg lat ms" "CPU us/query" "user us/query"
 for s in sy gd; do
   [ -s "$work/$s" ] || continue

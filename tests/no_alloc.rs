@@ -23,6 +23,16 @@ fn query(name: &str, t: RecordType, edns: bool) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
+/// A query with an ECS option for `a.b.c.0/24`.
+fn ecs_query(name: &str, subnet: [u8; 3]) -> Vec<u8> {
+    let mut q = query(name, RecordType::A, true);
+    let opt = [0, 8, 0, 7, 0, 1, 24, 0, subnet[0], subnet[1], subnet[2]];
+    let n = q.len();
+    q[n - 2..].copy_from_slice(&(opt.len() as u16).to_be_bytes());
+    q.extend_from_slice(&opt);
+    q
+}
+
 #[test]
 fn answering_does_not_allocate() {
     let _profiler = dhat::Profiler::builder().testing().build();
@@ -32,6 +42,7 @@ fn answering_does_not_allocate() {
     )))
     .unwrap();
     let table = config.table;
+    let geo = config.geo.expect("the example config has a GeoIP database");
     let mut packets = Vec::new();
     for name in [
         "todoapi.tm.example.test.",
@@ -56,6 +67,15 @@ fn answering_does_not_allocate() {
             }
         }
     }
+    for name in [
+        "nearest.tm.example.test.",
+        "geo.tm.example.test.",
+        "office.tm.example.test.",
+    ] {
+        for subnet in [[81, 2, 69], [8, 8, 8], [1, 1, 1], [10, 1, 2], [100, 64, 0]] {
+            packets.push(ecs_query(name, subnet));
+        }
+    }
     packets.push(vec![0u8; 11]);
     packets.push(vec![0xFFu8; 40]);
     let peer: std::net::IpAddr = "127.0.0.1".parse().unwrap();
@@ -63,15 +83,15 @@ fn answering_does_not_allocate() {
     let mut out = Vec::with_capacity(4096);
     // Warm-up: lets `out` reach its working size.
     for p in &packets {
-        answerer.answer(&table, None, p, Transport::Udp, peer, &mut out);
-        answerer.answer(&table, None, p, Transport::Tcp, peer, &mut out);
+        answerer.answer(&table, Some(&geo), p, Transport::Udp, peer, &mut out);
+        answerer.answer(&table, Some(&geo), p, Transport::Tcp, peer, &mut out);
     }
     let before = dhat::HeapStats::get().total_blocks;
     let mut answered = 0;
     for _ in 0..200 {
         for p in &packets {
             if answerer
-                .answer(&table, None, p, Transport::Udp, peer, &mut out)
+                .answer(&table, Some(&geo), p, Transport::Udp, peer, &mut out)
                 .is_some()
             {
                 answered += 1;

@@ -179,14 +179,8 @@ pub struct Location {
     pub subdivision: Option<u16>,
     /// Coordinates: the database's, else the country's representative point.
     pub point: Option<Point>,
-}
-
-impl Location {
-    /// The region group, from the country.
-    pub fn group(&self) -> Option<Group> {
-        let c = self.country?;
-        country(std::str::from_utf8(&c).ok()?).map(|c| c.group)
-    }
+    /// The country's region group (resolved once, when the record is read).
+    pub group: Option<Group>,
 }
 
 /// A lookup's result: the location (if any) and the length of the database
@@ -394,6 +388,7 @@ fn to_location(r: &Record<'_>) -> Option<Location> {
         country: cc,
         subdivision,
         point,
+        group: known.map(|c| c.group),
     })
 }
 

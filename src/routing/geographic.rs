@@ -29,7 +29,7 @@ pub(crate) fn candidates(
         {
             c.push(i);
         }
-        if let Some(g) = loc.group()
+        if let Some(g) = loc.group
             && let Some(code) = RegionCode::new(g.code())
             && let Some(&i) = regions.get(&code)
         {

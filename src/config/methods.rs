@@ -129,19 +129,7 @@ pub fn region_code(code: &str) -> Result<(RegionCode, Specificity), String> {
 }
 
 fn suggest<'a>(code: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut scored: Vec<(f64, &str)> = candidates
-        .map(|c| (strsim::jaro_winkler(code, c), c))
-        .filter(|(s, _)| *s > 0.75)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    // Only the near-best: one clear winner is a better hint than three.
-    let best = scored.first().map_or(0.0, |s| s.0);
-    scored
-        .into_iter()
-        .take_while(|(s, _)| *s >= best - 0.03)
-        .take(3)
-        .map(|(_, c)| c)
-        .collect()
+    geo::suggest(code, candidates, 0.75)
 }
 
 fn with_hint(msg: String, hint: &[&str]) -> String {

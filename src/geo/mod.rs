@@ -400,6 +400,28 @@ fn subdivision_index(code: &str) -> Option<u16> {
         .map(|i| i as u16)
 }
 
+/// The candidates most similar to `word` (Jaro-Winkler above `floor`):
+/// the best, and any within a hair of it, at most three. For "did you
+/// mean" hints: one clear winner is a better hint than three.
+pub fn suggest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    floor: f64,
+) -> Vec<&'a str> {
+    let mut scored: Vec<(f64, &str)> = candidates
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(s, _)| *s > floor)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let best = scored.first().map_or(0.0, |s| s.0);
+    scored
+        .into_iter()
+        .take_while(|(s, _)| *s >= best - 0.03)
+        .take(3)
+        .map(|(_, c)| c)
+        .collect()
+}
+
 /// Truncates an address to `bits` (capped at the precision Switchyard uses).
 pub fn truncate(addr: IpAddr, bits: u8) -> (IpAddr, u8) {
     match addr {

@@ -153,20 +153,7 @@ fn normalise(name: &str) -> String {
 
 /// Up to three known names closest to `name`, for error messages.
 pub fn suggest(name: &str) -> Vec<&'static str> {
-    let key = normalise(name);
-    let mut scored: Vec<(f64, &'static str)> = REGIONS
-        .iter()
-        .map(|(n, _, _)| (strsim::jaro_winkler(&key, n), *n))
-        .filter(|(s, _)| *s > 0.8)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let best = scored.first().map_or(0.0, |s| s.0);
-    scored
-        .into_iter()
-        .take_while(|(s, _)| *s >= best - 0.03)
-        .take(3)
-        .map(|(_, n)| n)
-        .collect()
+    super::suggest(&normalise(name), REGIONS.iter().map(|(n, _, _)| *n), 0.8)
 }
 
 /// Every known region name.

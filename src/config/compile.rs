@@ -19,14 +19,17 @@ use super::raw::{
     RawEndpoint, RawLocation, RawMonitor, RawProfile, RawRecord, RawServer, RawZone, StatusSpec,
 };
 use super::secret::{Secret, SecretSource};
-use super::{AdminSettings, Config, DnsSettings, MonitorSettings, ProbeSpec, Protocol, Settings};
+use super::{
+    AdminSettings, Carry, Config, DnsSettings, MonitorSettings, ProbeKey, ProbeSpec, Protocol,
+    Settings,
+};
 use crate::dns::name::DomainName;
 use crate::dns::rr::{self, Link, WireRr, rtype};
 use crate::health::HealthCell;
 use crate::health::tls::TlsKey;
 use crate::routing::{
-    Endpoint, Health, Node, NodeData, NodeId, OnAllDown, Profile, ProfileId, Routing, RoutingTable,
-    RrSet, SubnetRange, Target, Zone, ZoneId,
+    Endpoint, EndpointRuntime, Health, Node, NodeData, NodeId, OnAllDown, Profile, ProfileId,
+    Routing, RoutingTable, RrSet, SubnetRange, Target, Zone, ZoneId,
 };
 
 /// Largest TTL allowed (RFC 2181 §8).
@@ -50,7 +53,14 @@ struct At {
 }
 
 /// Loader state: sources for diagnostics and the table under construction.
-struct Loader {
+struct Loader<'c> {
+    /// What the previous configuration leaves to this one.
+    carry: &'c Carry,
+    /// The profile being compiled (its name as written), for runtime state.
+    current_profile: String,
+    /// Nested endpoints to resolve once every profile is known:
+    /// (endpoint id, child profile name, where written).
+    nested: Vec<(u32, DomainName, At)>,
     diag: Diagnostics,
     sources: Vec<Source>,
     table: RoutingTable,
@@ -60,7 +70,7 @@ struct Loader {
     /// Zone NS entries, for the glue check.
     ns_hosts: Vec<(ZoneId, DomainName, At)>,
     probes: Vec<ProbeSpec>,
-    probe_index: HashMap<ProbeIdentity, usize>,
+    probe_index: HashMap<ProbeKey, usize>,
     /// The GeoIP database, opened while reading `[geoip]`.
     geo: Option<Arc<crate::geo::GeoDb>>,
     /// Whether `[geoip] database` was given (even if it failed to open).
@@ -80,17 +90,6 @@ struct MethodKeys {
     subnets: Vec<(bool, u128, u128, String, At)>,
 }
 
-/// What makes two probes the same probe.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct ProbeIdentity {
-    host: String,
-    port: u16,
-    path: String,
-    headers: Vec<(String, String)>,
-    default_host: Option<String>,
-    monitor: MonitorSettings,
-}
-
 struct Pending {
     name: DomainName,
     zone: ZoneId,
@@ -104,8 +103,11 @@ enum PendingKind {
     Profile(ProfileId),
 }
 
-pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
+pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
     let mut l = Loader {
+        carry,
+        current_profile: String::new(),
+        nested: Vec::new(),
         diag: Diagnostics::default(),
         sources: Vec::new(),
         table: RoutingTable::default(),
@@ -136,7 +138,7 @@ fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-impl Loader {
+impl Loader<'_> {
     fn read(&mut self, path: &Path) -> Option<usize> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
@@ -355,6 +357,14 @@ impl Loader {
             .map(|d| {
                 self.geo_configured = true;
                 let p = base.join(d.get_ref());
+                if let Some(old) = &self.carry.geo
+                    && old.path() == p
+                    && old.stamp.is_some()
+                    && old.stamp == crate::geo::file_stamp(&p)
+                {
+                    self.geo = Some(old.clone());
+                    return p;
+                }
                 match crate::geo::GeoDb::open(&p) {
                     Ok(db) => self.geo = Some(Arc::new(db)),
                     Err(e) => self.err(src, d, "geoip.database", e),
@@ -826,6 +836,10 @@ impl Loader {
         // the profile is only added when none was found.
         let errors_before = self.diag.errors.len();
         let named = self.profile_name(src, &raw);
+        self.current_profile = named
+            .as_ref()
+            .map(|(n, _)| n.as_str().to_ascii_lowercase())
+            .unwrap_or_default();
         let mut method = raw.routing.get_ref().as_str();
         if !KNOWN_METHODS.contains(&method) {
             self.err(
@@ -1035,14 +1049,9 @@ impl Loader {
         method: &str,
         monitor: Option<&Arc<MonitorSettings>>,
     ) -> Option<Endpoint> {
+        let runtime = self.runtime(e.name.get_ref());
         if let Some(child) = &e.profile {
-            self.err(
-                src,
-                child,
-                &format!("{p}.profile"),
-                "nested profiles are not available in this version yet",
-            );
-            return None;
+            return self.nested_endpoint(src, p, e, child, profile, method, runtime);
         }
         if let Some(m) = &e.min_child_endpoints {
             self.err(
@@ -1104,6 +1113,7 @@ impl Loader {
                     return None;
                 }
             },
+            Target::Nested(_) => WireRr::none(),
         };
         let enabled = e.enabled.unwrap_or(true);
         let always_serve = e.always_serve.unwrap_or(false);
@@ -1180,7 +1190,7 @@ impl Loader {
             let endpoint_id = self.table.endpoints.len() as u32;
             // Identical probes (same target, settings and key) run once and
             // share one health cell, whichever profiles they belong to.
-            let identity = ProbeIdentity {
+            let identity = ProbeKey {
                 host: host.clone(),
                 port,
                 path: path.clone(),
@@ -1195,13 +1205,18 @@ impl Loader {
                     health = Health::Monitored(spec.cell.clone());
                 }
                 None => {
-                    let Health::Monitored(cell) = &health else {
-                        unreachable!("checked above")
+                    // An unchanged probe keeps its cell (status, history)
+                    // across a reload.
+                    let cell = match self.carry.cells.get(&identity) {
+                        Some(old) => old.clone(),
+                        None => Arc::new(HealthCell::new()),
                     };
-                    self.probe_index.insert(identity, self.probes.len());
+                    health = Health::Monitored(cell.clone());
+                    self.probe_index.insert(identity.clone(), self.probes.len());
                     self.probes.push(ProbeSpec {
+                        key: identity,
                         endpoints: vec![endpoint_id],
-                        cell: cell.clone(),
+                        cell,
                         host,
                         port,
                         path,
@@ -1227,8 +1242,163 @@ impl Loader {
             priority,
             weight,
             health,
+            runtime,
             rr,
         })
+    }
+
+    /// The runtime state of an endpoint: the previous configuration's when
+    /// the same profile has an endpoint of the same name, with the runtime
+    /// override (state file) applied.
+    fn runtime(&self, endpoint: &str) -> Arc<EndpointRuntime> {
+        let key = (self.current_profile.clone(), endpoint.to_string());
+        let rt = self.carry.runtimes.get(&key).cloned().unwrap_or_default();
+        rt.set_disabled(self.carry.disabled.contains(&key));
+        rt
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn nested_endpoint(
+        &mut self,
+        src: usize,
+        p: &str,
+        e: &RawEndpoint,
+        child: &Spanned<String>,
+        profile: ProfileId,
+        method: &str,
+        runtime: Arc<EndpointRuntime>,
+    ) -> Option<Endpoint> {
+        let field = format!("{p}.profile");
+        if let Some(t) = &e.target {
+            self.err(src, t, &format!("{p}.target"), "a nested endpoint answers with its child profile's choice: remove `target` (or `profile`)");
+            return None;
+        }
+        if method == "multivalue" {
+            self.err(
+                src,
+                child,
+                &field,
+                "multivalue routing answers addresses only; nested endpoints are not allowed",
+            );
+            return None;
+        }
+        let name = match DomainName::parse(child.get_ref(), None) {
+            Ok(n) => n,
+            Err(msg) => {
+                self.err(src, child, &field, msg);
+                return None;
+            }
+        };
+        let min = match &e.min_child_endpoints {
+            Some(m) => self.int(src, m, &format!("{p}.min_child_endpoints"), 1, 1000)?,
+            None => 1,
+        };
+        if let Some(pr) = &e.probe {
+            self.warn(
+                src,
+                pr,
+                &format!("{p}.probe"),
+                "ignored: a nested endpoint's status comes from its child profile",
+            );
+        }
+        let id = self.table.endpoints.len() as u32;
+        let at = self.at(src, child, &field);
+        self.nested.push((id, name, at));
+        let health = if e.enabled.unwrap_or(true) {
+            Health::Nested {
+                child: u32::MAX,
+                min,
+            }
+        } else {
+            Health::Disabled
+        };
+        Some(Endpoint {
+            name: e.name.get_ref().as_str().into(),
+            profile,
+            target: Target::Nested(u32::MAX),
+            priority: e
+                .priority
+                .as_ref()
+                .map_or(0, |v| (*v.get_ref()).clamp(0, 1000) as u16),
+            weight: e
+                .weight
+                .as_ref()
+                .map_or(1, |v| (*v.get_ref()).clamp(1, 1000) as u32),
+            health,
+            runtime,
+            rr: WireRr::none(),
+        })
+    }
+
+    /// Points nested endpoints at their child profiles, rejecting unknown
+    /// children, loops and nesting deeper than ten.
+    fn resolve_nested(&mut self) {
+        let nested = std::mem::take(&mut self.nested);
+        for (id, name, at) in &nested {
+            let child = self.table.profiles.iter().position(|p| p.name == *name);
+            let ep = &mut self.table.endpoints[*id as usize];
+            match child {
+                Some(c) if c as u32 == ep.profile => {
+                    let msg = format!(
+                        "{name} is this endpoint's own profile: a profile cannot nest itself"
+                    );
+                    self.error(at, msg);
+                }
+                Some(c) => {
+                    ep.target = Target::Nested(c as u32);
+                    if let Health::Nested { child, .. } = &mut ep.health {
+                        *child = c as u32;
+                    }
+                }
+                None => {
+                    let msg = format!("no profile is named {name}");
+                    self.error(at, msg);
+                }
+            }
+        }
+        if !self.diag.ok() {
+            return;
+        }
+        // Depth of nesting below each profile; a profile on the current path
+        // again is a loop.
+        fn depth(t: &RoutingTable, p: usize, path: &mut Vec<usize>) -> Result<usize, Vec<usize>> {
+            if path.contains(&p) {
+                path.push(p);
+                return Err(path.clone());
+            }
+            path.push(p);
+            let mut d = 0;
+            for ep in t.endpoints_of(&t.profiles[p]) {
+                if let Target::Nested(c) = ep.target {
+                    d = d.max(1 + depth(t, c as usize, path)?);
+                }
+            }
+            path.pop();
+            Ok(d)
+        }
+        for (id, _, at) in &nested {
+            let p = self.table.endpoints[*id as usize].profile as usize;
+            match depth(&self.table, p, &mut Vec::new()) {
+                Err(cycle) => {
+                    let names: Vec<&str> = cycle
+                        .iter()
+                        .map(|&i| self.table.profiles[i].name.as_str())
+                        .collect();
+                    let msg = format!("nested profiles form a loop: {}", names.join(" -> "));
+                    self.error(at, msg);
+                    return;
+                }
+                Ok(d) if d > crate::routing::MAX_NESTING => {
+                    let msg = format!(
+                        "profiles are nested {d} deep; at most {} levels are allowed",
+                        crate::routing::MAX_NESTING
+                    );
+                    self.error(at, msg);
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Warns about endpoint keys the profile's method does not use: they are
@@ -1770,6 +1940,10 @@ impl Loader {
     /// Creates nodes (with empty non-terminals), resolves links, and checks
     /// what needs the whole picture: glue, CNAME loops.
     fn finish(&mut self) {
+        if !self.diag.ok() {
+            return;
+        }
+        self.resolve_nested();
         if !self.diag.ok() {
             return;
         }

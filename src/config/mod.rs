@@ -144,6 +144,8 @@ pub struct MonitorSettings {
 /// One distinct probe target, and the endpoints whose status it decides.
 #[derive(Debug, Clone)]
 pub struct ProbeSpec {
+    /// Identity: equal keys are the same probe.
+    pub key: ProbeKey,
     /// The endpoints sharing this probe (identical settings, any profile).
     pub endpoints: Vec<EndpointId>,
     /// Where its result is published.
@@ -168,5 +170,70 @@ pub struct ProbeSpec {
 /// Loads and validates the configuration at `path` and every profile it
 /// names. Nothing is half-applied: any error rejects the whole load.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    compile::load(path)
+    compile::load(path, &Carry::default())
+}
+
+/// Loads like [`load`], keeping what `carry` holds from the running
+/// configuration: health cells of unchanged probes (status and history),
+/// endpoint runtime state by name, runtime overrides, and the GeoIP
+/// database when its file has not changed.
+pub fn load_with(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
+    compile::load(path, carry)
+}
+
+/// What a running server hands to the next load.
+#[derive(Debug, Default)]
+pub struct Carry {
+    /// Health cells by probe identity.
+    pub cells: std::collections::HashMap<ProbeKey, Arc<HealthCell>>,
+    /// Endpoint runtime state by (profile name in lowercase, endpoint name).
+    pub runtimes: std::collections::HashMap<(String, String), Arc<crate::routing::EndpointRuntime>>,
+    /// Endpoints disabled at runtime: (profile name in lowercase, endpoint name).
+    pub disabled: std::collections::BTreeSet<(String, String)>,
+    /// The GeoIP database in use.
+    pub geo: Option<Arc<crate::geo::GeoDb>>,
+}
+
+impl Carry {
+    /// Everything `table` and `probes` hold that a reload should keep.
+    pub fn from_running(
+        table: &RoutingTable,
+        probes: &[ProbeSpec],
+        disabled: std::collections::BTreeSet<(String, String)>,
+        geo: Option<Arc<crate::geo::GeoDb>>,
+    ) -> Carry {
+        let cells = probes
+            .iter()
+            .map(|p| (p.key.clone(), p.cell.clone()))
+            .collect();
+        let runtimes = table
+            .endpoints
+            .iter()
+            .map(|e| {
+                let profile = table.profiles[e.profile as usize]
+                    .name
+                    .as_str()
+                    .to_ascii_lowercase();
+                ((profile, e.name.to_string()), e.runtime.clone())
+            })
+            .collect();
+        Carry {
+            cells,
+            runtimes,
+            disabled,
+            geo,
+        }
+    }
+}
+
+/// What makes two probes the same probe: equal keys share one health cell
+/// and one probing task, across profiles and across reloads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProbeKey {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) default_host: Option<String>,
+    pub(crate) monitor: MonitorSettings,
 }

@@ -310,19 +310,43 @@ impl Scratch {
                     }
                 }
                 NodeData::Profile(pid) => {
-                    let p = &table.profiles[*pid as usize];
-                    let eps = table.endpoints_of(p);
+                    let top = &table.profiles[*pid as usize];
                     let family = match qtype {
                         rtype::A => Family::V4,
                         rtype::AAAA => Family::V6,
                         _ => Family::Any,
                     };
-                    match routing::route(p, eps, family, client, &mut self.rng, &mut self.picks) {
-                        Outcome::NoData => return End::NoData(n.zone, at),
-                        Outcome::NxDomain => return End::NxDomain(n.zone, at),
-                        Outcome::ServFail => return End::ServFail,
-                        Outcome::Endpoints => {}
+                    // A nested endpoint answers with its child profile's
+                    // choice, owned by this name and with this TTL.
+                    let mut p = top;
+                    let mut eps = table.endpoints_of(p);
+                    let status = |e: &routing::Endpoint| table.status(e);
+                    for _ in 0..=routing::MAX_NESTING {
+                        match routing::route(
+                            p,
+                            eps,
+                            status,
+                            family,
+                            client,
+                            &mut self.rng,
+                            &mut self.picks,
+                        ) {
+                            Outcome::NoData => return End::NoData(n.zone, at),
+                            Outcome::NxDomain => return End::NxDomain(n.zone, at),
+                            Outcome::ServFail => return End::ServFail,
+                            Outcome::Endpoints => {}
+                        }
+                        let first = &eps[self.picks.as_slice()[0] as usize];
+                        match first.target {
+                            Target::Nested(child) => {
+                                first.runtime.answered();
+                                p = &table.profiles[child as usize];
+                                eps = table.endpoints_of(p);
+                            }
+                            _ => break,
+                        }
                     }
+                    let ttl = (!std::ptr::eq(p, top)).then_some(top.ttl);
                     let mut follow = None;
                     let mut wrote = false;
                     for &i in self.picks.as_slice() {
@@ -331,11 +355,16 @@ impl Scratch {
                             Target::V4(_) => matches!(qtype, rtype::A | rtype::ANY),
                             Target::V6(_) => matches!(qtype, rtype::AAAA | rtype::ANY),
                             Target::Host(_) => true,
+                            Target::Nested(_) => false,
                         };
                         if !fits {
                             continue;
                         }
+                        ep.runtime.answered();
                         let target = write_rr(out, c, at, &ep.rr);
+                        if let Some(ttl) = ttl {
+                            patch_ttl(out, &ep.rr, ttl);
+                        }
                         wrote = true;
                         if matches!(ep.target, Target::Host(_))
                             && qtype != rtype::CNAME
@@ -439,6 +468,14 @@ fn write_rr<'t>(
         offset: start + at,
         wire: rr.target().map_or(&[][..], |t| t.wire()),
     })
+}
+
+/// Rewrites the TTL of the record just written (nested answers carry the
+/// parent profile's TTL).
+fn patch_ttl(out: &mut [u8], rr: &WireRr, ttl: u32) {
+    let end = out.len();
+    let start = end - rr.bytes().len();
+    out[start + 4..start + 8].copy_from_slice(&ttl.to_be_bytes());
 }
 
 #[inline]

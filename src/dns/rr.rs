@@ -170,11 +170,18 @@ impl WireRr {
 
 fn unreachable_rr() -> WireRr {
     // Encoding an address cannot fail; keep the answer path panic-free anyway.
-    WireRr {
-        bytes: Box::new([]),
-        name_at: None,
-        target: None,
-        link: Link::None,
+    WireRr::none()
+}
+
+impl WireRr {
+    /// No record (for endpoints that answer with another profile's).
+    pub fn none() -> WireRr {
+        WireRr {
+            bytes: Box::new([]),
+            name_at: None,
+            target: None,
+            link: Link::None,
+        }
     }
 }
 

@@ -280,9 +280,7 @@ impl GeoDb {
     /// Opens and verifies a database. The error says which file and why.
     pub fn open(path: &Path) -> Result<GeoDb, String> {
         // Taken before reading, so a change during the read is seen later.
-        let stamp = std::fs::metadata(path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let stamp = file_stamp(path);
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let reader = maxminddb::Reader::from_source(bytes)
@@ -420,6 +418,13 @@ pub fn suggest<'a>(
         .take(3)
         .map(|(_, c)| c)
         .collect()
+}
+
+/// A file's modification time and size: a rewrite or a rename into place
+/// changes it.
+pub fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
 }
 
 /// Truncates an address to `bits` (capped at the precision Switchyard uses).

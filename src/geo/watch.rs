@@ -14,10 +14,8 @@ use crate::state::Shared;
 /// How often the file's modification time and size are checked.
 pub const POLL: Duration = Duration::from_secs(1);
 
-/// Identity of the file on disk: a rename-into-place or rewrite changes it.
 fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+    super::file_stamp(path)
 }
 
 /// Watches `path` until `shutdown`, swapping in each valid new version.

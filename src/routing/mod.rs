@@ -162,10 +162,12 @@ pub enum Outcome {
 
 /// Decides the answer of `profile` for a query of `family`.
 ///
-/// `eps` are the profile's endpoints; their statuses are read once each.
+/// `eps` are the profile's endpoints and `status` tells each one's status
+/// ([`RoutingTable::status`] in the server; anything in tests).
 pub fn route(
     profile: &Profile,
     eps: &[Endpoint],
+    status: impl Fn(&Endpoint) -> Status + Copy,
     family: Family,
     client: &mut Client<'_>,
     rng: &mut fastrand::Rng,
@@ -180,11 +182,11 @@ pub fn route(
     match &profile.routing {
         Routing::Geographic { regions } => {
             let candidates = geographic::candidates(regions, client);
-            return matched(profile, eps, candidates.as_slice(), picks);
+            return matched(profile, eps, status, candidates.as_slice(), picks);
         }
         Routing::Subnet { ranges, fallback } => {
             let candidates = subnet::candidates(ranges, *fallback, client);
-            return matched(profile, eps, candidates.as_slice(), picks);
+            return matched(profile, eps, status, candidates.as_slice(), picks);
         }
         _ => {}
     }
@@ -197,9 +199,9 @@ pub fn route(
     };
     let (mut any_answerable, mut any_eligible) = (false, false);
     for ep in eps.iter().filter(|ep| relevant(ep)) {
-        let status = ep.status();
-        any_answerable |= status.is_answerable();
-        any_eligible |= status.is_eligible();
+        let s = status(ep);
+        any_answerable |= s.is_answerable();
+        any_eligible |= s.is_eligible();
     }
     let usable: fn(Status) -> bool = if any_answerable {
         Status::is_answerable
@@ -219,7 +221,7 @@ pub fn route(
         // Nothing eligible (all disabled, or no endpoint of this family).
         return Outcome::NoData;
     };
-    let ok = |ep: &Endpoint| relevant(ep) && usable(ep.status());
+    let ok = |ep: &Endpoint| relevant(ep) && usable(status(ep));
     match &profile.routing {
         Routing::Priority { order } => {
             if let Some(i) = priority::pick(eps, order, ok) {
@@ -271,11 +273,14 @@ impl Candidates {
 
 /// Geographic and subnet routing: the first answerable candidate; when none
 /// is, `on_all_down` applies to the matched (first) candidate.
-fn matched(profile: &Profile, eps: &[Endpoint], candidates: &[u32], picks: &mut Picks) -> Outcome {
-    let status = |i: u32| {
-        eps.get(i as usize)
-            .map_or(Status::Disabled, Endpoint::status)
-    };
+fn matched(
+    profile: &Profile,
+    eps: &[Endpoint],
+    status: impl Fn(&Endpoint) -> Status,
+    candidates: &[u32],
+    picks: &mut Picks,
+) -> Outcome {
+    let status = |i: u32| eps.get(i as usize).map_or(Status::Disabled, &status);
     if let Some(&i) = candidates.iter().find(|&&i| status(i).is_answerable()) {
         picks.push(i);
         return Outcome::Endpoints;
@@ -333,6 +338,7 @@ pub(crate) mod test_support {
             Target::V4(ip) => WireRr::a(30, *ip),
             Target::V6(ip) => WireRr::aaaa(30, *ip),
             Target::Host(h) => WireRr::cname(30, h).unwrap(),
+            Target::Nested(_) => unreachable!("not built in unit tests"),
         };
         Endpoint {
             name: format!("ep{n}").into(),
@@ -341,6 +347,7 @@ pub(crate) mod test_support {
             priority: n as u16,
             weight: 1,
             health,
+            runtime: Default::default(),
             rr,
         }
     }
@@ -377,7 +384,15 @@ mod tests {
         let mut picks = Picks::default();
         let mut cache = geo::Cache::default();
         let mut client = Client::unknown(&mut cache);
-        let out = route(p, eps, family, &mut client, &mut rng, &mut picks);
+        let out = route(
+            p,
+            eps,
+            Endpoint::status,
+            family,
+            &mut client,
+            &mut rng,
+            &mut picks,
+        );
         assert_eq!(client.scope, 0, "no client-aware method here");
         (out, picks.as_slice().to_vec())
     }

@@ -296,18 +296,132 @@ pub struct Endpoint {
     pub weight: u32,
     /// Where its status comes from.
     pub health: Health,
+    /// State that outlives a reload: answer counter, runtime override.
+    pub runtime: Arc<EndpointRuntime>,
     /// The answer record (A, AAAA or CNAME), with the profile TTL.
     pub rr: WireRr,
 }
 
 impl Endpoint {
-    /// The endpoint's current status (profile enablement aside).
+    /// The endpoint's own status: configuration, runtime override and
+    /// probe results. A nested endpoint's status also depends on its child
+    /// profile: ask [`RoutingTable::status`].
     #[inline]
     pub fn status(&self) -> Status {
+        if self.runtime.is_disabled() {
+            return Status::Disabled;
+        }
         match &self.health {
             Health::Disabled => Status::Disabled,
             Health::Unmonitored => Status::Unmonitored,
             Health::Monitored(cell) => cell.get(),
+            Health::Nested { .. } => Status::CheckingEndpoint,
+        }
+    }
+}
+
+/// Per-endpoint state kept across reloads (matched by profile and endpoint
+/// name): written by the answer path (counter) and the admin API
+/// (override), read by metrics and routing.
+#[derive(Debug, Default)]
+pub struct EndpointRuntime {
+    /// Times this endpoint was in an answer.
+    pub answers: std::sync::atomic::AtomicU64,
+    /// Disabled at runtime (`switchyard endpoint disable`).
+    disabled: std::sync::atomic::AtomicBool,
+}
+
+impl EndpointRuntime {
+    /// True when disabled at runtime.
+    #[inline]
+    pub fn is_disabled(&self) -> bool {
+        self.disabled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the runtime override.
+    pub fn set_disabled(&self, disabled: bool) {
+        self.disabled
+            .store(disabled, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts one answer.
+    #[inline]
+    pub fn answered(&self) {
+        self.answers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Deepest nesting of profiles.
+pub const MAX_NESTING: usize = 10;
+
+impl RoutingTable {
+    /// An endpoint's status, rolling nested endpoints up from their child
+    /// profile: `Online` if at least `min_child_endpoints` child endpoints
+    /// are Online (or Unmonitored); else `CheckingEndpoint` if Online and
+    /// Checking together reach it; else `Degraded`. A disabled or inactive
+    /// child makes the nested endpoint `Stopped`.
+    pub fn status(&self, ep: &Endpoint) -> Status {
+        self.status_at(ep, 0)
+    }
+
+    fn status_at(&self, ep: &Endpoint, depth: usize) -> Status {
+        let own = ep.status();
+        let Health::Nested { child, min } = &ep.health else {
+            return own;
+        };
+        if own == Status::Disabled {
+            return own;
+        }
+        let Some(p) = self.profiles.get(*child as usize) else {
+            return Status::Stopped;
+        };
+        if !p.enabled || depth >= MAX_NESTING {
+            return Status::Stopped;
+        }
+        let (mut online, mut checking, mut eligible) = (0u32, 0u32, 0u32);
+        for c in self.endpoints_of(p) {
+            let s = self.status_at(c, depth + 1);
+            match s {
+                Status::Online | Status::Unmonitored => online += 1,
+                Status::CheckingEndpoint => checking += 1,
+                _ => {}
+            }
+            eligible += u32::from(s.is_eligible());
+        }
+        if eligible == 0 {
+            Status::Stopped
+        } else if online >= *min {
+            Status::Online
+        } else if online + checking >= *min {
+            Status::CheckingEndpoint
+        } else {
+            Status::Degraded
+        }
+    }
+
+    /// A profile's status: `Disabled` when `enabled = false`; `Inactive` when
+    /// no endpoint can be answered; `Degraded` if any endpoint is Degraded;
+    /// `Online` if any is Online and none Degraded; else `CheckingEndpoints`.
+    pub fn profile_status(&self, p: &Profile) -> &'static str {
+        if !p.enabled {
+            return "Disabled";
+        }
+        let statuses = self.endpoints_of(p).iter().map(|e| self.status(e));
+        let (mut any_eligible, mut degraded, mut online) = (false, false, false);
+        for s in statuses {
+            any_eligible |= s.is_eligible();
+            degraded |= s == Status::Degraded;
+            online |= matches!(s, Status::Online | Status::Unmonitored);
+        }
+        if !any_eligible {
+            "Inactive"
+        } else if degraded {
+            "Degraded"
+        } else if online {
+            "Online"
+        } else {
+            "CheckingEndpoints"
         }
     }
 }
@@ -321,6 +435,8 @@ pub enum Target {
     V6(Ipv6Addr),
     /// A CNAME.
     Host(DomainName),
+    /// The answer of another profile (a nested endpoint).
+    Nested(ProfileId),
 }
 
 impl Target {
@@ -342,6 +458,7 @@ impl std::fmt::Display for Target {
             Target::V4(ip) => ip.fmt(f),
             Target::V6(ip) => ip.fmt(f),
             Target::Host(name) => name.fmt(f),
+            Target::Nested(p) => write!(f, "profile #{p}"),
         }
     }
 }
@@ -366,4 +483,11 @@ pub enum Health {
     Unmonitored,
     /// Probed; the prober writes the cell.
     Monitored(Arc<HealthCell>),
+    /// Rolled up from a child profile.
+    Nested {
+        /// The child profile.
+        child: ProfileId,
+        /// `min_child_endpoints`.
+        min: u32,
+    },
 }

@@ -2,38 +2,67 @@
 //! the bound addresses, then serve until told to stop.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::dns;
-use crate::metrics::Metrics;
+use crate::reload::{self, Reloader};
 use crate::state::Shared;
 
 /// Attempts to find a port free for both UDP and TCP when asked for port 0.
 const PORT_ATTEMPTS: usize = 32;
 
+/// What to run besides the DNS listeners.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Probe endpoints (off in tests that set statuses themselves).
+    pub probing: bool,
+    /// Watch the configuration files and reload on change.
+    pub watch: bool,
+    /// Serve the admin API.
+    pub admin: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            probing: true,
+            watch: true,
+            admin: true,
+        }
+    }
+}
+
 /// A server with every socket bound, ready to [`Server::run`].
 pub struct Server {
     config: Config,
     shared: Arc<Shared>,
+    reloader: Arc<Reloader>,
     udp: Vec<std::net::UdpSocket>,
     tcp: Vec<tokio::net::TcpListener>,
+    admin: Option<tokio::net::TcpListener>,
     dns_addrs: Vec<SocketAddr>,
-    probing: bool,
+    options: Options,
 }
 
 impl Server {
     /// Binds UDP and TCP on every `dns.listen` address (same port for both;
-    /// port 0 picks one free for both). Must be called inside a tokio runtime.
-    pub fn bind(mut config: Config) -> Result<Server> {
+    /// port 0 picks one free for both), and the admin API. Applies the
+    /// runtime overrides of the state file. Must be called inside a tokio
+    /// runtime.
+    pub fn bind(config: Config) -> Result<Server> {
+        Self::bind_with(config, Options::default())
+    }
+
+    /// [`Server::bind`] with options.
+    pub fn bind_with(mut config: Config, options: Options) -> Result<Server> {
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
         let mut dns_addrs = Vec::new();
@@ -44,31 +73,59 @@ impl Server {
             udp.push(u);
             tcp.push(t);
         }
-        let shared = Arc::new(Shared {
-            table: ArcSwap::from_pointee(std::mem::take(&mut config.table)),
-            geo: arc_swap::ArcSwapOption::new(config.geo.take()),
-            metrics: Metrics::default(),
-        });
+        let admin = if options.admin {
+            let addr = config.settings.admin.listen;
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr} (admin.listen)"))?;
+            l.set_nonblocking(true)?;
+            Some(tokio::net::TcpListener::from_std(l)?)
+        } else {
+            None
+        };
+        let overrides = match &config.settings.state_file {
+            Some(path) => reload::read_state(path).map_err(anyhow::Error::msg)?,
+            None => Default::default(),
+        };
+        let table = std::mem::take(&mut config.table);
+        for (profile, endpoint) in &overrides {
+            let found = table
+                .profile_by_name(profile)
+                .and_then(|p| table.endpoints_of(p).iter().find(|e| &*e.name == endpoint));
+            match found {
+                Some(ep) => ep.runtime.set_disabled(true),
+                None => warn!(
+                    profile,
+                    endpoint, "state file disables an endpoint the configuration does not have"
+                ),
+            }
+        }
+        let shared = Arc::new(Shared::new(table, config.geo.take(), overrides));
+        let reloader = Arc::new(Reloader::new(
+            config.path.clone(),
+            shared.clone(),
+            config.settings.clone(),
+            std::mem::take(&mut config.probes),
+        ));
         Ok(Server {
             config,
             shared,
+            reloader,
             udp,
             tcp,
+            admin,
             dns_addrs,
-            probing: true,
+            options,
         })
-    }
-
-    /// Turns the prober off: monitored endpoints keep whatever status their
-    /// health cells hold. For tests that set statuses themselves.
-    pub fn without_probing(mut self) -> Self {
-        self.probing = false;
-        self
     }
 
     /// The bound DNS addresses (UDP and TCP share each).
     pub fn dns_addrs(&self) -> &[SocketAddr] {
         &self.dns_addrs
+    }
+
+    /// The bound admin API address, if served.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The state shared with the listeners: routing table, GeoIP database,
@@ -77,10 +134,20 @@ impl Server {
         self.shared.clone()
     }
 
+    /// The reload path.
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.config.path.clone()
+    }
+
     /// Serves until `shutdown` is cancelled, then stops every listener.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
-        let dns_settings = &self.config.settings.dns;
-        let workers = match dns_settings.udp_workers {
+        let settings = self.config.settings.clone();
+        let workers = match settings.dns.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
@@ -99,27 +166,37 @@ impl Server {
             tasks.spawn(dns::tcp::serve(
                 listener,
                 self.shared.clone(),
-                dns_settings.tcp_idle_timeout,
-                dns_settings.max_tcp_connections,
+                settings.dns.tcp_idle_timeout,
+                settings.dns.max_tcp_connections,
                 shutdown.clone(),
             ));
         }
-        let prober = if self.probing {
-            let t = self.shared.table.load();
-            Some(
-                crate::health::prober::spawn(&self.config.probes, &t, shutdown.clone())
-                    .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?,
-            )
-        } else {
-            None
-        };
-        if let Some(path) = self.config.settings.geoip_database.clone() {
-            tasks.spawn(crate::geo::watch::watch(
-                path,
+        if self.options.probing {
+            let n = self
+                .reloader
+                .start_prober(shutdown.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?;
+            info!(targets = n, "prober started");
+        }
+        if self.options.watch
+            && let Some(w) = reload::Watch::start(self.reloader.clone(), &settings)
+        {
+            tasks.spawn(w.run(shutdown.clone()));
+        }
+        tasks.spawn(sighup(self.reloader.clone(), shutdown.clone()));
+        if let Some(listener) = self.admin {
+            let addr = listener.local_addr()?;
+            let state = crate::admin::AdminState::new(
                 self.shared.clone(),
-                shutdown.clone(),
-            ));
+                self.reloader.clone(),
+                settings.admin.token.clone(),
+                self.options.probing,
+            );
+            tasks.spawn(crate::admin::serve(listener, state, shutdown.clone()));
+            info!(address = %addr, "admin API listening");
         }
+        self.shared.ready.store(true, Ordering::Relaxed);
         let t = self.shared.table.load();
         info!(
             addresses = ?self.dns_addrs,
@@ -131,11 +208,9 @@ impl Server {
         );
         drop(t);
         shutdown.cancelled().await;
+        self.shared.ready.store(false, Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
         while tasks.join_next().await.is_some() {}
-        if let Some(p) = prober {
-            let _ = p.await;
-        }
         // UDP workers notice within their poll interval.
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
@@ -145,6 +220,22 @@ impl Server {
         .await;
         info!("stopped");
         Ok(())
+    }
+}
+
+/// Reloads on SIGHUP until `shutdown`.
+async fn sighup(reloader: Arc<Reloader>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("cannot listen for SIGHUP; reload with POST /api/v1/reload");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            s = hup.recv() => if s.is_none() { return },
+        }
+        let _ = reloader.reload("SIGHUP").await;
     }
 }
 
@@ -187,6 +278,3 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     s.listen(1024)?;
     tokio::net::TcpListener::from_std(s.into())
 }
-
-/// Grace period for in-flight work at shutdown.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

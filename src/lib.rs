@@ -30,11 +30,13 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod dns;
 pub mod geo;
 pub mod health;
 pub mod metrics;
+pub mod reload;
 pub mod routing;
 pub mod state;

@@ -12,6 +12,8 @@ use tracing::{info, warn};
 use switchyard::app::Server;
 use switchyard::config;
 
+mod cli;
+
 /// Switchyard: a DNS-based global traffic manager.
 ///
 /// An authoritative DNS server that answers each profile name with the
@@ -58,6 +60,65 @@ enum Command {
     /// Validate the configuration and every profile: problems on stdout, one
     /// per line; exit 1 on any.
     Check,
+    /// Show every profile and endpoint of the running server.
+    Status {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print the status JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The answer the running server would give, and why.
+    Explain {
+        /// The name to ask about.
+        name: String,
+        /// Query type.
+        #[arg(long = "type", short = 't', default_value = "A")]
+        qtype: String,
+        /// The resolver's address.
+        #[arg(long)]
+        client: Option<String>,
+        /// An EDNS Client Subnet, address/prefix.
+        #[arg(long)]
+        ecs: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print the explanation JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable or re-enable an endpoint at runtime (kept in the state file).
+    Endpoint {
+        /// What to do.
+        #[arg(value_enum)]
+        action: EndpointAction,
+        /// The profile's name, e.g. todoapi.tm.example.test
+        profile: String,
+        /// The endpoint's name within the profile.
+        endpoint: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Reload the running server's configuration now.
+    Reload {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// The admin API address.
+    #[arg(long, default_value = "127.0.0.1:8053", env = "SWITCHYARD_ADMIN")]
+    admin: std::net::SocketAddr,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EndpointAction {
+    /// Take it out of every answer.
+    Disable,
+    /// Undo `disable`.
+    Enable,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +127,34 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check => check(&cli.config),
         Command::Serve => serve(cli.config),
+        Command::Status { admin, json } => cli::status(admin.admin, json),
+        Command::Explain {
+            name,
+            qtype,
+            client,
+            ecs,
+            admin,
+            json,
+        } => cli::explain(
+            admin.admin,
+            &name,
+            &qtype,
+            client.as_deref(),
+            ecs.as_deref(),
+            json,
+        ),
+        Command::Endpoint {
+            action,
+            profile,
+            endpoint,
+            admin,
+        } => cli::endpoint(
+            admin.admin,
+            matches!(action, EndpointAction::Disable),
+            &profile,
+            &endpoint,
+        ),
+        Command::Reload { admin } => cli::reload(admin.admin),
     };
     match result {
         Ok(code) => code,

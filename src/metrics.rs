@@ -22,6 +22,8 @@ pub const RCODES: [u16; 7] = [
 pub struct Metrics {
     /// `[transport][rcode index]`; the last slot counts other codes.
     queries: [[AtomicU64; RCODES.len() + 1]; 2],
+    /// Configuration reloads: `[ok, rejected]`.
+    reloads: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -50,6 +52,16 @@ impl Metrics {
             .position(|&c| c == code)
             .unwrap_or(RCODES.len());
         self.queries[t][i].load(Ordering::Relaxed)
+    }
+
+    /// Counts a reload.
+    pub fn reload(&self, ok: bool) {
+        self.reloads[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reloads applied (`true`) or rejected (`false`).
+    pub fn reloads(&self, ok: bool) -> u64 {
+        self.reloads[usize::from(!ok)].load(Ordering::Relaxed)
     }
 
     /// All queries answered.

@@ -1,5 +1,9 @@
 //! The state every part of the running server shares.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::geo::GeoDb;
@@ -17,4 +21,27 @@ pub struct Shared {
     pub geo: ArcSwapOption<GeoDb>,
     /// Counters: bumped by the answer path, read by the admin API.
     pub metrics: Metrics,
+    /// Endpoints disabled at runtime, (profile name lowercase, endpoint):
+    /// written by the admin API, read by reloads (kept in the state file).
+    pub overrides: Mutex<BTreeSet<(String, String)>>,
+    /// Set once the DNS listeners (and the prober, when wanted) run; read
+    /// by `/healthz`.
+    pub ready: AtomicBool,
+}
+
+impl Shared {
+    /// Shared state around a freshly loaded configuration.
+    pub fn new(
+        table: crate::routing::RoutingTable,
+        geo: Option<std::sync::Arc<GeoDb>>,
+        overrides: BTreeSet<(String, String)>,
+    ) -> Shared {
+        Shared {
+            table: ArcSwap::from_pointee(table),
+            geo: ArcSwapOption::new(geo),
+            metrics: Metrics::default(),
+            overrides: Mutex::new(overrides),
+            ready: AtomicBool::new(false),
+        }
+    }
 }

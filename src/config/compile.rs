@@ -241,6 +241,7 @@ impl Loader<'_> {
         let base = base_dir(path);
         let settings = self.settings(src, &raw, &base);
         self.table.ecs = settings.dns.ecs;
+        self.table.loaded_at = Some(self.now);
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
         // Records after every origin is known, so each lands in its own zone.
         for (z, built) in raw.zones.iter().zip(zones) {

@@ -5,6 +5,7 @@
 //! those bytes around a question read without allocation ([`wire`]).
 
 pub mod answer;
+pub mod inspect;
 pub mod name;
 pub mod rr;
 pub mod tcp;

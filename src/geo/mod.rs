@@ -14,7 +14,6 @@
 
 pub mod regions;
 mod tables;
-pub mod watch;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};

@@ -107,6 +107,31 @@ pub const TRANSITIONS_KEPT: usize = 10;
 pub struct HealthCell {
     status: AtomicU8,
     details: Mutex<Details>,
+    /// Counters for metrics, written by the prober.
+    pub stats: ProbeStats,
+}
+
+/// Probe counters of one target, for `/metrics`.
+#[derive(Debug)]
+pub struct ProbeStats {
+    /// Status changes.
+    pub transitions: std::sync::atomic::AtomicU64,
+    /// Failed probes, by [`probe::FailureKind`] (in its declaration order).
+    pub failures: [std::sync::atomic::AtomicU64; 6],
+    /// Probe latency.
+    pub duration: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for ProbeStats {
+    fn default() -> Self {
+        ProbeStats {
+            transitions: Default::default(),
+            failures: Default::default(),
+            duration: prometheus_client::metrics::histogram::Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        }
+    }
 }
 
 /// What the admin API shows about a probe target.
@@ -133,6 +158,7 @@ impl HealthCell {
                 consecutive_failures: 0,
                 transitions: VecDeque::new(),
             }),
+            stats: ProbeStats::default(),
         }
     }
 
@@ -143,6 +169,13 @@ impl HealthCell {
         consecutive_failures: u32,
         transition: Option<state::Transition>,
     ) {
+        self.stats.duration.observe(outcome.latency.as_secs_f64());
+        if let Some(f) = &outcome.failure {
+            self.stats.failures[f.kind as usize].fetch_add(1, Ordering::Relaxed);
+        }
+        if transition.is_some() {
+            self.stats.transitions.fetch_add(1, Ordering::Relaxed);
+        }
         let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
         d.last_probe = Some(outcome.clone());
         d.consecutive_failures = consecutive_failures;

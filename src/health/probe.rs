@@ -35,6 +35,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Why a probe failed; the label doubles as the metric's `reason`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum FailureKind {
     /// No complete answer within the timeout.
     Timeout,
@@ -51,6 +52,16 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind, in declaration (and counter) order.
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::Timeout,
+        FailureKind::Connect,
+        FailureKind::Tls,
+        FailureKind::Status,
+        FailureKind::Body,
+        FailureKind::Protocol,
+    ];
+
     /// Metric label.
     pub fn as_str(self) -> &'static str {
         match self {

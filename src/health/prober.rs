@@ -4,11 +4,15 @@
 //!
 //! Targets are independent: a slow or hanging backend only ever occupies its
 //! own task for at most `timeout`, which is shorter than its interval, so it
-//! never delays another target's probe or any DNS answer.
+//! never delays another target's probe or any DNS answer. On reload the set
+//! of tasks is diffed by probe identity: unchanged targets keep probing on
+//! their own rhythm, removed ones stop, new ones start.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -18,11 +22,17 @@ use super::HealthCell;
 use super::probe::Target;
 use super::state::{Machine, Thresholds};
 use super::tls::ConfigCache;
-use crate::config::ProbeSpec;
+use crate::config::{ProbeKey, ProbeSpec};
 use crate::routing::RoutingTable;
 
 /// Most probes in flight at once, whatever the configuration.
 pub const MAX_IN_FLIGHT: usize = 4096;
+
+/// Start offsets are multiples of this, so probes due at nearly the same
+/// moment wake the runtime once together instead of one by one; that
+/// amortises the event-loop work over the batch (measured with
+/// `benches/prober.sh`).
+const START_QUANTUM: Duration = Duration::from_millis(25);
 
 /// Who a target's status belongs to, for log lines.
 #[derive(Clone, Debug)]
@@ -31,84 +41,141 @@ struct User {
     endpoint: Arc<str>,
 }
 
-/// Starts probing every target in `specs` until `shutdown`. The first probes
-/// go out at once, spread evenly over one interval.
-pub fn spawn(
-    specs: &[ProbeSpec],
-    table: &RoutingTable,
-    shutdown: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, String> {
-    let mut tls = ConfigCache::default();
-    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut tasks = tokio::task::JoinSet::new();
-    let n = specs.len().max(1) as u32;
-    for (i, spec) in specs.iter().enumerate() {
-        let tls_config = match &spec.tls {
-            Some(key) => Some(tls.get(key)?),
-            None => None,
-        };
-        let target = Target::new(spec, tls_config)?;
-        let users: Vec<User> = spec
-            .endpoints
-            .iter()
-            .filter_map(|&id| {
-                let ep = table.endpoints.get(id as usize)?;
-                let profile = table.profiles.get(ep.profile as usize)?;
-                Some(User {
-                    profile: profile.name.as_str().into(),
-                    endpoint: (*ep.name).into(),
-                })
-            })
-            .collect();
-        let offset = quantize(spec.monitor.interval * i as u32 / n);
-        tasks.spawn(run_target(
-            target,
-            spec.cell.clone(),
-            users,
-            Thresholds {
-                tolerated_failures: spec.monitor.tolerated_failures,
-                required_successes: spec.monitor.required_successes,
-            },
-            spec.monitor.interval,
-            offset,
-            permits.clone(),
-            shutdown.clone(),
-        ));
-    }
-    info!(targets = specs.len(), "prober started");
-    Ok(tokio::spawn(async move {
-        while tasks.join_next().await.is_some() {}
-    }))
+struct Running {
+    cancel: CancellationToken,
+    users: Arc<ArcSwap<Vec<User>>>,
 }
 
-/// Start offsets are multiples of this, so probes due at nearly the same
-/// moment wake the runtime once together instead of one by one; that
-/// amortises the event-loop work over the batch (measured with
-/// `benches/prober.sh`).
-const START_QUANTUM: Duration = Duration::from_millis(25);
+/// The set of probing tasks.
+pub struct Prober {
+    running: HashMap<ProbeKey, Running>,
+    permits: Arc<Semaphore>,
+    tls: ConfigCache,
+    shutdown: CancellationToken,
+}
 
 fn quantize(offset: Duration) -> Duration {
     let q = START_QUANTUM.as_nanos();
     Duration::from_nanos((offset.as_nanos() / q * q) as u64)
 }
 
+fn users_of(spec: &ProbeSpec, table: &RoutingTable) -> Vec<User> {
+    spec.endpoints
+        .iter()
+        .filter_map(|&id| {
+            let ep = table.endpoints.get(id as usize)?;
+            let profile = table.profiles.get(ep.profile as usize)?;
+            Some(User {
+                profile: profile.name.as_str().into(),
+                endpoint: (*ep.name).into(),
+            })
+        })
+        .collect()
+}
+
+impl Prober {
+    /// An empty prober; every task stops when `shutdown` is cancelled.
+    pub fn new(shutdown: CancellationToken) -> Prober {
+        Prober {
+            running: HashMap::new(),
+            permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            tls: ConfigCache::default(),
+            shutdown,
+        }
+    }
+
+    /// Number of targets being probed.
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    /// True when nothing is probed.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// Makes the running set match `specs`: keeps unchanged targets, stops
+    /// removed ones, starts new ones (their first probes spread over one
+    /// interval). Must be called inside a tokio runtime.
+    pub fn update(&mut self, specs: &[ProbeSpec], table: &RoutingTable) -> Result<(), String> {
+        // Build every new target first, so a bad one changes nothing.
+        let mut new = Vec::new();
+        for spec in specs.iter().filter(|s| !self.running.contains_key(&s.key)) {
+            let tls = match &spec.tls {
+                Some(key) => Some(self.tls.get(key)?),
+                None => None,
+            };
+            new.push((spec, Target::new(spec, tls)?));
+        }
+        let wanted: std::collections::HashSet<&ProbeKey> = specs.iter().map(|s| &s.key).collect();
+        self.running.retain(|key, r| {
+            let keep = wanted.contains(key);
+            if !keep {
+                r.cancel.cancel();
+            }
+            keep
+        });
+        for spec in specs {
+            if let Some(r) = self.running.get(&spec.key) {
+                r.users.store(Arc::new(users_of(spec, table)));
+            }
+        }
+        let n = new.len().max(1) as u32;
+        for (i, (spec, target)) in new.into_iter().enumerate() {
+            let cancel = self.shutdown.child_token();
+            let users = Arc::new(ArcSwap::from_pointee(users_of(spec, table)));
+            let offset = quantize(spec.monitor.interval * i as u32 / n);
+            tokio::spawn(run_target(
+                target,
+                spec.cell.clone(),
+                users.clone(),
+                Thresholds {
+                    tolerated_failures: spec.monitor.tolerated_failures,
+                    required_successes: spec.monitor.required_successes,
+                },
+                spec.monitor.interval,
+                offset,
+                self.permits.clone(),
+                cancel.clone(),
+            ));
+            self.running
+                .insert(spec.key.clone(), Running { cancel, users });
+        }
+        debug!(targets = self.running.len(), "prober updated");
+        Ok(())
+    }
+}
+
+/// Starts probing every target in `specs` until `shutdown`. The first probes
+/// go out at once, spread evenly over one interval.
+pub fn spawn(
+    specs: &[ProbeSpec],
+    table: &RoutingTable,
+    shutdown: CancellationToken,
+) -> Result<Prober, String> {
+    let mut p = Prober::new(shutdown);
+    p.update(specs, table)?;
+    info!(targets = p.len(), "prober started");
+    Ok(p)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_target(
     target: Target,
     cell: Arc<HealthCell>,
-    users: Vec<User>,
+    users: Arc<ArcSwap<Vec<User>>>,
     thresholds: Thresholds,
     interval: Duration,
     offset: Duration,
     permits: Arc<Semaphore>,
-    shutdown: CancellationToken,
+    cancel: CancellationToken,
 ) {
     let mut machine = Machine::resume(cell.get());
     let mut ticker = tokio::time::interval_at(Instant::now() + offset, interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = cancel.cancelled() => return,
             _ = ticker.tick() => {}
         }
         let outcome = {
@@ -116,7 +183,7 @@ async fn run_target(
                 return;
             };
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = cancel.cancelled() => return,
                 o = target.run() => o,
             }
         };
@@ -126,30 +193,17 @@ async fn run_target(
             cell.set(t.to);
         }
         cell.note_probe(&outcome, machine.consecutive_failures(), transition);
+        let users = users.load();
         match (&transition, &outcome.failure) {
             (Some(t), failure) => {
                 let reason = failure
                     .as_ref()
                     .map_or("probe succeeded", |f| f.reason.as_str());
-                for u in &users {
+                for u in users.iter() {
                     if t.to == super::Status::Degraded {
-                        warn!(
-                            profile = %u.profile,
-                            endpoint = %u.endpoint,
-                            old = %t.from,
-                            new = %t.to,
-                            reason,
-                            "endpoint status changed"
-                        );
+                        warn!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "endpoint status changed");
                     } else {
-                        info!(
-                            profile = %u.profile,
-                            endpoint = %u.endpoint,
-                            old = %t.from,
-                            new = %t.to,
-                            reason,
-                            "endpoint status changed"
-                        );
+                        info!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "endpoint status changed");
                     }
                 }
             }

@@ -5,6 +5,7 @@
 //! them: a disabled profile, the eligible set, and `on_all_down` when every
 //! eligible endpoint is Degraded (semantics.md §2).
 
+pub mod explain;
 mod geographic;
 mod multivalue;
 mod performance;

@@ -41,6 +41,8 @@ pub struct RoutingTable {
     pub endpoints: Vec<Endpoint>,
     /// Honour EDNS Client Subnet (`dns.ecs`).
     pub ecs: bool,
+    /// When this table was compiled.
+    pub loaded_at: Option<std::time::SystemTime>,
 }
 
 /// What a query name resolves to.

@@ -12,7 +12,7 @@ use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use tokio_util::sync::CancellationToken;
 
-use switchyard::app::Server;
+use switchyard::app::{Options, Server};
 use switchyard::health::Status;
 use switchyard::routing::Health;
 use switchyard::state::Shared;
@@ -87,7 +87,21 @@ impl Fixture {
         } else {
             "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\n".to_string()
         };
-        let text = format!("{dns}{extra}\n[profiles]\ndir = \"profiles\"\n{zone}");
+        let admin = if extra.contains("[admin]") {
+            String::new()
+        } else {
+            "[admin]\nlisten = \"127.0.0.1:0\"\n".to_string()
+        };
+        // Top-level keys of `extra` must come before any [table].
+        let split = extra
+            .lines()
+            .position(|l| l.trim_start().starts_with('['))
+            .unwrap_or(extra.lines().count());
+        let top: Vec<&str> = extra.lines().take(split).collect();
+        let rest: Vec<&str> = extra.lines().skip(split).collect();
+        let (top, rest) = (top.join("\n"), rest.join("\n"));
+        let top = if top.is_empty() { top } else { top + "\n" };
+        let text = format!("{top}{dns}{rest}\n[profiles]\ndir = \"profiles\"\n{zone}\n{admin}");
         std::fs::write(dir.path().join("switchyard.toml"), text).unwrap();
         for (name, body) in profiles {
             std::fs::write(dir.path().join("profiles").join(name), body).unwrap();
@@ -114,9 +128,9 @@ impl Fixture {
 /// A running server; dropping it shuts it down.
 pub struct TestServer {
     /// Keeps the config directory alive while the server runs.
-    #[allow(dead_code)]
-    pub fixture: Fixture,
+    fixture: Option<Fixture>,
     pub addrs: Vec<SocketAddr>,
+    pub admin: SocketAddr,
     pub shared: Arc<Shared>,
     shutdown: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -133,6 +147,13 @@ impl TestServer {
     }
 
     fn start_with(fixture: Fixture, probing: bool) -> TestServer {
+        // SWITCHYARD_TEST_LOG=debug shows the servers' logs while debugging a test.
+        if let Ok(level) = std::env::var("SWITCHYARD_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+                .with_test_writer()
+                .try_init();
+        }
         let config = switchyard::config::load(&fixture.config_path())
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
         let shutdown = CancellationToken::new();
@@ -145,21 +166,34 @@ impl TestServer {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let mut server = Server::bind(config).unwrap();
-                if !probing {
-                    server = server.without_probing();
-                }
-                tx.send((server.dns_addrs().to_vec(), server.shared()))
-                    .unwrap();
+                let options = Options {
+                    probing,
+                    watch: true,
+                    admin: true,
+                };
+                let server = Server::bind_with(config, options).unwrap();
+                tx.send((
+                    server.dns_addrs().to_vec(),
+                    server.admin_addr().unwrap(),
+                    server.shared(),
+                ))
+                .unwrap();
                 server.run(token).await.unwrap();
             });
         });
-        let (addrs, shared) = rx
+        let (addrs, admin, shared) = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("server did not start");
+        // Ready (listeners, prober, file watch) before the test goes on.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !shared.ready.load(std::sync::atomic::Ordering::Relaxed) {
+            assert!(std::time::Instant::now() < deadline, "server not ready");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         TestServer {
-            fixture,
+            fixture: Some(fixture),
             addrs,
+            admin,
             shared,
             shutdown,
             thread: Some(thread),
@@ -192,12 +226,32 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
+impl TestServer {
+    /// The configuration directory.
+    pub fn dir(&self) -> &Path {
+        self.fixture
+            .as_ref()
+            .map(|f| f.dir.path())
+            .unwrap_or(Path::new("/nonexistent"))
+    }
+
+    /// Stops the server and returns its fixture, to start it again.
+    pub fn into_fixture(mut self) -> Fixture {
+        self.stop();
+        self.fixture.take().unwrap()
+    }
+
+    fn stop(&mut self) {
         self.shutdown.cancel();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -1,0 +1,173 @@
+//! `/metrics`: the server's counters, read at scrape time and encoded by
+//! `prometheus-client` (which escapes label values). The answer path only
+//! ever bumps plain atomics; nothing here is on it.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use crate::dns::Transport;
+use crate::dns::wire::rcode;
+use crate::health::Status;
+use crate::health::probe::FailureKind;
+use crate::metrics::RCODES;
+use crate::routing::Health;
+use crate::state::Shared;
+
+/// Reads [`Shared`] on each scrape.
+#[derive(Debug)]
+pub struct Collector {
+    shared: Arc<Shared>,
+}
+
+impl Collector {
+    /// A collector over the running server.
+    pub fn new(shared: Arc<Shared>) -> Collector {
+        Collector { shared }
+    }
+}
+
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+impl prometheus_client::collector::Collector for Collector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let table = self.shared.table.load();
+        let m = &self.shared.metrics;
+
+        let mut e = enc.encode_descriptor(
+            "switchyard_dns_queries",
+            "DNS queries answered, by transport and response code",
+            None,
+            MetricType::Counter,
+        )?;
+        for t in [Transport::Udp, Transport::Tcp] {
+            for code in RCODES.iter().copied().chain([u16::MAX]) {
+                let labels: Labels = vec![("transport", t.as_str()), ("rcode", rcode::name(code))];
+                ConstCounter::new(m.queries(t, code)).encode(e.encode_family(&labels)?)?;
+            }
+        }
+
+        // Per-endpoint series, labelled by profile and endpoint name.
+        let endpoints: Vec<(&str, &crate::routing::Endpoint, bool)> = table
+            .profiles
+            .iter()
+            .flat_map(|p| {
+                table
+                    .endpoints_of(p)
+                    .iter()
+                    .map(move |e| (p.name.as_str(), e, p.enabled))
+            })
+            .collect();
+
+        let mut e = enc.encode_descriptor(
+            "switchyard_answers",
+            "Times each endpoint was returned in an answer",
+            None,
+            MetricType::Counter,
+        )?;
+        for (p, ep, _) in &endpoints {
+            let labels: Labels = vec![("profile", p), ("endpoint", &ep.name)];
+            ConstCounter::new(ep.runtime.answers.load(Ordering::Relaxed))
+                .encode(e.encode_family(&labels)?)?;
+        }
+
+        let status_of = |ep: &crate::routing::Endpoint, enabled: bool| {
+            if enabled {
+                table.status(ep)
+            } else {
+                Status::Inactive
+            }
+        };
+        let mut e = enc.encode_descriptor(
+            "switchyard_endpoint_up",
+            "1 when the endpoint is answerable (Online, CheckingEndpoint, Unmonitored), else 0",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (p, ep, enabled) in &endpoints {
+            let labels: Labels = vec![("profile", p), ("endpoint", &ep.name)];
+            let up = i64::from(status_of(ep, *enabled).is_answerable());
+            ConstGauge::new(up).encode(e.encode_family(&labels)?)?;
+        }
+
+        let mut e = enc.encode_descriptor(
+            "switchyard_endpoint_status",
+            "1 for the endpoint's current status, 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (p, ep, enabled) in &endpoints {
+            let current = status_of(ep, *enabled);
+            for s in Status::ALL {
+                let labels: Labels = vec![
+                    ("profile", p),
+                    ("endpoint", &ep.name),
+                    ("status", s.as_str()),
+                ];
+                ConstGauge::new(i64::from(s == current)).encode(e.encode_family(&labels)?)?;
+            }
+        }
+
+        let cells: Vec<(&str, &str, &crate::health::HealthCell)> = endpoints
+            .iter()
+            .filter_map(|(p, ep, _)| match &ep.health {
+                Health::Monitored(c) => Some((*p, &*ep.name, &**c)),
+                _ => None,
+            })
+            .collect();
+
+        let mut e = enc.encode_descriptor(
+            "switchyard_endpoint_transitions",
+            "Endpoint status changes (flaps)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (p, name, cell) in &cells {
+            let labels: Labels = vec![("profile", p), ("endpoint", name)];
+            ConstCounter::new(cell.stats.transitions.load(Ordering::Relaxed))
+                .encode(e.encode_family(&labels)?)?;
+        }
+
+        let mut e = enc.encode_descriptor(
+            "switchyard_probe_duration_seconds",
+            "Health probe latency",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (p, name, cell) in &cells {
+            let labels: Labels = vec![("profile", p), ("endpoint", name)];
+            cell.stats.duration.encode(e.encode_family(&labels)?)?;
+        }
+
+        let mut e = enc.encode_descriptor(
+            "switchyard_probe_failures",
+            "Failed health probes, by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for (p, name, cell) in &cells {
+            for k in FailureKind::ALL {
+                let labels: Labels =
+                    vec![("profile", p), ("endpoint", name), ("reason", k.as_str())];
+                let n = cell.stats.failures[k as usize].load(Ordering::Relaxed);
+                ConstCounter::new(n).encode(e.encode_family(&labels)?)?;
+            }
+        }
+
+        let mut e = enc.encode_descriptor(
+            "switchyard_config_reloads",
+            "Configuration reloads, applied (ok) or rejected",
+            None,
+            MetricType::Counter,
+        )?;
+        for (result, ok) in [("ok", true), ("rejected", false)] {
+            let labels: Labels = vec![("result", result)];
+            ConstCounter::new(m.reloads(ok)).encode(e.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}

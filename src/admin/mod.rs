@@ -1,0 +1,362 @@
+//! The admin HTTP API (loopback by default): status page, status JSON,
+//! explain, runtime overrides, reload, health and Prometheus metrics.
+//!
+//! | method and path | returns |
+//! |---|---|
+//! | `GET /` | the status page (self-contained HTML) |
+//! | `GET /healthz` | `200 ok` when DNS listeners and prober run |
+//! | `GET /api/v1/status` | profiles, endpoints, statuses, last probes |
+//! | `GET /api/v1/explain?name=&type=&client=&ecs=` | the answer and why |
+//! | `POST /api/v1/profiles/{p}/endpoints/{e}/disable` (`/enable`) | the endpoint's new status |
+//! | `POST /api/v1/reload` | 200 summary, or 422 with every error |
+//! | `GET /metrics` | Prometheus text format |
+//!
+//! With `admin.token` set, every request other than GET and HEAD needs
+//! `Authorization: Bearer <token>`. Nothing here ever shows a health key or
+//! the token.
+
+pub mod client;
+mod metrics;
+mod status;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::config::Secret;
+use crate::reload::{OverrideError, Reloader};
+use crate::routing::Family;
+use crate::routing::explain::{self, ClientView};
+use crate::state::Shared;
+
+/// The status page: one self-contained file, no external assets.
+const PAGE: &str = include_str!("page.html");
+
+/// What every handler reads.
+pub struct AdminState {
+    shared: Arc<Shared>,
+    reloader: Arc<Reloader>,
+    token: Option<Secret>,
+    probing: bool,
+    registry: prometheus_client::registry::Registry,
+}
+
+impl AdminState {
+    /// State for the API over the running server.
+    pub fn new(
+        shared: Arc<Shared>,
+        reloader: Arc<Reloader>,
+        token: Option<Secret>,
+        probing: bool,
+    ) -> Arc<AdminState> {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(metrics::Collector::new(shared.clone())));
+        Arc::new(AdminState {
+            shared,
+            reloader,
+            token,
+            probing,
+            registry,
+        })
+    }
+}
+
+/// The router, for [`serve`] and tests.
+pub fn router(state: Arc<AdminState>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(healthz))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/explain", get(explain))
+        .route(
+            "/api/v1/profiles/{profile}/endpoints/{endpoint}/{action}",
+            post(set_endpoint),
+        )
+        .route("/api/v1/reload", post(reload))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .layer(DefaultBodyLimit::max(MAX_BODY as usize))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AdminState>,
+    shutdown: CancellationToken,
+) {
+    let app = router(state);
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        warn!(error = %e, "admin API stopped");
+    }
+}
+
+fn error(code: StatusCode, msg: impl Into<String>) -> Response {
+    (code, axum::Json(json!({ "error": msg.into() }))).into_response()
+}
+
+/// Largest request body accepted (no endpoint takes one today).
+const MAX_BODY: u64 = 16 * 1024;
+
+/// Rejects oversized bodies up front, and requires the bearer token on every
+/// request that is not a read.
+async fn auth(State(state): State<Arc<AdminState>>, req: Request, next: Next) -> Response {
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|n| n > MAX_BODY) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request bodies are limited to {MAX_BODY} bytes"),
+        );
+    }
+    if let Some(token) = &state.token
+        && !matches!(*req.method(), Method::GET | Method::HEAD)
+    {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "this request needs Authorization: Bearer <admin token>",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return r;
+        }
+    }
+    next.run(req).await
+}
+
+/// Compares without an early exit, so timing does not reveal the prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for (i, x) in a.iter().enumerate() {
+        diff |= x ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+async fn page() -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+        ),
+    );
+    (headers, Html(PAGE)).into_response()
+}
+
+async fn healthz(State(state): State<Arc<AdminState>>) -> Response {
+    let dns = state.shared.ready.load(Ordering::Relaxed);
+    let prober = !state.probing || state.reloader.prober_running().await;
+    if dns && prober {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn status(State(state): State<Arc<AdminState>>) -> Response {
+    let table = state.shared.table.load();
+    axum::Json(status::build(&table)).into_response()
+}
+
+#[derive(Deserialize)]
+struct ExplainParams {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    qtype: Option<String>,
+    client: Option<String>,
+    ecs: Option<String>,
+}
+
+async fn explain(State(state): State<Arc<AdminState>>, Query(q): Query<ExplainParams>) -> Response {
+    let Some(name) = q.name.filter(|n| !n.is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "`name` is required, e.g. ?name=todoapi.tm.example.test",
+        );
+    };
+    let qtype = q.qtype.unwrap_or_else(|| "A".into());
+    let client: IpAddr = match q.client.as_deref() {
+        None | Some("") => IpAddr::from([127, 0, 0, 1]),
+        Some(c) => match c.parse() {
+            Ok(ip) => ip,
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("`client` {c} is not an IP address"),
+                );
+            }
+        },
+    };
+    let ecs = match q.ecs.as_deref() {
+        None | Some("") => None,
+        Some(e) => match parse_ecs(e) {
+            Ok(v) => Some(v),
+            Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+        },
+    };
+    let table = state.shared.table.load();
+    let geo = state.shared.geo.load();
+    let answer =
+        match crate::dns::inspect::answer_for(&table, geo.as_deref(), &name, &qtype, client, ecs) {
+            Ok(a) => a,
+            Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+        };
+    let family = match qtype.to_ascii_uppercase().as_str() {
+        "A" => Family::V4,
+        "AAAA" => Family::V6,
+        _ => Family::Any,
+    };
+    let why = explain::explain(
+        &table,
+        geo.as_deref(),
+        &name,
+        family,
+        ClientView {
+            resolver: client,
+            ecs,
+        },
+    );
+    axum::Json(json!({
+        "name": name,
+        "type": qtype.to_ascii_uppercase(),
+        "client": client.to_string(),
+        "ecs": q.ecs,
+        "rcode": answer.rcode,
+        "answers": answer.answers,
+        "authority": answer.authority,
+        "ttl": answer.ttl,
+        "ecs_scope": answer.ecs_scope,
+        "steps": why.steps,
+        "excluded": why.excluded,
+    }))
+    .into_response()
+}
+
+/// `address/prefix` for explain's ECS.
+fn parse_ecs(text: &str) -> Result<(IpAddr, u8), String> {
+    let (a, p) = text.split_once('/').unwrap_or((text, ""));
+    let addr: IpAddr = a
+        .parse()
+        .map_err(|_| format!("`ecs` {text} is not address/prefix"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = if p.is_empty() {
+        max
+    } else {
+        p.parse()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| format!("`ecs` prefix must be 0..={max}"))?
+    };
+    Ok((crate::geo::truncate(addr, prefix).0, prefix))
+}
+
+async fn set_endpoint(
+    State(state): State<Arc<AdminState>>,
+    Path((profile, endpoint, action)): Path<(String, String, String)>,
+) -> Response {
+    let disabled = match action.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return error(StatusCode::NOT_FOUND, "use .../disable or .../enable"),
+    };
+    match state
+        .reloader
+        .set_disabled(&profile, &endpoint, disabled)
+        .await
+    {
+        Ok(s) => axum::Json(json!({
+            "profile": crate::reload::normalise_profile(&profile),
+            "endpoint": endpoint,
+            "disabled_at_runtime": disabled,
+            "status": s.as_str(),
+        }))
+        .into_response(),
+        Err(OverrideError::NotFound(msg)) => error(StatusCode::NOT_FOUND, msg),
+        Err(e @ OverrideError::NotSaved { .. }) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    }
+}
+
+async fn reload(State(state): State<Arc<AdminState>>) -> Response {
+    match state.reloader.reload("api").await {
+        Ok(summary) => axum::Json(json!({ "result": "ok", "summary": summary })).into_response(),
+        Err(errors) => {
+            let list: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({ "result": "rejected", "errors": list })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+    let mut body = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &state.registry) {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}"),
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret", b"s3creT"));
+        assert!(!constant_time_eq(b"s3cre", b"s3cret"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn ecs_parameter() {
+        assert_eq!(
+            parse_ecs("81.2.69.7/24").unwrap().0.to_string(),
+            "81.2.69.0"
+        );
+        assert!(parse_ecs("81.2.69.0/33").is_err());
+        assert!(parse_ecs("nope").is_err());
+    }
+}

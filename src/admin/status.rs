@@ -1,0 +1,164 @@
+//! `GET /api/v1/status`: every profile and endpoint as the server sees them.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::health::Status;
+use crate::routing::{Health, RoutingTable, Target};
+
+/// The whole document.
+#[derive(Serialize)]
+pub struct StatusDoc {
+    /// When this document was made.
+    pub generated_at: String,
+    /// When the configuration in use was loaded.
+    pub config_loaded_at: Option<String>,
+    /// Profiles in load order.
+    pub profiles: Vec<ProfileDoc>,
+}
+
+/// One profile.
+#[derive(Serialize)]
+pub struct ProfileDoc {
+    /// Its name.
+    pub name: String,
+    /// Routing method.
+    pub routing: &'static str,
+    /// Profile status.
+    pub status: &'static str,
+    /// Answer TTL.
+    pub ttl: u32,
+    /// The file it came from.
+    pub file: String,
+    /// Its endpoints.
+    pub endpoints: Vec<EndpointDoc>,
+}
+
+/// One endpoint.
+#[derive(Serialize)]
+pub struct EndpointDoc {
+    /// Its name.
+    pub name: String,
+    /// What it answers.
+    pub target: String,
+    /// Current status.
+    pub status: &'static str,
+    /// When the current status began.
+    pub since: Option<String>,
+    /// Consecutive failed probes.
+    pub consecutive_failures: u32,
+    /// Disabled with `switchyard endpoint disable`.
+    pub disabled_at_runtime: bool,
+    /// Times it was in an answer.
+    pub answers: u64,
+    /// The last probe.
+    pub last_probe: Option<ProbeDoc>,
+    /// Recent status changes, oldest first.
+    pub transitions: Vec<TransitionDoc>,
+}
+
+/// A probe result.
+#[derive(Serialize)]
+pub struct ProbeDoc {
+    /// When it was sent.
+    pub at: String,
+    /// How long it took.
+    pub latency_ms: f64,
+    /// HTTP status, if any.
+    pub http_status: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// A status change.
+#[derive(Serialize)]
+pub struct TransitionDoc {
+    /// When.
+    pub at: String,
+    /// Before.
+    pub from: &'static str,
+    /// After.
+    pub to: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+fn ts(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Builds the document from a snapshot.
+pub fn build(table: &RoutingTable) -> StatusDoc {
+    let loaded = table.loaded_at.map(ts);
+    let profiles = table
+        .profiles
+        .iter()
+        .map(|p| ProfileDoc {
+            name: p.name.to_string(),
+            routing: p.routing.name(),
+            status: table.profile_status(p),
+            ttl: p.ttl,
+            file: p.source.display().to_string(),
+            endpoints: table
+                .endpoints_of(p)
+                .iter()
+                .map(|e| {
+                    let status = if p.enabled {
+                        table.status(e)
+                    } else {
+                        Status::Inactive
+                    };
+                    let target = match e.target {
+                        Target::Nested(c) => table
+                            .profiles
+                            .get(c as usize)
+                            .map_or("?".into(), |c| format!("profile {}", c.name)),
+                        ref t => t.to_string(),
+                    };
+                    let (since, failures, last, transitions) = match &e.health {
+                        Health::Monitored(cell) => {
+                            let d = cell.details();
+                            (
+                                Some(ts(d.since)),
+                                d.consecutive_failures,
+                                d.last_probe.as_ref().map(|o| ProbeDoc {
+                                    at: ts(o.at),
+                                    latency_ms: (o.latency.as_secs_f64() * 1e4).round() / 10.0,
+                                    http_status: o.http_status,
+                                    error: o.failure.as_ref().map(|f| f.reason.clone()),
+                                }),
+                                d.transitions
+                                    .iter()
+                                    .map(|(at, from, to, reason)| TransitionDoc {
+                                        at: ts(*at),
+                                        from: from.as_str(),
+                                        to: to.as_str(),
+                                        reason: reason.clone(),
+                                    })
+                                    .collect(),
+                            )
+                        }
+                        _ => (loaded.clone(), 0, None, Vec::new()),
+                    };
+                    EndpointDoc {
+                        name: e.name.to_string(),
+                        target,
+                        status: status.as_str(),
+                        since,
+                        consecutive_failures: failures,
+                        disabled_at_runtime: e.runtime.is_disabled(),
+                        answers: e.runtime.answers.load(std::sync::atomic::Ordering::Relaxed),
+                        last_probe: last,
+                        transitions,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    StatusDoc {
+        generated_at: ts(SystemTime::now()),
+        config_loaded_at: loaded,
+        profiles,
+    }
+}

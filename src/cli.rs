@@ -1,0 +1,257 @@
+//! The admin commands of the CLI: thin clients of the admin API.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use serde_json::Value;
+
+use switchyard::admin::client;
+
+fn token() -> Option<String> {
+    std::env::var("SWITCHYARD_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+}
+
+fn call(addr: SocketAddr, method: &str, path: &str) -> Result<(u16, Value)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (code, body) = rt
+        .block_on(client::request(addr, method, path, token().as_deref()))
+        .map_err(anyhow::Error::msg)?;
+    let json: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    Ok((code, json))
+}
+
+fn fail(code: u16, v: &Value) -> anyhow::Error {
+    let msg = v
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string());
+    if code == 401 {
+        anyhow::anyhow!("{msg} (set SWITCHYARD_ADMIN_TOKEN)")
+    } else {
+        anyhow::anyhow!("admin API answered {code}: {msg}")
+    }
+}
+
+/// Percent-encodes a query parameter value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~:".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn age(iso: Option<&str>) -> String {
+    let Some(t) = iso.and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).ok())
+    else {
+        return "-".into();
+    };
+    let secs = std::time::SystemTime::now()
+        .duration_since(t)
+        .map_or(0, |d| d.as_secs());
+    match secs {
+        0..=89 => format!("{secs}s"),
+        90..=5399 => format!("{}m", secs / 60),
+        5400..=172_799 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+/// `switchyard status`
+pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
+    let (code, doc) = call(addr, "GET", "/api/v1/status")?;
+    if code != 200 {
+        return Err(fail(code, &doc));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![[
+        "PROFILE".to_string(),
+        "ENDPOINT".into(),
+        "TARGET".into(),
+        "STATUS".into(),
+        "SINCE".into(),
+        "LAST PROBE".into(),
+    ]];
+    for p in doc["profiles"].as_array().into_iter().flatten() {
+        let pname = p["name"].as_str().unwrap_or("?");
+        for e in p["endpoints"].as_array().into_iter().flatten() {
+            let probe = match e.get("last_probe") {
+                Some(Value::Object(lp)) => {
+                    let what = lp
+                        .get("error")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .or_else(|| {
+                            lp.get("http_status")
+                                .and_then(Value::as_u64)
+                                .map(|c| format!("HTTP {c}"))
+                        })
+                        .unwrap_or_else(|| "ok".into());
+                    format!(
+                        "{what}, {} ms, {} ago",
+                        lp.get("latency_ms").and_then(Value::as_f64).unwrap_or(0.0),
+                        age(lp.get("at").and_then(Value::as_str))
+                    )
+                }
+                _ => "-".into(),
+            };
+            let mut status = e["status"].as_str().unwrap_or("?").to_string();
+            if e["disabled_at_runtime"].as_bool() == Some(true) {
+                status.push_str(" (runtime)");
+            }
+            rows.push([
+                pname.to_string(),
+                e["name"].as_str().unwrap_or("?").to_string(),
+                e["target"].as_str().unwrap_or("?").to_string(),
+                status,
+                age(e["since"].as_str()),
+                probe,
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i == 5 {
+                    cell.clone()
+                } else {
+                    format!("{cell:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `switchyard explain`
+pub fn explain(
+    addr: SocketAddr,
+    name: &str,
+    qtype: &str,
+    client: Option<&str>,
+    ecs: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let mut path = format!("/api/v1/explain?name={}&type={}", enc(name), enc(qtype));
+    if let Some(c) = client {
+        path.push_str(&format!("&client={}", enc(c)));
+    }
+    if let Some(e) = ecs {
+        path.push_str(&format!("&ecs={}", enc(e)));
+    }
+    let (code, doc) = call(addr, "GET", &path)?;
+    if code != 200 {
+        return Err(fail(code, &doc));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} {} -> {}{}{}",
+        doc["name"].as_str().unwrap_or(name),
+        doc["type"].as_str().unwrap_or(qtype),
+        doc["rcode"].as_str().unwrap_or("?"),
+        doc["ttl"]
+            .as_u64()
+            .map_or(String::new(), |t| format!(", TTL {t}")),
+        doc["ecs_scope"]
+            .as_u64()
+            .map_or(String::new(), |s| format!(", ECS scope /{s}")),
+    );
+    for a in doc["answers"].as_array().into_iter().flatten() {
+        println!("  answer:   {}", a.as_str().unwrap_or(""));
+    }
+    for a in doc["authority"].as_array().into_iter().flatten() {
+        println!("  authority: {}", a.as_str().unwrap_or(""));
+    }
+    println!("why:");
+    for s in doc["steps"].as_array().into_iter().flatten() {
+        println!("  - {}", s.as_str().unwrap_or(""));
+    }
+    let excluded = doc["excluded"].as_array().cloned().unwrap_or_default();
+    if !excluded.is_empty() {
+        println!("left out:");
+        for e in excluded {
+            println!(
+                "  - {}: {}",
+                e["endpoint"].as_str().unwrap_or("?"),
+                e["reason"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `switchyard endpoint enable|disable`
+pub fn endpoint(
+    addr: SocketAddr,
+    disable: bool,
+    profile: &str,
+    endpoint: &str,
+) -> Result<ExitCode> {
+    let action = if disable { "disable" } else { "enable" };
+    let path = format!(
+        "/api/v1/profiles/{}/endpoints/{}/{action}",
+        enc(profile),
+        enc(endpoint)
+    );
+    let (code, doc) = call(addr, "POST", &path)?;
+    if code != 200 {
+        return Err(fail(code, &doc));
+    }
+    println!(
+        "{}/{}: {}{}",
+        doc["profile"].as_str().unwrap_or(profile),
+        endpoint,
+        doc["status"].as_str().unwrap_or("?"),
+        if disable {
+            " (disabled at runtime until enabled again)"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `switchyard reload`
+pub fn reload(addr: SocketAddr) -> Result<ExitCode> {
+    let (code, doc) = call(addr, "POST", "/api/v1/reload")?;
+    match code {
+        200 => {
+            let s = &doc["summary"];
+            println!(
+                "reloaded: {} profiles, {} endpoints, {} probes",
+                s["profiles"], s["endpoints"], s["probes"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        422 => {
+            for e in doc["errors"].as_array().into_iter().flatten() {
+                println!("{}", e.as_str().unwrap_or(""));
+            }
+            eprintln!("configuration rejected; the previous one keeps serving");
+            Ok(ExitCode::from(1))
+        }
+        _ => bail!(fail(code, &doc)),
+    }
+}

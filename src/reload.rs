@@ -1,0 +1,451 @@
+//! The one reload path: read -> validate -> compile -> carry state over ->
+//! swap. A file change, `SIGHUP` and `POST /api/v1/reload` all end here.
+//!
+//! A reload either applies whole or not at all: the new table is built off to
+//! the side from a snapshot of what must survive (health cells of unchanged
+//! probes, endpoint counters and runtime overrides, the GeoIP database when
+//! its file is unchanged), then swapped in with one atomic store. Queries in
+//! flight finish on the table they loaded; the next ones see the new one.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Carry, ConfigErrors, ProbeSpec, Settings};
+use crate::health::Status;
+use crate::health::prober::Prober;
+use crate::state::Shared;
+
+/// What a successful reload changed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Profiles now loaded.
+    pub profiles: usize,
+    /// Endpoints now loaded.
+    pub endpoints: usize,
+    /// Distinct probe targets now probed.
+    pub probes: usize,
+    /// Settings that changed but only take effect after a restart.
+    pub restart_needed: Vec<String>,
+}
+
+/// Errors of the runtime override API.
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    /// No such profile or endpoint.
+    #[error("{0}")]
+    NotFound(String),
+    /// The state file could not be written (the override is applied anyway).
+    #[error("the override is applied but could not be saved to {path}: {error}")]
+    NotSaved {
+        /// The state file.
+        path: PathBuf,
+        /// Why.
+        error: String,
+    },
+}
+
+struct Live {
+    settings: Settings,
+    probes: Vec<ProbeSpec>,
+    prober: Option<Prober>,
+}
+
+/// Owns reloading and runtime overrides.
+pub struct Reloader {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    live: tokio::sync::Mutex<Live>,
+}
+
+/// The state file: runtime overrides that survive restarts and reloads.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StateFile {
+    /// Endpoints disabled at runtime.
+    #[serde(default)]
+    disabled: Vec<EndpointRef>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EndpointRef {
+    profile: String,
+    endpoint: String,
+}
+
+/// Reads the runtime overrides from `path` (missing file: none).
+pub fn read_state(path: &Path) -> Result<BTreeSet<(String, String)>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(format!("cannot read state file {}: {e}", path.display())),
+    };
+    let state: StateFile = serde_json::from_str(&text)
+        .map_err(|e| format!("state file {} is not valid: {e}", path.display()))?;
+    Ok(state
+        .disabled
+        .into_iter()
+        .map(|r| (normalise_profile(&r.profile), r.endpoint))
+        .collect())
+}
+
+/// Writes the overrides atomically (temporary file, then rename).
+fn write_state(path: &Path, disabled: &BTreeSet<(String, String)>) -> Result<(), String> {
+    let state = StateFile {
+        disabled: disabled
+            .iter()
+            .map(|(p, e)| EndpointRef {
+                profile: p.clone(),
+                endpoint: e.clone(),
+            })
+            .collect(),
+    };
+    let text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text + "\n").map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+}
+
+/// Profile names are compared in lowercase, with the trailing dot.
+pub fn normalise_profile(name: &str) -> String {
+    let mut n = name.trim().to_ascii_lowercase();
+    if !n.ends_with('.') {
+        n.push('.');
+    }
+    n
+}
+
+impl Reloader {
+    /// A reloader for the configuration at `path`, currently described by
+    /// `settings` and `probes` (already compiled into `shared`).
+    pub fn new(
+        path: PathBuf,
+        shared: Arc<Shared>,
+        settings: Settings,
+        probes: Vec<ProbeSpec>,
+    ) -> Reloader {
+        Reloader {
+            path,
+            shared,
+            live: tokio::sync::Mutex::new(Live {
+                settings,
+                probes,
+                prober: None,
+            }),
+        }
+    }
+
+    /// The configuration file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts the prober on the current probes.
+    pub async fn start_prober(&self, shutdown: CancellationToken) -> Result<usize, String> {
+        let mut live = self.live.lock().await;
+        let table = self.shared.table.load();
+        let mut prober = Prober::new(shutdown);
+        prober.update(&live.probes, &table)?;
+        let n = prober.len();
+        live.prober = Some(prober);
+        Ok(n)
+    }
+
+    /// True once the prober runs (or is not wanted).
+    pub async fn prober_running(&self) -> bool {
+        self.live.lock().await.prober.is_some()
+    }
+
+    /// Reloads everything now. On error nothing changes and every problem
+    /// is returned (and logged).
+    pub async fn reload(&self, trigger: &str) -> Result<Summary, ConfigErrors> {
+        let mut live = self.live.lock().await;
+        let carry = {
+            let table = self.shared.table.load();
+            let disabled = self
+                .shared
+                .overrides
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            Carry::from_running(&table, &live.probes, disabled, self.shared.geo.load_full())
+        };
+        let path = self.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || config::load_with(&path, &carry))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigErrors(vec![config::ConfigError {
+                    file: self.path.clone(),
+                    line: 0,
+                    col: 0,
+                    field: String::new(),
+                    message: format!("reload failed: {e}"),
+                }]))
+            });
+        let mut cfg = match loaded {
+            Ok(cfg) => cfg,
+            Err(errors) => {
+                self.shared.metrics.reload(false);
+                for e in &errors.0 {
+                    error!(
+                        trigger,
+                        "configuration rejected, the previous one keeps serving: {e}"
+                    );
+                }
+                return Err(errors);
+            }
+        };
+        let restart_needed = restart_needed(&live.settings, &cfg.settings);
+        for what in &restart_needed {
+            warn!(setting = %what, "changed in the configuration; takes effect after a restart");
+        }
+        let table = std::mem::take(&mut cfg.table);
+        let summary = Summary {
+            profiles: table.profiles.len(),
+            endpoints: table.endpoints.len(),
+            probes: cfg.probes.len(),
+            restart_needed,
+        };
+        let table = Arc::new(table);
+        if let Some(prober) = live.prober.as_mut()
+            && let Err(e) = prober.update(&cfg.probes, &table)
+        {
+            // Only TLS material that vanished since validation gets here.
+            self.shared.metrics.reload(false);
+            error!(
+                trigger,
+                "configuration rejected, the previous one keeps serving: {e}"
+            );
+            return Err(ConfigErrors(vec![config::ConfigError {
+                file: self.path.clone(),
+                line: 0,
+                col: 0,
+                field: String::new(),
+                message: e,
+            }]));
+        }
+        self.shared.geo.store(cfg.geo.take());
+        self.shared.table.store(table);
+        // Runtime settings that apply without a restart.
+        let mut settings = cfg.settings;
+        settings.dns.listen = live.settings.dns.listen.clone();
+        settings.admin.listen = live.settings.admin.listen;
+        live.settings = settings;
+        live.probes = cfg.probes;
+        self.shared.metrics.reload(true);
+        for w in &cfg.warnings {
+            warn!("{w}");
+        }
+        info!(
+            trigger,
+            profiles = summary.profiles,
+            endpoints = summary.endpoints,
+            probes = summary.probes,
+            "configuration reloaded"
+        );
+        Ok(summary)
+    }
+
+    /// Disables (or re-enables) an endpoint at runtime; the override is kept
+    /// in the state file and survives reloads and restarts. Returns the
+    /// endpoint's new status.
+    pub async fn set_disabled(
+        &self,
+        profile: &str,
+        endpoint: &str,
+        disabled: bool,
+    ) -> Result<Status, OverrideError> {
+        let live = self.live.lock().await;
+        let table = self.shared.table.load();
+        let p = table
+            .profile_by_name(profile)
+            .ok_or_else(|| OverrideError::NotFound(format!("no profile named {profile}")))?;
+        let ep = table
+            .endpoints_of(p)
+            .iter()
+            .find(|e| &*e.name == endpoint)
+            .ok_or_else(|| {
+                OverrideError::NotFound(format!(
+                    "profile {} has no endpoint named {endpoint}",
+                    p.name
+                ))
+            })?;
+        ep.runtime.set_disabled(disabled);
+        let key = (p.name.as_str().to_ascii_lowercase(), endpoint.to_string());
+        let snapshot = {
+            let mut set = self
+                .shared
+                .overrides
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if disabled {
+                set.insert(key);
+            } else {
+                set.remove(&key);
+            }
+            set.clone()
+        };
+        let status = table.status(ep);
+        info!(profile = %p.name, endpoint, disabled, status = %status, "runtime override changed");
+        if let Some(path) = &live.settings.state_file {
+            write_state(path, &snapshot).map_err(|error| OverrideError::NotSaved {
+                path: path.clone(),
+                error,
+            })?;
+        }
+        Ok(status)
+    }
+}
+
+/// Settings that cannot change without rebinding sockets.
+fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.dns.listen != new.dns.listen {
+        out.push("dns.listen".to_string());
+    }
+    if old.admin.listen != new.admin.listen {
+        out.push("admin.listen".to_string());
+    }
+    if old.dns.udp_workers != new.dns.udp_workers {
+        out.push("dns.udp_workers".to_string());
+    }
+    out
+}
+
+/// Watches the configuration file, the profiles directory and the GeoIP
+/// database for changes. Registration happens in [`Watch::start`], before
+/// the server reports ready, so no change after that is missed.
+pub struct Watch {
+    _watcher: Box<dyn notify::Watcher + Send>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<()>,
+    reloader: Arc<Reloader>,
+}
+
+impl Watch {
+    /// Registers the watches. Falls back to polling when the platform
+    /// watcher is unavailable; `None` when neither works.
+    pub fn start(reloader: Arc<Reloader>, settings: &Settings) -> Option<Watch> {
+        use notify::{RecursiveMode, Watcher};
+
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let mut dirs: Vec<PathBuf> =
+            vec![parent_dir(reloader.path()), settings.profiles_dir.clone()];
+        if let Some(g) = &settings.geoip_database {
+            dirs.push(parent_dir(g));
+        }
+        dirs.sort();
+        dirs.dedup();
+        // Only the files that make up the configuration count: not the state
+        // file, editor swap files or anything else sharing a directory.
+        let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let config_file = canon(reloader.path());
+        let profiles_dir = canon(&settings.profiles_dir);
+        let geoip = settings.geoip_database.as_deref().map(canon);
+        let relevant = move |p: &Path| {
+            p == config_file
+                || p.parent() == Some(profiles_dir.as_path())
+                    && p.extension().is_some_and(|e| e == "toml")
+                || geoip.as_ref().is_some_and(|g| p == g)
+        };
+        let catch_up = tx.clone();
+        let handler = move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res
+                && !matches!(ev.kind, notify::EventKind::Access(_))
+                && ev.paths.iter().any(|p| relevant(&canon(p)))
+            {
+                let _ = tx.send(());
+            }
+        };
+        let mut watcher: Box<dyn Watcher + Send> = match notify::recommended_watcher(
+            handler.clone(),
+        ) {
+            Ok(w) => Box::new(w),
+            Err(e) => {
+                warn!(error = %e, "file watcher unavailable; polling for changes every second");
+                match notify::PollWatcher::new(
+                    handler,
+                    notify::Config::default().with_poll_interval(Duration::from_secs(1)),
+                ) {
+                    Ok(w) => Box::new(w),
+                    Err(e) => {
+                        error!(error = %e, "cannot watch the configuration; reload with SIGHUP or POST /api/v1/reload");
+                        return None;
+                    }
+                }
+            }
+        };
+        for d in &dirs {
+            if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
+                warn!(dir = %d.display(), error = %e, "cannot watch directory for changes");
+            }
+        }
+        // A change made between the load and now raised no event: catch up
+        // by comparing modification times once (with slack for coarse file
+        // system clocks; an extra reload of an unchanged file is harmless).
+        if let Some(loaded_at) = reloader.shared.table.load().loaded_at
+            && changed_since(
+                loaded_at - Duration::from_millis(50),
+                reloader.path(),
+                settings,
+            )
+        {
+            let _ = catch_up.send(());
+        }
+        Some(Watch {
+            _watcher: watcher,
+            rx,
+            reloader,
+        })
+    }
+
+    /// Reloads once writes have settled (debounced), until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                ev = self.rx.recv() => if ev.is_none() { return },
+            }
+            // Debounce: wait for 250 ms without events (at most 2 s), so an
+            // editor's save or a storm of writes becomes one reload.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    ev = tokio::time::timeout(Duration::from_millis(250), self.rx.recv()) => match ev {
+                        Ok(Some(())) if tokio::time::Instant::now() < deadline => continue,
+                        Ok(None) => return,
+                        _ => break,
+                    }
+                }
+            }
+            let _ = self.reloader.reload("file change").await;
+        }
+    }
+}
+
+/// True when a configuration file was modified after `t`.
+fn changed_since(t: std::time::SystemTime, config: &Path, settings: &Settings) -> bool {
+    let newer = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m > t)
+    };
+    let profiles = std::fs::read_dir(&settings.profiles_dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).any(|e| newer(&e.path())))
+        .unwrap_or(false);
+    newer(config)
+        || newer(&settings.profiles_dir)
+        || profiles
+        || settings.geoip_database.as_deref().is_some_and(newer)
+}
+
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -308,3 +308,39 @@ fn keys_a_method_ignores_are_warnings() {
         "{out}"
     );
 }
+
+#[test]
+fn nested_profile_loops_and_depth_are_rejected() {
+    let nest = |name: &str, child: &str| {
+        format!(
+            "name = \"{name}.tm.example.test.\"\nrouting = \"priority\"\n[[endpoints]]\nname = \"child\"\nprofile = \"{child}.tm.example.test.\"\n[[endpoints]]\nname = \"last-resort\"\ntarget = \"192.0.2.1\"\n"
+        )
+    };
+    // a -> b -> c -> a
+    let (a, b, c) = (nest("a", "b"), nest("b", "c"), nest("c", "a"));
+    let fx = Fixture::new("", &[("a.toml", &a), ("b.toml", &b), ("c.toml", &c)]);
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 1);
+    assert!(out.contains("nested profiles form a loop: a.tm.example.test. -> b.tm.example.test. -> c.tm.example.test. -> a.tm.example.test."), "{out}");
+    // Twelve levels: more than ten.
+    let mut files = Vec::new();
+    for i in 0..12 {
+        files.push((
+            format!("p{i}.toml"),
+            nest(&format!("p{i}"), &format!("p{}", i + 1)),
+        ));
+    }
+    files.push(("p12.toml".into(), "name = \"p12.tm.example.test.\"\nrouting = \"priority\"\n[[endpoints]]\nname = \"x\"\ntarget = \"192.0.2.2\"\n".into()));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let fx = Fixture::new("", &refs);
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 1);
+    assert!(out.contains("at most 10 levels are allowed"), "{out}");
+    // Ten levels are fine.
+    let fx = Fixture::new("", &refs[2..]);
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 0, "{out}");
+}

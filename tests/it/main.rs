@@ -12,6 +12,7 @@ mod clients;
 mod dns_rules;
 mod geo;
 mod geodb;
+mod page;
 mod prober;
 mod robustness;
 mod routing;

@@ -372,7 +372,8 @@ fn a_slow_backend_does_not_delay_others() {
 }
 
 /// The real binary, at the most verbose log level, with failing probes of
-/// every kind: the key shows up nowhere.
+/// every kind and every admin API surface called: neither the health key nor
+/// the admin token shows up in a log line, a response, a metric or the page.
 #[test]
 fn health_keys_never_reach_the_logs() {
     let key = "K3Y-must-not-leak-7f3a";
@@ -393,10 +394,15 @@ fn health_keys_never_reach_the_logs() {
         "name = \"tls.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"https\"\nport = {}\npath = \"/Health/{{key}}\"\nkey = {{ env = \"TEST_HEALTH_KEY\" }}\ninterval = \"200ms\"\ntimeout = \"100ms\"\ntolerated_failures = 0\n[[endpoints]]\nname = \"tls\"\ntarget = \"127.0.0.1\"\n",
         tls.port()
     );
+    let admin_port = closed_port();
+    let token = "T0KEN-must-not-leak-9b2c";
     let fx = Fixture::new(
-        "",
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = {{ file = \"admin.token\" }}"
+        ),
         &[("todoapi.toml", &profile), ("tls.toml", &tls_profile)],
     );
+    std::fs::write(fx.dir.path().join("admin.token"), token).unwrap();
     let mut child = std::process::Command::new(bin())
         .args(["serve", "--config"])
         .arg(fx.config_path())
@@ -406,11 +412,40 @@ fn health_keys_never_reach_the_logs() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+    wait_until(Duration::from_secs(5), || {
+        std::net::TcpStream::connect(admin).is_ok()
+    })
+    .expect("admin API up");
+    std::thread::sleep(Duration::from_millis(1000));
+    // Every API surface, with and without the token.
+    let mut bodies = Vec::new();
+    for (method, path, auth) in [
+        ("GET", "/", None),
+        ("GET", "/api/v1/status", None),
+        ("GET", "/metrics", None),
+        ("GET", "/api/v1/explain?name=todoapi.tm.example.test", None),
+        ("POST", "/api/v1/reload", None),
+        ("POST", "/api/v1/reload", Some(token)),
+        (
+            "POST",
+            "/api/v1/profiles/todoapi.tm.example.test/endpoints/e0/disable",
+            Some(token),
+        ),
+        (
+            "POST",
+            "/api/v1/profiles/todoapi.tm.example.test/endpoints/e0/disable",
+            Some("wrong"),
+        ),
+    ] {
+        let (_, body) = crate::admin::http(admin, method, path, auth);
+        bodies.push(body);
+    }
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("endpoint status changed"), "{log}");
+    assert!(log.contains("configuration reloaded"), "{log}");
     for reason in [
         "status 503",
         "protocol: ",
@@ -419,8 +454,126 @@ fn health_keys_never_reach_the_logs() {
     ] {
         assert!(log.contains(reason), "no `{reason}` in:\n{log}");
     }
-    assert!(!log.contains(key), "the key leaked:\n{log}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(key));
+    for secret in [key, token] {
+        assert!(
+            !log.contains(secret),
+            "a secret leaked into the log:\n{log}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+        for b in &bodies {
+            assert!(!b.contains(secret), "a secret leaked into a response: {b}");
+        }
+    }
     // The backends did receive it.
     assert!(unavailable.requests.lock().unwrap()[0].contains(key));
+}
+
+/// Reloads keep the health of unchanged probes, start new ones in
+/// CheckingEndpoint, and stop probing removed ones.
+#[test]
+fn reload_carries_health_over() {
+    let primary = Backend::http(Mode::Ok);
+    let secondary = Backend::http(Mode::Unavailable);
+    let profile = drill_profile(primary.port(), secondary.port(), "200ms", "100ms");
+    let fx = Fixture::new("", &[("todoapi.toml", &profile)]);
+    let path = fx.dir.path().join("profiles/todoapi.toml");
+    let s = fx.start_probing();
+    let status = |name: &str| {
+        let t = s.shared.table.load();
+        let p = t.profile_by_name("todoapi.tm.example.test.").unwrap();
+        t.endpoints_of(p)
+            .iter()
+            .find(|e| &*e.name == name)
+            .map(|e| t.status(e))
+    };
+    wait_until(Duration::from_secs(3), || {
+        status("primary") == Some(switchyard::health::Status::Online)
+            && status("secondary") == Some(switchyard::health::Status::Degraded)
+    })
+    .expect("initial statuses");
+    let since = |s: &TestServer| {
+        let t = s.shared.table.load();
+        match &t.endpoints[0].health {
+            switchyard::routing::Health::Monitored(c) => c.details().since,
+            _ => unreachable!(),
+        }
+    };
+    let before = since(&s);
+    // An unrelated change (TTL) keeps both statuses and the primary's history.
+    std::fs::write(&path, profile.replace("ttl = 1", "ttl = 2")).unwrap();
+    let (code, _) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
+    assert_eq!(code, 200);
+    assert_eq!(status("primary"), Some(switchyard::health::Status::Online));
+    assert_eq!(
+        status("secondary"),
+        Some(switchyard::health::Status::Degraded)
+    );
+    assert_eq!(since(&s), before);
+    // Pointing the secondary's probe elsewhere makes it a new probe...
+    let third = Backend::http(Mode::Ok);
+    let changed = profile.replace("ttl = 1", "ttl = 2").replace(
+        &format!("port = {} }}", secondary.port()),
+        &format!("port = {} }}", third.port()),
+    );
+    std::fs::write(&path, &changed).unwrap();
+    assert_eq!(
+        crate::admin::http(s.admin, "POST", "/api/v1/reload", None).0,
+        200
+    );
+    assert_ne!(
+        status("secondary"),
+        Some(switchyard::health::Status::Degraded)
+    );
+    wait_until(Duration::from_secs(3), || {
+        status("secondary") == Some(switchyard::health::Status::Online)
+    })
+    .expect("new probe decides");
+    // ...and the old target is no longer probed.
+    let n = secondary.request_count();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        secondary.request_count() <= n + 1,
+        "removed probe still running"
+    );
+    assert!(primary.request_count() > 3);
+}
+
+/// `--log-format json`: one object per line; transitions are events with
+/// profile, endpoint, old and new status and the reason.
+#[test]
+fn json_logs_carry_transition_events() {
+    let down = Backend::http(Mode::Unavailable);
+    let profile = drill_profile(down.port(), closed_port(), "200ms", "100ms");
+    let fx = Fixture::new("", &[("todoapi.toml", &profile)]);
+    let mut child = std::process::Command::new(bin())
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(fx.config_path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let mut transitions = 0;
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["message"] == "endpoint status changed" {
+            transitions += 1;
+            assert_eq!(v["profile"], "todoapi.tm.example.test.");
+            assert!(
+                v["endpoint"] == "primary" || v["endpoint"] == "secondary",
+                "{v}"
+            );
+            assert_eq!(v["old"], "CheckingEndpoint");
+            assert_eq!(v["new"], "Degraded");
+            let reason = v["reason"].as_str().unwrap();
+            assert!(
+                reason == "status 503" || reason == "connect refused",
+                "{reason}"
+            );
+        }
+    }
+    assert_eq!(transitions, 2, "{log}");
 }

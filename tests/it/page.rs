@@ -1,0 +1,104 @@
+//! The status page in a real browser: headless Chromium (Debian's
+//! `chromium`, installed by scripts/test.sh) loads the page from the running
+//! server, runs its script, and the rendered DOM is checked.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::backend::*;
+use crate::harness::*;
+
+fn render(url: &str) -> String {
+    let profile_dir = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile_dir.path().display()))
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run chromium ({e}); run the tests with scripts/test.sh, which installs it"
+            )
+        });
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn status_page_renders_in_a_browser() {
+    let primary = Backend::http(Mode::Unavailable);
+    let secondary = Backend::http(Mode::Ok);
+    let profile = format!(
+        r#"
+name = "todoapi.tm.example.test."
+routing = "priority"
+ttl = 30
+[monitor]
+protocol = "http"
+path = "/Health/{{key}}"
+key = "page-test-key"
+interval = "200ms"
+timeout = "100ms"
+tolerated_failures = 0
+[[endpoints]]
+name = "primary"
+target = "203.0.113.10"
+probe = {{ address = "127.0.0.1", port = {} }}
+[[endpoints]]
+name = "secondary"
+target = "198.51.100.20"
+probe = {{ address = "127.0.0.1", port = {} }}
+"#,
+        primary.port(),
+        secondary.port()
+    );
+    let s = Fixture::new("", &[("todoapi.toml", &profile)]).start_probing();
+    wait_until(Duration::from_secs(3), || {
+        let t = s.shared.table.load();
+        t.endpoints
+            .iter()
+            .all(|e| e.status() != switchyard::health::Status::CheckingEndpoint)
+    })
+    .expect("both decided");
+    let dom = render(&format!("http://{}/", s.admin));
+    assert!(
+        dom.contains("data-profile=\"todoapi.tm.example.test.\""),
+        "page not rendered:\n{dom}"
+    );
+    // The profile and each endpoint with its status badge, probe result and transition.
+    assert!(
+        dom.contains("<span class=\"badge Degraded\">Degraded</span>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<span class=\"badge Online\">Online</span>"),
+        "{dom}"
+    );
+    assert!(dom.contains("data-endpoint=\"primary\""), "{dom}");
+    assert!(dom.contains("status 503"), "last probe error shown: {dom}");
+    assert!(dom.contains("HTTP 200"), "{dom}");
+    assert!(
+        dom.contains("CheckingEndpoint → Degraded"),
+        "transition shown: {dom}"
+    );
+    assert!(dom.contains("priority · TTL 30"), "{dom}");
+    assert!(
+        !dom.contains("page-test-key"),
+        "the key leaked into the page"
+    );
+    // The script reached the API: its error banner stayed hidden and empty.
+    assert!(
+        dom.contains("<div id=\"problem\" style=\"display: none;\"></div>"),
+        "{dom}"
+    );
+}

@@ -8,6 +8,7 @@ mod backend;
 mod harness;
 
 mod check;
+mod cli;
 mod clients;
 mod dns_rules;
 mod geo;

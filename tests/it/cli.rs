@@ -1,0 +1,82 @@
+//! `switchyard status | explain | endpoint | reload`: the real binary
+//! against a running server's admin API.
+
+use std::process::Command;
+
+use hickory_proto::rr::RecordType;
+use switchyard::health::Status;
+
+use crate::harness::*;
+
+fn run(args: &[&str], token: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    match token {
+        Some(t) => cmd.env("SWITCHYARD_ADMIN_TOKEN", t),
+        None => cmd.env_remove("SWITCHYARD_ADMIN_TOKEN"),
+    };
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn admin_commands() {
+    let fx = Fixture::new(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = { file = \"admin.token\" }",
+        &[("todoapi.toml", TODOAPI)],
+    );
+    std::fs::write(fx.dir.path().join("admin.token"), "cli-token").unwrap();
+    let s = fx.start();
+    let admin = s.admin.to_string();
+    s.set_status("todoapi.tm.example.test.", "primary", Status::Degraded);
+
+    let (code, out, err) = run(&["status", "--admin", &admin], None);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("PROFILE") && lines[0].contains("LAST PROBE"), "{out}");
+    assert!(lines[1].contains("todoapi.tm.example.test.") && lines[1].contains("primary") && lines[1].contains("Degraded"), "{out}");
+    assert!(lines[2].contains("secondary") && lines[2].contains("CheckingEndpoint"), "{out}");
+
+    let (code, out, err) = run(&["explain", "todoapi.tm.example.test", "--admin", &admin], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("todoapi.tm.example.test A -> NOERROR, TTL 30"), "{out}");
+    assert!(out.contains("answer:   todoapi.tm.example.test. 30 A 198.51.100.20"), "{out}");
+    assert!(out.contains("todoapi.tm.example.test/primary: Degraded since"), "{out}");
+
+    // Changing state needs the token.
+    let (code, _, err) = run(&["endpoint", "disable", "todoapi.tm.example.test", "secondary", "--admin", &admin], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("SWITCHYARD_ADMIN_TOKEN"), "{err}");
+    let (code, out, err) = run(
+        &["endpoint", "disable", "todoapi.tm.example.test", "secondary", "--admin", &admin],
+        Some("cli-token"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("todoapi.tm.example.test./secondary: Disabled"), "{out}");
+    // Both unusable now: primary Degraded, secondary disabled: fail open to the primary.
+    assert_eq!(addrs(&udp(s.v4(), "todoapi.tm.example.test.", RecordType::A)), ["203.0.113.10"]);
+    let (code, _, _) = run(
+        &["endpoint", "enable", "todoapi.tm.example.test", "secondary", "--admin", &admin],
+        Some("cli-token"),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(addrs(&udp(s.v4(), "todoapi.tm.example.test.", RecordType::A)), ["198.51.100.20"]);
+
+    let (code, out, _) = run(&["reload", "--admin", &admin], Some("cli-token"));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("reloaded: 1 profiles"), "{out}");
+    std::fs::write(s.dir().join("profiles/bad.toml"), "name = 3").unwrap();
+    let (code, out, err) = run(&["reload", "--admin", &admin], Some("cli-token"));
+    assert_eq!(code, 1);
+    assert!(out.contains("bad.toml:1:8: name:"), "{out}");
+    assert!(err.contains("previous one keeps serving"), "{err}");
+
+    // No server there: a clear error.
+    let (code, _, err) = run(&["status", "--admin", "127.0.0.1:9"], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the admin API at 127.0.0.1:9"), "{err}");
+}

@@ -503,6 +503,17 @@ fn explain_profile(
     if let Some(i) = chosen {
         let e = &eps[i];
         x.steps.push(format!("chosen: {} ({})", e.name, target(e)));
+        let mismatch = match (&e.target, family) {
+            (Target::V4(_), Family::V6) => Some("AAAA"),
+            (Target::V6(_), Family::V4) => Some("A"),
+            _ => None,
+        };
+        if let Some(t) = mismatch {
+            x.steps.push(format!(
+                "{} is an address of the other family: the {t} query gets NODATA",
+                target(e)
+            ));
+        }
         return nested_child(eps, i);
     }
     None

@@ -37,34 +37,90 @@ fn admin_commands() {
     let (code, out, err) = run(&["status", "--admin", &admin], None);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("PROFILE") && lines[0].contains("LAST PROBE"), "{out}");
-    assert!(lines[1].contains("todoapi.tm.example.test.") && lines[1].contains("primary") && lines[1].contains("Degraded"), "{out}");
-    assert!(lines[2].contains("secondary") && lines[2].contains("CheckingEndpoint"), "{out}");
+    assert!(
+        lines[0].starts_with("PROFILE") && lines[0].contains("LAST PROBE"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("todoapi.tm.example.test.")
+            && lines[1].contains("primary")
+            && lines[1].contains("Degraded"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("secondary") && lines[2].contains("CheckingEndpoint"),
+        "{out}"
+    );
 
-    let (code, out, err) = run(&["explain", "todoapi.tm.example.test", "--admin", &admin], None);
+    let (code, out, err) = run(
+        &["explain", "todoapi.tm.example.test", "--admin", &admin],
+        None,
+    );
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("todoapi.tm.example.test A -> NOERROR, TTL 30"), "{out}");
-    assert!(out.contains("answer:   todoapi.tm.example.test. 30 A 198.51.100.20"), "{out}");
-    assert!(out.contains("todoapi.tm.example.test/primary: Degraded since"), "{out}");
+    assert!(
+        out.starts_with("todoapi.tm.example.test A -> NOERROR, TTL 30"),
+        "{out}"
+    );
+    assert!(
+        out.contains("answer:   todoapi.tm.example.test. 30 A 198.51.100.20"),
+        "{out}"
+    );
+    assert!(
+        out.contains("todoapi.tm.example.test/primary: Degraded since"),
+        "{out}"
+    );
 
     // Changing state needs the token.
-    let (code, _, err) = run(&["endpoint", "disable", "todoapi.tm.example.test", "secondary", "--admin", &admin], None);
+    let (code, _, err) = run(
+        &[
+            "endpoint",
+            "disable",
+            "todoapi.tm.example.test",
+            "secondary",
+            "--admin",
+            &admin,
+        ],
+        None,
+    );
     assert_eq!(code, 1);
     assert!(err.contains("SWITCHYARD_ADMIN_TOKEN"), "{err}");
     let (code, out, err) = run(
-        &["endpoint", "disable", "todoapi.tm.example.test", "secondary", "--admin", &admin],
+        &[
+            "endpoint",
+            "disable",
+            "todoapi.tm.example.test",
+            "secondary",
+            "--admin",
+            &admin,
+        ],
         Some("cli-token"),
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("todoapi.tm.example.test./secondary: Disabled"), "{out}");
+    assert!(
+        out.contains("todoapi.tm.example.test./secondary: Disabled"),
+        "{out}"
+    );
     // Both unusable now: primary Degraded, secondary disabled: fail open to the primary.
-    assert_eq!(addrs(&udp(s.v4(), "todoapi.tm.example.test.", RecordType::A)), ["203.0.113.10"]);
+    assert_eq!(
+        addrs(&udp(s.v4(), "todoapi.tm.example.test.", RecordType::A)),
+        ["203.0.113.10"]
+    );
     let (code, _, _) = run(
-        &["endpoint", "enable", "todoapi.tm.example.test", "secondary", "--admin", &admin],
+        &[
+            "endpoint",
+            "enable",
+            "todoapi.tm.example.test",
+            "secondary",
+            "--admin",
+            &admin,
+        ],
         Some("cli-token"),
     );
     assert_eq!(code, 0);
-    assert_eq!(addrs(&udp(s.v4(), "todoapi.tm.example.test.", RecordType::A)), ["198.51.100.20"]);
+    assert_eq!(
+        addrs(&udp(s.v4(), "todoapi.tm.example.test.", RecordType::A)),
+        ["198.51.100.20"]
+    );
 
     let (code, out, _) = run(&["reload", "--admin", &admin], Some("cli-token"));
     assert_eq!(code, 0);
@@ -78,5 +134,8 @@ fn admin_commands() {
     // No server there: a clear error.
     let (code, _, err) = run(&["status", "--admin", "127.0.0.1:9"], None);
     assert_eq!(code, 1);
-    assert!(err.contains("cannot reach the admin API at 127.0.0.1:9"), "{err}");
+    assert!(
+        err.contains("cannot reach the admin API at 127.0.0.1:9"),
+        "{err}"
+    );
 }

@@ -100,6 +100,9 @@ impl Server {
             }
         }
         let shared = Arc::new(Shared::new(table, config.geo.take(), overrides));
+        shared
+            .admin_token
+            .store(config.settings.admin.token.clone().map(Arc::new));
         let reloader = Arc::new(Reloader::new(
             config.path.clone(),
             shared.clone(),
@@ -190,8 +193,8 @@ impl Server {
             let state = crate::admin::AdminState::new(
                 self.shared.clone(),
                 self.reloader.clone(),
-                settings.admin.token.clone(),
                 self.options.probing,
+                addr.ip().is_loopback(),
             );
             tasks.spawn(crate::admin::serve(listener, state, shutdown.clone()));
             info!(address = %addr, "admin API listening");

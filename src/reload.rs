@@ -61,6 +61,8 @@ pub struct Reloader {
     path: PathBuf,
     shared: Arc<Shared>,
     live: tokio::sync::Mutex<Live>,
+    /// Read by `/healthz` without waiting for a reload to finish.
+    prober_started: std::sync::atomic::AtomicBool,
 }
 
 /// The state file: runtime overrides that survive restarts and reloads.
@@ -136,6 +138,7 @@ impl Reloader {
                 probes,
                 prober: None,
             }),
+            prober_started: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -152,12 +155,15 @@ impl Reloader {
         prober.update(&live.probes, &table)?;
         let n = prober.len();
         live.prober = Some(prober);
+        self.prober_started
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 
-    /// True once the prober runs (or is not wanted).
-    pub async fn prober_running(&self) -> bool {
-        self.live.lock().await.prober.is_some()
+    /// True once the prober runs.
+    pub fn prober_running(&self) -> bool {
+        self.prober_started
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reloads everything now. On error nothing changes and every problem
@@ -230,6 +236,9 @@ impl Reloader {
         }
         self.shared.geo.store(cfg.geo.take());
         self.shared.table.store(table);
+        self.shared
+            .admin_token
+            .store(cfg.settings.admin.token.clone().map(Arc::new));
         // Runtime settings that apply without a restart.
         let mut settings = cfg.settings;
         settings.dns.listen = live.settings.dns.listen.clone();
@@ -312,6 +321,12 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.dns.udp_workers != new.dns.udp_workers {
         out.push("dns.udp_workers".to_string());
+    }
+    if old.dns.tcp_idle_timeout != new.dns.tcp_idle_timeout {
+        out.push("dns.tcp_idle_timeout".to_string());
+    }
+    if old.dns.max_tcp_connections != new.dns.max_tcp_connections {
+        out.push("dns.max_tcp_connections".to_string());
     }
     out
 }

@@ -27,6 +27,9 @@ pub struct Shared {
     /// Set once the DNS listeners (and the prober, when wanted) run; read
     /// by `/healthz`.
     pub ready: AtomicBool,
+    /// The admin API's bearer token: written at start-up and by reloads,
+    /// read by every admin request.
+    pub admin_token: ArcSwapOption<crate::config::Secret>,
 }
 
 impl Shared {
@@ -42,6 +45,7 @@ impl Shared {
             metrics: Metrics::default(),
             overrides: Mutex::new(overrides),
             ready: AtomicBool::new(false),
+            admin_token: ArcSwapOption::empty(),
         }
     }
 }

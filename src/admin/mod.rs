@@ -34,7 +34,6 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::config::Secret;
 use crate::reload::{OverrideError, Reloader};
 use crate::routing::Family;
 use crate::routing::explain::{self, ClientView};
@@ -47,26 +46,29 @@ const PAGE: &str = include_str!("page.html");
 pub struct AdminState {
     shared: Arc<Shared>,
     reloader: Arc<Reloader>,
-    token: Option<Secret>,
     probing: bool,
+    /// Bound to loopback: only IP-literal or `localhost` Host headers are
+    /// served (a web page cannot reach the API by DNS rebinding).
+    loopback: bool,
     registry: prometheus_client::registry::Registry,
 }
 
 impl AdminState {
-    /// State for the API over the running server.
+    /// State for the API over the running server. The token is read from
+    /// [`Shared::admin_token`] on each request, so reloads apply it.
     pub fn new(
         shared: Arc<Shared>,
         reloader: Arc<Reloader>,
-        token: Option<Secret>,
         probing: bool,
+        loopback: bool,
     ) -> Arc<AdminState> {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(metrics::Collector::new(shared.clone())));
         Arc::new(AdminState {
             shared,
             reloader,
-            token,
             probing,
+            loopback,
             registry,
         })
     }
@@ -126,8 +128,29 @@ async fn auth(State(state): State<Arc<AdminState>>, req: Request, next: Next) ->
             format!("request bodies are limited to {MAX_BODY} bytes"),
         );
     }
-    if let Some(token) = &state.token
-        && !matches!(*req.method(), Method::GET | Method::HEAD)
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if state.loopback && !loopback_host(host) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "on loopback the admin API answers only requests for an IP address or localhost",
+        );
+    }
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
+    // A browser page elsewhere must not be able to change anything: refuse
+    // cross-origin writes whatever the token setting.
+    if writes && cross_origin(req.headers(), host) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "cross-origin requests cannot change anything here",
+        );
+    }
+    let token = state.shared.admin_token.load();
+    if let Some(token) = token.as_deref()
+        && writes
     {
         let given = req
             .headers()
@@ -148,6 +171,39 @@ async fn auth(State(state): State<Arc<AdminState>>, req: Request, next: Next) ->
         }
     }
     next.run(req).await
+}
+
+/// True when `host` (a Host header) names an IP address or localhost.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        None => host.rsplit_once(':').map_or(
+            host,
+            |(h, p)| if p.parse::<u16>().is_ok() { h } else { host },
+        ),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok()
+}
+
+/// True when the request comes from a browser page of another origin.
+fn cross_origin(headers: &HeaderMap, host: &str) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => false,
+        Some(origin) => {
+            let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+            !authority.eq_ignore_ascii_case(host)
+        }
+    }
 }
 
 /// Compares without an early exit, so timing does not reveal the prefix.
@@ -172,7 +228,7 @@ async fn page() -> Response {
 
 async fn healthz(State(state): State<Arc<AdminState>>) -> Response {
     let dns = state.shared.ready.load(Ordering::Relaxed);
-    let prober = !state.probing || state.reloader.prober_running().await;
+    let prober = !state.probing || state.reloader.prober_running();
     if dns && prober {
         (StatusCode::OK, "ok\n").into_response()
     } else {
@@ -348,6 +404,25 @@ mod tests {
         assert!(!constant_time_eq(b"s3cre", b"s3cret"));
         assert!(!constant_time_eq(b"", b"x"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn hosts_and_origins() {
+        assert!(loopback_host("127.0.0.1:8053"));
+        assert!(loopback_host("localhost:8053"));
+        assert!(loopback_host("[::1]:8053"));
+        assert!(loopback_host("127.0.0.1"));
+        assert!(!loopback_host("evil.example:8053"));
+        assert!(!loopback_host(""));
+        let mut h = HeaderMap::new();
+        assert!(!cross_origin(&h, "127.0.0.1:8053"));
+        h.insert(header::ORIGIN, "http://127.0.0.1:8053".parse().unwrap());
+        assert!(!cross_origin(&h, "127.0.0.1:8053"));
+        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(cross_origin(&h, "127.0.0.1:8053"));
+        let mut h = HeaderMap::new();
+        h.insert("sec-fetch-site", "cross-site".parse().unwrap());
+        assert!(cross_origin(&h, "127.0.0.1:8053"));
     }
 
     #[test]

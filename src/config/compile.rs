@@ -2079,6 +2079,13 @@ impl Loader<'_> {
                         if let Link::Node(to) = ep.rr.link {
                             edges[i].push((to, None));
                         }
+                        // A nested endpoint answers with its child's
+                        // targets, as if the name were the child's.
+                        if let Target::Nested(child) = ep.target
+                            && let Some(c) = self.table.profiles.get(child as usize)
+                        {
+                            edges[i].push((c.node, None));
+                        }
                     }
                 }
                 NodeData::Empty => {}

@@ -79,6 +79,8 @@ pub struct Answerer {
 
 /// What resolving one name needs besides the table.
 struct Scratch {
+    /// Count answers per endpoint (off for explain's synthetic queries).
+    count: bool,
     rng: fastrand::Rng,
     picks: Picks,
     glue: [(usize, usize, NodeId); MAX_GLUE],
@@ -104,6 +106,7 @@ impl Answerer {
     pub fn new(rng: fastrand::Rng) -> Self {
         Answerer {
             scratch: Scratch {
+                count: true,
                 rng,
                 picks: Picks::default(),
                 glue: [(0, 0, 0); MAX_GLUE],
@@ -112,6 +115,14 @@ impl Answerer {
             lower: [0; MAX_WIRE_LEN],
             geo_cache: geo::Cache::default(),
         }
+    }
+
+    /// An answerer whose answers are not counted in the endpoints' answer
+    /// counters (for `explain`, which asks without a client).
+    pub fn uncounted() -> Self {
+        let mut a = Self::default();
+        a.scratch.count = false;
+        a
     }
 
     /// Answers one packet from `peer` into `out` (cleared first). Returns
@@ -339,7 +350,9 @@ impl Scratch {
                         let first = &eps[self.picks.as_slice()[0] as usize];
                         match first.target {
                             Target::Nested(child) => {
-                                first.runtime.answered();
+                                if self.count {
+                                    first.runtime.answered();
+                                }
                                 p = &table.profiles[child as usize];
                                 eps = table.endpoints_of(p);
                             }
@@ -360,7 +373,9 @@ impl Scratch {
                         if !fits {
                             continue;
                         }
-                        ep.runtime.answered();
+                        if self.count {
+                            ep.runtime.answered();
+                        }
                         let target = write_rr(out, c, at, &ep.rr);
                         if let Some(ttl) = ttl {
                             patch_ttl(out, &ep.rr, ttl);

@@ -54,7 +54,7 @@ pub fn answer_for(
         .to_vec()
         .map_err(|e| format!("cannot build the query: {e}"))?;
     let mut out = Vec::new();
-    let mut answerer = Answerer::default();
+    let mut answerer = Answerer::uncounted();
     answerer
         .answer(table, geo, &pkt, Transport::Tcp, client, &mut out)
         .ok_or("the query was dropped")?;

@@ -331,7 +331,16 @@ fn explain_profile(
                 .collect();
         } else {
             return match p.on_all_down {
-                OnAllDown::Endpoint(i) => nested_child(eps, i as usize),
+                OnAllDown::Endpoint(i)
+                    if statuses.get(i as usize).is_some_and(|s| s.is_eligible()) =>
+                {
+                    nested_child(eps, i as usize)
+                }
+                OnAllDown::Endpoint(_) => {
+                    x.steps
+                        .push("the on_all_down endpoint is itself disabled: NODATA".into());
+                    None
+                }
                 _ => None,
             };
         }

@@ -213,9 +213,14 @@ pub fn route(
             OnAllDown::NoData => return Outcome::NoData,
             OnAllDown::NxDomain => return Outcome::NxDomain,
             OnAllDown::ServFail => return Outcome::ServFail,
+            // The fixed endpoint, unless it was taken out (Disabled,
+            // Stopped): an operator's "never answer this" wins.
             OnAllDown::Endpoint(i) => {
-                picks.push(i);
-                return Outcome::Endpoints;
+                if eps.get(i as usize).is_some_and(|e| status(e).is_eligible()) {
+                    picks.push(i);
+                    return Outcome::Endpoints;
+                }
+                return Outcome::NoData;
             }
         }
     } else {
@@ -297,10 +302,11 @@ fn matched(
         OnAllDown::NoData => Outcome::NoData,
         OnAllDown::NxDomain => Outcome::NxDomain,
         OnAllDown::ServFail => Outcome::ServFail,
-        OnAllDown::Endpoint(i) => {
+        OnAllDown::Endpoint(i) if status(i).is_eligible() => {
             picks.push(i);
             Outcome::Endpoints
         }
+        OnAllDown::Endpoint(_) => Outcome::NoData,
     }
 }
 
@@ -443,6 +449,15 @@ mod tests {
     fn one_online_endpoint_means_no_fail_open() {
         let p = profile(priority(2), 2, OnAllDown::NxDomain);
         let eps = [ep(1, Status::Degraded), ep(2, Status::Online)];
+        assert_eq!(run(&p, &eps, Family::V4), (Outcome::Endpoints, vec![1]));
+    }
+
+    #[test]
+    fn a_disabled_fixed_fallback_is_not_answered() {
+        let eps = [ep(1, Status::Degraded), ep(2, Status::Disabled)];
+        let p = profile(priority(2), 2, OnAllDown::Endpoint(1));
+        assert_eq!(run(&p, &eps, Family::V4), (Outcome::NoData, vec![]));
+        let eps = [ep(1, Status::Degraded), ep(2, Status::Degraded)];
         assert_eq!(run(&p, &eps, Family::V4), (Outcome::Endpoints, vec![1]));
     }
 

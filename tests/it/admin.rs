@@ -563,3 +563,62 @@ fn nested_profiles_roll_up() {
         "{steps}"
     );
 }
+
+#[test]
+fn token_reloads_explain_is_uncounted_and_browsers_cannot_write() {
+    let fx = Fixture::new(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = { file = \"admin.token\" }",
+        &[("todoapi.toml", TODOAPI)],
+    );
+    std::fs::write(fx.dir.path().join("admin.token"), "old-token").unwrap();
+    let s = fx.start();
+    // A changed token applies on reload.
+    std::fs::write(s.dir().join("admin.token"), "new-token").unwrap();
+    assert_eq!(
+        http(s.admin, "POST", "/api/v1/reload", Some("old-token")).0,
+        200
+    );
+    assert_eq!(
+        http(s.admin, "POST", "/api/v1/reload", Some("old-token")).0,
+        401
+    );
+    assert_eq!(
+        http(s.admin, "POST", "/api/v1/reload", Some("new-token")).0,
+        200
+    );
+    // Explain does not count as traffic.
+    for _ in 0..5 {
+        http(
+            s.admin,
+            "GET",
+            "/api/v1/explain?name=todoapi.tm.example.test",
+            None,
+        );
+    }
+    let (_, doc) = json(s.admin, "GET", "/api/v1/status", None);
+    assert_eq!(doc["profiles"][0]["endpoints"][0]["answers"], 0);
+    // A browser page elsewhere cannot write, nor reach the API by another name.
+    let raw = |req: String| {
+        let mut c = TcpStream::connect(s.admin).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        c.write_all(req.as_bytes()).unwrap();
+        let mut buf = [0u8; 64];
+        let n = c.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let cross = raw(format!(
+        "POST /api/v1/reload HTTP/1.1\r\nHost: {}\r\nOrigin: https://evil.example\r\nAuthorization: Bearer new-token\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        s.admin
+    ));
+    assert!(cross.starts_with("HTTP/1.1 403"), "{cross}");
+    let rebound = raw(
+        "GET /api/v1/status HTTP/1.1\r\nHost: evil.example:8053\r\nConnection: close\r\n\r\n"
+            .into(),
+    );
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    let same = raw(format!(
+        "POST /api/v1/reload HTTP/1.1\r\nHost: {0}\r\nOrigin: http://{0}\r\nAuthorization: Bearer new-token\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        s.admin
+    ));
+    assert!(same.starts_with("HTTP/1.1 200"), "{same}");
+}

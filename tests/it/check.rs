@@ -344,3 +344,13 @@ fn nested_profile_loops_and_depth_are_rejected() {
     let (code, out, _) = check(&fx.config_path());
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn cname_loops_through_nested_profiles_are_rejected() {
+    let top = "name = \"t.tm.example.test.\"\nrouting = \"priority\"\n[[endpoints]]\nname = \"child\"\nprofile = \"c.tm.example.test.\"\n";
+    let child = "name = \"c.tm.example.test.\"\nrouting = \"priority\"\n[[endpoints]]\nname = \"back\"\ntarget = \"t.tm.example.test.\"\n";
+    let fx = Fixture::new("", &[("t.toml", top), ("c.toml", child)]);
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 1);
+    assert!(out.contains("CNAME loop"), "{out}");
+}

@@ -8,6 +8,17 @@ use serde_json::Value;
 
 use switchyard::admin::client;
 
+/// Prints a line; a closed pipe (`switchyard status | head`) ends the
+/// command quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }};
+}
+
 fn token() -> Option<String> {
     std::env::var("SWITCHYARD_ADMIN_TOKEN")
         .ok()
@@ -74,7 +85,7 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
         return Err(fail(code, &doc));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        out!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = vec![[
@@ -137,7 +148,7 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
                 }
             })
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        out!("{}", line.join("  ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -163,10 +174,10 @@ pub fn explain(
         return Err(fail(code, &doc));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        out!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    out!(
         "{} {} -> {}{}{}",
         doc["name"].as_str().unwrap_or(name),
         doc["type"].as_str().unwrap_or(qtype),
@@ -179,20 +190,20 @@ pub fn explain(
             .map_or(String::new(), |s| format!(", ECS scope /{s}")),
     );
     for a in doc["answers"].as_array().into_iter().flatten() {
-        println!("  answer:   {}", a.as_str().unwrap_or(""));
+        out!("  answer:   {}", a.as_str().unwrap_or(""));
     }
     for a in doc["authority"].as_array().into_iter().flatten() {
-        println!("  authority: {}", a.as_str().unwrap_or(""));
+        out!("  authority: {}", a.as_str().unwrap_or(""));
     }
-    println!("why:");
+    out!("why:");
     for s in doc["steps"].as_array().into_iter().flatten() {
-        println!("  - {}", s.as_str().unwrap_or(""));
+        out!("  - {}", s.as_str().unwrap_or(""));
     }
     let excluded = doc["excluded"].as_array().cloned().unwrap_or_default();
     if !excluded.is_empty() {
-        println!("left out:");
+        out!("left out:");
         for e in excluded {
-            println!(
+            out!(
                 "  - {}: {}",
                 e["endpoint"].as_str().unwrap_or("?"),
                 e["reason"].as_str().unwrap_or("?")
@@ -219,7 +230,7 @@ pub fn endpoint(
     if code != 200 {
         return Err(fail(code, &doc));
     }
-    println!(
+    out!(
         "{}/{}: {}{}",
         doc["profile"].as_str().unwrap_or(profile),
         endpoint,
@@ -239,15 +250,17 @@ pub fn reload(addr: SocketAddr) -> Result<ExitCode> {
     match code {
         200 => {
             let s = &doc["summary"];
-            println!(
+            out!(
                 "reloaded: {} profiles, {} endpoints, {} probes",
-                s["profiles"], s["endpoints"], s["probes"]
+                s["profiles"],
+                s["endpoints"],
+                s["probes"]
             );
             Ok(ExitCode::SUCCESS)
         }
         422 => {
             for e in doc["errors"].as_array().into_iter().flatten() {
-                println!("{}", e.as_str().unwrap_or(""));
+                out!("{}", e.as_str().unwrap_or(""));
             }
             eprintln!("configuration rejected; the previous one keeps serving");
             Ok(ExitCode::from(1))

@@ -41,6 +41,16 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
 
+    /// The admin API, for status, explain, endpoint and reload (the token
+    /// comes from SWITCHYARD_ADMIN_TOKEN).
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8053",
+        env = "SWITCHYARD_ADMIN",
+        global = true
+    )]
+    admin: std::net::SocketAddr,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -62,8 +72,6 @@ enum Command {
     Check,
     /// Show every profile and endpoint of the running server.
     Status {
-        #[command(flatten)]
-        admin: AdminArgs,
         /// Print the status JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -81,8 +89,6 @@ enum Command {
         /// An EDNS Client Subnet, address/prefix.
         #[arg(long)]
         ecs: Option<String>,
-        #[command(flatten)]
-        admin: AdminArgs,
         /// Print the explanation JSON.
         #[arg(long)]
         json: bool,
@@ -96,21 +102,9 @@ enum Command {
         profile: String,
         /// The endpoint's name within the profile.
         endpoint: String,
-        #[command(flatten)]
-        admin: AdminArgs,
     },
     /// Reload the running server's configuration now.
-    Reload {
-        #[command(flatten)]
-        admin: AdminArgs,
-    },
-}
-
-#[derive(clap::Args)]
-struct AdminArgs {
-    /// The admin API address.
-    #[arg(long, default_value = "127.0.0.1:8053", env = "SWITCHYARD_ADMIN")]
-    admin: std::net::SocketAddr,
+    Reload,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -127,16 +121,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check => check(&cli.config),
         Command::Serve => serve(cli.config),
-        Command::Status { admin, json } => cli::status(admin.admin, json),
+        Command::Status { json } => cli::status(cli.admin, json),
         Command::Explain {
             name,
             qtype,
             client,
             ecs,
-            admin,
             json,
         } => cli::explain(
-            admin.admin,
+            cli.admin,
             &name,
             &qtype,
             client.as_deref(),
@@ -147,14 +140,13 @@ fn main() -> ExitCode {
             action,
             profile,
             endpoint,
-            admin,
         } => cli::endpoint(
-            admin.admin,
+            cli.admin,
             matches!(action, EndpointAction::Disable),
             &profile,
             &endpoint,
         ),
-        Command::Reload { admin } => cli::reload(admin.admin),
+        Command::Reload => cli::reload(cli.admin),
     };
     match result {
         Ok(code) => code,
@@ -203,14 +195,24 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Prints a line; a closed pipe ends the command quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }};
+}
+
 fn check(path: &std::path::Path) -> Result<ExitCode> {
     match config::load(path) {
         Ok(cfg) => {
             for w in &cfg.warnings {
-                println!("warning: {w}");
+                out!("warning: {w}");
             }
             let t = &cfg.table;
-            println!(
+            out!(
                 "{}: ok ({} zone{}, {} profile{}, {} endpoint{})",
                 path.display(),
                 t.zones.len(),
@@ -224,13 +226,9 @@ fn check(path: &std::path::Path) -> Result<ExitCode> {
         }
         Err(errors) => {
             for e in &errors.0 {
-                println!("{e}");
+                out!("{e}");
             }
-            eprintln!(
-                "{} problem{} found; nothing was applied",
-                errors.0.len(),
-                plural(errors.0.len())
-            );
+            eprintln!("{} problem{} found", errors.0.len(), plural(errors.0.len()));
             Ok(ExitCode::from(1))
         }
     }

@@ -198,7 +198,7 @@ impl Reloader {
                 self.shared.metrics.reload(false);
                 for e in &errors.0 {
                     error!(
-                        trigger,
+                        trigger = %trigger,
                         "configuration rejected, the previous one keeps serving: {e}"
                     );
                 }
@@ -223,7 +223,7 @@ impl Reloader {
             // Only TLS material that vanished since validation gets here.
             self.shared.metrics.reload(false);
             error!(
-                trigger,
+                trigger = %trigger,
                 "configuration rejected, the previous one keeps serving: {e}"
             );
             return Err(ConfigErrors(vec![config::ConfigError {
@@ -250,7 +250,7 @@ impl Reloader {
             warn!("{w}");
         }
         info!(
-            trigger,
+            trigger = %trigger,
             profiles = summary.profiles,
             endpoints = summary.endpoints,
             probes = summary.probes,
@@ -261,13 +261,14 @@ impl Reloader {
 
     /// Disables (or re-enables) an endpoint at runtime; the override is kept
     /// in the state file and survives reloads and restarts. Returns the
-    /// endpoint's new status.
+    /// endpoint's new status and whether the override was saved (false: no
+    /// `state_file`, so it lasts until the next restart).
     pub async fn set_disabled(
         &self,
         profile: &str,
         endpoint: &str,
         disabled: bool,
-    ) -> Result<Status, OverrideError> {
+    ) -> Result<(Status, bool), OverrideError> {
         let live = self.live.lock().await;
         let table = self.shared.table.load();
         let p = table
@@ -283,7 +284,9 @@ impl Reloader {
                     p.name
                 ))
             })?;
-        ep.runtime.set_disabled(disabled);
+        if ep.runtime.is_disabled() != disabled {
+            ep.runtime.set_disabled(disabled);
+        }
         let key = (p.name.as_str().to_ascii_lowercase(), endpoint.to_string());
         let snapshot = {
             let mut set = self
@@ -299,14 +302,20 @@ impl Reloader {
             set.clone()
         };
         let status = table.status(ep);
-        info!(profile = %p.name, endpoint, disabled, status = %status, "runtime override changed");
-        if let Some(path) = &live.settings.state_file {
-            write_state(path, &snapshot).map_err(|error| OverrideError::NotSaved {
-                path: path.clone(),
-                error,
-            })?;
+        info!(profile = %p.name, endpoint = %endpoint, disabled, status = %status, "runtime override changed");
+        match &live.settings.state_file {
+            Some(path) => {
+                write_state(path, &snapshot).map_err(|error| OverrideError::NotSaved {
+                    path: path.clone(),
+                    error,
+                })?;
+                Ok((status, true))
+            }
+            None => {
+                warn!(profile = %p.name, endpoint = %endpoint, "no state_file configured: this override lasts until the next restart");
+                Ok((status, false))
+            }
         }
-        Ok(status)
     }
 }
 

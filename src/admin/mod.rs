@@ -347,11 +347,12 @@ async fn set_endpoint(
         .set_disabled(&profile, &endpoint, disabled)
         .await
     {
-        Ok(s) => axum::Json(json!({
+        Ok((s, saved)) => axum::Json(json!({
             "profile": crate::reload::normalise_profile(&profile),
             "endpoint": endpoint,
             "disabled_at_runtime": disabled,
             "status": s.as_str(),
+            "saved": saved,
         }))
         .into_response(),
         Err(OverrideError::NotFound(msg)) => error(StatusCode::NOT_FOUND, msg),

@@ -119,8 +119,15 @@ pub fn build(table: &RoutingTable) -> StatusDoc {
                     let (since, failures, last, transitions) = match &e.health {
                         Health::Monitored(cell) => {
                             let d = cell.details();
+                            // A runtime override more recent than the last
+                            // health change is when the current status began.
+                            let since = if e.runtime.is_disabled() {
+                                d.since.max(e.runtime.changed_at())
+                            } else {
+                                d.since
+                            };
                             (
-                                Some(ts(d.since)),
+                                Some(ts(since)),
                                 d.consecutive_failures,
                                 d.last_probe.as_ref().map(|o| ProbeDoc {
                                     at: ts(o.at),
@@ -139,7 +146,7 @@ pub fn build(table: &RoutingTable) -> StatusDoc {
                                     .collect(),
                             )
                         }
-                        _ => (loaded.clone(), 0, None, Vec::new()),
+                        _ => (Some(ts(e.runtime.changed_at())), 0, None, Vec::new()),
                     };
                     EndpointDoc {
                         name: e.name.to_string(),

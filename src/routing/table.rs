@@ -325,12 +325,31 @@ impl Endpoint {
 /// Per-endpoint state kept across reloads (matched by profile and endpoint
 /// name): written by the answer path (counter) and the admin API
 /// (override), read by metrics and routing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EndpointRuntime {
     /// Times this endpoint was in an answer.
     pub answers: std::sync::atomic::AtomicU64,
     /// Disabled at runtime (`switchyard endpoint disable`).
     disabled: std::sync::atomic::AtomicBool,
+    /// When the endpoint appeared or its override last changed (ms since
+    /// the epoch): "since" for endpoints without probe history.
+    changed_ms: std::sync::atomic::AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Default for EndpointRuntime {
+    fn default() -> Self {
+        EndpointRuntime {
+            answers: Default::default(),
+            disabled: Default::default(),
+            changed_ms: std::sync::atomic::AtomicU64::new(now_ms()),
+        }
+    }
 }
 
 impl EndpointRuntime {
@@ -342,8 +361,22 @@ impl EndpointRuntime {
 
     /// Sets the runtime override.
     pub fn set_disabled(&self, disabled: bool) {
-        self.disabled
-            .store(disabled, std::sync::atomic::Ordering::Relaxed);
+        if self
+            .disabled
+            .swap(disabled, std::sync::atomic::Ordering::Relaxed)
+            != disabled
+        {
+            self.changed_ms
+                .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// When the endpoint appeared or its runtime override last changed.
+    pub fn changed_at(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(
+                self.changed_ms.load(std::sync::atomic::Ordering::Relaxed),
+            )
     }
 
     /// Counts one answer.

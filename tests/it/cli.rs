@@ -131,6 +131,22 @@ fn admin_commands() {
     assert!(out.contains("bad.toml:1:8: name:"), "{out}");
     assert!(err.contains("previous one keeps serving"), "{err}");
 
+    // A closed pipe (`| head -1`) ends the command quietly.
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' status --admin {admin} | head -1",
+            bin().display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(String::from_utf8_lossy(&piped.stdout).starts_with("PROFILE"));
+    // --admin works before the command too.
+    let (code, _, err) = run(&["--admin", &admin, "status"], None);
+    assert_eq!(code, 0, "{err}");
+
     // No server there: a clear error.
     let (code, _, err) = run(&["status", "--admin", "127.0.0.1:9"], None);
     assert_eq!(code, 1);

@@ -28,6 +28,8 @@ pub struct Options {
     pub watch: bool,
     /// Serve the admin API.
     pub admin: bool,
+    /// Connection limits of the admin API.
+    pub admin_limits: crate::admin::Limits,
 }
 
 impl Default for Options {
@@ -36,6 +38,7 @@ impl Default for Options {
             probing: true,
             watch: true,
             admin: true,
+            admin_limits: crate::admin::Limits::default(),
         }
     }
 }
@@ -196,7 +199,12 @@ impl Server {
                 self.options.probing,
                 addr.ip().is_loopback(),
             );
-            tasks.spawn(crate::admin::serve(listener, state, shutdown.clone()));
+            tasks.spawn(crate::admin::serve(
+                listener,
+                state,
+                self.options.admin_limits,
+                shutdown.clone(),
+            ));
             info!(address = %addr, "admin API listening");
         }
         self.shared.ready.store(true, Ordering::Relaxed);

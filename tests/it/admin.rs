@@ -483,6 +483,80 @@ fn bad_requests_get_4xx_and_never_hurt() {
     assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["203.0.113.10"]);
 }
 
+/// Reads until the server closes the connection or `limit` passes;
+/// returns whether it closed.
+fn closed_within(c: &mut TcpStream, limit: Duration) -> bool {
+    c.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn slow_and_numerous_admin_clients_are_cut_off() {
+    let limits = switchyard::admin::Limits {
+        connections: 8,
+        header_timeout: Duration::from_millis(500),
+    };
+    let s = Fixture::new("", &[("todoapi.toml", TODOAPI)]).start_with_admin_limits(limits);
+    // Slowloris: half a request line, then nothing. Cut off after the
+    // header timeout, not kept forever.
+    let mut slow = TcpStream::connect(s.admin).unwrap();
+    slow.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: 127")
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(5)),
+        "slow client kept"
+    );
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(400), "cut after {took:?}");
+    // An idle keep-alive connection is cut the same way after its response.
+    let mut idle = TcpStream::connect(s.admin).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)),
+        "idle client kept"
+    );
+
+    // A flood of idle connections: beyond the limit they are closed at
+    // once, while the DNS server goes on answering. (The two connections
+    // above free their slots just after closing: give them that moment.)
+    std::thread::sleep(Duration::from_millis(100));
+    let held: Vec<TcpStream> = (0..limits.connections)
+        .map(|_| TcpStream::connect(s.admin).unwrap())
+        .collect();
+    // Accepts happen in order: once a later connection is closed, all
+    // eight slots are taken.
+    let mut extra = TcpStream::connect(s.admin).unwrap();
+    assert!(
+        closed_within(&mut extra, Duration::from_millis(400)),
+        "over the limit, kept"
+    );
+    assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["203.0.113.10"]);
+    assert_eq!(addrs(&tcp(s.v4(), NAME, RecordType::A)), ["203.0.113.10"]);
+    // Closing them frees the slots.
+    drop(held);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let served = wait_until(Duration::from_secs(5), || {
+        let reply = rt.block_on(switchyard::admin::client::request(
+            s.admin, "GET", "/healthz", None,
+        ));
+        matches!(reply, Ok((200, _)))
+    });
+    assert!(served.is_some(), "slots not freed");
+}
+
 const PARENT: &str = r#"
 name = "global.tm.example.test."
 routing = "priority"

@@ -123,6 +123,11 @@ impl Fixture {
     pub fn start_probing(self) -> TestServer {
         TestServer::start_probing(self)
     }
+
+    /// Starts the real server (no prober) with these admin API limits.
+    pub fn start_with_admin_limits(self, limits: switchyard::admin::Limits) -> TestServer {
+        TestServer::start_with(self, false, limits)
+    }
 }
 
 /// A running server; dropping it shuts it down.
@@ -138,15 +143,19 @@ pub struct TestServer {
 
 impl TestServer {
     fn start(fixture: Fixture) -> TestServer {
-        Self::start_with(fixture, false)
+        Self::start_with(fixture, false, Default::default())
     }
 
     /// Starts the server with the real prober running.
     pub fn start_probing(fixture: Fixture) -> TestServer {
-        Self::start_with(fixture, true)
+        Self::start_with(fixture, true, Default::default())
     }
 
-    fn start_with(fixture: Fixture, probing: bool) -> TestServer {
+    fn start_with(
+        fixture: Fixture,
+        probing: bool,
+        admin_limits: switchyard::admin::Limits,
+    ) -> TestServer {
         // SWITCHYARD_TEST_LOG=debug shows the servers' logs while debugging a test.
         if let Ok(level) = std::env::var("SWITCHYARD_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -170,6 +179,7 @@ impl TestServer {
                     probing,
                     watch: true,
                     admin: true,
+                    admin_limits,
                 };
                 let server = Server::bind_with(config, options).unwrap();
                 tx.send((

@@ -27,9 +27,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one answered query.
+    /// The counter for `transport` and `code` (the last slot counts codes
+    /// outside [`RCODES`]).
     #[inline]
-    pub fn query(&self, transport: Transport, code: u16) {
+    fn slot(&self, transport: Transport, code: u16) -> &AtomicU64 {
         let t = match transport {
             Transport::Udp => 0,
             Transport::Tcp => 1,
@@ -38,20 +39,18 @@ impl Metrics {
             .iter()
             .position(|&c| c == code)
             .unwrap_or(RCODES.len());
-        self.queries[t][i].fetch_add(1, Ordering::Relaxed);
+        &self.queries[t][i]
+    }
+
+    /// Counts one answered query.
+    #[inline]
+    pub fn query(&self, transport: Transport, code: u16) {
+        self.slot(transport, code).fetch_add(1, Ordering::Relaxed);
     }
 
     /// Queries answered over `transport` with `code`.
     pub fn queries(&self, transport: Transport, code: u16) -> u64 {
-        let t = match transport {
-            Transport::Udp => 0,
-            Transport::Tcp => 1,
-        };
-        let i = RCODES
-            .iter()
-            .position(|&c| c == code)
-            .unwrap_or(RCODES.len());
-        self.queries[t][i].load(Ordering::Relaxed)
+        self.slot(transport, code).load(Ordering::Relaxed)
     }
 
     /// Counts a reload.

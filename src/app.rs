@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::dns;
+use crate::net::fds::{self, Budget, Wanted};
+use crate::net::slots::Slots;
 use crate::reload::{self, Reloader};
 use crate::state::Shared;
 
@@ -53,6 +55,9 @@ pub struct Server {
     admin: Option<tokio::net::TcpListener>,
     dns_addrs: Vec<SocketAddr>,
     options: Options,
+    /// SIGHUP, registered before the configuration was loaded (a hangup
+    /// then is held, and applied once serving).
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Server {
@@ -85,8 +90,8 @@ impl Server {
         } else {
             None
         };
-        let overrides = match &config.settings.state_file {
-            Some(path) => reload::read_state(path).map_err(anyhow::Error::msg)?,
+        let (overrides, recovered) = match &config.settings.state_file {
+            Some(path) => crate::state_file::load_at_start(path),
             None => Default::default(),
         };
         let table = std::mem::take(&mut config.table);
@@ -103,6 +108,10 @@ impl Server {
             }
         }
         let shared = Arc::new(Shared::new(table, config.geo.take(), overrides));
+        if let Some(r) = recovered {
+            error!("{r}");
+            shared.report_state_problem(r.to_string());
+        }
         shared
             .admin_token
             .store(config.settings.admin.token.clone().map(Arc::new));
@@ -121,7 +130,15 @@ impl Server {
             admin,
             dns_addrs,
             options,
+            hangup: None,
         })
+    }
+
+    /// Reloads on this SIGHUP stream (registered early by the caller, so a
+    /// hangup that arrived while the configuration loaded is applied now).
+    pub fn with_hangup(mut self, hangup: tokio::signal::unix::Signal) -> Server {
+        self.hangup = Some(hangup);
+        self
     }
 
     /// The bound DNS addresses (UDP and TCP share each).
@@ -153,6 +170,7 @@ impl Server {
     /// Serves until `shutdown` is cancelled, then stops every listener.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let settings = self.config.settings.clone();
+        let budget = self.fd_budget();
         let workers = match settings.dns.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -168,19 +186,22 @@ impl Server {
             )?);
         }
         let mut tasks = tokio::task::JoinSet::new();
+        // One slot table for every DNS listener: the cap is the server's.
+        let slots = Slots::new(budget.tcp, settings.dns.max_tcp_per_client);
+        let _ = self.shared.dns_slots.set(slots.clone());
         for listener in self.tcp {
             tasks.spawn(dns::tcp::serve(
                 listener,
                 self.shared.clone(),
+                slots.clone(),
                 settings.dns.tcp_idle_timeout,
-                settings.dns.max_tcp_connections,
                 shutdown.clone(),
             ));
         }
         if self.options.probing {
             let n = self
                 .reloader
-                .start_prober(shutdown.clone())
+                .start_prober(shutdown.clone(), budget.probes)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?;
             info!(targets = n, "prober started");
@@ -190,7 +211,7 @@ impl Server {
         {
             tasks.spawn(w.run(shutdown.clone()));
         }
-        tasks.spawn(sighup(self.reloader.clone(), shutdown.clone()));
+        tasks.spawn(sighup(self.reloader.clone(), self.hangup, shutdown.clone()));
         if let Some(listener) = self.admin {
             let addr = listener.local_addr()?;
             let state = crate::admin::AdminState::new(
@@ -199,10 +220,17 @@ impl Server {
                 self.options.probing,
                 addr.ip().is_loopback(),
             );
+            let limits = crate::admin::Limits {
+                connections: budget.admin,
+                ..self.options.admin_limits
+            };
+            let slots = Slots::new(limits.connections, limits.connections);
+            let _ = self.shared.admin_slots.set(slots.clone());
             tasks.spawn(crate::admin::serve(
                 listener,
                 state,
-                self.options.admin_limits,
+                slots,
+                limits.header_timeout,
                 shutdown.clone(),
             ));
             info!(address = %addr, "admin API listening");
@@ -234,10 +262,65 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Raises the descriptor limit and fits the connection caps and probe
+    /// concurrency into it, saying so when the configured caps do not fit.
+    fn fd_budget(&self) -> Budget {
+        let settings = &self.config.settings;
+        let limit = fds::raise_limit();
+        let want = Wanted {
+            tcp: settings.dns.max_tcp_connections,
+            admin: if self.admin.is_some() {
+                self.options.admin_limits.connections
+            } else {
+                0
+            },
+            probes: self
+                .reloader
+                .probe_targets()
+                .clamp(64, crate::health::prober::MAX_IN_FLIGHT),
+            listeners: self.udp.len() + self.tcp.len() + usize::from(self.admin.is_some()),
+        };
+        let budget = Budget::plan(limit, want);
+        if let Some(limit) = budget.limit {
+            if budget.tcp < want.tcp {
+                warn!(
+                    limit,
+                    configured = want.tcp,
+                    serving = budget.tcp,
+                    "dns.max_tcp_connections does not fit in the file descriptor limit (RLIMIT_NOFILE); \
+                     fewer TCP connections will be served: raise the limit (LimitNOFILE= in systemd)"
+                );
+            }
+            if budget.admin < want.admin || budget.probes < want.probes {
+                warn!(
+                    limit,
+                    admin_connections = budget.admin,
+                    probes_in_flight = budget.probes,
+                    "the file descriptor limit also cuts the admin API's connections and the probes in flight"
+                );
+            }
+            info!(
+                limit,
+                tcp_connections = budget.tcp,
+                admin_connections = budget.admin,
+                probes_in_flight = budget.probes,
+                reserved = fds::RESERVED,
+                "file descriptors"
+            );
+        }
+        budget
+    }
+}
+
 /// Reloads on SIGHUP until `shutdown`.
-async fn sighup(reloader: Arc<Reloader>, shutdown: CancellationToken) {
+async fn sighup(
+    reloader: Arc<Reloader>,
+    early: Option<tokio::signal::unix::Signal>,
+    shutdown: CancellationToken,
+) {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+    let Some(mut hup) = early.or_else(|| signal(SignalKind::hangup()).ok()) else {
         warn!("cannot listen for SIGHUP; reload with POST /api/v1/reload");
         return;
     };

@@ -14,6 +14,14 @@ use switchyard::config;
 
 mod cli;
 
+/// jemalloc, with freed pages purged from a background thread (see
+/// `.cargo/config.toml`): glibc's allocator kept nearly all the memory of
+/// thousands of closed TCP connections (`tests/it/hardening.rs`,
+/// `tcp_connections_are_cheap_and_their_memory_returns`).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Switchyard: a DNS-based global traffic manager.
 ///
 /// An authoritative DNS server that answers each profile name with the
@@ -116,7 +124,19 @@ enum EndpointAction {
 }
 
 fn main() -> ExitCode {
+    // Before anything else: a SIGHUP, SIGTERM or SIGINT that arrives while
+    // the server starts is held (blocked) until its handler is in place,
+    // instead of killing the process, which systemd would take for a clean
+    // exit. Commands other than `serve` take the default actions back.
+    signals::block();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        signals::unblock();
+    } else {
+        // Also when built without the repository's .cargo/config.toml.
+        #[cfg(not(target_env = "msvc"))]
+        let _ = tikv_jemalloc_ctl::background_thread::write(true);
+    }
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Check => check(&cli.config),
@@ -212,6 +232,33 @@ fn check(path: &std::path::Path) -> Result<ExitCode> {
                 out!("warning: {w}");
             }
             let t = &cfg.table;
+            // The state file is runtime data, but a damaged one loses the
+            // operator's overrides at the next start: report it.
+            if let Some(state) = &cfg.settings.state_file {
+                match switchyard::state_file::read(state) {
+                    Err(problem) => {
+                        out!(
+                            "{}: state file cannot be used: {problem}; `switchyard serve` would move it aside and start without its runtime overrides",
+                            state.display()
+                        );
+                        eprintln!("1 problem found");
+                        return Ok(ExitCode::from(1));
+                    }
+                    Ok(overrides) => {
+                        for (profile, endpoint) in &overrides {
+                            let known = t.profile_by_name(profile).is_some_and(|p| {
+                                t.endpoints_of(p).iter().any(|e| &*e.name == endpoint)
+                            });
+                            if !known {
+                                out!(
+                                    "warning: {}: disables {profile}/{endpoint}, which the configuration does not have",
+                                    state.display()
+                                );
+                            }
+                        }
+                    }
+                }
+            }
             out!(
                 "{}: ok ({} zone{}, {} profile{}, {} endpoint{})",
                 path.display(),
@@ -239,6 +286,15 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn serve(path: PathBuf) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("switchyard")
+        .build()?;
+    // Handlers first, then unblock: a signal that arrived since `main`
+    // began is delivered to them now, and one that arrives while the
+    // configuration loads waits in its stream.
+    let signals = runtime.block_on(async { signals::Streams::register() })?;
+    signals::unblock();
     let cfg = match config::load(&path) {
         Ok(cfg) => cfg,
         Err(errors) => {
@@ -255,16 +311,20 @@ fn serve(path: PathBuf) -> Result<ExitCode> {
     for w in &cfg.warnings {
         warn!("{w}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("switchyard")
-        .build()?;
     runtime.block_on(async move {
-        let server = Server::bind(cfg)?;
+        let signals::Streams {
+            hangup,
+            mut terminate,
+            mut interrupt,
+        } = signals;
+        let server = Server::bind(cfg)?.with_hangup(hangup);
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
             info!("shutting down");
             signal.cancel();
         });
@@ -273,14 +333,47 @@ fn serve(path: PathBuf) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// Signal handling for `serve`.
+mod signals {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+
+    /// The signals `serve` handles: SIGHUP reloads, SIGTERM and SIGINT stop.
+    pub struct Streams {
+        pub hangup: Signal,
+        pub terminate: Signal,
+        pub interrupt: Signal,
+    }
+
+    impl Streams {
+        /// Installs the handlers (inside a runtime).
+        pub fn register() -> std::io::Result<Streams> {
+            Ok(Streams {
+                hangup: signal(SignalKind::hangup())?,
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn mask(how: nix::sys::signal::SigmaskHow) {
+        use nix::sys::signal::{SigSet, Signal as S, sigprocmask};
+        let mut set = SigSet::empty();
+        for s in [S::SIGHUP, S::SIGTERM, S::SIGINT] {
+            set.add(s);
+        }
+        let _ = sigprocmask(how, Some(&set), None);
+    }
+
+    /// Holds SIGHUP, SIGTERM and SIGINT pending until [`unblock`].
+    pub fn block() {
+        #[cfg(target_os = "linux")]
+        mask(nix::sys::signal::SigmaskHow::SIG_BLOCK);
+    }
+
+    /// Delivers them again (pending ones now).
+    pub fn unblock() {
+        #[cfg(target_os = "linux")]
+        mask(nix::sys::signal::SigmaskHow::SIG_UNBLOCK);
     }
 }

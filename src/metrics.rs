@@ -24,6 +24,10 @@ pub struct Metrics {
     queries: [[AtomicU64; RCODES.len() + 1]; 2],
     /// Configuration reloads: `[ok, rejected]`.
     reloads: [AtomicU64; 2],
+    /// State file problems (unusable at start, not saved).
+    pub state_file_problems: AtomicU64,
+    /// Probes not made for local reasons: shared with the prober.
+    pub prober_faults: std::sync::Arc<crate::health::ProberFaults>,
 }
 
 impl Metrics {

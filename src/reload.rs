@@ -7,12 +7,11 @@
 //! its file is unchanged), then swapped in with one atomic store. Queries in
 //! flight finish on the table they loaded; the next ones see the new one.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -65,61 +64,7 @@ pub struct Reloader {
     prober_started: std::sync::atomic::AtomicBool,
 }
 
-/// The state file: runtime overrides that survive restarts and reloads.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct StateFile {
-    /// Endpoints disabled at runtime.
-    #[serde(default)]
-    disabled: Vec<EndpointRef>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct EndpointRef {
-    profile: String,
-    endpoint: String,
-}
-
-/// Reads the runtime overrides from `path` (missing file: none).
-pub fn read_state(path: &Path) -> Result<BTreeSet<(String, String)>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
-        Err(e) => return Err(format!("cannot read state file {}: {e}", path.display())),
-    };
-    let state: StateFile = serde_json::from_str(&text)
-        .map_err(|e| format!("state file {} is not valid: {e}", path.display()))?;
-    Ok(state
-        .disabled
-        .into_iter()
-        .map(|r| (normalise_profile(&r.profile), r.endpoint))
-        .collect())
-}
-
-/// Writes the overrides atomically (temporary file, then rename).
-fn write_state(path: &Path, disabled: &BTreeSet<(String, String)>) -> Result<(), String> {
-    let state = StateFile {
-        disabled: disabled
-            .iter()
-            .map(|(p, e)| EndpointRef {
-                profile: p.clone(),
-                endpoint: e.clone(),
-            })
-            .collect(),
-    };
-    let text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text + "\n").map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
-}
-
-/// Profile names are compared in lowercase, with the trailing dot.
-pub fn normalise_profile(name: &str) -> String {
-    let mut n = name.trim().to_ascii_lowercase();
-    if !n.ends_with('.') {
-        n.push('.');
-    }
-    n
-}
+pub use crate::state_file::normalise_profile;
 
 impl Reloader {
     /// A reloader for the configuration at `path`, currently described by
@@ -147,11 +92,22 @@ impl Reloader {
         &self.path
     }
 
-    /// Starts the prober on the current probes.
-    pub async fn start_prober(&self, shutdown: CancellationToken) -> Result<usize, String> {
+    /// Distinct probe targets in the configuration being served.
+    pub fn probe_targets(&self) -> usize {
+        self.live.try_lock().map_or(0, |l| l.probes.len())
+    }
+
+    /// Starts the prober on the current probes, with at most `in_flight`
+    /// probes running at once.
+    pub async fn start_prober(
+        &self,
+        shutdown: CancellationToken,
+        in_flight: usize,
+    ) -> Result<usize, String> {
         let mut live = self.live.lock().await;
         let table = self.shared.table.load();
-        let mut prober = Prober::new(shutdown);
+        let mut prober =
+            Prober::new(shutdown, in_flight).with_faults(self.shared.metrics.prober_faults.clone());
         prober.update(&live.probes, &table)?;
         let n = prober.len();
         live.prober = Some(prober);
@@ -305,10 +261,18 @@ impl Reloader {
         info!(profile = %p.name, endpoint = %endpoint, disabled, status = %status, "runtime override changed");
         match &live.settings.state_file {
             Some(path) => {
-                write_state(path, &snapshot).map_err(|error| OverrideError::NotSaved {
-                    path: path.clone(),
-                    error,
-                })?;
+                if let Err(error) = crate::state_file::write(path, &snapshot) {
+                    let problem = format!(
+                        "state file {}: cannot save the runtime overrides: {error}",
+                        path.display()
+                    );
+                    error!("{problem}");
+                    self.shared.report_state_problem(problem);
+                    return Err(OverrideError::NotSaved {
+                        path: path.clone(),
+                        error,
+                    });
+                }
                 Ok((status, true))
             }
             None => {
@@ -336,6 +300,9 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.dns.max_tcp_connections != new.dns.max_tcp_connections {
         out.push("dns.max_tcp_connections".to_string());
+    }
+    if old.dns.max_tcp_per_client != new.dns.max_tcp_per_client {
+        out.push("dns.max_tcp_per_client".to_string());
     }
     out
 }

@@ -1,13 +1,15 @@
 //! The state every part of the running server shares.
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::geo::GeoDb;
 use crate::metrics::Metrics;
+use crate::net::slots::Slots;
 use crate::routing::RoutingTable;
 
 /// Shared by the DNS listeners (readers) and the loader and watchers
@@ -30,7 +32,20 @@ pub struct Shared {
     /// The admin API's bearer token: written at start-up and by reloads,
     /// read by every admin request.
     pub admin_token: ArcSwapOption<crate::config::Secret>,
+    /// DNS over TCP connection slots: set when the listeners start, read
+    /// by metrics.
+    pub dns_slots: OnceLock<Arc<Slots>>,
+    /// Admin API connection slots: set when the API starts, read by
+    /// metrics.
+    pub admin_slots: OnceLock<Arc<Slots>>,
+    /// Problems an operator should see on the status page (a state file
+    /// moved aside, overrides not saved), newest last: written when they
+    /// happen, read by the status API.
+    pub problems: Mutex<VecDeque<(SystemTime, String)>>,
 }
+
+/// Problems kept for the status page.
+const PROBLEMS_KEPT: usize = 20;
 
 impl Shared {
     /// Shared state around a freshly loaded configuration.
@@ -46,6 +61,21 @@ impl Shared {
             overrides: Mutex::new(overrides),
             ready: AtomicBool::new(false),
             admin_token: ArcSwapOption::empty(),
+            dns_slots: OnceLock::new(),
+            admin_slots: OnceLock::new(),
+            problems: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Records a state file problem: counted, and shown on the status page.
+    pub fn report_state_problem(&self, problem: String) {
+        self.metrics
+            .state_file_problems
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());
+        if p.len() == PROBLEMS_KEPT {
+            p.pop_front();
+        }
+        p.push_back((SystemTime::now(), problem));
     }
 }

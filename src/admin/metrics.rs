@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use crate::dns::Transport;
 use crate::dns::wire::rcode;
 use crate::health::Status;
-use crate::health::probe::FailureKind;
+use crate::health::probe::{FailureKind, LocalFault};
 use crate::metrics::RCODES;
 use crate::routing::Health;
 use crate::state::Shared;
@@ -157,6 +157,58 @@ impl prometheus_client::collector::Collector for Collector {
                 ConstCounter::new(n).encode(e.encode_family(&labels)?)?;
             }
         }
+
+        let services = [
+            ("dns", self.shared.dns_slots.get()),
+            ("admin", self.shared.admin_slots.get()),
+        ];
+        let mut e = enc.encode_descriptor(
+            "switchyard_tcp_connections",
+            "TCP connections open now, by service (dns, admin)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (service, slots) in services {
+            if let Some(s) = slots {
+                let labels: Labels = vec![("service", service)];
+                ConstGauge::new(s.len() as i64).encode(e.encode_family(&labels)?)?;
+            }
+        }
+        let mut e = enc.encode_descriptor(
+            "switchyard_tcp_connections_closed",
+            "TCP connections closed by the server's limits: evicted (the longest idle, to admit a new one at the cap) or client_limit (the client already had its limit)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (service, slots) in services {
+            if let Some(s) = slots {
+                for (reason, n) in [("evicted", &s.evicted), ("client_limit", &s.refused)] {
+                    let labels: Labels = vec![("service", service), ("reason", reason)];
+                    ConstCounter::new(n.load(Ordering::Relaxed))
+                        .encode(e.encode_family(&labels)?)?;
+                }
+            }
+        }
+
+        let mut e = enc.encode_descriptor(
+            "switchyard_prober_faults",
+            "Probes not sent for a reason of this host's (not counted against any endpoint), by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for f in LocalFault::ALL {
+            let labels: Labels = vec![("reason", f.as_str())];
+            let n = m.prober_faults.0[f as usize].load(Ordering::Relaxed);
+            ConstCounter::new(n).encode(e.encode_family(&labels)?)?;
+        }
+
+        let e = enc.encode_descriptor(
+            "switchyard_state_file_problems",
+            "State file problems: unusable at start (moved aside) or overrides not saved",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(m.state_file_problems.load(Ordering::Relaxed)).encode(e)?;
 
         let mut e = enc.encode_descriptor(
             "switchyard_config_reloads",

@@ -36,10 +36,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::net::slots::{Admission, Slots, Touching};
 use crate::reload::{OverrideError, Reloader};
 use crate::routing::Family;
 use crate::routing::explain::{self, ClientView};
@@ -57,6 +57,7 @@ pub struct AdminState {
     /// served (a web page cannot reach the API by DNS rebinding).
     loopback: bool,
     registry: prometheus_client::registry::Registry,
+    scrapes: ScrapeCache,
 }
 
 impl AdminState {
@@ -76,6 +77,7 @@ impl AdminState {
             probing,
             loopback,
             registry,
+            scrapes: ScrapeCache::default(),
         })
     }
 }
@@ -102,9 +104,10 @@ pub fn router(state: Arc<AdminState>) -> Router {
 /// server anything.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Connections served at once; more are closed on accept, so a flood of
-    /// idle admin connections can never take the file descriptors that DNS
-    /// over TCP and the prober need.
+    /// Connections served at once, so a flood of admin connections can never
+    /// take the file descriptors that DNS over TCP and the prober need. At
+    /// the cap the longest-idle connection is closed to admit the new one,
+    /// so a health check still gets through clients that hold every slot.
     pub connections: usize,
     /// Time a client has to send a request's headers, counted from the
     /// connection's start or the end of its previous response: a slow or
@@ -123,22 +126,24 @@ impl Default for Limits {
 /// Time in-flight requests get to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// Serves the API on `listener` until `shutdown`.
+/// Serves the API on `listener` until `shutdown`, each connection in a slot
+/// of `slots` (see [`Limits::connections`]), each client given
+/// `header_timeout` to send a request's headers.
 ///
 /// hyper's own connection builder rather than `axum::serve`, which has no
 /// header timeout and no connection limit.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AdminState>,
-    limits: Limits,
+    slots: Arc<Slots>,
+    header_timeout: Duration,
     shutdown: CancellationToken,
 ) {
     let service = TowerToHyperService::new(router(state));
-    let slots = Arc::new(Semaphore::new(limits.connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(header_timeout)
         .max_buf_size(64 * 1024);
     loop {
         let (stream, peer) = tokio::select! {
@@ -153,14 +158,17 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, "admin connection limit reached; closing");
+        let Admission::Admitted(slot) = slots.admit(peer.ip()) else {
             continue;
         };
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        let io = TokioIo::new(Touching::new(stream, slot.conn.clone()));
+        let conn = graceful.watch(http.serve_connection(io, service.clone()));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                debug!(%peer, error = %e, "admin connection ended");
+            tokio::select! {
+                r = conn => if let Err(e) = r {
+                    debug!(%peer, error = %e, "admin connection ended");
+                },
+                _ = slot.conn.evicted() => debug!(%peer, "admin connection closed to make room (longest idle)"),
             }
             drop(slot);
         });
@@ -304,7 +312,15 @@ async fn healthz(State(state): State<Arc<AdminState>>) -> Response {
 
 async fn status(State(state): State<Arc<AdminState>>) -> Response {
     let table = state.shared.table.load();
-    axum::Json(status::build(&table)).into_response()
+    let problems: Vec<_> = state
+        .shared
+        .problems
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    axum::Json(status::build(&table, &problems)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -442,22 +458,119 @@ async fn reload(State(state): State<Arc<AdminState>>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
-    let mut body = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &state.registry) {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot encode metrics: {e}"),
-        );
+/// Scrapes served at once; more wait their turn (bounded by the admin
+/// connection cap).
+const SCRAPES_IN_FLIGHT: usize = 4;
+/// Scrapes within this long of an encoding share it.
+const SCRAPE_REUSE: Duration = Duration::from_secs(1);
+
+/// `/metrics` costs memory in proportion to the endpoints (a few KiB each),
+/// so scrapes share one encoding: one scraper encodes (on a blocking
+/// thread) while concurrent ones wait and then send the same bytes, and at
+/// most [`SCRAPES_IN_FLIGHT`] responses are in flight, each holding its
+/// permit until its body is sent. Memory stays at a few encodings however
+/// many scrapers there are.
+pub struct ScrapeCache {
+    permits: Arc<tokio::sync::Semaphore>,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, bytes::Bytes)>>,
+}
+
+impl Default for ScrapeCache {
+    fn default() -> Self {
+        ScrapeCache {
+            permits: Arc::new(tokio::sync::Semaphore::new(SCRAPES_IN_FLIGHT)),
+            last: tokio::sync::Mutex::new(None),
+        }
     }
+}
+
+async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+    let cache = &state.scrapes;
+    let Some(permit) = tokio::time::timeout(
+        Duration::from_secs(30),
+        cache.permits.clone().acquire_owned(),
+    )
+    .await
+    .map(|p| p.ok())
+    .ok()
+    .flatten() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "too many scrapes at once");
+    };
+    let body = {
+        let mut last = cache.last.lock().await;
+        match &*last {
+            Some((at, body)) if at.elapsed() < SCRAPE_REUSE => body.clone(),
+            _ => {
+                let hint = last
+                    .as_ref()
+                    .map_or(64 * 1024, |(_, b)| b.len() + b.len() / 8);
+                *last = None; // the old encoding goes before the new one is made
+                let st = state.clone();
+                let encoded = tokio::task::spawn_blocking(move || {
+                    let mut text = String::with_capacity(hint);
+                    prometheus_client::encoding::text::encode(&mut text, &st.registry)
+                        .map(|()| bytes::Bytes::from(text))
+                })
+                .await;
+                match encoded {
+                    Ok(Ok(body)) => {
+                        *last = Some((std::time::Instant::now(), body.clone()));
+                        body
+                    }
+                    Ok(Err(e)) => {
+                        return error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("cannot encode metrics: {e}"),
+                        );
+                    }
+                    Err(e) => {
+                        return error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("cannot encode metrics: {e}"),
+                        );
+                    }
+                }
+            }
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        body,
+        axum::body::Body::new(PermitBody {
+            inner: http_body_util::Full::new(body),
+            _permit: permit,
+        }),
     )
         .into_response()
+}
+
+/// A response body that holds a scrape permit until it is sent (or the
+/// client goes away).
+struct PermitBody {
+    inner: http_body_util::Full<bytes::Bytes>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl http_body::Body for PermitBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,20 @@ pub struct StatusDoc {
     pub generated_at: String,
     /// When the configuration in use was loaded.
     pub config_loaded_at: Option<String>,
+    /// Problems an operator should know about (a state file moved aside,
+    /// overrides not saved), oldest first.
+    pub problems: Vec<ProblemDoc>,
     /// Profiles in load order.
     pub profiles: Vec<ProfileDoc>,
+}
+
+/// A server-level problem.
+#[derive(Serialize)]
+pub struct ProblemDoc {
+    /// When it happened.
+    pub at: String,
+    /// What happened.
+    pub message: String,
 }
 
 /// One profile.
@@ -88,8 +100,8 @@ fn ts(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// Builds the document from a snapshot.
-pub fn build(table: &RoutingTable) -> StatusDoc {
+/// Builds the document from a snapshot and the server's problems.
+pub fn build(table: &RoutingTable, problems: &[(SystemTime, String)]) -> StatusDoc {
     let loaded = table.loaded_at.map(ts);
     let profiles = table
         .profiles
@@ -166,6 +178,13 @@ pub fn build(table: &RoutingTable) -> StatusDoc {
     StatusDoc {
         generated_at: ts(SystemTime::now()),
         config_loaded_at: loaded,
+        problems: problems
+            .iter()
+            .map(|(at, message)| ProblemDoc {
+                at: ts(*at),
+                message: message.clone(),
+            })
+            .collect(),
         profiles,
     }
 }

@@ -16,7 +16,8 @@ use toml::Spanned;
 use super::diag::{self, ConfigErrors, Diagnostics, Source};
 use super::methods;
 use super::raw::{
-    RawEndpoint, RawLocation, RawMonitor, RawProfile, RawRecord, RawServer, RawZone, StatusSpec,
+    RawEndpoint, RawLocation, RawMonitor, RawProfile, RawRecord, RawServer, RawZone, SizeSpec,
+    StatusSpec,
 };
 use super::secret::{Secret, SecretSource};
 use super::{
@@ -134,19 +135,45 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// `"1MiB"`, `"512 KiB"`, `"2MB"`, `"100"` (bytes) -> bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
 fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 impl Loader<'_> {
-    fn read(&mut self, path: &Path) -> Option<usize> {
-        match std::fs::read_to_string(path) {
+    /// Reads a configuration file of at most `limit` bytes (checked before
+    /// reading: a huge file costs nothing).
+    fn read(&mut self, path: &Path, limit: u64, what: &str) -> Option<usize> {
+        match crate::fsutil::read_text(path, limit, what) {
             Ok(text) => {
                 self.sources.push(Source {
                     path: path.to_path_buf(),
                     text,
                 });
                 Some(self.sources.len() - 1)
+            }
+            Err(crate::fsutil::ReadError::NotFound) => {
+                self.diag
+                    .file_error(path, "cannot read configuration: no such file");
+                None
             }
             Err(e) => {
                 self.diag
@@ -196,6 +223,46 @@ impl Loader<'_> {
         T::try_from(n).ok()
     }
 
+    /// A size in bytes within `lo..=hi`: an integer, or `"512KiB"`, `"1MiB"`.
+    fn size(
+        &mut self,
+        src: usize,
+        v: &Spanned<SizeSpec>,
+        field: &str,
+        lo: u64,
+        hi: u64,
+    ) -> Option<u64> {
+        let n = match v.get_ref() {
+            SizeSpec::Bytes(n) => u64::try_from(*n).ok(),
+            SizeSpec::Text(t) => parse_size(t),
+        };
+        match n {
+            Some(n) if (lo..=hi).contains(&n) => Some(n),
+            Some(n) => {
+                self.err(
+                    src,
+                    v,
+                    field,
+                    format!(
+                        "{n} bytes is out of range ({}..={})",
+                        crate::fsutil::human_size(lo),
+                        crate::fsutil::human_size(hi)
+                    ),
+                );
+                None
+            }
+            None => {
+                self.err(
+                    src,
+                    v,
+                    field,
+                    "not a size: write bytes, or e.g. \"512KiB\", \"4MiB\"",
+                );
+                None
+            }
+        }
+    }
+
     fn duration(&mut self, src: usize, v: &Spanned<String>, field: &str) -> Option<Duration> {
         match humantime::parse_duration(v.get_ref()) {
             Ok(d) => Some(d),
@@ -236,7 +303,11 @@ impl Loader<'_> {
     // ---------------------------------------------------------------- server
 
     fn load_all(&mut self, path: &Path) -> Option<Settings> {
-        let src = self.read(path)?;
+        let src = self.read(
+            path,
+            super::SERVER_FILE_LIMIT,
+            "the fixed limit for the server configuration file",
+        )?;
         let raw: RawServer = diag::parse(&self.sources[src], &mut self.diag)?;
         let base = base_dir(path);
         let settings = self.settings(src, &raw, &base);
@@ -258,7 +329,7 @@ impl Loader<'_> {
             );
         }
         let dir = settings.profiles_dir.clone();
-        self.profiles_dir(&dir);
+        self.profiles_dir(&dir, settings.profiles_max_file_size);
         self.finish();
         Some(settings)
     }
@@ -314,6 +385,11 @@ impl Loader<'_> {
             && let Some(n) = self.int(src, n, "dns.max_tcp_connections", 1, 65_535)
         {
             dns.max_tcp_connections = n;
+        }
+        if let Some(n) = &raw.dns.max_tcp_per_client
+            && let Some(n) = self.int(src, n, "dns.max_tcp_per_client", 1, 65_535)
+        {
+            dns.max_tcp_per_client = n;
         }
         if let Some(n) = &raw.dns.udp_workers
             && let Some(n) = self.int(src, n, "dns.udp_workers", 0, 64)
@@ -387,12 +463,19 @@ impl Loader<'_> {
             }
             None => base.join("profiles"),
         };
+        let profiles_max_file_size = match &raw.profiles.max_file_size {
+            Some(s) => self
+                .size(src, s, "profiles.max_file_size", 1 << 10, 256 << 20)
+                .unwrap_or(super::DEFAULT_PROFILE_FILE_LIMIT),
+            None => super::DEFAULT_PROFILE_FILE_LIMIT,
+        };
         let state_file = raw.state_file.as_ref().map(|s| base.join(s.get_ref()));
         Settings {
             dns,
             admin,
             geoip_database,
             profiles_dir,
+            profiles_max_file_size,
             state_file,
         }
     }
@@ -747,7 +830,7 @@ impl Loader<'_> {
 
     // -------------------------------------------------------------- profiles
 
-    fn profiles_dir(&mut self, dir: &Path) {
+    fn profiles_dir(&mut self, dir: &Path, limit: u64) {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
@@ -766,7 +849,7 @@ impl Loader<'_> {
             .collect();
         files.sort();
         for f in files {
-            if let Some(src) = self.read(&f)
+            if let Some(src) = self.read(&f, limit, "profiles.max_file_size")
                 && let Some(raw) = diag::parse::<RawProfile>(&self.sources[src], &mut self.diag)
             {
                 self.profile(src, raw);

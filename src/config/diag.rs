@@ -93,7 +93,7 @@ impl Diagnostics {
             line,
             col,
             field: field.to_string(),
-            message: msg,
+            message: crate::fsutil::shorten_quoted(&msg),
         }
     }
 
@@ -116,7 +116,7 @@ impl Diagnostics {
             line: 0,
             col: 0,
             field: String::new(),
-            message: msg.into(),
+            message: crate::fsutil::shorten_quoted(&msg.into()),
         });
     }
 

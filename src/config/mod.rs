@@ -24,6 +24,16 @@ pub use secret::Secret;
 use crate::health::HealthCell;
 use crate::routing::{EndpointId, RoutingTable};
 
+/// Largest server configuration file read (fixed: it is the operator's own
+/// file, not a drop directory; profiles have `profiles.max_file_size`).
+pub const SERVER_FILE_LIMIT: u64 = 1 << 20;
+/// Default of `profiles.max_file_size`.
+pub const DEFAULT_PROFILE_FILE_LIMIT: u64 = 1 << 20;
+/// Largest secret file (`{ file = ... }`) read.
+pub const SECRET_FILE_LIMIT: u64 = 64 << 10;
+/// Largest PEM file (CA, client certificate or key) read.
+pub const PEM_FILE_LIMIT: u64 = 1 << 20;
+
 /// A fully validated configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -52,6 +62,8 @@ pub struct Settings {
     pub geoip_database: Option<PathBuf>,
     /// `[profiles] dir`, resolved against the config directory.
     pub profiles_dir: PathBuf,
+    /// `[profiles] max_file_size`: larger profile files are refused unread.
+    pub profiles_max_file_size: u64,
     /// `state_file`, resolved against the config directory.
     pub state_file: Option<PathBuf>,
 }
@@ -65,8 +77,11 @@ pub struct DnsSettings {
     pub ecs: bool,
     /// Idle TCP connections are closed after this long.
     pub tcp_idle_timeout: Duration,
-    /// Connections beyond this are closed at once.
+    /// TCP connections open at once (all listeners); at the cap the
+    /// longest-idle one is closed to admit a new one.
     pub max_tcp_connections: usize,
+    /// TCP connections one client (a /32, or a /64 for IPv6) may hold.
+    pub max_tcp_per_client: usize,
     /// UDP worker threads per listen address; 0 = one per CPU.
     pub udp_workers: usize,
 }
@@ -81,6 +96,7 @@ impl Default for DnsSettings {
             ecs: true,
             tcp_idle_timeout: Duration::from_secs(10),
             max_tcp_connections: 1024,
+            max_tcp_per_client: 64,
             udp_workers: 0,
         }
     }

@@ -43,6 +43,8 @@ pub struct RawDns {
     pub tcp_idle_timeout: Option<Spanned<String>>,
     /// Most TCP connections open at once.
     pub max_tcp_connections: Option<Spanned<i64>>,
+    /// Most TCP connections per client (/32 or /64).
+    pub max_tcp_per_client: Option<Spanned<i64>>,
     /// UDP worker threads per listen address.
     pub udp_workers: Option<Spanned<i64>>,
 }
@@ -71,6 +73,18 @@ pub struct RawGeoip {
 pub struct RawProfilesDir {
     /// Directory of `*.toml` profiles.
     pub dir: Option<Spanned<String>>,
+    /// Largest profile file read.
+    pub max_file_size: Option<Spanned<SizeSpec>>,
+}
+
+/// A size: bytes, or a string with a unit (`"1MiB"`, `"512KiB"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SizeSpec {
+    /// Bytes.
+    Bytes(i64),
+    /// With a unit.
+    Text(String),
 }
 
 /// `[[zones]]`

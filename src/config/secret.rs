@@ -100,8 +100,12 @@ impl SecretSource {
             },
             SecretSource::File(path) => {
                 let full = base.join(path);
-                let text = std::fs::read_to_string(&full)
-                    .map_err(|e| format!("cannot read secret file {}: {e}", full.display()))?;
+                let text = crate::fsutil::read_text(
+                    &full,
+                    super::SECRET_FILE_LIMIT,
+                    "the limit for secret files",
+                )
+                .map_err(|e| format!("cannot read secret file {}: {e}", full.display()))?;
                 text.trim_end_matches(['\r', '\n']).to_string()
             }
         };

@@ -146,6 +146,13 @@ impl Answerer {
                 rcode: code,
             } => {
                 let q = question.unwrap_or(&[]);
+                // RD and CD mean nothing under an opcode we do not know:
+                // a NOTIMP reply carries neither (ISC genreport `opcodeflg`).
+                let f = if code == rcode::NOTIMP {
+                    f & !(flags::RD | flags::CD)
+                } else {
+                    f
+                };
                 header(
                     out,
                     id,

@@ -10,13 +10,31 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 pub const MAX_WIRE_LEN: usize = 255;
 
 /// An absolute domain name, validated and normalised once at load time.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// Names compare and hash by their lowercase wire form: DNS names are
+/// case-insensitive everywhere (lookups, the state file, the API, the CLI),
+/// whatever case the operator wrote.
+#[derive(Clone)]
 pub struct DomainName {
     /// Uncompressed wire form, ASCII-lowercased; the key of every name lookup.
     wire: Box<[u8]>,
     /// Presentation form with the trailing dot, as written by the operator
     /// (case preserved, escapes normalised).
     text: Box<str>,
+}
+
+impl PartialEq for DomainName {
+    fn eq(&self, other: &Self) -> bool {
+        self.wire == other.wire
+    }
+}
+
+impl Eq for DomainName {}
+
+impl std::hash::Hash for DomainName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.wire.hash(state);
+    }
 }
 
 impl DomainName {

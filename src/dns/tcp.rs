@@ -1,36 +1,50 @@
-//! TCP (RFC 7766): length-prefixed messages, pipelining, an idle timeout
-//! and a cap on open connections.
+//! TCP (RFC 7766): length-prefixed messages, pipelining, an idle timeout,
+//! and connection slots with a per-client limit and eviction of the
+//! longest-idle connection at the cap ([`crate::net::slots`]).
 //!
-//! Queries on one connection are answered in order as soon as they are read;
-//! responses are flushed when no further query is already buffered, so a
-//! pipelining client gets its answers in few segments. Every read and write
-//! runs under the idle timeout, so a slow or silent client costs one task
-//! and at most 64 KiB until it is dropped.
+//! Every complete query is answered as soon as it has arrived, whatever
+//! follows it: the answers to everything complete in one read go out in one
+//! write, even when part of the next message is already buffered, and a
+//! client that half-closes still gets the answer to every complete query.
+//!
+//! A connection costs little: its buffers are allocated when data arrives
+//! and released when large, and the answering state (scratch space, GeoIP
+//! cache) belongs to the runtime's worker thread, not the connection.
+//! The idle timeout counts from the last complete query, so a client that
+//! trickles bytes is closed as surely as a silent one.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::answer::{Answerer, Transport};
+use crate::net::slots::{Admission, Conn, Slots};
 use crate::state::Shared;
 
-/// Accepts connections until `shutdown`; each connection runs in its own task.
+/// Buffers larger than this are freed once drained, so a connection that
+/// once carried a large message does not keep its memory.
+const KEEP: usize = 4096;
+/// Read room for a message whose length is not known yet.
+const FIRST_READ: usize = 512;
+
+/// Accepts connections until `shutdown`; each connection runs in its own
+/// task and holds a slot of `slots` (shared by every DNS listener).
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    slots: Arc<Slots>,
     idle: Duration,
-    max_connections: usize,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(max_connections));
     let local = listener.local_addr().ok();
+    let mut last_warning: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -39,89 +53,149 @@ pub async fn serve(
         let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
-                // Usually EMFILE: back off instead of spinning.
-                warn!(?local, error = %e, "tcp accept failed");
+                // Usually EMFILE: back off instead of spinning, and say so
+                // at most once a minute.
+                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    warn!(?local, error = %e, "tcp accept failed");
+                    last_warning = Some(Instant::now());
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            debug!(%peer, "tcp connection limit reached; closing");
-            drop(stream);
-            continue;
+        let slot = match slots.admit(peer.ip()) {
+            Admission::Admitted(slot) => slot,
+            Admission::ClientFull => {
+                debug!(%peer, "tcp connection limit per client reached; closing");
+                continue;
+            }
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let conn = slot.conn.clone();
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                r = connection(stream, peer, &shared, idle) => {
+                _ = conn.evicted() => debug!(%peer, "tcp connection closed to make room (longest idle)"),
+                r = connection(stream, peer, &shared, idle, &conn) => {
                     if let Err(e) = r {
                         debug!(%peer, error = %e, "tcp connection ended");
                     }
                 }
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
 
+/// Reads the length prefix of the message at the start of `buf`.
+fn frame_len(buf: &[u8]) -> Option<usize> {
+    (buf.len() >= 2).then(|| u16::from_be_bytes([buf[0], buf[1]]) as usize)
+}
+
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout")
+}
+
 async fn connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
     idle: Duration,
+    conn: &Conn,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let (rd, wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(4096, rd);
-    let mut wr = BufWriter::with_capacity(8192, wr);
-    let mut answerer = Answerer::default();
-    let mut msg = Vec::new();
-    let mut out = Vec::with_capacity(1024);
-    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout");
+    let mut inbuf: Vec<u8> = Vec::new();
+    let mut outbuf: Vec<u8> = Vec::new();
+    let mut deadline = Instant::now() + idle;
+    let mut eof = false;
     loop {
-        let len = match timeout(idle, rd.read_u16()).await {
-            Ok(Ok(len)) => len as usize,
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(timed_out()),
-        };
-        if len < 12 {
-            // Not even a header: nothing sensible to reply to.
+        // Answer every complete message received so far.
+        let mut at = 0;
+        let mut malformed = false;
+        while let Some(len) = frame_len(&inbuf[at..]) {
+            if len < 12 {
+                // Not even a header: nothing sensible to reply to.
+                malformed = true;
+                break;
+            }
+            let Some(msg) = inbuf.get(at + 2..at + 2 + len) else {
+                break;
+            };
+            answer_into(shared, msg, peer, &mut outbuf);
+            at += 2 + len;
+        }
+        if at > 0 {
+            inbuf.drain(..at);
+            conn.touch();
+            deadline = Instant::now() + idle;
+        }
+        if !outbuf.is_empty() {
+            timeout_at(deadline, stream.write_all(&outbuf))
+                .await
+                .map_err(|_| timed_out())??;
+            if outbuf.capacity() > KEEP {
+                outbuf = Vec::new();
+            } else {
+                outbuf.clear();
+            }
+        }
+        if malformed {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "message shorter than a header",
             ));
         }
-        msg.resize(len, 0);
-        match timeout(idle, rd.read_exact(&mut msg)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(timed_out()),
+        if eof {
+            // Half-closed: every complete query has its answer.
+            return Ok(());
         }
+        if inbuf.is_empty() && inbuf.capacity() > KEEP {
+            inbuf = Vec::new();
+        }
+        // Room for the message in progress, or for a typical query.
+        let want = match frame_len(&inbuf) {
+            Some(len) => 2 + len - inbuf.len(),
+            None => FIRST_READ,
+        };
+        inbuf.reserve(want);
+        let read = stream.read_buf(&mut inbuf);
+        conn.read_attempted();
+        let n = timeout_at(deadline, read)
+            .await
+            .map_err(|_| timed_out())??;
+        eof = n == 0;
+    }
+}
+
+thread_local! {
+    /// The answering state of this runtime worker thread: connections come
+    /// and go, this stays (and its GeoIP cache stays warm).
+    static WORKER: RefCell<Option<(Answerer, Vec<u8>)>> = const { RefCell::new(None) };
+}
+
+/// Answers `msg` and appends the framed reply (if any) to `out`.
+fn answer_into(shared: &Shared, msg: &[u8], peer: SocketAddr, out: &mut Vec<u8>) {
+    WORKER.with_borrow_mut(|w| {
+        let (answerer, reply) = w.get_or_insert_with(|| (Answerer::default(), Vec::new()));
         let snapshot = shared.table.load();
         let geo = shared.geo.load();
-        if let Some(summary) = answerer.answer(
+        let Some(summary) = answerer.answer(
             &snapshot,
             geo.as_deref(),
-            &msg,
+            msg,
             Transport::Tcp,
             peer.ip(),
-            &mut out,
-        ) {
-            shared.metrics.query(Transport::Tcp, summary.rcode);
-            debug!(%peer, rcode = summary.rcode, len = out.len(), "tcp answer");
-            let prefix = (out.len() as u16).to_be_bytes();
-            let write = async {
-                wr.write_all(&prefix).await?;
-                wr.write_all(&out).await
-            };
-            timeout(idle, write).await.map_err(|_| timed_out())??;
+            reply,
+        ) else {
+            return;
+        };
+        shared.metrics.query(Transport::Tcp, summary.rcode);
+        debug!(%peer, rcode = summary.rcode, len = reply.len(), "tcp answer");
+        out.extend_from_slice(&(reply.len() as u16).to_be_bytes());
+        out.extend_from_slice(reply);
+        if reply.capacity() > KEEP * 4 {
+            *reply = Vec::new();
         }
-        // Flush once the pipeline of already-received queries is drained.
-        if rd.buffer().is_empty() {
-            timeout(idle, wr.flush()).await.map_err(|_| timed_out())??;
-        }
-    }
+    });
 }

@@ -94,6 +94,12 @@ impl fmt::Display for Status {
     }
 }
 
+/// Probes the prober could not make for local reasons, by
+/// [`probe::LocalFault`] (in its declaration order): written by the
+/// prober, read by metrics.
+#[derive(Debug, Default)]
+pub struct ProberFaults(pub [std::sync::atomic::AtomicU64; 4]);
+
 /// Transitions kept per cell for the status page.
 pub const TRANSITIONS_KEPT: usize = 10;
 
@@ -169,9 +175,13 @@ impl HealthCell {
         consecutive_failures: u32,
         transition: Option<state::Transition>,
     ) {
-        self.stats.duration.observe(outcome.latency.as_secs_f64());
-        if let Some(f) = &outcome.failure {
-            self.stats.failures[f.kind as usize].fetch_add(1, Ordering::Relaxed);
+        if outcome.local_fault.is_none() {
+            self.stats.duration.observe(outcome.latency.as_secs_f64());
+        }
+        if let Some(f) = &outcome.failure
+            && let Some(n) = self.stats.failures.get(f.kind as usize)
+        {
+            n.fetch_add(1, Ordering::Relaxed);
         }
         if transition.is_some() {
             self.stats.transitions.fetch_add(1, Ordering::Relaxed);

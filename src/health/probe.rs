@@ -33,6 +33,9 @@ use crate::config::{ProbeSpec, Protocol, Secret};
 /// Most body bytes read for `body_match`.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Largest response head (status line and headers) a probe reads.
+pub const HEADER_LIMIT: usize = 16 * 1024;
+
 /// Why a probe failed; the label doubles as the metric's `reason`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -49,10 +52,15 @@ pub enum FailureKind {
     Body,
     /// The peer does not speak HTTP (or broke the exchange).
     Protocol,
+    /// The probe could not be made for a reason of this host's (no file
+    /// descriptor, no buffer space, no memory, no local port): says nothing
+    /// about the endpoint, so it never counts against it.
+    Local,
 }
 
 impl FailureKind {
-    /// Every kind, in declaration (and counter) order.
+    /// Every kind that counts against an endpoint, in declaration (and
+    /// counter) order: all but [`FailureKind::Local`].
     pub const ALL: [FailureKind; 6] = [
         FailureKind::Timeout,
         FailureKind::Connect,
@@ -71,6 +79,53 @@ impl FailureKind {
             FailureKind::Status => "status",
             FailureKind::Body => "body",
             FailureKind::Protocol => "protocol",
+            FailureKind::Local => "local",
+        }
+    }
+}
+
+/// Why a probe could not be made on this host, for the
+/// `switchyard_prober_faults_total` metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LocalFault {
+    /// EMFILE or ENFILE: no file descriptor.
+    FdLimit,
+    /// ENOBUFS: no buffer space.
+    NoBuffers,
+    /// ENOMEM.
+    NoMemory,
+    /// EADDRNOTAVAIL or EADDRINUSE: no local address or port to connect from.
+    NoLocalAddress,
+}
+
+impl LocalFault {
+    /// Every fault, in counter order.
+    pub const ALL: [LocalFault; 4] = [
+        LocalFault::FdLimit,
+        LocalFault::NoBuffers,
+        LocalFault::NoMemory,
+        LocalFault::NoLocalAddress,
+    ];
+
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalFault::FdLimit => "fd_limit",
+            LocalFault::NoBuffers => "no_buffers",
+            LocalFault::NoMemory => "no_memory",
+            LocalFault::NoLocalAddress => "no_local_address",
+        }
+    }
+
+    /// The local fault an OS error stands for, if it is one.
+    pub fn of(e: &std::io::Error) -> Option<LocalFault> {
+        match e.raw_os_error()? {
+            23 | 24 => Some(LocalFault::FdLimit),        // ENFILE, EMFILE
+            105 => Some(LocalFault::NoBuffers),          // ENOBUFS
+            12 => Some(LocalFault::NoMemory),            // ENOMEM
+            98 | 99 => Some(LocalFault::NoLocalAddress), // EADDRINUSE, EADDRNOTAVAIL
+            _ => None,
         }
     }
 }
@@ -84,6 +139,8 @@ pub struct Failure {
     pub kind: FailureKind,
     /// Human-readable reason.
     pub reason: String,
+    /// For [`FailureKind::Local`]: which local resource ran out.
+    pub local: Option<LocalFault>,
 }
 
 impl fmt::Display for Failure {
@@ -95,6 +152,9 @@ impl fmt::Display for Failure {
 /// The result of one probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
+    /// Set when the probe could not be made for a local reason: the
+    /// outcome then says nothing about the endpoint.
+    pub local_fault: Option<LocalFault>,
     /// When it started (wall clock, for display).
     pub at: SystemTime,
     /// How long it took.
@@ -109,6 +169,17 @@ impl Outcome {
     /// True when the probe succeeded.
     pub fn is_success(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// What the outcome says about the endpoint: healthy (`Some(true)`),
+    /// failing (`Some(false)`), or nothing (`None`: a local fault, which is
+    /// never evidence against an endpoint).
+    pub fn verdict(&self) -> Option<bool> {
+        match &self.failure {
+            None => Some(true),
+            Some(f) if f.kind == FailureKind::Local => None,
+            Some(_) => Some(false),
+        }
     }
 }
 
@@ -249,7 +320,9 @@ impl Target {
             }
             f
         });
+        let local_fault = failure.as_ref().and_then(|f| f.local);
         Outcome {
+            local_fault,
             at,
             latency,
             http_status,
@@ -345,10 +418,13 @@ impl HttpProbe {
             ),
             None => Box::new(tcp),
         };
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(NoShutdown(io)))
-                .await
-                .map_err(|e| (None, hyper_failure(&e)))?;
+        // The read buffer bounds the response head: a backend sending
+        // endless headers fails the probe instead of being buffered.
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(HEADER_LIMIT)
+            .handshake(TokioIo::new(NoShutdown(io)))
+            .await
+            .map_err(|e| (None, hyper_failure(&e)))?;
         let mut req = http::Request::get(self.path.clone())
             .body(Empty::<Bytes>::new())
             .map_err(|_| (None, fail(FailureKind::Protocol, "protocol: bad request")))?;
@@ -436,6 +512,7 @@ fn fail(kind: FailureKind, reason: impl Into<String>) -> Failure {
     Failure {
         kind,
         reason: reason.into(),
+        local: None,
     }
 }
 
@@ -458,6 +535,13 @@ fn encode_path_segment(s: &str) -> String {
 
 fn io_failure(e: &std::io::Error) -> Failure {
     use std::io::ErrorKind::*;
+    if let Some(local) = LocalFault::of(e) {
+        return Failure {
+            kind: FailureKind::Local,
+            reason: format!("not sent: local fault ({e}); the endpoint keeps its status"),
+            local: Some(local),
+        };
+    }
     match e.kind() {
         ConnectionRefused => fail(FailureKind::Connect, "connect refused"),
         ConnectionReset => fail(FailureKind::Connect, "connection reset"),
@@ -471,6 +555,9 @@ fn io_failure(e: &std::io::Error) -> Failure {
 
 /// A TLS handshake failure: the rustls error inside the io::Error.
 fn tls_failure(e: &std::io::Error) -> Failure {
+    if LocalFault::of(e).is_some() {
+        return io_failure(e);
+    }
     if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         return fail(FailureKind::Tls, format!("tls: {tls}"));
     }
@@ -489,6 +576,15 @@ fn tls_failure(e: &std::io::Error) -> Failure {
 /// Turns a hyper error into a reason, looking through its causes (a TLS
 /// alert or a reset surfaces as an io::Error inside).
 fn hyper_failure(e: &hyper::Error) -> Failure {
+    if e.is_parse_too_large() {
+        return fail(
+            FailureKind::Protocol,
+            format!(
+                "protocol: response headers larger than {} KiB",
+                HEADER_LIMIT / 1024
+            ),
+        );
+    }
     if e.is_parse() || e.is_parse_status() {
         return fail(FailureKind::Protocol, "protocol: not an HTTP response");
     }
@@ -509,7 +605,7 @@ fn hyper_failure(e: &hyper::Error) -> Failure {
             }
             let f = io_failure(io);
             return match f.kind {
-                FailureKind::Connect | FailureKind::Timeout => f,
+                FailureKind::Connect | FailureKind::Timeout | FailureKind::Local => f,
                 _ => fail(FailureKind::Protocol, format!("protocol: {}", f.reason)),
             };
         }
@@ -526,6 +622,35 @@ mod tests {
     fn needle_search() {
         assert!(contains(b"xxHealthCheck OKyy", b"HealthCheck OK"));
         assert!(!contains(b"HealthCheck O", b"HealthCheck OK"));
+    }
+
+    #[test]
+    fn local_faults_are_not_endpoint_failures() {
+        for (errno, fault) in [
+            (24, LocalFault::FdLimit),
+            (23, LocalFault::FdLimit),
+            (105, LocalFault::NoBuffers),
+            (12, LocalFault::NoMemory),
+            (99, LocalFault::NoLocalAddress),
+        ] {
+            let e = std::io::Error::from_raw_os_error(errno);
+            let f = io_failure(&e);
+            assert_eq!((f.kind, f.local), (FailureKind::Local, Some(fault)), "{e}");
+            assert_eq!(tls_failure(&e).kind, FailureKind::Local);
+            let o = Outcome {
+                local_fault: f.local,
+                at: SystemTime::now(),
+                latency: Duration::ZERO,
+                http_status: None,
+                failure: Some(f),
+            };
+            assert_eq!(o.verdict(), None, "{e}");
+        }
+        // The endpoint's own faults still count.
+        for errno in [111, 104, 113] {
+            let e = std::io::Error::from_raw_os_error(errno);
+            assert_eq!(io_failure(&e).kind, FailureKind::Connect, "{e}");
+        }
     }
 
     #[test]

@@ -18,10 +18,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::HealthCell;
+use std::sync::atomic::Ordering;
+
 use super::probe::Target;
 use super::state::{Machine, Thresholds};
 use super::tls::ConfigCache;
+use super::{HealthCell, ProberFaults};
 use crate::config::{ProbeKey, ProbeSpec};
 use crate::routing::RoutingTable;
 
@@ -49,6 +51,7 @@ struct Running {
 /// The set of probing tasks.
 pub struct Prober {
     running: HashMap<ProbeKey, Running>,
+    faults: Arc<ProberFaults>,
     permits: Arc<Semaphore>,
     tls: ConfigCache,
     shutdown: CancellationToken,
@@ -74,14 +77,24 @@ fn users_of(spec: &ProbeSpec, table: &RoutingTable) -> Vec<User> {
 }
 
 impl Prober {
-    /// An empty prober; every task stops when `shutdown` is cancelled.
-    pub fn new(shutdown: CancellationToken) -> Prober {
+    /// An empty prober running at most `in_flight` probes at once (each
+    /// holds a file descriptor; one that waits for a permit is not timed
+    /// yet, so waiting never fails a probe). Every task stops when
+    /// `shutdown` is cancelled.
+    pub fn new(shutdown: CancellationToken, in_flight: usize) -> Prober {
         Prober {
             running: HashMap::new(),
-            permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            faults: Arc::default(),
+            permits: Arc::new(Semaphore::new(in_flight.clamp(1, MAX_IN_FLIGHT))),
             tls: ConfigCache::default(),
             shutdown,
         }
+    }
+
+    /// Counts local faults into `faults` (the server's metrics).
+    pub fn with_faults(mut self, faults: Arc<ProberFaults>) -> Prober {
+        self.faults = faults;
+        self
     }
 
     /// Number of targets being probed.
@@ -127,6 +140,7 @@ impl Prober {
             let offset = quantize(spec.monitor.interval * i as u32 / n);
             tokio::spawn(run_target(
                 target,
+                self.faults.clone(),
                 spec.cell.clone(),
                 users.clone(),
                 Thresholds {
@@ -153,7 +167,7 @@ pub fn spawn(
     table: &RoutingTable,
     shutdown: CancellationToken,
 ) -> Result<Prober, String> {
-    let mut p = Prober::new(shutdown);
+    let mut p = Prober::new(shutdown, MAX_IN_FLIGHT);
     p.update(specs, table)?;
     info!(targets = p.len(), "prober started");
     Ok(p)
@@ -162,6 +176,7 @@ pub fn spawn(
 #[allow(clippy::too_many_arguments)]
 async fn run_target(
     target: Target,
+    faults: Arc<ProberFaults>,
     cell: Arc<HealthCell>,
     users: Arc<ArcSwap<Vec<User>>>,
     thresholds: Thresholds,
@@ -172,6 +187,7 @@ async fn run_target(
 ) {
     let mut machine = Machine::resume(cell.get());
     let mut ticker = tokio::time::interval_at(Instant::now() + offset, interval);
+    let mut last_fault_log: Option<Instant> = None;
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -187,7 +203,24 @@ async fn run_target(
                 o = target.run() => o,
             }
         };
-        let transition = machine.record(outcome.is_success(), thresholds);
+        let Some(healthy) = outcome.verdict() else {
+            // A local fault (no descriptor, no buffers, no memory, no local
+            // port) says nothing about the endpoint: it keeps its status,
+            // and the fault is counted and logged as the prober's own.
+            if let Some(f) = outcome.local_fault {
+                faults.0[f as usize].fetch_add(1, Ordering::Relaxed);
+            }
+            cell.note_probe(&outcome, machine.consecutive_failures(), None);
+            if last_fault_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                last_fault_log = Some(Instant::now());
+                let users = users.load();
+                if let Some(u) = users.first() {
+                    warn!(profile = %u.profile, endpoint = %u.endpoint, reason = %outcome.failure.as_ref().map_or("", |f| f.reason.as_str()), "prober fault: probe not sent (not counted against the endpoint)");
+                }
+            }
+            continue;
+        };
+        let transition = machine.record(healthy, thresholds);
         if let Some(t) = transition {
             // Publish first: the DNS path reads this atomic on its next query.
             cell.set(t.to);

@@ -43,8 +43,9 @@ fn system_roots() -> &'static RootCertStore {
 
 /// Reads every certificate in a PEM file.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    let pem = read_pem(path)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .map(|c| c.map(|c| c.into_owned()))
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{} is not a PEM certificate file: {e}", path.display()))?;
     if certs.is_empty() {
@@ -55,8 +56,19 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// Reads a PEM private key.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path)
+    let pem = read_pem(path)?;
+    PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|e| format!("{} is not a readable PEM private key: {e}", path.display()))
+}
+
+/// A PEM file's bytes, at most [`crate::config::PEM_FILE_LIMIT`] of them.
+fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
+    crate::fsutil::read_bytes(
+        path,
+        crate::config::PEM_FILE_LIMIT,
+        "the limit for PEM files",
+    )
+    .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// Builds a client configuration. Errors name the file at fault.

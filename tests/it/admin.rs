@@ -19,7 +19,7 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> 
 }
 
 /// [`http`] for requests that may fail to connect or be cut off.
-fn try_http(
+pub fn try_http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -513,20 +513,30 @@ fn slow_and_numerous_admin_clients_are_cut_off() {
         "idle client kept"
     );
 
-    // A flood of idle connections: beyond the limit they are closed at
-    // once, while the DNS server goes on answering. (The two connections
-    // above free their slots just after closing: give them that moment.)
+    // A flood of idle connections: at the limit the longest idle is closed
+    // to admit a newcomer, while the DNS server goes on answering. (The two
+    // connections above free their slots just after closing: give them
+    // that moment.)
     std::thread::sleep(Duration::from_millis(100));
-    let held: Vec<TcpStream> = (0..limits.connections)
-        .map(|_| TcpStream::connect(s.admin).unwrap())
+    let mut held: Vec<TcpStream> = (0..limits.connections)
+        .map(|_| {
+            let c = TcpStream::connect(s.admin).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            c
+        })
         .collect();
-    // Accepts happen in order: once a later connection is closed, all
-    // eight slots are taken.
-    let mut extra = TcpStream::connect(s.admin).unwrap();
+    let extra = TcpStream::connect(s.admin).unwrap();
     assert!(
-        closed_within(&mut extra, Duration::from_millis(400)),
-        "over the limit, kept"
+        closed_within(&mut held[0], Duration::from_millis(400)),
+        "at the limit, the longest idle was kept"
     );
+    let mut extra = extra;
+    extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    extra.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["203.0.113.10"]);
     assert_eq!(addrs(&tcp(s.v4(), NAME, RecordType::A)), ["203.0.113.10"]);
     // Closing them frees the slots.

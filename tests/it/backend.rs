@@ -34,6 +34,8 @@ pub enum Mode {
     Garbage,
     /// Resets the connection after reading the request.
     Reset,
+    /// 200 after 200 KB of response headers.
+    HugeHeaders,
 }
 
 impl Mode {
@@ -47,6 +49,7 @@ impl Mode {
             Mode::Redirect,
             Mode::Garbage,
             Mode::Reset,
+            Mode::HugeHeaders,
         ][v as usize]
     }
 }
@@ -321,6 +324,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, mode: Mode, log: &Mu
         }
         Mode::Reset => {
             // Dropping with SO_LINGER 0 sends RST.
+        }
+        Mode::HugeHeaders => {
+            let mut head = String::from("HTTP/1.1 200 OK\r\n");
+            // Few headers (hyper allows 100), each long.
+            for i in 0..20 {
+                head.push_str(&format!("X-Filler-{i}: {}\r\n", "y".repeat(10_000)));
+            }
+            head.push_str("Content-Length: 14\r\nConnection: close\r\n\r\nHealthCheck OK");
+            let _ = s.write_all(head.as_bytes()).await;
         }
         Mode::Garbage => unreachable!(),
     }

@@ -390,7 +390,179 @@ pub fn with_class(name: &str, t: RecordType, class: DNSClass) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-/// Path to the built binary.
-pub fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_switchyard"))
+/// Path to the built binary (`SWITCHYARD_TEST_BIN` points the tests that
+/// run it at another build, e.g. to compare with an older one).
+pub fn bin() -> PathBuf {
+    std::env::var_os("SWITCHYARD_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_switchyard")))
+}
+
+/// The real `switchyard serve` binary as a child process on a fixture's
+/// configuration, its log collected as it runs; killed when dropped.
+pub struct Proc {
+    pub child: std::process::Child,
+    log: Arc<std::sync::Mutex<String>>,
+    /// Keeps the configuration directory alive.
+    fixture: Fixture,
+}
+
+impl Proc {
+    /// Starts `switchyard serve` on the fixture (through `wrapper`, e.g.
+    /// `prlimit`, when given) with `env` set, without waiting for it.
+    pub fn spawn(fixture: Fixture, wrapper: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = std::process::Command::new(first);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => std::process::Command::new(bin()),
+        };
+        cmd.args(["serve", "--config"])
+            .arg(fixture.config_path())
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Proc {
+            child,
+            log,
+            fixture,
+        }
+    }
+
+    /// Starts the server and waits until it reports its listeners.
+    pub fn start(fixture: Fixture) -> Proc {
+        let p = Self::spawn(fixture, &[], &[]);
+        p.wait_for_log("dns listening", Duration::from_secs(20));
+        p
+    }
+
+    /// The configuration directory.
+    pub fn dir(&self) -> &Path {
+        self.fixture.dir.path()
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`; panics with the log if not.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) {
+        let start = std::time::Instant::now();
+        while !self.log().contains(needle) {
+            if start.elapsed() > within {
+                panic!(
+                    "no `{needle}` in the log within {within:?}:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The DNS addresses it logged.
+    pub fn dns_addrs(&self) -> Vec<SocketAddr> {
+        let log = self.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("dns listening"))
+            .expect("no dns listening line");
+        let list = line.split("addresses=[").nth(1).unwrap();
+        let list = &list[..list.find("] ").unwrap()];
+        list.split(", ").map(|a| a.parse().unwrap()).collect()
+    }
+
+    /// The IPv4 DNS address.
+    pub fn v4(&self) -> SocketAddr {
+        *self.dns_addrs().iter().find(|a| a.is_ipv4()).unwrap()
+    }
+
+    /// The admin API address it logged.
+    pub fn admin(&self) -> SocketAddr {
+        let log = self.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("admin API listening"))
+            .expect("no admin API line");
+        let a = line.split("address=").nth(1).unwrap();
+        a.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    /// A field of /proc/PID/status in kB (VmRSS, VmHWM).
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = s
+            .lines()
+            .find(|l| l.starts_with(&format!("{field}:")))
+            .unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Sends a signal by name (HUP, TERM, ...).
+    pub fn signal(&self, name: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP connection to `addr` from the local address `from` (any port).
+pub fn tcp_from(from: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    s.bind(&SocketAddr::new(from, 0).into())?;
+    s.connect_timeout(&addr.into(), TIMEOUT)?;
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(TIMEOUT))?;
+    Ok(s)
+}
+
+/// A query framed for TCP (length prefix).
+pub fn tcp_frame(name: &str, t: RecordType) -> Vec<u8> {
+    let q = build(name, t, Opts::default()).to_vec().unwrap();
+    let mut f = (q.len() as u16).to_be_bytes().to_vec();
+    f.extend_from_slice(&q);
+    f
 }

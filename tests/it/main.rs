@@ -13,6 +13,7 @@ mod clients;
 mod dns_rules;
 mod geo;
 mod geodb;
+mod hardening;
 mod page;
 mod prober;
 mod robustness;

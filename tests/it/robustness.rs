@@ -112,14 +112,17 @@ fn idle_timeout_and_connection_cap() {
     assert!(read_frame(&mut a).is_some());
     b.write_all(&frame).unwrap();
     assert!(read_frame(&mut b).is_some());
-    // The third is closed at once.
+    // At the cap, the third is served and the longest idle (a) is closed.
     let mut c = TcpStream::connect(s.v4()).unwrap();
     c.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let _ = c.write_all(&frame);
-    assert!(read_frame(&mut c).is_none(), "over the cap");
+    c.write_all(&frame).unwrap();
+    assert!(read_frame(&mut c).is_some(), "a newcomer at the cap");
+    assert!(read_frame(&mut a).is_none(), "the longest idle is closed");
+    b.write_all(&frame).unwrap();
+    assert!(read_frame(&mut b).is_some(), "the others are kept");
     // Idle connections are closed after the timeout, freeing their slots.
     std::thread::sleep(Duration::from_millis(700));
-    assert!(read_frame(&mut a).is_none());
+    assert!(read_frame(&mut b).is_none());
     let replies = tcp_raw(s.v4(), &[q.clone(), q]);
     assert_eq!(replies.len(), 2);
 }

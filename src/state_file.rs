@@ -1,0 +1,204 @@
+//! The state file: runtime overrides (`switchyard endpoint disable`) kept
+//! across restarts.
+//!
+//! Written atomically and durably: a temporary file beside it, fsynced,
+//! renamed over it, then the directory fsynced, so a power cut leaves the
+//! old file or the new one, never an empty one. Read defensively: only a
+//! regular file of at most [`MAX_SIZE`] bytes is read, opened without
+//! blocking (a FIFO or device at the path cannot stall start-up; see
+//! [`crate::fsutil`]), and a file
+//! that cannot be used never stops the server: at start it is moved aside
+//! and reported, and the server starts without its overrides.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::ReadError;
+
+/// Largest state file read (a million overrides fit well within it).
+pub const MAX_SIZE: u64 = 64 << 20;
+
+/// Overrides as (profile name in lowercase with the trailing dot,
+/// endpoint name).
+pub type Overrides = BTreeSet<(String, String)>;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    /// Endpoints disabled at runtime.
+    #[serde(default)]
+    disabled: Vec<EndpointRef>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointRef {
+    profile: String,
+    endpoint: String,
+}
+
+/// Profile names are DNS names: compared in lowercase, with the trailing dot.
+pub fn normalise_profile(name: &str) -> String {
+    let mut n = name.trim().to_ascii_lowercase();
+    if !n.ends_with('.') {
+        n.push('.');
+    }
+    n
+}
+
+/// Reads the overrides at `path`: none when there is no file; an error
+/// describing the problem when it cannot be used. Never blocks on a special
+/// file and never reads more than [`MAX_SIZE`] bytes.
+pub fn read(path: &Path) -> Result<Overrides, String> {
+    let text = match crate::fsutil::read_text(path, MAX_SIZE, "the state file limit") {
+        Ok(t) => t,
+        Err(ReadError::NotFound) => return Ok(Overrides::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    if text.trim().is_empty() {
+        return Err("it is empty (a write cut short?)".into());
+    }
+    let state: StateFile =
+        serde_json::from_str(&text).map_err(|e| format!("it is not a valid state file: {e}"))?;
+    Ok(state
+        .disabled
+        .into_iter()
+        .map(|r| (normalise_profile(&r.profile), r.endpoint))
+        .collect())
+}
+
+/// Writes the overrides durably: temporary file, fsync, rename, fsync of
+/// the directory.
+pub fn write(path: &Path, overrides: &Overrides) -> Result<(), String> {
+    let state = StateFile {
+        disabled: overrides
+            .iter()
+            .map(|(p, e)| EndpointRef {
+                profile: p.clone(),
+                endpoint: e.clone(),
+            })
+            .collect(),
+    };
+    let text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())? + "\n";
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| e.to_string())
+}
+
+/// Makes a rename in `path`'s directory durable.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// What start-up did about a state file it could not use.
+#[derive(Clone, Debug)]
+pub struct Recovered {
+    /// What was wrong.
+    pub problem: String,
+    /// Where the file was moved (None: it could not be moved).
+    pub moved_to: Option<PathBuf>,
+}
+
+impl std::fmt::Display for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.moved_to {
+            Some(p) => write!(
+                f,
+                "{}; moved aside to {}; serving without its runtime overrides",
+                self.problem,
+                p.display()
+            ),
+            None => write!(
+                f,
+                "{}; it could not be moved aside either; serving without its runtime overrides",
+                self.problem
+            ),
+        }
+    }
+}
+
+/// Reads the state file at start. One that cannot be used is moved aside
+/// as `NAME.bad-TIMESTAMP`, so the next override writes a fresh one; the
+/// server then starts without overrides rather than not at all.
+pub fn load_at_start(path: &Path) -> (Overrides, Option<Recovered>) {
+    match read(path) {
+        Ok(o) => (o, None),
+        Err(problem) => {
+            let problem = format!("state file {} cannot be used: {problem}", path.display());
+            let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+                .to_string()
+                .replace(':', "");
+            let mut aside = path.file_name().unwrap_or_default().to_os_string();
+            aside.push(format!(".bad-{stamp}"));
+            let aside = path.with_file_name(aside);
+            let moved_to = std::fs::rename(path, &aside).ok().map(|_| aside);
+            (Overrides::new(), Some(Recovered { problem, moved_to }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        assert!(read(&p).unwrap().is_empty());
+        let mut o = Overrides::new();
+        o.insert(("a.test.".into(), "Primary".into()));
+        write(&p, &o).unwrap();
+        assert_eq!(read(&p).unwrap(), o);
+        std::fs::write(
+            &p,
+            r#"{"disabled":[{"profile":"A.Test","endpoint":"Primary"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(read(&p).unwrap(), o);
+        assert!(!dir.path().join("s.json.tmp").exists());
+    }
+
+    #[test]
+    fn unusable_files_are_described_and_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        for (text, want) in [
+            ("", "empty"),
+            ("{\"disabled\": [", "not a valid state file"),
+            ("{\"other\": 1}", "not a valid state file"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let err = read(&p).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+            let (o, r) = load_at_start(&p);
+            assert!(o.is_empty());
+            let r = r.unwrap();
+            let moved = r.moved_to.clone().unwrap();
+            assert!(moved.exists() && !p.exists(), "{r:?}");
+            std::fs::remove_file(moved).unwrap();
+        }
+        std::fs::create_dir(&p).unwrap();
+        assert!(read(&p).unwrap_err().contains("directory"));
+    }
+}

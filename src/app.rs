@@ -108,6 +108,14 @@ impl Server {
             }
         }
         let shared = Arc::new(Shared::new(table, config.geo.take(), overrides));
+        shared.rrl.store(
+            config
+                .settings
+                .dns
+                .rate_limit
+                .clone()
+                .map(|c| Arc::new(crate::dns::rrl::RateLimiter::new(c))),
+        );
         if let Some(r) = recovered {
             error!("{r}");
             shared.report_state_problem(r.to_string());

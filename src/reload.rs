@@ -192,6 +192,16 @@ impl Reloader {
         }
         self.shared.geo.store(cfg.geo.take());
         self.shared.table.store(table);
+        // A new limiter only when its settings changed (counts restart).
+        if live.settings.dns.rate_limit != cfg.settings.dns.rate_limit {
+            self.shared.rrl.store(
+                cfg.settings
+                    .dns
+                    .rate_limit
+                    .clone()
+                    .map(|c| Arc::new(crate::dns::rrl::RateLimiter::new(c))),
+            );
+        }
         self.shared
             .admin_token
             .store(cfg.settings.admin.token.clone().map(Arc::new));

@@ -21,6 +21,9 @@ pub struct Shared {
     pub table: ArcSwap<RoutingTable>,
     /// The GeoIP database: written by start-up and the file watcher.
     pub geo: ArcSwapOption<GeoDb>,
+    /// Response rate limiting (`None`: off): written by start-up and
+    /// reloads that change `[dns.rate_limit]`, read by the UDP workers.
+    pub rrl: ArcSwapOption<crate::dns::rrl::RateLimiter>,
     /// Counters: bumped by the answer path, read by the admin API.
     pub metrics: Metrics,
     /// Endpoints disabled at runtime, (profile name lowercase, endpoint):
@@ -57,6 +60,7 @@ impl Shared {
         Shared {
             table: ArcSwap::from_pointee(table),
             geo: ArcSwapOption::new(geo),
+            rrl: ArcSwapOption::empty(),
             metrics: Metrics::default(),
             overrides: Mutex::new(overrides),
             ready: AtomicBool::new(false),

@@ -158,6 +158,22 @@ impl prometheus_client::collector::Collector for Collector {
             }
         }
 
+        if let Some(rrl) = self.shared.rrl.load().as_deref() {
+            let mut e = enc.encode_descriptor(
+                "switchyard_rate_limited",
+                "UDP responses over the rate limit, by class (responses, nxdomains, errors) and action (dropped, or slipped: sent truncated or as BADCOOKIE)",
+                None,
+                MetricType::Counter,
+            )?;
+            for class in crate::dns::rrl::Class::ALL {
+                let (dropped, slipped) = rrl.limited(class);
+                for (action, n) in [("dropped", dropped), ("slipped", slipped)] {
+                    let labels: Labels = vec![("class", class.as_str()), ("action", action)];
+                    ConstCounter::new(n).encode(e.encode_family(&labels)?)?;
+                }
+            }
+        }
+
         let services = [
             ("dns", self.shared.dns_slots.get()),
             ("admin", self.shared.admin_slots.get()),

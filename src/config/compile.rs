@@ -135,6 +135,32 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// The cookie secrets to serve with: the configured one (the running one
+/// becomes the previous when it changes, so clients holding cookies made
+/// with it keep working), or the running random one, or a new random one.
+fn cookie_secrets(
+    settings: &super::CookieSettings,
+    running: Option<&crate::dns::cookie::Secrets>,
+) -> Option<Arc<crate::dns::cookie::Secrets>> {
+    use crate::dns::cookie::Secrets;
+    if !settings.enabled {
+        return None;
+    }
+    let s = match (settings.secret, running) {
+        (Some(current), running) => Secrets {
+            current,
+            previous: settings.previous.or_else(|| match running {
+                Some(r) if r.current != current => Some(r.current),
+                Some(r) => r.previous,
+                None => None,
+            }),
+        },
+        (None, Some(r)) => r.clone(),
+        (None, None) => Secrets::random(),
+    };
+    Some(Arc::new(s))
+}
+
 /// `"1MiB"`, `"512 KiB"`, `"2MB"`, `"100"` (bytes) -> bytes.
 fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
@@ -312,6 +338,7 @@ impl Loader<'_> {
         let base = base_dir(path);
         let settings = self.settings(src, &raw, &base);
         self.table.ecs = settings.dns.ecs;
+        self.table.cookies = cookie_secrets(&settings.dns.cookies, self.carry.cookies.as_deref());
         self.table.loaded_at = Some(self.now);
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
         // Records after every origin is known, so each lands in its own zone.
@@ -396,6 +423,12 @@ impl Loader<'_> {
         {
             dns.udp_workers = n;
         }
+        if let Some(r) = &raw.dns.rate_limit {
+            dns.rate_limit = self.rate_limit(src, r.get_ref());
+        }
+        if let Some(c) = &raw.dns.cookies {
+            dns.cookies = self.cookies(src, c.get_ref());
+        }
 
         let mut admin = AdminSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8053)),
@@ -478,6 +511,114 @@ impl Loader<'_> {
             profiles_max_file_size,
             state_file,
         }
+    }
+
+    /// `[dns.rate_limit]`: `None` when disabled.
+    fn rate_limit(
+        &mut self,
+        src: usize,
+        raw: &super::raw::RawRateLimit,
+    ) -> Option<crate::dns::rrl::Config> {
+        let mut c = crate::dns::rrl::Config::default();
+        let f = |k: &str| format!("dns.rate_limit.{k}");
+        for (v, field, slot) in [
+            (
+                &raw.responses_per_second,
+                "responses_per_second",
+                &mut c.responses_per_second,
+            ),
+            (
+                &raw.nxdomains_per_second,
+                "nxdomains_per_second",
+                &mut c.nxdomains_per_second,
+            ),
+            (
+                &raw.errors_per_second,
+                "errors_per_second",
+                &mut c.errors_per_second,
+            ),
+        ] {
+            if let Some(v) = v
+                && let Some(n) = self.int(src, v, &f(field), 1, 1_000_000)
+            {
+                *slot = n;
+            }
+        }
+        if let Some(v) = &raw.slip
+            && let Some(n) = self.int(src, v, &f("slip"), 0, 10)
+        {
+            c.slip = n;
+        }
+        if let Some(v) = &raw.ipv4_prefix
+            && let Some(n) = self.int(src, v, &f("ipv4_prefix"), 8, 32)
+        {
+            c.ipv4_prefix = n;
+        }
+        if let Some(v) = &raw.ipv6_prefix
+            && let Some(n) = self.int(src, v, &f("ipv6_prefix"), 16, 128)
+        {
+            c.ipv6_prefix = n;
+        }
+        if let Some(v) = &raw.table_size
+            && let Some(n) = self.int(src, v, &f("table_size"), 1024, 16 << 20)
+        {
+            c.table_size = n;
+        }
+        if let Some(list) = &raw.exempt {
+            c.exempt.clear();
+            for (i, n) in list.get_ref().iter().enumerate() {
+                let text = n.get_ref().trim();
+                let net = text
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+                match net {
+                    Ok(net) => c.exempt.push(net.trunc()),
+                    Err(_) => self.err(
+                        src,
+                        n,
+                        &format!("dns.rate_limit.exempt[{i}]"),
+                        format!("`{text}` is not a network: write e.g. \"192.0.2.0/24\" or \"2001:db8::/32\""),
+                    ),
+                }
+            }
+        }
+        (raw.enabled != Some(false)).then_some(c)
+    }
+
+    /// `[dns.cookies]`.
+    fn cookies(&mut self, src: usize, raw: &super::raw::RawCookies) -> super::CookieSettings {
+        let mut c = super::CookieSettings {
+            enabled: raw.enabled != Some(false),
+            ..Default::default()
+        };
+        for (v, field, slot) in [
+            (&raw.secret, "dns.cookies.secret", &mut c.secret),
+            (
+                &raw.previous_secret,
+                "dns.cookies.previous_secret",
+                &mut c.previous,
+            ),
+        ] {
+            let Some(v) = v else { continue };
+            if let Some(s) = self.secret(src, v, field) {
+                match crate::dns::cookie::parse_secret(s.expose()) {
+                    Ok(s) => *slot = Some(s),
+                    Err(e) => self.err(src, v, field, e),
+                }
+            }
+        }
+        if c.previous.is_some()
+            && c.secret.is_none()
+            && let Some(v) = &raw.previous_secret
+        {
+            self.err(
+                src,
+                v,
+                "dns.cookies.previous_secret",
+                "set `secret` too: the previous secret is only accepted beside a current one",
+            );
+        }
+        c
     }
 
     // ----------------------------------------------------------------- zones
@@ -1071,7 +1212,9 @@ impl Loader<'_> {
                     order: order.into(),
                 }
             }
-            "weighted" => Routing::Weighted,
+            "weighted" => Routing::Weighted {
+                alias: crate::routing::weighted::alias_table(eps),
+            },
             "multivalue" => Routing::Multivalue { max_answers },
             _ => match method_routing {
                 Some(r) => r,

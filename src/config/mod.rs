@@ -84,6 +84,31 @@ pub struct DnsSettings {
     pub max_tcp_per_client: usize,
     /// UDP worker threads per listen address; 0 = one per CPU.
     pub udp_workers: usize,
+    /// `[dns.rate_limit]`; `None` when disabled.
+    pub rate_limit: Option<crate::dns::rrl::Config>,
+    /// `[dns.cookies]`.
+    pub cookies: CookieSettings,
+}
+
+/// `[dns.cookies]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSettings {
+    /// Answer DNS cookies (RFC 7873).
+    pub enabled: bool,
+    /// The configured secret (random at start when `None`).
+    pub secret: Option<crate::dns::cookie::Secret>,
+    /// A secret still accepted.
+    pub previous: Option<crate::dns::cookie::Secret>,
+}
+
+impl Default for CookieSettings {
+    fn default() -> Self {
+        CookieSettings {
+            enabled: true,
+            secret: None,
+            previous: None,
+        }
+    }
 }
 
 impl Default for DnsSettings {
@@ -98,6 +123,8 @@ impl Default for DnsSettings {
             max_tcp_connections: 1024,
             max_tcp_per_client: 64,
             udp_workers: 0,
+            rate_limit: Some(crate::dns::rrl::Config::default()),
+            cookies: CookieSettings::default(),
         }
     }
 }
@@ -208,6 +235,8 @@ pub struct Carry {
     pub disabled: std::collections::BTreeSet<(String, String)>,
     /// The GeoIP database in use.
     pub geo: Option<Arc<crate::geo::GeoDb>>,
+    /// The cookie secrets in use.
+    pub cookies: Option<Arc<crate::dns::cookie::Secrets>>,
 }
 
 impl Carry {
@@ -238,6 +267,7 @@ impl Carry {
             runtimes,
             disabled,
             geo,
+            cookies: table.cookies.clone(),
         }
     }
 }

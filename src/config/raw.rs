@@ -47,6 +47,46 @@ pub struct RawDns {
     pub max_tcp_per_client: Option<Spanned<i64>>,
     /// UDP worker threads per listen address.
     pub udp_workers: Option<Spanned<i64>>,
+    /// `[dns.rate_limit]`
+    pub rate_limit: Option<Spanned<RawRateLimit>>,
+    /// `[dns.cookies]`
+    pub cookies: Option<Spanned<RawCookies>>,
+}
+
+/// `[dns.rate_limit]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// On by default.
+    pub enabled: Option<bool>,
+    /// Positive responses per second per network, name and type.
+    pub responses_per_second: Option<Spanned<i64>>,
+    /// NXDOMAIN responses per second per network.
+    pub nxdomains_per_second: Option<Spanned<i64>>,
+    /// Error responses per second per network.
+    pub errors_per_second: Option<Spanned<i64>>,
+    /// Every n-th limited response is sent truncated.
+    pub slip: Option<Spanned<i64>>,
+    /// Client network prefix, IPv4.
+    pub ipv4_prefix: Option<Spanned<i64>>,
+    /// Client network prefix, IPv6.
+    pub ipv6_prefix: Option<Spanned<i64>>,
+    /// Networks never limited.
+    pub exempt: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Counters in the table.
+    pub table_size: Option<Spanned<i64>>,
+}
+
+/// `[dns.cookies]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCookies {
+    /// On by default.
+    pub enabled: Option<bool>,
+    /// 32 hex digits; random at start when absent.
+    pub secret: Option<Spanned<SecretSource>>,
+    /// Still accepted (the secret before a rotation).
+    pub previous_secret: Option<Spanned<SecretSource>>,
 }
 
 /// `[admin]`
@@ -314,6 +354,16 @@ mod tests {
             ("## Server configuration", fields::<RawServer>(), ""),
             ("## Server configuration", fields::<RawDns>(), "dns."),
             ("## Server configuration", fields::<RawAdmin>(), "admin."),
+            (
+                "## Server configuration",
+                fields::<RawRateLimit>(),
+                "dns.rate_limit.",
+            ),
+            (
+                "## Server configuration",
+                fields::<RawCookies>(),
+                "dns.cookies.",
+            ),
             ("## Server configuration", fields::<RawGeoip>(), "geoip."),
             (
                 "## Server configuration",

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use super::name::MAX_WIRE_LEN;
 use super::rr::{Link, WireRr, rtype};
 use super::wire::{self, Edns, Parsed, Query, flags, rcode};
+use super::{cookie, rrl};
 use crate::geo::{self, GeoDb};
 use crate::routing::{
     self, Client, Family, Lookup, NodeData, NodeId, Outcome, Picks, RoutingTable, Target, ZoneId,
@@ -45,13 +46,66 @@ impl Transport {
     }
 }
 
-/// What was sent, for logging and metrics.
+/// What was sent, for logging, metrics and rate limiting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Summary {
     /// The response code (extended codes included).
     pub rcode: u16,
     /// The response was truncated (TC).
     pub truncated: bool,
+    /// The query's DNS cookie, when it had one and cookies are on.
+    pub cookie: Option<cookie::Verdict>,
+    /// The query name and type, hashed (rate limiting buckets).
+    pub name_hash: u64,
+    /// Where the question ends in the response.
+    pub question_end: u16,
+    /// Where the OPT record starts, when there is one (it is last).
+    pub opt_at: Option<u16>,
+}
+
+impl Summary {
+    fn error(rcode: u16, question_end: usize) -> Summary {
+        Summary {
+            rcode,
+            truncated: false,
+            cookie: None,
+            name_hash: 0,
+            question_end: question_end as u16,
+            opt_at: None,
+        }
+    }
+}
+
+/// Rewrites a response that rate limiting slipped: header, question and OPT
+/// only. TC=1, so the client retries over TCP; or, when the query carried
+/// a cookie, BADCOOKIE (RFC 7873 §5.2.3), so it retries at once over UDP
+/// with the fresh server cookie in the OPT.
+pub fn slip(out: &mut Vec<u8>, s: &Summary) {
+    let q_end = s.question_end as usize;
+    if out.len() < q_end || q_end < 12 {
+        return;
+    }
+    let opt_len = match s.opt_at {
+        Some(at) if (at as usize) >= q_end && (at as usize) < out.len() => {
+            let at = at as usize;
+            let len = out.len() - at;
+            out.copy_within(at.., q_end);
+            len
+        }
+        _ => 0,
+    };
+    out.truncate(q_end + opt_len);
+    let mut f = u16::from_be_bytes([out[2], out[3]]) & !(flags::AA | 0xF);
+    if s.cookie.is_some() && opt_len > 0 {
+        // BADCOOKIE = 23: 7 in the header, 1 in the OPT's extended rcode.
+        f |= rcode::BADCOOKIE & 0xF;
+        out[q_end + 5] = (rcode::BADCOOKIE >> 4) as u8;
+    } else {
+        f |= flags::TC | (s.rcode & 0xF);
+    }
+    out[2..4].copy_from_slice(&f.to_be_bytes());
+    out[6..10].fill(0);
+    out[10..12].copy_from_slice(&u16::from(opt_len > 0).to_be_bytes());
 }
 
 /// A name written in full somewhere in the message.
@@ -163,20 +217,28 @@ impl Answerer {
                     0,
                 );
                 out.extend_from_slice(q);
-                return Some(Summary {
-                    rcode: code,
-                    truncated: false,
-                });
+                return Some(Summary::error(code, out.len()));
             }
             Parsed::Query(q) => q,
         };
-        let (code, scope) = self.respond(table, geo, &q, peer, out);
+        // The cookie of the response (the server cookie is made from the
+        // transport address, never ECS).
+        let cookie = match (q.edns.and_then(|e| e.cookie), &table.cookies) {
+            (Some(c), Some(secrets)) => {
+                let (verdict, server) = cookie::respond(secrets, &c, peer, cookie::now());
+                Some((verdict, c.client, server))
+            }
+            _ => None,
+        };
+        let (code, scope, opt_at) = self.respond(table, geo, &q, peer, cookie.as_ref(), out);
+        let name_hash = rrl::name_hash(&self.lower[..q.qname_len], q.qtype);
         let limit = match (transport, q.edns) {
             (Transport::Tcp, _) => u16::MAX as usize,
             (Transport::Udp, None) => 512,
             (Transport::Udp, Some(e)) => e.udp_size.clamp(512, EDNS_PAYLOAD) as usize,
         };
         let mut truncated = false;
+        let mut opt_at = opt_at;
         if out.len() > limit {
             // Keep the question (and OPT); the client retries over TCP.
             truncated = true;
@@ -184,27 +246,34 @@ impl Answerer {
             let f = u16::from_be_bytes([out[2], out[3]]) | flags::TC;
             out[2..4].copy_from_slice(&f.to_be_bytes());
             out[6..12].fill(0);
+            opt_at = None;
             if let Some(e) = q.edns {
-                push_opt(out, code, e, table.ecs, scope);
+                opt_at = Some(out.len() as u16);
+                push_opt(out, code, e, table.ecs, scope, cookie.as_ref());
                 out[10..12].copy_from_slice(&1u16.to_be_bytes());
             }
         }
         Some(Summary {
             rcode: code,
             truncated,
+            cookie: cookie.map(|c| c.0),
+            name_hash,
+            question_end: (12 + q.question.len()) as u16,
+            opt_at,
         })
     }
 
-    /// Writes the full response for a well-formed query; returns the rcode
-    /// and the ECS scope the answer justifies.
+    /// Writes the full response for a well-formed query; returns the rcode,
+    /// the ECS scope the answer justifies and where the OPT record starts.
     fn respond(
         &mut self,
         table: &RoutingTable,
         geo: Option<&GeoDb>,
         q: &Query<'_>,
         peer: IpAddr,
+        cookie: Option<&ResponseCookie>,
         out: &mut Vec<u8>,
-    ) -> (u16, u8) {
+    ) -> (u16, u8, Option<u16>) {
         let Answerer {
             scratch,
             lower,
@@ -270,13 +339,15 @@ impl Answerer {
             }
         };
         let scope = client.scope;
+        let mut opt_at = None;
         if let Some(e) = q.edns {
-            push_opt(out, code, e, table.ecs, scope);
+            opt_at = u16::try_from(out.len()).ok();
+            push_opt(out, code, e, table.ecs, scope, cookie);
             c.ar += 1;
         }
         let f = reply_flags(q.flags, code, authoritative);
         out[..12].copy_from_slice(&header_bytes(q.id, f, 1, c.an, c.ns, c.ar));
-        (code, scope)
+        (code, scope, opt_at)
     }
 }
 
@@ -509,29 +580,46 @@ fn write_owner(out: &mut Vec<u8>, at: NameAt<'_>) {
     }
 }
 
+/// A response's cookie: the verdict on the query's, the client cookie and
+/// the server cookie to send.
+type ResponseCookie = (cookie::Verdict, [u8; 8], [u8; 16]);
+
 /// Appends our OPT record: payload 1232, version 0, DO copied (RFC 3225
-/// §3), and the client's ECS option echoed with the scope the answer
-/// justifies (never longer than its source prefix) when ECS is honoured.
-fn push_opt(out: &mut Vec<u8>, code: u16, client: Edns, ecs_enabled: bool, scope: u8) {
+/// §3), the client's ECS option echoed with the scope the answer justifies
+/// (never longer than its source prefix) when ECS is honoured, and the
+/// client cookie with our server cookie when the query carried a cookie.
+fn push_opt(
+    out: &mut Vec<u8>,
+    code: u16,
+    client: Edns,
+    ecs_enabled: bool,
+    scope: u8,
+    cookie: Option<&ResponseCookie>,
+) {
     let ext = (code >> 4) as u8;
     let do_bit = if client.dnssec_ok { 0x80 } else { 0 };
     out.extend_from_slice(&[0, 0, 41]);
     out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
     out.extend_from_slice(&[ext, 0, do_bit, 0]);
-    match client.ecs.filter(|_| ecs_enabled) {
-        Some(ecs) => {
-            let n = ecs.address_len();
-            let rdlen = 8 + n as u16;
-            out.extend_from_slice(&rdlen.to_be_bytes());
-            out.extend_from_slice(&wire::OPTION_ECS.to_be_bytes());
-            out.extend_from_slice(&(4 + n as u16).to_be_bytes());
-            out.extend_from_slice(&ecs.family.to_be_bytes());
-            out.push(ecs.source_prefix);
-            out.push(scope.min(ecs.source_prefix));
-            out.extend_from_slice(&ecs.address[..n]);
-        }
-        None => out.extend_from_slice(&[0, 0]),
+    let rdlen_at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    if let Some(ecs) = client.ecs.filter(|_| ecs_enabled) {
+        let n = ecs.address_len();
+        out.extend_from_slice(&wire::OPTION_ECS.to_be_bytes());
+        out.extend_from_slice(&(4 + n as u16).to_be_bytes());
+        out.extend_from_slice(&ecs.family.to_be_bytes());
+        out.push(ecs.source_prefix);
+        out.push(scope.min(ecs.source_prefix));
+        out.extend_from_slice(&ecs.address[..n]);
     }
+    if let Some((_, client_cookie, server_cookie)) = cookie {
+        out.extend_from_slice(&wire::OPTION_COOKIE.to_be_bytes());
+        out.extend_from_slice(&24u16.to_be_bytes());
+        out.extend_from_slice(client_cookie);
+        out.extend_from_slice(server_cookie);
+    }
+    let rdlen = (out.len() - rdlen_at - 2) as u16;
+    out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
 }
 
 /// Flags of a reply: QR, opcode, RD and CD copied, AA as decided, RA never.

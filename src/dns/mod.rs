@@ -5,9 +5,11 @@
 //! those bytes around a question read without allocation ([`wire`]).
 
 pub mod answer;
+pub mod cookie;
 pub mod inspect;
 pub mod name;
 pub mod rr;
+pub mod rrl;
 pub mod tcp;
 pub mod udp;
 pub mod wire;

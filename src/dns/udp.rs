@@ -14,15 +14,52 @@ use std::time::Duration;
 
 use tracing::warn;
 
+use super::answer::{self, Summary};
+use super::cookie;
+use super::rrl::{Class, RateLimiter, Verdict, refused_source_port};
 use crate::state::Shared;
 
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(100);
 
-/// Source ports we never answer: replies there would feed reflection loops
-/// with echo/daytime/chargen/time services.
-fn is_abusive_port(port: u16) -> bool {
-    matches!(port, 0 | 7 | 13 | 19 | 37)
+/// What rate limiting decided for one response.
+enum Limited {
+    /// Send it as built.
+    Send,
+    /// Send nothing.
+    Drop,
+    /// Send the slipped form (already rewritten).
+    Slipped,
+}
+
+/// Applies response rate limiting to the response in `out` (UDP only):
+/// clients with a valid cookie are never limited, exempt networks only for
+/// answers (error replies are what reflection loops are made of, and a
+/// loop with a local service is a loop too).
+#[inline]
+fn rate_limit(
+    rrl: Option<&RateLimiter>,
+    peer: std::net::IpAddr,
+    summary: &Summary,
+    now: u32,
+    slips: &mut u32,
+    out: &mut Vec<u8>,
+) -> Limited {
+    let Some(rrl) = rrl else {
+        return Limited::Send;
+    };
+    let class = Class::of(summary.rcode);
+    if summary.cookie == Some(cookie::Verdict::Valid) || class != Class::Error && rrl.exempt(peer) {
+        return Limited::Send;
+    }
+    match rrl.check(peer, class, summary.name_hash, now, slips) {
+        Verdict::Send => Limited::Send,
+        Verdict::Drop => Limited::Drop,
+        Verdict::Slip => {
+            answer::slip(out, summary);
+            Limited::Slipped
+        }
+    }
 }
 
 /// Starts `workers` threads answering on `socket` until `stop` is set.
@@ -84,7 +121,7 @@ mod batch {
     };
     use tracing::debug;
 
-    use super::{is_abusive_port, receive_error};
+    use super::{Limited, rate_limit, receive_error, refused_source_port};
     use crate::dns::answer::{Answerer, Transport};
     use crate::state::Shared;
 
@@ -105,6 +142,8 @@ mod batch {
         let fd = sock.as_raw_fd();
         let mut tables = Cache::new(&shared.table);
         let mut geos = Cache::new(&shared.geo);
+        let mut limiters = Cache::new(&shared.rrl);
+        let mut slips = 0u32;
         let mut answerer = Answerer::default();
         let mut bufs: Box<[[u8; BUF]; BATCH]> = Box::new([[0; BUF]; BATCH]);
         let mut outs: [Vec<u8>; BATCH] = std::array::from_fn(|_| Vec::with_capacity(1232));
@@ -140,10 +179,13 @@ mod batch {
             };
             let snapshot = tables.load();
             let geo = geos.load().as_deref();
+            let rrl = limiters.load().as_deref();
+            let now = rrl.map_or(0, |r| r.now());
             let mut replies = 0;
             for i in 0..received {
                 let Some(peer) = peers[i] else { continue };
-                let Some(peer_addr) = to_std(&peer).filter(|p| !is_abusive_port(p.port())) else {
+                let Some(peer_addr) = to_std(&peer).filter(|p| !refused_source_port(p.port()))
+                else {
                     continue;
                 };
                 let pkt = &bufs[i][..lens[i].min(BUF)];
@@ -151,8 +193,19 @@ mod batch {
                 if let Some(summary) =
                     answerer.answer(snapshot, geo, pkt, Transport::Udp, peer_addr.ip(), out)
                 {
-                    shared.metrics.query(Transport::Udp, summary.rcode);
-                    debug!(peer = %peer_addr, rcode = summary.rcode, truncated = summary.truncated, "udp answer");
+                    match rate_limit(rrl, peer_addr.ip(), &summary, now, &mut slips, out) {
+                        Limited::Drop => {
+                            debug!(peer = %peer_addr, rcode = summary.rcode, "udp answer dropped (rate limit)");
+                            continue;
+                        }
+                        Limited::Slipped => {
+                            debug!(peer = %peer_addr, rcode = summary.rcode, "udp answer slipped (rate limit)");
+                        }
+                        Limited::Send => {
+                            shared.metrics.query(Transport::Udp, summary.rcode);
+                            debug!(peer = %peer_addr, rcode = summary.rcode, truncated = summary.truncated, "udp answer");
+                        }
+                    }
                     reply_to[replies] = Some(peer);
                     replies += 1;
                 }
@@ -195,13 +248,15 @@ mod simple {
     use arc_swap::Cache;
     use tracing::debug;
 
-    use super::{is_abusive_port, receive_error};
+    use super::{Limited, rate_limit, receive_error, refused_source_port};
     use crate::dns::answer::{Answerer, Transport};
     use crate::state::Shared;
 
     pub fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
         let mut tables = Cache::new(&shared.table);
         let mut geos = Cache::new(&shared.geo);
+        let mut limiters = Cache::new(&shared.rrl);
+        let mut slips = 0u32;
         let mut answerer = Answerer::default();
         let mut buf = vec![0u8; 4096];
         let mut out = Vec::with_capacity(4096);
@@ -213,7 +268,7 @@ mod simple {
                     continue;
                 }
             };
-            if is_abusive_port(peer.port()) {
+            if refused_source_port(peer.port()) {
                 continue;
             }
             let snapshot = tables.load();
@@ -228,7 +283,13 @@ mod simple {
             ) else {
                 continue;
             };
-            shared.metrics.query(Transport::Udp, summary.rcode);
+            let rrl = limiters.load().as_deref();
+            let now = rrl.map_or(0, |r| r.now());
+            match rate_limit(rrl, peer.ip(), &summary, now, &mut slips, &mut out) {
+                Limited::Drop => continue,
+                Limited::Slipped => {}
+                Limited::Send => shared.metrics.query(Transport::Udp, summary.rcode),
+            }
             debug!(%peer, rcode = summary.rcode, "udp answer");
             if let Err(e) = sock.send_to(&out, peer) {
                 debug!(%peer, error = %e, "udp send failed");

@@ -42,6 +42,8 @@ pub mod rcode {
     pub const REFUSED: u16 = 5;
     /// Bad EDNS version (extended, needs OPT).
     pub const BADVERS: u16 = 16;
+    /// Bad or missing server cookie (extended, needs OPT; RFC 7873).
+    pub const BADCOOKIE: u16 = 23;
 
     /// The mnemonic, for logs and metrics.
     pub fn name(code: u16) -> &'static str {
@@ -53,6 +55,7 @@ pub mod rcode {
             NOTIMP => "NOTIMP",
             REFUSED => "REFUSED",
             BADVERS => "BADVERS",
+            BADCOOKIE => "BADCOOKIE",
             _ => "OTHER",
         }
     }
@@ -69,6 +72,46 @@ pub struct Edns {
     pub dnssec_ok: bool,
     /// EDNS Client Subnet (RFC 7871), when present and well formed.
     pub ecs: Option<ClientSubnet>,
+    /// DNS cookie (RFC 7873), when present (the first COOKIE option).
+    pub cookie: Option<Cookie>,
+}
+
+/// The COOKIE option of a query: a client cookie and, once the client has
+/// learnt one, the server cookie it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cookie {
+    /// The client cookie (8 bytes).
+    pub client: [u8; 8],
+    /// The server cookie as sent (`server_len` bytes used).
+    pub server: [u8; 32],
+    /// 0 (client cookie only) or 8..=32.
+    pub server_len: u8,
+}
+
+impl Cookie {
+    /// The server cookie, if one was sent.
+    pub fn server(&self) -> Option<&[u8]> {
+        (self.server_len > 0).then(|| &self.server[..self.server_len as usize])
+    }
+}
+
+/// COOKIE option code (RFC 7873).
+pub const OPTION_COOKIE: u16 = 10;
+
+/// Reads a COOKIE option; `None` when malformed (RFC 7873 §5.2.2: FORMERR):
+/// 8 bytes, or 16 to 40.
+fn parse_cookie(data: &[u8]) -> Option<Cookie> {
+    if data.len() != 8 && !(16..=40).contains(&data.len()) {
+        return None;
+    }
+    let mut c = Cookie {
+        client: [0; 8],
+        server: [0; 32],
+        server_len: (data.len() - 8) as u8,
+    };
+    c.client.copy_from_slice(&data[..8]);
+    c.server[..data.len() - 8].copy_from_slice(&data[8..]);
+    Some(c)
 }
 
 /// The ECS option of a query, kept as sent so the response can echo it.
@@ -328,7 +371,7 @@ pub fn parse<'a>(pkt: &'a [u8], lower: &mut [u8; MAX_WIRE_LEN]) -> Parsed<'a> {
         if edns.is_some() || !is_root {
             return err(Some(question), rcode::FORMERR);
         }
-        let Some(ecs) = read_options(rdata) else {
+        let Some((ecs, cookie)) = read_options(rdata) else {
             return err(Some(question), rcode::FORMERR);
         };
         edns = Some(Edns {
@@ -336,6 +379,7 @@ pub fn parse<'a>(pkt: &'a [u8], lower: &mut [u8; MAX_WIRE_LEN]) -> Parsed<'a> {
             version: (ttl >> 16) as u8,
             dnssec_ok: ttl & 0x8000 != 0,
             ecs,
+            cookie,
         });
     }
     Parsed::Query(Query {
@@ -358,10 +402,14 @@ fn skip_record(r: &mut Reader<'_>) -> Option<()> {
 }
 
 /// Options are `code, length, data` triples that must fill RDATA exactly.
-/// Unknown options are ignored; a malformed or repeated ECS option makes the
-/// whole OPT malformed. Returns the ECS option, if any.
-fn read_options(mut rdata: &[u8]) -> Option<Option<ClientSubnet>> {
+/// Unknown options are ignored; a malformed or repeated ECS option, or a
+/// malformed COOKIE, makes the whole OPT malformed (a second COOKIE is
+/// ignored). Returns the ECS and COOKIE options, if any.
+type Options = (Option<ClientSubnet>, Option<Cookie>);
+
+fn read_options(mut rdata: &[u8]) -> Option<Options> {
     let mut ecs = None;
+    let mut cookie = None;
     while !rdata.is_empty() {
         if rdata.len() < 4 {
             return None;
@@ -374,10 +422,13 @@ fn read_options(mut rdata: &[u8]) -> Option<Option<ClientSubnet>> {
                 return None;
             }
             ecs = Some(parse_ecs(data)?);
+        } else if code == OPTION_COOKIE {
+            let c = parse_cookie(data)?;
+            cookie = cookie.or(Some(c));
         }
         rdata = &rdata[4 + len..];
     }
-    Some(ecs)
+    Some((ecs, cookie))
 }
 
 #[cfg(test)]

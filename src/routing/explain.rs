@@ -361,7 +361,7 @@ fn explain_profile(
                 .map(|&i| i as usize)
                 .find(|i| usable.contains(i))
         }
-        Routing::Weighted => {
+        Routing::Weighted { .. } => {
             let total: u64 = usable.iter().map(|&i| eps[i].weight as u64).sum();
             let shares: Vec<String> = usable
                 .iter()

@@ -12,7 +12,7 @@ mod performance;
 mod priority;
 mod subnet;
 pub mod table;
-mod weighted;
+pub mod weighted;
 
 pub use table::*;
 
@@ -198,15 +198,26 @@ pub fn route(
         Routing::Multivalue { .. } => ep.target.matches(family),
         _ => true,
     };
-    let (mut any_answerable, mut any_eligible) = (false, false);
-    for ep in eps.iter().filter(|ep| relevant(ep)) {
-        let s = status(ep);
-        any_answerable |= s.is_answerable();
-        any_eligible |= s.is_eligible();
+    // The usual case first: pick among the answerable endpoints. Every
+    // method picks something whenever one is answerable, so only when
+    // none is does the profile need the scan that decides `on_all_down`
+    // (and a large profile costs no more than a small one until then).
+    if pick(
+        profile,
+        eps,
+        status,
+        Status::is_answerable,
+        relevant,
+        client,
+        rng,
+        picks,
+    ) {
+        return Outcome::Endpoints;
     }
-    let usable: fn(Status) -> bool = if any_answerable {
-        Status::is_answerable
-    } else if any_eligible {
+    let any_eligible = eps
+        .iter()
+        .any(|ep| relevant(ep) && status(ep).is_eligible());
+    let usable: fn(Status) -> bool = if any_eligible {
         match profile.on_all_down {
             // Every eligible endpoint is Degraded: route as if they were Online.
             OnAllDown::ServeAll => Status::is_eligible,
@@ -227,6 +238,28 @@ pub fn route(
         // Nothing eligible (all disabled, or no endpoint of this family).
         return Outcome::NoData;
     };
+    if pick(profile, eps, status, usable, relevant, client, rng, picks) {
+        Outcome::Endpoints
+    } else {
+        Outcome::NoData
+    }
+}
+
+/// Runs the profile's method over the relevant endpoints whose status is
+/// `usable`; true when it picked something.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn pick(
+    profile: &Profile,
+    eps: &[Endpoint],
+    status: impl Fn(&Endpoint) -> Status + Copy,
+    usable: fn(Status) -> bool,
+    relevant: impl Fn(&Endpoint) -> bool,
+    client: &mut Client<'_>,
+    rng: &mut fastrand::Rng,
+    picks: &mut Picks,
+) -> bool {
+    picks.clear();
     let ok = |ep: &Endpoint| relevant(ep) && usable(status(ep));
     match &profile.routing {
         Routing::Priority { order } => {
@@ -234,8 +267,8 @@ pub fn route(
                 picks.push(i);
             }
         }
-        Routing::Weighted => {
-            if let Some(i) = weighted::pick(eps, ok, rng) {
+        Routing::Weighted { alias } => {
+            if let Some(i) = weighted::pick(eps, alias, ok, rng) {
                 picks.push(i);
             }
         }
@@ -250,11 +283,7 @@ pub fn route(
         }
         Routing::Geographic { .. } | Routing::Subnet { .. } => {}
     }
-    if picks.is_empty() {
-        Outcome::NoData
-    } else {
-        Outcome::Endpoints
-    }
+    !picks.is_empty()
 }
 
 /// Candidate endpoints for one client, most specific first (at most four).
@@ -516,7 +545,13 @@ mod tests {
     #[test]
     fn weighted_and_multivalue_fail_open_too() {
         let eps = [ep(1, Status::Degraded), ep(2, Status::Disabled)];
-        let p = profile(Routing::Weighted, 2, OnAllDown::ServeAll);
+        let p = profile(
+            Routing::Weighted {
+                alias: weighted::alias_table(&eps),
+            },
+            2,
+            OnAllDown::ServeAll,
+        );
         assert_eq!(run(&p, &eps, Family::V4), (Outcome::Endpoints, vec![0]));
         let p = profile(Routing::Multivalue { max_answers: 2 }, 2, OnAllDown::NoData);
         assert_eq!(run(&p, &eps, Family::V4), (Outcome::NoData, vec![]));

@@ -1,11 +1,19 @@
 //! Multivalue routing: up to `max_answers` usable endpoints, random subset,
 //! random order, per query.
+//!
+//! Large profiles are sampled, not scanned: endpoints drawn uniformly at
+//! random, keeping usable ones not drawn before, give a uniformly random
+//! ordered subset after a few draws whatever the profile's size. When the
+//! draws cannot fill the answer (few usable endpoints), one reservoir pass
+//! over the profile decides, which is just as uniform.
 
 use super::{Endpoint, Picks};
 
+/// Profiles smaller than this are scanned: cheaper than sampling.
+const SAMPLE_FROM: usize = 32;
+
 /// Fills `picks` with a uniformly random subset of at most `max` usable
-/// endpoints, in random order. No allocation: reservoir sampling into the
-/// fixed-size [`Picks`], then a Fisher-Yates shuffle.
+/// endpoints, in random order. No allocation.
 pub fn pick(
     eps: &[Endpoint],
     usable: impl Fn(&Endpoint) -> bool,
@@ -14,6 +22,33 @@ pub fn pick(
     picks: &mut Picks,
 ) {
     let max = max.min(super::MAX_PICKS);
+    if max == 0 {
+        return;
+    }
+    if eps.len() >= SAMPLE_FROM {
+        for _ in 0..max * 8 + 16 {
+            let i = rng.usize(0..eps.len()) as u32;
+            if !picks.as_slice().contains(&i) && usable(&eps[i as usize]) {
+                picks.push(i);
+                if picks.as_slice().len() == max {
+                    return;
+                }
+            }
+        }
+        picks.clear();
+    }
+    reservoir(eps, usable, max, rng, picks);
+}
+
+/// Reservoir sampling into the fixed-size [`Picks`], then a Fisher-Yates
+/// shuffle.
+fn reservoir(
+    eps: &[Endpoint],
+    usable: impl Fn(&Endpoint) -> bool,
+    max: usize,
+    rng: &mut fastrand::Rng,
+    picks: &mut Picks,
+) {
     let mut seen = 0usize;
     for (i, e) in eps.iter().enumerate() {
         if !usable(e) {
@@ -92,6 +127,64 @@ mod tests {
         }
         for c in included {
             assert!((c as f64 / n as f64 - 0.5).abs() < 0.02, "{included:?}");
+        }
+    }
+
+    #[test]
+    fn large_profiles_are_sampled_uniformly_and_cheaply() {
+        let mut eps: Vec<_> = (0..10_000u32)
+            .map(|n| ep((n % 250) as u8, Status::Online))
+            .collect();
+        // A few down: never picked.
+        for e in eps.iter_mut().take(100) {
+            e.health = crate::routing::Health::Disabled;
+        }
+        let mut rng = fastrand::Rng::with_seed(5);
+        let looks = std::cell::Cell::new(0u32);
+        let mut hits = vec![0u32; eps.len()];
+        let rounds = 20_000;
+        for _ in 0..rounds {
+            let mut picks = Picks::default();
+            pick(
+                &eps,
+                |e| {
+                    looks.set(looks.get() + 1);
+                    e.status().is_answerable()
+                },
+                4,
+                &mut rng,
+                &mut picks,
+            );
+            let mut got = picks.as_slice().to_vec();
+            assert_eq!(got.len(), 4);
+            got.sort();
+            got.dedup();
+            assert_eq!(got.len(), 4, "duplicates");
+            for i in got {
+                assert!(i >= 100, "a disabled endpoint was picked");
+                hits[i as usize] += 1;
+            }
+        }
+        assert!(looks.get() <= rounds * 6, "{} looks", looks.get());
+        // Uniform: halves of the usable range get half the picks each.
+        let low: u32 = hits[100..5050].iter().sum();
+        let high: u32 = hits[5050..].iter().sum();
+        let share = low as f64 / (low + high) as f64;
+        assert!((share - 0.5).abs() < 0.02, "{share}");
+    }
+
+    #[test]
+    fn sampling_falls_back_when_few_are_usable() {
+        let mut eps: Vec<_> = (0..100u32).map(|n| ep(n as u8, Status::Degraded)).collect();
+        eps[7] = ep(7, Status::Online);
+        eps[93] = ep(93, Status::Online);
+        let mut rng = fastrand::Rng::with_seed(9);
+        for _ in 0..100 {
+            let mut picks = Picks::default();
+            pick(&eps, answerable, 3, &mut rng, &mut picks);
+            let mut got = picks.as_slice().to_vec();
+            got.sort();
+            assert_eq!(got, [7, 93]);
         }
     }
 

@@ -41,6 +41,8 @@ pub struct RoutingTable {
     pub endpoints: Vec<Endpoint>,
     /// Honour EDNS Client Subnet (`dns.ecs`).
     pub ecs: bool,
+    /// DNS cookie secrets (`[dns.cookies]`); `None` when cookies are off.
+    pub cookies: Option<Arc<crate::dns::cookie::Secrets>>,
     /// When this table was compiled.
     pub loaded_at: Option<std::time::SystemTime>,
 }
@@ -191,7 +193,10 @@ pub enum Routing {
         order: Box<[u32]>,
     },
     /// Random in proportion to weight, per query.
-    Weighted,
+    Weighted {
+        /// The alias table of the endpoints' weights (see [`super::weighted`]).
+        alias: Box<[super::weighted::Column]>,
+    },
     /// Up to `max_answers` random answerable endpoints.
     Multivalue {
         /// 1..=10.
@@ -259,7 +264,7 @@ impl Routing {
     pub fn name(&self) -> &'static str {
         match self {
             Routing::Priority { .. } => "priority",
-            Routing::Weighted => "weighted",
+            Routing::Weighted { .. } => "weighted",
             Routing::Multivalue { .. } => "multivalue",
             Routing::Performance { .. } => "performance",
             Routing::Geographic { .. } => "geographic",

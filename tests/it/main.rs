@@ -18,3 +18,4 @@ mod page;
 mod prober;
 mod robustness;
 mod routing;
+mod rrl;

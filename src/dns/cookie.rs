@@ -1,0 +1,307 @@
+//! DNS cookies (RFC 7873) with the interoperable server cookie of RFC 9018.
+//!
+//! A client sends a random client cookie; the server answers with a server
+//! cookie that only it can make: `version 1 | reserved | timestamp | hash`,
+//! the hash being SipHash-2-4 over the client cookie, the first half of the
+//! server cookie and the client's address, keyed with the server secret. A
+//! client that returns a valid server cookie has proved it receives the
+//! answers sent to its address: it is not a spoofed victim, so rate
+//! limiting does not apply to it.
+//!
+//! Secrets rotate without breaking clients: cookies made with the previous
+//! secret stay valid (and are answered with a fresh one), and every server
+//! cookie expires after an hour (RFC 9018 §4.3). Servers that share a
+//! secret (anycast, a cluster) accept each other's cookies.
+
+use std::hash::Hasher;
+use std::net::IpAddr;
+
+use siphasher::sip::SipHasher24;
+
+use super::wire::Cookie;
+
+/// A server secret: 128 bits.
+pub type Secret = [u8; 16];
+
+/// The secrets in use: server cookies are made with `current` and accepted
+/// from either.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secrets {
+    /// Makes and checks cookies.
+    pub current: Secret,
+    /// Still accepted after a rotation.
+    pub previous: Option<Secret>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+impl Secrets {
+    /// A random secret (for servers without a configured one).
+    pub fn random() -> Secrets {
+        let mut current = [0u8; 16];
+        let mut rng = fastrand::Rng::new();
+        // fastrand is seeded from the OS's randomness per thread; mix two
+        // independent generators so the secret does not depend on one.
+        let mut other = fastrand::Rng::with_seed(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+                ^ u64::from(std::process::id()) << 32,
+        );
+        for b in current.iter_mut() {
+            *b = rng.u8(..) ^ other.u8(..);
+        }
+        Secrets {
+            current,
+            previous: None,
+        }
+    }
+}
+
+/// What a query's cookie turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Only a client cookie (a first query, or a client that lost its
+    /// server cookie).
+    ClientOnly,
+    /// A server cookie we made for this client, not expired.
+    Valid,
+    /// A server cookie we did not make, made for another address, or
+    /// expired.
+    Invalid,
+}
+
+/// Seconds a server cookie stays valid (RFC 9018 §4.3: one hour).
+const LIFETIME: u32 = 3600;
+/// Seconds a cookie may be stamped ahead of our clock (clock skew between
+/// servers sharing a secret).
+const SKEW: u32 = 300;
+/// Cookies older than this are replaced by a fresh one in the response.
+const RENEW_AFTER: u32 = 1800;
+
+/// The cookie of the response to a query carrying `cookie` from `client`
+/// at `now` (seconds since the epoch, mod 2^32): the verdict, and the server
+/// cookie to send (the client's own when it is valid and fresh).
+pub fn respond(
+    secrets: &Secrets,
+    cookie: &Cookie,
+    client: IpAddr,
+    now: u32,
+) -> (Verdict, [u8; 16]) {
+    let verdict = match cookie.server() {
+        None => Verdict::ClientOnly,
+        Some(server) => match check(secrets, &cookie.client, server, client, now) {
+            Some(reuse) => {
+                if let Some(same) = reuse {
+                    return (Verdict::Valid, same);
+                }
+                Verdict::Valid
+            }
+            None => Verdict::Invalid,
+        },
+    };
+    (
+        verdict,
+        make(&secrets.current, &cookie.client, client, now, [0; 3]),
+    )
+}
+
+/// `Some(Some(cookie))`: valid, and fresh enough to send back as is;
+/// `Some(None)`: valid, renew it; `None`: not valid.
+fn check(
+    secrets: &Secrets,
+    client_cookie: &[u8; 8],
+    server: &[u8],
+    client: IpAddr,
+    now: u32,
+) -> Option<Option<[u8; 16]>> {
+    if server.len() != 16 || server[0] != 1 {
+        return None;
+    }
+    let stamp = u32::from_be_bytes([server[4], server[5], server[6], server[7]]);
+    let age = now.wrapping_sub(stamp);
+    let ahead = stamp.wrapping_sub(now);
+    if age > LIFETIME && ahead > SKEW {
+        return None;
+    }
+    let mut got = [0u8; 16];
+    got.copy_from_slice(server);
+    let reserved = [server[1], server[2], server[3]];
+    for (i, secret) in std::iter::once(&secrets.current)
+        .chain(secrets.previous.as_ref())
+        .enumerate()
+    {
+        if make(secret, client_cookie, client, stamp, reserved) == got {
+            let fresh = i == 0 && (age <= RENEW_AFTER || ahead <= SKEW);
+            return Some(fresh.then_some(got));
+        }
+    }
+    None
+}
+
+/// The server cookie for `client_cookie` from `client` stamped `stamp`.
+fn make(
+    secret: &Secret,
+    client_cookie: &[u8; 8],
+    client: IpAddr,
+    stamp: u32,
+    reserved: [u8; 3],
+) -> [u8; 16] {
+    let mut cookie = [0u8; 16];
+    cookie[0] = 1;
+    cookie[1..4].copy_from_slice(&reserved);
+    cookie[4..8].copy_from_slice(&stamp.to_be_bytes());
+    let mut h = SipHasher24::new_with_key(secret);
+    h.write(client_cookie);
+    h.write(&cookie[..8]);
+    match client.to_canonical() {
+        IpAddr::V4(v4) => h.write(&v4.octets()),
+        IpAddr::V6(v6) => h.write(&v6.octets()),
+    }
+    cookie[8..].copy_from_slice(&h.finish().to_le_bytes());
+    cookie
+}
+
+/// Seconds since the epoch, mod 2^32 (the cookie timestamp).
+pub fn now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// Parses a secret written as 32 hexadecimal digits.
+pub fn parse_secret(text: &str) -> Result<Secret, String> {
+    let t = text.trim();
+    if t.len() != 32 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "a cookie secret is 32 hexadecimal digits (128 bits), not {} characters; make one with `head -c16 /dev/urandom | xxd -p`",
+            t.len()
+        ));
+    }
+    let mut s = [0u8; 16];
+    for (i, b) in s.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn cookie(s: &str) -> Cookie {
+        let b = hex(s);
+        let mut c = Cookie {
+            client: [0; 8],
+            server: [0; 32],
+            server_len: (b.len() - 8) as u8,
+        };
+        c.client.copy_from_slice(&b[..8]);
+        c.server[..b.len() - 8].copy_from_slice(&b[8..]);
+        c
+    }
+
+    fn secrets(current: &str, previous: Option<&str>) -> Secrets {
+        Secrets {
+            current: parse_secret(current).unwrap(),
+            previous: previous.map(|p| parse_secret(p).unwrap()),
+        }
+    }
+
+    /// RFC 9018 Appendix A, every example.
+    #[test]
+    fn rfc_9018_test_vectors() {
+        let s = secrets("e5e973e5a6b2a43f48e7dc849e37bfcf", None);
+        let ip: IpAddr = "198.51.100.100".parse().unwrap();
+        // A.1: a new server cookie for a client cookie alone.
+        let (v, c) = respond(&s, &cookie("2464c4abcf10c957"), ip, 1559731985);
+        assert_eq!(v, Verdict::ClientOnly);
+        assert_eq!(c.to_vec(), hex("010000005cf79f111f8130c3eee29480"));
+        // A.2: 40 minutes later it is still valid, and renewed.
+        let (v, c) = respond(
+            &s,
+            &cookie("2464c4abcf10c957010000005cf79f111f8130c3eee29480"),
+            ip,
+            1559734385,
+        );
+        assert_eq!(v, Verdict::Valid);
+        assert_eq!(c.to_vec(), hex("010000005cf7a871d4a564a1442aca77"));
+        // A.3: another client's cookie, with reserved bits set by the
+        // server that made it (they are part of the hash). It is valid
+        // while fresh; the example's reply comes 1h52m after it was made,
+        // past the one-hour lifetime, so that reply is a new cookie.
+        let ip3: IpAddr = "203.0.113.203".parse().unwrap();
+        let old = cookie("fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5");
+        assert_eq!(respond(&s, &old, ip3, 0x5cf78f71 + 60).0, Verdict::Valid);
+        let (v, c) = respond(&s, &old, ip3, 1559734700);
+        assert_eq!(v, Verdict::Invalid);
+        assert_eq!(c.to_vec(), hex("010000005cf7a9acf73a7810aca2381e"));
+        // A.4: IPv6, after a rotation: the old secret's cookie is accepted
+        // and replaced by one made with the new secret.
+        let s = secrets(
+            "445536bcd2513298075a5d379663c962",
+            Some("dd3bdf9344b678b185a6f5cb60fca715"),
+        );
+        let ip6: IpAddr = "2001:db8:220:1:59de:d0f4:8769:82b8".parse().unwrap();
+        let (v, c) = respond(
+            &s,
+            &cookie("22681ab97d52c298010000005cf7c57926556bd0934c72f8"),
+            ip6,
+            1559741961,
+        );
+        assert_eq!(v, Verdict::Valid);
+        assert_eq!(c.to_vec(), hex("010000005cf7c609a6bb79d16625507a"));
+    }
+
+    #[test]
+    fn invalid_cookies() {
+        let s = secrets("e5e973e5a6b2a43f48e7dc849e37bfcf", None);
+        let ip: IpAddr = "198.51.100.100".parse().unwrap();
+        let good = "2464c4abcf10c957010000005cf79f111f8130c3eee29480";
+        let at = 1559731985;
+        assert_eq!(respond(&s, &cookie(good), ip, at).0, Verdict::Valid);
+        // Fresh: echoed as is.
+        assert_eq!(
+            respond(&s, &cookie(good), ip, at).1.to_vec(),
+            hex(&good[16..])
+        );
+        // Another address, an hour and a second later, five minutes and a
+        // second early, a flipped bit, another secret.
+        let other: IpAddr = "198.51.100.101".parse().unwrap();
+        assert_eq!(respond(&s, &cookie(good), other, at).0, Verdict::Invalid);
+        assert_eq!(
+            respond(&s, &cookie(good), ip, at + 3601).0,
+            Verdict::Invalid
+        );
+        assert_eq!(respond(&s, &cookie(good), ip, at + 3600).0, Verdict::Valid);
+        assert_eq!(respond(&s, &cookie(good), ip, at - 301).0, Verdict::Invalid);
+        assert_eq!(respond(&s, &cookie(good), ip, at - 300).0, Verdict::Valid);
+        let flipped = good.replace("eee29480", "eee29481");
+        assert_eq!(respond(&s, &cookie(&flipped), ip, at).0, Verdict::Invalid);
+        let s2 = secrets("00000000000000000000000000000001", None);
+        assert_eq!(respond(&s2, &cookie(good), ip, at).0, Verdict::Invalid);
+        // A server cookie of another size or version is not ours.
+        let short = "2464c4abcf10c9570100000011111111";
+        assert_eq!(respond(&s, &cookie(short), ip, at).0, Verdict::Invalid);
+    }
+
+    #[test]
+    fn secrets_parse_as_hex_and_never_print() {
+        assert!(parse_secret("e5e973e5a6b2a43f48e7dc849e37bfcf").is_ok());
+        assert!(parse_secret("e5e973e5").is_err());
+        assert!(parse_secret("zz e973e5a6b2a43f48e7dc849e37bfcf").is_err());
+        let s = secrets("e5e973e5a6b2a43f48e7dc849e37bfcf", None);
+        assert!(!format!("{s:?}").contains("e5"));
+        assert_ne!(Secrets::random().current, Secrets::random().current);
+    }
+}

@@ -135,7 +135,79 @@ fn main() {
         "(median of {ROUNDS} rounds x {ITERS} iterations; hickory = parse + build + encode of a one-record answer)"
     );
     println!();
+    limits(&table, geo.as_deref());
+    println!();
     profile_size();
+}
+
+/// The cost of DNS cookies and rate limiting on top of a plain answer.
+fn limits(table: &switchyard::routing::RoutingTable, geo: Option<&switchyard::geo::GeoDb>) {
+    use switchyard::dns::rrl::{Class, Config, RateLimiter};
+    let peer: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    let mut answerer = Answerer::default();
+    let mut out = Vec::with_capacity(1232);
+    let plain = query("todoapi.tm.example.test.", RecordType::A, None);
+    let with_cookie = {
+        let mut q = plain.clone();
+        let n = q.len();
+        q[n - 2..].copy_from_slice(&12u16.to_be_bytes());
+        q.extend_from_slice(&[0, 10, 0, 8, 0x24, 0x64, 0xc4, 0xab, 0xcf, 0x10, 0xc9, 0x57]);
+        q
+    };
+    // The server cookie the server gives that client, sent back.
+    answerer.answer(table, geo, &with_cookie, Transport::Udp, peer, &mut out);
+    let valid = {
+        let mut q = plain.clone();
+        let n = q.len();
+        q[n - 2..].copy_from_slice(&28u16.to_be_bytes());
+        q.extend_from_slice(&[0, 10, 0, 24]);
+        q.extend_from_slice(&out[out.len() - 24..]);
+        q
+    };
+    let rrl = RateLimiter::new(Config {
+        exempt: vec![],
+        responses_per_second: 1_000_000,
+        ..Config::default()
+    });
+    let mut slips = 0;
+    let mut rows = Vec::new();
+    for (label, pkt) in [
+        ("no cookie", &plain),
+        ("client cookie (a server cookie made)", &with_cookie),
+        ("valid server cookie (checked, echoed)", &valid),
+    ] {
+        let mut t = Vec::new();
+        for _ in 0..ROUNDS {
+            t.push(ns_per_op(|| {
+                black_box(answerer.answer(
+                    table,
+                    geo,
+                    black_box(pkt),
+                    Transport::Udp,
+                    peer,
+                    &mut out,
+                ));
+            }));
+        }
+        rows.push((label, median(t)));
+    }
+    let mut t = Vec::new();
+    for _ in 0..ROUNDS {
+        let now = rrl.now();
+        t.push(ns_per_op(|| {
+            black_box(rrl.check(black_box(peer), Class::Response, 42, now, &mut slips));
+        }));
+    }
+    let check = median(t);
+    let base = rows[0].1;
+    println!(
+        "{:<44} {:>11} {:>14}",
+        "todoapi A answer, EDNS", "switchyard", "vs no cookie"
+    );
+    for (label, ns) in rows {
+        println!("{label:<44} {ns:>9.0}ns {:>+12.0}ns", ns - base);
+    }
+    println!("{:<44} {check:>9.0}ns", "rate limit check (one response)");
 }
 
 /// A profile of `n` monitored endpoints 10.x.y.z, routed by `routing`.

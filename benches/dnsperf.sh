@@ -77,18 +77,38 @@ print("%04x%02x00%s" % (fam, net.prefixlen, net.network_address.packed[:n].hex()
 fi
 
 
-# Switchyard on the bundled example, on a free port. The profiles are copied
-# without their [monitor] tables: the example's endpoints are documentation
-# addresses, and benchmarks send nothing beyond loopback.
-sy_port=$(free_port)
+# Switchyard on the bundled example, twice, on free ports. The profiles are
+# copied without their [monitor] tables: the example's endpoints are
+# documentation addresses, and benchmarks send nothing beyond loopback.
+#  - "switchyard": rate limiting and cookies off, as before they existed;
+#  - "sy+limits": rate limiting on for every response (nothing exempt, a
+#    rate no load here reaches, so every response is counted and none is
+#    dropped) and a client cookie in every query (a server cookie made for
+#    every response). LIMITS=0 skips it.
+LIMITS=${LIMITS:-1}
 mkdir -p "$work/profiles"
 for f in profiles/*.toml; do
   awk '/^\[monitor\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$f" > "$work/profiles/$(basename "$f")"
 done
-sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$sy_port\"]|" \
-    -e "s|^database = \"geoip/|database = \"$PWD/geoip/|" switchyard.toml > "$work/switchyard.toml"
+sy_config() { # port admin-port extra-toml
+  sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$1\"]|" \
+      -e "s|^listen = \"127.0.0.1:8053\"|listen = \"127.0.0.1:$2\"|" \
+      -e "s|^database = \"geoip/|database = \"$PWD/geoip/|" switchyard.toml
+  printf '%b\n' "$3"
+}
+sy_port=$(free_port)
+sy_config "$sy_port" "$(free_port)" '[dns.rate_limit]\nenabled = false\n[dns.cookies]\nenabled = false' > "$work/switchyard.toml"
 RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --config "$work/switchyard.toml" 2>"$work/switchyard.log" &
 pids+=($!); sy_pid=$!
+sl_pid=""
+if [ "$LIMITS" = 1 ]; then
+  sl_port=$(free_port)
+  sy_config "$sl_port" "$(free_port)" '[dns.rate_limit]\nexempt = []\nresponses_per_second = 1000000\nnxdomains_per_second = 1000000\nerrors_per_second = 1000000' > "$work/limits.toml"
+  RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --config "$work/limits.toml" 2>"$work/limits.log" &
+  pids+=($!); sl_pid=$!
+fi
+# dnsperf sends the same client cookie in every query to sy+limits.
+cookie_args=(-E "10:2464c4abcf10c957")
 
 # gdnsd with the same zone content, static records.
 gd_pid=""
@@ -124,16 +144,18 @@ ZONE
 fi
 
 wait_ready "$sy_port"
+[ -n "$sl_pid" ] && wait_ready "$sl_port"
 [ -n "$gd_pid" ] && { wait_ready "$gd_port" || gd_pid=""; }
 
 # One bounded load run; prints "qps completed lost avg_ms cpu_us user_us".
-load() { # port pid
-  local before user_before
-  before=$(cpu_ticks "$2"); user_before=$(user_ticks "$2")
-  taskset -c "$LOAD_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$DURATION" \
-    -c "$CLIENTS" -q "$OUTSTANDING" -T 1 "${ecs_args[@]}" > "$work/dnsperf.out" 2>&1
+load() { # port pid [extra dnsperf arguments]
+  local before user_before port=$1 pid=$2
+  shift 2
+  before=$(cpu_ticks "$pid"); user_before=$(user_ticks "$pid")
+  taskset -c "$LOAD_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries" -l "$DURATION" \
+    -c "$CLIENTS" -q "$OUTSTANDING" -T 1 "${ecs_args[@]}" "$@" > "$work/dnsperf.out" 2>&1
   local after user_after
-  after=$(cpu_ticks "$2"); user_after=$(user_ticks "$2")
+  after=$(cpu_ticks "$pid"); user_after=$(user_ticks "$pid")
   awk -v cpu=$((after - before)) -v user=$((user_after - user_before)) -v hz="$HZ" '
     /Queries completed:/ { done = $3 }
     /Queries lost:/ { lost = $3 }
@@ -143,12 +165,14 @@ load() { # port pid
   ' "$work/dnsperf.out"
 }
 
-# Warm-up, then alternate trials so both servers see the same machine state.
+# Warm-up, then alternate trials so every server sees the same machine state.
 load "$sy_port" "$sy_pid" >/dev/null
+[ -n "$sl_pid" ] && load "$sl_port" "$sl_pid" "${cookie_args[@]}" >/dev/null
 [ -n "$gd_pid" ] && load "$gd_port" "$gd_pid" >/dev/null
-: > "$work/sy"; : > "$work/gd"
+: > "$work/sy"; : > "$work/sl"; : > "$work/gd"
 for t in $(seq "$TRIALS"); do
   load "$sy_port" "$sy_pid" >> "$work/sy"
+  [ -n "$sl_pid" ] && load "$sl_port" "$sl_pid" "${cookie_args[@]}" >> "$work/sl"
   [ -n "$gd_pid" ] && load "$gd_port" "$gd_pid" >> "$work/gd"
 done
 
@@ -158,9 +182,9 @@ col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 echo
 echo "query: $NAME $QTYPE${ECS:+ with ECS $ECS}; $TRIALS trials x ${DURATION}s; server on CPU $SERVER_CPU, dnsperf on CPU $LOAD_CPU (-c $CLIENTS -q $OUTSTANDING); gdnsd threads: $GDNSD_THREADS"
 printf '%-12s %10s %8s %12s %14s %14s\n' server "queries/s" lost "avg lat ms" "CPU us/query" "user us/query"
-for s in sy gd; do
+for s in sy sl gd; do
   [ -s "$work/$s" ] || continue
-  name=$([ "$s" = sy ] && echo switchyard || echo gdnsd)
+  case $s in sy) name=switchyard ;; sl) name=sy+limits ;; *) name=gdnsd ;; esac
   printf '%-12s %10s %8s %12s %14s %14s\n' "$name" "$(col "$work/$s" 1)" "$(col "$work/$s" 3)" \
     "$(col "$work/$s" 4)" "$(col "$work/$s" 5)" "$(col "$work/$s" 6)"
 done
@@ -168,7 +192,12 @@ if [ -s "$work/gd" ]; then
   awk -v a="$(col "$work/sy" 5)" -v b="$(col "$work/gd" 5)" \
     'BEGIN { printf "ratio switchyard/gdnsd CPU per query: %.2f (below 1.00: cheaper than gdnsd)\n", a / b }'
 fi
+if [ -s "$work/sl" ]; then
+  awk -v a="$(col "$work/sl" 5)" -v b="$(col "$work/sy" 5)" \
+    'BEGIN { printf "ratio sy+limits/switchyard CPU per query: %.3f (rate limiting and a cookie on every response)\n", a / b }'
+fi
 echo "(per-trial rows: qps completed lost avg_ms cpu_us user_us)"
 paste -d' ' <(sed 's/^/switchyard /' "$work/sy") /dev/null
+[ -s "$work/sl" ] && sed 's/^/sy+limits /' "$work/sl"
 [ -s "$work/gd" ] && sed 's/^/gdnsd /' "$work/gd"
 exit 0

@@ -35,6 +35,8 @@ pub mod app;
 pub mod config;
 pub mod dns;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geo;
 pub mod health;
 pub mod metrics;

@@ -78,7 +78,24 @@ fn answering_does_not_allocate() {
     }
     packets.push(vec![0u8; 11]);
     packets.push(vec![0xFFu8; 40]);
+    // DNS cookies: a client cookie alone, and with a server cookie (not
+    // ours: checked, then replaced).
+    for cookie in [&[7u8; 8][..], &[9u8; 24][..]] {
+        let mut q = query("todoapi.tm.example.test.", RecordType::A, true);
+        let n = q.len();
+        q[n - 2..].copy_from_slice(&((4 + cookie.len()) as u16).to_be_bytes());
+        q.extend_from_slice(&[0, 10, 0, cookie.len() as u8]);
+        q.extend_from_slice(cookie);
+        packets.push(q);
+    }
     let peer: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    // Rate limiting and slipping, as the UDP workers apply them.
+    let rrl = switchyard::dns::rrl::RateLimiter::new(switchyard::dns::rrl::Config {
+        exempt: vec![],
+        responses_per_second: 1,
+        ..Default::default()
+    });
+    let mut slips = 0u32;
     let mut answerer = Answerer::new(fastrand::Rng::with_seed(1));
     let mut out = Vec::with_capacity(4096);
     // Warm-up: lets `out` reach its working size.
@@ -90,11 +107,15 @@ fn answering_does_not_allocate() {
     let mut answered = 0;
     for _ in 0..200 {
         for p in &packets {
-            if answerer
-                .answer(&table, Some(&geo), p, Transport::Udp, peer, &mut out)
-                .is_some()
+            if let Some(s) = answerer.answer(&table, Some(&geo), p, Transport::Udp, peer, &mut out)
             {
                 answered += 1;
+                let class = switchyard::dns::rrl::Class::of(s.rcode);
+                if rrl.check(peer, class, s.name_hash, rrl.now(), &mut slips)
+                    == switchyard::dns::rrl::Verdict::Slip
+                {
+                    switchyard::dns::answer::slip(&mut out, &s);
+                }
             }
         }
     }

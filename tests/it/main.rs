@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod clients;
 mod dns_rules;
+mod fuzz_corpus;
 mod geo;
 mod geodb;
 mod hardening;

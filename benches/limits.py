@@ -11,8 +11,13 @@ Starts the release binary (builds it first) on loopback and measures:
   tcp       RSS per open TCP connection (each has answered one query), and
             RSS after they close; then 30 rounds of 1,000 slowloris
             connections
+  lockout   1,100 TCP connections re-querying every 8 s (from one address,
+            then twenty) against fresh queries from another address
   metrics   /metrics size with 20,000 endpoints, and peak RSS before and
             after 60 concurrent scrapes
+
+SWITCHYARD_BIN=path/to/switchyard measures another build (for lockout and
+reflect, which use only settings older builds have).
 
     benches/limits.py              # all of them
     benches/limits.py tcp metrics  # some
@@ -33,7 +38,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "switchyard")
+BIN = os.environ.get("SWITCHYARD_BIN") or os.path.join(ROOT, "target", "release", "switchyard")
 
 
 def free_port():
@@ -60,7 +65,8 @@ def query(name, qid=0x1234):
 
 
 class Server:
-    def __init__(self, extra="", profiles=None):
+    def __init__(self, extra="", profiles=None,
+                 dns="max_tcp_connections = 20000\nmax_tcp_per_client = 1000\n"):
         self.dir = tempfile.mkdtemp(prefix="switchyard-limits-")
         os.mkdir(os.path.join(self.dir, "profiles"))
         self.port, self.admin = free_port(), free_port()
@@ -69,7 +75,7 @@ class Server:
             with open(os.path.join(self.dir, "profiles", name), "w") as f:
                 f.write(text)
         with open(os.path.join(self.dir, "switchyard.toml"), "w") as f:
-            f.write(f"[dns]\nlisten = [\"127.0.0.1:{self.port}\"]\nmax_tcp_connections = 20000\nmax_tcp_per_client = 1000\n")
+            f.write(f"[dns]\nlisten = [\"127.0.0.1:{self.port}\"]\n{dns}")
             f.write(extra)
             f.write(f"\n[admin]\nlisten = \"127.0.0.1:{self.admin}\"\n")
             f.write(ZONE)
@@ -242,6 +248,80 @@ def tcp():
         s.stop()
 
 
+def lockout():
+    """The attack of issue #9: 1,100 TCP connections that each send a query
+    every 8 s (under the idle timeout), from one address and then from 20;
+    meanwhile fresh connections from another address, each with one query.
+    Default limits (1,024 in all, 64 per client)."""
+    import selectors
+    q = query("todoapi.tm.example.test")
+    frame = len(q).to_bytes(2, "big") + q
+    for sources in (1, 20):
+        s = Server(dns="")
+        try:
+            conns = []
+            for i in range(1100):
+                c = socket.socket()
+                c.bind((f"127.5.0.{1 + i % sources}", 0))
+                try:
+                    c.connect(("127.0.0.1", s.port))
+                    c.sendall(frame)
+                    c.setblocking(False)
+                    conns.append(c)
+                except OSError:
+                    c.close()
+            stop = time.time() + 20
+            held = [0]
+
+            def attacker():
+                last = 0
+                while time.time() < stop:
+                    if time.time() - last >= 8:
+                        last = time.time()
+                        alive = 0
+                        for c in conns:
+                            try:
+                                while c.recv(4096):
+                                    pass
+                            except BlockingIOError:
+                                pass
+                            except OSError:
+                                continue
+                            try:
+                                c.sendall(frame)
+                                alive += 1
+                            except OSError:
+                                pass
+                        held[0] = alive
+                    time.sleep(0.05)
+
+            t = threading.Thread(target=attacker)
+            t.start()
+            ok = total = 0
+            while time.time() < stop - 1:
+                total += 1
+                try:
+                    c = socket.socket()
+                    c.bind(("127.6.0.1", 0))
+                    c.settimeout(2)
+                    c.connect(("127.0.0.1", s.port))
+                    c.sendall(frame)
+                    if len(c.recv(4096)) > 2:
+                        ok += 1
+                    c.close()
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            t.join()
+            for c in conns:
+                c.close()
+            print(f"lockout: 1100 connections from {sources} address(es) re-querying every 8 s "
+                  f"({held[0]} still open at the last round): {ok} of {total} fresh queries "
+                  f"from another address answered ({100 * ok / max(total, 1):.1f}%)")
+        finally:
+            s.stop()
+
+
 def metrics():
     profiles = {}
     for p in range(20):
@@ -280,9 +360,9 @@ def metrics():
 
 def main():
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    wanted = sys.argv[1:] or ["rrl", "reflect", "tcp", "metrics"]
+    wanted = sys.argv[1:] or ["rrl", "reflect", "tcp", "lockout", "metrics"]
     for w in wanted:
-        {"rrl": rrl, "reflect": reflect, "tcp": tcp, "metrics": metrics}[w]()
+        {"rrl": rrl, "reflect": reflect, "tcp": tcp, "lockout": lockout, "metrics": metrics}[w]()
 
 
 if __name__ == "__main__":

@@ -283,9 +283,9 @@ impl Server {
             } else {
                 0
             },
-            probes: self
-                .reloader
-                .probe_targets()
+            // Room for the configuration to grow by reloads; a probe that
+            // waits for a permit is delayed, never failed.
+            probes: (self.reloader.probe_targets() * 2)
                 .clamp(64, crate::health::prober::MAX_IN_FLIGHT),
             listeners: self.udp.len() + self.tcp.len() + usize::from(self.admin.is_some()),
         };

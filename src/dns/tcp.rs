@@ -33,6 +33,10 @@ use crate::state::Shared;
 const KEEP: usize = 4096;
 /// Read room for a message whose length is not known yet.
 const FIRST_READ: usize = 512;
+/// Answers buffered before they are written: a client that pipelines
+/// queries and never reads cannot make the server hold more than this
+/// (plus one answer) for it.
+const OUT_MAX: usize = 64 * 1024;
 
 /// Accepts connections until `shutdown`; each connection runs in its own
 /// task and holds a slot of `slots` (shared by every DNS listener).
@@ -110,10 +114,13 @@ async fn connection(
     let mut deadline = Instant::now() + idle;
     let mut eof = false;
     loop {
-        // Answer every complete message received so far.
+        // Answer every complete message received so far (up to OUT_MAX of
+        // answers at a time).
         let mut at = 0;
         let mut malformed = false;
-        while let Some(len) = frame_len(&inbuf[at..]) {
+        while outbuf.len() < OUT_MAX
+            && let Some(len) = frame_len(&inbuf[at..])
+        {
             if len < 12 {
                 // Not even a header: nothing sensible to reply to.
                 malformed = true;
@@ -145,6 +152,10 @@ async fn connection(
                 std::io::ErrorKind::InvalidData,
                 "message shorter than a header",
             ));
+        }
+        if frame_len(&inbuf).is_some_and(|len| inbuf.len() >= 2 + len) {
+            // More complete queries wait: answer them before reading more.
+            continue;
         }
         if eof {
             // Half-closed: every complete query has its answer.

@@ -592,3 +592,49 @@ fn concurrent_metrics_scrapes_share_one_encoding() {
         after - before
     );
 }
+
+/// A client that pipelines thousands of queries and never reads its
+/// answers costs a bounded amount of memory, and is closed by the idle
+/// timeout once its answers stop draining.
+#[test]
+fn pipelining_without_reading_is_bounded() {
+    let fx = Fixture::new(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\ntcp_idle_timeout = \"1s\"",
+        &[("todoapi.toml", TODOAPI)],
+    );
+    let p = Proc::start(fx);
+    let frame = tcp_frame("tm.example.test.", RecordType::TXT);
+    let base = p.status_kb("VmRSS");
+    let mut c = tcp_from(ip("127.0.7.1"), p.v4()).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let burst: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 50_000)
+        .collect();
+    let start = Instant::now();
+    let _ = c.write_all(&burst);
+    let peak = p.status_kb("VmRSS");
+    assert!(
+        peak < base + 32 * 1024,
+        "RSS {base} -> {peak} kB for one client that does not read"
+    );
+    assert!(fresh_query(ip("127.0.7.2"), p.v4()), "others are served");
+    // Its answers stopped draining: closed within the timeout.
+    let closed = wait_until(Duration::from_secs(10), || {
+        let mut b = [0u8; 65536];
+        c.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        loop {
+            match c.read(&mut b) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
+                Err(_) => return true,
+            }
+        }
+    });
+    assert!(closed.is_some(), "still open after {:?}", start.elapsed());
+}

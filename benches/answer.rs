@@ -195,7 +195,7 @@ fn limits(table: &switchyard::routing::RoutingTable, geo: Option<&switchyard::ge
     for _ in 0..ROUNDS {
         let now = rrl.now();
         t.push(ns_per_op(|| {
-            black_box(rrl.check(black_box(peer), Class::Response, 42, now, &mut slips));
+            black_box(rrl.check(black_box(peer), Class::Response, 42, 1, now, &mut slips));
         }));
     }
     let check = median(t);

@@ -170,7 +170,7 @@ def rrl():
             pass
         print(f"rrl: {sent} queries from {sent} random source addresses in {took:.1f} s, "
               f"{got} answered; RSS {before} kB before, {after} kB after "
-              f"(+{after - before} kB; the counter table is 256 KiB)")
+              f"(+{after - before} kB; the counter table is 512 KiB)")
         print(f"rrl: one address sending 1000 queries at once: {answers} answered, "
               f"{truncated} truncated, {1000 - answers - truncated} dropped")
     finally:

@@ -542,7 +542,7 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         axum::body::Body::new(PermitBody {
-            inner: http_body_util::Full::new(body),
+            data: body,
             _permit: permit,
         }),
     )
@@ -550,11 +550,16 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
 }
 
 /// A response body that holds a scrape permit until it is sent (or the
-/// client goes away).
+/// client goes away). It hands the shared encoding to hyper in slices
+/// (no copy), one at a time as the connection drains, so the permit lasts
+/// as long as the sending does.
 struct PermitBody {
-    inner: http_body_util::Full<bytes::Bytes>,
+    data: bytes::Bytes,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
+
+/// Bytes handed to hyper at a time.
+const SCRAPE_SLICE: usize = 64 * 1024;
 
 impl http_body::Body for PermitBody {
     type Data = bytes::Bytes;
@@ -562,17 +567,22 @@ impl http_body::Body for PermitBody {
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
+        _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+        if self.data.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.data.len().min(SCRAPE_SLICE);
+        let slice = self.data.split_to(n);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(slice))))
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        http_body::SizeHint::with_exact(self.data.len() as u64)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.data.is_empty()
     }
 }
 

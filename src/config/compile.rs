@@ -135,30 +135,21 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// The cookie secrets to serve with: the configured one (the running one
-/// becomes the previous when it changes, so clients holding cookies made
-/// with it keep working), or the running random one, or a new random one.
+/// The cookie secrets to serve with (see [`crate::dns::cookie::Secrets::next`]).
 fn cookie_secrets(
     settings: &super::CookieSettings,
     running: Option<&crate::dns::cookie::Secrets>,
 ) -> Option<Arc<crate::dns::cookie::Secrets>> {
-    use crate::dns::cookie::Secrets;
+    use crate::dns::cookie::{self, Secrets};
     if !settings.enabled {
         return None;
     }
-    let s = match (settings.secret, running) {
-        (Some(current), running) => Secrets {
-            current,
-            previous: settings.previous.or_else(|| match running {
-                Some(r) if r.current != current => Some(r.current),
-                Some(r) => r.previous,
-                None => None,
-            }),
-        },
-        (None, Some(r)) => r.clone(),
-        (None, None) => Secrets::random(),
-    };
-    Some(Arc::new(s))
+    Some(Arc::new(Secrets::next(
+        settings.secret,
+        settings.previous,
+        running,
+        cookie::now(),
+    )))
 }
 
 /// `"1MiB"`, `"512 KiB"`, `"2MB"`, `"100"` (bytes) -> bytes.

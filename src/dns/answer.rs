@@ -55,8 +55,12 @@ pub struct Summary {
     pub truncated: bool,
     /// The query's DNS cookie, when it had one and cookies are on.
     pub cookie: Option<cookie::Verdict>,
-    /// The query name and type, hashed (rate limiting buckets).
+    /// The query name, hashed (rate limiting buckets).
     pub name_hash: u64,
+    /// The query type.
+    pub qtype: u16,
+    /// Records in the answer section.
+    pub answers: u16,
     /// Where the question ends in the response.
     pub question_end: u16,
     /// Where the OPT record starts, when there is one (it is last).
@@ -70,9 +74,18 @@ impl Summary {
             truncated: false,
             cookie: None,
             name_hash: 0,
+            qtype: 0,
+            answers: 0,
             question_end: question_end as u16,
             opt_at: None,
         }
+    }
+}
+
+impl Summary {
+    /// The rate-limiting class of this response.
+    pub fn class(&self) -> rrl::Class {
+        rrl::Class::of(self.rcode, self.answers)
     }
 }
 
@@ -231,7 +244,7 @@ impl Answerer {
             _ => None,
         };
         let (code, scope, opt_at) = self.respond(table, geo, &q, peer, cookie.as_ref(), out);
-        let name_hash = rrl::name_hash(&self.lower[..q.qname_len], q.qtype);
+        let name_hash = rrl::name_hash(&self.lower[..q.qname_len]);
         let limit = match (transport, q.edns) {
             (Transport::Tcp, _) => u16::MAX as usize,
             (Transport::Udp, None) => 512,
@@ -258,6 +271,8 @@ impl Answerer {
             truncated,
             cookie: cookie.map(|c| c.0),
             name_hash,
+            qtype: q.qtype,
+            answers: u16::from_be_bytes([out[6], out[7]]),
             question_end: (12 + q.question.len()) as u16,
             opt_at,
         })

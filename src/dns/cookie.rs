@@ -24,14 +24,23 @@ use super::wire::Cookie;
 pub type Secret = [u8; 16];
 
 /// The secrets in use: server cookies are made with `current` and accepted
-/// from either.
+/// from either (the previous one until `previous_until`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secrets {
     /// Makes and checks cookies.
     pub current: Secret,
     /// Still accepted after a rotation.
     pub previous: Option<Secret>,
+    /// Until when (seconds since the epoch) `previous` is accepted:
+    /// [`FOREVER`] when it is configured, an hour after a rotation when it
+    /// was the current one (no cookie made with it lives longer).
+    pub previous_until: u32,
+    /// `current` came from the configuration (not generated).
+    pub configured: bool,
 }
+
+/// `previous_until` of a configured previous secret.
+pub const FOREVER: u32 = u32::MAX;
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,24 +49,75 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// A random secret (for servers without a configured one).
+    /// A random secret (for servers without a configured one), 128 bits
+    /// from the operating system's generator.
     pub fn random() -> Secrets {
         let mut current = [0u8; 16];
-        let mut rng = fastrand::Rng::new();
-        // fastrand is seeded from the OS's randomness per thread; mix two
-        // independent generators so the secret does not depend on one.
-        let mut other = fastrand::Rng::with_seed(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-                ^ u64::from(std::process::id()) << 32,
-        );
-        for b in current.iter_mut() {
-            *b = rng.u8(..) ^ other.u8(..);
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut current).is_err() {
+            // No system randomness at all (never seen on Linux): a secret
+            // no one can predict better than the start time and address.
+            let mut rng = fastrand::Rng::new();
+            for b in current.iter_mut() {
+                *b = rng.u8(..);
+            }
         }
         Secrets {
             current,
             previous: None,
+            previous_until: 0,
+            configured: false,
+        }
+    }
+
+    /// The secrets after a (re)load: `configured` and `configured_previous`
+    /// from the configuration, `running` what served until now. A
+    /// configured previous secret is accepted as long as it is configured;
+    /// a current secret that a reload replaces is accepted for the hour its
+    /// cookies live, and never inherited further; removing a configured
+    /// secret starts a random one.
+    pub fn next(
+        configured: Option<Secret>,
+        configured_previous: Option<Secret>,
+        running: Option<&Secrets>,
+        now: u32,
+    ) -> Secrets {
+        let rotated_from = |current: &Secret| {
+            running.and_then(|r| {
+                if r.current != *current {
+                    Some((r.current, now.saturating_add(LIFETIME)))
+                } else if r.previous_until != FOREVER && r.previous_until > now {
+                    // Still within the hour of an earlier rotation.
+                    r.previous.map(|p| (p, r.previous_until))
+                } else {
+                    None
+                }
+            })
+        };
+        match configured {
+            Some(current) => {
+                let (previous, previous_until) = match configured_previous {
+                    Some(p) => (Some(p), FOREVER),
+                    None => rotated_from(&current).map_or((None, 0), |(p, u)| (Some(p), u)),
+                };
+                Secrets {
+                    current,
+                    previous,
+                    previous_until,
+                    configured: true,
+                }
+            }
+            None => match running {
+                // A generated secret lives as long as the process.
+                Some(r) if !r.configured => r.clone(),
+                _ => {
+                    let mut s = Secrets::random();
+                    if let Some((p, u)) = rotated_from(&s.current) {
+                        s.previous = Some(p);
+                        s.previous_until = u;
+                    }
+                    s
+                }
+            },
         }
     }
 }
@@ -131,8 +191,12 @@ fn check(
     let mut got = [0u8; 16];
     got.copy_from_slice(server);
     let reserved = [server[1], server[2], server[3]];
+    let previous = secrets
+        .previous
+        .as_ref()
+        .filter(|_| secrets.previous_until == FOREVER || now <= secrets.previous_until);
     for (i, secret) in std::iter::once(&secrets.current)
-        .chain(secrets.previous.as_ref())
+        .chain(previous)
         .enumerate()
     {
         if make(secret, client_cookie, client, stamp, reserved) == got {
@@ -215,7 +279,64 @@ mod tests {
         Secrets {
             current: parse_secret(current).unwrap(),
             previous: previous.map(|p| parse_secret(p).unwrap()),
+            previous_until: FOREVER,
+            configured: true,
         }
+    }
+
+    /// Rotations by reload: the replaced secret is accepted for an hour and
+    /// never inherited further; removing a configured previous secret or
+    /// the secret itself retires them.
+    #[test]
+    fn secrets_are_retired() {
+        let a = [1u8; 16];
+        let b = [2u8; 16];
+        let c = [3u8; 16];
+        let t = 1_000_000;
+        let s1 = Secrets::next(Some(a), None, None, t);
+        assert_eq!((s1.current, s1.previous), (a, None));
+        // A -> B: A accepted for an hour.
+        let s2 = Secrets::next(Some(b), None, Some(&s1), t + 10);
+        assert_eq!(
+            (s2.current, s2.previous, s2.previous_until),
+            (b, Some(a), t + 10 + 3600)
+        );
+        // An unchanged reload keeps it until then, not after.
+        let s3 = Secrets::next(Some(b), None, Some(&s2), t + 20);
+        assert_eq!(s3.previous, Some(a));
+        let s4 = Secrets::next(Some(b), None, Some(&s3), t + 4000);
+        assert_eq!(s4.previous, None);
+        // B -> C: only B is accepted, never A.
+        let s5 = Secrets::next(Some(c), None, Some(&s3), t + 30);
+        assert_eq!(s5.previous, Some(b));
+        // A configured previous secret lasts while configured, and goes
+        // when it is removed.
+        let s6 = Secrets::next(Some(b), Some(a), Some(&s1), t);
+        assert_eq!((s6.previous, s6.previous_until), (Some(a), FOREVER));
+        let s7 = Secrets::next(Some(b), None, Some(&s6), t + 5);
+        assert_eq!(s7.previous, None);
+        // Removing the configured secret: a random one, the old one for an
+        // hour; a random one is kept across reloads.
+        let s8 = Secrets::next(None, None, Some(&s7), t + 6);
+        assert!(!s8.configured && s8.current != b && s8.previous == Some(b));
+        let s9 = Secrets::next(None, None, Some(&s8), t + 7);
+        assert_eq!(s9.current, s8.current);
+        // A retired previous secret's cookies are refused.
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let made = make(&a, &[5; 8], ip, t + 100, [0; 3]);
+        let mut ck = Cookie {
+            client: [5; 8],
+            server: [0; 32],
+            server_len: 16,
+        };
+        ck.server[..16].copy_from_slice(&made);
+        assert_eq!(respond(&s2, &ck, ip, t + 200).0, Verdict::Valid);
+        let expired = Secrets {
+            previous_until: t + 150,
+            ..s2.clone()
+        };
+        assert_eq!(respond(&expired, &ck, ip, t + 200).0, Verdict::Invalid);
+        assert_eq!(respond(&s4, &ck, ip, t + 200).0, Verdict::Invalid);
     }
 
     /// RFC 9018 Appendix A, every example.

@@ -18,7 +18,7 @@
 //! The counts live in a count-min sketch: [`ROWS`] rows of counters, each
 //! bucket counted in one counter per row (chosen by a seeded hash), its
 //! count read as the smallest of them. Memory is fixed (`table_size`
-//! counters of 4 bytes) whatever the number of clients, and nothing is ever
+//! counters of 8 bytes) whatever the number of clients, and nothing is ever
 //! evicted: a flood from random spoofed addresses can only make counts
 //! *higher* than they are (a collision adds, it never subtracts), so it can
 //! never free a limited client from its limit; the worst it can do is limit
@@ -26,29 +26,39 @@
 //! (and TCP, and cookies) to fall back on.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// What kind of response is being limited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Class {
-    /// NOERROR (answers, referrals, NODATA).
+    /// NOERROR with records: counted per name and type.
     Response = 0,
-    /// NXDOMAIN.
+    /// NXDOMAIN: counted per network.
     NxDomain = 1,
-    /// FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS and the rest.
+    /// FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS and the rest: counted
+    /// per network.
     Error = 2,
+    /// NOERROR without records: counted per name, whatever the type (a
+    /// type per query would otherwise get a bucket per query).
+    NoData = 3,
 }
 
 impl Class {
     /// Every class, in counter order.
-    pub const ALL: [Class; 3] = [Class::Response, Class::NxDomain, Class::Error];
+    pub const ALL: [Class; 4] = [
+        Class::Response,
+        Class::NxDomain,
+        Class::Error,
+        Class::NoData,
+    ];
 
-    /// The class of a response code.
-    pub fn of(rcode: u16) -> Class {
+    /// The class of a response: its code and how many answer records.
+    pub fn of(rcode: u16, answers: u16) -> Class {
         match rcode {
-            0 => Class::Response,
+            0 if answers > 0 => Class::Response,
+            0 => Class::NoData,
             3 => Class::NxDomain,
             _ => Class::Error,
         }
@@ -60,6 +70,7 @@ impl Class {
             Class::Response => "responses",
             Class::NxDomain => "nxdomains",
             Class::Error => "errors",
+            Class::NoData => "nodata",
         }
     }
 }
@@ -93,7 +104,7 @@ pub struct Config {
     pub ipv6_prefix: u8,
     /// Networks never limited.
     pub exempt: Vec<ipnet::IpNet>,
-    /// Buckets (8 bytes each).
+    /// Counters (8 bytes each).
     pub table_size: usize,
 }
 
@@ -128,14 +139,14 @@ pub const ROWS: usize = 2;
 #[derive(Debug)]
 pub struct RateLimiter {
     config: Config,
-    /// [`ROWS`] rows of `width` counters: second (8 bits) | count (24).
-    counters: Box<[AtomicU32]>,
+    /// [`ROWS`] rows of `width` counters: second (32 bits) | count (32).
+    counters: Box<[AtomicU64]>,
     /// Counters per row (a power of two).
     width: usize,
     start: Instant,
     seed: u64,
     /// Limited responses by class: `[class][0: dropped, 1: slipped]`.
-    limited: [[AtomicU64; 2]; 3],
+    limited: [[AtomicU64; 2]; 4],
 }
 
 impl RateLimiter {
@@ -143,7 +154,7 @@ impl RateLimiter {
     pub fn new(config: Config) -> RateLimiter {
         let width = (config.table_size / ROWS).next_power_of_two().max(1);
         RateLimiter {
-            counters: (0..width * ROWS).map(|_| AtomicU32::new(0)).collect(),
+            counters: (0..width * ROWS).map(|_| AtomicU64::new(0)).collect(),
             width,
             config,
             start: Instant::now(),
@@ -181,23 +192,25 @@ impl RateLimiter {
         (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed))
     }
 
-    /// Counts one response of `class` to `client` (`name_hash`: the query
-    /// name and type, for positive responses) at second `now`; `slips`
-    /// is the caller's running count of limited responses.
+    /// Counts one response of `class` to `client` (`name_hash` and
+    /// `qtype`: the query's, for the buckets of answers and NODATA) at
+    /// second `now`; `slips` is the caller's running count of limited
+    /// responses.
     pub fn check(
         &self,
         client: IpAddr,
         class: Class,
         name_hash: u64,
+        qtype: u16,
         now: u32,
         slips: &mut u32,
     ) -> Verdict {
         let rate = match class {
-            Class::Response => self.config.responses_per_second,
+            Class::Response | Class::NoData => self.config.responses_per_second,
             Class::NxDomain => self.config.nxdomains_per_second,
             Class::Error => self.config.errors_per_second,
         };
-        let count = self.count(self.key(client, class, name_hash), now);
+        let count = self.count(self.key(client, class, name_hash, qtype), now);
         if count <= rate {
             return Verdict::Send;
         }
@@ -207,7 +220,7 @@ impl RateLimiter {
         if slip { Verdict::Slip } else { Verdict::Drop }
     }
 
-    fn key(&self, client: IpAddr, class: Class, name_hash: u64) -> u64 {
+    fn key(&self, client: IpAddr, class: Class, name_hash: u64, qtype: u16) -> u64 {
         let (net, family) = match client.to_canonical() {
             IpAddr::V4(v4) => {
                 let bits = self.config.ipv4_prefix.min(32);
@@ -228,10 +241,10 @@ impl RateLimiter {
                 (u128::from(v6) & mask, 6u64)
             }
         };
-        let name = if class == Class::Response {
-            name_hash
-        } else {
-            0
+        let name = match class {
+            Class::Response => name_hash ^ mix(u64::from(qtype)),
+            Class::NoData => name_hash,
+            Class::NxDomain | Class::Error => 0,
         };
         let high = mix((net >> 64) as u64 ^ (class as u64) << 56 ^ family << 48);
         mix(self.seed ^ mix(net as u64 ^ high) ^ name)
@@ -242,7 +255,9 @@ impl RateLimiter {
     /// the truth). Conservative update: only the counters at the minimum
     /// are raised, which keeps collisions from inflating the others.
     fn count(&self, key: u64, now: u32) -> u32 {
-        let sec = now & 0xFF;
+        // The second tags the count (never 0, the value of an unused
+        // counter), so no stale count is ever read as current.
+        let sec = now.wrapping_add(1).max(1);
         let h2 = (key >> 32) | 1;
         let mut slots = [0usize; ROWS];
         let mut min = u32::MAX;
@@ -258,7 +273,7 @@ impl RateLimiter {
             while current(v, sec) < want {
                 match c.compare_exchange_weak(
                     v,
-                    sec << 24 | want,
+                    u64::from(sec) << 32 | u64::from(want),
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
@@ -272,12 +287,12 @@ impl RateLimiter {
 }
 
 /// Largest count a counter holds.
-const COUNT_MAX: u32 = (1 << 24) - 1;
+const COUNT_MAX: u32 = u32::MAX - 1;
 
 /// A counter's count for second `sec` (0 when it was last set in another).
 #[inline]
-fn current(v: u32, sec: u32) -> u32 {
-    if v >> 24 == sec { v & COUNT_MAX } else { 0 }
+fn current(v: u64, sec: u32) -> u32 {
+    if (v >> 32) as u32 == sec { v as u32 } else { 0 }
 }
 
 /// A 64-bit finaliser (from SplitMix64): every input bit moves every
@@ -291,14 +306,13 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The hash of a query name (lowercase wire form) and type, for positive
-/// response buckets.
+/// The hash of a query name (lowercase wire form), for the buckets of
+/// answers and NODATA.
 #[inline]
-pub fn name_hash(lower_name: &[u8], qtype: u16) -> u64 {
+pub fn name_hash(lower_name: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write(lower_name);
-    h.write_u16(qtype);
     h.finish()
 }
 
@@ -381,29 +395,51 @@ mod tests {
         let l = limiter(5, 2);
         let mut slips = 0;
         let v: Vec<Verdict> = (0..9)
-            .map(|_| l.check(ip("192.0.2.1"), Class::Response, 7, 100, &mut slips))
+            .map(|_| l.check(ip("192.0.2.1"), Class::Response, 7, 1, 100, &mut slips))
             .collect();
         use Verdict::*;
         assert_eq!(v, [Send, Send, Send, Send, Send, Drop, Slip, Drop, Slip]);
         // The same /24 shares the bucket; another name does not.
         assert_eq!(
-            l.check(ip("192.0.2.200"), Class::Response, 7, 100, &mut slips),
+            l.check(ip("192.0.2.200"), Class::Response, 7, 1, 100, &mut slips),
             Drop
         );
         assert_eq!(
-            l.check(ip("192.0.2.200"), Class::Response, 8, 100, &mut slips),
+            l.check(ip("192.0.2.200"), Class::Response, 8, 1, 100, &mut slips),
             Send
         );
         // Another network, or the next second, starts afresh.
         assert_eq!(
-            l.check(ip("192.0.3.1"), Class::Response, 7, 100, &mut slips),
+            l.check(ip("192.0.3.1"), Class::Response, 7, 1, 100, &mut slips),
             Send
         );
         assert_eq!(
-            l.check(ip("192.0.2.1"), Class::Response, 7, 101, &mut slips),
+            l.check(ip("192.0.2.1"), Class::Response, 7, 1, 101, &mut slips),
             Send
         );
         assert_eq!(l.limited(Class::Response), (3, 2));
+    }
+
+    #[test]
+    fn nodata_is_counted_per_name_whatever_the_type() {
+        let l = limiter(3, 0);
+        let mut slips = 0;
+        let sent = (0..20u16)
+            .filter(|&t| {
+                l.check(ip("192.0.2.1"), Class::NoData, 7, 1000 + t, 5, &mut slips) == Verdict::Send
+            })
+            .count();
+        assert_eq!(sent, 3);
+        // Answers are per type.
+        let sent = (0..20u16)
+            .filter(|&t| {
+                l.check(ip("192.0.2.1"), Class::Response, 7, 1000 + t, 5, &mut slips)
+                    == Verdict::Send
+            })
+            .count();
+        assert_eq!(sent, 20);
+        assert_eq!(Class::of(0, 0), Class::NoData);
+        assert_eq!(Class::of(0, 1), Class::Response);
     }
 
     #[test]
@@ -411,17 +447,17 @@ mod tests {
         let l = limiter(2, 1);
         let mut slips = 0;
         let v: Vec<Verdict> = (0..5u64)
-            .map(|i| l.check(ip("2001:db8::1"), Class::Error, i, 9, &mut slips))
+            .map(|i| l.check(ip("2001:db8::1"), Class::Error, i, 1, 9, &mut slips))
             .collect();
         use Verdict::*;
         assert_eq!(v, [Send, Send, Drop, Drop, Drop]);
         // Same /56.
         assert_eq!(
-            l.check(ip("2001:db8:0:ff::9"), Class::Error, 0, 9, &mut slips),
+            l.check(ip("2001:db8:0:ff::9"), Class::Error, 0, 1, 9, &mut slips),
             Drop
         );
         assert_eq!(
-            l.check(ip("2001:db8:1::9"), Class::Error, 0, 9, &mut slips),
+            l.check(ip("2001:db8:1::9"), Class::Error, 0, 1, 9, &mut slips),
             Send
         );
     }
@@ -436,9 +472,9 @@ mod tests {
         for second in 0..5u32 {
             for i in 0..200_000 {
                 let spoofed = IpAddr::from(rng.u32(..).to_be_bytes());
-                l.check(spoofed, Class::Response, 1, second, &mut slips);
+                l.check(spoofed, Class::Response, 1, 1, second, &mut slips);
                 if i % 1000 == 0
-                    && l.check(victim, Class::Response, 1, second, &mut slips) == Verdict::Send
+                    && l.check(victim, Class::Response, 1, 1, second, &mut slips) == Verdict::Send
                 {
                     victim_sent += 1;
                 }
@@ -451,7 +487,7 @@ mod tests {
             victim_sent >= 5 * 20,
             "{victim_sent}: the flood limited the victim far too early"
         );
-        assert_eq!(l.table_bytes(), 1024 * 4);
+        assert_eq!(l.table_bytes(), 1024 * 8);
     }
 
     #[test]

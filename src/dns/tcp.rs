@@ -36,7 +36,12 @@ const FIRST_READ: usize = 512;
 /// Answers buffered before they are written: a client that pipelines
 /// queries and never reads cannot make the server hold more than this
 /// (plus one answer) for it.
-const OUT_MAX: usize = 64 * 1024;
+const OUT_MAX: usize = 16 * 1024;
+/// Largest query accepted over TCP, as over UDP: a question and an OPT
+/// with its options never come near it, and a connection announcing a
+/// larger message is closed, so no client can make the server buffer
+/// tens of kilobytes for it.
+pub const MAX_QUERY: usize = 4096;
 
 /// Accepts connections until `shutdown`; each connection runs in its own
 /// task and holds a slot of `slots` (shared by every DNS listener).
@@ -121,8 +126,9 @@ async fn connection(
         while outbuf.len() < OUT_MAX
             && let Some(len) = frame_len(&inbuf[at..])
         {
-            if len < 12 {
-                // Not even a header: nothing sensible to reply to.
+            if !(12..=MAX_QUERY).contains(&len) {
+                // Not even a header, or larger than any query: nothing
+                // sensible to reply to.
                 malformed = true;
                 break;
             }
@@ -150,7 +156,7 @@ async fn connection(
         if malformed {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                "message shorter than a header",
+                "message shorter than a header or longer than a query",
             ));
         }
         if frame_len(&inbuf).is_some_and(|len| inbuf.len() >= 2 + len) {
@@ -161,18 +167,19 @@ async fn connection(
             // Half-closed: every complete query has its answer.
             return Ok(());
         }
-        if inbuf.is_empty() && inbuf.capacity() > KEEP {
-            inbuf = Vec::new();
+        if inbuf.capacity() > KEEP && inbuf.len() <= KEEP / 2 {
+            // What was large is drained: keep the rest in a small buffer.
+            inbuf = inbuf.clone();
         }
-        // Room for the message in progress, or for a typical query.
+        // Room for the message in progress (at most MAX_QUERY: checked
+        // above once its length is known), or for a typical query.
         let want = match frame_len(&inbuf) {
-            Some(len) => 2 + len - inbuf.len(),
+            Some(len) if len <= MAX_QUERY => (2 + len).saturating_sub(inbuf.len()),
+            Some(_) => 0,
             None => FIRST_READ,
         };
-        inbuf.reserve(want);
-        let read = stream.read_buf(&mut inbuf);
-        conn.read_attempted();
-        let n = timeout_at(deadline, read)
+        inbuf.reserve(want.max(2));
+        let n = timeout_at(deadline, stream.read_buf(&mut inbuf))
             .await
             .map_err(|_| timed_out())??;
         eof = n == 0;

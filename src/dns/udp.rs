@@ -48,11 +48,11 @@ fn rate_limit(
     let Some(rrl) = rrl else {
         return Limited::Send;
     };
-    let class = Class::of(summary.rcode);
+    let class = summary.class();
     if summary.cookie == Some(cookie::Verdict::Valid) || class != Class::Error && rrl.exempt(peer) {
         return Limited::Send;
     }
-    match rrl.check(peer, class, summary.name_hash, now, slips) {
+    match rrl.check(peer, class, summary.name_hash, summary.qtype, now, slips) {
         Verdict::Send => Limited::Send,
         Verdict::Drop => Limited::Drop,
         Verdict::Slip => {

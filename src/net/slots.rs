@@ -6,9 +6,16 @@
 //! - **per client** (a /32 for IPv4, a /64 for IPv6): a client at its limit
 //!   has new connections closed at once, so one address cannot take every
 //!   slot;
-//! - **in total**: at the cap, the connection that has been idle longest is
-//!   closed to admit the new one, so clients that hold every slot (or
-//!   reconnect as soon as they are closed) cannot lock others out.
+//! - **in total**: at the cap a connection is closed to admit the new one,
+//!   so clients that hold every slot (or reconnect as soon as they are
+//!   closed) cannot lock others out. The one closed is chosen fairly and
+//!   idle first: from the network (a /24, or a /48 for IPv6) holding the
+//!   most slots, the connection idle longest, sparing while it can
+//!   requests in progress and newcomers in their grace period ([`GRACE`],
+//!   until their first query). A flood from one network thus evicts its
+//!   own connections, never a slow client elsewhere; and since even a
+//!   newcomer can be evicted when every slot is one, clients that connect
+//!   and say nothing cannot hold the slots either.
 //!
 //! "Idle" counts from the last time the connection did useful work (a
 //! complete DNS query answered, an HTTP request read or a response
@@ -18,10 +25,14 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+/// How long a new connection is spared from eviction while it has not
+/// sent its first query: time for its query to arrive over a slow path.
+pub const GRACE: Duration = Duration::from_millis(500);
 
 /// One connection's shared state: when it last did useful work, whether a
 /// request is in progress, and the signal that it was chosen for eviction.
@@ -29,21 +40,26 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 pub struct Conn {
     /// Microseconds since the table's epoch.
     last: AtomicU64,
+    /// When it was admitted, microseconds since the table's epoch.
+    admitted: u64,
     /// A request has arrived and its response is not written yet.
     busy: AtomicBool,
-    /// Not read from yet: its request may be waiting unread while the
-    /// accept loop runs, so it is not judged idle until its first read.
-    fresh: AtomicBool,
+    /// It has sent a query (or request): out of its grace period.
+    proven: AtomicBool,
     evict: CancellationToken,
     epoch: Instant,
 }
 
 impl Conn {
-    /// Records useful work now (the connection is not idle).
+    /// Records useful work now (the connection is not idle, and has
+    /// asked something).
     #[inline]
     pub fn touch(&self) {
         self.last
             .store(self.epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if !self.proven.load(Ordering::Relaxed) {
+            self.proven.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Marks a request in progress (`true`) or answered (`false`): a busy
@@ -51,14 +67,6 @@ impl Conn {
     #[inline]
     pub fn set_busy(&self, busy: bool) {
         self.busy.store(busy, Ordering::Relaxed);
-    }
-
-    /// Records that the connection's socket has been read from once.
-    #[inline]
-    pub fn read_attempted(&self) {
-        if self.fresh.load(Ordering::Relaxed) {
-            self.fresh.store(false, Ordering::Relaxed);
-        }
     }
 
     /// Resolves when the connection was evicted to make room for another.
@@ -69,6 +77,11 @@ impl Conn {
     /// True once evicted.
     pub fn is_evicted(&self) -> bool {
         self.evict.is_cancelled()
+    }
+
+    fn in_grace(&self, now: u64) -> bool {
+        !self.proven.load(Ordering::Relaxed)
+            && now.saturating_sub(self.admitted) < GRACE.as_micros() as u64
     }
 }
 
@@ -99,6 +112,7 @@ impl Drop for Slot {
 #[derive(Debug)]
 struct Live {
     client: u128,
+    network: u128,
     conn: Arc<Conn>,
 }
 
@@ -107,6 +121,7 @@ struct Inner {
     next_id: u64,
     live: FxHashMap<u64, Live>,
     per_client: FxHashMap<u128, u32>,
+    per_network: FxHashMap<u128, u32>,
 }
 
 /// The slot table of one service (shared by all its listeners).
@@ -128,6 +143,24 @@ pub fn client_key(ip: IpAddr) -> u128 {
     match ip.to_canonical() {
         IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
         IpAddr::V6(v6) => u128::from(v6) & !((1u128 << 64) - 1),
+    }
+}
+
+/// The network key for fair eviction: the /24 of an IPv4 address, the /48
+/// of an IPv6 one.
+pub fn network_key(ip: IpAddr) -> u128 {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()) & !0xFF,
+        IpAddr::V6(v6) => u128::from(v6) & !((1u128 << 80) - 1),
+    }
+}
+
+fn decrement(map: &mut FxHashMap<u128, u32>, key: u128) {
+    if let Some(n) = map.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&key);
+        }
     }
 }
 
@@ -171,10 +204,13 @@ impl Slots {
     }
 
     /// Takes a slot for a connection from `peer`: refused when the client is
-    /// at its limit; at the total cap, the longest-idle connection is
-    /// evicted (its [`Conn::evicted`] resolves) to make room.
+    /// at its limit; at the total cap, another connection is evicted (its
+    /// [`Conn::evicted`] resolves) to make room, chosen as the module
+    /// documentation says.
     pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Admission {
         let client = client_key(peer);
+        let network = network_key(peer);
+        let now = self.epoch.elapsed().as_micros() as u64;
         let mut inner = self.lock();
         if self.per_client < self.capacity
             && inner.per_client.get(&client).copied().unwrap_or(0) as usize >= self.per_client
@@ -184,26 +220,25 @@ impl Slots {
             return Admission::ClientFull;
         }
         if inner.live.len() >= self.capacity {
-            // O(n) over at most `capacity` entries, only when full: the
-            // longest idle, sparing connections not read from yet and
-            // requests in progress while it can (under a reconnect flood,
-            // a newcomer is otherwise evicted before its request is read).
-            let oldest = inner
+            // O(n) over at most `capacity` entries, only when full.
+            let victim = inner
                 .live
                 .iter()
                 .min_by_key(|(id, l)| {
                     (
-                        l.conn.fresh.load(Ordering::Relaxed),
+                        std::cmp::Reverse(inner.per_network.get(&l.network).copied().unwrap_or(0)),
+                        l.conn.in_grace(now),
                         l.conn.busy.load(Ordering::Relaxed),
                         l.conn.last.load(Ordering::Relaxed),
                         **id,
                     )
                 })
                 .map(|(id, _)| *id);
-            if let Some(id) = oldest
+            if let Some(id) = victim
                 && let Some(l) = inner.live.remove(&id)
             {
-                forget_client(&mut inner, l.client);
+                decrement(&mut inner.per_client, l.client);
+                decrement(&mut inner.per_network, l.network);
                 l.conn.evict.cancel();
                 self.evicted.fetch_add(1, Ordering::Relaxed);
             }
@@ -211,21 +246,23 @@ impl Slots {
         let id = inner.next_id;
         inner.next_id += 1;
         let conn = Arc::new(Conn {
-            last: AtomicU64::new(0),
+            last: AtomicU64::new(now),
+            admitted: now,
             busy: AtomicBool::new(false),
-            fresh: AtomicBool::new(true),
+            proven: AtomicBool::new(false),
             evict: CancellationToken::new(),
             epoch: self.epoch,
         });
-        conn.touch();
         inner.live.insert(
             id,
             Live {
                 client,
+                network,
                 conn: conn.clone(),
             },
         );
         *inner.per_client.entry(client).or_insert(0) += 1;
+        *inner.per_network.entry(network).or_insert(0) += 1;
         drop(inner);
         Admission::Admitted(Slot {
             slots: self.clone(),
@@ -238,16 +275,8 @@ impl Slots {
         let mut inner = self.lock();
         // Absent when it was evicted: its slot was handed over already.
         if let Some(l) = inner.live.remove(&id) {
-            forget_client(&mut inner, l.client);
-        }
-    }
-}
-
-fn forget_client(inner: &mut Inner, client: u128) {
-    if let Some(n) = inner.per_client.get_mut(&client) {
-        *n -= 1;
-        if *n == 0 {
-            inner.per_client.remove(&client);
+            decrement(&mut inner.per_client, l.client);
+            decrement(&mut inner.per_network, l.network);
         }
     }
 }
@@ -273,7 +302,6 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Touching<S> {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        self.conn.read_attempted();
         let before = buf.filled().len();
         let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -343,8 +371,12 @@ mod tests {
     fn admitted(a: Admission) -> Slot {
         match a {
             Admission::Admitted(s) => s,
-            Admission::ClientFull => panic!("refused"),
+            other => panic!("not admitted: {other:?}"),
         }
+    }
+
+    fn pause() {
+        std::thread::sleep(std::time::Duration::from_millis(3));
     }
 
     #[test]
@@ -374,16 +406,16 @@ mod tests {
     fn at_the_cap_the_longest_idle_connection_is_evicted() {
         let t = Slots::new(3, 3);
         let a = admitted(t.admit(ip("192.0.2.1")));
-        std::thread::sleep(std::time::Duration::from_millis(3));
+        pause();
         let b = admitted(t.admit(ip("192.0.2.1")));
-        std::thread::sleep(std::time::Duration::from_millis(3));
+        pause();
         let c = admitted(t.admit(ip("192.0.2.1")));
-        std::thread::sleep(std::time::Duration::from_millis(3));
-        for s in [&a, &b, &c] {
-            s.conn.read_attempted();
+        pause();
+        for s in [&b, &c, &a] {
+            s.conn.touch(); // a works last: b is now the longest idle
+            pause();
         }
-        a.conn.touch(); // a works again: b is now the longest idle
-        let d = admitted(t.admit(ip("198.51.100.1")));
+        let d = admitted(t.admit(ip("192.0.2.9")));
         assert!(b.conn.is_evicted());
         assert!(!a.conn.is_evicted() && !c.conn.is_evicted() && !d.conn.is_evicted());
         assert_eq!(t.len(), 3);
@@ -391,25 +423,46 @@ mod tests {
         drop(b);
         assert_eq!(t.len(), 3);
         // Its client count went with it: the client may connect again.
+        d.conn.touch();
         let _e = admitted(t.admit(ip("192.0.2.1")));
         assert!(c.conn.is_evicted());
         assert_eq!(t.evicted.load(Ordering::Relaxed), 2);
     }
 
     #[test]
-    fn requests_in_progress_are_spared() {
+    fn the_network_holding_the_most_slots_gives_one_up() {
+        let t = Slots::new(4, 4);
+        let legit = admitted(t.admit(ip("198.51.100.7")));
+        legit.conn.touch();
+        pause();
+        // Three connections from one /24, busier than the legit one.
+        let flood: Vec<_> = (1..=3)
+            .map(|i| {
+                let s = admitted(t.admit(ip(&format!("203.0.113.{i}"))));
+                s.conn.touch();
+                s
+            })
+            .collect();
+        let _new = admitted(t.admit(ip("192.0.2.1")));
+        assert!(!legit.conn.is_evicted(), "the lone client was evicted");
+        assert_eq!(flood.iter().filter(|s| s.conn.is_evicted()).count(), 1);
+    }
+
+    #[test]
+    fn requests_in_progress_and_newcomers_are_spared() {
         let t = Slots::new(2, 2);
         let a = admitted(t.admit(ip("192.0.2.1")));
         let b = admitted(t.admit(ip("192.0.2.1")));
-        a.conn.read_attempted();
-        b.conn.read_attempted();
+        a.conn.touch();
+        b.conn.touch();
         a.conn.set_busy(true);
         let c = admitted(t.admit(ip("192.0.2.2")));
         assert!(b.conn.is_evicted() && !a.conn.is_evicted());
-        // Not read from yet: spared while a connection that was can go.
+        // c has not asked anything yet: in its grace period the busy a goes.
         let d = admitted(t.admit(ip("192.0.2.3")));
         assert!(a.conn.is_evicted() && !c.conn.is_evicted());
-        // Every connection fresh: the longest idle goes after all.
+        // Every slot a newcomer in its grace period: the oldest goes, so
+        // connections that say nothing cannot hold the slots.
         let _e = admitted(t.admit(ip("192.0.2.4")));
         assert!(c.conn.is_evicted() && !d.conn.is_evicted());
     }

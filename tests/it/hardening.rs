@@ -378,19 +378,34 @@ fn signal_handled(pid: u32) -> bool {
 /// applied once it is loaded; it never kills the process.
 #[test]
 fn sighup_during_start_is_held_then_applied() {
-    let mut profile = String::from("name = \"big.tm.example.test.\"\nrouting = \"weighted\"\n");
-    for i in 0..10_000u32 {
-        profile.push_str(&format!(
-            "[[endpoints]]\nname = \"e{i}\"\ntarget = \"10.{}.{}.{}\"\n",
-            i >> 16,
-            (i >> 8) & 255,
-            i & 255
-        ));
-    }
-    let fx = Fixture::new("", &[("big.toml", &profile)]);
+    // 20,000 endpoints: seconds of loading in a debug build.
+    let profiles: Vec<(String, String)> = ["big", "bigger"]
+        .iter()
+        .map(|n| {
+            let mut p = format!("name = \"{n}.tm.example.test.\"\nrouting = \"weighted\"\n");
+            for i in 0..10_000u32 {
+                p.push_str(&format!(
+                    "[[endpoints]]\nname = \"e{i}\"\ntarget = \"10.{}.{}.{}\"\n",
+                    i >> 16,
+                    (i >> 8) & 255,
+                    i & 255
+                ));
+            }
+            (format!("{n}.toml"), p)
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = profiles
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let fx = Fixture::new("", &refs);
     let mut p = Proc::spawn(fx, &[], &[]);
+    // The signal goes once the process holds SIGHUP, or after a second:
+    // before the fix, the configuration was still loading then, and the
+    // signal's default action killed the process. (Before `main` runs no
+    // program can hold a signal, so the test waits for that.)
     let start = Instant::now();
-    while !signal_handled(p.pid()) && start.elapsed() < Duration::from_millis(100) {
+    while !signal_handled(p.pid()) && start.elapsed() < Duration::from_millis(1000) {
         std::thread::sleep(Duration::from_micros(200));
     }
     p.signal("HUP");
@@ -637,4 +652,81 @@ fn pipelining_without_reading_is_bounded() {
         }
     });
     assert!(closed.is_some(), "still open after {:?}", start.elapsed());
+}
+
+/// Clients that reconnect as soon as they are closed, from one network,
+/// cannot crowd out a client from another network that takes its time to
+/// ask: the network holding the most slots gives one up, and a newcomer
+/// has a grace period to send its first query.
+#[test]
+fn a_reconnect_flood_cannot_crowd_out_a_slow_client() {
+    let s = Fixture::new(
+        "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\nmax_tcp_connections = 8\nmax_tcp_per_client = 4",
+        &[("todoapi.toml", TODOAPI)],
+    )
+    .start();
+    let addr = s.v4();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood: Vec<_> = (1..=8)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(mut c) = tcp_from(ip(&format!("127.0.8.{i}")), addr) {
+                        c.set_read_timeout(Some(Duration::from_millis(200)))
+                            .unwrap();
+                        let mut b = [0u8; 16];
+                        loop {
+                            match c.read(&mut b) {
+                                Ok(0) => break,
+                                Ok(_) => {}
+                                Err(_) if stop.load(Ordering::Relaxed) => return,
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let ok = (0..20)
+        .filter(|_| {
+            let Ok(mut c) = tcp_from(ip("127.0.9.1"), addr) else {
+                return false;
+            };
+            std::thread::sleep(Duration::from_millis(50));
+            ask(&mut c)
+        })
+        .count();
+    stop.store(true, Ordering::Relaxed);
+    for f in flood {
+        let _ = f.join();
+    }
+    assert!(ok >= 19, "{ok} of 20 slow clients answered");
+}
+
+/// A connection announcing a message larger than any query is closed at
+/// once: nothing is buffered for it.
+#[test]
+fn tcp_messages_larger_than_a_query_are_refused() {
+    let s = Fixture::new("", &[("todoapi.toml", TODOAPI)]).start();
+    let mut c = TcpStream::connect(s.v4()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    // A complete query, then a frame announcing 65,535 bytes.
+    let mut data = tcp_frame(NAME, RecordType::A);
+    data.extend_from_slice(&[0xFF, 0xFF]);
+    data.extend_from_slice(&[0u8; 1000]);
+    c.write_all(&data).unwrap();
+    assert!(
+        read_frame(&mut c).is_some(),
+        "the complete query is answered"
+    );
+    let start = Instant::now();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    assert!(start.elapsed() < Duration::from_secs(1), "closed at once");
 }

@@ -199,6 +199,7 @@ mod batch {
                             continue;
                         }
                         Limited::Slipped => {
+                            shared.metrics.query(Transport::Udp, summary.rcode);
                             debug!(peer = %peer_addr, rcode = summary.rcode, "udp answer slipped (rate limit)");
                         }
                         Limited::Send => {
@@ -287,8 +288,9 @@ mod simple {
             let now = rrl.map_or(0, |r| r.now());
             match rate_limit(rrl, peer.ip(), &summary, now, &mut slips, &mut out) {
                 Limited::Drop => continue,
-                Limited::Slipped => {}
-                Limited::Send => shared.metrics.query(Transport::Udp, summary.rcode),
+                Limited::Slipped | Limited::Send => {
+                    shared.metrics.query(Transport::Udp, summary.rcode)
+                }
             }
             debug!(%peer, rcode = summary.rcode, "udp answer");
             if let Err(e) = sock.send_to(&out, peer) {

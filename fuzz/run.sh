@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh                 # every target, 10 minutes each
 #   SECONDS_EACH=3600 fuzz/run.sh query
-#   MERGE=1 fuzz/run.sh         # then add what AFL found (minimised) to fuzz/corpus
+#   MERGE=1 fuzz/run.sh         # then add AFL's queue (inputs reaching new paths) to fuzz/corpus
 #
 # Installs cargo-afl when missing (it builds AFL++ once, a few minutes).
 # Each target starts from fuzz/corpus/TARGET and runs for SECONDS_EACH
@@ -43,9 +43,12 @@ for t in "${targets[@]}"; do
     failed=1
   fi
   if [ "${MERGE:-0}" = 1 ]; then
-    rm -rf "cmin-$t"
-    cargo afl cmin -i "$out/default/queue" -o "cmin-$t" -- "target/release/$t" >/dev/null 2>&1 || true
-    if [ -d "cmin-$t" ]; then cp -n "cmin-$t"/* "corpus/$t/" 2>/dev/null || true; rm -rf "cmin-$t"; fi
+    # AFL's queue holds one input per new path found: keep them (named by
+    # content, small ones only) so the tests replay what AFL explored.
+    for f in "$out"/default/queue/id:*; do
+      [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 65536 ] || continue
+      cp -n "$f" "corpus/$t/q-$(sha1sum "$f" | cut -c1-16)"
+    done
   fi
 done
 exit $failed

@@ -15,6 +15,7 @@
 
 use std::hash::Hasher;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use siphasher::sip::SipHasher24;
 
@@ -219,22 +220,50 @@ fn make(
     cookie[0] = 1;
     cookie[1..4].copy_from_slice(&reserved);
     cookie[4..8].copy_from_slice(&stamp.to_be_bytes());
+    // One contiguous input, hashed in one call: client cookie, version,
+    // reserved, timestamp, client address.
+    let mut input = [0u8; 32];
+    input[..8].copy_from_slice(client_cookie);
+    input[8..16].copy_from_slice(&cookie[..8]);
+    let len = match client.to_canonical() {
+        IpAddr::V4(v4) => {
+            input[16..20].copy_from_slice(&v4.octets());
+            20
+        }
+        IpAddr::V6(v6) => {
+            input[16..32].copy_from_slice(&v6.octets());
+            32
+        }
+    };
     let mut h = SipHasher24::new_with_key(secret);
-    h.write(client_cookie);
-    h.write(&cookie[..8]);
-    match client.to_canonical() {
-        IpAddr::V4(v4) => h.write(&v4.octets()),
-        IpAddr::V6(v6) => h.write(&v6.octets()),
-    }
+    h.write(&input[..len]);
     cookie[8..].copy_from_slice(&h.finish().to_le_bytes());
     cookie
 }
 
-/// Seconds since the epoch, mod 2^32 (the cookie timestamp).
+/// Seconds since the epoch, mod 2^32 (the cookie timestamp), from a clock
+/// a background thread advances every 100 ms: reading it costs one relaxed
+/// load on the answer path, and cookies only need the second.
 pub fn now() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32)
+    static NOW: AtomicU32 = AtomicU32::new(0);
+    static TICKER: std::sync::Once = std::sync::Once::new();
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32)
+    };
+    TICKER.call_once(|| {
+        NOW.store(wall(), Ordering::Relaxed);
+        let _ = std::thread::Builder::new()
+            .name("cookie-clock".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    NOW.store(wall(), Ordering::Relaxed);
+                }
+            });
+    });
+    NOW.load(Ordering::Relaxed)
 }
 
 /// Parses a secret written as 32 hexadecimal digits.

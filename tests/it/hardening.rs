@@ -45,6 +45,57 @@ fn endpoint_status(admin: SocketAddr) -> Option<(String, Value)> {
     Some((e["status"].as_str()?.to_string(), e))
 }
 
+/// Threads that each hold a connection and open a new one as soon as the
+/// server closes it, until dropped.
+struct Flood {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Flood {
+    fn start(
+        n: usize,
+        connect: impl Fn(usize) -> std::io::Result<TcpStream> + Send + Sync + 'static,
+    ) -> Flood {
+        let stop = Arc::new(AtomicBool::new(false));
+        let connect = Arc::new(connect);
+        let threads = (0..n)
+            .map(|i| {
+                let (stop, connect) = (stop.clone(), connect.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(mut c) = connect(i) else { continue };
+                        c.set_read_timeout(Some(Duration::from_millis(200)))
+                            .unwrap();
+                        let mut b = [0u8; 64];
+                        // Hold it until the server closes it.
+                        loop {
+                            match c.read(&mut b) {
+                                Ok(0) => break,
+                                Ok(_) => {}
+                                Err(_) if stop.load(Ordering::Relaxed) => return,
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Flood { stop, threads }
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 // ------------------------------------------------------------------ wire
 
 /// ISC's genreport `opcodeflg`: a reply to an unknown opcode carries
@@ -190,40 +241,12 @@ fn admin_health_check_gets_through_a_reconnect_flood() {
         },
     );
     let admin = s.admin;
-    let stop = Arc::new(AtomicBool::new(false));
-    let holders: Vec<_> = (0..8)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok(mut c) = TcpStream::connect(admin) {
-                        c.set_read_timeout(Some(Duration::from_millis(200)))
-                            .unwrap();
-                        let mut b = [0u8; 64];
-                        // Hold it until the server closes it.
-                        loop {
-                            match c.read(&mut b) {
-                                Ok(0) => break,
-                                Ok(_) => {}
-                                Err(_) if stop.load(Ordering::Relaxed) => return,
-                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
+    let flood = Flood::start(8, move |_| TcpStream::connect(admin));
     std::thread::sleep(Duration::from_millis(300));
     let ok = (0..30)
         .filter(|_| matches!(try_http(admin, "GET", "/healthz", None), Ok((200, _))))
         .count();
-    stop.store(true, Ordering::Relaxed);
-    for h in holders {
-        let _ = h.join();
-    }
+    drop(flood);
     assert!(ok >= 29, "/healthz answered {ok} times in 30");
 }
 
@@ -666,31 +689,9 @@ fn a_reconnect_flood_cannot_crowd_out_a_slow_client() {
     )
     .start();
     let addr = s.v4();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flood: Vec<_> = (1..=8)
-        .map(|i| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok(mut c) = tcp_from(ip(&format!("127.0.8.{i}")), addr) {
-                        c.set_read_timeout(Some(Duration::from_millis(200)))
-                            .unwrap();
-                        let mut b = [0u8; 16];
-                        loop {
-                            match c.read(&mut b) {
-                                Ok(0) => break,
-                                Ok(_) => {}
-                                Err(_) if stop.load(Ordering::Relaxed) => return,
-                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
+    let flood = Flood::start(8, move |i| {
+        tcp_from(ip(&format!("127.0.8.{}", i + 1)), addr)
+    });
     std::thread::sleep(Duration::from_millis(200));
     let ok = (0..20)
         .filter(|_| {
@@ -701,10 +702,7 @@ fn a_reconnect_flood_cannot_crowd_out_a_slow_client() {
             ask(&mut c)
         })
         .count();
-    stop.store(true, Ordering::Relaxed);
-    for f in flood {
-        let _ = f.join();
-    }
+    drop(flood);
     assert!(ok >= 19, "{ok} of 20 slow clients answered");
 }
 

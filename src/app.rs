@@ -244,6 +244,10 @@ impl Server {
             info!(address = %addr, "admin API listening");
         }
         self.shared.ready.store(true, Ordering::Relaxed);
+        // Under systemd (Type=notify) the unit is started now, and only now
+        // may `systemctl reload` send its SIGHUP. Without NOTIFY_SOCKET
+        // this does nothing.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         let t = self.shared.table.load();
         info!(
             addresses = ?self.dns_addrs,
@@ -253,8 +257,31 @@ impl Server {
             udp_workers = workers,
             "dns listening (udp and tcp)"
         );
+        match &settings.dns.rate_limit {
+            Some(r) => info!(
+                responses_per_second = r.responses_per_second,
+                nxdomains_per_second = r.nxdomains_per_second,
+                errors_per_second = r.errors_per_second,
+                slip = r.slip,
+                networks = format!("/{} /{}", r.ipv4_prefix, r.ipv6_prefix),
+                exempt = ?r.exempt,
+                "udp rate limiting on"
+            ),
+            None => warn!("udp rate limiting off ([dns.rate_limit] enabled = false)"),
+        }
+        info!(
+            cookies = t.cookies.is_some(),
+            secret = match &t.cookies {
+                Some(c) if c.configured => "configured",
+                Some(_) => "random",
+                None => "none",
+            },
+            tcp_per_client = settings.dns.max_tcp_per_client,
+            "dns cookies and tcp limits"
+        );
         drop(t);
         shutdown.cancelled().await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         self.shared.ready.store(false, Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
         while tasks.join_next().await.is_some() {}

@@ -256,6 +256,18 @@ pub fn reload(addr: SocketAddr) -> Result<ExitCode> {
                 s["endpoints"],
                 s["probes"]
             );
+            let pending: Vec<&str> = s["restart_needed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            if !pending.is_empty() {
+                out!(
+                    "changed, and applied only at the next restart: {}",
+                    pending.join(", ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         422 => {

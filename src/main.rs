@@ -233,16 +233,16 @@ fn check(path: &std::path::Path) -> Result<ExitCode> {
             }
             let t = &cfg.table;
             // The state file is runtime data, but a damaged one loses the
-            // operator's overrides at the next start: report it.
+            // operator's overrides at the next start: report it. A warning,
+            // not an error: `serve` starts anyway (and `check` often runs
+            // just before it, as in the systemd unit's ExecStartPre).
             if let Some(state) = &cfg.settings.state_file {
                 match switchyard::state_file::read(state) {
                     Err(problem) => {
                         out!(
-                            "{}: state file cannot be used: {problem}; `switchyard serve` would move it aside and start without its runtime overrides",
+                            "warning: {}: state file cannot be used: {problem}; `switchyard serve` will move it aside and start without its runtime overrides",
                             state.display()
                         );
-                        eprintln!("1 problem found");
-                        return Ok(ExitCode::from(1));
                     }
                     Ok(overrides) => {
                         for (profile, endpoint) in &overrides {

@@ -126,6 +126,21 @@ impl Reloader {
     /// is returned (and logged).
     pub async fn reload(&self, trigger: &str) -> Result<Summary, ConfigErrors> {
         let mut live = self.live.lock().await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+        let result = self.reload_locked(&mut live, trigger).await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        if let Err(errors) = &result {
+            let first = errors.0.first().map(|e| e.to_string()).unwrap_or_default();
+            self.shared.report_problem(format!(
+                "configuration rejected ({trigger}), the previous one keeps serving: {} problem{}, the first: {first}",
+                errors.0.len(),
+                if errors.0.len() == 1 { "" } else { "s" }
+            ));
+        }
+        result
+    }
+
+    async fn reload_locked(&self, live: &mut Live, trigger: &str) -> Result<Summary, ConfigErrors> {
         let carry = {
             let table = self.shared.table.load();
             let disabled = self
@@ -205,10 +220,10 @@ impl Reloader {
         self.shared
             .admin_token
             .store(cfg.settings.admin.token.clone().map(Arc::new));
-        // Runtime settings that apply without a restart.
+        // `live.settings` is what runs: the settings a restart applies keep
+        // their running values, so the next reload compares with those.
         let mut settings = cfg.settings;
-        settings.dns.listen = live.settings.dns.listen.clone();
-        settings.admin.listen = live.settings.admin.listen;
+        keep_running(&mut settings, &live.settings);
         live.settings = settings;
         live.probes = cfg.probes;
         self.shared.metrics.reload(true);
@@ -293,7 +308,18 @@ impl Reloader {
     }
 }
 
-/// Settings that cannot change without rebinding sockets.
+/// Copies from `running` the settings that only a restart applies.
+fn keep_running(settings: &mut Settings, running: &Settings) {
+    settings.dns.listen = running.dns.listen.clone();
+    settings.admin.listen = running.admin.listen;
+    settings.dns.udp_workers = running.dns.udp_workers;
+    settings.dns.tcp_idle_timeout = running.dns.tcp_idle_timeout;
+    settings.dns.max_tcp_connections = running.dns.max_tcp_connections;
+    settings.dns.max_tcp_per_client = running.dns.max_tcp_per_client;
+}
+
+/// Settings that the configuration changes from what runs and only a
+/// restart applies (sockets, threads, the TCP slot table).
 fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     let mut out = Vec::new();
     if old.dns.listen != new.dns.listen {

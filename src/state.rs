@@ -76,6 +76,11 @@ impl Shared {
         self.metrics
             .state_file_problems
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.report_problem(problem);
+    }
+
+    /// Shows a problem on the status page (newest last, the last 20 kept).
+    pub fn report_problem(&self, problem: String) {
         let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());
         if p.len() == PROBLEMS_KEPT {
             p.pop_front();

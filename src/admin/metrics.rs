@@ -161,7 +161,7 @@ impl prometheus_client::collector::Collector for Collector {
         if let Some(rrl) = self.shared.rrl.load().as_deref() {
             let mut e = enc.encode_descriptor(
                 "switchyard_rate_limited",
-                "UDP responses over the rate limit, by class (responses, nxdomains, errors) and action (dropped, or slipped: sent truncated or as BADCOOKIE)",
+                "UDP responses over the rate limit, by class (responses, nodata, nxdomains, errors) and action (dropped, or slipped: sent truncated or as BADCOOKIE)",
                 None,
                 MetricType::Counter,
             )?;

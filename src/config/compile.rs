@@ -563,7 +563,16 @@ impl Loader<'_> {
                     .parse::<ipnet::IpNet>()
                     .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
                 match net {
-                    Ok(net) => c.exempt.push(net.trunc()),
+                    Ok(net) if net != net.trunc() => {
+                        self.warn(
+                            src,
+                            n,
+                            &format!("dns.rate_limit.exempt[{i}]"),
+                            format!("`{text}` has host bits set: it means {}", net.trunc()),
+                        );
+                        c.exempt.push(net.trunc());
+                    }
+                    Ok(net) => c.exempt.push(net),
                     Err(_) => self.err(
                         src,
                         n,
@@ -598,8 +607,7 @@ impl Loader<'_> {
                 }
             }
         }
-        if c.previous.is_some()
-            && c.secret.is_none()
+        if raw.secret.is_none()
             && let Some(v) = &raw.previous_secret
         {
             self.err(

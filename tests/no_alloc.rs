@@ -110,7 +110,7 @@ fn answering_does_not_allocate() {
             if let Some(s) = answerer.answer(&table, Some(&geo), p, Transport::Udp, peer, &mut out)
             {
                 answered += 1;
-                if rrl.check(peer, s.class(), s.name_hash, s.qtype, rrl.now(), &mut slips)
+                if rrl.check(peer, s.class(), s.name_hash, s.rtype, rrl.now(), &mut slips)
                     == switchyard::dns::rrl::Verdict::Slip
                 {
                     switchyard::dns::answer::slip(&mut out, &s);

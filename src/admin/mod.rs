@@ -139,7 +139,7 @@ pub async fn serve(
     header_timeout: Duration,
     shutdown: CancellationToken,
 ) {
-    let service = TowerToHyperService::new(router(state));
+    let router = router(state);
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -162,7 +162,17 @@ pub async fn serve(
             continue;
         };
         let io = TokioIo::new(Touching::new(stream, slot.conn.clone()));
-        let conn = graceful.watch(http.serve_connection(io, service.clone()));
+        // Handlers may close their own connection (a scrape that holds a
+        // permit too long: see `ScrapeCache`).
+        let handle = ConnHandle(slot.conn.clone());
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(handle.clone());
+                req
+            },
+        ));
+        let conn = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             tokio::select! {
                 r = conn => if let Err(e) = r {
@@ -458,21 +468,33 @@ async fn reload(State(state): State<Arc<AdminState>>) -> Response {
     }
 }
 
+/// The connection a request came on, for handlers that may close it.
+#[derive(Clone)]
+struct ConnHandle(Arc<crate::net::slots::Conn>);
+
 /// Scrapes served at once; more wait their turn (bounded by the admin
 /// connection cap).
 const SCRAPES_IN_FLIGHT: usize = 4;
 /// Scrapes within this long of an encoding share it.
 const SCRAPE_REUSE: Duration = Duration::from_secs(1);
+/// A scrape waiting longer than this for a permit closes the connection of
+/// the oldest scrape still sending (a client that stopped reading).
+const SCRAPE_PREEMPT: Duration = Duration::from_secs(5);
 
 /// `/metrics` costs memory in proportion to the endpoints (a few KiB each),
 /// so scrapes share one encoding: one scraper encodes (on a blocking
 /// thread) while concurrent ones wait and then send the same bytes, and at
 /// most [`SCRAPES_IN_FLIGHT`] responses are in flight, each holding its
 /// permit until its body is sent. Memory stays at a few encodings however
-/// many scrapers there are.
+/// many scrapers there are; and clients that ask and never read cannot
+/// keep the permits: a scrape that waits [`SCRAPE_PREEMPT`] closes the
+/// connection of the oldest one still sending.
 pub struct ScrapeCache {
     permits: Arc<tokio::sync::Semaphore>,
     last: tokio::sync::Mutex<Option<(std::time::Instant, bytes::Bytes)>>,
+    /// Responses being sent: (id, since, connection), oldest first.
+    sending: Arc<std::sync::Mutex<Vec<(u64, std::time::Instant, ConnHandle)>>>,
+    next_id: std::sync::atomic::AtomicU64,
 }
 
 impl Default for ScrapeCache {
@@ -480,22 +502,73 @@ impl Default for ScrapeCache {
         ScrapeCache {
             permits: Arc::new(tokio::sync::Semaphore::new(SCRAPES_IN_FLIGHT)),
             last: tokio::sync::Mutex::new(None),
+            sending: Arc::default(),
+            next_id: Default::default(),
         }
     }
 }
 
-async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+impl ScrapeCache {
+    /// A permit to send a scrape, closing the oldest sender's connection
+    /// when the wait grows long; `None` after 30 s.
+    async fn permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let wait = SCRAPE_PREEMPT.min(give_up - tokio::time::Instant::now());
+            match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+                Ok(p) => return p.ok(),
+                Err(_) if tokio::time::Instant::now() >= give_up => return None,
+                Err(_) => {
+                    let sending = self.sending.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some((_, since, conn)) = sending.first()
+                        && since.elapsed() >= SCRAPE_PREEMPT
+                    {
+                        warn!(
+                            "a metrics scrape has not been read for a while; closing its connection for another"
+                        );
+                        conn.0.close();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Removes a response from [`ScrapeCache::sending`] when its body goes.
+struct Sending {
+    id: u64,
+    list: Arc<std::sync::Mutex<Vec<(u64, std::time::Instant, ConnHandle)>>>,
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let mut l = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        l.retain(|(id, _, _)| *id != self.id);
+    }
+}
+
+async fn metrics(
+    State(state): State<Arc<AdminState>>,
+    conn: Option<axum::Extension<ConnHandle>>,
+) -> Response {
     let cache = &state.scrapes;
-    let Some(permit) = tokio::time::timeout(
-        Duration::from_secs(30),
-        cache.permits.clone().acquire_owned(),
-    )
-    .await
-    .map(|p| p.ok())
-    .ok()
-    .flatten() else {
+    let Some(permit) = cache.permit().await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "too many scrapes at once");
     };
+    let sending = conn.map(|axum::Extension(handle)| {
+        let id = cache
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        cache
+            .sending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, std::time::Instant::now(), handle));
+        Sending {
+            id,
+            list: cache.sending.clone(),
+        }
+    });
     let body = {
         let mut last = cache.last.lock().await;
         match &*last {
@@ -544,6 +617,7 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
         axum::body::Body::new(PermitBody {
             data: body,
             _permit: permit,
+            _sending: sending,
         }),
     )
         .into_response()
@@ -556,6 +630,7 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
 struct PermitBody {
     data: bytes::Bytes,
     _permit: tokio::sync::OwnedSemaphorePermit,
+    _sending: Option<Sending>,
 }
 
 /// Bytes handed to hyper at a time.

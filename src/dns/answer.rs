@@ -57,8 +57,10 @@ pub struct Summary {
     pub cookie: Option<cookie::Verdict>,
     /// The query name, hashed (rate limiting buckets).
     pub name_hash: u64,
-    /// The query type.
-    pub qtype: u16,
+    /// The type rate limiting counts answers by: the first answer
+    /// record's (a CNAME answers every query type alike, so the query's
+    /// would give every type its own bucket), else the query's.
+    pub rtype: u16,
     /// Records in the answer section.
     pub answers: u16,
     /// Where the question ends in the response.
@@ -74,7 +76,7 @@ impl Summary {
             truncated: false,
             cookie: None,
             name_hash: 0,
-            qtype: 0,
+            rtype: 0,
             answers: 0,
             question_end: question_end as u16,
             opt_at: None,
@@ -266,14 +268,19 @@ impl Answerer {
                 out[10..12].copy_from_slice(&1u16.to_be_bytes());
             }
         }
+        let q_end = 12 + q.question.len();
         Some(Summary {
             rcode: code,
             truncated,
             cookie: cookie.map(|c| c.0),
             name_hash,
-            qtype: q.qtype,
+            rtype: match out.get(q_end + 2..q_end + 4) {
+                // The first answer's owner is a 2-byte pointer to the question.
+                Some(t) if out[6..8] != [0, 0] => u16::from_be_bytes([t[0], t[1]]),
+                _ => q.qtype,
+            },
             answers: u16::from_be_bytes([out[6], out[7]]),
-            question_end: (12 + q.question.len()) as u16,
+            question_end: q_end as u16,
             opt_at,
         })
     }

@@ -192,16 +192,16 @@ impl RateLimiter {
         (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed))
     }
 
-    /// Counts one response of `class` to `client` (`name_hash` and
-    /// `qtype`: the query's, for the buckets of answers and NODATA) at
-    /// second `now`; `slips` is the caller's running count of limited
-    /// responses.
+    /// Counts one response of `class` to `client` (`name_hash`: the query
+    /// name's, for the buckets of answers and NODATA; `rtype`: the type the
+    /// answer's first record has, for answers) at second `now`; `slips` is
+    /// the caller's running count of limited responses.
     pub fn check(
         &self,
         client: IpAddr,
         class: Class,
         name_hash: u64,
-        qtype: u16,
+        rtype: u16,
         now: u32,
         slips: &mut u32,
     ) -> Verdict {
@@ -210,7 +210,7 @@ impl RateLimiter {
             Class::NxDomain => self.config.nxdomains_per_second,
             Class::Error => self.config.errors_per_second,
         };
-        let count = self.count(self.key(client, class, name_hash, qtype), now);
+        let count = self.count(self.key(client, class, name_hash, rtype), now);
         if count <= rate {
             return Verdict::Send;
         }
@@ -220,7 +220,7 @@ impl RateLimiter {
         if slip { Verdict::Slip } else { Verdict::Drop }
     }
 
-    fn key(&self, client: IpAddr, class: Class, name_hash: u64, qtype: u16) -> u64 {
+    fn key(&self, client: IpAddr, class: Class, name_hash: u64, rtype: u16) -> u64 {
         let (net, family) = match client.to_canonical() {
             IpAddr::V4(v4) => {
                 let bits = self.config.ipv4_prefix.min(32);
@@ -242,7 +242,7 @@ impl RateLimiter {
             }
         };
         let name = match class {
-            Class::Response => name_hash ^ mix(u64::from(qtype)),
+            Class::Response => name_hash ^ mix(u64::from(rtype)),
             Class::NoData => name_hash,
             Class::NxDomain | Class::Error => 0,
         };

@@ -52,7 +52,7 @@ fn rate_limit(
     if summary.cookie == Some(cookie::Verdict::Valid) || class != Class::Error && rrl.exempt(peer) {
         return Limited::Send;
     }
-    match rrl.check(peer, class, summary.name_hash, summary.qtype, now, slips) {
+    match rrl.check(peer, class, summary.name_hash, summary.rtype, now, slips) {
         Verdict::Send => Limited::Send,
         Verdict::Drop => Limited::Drop,
         Verdict::Slip => {

@@ -10,12 +10,12 @@
 //!   so clients that hold every slot (or reconnect as soon as they are
 //!   closed) cannot lock others out. The one closed is chosen fairly and
 //!   idle first: from the network (a /24, or a /48 for IPv6) holding the
-//!   most slots, the connection idle longest, sparing while it can
-//!   requests in progress and newcomers in their grace period ([`GRACE`],
-//!   until their first query). A flood from one network thus evicts its
-//!   own connections, never a slow client elsewhere; and since even a
-//!   newcomer can be evicted when every slot is one, clients that connect
-//!   and say nothing cannot hold the slots either.
+//!   most slots, first a connection that never asked anything in its grace
+//!   period ([`GRACE`]), then the one idle longest (sparing requests in
+//!   progress), and only then a newcomer still in its grace period. A
+//!   flood from one network thus evicts its own connections before anyone
+//!   else's, and since even a newcomer can be evicted when every slot is
+//!   one, clients that connect and say nothing cannot hold the slots.
 //!
 //! "Idle" counts from the last time the connection did useful work (a
 //! complete DNS query answered, an HTTP request read or a response
@@ -79,9 +79,22 @@ impl Conn {
         self.evict.is_cancelled()
     }
 
-    fn in_grace(&self, now: u64) -> bool {
-        !self.proven.load(Ordering::Relaxed)
-            && now.saturating_sub(self.admitted) < GRACE.as_micros() as u64
+    /// Eviction rank: 0 never asked anything and its grace period is over,
+    /// 1 has asked, 2 a newcomer in its grace period (lower goes first).
+    fn rank(&self, now: u64) -> u8 {
+        if self.proven.load(Ordering::Relaxed) {
+            1
+        } else if now.saturating_sub(self.admitted) < GRACE.as_micros() as u64 {
+            2
+        } else {
+            0
+        }
+    }
+
+    /// Closes the connection now, as an eviction does (its task sees
+    /// [`Conn::evicted`] resolve); its slot is given back when the task ends.
+    pub fn close(&self) {
+        self.evict.cancel();
     }
 }
 
@@ -98,19 +111,21 @@ pub enum Admission {
 #[derive(Debug)]
 pub struct Slot {
     slots: Arc<Slots>,
-    id: u64,
+    /// Index in the table and generation (an index is reused).
+    at: (usize, u64),
     /// The connection's shared state.
     pub conn: Arc<Conn>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.slots.release(self.id);
+        self.slots.release(self.at);
     }
 }
 
 #[derive(Debug)]
 struct Live {
+    generation: u64,
     client: u128,
     network: u128,
     conn: Arc<Conn>,
@@ -118,10 +133,29 @@ struct Live {
 
 #[derive(Debug, Default)]
 struct Inner {
-    next_id: u64,
-    live: FxHashMap<u64, Live>,
+    generation: u64,
+    /// The table, by index; `free` lists the empty indexes.
+    live: Vec<Option<Live>>,
+    free: Vec<usize>,
+    count: usize,
     per_client: FxHashMap<u128, u32>,
     per_network: FxHashMap<u128, u32>,
+}
+
+/// Most entries looked at to choose a connection to evict: the whole table
+/// up to this size, a window of it (starting anywhere) beyond, so a full
+/// table of 65,535 costs an accept no more than one of 4,096.
+const SCAN: usize = 4096;
+
+impl Inner {
+    fn remove(&mut self, index: usize) -> Option<Live> {
+        let l = self.live.get_mut(index)?.take()?;
+        self.free.push(index);
+        self.count -= 1;
+        decrement(&mut self.per_client, l.client);
+        decrement(&mut self.per_network, l.network);
+        Some(l)
+    }
 }
 
 /// The slot table of one service (shared by all its listeners).
@@ -191,7 +225,7 @@ impl Slots {
 
     /// Connections open now.
     pub fn len(&self) -> usize {
-        self.lock().live.len()
+        self.lock().count
     }
 
     /// True when no connection is open.
@@ -219,32 +253,31 @@ impl Slots {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return Admission::ClientFull;
         }
-        if inner.live.len() >= self.capacity {
-            // O(n) over at most `capacity` entries, only when full.
-            let victim = inner
-                .live
-                .iter()
-                .min_by_key(|(id, l)| {
+        if inner.count >= self.capacity {
+            let n = inner.live.len();
+            let start = if n > SCAN { fastrand::usize(..n) } else { 0 };
+            let victim = (0..n.min(SCAN))
+                .map(|k| (start + k) % n)
+                .filter_map(|i| inner.live[i].as_ref().map(|l| (i, l)))
+                .min_by_key(|(i, l)| {
                     (
                         std::cmp::Reverse(inner.per_network.get(&l.network).copied().unwrap_or(0)),
-                        l.conn.in_grace(now),
+                        l.conn.rank(now),
                         l.conn.busy.load(Ordering::Relaxed),
                         l.conn.last.load(Ordering::Relaxed),
-                        **id,
+                        *i,
                     )
                 })
-                .map(|(id, _)| *id);
-            if let Some(id) = victim
-                && let Some(l) = inner.live.remove(&id)
+                .map(|(i, _)| i);
+            if let Some(i) = victim
+                && let Some(l) = inner.remove(i)
             {
-                decrement(&mut inner.per_client, l.client);
-                decrement(&mut inner.per_network, l.network);
                 l.conn.evict.cancel();
                 self.evicted.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let id = inner.next_id;
-        inner.next_id += 1;
+        inner.generation += 1;
+        let generation = inner.generation;
         let conn = Arc::new(Conn {
             last: AtomicU64::new(now),
             admitted: now,
@@ -253,34 +286,47 @@ impl Slots {
             evict: CancellationToken::new(),
             epoch: self.epoch,
         });
-        inner.live.insert(
-            id,
-            Live {
-                client,
-                network,
-                conn: conn.clone(),
-            },
-        );
+        let live = Live {
+            generation,
+            client,
+            network,
+            conn: conn.clone(),
+        };
+        let index = match inner.free.pop() {
+            Some(i) => {
+                inner.live[i] = Some(live);
+                i
+            }
+            None => {
+                inner.live.push(Some(live));
+                inner.live.len() - 1
+            }
+        };
+        inner.count += 1;
         *inner.per_client.entry(client).or_insert(0) += 1;
         *inner.per_network.entry(network).or_insert(0) += 1;
         drop(inner);
         Admission::Admitted(Slot {
             slots: self.clone(),
-            id,
+            at: (index, generation),
             conn,
         })
     }
 
-    fn release(&self, id: u64) {
+    fn release(&self, (index, generation): (usize, u64)) {
         let mut inner = self.lock();
-        // Absent when it was evicted: its slot was handed over already.
-        if let Some(l) = inner.live.remove(&id) {
-            decrement(&mut inner.per_client, l.client);
-            decrement(&mut inner.per_network, l.network);
+        // Another connection's when this one was evicted and its index
+        // handed over: the generation tells.
+        if inner
+            .live
+            .get(index)
+            .and_then(Option::as_ref)
+            .is_some_and(|l| l.generation == generation)
+        {
+            inner.remove(index);
         }
     }
 }
-
 /// An I/O stream that reports every byte read or written as useful work,
 /// for request-response protocols like HTTP: bytes read mark a request in
 /// progress, bytes written mark it answered.
@@ -446,6 +492,37 @@ mod tests {
         let _new = admitted(t.admit(ip("192.0.2.1")));
         assert!(!legit.conn.is_evicted(), "the lone client was evicted");
         assert_eq!(flood.iter().filter(|s| s.conn.is_evicted()).count(), 1);
+    }
+
+    #[test]
+    fn silent_connections_go_before_those_that_asked() {
+        let t = Slots::new(2, 2);
+        let asked = admitted(t.admit(ip("192.0.2.1")));
+        asked.conn.touch();
+        pause();
+        let silent = admitted(t.admit(ip("198.51.100.1")));
+        std::thread::sleep(GRACE + std::time::Duration::from_millis(20));
+        // `asked` has been idle longer, but `silent` never asked anything.
+        let _new = admitted(t.admit(ip("203.0.113.1")));
+        assert!(silent.conn.is_evicted() && !asked.conn.is_evicted());
+    }
+
+    #[test]
+    fn a_large_table_is_scanned_in_a_window() {
+        let t = Slots::new(SCAN * 2, SCAN * 2);
+        let held: Vec<_> = (0..SCAN * 2)
+            .map(|i| {
+                let s = admitted(t.admit(ip(&format!("10.{}.{}.1", i / 256, i % 256))));
+                s.conn.touch();
+                s
+            })
+            .collect();
+        let new: Vec<_> = (0..100)
+            .map(|i| admitted(t.admit(ip(&format!("172.16.{i}.1")))))
+            .collect();
+        assert_eq!(t.len(), SCAN * 2);
+        assert!(new.iter().all(|s| !s.conn.is_evicted()));
+        assert_eq!(held.iter().filter(|s| s.conn.is_evicted()).count(), 100);
     }
 
     #[test]

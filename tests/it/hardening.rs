@@ -763,3 +763,48 @@ fn restart_needed_compares_with_what_runs() {
         "reported with nothing to restart"
     );
 }
+
+/// Clients that ask for /metrics and never read cannot keep the scrape
+/// permits: a waiting scrape closes the oldest one's connection.
+#[test]
+fn stalled_scrapers_cannot_block_metrics() {
+    let mut profile = String::from(
+        "name = \"big.tm.example.test.\"\nrouting = \"weighted\"\n[monitor]\nprotocol = \"tcp\"\nport = 9\ninterval = \"1h\"\n",
+    );
+    for i in 0..3000u32 {
+        profile.push_str(&format!(
+            "[[endpoints]]\nname = \"endpoint-{i}\"\ntarget = \"10.1.{}.{}\"\n",
+            i >> 8,
+            i & 255
+        ));
+    }
+    let p = Proc::start(Fixture::new("", &[("big.toml", &profile)]));
+    let admin = p.admin();
+    let stalled: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let s =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            s.set_recv_buffer_size(4096).unwrap();
+            s.connect(&admin.into()).unwrap();
+            let mut c: TcpStream = s.into();
+            c.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {admin}\r\n\r\n").as_bytes())
+                .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let start = Instant::now();
+    let (code, body) = try_http(admin, "GET", "/metrics", None).unwrap();
+    assert_eq!(code, 200, "{}", &body[..body.len().min(200)]);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        p.log().contains("closing its connection for another"),
+        "{}",
+        p.log()
+    );
+    drop(stalled);
+}

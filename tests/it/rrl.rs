@@ -301,3 +301,26 @@ fn cookie_secret_rotation_keeps_current_clients() {
     assert!(answered(&second));
     assert!(!answered(&first), "a cookie two secrets old was accepted");
 }
+
+/// Varying the query type does not escape the limit: a CNAME answers every
+/// type alike and is counted by its own type, NODATA per name.
+#[test]
+fn varying_the_query_type_does_not_escape_the_limit() {
+    let s = limited("responses_per_second = 5\nslip = 0");
+    for name in ["www.tm.example.test.", "ns1.tm.example.test."] {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        for t in 0..40u16 {
+            let mut m = build(name, RecordType::Unknown(1000 + t), Opts::default());
+            m.metadata.id = t;
+            sock.send_to(&m.to_vec().unwrap(), s.v4()).unwrap();
+        }
+        let mut answered = 0;
+        let mut buf = [0u8; 4096];
+        while sock.recv_from(&mut buf).is_ok() {
+            answered += 1;
+        }
+        assert!(answered <= 10, "{name}: {answered} of 40 answered");
+    }
+}

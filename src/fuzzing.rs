@@ -182,8 +182,12 @@ pub fn admin(data: &[u8]) {
     };
     let client: IpAddr = client.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let (table, geo) = example();
-    let _ = crate::dns::inspect::answer_for(table, geo.as_deref(), name, qtype, client, ecs);
-    let _ = crate::routing::explain::explain(
+    // Messages go back to the client: none echoes a long value whole.
+    if let Err(e) = crate::dns::inspect::answer_for(table, geo.as_deref(), name, qtype, client, ecs)
+    {
+        assert!(e.len() < 4096, "a message of {} bytes", e.len());
+    }
+    let why = crate::routing::explain::explain(
         table,
         geo.as_deref(),
         name,
@@ -193,4 +197,7 @@ pub fn admin(data: &[u8]) {
             ecs,
         },
     );
+    for step in why.steps {
+        assert!(step.len() < 4096, "a step of {} bytes", step.len());
+    }
 }

@@ -39,6 +39,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::fsutil::shown;
 use crate::net::slots::{Admission, Slots, Touching};
 use crate::reload::{OverrideError, Reloader};
 use crate::routing::Family;
@@ -357,7 +358,7 @@ async fn explain(State(state): State<Arc<AdminState>>, Query(q): Query<ExplainPa
             Err(_) => {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    format!("`client` {c} is not an IP address"),
+                    format!("`client` {} is not an IP address", shown(c)),
                 );
             }
         },
@@ -412,7 +413,7 @@ pub(crate) fn parse_ecs(text: &str) -> Result<(IpAddr, u8), String> {
     let (a, p) = text.split_once('/').unwrap_or((text, ""));
     let addr: IpAddr = a
         .parse()
-        .map_err(|_| format!("`ecs` {text} is not address/prefix"))?;
+        .map_err(|_| format!("`ecs` {} is not address/prefix", shown(text)))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix: u8 = if p.is_empty() {
         max

@@ -38,9 +38,11 @@ pub fn answer_for(
     client: IpAddr,
     ecs: Option<(IpAddr, u8)>,
 ) -> Result<AnswerView, String> {
-    let name = Name::from_ascii(name).map_err(|e| format!("`{name}` is not a domain name: {e}"))?;
+    let shown = crate::fsutil::shown;
+    let name = Name::from_ascii(name)
+        .map_err(|e| format!("`{}` is not a domain name: {e}", shown(name)))?;
     let qtype = RecordType::from_str(&qtype.to_ascii_uppercase())
-        .map_err(|_| format!("`{qtype}` is not a record type"))?;
+        .map_err(|_| format!("`{}` is not a record type", shown(qtype)))?;
     let mut q = Message::query();
     q.add_query(Query::query(name, qtype));
     let mut edns = Edns::new();

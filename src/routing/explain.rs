@@ -56,7 +56,10 @@ pub fn explain(
 ) -> Explanation {
     let mut x = Explanation::default();
     let Ok(name) = DomainName::parse(name, None) else {
-        x.steps.push(format!("`{name}` is not a domain name"));
+        x.steps.push(format!(
+            "`{}` is not a domain name",
+            crate::fsutil::shown(name)
+        ));
         return x;
     };
     let id = match table.lookup(name.wire()) {

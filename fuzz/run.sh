@@ -43,9 +43,9 @@ for t in "${targets[@]}"; do
     failed=1
   fi
   if [ "${MERGE:-0}" = 1 ]; then
-    # AFL's queue holds one input per new path found: keep them (named by
-    # content, small ones only) so the tests replay what AFL explored.
-    for f in "$out"/default/queue/id:*; do
+    # AFL's queue inputs that reached new coverage (+cov): keep them (named
+    # by content, small ones only) so the tests replay what AFL explored.
+    for f in "$out"/default/queue/id:*+cov*; do
       [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 65536 ] || continue
       cp -n "$f" "corpus/$t/q-$(sha1sum "$f" | cut -c1-16)"
     done

@@ -144,6 +144,7 @@ pub struct Answerer {
     scratch: Scratch,
     lower: [u8; MAX_WIRE_LEN],
     geo_cache: geo::Cache,
+    cookies: cookie::Cache,
 }
 
 /// What resolving one name needs besides the table.
@@ -183,6 +184,7 @@ impl Answerer {
             },
             lower: [0; MAX_WIRE_LEN],
             geo_cache: geo::Cache::default(),
+            cookies: cookie::Cache::default(),
         }
     }
 
@@ -240,7 +242,7 @@ impl Answerer {
         // transport address, never ECS).
         let cookie = match (q.edns.and_then(|e| e.cookie), &table.cookies) {
             (Some(c), Some(secrets)) => {
-                let (verdict, server) = cookie::respond(secrets, &c, peer, cookie::now());
+                let (verdict, server) = self.cookies.respond(secrets, &c, peer, cookie::now());
                 Some((verdict, c.client, server))
             }
             _ => None,
@@ -300,6 +302,7 @@ impl Answerer {
             scratch,
             lower,
             geo_cache,
+            ..
         } = self;
         // Header placeholder, then the question exactly as sent.
         out.extend_from_slice(&[0; 12]);

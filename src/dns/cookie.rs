@@ -171,6 +171,73 @@ pub fn respond(
     )
 }
 
+/// A worker's memory of the server cookies it made or checked recently,
+/// so a client asking many times a second costs one SipHash, not one per
+/// query. Direct-mapped by client cookie and address. An entry remembers
+/// the secret that made its server cookie (always the current one), so a
+/// reload that changes the secret invalidates it.
+pub struct Cache {
+    entries: Box<[Entry; CACHE_SLOTS]>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    secret: Secret,
+    client_cookie: [u8; 8],
+    client: u128,
+    server: [u8; 16],
+}
+
+const CACHE_SLOTS: usize = 64;
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            entries: Box::new([Entry::default(); CACHE_SLOTS]),
+        }
+    }
+}
+
+impl Cache {
+    /// [`respond`], remembering the result: the same client in the same
+    /// second, or returning the cookie it was given, is answered from
+    /// memory.
+    pub fn respond(
+        &mut self,
+        secrets: &Secrets,
+        cookie: &Cookie,
+        client: IpAddr,
+        now: u32,
+    ) -> (Verdict, [u8; 16]) {
+        let ip = match client.to_canonical() {
+            IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        let slot = (u64::from_le_bytes(cookie.client) ^ ip as u64 ^ (ip >> 64) as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> 58;
+        let e = &mut self.entries[slot as usize];
+        if e.secret == secrets.current && e.client_cookie == cookie.client && e.client == ip {
+            let stamp = u32::from_be_bytes([e.server[4], e.server[5], e.server[6], e.server[7]]);
+            match cookie.server() {
+                None if stamp == now => return (Verdict::ClientOnly, e.server),
+                Some(s) if s == e.server && now.wrapping_sub(stamp) <= RENEW_AFTER => {
+                    return (Verdict::Valid, e.server);
+                }
+                _ => {}
+            }
+        }
+        let (verdict, server) = respond(secrets, cookie, client, now);
+        *e = Entry {
+            secret: secrets.current,
+            client_cookie: cookie.client,
+            client: ip,
+            server,
+        };
+        (verdict, server)
+    }
+}
+
 /// `Some(Some(cookie))`: valid, and fresh enough to send back as is;
 /// `Some(None)`: valid, renew it; `None`: not valid.
 fn check(
@@ -411,6 +478,43 @@ mod tests {
         );
         assert_eq!(v, Verdict::Valid);
         assert_eq!(c.to_vec(), hex("010000005cf7c609a6bb79d16625507a"));
+    }
+
+    /// The cache answers exactly as `respond` does.
+    #[test]
+    fn the_cache_agrees_with_respond() {
+        let s = std::sync::Arc::new(secrets("e5e973e5a6b2a43f48e7dc849e37bfcf", None));
+        let other = std::sync::Arc::new(secrets("00000000000000000000000000000001", None));
+        let mut cache = Cache::default();
+        let mut rng = fastrand::Rng::with_seed(4);
+        let ips: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+        let mut issued: Vec<(Cookie, IpAddr)> = Vec::new();
+        let t0 = 1_700_000_000u32;
+        for i in 0..20_000u32 {
+            let now = t0 + i / 7;
+            let ip = ips[rng.usize(..2)];
+            let sec = if rng.u8(..10) == 0 { &other } else { &s };
+            let c = match rng.u8(..4) {
+                0 if !issued.is_empty() => issued[rng.usize(..issued.len())].0,
+                1 => {
+                    let mut c = cookie("0102030405060708");
+                    c.client[0] = rng.u8(..4);
+                    c
+                }
+                _ => {
+                    let mut c = cookie("0102030405060708ffffffffffffffffffffffffffffffff");
+                    c.client[0] = rng.u8(..4);
+                    c.server[15] = rng.u8(..);
+                    c
+                }
+            };
+            let want = respond(sec, &c, ip, now);
+            assert_eq!(cache.respond(sec, &c, ip, now), want, "query {i}");
+            let mut back = c;
+            back.server[..16].copy_from_slice(&want.1);
+            back.server_len = 16;
+            issued.push((back, ip));
+        }
     }
 
     #[test]

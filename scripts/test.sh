@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need first (Debian packages:
-# dig and kdig, used as independent DNS clients, and chromium, which renders
-# the status page), so this one command works on a fresh Debian machine with
-# Rust.
+# dig and kdig, used as independent DNS clients; chromium, which renders
+# the status page; unbound, a real caching resolver), so this one command
+# works on a fresh Debian machine with Rust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ need=()
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
 command -v kdig >/dev/null 2>&1 || need+=(knot-dnsutils)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || need+=(unbound)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -634,7 +634,9 @@ fn push_opt(
         out.extend_from_slice(&(4 + n as u16).to_be_bytes());
         out.extend_from_slice(&ecs.family.to_be_bytes());
         out.push(ecs.source_prefix);
-        out.push(scope.min(ecs.source_prefix));
+        // Longer than the source prefix when the deciding network is
+        // (RFC 7871 §7.2.1): the resolver then knows to send more bits.
+        out.push(scope);
         out.extend_from_slice(&ecs.address[..n]);
     }
     if let Some((_, client_cookie, server_cookie)) = cookie {

@@ -8,7 +8,8 @@
 //! countries only still drives every method: the built-in tables give each
 //! country its region group and a representative coordinate.
 //!
-//! Lookups use the address truncated to /24 (IPv4) or /56 (IPv6), and each
+//! Lookups use the address as precisely as the query gave it (an ECS
+//! address to its source prefix, a resolver's address in full), and each
 //! answer thread caches results by that key, so a busy resolver costs one
 //! hash probe per query.
 
@@ -24,11 +25,6 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 pub use tables::{COUNTRIES, SUBDIVISIONS};
-
-/// Most significant bits of an IPv4 address ever used.
-pub const V4_PRECISION: u8 = 24;
-/// Most significant bits of an IPv6 address ever used.
-pub const V6_PRECISION: u8 = 56;
 
 /// Region groups, as Azure Traffic Manager names them (`GEO-xx`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -316,7 +312,12 @@ impl GeoDb {
                 prefix: 0,
             };
         };
-        let prefix = result.network().map_or(0, |n| n.prefix());
+        // The network the answer holds for. An IPv4 lookup that ends above
+        // the IPv4 subtree of an IPv6 database holds for all of IPv4.
+        let prefix = match result.network() {
+            Ok(n) if n.ip().is_ipv4() == addr.is_ipv4() => n.prefix(),
+            _ => 0,
+        };
         let location = result
             .decode::<Record<'_>>()
             .ok()
@@ -426,36 +427,29 @@ pub fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-/// Truncates an address to `bits` (capped at the precision Switchyard uses).
+/// The address with every bit past the first `bits` cleared (`bits` at
+/// most the address's width), and that prefix length.
 pub fn truncate(addr: IpAddr, bits: u8) -> (IpAddr, u8) {
     match addr {
         IpAddr::V4(v4) => {
-            let bits = bits.min(V4_PRECISION);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
+            let bits = bits.min(32);
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
             (IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask)), bits)
         }
         IpAddr::V6(v6) => {
-            let bits = bits.min(V6_PRECISION);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
+            let bits = bits.min(128);
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
             (IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask)), bits)
         }
     }
 }
 
-/// Per-thread lookup cache, keyed by the truncated address. Bounded: it is
+/// Per-thread lookup cache, keyed by the address and its prefix length. Bounded: it is
 /// cleared when full (a cheap, allocation-free reset) and whenever the
 /// database changes.
 pub struct Cache {
     generation: u64,
-    map: FxHashMap<(u64, u8), Found>,
+    map: FxHashMap<(u128, u8), Found>,
 }
 
 /// Entries kept per thread before the cache is cleared.
@@ -480,8 +474,8 @@ impl Cache {
             self.generation = db.generation;
         }
         let key = match addr {
-            IpAddr::V4(v4) => (u32::from(v4) as u64, bits),
-            IpAddr::V6(v6) => ((u128::from(v6) >> 64) as u64, bits | 0x80),
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), bits),
+            IpAddr::V6(v6) => (u128::from(v6), bits | 0x80),
         };
         if let Some(f) = self.map.get(&key) {
             return *f;
@@ -530,11 +524,17 @@ mod tests {
     }
 
     #[test]
-    fn truncation_caps_precision() {
+    fn truncation_keeps_the_prefix_given() {
         let (a, b) = truncate("192.0.2.77".parse().unwrap(), 32);
-        assert_eq!((a.to_string().as_str(), b), ("192.0.2.0", 24));
+        assert_eq!((a.to_string().as_str(), b), ("192.0.2.77", 32));
+        let (a, b) = truncate("192.0.2.200".parse().unwrap(), 25);
+        assert_eq!((a.to_string().as_str(), b), ("192.0.2.128", 25));
         let (a, b) = truncate("2001:db8:1:2345:3::1".parse().unwrap(), 128);
+        assert_eq!((a.to_string().as_str(), b), ("2001:db8:1:2345:3::1", 128));
+        let (a, b) = truncate("2001:db8:1:2345:3::1".parse().unwrap(), 56);
         assert_eq!((a.to_string().as_str(), b), ("2001:db8:1:2300::", 56));
+        let (a, b) = truncate("192.0.2.77".parse().unwrap(), 99);
+        assert_eq!((a.to_string().as_str(), b), ("192.0.2.77", 32));
         let (a, b) = truncate("10.1.2.3".parse().unwrap(), 0);
         assert_eq!((a.to_string().as_str(), b), ("0.0.0.0", 0));
     }

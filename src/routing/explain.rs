@@ -141,10 +141,8 @@ fn describe_client(x: &mut Explanation, c: ClientView, ecs_enabled: bool) {
         )),
         (Some((addr, prefix)), true) => {
             let (t, bits) = geo::truncate(addr, prefix);
-            x.steps.push(format!(
-                "client: ECS {addr}/{prefix}, used as {t}/{bits} (resolver {})",
-                c.resolver
-            ));
+            x.steps
+                .push(format!("client: ECS {t}/{bits} (resolver {})", c.resolver));
         }
         (Some((addr, prefix)), false) => x.steps.push(format!(
             "client: resolver {} (ECS {addr}/{prefix} ignored: dns.ecs = false)",
@@ -167,7 +165,7 @@ fn locate(
         x.steps.push("GeoIP: no database configured".into());
         return None;
     };
-    let (addr, bits) = match (c.ecs, ecs_enabled) {
+    let (addr, _) = match (c.ecs, ecs_enabled) {
         (Some((_, 0)), true) => return None,
         (Some((a, p)), true) => geo::truncate(a, p),
         _ => {
@@ -176,7 +174,7 @@ fn locate(
         }
     };
     let found = db.lookup(addr);
-    let net = geo::truncate(addr, found.prefix.min(bits)).0;
+    let net = geo::truncate(addr, found.prefix).0;
     match found.location {
         None => {
             x.steps.push(format!(

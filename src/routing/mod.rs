@@ -26,15 +26,15 @@ use crate::health::Status;
 /// through this type, which records the ECS scope their decision justifies;
 /// methods that never look leave the scope at 0.
 ///
-/// ECS addresses are used at most at /24 (IPv4) and /56 (IPv6), as RFC 7871
-/// recommends for the end client's privacy. The resolver's own address is
-/// used in full for subnet routing (so a profile can single out a
-/// resolver), and at that same precision for GeoIP lookups.
+/// Decisions use the address as precisely as it was given: an ECS address
+/// to its source prefix (RFC 7871 lets the resolver choose it), the
+/// resolver's own address in full. The scope is the prefix of the network
+/// that decided (a GeoIP network, the aligned block of a subnet range), even
+/// when that is longer than the source prefix: it tells the resolver the
+/// answer holds for no wider a network (RFC 7871 §7.2.1).
 pub struct Client<'a> {
-    /// Address for subnet matching, and its known prefix length.
+    /// The address and its known prefix length.
     addr: Option<(IpAddr, u8)>,
-    /// Address for GeoIP lookups: truncated to /24 or /56.
-    geo_addr: Option<(IpAddr, u8)>,
     geo: Option<&'a GeoDb>,
     cache: &'a mut geo::Cache,
     /// The ECS scope prefix the decision justifies (0: not client-dependent).
@@ -42,19 +42,16 @@ pub struct Client<'a> {
 }
 
 impl<'a> Client<'a> {
-    /// A client from an ECS option: `addr` known to `bits` bits, capped at
-    /// /24 or /56. `None` means the client asked not to be used (source
-    /// prefix 0).
+    /// A client from an ECS option: `addr` known to `bits` bits. `None`
+    /// means the client asked not to be used (source prefix 0).
     pub fn from_ecs(
         addr: Option<IpAddr>,
         bits: u8,
         geo: Option<&'a GeoDb>,
         cache: &'a mut geo::Cache,
     ) -> Client<'a> {
-        let capped = addr.map(|a| geo::truncate(a, bits));
         Client {
-            addr: capped,
-            geo_addr: capped,
+            addr: addr.map(|a| geo::truncate(a.to_canonical(), bits)),
             geo,
             cache,
             scope: 0,
@@ -71,7 +68,6 @@ impl<'a> Client<'a> {
         let full = if addr.is_ipv4() { 32 } else { 128 };
         Client {
             addr: Some((addr, full)),
-            geo_addr: Some(geo::truncate(addr, full)),
             geo,
             cache,
             scope: 0,
@@ -90,17 +86,17 @@ impl<'a> Client<'a> {
 
     /// Where the client is, from the GeoIP database; records the scope.
     pub fn location(&mut self) -> Option<Location> {
-        let (addr, bits) = self.geo_addr?;
+        let (addr, bits) = self.addr?;
         let db = self.geo?;
         let found = self.cache.lookup(db, addr, bits);
-        self.scope = self.scope.max(found.prefix.min(bits));
+        self.scope = self.scope.max(found.prefix);
         found.location
     }
 
-    /// Records a scope from an address-range decision.
+    /// Records the scope of an address-range decision: the prefix of the
+    /// largest aligned block around the address that the decision covers.
     pub fn decided_by(&mut self, prefix: u8) {
-        let bits = self.addr.map_or(0, |(_, b)| b);
-        self.scope = self.scope.max(prefix.min(bits));
+        self.scope = self.scope.max(prefix);
     }
 }
 

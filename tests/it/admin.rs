@@ -34,7 +34,7 @@ pub fn try_http(
     ))
 }
 
-fn json(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+pub fn json(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
     let (code, body) = http(addr, method, path, token);
     (
         code,

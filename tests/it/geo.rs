@@ -175,7 +175,9 @@ fn performance_routes_to_the_nearest_by_ecs_or_resolver() {
                 (Some("192.0.2.1".into()), Some(40)),
                 "{schema:?} DE v6"
             );
-            // The database network decides the scope, never beyond the source prefix.
+            // The database network decides the scope: shorter than the
+            // source prefix when the network is larger, longer when the
+            // source prefix spans networks (RFC 7871 §7.2.1).
             assert_eq!(
                 ecs_answer(&s, n, "9.9.9.0", 24, tcp).1,
                 Some(16),
@@ -183,7 +185,7 @@ fn performance_routes_to_the_nearest_by_ecs_or_resolver() {
             );
             assert_eq!(
                 ecs_answer(&s, n, "200.160.0.0", 16, tcp).1,
-                Some(16),
+                Some(20),
                 "{schema:?}"
             );
             // Unknown location: list order.
@@ -336,20 +338,26 @@ fn subnet_routing_with_ranges_fallback_and_scopes() {
         ecs_answer(&s, n, "fd12:3456::", 48, true),
         (Some("10.10.0.10".into()), Some(8))
     );
-    // A range that is not a CIDR: the largest aligned block inside it.
+    // A range that is not a CIDR: the largest aligned block inside it
+    // around the address, even when that is finer than the source prefix
+    // (the range covers only half of 198.51.100.0/24).
     assert_eq!(
         ecs_answer(&s, n, "198.51.100.0", 24, false),
-        (Some("192.0.2.51".into()), Some(24))
+        (Some("192.0.2.51".into()), Some(25))
     );
-    // A /25 source is used as its /24, so the scope cannot be finer than 24.
     assert_eq!(
         ecs_answer(&s, n, "198.51.100.0", 25, false),
-        (Some("192.0.2.51".into()), Some(24))
+        (Some("192.0.2.51".into()), Some(25))
     );
-    // ECS is used at most at /24: a /32 inside the range is read as its /24.
+    // The ECS address is used to its source prefix: a /32 past the range
+    // gets the fallback, scoped to the block around it that no range touches.
     assert_eq!(
-        ecs_answer(&s, n, "198.51.100.200", 32, false).0.as_deref(),
-        Some("192.0.2.51")
+        ecs_answer(&s, n, "198.51.100.200", 32, false),
+        (Some("192.0.2.52".into()), Some(25))
+    );
+    assert_eq!(
+        ecs_answer(&s, n, "198.51.100.100", 32, false),
+        (Some("192.0.2.51".into()), Some(25))
     );
     // No match: the fallback, scoped to the gap around the address.
     let (a, sc) = ecs_answer(&s, n, "203.0.113.0", 24, false);

@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod clients;
 mod dns_rules;
+mod ecs;
 mod fuzz_corpus;
 mod geo;
 mod geodb;

@@ -62,6 +62,8 @@ struct Loader<'c> {
     /// Nested endpoints to resolve once every profile is known:
     /// (endpoint id, child profile name, where written).
     nested: Vec<(u32, DomainName, At)>,
+    /// Host-name targets of endpoints, checked against our zones at the end.
+    host_targets: Vec<(DomainName, At)>,
     diag: Diagnostics,
     sources: Vec<Source>,
     table: RoutingTable,
@@ -109,6 +111,7 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
         carry,
         current_profile: String::new(),
         nested: Vec::new(),
+        host_targets: Vec::new(),
         diag: Diagnostics::default(),
         sources: Vec::new(),
         table: RoutingTable::default(),
@@ -1305,13 +1308,19 @@ impl Loader<'_> {
             }
         } else {
             match DomainName::parse(text, None) {
-                Ok(h) if h.is_hostname() => Target::Host(h),
+                // `192.0.2.7O` is a valid host name, and almost certainly
+                // a mistyped address.
+                Ok(h) if h.is_hostname() && !looks_like_an_address(text) => Target::Host(h),
                 _ => {
                     self.err(src, t, &field, not_a_target(text));
                     return None;
                 }
             }
         };
+        if let Target::Host(h) = &target {
+            let at = self.at(src, t, &field);
+            self.host_targets.push((h.clone(), at));
+        }
         if method == "multivalue" && matches!(target, Target::Host(_)) {
             self.err(
                 src,
@@ -1527,6 +1536,16 @@ impl Loader<'_> {
                 "ignored: a nested endpoint's status comes from its child profile",
             );
         }
+        // Validated exactly as a plain endpoint's (priority: with the
+        // profile's other priorities, above).
+        let weight = match &e.weight {
+            Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
+            None => 1,
+        };
+        let priority = match &e.priority {
+            Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
+            _ => 0,
+        };
         let id = self.table.endpoints.len() as u32;
         let at = self.at(src, child, &field);
         self.nested.push((id, name, at));
@@ -1542,14 +1561,8 @@ impl Loader<'_> {
             name: e.name.get_ref().as_str().into(),
             profile,
             target: Target::Nested(u32::MAX),
-            priority: e
-                .priority
-                .as_ref()
-                .map_or(0, |v| (*v.get_ref()).clamp(0, 1000) as u16),
-            weight: e
-                .weight
-                .as_ref()
-                .map_or(1, |v| (*v.get_ref()).clamp(1, 1000) as u32),
+            priority,
+            weight,
             health,
             runtime,
             rr: WireRr::none(),
@@ -2252,6 +2265,26 @@ impl Loader<'_> {
         }
         self.check_glue(&ats);
         self.check_cname_loops(&ats);
+        self.check_host_targets();
+    }
+
+    /// Warns about host-name targets inside a zone we serve that name
+    /// nothing there: every answer through them ends in NXDOMAIN.
+    fn check_host_targets(&mut self) {
+        for (host, at) in std::mem::take(&mut self.host_targets) {
+            if let crate::routing::Lookup::NxDomain(z) = self.table.lookup(host.wire()) {
+                let zone = self.table.zones[z as usize].origin.clone();
+                let src = &self.sources[at.src];
+                self.diag.warn(
+                    src,
+                    at.span.clone(),
+                    &at.field,
+                    format!(
+                        "{host} is inside zone {zone}, which this server answers, and nothing is named so there: answers through this endpoint will be NXDOMAIN"
+                    ),
+                );
+            }
+        }
     }
 
     fn check_glue(&mut self, _ats: &[(NodeId, Vec<Vec<At>>)]) {
@@ -2369,16 +2402,91 @@ impl Loader<'_> {
 
 /// Explains why `text` is neither an address nor a host name.
 fn not_a_target(text: &str) -> String {
-    if text
-        .split('.')
+    if let Some(port_hint) = with_a_port(text) {
+        return port_hint;
+    }
+    let labels: Vec<&str> = text.split('.').collect();
+    if labels
+        .iter()
         .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()))
     {
         format!("`{text}` is not a valid IPv4 address")
+    } else if looks_like_an_address(text) && !text.contains(':') {
+        let odd = labels
+            .iter()
+            .find(|l| !l.bytes().all(|c| c.is_ascii_digit()))
+            .copied()
+            .unwrap_or_default();
+        let letters = if odd.bytes().any(|c| matches!(c, b'O' | b'o')) {
+            " (a letter O for a zero?)"
+        } else if odd.bytes().any(|c| matches!(c, b'l' | b'I')) {
+            " (a letter l for a one?)"
+        } else {
+            ""
+        };
+        format!(
+            "`{text}` looks like an IPv4 address but `{odd}` is not a number{letters}; a host name target is a name such as `api.example.com`"
+        )
     } else if text.contains(':') {
         format!("`{text}` is not a valid IPv6 address")
     } else {
         format!(
             "`{text}` is not a host name (dot-separated labels of letters, digits and `-`) nor an IP address"
         )
+    }
+}
+
+/// Four dot-separated labels of at most three characters, three or more of
+/// them numbers (`192.0.2.7O`), or anything with a colon: meant as an
+/// address, whatever it parses as. (`10.0.0.1.nip.io` is a host name.)
+fn looks_like_an_address(text: &str) -> bool {
+    if text.contains(':') {
+        return true;
+    }
+    let labels: Vec<&str> = text.trim_end_matches('.').split('.').collect();
+    labels.len() == 4
+        && labels
+            .iter()
+            .all(|l| (1..=3).contains(&l.len()) && l.bytes().all(|c| c.is_ascii_alphanumeric()))
+        && labels
+            .iter()
+            .filter(|l| l.bytes().all(|c| c.is_ascii_digit()))
+            .count()
+            >= 3
+}
+
+/// The message for an address with a port (`192.0.2.71:443`,
+/// `[2001:db8::1]:443`), if `text` is one.
+fn with_a_port(text: &str) -> Option<String> {
+    let (host, port) = text.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.parse::<IpAddr>().ok()?;
+    Some(format!(
+        "`{text}` has a port; a target is an address alone (`{host}`), and the port probes use is `port` in [monitor]"
+    ))
+}
+
+#[cfg(test)]
+mod target_tests {
+    use super::*;
+
+    #[test]
+    fn mistyped_addresses_are_named_as_such() {
+        assert!(looks_like_an_address("192.0.2.7O"));
+        assert!(looks_like_an_address("l92.0.2.7"));
+        assert!(looks_like_an_address("2001:db8::g"));
+        assert!(!looks_like_an_address("10.0.0.1.nip.io"));
+        assert!(!looks_like_an_address("api.eu.example.com"));
+        assert!(!looks_like_an_address("a.b.c.de"));
+        assert!(not_a_target("192.0.2.7O").contains("letter O for a zero"));
+        assert!(not_a_target("192.0.2.7O").contains("looks like an IPv4 address"));
+        assert!(not_a_target("192.0.2.71:443").contains("has a port"));
+        assert!(not_a_target("[2001:db8::1]:443").contains("`2001:db8::1`"));
+        assert!(not_a_target("2001:db8::g").contains("not a valid IPv6 address"));
+        assert!(not_a_target("203.0.113.300").contains("not a valid IPv4 address"));
     }
 }

@@ -354,3 +354,28 @@ fn cname_loops_through_nested_profiles_are_rejected() {
     assert_eq!(code, 1);
     assert!(out.contains("CNAME loop"), "{out}");
 }
+
+#[test]
+fn a_cname_target_missing_from_our_own_zone_is_a_warning() {
+    let profile = r#"
+name = "split.tm.example.test."
+routing = "weighted"
+[[endpoints]]
+name = "inside"
+weight = 70
+target = "nothing-here.tm.example.test."
+[[endpoints]]
+name = "outside"
+weight = 30
+target = "api.example.com."
+"#;
+    let fx = Fixture::new("", &[("alias.toml", profile)]);
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 0, "a warning, not an error: {out}{err}");
+    let text = format!("{out}{err}");
+    assert!(
+        text.contains("alias.toml:7:10: endpoints[0].target: nothing-here.tm.example.test. is inside zone tm.example.test."),
+        "{text}"
+    );
+    assert!(!text.contains("api.example.com"), "{text}");
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -49,15 +49,11 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
 
-    /// The admin API, for status, explain, endpoint and reload (the token
-    /// comes from SWITCHYARD_ADMIN_TOKEN).
-    #[arg(
-        long,
-        default_value = "127.0.0.1:8053",
-        env = "SWITCHYARD_ADMIN",
-        global = true
-    )]
-    admin: std::net::SocketAddr,
+    /// The admin API, for status, explain, endpoint and reload [default:
+    /// `[admin] listen` of the configuration, else 127.0.0.1:8053] (the
+    /// token comes from SWITCHYARD_ADMIN_TOKEN).
+    #[arg(long, env = "SWITCHYARD_ADMIN", global = true)]
+    admin: Option<std::net::SocketAddr>,
 
     #[command(subcommand)]
     command: Command,
@@ -129,7 +125,15 @@ fn main() -> ExitCode {
     // instead of killing the process, which systemd would take for a clean
     // exit. Commands other than `serve` take the default actions back.
     signals::block();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let config_given = !matches!(
+        matches.value_source("config"),
+        Some(clap::parser::ValueSource::DefaultValue) | None
+    );
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     if !matches!(cli.command, Command::Serve) {
         signals::unblock();
     } else {
@@ -138,35 +142,47 @@ fn main() -> ExitCode {
         let _ = tikv_jemalloc_ctl::background_thread::write(true);
     }
     init_logging(cli.log_format);
+    // The admin commands talk to the server of the configuration they are
+    // given (`-c`), not to whatever listens on the default address.
+    let admin = || -> anyhow::Result<std::net::SocketAddr> {
+        if let Some(a) = cli.admin {
+            return Ok(a);
+        }
+        match switchyard::config::admin_address(&cli.config) {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) if !config_given => Ok(switchyard::config::DEFAULT_ADMIN_LISTEN),
+            Ok(None) => anyhow::bail!(
+                "{} does not exist: name the configuration of the running server with -c, or its admin API with --admin",
+                cli.config.display()
+            ),
+            Err(e) => anyhow::bail!("{e} (or give the admin API with --admin)"),
+        }
+    };
     let result = match cli.command {
         Command::Check => check(&cli.config),
         Command::Serve => serve(cli.config),
-        Command::Status { json } => cli::status(cli.admin, json),
+        Command::Status { json } => admin().and_then(|a| cli::status(a, json)),
         Command::Explain {
             name,
             qtype,
             client,
             ecs,
             json,
-        } => cli::explain(
-            cli.admin,
-            &name,
-            &qtype,
-            client.as_deref(),
-            ecs.as_deref(),
-            json,
-        ),
+        } => admin()
+            .and_then(|a| cli::explain(a, &name, &qtype, client.as_deref(), ecs.as_deref(), json)),
         Command::Endpoint {
             action,
             profile,
             endpoint,
-        } => cli::endpoint(
-            cli.admin,
-            matches!(action, EndpointAction::Disable),
-            &profile,
-            &endpoint,
-        ),
-        Command::Reload => cli::reload(cli.admin),
+        } => admin().and_then(|a| {
+            cli::endpoint(
+                a,
+                matches!(action, EndpointAction::Disable),
+                &profile,
+                &endpoint,
+            )
+        }),
+        Command::Reload => admin().and_then(cli::reload),
     };
     match result {
         Ok(code) => code,

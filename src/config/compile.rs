@@ -425,7 +425,7 @@ impl Loader<'_> {
         }
 
         let mut admin = AdminSettings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8053)),
+            listen: super::DEFAULT_ADMIN_LISTEN,
             token: None,
         };
         if let Some(l) = &raw.admin.listen {

@@ -210,6 +210,45 @@ pub struct ProbeSpec {
     pub monitor: Arc<MonitorSettings>,
 }
 
+/// The admin API's address when `[admin] listen` is not set.
+pub const DEFAULT_ADMIN_LISTEN: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8053);
+
+/// Where the CLI reaches the admin API of the server that runs the
+/// configuration at `path`: its `[admin] listen`, with an unspecified
+/// address (`0.0.0.0`, `::`) read as loopback. Reads only that key, so a
+/// configuration with other problems still names its server.
+/// `Ok(None)`: there is no file at `path`.
+pub fn admin_address(path: &Path) -> Result<Option<std::net::SocketAddr>, String> {
+    let text = match crate::fsutil::read_text(path, SERVER_FILE_LIMIT, "configuration") {
+        Ok(t) => t,
+        Err(crate::fsutil::ReadError::NotFound) => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let doc: toml::Table = toml::from_str(&text)
+        .map_err(|e| format!("{}: not valid TOML ({})", path.display(), e.message()))?;
+    let Some(listen) = doc.get("admin").and_then(|a| a.get("listen")) else {
+        return Ok(Some(DEFAULT_ADMIN_LISTEN));
+    };
+    let mut addr: std::net::SocketAddr =
+        listen
+            .as_str()
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "{}: admin.listen is not an address with a port",
+                    path.display()
+                )
+            })?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(Some(addr))
+}
+
 /// Loads and validates the configuration at `path` and every profile it
 /// names. Nothing is half-applied: any error rejects the whole load.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {

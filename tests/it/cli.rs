@@ -155,3 +155,49 @@ fn admin_commands() {
         "{err}"
     );
 }
+
+/// `-c FILE` without `--admin` talks to the server of that configuration
+/// (its `[admin] listen`), never silently to the default address.
+#[test]
+fn admin_commands_find_the_server_of_the_configuration_given() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // 0.0.0.0 is reached over loopback.
+    let fx = Fixture::new(
+        &format!("[admin]\nlisten = \"0.0.0.0:{port}\""),
+        &[("todoapi.toml", TODOAPI)],
+    );
+    let config = fx.config_path();
+    let p = Proc::start(fx);
+    let config = config.to_str().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let run_in = |args: &[&str]| {
+        let out = Command::new(bin())
+            .args(args)
+            .current_dir(cwd.path())
+            .env_remove("SWITCHYARD_ADMIN")
+            .env_remove("SWITCHYARD_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run_in(&["-c", config, "status"]);
+    assert_eq!(code, 0, "{err}\n{}", p.log());
+    assert!(out.contains("todoapi.tm.example.test."), "{out}");
+    let (code, out, err) = run_in(&["explain", "todoapi.tm.example.test", "--config", config]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("203.0.113.10"), "{out}");
+    // A configuration that does not exist is an error, not the default.
+    let (code, _, err) = run_in(&["-c", "/nonexistent/switchyard.toml", "status"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/nonexistent/switchyard.toml does not exist"),
+        "{err}"
+    );
+}

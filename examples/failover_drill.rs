@@ -170,6 +170,9 @@ async fn main() {
         r#"
 [dns]
 listen = ["127.0.0.1:0"]
+# Ephemeral ports: the drill runs beside a server on the default ones.
+[admin]
+listen = "127.0.0.1:0"
 [[zones]]
 origin = "tm.example.test."
 ns = ["ns1.tm.example.test."]

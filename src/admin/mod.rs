@@ -485,10 +485,10 @@ const SCRAPE_PREEMPT: Duration = Duration::from_secs(5);
 /// `/metrics` costs memory in proportion to the endpoints (a few KiB each),
 /// so scrapes share one encoding: one scraper encodes (on a blocking
 /// thread) while concurrent ones wait and then send the same bytes, and at
-/// most [`SCRAPES_IN_FLIGHT`] responses are in flight, each holding its
+/// most `SCRAPES_IN_FLIGHT` responses are in flight, each holding its
 /// permit until its body is sent. Memory stays at a few encodings however
 /// many scrapers there are; and clients that ask and never read cannot
-/// keep the permits: a scrape that waits [`SCRAPE_PREEMPT`] closes the
+/// keep the permits: a scrape that waits `SCRAPE_PREEMPT` closes the
 /// connection of the oldest one still sending.
 pub struct ScrapeCache {
     permits: Arc<tokio::sync::Semaphore>,

@@ -262,7 +262,7 @@ fn profile_size() {
     let set_all = |down_every: u32| {
         for (i, ep) in table.endpoints.iter().enumerate() {
             if let switchyard::routing::Health::Monitored(cell) = &ep.health {
-                let down = down_every > 0 && i as u32 % down_every == 0;
+                let down = down_every > 0 && (i as u32).is_multiple_of(down_every);
                 cell.set(if down {
                     switchyard::health::Status::Degraded
                 } else {

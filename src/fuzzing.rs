@@ -183,10 +183,14 @@ pub fn admin(data: &[u8]) {
     let client: IpAddr = client.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let (table, geo) = example();
     // Messages go back to the client: none echoes a long value whole.
-    if let Err(e) = crate::dns::inspect::answer_for(table, geo.as_deref(), name, qtype, client, ecs)
-    {
-        assert!(e.len() < 4096, "a message of {} bytes", e.len());
-    }
+    let decision =
+        match crate::dns::inspect::answer_for(table, geo.as_deref(), name, qtype, client, ecs) {
+            Ok(a) => a.decision,
+            Err(e) => {
+                assert!(e.len() < 4096, "a message of {} bytes", e.len());
+                Default::default()
+            }
+        };
     let why = crate::routing::explain::explain(
         table,
         geo.as_deref(),
@@ -196,6 +200,7 @@ pub fn admin(data: &[u8]) {
             resolver: client,
             ecs,
         },
+        &decision,
     );
     for step in why.steps {
         assert!(step.len() < 4096, "a step of {} bytes", step.len());

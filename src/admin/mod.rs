@@ -391,6 +391,7 @@ async fn explain(State(state): State<Arc<AdminState>>, Query(q): Query<ExplainPa
             resolver: client,
             ecs,
         },
+        &answer.decision,
     );
     axum::Json(json!({
         "name": name,
@@ -403,6 +404,7 @@ async fn explain(State(state): State<Arc<AdminState>>, Query(q): Query<ExplainPa
         "ttl": answer.ttl,
         "ecs_scope": answer.ecs_scope,
         "steps": why.steps,
+        "chosen": why.chosen,
         "excluded": why.excluded,
     }))
     .into_response()

@@ -260,13 +260,17 @@ pub struct RawEndpoint {
     pub priority: Option<Spanned<i64>>,
     /// Weighted routing.
     pub weight: Option<Spanned<i64>>,
-    /// Performance routing (read, not yet used: no method in this version needs it).
+    /// Performance routing: a cloud region name or `{ lat, lon }`, the
+    /// endpoint's place for distance ranking. Checked whatever the method.
     #[allow(dead_code)]
     pub location: Option<Spanned<RawLocation>>,
-    /// Geographic routing (read, not yet used).
+    /// Geographic routing: `WORLD`, `GEO-xx` groups, countries and
+    /// subdivisions this endpoint answers. Checked whatever the method.
     #[allow(dead_code)]
     pub regions: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Subnet routing (syntax checked; no method in this version uses it yet).
+    /// Subnet routing: the client networks (CIDRs, ranges, addresses) this
+    /// endpoint answers; none makes it the fallback. Checked whatever the
+    /// method.
     pub subnets: Option<Spanned<Vec<Spanned<String>>>>,
     /// `false`: Disabled.
     pub enabled: Option<bool>,

@@ -198,6 +198,7 @@ impl Answerer {
 
     /// Answers one packet from `peer` into `out` (cleared first). Returns
     /// `None` when the packet must be dropped without reply.
+    #[inline]
     pub fn answer(
         &mut self,
         table: &RoutingTable,
@@ -206,6 +207,22 @@ impl Answerer {
         transport: Transport,
         peer: IpAddr,
         out: &mut Vec<u8>,
+    ) -> Option<Summary> {
+        self.answer_traced(table, geo, pkt, transport, peer, out, &mut routing::NoTrace)
+    }
+
+    /// [`Answerer::answer`], with routing telling `trace` what it decided
+    /// (`explain` passes a [`routing::Decision`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer_traced<T: routing::Trace>(
+        &mut self,
+        table: &RoutingTable,
+        geo: Option<&GeoDb>,
+        pkt: &[u8],
+        transport: Transport,
+        peer: IpAddr,
+        out: &mut Vec<u8>,
+        trace: &mut T,
     ) -> Option<Summary> {
         out.clear();
         let q = match wire::parse(pkt, &mut self.lower) {
@@ -247,7 +264,7 @@ impl Answerer {
             }
             _ => None,
         };
-        let (code, scope, opt_at) = self.respond(table, geo, &q, peer, cookie.as_ref(), out);
+        let (code, scope, opt_at) = self.respond(table, geo, &q, peer, cookie.as_ref(), out, trace);
         let name_hash = rrl::name_hash(&self.lower[..q.qname_len]);
         let limit = match (transport, q.edns) {
             (Transport::Tcp, _) => u16::MAX as usize,
@@ -289,7 +306,8 @@ impl Answerer {
 
     /// Writes the full response for a well-formed query; returns the rcode,
     /// the ECS scope the answer justifies and where the OPT record starts.
-    fn respond(
+    #[allow(clippy::too_many_arguments)]
+    fn respond<T: routing::Trace>(
         &mut self,
         table: &RoutingTable,
         geo: Option<&GeoDb>,
@@ -297,6 +315,7 @@ impl Answerer {
         peer: IpAddr,
         cookie: Option<&ResponseCookie>,
         out: &mut Vec<u8>,
+        trace: &mut T,
     ) -> (u16, u8, Option<u16>) {
         let Answerer {
             scratch,
@@ -341,23 +360,31 @@ impl Answerer {
                         wire: table.nodes[node as usize].name.wire(),
                     };
                     scratch.glue_len = 0;
-                    let code =
-                        match scratch.resolve(table, &mut client, node, at, q.qtype, out, &mut c) {
-                            End::Answered => rcode::NOERROR,
-                            End::NoData(zone, at) => {
-                                negative(table, out, &mut c, zone, apex_of(table, zone, at));
-                                rcode::NOERROR
-                            }
-                            End::NxDomain(zone, at) => {
-                                negative(table, out, &mut c, zone, apex_of(table, zone, at));
-                                rcode::NXDOMAIN
-                            }
-                            End::ServFail => {
-                                out.truncate(12 + q.question.len());
-                                c = Counts::default();
-                                rcode::SERVFAIL
-                            }
-                        };
+                    let code = match scratch.resolve(
+                        table,
+                        &mut client,
+                        node,
+                        at,
+                        q.qtype,
+                        out,
+                        &mut c,
+                        trace,
+                    ) {
+                        End::Answered => rcode::NOERROR,
+                        End::NoData(zone, at) => {
+                            negative(table, out, &mut c, zone, apex_of(table, zone, at));
+                            rcode::NOERROR
+                        }
+                        End::NxDomain(zone, at) => {
+                            negative(table, out, &mut c, zone, apex_of(table, zone, at));
+                            rcode::NXDOMAIN
+                        }
+                        End::ServFail => {
+                            out.truncate(12 + q.question.len());
+                            c = Counts::default();
+                            rcode::SERVFAIL
+                        }
+                    };
                     scratch.write_glue(table, out, &mut c);
                     (code, true)
                 }
@@ -379,7 +406,7 @@ impl Answerer {
 impl Scratch {
     /// Answers `node` for `qtype`, following CNAMEs inside our zones.
     #[allow(clippy::too_many_arguments)]
-    fn resolve<'t>(
+    fn resolve<'t, T: routing::Trace>(
         &mut self,
         table: &'t RoutingTable,
         client: &mut Client<'_>,
@@ -388,6 +415,7 @@ impl Scratch {
         qtype: u16,
         out: &mut Vec<u8>,
         c: &mut Counts,
+        trace: &mut T,
     ) -> End<'t> {
         for _ in 0..MAX_CHAIN {
             let n = &table.nodes[node as usize];
@@ -432,36 +460,23 @@ impl Scratch {
                     };
                     // A nested endpoint answers with its child profile's
                     // choice, owned by this name and with this TTL.
-                    let mut p = top;
-                    let mut eps = table.endpoints_of(p);
-                    let status = |e: &routing::Endpoint| table.status(e);
-                    for _ in 0..=routing::MAX_NESTING {
-                        match routing::route(
-                            p,
-                            eps,
-                            status,
-                            family,
-                            client,
-                            &mut self.rng,
-                            &mut self.picks,
-                        ) {
-                            Outcome::NoData => return End::NoData(n.zone, at),
-                            Outcome::NxDomain => return End::NxDomain(n.zone, at),
-                            Outcome::ServFail => return End::ServFail,
-                            Outcome::Endpoints => {}
-                        }
-                        let first = &eps[self.picks.as_slice()[0] as usize];
-                        match first.target {
-                            Target::Nested(child) => {
-                                if self.count {
-                                    first.runtime.answered();
-                                }
-                                p = &table.profiles[child as usize];
-                                eps = table.endpoints_of(p);
-                            }
-                            _ => break,
-                        }
+                    let chosen = routing::choose(
+                        table,
+                        *pid,
+                        family,
+                        client,
+                        &mut self.rng,
+                        &mut self.picks,
+                        self.count,
+                        trace,
+                    );
+                    match chosen.outcome {
+                        Outcome::NoData => return End::NoData(n.zone, at),
+                        Outcome::NxDomain => return End::NxDomain(n.zone, at),
+                        Outcome::ServFail => return End::ServFail,
+                        Outcome::Endpoints => {}
                     }
+                    let (p, eps) = (chosen.profile, chosen.endpoints);
                     let ttl = (!std::ptr::eq(p, top)).then_some(top.ttl);
                     let mut follow = None;
                     let mut wrote = false;

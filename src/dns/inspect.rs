@@ -26,6 +26,10 @@ pub struct AnswerView {
     pub ttl: Option<u32>,
     /// ECS scope in the response, when ECS was sent.
     pub ecs_scope: Option<u8>,
+    /// What routing decided while answering (empty for names without a
+    /// profile on their way).
+    #[serde(skip)]
+    pub decision: crate::routing::Decision,
 }
 
 /// Builds and answers a query for `name`/`qtype` from `client`, with an ECS
@@ -57,8 +61,17 @@ pub fn answer_for(
         .map_err(|e| format!("cannot build the query: {e}"))?;
     let mut out = Vec::new();
     let mut answerer = Answerer::uncounted();
+    let mut decision = crate::routing::Decision::default();
     answerer
-        .answer(table, geo, &pkt, Transport::Tcp, client, &mut out)
+        .answer_traced(
+            table,
+            geo,
+            &pkt,
+            Transport::Tcp,
+            client,
+            &mut out,
+            &mut decision,
+        )
         .ok_or("the query was dropped")?;
     let m = Message::from_vec(&out).map_err(|e| format!("unreadable response: {e}"))?;
     let text = |r: &hickory_proto::rr::Record| {
@@ -74,5 +87,6 @@ pub fn answer_for(
         authority: m.authorities.iter().map(text).collect(),
         ttl: m.answers.first().or(m.authorities.first()).map(|r| r.ttl),
         ecs_scope,
+        decision,
     })
 }

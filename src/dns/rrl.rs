@@ -215,7 +215,9 @@ impl RateLimiter {
             return Verdict::Send;
         }
         *slips = slips.wrapping_add(1);
-        let slip = class != Class::Error && self.config.slip > 0 && *slips % self.config.slip == 0;
+        let slip = class != Class::Error
+            && self.config.slip > 0
+            && (*slips).is_multiple_of(self.config.slip);
         self.limited[class as usize][usize::from(slip)].fetch_add(1, Ordering::Relaxed);
         if slip { Verdict::Slip } else { Verdict::Drop }
     }

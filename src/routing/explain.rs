@@ -1,7 +1,9 @@
 //! Why a name answers what it does: the steps of the decision and every
-//! endpoint left out, with its reason. Read-only over a snapshot; the answer
-//! itself comes from the real answer path (`dns::inspect`), so the two never
-//! disagree about what is sent.
+//! endpoint left out, with its reason. The answer and the decision both
+//! come from the real answer path (`dns::inspect` answers the query with a
+//! [`Decision`] recording what routing decided); this module only renders
+//! them, with the statuses, weights, regions and distances that explain
+//! each choice. It never decides anything itself.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -9,7 +11,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{
-    Endpoint, Family, Lookup, NodeData, OnAllDown, Profile, Routing, RoutingTable, Target,
+    Decision, Endpoint, Family, Lookup, NodeData, OnAllDown, Outcome, ProfileDecision, Routing,
+    RoutingTable, Target,
 };
 use crate::dns::name::DomainName;
 use crate::geo::{self, GeoDb, Point};
@@ -29,7 +32,10 @@ pub struct Excluded {
 pub struct Explanation {
     /// What decided, in order.
     pub steps: Vec<String>,
-    /// Endpoints left out, with reasons.
+    /// The endpoints in the answer, `profile/endpoint` (a nested profile's
+    /// when the choice was nested).
+    pub chosen: Vec<String>,
+    /// Endpoints that could not be chosen, with reasons.
     pub excluded: Vec<Excluded>,
 }
 
@@ -46,13 +52,15 @@ fn ts(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Explains how `name` (lowercase or not) would be answered for `family`.
+/// Explains how `name` (lowercase or not) is answered for `family`:
+/// `decision` is what routing decided while answering it.
 pub fn explain(
     table: &RoutingTable,
     geo_db: Option<&GeoDb>,
     name: &str,
     family: Family,
     client: ClientView,
+    decision: &Decision,
 ) -> Explanation {
     let mut x = Explanation::default();
     let Ok(name) = DomainName::parse(name, None) else {
@@ -79,7 +87,7 @@ pub fn explain(
     };
     let node = &table.nodes[id as usize];
     let zone = &table.zones[node.zone as usize].origin;
-    let pid = match &node.data {
+    match &node.data {
         NodeData::Empty => {
             x.steps.push(format!(
                 "{name} exists in zone {zone} but holds no records: NODATA"
@@ -92,29 +100,33 @@ pub fn explain(
                 "{name} holds static records in zone {zone}: {}",
                 types.join(", ")
             ));
-            return x;
         }
-        NodeData::Profile(pid) => *pid,
-    };
-    let mut profile = &table.profiles[pid as usize];
-    x.steps.push(format!(
-        "{name} is answered by profile {} ({}) in zone {zone}",
-        profile.name,
-        profile.source.display()
-    ));
-    describe_client(&mut x, client, table.ecs);
-    for depth in 0..=super::MAX_NESTING {
-        let Some(next) = explain_profile(&mut x, table, geo_db, profile, family, client) else {
+        NodeData::Profile(_) => {}
+    }
+    for (n, step) in decision.steps.iter().enumerate() {
+        let Some(profile) = table.profiles.get(step.profile as usize) else {
             break;
         };
-        if depth == super::MAX_NESTING {
-            break;
+        if n == 0 {
+            let how = if matches!(node.data, NodeData::Profile(_)) {
+                format!("{name} is answered by profile")
+            } else {
+                "its CNAME chain leads to profile".to_string()
+            };
+            x.steps.push(format!(
+                "{how} {} ({}) in zone {}",
+                profile.name,
+                profile.source.display(),
+                table.zones[table.nodes[profile.node as usize].zone as usize].origin
+            ));
+            describe_client(&mut x, client, table.ecs);
+        } else {
+            x.steps.push(format!(
+                "the choice is nested profile {}: its decision follows",
+                profile.name
+            ));
         }
-        profile = &table.profiles[next as usize];
-        x.steps.push(format!(
-            "the choice is nested profile {}: its decision follows",
-            profile.name
-        ));
+        explain_profile(&mut x, table, geo_db, step, family, client);
     }
     x
 }
@@ -244,17 +256,17 @@ fn why_not(table: &RoutingTable, e: &Endpoint, s: Status) -> String {
     }
 }
 
-/// Explains one profile's decision; returns the child profile when the
-/// chosen endpoint is nested (by the same rule the answer path uses: the
-/// first candidate routing would pick).
+/// Renders one profile's decision: the method's view of the endpoints,
+/// what routing matched and picked, and why the others could not be.
 fn explain_profile(
     x: &mut Explanation,
     table: &RoutingTable,
     geo_db: Option<&GeoDb>,
-    p: &Profile,
+    d: &ProfileDecision,
     family: Family,
     c: ClientView,
-) -> Option<u32> {
+) {
+    let p = &table.profiles[d.profile as usize];
     let eps = table.endpoints_of(p);
     let label = |e: &Endpoint| format!("{}/{}", p.name.as_str().trim_end_matches('.'), e.name);
     let target = |e: &Endpoint| match e.target {
@@ -272,7 +284,7 @@ fn explain_profile(
             "profile {} is disabled (enabled = false): NXDOMAIN",
             p.name
         ));
-        return None;
+        return;
     }
     let on_all_down = match p.on_all_down {
         OnAllDown::ServeAll => "serve-all".to_string(),
@@ -290,63 +302,61 @@ fn explain_profile(
     ));
     let statuses: Vec<Status> = eps.iter().map(|e| table.status(e)).collect();
     let multivalue = matches!(p.routing, Routing::Multivalue { .. });
-    let mut usable = Vec::new();
+    let relevant = |i: usize| !multivalue || eps[i].target.matches(family);
+    let client_aware = matches!(
+        p.routing,
+        Routing::Geographic { .. } | Routing::Subnet { .. }
+    );
+    // The endpoints the method chose among: answerable ones, or the
+    // eligible ones when `on_all_down = serve-all` applied.
+    let pool: Vec<usize> = (0..eps.len())
+        .filter(|&i| {
+            relevant(i)
+                && if d.all_down {
+                    statuses[i].is_eligible()
+                } else {
+                    statuses[i].is_answerable()
+                }
+        })
+        .collect();
+    let picked = |i: usize| d.picks.contains(&(i as u32));
     for (i, e) in eps.iter().enumerate() {
-        let s = statuses[i];
-        if multivalue && !e.target.matches(family) {
-            x.excluded.push(Excluded {
-                endpoint: label(e),
-                reason: format!("{} is not an address of the family asked", target(e)),
-            });
-        } else if !s.is_answerable() {
-            x.excluded.push(Excluded {
-                endpoint: label(e),
-                reason: why_not(table, e, s),
-            });
-        } else {
-            usable.push(i);
+        if picked(i) {
+            continue;
         }
+        let reason = if !relevant(i) {
+            format!("{} is not an address of the family asked", target(e))
+        } else if !pool.contains(&i) {
+            why_not(table, e, statuses[i])
+        } else if client_aware && !d.candidates.contains(&(i as u32)) {
+            match p.routing {
+                Routing::Subnet { .. } => "its ranges do not contain the client".into(),
+                _ => "its regions do not match the client".into(),
+            }
+        } else {
+            continue;
+        };
+        x.excluded.push(Excluded {
+            endpoint: label(e),
+            reason,
+        });
     }
-    let all_down = usable.is_empty()
-        && eps
-            .iter()
-            .enumerate()
-            .any(|(i, e)| statuses[i].is_eligible() && (!multivalue || e.target.matches(family)));
-    if all_down
-        && !matches!(
-            p.routing,
-            Routing::Geographic { .. } | Routing::Subnet { .. }
-        )
-    {
+    if d.all_down {
         x.steps.push(format!(
-            "every eligible endpoint is Degraded: on_all_down = {on_all_down} applies{}",
+            "nothing {} is answerable: on_all_down = {on_all_down} applies{}",
+            if client_aware {
+                "that matches the client"
+            } else {
+                "eligible"
+            },
             if p.on_all_down == OnAllDown::ServeAll {
-                " (route as if they were Online)"
+                " (route as if the Degraded were Online)"
             } else {
                 ""
             }
         ));
-        if p.on_all_down == OnAllDown::ServeAll {
-            usable = (0..eps.len())
-                .filter(|&i| statuses[i].is_eligible())
-                .collect();
-        } else {
-            return match p.on_all_down {
-                OnAllDown::Endpoint(i)
-                    if statuses.get(i as usize).is_some_and(|s| s.is_eligible()) =>
-                {
-                    nested_child(eps, i as usize)
-                }
-                OnAllDown::Endpoint(_) => {
-                    x.steps
-                        .push("the on_all_down endpoint is itself disabled: NODATA".into());
-                    None
-                }
-                _ => None,
-            };
-        }
     }
-    let chosen: Option<usize> = match &p.routing {
+    match &p.routing {
         Routing::Priority { order } => {
             let ranked: Vec<String> = order
                 .iter()
@@ -357,14 +367,10 @@ fn explain_profile(
                 .collect();
             x.steps
                 .push(format!("priority order: {}", ranked.join(" > ")));
-            order
-                .iter()
-                .map(|&i| i as usize)
-                .find(|i| usable.contains(i))
         }
         Routing::Weighted { .. } => {
-            let total: u64 = usable.iter().map(|&i| eps[i].weight as u64).sum();
-            let shares: Vec<String> = usable
+            let total: u64 = pool.iter().map(|&i| eps[i].weight as u64).sum();
+            let shares: Vec<String> = pool
                 .iter()
                 .map(|&i| {
                     let w = eps[i].weight as u64;
@@ -375,163 +381,142 @@ fn explain_profile(
                     )
                 })
                 .collect();
-            x.steps.push(format!(
-                "one endpoint at random per query: {}",
-                shares.join(", ")
-            ));
-            None
+            if !shares.is_empty() {
+                x.steps.push(format!(
+                    "one endpoint at random per query, in proportion to weight: {}",
+                    shares.join(", ")
+                ));
+            }
         }
         Routing::Multivalue { max_answers } => {
-            let names: Vec<String> = usable.iter().map(|&i| eps[i].name.to_string()).collect();
-            x.steps.push(format!(
-                "up to {max_answers} of {} in random order: {}",
-                names.len(),
-                names.join(", ")
-            ));
-            None
+            let names: Vec<String> = pool.iter().map(|&i| eps[i].name.to_string()).collect();
+            if !names.is_empty() {
+                x.steps.push(format!(
+                    "up to {max_answers} of {} at random per query, in random order: {}",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
         }
         Routing::Performance { points } => {
             let here: Option<Point> = locate(x, geo_db, c, table.ecs).and_then(|l| l.point);
             match here {
-                None => {
-                    x.steps.push(
-                        "client location unknown: the first usable endpoint in list order".into(),
-                    );
-                    usable.first().copied()
-                }
+                None => x.steps.push(
+                    "client location unknown: the first usable endpoint in list order".into(),
+                ),
                 Some(here) => {
-                    let mut ranked: Vec<(f64, usize)> = usable
-                        .iter()
-                        .map(|&i| (here.km_to(&points[i]), i))
-                        .collect();
+                    let mut ranked: Vec<(f64, usize)> =
+                        pool.iter().map(|&i| (here.km_to(&points[i]), i)).collect();
                     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
                     let list: Vec<String> = ranked
                         .iter()
                         .map(|(km, i)| format!("{} {:.0} km", eps[*i].name, km))
                         .collect();
-                    x.steps.push(format!(
-                        "distance ranking of usable endpoints: {}",
-                        list.join(", ")
-                    ));
-                    ranked.first().map(|r| r.1)
+                    if !list.is_empty() {
+                        x.steps.push(format!(
+                            "distance ranking of usable endpoints: {}",
+                            list.join(", ")
+                        ));
+                    }
                 }
             }
         }
         Routing::Geographic { regions } => {
-            let loc = locate(x, geo_db, c, table.ecs);
-            let mut matches: Vec<(String, usize)> = Vec::new();
-            let try_code = |code: &str, kind: &str, matches: &mut Vec<(String, usize)>| {
-                if let Some(rc) = super::RegionCode::new(code)
-                    && let Some(&i) = regions.get(&rc)
-                {
-                    matches.push((
-                        format!("{code} ({kind}) -> {}", eps[i as usize].name),
-                        i as usize,
-                    ));
-                }
+            locate(x, geo_db, c, table.ecs);
+            let codes_of = |i: u32| {
+                let mut codes: Vec<String> = regions
+                    .iter()
+                    .filter(|(_, e)| **e == i)
+                    .map(|(code, _)| code.text())
+                    .collect();
+                codes.sort();
+                codes.join(", ")
             };
-            if let Some(l) = loc {
-                if let Some(s) = l
-                    .subdivision
-                    .and_then(|i| geo::SUBDIVISIONS.get(i as usize))
-                {
-                    try_code(s.code, "subdivision", &mut matches);
-                }
-                if let Some(cc) = l.country.and_then(|cc| String::from_utf8(cc.to_vec()).ok()) {
-                    try_code(&cc, "country", &mut matches);
-                }
-                if let Some(g) = l.group {
-                    try_code(g.code(), "region group", &mut matches);
-                }
-            }
-            try_code("WORLD", "everything", &mut matches);
-            if matches.is_empty() {
+            if d.candidates.is_empty() {
                 x.steps
-                    .push("no region of any endpoint matches the client: NODATA".into());
-                return None;
-            }
-            let list: Vec<String> = matches.iter().map(|m| m.0.clone()).collect();
-            x.steps.push(format!(
-                "matching regions, most specific first: {}",
-                list.join("; ")
-            ));
-            let pick = matches.iter().map(|m| m.1).find(|i| usable.contains(i));
-            if pick.is_none() {
+                    .push("no region of any endpoint matches the client".into());
+            } else {
+                let list: Vec<String> = d
+                    .candidates
+                    .iter()
+                    .filter_map(|&i| eps.get(i as usize).map(|e| (i, e)))
+                    .map(|(i, e)| format!("{} ({})", e.name, codes_of(i)))
+                    .collect();
                 x.steps.push(format!(
-                    "no matching endpoint is answerable: on_all_down = {on_all_down} applies to {}",
-                    eps[matches[0].1].name
+                    "endpoints whose regions match the client, most specific first: {}",
+                    list.join("; ")
                 ));
             }
-            pick.or(Some(matches[0].1).filter(|_| p.on_all_down == OnAllDown::ServeAll))
         }
-        Routing::Subnet { ranges, fallback } => {
+        Routing::Subnet { fallback, .. } => {
             let addr = match (c.ecs, table.ecs) {
                 (Some((_, 0)), true) => None,
                 (Some((a, p)), true) => Some(geo::truncate(a, p).0),
                 _ => Some(c.resolver.to_canonical()),
             };
-            let hit = addr.and_then(|a| {
-                let (v6, k) = match a {
-                    IpAddr::V4(v4) => (false, u32::from(v4) as u128),
-                    IpAddr::V6(v6) => (true, u128::from(v6)),
-                };
-                ranges.iter().find(|r| r.v6 == v6 && r.lo <= k && k <= r.hi)
-            });
-            let fb = fallback.map(|f| f as usize);
-            match (hit, addr) {
-                (Some(r), Some(a)) => x.steps.push(format!(
-                    "{a} is in a range of {} ({})",
-                    eps[r.endpoint as usize].name,
-                    target(&eps[r.endpoint as usize])
-                )),
-                (None, Some(a)) => x.steps.push(format!(
+            let fb = fallback.map(|f| eps[f as usize].name.to_string());
+            let matched = d
+                .candidates
+                .first()
+                .filter(|&&i| Some(i) != *fallback)
+                .and_then(|&i| eps.get(i as usize));
+            match (addr, matched) {
+                (Some(a), Some(e)) => {
+                    x.steps
+                        .push(format!("{a} is in a range of {} ({})", e.name, target(e)))
+                }
+                (Some(a), None) => x.steps.push(format!(
                     "{a} is in no range: {}",
-                    fb.map_or("no fallback endpoint, NODATA".into(), |f| format!(
-                        "fallback endpoint {}",
-                        eps[f].name
+                    fb.map_or("no fallback endpoint".into(), |f| format!(
+                        "the fallback endpoint {f}"
                     ))
                 )),
-                _ => x
+                (None, _) => x
                     .steps
                     .push("client not used: the fallback endpoint answers".into()),
             }
-            let candidates: Vec<usize> = hit
-                .map(|r| r.endpoint as usize)
-                .into_iter()
-                .chain(fb)
-                .collect();
-            candidates
-                .iter()
-                .copied()
-                .find(|i| usable.contains(i))
-                .or(candidates
-                    .first()
-                    .copied()
-                    .filter(|_| p.on_all_down == OnAllDown::ServeAll))
         }
-    };
-    if let Some(i) = chosen {
-        let e = &eps[i];
-        x.steps.push(format!("chosen: {} ({})", e.name, target(e)));
-        let mismatch = match (&e.target, family) {
-            (Target::V4(_), Family::V6) => Some("AAAA"),
-            (Target::V6(_), Family::V4) => Some("A"),
-            _ => None,
-        };
-        if let Some(t) = mismatch {
-            x.steps.push(format!(
-                "{} is an address of the other family: the {t} query gets NODATA",
-                target(e)
-            ));
-        }
-        return nested_child(eps, i);
     }
-    None
-}
-
-fn nested_child(eps: &[Endpoint], i: usize) -> Option<u32> {
-    match eps.get(i)?.target {
-        Target::Nested(child) => Some(child),
-        _ => None,
+    match d.outcome {
+        Outcome::Endpoints => {
+            let names: Vec<String> = d
+                .picks
+                .iter()
+                .filter_map(|&i| eps.get(i as usize))
+                .map(|e| format!("{} ({})", e.name, target(e)))
+                .collect();
+            x.steps.push(format!("chosen: {}", names.join(", ")));
+            x.chosen = d
+                .picks
+                .iter()
+                .filter_map(|&i| eps.get(i as usize))
+                .map(label)
+                .collect();
+            if let Some(e) = d.picks.first().and_then(|&i| eps.get(i as usize)) {
+                let mismatch = match (&e.target, family) {
+                    (Target::V4(_), Family::V6) => Some("AAAA"),
+                    (Target::V6(_), Family::V4) => Some("A"),
+                    _ => None,
+                };
+                if let Some(t) = mismatch {
+                    x.steps.push(format!(
+                        "{} is an address of the other family: the {t} query gets NODATA",
+                        target(e)
+                    ));
+                }
+            }
+        }
+        Outcome::NoData => {
+            x.chosen.clear();
+            x.steps.push("nothing to answer: NODATA".into());
+        }
+        Outcome::NxDomain => {
+            x.chosen.clear();
+            x.steps.push("NXDOMAIN".into());
+        }
+        Outcome::ServFail => {
+            x.chosen.clear();
+            x.steps.push("SERVFAIL".into());
+        }
     }
 }

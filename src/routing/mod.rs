@@ -3,7 +3,7 @@
 //! Each method is a pure function over a profile's endpoints and their
 //! statuses, in its own file. [`route`] applies what is common to all of
 //! them: a disabled profile, the eligible set, and `on_all_down` when every
-//! eligible endpoint is Degraded (semantics.md §2).
+//! eligible endpoint is Degraded (docs/semantics.md §2).
 
 pub mod explain;
 mod geographic;
@@ -170,26 +170,71 @@ pub fn route(
     rng: &mut fastrand::Rng,
     picks: &mut Picks,
 ) -> Outcome {
+    route_traced(
+        profile,
+        eps,
+        status,
+        family,
+        client,
+        rng,
+        picks,
+        &mut NoTrace,
+    )
+}
+
+/// [`route`], telling `trace` what it decided on the way (nothing, at no
+/// cost, with [`NoTrace`]).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn route_traced<T: Trace>(
+    profile: &Profile,
+    eps: &[Endpoint],
+    status: impl Fn(&Endpoint) -> Status + Copy,
+    family: Family,
+    client: &mut Client<'_>,
+    rng: &mut fastrand::Rng,
+    picks: &mut Picks,
+    trace: &mut T,
+) -> Outcome {
+    let outcome = decide(profile, eps, status, family, client, rng, picks, trace);
+    trace.outcome(outcome, picks);
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn decide<T: Trace>(
+    profile: &Profile,
+    eps: &[Endpoint],
+    status: impl Fn(&Endpoint) -> Status + Copy,
+    family: Family,
+    client: &mut Client<'_>,
+    rng: &mut fastrand::Rng,
+    picks: &mut Picks,
+    trace: &mut T,
+) -> Outcome {
     picks.clear();
     if !profile.enabled {
         return Outcome::NxDomain;
     }
     // These two pick from a client-specific candidate list and apply
-    // `on_all_down` to the matched endpoint (semantics.md §3).
+    // `on_all_down` to the matched endpoint (docs/semantics.md).
     match &profile.routing {
         Routing::Geographic { regions } => {
             let candidates = geographic::candidates(regions, client);
-            return matched(profile, eps, status, candidates.as_slice(), picks);
+            trace.candidates(candidates.as_slice());
+            return matched(profile, eps, status, candidates.as_slice(), picks, trace);
         }
         Routing::Subnet { ranges, fallback } => {
             let candidates = subnet::candidates(ranges, *fallback, client);
-            return matched(profile, eps, status, candidates.as_slice(), picks);
+            trace.candidates(candidates.as_slice());
+            return matched(profile, eps, status, candidates.as_slice(), picks, trace);
         }
         _ => {}
     }
     // Multivalue answers only addresses of the asked family, so fail-open is
     // judged among those; the other methods pick first and map the target
-    // to the query type afterwards (semantics.md §4).
+    // to the query type afterwards (docs/semantics.md).
     let relevant = |ep: &Endpoint| match profile.routing {
         Routing::Multivalue { .. } => ep.target.matches(family),
         _ => true,
@@ -213,6 +258,9 @@ pub fn route(
     let any_eligible = eps
         .iter()
         .any(|ep| relevant(ep) && status(ep).is_eligible());
+    if any_eligible {
+        trace.all_down();
+    }
     let usable: fn(Status) -> bool = if any_eligible {
         match profile.on_all_down {
             // Every eligible endpoint is Degraded: route as if they were Online.
@@ -282,6 +330,144 @@ fn pick(
     !picks.is_empty()
 }
 
+/// What routing tells about its decision on the way. Every method has a
+/// default that does nothing: the answer path routes with [`NoTrace`],
+/// which compiles to nothing; `explain` routes with a [`Decision`].
+pub trait Trace {
+    /// Routing enters `profile` (the named one, then each nested child).
+    #[inline]
+    fn enter(&mut self, _profile: ProfileId) {}
+    /// Geographic and subnet routing matched these endpoints for the
+    /// client, most specific first.
+    #[inline]
+    fn candidates(&mut self, _candidates: &[u32]) {}
+    /// Nothing answerable: `on_all_down` applied.
+    #[inline]
+    fn all_down(&mut self) {}
+    /// The profile's outcome and the endpoints picked.
+    #[inline]
+    fn outcome(&mut self, _outcome: Outcome, _picks: &Picks) {}
+}
+
+/// Records nothing.
+pub struct NoTrace;
+
+impl Trace for NoTrace {}
+
+/// What routing decided for one query: a step per profile, the named one
+/// first and then each nested child it chose.
+#[derive(Clone, Debug, Default)]
+pub struct Decision {
+    /// The profiles routing went through, in order.
+    pub steps: Vec<ProfileDecision>,
+}
+
+/// What routing decided in one profile.
+#[derive(Clone, Debug)]
+pub struct ProfileDecision {
+    /// The profile.
+    pub profile: ProfileId,
+    /// Geographic and subnet routing: the endpoints that matched the
+    /// client, most specific first (for subnet: the range's, then the
+    /// fallback).
+    pub candidates: Vec<u32>,
+    /// `on_all_down` applied (nothing answerable).
+    pub all_down: bool,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The endpoints picked, in answer order.
+    pub picks: Vec<u32>,
+}
+
+impl Trace for Decision {
+    fn enter(&mut self, profile: ProfileId) {
+        self.steps.push(ProfileDecision {
+            profile,
+            candidates: Vec::new(),
+            all_down: false,
+            outcome: Outcome::NoData,
+            picks: Vec::new(),
+        });
+    }
+    fn candidates(&mut self, candidates: &[u32]) {
+        if let Some(s) = self.steps.last_mut() {
+            s.candidates = candidates.to_vec();
+        }
+    }
+    fn all_down(&mut self) {
+        if let Some(s) = self.steps.last_mut() {
+            s.all_down = true;
+        }
+    }
+    fn outcome(&mut self, outcome: Outcome, picks: &Picks) {
+        if let Some(s) = self.steps.last_mut() {
+            s.outcome = outcome;
+            s.picks = picks.as_slice().to_vec();
+        }
+    }
+}
+
+/// What a name's profile answers, nested profiles followed: the outcome,
+/// and for [`Outcome::Endpoints`] the profile whose endpoints `picks`
+/// index (the named one or the nested child chosen).
+pub struct Chosen<'t> {
+    /// The outcome of the last profile routed.
+    pub outcome: Outcome,
+    /// The profile `picks` belong to.
+    pub profile: &'t Profile,
+    /// Its endpoints.
+    pub endpoints: &'t [Endpoint],
+}
+
+/// Routes the profile `top` and, while the first pick is a nested
+/// endpoint, its child profile in turn (at most [`MAX_NESTING`] deep).
+/// `count` counts each nested endpoint chosen as answered.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn choose<'t, T: Trace>(
+    table: &'t RoutingTable,
+    top: ProfileId,
+    family: Family,
+    client: &mut Client<'_>,
+    rng: &mut fastrand::Rng,
+    picks: &mut Picks,
+    count: bool,
+    trace: &mut T,
+) -> Chosen<'t> {
+    let mut id = top;
+    let status = |e: &Endpoint| table.status(e);
+    let mut p = &table.profiles[id as usize];
+    let mut eps = table.endpoints_of(p);
+    for _ in 0..=MAX_NESTING {
+        trace.enter(id);
+        let outcome = route_traced(p, eps, status, family, client, rng, picks, trace);
+        if outcome != Outcome::Endpoints {
+            return Chosen {
+                outcome,
+                profile: p,
+                endpoints: eps,
+            };
+        }
+        let first = &eps[picks.as_slice()[0] as usize];
+        match first.target {
+            Target::Nested(child) => {
+                if count {
+                    first.runtime.answered();
+                }
+                id = child;
+                p = &table.profiles[child as usize];
+                eps = table.endpoints_of(p);
+            }
+            _ => break,
+        }
+    }
+    Chosen {
+        outcome: Outcome::Endpoints,
+        profile: p,
+        endpoints: eps,
+    }
+}
+
 /// Candidate endpoints for one client, most specific first (at most four).
 #[derive(Default)]
 pub(crate) struct Candidates {
@@ -304,12 +490,13 @@ impl Candidates {
 
 /// Geographic and subnet routing: the first answerable candidate; when none
 /// is, `on_all_down` applies to the matched (first) candidate.
-fn matched(
+fn matched<T: Trace>(
     profile: &Profile,
     eps: &[Endpoint],
     status: impl Fn(&Endpoint) -> Status,
     candidates: &[u32],
     picks: &mut Picks,
+    trace: &mut T,
 ) -> Outcome {
     let status = |i: u32| eps.get(i as usize).map_or(Status::Disabled, &status);
     if let Some(&i) = candidates.iter().find(|&&i| status(i).is_answerable()) {
@@ -319,6 +506,7 @@ fn matched(
     let Some(&eligible) = candidates.iter().find(|&&i| status(i).is_eligible()) else {
         return Outcome::NoData;
     };
+    trace.all_down();
     match profile.on_all_down {
         OnAllDown::ServeAll => {
             picks.push(eligible);

@@ -240,6 +240,13 @@ impl RegionCode {
         Some(RegionCode(v))
     }
 
+    /// The code as text (`GEO-EU`, `US-CA`).
+    pub fn text(self) -> String {
+        let bytes = self.0.to_be_bytes();
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+        String::from_utf8_lossy(&bytes[start..]).into_owned()
+    }
+
     /// A country code.
     pub fn country(cc: [u8; 2]) -> RegionCode {
         RegionCode(((cc[0].to_ascii_uppercase() as u64) << 8) | cc[1].to_ascii_uppercase() as u64)

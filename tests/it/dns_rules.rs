@@ -1,4 +1,4 @@
-//! semantics.md §4: every DNS answer rule, over UDP and TCP, IPv4 and IPv6.
+//! docs/semantics.md §4: every DNS answer rule, over UDP and TCP, IPv4 and IPv6.
 
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};

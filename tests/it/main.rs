@@ -12,6 +12,7 @@ mod cli;
 mod clients;
 mod dns_rules;
 mod ecs;
+mod explain;
 mod fuzz_corpus;
 mod geo;
 mod geodb;

@@ -20,13 +20,33 @@
 //!                          (routing::route picks, pre-encoded records copied)
 //! ```
 //!
-//! - [`config`]: schema, validation with `FILE:LINE:COL: field: message`
-//!   errors, and compilation into a [`routing::RoutingTable`].
-//! - [`routing`]: the compiled table and one pure function per method.
-//! - [`health`]: statuses and the cells the prober publishes into.
-//! - [`dns`]: wire format (the only module naming hickory types), answering,
-//!   sockets.
+//! Modules, in the order data flows through them:
+//!
+//! - [`config`]: the TOML schema (`raw`), strict validation with
+//!   `FILE:LINE:COL: field: message` errors (`diag`), secrets, and
+//!   compilation into a [`routing::RoutingTable`].
+//! - [`routing`]: the compiled table, one pure function per method, the
+//!   nested-profile walk ([`routing::choose`]), and `explain`, which renders
+//!   the [`routing::Decision`] routing recorded.
+//! - [`health`]: statuses, the cells the prober publishes into, the prober
+//!   (HTTP, HTTPS, TCP probes over hyper) and its TLS settings.
+//! - [`geo`]: GeoIP lookups, country, subdivision and cloud-region tables.
+//! - [`dns`]: names and records (`name`, `rr`), the wire format (`wire`, the
+//!   only module naming hickory types), the answer path (`answer`), rate
+//!   limiting (`rrl`), cookies (`cookie`), the UDP and TCP sockets, and
+//!   `inspect` (a synthetic query answered for explain).
+//! - [`net`]: connection slots with per-client limits and eviction, and the
+//!   file-descriptor budget.
+//! - [`metrics`]: the counters the answer path bumps (plain atomics).
+//! - [`admin`]: the admin API, status page and `/metrics` (which encodes
+//!   those counters and the health state at scrape time).
+//! - [`reload`]: file watches and signals that reload the configuration.
+//! - [`state`]: what every part of the running server shares (the table
+//!   snapshot, overrides, reload history); [`state_file`]: the durable file
+//!   that keeps overrides and statuses across restarts; [`fsutil`]: bounded,
+//!   non-blocking file reads and durable writes.
 //! - [`app`]: bind, report addresses, serve until shutdown.
+//! - `fuzzing`: entry points for the fuzz targets in `fuzz/` (hidden).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 

@@ -3,6 +3,11 @@
 // Data: countries-list 3.4.1 (MIT, (c) 2014 Annexare Studio),
 // world-countries-centroids 1.0.0 (MIT, (c) 2021 Gavin Rehkemper; Natural Earth),
 // iso-3166-2 1.0.0 (MIT, (c) 2014 Ola Holmström). See geoip/README.md.
+//
+// Regenerate (rustfmt skips this file: `#[rustfmt::skip] mod tables`):
+//   cd "$(mktemp -d)" && npm pack countries-list@3.4.1 world-countries-centroids@1.0.0 iso-3166-2@1.0.0
+//   for f in *.tgz; do mkdir "${f%.tgz}" && tar xzf "$f" -C "${f%.tgz}" --strip-components=1; done
+//   python3 REPO/tools/gen-geo-tables.py . > REPO/src/geo/tables.rs
 
 use super::{Country, Group, Subdivision};
 

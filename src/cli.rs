@@ -42,8 +42,10 @@ fn fail(code: u16, v: &Value) -> anyhow::Error {
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| v.to_string());
-    if code == 401 {
+    if code == 401 && token().is_none() {
         anyhow::anyhow!("{msg} (set SWITCHYARD_ADMIN_TOKEN)")
+    } else if code == 401 {
+        anyhow::anyhow!("{msg} (check SWITCHYARD_ADMIN_TOKEN)")
     } else {
         anyhow::anyhow!("admin API answered {code}: {msg}")
     }

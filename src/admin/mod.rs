@@ -241,13 +241,15 @@ async fn auth(State(state): State<Arc<AdminState>>, req: Request, next: Next) ->
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
-            let mut r = error(
-                StatusCode::UNAUTHORIZED,
-                "this request needs Authorization: Bearer <admin token>",
-            );
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes()));
+        if !ok {
+            // Missing and wrong are told apart (never what was expected).
+            let msg = match given {
+                None => "this request needs the admin token: Authorization: Bearer <admin token>",
+                Some(_) => "the admin token given is not this server's admin token",
+            };
+            let mut r = error(StatusCode::UNAUTHORIZED, msg);
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),

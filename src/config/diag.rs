@@ -164,11 +164,39 @@ fn clean_path(path: &str) -> String {
     if joined == "?" { String::new() } else { joined }
 }
 
+/// Keys whose values are durations written as strings (`"2s"`).
+const DURATION_KEYS: &[&str] = &["interval", "timeout", "tcp_idle_timeout"];
+
 /// Adds guidance to a few serde messages users hit in practice.
 fn hint_for(field: &str, msg: &str) -> Option<String> {
     if msg.starts_with("unknown field `state_file`") {
         return Some(format!(
             "{msg}; `state_file` is a top-level key: write it before the first [table]"
+        ));
+    }
+    // "unknown field `prority`, expected one of `name`, `priority`, ...":
+    // name the closest key first.
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((word, list)) = rest.split_once('`')
+    {
+        let keys: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
+        let close = crate::geo::suggest(word, keys.iter().copied(), 0.8);
+        if let Some(best) = close.first() {
+            let expected = list.trim_start_matches(", ");
+            return Some(format!(
+                "unknown field `{word}`: did you mean `{best}`? ({expected})"
+            ));
+        }
+    }
+    let key = field.rsplit('.').next().unwrap_or(field);
+    if DURATION_KEYS.contains(&key)
+        && let Some(rest) = msg.strip_prefix("invalid type: integer `")
+        && let Some((n, _)) = rest.split_once('`')
+        && let Ok(n) = n.parse::<u64>()
+    {
+        let ms = n.saturating_mul(1000);
+        return Some(format!(
+            "a duration is a string with its unit: write `{key} = \"{n}s\"` (or \"{ms}ms\", \"{n}m\")"
         ));
     }
     if field.is_empty() && msg.starts_with("missing field") {
@@ -180,6 +208,34 @@ fn hint_for(field: &str, msg: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hints_for_misspelled_keys_and_bare_durations() {
+        let m = hint_for(
+            "endpoints[0].prority",
+            "unknown field `prority`, expected one of `name`, `target`, `priority`, `weight`",
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            "unknown field `prority`: did you mean `priority`? (expected one of `name`, `target`, `priority`, `weight`)"
+        );
+        // Nothing close: serde's message as it is.
+        assert!(
+            hint_for(
+                "x.zzz",
+                "unknown field `zzz`, expected one of `name`, `target`"
+            )
+            .is_none()
+        );
+        let m = hint_for(
+            "monitor.interval",
+            "invalid type: integer `1`, expected a string",
+        )
+        .unwrap();
+        assert!(m.contains("`interval = \"1s\"`"), "{m}");
+        assert!(hint_for("ttl", "invalid type: integer `1`, expected a string").is_none());
+    }
 
     #[test]
     fn line_and_column_are_one_based_characters() {

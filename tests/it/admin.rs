@@ -150,8 +150,13 @@ fn runtime_overrides_and_the_token() {
     let state = fx.dir.path().join("switchyard.state");
     let s = fx.start();
     let path = "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/disable";
-    assert_eq!(http(s.admin, "POST", path, None).0, 401);
-    assert_eq!(http(s.admin, "POST", path, Some("wrong")).0, 401);
+    let (code, body) = http(s.admin, "POST", path, None);
+    assert_eq!(code, 401);
+    assert!(body.contains("needs the admin token"), "{body}");
+    let (code, body) = http(s.admin, "POST", path, Some("wrong"));
+    assert_eq!(code, 401);
+    assert!(body.contains("is not this server's admin token"), "{body}");
+    assert!(!body.contains("t0ken"), "{body}");
     let (code, doc) = json(s.admin, "POST", path, Some("t0ken-5ecret"));
     assert_eq!(code, 200, "{doc}");
     assert_eq!(doc["status"], "Disabled");

@@ -100,7 +100,13 @@ impl Server {
                 .profile_by_name(profile)
                 .and_then(|p| table.endpoints_of(p).iter().find(|e| &*e.name == endpoint));
             match found {
-                Some(ep) => ep.runtime.set_disabled(true),
+                Some(ep) => {
+                    ep.runtime.set_disabled(true);
+                    info!(
+                        profile,
+                        endpoint, "endpoint disabled at runtime (kept in the state file)"
+                    );
+                }
                 None => warn!(
                     profile,
                     endpoint, "state file disables an endpoint the configuration does not have"

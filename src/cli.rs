@@ -152,7 +152,60 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
             .collect();
         out!("{}", line.join("  ").trim_end());
     }
+    // Per profile: is a healthy endpoint answering, and how long a failure
+    // can go on reaching clients (detection + TTL).
+    let mut summary = vec![[
+        "PROFILE".to_string(),
+        "SERVING".into(),
+        "WORST FAILOVER".into(),
+    ]];
+    for p in doc["profiles"].as_array().into_iter().flatten() {
+        let worst = match p["worst_failover_s"].as_f64() {
+            Some(w) => format!(
+                "{}s (detection {}s + TTL {}s)",
+                fmt_secs(w),
+                fmt_secs(w - p["ttl"].as_f64().unwrap_or(0.0)),
+                p["ttl"]
+            ),
+            None => "- (not monitored)".into(),
+        };
+        summary.push([
+            p["name"].as_str().unwrap_or("?").to_string(),
+            p["serving"].as_str().unwrap_or("?").to_string(),
+            worst,
+        ]);
+    }
+    let widths: Vec<usize> = (0..2)
+        .map(|c| {
+            summary
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    out!();
+    for r in &summary {
+        out!(
+            "{:<w0$}  {:<w1$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            w0 = widths[0],
+            w1 = widths[1]
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds without a useless fraction: `35`, `2.5`.
+fn fmt_secs(s: f64) -> String {
+    let r = (s * 10.0).round() / 10.0;
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
 }
 
 /// `switchyard explain`

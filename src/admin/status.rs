@@ -41,6 +41,13 @@ pub struct ProfileDoc {
     pub status: &'static str,
     /// Answer TTL.
     pub ttl: u32,
+    /// What it answers now: `healthy`, `unmonitored`, `unverified`,
+    /// `failing open` or `not answering` (see [`crate::routing::Profile::serving`]).
+    pub serving: &'static str,
+    /// Monitored profiles: the worst case, in seconds, from an endpoint
+    /// failing to the last cached answer naming it expiring (detection +
+    /// TTL).
+    pub worst_failover_s: Option<f64>,
     /// The file it came from.
     pub file: String,
     /// Its endpoints.
@@ -111,6 +118,8 @@ pub fn build(table: &RoutingTable, problems: &[(SystemTime, String)]) -> StatusD
             routing: p.routing.name(),
             status: table.profile_status(p),
             ttl: p.ttl,
+            serving: p.serving(table),
+            worst_failover_s: p.worst_failover().map(|d| d.as_secs_f64()),
             file: p.source.display().to_string(),
             endpoints: table
                 .endpoints_of(p)
@@ -174,7 +183,18 @@ pub fn build(table: &RoutingTable, problems: &[(SystemTime, String)]) -> StatusD
                 })
                 .collect(),
         })
-        .collect();
+        .collect::<Vec<ProfileDoc>>();
+    // What needs attention first: profiles not served by a healthy
+    // endpoint, then monitored ones, then the rest; by name within each.
+    let mut profiles = profiles;
+    profiles.sort_by_key(|p| {
+        let rank = match p.serving {
+            "failing open" | "not answering" => 0,
+            _ if p.worst_failover_s.is_some() => 1,
+            _ => 2,
+        };
+        (rank, p.name.clone())
+    });
     StatusDoc {
         generated_at: ts(SystemTime::now()),
         config_loaded_at: loaded,

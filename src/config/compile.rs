@@ -1263,6 +1263,9 @@ impl Loader<'_> {
             enabled,
             on_all_down,
             endpoints: first_ep..last_ep,
+            detection: monitor
+                .as_ref()
+                .map(|m| m.interval * (m.tolerated_failures + 1) + m.timeout),
         });
         self.define(name, zone, PendingKind::Profile(profile_id), at);
     }

@@ -300,6 +300,14 @@ fn explain_profile(
         p.routing.name(),
         p.ttl
     ));
+    if let (Some(detect), Some(worst)) = (p.detection, p.worst_failover()) {
+        x.steps.push(format!(
+            "worst-case failover: {} to detect (interval x (tolerated_failures + 1) + timeout) + TTL {}s = {}",
+            humantime::format_duration(detect),
+            p.ttl,
+            humantime::format_duration(worst)
+        ));
+    }
     let statuses: Vec<Status> = eps.iter().map(|e| table.status(e)).collect();
     let multivalue = matches!(p.routing, Routing::Multivalue { .. });
     let relevant = |i: usize| !multivalue || eps[i].target.matches(family);

@@ -583,6 +583,7 @@ pub(crate) mod test_support {
             enabled: true,
             on_all_down,
             endpoints: 0..n as u32,
+            detection: None,
         }
     }
 

@@ -181,6 +181,50 @@ pub struct Profile {
     pub on_all_down: OnAllDown,
     /// Its endpoints in [`RoutingTable::endpoints`].
     pub endpoints: Range<EndpointId>,
+    /// Monitored profiles: the longest a failure can take to be detected,
+    /// `interval × (tolerated_failures + 1) + timeout`.
+    pub detection: Option<std::time::Duration>,
+}
+
+impl Profile {
+    /// The worst case from an endpoint failing to the last client leaving
+    /// it: detection, then the TTL of answers cached just before.
+    pub fn worst_failover(&self) -> Option<std::time::Duration> {
+        self.detection
+            .map(|d| d + std::time::Duration::from_secs(u64::from(self.ttl)))
+    }
+
+    /// What the profile answers now, for an operator at a glance:
+    /// `healthy` (an Online endpoint is answerable), `unmonitored` (only
+    /// endpoints that are never probed), `unverified` (only endpoints not
+    /// yet checked), `failing open` (none
+    /// answerable: `on_all_down` applies), `not answering` (disabled, or
+    /// nothing eligible). Client-aware methods may differ per client.
+    pub fn serving(&self, table: &RoutingTable) -> &'static str {
+        if !self.enabled {
+            return "not answering";
+        }
+        let (mut healthy, mut unmonitored, mut checking, mut eligible) =
+            (false, false, false, false);
+        for e in table.endpoints_of(self) {
+            let s = table.status(e);
+            healthy |= s == Status::Online;
+            unmonitored |= s == Status::Unmonitored;
+            checking |= s == Status::CheckingEndpoint;
+            eligible |= s.is_eligible();
+        }
+        if healthy {
+            "healthy"
+        } else if unmonitored {
+            "unmonitored"
+        } else if checking {
+            "unverified"
+        } else if eligible {
+            "failing open"
+        } else {
+            "not answering"
+        }
+    }
 }
 
 /// A routing method with what it precomputes.

@@ -190,6 +190,10 @@ fn admin_commands_find_the_server_of_the_configuration_given() {
     let (code, out, err) = run_in(&["-c", config, "status"]);
     assert_eq!(code, 0, "{err}\n{}", p.log());
     assert!(out.contains("todoapi.tm.example.test."), "{out}");
+    assert!(
+        out.contains("SERVING") && out.contains("WORST FAILOVER"),
+        "{out}"
+    );
     let (code, out, err) = run_in(&["explain", "todoapi.tm.example.test", "--config", config]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("203.0.113.10"), "{out}");

@@ -92,6 +92,10 @@ probe = {{ address = "127.0.0.1", port = {} }}
         "transition shown: {dom}"
     );
     assert!(dom.contains("priority · TTL 30"), "{dom}");
+    // At a glance: the profile is Degraded, yet a healthy endpoint serves
+    // it; and how long a failure can reach clients (0.2 s x 1 + 0.1 s + 30 s).
+    assert!(dom.contains("serving: healthy"), "{dom}");
+    assert!(dom.contains("worst-case failover 30.3 s"), "{dom}");
     assert!(
         !dom.contains("page-test-key"),
         "the key leaked into the page"

@@ -1420,6 +1420,22 @@ impl Loader<'_> {
                     );
                 }
             }
+            // Verified HTTPS to an address, with no name to verify: the
+            // certificate would have to name the address itself.
+            if m.protocol == Protocol::Https
+                && m.tls_verify
+                && default_host.is_none()
+                && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"))
+            {
+                self.warn(
+                    src,
+                    t,
+                    &field,
+                    format!(
+                        "an HTTPS check of the address {host} verifies a certificate for that address, which certificates rarely name: set a `Host` header in [monitor] headers (or this endpoint's probe) to the name its certificate carries; it is also the TLS server name"
+                    ),
+                );
+            }
             let tls = (m.protocol == Protocol::Https).then(|| TlsKey {
                 verify: m.tls_verify,
                 ca_cert: m.ca_cert.clone(),

@@ -553,13 +553,42 @@ fn io_failure(e: &std::io::Error) -> Failure {
     }
 }
 
+/// A rustls error as a reason: its own text (which names the variant, for
+/// searching) and, for the ones operators meet, what it means and what to
+/// change.
+fn tls_reason(e: &rustls::Error) -> String {
+    let raw = e.to_string();
+    let hint = if raw.contains("UnknownIssuer") {
+        "not signed by a CA the prober trusts: for a private CA, set `ca_cert`"
+    } else if raw.contains("CaUsedAsEndEntity") {
+        "the server presents a CA certificate as its own: it must present a server certificate signed by that CA"
+    } else if raw.contains("NotValidForName") || raw.contains("not valid for name") {
+        "the certificate does not name the host checked: set a `Host` header in [monitor] to a name it carries (it is also the TLS server name)"
+    } else if raw.contains("Expired") && !raw.contains("RevocationList") {
+        "the certificate has expired"
+    } else if raw.contains("NotValidYet") {
+        "the certificate is not valid yet (or this host's clock is behind)"
+    } else if raw.contains("BadSignature") {
+        "the certificate's signature does not verify"
+    } else if raw.contains("InvalidPurpose") {
+        "the certificate is not for TLS servers (extended key usage)"
+    } else {
+        ""
+    };
+    if hint.is_empty() {
+        format!("tls: {raw}")
+    } else {
+        format!("tls: {raw}: {hint}")
+    }
+}
+
 /// A TLS handshake failure: the rustls error inside the io::Error.
 fn tls_failure(e: &std::io::Error) -> Failure {
     if LocalFault::of(e).is_some() {
         return io_failure(e);
     }
     if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        return fail(FailureKind::Tls, format!("tls: {tls}"));
+        return fail(FailureKind::Tls, tls_reason(tls));
     }
     match e.kind() {
         std::io::ErrorKind::UnexpectedEof => fail(
@@ -601,7 +630,7 @@ fn hyper_failure(e: &hyper::Error) -> Failure {
     while let Some(c) = cause {
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
             if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return fail(FailureKind::Tls, format!("tls: {tls}"));
+                return fail(FailureKind::Tls, tls_reason(tls));
             }
             let f = io_failure(io);
             return match f.kind {

@@ -379,3 +379,31 @@ target = "api.example.com."
     );
     assert!(!text.contains("api.example.com"), "{text}");
 }
+
+#[test]
+fn https_checks_of_addresses_without_a_host_are_a_warning() {
+    let profile = |headers: &str| {
+        format!(
+            "name = \"secure.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"https\"\n{headers}\n[[endpoints]]\nname = \"primary\"\ntarget = \"203.0.113.10\"\npriority = 1\n"
+        )
+    };
+    let fx = Fixture::new("", &[("secure.toml", &profile(""))]);
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 0, "a warning, not an error: {out}{err}");
+    assert!(
+        out.contains(
+            "secure.toml:8:10: endpoints[0].target: an HTTPS check of the address 203.0.113.10"
+        ) && out.contains("set a `Host` header"),
+        "{out}"
+    );
+    let fx = Fixture::new(
+        "",
+        &[(
+            "secure.toml",
+            &profile("headers = { Host = \"api.example.com\" }"),
+        )],
+    );
+    let (code, out, _) = check(&fx.config_path());
+    assert_eq!(code, 0);
+    assert!(!out.contains("HTTPS check"), "{out}");
+}

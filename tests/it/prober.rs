@@ -182,12 +182,17 @@ async fn https_verification_and_client_certificates() {
     let (k, r) = failed(&o);
     assert_eq!(k, FailureKind::Tls, "{r}");
     assert!(r.starts_with("tls: invalid peer certificate"), "{r}");
+    assert!(r.contains("set a `Host` header"), "plain words: {r}");
     // Unknown CA.
     let (t, _fx) = https(String::new());
     let (o, _) = run(&t).await;
     let (k, r) = failed(&o);
     assert_eq!(k, FailureKind::Tls);
     assert!(r.contains("UnknownIssuer"), "{r}");
+    assert!(
+        r.contains("for a private CA, set `ca_cert`"),
+        "plain words: {r}"
+    );
     // Unverified.
     let (t, _fx) = https("tls_verify = false".into());
     assert!(run(&t).await.0.is_success());

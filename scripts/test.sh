@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need first (Debian packages:
 # dig and kdig, used as independent DNS clients; chromium, which renders
-# the status page; unbound, a real caching resolver), so this one command
+# the status page; unbound, a real caching resolver; systemd-analyze, which
+# checks the unit), so this one command
 # works on a fresh Debian machine with Rust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ command -v dig >/dev/null 2>&1 || need+=(dnsutils)
 command -v kdig >/dev/null 2>&1 || need+=(knot-dnsutils)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || need+=(unbound)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

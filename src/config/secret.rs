@@ -92,7 +92,9 @@ impl SecretSource {
             SecretSource::Env(name) => match std::env::var(name) {
                 Ok(v) => v,
                 Err(std::env::VarError::NotPresent) => {
-                    return Err(format!("environment variable `{name}` is not set"));
+                    return Err(format!(
+                        "environment variable `{name}` is not set; `env` secrets come from the environment of the process loading the configuration (`check`: your shell; a running server: its environment at start, so a variable added later needs a restart); `{{ file = \"...\" }}` avoids both"
+                    ));
                 }
                 Err(std::env::VarError::NotUnicode(_)) => {
                     return Err(format!("environment variable `{name}` is not valid UTF-8"));

@@ -22,3 +22,4 @@ mod prober;
 mod robustness;
 mod routing;
 mod rrl;
+mod systemd;

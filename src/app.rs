@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::dns;
 use crate::net::fds::{self, Budget, Wanted};
 use crate::net::slots::Slots;
 use crate::reload::{self, Reloader};
@@ -192,7 +191,7 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for sock in self.udp {
-            threads.extend(dns::udp::spawn(
+            threads.extend(crate::server::udp::spawn(
                 sock,
                 workers,
                 self.shared.clone(),
@@ -204,7 +203,7 @@ impl Server {
         let slots = Slots::new(budget.tcp, settings.dns.max_tcp_per_client);
         let _ = self.shared.dns_slots.set(slots.clone());
         for listener in self.tcp {
-            tasks.spawn(dns::tcp::serve(
+            tasks.spawn(crate::server::tcp::serve(
                 listener,
                 self.shared.clone(),
                 slots.clone(),

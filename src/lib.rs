@@ -16,7 +16,7 @@
 //!   RoutingTable ──────────── swapped whole (ArcSwap) on reload
 //!        │ endpoints point at HealthCells ◄── prober writes (one atomic each)
 //!        ▼
-//!   dns::udp / dns::tcp ── one snapshot load per query ── dns::answer
+//!   server::udp / server::tcp ── one snapshot load per query ── dns::answer
 //!                          (routing::route picks, pre-encoded records copied)
 //! ```
 //!
@@ -30,11 +30,14 @@
 //!   the [`routing::Decision`] routing recorded.
 //! - [`health`]: statuses, the cells the prober publishes into, the prober
 //!   (HTTP, HTTPS, TCP probes over hyper) and its TLS settings.
+//! - [`secret`]: a value that never prints itself (health keys, tokens).
 //! - [`geo`]: GeoIP lookups, country, subdivision and cloud-region tables.
-//! - [`dns`]: names and records (`name`, `rr`), the wire format (`wire`, the
-//!   only module naming hickory types), the answer path (`answer`), rate
-//!   limiting (`rrl`), cookies (`cookie`), the UDP and TCP sockets, and
-//!   `inspect` (a synthetic query answered for explain).
+//! - [`proto`]: the bottom layer: names, records encoded at load time,
+//!   cookie secrets.
+//! - [`dns`]: the answer path: the query reader (`wire`), answering
+//!   (`answer`), rate limiting (`rrl`), cookies (`cookie`), and `inspect`
+//!   (a synthetic query answered for explain).
+//! - [`server`]: the UDP and TCP listeners that feed the answer path.
 //! - [`net`]: connection slots with per-client limits and eviction, and the
 //!   file-descriptor budget.
 //! - [`metrics`]: the counters the answer path bumps (plain atomics).
@@ -61,7 +64,10 @@ pub mod geo;
 pub mod health;
 pub mod metrics;
 pub mod net;
+pub mod proto;
 pub mod reload;
 pub mod routing;
+pub mod secret;
+pub mod server;
 pub mod state;
 pub mod state_file;

@@ -105,10 +105,9 @@ impl Reloader {
         in_flight: usize,
     ) -> Result<usize, String> {
         let mut live = self.live.lock().await;
-        let table = self.shared.table.load();
         let mut prober =
             Prober::new(shutdown, in_flight).with_faults(self.shared.metrics.prober_faults.clone());
-        prober.update(&live.probes, &table)?;
+        prober.update(&live.probes)?;
         let n = prober.len();
         live.prober = Some(prober);
         self.prober_started
@@ -189,7 +188,7 @@ impl Reloader {
         };
         let table = Arc::new(table);
         if let Some(prober) = live.prober.as_mut()
-            && let Err(e) = prober.update(&cfg.probes, &table)
+            && let Err(e) = prober.update(&cfg.probes)
         {
             // Only TLS material that vanished since validation gets here.
             self.shared.metrics.reload(false);

@@ -34,7 +34,7 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// The admin API's bearer token: written at start-up and by reloads,
     /// read by every admin request.
-    pub admin_token: ArcSwapOption<crate::config::Secret>,
+    pub admin_token: ArcSwapOption<crate::secret::Secret>,
     /// DNS over TCP connection slots: set when the listeners start, read
     /// by metrics.
     pub dns_slots: OnceLock<Arc<Slots>>,

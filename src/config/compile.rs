@@ -24,10 +24,10 @@ use super::{
     AdminSettings, Carry, Config, DnsSettings, MonitorSettings, ProbeKey, ProbeSpec, Protocol,
     Settings,
 };
-use crate::dns::name::DomainName;
-use crate::dns::rr::{self, Link, WireRr, rtype};
 use crate::health::HealthCell;
 use crate::health::tls::TlsKey;
+use crate::proto::name::DomainName;
+use crate::proto::rr::{self, Link, WireRr, rtype};
 use crate::routing::{
     Endpoint, EndpointRuntime, Health, Node, NodeData, NodeId, OnAllDown, Profile, ProfileId,
     Routing, RoutingTable, RrSet, SubnetRange, Target, Zone, ZoneId,
@@ -138,11 +138,11 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// The cookie secrets to serve with (see [`crate::dns::cookie::Secrets::next`]).
+/// The cookie secrets to serve with (see [`crate::proto::cookie::Secrets::next`]).
 fn cookie_secrets(
     settings: &super::CookieSettings,
-    running: Option<&crate::dns::cookie::Secrets>,
-) -> Option<Arc<crate::dns::cookie::Secrets>> {
+    running: Option<&crate::proto::cookie::Secrets>,
+) -> Option<Arc<crate::proto::cookie::Secrets>> {
     use crate::dns::cookie::{self, Secrets};
     if !settings.enabled {
         return None;
@@ -860,7 +860,7 @@ impl Loader<'_> {
                 format!("{name} is not inside zone {origin}"),
             );
         }
-        if crate::dns::name::labels(name.wire()).any(|l| l == b"*") {
+        if crate::proto::name::labels(name.wire()).any(|l| l == b"*") {
             return self.err(
                 src,
                 &r.name,
@@ -1478,6 +1478,7 @@ impl Loader<'_> {
                         default_host,
                         tls,
                         monitor: m.clone(),
+                        labels: Vec::new(), // filled in finish()
                     });
                 }
             }
@@ -2285,6 +2286,18 @@ impl Loader<'_> {
         self.check_glue(&ats);
         self.check_cname_loops(&ats);
         self.check_host_targets();
+        // Each probe's (profile, endpoint) names, for the prober's logs.
+        for spec in &mut self.probes {
+            spec.labels = spec
+                .endpoints
+                .iter()
+                .filter_map(|&id| {
+                    let ep = self.table.endpoints.get(id as usize)?;
+                    let profile = self.table.profiles.get(ep.profile as usize)?;
+                    Some((profile.name.as_str().into(), (*ep.name).into()))
+                })
+                .collect();
+        }
     }
 
     /// Warns about host-name targets inside a zone we serve that name

@@ -13,16 +13,16 @@ mod raw;
 pub mod secret;
 
 use std::net::SocketAddr;
-use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::health::spec::{MonitorSettings, ProbeKey, ProbeSpec, Protocol};
 pub use diag::{ConfigError, ConfigErrors};
 pub use secret::Secret;
 
 use crate::health::HealthCell;
-use crate::routing::{EndpointId, RoutingTable};
+use crate::routing::RoutingTable;
 
 /// Largest server configuration file read (fixed: it is the operator's own
 /// file, not a drop directory; profiles have `profiles.max_file_size`).
@@ -31,8 +31,7 @@ pub const SERVER_FILE_LIMIT: u64 = 1 << 20;
 pub const DEFAULT_PROFILE_FILE_LIMIT: u64 = 1 << 20;
 /// Largest secret file (`{ file = ... }`) read.
 pub const SECRET_FILE_LIMIT: u64 = 64 << 10;
-/// Largest PEM file (CA, client certificate or key) read.
-pub const PEM_FILE_LIMIT: u64 = 1 << 20;
+pub use crate::health::tls::PEM_FILE_LIMIT;
 
 /// A fully validated configuration.
 #[derive(Debug)]
@@ -138,78 +137,6 @@ pub struct AdminSettings {
     pub token: Option<Secret>,
 }
 
-/// Probe protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// Plain HTTP GET.
-    Http,
-    /// HTTP GET over TLS.
-    Https,
-    /// TCP connect.
-    Tcp,
-}
-
-/// A profile's `[monitor]` settings, resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MonitorSettings {
-    /// http | https | tcp.
-    pub protocol: Protocol,
-    /// Port probed.
-    pub port: u16,
-    /// Request path; `{key}` is replaced by `key` when the request is made.
-    pub path: String,
-    /// Health key.
-    pub key: Option<Secret>,
-    /// Time between probes.
-    pub interval: Duration,
-    /// Probe deadline (< interval).
-    pub timeout: Duration,
-    /// Consecutive failures tolerated before Degraded.
-    pub tolerated_failures: u32,
-    /// Consecutive successes needed to come back Online.
-    pub required_successes: u32,
-    /// Accepted HTTP status ranges.
-    pub expected_status: Vec<RangeInclusive<u16>>,
-    /// Request headers.
-    pub headers: Vec<(String, String)>,
-    /// Verify TLS chain and name.
-    pub tls_verify: bool,
-    /// Extra trusted CA certificates (PEM), besides the system's.
-    pub ca_cert: Option<PathBuf>,
-    /// Client certificate (PEM file).
-    pub client_cert: Option<PathBuf>,
-    /// Client key (PEM file).
-    pub client_key: Option<PathBuf>,
-    /// The first 64 KiB of the body must contain this.
-    pub body_match: Option<String>,
-}
-
-/// One distinct probe target, and the endpoints whose status it decides.
-#[derive(Debug, Clone)]
-pub struct ProbeSpec {
-    /// Identity: equal keys are the same probe.
-    pub key: ProbeKey,
-    /// The endpoints sharing this probe (identical settings, any profile).
-    pub endpoints: Vec<EndpointId>,
-    /// Where its result is published.
-    pub cell: Arc<HealthCell>,
-    /// Host or address to connect to.
-    pub host: String,
-    /// Port (endpoint override or monitor port).
-    pub port: u16,
-    /// Path template (endpoint override or monitor path).
-    pub path: String,
-    /// Headers (monitor headers with endpoint overrides applied).
-    pub headers: Vec<(String, String)>,
-    /// Host header when none is configured: the endpoint's or the probe
-    /// address's host name.
-    pub default_host: Option<String>,
-    /// TLS settings (https only).
-    pub tls: Option<crate::health::tls::TlsKey>,
-    /// The profile's monitor settings.
-    pub monitor: Arc<MonitorSettings>,
-}
-
 /// The admin API's address when `[admin] listen` is not set.
 pub const DEFAULT_ADMIN_LISTEN: std::net::SocketAddr =
     std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8053);
@@ -275,7 +202,7 @@ pub struct Carry {
     /// The GeoIP database in use.
     pub geo: Option<Arc<crate::geo::GeoDb>>,
     /// The cookie secrets in use.
-    pub cookies: Option<Arc<crate::dns::cookie::Secrets>>,
+    pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
 }
 
 impl Carry {
@@ -309,16 +236,4 @@ impl Carry {
             cookies: table.cookies.clone(),
         }
     }
-}
-
-/// What makes two probes the same probe: equal keys share one health cell
-/// and one probing task, across profiles and across reloads.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ProbeKey {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) path: String,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) default_host: Option<String>,
-    pub(crate) monitor: MonitorSettings,
 }

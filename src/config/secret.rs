@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::secret::Secret;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
@@ -59,30 +60,6 @@ impl<'de> Deserialize<'de> for SecretSource {
     }
 }
 
-/// A secret value. Its `Debug` and `Display` never show the value.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The value, for the one place that must send it (a probe request, a
-    /// token comparison).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 impl SecretSource {
     /// Reads the secret. `base` is the directory of the file that names it.
     /// Errors never include the value.
@@ -117,7 +94,7 @@ impl SecretSource {
         if value.chars().any(char::is_control) {
             return Err("the secret contains control characters".into());
         }
-        Ok(Secret(value))
+        Ok(Secret::from(value))
     }
 }
 

@@ -9,11 +9,11 @@
 
 use std::net::IpAddr;
 
-use super::name::MAX_WIRE_LEN;
-use super::rr::{Link, WireRr, rtype};
 use super::wire::{self, Edns, Parsed, Query, flags, rcode};
 use super::{cookie, rrl};
 use crate::geo::{self, GeoDb};
+use crate::proto::name::MAX_WIRE_LEN;
+use crate::proto::rr::{Link, WireRr, rtype};
 use crate::routing::{
     self, Client, Family, Lookup, NodeData, NodeId, Outcome, Picks, RoutingTable, Target, ZoneId,
 };

@@ -1,17 +1,16 @@
-//! The DNS side: wire format, answering, and the UDP and TCP listeners.
+//! The answer path: reading queries, answering them, rate limiting and
+//! cookies. The listeners that feed it are in [`crate::server`].
 //!
-//! This is the only module that names hickory-proto types. hickory encodes
-//! every record at load time ([`rr`]); the answer path ([`answer`]) copies
-//! those bytes around a question read without allocation ([`wire`]).
+//! With [`crate::proto`], the only modules that name hickory-proto types.
+//! hickory encodes every record at load time ([`rr`]); the answer path
+//! ([`answer`]) copies those bytes around a question read without
+//! allocation ([`wire`]).
 
 pub mod answer;
 pub mod cookie;
 pub mod inspect;
-pub mod name;
-pub mod rr;
 pub mod rrl;
-pub mod tcp;
-pub mod udp;
 pub mod wire;
 
+pub use crate::proto::{name, rr};
 pub use answer::{Answerer, Summary, Transport};

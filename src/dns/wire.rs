@@ -7,8 +7,8 @@
 //! skipped with bounds checks; hickory-proto's full parser is the reference
 //! this reader is tested against.
 
-use super::name::MAX_WIRE_LEN;
-use super::rr::rtype;
+use crate::proto::name::MAX_WIRE_LEN;
+use crate::proto::rr::rtype;
 
 /// Header flag bits.
 pub mod flags {

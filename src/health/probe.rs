@@ -28,7 +28,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::config::{ProbeSpec, Protocol, Secret};
+use super::spec::{ProbeSpec, Protocol};
+use crate::secret::Secret;
 
 /// Most body bytes read for `body_match`.
 pub const BODY_LIMIT: usize = 64 * 1024;

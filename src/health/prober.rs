@@ -21,11 +21,10 @@ use tracing::{debug, info, warn};
 use std::sync::atomic::Ordering;
 
 use super::probe::Target;
+use super::spec::{ProbeKey, ProbeSpec};
 use super::state::{Machine, Thresholds};
 use super::tls::ConfigCache;
 use super::{HealthCell, ProberFaults};
-use crate::config::{ProbeKey, ProbeSpec};
-use crate::routing::RoutingTable;
 
 /// Most probes in flight at once, whatever the configuration.
 pub const MAX_IN_FLIGHT: usize = 4096;
@@ -62,16 +61,12 @@ fn quantize(offset: Duration) -> Duration {
     Duration::from_nanos((offset.as_nanos() / q * q) as u64)
 }
 
-fn users_of(spec: &ProbeSpec, table: &RoutingTable) -> Vec<User> {
-    spec.endpoints
+fn users_of(spec: &ProbeSpec) -> Vec<User> {
+    spec.labels
         .iter()
-        .filter_map(|&id| {
-            let ep = table.endpoints.get(id as usize)?;
-            let profile = table.profiles.get(ep.profile as usize)?;
-            Some(User {
-                profile: profile.name.as_str().into(),
-                endpoint: (*ep.name).into(),
-            })
+        .map(|(profile, endpoint)| User {
+            profile: profile.clone(),
+            endpoint: endpoint.clone(),
         })
         .collect()
 }
@@ -110,7 +105,7 @@ impl Prober {
     /// Makes the running set match `specs`: keeps unchanged targets, stops
     /// removed ones, starts new ones (their first probes spread over one
     /// interval). Must be called inside a tokio runtime.
-    pub fn update(&mut self, specs: &[ProbeSpec], table: &RoutingTable) -> Result<(), String> {
+    pub fn update(&mut self, specs: &[ProbeSpec]) -> Result<(), String> {
         // Build every new target first, so a bad one changes nothing.
         let mut new = Vec::new();
         for spec in specs.iter().filter(|s| !self.running.contains_key(&s.key)) {
@@ -130,13 +125,13 @@ impl Prober {
         });
         for spec in specs {
             if let Some(r) = self.running.get(&spec.key) {
-                r.users.store(Arc::new(users_of(spec, table)));
+                r.users.store(Arc::new(users_of(spec)));
             }
         }
         let n = new.len().max(1) as u32;
         for (i, (spec, target)) in new.into_iter().enumerate() {
             let cancel = self.shutdown.child_token();
-            let users = Arc::new(ArcSwap::from_pointee(users_of(spec, table)));
+            let users = Arc::new(ArcSwap::from_pointee(users_of(spec)));
             let offset = quantize(spec.monitor.interval * i as u32 / n);
             tokio::spawn(run_target(
                 target,
@@ -162,13 +157,9 @@ impl Prober {
 
 /// Starts probing every target in `specs` until `shutdown`. The first probes
 /// go out at once, spread evenly over one interval.
-pub fn spawn(
-    specs: &[ProbeSpec],
-    table: &RoutingTable,
-    shutdown: CancellationToken,
-) -> Result<Prober, String> {
+pub fn spawn(specs: &[ProbeSpec], shutdown: CancellationToken) -> Result<Prober, String> {
     let mut p = Prober::new(shutdown, MAX_IN_FLIGHT);
-    p.update(specs, table)?;
+    p.update(specs)?;
     info!(targets = p.len(), "prober started");
     Ok(p)
 }

@@ -11,6 +11,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+/// Largest PEM file (CA, client certificate or key) read.
+pub const PEM_FILE_LIMIT: u64 = 1 << 20;
+
 /// The TLS settings that make two probes need different configurations.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TlsKey {
@@ -61,14 +64,10 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
         .map_err(|e| format!("{} is not a readable PEM private key: {e}", path.display()))
 }
 
-/// A PEM file's bytes, at most [`crate::config::PEM_FILE_LIMIT`] of them.
+/// A PEM file's bytes, at most [`PEM_FILE_LIMIT`] of them.
 fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
-    crate::fsutil::read_bytes(
-        path,
-        crate::config::PEM_FILE_LIMIT,
-        "the limit for PEM files",
-    )
-    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    crate::fsutil::read_bytes(path, PEM_FILE_LIMIT, "the limit for PEM files")
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// Builds a client configuration. Errors name the file at fault.

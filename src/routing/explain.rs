@@ -14,9 +14,9 @@ use super::{
     Decision, Endpoint, Family, Lookup, NodeData, OnAllDown, Outcome, ProfileDecision, Routing,
     RoutingTable, Target,
 };
-use crate::dns::name::DomainName;
 use crate::geo::{self, GeoDb, Point};
 use crate::health::Status;
+use crate::proto::name::DomainName;
 
 /// An endpoint routing did not consider, and why.
 #[derive(Clone, Debug, Serialize)]

@@ -527,9 +527,9 @@ fn matched<T: Trace>(
 pub(crate) mod test_support {
     //! Builders for profiles and endpoints in unit tests.
     use super::*;
-    use crate::dns::name::DomainName;
-    use crate::dns::rr::WireRr;
     use crate::health::HealthCell;
+    use crate::proto::name::DomainName;
+    use crate::proto::rr::WireRr;
     use std::sync::Arc;
 
     /// A monitored IPv4 endpoint `10.0.0.<n>` with the given status.

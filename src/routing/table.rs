@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::dns::name::{DomainName, is_suffix};
-use crate::dns::rr::WireRr;
 use crate::health::{HealthCell, Status};
+use crate::proto::name::{DomainName, is_suffix};
+use crate::proto::rr::WireRr;
 
 /// Index into [`RoutingTable::zones`].
 pub type ZoneId = u32;
@@ -42,7 +42,7 @@ pub struct RoutingTable {
     /// Honour EDNS Client Subnet (`dns.ecs`).
     pub ecs: bool,
     /// DNS cookie secrets (`[dns.cookies]`); `None` when cookies are off.
-    pub cookies: Option<Arc<crate::dns::cookie::Secrets>>,
+    pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
     /// When this table was compiled.
     pub loaded_at: Option<std::time::SystemTime>,
 }

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use super::answer::{self, Summary};
-use super::cookie;
-use super::rrl::{Class, RateLimiter, Verdict, refused_source_port};
+use crate::dns::answer::{self, Summary};
+use crate::dns::cookie;
+use crate::dns::rrl::{Class, RateLimiter, Verdict, refused_source_port};
 use crate::state::Shared;
 
 /// How often an idle worker checks for shutdown.

@@ -24,7 +24,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::answer::{Answerer, Transport};
+use crate::dns::answer::{Answerer, Transport};
 use crate::net::slots::{Admission, Conn, Slots};
 use crate::state::Shared;
 

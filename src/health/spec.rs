@@ -1,0 +1,101 @@
+//! What to probe: the resolved `[monitor]` settings and one specification
+//! per distinct probe target. Configuration builds them; the prober runs
+//! them. They live here, beside the prober, so that health depends on
+//! nothing above it.
+
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::HealthCell;
+use crate::secret::Secret;
+
+/// An endpoint's index in the routing table.
+pub type EndpointId = u32;
+
+/// Probe protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Plain HTTP GET.
+    Http,
+    /// HTTP GET over TLS.
+    Https,
+    /// TCP connect.
+    Tcp,
+}
+
+/// A profile's `[monitor]` settings, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MonitorSettings {
+    /// http | https | tcp.
+    pub protocol: Protocol,
+    /// Port probed.
+    pub port: u16,
+    /// Request path; `{key}` is replaced by `key` when the request is made.
+    pub path: String,
+    /// Health key.
+    pub key: Option<Secret>,
+    /// Time between probes.
+    pub interval: Duration,
+    /// Probe deadline (< interval).
+    pub timeout: Duration,
+    /// Consecutive failures tolerated before Degraded.
+    pub tolerated_failures: u32,
+    /// Consecutive successes needed to come back Online.
+    pub required_successes: u32,
+    /// Accepted HTTP status ranges.
+    pub expected_status: Vec<RangeInclusive<u16>>,
+    /// Request headers.
+    pub headers: Vec<(String, String)>,
+    /// Verify TLS chain and name.
+    pub tls_verify: bool,
+    /// Extra trusted CA certificates (PEM), besides the system's.
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM file).
+    pub client_cert: Option<PathBuf>,
+    /// Client key (PEM file).
+    pub client_key: Option<PathBuf>,
+    /// The first 64 KiB of the body must contain this.
+    pub body_match: Option<String>,
+}
+
+/// One distinct probe target, and the endpoints whose status it decides.
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    /// Identity: equal keys are the same probe.
+    pub key: ProbeKey,
+    /// The endpoints sharing this probe (identical settings, any profile).
+    pub endpoints: Vec<EndpointId>,
+    /// `(profile, endpoint)` of each of `endpoints`, for log lines.
+    pub labels: Vec<(std::sync::Arc<str>, std::sync::Arc<str>)>,
+    /// Where its result is published.
+    pub cell: Arc<HealthCell>,
+    /// Host or address to connect to.
+    pub host: String,
+    /// Port (endpoint override or monitor port).
+    pub port: u16,
+    /// Path template (endpoint override or monitor path).
+    pub path: String,
+    /// Headers (monitor headers with endpoint overrides applied).
+    pub headers: Vec<(String, String)>,
+    /// Host header when none is configured: the endpoint's or the probe
+    /// address's host name.
+    pub default_host: Option<String>,
+    /// TLS settings (https only).
+    pub tls: Option<crate::health::tls::TlsKey>,
+    /// The profile's monitor settings.
+    pub monitor: Arc<MonitorSettings>,
+}
+
+/// What makes two probes the same probe: equal keys share one health cell
+/// and one probing task, across profiles and across reloads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProbeKey {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) default_host: Option<String>,
+    pub(crate) monitor: MonitorSettings,
+}

@@ -1,0 +1,107 @@
+//! The layering the README describes holds: no top-level module of
+//! `src/` imports, directly or through others, a module that imports it
+//! back (issue #10). Read from the source, comments stripped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// `crate::NAME` references outside comments.
+fn uses(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(i) = rest.find("crate::") {
+            rest = &rest[i + 7..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            found.insert(name);
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_imports_in_a_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut modules = BTreeSet::new();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if !["lib", "main", "cli"].contains(&name.as_str()) {
+            modules.insert(name);
+        }
+    }
+    for m in &modules {
+        let mut files = Vec::new();
+        let dir = src.join(m);
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        } else {
+            files.push(src.join(format!("{m}.rs")));
+        }
+        let deps = graph.entry(m.clone()).or_default();
+        for f in files {
+            for u in uses(&std::fs::read_to_string(f).unwrap()) {
+                if modules.contains(&u) && u != *m {
+                    deps.insert(u);
+                }
+            }
+        }
+    }
+    let reaches = |from: &str, to: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.to_string()];
+        while let Some(x) = stack.pop() {
+            for y in &graph[&x] {
+                if y == to {
+                    return true;
+                }
+                if seen.insert(y.clone()) {
+                    stack.push(y.clone());
+                }
+            }
+        }
+        false
+    };
+    let mut circles = Vec::new();
+    for (m, deps) in &graph {
+        for d in deps {
+            if reaches(d, m) {
+                circles.push(format!("{m} -> {d} -> ... -> {m}"));
+            }
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "modules in a circle:\n{}\n{graph:#?}",
+        circles.join("\n")
+    );
+    // The bottom layers stay at the bottom.
+    for (low, allowed) in [
+        ("proto", &[][..]),
+        ("secret", &[][..]),
+        ("health", &["fsutil", "secret"][..]),
+        ("routing", &["fsutil", "geo", "health", "proto"][..]),
+    ] {
+        let extra: Vec<&String> = graph[low]
+            .iter()
+            .filter(|d| !allowed.contains(&d.as_str()))
+            .collect();
+        assert!(extra.is_empty(), "{low} reaches up into {extra:?}");
+    }
+}

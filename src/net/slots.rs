@@ -259,13 +259,14 @@ impl Slots {
             let victim = (0..n.min(SCAN))
                 .map(|k| (start + k) % n)
                 .filter_map(|i| inner.live[i].as_ref().map(|l| (i, l)))
-                .min_by_key(|(i, l)| {
+                .min_by_key(|(_, l)| {
                     (
                         std::cmp::Reverse(inner.per_network.get(&l.network).copied().unwrap_or(0)),
                         l.conn.rank(now),
                         l.conn.busy.load(Ordering::Relaxed),
                         l.conn.last.load(Ordering::Relaxed),
-                        *i,
+                        // Ties (the same microsecond): the older admission.
+                        l.generation,
                     )
                 })
                 .map(|(i, _)| i);

@@ -52,14 +52,14 @@ impl prometheus_client::collector::Collector for Collector {
         }
 
         // Per-endpoint series, labelled by profile and endpoint name.
-        let endpoints: Vec<(&str, &crate::routing::Endpoint, bool)> = table
+        let endpoints: Vec<(&str, &crate::routing::Endpoint, &crate::routing::Profile)> = table
             .profiles
             .iter()
             .flat_map(|p| {
                 table
                     .endpoints_of(p)
                     .iter()
-                    .map(move |e| (p.name.as_str(), e, p.enabled))
+                    .map(move |e| (p.name.as_str(), e, p))
             })
             .collect();
 
@@ -75,22 +75,15 @@ impl prometheus_client::collector::Collector for Collector {
                 .encode(e.encode_family(&labels)?)?;
         }
 
-        let status_of = |ep: &crate::routing::Endpoint, enabled: bool| {
-            if enabled {
-                table.status(ep)
-            } else {
-                Status::Inactive
-            }
-        };
         let mut e = enc.encode_descriptor(
             "switchyard_endpoint_up",
             "1 when the endpoint is answerable (Online, CheckingEndpoint, Unmonitored), else 0",
             None,
             MetricType::Gauge,
         )?;
-        for (p, ep, enabled) in &endpoints {
+        for (p, ep, profile) in &endpoints {
             let labels: Labels = vec![("profile", p), ("endpoint", &ep.name)];
-            let up = i64::from(status_of(ep, *enabled).is_answerable());
+            let up = i64::from(table.shown_status(profile, ep).is_answerable());
             ConstGauge::new(up).encode(e.encode_family(&labels)?)?;
         }
 
@@ -100,8 +93,8 @@ impl prometheus_client::collector::Collector for Collector {
             None,
             MetricType::Gauge,
         )?;
-        for (p, ep, enabled) in &endpoints {
-            let current = status_of(ep, *enabled);
+        for (p, ep, profile) in &endpoints {
+            let current = table.shown_status(profile, ep);
             for s in Status::ALL {
                 let labels: Labels = vec![
                     ("profile", p),

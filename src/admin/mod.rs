@@ -379,11 +379,7 @@ async fn explain(State(state): State<Arc<AdminState>>, Query(q): Query<ExplainPa
             Ok(a) => a,
             Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
         };
-    let family = match qtype.to_ascii_uppercase().as_str() {
-        "A" => Family::V4,
-        "AAAA" => Family::V6,
-        _ => Family::Any,
-    };
+    let family = Family::of_type_name(&qtype);
     let why = explain::explain(
         &table,
         geo.as_deref(),

@@ -4,7 +4,6 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::health::Status;
 use crate::routing::{Health, RoutingTable, Target};
 
 /// The whole document.
@@ -125,11 +124,7 @@ pub fn build(table: &RoutingTable, problems: &[(SystemTime, String)]) -> StatusD
                 .endpoints_of(p)
                 .iter()
                 .map(|e| {
-                    let status = if p.enabled {
-                        table.status(e)
-                    } else {
-                        Status::Inactive
-                    };
+                    let status = table.shown_status(p, e);
                     let target = match e.target {
                         Target::Nested(c) => table
                             .profiles

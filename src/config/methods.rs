@@ -188,13 +188,7 @@ pub fn subnet(text: &str) -> Result<(IpAddr, IpAddr), String> {
     Ok((ip, ip))
 }
 
-/// An address as (is IPv6, value) for range comparisons.
-pub fn ip_key(ip: IpAddr) -> (bool, u128) {
-    match ip {
-        IpAddr::V4(v4) => (false, u32::from(v4) as u128),
-        IpAddr::V6(v6) => (true, u128::from(v6)),
-    }
-}
+pub use crate::routing::ip_key;
 
 #[cfg(test)]
 mod tests {

@@ -453,11 +453,7 @@ impl Scratch {
                 }
                 NodeData::Profile(pid) => {
                     let top = &table.profiles[*pid as usize];
-                    let family = match qtype {
-                        rtype::A => Family::V4,
-                        rtype::AAAA => Family::V6,
-                        _ => Family::Any,
-                    };
+                    let family = Family::of_qtype(qtype);
                     // A nested endpoint answers with its child profile's
                     // choice, owned by this name and with this TTL.
                     let chosen = routing::choose(

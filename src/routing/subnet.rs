@@ -1,17 +1,7 @@
 //! Subnet routing: the endpoint whose ranges contain the client's address,
 //! else the fallback endpoint (the one with an empty list).
 
-use std::net::IpAddr;
-
 use super::{Candidates, Client, SubnetRange};
-
-/// Address as (is IPv6, value).
-fn key(addr: IpAddr) -> (bool, u128) {
-    match addr {
-        IpAddr::V4(v4) => (false, u32::from(v4) as u128),
-        IpAddr::V6(v6) => (true, u128::from(v6)),
-    }
-}
 
 /// The matched endpoint (if any), then the fallback; records the scope: the
 /// shortest prefix around the address over which this answer cannot change.
@@ -27,7 +17,7 @@ pub(crate) fn candidates(
         }
         return c;
     };
-    let (v6, a) = key(addr);
+    let (v6, a) = super::ip_key(addr);
     // Ranges of this family, sorted and disjoint: binary search.
     let fam = ranges.partition_point(|r| !r.v6 && v6);
     let fam_ranges = &ranges[fam..];

@@ -297,6 +297,14 @@ impl RegionCode {
     }
 }
 
+/// An address as (is IPv6, value), the key subnet ranges compare.
+pub fn ip_key(ip: std::net::IpAddr) -> (bool, u128) {
+    match ip {
+        std::net::IpAddr::V4(v4) => (false, u32::from(v4) as u128),
+        std::net::IpAddr::V6(v6) => (true, u128::from(v6)),
+    }
+}
+
 /// One subnet-routing range: `[lo, hi]` of one family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubnetRange {
@@ -456,6 +464,17 @@ impl RoutingTable {
         self.status_at(ep, 0)
     }
 
+    /// The status shown for an endpoint of `p` (status page, API,
+    /// metrics): [`Status::Inactive`] when the profile is disabled, else
+    /// [`RoutingTable::status`].
+    pub fn shown_status(&self, p: &Profile, ep: &Endpoint) -> Status {
+        if p.enabled {
+            self.status(ep)
+        } else {
+            Status::Inactive
+        }
+    }
+
     fn status_at(&self, ep: &Endpoint, depth: usize) -> Status {
         let own = ep.status();
         let Health::Nested { child, min } = &ep.health else {
@@ -563,6 +582,27 @@ pub enum Family {
     V6,
     /// ANY and everything else.
     Any,
+}
+
+impl Family {
+    /// The family a query type asks for (A, AAAA, anything else).
+    #[inline]
+    pub fn of_qtype(qtype: u16) -> Family {
+        match qtype {
+            1 => Family::V4,
+            28 => Family::V6,
+            _ => Family::Any,
+        }
+    }
+
+    /// [`Family::of_qtype`] for a type's name (`A`, `aaaa`).
+    pub fn of_type_name(name: &str) -> Family {
+        match name.to_ascii_uppercase().as_str() {
+            "A" => Family::V4,
+            "AAAA" => Family::V6,
+            _ => Family::Any,
+        }
+    }
 }
 
 /// Where an endpoint's status comes from.

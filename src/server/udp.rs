@@ -12,9 +12,9 @@ use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tracing::warn;
+use tracing::{debug, warn};
 
-use crate::dns::answer::{self, Summary};
+use crate::dns::answer::{self, Summary, Transport};
 use crate::dns::cookie;
 use crate::dns::rrl::{Class, RateLimiter, Verdict, refused_source_port};
 use crate::state::Shared;
@@ -58,6 +58,44 @@ fn rate_limit(
         Verdict::Slip => {
             answer::slip(out, summary);
             Limited::Slipped
+        }
+    }
+}
+
+/// One datagram from `peer`, as both receive loops handle it: answered
+/// into `out`, rate limited, counted and logged. True when `out` is to be
+/// sent.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn handle(
+    answerer: &mut answer::Answerer,
+    table: &crate::routing::RoutingTable,
+    geo: Option<&crate::geo::GeoDb>,
+    rrl: Option<&RateLimiter>,
+    now: u32,
+    slips: &mut u32,
+    shared: &Shared,
+    pkt: &[u8],
+    peer: SocketAddr,
+    out: &mut Vec<u8>,
+) -> bool {
+    let Some(summary) = answerer.answer(table, geo, pkt, Transport::Udp, peer.ip(), out) else {
+        return false;
+    };
+    match rate_limit(rrl, peer.ip(), &summary, now, slips, out) {
+        Limited::Drop => {
+            debug!(%peer, rcode = summary.rcode, "udp answer dropped (rate limit)");
+            false
+        }
+        Limited::Slipped => {
+            shared.metrics.query(Transport::Udp, summary.rcode);
+            debug!(%peer, rcode = summary.rcode, "udp answer slipped (rate limit)");
+            true
+        }
+        Limited::Send => {
+            shared.metrics.query(Transport::Udp, summary.rcode);
+            debug!(%peer, rcode = summary.rcode, truncated = summary.truncated, "udp answer");
+            true
         }
     }
 }
@@ -121,8 +159,8 @@ mod batch {
     };
     use tracing::debug;
 
-    use super::{Limited, rate_limit, receive_error, refused_source_port};
-    use crate::dns::answer::{Answerer, Transport};
+    use super::{receive_error, refused_source_port};
+    use crate::dns::answer::Answerer;
     use crate::state::Shared;
 
     /// Datagrams taken per system call.
@@ -190,23 +228,18 @@ mod batch {
                 };
                 let pkt = &bufs[i][..lens[i].min(BUF)];
                 let out = &mut outs[replies];
-                if let Some(summary) =
-                    answerer.answer(snapshot, geo, pkt, Transport::Udp, peer_addr.ip(), out)
-                {
-                    match rate_limit(rrl, peer_addr.ip(), &summary, now, &mut slips, out) {
-                        Limited::Drop => {
-                            debug!(peer = %peer_addr, rcode = summary.rcode, "udp answer dropped (rate limit)");
-                            continue;
-                        }
-                        Limited::Slipped => {
-                            shared.metrics.query(Transport::Udp, summary.rcode);
-                            debug!(peer = %peer_addr, rcode = summary.rcode, "udp answer slipped (rate limit)");
-                        }
-                        Limited::Send => {
-                            shared.metrics.query(Transport::Udp, summary.rcode);
-                            debug!(peer = %peer_addr, rcode = summary.rcode, truncated = summary.truncated, "udp answer");
-                        }
-                    }
+                if super::handle(
+                    &mut answerer,
+                    snapshot,
+                    geo,
+                    rrl,
+                    now,
+                    &mut slips,
+                    shared,
+                    pkt,
+                    peer_addr,
+                    out,
+                ) {
                     reply_to[replies] = Some(peer);
                     replies += 1;
                 }
@@ -249,7 +282,7 @@ mod simple {
     use arc_swap::Cache;
     use tracing::debug;
 
-    use super::{Limited, rate_limit, receive_error, refused_source_port};
+    use super::{receive_error, refused_source_port};
     use crate::dns::answer::{Answerer, Transport};
     use crate::state::Shared;
 
@@ -274,25 +307,22 @@ mod simple {
             }
             let snapshot = tables.load();
             let geo = geos.load().as_deref();
-            let Some(summary) = answerer.answer(
-                snapshot,
-                geo,
-                &buf[..n],
-                Transport::Udp,
-                peer.ip(),
-                &mut out,
-            ) else {
-                continue;
-            };
             let rrl = limiters.load().as_deref();
             let now = rrl.map_or(0, |r| r.now());
-            match rate_limit(rrl, peer.ip(), &summary, now, &mut slips, &mut out) {
-                Limited::Drop => continue,
-                Limited::Slipped | Limited::Send => {
-                    shared.metrics.query(Transport::Udp, summary.rcode)
-                }
+            if !super::handle(
+                &mut answerer,
+                snapshot,
+                geo,
+                rrl,
+                now,
+                &mut slips,
+                shared,
+                &buf[..n],
+                peer,
+                &mut out,
+            ) {
+                continue;
             }
-            debug!(%peer, rcode = summary.rcode, "udp answer");
             if let Err(e) = sock.send_to(&out, peer) {
                 debug!(%peer, error = %e, "udp send failed");
             }

@@ -1,0 +1,416 @@
+//! Stage: one endpoint: its target (address, host name or nested
+//! profile), weight and priority, and its probe specification.
+
+use super::*;
+
+impl Loader<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn endpoint(
+        &mut self,
+        src: usize,
+        p: &str,
+        e: &RawEndpoint,
+        profile: ProfileId,
+        ttl: u32,
+        method: &str,
+        monitor: Option<&Arc<MonitorSettings>>,
+    ) -> Option<Endpoint> {
+        let runtime = self.runtime(e.name.get_ref());
+        if let Some(child) = &e.profile {
+            return self.nested_endpoint(src, p, e, child, profile, method, runtime);
+        }
+        if let Some(m) = &e.min_child_endpoints {
+            self.err(
+                src,
+                m,
+                &format!("{p}.min_child_endpoints"),
+                "only used with `profile` (nested endpoints)",
+            );
+        }
+        let Some(t) = &e.target else {
+            self.err(
+                src,
+                &e.name,
+                &format!("{p}.target"),
+                "target is required (an IPv4 or IPv6 address, or a host name)",
+            );
+            return None;
+        };
+        let field = format!("{p}.target");
+        let text = t.get_ref().trim();
+        let target = if let Ok(ip) = text.parse::<IpAddr>() {
+            match ip {
+                IpAddr::V4(v4) => Target::V4(v4),
+                IpAddr::V6(v6) => Target::V6(v6),
+            }
+        } else {
+            match DomainName::parse(text, None) {
+                // `192.0.2.7O` is a valid host name, and almost certainly
+                // a mistyped address.
+                Ok(h) if h.is_hostname() && !looks_like_an_address(text) => Target::Host(h),
+                _ => {
+                    self.err(src, t, &field, not_a_target(text));
+                    return None;
+                }
+            }
+        };
+        if let Target::Host(h) = &target {
+            let at = self.at(src, t, &field);
+            self.host_targets.push((h.clone(), at));
+        }
+        if method == "multivalue" && matches!(target, Target::Host(_)) {
+            self.err(
+                src,
+                t,
+                &field,
+                "multivalue routing answers addresses only; use an IPv4 or IPv6 address",
+            );
+            return None;
+        }
+        let weight = match &e.weight {
+            Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
+            None => 1,
+        };
+        let priority = match &e.priority {
+            Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
+            _ => 0,
+        };
+        let rr = match &target {
+            Target::V4(ip) => WireRr::a(ttl, *ip),
+            Target::V6(ip) => WireRr::aaaa(ttl, *ip),
+            Target::Host(h) => match WireRr::cname(ttl, h) {
+                Ok(rr) => rr,
+                Err(err) => {
+                    self.err(src, t, &field, err);
+                    return None;
+                }
+            },
+            Target::Nested(_) => WireRr::none(),
+        };
+        let enabled = e.enabled.unwrap_or(true);
+        let always_serve = e.always_serve.unwrap_or(false);
+        let mut health = if !enabled {
+            Health::Disabled
+        } else if always_serve || monitor.is_none() {
+            Health::Unmonitored
+        } else {
+            Health::Monitored(Arc::new(HealthCell::new()))
+        };
+        if let (Some(m), Health::Monitored(_)) = (monitor, &health) {
+            let probe = e.probe.as_ref().map(|pr| pr.get_ref());
+            let (host, address_is_name) = match probe.and_then(|pr| pr.address.as_ref()) {
+                Some(a) => {
+                    let a_text = a.get_ref().trim();
+                    let is_ip = a_text.parse::<IpAddr>().is_ok();
+                    let is_name = DomainName::parse(a_text, None).is_ok_and(|n| n.is_hostname());
+                    if !is_ip && !is_name {
+                        self.err(src, a, &format!("{p}.probe.address"), not_a_target(a_text));
+                    }
+                    (a_text.trim_end_matches('.').to_string(), is_name && !is_ip)
+                }
+                None => match &target {
+                    Target::Host(h) => (h.as_str().trim_end_matches('.').to_string(), true),
+                    other => (other.to_string(), false),
+                },
+            };
+            // Host defaults to the endpoint's host name, else the probe
+            // address's host name; an IP-only endpoint sends its address.
+            let default_host = match &target {
+                Target::Host(h) => Some(h.as_str().trim_end_matches('.').to_string()),
+                _ if address_is_name => Some(host.clone()),
+                _ => None,
+            };
+            let port = match probe.and_then(|pr| pr.port.as_ref()) {
+                Some(v) => self
+                    .int(src, v, &format!("{p}.probe.port"), 1, 65535)
+                    .unwrap_or(m.port),
+                None => m.port,
+            };
+            let path = match probe.and_then(|pr| pr.path.as_ref()) {
+                Some(v) => {
+                    self.check_path(
+                        src,
+                        v,
+                        &format!("{p}.probe.path"),
+                        m.protocol,
+                        m.key.is_some(),
+                    );
+                    v.get_ref().clone()
+                }
+                None => m.path.clone(),
+            };
+            let mut headers = m.headers.clone();
+            if let Some(h) = probe.and_then(|pr| pr.headers.as_ref()) {
+                for (k, v) in self.headers(src, h, &format!("{p}.probe.headers")) {
+                    headers.retain(|(x, _)| !x.eq_ignore_ascii_case(&k));
+                    headers.push((k, v));
+                }
+                if headers.len() > 8 {
+                    self.err(
+                        src,
+                        h,
+                        &format!("{p}.probe.headers"),
+                        "at most 8 headers in all",
+                    );
+                }
+            }
+            // Verified HTTPS to an address, with no name to verify: the
+            // certificate would have to name the address itself.
+            if m.protocol == Protocol::Https
+                && m.tls_verify
+                && default_host.is_none()
+                && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"))
+            {
+                self.warn(
+                    src,
+                    t,
+                    &field,
+                    format!(
+                        "an HTTPS check of the address {host} verifies a certificate for that address, which certificates rarely name: set a `Host` header in [monitor] headers (or this endpoint's probe) to the name its certificate carries; it is also the TLS server name"
+                    ),
+                );
+            }
+            let tls = (m.protocol == Protocol::Https).then(|| TlsKey {
+                verify: m.tls_verify,
+                ca_cert: m.ca_cert.clone(),
+                identity: m.client_cert.clone().zip(m.client_key.clone()),
+            });
+            let endpoint_id = self.table.endpoints.len() as u32;
+            // Identical probes (same target, settings and key) run once and
+            // share one health cell, whichever profiles they belong to.
+            let identity = ProbeKey {
+                host: host.clone(),
+                port,
+                path: path.clone(),
+                headers: headers.clone(),
+                default_host: default_host.clone(),
+                monitor: (**m).clone(),
+            };
+            match self.probe_index.get(&identity) {
+                Some(&i) => {
+                    let spec = &mut self.probes[i];
+                    spec.endpoints.push(endpoint_id);
+                    health = Health::Monitored(spec.cell.clone());
+                }
+                None => {
+                    // An unchanged probe keeps its cell (status, history)
+                    // across a reload.
+                    let cell = match self.carry.cells.get(&identity) {
+                        Some(old) => old.clone(),
+                        None => Arc::new(HealthCell::new()),
+                    };
+                    health = Health::Monitored(cell.clone());
+                    self.probe_index.insert(identity.clone(), self.probes.len());
+                    self.probes.push(ProbeSpec {
+                        key: identity,
+                        endpoints: vec![endpoint_id],
+                        cell,
+                        host,
+                        port,
+                        path,
+                        headers,
+                        default_host,
+                        tls,
+                        monitor: m.clone(),
+                        labels: Vec::new(), // filled in finish()
+                    });
+                }
+            }
+        } else if let Some(pr) = &e.probe {
+            let why = if monitor.is_none() {
+                "the profile has no [monitor]"
+            } else {
+                "the endpoint is not probed (disabled or always_serve)"
+            };
+            self.warn(src, pr, &format!("{p}.probe"), format!("ignored: {why}"));
+        }
+        Some(Endpoint {
+            name: e.name.get_ref().as_str().into(),
+            profile,
+            target,
+            priority,
+            weight,
+            health,
+            runtime,
+            rr,
+        })
+    }
+
+    /// The runtime state of an endpoint: the previous configuration's when
+    /// the same profile has an endpoint of the same name, with the runtime
+    /// override (state file) applied.
+    pub(super) fn runtime(&self, endpoint: &str) -> Arc<EndpointRuntime> {
+        let key = (self.current_profile.clone(), endpoint.to_string());
+        let rt = self.carry.runtimes.get(&key).cloned().unwrap_or_default();
+        rt.set_disabled(self.carry.disabled.contains(&key));
+        rt
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn nested_endpoint(
+        &mut self,
+        src: usize,
+        p: &str,
+        e: &RawEndpoint,
+        child: &Spanned<String>,
+        profile: ProfileId,
+        method: &str,
+        runtime: Arc<EndpointRuntime>,
+    ) -> Option<Endpoint> {
+        let field = format!("{p}.profile");
+        if let Some(t) = &e.target {
+            self.err(src, t, &format!("{p}.target"), "a nested endpoint answers with its child profile's choice: remove `target` (or `profile`)");
+            return None;
+        }
+        if method == "multivalue" {
+            self.err(
+                src,
+                child,
+                &field,
+                "multivalue routing answers addresses only; nested endpoints are not allowed",
+            );
+            return None;
+        }
+        let name = match DomainName::parse(child.get_ref(), None) {
+            Ok(n) => n,
+            Err(msg) => {
+                self.err(src, child, &field, msg);
+                return None;
+            }
+        };
+        let min = match &e.min_child_endpoints {
+            Some(m) => self.int(src, m, &format!("{p}.min_child_endpoints"), 1, 1000)?,
+            None => 1,
+        };
+        if let Some(pr) = &e.probe {
+            self.warn(
+                src,
+                pr,
+                &format!("{p}.probe"),
+                "ignored: a nested endpoint's status comes from its child profile",
+            );
+        }
+        // Validated exactly as a plain endpoint's (priority: with the
+        // profile's other priorities, above).
+        let weight = match &e.weight {
+            Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
+            None => 1,
+        };
+        let priority = match &e.priority {
+            Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
+            _ => 0,
+        };
+        let id = self.table.endpoints.len() as u32;
+        let at = self.at(src, child, &field);
+        self.nested.push((id, name, at));
+        let health = if e.enabled.unwrap_or(true) {
+            Health::Nested {
+                child: u32::MAX,
+                min,
+            }
+        } else {
+            Health::Disabled
+        };
+        Some(Endpoint {
+            name: e.name.get_ref().as_str().into(),
+            profile,
+            target: Target::Nested(u32::MAX),
+            priority,
+            weight,
+            health,
+            runtime,
+            rr: WireRr::none(),
+        })
+    }
+}
+
+/// Explains why `text` is neither an address nor a host name.
+fn not_a_target(text: &str) -> String {
+    if let Some(port_hint) = with_a_port(text) {
+        return port_hint;
+    }
+    let labels: Vec<&str> = text.split('.').collect();
+    if labels
+        .iter()
+        .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()))
+    {
+        format!("`{text}` is not a valid IPv4 address")
+    } else if looks_like_an_address(text) && !text.contains(':') {
+        let odd = labels
+            .iter()
+            .find(|l| !l.bytes().all(|c| c.is_ascii_digit()))
+            .copied()
+            .unwrap_or_default();
+        let letters = if odd.bytes().any(|c| matches!(c, b'O' | b'o')) {
+            " (a letter O for a zero?)"
+        } else if odd.bytes().any(|c| matches!(c, b'l' | b'I')) {
+            " (a letter l for a one?)"
+        } else {
+            ""
+        };
+        format!(
+            "`{text}` looks like an IPv4 address but `{odd}` is not a number{letters}; a host name target is a name such as `api.example.com`"
+        )
+    } else if text.contains(':') {
+        format!("`{text}` is not a valid IPv6 address")
+    } else {
+        format!(
+            "`{text}` is not a host name (dot-separated labels of letters, digits and `-`) nor an IP address"
+        )
+    }
+}
+
+/// Four dot-separated labels of at most three characters, three or more of
+/// them numbers (`192.0.2.7O`), or anything with a colon: meant as an
+/// address, whatever it parses as. (`10.0.0.1.nip.io` is a host name.)
+fn looks_like_an_address(text: &str) -> bool {
+    if text.contains(':') {
+        return true;
+    }
+    let labels: Vec<&str> = text.trim_end_matches('.').split('.').collect();
+    labels.len() == 4
+        && labels
+            .iter()
+            .all(|l| (1..=3).contains(&l.len()) && l.bytes().all(|c| c.is_ascii_alphanumeric()))
+        && labels
+            .iter()
+            .filter(|l| l.bytes().all(|c| c.is_ascii_digit()))
+            .count()
+            >= 3
+}
+
+/// The message for an address with a port (`192.0.2.71:443`,
+/// `[2001:db8::1]:443`), if `text` is one.
+fn with_a_port(text: &str) -> Option<String> {
+    let (host, port) = text.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.parse::<IpAddr>().ok()?;
+    Some(format!(
+        "`{text}` has a port; a target is an address alone (`{host}`), and the port probes use is `port` in [monitor]"
+    ))
+}
+
+#[cfg(test)]
+mod target_tests {
+    use super::*;
+
+    #[test]
+    fn mistyped_addresses_are_named_as_such() {
+        assert!(looks_like_an_address("192.0.2.7O"));
+        assert!(looks_like_an_address("l92.0.2.7"));
+        assert!(looks_like_an_address("2001:db8::g"));
+        assert!(!looks_like_an_address("10.0.0.1.nip.io"));
+        assert!(!looks_like_an_address("api.eu.example.com"));
+        assert!(!looks_like_an_address("a.b.c.de"));
+        assert!(not_a_target("192.0.2.7O").contains("letter O for a zero"));
+        assert!(not_a_target("192.0.2.7O").contains("looks like an IPv4 address"));
+        assert!(not_a_target("192.0.2.71:443").contains("has a port"));
+        assert!(not_a_target("[2001:db8::1]:443").contains("`2001:db8::1`"));
+        assert!(not_a_target("2001:db8::g").contains("not a valid IPv6 address"));
+        assert!(not_a_target("203.0.113.300").contains("not a valid IPv4 address"));
+    }
+}

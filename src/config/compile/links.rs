@@ -1,0 +1,312 @@
+//! Stage: what links profiles and names once all are read: nested
+//! profiles, CNAME targets and loops, glue, and the probes' log labels.
+
+use super::*;
+
+impl Loader<'_> {
+    /// Points nested endpoints at their child profiles, rejecting unknown
+    /// children, loops and nesting deeper than ten.
+    pub(super) fn resolve_nested(&mut self) {
+        let nested = std::mem::take(&mut self.nested);
+        for (id, name, at) in &nested {
+            let child = self.table.profiles.iter().position(|p| p.name == *name);
+            let ep = &mut self.table.endpoints[*id as usize];
+            match child {
+                Some(c) if c as u32 == ep.profile => {
+                    let msg = format!(
+                        "{name} is this endpoint's own profile: a profile cannot nest itself"
+                    );
+                    self.error(at, msg);
+                }
+                Some(c) => {
+                    ep.target = Target::Nested(c as u32);
+                    if let Health::Nested { child, .. } = &mut ep.health {
+                        *child = c as u32;
+                    }
+                }
+                None => {
+                    let msg = format!("no profile is named {name}");
+                    self.error(at, msg);
+                }
+            }
+        }
+        if !self.diag.ok() {
+            return;
+        }
+        // Depth of nesting below each profile; a profile on the current path
+        // again is a loop.
+        fn depth(t: &RoutingTable, p: usize, path: &mut Vec<usize>) -> Result<usize, Vec<usize>> {
+            if path.contains(&p) {
+                path.push(p);
+                return Err(path.clone());
+            }
+            path.push(p);
+            let mut d = 0;
+            for ep in t.endpoints_of(&t.profiles[p]) {
+                if let Target::Nested(c) = ep.target {
+                    d = d.max(1 + depth(t, c as usize, path)?);
+                }
+            }
+            path.pop();
+            Ok(d)
+        }
+        for (id, _, at) in &nested {
+            let p = self.table.endpoints[*id as usize].profile as usize;
+            match depth(&self.table, p, &mut Vec::new()) {
+                Err(cycle) => {
+                    let names: Vec<&str> = cycle
+                        .iter()
+                        .map(|&i| self.table.profiles[i].name.as_str())
+                        .collect();
+                    let msg = format!("nested profiles form a loop: {}", names.join(" -> "));
+                    self.error(at, msg);
+                    return;
+                }
+                Ok(d) if d > crate::routing::MAX_NESTING => {
+                    let msg = format!(
+                        "profiles are nested {d} deep; at most {} levels are allowed",
+                        crate::routing::MAX_NESTING
+                    );
+                    self.error(at, msg);
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Creates nodes (with empty non-terminals), resolves links, and checks
+    /// what needs the whole picture: glue, CNAME loops.
+    pub(super) fn finish(&mut self) {
+        if !self.diag.ok() {
+            return;
+        }
+        self.resolve_nested();
+        if !self.diag.ok() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut ats: Vec<(NodeId, Vec<Vec<At>>)> = Vec::new();
+        for p in pending {
+            let data = match p.kind {
+                PendingKind::Records(sets) => {
+                    let (sets, where_): (Vec<RrSet>, Vec<Vec<At>>) = sets.into_iter().unzip();
+                    ats.push((self.table.nodes.len() as NodeId, where_));
+                    NodeData::Records(sets)
+                }
+                PendingKind::Profile(pid) => NodeData::Profile(pid),
+            };
+            let id = self.table.add_node(Node {
+                name: p.name.clone(),
+                zone: p.zone,
+                data,
+            });
+            match &self.table.nodes[id as usize].data {
+                NodeData::Profile(pid) => self.table.profiles[*pid as usize].node = id,
+                _ if self.table.zones[p.zone as usize].origin == p.name => {
+                    self.table.zones[p.zone as usize].apex = id;
+                }
+                _ => {}
+            }
+        }
+        // Empty non-terminals: every ancestor up to the apex exists.
+        let names: Vec<(DomainName, ZoneId)> = self
+            .table
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.zone))
+            .collect();
+        for (name, zone) in names {
+            let origin = self.table.zones[zone as usize].origin.clone();
+            let mut cur = name.parent();
+            while let Some(n) = cur {
+                if !n.is_within(&origin) || self.table.node_id(n.wire()).is_some() {
+                    break;
+                }
+                self.table.add_node(Node {
+                    name: n.clone(),
+                    zone,
+                    data: NodeData::Empty,
+                });
+                cur = n.parent();
+            }
+        }
+        // Links from record data to nodes.
+        let link_of = |table: &RoutingTable, rr: &WireRr| -> Link {
+            let Some(target) = rr.target() else {
+                return Link::None;
+            };
+            match table.lookup(target.wire()) {
+                crate::routing::Lookup::Found(id) => Link::Node(id),
+                crate::routing::Lookup::NxDomain(z) => Link::Missing(z),
+                crate::routing::Lookup::Outside => Link::None,
+            }
+        };
+        for i in 0..self.table.nodes.len() {
+            let links: Vec<Vec<Link>> = match &self.table.nodes[i].data {
+                NodeData::Records(sets) => sets
+                    .iter()
+                    .map(|s| s.rrs.iter().map(|rr| link_of(&self.table, rr)).collect())
+                    .collect(),
+                _ => continue,
+            };
+            if let NodeData::Records(sets) = &mut self.table.nodes[i].data {
+                for (set, l) in sets.iter_mut().zip(links) {
+                    for (rr, link) in set.rrs.iter_mut().zip(l) {
+                        rr.link = link;
+                    }
+                }
+            }
+        }
+        for i in 0..self.table.endpoints.len() {
+            let link = link_of(&self.table, &self.table.endpoints[i].rr);
+            self.table.endpoints[i].rr.link = link;
+        }
+        self.check_glue(&ats);
+        self.check_cname_loops(&ats);
+        self.check_host_targets();
+        // Each probe's (profile, endpoint) names, for the prober's logs.
+        for spec in &mut self.probes {
+            spec.labels = spec
+                .endpoints
+                .iter()
+                .filter_map(|&id| {
+                    let ep = self.table.endpoints.get(id as usize)?;
+                    let profile = self.table.profiles.get(ep.profile as usize)?;
+                    Some((profile.name.as_str().into(), (*ep.name).into()))
+                })
+                .collect();
+        }
+    }
+
+    /// Warns about host-name targets inside a zone we serve that name
+    /// nothing there: every answer through them ends in NXDOMAIN.
+    pub(super) fn check_host_targets(&mut self) {
+        for (host, at) in std::mem::take(&mut self.host_targets) {
+            if let crate::routing::Lookup::NxDomain(z) = self.table.lookup(host.wire()) {
+                let zone = self.table.zones[z as usize].origin.clone();
+                let src = &self.sources[at.src];
+                self.diag.warn(
+                    src,
+                    at.span.clone(),
+                    &at.field,
+                    format!(
+                        "{host} is inside zone {zone}, which this server answers, and nothing is named so there: answers through this endpoint will be NXDOMAIN"
+                    ),
+                );
+            }
+        }
+    }
+
+    pub(super) fn check_glue(&mut self, _ats: &[(NodeId, Vec<Vec<At>>)]) {
+        let ns_hosts = std::mem::take(&mut self.ns_hosts);
+        for (zone, host, at) in ns_hosts {
+            if self.table.zone_of(&host) != Some(zone) {
+                continue;
+            }
+            let has_addr = self.table.node_id(host.wire()).is_some_and(|id| {
+                matches!(&self.table.nodes[id as usize].data, NodeData::Records(sets)
+                    if sets.iter().any(|s| s.rtype == rtype::A || s.rtype == rtype::AAAA))
+            });
+            if !has_addr {
+                self.error(
+                    &at,
+                    format!("{host} is inside the zone but has no A or AAAA record: add one to `records` (glue)"),
+                );
+            }
+        }
+    }
+
+    /// Rejects CNAME chains that loop, through static CNAMEs and profile
+    /// endpoints whose host-name targets are in our zones.
+    pub(super) fn check_cname_loops(&mut self, ats: &[(NodeId, Vec<Vec<At>>)]) {
+        let n = self.table.nodes.len();
+        // Edges: node -> (next node, where the edge was written).
+        let mut edges: Vec<Vec<(NodeId, Option<At>)>> = vec![Vec::new(); n];
+        let where_of: FxHashMap<NodeId, &Vec<Vec<At>>> =
+            ats.iter().map(|(id, w)| (*id, w)).collect();
+        for (i, node) in self.table.nodes.iter().enumerate() {
+            match &node.data {
+                NodeData::Records(sets) => {
+                    for (si, set) in sets.iter().enumerate() {
+                        if set.rtype != rtype::CNAME {
+                            continue;
+                        }
+                        if let Link::Node(to) = set.rrs[0].link {
+                            let at = where_of
+                                .get(&(i as NodeId))
+                                .and_then(|w| w.get(si))
+                                .and_then(|w| w.first())
+                                .cloned();
+                            edges[i].push((to, at));
+                        }
+                    }
+                }
+                NodeData::Profile(pid) => {
+                    let p = &self.table.profiles[*pid as usize];
+                    for ep in self.table.endpoints_of(p) {
+                        if let Link::Node(to) = ep.rr.link {
+                            edges[i].push((to, None));
+                        }
+                        // A nested endpoint answers with its child's
+                        // targets, as if the name were the child's.
+                        if let Target::Nested(child) = ep.target
+                            && let Some(c) = self.table.profiles.get(child as usize)
+                        {
+                            edges[i].push((c.node, None));
+                        }
+                    }
+                }
+                NodeData::Empty => {}
+            }
+        }
+        // Iterative DFS with colours: 0 new, 1 on stack, 2 done.
+        let mut colour = vec![0u8; n];
+        for start in 0..n {
+            if colour[start] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+            colour[start] = 1;
+            while let Some(&mut (v, ref mut next)) = stack.last_mut() {
+                if let Some((to, at)) = edges[v].get(*next).cloned() {
+                    *next += 1;
+                    let to = to as usize;
+                    if colour[to] == 1 {
+                        let from = self.table.nodes[v].name.clone();
+                        let msg = format!(
+                            "CNAME loop: {from} leads back to {} through CNAMEs in our zones",
+                            self.table.nodes[to].name
+                        );
+                        match at {
+                            Some(at) => self.error(&at, msg),
+                            None => {
+                                let path = self.profile_source(v);
+                                self.diag.file_error(&path, msg);
+                            }
+                        }
+                        return;
+                    }
+                    if colour[to] == 0 {
+                        colour[to] = 1;
+                        stack.push((to, 0));
+                    }
+                } else {
+                    colour[v] = 2;
+                    stack.pop();
+                }
+            }
+        }
+    }
+
+    pub(super) fn profile_source(&self, node: usize) -> PathBuf {
+        match &self.table.nodes[node].data {
+            NodeData::Profile(pid) => self.table.profiles[*pid as usize].source.clone(),
+            _ => self
+                .sources
+                .first()
+                .map(|s| s.path.clone())
+                .unwrap_or_default(),
+        }
+    }
+}

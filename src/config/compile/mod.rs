@@ -1,0 +1,392 @@
+//! Raw configuration -> validated [`Config`] with a compiled [`RoutingTable`].
+//!
+//! Every check reports into [`Diagnostics`] and carries on, so one run of
+//! `switchyard check` lists every problem; the table is only returned when
+//! there were none.
+//!
+//! The stages, in the order a load runs them, one file each: [`server`]
+//! settings, [`zones`] and static records, [`profiles`] (with the routing
+//! methods' data), [`endpoints`], [`monitor`] tables, and the [`links`]
+//! between profiles and names once everything is read. This file holds the
+//! loader they share and its located-error helpers.
+
+mod endpoints;
+mod links;
+mod monitor;
+mod profiles;
+mod server;
+mod zones;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustc_hash::FxHashMap;
+use toml::Spanned;
+
+use super::diag::{self, ConfigErrors, Diagnostics, Source};
+use super::methods;
+use super::raw::{
+    RawEndpoint, RawLocation, RawMonitor, RawProfile, RawRecord, RawServer, RawZone, SizeSpec,
+    StatusSpec,
+};
+use super::secret::{Secret, SecretSource};
+use super::{
+    AdminSettings, Carry, Config, DnsSettings, MonitorSettings, ProbeKey, ProbeSpec, Protocol,
+    Settings,
+};
+use crate::health::HealthCell;
+use crate::health::tls::TlsKey;
+use crate::proto::name::DomainName;
+use crate::proto::rr::{self, Link, WireRr, rtype};
+use crate::routing::{
+    Endpoint, EndpointRuntime, Health, Node, NodeData, NodeId, OnAllDown, Profile, ProfileId,
+    Routing, RoutingTable, RrSet, SubnetRange, Target, Zone, ZoneId,
+};
+
+/// Largest TTL allowed (RFC 2181 §8).
+const MAX_TTL: i64 = 2_147_483_647;
+/// Routing methods the schema knows.
+const KNOWN_METHODS: &[&str] = &[
+    "priority",
+    "weighted",
+    "performance",
+    "geographic",
+    "subnet",
+    "multivalue",
+];
+
+/// Where something was written: for errors that point back at it.
+#[derive(Clone, Debug, Default)]
+struct At {
+    src: usize,
+    span: std::ops::Range<usize>,
+    field: String,
+}
+
+/// Loader state: sources for diagnostics and the table under construction.
+struct Loader<'c> {
+    /// What the previous configuration leaves to this one.
+    carry: &'c Carry,
+    /// The profile being compiled (its name as written), for runtime state.
+    current_profile: String,
+    /// Nested endpoints to resolve once every profile is known:
+    /// (endpoint id, child profile name, where written).
+    nested: Vec<(u32, DomainName, At)>,
+    /// Host-name targets of endpoints, checked against our zones at the end.
+    host_targets: Vec<(DomainName, At)>,
+    diag: Diagnostics,
+    sources: Vec<Source>,
+    table: RoutingTable,
+    /// Names defined so far (records and profiles), before nodes exist.
+    pending: Vec<Pending>,
+    pending_index: FxHashMap<Box<[u8]>, usize>,
+    /// Zone NS entries, for the glue check.
+    ns_hosts: Vec<(ZoneId, DomainName, At)>,
+    probes: Vec<ProbeSpec>,
+    probe_index: HashMap<ProbeKey, usize>,
+    /// The GeoIP database, opened while reading `[geoip]`.
+    geo: Option<Arc<crate::geo::GeoDb>>,
+    /// Whether `[geoip] database` was given (even if it failed to open).
+    geo_configured: bool,
+    now: SystemTime,
+}
+
+/// The per-method keys of one endpoint, checked.
+#[derive(Default)]
+struct MethodKeys {
+    /// Where the endpoint was written (its name).
+    at: At,
+    point: Option<crate::geo::Point>,
+    location_given: bool,
+    regions_given: bool,
+    regions: Vec<(crate::routing::RegionCode, String, At)>,
+    subnets: Vec<(bool, u128, u128, String, At)>,
+}
+
+struct Pending {
+    name: DomainName,
+    zone: ZoneId,
+    kind: PendingKind,
+    at: At,
+}
+
+enum PendingKind {
+    /// Static RRsets, each record with where it was written.
+    Records(Vec<(RrSet, Vec<At>)>),
+    Profile(ProfileId),
+}
+
+pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
+    let mut l = Loader {
+        carry,
+        current_profile: String::new(),
+        nested: Vec::new(),
+        host_targets: Vec::new(),
+        diag: Diagnostics::default(),
+        sources: Vec::new(),
+        table: RoutingTable::default(),
+        pending: Vec::new(),
+        pending_index: FxHashMap::default(),
+        ns_hosts: Vec::new(),
+        probes: Vec::new(),
+        probe_index: HashMap::new(),
+        geo: None,
+        geo_configured: false,
+        now: SystemTime::now(),
+    };
+    let settings = l.load_all(path);
+    match settings {
+        Some(settings) if l.diag.ok() => Ok(Config {
+            path: path.to_path_buf(),
+            settings,
+            table: l.table,
+            probes: l.probes,
+            geo: l.geo,
+            warnings: l.diag.warnings,
+        }),
+        _ => Err(ConfigErrors(l.diag.errors)),
+    }
+}
+
+/// The cookie secrets to serve with (see [`crate::proto::cookie::Secrets::next`]).
+fn cookie_secrets(
+    settings: &super::CookieSettings,
+    running: Option<&crate::proto::cookie::Secrets>,
+) -> Option<Arc<crate::proto::cookie::Secrets>> {
+    use crate::dns::cookie::{self, Secrets};
+    if !settings.enabled {
+        return None;
+    }
+    Some(Arc::new(Secrets::next(
+        settings.secret,
+        settings.previous,
+        running,
+        cookie::now(),
+    )))
+}
+
+/// `"1MiB"`, `"512 KiB"`, `"2MB"`, `"100"` (bytes) -> bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn base_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+impl Loader<'_> {
+    /// Reads a configuration file of at most `limit` bytes (checked before
+    /// reading: a huge file costs nothing).
+    pub(super) fn read(&mut self, path: &Path, limit: u64, what: &str) -> Option<usize> {
+        match crate::fsutil::read_text(path, limit, what) {
+            Ok(text) => {
+                self.sources.push(Source {
+                    path: path.to_path_buf(),
+                    text,
+                });
+                Some(self.sources.len() - 1)
+            }
+            Err(crate::fsutil::ReadError::NotFound) => {
+                self.diag
+                    .file_error(path, "cannot read configuration: no such file");
+                None
+            }
+            Err(e) => {
+                self.diag
+                    .file_error(path, format!("cannot read configuration: {e}"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn error(&mut self, at: &At, msg: impl Into<String>) {
+        let src = &self.sources[at.src];
+        self.diag.error(src, at.span.clone(), &at.field, msg);
+    }
+
+    pub(super) fn err<T>(
+        &mut self,
+        src: usize,
+        v: &Spanned<T>,
+        field: &str,
+        msg: impl Into<String>,
+    ) {
+        let at = self.at(src, v, field);
+        self.error(&at, msg);
+    }
+
+    pub(super) fn warn<T>(
+        &mut self,
+        src: usize,
+        v: &Spanned<T>,
+        field: &str,
+        msg: impl Into<String>,
+    ) {
+        let source = &self.sources[src];
+        self.diag.warn(source, v.span(), field, msg);
+    }
+
+    pub(super) fn at<T>(&self, src: usize, v: &Spanned<T>, field: &str) -> At {
+        At {
+            src,
+            span: v.span(),
+            field: field.to_string(),
+        }
+    }
+
+    /// Checks an integer against a range, reporting a located error.
+    pub(super) fn int<T: TryFrom<i64>>(
+        &mut self,
+        src: usize,
+        v: &Spanned<i64>,
+        field: &str,
+        lo: i64,
+        hi: i64,
+    ) -> Option<T> {
+        let n = *v.get_ref();
+        if n < lo || n > hi {
+            self.err(src, v, field, format!("{n} is out of range ({lo}..={hi})"));
+            return None;
+        }
+        T::try_from(n).ok()
+    }
+
+    /// A size in bytes within `lo..=hi`: an integer, or `"512KiB"`, `"1MiB"`.
+    pub(super) fn size(
+        &mut self,
+        src: usize,
+        v: &Spanned<SizeSpec>,
+        field: &str,
+        lo: u64,
+        hi: u64,
+    ) -> Option<u64> {
+        let n = match v.get_ref() {
+            SizeSpec::Bytes(n) => u64::try_from(*n).ok(),
+            SizeSpec::Text(t) => parse_size(t),
+        };
+        match n {
+            Some(n) if (lo..=hi).contains(&n) => Some(n),
+            Some(n) => {
+                self.err(
+                    src,
+                    v,
+                    field,
+                    format!(
+                        "{n} bytes is out of range ({}..={})",
+                        crate::fsutil::human_size(lo),
+                        crate::fsutil::human_size(hi)
+                    ),
+                );
+                None
+            }
+            None => {
+                self.err(
+                    src,
+                    v,
+                    field,
+                    "not a size: write bytes, or e.g. \"512KiB\", \"4MiB\"",
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn duration(
+        &mut self,
+        src: usize,
+        v: &Spanned<String>,
+        field: &str,
+    ) -> Option<Duration> {
+        match humantime::parse_duration(v.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(
+                    src,
+                    v,
+                    field,
+                    format!(
+                        "`{}` is not a duration ({e}); write e.g. \"500ms\", \"10s\", \"1m\"",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn secret(
+        &mut self,
+        src: usize,
+        v: &Spanned<SecretSource>,
+        field: &str,
+    ) -> Option<Secret> {
+        let base = base_dir(&self.sources[src].path);
+        if let SecretSource::Literal(_) = v.get_ref() {
+            self.warn(
+                src,
+                v,
+                field,
+                "secret written in the file; prefer { env = \"NAME\" } or { file = \"path\" }",
+            );
+        }
+        match v.get_ref().resolve(&base) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.err(src, v, field, e);
+                None
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- server
+
+    pub(super) fn load_all(&mut self, path: &Path) -> Option<Settings> {
+        let src = self.read(
+            path,
+            super::SERVER_FILE_LIMIT,
+            "the fixed limit for the server configuration file",
+        )?;
+        let raw: RawServer = diag::parse(&self.sources[src], &mut self.diag)?;
+        let base = base_dir(path);
+        let settings = self.settings(src, &raw, &base);
+        self.table.ecs = settings.dns.ecs;
+        self.table.cookies = cookie_secrets(&settings.dns.cookies, self.carry.cookies.as_deref());
+        self.table.loaded_at = Some(self.now);
+        let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
+        // Records after every origin is known, so each lands in its own zone.
+        for (z, built) in raw.zones.iter().zip(zones) {
+            if let Some((zone, origin, ttl)) = built {
+                for (i, r) in z.get_ref().records.iter().enumerate() {
+                    self.record(src, zone, &origin, ttl, i, r);
+                }
+            }
+        }
+        if raw.zones.is_empty() {
+            self.diag.file_error(
+                path,
+                "no [[zones]] configured: Switchyard only answers for its zones",
+            );
+        }
+        let dir = settings.profiles_dir.clone();
+        self.profiles_dir(&dir, settings.profiles_max_file_size);
+        self.finish();
+        Some(settings)
+    }
+}

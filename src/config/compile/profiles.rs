@@ -1,0 +1,532 @@
+//! Stage: each profile file: its name, settings and endpoints, and the
+//! routing method's own data (priorities, alias table, regions, ranges).
+
+use super::*;
+
+impl Loader<'_> {
+    pub(super) fn profiles_dir(&mut self, dir: &Path, limit: u64) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                // Already reported when the directory was configured explicitly.
+                if self.diag.errors.iter().all(|x| x.field != "profiles.dir") {
+                    self.diag
+                        .file_error(dir, format!("cannot read profiles directory: {e}"));
+                }
+                return;
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            if let Some(src) = self.read(&f, limit, "profiles.max_file_size")
+                && let Some(raw) = diag::parse::<RawProfile>(&self.sources[src], &mut self.diag)
+            {
+                self.profile(src, raw);
+            }
+        }
+    }
+
+    /// Validates a profile's name: inside a zone, below its apex, unique.
+    pub(super) fn profile_name(
+        &mut self,
+        src: usize,
+        raw: &RawProfile,
+    ) -> Option<(DomainName, ZoneId)> {
+        let name = match DomainName::parse(raw.name.get_ref(), None) {
+            Ok(n) => n,
+            Err(e) => {
+                self.err(src, &raw.name, "name", e);
+                return None;
+            }
+        };
+        let Some(zone) = self.table.zone_of(&name) else {
+            let zones: Vec<String> = self
+                .table
+                .zones
+                .iter()
+                .map(|z| z.origin.to_string())
+                .collect();
+            let list = if zones.is_empty() {
+                "none configured".to_string()
+            } else {
+                zones.join(", ")
+            };
+            self.err(
+                src,
+                &raw.name,
+                "name",
+                format!("{name} is not inside any configured zone ({list})"),
+            );
+            return None;
+        };
+        if self.table.zones[zone as usize].origin == name {
+            self.err(
+                src,
+                &raw.name,
+                "name",
+                format!("{name} is the zone apex; a profile must be a name below it"),
+            );
+            return None;
+        }
+        if let Some(&idx) = self.pending_index.get(name.wire()) {
+            let other = &self.pending[idx];
+            let what = match other.kind {
+                PendingKind::Profile(_) => "another profile",
+                PendingKind::Records(_) => "static records",
+            };
+            let where_ = self.sources[other.at.src].path.display().to_string();
+            let (line, _) = self.sources[other.at.src].line_col(other.at.span.start);
+            self.err(
+                src,
+                &raw.name,
+                "name",
+                format!("{name} is already defined by {what} at {where_}:{line}"),
+            );
+            return None;
+        }
+        Some((name, zone))
+    }
+
+    pub(super) fn profile(&mut self, src: usize, raw: RawProfile) {
+        let profile_id = self.table.profiles.len() as ProfileId;
+        // Keep checking after the first problem so one run reports them all;
+        // the profile is only added when none was found.
+        let errors_before = self.diag.errors.len();
+        let named = self.profile_name(src, &raw);
+        self.current_profile = named
+            .as_ref()
+            .map(|(n, _)| n.as_str().to_ascii_lowercase())
+            .unwrap_or_default();
+        let mut method = raw.routing.get_ref().as_str();
+        if !KNOWN_METHODS.contains(&method) {
+            self.err(
+                src,
+                &raw.routing,
+                "routing",
+                format!(
+                    "unknown routing method `{method}` (expected one of: {})",
+                    KNOWN_METHODS.join(", ")
+                ),
+            );
+            method = "";
+        } else if matches!(method, "performance" | "geographic") && self.geo.is_none() {
+            let msg = if self.geo_configured {
+                format!(
+                    "`{method}` routing needs the GeoIP database, which did not load (see its error)"
+                )
+            } else {
+                format!(
+                    "`{method}` routing needs a GeoIP database: set [geoip] database in the server configuration (geoip/ ships one)"
+                )
+            };
+            self.err(src, &raw.routing, "routing", msg);
+        }
+        let ttl = match &raw.ttl {
+            Some(t) => self.int(src, t, "ttl", 0, MAX_TTL).unwrap_or(60),
+            None => 60,
+        };
+        let enabled = raw.enabled.unwrap_or(true);
+        let max_answers = match (&raw.max_answers, method) {
+            (Some(m), "multivalue") => self.int::<u8>(src, m, "max_answers", 1, 10).unwrap_or(1),
+            (Some(m), _) => {
+                self.err(src, m, "max_answers", "only used by multivalue routing");
+                1
+            }
+            (None, _) => 8,
+        };
+        let monitor = raw
+            .monitor
+            .as_ref()
+            .and_then(|m| self.monitor(src, m))
+            .map(Arc::new);
+
+        if raw.endpoints.is_empty() {
+            return self.err(
+                src,
+                &raw.name,
+                "endpoints",
+                "a profile needs at least one [[endpoints]]",
+            );
+        }
+        let first_ep = self.table.endpoints.len() as u32;
+        let mut keys: Vec<MethodKeys> = Vec::new();
+        let mut names: Vec<(String, At)> = Vec::new();
+        let mut priorities: Vec<(u16, String)> = Vec::new();
+        let mut missing_priority: Vec<At> = Vec::new();
+        for (i, e) in raw.endpoints.iter().enumerate() {
+            let p = format!("endpoints[{i}]");
+            let ep_raw = e.get_ref();
+            let ep_name = ep_raw.name.get_ref().clone();
+            let name_ok = !ep_name.is_empty()
+                && ep_name.len() <= 64
+                && ep_name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !name_ok {
+                self.err(
+                    src,
+                    &ep_raw.name,
+                    &format!("{p}.name"),
+                    "endpoint names are 1-64 letters, digits, `-`, `_` or `.`",
+                );
+            } else if let Some((_, first)) =
+                names.iter().find(|(n, _)| n.eq_ignore_ascii_case(&ep_name))
+            {
+                let (line, _) = self.sources[first.src].line_col(first.span.start);
+                self.err(
+                    src,
+                    &ep_raw.name,
+                    &format!("{p}.name"),
+                    format!("duplicate endpoint name `{ep_name}` (first used on line {line})"),
+                );
+            }
+            names.push((
+                ep_name.clone(),
+                self.at(src, &ep_raw.name, &format!("{p}.name")),
+            ));
+            if method == "priority" {
+                match &ep_raw.priority {
+                    Some(pv) => {
+                        if let Some(prio) =
+                            self.int::<u16>(src, pv, &format!("{p}.priority"), 1, 1000)
+                        {
+                            if let Some((_, other)) = priorities.iter().find(|(x, _)| *x == prio) {
+                                let msg = format!(
+                                    "duplicate priority {prio} (also used by endpoint `{other}`); priorities must be unique"
+                                );
+                                self.err(src, pv, &format!("{p}.priority"), msg);
+                            }
+                            priorities.push((prio, ep_name.clone()));
+                        }
+                    }
+                    None => {
+                        missing_priority.push(self.at(src, &ep_raw.name, &format!("{p}.priority")))
+                    }
+                }
+            }
+            keys.push(self.method_keys(src, &p, ep_raw));
+            self.unused_method_keys(src, &p, ep_raw, method);
+            if let Some(ep) =
+                self.endpoint(src, &p, ep_raw, profile_id, ttl, method, monitor.as_ref())
+            {
+                self.table.endpoints.push(ep);
+            }
+        }
+        if method == "priority" && !priorities.is_empty() {
+            for at in &missing_priority {
+                self.error(
+                    at,
+                    "priority is required on every endpoint once one endpoint sets it",
+                );
+            }
+        }
+        let method_routing = self.method_routing(method, &keys, &names);
+        let last_ep = self.table.endpoints.len() as u32;
+        let Some((name, zone)) = named else {
+            self.table.endpoints.truncate(first_ep as usize);
+            return;
+        };
+        if self.diag.errors.len() != errors_before
+            || last_ep - first_ep != raw.endpoints.len() as u32
+        {
+            // Problems are recorded; nothing of this profile is built.
+            self.table.endpoints.truncate(first_ep as usize);
+            return;
+        }
+        let eps = &self.table.endpoints[first_ep as usize..last_ep as usize];
+        let routing = match method {
+            "priority" => {
+                let mut order: Vec<u32> = (0..eps.len() as u32).collect();
+                if !priorities.is_empty() {
+                    order.sort_by_key(|&i| eps[i as usize].priority);
+                }
+                Routing::Priority {
+                    order: order.into(),
+                }
+            }
+            "weighted" => Routing::Weighted {
+                alias: crate::routing::weighted::alias_table(eps),
+            },
+            "multivalue" => Routing::Multivalue { max_answers },
+            _ => match method_routing {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        let on_all_down = match &raw.on_all_down {
+            None => OnAllDown::ServeAll,
+            Some(v) => match v.get_ref().as_str() {
+                "serve-all" => OnAllDown::ServeAll,
+                "nodata" => OnAllDown::NoData,
+                "nxdomain" => OnAllDown::NxDomain,
+                "servfail" => OnAllDown::ServFail,
+                other => match eps.iter().position(|e| &*e.name == other) {
+                    Some(i) => OnAllDown::Endpoint(i as u32),
+                    None => {
+                        let list: Vec<&str> = eps.iter().map(|e| &*e.name).collect();
+                        return self.err(
+                            src,
+                            v,
+                            "on_all_down",
+                            format!(
+                                "`{other}` is neither a policy (serve-all, nodata, nxdomain, servfail) nor an endpoint of this profile ({})",
+                                list.join(", ")
+                            ),
+                        );
+                    }
+                },
+            },
+        };
+        if let OnAllDown::Endpoint(i) = on_all_down
+            && matches!(routing, Routing::Multivalue { .. })
+            && matches!(eps[i as usize].target, Target::Host(_))
+        {
+            // Unreachable: multivalue endpoints are validated to be addresses.
+        }
+        let at = self.at(src, &raw.name, "name");
+        self.table.profiles.push(Profile {
+            name: name.clone(),
+            node: NodeId::MAX, // set in finish()
+            source: self.sources[src].path.clone(),
+            routing,
+            ttl,
+            enabled,
+            on_all_down,
+            endpoints: first_ep..last_ep,
+            detection: monitor
+                .as_ref()
+                .map(|m| m.interval * (m.tolerated_failures + 1) + m.timeout),
+        });
+        self.define(name, zone, PendingKind::Profile(profile_id), at);
+    }
+
+    /// Warns about endpoint keys the profile's method does not use: they are
+    /// kept valid (a method can be switched), but a user may be expecting
+    /// them to matter.
+    pub(super) fn unused_method_keys(
+        &mut self,
+        src: usize,
+        p: &str,
+        e: &RawEndpoint,
+        method: &str,
+    ) {
+        if method.is_empty() {
+            return;
+        }
+        let note = |this: &mut Self, span: std::ops::Range<usize>, key: &str, user: &str| {
+            if method != user {
+                let source = &this.sources[src];
+                this.diag.warn(
+                    source,
+                    span,
+                    &format!("{p}.{key}"),
+                    format!("ignored: only {user} routing uses `{key}` (this profile is {method})"),
+                );
+            }
+        };
+        if let Some(v) = &e.priority {
+            note(self, v.span(), "priority", "priority");
+        }
+        if let Some(v) = &e.weight {
+            note(self, v.span(), "weight", "weighted");
+        }
+        if let Some(v) = &e.location {
+            note(self, v.span(), "location", "performance");
+        }
+        if let Some(v) = &e.regions {
+            note(self, v.span(), "regions", "geographic");
+        }
+        if let Some(v) = &e.subnets {
+            note(self, v.span(), "subnets", "subnet");
+        }
+    }
+
+    /// Reads and checks `location`, `regions` and `subnets` of one endpoint,
+    /// whatever the method (so a switch of method finds them valid).
+    pub(super) fn method_keys(&mut self, src: usize, p: &str, e: &RawEndpoint) -> MethodKeys {
+        let mut k = MethodKeys {
+            at: self.at(src, &e.name, &format!("{p}.name")),
+            ..MethodKeys::default()
+        };
+        if let Some(loc) = &e.location {
+            k.location_given = true;
+            let field = format!("{p}.location");
+            let point = match loc.get_ref() {
+                RawLocation::Region(name) => methods::region_point(name),
+                RawLocation::Coordinates { lat, lon } => methods::coordinates(*lat, *lon),
+            };
+            match point {
+                Ok(pt) => k.point = Some(pt),
+                Err(msg) => self.err(src, loc, &field, msg),
+            }
+        }
+        if let Some(list) = &e.regions {
+            k.regions_given = true;
+            for (i, r) in list.get_ref().iter().enumerate() {
+                let field = format!("{p}.regions[{i}]");
+                match methods::region_code(r.get_ref()) {
+                    Ok((code, _)) => k.regions.push((
+                        code,
+                        r.get_ref().to_ascii_uppercase(),
+                        self.at(src, r, &field),
+                    )),
+                    Err(msg) => self.err(src, r, &field, msg),
+                }
+            }
+        }
+        if let Some(list) = &e.subnets {
+            for (i, sn) in list.get_ref().iter().enumerate() {
+                let field = format!("{p}.subnets[{i}]");
+                match methods::subnet(sn.get_ref()) {
+                    Ok((lo, hi)) => {
+                        let ((v6, lo), (_, hi)) = (methods::ip_key(lo), methods::ip_key(hi));
+                        k.subnets.push((
+                            v6,
+                            lo,
+                            hi,
+                            sn.get_ref().trim().to_string(),
+                            self.at(src, sn, &field),
+                        ));
+                    }
+                    Err(msg) => self.err(src, sn, &field, msg),
+                }
+            }
+        }
+        k
+    }
+
+    /// Builds the routing data of performance, geographic and subnet
+    /// profiles, checking what needs every endpoint at once.
+    pub(super) fn method_routing(
+        &mut self,
+        method: &str,
+        keys: &[MethodKeys],
+        names: &[(String, At)],
+    ) -> Option<Routing> {
+        let name_of = |i: usize| names.get(i).map_or("?", |(n, _)| n.as_str());
+        match method {
+            "performance" => {
+                let mut points = Vec::with_capacity(keys.len());
+                for k in keys {
+                    match k.point {
+                        Some(pt) => points.push(pt),
+                        // Already reported where it was written.
+                        None if k.location_given => {}
+                        None => {
+                            let at = At {
+                                field: k.at.field.replace(".name", ".location"),
+                                ..k.at.clone()
+                            };
+                            self.error(&at, "performance routing needs a `location` on every endpoint: a cloud region name or { lat, lon }");
+                        }
+                    }
+                }
+                (points.len() == keys.len()).then(|| Routing::Performance {
+                    points: points.into(),
+                })
+            }
+            "geographic" => {
+                let mut regions: FxHashMap<crate::routing::RegionCode, u32> = FxHashMap::default();
+                let mut ok = true;
+                for (i, k) in keys.iter().enumerate() {
+                    if k.regions.is_empty() {
+                        if !k.regions_given
+                            || !self.diag.errors.iter().any(|e| {
+                                e.field
+                                    .starts_with(&k.at.field.replace(".name", ".regions"))
+                            })
+                        {
+                            let at = At {
+                                field: k.at.field.replace(".name", ".regions"),
+                                ..k.at.clone()
+                            };
+                            self.error(&at, "geographic routing needs `regions` on every endpoint (WORLD, GEO-xx, countries, subdivisions)");
+                        }
+                        ok = false;
+                    }
+                    for (code, text, at) in &k.regions {
+                        match regions.get(code) {
+                            Some(&other) if other as usize != i => {
+                                let msg = format!(
+                                    "`{text}` is already served by endpoint `{}`; a region code maps to one endpoint per profile",
+                                    name_of(other as usize)
+                                );
+                                self.error(at, msg);
+                                ok = false;
+                            }
+                            Some(_) => {}
+                            None => {
+                                regions.insert(*code, i as u32);
+                            }
+                        }
+                    }
+                }
+                ok.then_some(Routing::Geographic { regions })
+            }
+            "subnet" => {
+                let mut ranges: Vec<(bool, u128, u128, u32, &str, &At)> = Vec::new();
+                let mut fallback: Option<u32> = None;
+                let mut ok = true;
+                for (i, k) in keys.iter().enumerate() {
+                    if k.subnets.is_empty() {
+                        if let Some(f) = fallback {
+                            let at = At {
+                                field: k.at.field.replace(".name", ".subnets"),
+                                ..k.at.clone()
+                            };
+                            self.error(&at, format!(
+                                "endpoint `{}` is already the fallback (the one without subnets); give this one subnets",
+                                name_of(f as usize)
+                            ));
+                            ok = false;
+                        }
+                        fallback = Some(i as u32);
+                    }
+                    for (v6, lo, hi, text, at) in &k.subnets {
+                        ranges.push((*v6, *lo, *hi, i as u32, text.as_str(), at));
+                    }
+                }
+                ranges.sort_by_key(|r| (r.0, r.1, r.2));
+                let mut merged: Vec<SubnetRange> = Vec::with_capacity(ranges.len());
+                let mut prev: Option<&(bool, u128, u128, u32, &str, &At)> = None;
+                for r in &ranges {
+                    if let (Some(p), Some(last)) = (prev, merged.last_mut())
+                        && p.0 == r.0
+                        && r.1 <= last.hi
+                    {
+                        if p.3 != r.3 {
+                            let msg = format!(
+                                "`{}` of endpoint `{}` overlaps `{}` of endpoint `{}`; a client address must match one endpoint",
+                                r.4,
+                                name_of(r.3 as usize),
+                                p.4,
+                                name_of(p.3 as usize)
+                            );
+                            self.error(r.5, msg);
+                            ok = false;
+                        }
+                        last.hi = last.hi.max(r.2);
+                        continue;
+                    }
+                    merged.push(SubnetRange {
+                        v6: r.0,
+                        lo: r.1,
+                        hi: r.2,
+                        endpoint: r.3,
+                    });
+                    prev = Some(r);
+                }
+                ok.then(|| Routing::Subnet {
+                    ranges: merged.into(),
+                    fallback,
+                })
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Stage: zones and their static records, and the names they define.
+
+use super::*;
+
+impl Loader<'_> {
+    pub(super) fn zone(
+        &mut self,
+        src: usize,
+        z: &Spanned<RawZone>,
+    ) -> Option<(ZoneId, DomainName, u32)> {
+        let zi = self.table.zones.len();
+        let p = format!("zones[{zi}]");
+        let z = z.get_ref();
+        let origin = match DomainName::parse(z.origin.get_ref(), None) {
+            Ok(o) => o,
+            Err(e) => {
+                self.err(src, &z.origin, &format!("{p}.origin"), e);
+                return None;
+            }
+        };
+        if self.table.zones.iter().any(|other| other.origin == origin) {
+            self.err(
+                src,
+                &z.origin,
+                &format!("{p}.origin"),
+                format!("zone {origin} is configured twice"),
+            );
+            return None;
+        }
+        let ttl = match &z.ttl {
+            Some(t) => self
+                .int(src, t, &format!("{p}.ttl"), 0, MAX_TTL)
+                .unwrap_or(3600),
+            None => 3600,
+        };
+
+        // NS set.
+        let mut ns_rrs = Vec::new();
+        let mut ns_ats = Vec::new();
+        if z.ns.get_ref().is_empty() {
+            self.err(
+                src,
+                &z.ns,
+                &format!("{p}.ns"),
+                "at least one name server is required",
+            );
+        }
+        for (i, ns) in z.ns.get_ref().iter().enumerate() {
+            let field = format!("{p}.ns[{i}]");
+            match DomainName::parse(ns.get_ref(), Some(&origin)) {
+                Ok(host) if host.is_hostname() => match WireRr::ns(ttl, &host) {
+                    Ok(rr) => {
+                        ns_rrs.push(rr);
+                        let at = self.at(src, ns, &field);
+                        ns_ats.push(at.clone());
+                        self.ns_hosts.push((zi as ZoneId, host, at));
+                    }
+                    Err(e) => self.err(src, ns, &field, e),
+                },
+                Ok(_) => self.err(
+                    src,
+                    ns,
+                    &field,
+                    format!("`{}` is not a host name", ns.get_ref()),
+                ),
+                Err(e) => self.err(src, ns, &field, e),
+            }
+        }
+
+        // SOA.
+        let soa = z.soa.as_ref().map(|s| s.get_ref());
+        let name_or = |this: &mut Self,
+                       v: Option<&Spanned<String>>,
+                       field: &str,
+                       default: Option<DomainName>| {
+            match v {
+                Some(v) => {
+                    // Accept rname as an e-mail address too.
+                    let text = if field.ends_with("rname") {
+                        v.get_ref().replacen('@', ".", 1)
+                    } else {
+                        v.get_ref().clone()
+                    };
+                    match DomainName::parse(&text, Some(&origin)) {
+                        Ok(n) => Some(n),
+                        Err(e) => {
+                            this.err(src, v, field, e);
+                            None
+                        }
+                    }
+                }
+                None => default,
+            }
+        };
+        let first_ns = ns_rrs.first().and_then(|rr| rr.target().cloned());
+        let mname = name_or(
+            self,
+            soa.and_then(|s| s.mname.as_ref()),
+            &format!("{p}.soa.mname"),
+            first_ns,
+        );
+        let hostmaster = DomainName::parse("hostmaster", Some(&origin)).ok();
+        let rname = name_or(
+            self,
+            soa.and_then(|s| s.rname.as_ref()),
+            &format!("{p}.soa.rname"),
+            hostmaster,
+        );
+        let num = |this: &mut Self,
+                   v: Option<&Spanned<i64>>,
+                   field: &str,
+                   default: u32,
+                   lo: i64,
+                   hi: i64|
+         -> u32 {
+            match v {
+                Some(v) => this
+                    .int(src, v, &format!("{p}.soa.{field}"), lo, hi)
+                    .unwrap_or(default),
+                None => default,
+            }
+        };
+        let default_serial = self
+            .now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(1);
+        let serial = num(
+            self,
+            soa.and_then(|s| s.serial.as_ref()),
+            "serial",
+            default_serial,
+            0,
+            u32::MAX as i64,
+        );
+        let refresh = num(
+            self,
+            soa.and_then(|s| s.refresh.as_ref()),
+            "refresh",
+            3600,
+            0,
+            MAX_TTL,
+        );
+        let retry = num(
+            self,
+            soa.and_then(|s| s.retry.as_ref()),
+            "retry",
+            600,
+            0,
+            MAX_TTL,
+        );
+        let expire = num(
+            self,
+            soa.and_then(|s| s.expire.as_ref()),
+            "expire",
+            1_209_600,
+            0,
+            MAX_TTL,
+        );
+        let minimum = num(
+            self,
+            soa.and_then(|s| s.minimum.as_ref()),
+            "minimum",
+            60,
+            0,
+            MAX_TTL,
+        );
+        let (Some(mname), Some(rname)) = (mname, rname) else {
+            if !ns_rrs.is_empty() {
+                self.err(
+                    src,
+                    &z.origin,
+                    &format!("{p}.soa"),
+                    "cannot build the SOA record",
+                );
+            }
+            return None;
+        };
+        let soa_rr = match WireRr::soa(ttl, &mname, &rname, serial, refresh, retry, expire, minimum)
+        {
+            Ok(rr) => rr,
+            Err(e) => {
+                self.err(src, &z.origin, &format!("{p}.soa"), e);
+                return None;
+            }
+        };
+        let negative_soa = soa_rr.with_ttl(ttl.min(minimum));
+
+        let zone_at = self.at(src, &z.origin, &format!("{p}.origin"));
+        self.table.zones.push(Zone {
+            origin: origin.clone(),
+            apex: NodeId::MAX, // set in finish()
+            negative_soa,
+            serial,
+        });
+        let soa_at = zone_at.clone();
+        let apex_sets = vec![
+            (
+                RrSet {
+                    rtype: rtype::SOA,
+                    rrs: vec![soa_rr],
+                },
+                vec![soa_at],
+            ),
+            (
+                RrSet {
+                    rtype: rtype::NS,
+                    rrs: ns_rrs,
+                },
+                ns_ats,
+            ),
+        ];
+        self.define(
+            origin.clone(),
+            zi as ZoneId,
+            PendingKind::Records(apex_sets),
+            zone_at,
+        );
+        Some((zi as ZoneId, origin, ttl))
+    }
+
+    pub(super) fn record(
+        &mut self,
+        src: usize,
+        zone: ZoneId,
+        origin: &DomainName,
+        zone_ttl: u32,
+        i: usize,
+        r: &Spanned<RawRecord>,
+    ) {
+        let p = format!("zones[{zone}].records[{i}]");
+        let r = r.get_ref();
+        let name = match DomainName::parse(r.name.get_ref(), Some(origin)) {
+            Ok(n) => n,
+            Err(e) => return self.err(src, &r.name, &format!("{p}.name"), e),
+        };
+        if !name.is_within(origin) {
+            return self.err(
+                src,
+                &r.name,
+                &format!("{p}.name"),
+                format!("{name} is not inside zone {origin}"),
+            );
+        }
+        if crate::proto::name::labels(name.wire()).any(|l| l == b"*") {
+            return self.err(
+                src,
+                &r.name,
+                &format!("{p}.name"),
+                "wildcard records are not supported; list each name",
+            );
+        }
+        let owner_zone = self.table.zone_of(&name);
+        if owner_zone != Some(zone) {
+            let other = owner_zone
+                .map(|z| self.table.zones[z as usize].origin.to_string())
+                .unwrap_or_default();
+            return self.err(
+                src,
+                &r.name,
+                &format!("{p}.name"),
+                format!("{name} belongs to zone {other}; define it there"),
+            );
+        }
+        let t = r.rtype.get_ref().to_ascii_uppercase();
+        if t == "NS" {
+            return self.err(
+                src,
+                &r.rtype,
+                &format!("{p}.type"),
+                "NS records come from the zone's `ns` list; delegations below the apex are not supported",
+            );
+        }
+        let ttl = match &r.ttl {
+            Some(v) => match self.int(src, v, &format!("{p}.ttl"), 0, MAX_TTL) {
+                Some(t) => t,
+                None => return,
+            },
+            None => zone_ttl,
+        };
+        let wire = match rr::parse_record(&t, r.value.get_ref(), origin, ttl) {
+            Ok(w) => w,
+            Err(e) if e.starts_with("unsupported record type") => {
+                return self.err(src, &r.rtype, &format!("{p}.type"), e);
+            }
+            Err(e) => return self.err(src, &r.value, &format!("{p}.value"), e),
+        };
+        let at = self.at(src, &r.name, &format!("{p}.name"));
+        let code = wire.rtype();
+        if let Some(&idx) = self.pending_index.get(name.wire()) {
+            let existing = &mut self.pending[idx];
+            let PendingKind::Records(sets) = &mut existing.kind else {
+                let msg = format!("{name} is already the name of a routing profile");
+                return self.error(&at, msg);
+            };
+            let is_apex = name == *origin;
+            let has_cname = sets.iter().any(|(s, _)| s.rtype == rtype::CNAME);
+            if code == rtype::CNAME && (is_apex || !sets.is_empty()) {
+                let msg = if is_apex {
+                    "a CNAME cannot be at the zone apex (it holds SOA and NS)".to_string()
+                } else if has_cname {
+                    format!("{name} has more than one CNAME record")
+                } else {
+                    format!("{name} has other records; a CNAME must be the only record at its name")
+                };
+                return self.error(&at, msg);
+            }
+            if has_cname {
+                let msg = format!(
+                    "{name} has a CNAME record; a CNAME must be the only record at its name"
+                );
+                return self.error(&at, msg);
+            }
+            match sets.iter_mut().find(|(s, _)| s.rtype == code) {
+                Some((set, ats)) => {
+                    if set.rrs.iter().any(|x| x.rdata() == wire.rdata()) {
+                        let msg = format!("duplicate {t} record for {name}");
+                        return self.error(&at, msg);
+                    }
+                    set.rrs.push(wire);
+                    ats.push(at);
+                }
+                None => sets.push((
+                    RrSet {
+                        rtype: code,
+                        rrs: vec![wire],
+                    },
+                    vec![at],
+                )),
+            }
+        } else {
+            let set = RrSet {
+                rtype: code,
+                rrs: vec![wire],
+            };
+            self.define(
+                name,
+                zone,
+                PendingKind::Records(vec![(set, vec![at.clone()])]),
+                at,
+            );
+        }
+    }
+
+    pub(super) fn define(&mut self, name: DomainName, zone: ZoneId, kind: PendingKind, at: At) {
+        self.pending_index
+            .insert(name.wire().into(), self.pending.len());
+        self.pending.push(Pending {
+            name,
+            zone,
+            kind,
+            at,
+        });
+    }
+
+    // -------------------------------------------------------------- profiles
+}

@@ -12,7 +12,7 @@ impl Loader<'_> {
         e: &RawEndpoint,
         profile: ProfileId,
         ttl: u32,
-        method: &str,
+        method: Option<Method>,
         monitor: Option<&Arc<MonitorSettings>>,
     ) -> Option<Endpoint> {
         let runtime = self.runtime(e.name.get_ref());
@@ -58,7 +58,7 @@ impl Loader<'_> {
             let at = self.at(src, t, &field);
             self.host_targets.push((h.clone(), at));
         }
-        if method == "multivalue" && matches!(target, Target::Host(_)) {
+        if method == Some(Method::Multivalue) && matches!(target, Target::Host(_)) {
             self.err(
                 src,
                 t,
@@ -254,7 +254,7 @@ impl Loader<'_> {
         e: &RawEndpoint,
         child: &Spanned<String>,
         profile: ProfileId,
-        method: &str,
+        method: Option<Method>,
         runtime: Arc<EndpointRuntime>,
     ) -> Option<Endpoint> {
         let field = format!("{p}.profile");
@@ -262,7 +262,7 @@ impl Loader<'_> {
             self.err(src, t, &format!("{p}.target"), "a nested endpoint answers with its child profile's choice: remove `target` (or `profile`)");
             return None;
         }
-        if method == "multivalue" {
+        if method == Some(Method::Multivalue) {
             self.err(
                 src,
                 child,
@@ -396,7 +396,25 @@ fn with_a_port(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod target_tests {
+    use super::super::test_support::*;
     use super::*;
+
+    #[test]
+    fn targets_weights_and_nested_endpoints() {
+        let p = profile(
+            "routing = \"weighted\"\n[[endpoints]]\nname = \"a\"\ntarget = \"api.example.com\"\nweight = 3\n[[endpoints]]\nname = \"b\"\ntarget = \"2001:db8::1\"\n",
+        );
+        let c = load_text("", &[("p.toml", &p)]).unwrap();
+        let eps = c.table.endpoints_of(&c.table.profiles[0]);
+        assert!(matches!(&eps[0].target, Target::Host(h) if h.as_str() == "api.example.com."));
+        assert_eq!((eps[0].weight, eps[1].weight), (3, 1));
+        let child = "name = \"eu.tm.example.test.\"\nrouting = \"priority\"\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n";
+        let p = profile(
+            "routing = \"weighted\"\n[[endpoints]]\nname = \"eu\"\nprofile = \"eu.tm.example.test.\"\nweight = 0\n",
+        );
+        let e = errors(load_text("", &[("eu.toml", child), ("p.toml", &p)]));
+        assert_eq!(e, ["endpoints[0].weight: 0 is out of range (1..=1000)"]);
+    }
 
     #[test]
     fn mistyped_addresses_are_named_as_such() {

@@ -310,3 +310,31 @@ impl Loader<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use crate::routing::Target;
+
+    #[test]
+    fn nested_profiles_point_at_their_child_and_loops_are_rejected() {
+        let child = "name = \"eu.tm.example.test.\"\nrouting = \"priority\"\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n";
+        let parent = profile(
+            "routing = \"priority\"\n[[endpoints]]\nname = \"eu\"\nprofile = \"eu.tm.example.test.\"\npriority = 1\n[[endpoints]]\nname = \"b\"\ntarget = \"192.0.2.9\"\npriority = 2\n",
+        );
+        let c = load_text("", &[("eu.toml", child), ("p.toml", &parent)]).unwrap();
+        let t = &c.table;
+        let p = t.profile_by_name("p.tm.example.test.").unwrap();
+        let eu = t
+            .profiles
+            .iter()
+            .position(|q| q.name.as_str() == "eu.tm.example.test.")
+            .unwrap();
+        assert_eq!(t.endpoints_of(p)[0].target, Target::Nested(eu as u32));
+        let selfish = profile(
+            "routing = \"priority\"\n[[endpoints]]\nname = \"me\"\nprofile = \"p.tm.example.test.\"\n",
+        );
+        let e = errors(load_text("", &[("p.toml", &selfish)]));
+        assert!(e[0].contains("a profile cannot nest itself"), "{e:?}");
+    }
+}

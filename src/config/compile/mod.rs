@@ -48,15 +48,55 @@ use crate::routing::{
 
 /// Largest TTL allowed (RFC 2181 §8).
 const MAX_TTL: i64 = 2_147_483_647;
-/// Routing methods the schema knows.
-const KNOWN_METHODS: &[&str] = &[
-    "priority",
-    "weighted",
-    "performance",
-    "geographic",
-    "subnet",
-    "multivalue",
-];
+/// A profile's routing method, as the schema names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    Priority,
+    Weighted,
+    Performance,
+    Geographic,
+    Subnet,
+    Multivalue,
+}
+
+impl Method {
+    /// Every method, in the order messages list them.
+    const ALL: [Method; 6] = [
+        Method::Priority,
+        Method::Weighted,
+        Method::Performance,
+        Method::Geographic,
+        Method::Subnet,
+        Method::Multivalue,
+    ];
+
+    /// The name in `routing = "..."`.
+    fn name(self) -> &'static str {
+        match self {
+            Method::Priority => "priority",
+            Method::Weighted => "weighted",
+            Method::Performance => "performance",
+            Method::Geographic => "geographic",
+            Method::Subnet => "subnet",
+            Method::Multivalue => "multivalue",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Needs the client's location.
+    fn needs_geoip(self) -> bool {
+        matches!(self, Method::Performance | Method::Geographic)
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Where something was written: for errors that point back at it.
 #[derive(Clone, Debug, Default)]
@@ -388,5 +428,60 @@ impl Loader<'_> {
         self.profiles_dir(&dir, settings.profiles_max_file_size);
         self.finish();
         Some(settings)
+    }
+}
+
+/// Helpers for the stages' unit tests: a configuration written to a
+/// temporary directory and loaded.
+#[cfg(test)]
+pub(super) mod test_support {
+    use super::*;
+
+    /// One zone, `tm.example.test.`, with an NS host and its address.
+    pub const ZONE: &str = "[[zones]]\norigin = \"tm.example.test.\"\nns = [\"ns1.tm.example.test.\"]\nrecords = [{ name = \"ns1\", type = \"A\", value = \"192.0.2.53\" }]\n";
+
+    /// Loads `server` (prepended to a profiles directory and [`ZONE`]) with
+    /// `profiles`.
+    pub fn load_text(server: &str, profiles: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("profiles")).unwrap();
+        let text = format!("{server}\n[profiles]\ndir = \"profiles\"\n{ZONE}");
+        std::fs::write(dir.path().join("switchyard.toml"), text).unwrap();
+        for (name, body) in profiles {
+            std::fs::write(dir.path().join("profiles").join(name), body).unwrap();
+        }
+        load(&dir.path().join("switchyard.toml"), &Carry::default())
+    }
+
+    /// The messages of a failed load, as `field: message`.
+    pub fn errors(r: Result<Config, ConfigErrors>) -> Vec<String> {
+        match r {
+            Ok(_) => panic!("loaded, expected errors"),
+            Err(e) => {
+                e.0.iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect()
+            }
+        }
+    }
+
+    /// A profile `p.tm.example.test.` with `body` after its name.
+    pub fn profile(body: &str) -> String {
+        format!("name = \"p.tm.example.test.\"\n{body}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Method;
+
+    #[test]
+    fn methods_parse_by_their_schema_names() {
+        for m in Method::ALL {
+            assert_eq!(Method::parse(m.name()), Some(m));
+        }
+        assert_eq!(Method::parse("Priority"), None);
+        assert_eq!(Method::parse("round-robin"), None);
+        assert!(Method::Geographic.needs_geoip() && !Method::Subnet.needs_geoip());
     }
 }

@@ -324,3 +324,27 @@ impl Loader<'_> {
 
     // ---------------------------------------------------------------- finish
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    #[test]
+    fn monitor_settings_and_their_detection_time() {
+        let p = profile(
+            "routing = \"priority\"\n[monitor]\nprotocol = \"tcp\"\nport = 443\ninterval = \"2s\"\ntimeout = \"1s\"\ntolerated_failures = 2\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n",
+        );
+        let c = load_text("", &[("p.toml", &p)]).unwrap();
+        assert_eq!(c.probes.len(), 1);
+        assert_eq!(c.probes[0].port, 443);
+        assert_eq!(
+            c.table.profiles[0].detection,
+            Some(std::time::Duration::from_secs(7))
+        );
+        let p = profile(
+            "routing = \"priority\"\n[monitor]\nprotocol = \"tcp\"\nport = 443\ninterval = \"1s\"\ntimeout = \"2s\"\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n",
+        );
+        let e = errors(load_text("", &[("p.toml", &p)]));
+        assert!(e[0].starts_with("monitor.timeout: "), "{e:?}");
+    }
+}

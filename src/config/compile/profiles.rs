@@ -102,19 +102,23 @@ impl Loader<'_> {
             .as_ref()
             .map(|(n, _)| n.as_str().to_ascii_lowercase())
             .unwrap_or_default();
-        let mut method = raw.routing.get_ref().as_str();
-        if !KNOWN_METHODS.contains(&method) {
+        // `None`: unknown (reported), and nothing method-specific is checked.
+        let method = Method::parse(raw.routing.get_ref().as_str());
+        if method.is_none() {
+            let known: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
             self.err(
                 src,
                 &raw.routing,
                 "routing",
                 format!(
-                    "unknown routing method `{method}` (expected one of: {})",
-                    KNOWN_METHODS.join(", ")
+                    "unknown routing method `{}` (expected one of: {})",
+                    raw.routing.get_ref(),
+                    known.join(", ")
                 ),
             );
-            method = "";
-        } else if matches!(method, "performance" | "geographic") && self.geo.is_none() {
+        } else if let Some(method) = method.filter(|m| m.needs_geoip())
+            && self.geo.is_none()
+        {
             let msg = if self.geo_configured {
                 format!(
                     "`{method}` routing needs the GeoIP database, which did not load (see its error)"
@@ -132,7 +136,9 @@ impl Loader<'_> {
         };
         let enabled = raw.enabled.unwrap_or(true);
         let max_answers = match (&raw.max_answers, method) {
-            (Some(m), "multivalue") => self.int::<u8>(src, m, "max_answers", 1, 10).unwrap_or(1),
+            (Some(m), Some(Method::Multivalue)) => {
+                self.int::<u8>(src, m, "max_answers", 1, 10).unwrap_or(1)
+            }
             (Some(m), _) => {
                 self.err(src, m, "max_answers", "only used by multivalue routing");
                 1
@@ -189,7 +195,7 @@ impl Loader<'_> {
                 ep_name.clone(),
                 self.at(src, &ep_raw.name, &format!("{p}.name")),
             ));
-            if method == "priority" {
+            if method == Some(Method::Priority) {
                 match &ep_raw.priority {
                     Some(pv) => {
                         if let Some(prio) =
@@ -217,7 +223,7 @@ impl Loader<'_> {
                 self.table.endpoints.push(ep);
             }
         }
-        if method == "priority" && !priorities.is_empty() {
+        if method == Some(Method::Priority) && !priorities.is_empty() {
             for at in &missing_priority {
                 self.error(
                     at,
@@ -240,7 +246,7 @@ impl Loader<'_> {
         }
         let eps = &self.table.endpoints[first_ep as usize..last_ep as usize];
         let routing = match method {
-            "priority" => {
+            Some(Method::Priority) => {
                 let mut order: Vec<u32> = (0..eps.len() as u32).collect();
                 if !priorities.is_empty() {
                     order.sort_by_key(|&i| eps[i as usize].priority);
@@ -249,10 +255,10 @@ impl Loader<'_> {
                     order: order.into(),
                 }
             }
-            "weighted" => Routing::Weighted {
+            Some(Method::Weighted) => Routing::Weighted {
                 alias: crate::routing::weighted::alias_table(eps),
             },
-            "multivalue" => Routing::Multivalue { max_answers },
+            Some(Method::Multivalue) => Routing::Multivalue { max_answers },
             _ => match method_routing {
                 Some(r) => r,
                 None => return,
@@ -313,12 +319,12 @@ impl Loader<'_> {
         src: usize,
         p: &str,
         e: &RawEndpoint,
-        method: &str,
+        method: Option<Method>,
     ) {
-        if method.is_empty() {
+        let Some(method) = method else {
             return;
-        }
-        let note = |this: &mut Self, span: std::ops::Range<usize>, key: &str, user: &str| {
+        };
+        let note = |this: &mut Self, span: std::ops::Range<usize>, key: &str, user: Method| {
             if method != user {
                 let source = &this.sources[src];
                 this.diag.warn(
@@ -330,19 +336,19 @@ impl Loader<'_> {
             }
         };
         if let Some(v) = &e.priority {
-            note(self, v.span(), "priority", "priority");
+            note(self, v.span(), "priority", Method::Priority);
         }
         if let Some(v) = &e.weight {
-            note(self, v.span(), "weight", "weighted");
+            note(self, v.span(), "weight", Method::Weighted);
         }
         if let Some(v) = &e.location {
-            note(self, v.span(), "location", "performance");
+            note(self, v.span(), "location", Method::Performance);
         }
         if let Some(v) = &e.regions {
-            note(self, v.span(), "regions", "geographic");
+            note(self, v.span(), "regions", Method::Geographic);
         }
         if let Some(v) = &e.subnets {
-            note(self, v.span(), "subnets", "subnet");
+            note(self, v.span(), "subnets", Method::Subnet);
         }
     }
 
@@ -404,13 +410,13 @@ impl Loader<'_> {
     /// profiles, checking what needs every endpoint at once.
     pub(super) fn method_routing(
         &mut self,
-        method: &str,
+        method: Option<Method>,
         keys: &[MethodKeys],
         names: &[(String, At)],
     ) -> Option<Routing> {
         let name_of = |i: usize| names.get(i).map_or("?", |(n, _)| n.as_str());
         match method {
-            "performance" => {
+            Some(Method::Performance) => {
                 let mut points = Vec::with_capacity(keys.len());
                 for k in keys {
                     match k.point {
@@ -430,7 +436,7 @@ impl Loader<'_> {
                     points: points.into(),
                 })
             }
-            "geographic" => {
+            Some(Method::Geographic) => {
                 let mut regions: FxHashMap<crate::routing::RegionCode, u32> = FxHashMap::default();
                 let mut ok = true;
                 for (i, k) in keys.iter().enumerate() {
@@ -468,7 +474,7 @@ impl Loader<'_> {
                 }
                 ok.then_some(Routing::Geographic { regions })
             }
-            "subnet" => {
+            Some(Method::Subnet) => {
                 let mut ranges: Vec<(bool, u128, u128, u32, &str, &At)> = Vec::new();
                 let mut fallback: Option<u32> = None;
                 let mut ok = true;
@@ -528,5 +534,49 @@ impl Loader<'_> {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use crate::routing::Routing;
+
+    #[test]
+    fn each_method_compiles_its_own_data() {
+        let prio = profile(
+            "routing = \"priority\"\n[[endpoints]]\nname = \"b\"\ntarget = \"192.0.2.2\"\npriority = 2\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\npriority = 1\n",
+        );
+        let c = load_text("", &[("p.toml", &prio)]).unwrap();
+        match &c.table.profiles[0].routing {
+            Routing::Priority { order } => assert_eq!(&order[..], [1, 0]),
+            other => panic!("{other:?}"),
+        }
+        let mv = profile(
+            "routing = \"multivalue\"\nmax_answers = 3\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n",
+        );
+        let c = load_text("", &[("p.toml", &mv)]).unwrap();
+        assert_eq!(
+            c.table.profiles[0].routing,
+            Routing::Multivalue { max_answers: 3 }
+        );
+        let bad = profile(
+            "routing = \"round-robin\"\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n",
+        );
+        let e = errors(load_text("", &[("p.toml", &bad)]));
+        assert!(
+            e[0].starts_with("routing: unknown routing method `round-robin`"),
+            "{e:?}"
+        );
+        let e = errors(load_text(
+            "",
+            &[(
+                "p.toml",
+                &profile(
+                    "routing = \"weighted\"\nmax_answers = 2\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n",
+                ),
+            )],
+        ));
+        assert_eq!(e, ["max_answers: only used by multivalue routing"]);
     }
 }

@@ -278,3 +278,28 @@ impl Loader<'_> {
 
     // ----------------------------------------------------------------- zones
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    #[test]
+    fn server_settings_are_read_and_located() {
+        let c = load_text(
+            "[dns]\nlisten = [\"127.0.0.1:0\"]\ntcp_idle_timeout = \"3s\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.settings.dns.tcp_idle_timeout,
+            std::time::Duration::from_secs(3)
+        );
+        let e = errors(load_text(
+            "[dns]\nlisten = [\"127.0.0.1:0\"]\ntcp_idle_timeout = \"soon\"\n",
+            &[],
+        ));
+        assert!(e[0].starts_with("dns.tcp_idle_timeout: "), "{e:?}");
+        let e = errors(load_text("[admin]\nlisten = \"nowhere\"\n", &[]));
+        assert_eq!(e, ["admin.listen: `nowhere` is not an address with a port"]);
+    }
+}

@@ -355,3 +355,22 @@ impl Loader<'_> {
 
     // -------------------------------------------------------------- profiles
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use crate::routing::{Lookup, NodeData};
+
+    #[test]
+    fn static_records_become_nodes_with_their_empty_parents() {
+        let c = load_text("", &[]).unwrap();
+        let t = &c.table;
+        let ns1 = crate::proto::name::DomainName::parse("ns1.tm.example.test.", None).unwrap();
+        let Lookup::Found(id) = t.lookup(ns1.wire()) else {
+            panic!("ns1 not found")
+        };
+        assert!(matches!(t.nodes[id as usize].data, NodeData::Records(_)));
+        let none = crate::proto::name::DomainName::parse("nope.tm.example.test.", None).unwrap();
+        assert!(matches!(t.lookup(none.wire()), Lookup::NxDomain(_)));
+    }
+}

@@ -141,8 +141,9 @@ fn summary(label: &str, v: &mut [Duration]) -> String {
     };
     let list: Vec<String> = v.iter().map(|d| format!("{:.0}", ms(*d))).collect();
     format!(
-        "{label:<22} median {median:>5.0} ms   worst {:>5.0} ms   ({n} trials: {} ms)",
+        "{label:<22} median {median:>5.0} ms   worst {:>5.0} ms   ({n} trial{}: {} ms)",
         ms(v[n - 1]),
+        if n == 1 { "" } else { "s" },
         list.join(", ")
     )
 }

@@ -20,6 +20,9 @@ use crate::health::Status;
 use crate::health::prober::Prober;
 use crate::state::Shared;
 
+/// How a rejected reload starts on the status page.
+const REJECTED: &str = "configuration rejected";
+
 /// What a successful reload changed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
@@ -128,10 +131,14 @@ impl Reloader {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
         let result = self.reload_locked(&mut live, trigger).await;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        if result.is_ok() {
+            // What the page showed about earlier rejections is over.
+            self.shared.resolve_problems(REJECTED);
+        }
         if let Err(errors) = &result {
             let first = errors.0.first().map(|e| e.to_string()).unwrap_or_default();
             self.shared.report_problem(format!(
-                "configuration rejected ({trigger}), the previous one keeps serving: {} problem{}, the first: {first}",
+                "{REJECTED} ({trigger}), the previous one keeps serving: {} problem{}, the first: {first}",
                 errors.0.len(),
                 if errors.0.len() == 1 { "" } else { "s" }
             ));

@@ -79,6 +79,13 @@ impl Shared {
         self.report_problem(problem);
     }
 
+    /// Takes off the status page the problems that start with `prefix`
+    /// (a rejected reload, once a reload succeeds).
+    pub fn resolve_problems(&self, prefix: &str) {
+        let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());
+        p.retain(|(_, message)| !message.starts_with(prefix));
+    }
+
     /// Shows a problem on the status page (newest last, the last 20 kept).
     pub fn report_problem(&self, problem: String) {
         let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());

@@ -271,6 +271,24 @@ fn reload_applies_valid_changes_and_rejects_broken_ones_whole() {
         m.contains("switchyard_config_reloads_total{result=\"rejected\"} 1"),
         "{m}"
     );
+    // The rejection is on the status page while it stands...
+    let (_, st) = json(s.admin, "GET", "/api/v1/status", None);
+    let problems = st["problems"].as_array().unwrap();
+    assert!(!problems.is_empty(), "{st}");
+    assert!(
+        problems.iter().all(|p| p["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("configuration rejected")),
+        "{st}"
+    );
+    // ...and gone once a reload succeeds: the page tells what is wrong now.
+    std::fs::write(profiles.join("canary.toml"), canary).unwrap();
+    std::fs::write(profiles.join("todoapi.toml"), TODOAPI).unwrap();
+    let (code, doc) = json(s.admin, "POST", "/api/v1/reload", None);
+    assert_eq!(code, 200, "{doc}");
+    let (_, st) = json(s.admin, "GET", "/api/v1/status", None);
+    assert_eq!(st["problems"], serde_json::json!([]), "{st}");
 }
 
 #[test]

@@ -271,7 +271,8 @@ impl Reloader {
                     p.name
                 ))
             })?;
-        if ep.runtime.is_disabled() != disabled {
+        let changed = ep.runtime.is_disabled() != disabled;
+        if changed {
             ep.runtime.set_disabled(disabled);
         }
         let key = (p.name.as_str().to_ascii_lowercase(), endpoint.to_string());
@@ -289,7 +290,11 @@ impl Reloader {
             set.clone()
         };
         let status = table.status(ep);
-        info!(profile = %p.name, endpoint = %endpoint, disabled, status = %status, "runtime override changed");
+        if changed {
+            info!(profile = %p.name, endpoint = %endpoint, disabled, status = %status, "runtime override changed");
+        } else {
+            info!(profile = %p.name, endpoint = %endpoint, disabled, "runtime override unchanged (already so)");
+        }
         match &live.settings.state_file {
             Some(path) => {
                 if let Err(error) = crate::state_file::write(path, &snapshot) {

@@ -711,3 +711,18 @@ fn token_reloads_explain_is_uncounted_and_browsers_cannot_write() {
     ));
     assert!(same.starts_with("HTTP/1.1 200"), "{same}");
 }
+
+/// Disabling an endpoint that is already disabled changes nothing, and
+/// the log says so rather than reporting a change.
+#[test]
+fn a_repeated_override_is_not_logged_as_a_change() {
+    let p = Proc::start(Fixture::new("", &[("todoapi.toml", TODOAPI)]));
+    let path = "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/disable";
+    for _ in 0..2 {
+        let (code, doc) = json(p.admin(), "POST", path, None);
+        assert_eq!(code, 200, "{doc}");
+        assert_eq!(doc["status"], "Disabled");
+    }
+    let log = p.log();
+    assert_eq!(log.matches("runtime override changed").count(), 1, "{log}");
+}

@@ -421,15 +421,17 @@ fn health_keys_never_reach_the_logs() {
         &[("todoapi.toml", &profile), ("tls.toml", &tls_profile)],
     );
     std::fs::write(fx.dir.path().join("admin.token"), token).unwrap();
-    let mut child = std::process::Command::new(bin())
-        .args(["serve", "--config"])
-        .arg(fx.config_path())
-        .env("TEST_HEALTH_KEY", key)
-        .env("RUST_LOG", "trace")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(fx.config_path())
+            .env("TEST_HEALTH_KEY", key)
+            .env("RUST_LOG", "trace")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // Drain the logs as they come (a trace-level log fills a pipe quickly).
     let drain = |r: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
@@ -439,8 +441,8 @@ fn health_keys_never_reach_the_logs() {
             all
         })
     };
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.0.stderr.take().unwrap()));
+    let stdout = drain(Box::new(child.0.stdout.take().unwrap()));
     let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
     wait_until(Duration::from_secs(5), || {
         std::net::TcpStream::connect(admin).is_ok()
@@ -482,8 +484,8 @@ fn health_keys_never_reach_the_logs() {
         let (_, body) = crate::admin::http(admin, method, path, auth);
         bodies.push(body);
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     let err_bytes = stderr.join().unwrap();
     let out_bytes = stdout.join().unwrap();
     let log = String::from_utf8_lossy(&err_bytes);
@@ -588,17 +590,19 @@ fn json_logs_carry_transition_events() {
     let down = Backend::http(Mode::Unavailable);
     let profile = drill_profile(down.port(), closed_port(), "200ms", "100ms");
     let fx = Fixture::new("", &[("todoapi.toml", &profile)]);
-    let mut child = std::process::Command::new(bin())
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(fx.config_path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new(bin())
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(fx.config_path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // Read the log as it comes; stop once both endpoints have changed.
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let reader = {
         let lines = lines.clone();
-        let stderr = child.stderr.take().unwrap();
+        let stderr = child.0.stderr.take().unwrap();
         std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(stderr)
@@ -618,8 +622,8 @@ fn json_logs_carry_transition_events() {
             .count()
     };
     wait_until(Duration::from_secs(10), || changed() >= 2).expect("two transitions logged");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     reader.join().unwrap();
     let log = lines.lock().unwrap().join("\n");
     let mut transitions = 0;
@@ -643,4 +647,15 @@ fn json_logs_carry_transition_events() {
         }
     }
     assert_eq!(transitions, 2, "{log}");
+}
+
+/// A spawned server that is killed when the test ends, also when it fails
+/// half-way (a failed assertion must not leave a server running).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -592,16 +592,7 @@ fn tcp_connections_are_cheap_and_their_memory_returns() {
 /// number of scrapers.
 #[test]
 fn concurrent_metrics_scrapes_share_one_encoding() {
-    let mut profile = String::from(
-        "name = \"big.tm.example.test.\"\nrouting = \"weighted\"\n[monitor]\nprotocol = \"tcp\"\nport = 9\ninterval = \"1h\"\n",
-    );
-    for i in 0..3000u32 {
-        profile.push_str(&format!(
-            "[[endpoints]]\nname = \"endpoint-{i}\"\ntarget = \"10.1.{}.{}\"\n",
-            i >> 8,
-            i & 255
-        ));
-    }
+    let profile = big_profile(3000);
     let fx = Fixture::new("", &[("big.toml", &profile)]);
     let p = Proc::start(fx);
     let admin = p.admin();
@@ -768,16 +759,7 @@ fn restart_needed_compares_with_what_runs() {
 /// permits: a waiting scrape closes the oldest one's connection.
 #[test]
 fn stalled_scrapers_cannot_block_metrics() {
-    let mut profile = String::from(
-        "name = \"big.tm.example.test.\"\nrouting = \"weighted\"\n[monitor]\nprotocol = \"tcp\"\nport = 9\ninterval = \"1h\"\n",
-    );
-    for i in 0..3000u32 {
-        profile.push_str(&format!(
-            "[[endpoints]]\nname = \"endpoint-{i}\"\ntarget = \"10.1.{}.{}\"\n",
-            i >> 8,
-            i & 255
-        ));
-    }
+    let profile = big_profile(3000);
     let p = Proc::start(Fixture::new("", &[("big.toml", &profile)]));
     let admin = p.admin();
     let stalled: Vec<TcpStream> = (0..4)
@@ -807,4 +789,20 @@ fn stalled_scrapers_cannot_block_metrics() {
         p.log()
     );
     drop(stalled);
+}
+
+/// A weighted profile `big.tm.example.test.` of `n` monitored endpoints
+/// (probed hourly: the tests look at what the endpoints cost, not probes).
+fn big_profile(n: u32) -> String {
+    let mut profile = String::from(
+        "name = \"big.tm.example.test.\"\nrouting = \"weighted\"\n[monitor]\nprotocol = \"tcp\"\nport = 9\ninterval = \"1h\"\n",
+    );
+    for i in 0..n {
+        profile.push_str(&format!(
+            "[[endpoints]]\nname = \"endpoint-{i}\"\ntarget = \"10.1.{}.{}\"\n",
+            i >> 8,
+            i & 255
+        ));
+    }
+    profile
 }

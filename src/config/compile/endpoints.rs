@@ -4,6 +4,21 @@
 use super::*;
 
 impl Loader<'_> {
+    /// An endpoint's weight (checked: 1..=1000) and priority (0 when
+    /// absent or out of range: the profile checks priorities together),
+    /// the same for plain and nested endpoints.
+    fn weight_and_priority(&mut self, src: usize, p: &str, e: &RawEndpoint) -> Option<(u32, u16)> {
+        let weight = match &e.weight {
+            Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
+            None => 1,
+        };
+        let priority = match &e.priority {
+            Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
+            _ => 0,
+        };
+        Some((weight, priority))
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn endpoint(
         &mut self,
@@ -67,14 +82,7 @@ impl Loader<'_> {
             );
             return None;
         }
-        let weight = match &e.weight {
-            Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
-            None => 1,
-        };
-        let priority = match &e.priority {
-            Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
-            _ => 0,
-        };
+        let (weight, priority) = self.weight_and_priority(src, p, e)?;
         let rr = match &target {
             Target::V4(ip) => WireRr::a(ttl, *ip),
             Target::V6(ip) => WireRr::aaaa(ttl, *ip),
@@ -290,16 +298,7 @@ impl Loader<'_> {
                 "ignored: a nested endpoint's status comes from its child profile",
             );
         }
-        // Validated exactly as a plain endpoint's (priority: with the
-        // profile's other priorities, above).
-        let weight = match &e.weight {
-            Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
-            None => 1,
-        };
-        let priority = match &e.priority {
-            Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
-            _ => 0,
-        };
+        let (weight, priority) = self.weight_and_priority(src, p, e)?;
         let id = self.table.endpoints.len() as u32;
         let at = self.at(src, child, &field);
         self.nested.push((id, name, at));

@@ -94,7 +94,8 @@ impl Server {
             None => Default::default(),
         };
         let table = std::mem::take(&mut config.table);
-        for (profile, endpoint) in &overrides {
+        for key in &overrides {
+            let (profile, endpoint) = (key.profile(), key.endpoint());
             let found = table
                 .profile_by_name(profile)
                 .and_then(|p| table.endpoints_of(p).iter().find(|e| &*e.name == endpoint));

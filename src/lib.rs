@@ -48,6 +48,7 @@
 //!   snapshot, overrides, reload history); [`state_file`]: the durable file
 //!   that keeps overrides and statuses across restarts; [`fsutil`]: bounded,
 //!   non-blocking file reads and durable writes.
+//! - [`clock`]: how wall-clock times are written (one helper each).
 //! - [`app`]: bind, report addresses, serve until shutdown.
 //! - `fuzzing`: entry points for the fuzz targets in `fuzz/` (hidden).
 
@@ -55,6 +56,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod dns;
 pub mod fsutil;

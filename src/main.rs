@@ -261,7 +261,8 @@ fn check(path: &std::path::Path) -> Result<ExitCode> {
                         );
                     }
                     Ok(overrides) => {
-                        for (profile, endpoint) in &overrides {
+                        for key in &overrides {
+                            let (profile, endpoint) = (key.profile(), key.endpoint());
                             let known = t.profile_by_name(profile).is_some_and(|p| {
                                 t.endpoints_of(p).iter().any(|e| &*e.name == endpoint)
                             });

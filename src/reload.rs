@@ -7,6 +7,7 @@
 //! its file is unchanged), then swapped in with one atomic store. Queries in
 //! flight finish on the table they loaded; the next ones see the new one.
 
+use crate::routing::EndpointKey;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,7 +68,7 @@ pub struct Reloader {
     prober_started: std::sync::atomic::AtomicBool,
 }
 
-pub use crate::state_file::normalise_profile;
+pub use crate::routing::normalise_profile;
 
 impl Reloader {
     /// A reloader for the configuration at `path`, currently described by
@@ -275,7 +276,7 @@ impl Reloader {
         if changed {
             ep.runtime.set_disabled(disabled);
         }
-        let key = (p.name.as_str().to_ascii_lowercase(), endpoint.to_string());
+        let key = EndpointKey::new(p.name.as_str(), endpoint);
         let snapshot = {
             let mut set = self
                 .shared

@@ -1,5 +1,6 @@
 //! The state every part of the running server shares.
 
+use crate::routing::EndpointKey;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -28,7 +29,7 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Endpoints disabled at runtime, (profile name lowercase, endpoint):
     /// written by the admin API, read by reloads (kept in the state file).
-    pub overrides: Mutex<BTreeSet<(String, String)>>,
+    pub overrides: Mutex<BTreeSet<EndpointKey>>,
     /// Set once the DNS listeners (and the prober, when wanted) run; read
     /// by `/healthz`.
     pub ready: AtomicBool,
@@ -55,7 +56,7 @@ impl Shared {
     pub fn new(
         table: crate::routing::RoutingTable,
         geo: Option<std::sync::Arc<GeoDb>>,
-        overrides: BTreeSet<(String, String)>,
+        overrides: BTreeSet<EndpointKey>,
     ) -> Shared {
         Shared {
             table: ArcSwap::from_pointee(table),

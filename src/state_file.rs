@@ -18,13 +18,13 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::ReadError;
+use crate::routing::EndpointKey;
 
 /// Largest state file read (a million overrides fit well within it).
 pub const MAX_SIZE: u64 = 64 << 20;
 
-/// Overrides as (profile name in lowercase with the trailing dot,
-/// endpoint name).
-pub type Overrides = BTreeSet<(String, String)>;
+/// The endpoints disabled at runtime.
+pub type Overrides = BTreeSet<EndpointKey>;
 
 /// Unknown fields are ignored: a file written by a newer version (with more
 /// to say about each override) still gives an older one its overrides.
@@ -39,15 +39,6 @@ struct StateFile {
 struct EndpointRef {
     profile: String,
     endpoint: String,
-}
-
-/// Profile names are DNS names: compared in lowercase, with the trailing dot.
-pub fn normalise_profile(name: &str) -> String {
-    let mut n = name.trim().to_ascii_lowercase();
-    if !n.ends_with('.') {
-        n.push('.');
-    }
-    n
 }
 
 /// Reads the overrides at `path`: none when there is no file; an error
@@ -67,7 +58,7 @@ pub fn read(path: &Path) -> Result<Overrides, String> {
     Ok(state
         .disabled
         .into_iter()
-        .map(|r| (normalise_profile(&r.profile), r.endpoint))
+        .map(|r| EndpointKey::new(&r.profile, &r.endpoint))
         .collect())
 }
 
@@ -77,9 +68,9 @@ pub fn write(path: &Path, overrides: &Overrides) -> Result<(), String> {
     let state = StateFile {
         disabled: overrides
             .iter()
-            .map(|(p, e)| EndpointRef {
-                profile: p.clone(),
-                endpoint: e.clone(),
+            .map(|k| EndpointRef {
+                profile: k.profile().to_string(),
+                endpoint: k.endpoint().to_string(),
             })
             .collect(),
     };
@@ -145,9 +136,7 @@ pub fn load_at_start(path: &Path) -> (Overrides, Option<Recovered>) {
         Ok(o) => (o, None),
         Err(problem) => {
             let problem = format!("state file {} cannot be used: {problem}", path.display());
-            let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
-                .to_string()
-                .replace(':', "");
+            let stamp = crate::clock::file_stamp(SystemTime::now());
             let mut aside = path.file_name().unwrap_or_default().to_os_string();
             aside.push(format!(".bad-{stamp}"));
             let aside = path.with_file_name(aside);
@@ -167,7 +156,7 @@ mod tests {
         let p = dir.path().join("s.json");
         assert!(read(&p).unwrap().is_empty());
         let mut o = Overrides::new();
-        o.insert(("a.test.".into(), "Primary".into()));
+        o.insert(EndpointKey::new("a.test.", "Primary"));
         write(&p, &o).unwrap();
         assert_eq!(read(&p).unwrap(), o);
         std::fs::write(

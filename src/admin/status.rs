@@ -102,9 +102,7 @@ pub struct TransitionDoc {
     pub reason: String,
 }
 
-fn ts(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
+use crate::clock::rfc3339_millis as ts;
 
 /// Builds the document from a snapshot and the server's problems.
 pub fn build(table: &RoutingTable, problems: &[(SystemTime, String)]) -> StatusDoc {

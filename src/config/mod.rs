@@ -12,6 +12,7 @@ mod methods;
 mod raw;
 pub mod secret;
 
+use crate::routing::EndpointKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -195,10 +196,10 @@ pub fn load_with(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
 pub struct Carry {
     /// Health cells by probe identity.
     pub cells: std::collections::HashMap<ProbeKey, Arc<HealthCell>>,
-    /// Endpoint runtime state by (profile name in lowercase, endpoint name).
-    pub runtimes: std::collections::HashMap<(String, String), Arc<crate::routing::EndpointRuntime>>,
-    /// Endpoints disabled at runtime: (profile name in lowercase, endpoint name).
-    pub disabled: std::collections::BTreeSet<(String, String)>,
+    /// Endpoint runtime state by name.
+    pub runtimes: std::collections::HashMap<EndpointKey, Arc<crate::routing::EndpointRuntime>>,
+    /// Endpoints disabled at runtime.
+    pub disabled: std::collections::BTreeSet<EndpointKey>,
     /// The GeoIP database in use.
     pub geo: Option<Arc<crate::geo::GeoDb>>,
     /// The cookie secrets in use.
@@ -210,7 +211,7 @@ impl Carry {
     pub fn from_running(
         table: &RoutingTable,
         probes: &[ProbeSpec],
-        disabled: std::collections::BTreeSet<(String, String)>,
+        disabled: std::collections::BTreeSet<EndpointKey>,
         geo: Option<Arc<crate::geo::GeoDb>>,
     ) -> Carry {
         let cells = probes
@@ -221,11 +222,8 @@ impl Carry {
             .endpoints
             .iter()
             .map(|e| {
-                let profile = table.profiles[e.profile as usize]
-                    .name
-                    .as_str()
-                    .to_ascii_lowercase();
-                ((profile, e.name.to_string()), e.runtime.clone())
+                let profile = table.profiles[e.profile as usize].name.as_str();
+                (EndpointKey::new(profile, &e.name), e.runtime.clone())
             })
             .collect();
         Carry {

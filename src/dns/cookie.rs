@@ -212,11 +212,7 @@ fn make(
 pub fn now() -> u32 {
     static NOW: AtomicU32 = AtomicU32::new(0);
     static TICKER: std::sync::Once = std::sync::Once::new();
-    let wall = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as u32)
-    };
+    let wall = || crate::clock::unix_secs(std::time::SystemTime::now());
     TICKER.call_once(|| {
         NOW.store(wall(), Ordering::Relaxed);
         let _ = std::thread::Builder::new()

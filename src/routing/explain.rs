@@ -48,9 +48,7 @@ pub struct ClientView {
     pub ecs: Option<(IpAddr, u8)>,
 }
 
-fn ts(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
+use crate::clock::rfc3339_seconds as ts;
 
 /// Explains how `name` (lowercase or not) is answered for `family`:
 /// `decision` is what routing decided while answering it.

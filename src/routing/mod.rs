@@ -7,6 +7,7 @@
 
 pub mod explain;
 mod geographic;
+mod key;
 mod multivalue;
 mod performance;
 mod priority;
@@ -14,6 +15,7 @@ mod subnet;
 pub mod table;
 pub mod weighted;
 
+pub use key::{EndpointKey, normalise_profile};
 pub use table::*;
 
 use std::net::IpAddr;

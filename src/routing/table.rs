@@ -400,11 +400,7 @@ pub struct EndpointRuntime {
     changed_ms: std::sync::atomic::AtomicU64,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use crate::clock::now_millis as now_ms;
 
 impl Default for EndpointRuntime {
     fn default() -> Self {
@@ -437,10 +433,7 @@ impl EndpointRuntime {
 
     /// When the endpoint appeared or its runtime override last changed.
     pub fn changed_at(&self) -> std::time::SystemTime {
-        std::time::UNIX_EPOCH
-            + std::time::Duration::from_millis(
-                self.changed_ms.load(std::sync::atomic::Ordering::Relaxed),
-            )
+        crate::clock::from_unix_millis(self.changed_ms.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Counts one answer.

@@ -3,5 +3,6 @@
 //! query to the answer path in [`crate::dns`]; nothing below them knows
 //! about sockets or the running server.
 
+pub mod respond;
 pub mod tcp;
 pub mod udp;

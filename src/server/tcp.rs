@@ -26,6 +26,7 @@ use tracing::{debug, warn};
 
 use crate::dns::answer::{Answerer, Transport};
 use crate::net::slots::{Admission, Conn, Slots};
+use crate::server::respond::{Context, respond};
 use crate::state::Shared;
 
 /// Buffers larger than this are freed once drained, so a connection that
@@ -198,18 +199,16 @@ fn answer_into(shared: &Shared, msg: &[u8], peer: SocketAddr, out: &mut Vec<u8>)
         let (answerer, reply) = w.get_or_insert_with(|| (Answerer::default(), Vec::new()));
         let snapshot = shared.table.load();
         let geo = shared.geo.load();
-        let Some(summary) = answerer.answer(
-            &snapshot,
-            geo.as_deref(),
-            msg,
-            Transport::Tcp,
-            peer.ip(),
-            reply,
-        ) else {
-            return;
+        let cx = Context {
+            table: &snapshot,
+            geo: geo.as_deref(),
+            rrl: None,
+            now: 0,
+            shared,
         };
-        shared.metrics.query(Transport::Tcp, summary.rcode);
-        debug!(%peer, rcode = summary.rcode, len = reply.len(), "tcp answer");
+        if !respond(&cx, answerer, &mut 0, Transport::Tcp, msg, peer, reply) {
+            return;
+        }
         out.extend_from_slice(&(reply.len() as u16).to_be_bytes());
         out.extend_from_slice(reply);
         if reply.capacity() > KEEP * 4 {

@@ -12,93 +12,13 @@ use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tracing::{debug, warn};
+use tracing::warn;
 
-use crate::dns::answer::{self, Summary, Transport};
-use crate::dns::cookie;
-use crate::dns::rrl::{Class, RateLimiter, Verdict, refused_source_port};
+use crate::dns::rrl::refused_source_port;
 use crate::state::Shared;
 
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(100);
-
-/// What rate limiting decided for one response.
-enum Limited {
-    /// Send it as built.
-    Send,
-    /// Send nothing.
-    Drop,
-    /// Send the slipped form (already rewritten).
-    Slipped,
-}
-
-/// Applies response rate limiting to the response in `out` (UDP only):
-/// clients with a valid cookie are never limited, exempt networks only for
-/// answers (error replies are what reflection loops are made of, and a
-/// loop with a local service is a loop too).
-#[inline]
-fn rate_limit(
-    rrl: Option<&RateLimiter>,
-    peer: std::net::IpAddr,
-    summary: &Summary,
-    now: u32,
-    slips: &mut u32,
-    out: &mut Vec<u8>,
-) -> Limited {
-    let Some(rrl) = rrl else {
-        return Limited::Send;
-    };
-    let class = summary.class();
-    if summary.cookie == Some(cookie::Verdict::Valid) || class != Class::Error && rrl.exempt(peer) {
-        return Limited::Send;
-    }
-    match rrl.check(peer, class, summary.name_hash, summary.rtype, now, slips) {
-        Verdict::Send => Limited::Send,
-        Verdict::Drop => Limited::Drop,
-        Verdict::Slip => {
-            answer::slip(out, summary);
-            Limited::Slipped
-        }
-    }
-}
-
-/// One datagram from `peer`, as both receive loops handle it: answered
-/// into `out`, rate limited, counted and logged. True when `out` is to be
-/// sent.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn handle(
-    answerer: &mut answer::Answerer,
-    table: &crate::routing::RoutingTable,
-    geo: Option<&crate::geo::GeoDb>,
-    rrl: Option<&RateLimiter>,
-    now: u32,
-    slips: &mut u32,
-    shared: &Shared,
-    pkt: &[u8],
-    peer: SocketAddr,
-    out: &mut Vec<u8>,
-) -> bool {
-    let Some(summary) = answerer.answer(table, geo, pkt, Transport::Udp, peer.ip(), out) else {
-        return false;
-    };
-    match rate_limit(rrl, peer.ip(), &summary, now, slips, out) {
-        Limited::Drop => {
-            debug!(%peer, rcode = summary.rcode, "udp answer dropped (rate limit)");
-            false
-        }
-        Limited::Slipped => {
-            shared.metrics.query(Transport::Udp, summary.rcode);
-            debug!(%peer, rcode = summary.rcode, "udp answer slipped (rate limit)");
-            true
-        }
-        Limited::Send => {
-            shared.metrics.query(Transport::Udp, summary.rcode);
-            debug!(%peer, rcode = summary.rcode, truncated = summary.truncated, "udp answer");
-            true
-        }
-    }
-}
 
 /// Starts `workers` threads answering on `socket` until `stop` is set.
 pub fn spawn(
@@ -160,7 +80,8 @@ mod batch {
     use tracing::debug;
 
     use super::{receive_error, refused_source_port};
-    use crate::dns::answer::Answerer;
+    use crate::dns::answer::{Answerer, Transport};
+    use crate::server::respond::{Context, respond};
     use crate::state::Shared;
 
     /// Datagrams taken per system call.
@@ -228,14 +149,18 @@ mod batch {
                 };
                 let pkt = &bufs[i][..lens[i].min(BUF)];
                 let out = &mut outs[replies];
-                if super::handle(
-                    &mut answerer,
-                    snapshot,
+                let cx = Context {
+                    table: snapshot,
                     geo,
                     rrl,
                     now,
-                    &mut slips,
                     shared,
+                };
+                if respond(
+                    &cx,
+                    &mut answerer,
+                    &mut slips,
+                    Transport::Udp,
                     pkt,
                     peer_addr,
                     out,
@@ -284,6 +209,7 @@ mod simple {
 
     use super::{receive_error, refused_source_port};
     use crate::dns::answer::{Answerer, Transport};
+    use crate::server::respond::{Context, respond};
     use crate::state::Shared;
 
     pub fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
@@ -309,14 +235,18 @@ mod simple {
             let geo = geos.load().as_deref();
             let rrl = limiters.load().as_deref();
             let now = rrl.map_or(0, |r| r.now());
-            if !super::handle(
-                &mut answerer,
-                snapshot,
+            let cx = Context {
+                table: snapshot,
                 geo,
                 rrl,
                 now,
-                &mut slips,
                 shared,
+            };
+            if !respond(
+                &cx,
+                &mut answerer,
+                &mut slips,
+                Transport::Udp,
                 &buf[..n],
                 peer,
                 &mut out,

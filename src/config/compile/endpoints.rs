@@ -2,12 +2,13 @@
 //! profile), weight and priority, and its probe specification.
 
 use super::*;
+use crate::routing::EndpointKey;
 
 impl Loader<'_> {
     /// An endpoint's weight (checked: 1..=1000) and priority (0 when
     /// absent or out of range: the profile checks priorities together),
     /// the same for plain and nested endpoints.
-    fn weight_and_priority(&mut self, src: usize, p: &str, e: &RawEndpoint) -> Option<(u32, u16)> {
+    fn rank(&mut self, src: usize, p: &str, e: &RawEndpoint) -> Option<Rank> {
         let weight = match &e.weight {
             Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
             None => 1,
@@ -16,7 +17,7 @@ impl Loader<'_> {
             Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
             _ => 0,
         };
-        Some((weight, priority))
+        Some(Rank { weight, priority })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -71,7 +72,10 @@ impl Loader<'_> {
         };
         if let Target::Host(h) = &target {
             let at = self.at(src, t, &field);
-            self.host_targets.push((h.clone(), at));
+            self.host_targets.push(Located {
+                value: h.clone(),
+                at,
+            });
         }
         if method == Some(Method::Multivalue) && matches!(target, Target::Host(_)) {
             self.err(
@@ -82,7 +86,7 @@ impl Loader<'_> {
             );
             return None;
         }
-        let (weight, priority) = self.weight_and_priority(src, p, e)?;
+        let Rank { weight, priority } = self.rank(src, p, e)?;
         let rr = match &target {
             Target::V4(ip) => WireRr::a(ttl, *ip),
             Target::V6(ip) => WireRr::aaaa(ttl, *ip),
@@ -248,7 +252,7 @@ impl Loader<'_> {
     /// the same profile has an endpoint of the same name, with the runtime
     /// override (state file) applied.
     pub(super) fn runtime(&self, endpoint: &str) -> Arc<EndpointRuntime> {
-        let key = (self.current_profile.clone(), endpoint.to_string());
+        let key = EndpointKey::new(&self.current_profile, endpoint);
         let rt = self.carry.runtimes.get(&key).cloned().unwrap_or_default();
         rt.set_disabled(self.carry.disabled.contains(&key));
         rt
@@ -298,10 +302,14 @@ impl Loader<'_> {
                 "ignored: a nested endpoint's status comes from its child profile",
             );
         }
-        let (weight, priority) = self.weight_and_priority(src, p, e)?;
+        let Rank { weight, priority } = self.rank(src, p, e)?;
         let id = self.table.endpoints.len() as u32;
         let at = self.at(src, child, &field);
-        self.nested.push((id, name, at));
+        self.nested.push(NestedRef {
+            endpoint: id,
+            child: name,
+            at,
+        });
         let health = if e.enabled.unwrap_or(true) {
             Health::Nested {
                 child: u32::MAX,

@@ -8,9 +8,14 @@ impl Loader<'_> {
     /// children, loops and nesting deeper than ten.
     pub(super) fn resolve_nested(&mut self) {
         let nested = std::mem::take(&mut self.nested);
-        for (id, name, at) in &nested {
+        for NestedRef {
+            endpoint,
+            child: name,
+            at,
+        } in &nested
+        {
             let child = self.table.profiles.iter().position(|p| p.name == *name);
-            let ep = &mut self.table.endpoints[*id as usize];
+            let ep = &mut self.table.endpoints[*endpoint as usize];
             match child {
                 Some(c) if c as u32 == ep.profile => {
                     let msg = format!(
@@ -50,8 +55,8 @@ impl Loader<'_> {
             path.pop();
             Ok(d)
         }
-        for (id, _, at) in &nested {
-            let p = self.table.endpoints[*id as usize].profile as usize;
+        for NestedRef { endpoint, at, .. } in &nested {
+            let p = self.table.endpoints[*endpoint as usize].profile as usize;
             match depth(&self.table, p, &mut Vec::new()) {
                 Err(cycle) => {
                     let names: Vec<&str> = cycle
@@ -86,12 +91,16 @@ impl Loader<'_> {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
-        let mut ats: Vec<(NodeId, Vec<Vec<At>>)> = Vec::new();
+        let mut sources: Vec<NodeSources> = Vec::new();
         for p in pending {
             let data = match p.kind {
                 PendingKind::Records(sets) => {
-                    let (sets, where_): (Vec<RrSet>, Vec<Vec<At>>) = sets.into_iter().unzip();
-                    ats.push((self.table.nodes.len() as NodeId, where_));
+                    let (sets, ats): (Vec<RrSet>, Vec<Vec<At>>) =
+                        sets.into_iter().map(|s| (s.set, s.ats)).unzip();
+                    sources.push(NodeSources {
+                        node: self.table.nodes.len() as NodeId,
+                        sets: ats,
+                    });
                     NodeData::Records(sets)
                 }
                 PendingKind::Profile(pid) => NodeData::Profile(pid),
@@ -162,8 +171,8 @@ impl Loader<'_> {
             let link = link_of(&self.table, &self.table.endpoints[i].rr);
             self.table.endpoints[i].rr.link = link;
         }
-        self.check_glue(&ats);
-        self.check_cname_loops(&ats);
+        self.check_glue();
+        self.check_cname_loops(&sources);
         self.check_host_targets();
         // Each probe's (profile, endpoint) names, for the prober's logs.
         for spec in &mut self.probes {
@@ -182,7 +191,7 @@ impl Loader<'_> {
     /// Warns about host-name targets inside a zone we serve that name
     /// nothing there: every answer through them ends in NXDOMAIN.
     pub(super) fn check_host_targets(&mut self) {
-        for (host, at) in std::mem::take(&mut self.host_targets) {
+        for Located { value: host, at } in std::mem::take(&mut self.host_targets) {
             if let crate::routing::Lookup::NxDomain(z) = self.table.lookup(host.wire()) {
                 let zone = self.table.zones[z as usize].origin.clone();
                 let src = &self.sources[at.src];
@@ -198,9 +207,10 @@ impl Loader<'_> {
         }
     }
 
-    pub(super) fn check_glue(&mut self, _ats: &[(NodeId, Vec<Vec<At>>)]) {
+    /// Rejects name servers inside their zone without an address there.
+    pub(super) fn check_glue(&mut self) {
         let ns_hosts = std::mem::take(&mut self.ns_hosts);
-        for (zone, host, at) in ns_hosts {
+        for NsHost { zone, host, at } in ns_hosts {
             if self.table.zone_of(&host) != Some(zone) {
                 continue;
             }
@@ -219,12 +229,12 @@ impl Loader<'_> {
 
     /// Rejects CNAME chains that loop, through static CNAMEs and profile
     /// endpoints whose host-name targets are in our zones.
-    pub(super) fn check_cname_loops(&mut self, ats: &[(NodeId, Vec<Vec<At>>)]) {
+    pub(super) fn check_cname_loops(&mut self, sources: &[NodeSources]) {
         let n = self.table.nodes.len();
         // Edges: node -> (next node, where the edge was written).
         let mut edges: Vec<Vec<(NodeId, Option<At>)>> = vec![Vec::new(); n];
         let where_of: FxHashMap<NodeId, &Vec<Vec<At>>> =
-            ats.iter().map(|(id, w)| (*id, w)).collect();
+            sources.iter().map(|s| (s.node, &s.sets)).collect();
         for (i, node) in self.table.nodes.iter().enumerate() {
             match &node.data {
                 NodeData::Records(sets) => {

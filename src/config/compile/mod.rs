@@ -9,6 +9,13 @@
 //! methods' data), [`endpoints`], [`monitor`] tables, and the [`links`]
 //! between profiles and names once everything is read. This file holds the
 //! loader they share and its located-error helpers.
+//!
+//! Each stage takes what it reads as arguments and returns what it built
+//! as a named value ([`ZoneHead`], [`ProfileOwner`], [`Rank`],
+//! [`Routing`], [`Settings`]...). What they share through the [`Loader`]
+//! is deliberately small: the source texts (for `FILE:LINE:COL`), the one
+//! diagnostics sink (so a run reports every problem, not the first), and
+//! the table the stages append to in order (ids are indexes into it).
 
 mod endpoints;
 mod links;
@@ -21,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rustc_hash::FxHashMap;
 use toml::Spanned;
@@ -106,17 +113,71 @@ struct At {
     field: String,
 }
 
+/// A value with where it was written.
+struct Located<T> {
+    value: T,
+    at: At,
+}
+
+/// A nested endpoint whose child profile is resolved once all are read.
+struct NestedRef {
+    /// The endpoint's id in the table.
+    endpoint: u32,
+    /// The child profile's name.
+    child: DomainName,
+    at: At,
+}
+
+/// A name server host of a zone, checked for glue at the end.
+struct NsHost {
+    zone: ZoneId,
+    host: DomainName,
+    at: At,
+}
+
+/// A static RRset and where each of its records was written.
+struct StaticSet {
+    set: RrSet,
+    ats: Vec<At>,
+}
+
+/// Where the records of one node's RRsets were written: `sets[i][j]` is
+/// record `j` of the node's RRset `i`.
+struct NodeSources {
+    node: NodeId,
+    sets: Vec<Vec<At>>,
+}
+
+/// A zone as its records and profiles need it.
+struct ZoneHead {
+    id: ZoneId,
+    origin: DomainName,
+    /// The zone's default TTL.
+    ttl: u32,
+}
+
+/// Where a profile's name puts it.
+struct ProfileOwner {
+    name: DomainName,
+    zone: ZoneId,
+}
+
+/// An endpoint's `weight` and `priority`, checked.
+struct Rank {
+    weight: u32,
+    priority: u16,
+}
+
 /// Loader state: sources for diagnostics and the table under construction.
 struct Loader<'c> {
     /// What the previous configuration leaves to this one.
     carry: &'c Carry,
     /// The profile being compiled (its name as written), for runtime state.
     current_profile: String,
-    /// Nested endpoints to resolve once every profile is known:
-    /// (endpoint id, child profile name, where written).
-    nested: Vec<(u32, DomainName, At)>,
+    /// Nested endpoints to resolve once every profile is known.
+    nested: Vec<NestedRef>,
     /// Host-name targets of endpoints, checked against our zones at the end.
-    host_targets: Vec<(DomainName, At)>,
+    host_targets: Vec<Located<DomainName>>,
     diag: Diagnostics,
     sources: Vec<Source>,
     table: RoutingTable,
@@ -124,7 +185,7 @@ struct Loader<'c> {
     pending: Vec<Pending>,
     pending_index: FxHashMap<Box<[u8]>, usize>,
     /// Zone NS entries, for the glue check.
-    ns_hosts: Vec<(ZoneId, DomainName, At)>,
+    ns_hosts: Vec<NsHost>,
     probes: Vec<ProbeSpec>,
     probe_index: HashMap<ProbeKey, usize>,
     /// The GeoIP database, opened while reading `[geoip]`.
@@ -142,8 +203,26 @@ struct MethodKeys {
     point: Option<crate::geo::Point>,
     location_given: bool,
     regions_given: bool,
-    regions: Vec<(crate::routing::RegionCode, String, At)>,
-    subnets: Vec<(bool, u128, u128, String, At)>,
+    regions: Vec<RegionKey>,
+    subnets: Vec<SubnetKey>,
+}
+
+/// One entry of an endpoint's `regions`.
+struct RegionKey {
+    code: crate::routing::RegionCode,
+    /// As written, in uppercase: for messages.
+    text: String,
+    at: At,
+}
+
+/// One entry of an endpoint's `subnets`: an address range.
+struct SubnetKey {
+    v6: bool,
+    lo: u128,
+    hi: u128,
+    /// As written: for messages.
+    text: String,
+    at: At,
 }
 
 struct Pending {
@@ -155,7 +234,7 @@ struct Pending {
 
 enum PendingKind {
     /// Static RRsets, each record with where it was written.
-    Records(Vec<(RrSet, Vec<At>)>),
+    Records(Vec<StaticSet>),
     Profile(ProfileId),
 }
 
@@ -412,9 +491,9 @@ impl Loader<'_> {
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
         // Records after every origin is known, so each lands in its own zone.
         for (z, built) in raw.zones.iter().zip(zones) {
-            if let Some((zone, origin, ttl)) = built {
+            if let Some(head) = built {
                 for (i, r) in z.get_ref().records.iter().enumerate() {
-                    self.record(src, zone, &origin, ttl, i, r);
+                    self.record(src, &head, i, r);
                 }
             }
         }

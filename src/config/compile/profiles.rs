@@ -32,11 +32,7 @@ impl Loader<'_> {
     }
 
     /// Validates a profile's name: inside a zone, below its apex, unique.
-    pub(super) fn profile_name(
-        &mut self,
-        src: usize,
-        raw: &RawProfile,
-    ) -> Option<(DomainName, ZoneId)> {
+    pub(super) fn profile_name(&mut self, src: usize, raw: &RawProfile) -> Option<ProfileOwner> {
         let name = match DomainName::parse(raw.name.get_ref(), None) {
             Ok(n) => n,
             Err(e) => {
@@ -89,7 +85,7 @@ impl Loader<'_> {
             );
             return None;
         }
-        Some((name, zone))
+        Some(ProfileOwner { name, zone })
     }
 
     pub(super) fn profile(&mut self, src: usize, raw: RawProfile) {
@@ -100,7 +96,7 @@ impl Loader<'_> {
         let named = self.profile_name(src, &raw);
         self.current_profile = named
             .as_ref()
-            .map(|(n, _)| n.as_str().to_ascii_lowercase())
+            .map(|o| o.name.as_str().to_ascii_lowercase())
             .unwrap_or_default();
         // `None`: unknown (reported), and nothing method-specific is checked.
         let method = Method::parse(raw.routing.get_ref().as_str());
@@ -161,7 +157,7 @@ impl Loader<'_> {
         }
         let first_ep = self.table.endpoints.len() as u32;
         let mut keys: Vec<MethodKeys> = Vec::new();
-        let mut names: Vec<(String, At)> = Vec::new();
+        let mut names: Vec<Located<String>> = Vec::new();
         let mut priorities: Vec<(u16, String)> = Vec::new();
         let mut missing_priority: Vec<At> = Vec::new();
         for (i, e) in raw.endpoints.iter().enumerate() {
@@ -180,10 +176,11 @@ impl Loader<'_> {
                     &format!("{p}.name"),
                     "endpoint names are 1-64 letters, digits, `-`, `_` or `.`",
                 );
-            } else if let Some((_, first)) =
-                names.iter().find(|(n, _)| n.eq_ignore_ascii_case(&ep_name))
+            } else if let Some(first) = names
+                .iter()
+                .find(|n| n.value.eq_ignore_ascii_case(&ep_name))
             {
-                let (line, _) = self.sources[first.src].line_col(first.span.start);
+                let (line, _) = self.sources[first.at.src].line_col(first.at.span.start);
                 self.err(
                     src,
                     &ep_raw.name,
@@ -191,10 +188,10 @@ impl Loader<'_> {
                     format!("duplicate endpoint name `{ep_name}` (first used on line {line})"),
                 );
             }
-            names.push((
-                ep_name.clone(),
-                self.at(src, &ep_raw.name, &format!("{p}.name")),
-            ));
+            names.push(Located {
+                value: ep_name.clone(),
+                at: self.at(src, &ep_raw.name, &format!("{p}.name")),
+            });
             if method == Some(Method::Priority) {
                 match &ep_raw.priority {
                     Some(pv) => {
@@ -233,7 +230,7 @@ impl Loader<'_> {
         }
         let method_routing = self.method_routing(method, &keys, &names);
         let last_ep = self.table.endpoints.len() as u32;
-        let Some((name, zone)) = named else {
+        let Some(ProfileOwner { name, zone }) = named else {
             self.table.endpoints.truncate(first_ep as usize);
             return;
         };
@@ -376,11 +373,11 @@ impl Loader<'_> {
             for (i, r) in list.get_ref().iter().enumerate() {
                 let field = format!("{p}.regions[{i}]");
                 match methods::region_code(r.get_ref()) {
-                    Ok((code, _)) => k.regions.push((
+                    Ok((code, _)) => k.regions.push(RegionKey {
                         code,
-                        r.get_ref().to_ascii_uppercase(),
-                        self.at(src, r, &field),
-                    )),
+                        text: r.get_ref().to_ascii_uppercase(),
+                        at: self.at(src, r, &field),
+                    }),
                     Err(msg) => self.err(src, r, &field, msg),
                 }
             }
@@ -391,13 +388,13 @@ impl Loader<'_> {
                 match methods::subnet(sn.get_ref()) {
                     Ok((lo, hi)) => {
                         let ((v6, lo), (_, hi)) = (methods::ip_key(lo), methods::ip_key(hi));
-                        k.subnets.push((
+                        k.subnets.push(SubnetKey {
                             v6,
                             lo,
                             hi,
-                            sn.get_ref().trim().to_string(),
-                            self.at(src, sn, &field),
-                        ));
+                            text: sn.get_ref().trim().to_string(),
+                            at: self.at(src, sn, &field),
+                        });
                     }
                     Err(msg) => self.err(src, sn, &field, msg),
                 }
@@ -412,9 +409,9 @@ impl Loader<'_> {
         &mut self,
         method: Option<Method>,
         keys: &[MethodKeys],
-        names: &[(String, At)],
+        names: &[Located<String>],
     ) -> Option<Routing> {
-        let name_of = |i: usize| names.get(i).map_or("?", |(n, _)| n.as_str());
+        let name_of = |i: usize| names.get(i).map_or("?", |n| n.value.as_str());
         match method {
             Some(Method::Performance) => {
                 let mut points = Vec::with_capacity(keys.len());
@@ -455,7 +452,7 @@ impl Loader<'_> {
                         }
                         ok = false;
                     }
-                    for (code, text, at) in &k.regions {
+                    for RegionKey { code, text, at } in &k.regions {
                         match regions.get(code) {
                             Some(&other) if other as usize != i => {
                                 let msg = format!(
@@ -475,7 +472,8 @@ impl Loader<'_> {
                 ok.then_some(Routing::Geographic { regions })
             }
             Some(Method::Subnet) => {
-                let mut ranges: Vec<(bool, u128, u128, u32, &str, &At)> = Vec::new();
+                // Every range with the endpoint that wrote it, in address order.
+                let mut ranges: Vec<(u32, &SubnetKey)> = Vec::new();
                 let mut fallback: Option<u32> = None;
                 let mut ok = true;
                 for (i, k) in keys.iter().enumerate() {
@@ -493,39 +491,37 @@ impl Loader<'_> {
                         }
                         fallback = Some(i as u32);
                     }
-                    for (v6, lo, hi, text, at) in &k.subnets {
-                        ranges.push((*v6, *lo, *hi, i as u32, text.as_str(), at));
-                    }
+                    ranges.extend(k.subnets.iter().map(|s| (i as u32, s)));
                 }
-                ranges.sort_by_key(|r| (r.0, r.1, r.2));
+                ranges.sort_by_key(|(_, s)| (s.v6, s.lo, s.hi));
                 let mut merged: Vec<SubnetRange> = Vec::with_capacity(ranges.len());
-                let mut prev: Option<&(bool, u128, u128, u32, &str, &At)> = None;
-                for r in &ranges {
-                    if let (Some(p), Some(last)) = (prev, merged.last_mut())
-                        && p.0 == r.0
-                        && r.1 <= last.hi
+                let mut prev: Option<(u32, &SubnetKey)> = None;
+                for &(endpoint, r) in &ranges {
+                    if let (Some((p_endpoint, p)), Some(last)) = (prev, merged.last_mut())
+                        && p.v6 == r.v6
+                        && r.lo <= last.hi
                     {
-                        if p.3 != r.3 {
+                        if p_endpoint != endpoint {
                             let msg = format!(
                                 "`{}` of endpoint `{}` overlaps `{}` of endpoint `{}`; a client address must match one endpoint",
-                                r.4,
-                                name_of(r.3 as usize),
-                                p.4,
-                                name_of(p.3 as usize)
+                                r.text,
+                                name_of(endpoint as usize),
+                                p.text,
+                                name_of(p_endpoint as usize)
                             );
-                            self.error(r.5, msg);
+                            self.error(&r.at, msg);
                             ok = false;
                         }
-                        last.hi = last.hi.max(r.2);
+                        last.hi = last.hi.max(r.hi);
                         continue;
                     }
                     merged.push(SubnetRange {
-                        v6: r.0,
-                        lo: r.1,
-                        hi: r.2,
-                        endpoint: r.3,
+                        v6: r.v6,
+                        lo: r.lo,
+                        hi: r.hi,
+                        endpoint,
                     });
-                    prev = Some(r);
+                    prev = Some((endpoint, r));
                 }
                 ok.then(|| Routing::Subnet {
                     ranges: merged.into(),

@@ -3,11 +3,9 @@
 use super::*;
 
 impl Loader<'_> {
-    pub(super) fn zone(
-        &mut self,
-        src: usize,
-        z: &Spanned<RawZone>,
-    ) -> Option<(ZoneId, DomainName, u32)> {
+    /// One `[[zones]]` entry: its origin, SOA and NS (its records come
+    /// later, once every origin is known).
+    pub(super) fn zone(&mut self, src: usize, z: &Spanned<RawZone>) -> Option<ZoneHead> {
         let zi = self.table.zones.len();
         let p = format!("zones[{zi}]");
         let z = z.get_ref();
@@ -53,7 +51,11 @@ impl Loader<'_> {
                         ns_rrs.push(rr);
                         let at = self.at(src, ns, &field);
                         ns_ats.push(at.clone());
-                        self.ns_hosts.push((zi as ZoneId, host, at));
+                        self.ns_hosts.push(NsHost {
+                            zone: zi as ZoneId,
+                            host,
+                            at,
+                        });
                     }
                     Err(e) => self.err(src, ns, &field, e),
                 },
@@ -120,11 +122,7 @@ impl Loader<'_> {
                 None => default,
             }
         };
-        let default_serial = self
-            .now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as u32)
-            .unwrap_or(1);
+        let default_serial = crate::clock::unix_secs(self.now).max(1);
         let serial = num(
             self,
             soa.and_then(|s| s.serial.as_ref()),
@@ -195,20 +193,20 @@ impl Loader<'_> {
         });
         let soa_at = zone_at.clone();
         let apex_sets = vec![
-            (
-                RrSet {
+            StaticSet {
+                set: RrSet {
                     rtype: rtype::SOA,
                     rrs: vec![soa_rr],
                 },
-                vec![soa_at],
-            ),
-            (
-                RrSet {
+                ats: vec![soa_at],
+            },
+            StaticSet {
+                set: RrSet {
                     rtype: rtype::NS,
                     rrs: ns_rrs,
                 },
-                ns_ats,
-            ),
+                ats: ns_ats,
+            },
         ];
         self.define(
             origin.clone(),
@@ -216,18 +214,16 @@ impl Loader<'_> {
             PendingKind::Records(apex_sets),
             zone_at,
         );
-        Some((zi as ZoneId, origin, ttl))
+        Some(ZoneHead {
+            id: zi as ZoneId,
+            origin,
+            ttl,
+        })
     }
 
-    pub(super) fn record(
-        &mut self,
-        src: usize,
-        zone: ZoneId,
-        origin: &DomainName,
-        zone_ttl: u32,
-        i: usize,
-        r: &Spanned<RawRecord>,
-    ) {
+    /// Record `i` of `zone`.
+    pub(super) fn record(&mut self, src: usize, head: &ZoneHead, i: usize, r: &Spanned<RawRecord>) {
+        let (zone, origin, zone_ttl) = (head.id, &head.origin, head.ttl);
         let p = format!("zones[{zone}].records[{i}]");
         let r = r.get_ref();
         let name = match DomainName::parse(r.name.get_ref(), Some(origin)) {
@@ -294,7 +290,7 @@ impl Loader<'_> {
                 return self.error(&at, msg);
             };
             let is_apex = name == *origin;
-            let has_cname = sets.iter().any(|(s, _)| s.rtype == rtype::CNAME);
+            let has_cname = sets.iter().any(|s| s.set.rtype == rtype::CNAME);
             if code == rtype::CNAME && (is_apex || !sets.is_empty()) {
                 let msg = if is_apex {
                     "a CNAME cannot be at the zone apex (it holds SOA and NS)".to_string()
@@ -311,8 +307,8 @@ impl Loader<'_> {
                 );
                 return self.error(&at, msg);
             }
-            match sets.iter_mut().find(|(s, _)| s.rtype == code) {
-                Some((set, ats)) => {
+            match sets.iter_mut().find(|s| s.set.rtype == code) {
+                Some(StaticSet { set, ats }) => {
                     if set.rrs.iter().any(|x| x.rdata() == wire.rdata()) {
                         let msg = format!("duplicate {t} record for {name}");
                         return self.error(&at, msg);
@@ -320,13 +316,13 @@ impl Loader<'_> {
                     set.rrs.push(wire);
                     ats.push(at);
                 }
-                None => sets.push((
-                    RrSet {
+                None => sets.push(StaticSet {
+                    set: RrSet {
                         rtype: code,
                         rrs: vec![wire],
                     },
-                    vec![at],
-                )),
+                    ats: vec![at],
+                }),
             }
         } else {
             let set = RrSet {
@@ -336,7 +332,10 @@ impl Loader<'_> {
             self.define(
                 name,
                 zone,
-                PendingKind::Records(vec![(set, vec![at.clone()])]),
+                PendingKind::Records(vec![StaticSet {
+                    set,
+                    ats: vec![at.clone()],
+                }]),
                 at,
             );
         }

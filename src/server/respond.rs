@@ -1,0 +1,107 @@
+//! The one query handler every receive loop calls (UDP batched, UDP
+//! simple, TCP): answer, rate limit (UDP only), count and log.
+
+use std::net::{IpAddr, SocketAddr};
+
+use tracing::debug;
+
+use crate::dns::answer::{self, Answerer, Summary, Transport};
+use crate::dns::cookie;
+use crate::dns::rrl::{Class, RateLimiter, Verdict};
+use crate::geo::GeoDb;
+use crate::routing::RoutingTable;
+use crate::state::Shared;
+
+/// What a receive loop answers with, loaded once per wake-up.
+pub struct Context<'a> {
+    /// The routing table snapshot.
+    pub table: &'a RoutingTable,
+    /// The GeoIP database, if any.
+    pub geo: Option<&'a GeoDb>,
+    /// Response rate limiting; applied to UDP only (a TCP client has
+    /// proved its address, so it cannot be used for reflection).
+    pub rrl: Option<&'a RateLimiter>,
+    /// The rate limiter's clock ([`RateLimiter::now`]).
+    pub now: u32,
+    /// Metrics live here.
+    pub shared: &'a Shared,
+}
+
+/// What rate limiting decided for one response.
+enum Limited {
+    /// Send it as built.
+    Send,
+    /// Send nothing.
+    Drop,
+    /// Send the slipped form (already rewritten).
+    Slipped,
+}
+
+/// Applies response rate limiting to the response in `out`: clients with a
+/// valid cookie are never limited, exempt networks only for answers (error
+/// replies are what reflection loops are made of, and a loop with a local
+/// service is a loop too).
+#[inline]
+fn rate_limit(
+    rrl: Option<&RateLimiter>,
+    peer: IpAddr,
+    summary: &Summary,
+    now: u32,
+    slips: &mut u32,
+    out: &mut Vec<u8>,
+) -> Limited {
+    let Some(rrl) = rrl else {
+        return Limited::Send;
+    };
+    let class = summary.class();
+    if summary.cookie == Some(cookie::Verdict::Valid) || class != Class::Error && rrl.exempt(peer) {
+        return Limited::Send;
+    }
+    match rrl.check(peer, class, summary.name_hash, summary.rtype, now, slips) {
+        Verdict::Send => Limited::Send,
+        Verdict::Drop => Limited::Drop,
+        Verdict::Slip => {
+            answer::slip(out, summary);
+            Limited::Slipped
+        }
+    }
+}
+
+/// Answers the query `pkt` from `peer` into `out` (unframed), rate limits,
+/// counts and logs it. True when `out` is to be sent.
+#[inline]
+pub fn respond(
+    cx: &Context<'_>,
+    answerer: &mut Answerer,
+    slips: &mut u32,
+    transport: Transport,
+    pkt: &[u8],
+    peer: SocketAddr,
+    out: &mut Vec<u8>,
+) -> bool {
+    let Some(summary) = answerer.answer(cx.table, cx.geo, pkt, transport, peer.ip(), out) else {
+        return false;
+    };
+    let rrl = match transport {
+        Transport::Udp => cx.rrl,
+        Transport::Tcp => None,
+    };
+    let t = transport.as_str();
+    match rate_limit(rrl, peer.ip(), &summary, cx.now, slips, out) {
+        Limited::Drop => {
+            debug!(%peer, transport = t, rcode = summary.rcode, "answer dropped (rate limit)");
+            false
+        }
+        Limited::Slipped => {
+            cx.shared.metrics.query(transport, summary.rcode);
+            debug!(%peer, transport = t, rcode = summary.rcode, "answer slipped (rate limit)");
+            true
+        }
+        Limited::Send => {
+            cx.shared.metrics.query(transport, summary.rcode);
+            debug!(%peer, transport = t, rcode = summary.rcode, len = out.len(),
+                truncated = summary.truncated, "answer");
+            true
+        }
+    }
+}

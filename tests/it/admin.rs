@@ -218,9 +218,14 @@ fn reload_applies_valid_changes_and_rejects_broken_ones_whole() {
     let fx = Fixture::new("", &[("todoapi.toml", TODOAPI)]);
     let profiles = fx.dir.path().join("profiles");
     let s = fx.start();
-    // Valid: a new profile, via the API.
-    let canary = "name = \"canary.tm.example.test.\"\nrouting = \"weighted\"\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.7\"\n";
-    std::fs::write(profiles.join("canary.toml"), canary).unwrap();
+    // Valid: a new profile, via the API. Written out, not built: an error
+    // below is located by line and column in this text.
+    let canary = |target: &str| {
+        format!(
+            "name = \"canary.tm.example.test.\"\nrouting = \"weighted\"\n[[endpoints]]\nname = \"a\"\ntarget = \"{target}\"\n"
+        )
+    };
+    std::fs::write(profiles.join("canary.toml"), canary("192.0.2.7")).unwrap();
     let (code, doc) = json(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 200, "{doc}");
     assert_eq!(doc["summary"]["profiles"], 2);
@@ -229,14 +234,10 @@ fn reload_applies_valid_changes_and_rejects_broken_ones_whole() {
         ["192.0.2.7"]
     );
     // Broken: every error back, nothing applied.
-    std::fs::write(
-        profiles.join("canary.toml"),
-        canary.replace("192.0.2.7", "192.0.2.300"),
-    )
-    .unwrap();
+    std::fs::write(profiles.join("canary.toml"), canary("192.0.2.300")).unwrap();
     std::fs::write(
         profiles.join("todoapi.toml"),
-        TODOAPI.replace("ttl = 30", "ttl = -1"),
+        ProfileToml::todoapi().ttl(-1).build(),
     )
     .unwrap();
     let (code, doc) = json(s.admin, "POST", "/api/v1/reload", None);
@@ -283,7 +284,7 @@ fn reload_applies_valid_changes_and_rejects_broken_ones_whole() {
         "{st}"
     );
     // ...and gone once a reload succeeds: the page tells what is wrong now.
-    std::fs::write(profiles.join("canary.toml"), canary).unwrap();
+    std::fs::write(profiles.join("canary.toml"), canary("192.0.2.7")).unwrap();
     std::fs::write(profiles.join("todoapi.toml"), TODOAPI).unwrap();
     let (code, doc) = json(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 200, "{doc}");
@@ -300,7 +301,9 @@ fn file_changes_reload_within_a_second() {
     let start = std::time::Instant::now();
     std::fs::write(
         profiles.join("todoapi.toml"),
-        TODOAPI.replace("203.0.113.10", "203.0.113.99"),
+        ProfileToml::todoapi()
+            .set_endpoint("primary", "target", "203.0.113.99")
+            .build(),
     )
     .unwrap();
     let took = wait_until(Duration::from_secs(5), || {
@@ -312,7 +315,9 @@ fn file_changes_reload_within_a_second() {
     assert!(start.elapsed() < Duration::from_secs(2), "took {took:?}");
     // A half-written file (an editor's save in progress) is rejected, then
     // the complete one applies.
-    let full = TODOAPI.replace("203.0.113.10", "203.0.113.77");
+    let full = ProfileToml::todoapi()
+        .set_endpoint("primary", "target", "203.0.113.77")
+        .build();
     std::fs::write(profiles.join("todoapi.toml"), &full[..full.len() / 2]).unwrap();
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["203.0.113.99"]);
@@ -325,7 +330,9 @@ fn file_changes_reload_within_a_second() {
     for i in 0..100 {
         std::fs::write(
             profiles.join("todoapi.toml"),
-            TODOAPI.replace("203.0.113.10", &format!("10.0.0.{i}")),
+            ProfileToml::todoapi()
+                .set_endpoint("primary", "target", format!("10.0.0.{i}"))
+                .build(),
         )
         .unwrap();
         std::thread::sleep(Duration::from_millis(10));
@@ -375,7 +382,9 @@ fn no_query_is_lost_or_half_applied_during_reloads() {
         };
         std::fs::write(
             s.dir().join("profiles/todoapi.toml"),
-            TODOAPI.replace("203.0.113.10", target),
+            ProfileToml::todoapi()
+                .set_endpoint("primary", "target", target)
+                .build(),
         )
         .unwrap();
         assert_eq!(http(s.admin, "POST", "/api/v1/reload", None).0, 200);
@@ -585,10 +594,14 @@ name = "us"
 profile = "us.tm.example.test."
 "#;
 
-fn child(region: &str, a: &str, b: &str) -> String {
-    format!(
-        "name = \"{region}.tm.example.test.\"\nrouting = \"priority\"\nttl = 5\n[monitor]\nprotocol = \"tcp\"\nport = 9\n[[endpoints]]\nname = \"one\"\ntarget = \"{a}\"\n[[endpoints]]\nname = \"two\"\ntarget = \"{b}\"\n"
-    )
+/// A child profile of [`PARENT`]: `one` at `a`, then `two` at `b`.
+fn child(region: &str, a: &str, b: &str) -> ProfileToml {
+    ProfileToml::new(&format!("{region}.tm.example.test."), "priority")
+        .ttl(5)
+        .set_monitor("protocol", "tcp")
+        .set_monitor("port", 9)
+        .endpoint("one", a)
+        .endpoint("two", b)
 }
 
 #[test]
@@ -597,7 +610,11 @@ fn nested_profiles_roll_up() {
     let us = child("us", "192.0.2.11", "192.0.2.12");
     let s = Fixture::new(
         "",
-        &[("global.toml", PARENT), ("eu.toml", &eu), ("us.toml", &us)],
+        &[
+            ("global.toml", PARENT),
+            ("eu.toml", &eu.build()),
+            ("us.toml", &us.build()),
+        ],
     )
     .start();
     let g = "global.tm.example.test.";
@@ -632,7 +649,7 @@ fn nested_profiles_roll_up() {
     let fx = stop(s);
     std::fs::write(
         fx.dir.path().join("profiles/eu.toml"),
-        eu.replace("ttl = 5", "ttl = 5\nenabled = false"),
+        eu.set("enabled", false).build(),
     )
     .unwrap();
     let s = fx.start();

@@ -195,30 +195,32 @@ fn literal_secret_is_a_warning_and_never_printed() {
 fn monitor_secrets_and_certificates_are_checked() {
     let pki = crate::backend::Pki::new();
     let p = |name: &str| pki.path(name).display().to_string();
-    let cases = [
+    // The `[monitor]` keys under test, and the error they make.
+    let cases: [(Vec<(&str, Toml)>, String); 6] = [
         (
-            "key = { env = \"SWITCHYARD_TEST_SURELY_UNSET\" }".to_string(),
+            vec![(
+                "key",
+                Toml::raw("{ env = \"SWITCHYARD_TEST_SURELY_UNSET\" }"),
+            )],
             "monitor.key: environment variable `SWITCHYARD_TEST_SURELY_UNSET` is not set"
                 .to_string(),
         ),
         (
-            "key = { file = \"keys/missing.key\" }".to_string(),
+            vec![("key", Toml::raw("{ file = \"keys/missing.key\" }"))],
             "monitor.key: cannot read secret file".to_string(),
         ),
         (
-            format!(
-                "client_cert = \"{}\"\nclient_key = \"{}\"",
-                p("nope.pem"),
-                p("client.key")
-            ),
+            vec![
+                ("client_cert", p("nope.pem").into()),
+                ("client_key", p("client.key").into()),
+            ],
             format!("monitor.client_cert: cannot read {}", p("nope.pem")),
         ),
         (
-            format!(
-                "client_cert = \"{}\"\nclient_key = \"{}\"",
-                p("client.pem"),
-                p("other.key")
-            ),
+            vec![
+                ("client_cert", p("client.pem").into()),
+                ("client_key", p("other.key").into()),
+            ],
             format!(
                 "monitor.client_cert: cannot use {} with {}",
                 p("client.pem"),
@@ -226,34 +228,38 @@ fn monitor_secrets_and_certificates_are_checked() {
             ),
         ),
         (
-            format!(
-                "client_cert = \"{}\"\nclient_key = \"{}\"",
-                p("client.key"),
-                p("client.key")
-            ),
+            vec![
+                ("client_cert", p("client.key").into()),
+                ("client_key", p("client.key").into()),
+            ],
             format!(
                 "monitor.client_cert: {} holds no PEM certificate",
                 p("client.key")
             ),
         ),
         (
-            format!("client_cert = \"{}\"", p("client.pem")),
+            vec![("client_cert", p("client.pem").into())],
             "monitor.client_key: client_cert needs client_key".to_string(),
         ),
     ];
     for (monitor, want) in cases {
-        let profile = format!(
-            "name = \"p.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"https\"\npath = \"/Health/{{key}}\"\n{monitor}\n[[endpoints]]\nname = \"e\"\ntarget = \"192.0.2.1\"\n"
-        );
-        let profile = if monitor.starts_with("key =") {
-            profile
+        // A path with `{key}` needs a key: only the cases with one use it.
+        let path = if monitor.iter().any(|(key, _)| *key == "key") {
+            "/Health/{key}"
         } else {
-            profile.replace("/Health/{key}", "/health")
+            "/health"
         };
+        let mut profile = ProfileToml::new("p.tm.example.test.", "priority")
+            .set_monitor("protocol", "https")
+            .set_monitor("path", path);
+        for (key, value) in &monitor {
+            profile = profile.set_monitor(key, value.clone());
+        }
+        let profile = profile.endpoint("e", "192.0.2.1").build();
         let fx = Fixture::new("", &[("p.toml", &profile)]);
         let (code, out, _) = check(&fx.config_path());
-        assert_eq!(code, 1, "{monitor}: {out}");
-        assert!(out.contains(&want), "{monitor}\nwant: {want}\ngot: {out}");
+        assert_eq!(code, 1, "{monitor:?}: {out}");
+        assert!(out.contains(&want), "{monitor:?}\nwant: {want}\ngot: {out}");
         assert!(out.contains("p.toml:"), "{out}");
     }
 }

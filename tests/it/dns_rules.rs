@@ -299,8 +299,7 @@ fn big_server() -> TestServer {
             "x".repeat(40)
         ));
     }
-    let zone = ZONE.replace("records = [\n", &format!("records = [\n{records}"));
-    Fixture::with_zone("", &zone, &[]).start()
+    Fixture::with_zone("", &zone_with_records(&records), &[]).start()
 }
 
 #[test]

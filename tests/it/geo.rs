@@ -211,38 +211,27 @@ fn performance_routes_to_the_nearest_by_ecs_or_resolver() {
     }
 }
 
-const GEO: &str = r#"
-name = "geo.tm.example.test."
-routing = "geographic"
-ttl = 60
-[monitor]
-protocol = "tcp"
-port = 9
-[[endpoints]]
-name = "california"
-target = "192.0.2.11"
-regions = ["US-CA"]
-[[endpoints]]
-name = "usa"
-target = "192.0.2.12"
-regions = ["US"]
-[[endpoints]]
-name = "americas"
-target = "192.0.2.13"
-regions = ["GEO-NA", "GEO-SA"]
-[[endpoints]]
-name = "europe"
-target = "192.0.2.14"
-regions = ["GEO-EU"]
-[[endpoints]]
-name = "world"
-target = "192.0.2.15"
-regions = ["WORLD"]
-"#;
+/// Endpoints from the most specific region (a US state) to `WORLD`.
+fn geo() -> ProfileToml {
+    ProfileToml::new("geo.tm.example.test.", "geographic")
+        .ttl(60)
+        .set_monitor("protocol", "tcp")
+        .set_monitor("port", 9)
+        .endpoint("california", "192.0.2.11")
+        .set_endpoint("california", "regions", ["US-CA"])
+        .endpoint("usa", "192.0.2.12")
+        .set_endpoint("usa", "regions", ["US"])
+        .endpoint("americas", "192.0.2.13")
+        .set_endpoint("americas", "regions", ["GEO-NA", "GEO-SA"])
+        .endpoint("europe", "192.0.2.14")
+        .set_endpoint("europe", "regions", ["GEO-EU"])
+        .endpoint("world", "192.0.2.15")
+        .set_endpoint("world", "regions", ["WORLD"])
+}
 
 #[test]
 fn geographic_most_specific_then_less_specific() {
-    let s = geo_fixture(Schema::City, "", &[("geo.toml", GEO)]).start();
+    let s = geo_fixture(Schema::City, "", &[("geo.toml", &geo().build())]).start();
     let n = "geo.tm.example.test.";
     let ask = |subnet: &str| ecs_answer(&s, n, subnet, 24, false);
     assert_eq!(
@@ -285,7 +274,7 @@ fn geographic_most_specific_then_less_specific() {
 
 #[test]
 fn geographic_without_world_is_nodata_for_the_unmatched() {
-    let profile = GEO.replace("regions = [\"WORLD\"]", "regions = [\"GEO-AP\"]");
+    let profile = geo().set_endpoint("world", "regions", ["GEO-AP"]).build();
     let s = geo_fixture(Schema::CountryOnly, "", &[("geo.toml", &profile)]).start();
     let q = query_with_option(
         "geo.tm.example.test.",

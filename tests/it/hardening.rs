@@ -256,7 +256,9 @@ fn admin_health_check_gets_through_a_reconnect_flood() {
 /// and overrides saved for a capitalised name survive a restart.
 #[test]
 fn profile_names_compare_case_insensitively() {
-    let profile = TODOAPI.replace("todoapi.tm.example.test.", "ToDoApi.tm.example.test.");
+    let profile = ProfileToml::todoapi()
+        .set("name", "ToDoApi.tm.example.test.")
+        .build();
     let s = Fixture::new("state_file = \"state.json\"", &[("todoapi.toml", &profile)]).start();
     for name in ["todoapi.tm.example.test", "TODOAPI.TM.EXAMPLE.TEST."] {
         let (code, body) = crate::admin::http(
@@ -736,11 +738,8 @@ fn restart_needed_compares_with_what_runs() {
         let doc: Value = serde_json::from_str(&body).unwrap();
         doc["summary"]["restart_needed"].clone()
     };
-    std::fs::write(
-        &config,
-        original.replace("[dns]\n", "[dns]\nmax_tcp_per_client = 3\n"),
-    )
-    .unwrap();
+    let dns = "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\nmax_tcp_per_client = 3";
+    std::fs::write(&config, config_toml(dns)).unwrap();
     assert_eq!(reload(), serde_json::json!(["dns.max_tcp_per_client"]));
     assert_eq!(
         reload(),

@@ -20,15 +20,18 @@ use switchyard::state::Shared;
 /// How long a client waits for any reply.
 pub const TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The zone most tests use.
-pub const ZONE: &str = r#"
+/// The zone most tests use, up to its records.
+const ZONE_HEAD: &str = r#"
 [[zones]]
 origin = "tm.example.test."
 ttl = 3600
 ns = ["ns1.tm.example.test.", "ns2.tm.example.test."]
 soa = { mname = "ns1.tm.example.test.", rname = "hostmaster.example.test.", serial = 2026112301, refresh = 3600, retry = 600, expire = 1209600, minimum = 60 }
 records = [
-  { name = "ns1", type = "A", value = "192.0.2.53" },
+"#;
+
+/// The records of the zone most tests use, and the end of the zone.
+const ZONE_RECORDS: &str = r#"  { name = "ns1", type = "A", value = "192.0.2.53" },
   { name = "ns2", type = "AAAA", value = "2001:db8::53" },
   { name = "www", type = "CNAME", value = "todoapi.tm.example.test." },
   { name = "alias", type = "CNAME", value = "www" },
@@ -44,6 +47,12 @@ records = [
   { name = "v6only", type = "AAAA", value = "2001:db8::6" },
 ]
 "#;
+
+/// The zone most tests use, with `records` (TOML inline tables, one a line,
+/// each ending in a comma) before its own.
+pub fn zone_with_records(records: &str) -> String {
+    format!("{ZONE_HEAD}{records}{ZONE_RECORDS}")
+}
 
 /// The seed profile: primary and secondary, priority routing, monitored.
 pub const TODOAPI: &str = r#"
@@ -66,6 +75,210 @@ target = "198.51.100.20"
 priority = 2
 "#;
 
+/// A TOML value as written in a file: `"text".into()` is a quoted string,
+/// numbers and booleans are written as they are, `["a", "b"]` is an array
+/// of strings, and [`Toml::raw`] takes any other TOML (inline tables).
+#[derive(Clone, Debug)]
+pub struct Toml(String);
+
+impl Toml {
+    /// TOML text written as given.
+    pub fn raw(text: impl Into<String>) -> Toml {
+        Toml(text.into())
+    }
+}
+
+impl std::fmt::Display for Toml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Toml {
+    fn from(s: &str) -> Toml {
+        let mut quoted = String::from('"');
+        for c in s.chars() {
+            match c {
+                '"' | '\\' => {
+                    quoted.push('\\');
+                    quoted.push(c);
+                }
+                c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
+                c => quoted.push(c),
+            }
+        }
+        quoted.push('"');
+        Toml(quoted)
+    }
+}
+
+impl From<String> for Toml {
+    fn from(s: String) -> Toml {
+        Toml::from(s.as_str())
+    }
+}
+
+impl From<i64> for Toml {
+    fn from(n: i64) -> Toml {
+        Toml(n.to_string())
+    }
+}
+
+impl From<bool> for Toml {
+    fn from(b: bool) -> Toml {
+        Toml(b.to_string())
+    }
+}
+
+impl<const N: usize> From<[&str; N]> for Toml {
+    fn from(items: [&str; N]) -> Toml {
+        let items: Vec<String> = items.iter().map(|i| Toml::from(*i).0).collect();
+        Toml(format!("[{}]", items.join(", ")))
+    }
+}
+
+/// A profile for tests, written as TOML: the top-level keys in the order
+/// first set, then `[monitor]`, then each `[[endpoints]]` with its name
+/// first. Setting a key again changes its value in place.
+///
+/// The text starts with an empty line, as the `r#"` fixtures do, so
+/// `ProfileToml::todoapi().build()` is [`TODOAPI`] to the byte and errors
+/// are located on the same lines.
+#[derive(Clone, Debug)]
+pub struct ProfileToml {
+    top: Vec<(String, Toml)>,
+    monitor: Vec<(String, Toml)>,
+    /// Each endpoint's name and its other keys.
+    endpoints: Vec<(String, Vec<(String, Toml)>)>,
+}
+
+impl ProfileToml {
+    /// A profile with a name and routing method, no monitor, no endpoints.
+    pub fn new(name: &str, routing: &str) -> ProfileToml {
+        ProfileToml {
+            top: vec![
+                ("name".into(), name.into()),
+                ("routing".into(), routing.into()),
+            ],
+            monitor: Vec::new(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// The profile of [`TODOAPI`].
+    pub fn todoapi() -> ProfileToml {
+        ProfileToml::new("todoapi.tm.example.test.", "priority")
+            .ttl(30)
+            .set_monitor("protocol", "https")
+            .set_monitor("path", "/Health/{key}")
+            .set_monitor("key", "test-key")
+            .set_monitor("interval", "10s")
+            .set_monitor("timeout", "5s")
+            .endpoint("primary", "203.0.113.10")
+            .set_endpoint("primary", "priority", 1)
+            .endpoint("secondary", "198.51.100.20")
+            .set_endpoint("secondary", "priority", 2)
+    }
+
+    /// Sets the TTL.
+    pub fn ttl(self, ttl: i64) -> ProfileToml {
+        self.set("ttl", ttl)
+    }
+
+    /// Sets a top-level key.
+    pub fn set(mut self, key: &str, value: impl Into<Toml>) -> ProfileToml {
+        put(&mut self.top, key, value.into());
+        self
+    }
+
+    /// Sets a key of `[monitor]`.
+    pub fn set_monitor(mut self, key: &str, value: impl Into<Toml>) -> ProfileToml {
+        put(&mut self.monitor, key, value.into());
+        self
+    }
+
+    /// Adds an endpoint.
+    pub fn endpoint(mut self, name: &str, target: &str) -> ProfileToml {
+        self.endpoints
+            .push((name.into(), vec![("target".into(), target.into())]));
+        self
+    }
+
+    /// Sets a key of the endpoint called `name`.
+    pub fn set_endpoint(mut self, name: &str, key: &str, value: impl Into<Toml>) -> ProfileToml {
+        let (_, keys) = self
+            .endpoints
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no endpoint {name} in the profile"));
+        put(keys, key, value.into());
+        self
+    }
+
+    /// The profile file's text.
+    pub fn build(&self) -> String {
+        let mut out = String::from("\n");
+        write_keys(&mut out, &self.top);
+        if !self.monitor.is_empty() {
+            out.push_str("[monitor]\n");
+            write_keys(&mut out, &self.monitor);
+        }
+        for (name, keys) in &self.endpoints {
+            out.push_str("[[endpoints]]\n");
+            out.push_str(&format!("name = {}\n", Toml::from(name.as_str())));
+            write_keys(&mut out, keys);
+        }
+        out
+    }
+}
+
+/// Sets `key` in `keys`: in place if it is there, else last.
+fn put(keys: &mut Vec<(String, Toml)>, key: &str, value: Toml) {
+    match keys.iter_mut().find(|(k, _)| k == key) {
+        Some((_, v)) => *v = value,
+        None => keys.push((key.into(), value)),
+    }
+}
+
+/// Writes `key = value` lines.
+fn write_keys(out: &mut String, keys: &[(String, Toml)]) {
+    for (key, value) in keys {
+        out.push_str(&format!("{key} = {value}\n"));
+    }
+}
+
+/// The `switchyard.toml` [`Fixture::new`] writes for `extra`: written
+/// again with another `extra`, it changes the server config for a reload.
+pub fn config_toml(extra: &str) -> String {
+    config_toml_with_zone(extra, &zone_with_records(""))
+}
+
+/// The `switchyard.toml` a [`Fixture`] writes: listening on ephemeral
+/// loopback ports (unless `extra` has a `[dns]` or `[admin]` table), with
+/// `extra` before the profiles directory and `zone`.
+fn config_toml_with_zone(extra: &str, zone: &str) -> String {
+    let dns = if extra.contains("[dns]") {
+        String::new()
+    } else {
+        "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\n".to_string()
+    };
+    let admin = if extra.contains("[admin]") {
+        String::new()
+    } else {
+        "[admin]\nlisten = \"127.0.0.1:0\"\n".to_string()
+    };
+    // Top-level keys of `extra` must come before any [table].
+    let split = extra
+        .lines()
+        .position(|l| l.trim_start().starts_with('['))
+        .unwrap_or(extra.lines().count());
+    let top: Vec<&str> = extra.lines().take(split).collect();
+    let rest: Vec<&str> = extra.lines().skip(split).collect();
+    let (top, rest) = (top.join("\n"), rest.join("\n"));
+    let top = if top.is_empty() { top } else { top + "\n" };
+    format!("{top}{dns}{rest}\n[profiles]\ndir = \"profiles\"\n{zone}\n{admin}")
+}
+
 /// A server config and profiles written to a temporary directory.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
@@ -75,34 +288,18 @@ impl Fixture {
     /// Writes `switchyard.toml` (listening on ephemeral loopback ports, with
     /// `extra` appended before the zones) and the profiles.
     pub fn new(extra: &str, profiles: &[(&str, &str)]) -> Fixture {
-        Self::with_zone(extra, ZONE, profiles)
+        Self::with_zone(extra, &zone_with_records(""), profiles)
     }
 
     /// Like [`Fixture::new`] with a custom zone block.
     pub fn with_zone(extra: &str, zone: &str, profiles: &[(&str, &str)]) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("profiles")).unwrap();
-        let dns = if extra.contains("[dns]") {
-            String::new()
-        } else {
-            "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\n".to_string()
-        };
-        let admin = if extra.contains("[admin]") {
-            String::new()
-        } else {
-            "[admin]\nlisten = \"127.0.0.1:0\"\n".to_string()
-        };
-        // Top-level keys of `extra` must come before any [table].
-        let split = extra
-            .lines()
-            .position(|l| l.trim_start().starts_with('['))
-            .unwrap_or(extra.lines().count());
-        let top: Vec<&str> = extra.lines().take(split).collect();
-        let rest: Vec<&str> = extra.lines().skip(split).collect();
-        let (top, rest) = (top.join("\n"), rest.join("\n"));
-        let top = if top.is_empty() { top } else { top + "\n" };
-        let text = format!("{top}{dns}{rest}\n[profiles]\ndir = \"profiles\"\n{zone}\n{admin}");
-        std::fs::write(dir.path().join("switchyard.toml"), text).unwrap();
+        std::fs::write(
+            dir.path().join("switchyard.toml"),
+            config_toml_with_zone(extra, zone),
+        )
+        .unwrap();
         for (name, body) in profiles {
             std::fs::write(dir.path().join("profiles").join(name), body).unwrap();
         }
@@ -565,4 +762,11 @@ pub fn tcp_frame(name: &str, t: RecordType) -> Vec<u8> {
     let mut f = (q.len() as u16).to_be_bytes().to_vec();
     f.extend_from_slice(&q);
     f
+}
+
+/// The builder writes the fixture it stands for, to the byte: tests that
+/// build on it change only what they say.
+#[test]
+fn profile_toml_todoapi_is_the_fixture() {
+    assert_eq!(ProfileToml::todoapi().build(), TODOAPI);
 }

@@ -237,30 +237,25 @@ async fn tcp_probes() {
 }
 
 /// A todoapi-style profile whose endpoints are probed on loopback backends.
-fn drill_profile(primary: u16, secondary: u16, interval: &str, timeout: &str) -> String {
-    format!(
-        r#"
-name = "todoapi.tm.example.test."
-routing = "priority"
-ttl = 1
-[monitor]
-protocol = "http"
-path = "/Health/{{key}}"
-key = "drill-key"
-interval = "{interval}"
-timeout = "{timeout}"
-tolerated_failures = 0
-required_successes = 1
-[[endpoints]]
-name = "primary"
-target = "203.0.113.10"
-probe = {{ address = "127.0.0.1", port = {primary} }}
-[[endpoints]]
-name = "secondary"
-target = "198.51.100.20"
-probe = {{ address = "127.0.0.1", port = {secondary} }}
-"#
-    )
+fn drill_profile(primary: u16, secondary: u16, interval: &str, timeout: &str) -> ProfileToml {
+    ProfileToml::new("todoapi.tm.example.test.", "priority")
+        .ttl(1)
+        .set_monitor("protocol", "http")
+        .set_monitor("path", "/Health/{key}")
+        .set_monitor("key", "drill-key")
+        .set_monitor("interval", interval)
+        .set_monitor("timeout", timeout)
+        .set_monitor("tolerated_failures", 0)
+        .set_monitor("required_successes", 1)
+        .endpoint("primary", "203.0.113.10")
+        .set_endpoint("primary", "probe", probe(primary))
+        .endpoint("secondary", "198.51.100.20")
+        .set_endpoint("secondary", "probe", probe(secondary))
+}
+
+/// An endpoint's `probe`: a backend on loopback.
+fn probe(port: u16) -> Toml {
+    Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"))
 }
 
 fn answer(s: &TestServer) -> String {
@@ -273,7 +268,7 @@ fn answer(s: &TestServer) -> String {
 fn failover_and_failback_follow_health_over_dns() {
     let primary = Backend::http(Mode::Ok);
     let secondary = Backend::http(Mode::Ok);
-    let profile = drill_profile(primary.port(), secondary.port(), "200ms", "100ms");
+    let profile = drill_profile(primary.port(), secondary.port(), "200ms", "100ms").build();
     let s = Fixture::new("", &[("todoapi.toml", &profile)]).start_probing();
     // First probes go out at start-up, not an interval later.
     assert!(wait_until(Duration::from_millis(150), || primary.request_count() > 0).is_some());
@@ -520,7 +515,7 @@ fn reload_carries_health_over() {
     let primary = Backend::http(Mode::Ok);
     let secondary = Backend::http(Mode::Unavailable);
     let profile = drill_profile(primary.port(), secondary.port(), "200ms", "100ms");
-    let fx = Fixture::new("", &[("todoapi.toml", &profile)]);
+    let fx = Fixture::new("", &[("todoapi.toml", &profile.build())]);
     let path = fx.dir.path().join("profiles/todoapi.toml");
     let s = fx.start_probing();
     let status = |name: &str| {
@@ -545,7 +540,8 @@ fn reload_carries_health_over() {
     };
     let before = since(&s);
     // An unrelated change (TTL) keeps both statuses and the primary's history.
-    std::fs::write(&path, profile.replace("ttl = 1", "ttl = 2")).unwrap();
+    let profile = profile.ttl(2);
+    std::fs::write(&path, profile.build()).unwrap();
     let (code, _) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 200);
     assert_eq!(status("primary"), Some(switchyard::health::Status::Online));
@@ -556,10 +552,9 @@ fn reload_carries_health_over() {
     assert_eq!(since(&s), before);
     // Pointing the secondary's probe elsewhere makes it a new probe...
     let third = Backend::http(Mode::Ok);
-    let changed = profile.replace("ttl = 1", "ttl = 2").replace(
-        &format!("port = {} }}", secondary.port()),
-        &format!("port = {} }}", third.port()),
-    );
+    let changed = profile
+        .set_endpoint("secondary", "probe", probe(third.port()))
+        .build();
     std::fs::write(&path, &changed).unwrap();
     assert_eq!(
         crate::admin::http(s.admin, "POST", "/api/v1/reload", None).0,
@@ -588,7 +583,7 @@ fn reload_carries_health_over() {
 #[test]
 fn json_logs_carry_transition_events() {
     let down = Backend::http(Mode::Unavailable);
-    let profile = drill_profile(down.port(), closed_port(), "200ms", "100ms");
+    let profile = drill_profile(down.port(), closed_port(), "200ms", "100ms").build();
     let fx = Fixture::new("", &[("todoapi.toml", &profile)]);
     let mut child = KillOnDrop(
         std::process::Command::new(bin())

@@ -35,7 +35,7 @@ fn on_all_down_over_the_wire() {
         ("servfail", ResponseCode::ServFail, vec![]),
         ("secondary", ResponseCode::NoError, vec!["198.51.100.20"]),
     ] {
-        let profile = TODOAPI.replace("ttl = 30", &format!("ttl = 30\non_all_down = \"{policy}\""));
+        let profile = ProfileToml::todoapi().set("on_all_down", policy).build();
         let s = Fixture::new("", &[("todoapi.toml", &profile)]).start();
         s.set_status(NAME, "primary", Status::Degraded);
         s.set_status(NAME, "secondary", Status::Degraded);
@@ -54,13 +54,15 @@ fn on_all_down_over_the_wire() {
 
 #[test]
 fn disabled_profile_is_nxdomain_and_disabled_endpoints_are_skipped() {
-    let profile = TODOAPI.replace("ttl = 30", "ttl = 30\nenabled = false");
+    let profile = ProfileToml::todoapi().set("enabled", false).build();
     let s = Fixture::new("", &[("todoapi.toml", &profile)]).start();
     let m = udp(s.v4(), NAME, RecordType::A);
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(m.authorities.len(), 1);
 
-    let profile = TODOAPI.replacen("priority = 1", "priority = 1\nenabled = false", 1);
+    let profile = ProfileToml::todoapi()
+        .set_endpoint("primary", "enabled", false)
+        .build();
     let s = Fixture::new("", &[("todoapi.toml", &profile)]).start();
     assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["198.51.100.20"]);
 }

@@ -15,13 +15,15 @@ use crate::harness::*;
 const NAME: &str = "todoapi.tm.example.test.";
 
 fn limited(extra: &str) -> TestServer {
-    Fixture::new(
-        &format!(
-            "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\n[dns.rate_limit]\nexempt = []\n{extra}"
-        ),
-        &[("todoapi.toml", TODOAPI)],
+    Fixture::new(&limits(extra), &[("todoapi.toml", TODOAPI)]).start()
+}
+
+/// The server config of [`limited`]: rate limiting with nobody exempt,
+/// `extra` going on in `[dns.rate_limit]`.
+fn limits(extra: &str) -> String {
+    format!(
+        "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\n[dns.rate_limit]\nexempt = []\n{extra}"
     )
-    .start()
 }
 
 /// A service that answers every datagram with a line of text (QOTD,
@@ -273,29 +275,17 @@ fn cookie_secret_rotation_keeps_current_clients() {
     };
     assert!(answered(&first));
     let config = s.dir().join("switchyard.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace(
-            "000102030405060708090a0b0c0d0e0f",
-            "101112131415161718191a1b1c1d1e1f",
-        ),
-    )
-    .unwrap();
+    let rotate = |hex: &str| {
+        let text = config_toml(&limits(&secret(hex)));
+        std::fs::write(&config, text).unwrap();
+    };
+    rotate("101112131415161718191a1b1c1d1e1f");
     let (code, body) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 200, "{body}");
     assert!(answered(&first), "the previous secret's cookie was refused");
     let second = cookie_of(&dig("dig", addr, &[&format!("+cookie={first}")]));
     assert_ne!(first, second, "a cookie from the old secret is renewed");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace(
-            "101112131415161718191a1b1c1d1e1f",
-            "202122232425262728292a2b2c2d2e2f",
-        ),
-    )
-    .unwrap();
+    rotate("202122232425262728292a2b2c2d2e2f");
     let (code, _) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 200);
     assert!(answered(&second));

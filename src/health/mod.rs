@@ -27,7 +27,8 @@ pub enum Status {
     Online = 1,
     /// `tolerated_failures + 1` consecutive failed probes. Answerable only under fail-open.
     Degraded = 2,
-    /// `enabled = false`, or disabled at runtime. Never answered, never probed.
+    /// `enabled = false` (never probed), or disabled at runtime (still
+    /// probed, so it comes back with a known status). Never answered.
     Disabled = 3,
     /// The profile is disabled. Never answered.
     Inactive = 4,

@@ -189,6 +189,23 @@ impl Server {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        if self.options.probing {
+            let n = self
+                .reloader
+                .start_prober(shutdown.clone(), budget.probes)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?;
+            info!(targets = n, "prober started");
+        }
+        if let Some(c) = &settings.cluster {
+            let cluster = crate::cluster::Cluster::start(c, self.shared.clone(), shutdown.clone())
+                .await
+                .with_context(|| {
+                    format!("cannot start the cluster on {} (cluster.listen)", c.listen)
+                })?;
+            cluster.warm_start(&self.shared, c.warm_start).await;
+            let _ = self.shared.cluster_stats.set(cluster.stats.clone());
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for sock in self.udp {
@@ -211,14 +228,6 @@ impl Server {
                 settings.dns.tcp_idle_timeout,
                 shutdown.clone(),
             ));
-        }
-        if self.options.probing {
-            let n = self
-                .reloader
-                .start_prober(shutdown.clone(), budget.probes)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?;
-            info!(targets = n, "prober started");
         }
         if self.options.watch
             && let Some(w) = reload::Watch::start(self.reloader.clone(), &settings)

@@ -57,6 +57,7 @@
 pub mod admin;
 pub mod app;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod fsutil;

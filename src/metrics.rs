@@ -76,3 +76,20 @@ impl Metrics {
             .sum()
     }
 }
+
+/// Gossip traffic counters (`[cluster]`): written by the gossip socket,
+/// read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct GossipStats {
+    /// Bytes sent (UDP payload).
+    pub bytes_sent: AtomicU64,
+    /// Bytes received and accepted.
+    pub bytes_received: AtomicU64,
+    /// Packets dropped, by reason ([`GOSSIP_REJECTS`], in order).
+    pub rejected: [AtomicU64; 4],
+}
+
+/// Why gossip packets are dropped: not ours or cut short, failed
+/// authentication (another key, or tampered with), from another address
+/// than the sealed sender's, sealed too long ago.
+pub const GOSSIP_REJECTS: [&str; 4] = ["malformed", "authentication", "address", "stale"];

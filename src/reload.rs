@@ -79,6 +79,7 @@ impl Reloader {
         settings: Settings,
         probes: Vec<ProbeSpec>,
     ) -> Reloader {
+        publish_probes(&shared, &probes);
         Reloader {
             path,
             shared,
@@ -111,6 +112,9 @@ impl Reloader {
         let mut live = self.live.lock().await;
         let mut prober =
             Prober::new(shutdown, in_flight).with_faults(self.shared.metrics.prober_faults.clone());
+        if live.settings.cluster.is_some() {
+            prober = prober.clustered(self.shared.cluster_wake.clone());
+        }
         prober.update(&live.probes)?;
         let n = prober.len();
         live.prober = Some(prober);
@@ -233,6 +237,7 @@ impl Reloader {
         keep_running(&mut settings, &live.settings);
         live.settings = settings;
         live.probes = cfg.probes;
+        publish_probes(&self.shared, &live.probes);
         self.shared.metrics.reload(true);
         for w in &cfg.warnings {
             warn!("{w}");
@@ -320,6 +325,15 @@ impl Reloader {
     }
 }
 
+/// Hands the running probes and the configuration digest to the cluster
+/// task, and wakes it.
+fn publish_probes(shared: &Shared, probes: &[ProbeSpec]) {
+    let digest = crate::cluster::config_digest(&shared.table.load(), probes);
+    shared.config_digest.store(Arc::new(digest));
+    shared.probes.store(Arc::new(probes.to_vec()));
+    shared.cluster_wake.notify_one();
+}
+
 /// Copies from `running` the settings that only a restart applies.
 fn keep_running(settings: &mut Settings, running: &Settings) {
     settings.dns.listen = running.dns.listen.clone();
@@ -328,6 +342,8 @@ fn keep_running(settings: &mut Settings, running: &Settings) {
     settings.dns.tcp_idle_timeout = running.dns.tcp_idle_timeout;
     settings.dns.max_tcp_connections = running.dns.max_tcp_connections;
     settings.dns.max_tcp_per_client = running.dns.max_tcp_per_client;
+    settings.cluster = running.cluster.clone();
+    settings.prober = running.prober;
 }
 
 /// Settings that the configuration changes from what runs and only a
@@ -351,6 +367,23 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.dns.max_tcp_per_client != new.dns.max_tcp_per_client {
         out.push("dns.max_tcp_per_client".to_string());
+    }
+    let cluster = |s: &Settings| {
+        s.cluster.as_ref().map(|c| {
+            (
+                c.node.clone(),
+                c.listen,
+                c.advertise,
+                c.seeds.clone(),
+                c.key.expose().to_string(),
+                c.quorum,
+                c.gossip_interval,
+                c.warm_start,
+            )
+        })
+    };
+    if cluster(old) != cluster(new) {
+        out.push("cluster".to_string());
     }
     out
 }

@@ -46,6 +46,51 @@ pub struct Shared {
     /// moved aside, overrides not saved), newest last: written when they
     /// happen, read by the status API.
     pub problems: Mutex<VecDeque<(SystemTime, String)>>,
+    /// The probes of the running configuration: written by start-up and
+    /// reloads, read by the cluster task.
+    pub probes: ArcSwap<Vec<crate::health::spec::ProbeSpec>>,
+    /// The running configuration's digest ([`crate::cluster::config_digest`]).
+    pub config_digest: ArcSwap<String>,
+    /// Wakes the cluster task: this node decided something, or gossip
+    /// brought news.
+    pub cluster_wake: Arc<tokio::sync::Notify>,
+    /// The cluster as this node sees it (`None` alone): written by the
+    /// cluster task, read by the admin API.
+    pub cluster: ArcSwapOption<ClusterSummary>,
+    /// Gossip counters, once the cluster runs: read by metrics.
+    pub cluster_stats: OnceLock<Arc<crate::metrics::GossipStats>>,
+}
+
+/// The cluster as one node sees it.
+#[derive(Debug, Clone)]
+pub struct ClusterSummary {
+    /// This node's name.
+    pub node: String,
+    /// The cluster's default quorum.
+    pub quorum: crate::health::quorum::Quorum,
+    /// Every node gossip knows of, this one included, by name.
+    pub nodes: Vec<ClusterNode>,
+}
+
+/// One node of the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterNode {
+    /// Its name.
+    pub name: String,
+    /// Its gossip address.
+    pub address: std::net::SocketAddr,
+    /// Live by the failure detector (this node always is).
+    pub alive: bool,
+    /// This is the node answering.
+    pub this_node: bool,
+    /// Its configuration digest.
+    pub digest: String,
+    /// Its configuration differs from this node's.
+    pub drifted: bool,
+    /// Its software version.
+    pub version: String,
+    /// Its gossip heartbeat counter.
+    pub heartbeat: u64,
 }
 
 /// Problems kept for the status page.
@@ -69,6 +114,11 @@ impl Shared {
             dns_slots: OnceLock::new(),
             admin_slots: OnceLock::new(),
             problems: Mutex::new(VecDeque::new()),
+            probes: ArcSwap::from_pointee(Vec::new()),
+            config_digest: ArcSwap::from_pointee(String::new()),
+            cluster_wake: Arc::default(),
+            cluster: ArcSwapOption::empty(),
+            cluster_stats: OnceLock::new(),
         }
     }
 

@@ -167,6 +167,52 @@ impl prometheus_client::collector::Collector for Collector {
             }
         }
 
+        if let Some(stats) = self.shared.cluster_stats.get() {
+            let mut e = enc.encode_descriptor(
+                "switchyard_cluster_gossip_bytes",
+                "Gossip bytes (UDP payload), by direction (sent, received: accepted only)",
+                None,
+                MetricType::Counter,
+            )?;
+            for (dir, n) in [
+                ("sent", &stats.bytes_sent),
+                ("received", &stats.bytes_received),
+            ] {
+                let labels: Labels = vec![("direction", dir)];
+                ConstCounter::new(n.load(Ordering::Relaxed)).encode(e.encode_family(&labels)?)?;
+            }
+            let mut e = enc.encode_descriptor(
+                "switchyard_cluster_gossip_rejected",
+                "Gossip packets dropped, by reason (malformed, authentication: another key or tampered with, address: replayed from elsewhere, stale)",
+                None,
+                MetricType::Counter,
+            )?;
+            for (i, reason) in crate::metrics::GOSSIP_REJECTS.iter().enumerate() {
+                let labels: Labels = vec![("reason", reason)];
+                ConstCounter::new(stats.rejected[i].load(Ordering::Relaxed))
+                    .encode(e.encode_family(&labels)?)?;
+            }
+        }
+        if let Some(c) = self.shared.cluster.load().as_deref() {
+            let mut e = enc.encode_descriptor(
+                "switchyard_cluster_nodes",
+                "Cluster nodes this node knows of, by state (alive, dead) and whether their configuration differs from this node's (drifted)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (state, alive) in [("alive", true), ("dead", false)] {
+                for (drifted, d) in [("false", false), ("true", true)] {
+                    let n = c
+                        .nodes
+                        .iter()
+                        .filter(|n| n.alive == alive && n.drifted == d)
+                        .count();
+                    let labels: Labels = vec![("state", state), ("drifted", drifted)];
+                    ConstGauge::new(n as i64).encode(e.encode_family(&labels)?)?;
+                }
+            }
+        }
+
         let services = [
             ("dns", self.shared.dns_slots.get()),
             ("admin", self.shared.admin_slots.get()),

@@ -333,7 +333,8 @@ async fn status(State(state): State<Arc<AdminState>>) -> Response {
         .iter()
         .cloned()
         .collect();
-    axum::Json(status::build(&table, &problems)).into_response()
+    let cluster = state.shared.cluster.load_full();
+    axum::Json(status::build(&table, &problems, cluster.as_deref())).into_response()
 }
 
 #[derive(Deserialize)]

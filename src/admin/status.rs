@@ -18,6 +18,118 @@ pub struct StatusDoc {
     pub problems: Vec<ProblemDoc>,
     /// Profiles in load order.
     pub profiles: Vec<ProfileDoc>,
+    /// The cluster as this node sees it; absent when running alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterDoc>,
+}
+
+/// `[cluster]`: the nodes gossip knows of.
+#[derive(Serialize)]
+pub struct ClusterDoc {
+    /// This node's name.
+    pub node: String,
+    /// The default quorum rule.
+    pub quorum: String,
+    /// Every node, this one included.
+    pub nodes: Vec<NodeDoc>,
+}
+
+/// One node of the cluster.
+#[derive(Serialize)]
+pub struct NodeDoc {
+    /// Its name.
+    pub name: String,
+    /// Its gossip address.
+    pub address: String,
+    /// `alive` or `dead` (by the failure detector).
+    pub state: &'static str,
+    /// This node.
+    pub this_node: bool,
+    /// Its configuration digest.
+    pub digest: String,
+    /// Its configuration differs from this node's.
+    pub drifted: bool,
+    /// Its software version.
+    pub version: String,
+}
+
+impl ClusterDoc {
+    /// From what the cluster task last saw.
+    pub fn from_summary(s: &crate::state::ClusterSummary) -> ClusterDoc {
+        ClusterDoc {
+            node: s.node.clone(),
+            quorum: s.quorum.to_string(),
+            nodes: s
+                .nodes
+                .iter()
+                .map(|n| NodeDoc {
+                    name: n.name.clone(),
+                    address: n.address.to_string(),
+                    state: if n.alive { "alive" } else { "dead" },
+                    this_node: n.this_node,
+                    digest: n.digest.clone(),
+                    drifted: n.drifted,
+                    version: n.version.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How the cluster decided an endpoint's status.
+#[derive(Serialize)]
+pub struct QuorumDoc {
+    /// The rule.
+    pub quorum: String,
+    /// Live nodes whose identical probe has decided.
+    pub deciders: usize,
+    /// Of those, how many see it Degraded.
+    pub degraded: usize,
+    /// Degraded observations needed.
+    pub needed: usize,
+    /// Every node's observation.
+    pub observations: Vec<ObservationDoc>,
+}
+
+/// One node's observation of an endpoint.
+#[derive(Serialize)]
+pub struct ObservationDoc {
+    /// The node.
+    pub node: String,
+    /// Its decided status.
+    pub status: &'static str,
+    /// Since when.
+    pub since: Option<String>,
+    /// Its last probe, in one line.
+    pub summary: String,
+    /// Counted by the quorum rule.
+    pub counted: bool,
+    /// Why not, if not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+}
+
+impl QuorumDoc {
+    fn from_view(v: &crate::health::ClusterView) -> QuorumDoc {
+        QuorumDoc {
+            quorum: v.quorum.to_string(),
+            deciders: v.verdict.deciders,
+            degraded: v.verdict.degraded,
+            needed: v.verdict.needed,
+            observations: v
+                .observations
+                .iter()
+                .map(|o| ObservationDoc {
+                    node: o.node.clone(),
+                    status: o.status.as_str(),
+                    since: (o.since > std::time::UNIX_EPOCH).then(|| ts(o.since)),
+                    summary: o.summary.clone(),
+                    counted: o.counted,
+                    note: o.note,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A server-level problem.
@@ -74,6 +186,9 @@ pub struct EndpointDoc {
     pub last_probe: Option<ProbeDoc>,
     /// Recent status changes, oldest first.
     pub transitions: Vec<TransitionDoc>,
+    /// In a cluster: every node's observation and the quorum's verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<QuorumDoc>,
 }
 
 /// A probe result.
@@ -105,7 +220,11 @@ pub struct TransitionDoc {
 use crate::clock::rfc3339_millis as ts;
 
 /// Builds the document from a snapshot and the server's problems.
-pub fn build(table: &RoutingTable, problems: &[(SystemTime, String)]) -> StatusDoc {
+pub fn build(
+    table: &RoutingTable,
+    problems: &[(SystemTime, String)],
+    cluster: Option<&crate::state::ClusterSummary>,
+) -> StatusDoc {
     let loaded = table.loaded_at.map(ts);
     let profiles = table
         .profiles
@@ -130,9 +249,11 @@ pub fn build(table: &RoutingTable, problems: &[(SystemTime, String)]) -> StatusD
                             .map_or("?".into(), |c| format!("profile {}", c.name)),
                         ref t => t.to_string(),
                     };
+                    let mut quorum = None;
                     let (since, failures, last, transitions) = match &e.health {
                         Health::Monitored(cell) => {
                             let d = cell.details();
+                            quorum = d.cluster.as_ref().map(QuorumDoc::from_view);
                             // A runtime override more recent than the last
                             // health change is when the current status began.
                             let since = if e.runtime.is_disabled() {
@@ -172,6 +293,7 @@ pub fn build(table: &RoutingTable, problems: &[(SystemTime, String)]) -> StatusD
                         answers: e.runtime.answers.load(std::sync::atomic::Ordering::Relaxed),
                         last_probe: last,
                         transitions,
+                        cluster: quorum,
                     }
                 })
                 .collect(),
@@ -199,5 +321,6 @@ pub fn build(table: &RoutingTable, problems: &[(SystemTime, String)]) -> StatusD
             })
             .collect(),
         profiles,
+        cluster: cluster.map(ClusterDoc::from_summary),
     }
 }

@@ -66,6 +66,40 @@ pub struct Settings {
     pub profiles_max_file_size: u64,
     /// `state_file`, resolved against the config directory.
     pub state_file: Option<PathBuf>,
+    /// `[cluster]`: `None` runs alone.
+    pub cluster: Option<ClusterSettings>,
+    /// `[prober]`
+    pub prober: ProberSettings,
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// This node's unique name.
+    pub node: String,
+    /// Gossip socket (UDP).
+    pub listen: SocketAddr,
+    /// Where other nodes reach this one.
+    pub advertise: SocketAddr,
+    /// Other nodes to contact first (`host:port`).
+    pub seeds: Vec<String>,
+    /// Authenticates and encrypts gossip.
+    pub key: Secret,
+    /// The default quorum rule (profiles may override it).
+    pub quorum: crate::health::quorum::Quorum,
+    /// Time between gossip rounds.
+    pub gossip_interval: Duration,
+    /// Longest wait for peers before a starting node answers.
+    pub warm_start: Duration,
+}
+
+/// `[prober]`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ProberSettings {
+    /// IPv4 source address of probes.
+    pub source_v4: Option<std::net::Ipv4Addr>,
+    /// IPv6 source address of probes.
+    pub source_v6: Option<std::net::Ipv6Addr>,
 }
 
 /// `[dns]`

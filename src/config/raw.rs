@@ -26,9 +26,57 @@ pub struct RawServer {
     pub profiles: RawProfilesDir,
     /// Runtime overrides file.
     pub state_file: Option<Spanned<String>>,
+    /// `[cluster]`
+    pub cluster: Option<Spanned<RawCluster>>,
+    /// `[prober]`
+    #[serde(default)]
+    pub prober: RawProber,
     /// `[[zones]]`
     #[serde(default)]
     pub zones: Vec<Spanned<RawZone>>,
+}
+
+/// `[cluster]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// This node's unique name (default: the host name).
+    pub node: Option<Spanned<String>>,
+    /// Gossip address (UDP).
+    pub listen: Spanned<String>,
+    /// The address other nodes reach this one at (default: `listen`).
+    pub advertise: Option<Spanned<String>>,
+    /// Some other nodes' gossip addresses.
+    #[serde(default)]
+    pub seeds: Vec<Spanned<String>>,
+    /// The shared secret that authenticates and encrypts gossip.
+    pub key: Spanned<SecretSource>,
+    /// "any" | "majority" | "all" | a number.
+    pub quorum: Option<Spanned<RawQuorum>>,
+    /// Time between gossip rounds.
+    pub gossip_interval: Option<Spanned<String>>,
+    /// How long a starting node waits for its peers before answering.
+    pub warm_start: Option<Spanned<String>>,
+}
+
+/// A quorum as written: a word or a number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawQuorum {
+    /// "any", "majority", "all".
+    Word(String),
+    /// A number of nodes.
+    Count(i64),
+}
+
+/// `[prober]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProber {
+    /// IPv4 source address of probes.
+    pub source_v4: Option<Spanned<String>>,
+    /// IPv6 source address of probes.
+    pub source_v6: Option<Spanned<String>>,
 }
 
 /// `[dns]`
@@ -195,6 +243,8 @@ pub struct RawProfile {
     pub on_all_down: Option<Spanned<String>>,
     /// Multivalue answer size.
     pub max_answers: Option<Spanned<i64>>,
+    /// In a cluster: the quorum rule for this profile's endpoints.
+    pub quorum: Option<Spanned<RawQuorum>>,
     /// Health monitoring.
     pub monitor: Option<Spanned<RawMonitor>>,
     /// Endpoints.
@@ -375,6 +425,8 @@ mod tests {
                 "profiles.",
             ),
             ("### `[[zones]]`", fields::<RawZone>(), ""),
+            ("## Server configuration", fields::<RawCluster>(), "cluster."),
+            ("## Server configuration", fields::<RawProber>(), "prober."),
         ];
         for (heading, keys, prefix) in checks {
             assert!(!keys.is_empty(), "{heading}: no keys read");

@@ -7,6 +7,7 @@
 
 pub mod probe;
 pub mod prober;
+pub mod quorum;
 pub mod spec;
 pub mod state;
 pub mod tls;
@@ -113,7 +114,11 @@ pub const TRANSITIONS_KEPT: usize = 10;
 /// is never touched on the answer path.
 #[derive(Debug)]
 pub struct HealthCell {
+    /// What the DNS path serves with: this node's decision, or in a
+    /// cluster what the quorum rule made of every node's.
     status: AtomicU8,
+    /// This node's own decision (its prober's), which a cluster shares.
+    own: AtomicU8,
     details: Mutex<Details>,
     /// Counters for metrics, written by the prober.
     pub stats: ProbeStats,
@@ -147,12 +152,46 @@ impl Default for ProbeStats {
 pub struct Details {
     /// When the current status began.
     pub since: SystemTime,
+    /// When this node's own decision began (differs from `since` in a
+    /// cluster).
+    pub own_since: SystemTime,
     /// The last probe, if any.
     pub last_probe: Option<probe::Outcome>,
     /// Consecutive failed probes.
     pub consecutive_failures: u32,
     /// Recent transitions, newest last: (when, from, to, reason).
     pub transitions: VecDeque<(SystemTime, Status, Status, String)>,
+    /// In a cluster: how the nodes' observations combined, last time.
+    pub cluster: Option<ClusterView>,
+}
+
+/// How a cluster decided a probe target's status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterView {
+    /// The rule applied.
+    pub quorum: quorum::Quorum,
+    /// Its outcome.
+    pub verdict: quorum::Verdict,
+    /// Every node's observation, this node's first.
+    pub observations: Vec<Observation>,
+}
+
+/// One node's observation of a probe target, as gossip brought it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// The node's name.
+    pub node: String,
+    /// Its decided status (CheckingEndpoint: not decided yet).
+    pub status: Status,
+    /// Since when.
+    pub since: SystemTime,
+    /// Its last probe, in one line.
+    pub summary: String,
+    /// Counted by the quorum rule: the node is live and probes this target
+    /// identically. `false` with a reason otherwise.
+    pub counted: bool,
+    /// Why it is not counted, if not.
+    pub note: Option<&'static str>,
 }
 
 impl HealthCell {
@@ -160,11 +199,14 @@ impl HealthCell {
     pub fn new() -> HealthCell {
         HealthCell {
             status: AtomicU8::new(Status::CheckingEndpoint as u8),
+            own: AtomicU8::new(Status::CheckingEndpoint as u8),
             details: Mutex::new(Details {
                 since: SystemTime::now(),
+                own_since: SystemTime::now(),
                 last_probe: None,
                 consecutive_failures: 0,
                 transitions: VecDeque::new(),
+                cluster: None,
             }),
             stats: ProbeStats::default(),
         }
@@ -176,6 +218,7 @@ impl HealthCell {
         outcome: &probe::Outcome,
         consecutive_failures: u32,
         transition: Option<state::Transition>,
+        clustered: bool,
     ) {
         if outcome.local_fault.is_none() {
             self.stats.duration.observe(outcome.latency.as_secs_f64());
@@ -192,14 +235,20 @@ impl HealthCell {
         d.last_probe = Some(outcome.clone());
         d.consecutive_failures = consecutive_failures;
         if let Some(t) = transition {
-            d.since = outcome.at;
+            d.own_since = outcome.at;
+            if !clustered {
+                d.since = outcome.at;
+            }
             if d.transitions.len() == TRANSITIONS_KEPT {
                 d.transitions.pop_front();
             }
-            let reason = outcome
+            let mut reason = outcome
                 .failure
                 .as_ref()
                 .map_or_else(|| "probe succeeded".to_string(), |f| f.reason.clone());
+            if clustered {
+                reason.insert_str(0, "this node's probe: ");
+            }
             d.transitions.push_back((outcome.at, t.from, t.to, reason));
         }
     }
@@ -218,9 +267,52 @@ impl HealthCell {
         Status::from_u8(self.status.load(Ordering::Relaxed))
     }
 
-    /// Publishes a new observed status; visible to the next query.
+    /// Publishes a new status to serve with; visible to the next query.
+    /// Alone, the prober's decision is it (see [`HealthCell::decide`]); in
+    /// a cluster the quorum rule sets it.
     pub fn set(&self, status: Status) {
         self.status.store(status as u8, Ordering::Relaxed);
+    }
+
+    /// This node's own decision.
+    pub fn own(&self) -> Status {
+        Status::from_u8(self.own.load(Ordering::Relaxed))
+    }
+
+    /// Records this node's own decision; alone (`clustered` false) it is
+    /// also what is served.
+    pub fn decide(&self, status: Status, clustered: bool) {
+        self.own.store(status as u8, Ordering::Relaxed);
+        if !clustered {
+            self.set(status);
+        }
+    }
+
+    /// Publishes what the cluster decided, and how (for the API and
+    /// `explain`). Returns the status served before.
+    pub fn publish_cluster(&self, view: ClusterView) -> Status {
+        let before = Status::from_u8(
+            self.status
+                .swap(view.verdict.status as u8, Ordering::Relaxed),
+        );
+        let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
+        if before != view.verdict.status {
+            let now = SystemTime::now();
+            d.since = now;
+            if d.transitions.len() == TRANSITIONS_KEPT {
+                d.transitions.pop_front();
+            }
+            let reason = format!(
+                "cluster: {} of {} deciding nodes see it Degraded, quorum {} needs {}",
+                view.verdict.degraded, view.verdict.deciders, view.quorum, view.verdict.needed
+            );
+            d.transitions
+                .push_back((now, before, view.verdict.status, reason));
+        }
+        if d.cluster.as_ref() != Some(&view) {
+            d.cluster = Some(view);
+        }
+        before
     }
 }
 

@@ -188,8 +188,49 @@ impl Outcome {
 pub struct Target {
     kind: Kind,
     timeout: Duration,
+    /// `[prober]` source addresses.
+    source: Source,
     /// For last-resort redaction of error text.
     key: Option<Secret>,
+}
+
+/// Where probes leave from (`[prober] source_v4`, `source_v6`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Source {
+    v4: Option<std::net::Ipv4Addr>,
+    v6: Option<std::net::Ipv6Addr>,
+}
+
+impl Source {
+    /// Connects to `host:port`, from the configured source address of each
+    /// address family. A source address the host does not have fails with
+    /// EADDRNOTAVAIL: a local fault, never held against the endpoint.
+    async fn connect(self, host: &str, port: u16) -> std::io::Result<TcpStream> {
+        if self.v4.is_none() && self.v6.is_none() {
+            return TcpStream::connect((host, port)).await;
+        }
+        let mut last = None;
+        for addr in tokio::net::lookup_host((host, port)).await? {
+            let (socket, from) = match addr {
+                std::net::SocketAddr::V4(_) => {
+                    (tokio::net::TcpSocket::new_v4()?, self.v4.map(IpAddr::V4))
+                }
+                std::net::SocketAddr::V6(_) => {
+                    (tokio::net::TcpSocket::new_v6()?, self.v6.map(IpAddr::V6))
+                }
+            };
+            if let Some(ip) = from {
+                socket.bind(std::net::SocketAddr::new(ip, 0))?;
+            }
+            match socket.connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no address found")
+        }))
+    }
 }
 
 enum Kind {
@@ -300,6 +341,10 @@ impl Target {
         Ok(Target {
             kind,
             timeout: m.timeout,
+            source: Source {
+                v4: m.source_v4,
+                v6: m.source_v6,
+            },
             key: m.key.clone(),
         })
     }
@@ -334,14 +379,16 @@ impl Target {
     async fn attempt(&self) -> Result<Option<u16>, (Option<u16>, Failure)> {
         match &self.kind {
             Kind::Tcp { host, port } => {
-                let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+                let stream = self
+                    .source
+                    .connect(host, *port)
                     .await
                     .map_err(|e| (None, io_failure(&e)))?;
                 close_with_reset(&stream);
                 drop(stream);
                 Ok(None)
             }
-            Kind::Http(h) => h.get().await,
+            Kind::Http(h) => h.get(self.source).await,
         }
     }
 }
@@ -404,8 +451,9 @@ impl AsyncWrite for NoShutdown {
 type Attempt = Result<Option<u16>, (Option<u16>, Failure)>;
 
 impl HttpProbe {
-    async fn get(&self) -> Attempt {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+    async fn get(&self, source: Source) -> Attempt {
+        let tcp = source
+            .connect(&self.host, self.port)
             .await
             .map_err(|e| (None, io_failure(&e)))?;
         let _ = tcp.set_nodelay(true);

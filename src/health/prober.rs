@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -54,6 +54,9 @@ pub struct Prober {
     permits: Arc<Semaphore>,
     tls: ConfigCache,
     shutdown: CancellationToken,
+    /// In a cluster: woken at each own decision (the cluster shares it and
+    /// applies the quorum rule); the prober then never sets what is served.
+    cluster: Option<Arc<Notify>>,
 }
 
 fn quantize(offset: Duration) -> Duration {
@@ -83,7 +86,15 @@ impl Prober {
             permits: Arc::new(Semaphore::new(in_flight.clamp(1, MAX_IN_FLIGHT))),
             tls: ConfigCache::default(),
             shutdown,
+            cluster: None,
         }
+    }
+
+    /// Runs as one node of a cluster: decisions are this node's own
+    /// observations, and `decided` is woken at each.
+    pub fn clustered(mut self, decided: Arc<Notify>) -> Prober {
+        self.cluster = Some(decided);
+        self
     }
 
     /// Counts local faults into `faults` (the server's metrics).
@@ -145,6 +156,7 @@ impl Prober {
                 spec.monitor.interval,
                 offset,
                 self.permits.clone(),
+                self.cluster.clone(),
                 cancel.clone(),
             ));
             self.running
@@ -174,9 +186,11 @@ async fn run_target(
     interval: Duration,
     offset: Duration,
     permits: Arc<Semaphore>,
+    cluster: Option<Arc<Notify>>,
     cancel: CancellationToken,
 ) {
-    let mut machine = Machine::resume(cell.get());
+    let clustered = cluster.is_some();
+    let mut machine = Machine::resume(cell.own());
     let mut ticker = tokio::time::interval_at(Instant::now() + offset, interval);
     let mut last_fault_log: Option<Instant> = None;
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -201,7 +215,7 @@ async fn run_target(
             if let Some(f) = outcome.local_fault {
                 faults.0[f as usize].fetch_add(1, Ordering::Relaxed);
             }
-            cell.note_probe(&outcome, machine.consecutive_failures(), None);
+            cell.note_probe(&outcome, machine.consecutive_failures(), None, clustered);
             if last_fault_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                 last_fault_log = Some(Instant::now());
                 let users = users.load();
@@ -214,20 +228,35 @@ async fn run_target(
         let transition = machine.record(healthy, thresholds);
         if let Some(t) = transition {
             // Publish first: the DNS path reads this atomic on its next query.
-            cell.set(t.to);
+            cell.decide(t.to, clustered);
         }
-        cell.note_probe(&outcome, machine.consecutive_failures(), transition);
+        cell.note_probe(
+            &outcome,
+            machine.consecutive_failures(),
+            transition,
+            clustered,
+        );
+        if transition.is_some()
+            && let Some(decided) = &cluster
+        {
+            decided.notify_one();
+        }
         let users = users.load();
         match (&transition, &outcome.failure) {
             (Some(t), failure) => {
                 let reason = failure
                     .as_ref()
                     .map_or("probe succeeded", |f| f.reason.as_str());
+                let what = if clustered {
+                    "this node's observation changed (the cluster's quorum decides the status)"
+                } else {
+                    "endpoint status changed"
+                };
                 for u in users.iter() {
                     if t.to == super::Status::Degraded {
-                        warn!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "endpoint status changed");
+                        warn!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "{what}");
                     } else {
-                        info!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "endpoint status changed");
+                        info!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "{what}");
                     }
                 }
             }

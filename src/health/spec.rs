@@ -58,6 +58,12 @@ pub struct MonitorSettings {
     pub client_key: Option<PathBuf>,
     /// The first 64 KiB of the body must contain this.
     pub body_match: Option<String>,
+    /// In a cluster: the profile's quorum rule (`None`: the cluster's).
+    pub quorum: Option<super::quorum::Quorum>,
+    /// `[prober] source_v4`: probes to IPv4 leave from it.
+    pub source_v4: Option<std::net::Ipv4Addr>,
+    /// `[prober] source_v6`: probes to IPv6 leave from it.
+    pub source_v6: Option<std::net::Ipv6Addr>,
 }
 
 /// One distinct probe target, and the endpoints whose status it decides.

@@ -11,6 +11,7 @@ mod harness;
 mod check;
 mod cli;
 mod clients;
+mod cluster;
 mod dns_rules;
 mod ecs;
 mod explain;

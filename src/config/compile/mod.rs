@@ -17,6 +17,7 @@
 //! diagnostics sink (so a run reports every problem, not the first), and
 //! the table the stages append to in order (ids are indexes into it).
 
+mod cluster;
 mod endpoints;
 mod links;
 mod monitor;
@@ -192,6 +193,8 @@ struct Loader<'c> {
     geo: Option<Arc<crate::geo::GeoDb>>,
     /// Whether `[geoip] database` was given (even if it failed to open).
     geo_configured: bool,
+    /// `[prober]`, read with the server settings, for every monitor.
+    prober_settings: crate::config::ProberSettings,
     now: SystemTime,
 }
 
@@ -254,6 +257,7 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
         probe_index: HashMap::new(),
         geo: None,
         geo_configured: false,
+        prober_settings: Default::default(),
         now: SystemTime::now(),
     };
     let settings = l.load_all(path);
@@ -485,6 +489,7 @@ impl Loader<'_> {
         let raw: RawServer = diag::parse(&self.sources[src], &mut self.diag)?;
         let base = base_dir(path);
         let settings = self.settings(src, &raw, &base);
+        self.prober_settings = settings.prober;
         self.table.ecs = settings.dns.ecs;
         self.table.cookies = cookie_secrets(&settings.dns.cookies, self.carry.cookies.as_deref());
         self.table.loaded_at = Some(self.now);

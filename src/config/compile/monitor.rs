@@ -319,6 +319,9 @@ impl Loader<'_> {
             client_cert,
             client_key,
             body_match,
+            quorum: None,
+            source_v4: None,
+            source_v6: None,
         })
     }
 

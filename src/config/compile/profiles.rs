@@ -141,11 +141,31 @@ impl Loader<'_> {
             }
             (None, _) => 8,
         };
+        let quorum = match &raw.quorum {
+            Some(q) => {
+                if raw.monitor.is_none() {
+                    self.warn(
+                        src,
+                        q,
+                        "quorum",
+                        "ignored: the profile has no [monitor], so nothing is observed",
+                    );
+                }
+                self.quorum(src, q, "quorum")
+            }
+            None => None,
+        };
+        let prober = self.prober_settings;
         let monitor = raw
             .monitor
             .as_ref()
             .and_then(|m| self.monitor(src, m))
-            .map(Arc::new);
+            .map(|mut m| {
+                m.quorum = quorum;
+                m.source_v4 = prober.source_v4;
+                m.source_v6 = prober.source_v6;
+                Arc::new(m)
+            });
 
         if raw.endpoints.is_empty() {
             return self.err(

@@ -146,6 +146,8 @@ impl Loader<'_> {
             None => crate::config::DEFAULT_PROFILE_FILE_LIMIT,
         };
         let state_file = raw.state_file.as_ref().map(|s| base.join(s.get_ref()));
+        let cluster = raw.cluster.as_ref().and_then(|c| self.cluster(src, c));
+        let prober = self.prober(src, &raw.prober);
         Settings {
             dns,
             admin,
@@ -153,6 +155,8 @@ impl Loader<'_> {
             profiles_dir,
             profiles_max_file_size,
             state_file,
+            cluster,
+            prober,
         }
     }
 

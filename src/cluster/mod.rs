@@ -1,0 +1,487 @@
+//! Several Switchyard name servers that agree: gossip (chitchat, sealed
+//! with the cluster key by [`transport`]) carries each node's own
+//! observations and its configuration digest; the quorum rule
+//! ([`crate::health::quorum`]) turns the live nodes' observations into the
+//! status every node serves.
+//!
+//! Nothing here is on the DNS path. One task wakes when this node's prober
+//! decides something, when gossip brings a change, and once per gossip
+//! round; it publishes this node's observations, combines everyone's, and
+//! stores the outcome in the health cells the answer path already reads.
+//!
+//! Observations are keyed by a fingerprint of what is probed (address,
+//! port, path, headers, key, expected status...): nodes whose probes of an
+//! endpoint differ publish under different keys, so they are shown but
+//! never counted together.
+
+pub mod transport;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chitchat::transport::Transport;
+use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::ClusterSettings;
+use crate::health::quorum::{self, Quorum};
+use crate::health::spec::ProbeSpec;
+use crate::health::{ClusterView, HealthCell, Observation, Status};
+use crate::state::{ClusterNode, ClusterSummary, Shared};
+
+/// Key prefix of observations: `h:<fingerprint>`.
+const OBSERVATION: &str = "h:";
+/// Key of the configuration digest.
+const DIGEST: &str = "digest";
+/// Key of the software version.
+const VERSION: &str = "version";
+/// Phi above which the failure detector calls a node dead (chitchat's and
+/// Cassandra's default). With heartbeats every `gossip_interval` a silent
+/// node crosses it after about 18 intervals (4.6 s at the default 250 ms).
+const PHI_THRESHOLD: f64 = 8.0;
+
+/// How often an unchanged observation's probe summary is republished.
+const SUMMARY_EVERY: Duration = Duration::from_secs(30);
+
+/// What this node last published for one probe.
+struct Published {
+    status: Status,
+    since: SystemTime,
+    at: std::time::Instant,
+}
+
+/// A running cluster membership.
+pub struct Cluster {
+    handle: ChitchatHandle,
+    node: String,
+    default_quorum: Quorum,
+    /// Gossip traffic counters.
+    pub stats: Arc<transport::Stats>,
+}
+
+/// A probe's identity across nodes: what is probed and how it is judged,
+/// not how often. Never includes the key itself, only a hash of it.
+pub fn fingerprint(spec: &ProbeSpec) -> String {
+    let m = &spec.monitor;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut add = |part: &str| {
+        ctx.update(&(part.len() as u32).to_be_bytes());
+        ctx.update(part.as_bytes());
+    };
+    add(match m.protocol {
+        crate::health::spec::Protocol::Http => "http",
+        crate::health::spec::Protocol::Https => "https",
+        crate::health::spec::Protocol::Tcp => "tcp",
+    });
+    add(&spec.host.to_ascii_lowercase());
+    add(&spec.port.to_string());
+    add(&spec.path);
+    let mut headers: Vec<String> = spec
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", k.to_ascii_lowercase()))
+        .collect();
+    headers.sort();
+    add(&headers.join("\n"));
+    add(spec.default_host.as_deref().unwrap_or(""));
+    let key = m.key.as_ref().map_or_else(String::new, |k| {
+        hex(ring::digest::digest(&ring::digest::SHA256, k.expose().as_bytes()).as_ref())
+    });
+    add(&key);
+    let expected: Vec<String> = m
+        .expected_status
+        .iter()
+        .map(|r| format!("{}-{}", r.start(), r.end()))
+        .collect();
+    add(&expected.join(","));
+    add(m.body_match.as_deref().unwrap_or(""));
+    add(if m.tls_verify { "verify" } else { "no-verify" });
+    hex(&ctx.finish().as_ref()[..8])
+}
+
+/// A digest of the compiled configuration: zones and records, profiles,
+/// endpoints and probes, not file names, comments or layout. Nodes with
+/// equal digests answer alike.
+pub fn config_digest(table: &crate::routing::RoutingTable, probes: &[ProbeSpec]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    // Not the SOA: its serial defaults to the time the configuration loaded.
+    for z in &table.zones {
+        ctx.update(format!("zone {}\n", z.origin.as_str()).as_bytes());
+    }
+    for n in &table.nodes {
+        ctx.update(format!("node {}\n", n.name.as_str()).as_bytes());
+        match &n.data {
+            crate::routing::NodeData::Records(sets) => {
+                for s in sets
+                    .iter()
+                    .filter(|s| s.rtype != crate::proto::rr::rtype::SOA)
+                {
+                    ctx.update(format!("{s:?}\n").as_bytes());
+                }
+            }
+            other => ctx.update(format!("{other:?}\n").as_bytes()),
+        }
+    }
+    for p in &table.profiles {
+        ctx.update(
+            format!(
+                "profile {} {:?} {} {} {:?} {:?}\n",
+                p.name.as_str(),
+                p.routing,
+                p.ttl,
+                p.enabled,
+                p.on_all_down,
+                p.endpoints
+            )
+            .as_bytes(),
+        );
+    }
+    for e in &table.endpoints {
+        ctx.update(
+            format!(
+                "endpoint {} {} {:?} {} {} {:?}\n",
+                e.name, e.profile, e.target, e.priority, e.weight, e.rr
+            )
+            .as_bytes(),
+        );
+    }
+    let mut probes: Vec<String> = probes
+        .iter()
+        .map(|s| {
+            let m = &s.monitor;
+            format!(
+                "probe {} {:?} {:?} {} {} {:?}\n",
+                fingerprint(s),
+                m.interval,
+                m.timeout,
+                m.tolerated_failures,
+                m.required_successes,
+                m.quorum
+            )
+        })
+        .collect();
+    probes.sort();
+    for p in probes {
+        ctx.update(p.as_bytes());
+    }
+    hex(&ctx.finish().as_ref()[..8])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One node's observation as gossiped: `STATUS SINCE_MS SUMMARY`.
+fn encode_observation(status: Status, since: SystemTime, summary: &str) -> String {
+    format!(
+        "{} {} {summary}",
+        status.as_str(),
+        crate::clock::unix_millis(since)
+    )
+}
+
+fn decode_observation(v: &str) -> Option<(Status, SystemTime, &str)> {
+    let mut parts = v.splitn(3, ' ');
+    let name = parts.next()?;
+    let status = Status::ALL.into_iter().find(|s| s.as_str() == name)?;
+    let since = crate::clock::from_unix_millis(parts.next()?.parse().ok()?);
+    Some((status, since, parts.next().unwrap_or("")))
+}
+
+/// The last probe in one line, for other nodes' status pages.
+fn summary(cell: &HealthCell) -> String {
+    let d = cell.details();
+    let Some(o) = d.last_probe else {
+        return "not probed yet".into();
+    };
+    let mut s = match (&o.failure, o.http_status) {
+        (Some(f), _) => f.reason.clone(),
+        (None, Some(code)) => format!("HTTP {code} in {} ms", o.latency.as_millis()),
+        (None, None) => format!("connected in {} ms", o.latency.as_millis()),
+    };
+    s.truncate(160);
+    s
+}
+
+impl Cluster {
+    /// Joins the cluster: binds the gossip socket and starts gossiping and
+    /// combining until `shutdown`. `digest` names this node's configuration.
+    pub async fn start(
+        settings: &ClusterSettings,
+        shared: Arc<Shared>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Arc<Cluster>> {
+        let stats = Arc::new(transport::Stats::default());
+        let transport = transport::SealedUdp::new(
+            settings.key.expose().trim().as_bytes(),
+            settings.advertise,
+            stats.clone(),
+        );
+        let generation = crate::clock::now_millis();
+        let id = ChitchatId::new(settings.node.clone(), generation, settings.advertise);
+        let config = ChitchatConfig {
+            chitchat_id: id,
+            cluster_id: "switchyard".into(),
+            gossip_interval: settings.gossip_interval,
+            listen_addr: settings.listen,
+            seed_nodes: settings.seeds.clone(),
+            failure_detector_config: FailureDetectorConfig {
+                phi_threshold: PHI_THRESHOLD,
+                sampling_window_size: 1000,
+                max_interval: Duration::from_secs(10),
+                initial_interval: settings.gossip_interval,
+                dead_node_grace_period: Duration::from_secs(3600),
+            },
+            marked_for_deletion_grace_period: Duration::from_secs(3600),
+            catchup_callback: None,
+            extra_liveness_predicate: None,
+        };
+        let initial = vec![
+            (DIGEST.to_string(), shared.config_digest.load().to_string()),
+            (VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ];
+        let handle =
+            chitchat::spawn_chitchat(config, initial, &transport as &dyn Transport).await?;
+        let cluster = Arc::new(Cluster {
+            handle,
+            node: settings.node.clone(),
+            default_quorum: settings.quorum,
+            stats,
+        });
+        info!(node = %settings.node, listen = %settings.listen, seeds = ?settings.seeds, "cluster gossip started");
+        // Gossip that brings an observation wakes the combiner.
+        let wake = shared.cluster_wake.clone();
+        let listener = {
+            let chitchat = cluster.handle.chitchat();
+            let guard = chitchat.lock().await;
+            guard.subscribe_event(OBSERVATION, move |_| wake.notify_one())
+        };
+        let c = cluster.clone();
+        let interval = settings.gossip_interval;
+        tokio::spawn(async move {
+            let _listener = listener;
+            let mut published: HashMap<String, Published> = HashMap::new();
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = ticker.tick() => {}
+                    _ = shared.cluster_wake.notified() => {}
+                }
+                c.round(&shared, &mut published).await;
+            }
+            let _ = c.handle.initiate_shutdown();
+        });
+        Ok(cluster)
+    }
+
+    /// Publishes this node's changed observations (gossiping them at once
+    /// to every live node), then combines everyone's into the cells.
+    async fn round(&self, shared: &Shared, published: &mut HashMap<String, Published>) {
+        let probes = shared.probes.load_full();
+        let chitchat = self.handle.chitchat();
+        let mut guard = chitchat.lock().await;
+        // 1. This node's own observations.
+        let mut changed = false;
+        let mut fps: Vec<String> = Vec::with_capacity(probes.len());
+        {
+            let me = guard.self_node_state();
+            for spec in probes.iter() {
+                let fp = fingerprint(spec);
+                let own = spec.cell.own();
+                let since = spec.cell.details().own_since;
+                let key = format!("{OBSERVATION}{fp}");
+                // The summary changes with every probe: between status
+                // changes it is refreshed every SUMMARY_EVERY, or there
+                // would be gossip per probe.
+                let due = match published.get(&key) {
+                    None => true,
+                    Some(p) if p.status != own || p.since != since => {
+                        changed = true;
+                        true
+                    }
+                    Some(p) => p.at.elapsed() >= SUMMARY_EVERY,
+                };
+                if due {
+                    me.set(
+                        key.clone(),
+                        encode_observation(own, since, &summary(&spec.cell)),
+                    );
+                    published.insert(
+                        key,
+                        Published {
+                            status: own,
+                            since,
+                            at: std::time::Instant::now(),
+                        },
+                    );
+                }
+                fps.push(fp);
+            }
+        }
+        let live: Vec<ChitchatId> = guard
+            .live_nodes()
+            .filter(|id| id.node_id.as_ref() != self.node)
+            .cloned()
+            .collect();
+        if changed {
+            for id in &live {
+                let _ = self.handle.gossip(id.gossip_advertise_addr);
+            }
+        }
+        // 2. Combine.
+        for (spec, fp) in probes.iter().zip(&fps) {
+            let key = format!("{OBSERVATION}{fp}");
+            let details = spec.cell.details();
+            let mut observations = vec![Observation {
+                node: self.node.clone(),
+                status: spec.cell.own(),
+                since: details.own_since,
+                summary: summary(&spec.cell),
+                counted: true,
+                note: None,
+            }];
+            for id in &live {
+                let Some(state) = guard.node_state(id) else {
+                    continue;
+                };
+                let (status, since, summary, counted, note) =
+                    match state.get(&key).and_then(decode_observation) {
+                        Some((s, since, sum)) => (s, since, sum.to_string(), true, None),
+                        None => (
+                            Status::CheckingEndpoint,
+                            SystemTime::UNIX_EPOCH,
+                            String::new(),
+                            false,
+                            Some("probes this endpoint differently (or not at all)"),
+                        ),
+                    };
+                observations.push(Observation {
+                    node: id.node_id.to_string(),
+                    status,
+                    since,
+                    summary,
+                    counted,
+                    note,
+                });
+            }
+            let q = spec.monitor.quorum.unwrap_or(self.default_quorum);
+            let verdict = quorum::combine(
+                q,
+                observations.iter().filter(|o| o.counted).map(|o| o.status),
+            );
+            let before = spec.cell.publish_cluster(ClusterView {
+                quorum: q,
+                verdict: verdict.clone(),
+                observations,
+            });
+            if before != verdict.status {
+                let labels: Vec<String> = spec
+                    .labels
+                    .iter()
+                    .map(|(p, e)| format!("{p}/{e}"))
+                    .collect();
+                let msg = format!(
+                    "{} of {} deciding nodes see it Degraded, quorum {q} needs {}",
+                    verdict.degraded, verdict.deciders, verdict.needed
+                );
+                if verdict.status == Status::Degraded {
+                    warn!(endpoints = ?labels, old = %before, new = %verdict.status, reason = %msg, "endpoint status changed (cluster)");
+                } else {
+                    info!(endpoints = ?labels, old = %before, new = %verdict.status, reason = %msg, "endpoint status changed (cluster)");
+                }
+            }
+        }
+        // 3. What the API and the page show.
+        let my_digest = shared.config_digest.load().to_string();
+        if guard.self_node_state().get(DIGEST) != Some(my_digest.as_str()) {
+            guard.self_node_state().set(DIGEST, &my_digest);
+        }
+        let live_set: std::collections::HashSet<&ChitchatId> = guard.live_nodes().collect();
+        let mut nodes = BTreeMap::new();
+        for (id, state) in guard.node_states() {
+            let digest = state.get(DIGEST).unwrap_or_default().to_string();
+            let me = id.node_id.as_ref() == self.node;
+            nodes.insert(
+                id.node_id.to_string(),
+                ClusterNode {
+                    name: id.node_id.to_string(),
+                    address: id.gossip_advertise_addr,
+                    alive: me || live_set.contains(id),
+                    this_node: me,
+                    drifted: digest != my_digest,
+                    digest,
+                    version: state.get(VERSION).unwrap_or_default().to_string(),
+                    heartbeat: state.heartbeat().into(),
+                },
+            );
+        }
+        shared.cluster.store(Some(Arc::new(ClusterSummary {
+            node: self.node.clone(),
+            quorum: self.default_quorum,
+            nodes: nodes.into_values().collect(),
+        })));
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Waits (at most `limit`) until gossip has brought the state of at
+    /// least one live peer and it has been combined, so a starting node
+    /// never answers with an endpoint its peers know is down. Returns
+    /// whether a peer was heard.
+    pub async fn warm_start(&self, shared: &Shared, limit: Duration) -> bool {
+        let start = tokio::time::Instant::now();
+        let heard = loop {
+            let peers = shared.cluster.load().as_ref().map_or(0, |s| {
+                s.nodes.iter().filter(|n| n.alive && !n.this_node).count()
+            });
+            if peers > 0 {
+                // One more round, so what the peers said is combined.
+                shared.cluster_wake.notify_one();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                break true;
+            }
+            if start.elapsed() >= limit {
+                break false;
+            }
+            shared.cluster_wake.notify_one();
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        let waited = start.elapsed();
+        if heard {
+            info!(
+                waited_ms = waited.as_millis() as u64,
+                "warm start: took the peers' observations before answering"
+            );
+        } else {
+            warn!(
+                waited_ms = waited.as_millis() as u64,
+                "warm start: no peer heard; answering with this node's own view (endpoints start as CheckingEndpoint)"
+            );
+        }
+        heard
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_round_trip() {
+        let t = crate::clock::from_unix_millis(1_796_168_154_123);
+        let v = encode_observation(Status::Degraded, t, "connect refused");
+        assert_eq!(v, "Degraded 1796168154123 connect refused");
+        assert_eq!(
+            decode_observation(&v),
+            Some((Status::Degraded, t, "connect refused"))
+        );
+        assert_eq!(decode_observation("Bogus 1 x"), None);
+        assert_eq!(decode_observation("Online x"), None);
+    }
+}

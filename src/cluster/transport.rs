@@ -1,0 +1,444 @@
+//! Gossip over UDP, sealed with the cluster key: chitchat's messages, each
+//! encrypted and authenticated with ChaCha20-Poly1305 (`ring`), under a key
+//! derived from the configured secret with HKDF-SHA256.
+//!
+//! A datagram is `MAGIC | count | index | message id | chunk`; the chunks
+//! of one message, joined, are `nonce | ciphertext | tag`. The plaintext
+//! starts with the sender's advertised address and the time it was sealed:
+//! a packet whose source address differs is dropped (a replayed packet
+//! cannot make a node answer a third party), and so is one sealed more
+//! than [`MAX_AGE`] away from now (stale replays). chitchat fills a
+//! message up to the largest UDP payload, so the few bytes sealing adds
+//! can take a message over it: such a message goes as two datagrams.
+//!
+//! Nothing about a packet is kept before it authenticates, except at most
+//! [`PENDING`] first halves of split messages (bounded memory whatever
+//! arrives). Rejected packets are counted by reason and logged at most
+//! once per [`LOG_EVERY`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use chitchat::transport::{Socket, Transport};
+use chitchat::{ChitchatMessage, Deserializable, Serializable};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use tracing::warn;
+
+/// First bytes of every datagram (and the AEAD's associated data).
+const MAGIC: &[u8; 4] = b"SYG1";
+/// MAGIC, count, index, message id.
+const HEADER: usize = 4 + 1 + 1 + 4;
+/// Largest UDP payload (IPv4).
+const MAX_DATAGRAM: usize = 65_507;
+/// Largest chunk of a sealed message in one datagram.
+const CHUNK: usize = MAX_DATAGRAM - HEADER;
+/// Sender address (family, 16 address bytes, port) and sealing time (ms).
+const PREFIX: usize = 1 + 16 + 2 + 8;
+/// Nonce and tag.
+const SEAL: usize = 12 + 16;
+/// Packets sealed further than this from the receiver's clock are stale.
+pub const MAX_AGE: Duration = Duration::from_secs(120);
+/// First halves of split messages kept while waiting for the second.
+const PENDING: usize = 16;
+/// How long a first half waits.
+const PENDING_FOR: Duration = Duration::from_secs(2);
+/// Rejected packets are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Why a packet was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// Not ours, cut short, or a chunk without its other half.
+    Malformed = 0,
+    /// Fails authentication: another key, or tampered with.
+    Auth = 1,
+    /// Authentic, but from another address than the sender's.
+    Address = 2,
+    /// Authentic, but sealed too long ago (or in the future).
+    Stale = 3,
+}
+
+impl Reject {
+    /// Every reason, in declaration order.
+    pub const ALL: [Reject; 4] = [
+        Reject::Malformed,
+        Reject::Auth,
+        Reject::Address,
+        Reject::Stale,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        crate::metrics::GOSSIP_REJECTS[self as usize]
+    }
+}
+
+pub use crate::metrics::GossipStats as Stats;
+
+/// The cluster key, ready to seal and open.
+pub struct Sealer {
+    key: LessSafeKey,
+    rng: SystemRandom,
+}
+
+impl Sealer {
+    /// Derives the AEAD key from the configured secret.
+    pub fn new(secret: &[u8]) -> Sealer {
+        struct Len(usize);
+        impl ring::hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                self.0
+            }
+        }
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"switchyard cluster gossip v1")
+            .extract(secret);
+        let mut bytes = [0u8; 32];
+        // Cannot fail: 32 bytes is well within HKDF-SHA256's output limit.
+        if let Ok(okm) = prk.expand(&[b"chacha20-poly1305"], Len(32)) {
+            let _ = okm.fill(&mut bytes);
+        }
+        let key = LessSafeKey::new(
+            UnboundKey::new(&CHACHA20_POLY1305, &bytes).unwrap_or_else(|_| unreachable!()),
+        );
+        Sealer {
+            key,
+            rng: SystemRandom::new(),
+        }
+    }
+
+    /// `nonce | seal(from, now, payload) | tag`.
+    pub fn seal(&self, from: SocketAddr, now: SystemTime, payload: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        let mut nonce = [0u8; 12];
+        let _ = self.rng.fill(&mut nonce);
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        encode_addr(from, out);
+        out.extend_from_slice(&crate::clock::unix_millis(now).to_be_bytes());
+        out.extend_from_slice(payload);
+        let mut body = out.split_off(start);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(MAGIC),
+                &mut body,
+            )
+            .unwrap_or_else(|_| unreachable!());
+        out.extend_from_slice(&body);
+        out.extend_from_slice(tag.as_ref());
+    }
+
+    /// Opens a sealed message from `from`, checking its sender and age;
+    /// returns the payload.
+    pub fn open<'a>(
+        &self,
+        sealed: &'a mut [u8],
+        from: SocketAddr,
+        now: SystemTime,
+    ) -> Result<&'a [u8], Reject> {
+        if sealed.len() < SEAL + PREFIX {
+            return Err(Reject::Malformed);
+        }
+        let (nonce, body) = sealed.split_at_mut(12);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Reject::Malformed)?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(MAGIC), body)
+            .map_err(|_| Reject::Auth)?;
+        let (prefix, payload) = plain.split_at(PREFIX);
+        if decode_addr(&prefix[..19]) != Some(from) {
+            return Err(Reject::Address);
+        }
+        let sealed_at = u64::from_be_bytes(prefix[19..27].try_into().unwrap_or_default());
+        let now = crate::clock::unix_millis(now);
+        if now.abs_diff(sealed_at) > MAX_AGE.as_millis() as u64 {
+            return Err(Reject::Stale);
+        }
+        Ok(payload)
+    }
+}
+
+fn encode_addr(a: SocketAddr, out: &mut Vec<u8>) {
+    let (family, ip) = match a.ip() {
+        IpAddr::V4(v4) => (4u8, v4.to_ipv6_mapped().octets()),
+        IpAddr::V6(v6) => (6u8, v6.octets()),
+    };
+    out.push(family);
+    out.extend_from_slice(&ip);
+    out.extend_from_slice(&a.port().to_be_bytes());
+}
+
+fn decode_addr(b: &[u8]) -> Option<SocketAddr> {
+    let ip: [u8; 16] = b.get(1..17)?.try_into().ok()?;
+    let ip = std::net::Ipv6Addr::from(ip);
+    let ip = match b[0] {
+        4 => IpAddr::V4(ip.to_ipv4_mapped()?),
+        6 => IpAddr::V6(ip),
+        _ => return None,
+    };
+    let port = u16::from_be_bytes(b.get(17..19)?.try_into().ok()?);
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Opens sealed UDP sockets for chitchat.
+pub struct SealedUdp {
+    sealer: Arc<Sealer>,
+    advertise: SocketAddr,
+    stats: Arc<Stats>,
+}
+
+impl SealedUdp {
+    /// Sealed gossip as `advertise`, counted into `stats`.
+    pub fn new(secret: &[u8], advertise: SocketAddr, stats: Arc<Stats>) -> SealedUdp {
+        SealedUdp {
+            sealer: Arc::new(Sealer::new(secret)),
+            advertise,
+            stats,
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for SealedUdp {
+    async fn open(&self, listen: SocketAddr) -> anyhow::Result<Box<dyn Socket>> {
+        let socket = tokio::net::UdpSocket::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (cluster.listen): {e}"))?;
+        Ok(Box::new(SealedSocket {
+            socket,
+            sealer: self.sealer.clone(),
+            advertise: self.advertise,
+            stats: self.stats.clone(),
+            plain: Vec::with_capacity(MAX_DATAGRAM),
+            sealed: Vec::with_capacity(MAX_DATAGRAM + 64),
+            datagram: Vec::with_capacity(MAX_DATAGRAM),
+            recv: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
+            pending: Vec::new(),
+            last_log: None,
+            unlogged: 0,
+        }))
+    }
+}
+
+/// A first half waiting for its second.
+struct Pending {
+    from: SocketAddr,
+    id: u32,
+    at: Instant,
+    chunk: Vec<u8>,
+}
+
+struct SealedSocket {
+    socket: tokio::net::UdpSocket,
+    sealer: Arc<Sealer>,
+    advertise: SocketAddr,
+    stats: Arc<Stats>,
+    plain: Vec<u8>,
+    sealed: Vec<u8>,
+    datagram: Vec<u8>,
+    recv: Box<[u8]>,
+    pending: Vec<Pending>,
+    last_log: Option<Instant>,
+    unlogged: u64,
+}
+
+impl SealedSocket {
+    fn reject(&mut self, why: Reject, from: SocketAddr) {
+        self.stats.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
+        self.unlogged += 1;
+        if self.last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+            warn!(from = %from, reason = why.as_str(), dropped = self.unlogged, "gossip packets dropped (counted in switchyard_cluster_gossip_rejected_total)");
+            self.last_log = Some(Instant::now());
+            self.unlogged = 0;
+        }
+    }
+
+    /// One datagram: a whole sealed message, or half of one.
+    fn accept(&mut self, len: usize, from: SocketAddr) -> Option<ChitchatMessage> {
+        let d = &self.recv[..len];
+        if len < HEADER || &d[..4] != MAGIC {
+            self.reject(Reject::Malformed, from);
+            return None;
+        }
+        let (count, index) = (d[4], d[5]);
+        let id = u32::from_be_bytes([d[6], d[7], d[8], d[9]]);
+        self.sealed.clear();
+        match (count, index) {
+            (1, 0) => self.sealed.extend_from_slice(&d[HEADER..]),
+            (2, 0) => {
+                // Keep the first half (bounded); the second completes it.
+                self.pending
+                    .retain(|p| p.at.elapsed() < PENDING_FOR && p.from != from);
+                if self.pending.len() >= PENDING {
+                    self.pending.remove(0);
+                }
+                self.pending.push(Pending {
+                    from,
+                    id,
+                    at: Instant::now(),
+                    chunk: d[HEADER..].to_vec(),
+                });
+                return None;
+            }
+            (2, 1) => {
+                let Some(i) = self
+                    .pending
+                    .iter()
+                    .position(|p| p.from == from && p.id == id)
+                else {
+                    self.reject(Reject::Malformed, from);
+                    return None;
+                };
+                let first = self.pending.swap_remove(i);
+                self.sealed.extend_from_slice(&first.chunk);
+                self.sealed.extend_from_slice(&self.recv[HEADER..len]);
+            }
+            _ => {
+                self.reject(Reject::Malformed, from);
+                return None;
+            }
+        }
+        let mut sealed = std::mem::take(&mut self.sealed);
+        let result = match self.sealer.open(&mut sealed, from, SystemTime::now()) {
+            Ok(mut payload) => match ChitchatMessage::deserialize(&mut payload) {
+                Ok(envelope) => Ok(envelope),
+                Err(_) => Err(Reject::Malformed),
+            },
+            Err(why) => Err(why),
+        };
+        self.sealed = sealed;
+        match result {
+            Ok(envelope) => {
+                self.stats
+                    .bytes_received
+                    .fetch_add(len as u64, Ordering::Relaxed);
+                Some(envelope)
+            }
+            Err(why) => {
+                self.reject(why, from);
+                None
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Socket for SealedSocket {
+    async fn send(&mut self, to: SocketAddr, message: ChitchatMessage) -> anyhow::Result<()> {
+        self.plain.clear();
+        message.serialize(&mut self.plain);
+        self.sealer.seal(
+            self.advertise,
+            SystemTime::now(),
+            &self.plain,
+            &mut self.sealed,
+        );
+        let chunks: Vec<&[u8]> = self.sealed.chunks(CHUNK).collect();
+        let count = chunks.len() as u8;
+        let mut id = [0u8; 4];
+        let _ = self.sealer.rng.fill(&mut id);
+        let mut sent = 0;
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.datagram.clear();
+            self.datagram.extend_from_slice(MAGIC);
+            self.datagram.push(count);
+            self.datagram.push(i as u8);
+            self.datagram.extend_from_slice(&id);
+            self.datagram.extend_from_slice(chunk);
+            // A send that fails (no route yet, buffer full) is a lost
+            // datagram, which gossip tolerates; it must not stop chitchat.
+            match self.socket.send_to(&self.datagram, to).await {
+                Ok(n) => sent += n,
+                Err(e) => tracing::debug!(to = %to, error = %e, "gossip send failed"),
+            }
+        }
+        self.stats
+            .bytes_sent
+            .fetch_add(sent as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> anyhow::Result<(SocketAddr, ChitchatMessage)> {
+        loop {
+            let (len, from) = match self.socket.recv_from(&mut self.recv).await {
+                Ok(r) => r,
+                // ICMP errors from earlier sends, and the like: not fatal.
+                Err(e) => {
+                    tracing::debug!(error = %e, "gossip receive failed");
+                    continue;
+                }
+            };
+            if len > MAX_DATAGRAM {
+                self.reject(Reject::Malformed, from);
+                continue;
+            }
+            if let Some(message) = self.accept(len, from) {
+                return Ok((from, message));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn seals_and_opens_and_rejects_what_it_should() {
+        let a = Sealer::new(b"0123456789abcdef0123");
+        let now = SystemTime::now();
+        let mut sealed = Vec::new();
+        a.seal(addr("127.0.0.2:7946"), now, b"hello", &mut sealed);
+        let mut copy = sealed.clone();
+        assert_eq!(
+            a.open(&mut copy, addr("127.0.0.2:7946"), now).unwrap(),
+            b"hello"
+        );
+        // Another key.
+        let b = Sealer::new(b"another key entirely....");
+        let mut copy = sealed.clone();
+        assert_eq!(
+            b.open(&mut copy, addr("127.0.0.2:7946"), now),
+            Err(Reject::Auth)
+        );
+        // Tampered with.
+        let mut copy = sealed.clone();
+        let last = copy.len() - 20;
+        copy[last] ^= 1;
+        assert_eq!(
+            a.open(&mut copy, addr("127.0.0.2:7946"), now),
+            Err(Reject::Auth)
+        );
+        // Replayed from another address.
+        let mut copy = sealed.clone();
+        assert_eq!(
+            a.open(&mut copy, addr("192.0.2.1:7946"), now),
+            Err(Reject::Address)
+        );
+        // Replayed later.
+        let mut copy = sealed.clone();
+        let later = now + MAX_AGE + Duration::from_secs(1);
+        assert_eq!(
+            a.open(&mut copy, addr("127.0.0.2:7946"), later),
+            Err(Reject::Stale)
+        );
+        // Cut short.
+        let mut copy = sealed[..10].to_vec();
+        assert_eq!(
+            a.open(&mut copy, addr("127.0.0.2:7946"), now),
+            Err(Reject::Malformed)
+        );
+        // IPv6 senders too.
+        a.seal(addr("[::1]:7946"), now, b"", &mut sealed);
+        assert_eq!(a.open(&mut sealed, addr("[::1]:7946"), now).unwrap(), b"");
+    }
+}

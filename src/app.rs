@@ -94,7 +94,7 @@ impl Server {
             None => Default::default(),
         };
         let table = std::mem::take(&mut config.table);
-        for key in &overrides {
+        for (key, _) in overrides.iter().filter(|(_, o)| o.disabled) {
             let (profile, endpoint) = (key.profile(), key.endpoint());
             let found = table
                 .profile_by_name(profile)
@@ -113,7 +113,12 @@ impl Server {
                 ),
             }
         }
-        let shared = Arc::new(Shared::new(table, config.geo.take(), overrides));
+        let node = config
+            .settings
+            .cluster
+            .as_ref()
+            .map_or_else(|| "local".to_string(), |c| c.node.clone());
+        let shared = Arc::new(Shared::new(table, config.geo.take(), overrides, node));
         shared.rrl.store(
             config
                 .settings
@@ -198,11 +203,16 @@ impl Server {
             info!(targets = n, "prober started");
         }
         if let Some(c) = &settings.cluster {
-            let cluster = crate::cluster::Cluster::start(c, self.shared.clone(), shutdown.clone())
-                .await
-                .with_context(|| {
-                    format!("cannot start the cluster on {} (cluster.listen)", c.listen)
-                })?;
+            let cluster = crate::cluster::Cluster::start(
+                c,
+                settings.state_file.clone(),
+                self.shared.clone(),
+                shutdown.clone(),
+            )
+            .await
+            .with_context(|| {
+                format!("cannot start the cluster on {} (cluster.listen)", c.listen)
+            })?;
             cluster.warm_start(&self.shared, c.warm_start).await;
             let _ = self.shared.cluster_stats.set(cluster.stats.clone());
         }

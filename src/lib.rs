@@ -67,6 +67,7 @@ pub mod geo;
 pub mod health;
 pub mod metrics;
 pub mod net;
+pub mod overrides;
 pub mod proto;
 pub mod reload;
 pub mod routing;

@@ -154,12 +154,13 @@ impl Reloader {
     async fn reload_locked(&self, live: &mut Live, trigger: &str) -> Result<Summary, ConfigErrors> {
         let carry = {
             let table = self.shared.table.load();
-            let disabled = self
-                .shared
-                .overrides
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let disabled = crate::overrides::disabled(
+                &self
+                    .shared
+                    .overrides
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
             Carry::from_running(&table, &live.probes, disabled, self.shared.geo.load_full())
         };
         let path = self.path.clone();
@@ -283,18 +284,22 @@ impl Reloader {
         }
         let key = EndpointKey::new(p.name.as_str(), endpoint);
         let snapshot = {
-            let mut set = self
+            let mut all = self
                 .shared
                 .overrides
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if disabled {
-                set.insert(key);
-            } else {
-                set.remove(&key);
-            }
-            set.clone()
+            let record = crate::overrides::Override::new(
+                disabled,
+                crate::clock::now_millis(),
+                &self.shared.node,
+                all.get(&key),
+            );
+            all.insert(key, record);
+            all.clone()
         };
+        // In a cluster: on every node within a gossip round.
+        self.shared.cluster_wake.notify_one();
         let status = table.status(ep);
         if changed {
             info!(profile = %p.name, endpoint = %endpoint, disabled, status = %status, "runtime override changed");

@@ -1,7 +1,6 @@
 //! The state every part of the running server shares.
 
-use crate::routing::EndpointKey;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -27,9 +26,12 @@ pub struct Shared {
     pub rrl: ArcSwapOption<crate::dns::rrl::RateLimiter>,
     /// Counters: bumped by the answer path, read by the admin API.
     pub metrics: Metrics,
-    /// Endpoints disabled at runtime, (profile name lowercase, endpoint):
-    /// written by the admin API, read by reloads (kept in the state file).
-    pub overrides: Mutex<BTreeSet<EndpointKey>>,
+    /// Runtime overrides, every endpoint's latest (disabled or enabled
+    /// again): written by the admin API and the cluster task, read by
+    /// reloads; kept in the state file.
+    pub overrides: Mutex<crate::overrides::Overrides>,
+    /// This node's name in override records (`cluster.node`, or `local`).
+    pub node: String,
     /// Set once the DNS listeners (and the prober, when wanted) run; read
     /// by `/healthz`.
     pub ready: AtomicBool,
@@ -101,7 +103,8 @@ impl Shared {
     pub fn new(
         table: crate::routing::RoutingTable,
         geo: Option<std::sync::Arc<GeoDb>>,
-        overrides: BTreeSet<EndpointKey>,
+        overrides: crate::overrides::Overrides,
+        node: String,
     ) -> Shared {
         Shared {
             table: ArcSwap::from_pointee(table),
@@ -109,6 +112,7 @@ impl Shared {
             rrl: ArcSwapOption::empty(),
             metrics: Metrics::default(),
             overrides: Mutex::new(overrides),
+            node,
             ready: AtomicBool::new(false),
             admin_token: ArcSwapOption::empty(),
             dns_slots: OnceLock::new(),

@@ -10,7 +10,6 @@
 //! that cannot be used never stops the server: at start it is moved aside
 //! and reported, and the server starts without its overrides.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -23,14 +22,17 @@ use crate::routing::EndpointKey;
 /// Largest state file read (a million overrides fit well within it).
 pub const MAX_SIZE: u64 = 64 << 20;
 
-/// The endpoints disabled at runtime.
-pub type Overrides = BTreeSet<EndpointKey>;
+pub use crate::overrides::Overrides;
 
 /// Unknown fields are ignored: a file written by a newer version (with more
 /// to say about each override) still gives an older one its overrides.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct StateFile {
-    /// Endpoints disabled at runtime.
+    /// Every override with its version (this version on).
+    #[serde(default)]
+    overrides: Vec<Record>,
+    /// Endpoints disabled at runtime: all an older version reads, and all
+    /// an older version wrote.
     #[serde(default)]
     disabled: Vec<EndpointRef>,
 }
@@ -39,6 +41,14 @@ struct StateFile {
 struct EndpointRef {
     profile: String,
     endpoint: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    profile: String,
+    endpoint: String,
+    #[serde(flatten)]
+    record: crate::overrides::Override,
 }
 
 /// Reads the overrides at `path`: none when there is no file; an error
@@ -55,20 +65,37 @@ pub fn read(path: &Path) -> Result<Overrides, String> {
     }
     let state: StateFile =
         serde_json::from_str(&text).map_err(|e| format!("it is not a valid state file: {e}"))?;
-    Ok(state
-        .disabled
-        .into_iter()
-        .map(|r| EndpointKey::new(&r.profile, &r.endpoint))
-        .collect())
+    let mut out = Overrides::new();
+    if state.overrides.is_empty() {
+        // Written before overrides had versions: the oldest version of all.
+        for r in state.disabled {
+            let key = EndpointKey::new(&r.profile, &r.endpoint);
+            out.insert(key, crate::overrides::Override::new(true, 0, "", None));
+        }
+    }
+    for r in state.overrides {
+        let key = EndpointKey::new(&r.profile, &r.endpoint);
+        crate::overrides::merge(&mut out, &key, r.record);
+    }
+    Ok(out)
 }
 
 /// Writes the overrides durably: temporary file, fsync, rename, fsync of
 /// the directory.
 pub fn write(path: &Path, overrides: &Overrides) -> Result<(), String> {
     let state = StateFile {
+        overrides: overrides
+            .iter()
+            .map(|(k, r)| Record {
+                profile: k.profile().to_string(),
+                endpoint: k.endpoint().to_string(),
+                record: r.clone(),
+            })
+            .collect(),
         disabled: overrides
             .iter()
-            .map(|k| EndpointRef {
+            .filter(|(_, r)| r.disabled)
+            .map(|(k, _)| EndpointRef {
                 profile: k.profile().to_string(),
                 endpoint: k.endpoint().to_string(),
             })
@@ -156,9 +183,28 @@ mod tests {
         let p = dir.path().join("s.json");
         assert!(read(&p).unwrap().is_empty());
         let mut o = Overrides::new();
-        o.insert(EndpointKey::new("a.test.", "Primary"));
+        o.insert(
+            EndpointKey::new("a.test.", "Primary"),
+            crate::overrides::Override::new(true, 0, "", None),
+        );
         write(&p, &o).unwrap();
         assert_eq!(read(&p).unwrap(), o);
+        // With a version and a reason, and an enable.
+        let mut v =
+            crate::overrides::Override::new(false, 1_796_168_154_123, "ns2", o.values().next());
+        v.reason = Some("back after the drill".into());
+        o.insert(EndpointKey::new("a.test.", "Primary"), v);
+        o.insert(
+            EndpointKey::new("b.test.", "x"),
+            crate::overrides::Override::new(true, 5, "ns1", None),
+        );
+        write(&p, &o).unwrap();
+        assert_eq!(read(&p).unwrap(), o);
+        o.insert(
+            EndpointKey::new("a.test.", "Primary"),
+            crate::overrides::Override::new(true, 0, "", None),
+        );
+        o.remove(&EndpointKey::new("b.test.", "x"));
         std::fs::write(
             &p,
             r#"{"disabled":[{"profile":"A.Test","endpoint":"Primary"}]}"#,

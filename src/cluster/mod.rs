@@ -17,6 +17,7 @@
 pub mod transport;
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -33,6 +34,8 @@ use crate::state::{ClusterNode, ClusterSummary, Shared};
 
 /// Key prefix of observations: `h:<fingerprint>`.
 const OBSERVATION: &str = "h:";
+/// Key prefix of overrides: `o:<profile>/<endpoint>`.
+const OVERRIDE: &str = "o:";
 /// Key of the configuration digest.
 const DIGEST: &str = "digest";
 /// Key of the software version.
@@ -52,11 +55,46 @@ struct Published {
     at: std::time::Instant,
 }
 
+/// What the override sync remembers between rounds.
+#[derive(Default)]
+struct OverrideSync {
+    /// What this node publishes, by key.
+    published: HashMap<String, crate::overrides::Override>,
+    /// Lost records already reported, by endpoint and version.
+    reported: std::collections::HashSet<(crate::routing::EndpointKey, (u64, String))>,
+}
+
+impl OverrideSync {
+    fn report(
+        &self,
+        shared: &Shared,
+        key: &crate::routing::EndpointKey,
+        lost: &crate::overrides::Override,
+        winner: &crate::overrides::Override,
+    ) {
+        let what = |o: &crate::overrides::Override| if o.disabled { "disable" } else { "enable" };
+        let problem = format!(
+            "override conflict on {key}: {} by {} at {} lost to {} by {} at {} (made without knowing of each other; the later wins)",
+            what(lost),
+            lost.node,
+            crate::clock::rfc3339_millis(crate::clock::from_unix_millis(lost.at)),
+            what(winner),
+            winner.node,
+            crate::clock::rfc3339_millis(crate::clock::from_unix_millis(winner.at)),
+        );
+        warn!("{problem}");
+        shared.report_problem(problem);
+    }
+}
+
 /// A running cluster membership.
 pub struct Cluster {
     handle: ChitchatHandle,
     node: String,
     default_quorum: Quorum,
+    state_file: Option<std::path::PathBuf>,
+    /// Rounds completed (observations combined, overrides synced).
+    rounds: std::sync::atomic::AtomicU64,
     /// Gossip traffic counters.
     pub stats: Arc<transport::Stats>,
 }
@@ -210,6 +248,7 @@ impl Cluster {
     /// combining until `shutdown`. `digest` names this node's configuration.
     pub async fn start(
         settings: &ClusterSettings,
+        state_file: Option<std::path::PathBuf>,
         shared: Arc<Shared>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<Cluster>> {
@@ -248,6 +287,8 @@ impl Cluster {
             handle,
             node: settings.node.clone(),
             default_quorum: settings.quorum,
+            state_file,
+            rounds: Default::default(),
             stats,
         });
         info!(node = %settings.node, listen = %settings.listen, seeds = ?settings.seeds, "cluster gossip started");
@@ -256,13 +297,18 @@ impl Cluster {
         let listener = {
             let chitchat = cluster.handle.chitchat();
             let guard = chitchat.lock().await;
-            guard.subscribe_event(OBSERVATION, move |_| wake.notify_one())
+            let wake2 = wake.clone();
+            (
+                guard.subscribe_event(OBSERVATION, move |_| wake.notify_one()),
+                guard.subscribe_event(OVERRIDE, move |_| wake2.notify_one()),
+            )
         };
         let c = cluster.clone();
         let interval = settings.gossip_interval;
         tokio::spawn(async move {
             let _listener = listener;
             let mut published: HashMap<String, Published> = HashMap::new();
+            let mut sync = OverrideSync::default();
             let mut ticker = tokio::time::interval(interval);
             loop {
                 tokio::select! {
@@ -271,6 +317,8 @@ impl Cluster {
                     _ = shared.cluster_wake.notified() => {}
                 }
                 c.round(&shared, &mut published).await;
+                c.sync_overrides(&shared, &mut sync).await;
+                c.rounds.fetch_add(1, std::sync::atomic::Ordering::Release);
             }
             let _ = c.handle.initiate_shutdown();
         });
@@ -425,6 +473,114 @@ impl Cluster {
         })));
     }
 
+    /// Takes the overrides other nodes made (the latest version of each
+    /// endpoint's wins), applies and saves them, and publishes every
+    /// override this node knows, so all nodes converge on the same set.
+    async fn sync_overrides(&self, shared: &Shared, sync: &mut OverrideSync) {
+        let chitchat = self.handle.chitchat();
+        let mut guard = chitchat.lock().await;
+        let mut incoming: Vec<(crate::routing::EndpointKey, crate::overrides::Override)> =
+            Vec::new();
+        for (id, state) in guard.node_states() {
+            if id.node_id.as_ref() == self.node {
+                continue;
+            }
+            for (k, v) in state.key_values() {
+                let Some(rest) = k.strip_prefix(OVERRIDE) else {
+                    continue;
+                };
+                let Some((profile, endpoint)) = rest.split_once('/') else {
+                    continue;
+                };
+                let Ok(record) = serde_json::from_str::<crate::overrides::Override>(v) else {
+                    continue;
+                };
+                incoming.push((crate::routing::EndpointKey::new(profile, endpoint), record));
+            }
+        }
+        let mut applied = Vec::new();
+        let snapshot = {
+            let mut all = shared.overrides.lock().unwrap_or_else(|p| p.into_inner());
+            for (key, record) in incoming {
+                use crate::overrides::Merged;
+                let version = (record.at, record.node.clone());
+                match crate::overrides::merge(&mut all, &key, record.clone()) {
+                    Merged::Unchanged => {}
+                    Merged::Applied => applied.push((key, record)),
+                    Merged::AppliedOver { lost } => {
+                        sync.report(shared, &key, &lost, &record);
+                        applied.push((key, record));
+                    }
+                    Merged::Lost => {
+                        if let Some(winner) = all.get(&key).cloned()
+                            && sync.reported.insert((key.clone(), version))
+                        {
+                            sync.report(shared, &key, &record, &winner);
+                        }
+                    }
+                }
+            }
+            all.clone()
+        };
+        if !applied.is_empty() {
+            let table = shared.table.load();
+            for (key, record) in &applied {
+                let found = table.profile_by_name(key.profile()).and_then(|p| {
+                    table
+                        .endpoints_of(p)
+                        .iter()
+                        .find(|e| &*e.name == key.endpoint())
+                });
+                match found {
+                    Some(ep) => {
+                        ep.runtime.set_disabled(record.disabled);
+                        info!(profile = key.profile(), endpoint = key.endpoint(), disabled = record.disabled, by = %record.node, "runtime override from another node applied");
+                    }
+                    None => {
+                        warn!(profile = key.profile(), endpoint = key.endpoint(), by = %record.node, "runtime override from another node for an endpoint this configuration does not have (kept)")
+                    }
+                }
+            }
+            if let Some(path) = self.state_file.clone() {
+                let saved = snapshot.clone();
+                let result =
+                    tokio::task::spawn_blocking(move || crate::state_file::write(&path, &saved))
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                if let Err(error) = result {
+                    let problem = format!(
+                        "state file: cannot save the runtime overrides from other nodes: {error}"
+                    );
+                    tracing::error!("{problem}");
+                    shared.report_state_problem(problem);
+                }
+            }
+        }
+        // Publish what changed since last time.
+        let mut changed = false;
+        let me = guard.self_node_state();
+        for (key, record) in &snapshot {
+            let k = format!("{OVERRIDE}{}/{}", key.profile(), key.endpoint());
+            if sync.published.get(&k) != Some(record) {
+                if let Ok(v) = serde_json::to_string(record) {
+                    me.set(k.clone(), v);
+                }
+                sync.published.insert(k, record.clone());
+                changed = true;
+            }
+        }
+        if changed {
+            let live: Vec<SocketAddr> = guard
+                .live_nodes()
+                .filter(|id| id.node_id.as_ref() != self.node)
+                .map(|id| id.gossip_advertise_addr)
+                .collect();
+            for addr in live {
+                let _ = self.handle.gossip(addr);
+            }
+        }
+    }
+
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.node
@@ -441,9 +597,15 @@ impl Cluster {
                 s.nodes.iter().filter(|n| n.alive && !n.this_node).count()
             });
             if peers > 0 {
-                // One more round, so what the peers said is combined.
-                shared.cluster_wake.notify_one();
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Two more rounds, so what the peers said (observations
+                // and overrides) is combined and applied.
+                let seen = self.rounds.load(std::sync::atomic::Ordering::Acquire);
+                while self.rounds.load(std::sync::atomic::Ordering::Acquire) < seen + 2
+                    && start.elapsed() < limit + Duration::from_secs(1)
+                {
+                    shared.cluster_wake.notify_one();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
                 break true;
             }
             if start.elapsed() >= limit {

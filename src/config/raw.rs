@@ -425,7 +425,11 @@ mod tests {
                 "profiles.",
             ),
             ("### `[[zones]]`", fields::<RawZone>(), ""),
-            ("## Server configuration", fields::<RawCluster>(), "cluster."),
+            (
+                "## Server configuration",
+                fields::<RawCluster>(),
+                "cluster.",
+            ),
             ("## Server configuration", fields::<RawProber>(), "prober."),
         ];
         for (heading, keys, prefix) in checks {

@@ -189,11 +189,12 @@ fn runtime_overrides_and_the_token() {
         (200, Some("CheckingEndpoint"))
     );
     assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["203.0.113.10"]);
-    assert!(
-        !std::fs::read_to_string(&state)
-            .unwrap()
-            .contains("\"primary\"")
-    );
+    // The state file keeps the enable, with its version (so that in a
+    // cluster the latest change wins), and no longer lists it as disabled.
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(saved["disabled"], serde_json::json!([]), "{saved}");
+    assert_eq!(saved["overrides"][0]["endpoint"], "primary", "{saved}");
+    assert_eq!(saved["overrides"][0]["disabled"], false, "{saved}");
     // The token appears in no response.
     for p in [
         "/",

@@ -112,7 +112,7 @@ fn node_fixture(n: usize, ports: &[u16], key: &str, profile: &str) -> Fixture {
         .map(|(_, p)| format!("\"127.0.0.1:{p}\""))
         .collect();
     let extra = format!(
-        "[cluster]\nnode = \"ns{n}\"\nlisten = \"127.0.0.1:{}\"\nseeds = [{}]\nkey = {{ file = \"cluster.key\" }}\ngossip_interval = \"100ms\"\n\n[prober]\nsource_v4 = \"{}\"\n",
+        "state_file = \"state.json\"\n[cluster]\nnode = \"ns{n}\"\nlisten = \"127.0.0.1:{}\"\nseeds = [{}]\nkey = {{ file = \"cluster.key\" }}\ngossip_interval = \"100ms\"\n\n[prober]\nsource_v4 = \"{}\"\n",
         ports[n - 1],
         seeds.join(", "),
         source(n)
@@ -364,4 +364,52 @@ fn a_node_with_the_wrong_key_never_joins() {
         .unwrap_or(0.0);
     assert!(rejected > 0.0, "{metrics}");
     let _ = SocketAddr::from(([127, 0, 0, 1], 0));
+}
+
+#[test]
+fn an_override_on_one_node_applies_on_every_node_and_survives_restarts() {
+    let mut c = Cluster::start(3, None);
+    let path = format!("/api/v1/profiles/{NAME}/endpoints/primary/disable");
+    let (code, body) = crate::admin::http(c.node(1).admin(), "POST", &path, None);
+    assert_eq!(code, 200, "{body}");
+    let took = c.wait_all(SECONDARY, "the primary disabled on ns1");
+    eprintln!("override on every node after {took:?}");
+    // Every node saved it.
+    for i in 1..=3 {
+        let saved = std::fs::read_to_string(c.node(i).dir().join("state.json")).unwrap_or_default();
+        assert!(
+            saved.contains("\"disabled\": true") && saved.contains("\"node\": \"ns1\""),
+            "ns{i}: {saved}"
+        );
+    }
+    // ns2 is killed and starts again, on its own state file and from its
+    // peers: the secondary from its first query.
+    let fx = c.nodes[1].take().unwrap().kill();
+    let p = Proc::start(fx);
+    assert_eq!(
+        addrs(&udp(p.v4(), NAME, RecordType::A))
+            .pop()
+            .unwrap_or_default(),
+        SECONDARY,
+        "{}",
+        p.log()
+    );
+    c.nodes[1] = Some(p);
+    // A fresh ns3 (no state file) gets it from its peers alone.
+    c.nodes[2] = None;
+    let p = Proc::start(node_fixture(3, &c.ports, KEY, &c.profile));
+    assert_eq!(
+        addrs(&udp(p.v4(), NAME, RecordType::A))
+            .pop()
+            .unwrap_or_default(),
+        SECONDARY,
+        "{}",
+        p.log()
+    );
+    c.nodes[2] = Some(p);
+    // Enabled again on ns3: back everywhere.
+    let path = format!("/api/v1/profiles/{NAME}/endpoints/primary/enable");
+    let (code, body) = crate::admin::http(c.node(3).admin(), "POST", &path, None);
+    assert_eq!(code, 200, "{body}");
+    c.wait_all(PRIMARY, "the primary enabled again on ns3");
 }

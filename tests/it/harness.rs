@@ -735,6 +735,19 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// Kills the server (SIGKILL: no chance to save anything) and returns
+    /// its configuration directory, to start it again.
+    pub fn kill(mut self) -> Fixture {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let empty = Fixture {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::mem::replace(&mut self.fixture, empty)
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -134,6 +134,19 @@ impl Server {
         shared
             .admin_token
             .store(config.settings.admin.token.clone().map(Arc::new));
+        if let Some(path) = &config.settings.state_file
+            && options.probing
+        {
+            let (n, age) = crate::state_file::restore_statuses(path, &config.probes);
+            if n > 0 {
+                info!(
+                    targets = n,
+                    saved_s_ago = age.as_secs(),
+                    "starting with the statuses saved before the restart (trusted for up to {}s; the prober takes over at its first decisions)",
+                    crate::state_file::TRUST_SAVED.as_secs()
+                );
+            }
+        }
         let reloader = Arc::new(Reloader::new(
             config.path.clone(),
             shared.clone(),
@@ -305,6 +318,11 @@ impl Server {
             "dns cookies and tcp limits"
         );
         drop(t);
+        if let Some(path) = settings.state_file.clone()
+            && self.options.probing
+        {
+            tasks.spawn(save_statuses(path, self.shared.clone(), shutdown.clone()));
+        }
         shutdown.cancelled().await;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         self.shared.ready.store(false, Ordering::Relaxed);
@@ -431,4 +449,48 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     s.bind(&addr.into())?;
     s.listen(1024)?;
     tokio::net::TcpListener::from_std(s.into())
+}
+
+/// Keeps the decided statuses in the state file (checked every second,
+/// written when they changed, and once more at shutdown), so a restart
+/// can start from them.
+async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut last: Vec<(String, String, u64)> = Vec::new();
+    let mut calls = 0u64;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        let stopping = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        let statuses = crate::state_file::statuses_of(&shared.probes.load());
+        let now: Vec<(String, String, u64)> = statuses
+            .iter()
+            .map(|s| (s.probe.clone(), s.status.clone(), s.since))
+            .collect();
+        // Saved statuses are trusted for a while only: refresh them well
+        // within that (every minute) even when nothing changed.
+        calls += 1;
+        let refresh = last != now || calls % 60 == 0;
+        last = now;
+        if refresh || stopping {
+            let overrides = shared
+                .overrides
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let p = path.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                crate::state_file::write(&p, &overrides, &statuses)
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            if let Err(e) = result {
+                warn!(path = %path.display(), error = %e, "cannot save the decided statuses to the state file");
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
 }

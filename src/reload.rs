@@ -308,7 +308,8 @@ impl Reloader {
         }
         match &live.settings.state_file {
             Some(path) => {
-                if let Err(error) = crate::state_file::write(path, &snapshot) {
+                let statuses = crate::state_file::statuses_of(&self.shared.probes.load());
+                if let Err(error) = crate::state_file::write(path, &snapshot, &statuses) {
                     let problem = format!(
                         "state file {}: cannot save the runtime overrides: {error}",
                         path.display()

@@ -17,6 +17,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::ReadError;
+use crate::health::Status;
+use crate::health::spec::ProbeSpec;
 use crate::routing::EndpointKey;
 
 /// Largest state file read (a million overrides fit well within it).
@@ -35,6 +37,84 @@ struct StateFile {
     /// an older version wrote.
     #[serde(default)]
     disabled: Vec<EndpointRef>,
+    /// Each probe target's last decided status, for a restart to trust.
+    #[serde(default)]
+    statuses: Vec<SavedStatus>,
+}
+
+/// How long saved statuses are trusted at start: a server back within
+/// this long begins with them (a dead endpoint stays out from the first
+/// query); one down longer starts every endpoint as CheckingEndpoint.
+pub const TRUST_SAVED: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A probe target's last decided status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedStatus {
+    /// The probe's fingerprint ([`ProbeSpec::fingerprint`]).
+    pub probe: String,
+    /// `Online` or `Degraded`.
+    pub status: String,
+    /// Since when (ms since the Unix epoch).
+    pub since: u64,
+    /// When it was saved (ms since the Unix epoch).
+    pub saved_at: u64,
+}
+
+/// The decided statuses of `probes` now.
+pub fn statuses_of(probes: &[ProbeSpec]) -> Vec<SavedStatus> {
+    let now = crate::clock::now_millis();
+    let mut out: Vec<SavedStatus> = probes
+        .iter()
+        .filter_map(|p| {
+            let own = p.cell.own();
+            matches!(own, Status::Online | Status::Degraded).then(|| SavedStatus {
+                probe: p.fingerprint(),
+                status: own.as_str().to_string(),
+                since: crate::clock::unix_millis(p.cell.details().own_since),
+                saved_at: now,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.probe.cmp(&b.probe));
+    out.dedup_by(|a, b| a.probe == b.probe);
+    out
+}
+
+/// Starts the cells of `probes` with the statuses saved at `path` no longer
+/// than [`TRUST_SAVED`] ago. Returns how many, and the oldest save's age.
+pub fn restore_statuses(path: &Path, probes: &[ProbeSpec]) -> (usize, std::time::Duration) {
+    let Ok(text) = crate::fsutil::read_text(path, MAX_SIZE, "the state file limit") else {
+        return (0, std::time::Duration::ZERO);
+    };
+    let Ok(state) = serde_json::from_str::<StateFile>(&text) else {
+        return (0, std::time::Duration::ZERO);
+    };
+    let now = crate::clock::now_millis();
+    let saved: std::collections::HashMap<&str, &SavedStatus> = state
+        .statuses
+        .iter()
+        .filter(|s| {
+            now.saturating_sub(s.saved_at) <= TRUST_SAVED.as_millis() as u64
+                && s.saved_at <= now + 60_000
+        })
+        .map(|s| (s.probe.as_str(), s))
+        .collect();
+    let (mut n, mut oldest) = (0, 0);
+    for p in probes {
+        let Some(s) = saved.get(p.fingerprint().as_str()) else {
+            continue;
+        };
+        let status = match s.status.as_str() {
+            "Online" => Status::Online,
+            "Degraded" => Status::Degraded,
+            _ => continue,
+        };
+        p.cell
+            .restore(status, crate::clock::from_unix_millis(s.since));
+        n += 1;
+        oldest = oldest.max(now.saturating_sub(s.saved_at));
+    }
+    (n, std::time::Duration::from_millis(oldest))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -82,8 +162,12 @@ pub fn read(path: &Path) -> Result<Overrides, String> {
 
 /// Writes the overrides durably: temporary file, fsync, rename, fsync of
 /// the directory.
-pub fn write(path: &Path, overrides: &Overrides) -> Result<(), String> {
+pub fn write(path: &Path, overrides: &Overrides, statuses: &[SavedStatus]) -> Result<(), String> {
+    // One writer at a time: they share the temporary file.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = WRITING.lock().unwrap_or_else(|p| p.into_inner());
     let state = StateFile {
+        statuses: statuses.to_vec(),
         overrides: overrides
             .iter()
             .map(|(k, r)| Record {
@@ -187,7 +271,7 @@ mod tests {
             EndpointKey::new("a.test.", "Primary"),
             crate::overrides::Override::new(true, 0, "", None),
         );
-        write(&p, &o).unwrap();
+        write(&p, &o, &[]).unwrap();
         assert_eq!(read(&p).unwrap(), o);
         // With a version and a reason, and an enable.
         let mut v =
@@ -198,7 +282,7 @@ mod tests {
             EndpointKey::new("b.test.", "x"),
             crate::overrides::Override::new(true, 5, "ns1", None),
         );
-        write(&p, &o).unwrap();
+        write(&p, &o, &[]).unwrap();
         assert_eq!(read(&p).unwrap(), o);
         o.insert(
             EndpointKey::new("a.test.", "Primary"),

@@ -99,46 +99,6 @@ pub struct Cluster {
     pub stats: Arc<transport::Stats>,
 }
 
-/// A probe's identity across nodes: what is probed and how it is judged,
-/// not how often. Never includes the key itself, only a hash of it.
-pub fn fingerprint(spec: &ProbeSpec) -> String {
-    let m = &spec.monitor;
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut add = |part: &str| {
-        ctx.update(&(part.len() as u32).to_be_bytes());
-        ctx.update(part.as_bytes());
-    };
-    add(match m.protocol {
-        crate::health::spec::Protocol::Http => "http",
-        crate::health::spec::Protocol::Https => "https",
-        crate::health::spec::Protocol::Tcp => "tcp",
-    });
-    add(&spec.host.to_ascii_lowercase());
-    add(&spec.port.to_string());
-    add(&spec.path);
-    let mut headers: Vec<String> = spec
-        .headers
-        .iter()
-        .map(|(k, v)| format!("{}:{v}", k.to_ascii_lowercase()))
-        .collect();
-    headers.sort();
-    add(&headers.join("\n"));
-    add(spec.default_host.as_deref().unwrap_or(""));
-    let key = m.key.as_ref().map_or_else(String::new, |k| {
-        hex(ring::digest::digest(&ring::digest::SHA256, k.expose().as_bytes()).as_ref())
-    });
-    add(&key);
-    let expected: Vec<String> = m
-        .expected_status
-        .iter()
-        .map(|r| format!("{}-{}", r.start(), r.end()))
-        .collect();
-    add(&expected.join(","));
-    add(m.body_match.as_deref().unwrap_or(""));
-    add(if m.tls_verify { "verify" } else { "no-verify" });
-    hex(&ctx.finish().as_ref()[..8])
-}
-
 /// A digest of the compiled configuration: zones and records, profiles,
 /// endpoints and probes, not file names, comments or layout. Nodes with
 /// equal digests answer alike.
@@ -191,7 +151,7 @@ pub fn config_digest(table: &crate::routing::RoutingTable, probes: &[ProbeSpec])
             let m = &s.monitor;
             format!(
                 "probe {} {:?} {:?} {} {} {:?}\n",
-                fingerprint(s),
+                s.fingerprint(),
                 m.interval,
                 m.timeout,
                 m.tolerated_failures,
@@ -207,9 +167,7 @@ pub fn config_digest(table: &crate::routing::RoutingTable, probes: &[ProbeSpec])
     hex(&ctx.finish().as_ref()[..8])
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::health::spec::hex;
 
 /// One node's observation as gossiped: `STATUS SINCE_MS SUMMARY`.
 fn encode_observation(status: Status, since: SystemTime, summary: &str) -> String {
@@ -337,7 +295,7 @@ impl Cluster {
         {
             let me = guard.self_node_state();
             for spec in probes.iter() {
-                let fp = fingerprint(spec);
+                let fp = spec.fingerprint();
                 let own = spec.cell.own();
                 let since = spec.cell.details().own_since;
                 let key = format!("{OBSERVATION}{fp}");
@@ -543,10 +501,12 @@ impl Cluster {
             }
             if let Some(path) = self.state_file.clone() {
                 let saved = snapshot.clone();
-                let result =
-                    tokio::task::spawn_blocking(move || crate::state_file::write(&path, &saved))
-                        .await
-                        .unwrap_or_else(|e| Err(e.to_string()));
+                let statuses = crate::state_file::statuses_of(&shared.probes.load());
+                let result = tokio::task::spawn_blocking(move || {
+                    crate::state_file::write(&path, &saved, &statuses)
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
                 if let Err(error) = result {
                     let problem = format!(
                         "state file: cannot save the runtime overrides from other nodes: {error}"

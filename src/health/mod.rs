@@ -274,6 +274,15 @@ impl HealthCell {
         self.status.store(status as u8, Ordering::Relaxed);
     }
 
+    /// Starts with a status saved before a restart (a decision of this
+    /// node's, from `since`), until the prober decides again.
+    pub fn restore(&self, status: Status, since: SystemTime) {
+        self.decide(status, false);
+        let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
+        d.since = since;
+        d.own_since = since;
+    }
+
     /// This node's own decision.
     pub fn own(&self) -> Status {
         Status::from_u8(self.own.load(Ordering::Relaxed))

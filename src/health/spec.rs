@@ -94,6 +94,54 @@ pub struct ProbeSpec {
     pub monitor: Arc<MonitorSettings>,
 }
 
+impl ProbeSpec {
+    /// A probe's identity across nodes: what is probed and how it is judged,
+    /// not how often. Never includes the key itself, only a hash of it.
+    pub fn fingerprint(&self) -> String {
+        let spec = self;
+        let m = &spec.monitor;
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut add = |part: &str| {
+            ctx.update(&(part.len() as u32).to_be_bytes());
+            ctx.update(part.as_bytes());
+        };
+        add(match m.protocol {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+            Protocol::Tcp => "tcp",
+        });
+        add(&spec.host.to_ascii_lowercase());
+        add(&spec.port.to_string());
+        add(&spec.path);
+        let mut headers: Vec<String> = spec
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", k.to_ascii_lowercase()))
+            .collect();
+        headers.sort();
+        add(&headers.join("\n"));
+        add(spec.default_host.as_deref().unwrap_or(""));
+        let key = m.key.as_ref().map_or_else(String::new, |k| {
+            hex(ring::digest::digest(&ring::digest::SHA256, k.expose().as_bytes()).as_ref())
+        });
+        add(&key);
+        let expected: Vec<String> = m
+            .expected_status
+            .iter()
+            .map(|r| format!("{}-{}", r.start(), r.end()))
+            .collect();
+        add(&expected.join(","));
+        add(m.body_match.as_deref().unwrap_or(""));
+        add(if m.tls_verify { "verify" } else { "no-verify" });
+        hex(&ctx.finish().as_ref()[..8])
+    }
+}
+
+/// Lowercase hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What makes two probes the same probe: equal keys share one health cell
 /// and one probing task, across profiles and across reloads.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

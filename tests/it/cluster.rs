@@ -413,3 +413,67 @@ fn an_override_on_one_node_applies_on_every_node_and_survives_restarts() {
     assert_eq!(code, 200, "{body}");
     c.wait_all(PRIMARY, "the primary enabled again on ns3");
 }
+
+#[test]
+fn a_lone_node_restarts_with_its_saved_statuses() {
+    use crate::backend::{Backend, Mode};
+    let primary = Backend::http(Mode::Unavailable);
+    let secondary = Backend::http(Mode::Ok);
+    let probe = |port: u16| Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"));
+    // Three failures to decide: a restarted node's own probes need over a
+    // second before they could take the primary out again.
+    let p = ProfileToml::new(NAME, "priority")
+        .ttl(1)
+        .set_monitor("protocol", "http")
+        .set_monitor("path", "/health")
+        .set_monitor("interval", "500ms")
+        .set_monitor("timeout", "200ms")
+        .set_monitor("tolerated_failures", 2)
+        .set_monitor("required_successes", 1)
+        .endpoint("primary", PRIMARY)
+        .set_endpoint("primary", "probe", probe(primary.port()))
+        .endpoint("secondary", SECONDARY)
+        .set_endpoint("secondary", "probe", probe(secondary.port()))
+        .build();
+    let fx = Fixture::new("state_file = \"state.json\"\n", &[("todoapi.toml", &p)]);
+    let node = Proc::start(fx);
+    let answer = |p: &Proc| {
+        addrs(&udp(p.v4(), NAME, RecordType::A))
+            .pop()
+            .unwrap_or_default()
+    };
+    wait_until(Duration::from_secs(10), || answer(&node) == SECONDARY).expect("primary never out");
+    // Saved within a second of the decision.
+    let state = node.dir().join("state.json");
+    wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"Degraded\""))
+    })
+    .expect("statuses never saved");
+    // kill -9 and start again: the primary stays out from the first query.
+    let fx = node.kill();
+    let node = Proc::start(fx);
+    assert_eq!(answer(&node), SECONDARY, "{}", node.log());
+    assert!(
+        node.log()
+            .contains("starting with the statuses saved before the restart"),
+        "{}",
+        node.log()
+    );
+    // Saved statuses too old are not trusted: rewrite them 11 minutes back.
+    let fx = node.kill();
+    let path = fx.dir.path().join("state.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for s in doc["statuses"].as_array_mut().unwrap() {
+        let old = s["saved_at"].as_u64().unwrap() - 11 * 60 * 1000;
+        s["saved_at"] = old.into();
+    }
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let node = Proc::start(fx);
+    assert_eq!(
+        answer(&node),
+        PRIMARY,
+        "an 11-minute-old status was trusted: {}",
+        node.log()
+    );
+}

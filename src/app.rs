@@ -471,7 +471,7 @@ async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: Cancellatio
         // Saved statuses are trusted for a while only: refresh them well
         // within that (every minute) even when nothing changed.
         calls += 1;
-        let refresh = last != now || calls % 60 == 0;
+        let refresh = last != now || calls.is_multiple_of(60);
         last = now;
         if refresh || stopping {
             let overrides = shared

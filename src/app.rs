@@ -474,17 +474,10 @@ async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: Cancellatio
         let refresh = last != now || calls.is_multiple_of(60);
         last = now;
         if refresh || stopping {
-            let overrides = shared
-                .overrides
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            let p = path.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                crate::state_file::write(&p, &overrides, &statuses)
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            let (p, s) = (path.clone(), shared.clone());
+            let result = tokio::task::spawn_blocking(move || crate::state_file::save(&p, &s))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
             if let Err(e) = result {
                 warn!(path = %path.display(), error = %e, "cannot save the decided statuses to the state file");
             }

@@ -81,6 +81,84 @@ fn age(iso: Option<&str>) -> String {
 }
 
 /// `switchyard status`
+/// `switchyard cluster`: the nodes as the running server sees them.
+pub fn cluster(addr: SocketAddr, json: bool) -> Result<ExitCode> {
+    let (code, doc) = call(addr, "GET", "/api/v1/status")?;
+    if code != 200 {
+        return Err(fail(code, &doc));
+    }
+    let Some(c) = doc.get("cluster").filter(|c| c.is_object()) else {
+        out!(
+            "not in a cluster: the configuration has no [cluster] (see README, \"Running two or more name servers\")"
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    if json {
+        out!("{}", serde_json::to_string_pretty(c)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![vec![
+        "NODE".to_string(),
+        "ADDRESS".into(),
+        "STATE".into(),
+        "LAST HEARD".into(),
+        "CONFIG DIGEST".into(),
+        "VERSION".into(),
+    ]];
+    let mut drifted = 0;
+    for n in c["nodes"].as_array().into_iter().flatten() {
+        let mut name = n["name"].as_str().unwrap_or("?").to_string();
+        if n["this_node"].as_bool() == Some(true) {
+            name.push_str(" (this node)");
+        }
+        let mut digest = n["digest"].as_str().unwrap_or("?").to_string();
+        if n["drifted"].as_bool() == Some(true) {
+            digest.push_str(" DRIFTED");
+            drifted += 1;
+        }
+        rows.push(vec![
+            name,
+            n["address"].as_str().unwrap_or("?").to_string(),
+            n["state"].as_str().unwrap_or("?").to_string(),
+            format!("{}s ago", n["last_heard_s"].as_f64().unwrap_or(0.0)),
+            digest,
+            n["version"].as_str().unwrap_or("?").to_string(),
+        ]);
+    }
+    print_table(&rows)?;
+    out!();
+    out!("quorum: {}", c["quorum"].as_str().unwrap_or("?"));
+    if drifted > 0 {
+        out!(
+            "{drifted} node(s) run a different configuration: keep profiles and zones the same on every node"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints rows as aligned columns (the last one unpadded).
+fn print_table(rows: &[Vec<String>]) -> Result<ExitCode> {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i + 1 == cols {
+                    cell.clone()
+                } else {
+                    format!("{cell:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out!("{}", line.join("  ").trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
     let (code, doc) = call(addr, "GET", "/api/v1/status")?;
     if code != 200 {
@@ -124,6 +202,26 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
             let mut status = e["status"].as_str().unwrap_or("?").to_string();
             if e["disabled_at_runtime"].as_bool() == Some(true) {
                 status.push_str(" (runtime)");
+            }
+            // In a cluster: how many nodes see it down, of how many.
+            if let Some(q) = e.get("cluster").filter(|q| q.is_object()) {
+                let down: Vec<&str> = q["observations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|o| o["counted"] == true && o["status"] == "Degraded")
+                    .filter_map(|o| o["node"].as_str())
+                    .collect();
+                status.push_str(&format!(
+                    " [{}/{} down{}]",
+                    q["degraded"],
+                    q["deciders"],
+                    if down.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", down.join(","))
+                    }
+                ));
             }
             rows.push([
                 pname.to_string(),

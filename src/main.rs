@@ -80,6 +80,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The nodes of the running server's cluster: state, last heard,
+    /// configuration digest (drift) and version.
+    Cluster {
+        /// Print the cluster JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The answer the running server would give, and why.
     Explain {
         /// The name to ask about.
@@ -162,6 +169,7 @@ fn main() -> ExitCode {
         Command::Check => check(&cli.config),
         Command::Serve => serve(cli.config),
         Command::Status { json } => admin().and_then(|a| cli::status(a, json)),
+        Command::Cluster { json } => admin().and_then(|a| cli::cluster(a, json)),
         Command::Explain {
             name,
             qtype,

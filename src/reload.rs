@@ -283,7 +283,7 @@ impl Reloader {
             ep.runtime.set_disabled(disabled);
         }
         let key = EndpointKey::new(p.name.as_str(), endpoint);
-        let snapshot = {
+        {
             let mut all = self
                 .shared
                 .overrides
@@ -296,8 +296,7 @@ impl Reloader {
                 all.get(&key),
             );
             all.insert(key, record);
-            all.clone()
-        };
+        }
         // In a cluster: on every node within a gossip round.
         self.shared.cluster_wake.notify_one();
         let status = table.status(ep);
@@ -308,8 +307,7 @@ impl Reloader {
         }
         match &live.settings.state_file {
             Some(path) => {
-                let statuses = crate::state_file::statuses_of(&self.shared.probes.load());
-                if let Err(error) = crate::state_file::write(path, &snapshot, &statuses) {
+                if let Err(error) = crate::state_file::save(path, &self.shared) {
                     let problem = format!(
                         "state file {}: cannot save the runtime overrides: {error}",
                         path.display()

@@ -83,6 +83,10 @@ pub struct ClusterNode {
     pub address: std::net::SocketAddr,
     /// Live by the failure detector (this node always is).
     pub alive: bool,
+    /// Live, but silent for more than five gossip rounds.
+    pub suspect: bool,
+    /// How long since its heartbeat last advanced (as of the last round).
+    pub last_heard: std::time::Duration,
     /// This is the node answering.
     pub this_node: bool,
     /// Its configuration digest.

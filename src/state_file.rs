@@ -163,9 +163,33 @@ pub fn read(path: &Path) -> Result<Overrides, String> {
 /// Writes the overrides durably: temporary file, fsync, rename, fsync of
 /// the directory.
 pub fn write(path: &Path, overrides: &Overrides, statuses: &[SavedStatus]) -> Result<(), String> {
-    // One writer at a time: they share the temporary file.
-    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = WRITING.lock().unwrap_or_else(|p| p.into_inner());
+    write_locked(path, overrides, statuses)
+}
+
+/// One writer at a time: they share the temporary file, and the last write
+/// must hold the latest state.
+static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Saves what the running server holds now: its overrides and its decided
+/// statuses. Both are read under the writers' lock, so a save that finishes
+/// last never holds older overrides than one before it.
+pub fn save(path: &Path, shared: &crate::state::Shared) -> Result<(), String> {
+    let _one = WRITING.lock().unwrap_or_else(|p| p.into_inner());
+    let overrides = shared
+        .overrides
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let statuses = statuses_of(&shared.probes.load());
+    write_locked(path, &overrides, &statuses)
+}
+
+fn write_locked(
+    path: &Path,
+    overrides: &Overrides,
+    statuses: &[SavedStatus],
+) -> Result<(), String> {
     let state = StateFile {
         statuses: statuses.to_vec(),
         overrides: overrides

@@ -41,8 +41,11 @@ pub struct NodeDoc {
     pub name: String,
     /// Its gossip address.
     pub address: String,
-    /// `alive` or `dead` (by the failure detector).
+    /// `alive`, `suspect` (live but silent for five rounds) or `dead` (by
+    /// the failure detector).
     pub state: &'static str,
+    /// Seconds since its heartbeat last advanced.
+    pub last_heard_s: f64,
     /// This node.
     pub this_node: bool,
     /// Its configuration digest.
@@ -65,7 +68,12 @@ impl ClusterDoc {
                 .map(|n| NodeDoc {
                     name: n.name.clone(),
                     address: n.address.to_string(),
-                    state: if n.alive { "alive" } else { "dead" },
+                    state: match (n.alive, n.suspect) {
+                        (false, _) => "dead",
+                        (true, true) => "suspect",
+                        (true, false) => "alive",
+                    },
+                    last_heard_s: (n.last_heard.as_secs_f64() * 10.0).round() / 10.0,
                     this_node: n.this_node,
                     digest: n.digest.clone(),
                     drifted: n.drifted,

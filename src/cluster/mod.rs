@@ -95,6 +95,9 @@ pub struct Cluster {
     state_file: Option<std::path::PathBuf>,
     /// Rounds completed (observations combined, overrides synced).
     rounds: std::sync::atomic::AtomicU64,
+    /// Each node's last heartbeat seen, and when it last changed.
+    heard: std::sync::Mutex<HashMap<String, (u64, std::time::Instant)>>,
+    gossip_interval: Duration,
     /// Gossip traffic counters.
     pub stats: Arc<transport::Stats>,
 }
@@ -247,6 +250,8 @@ impl Cluster {
             default_quorum: settings.quorum,
             state_file,
             rounds: Default::default(),
+            heard: Default::default(),
+            gossip_interval: settings.gossip_interval,
             stats,
         });
         info!(node = %settings.node, listen = %settings.listen, seeds = ?settings.seeds, "cluster gossip started");
@@ -407,15 +412,28 @@ impl Cluster {
         }
         let live_set: std::collections::HashSet<&ChitchatId> = guard.live_nodes().collect();
         let mut nodes = BTreeMap::new();
+        let mut heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
         for (id, state) in guard.node_states() {
             let digest = state.get(DIGEST).unwrap_or_default().to_string();
             let me = id.node_id.as_ref() == self.node;
+            let beat: u64 = state.heartbeat().into();
+            let entry = heard
+                .entry(id.node_id.to_string())
+                .or_insert((beat, std::time::Instant::now()));
+            if entry.0 != beat || me {
+                *entry = (beat, std::time::Instant::now());
+            }
+            let silent = entry.1.elapsed();
             nodes.insert(
                 id.node_id.to_string(),
                 ClusterNode {
                     name: id.node_id.to_string(),
                     address: id.gossip_advertise_addr,
                     alive: me || live_set.contains(id),
+                    // Live by the failure detector, but silent for more
+                    // than five rounds: on its way to dead, or back.
+                    suspect: !me && live_set.contains(id) && silent > self.gossip_interval * 5,
+                    last_heard: silent,
                     this_node: me,
                     drifted: digest != my_digest,
                     digest,
@@ -499,21 +517,14 @@ impl Cluster {
                     }
                 }
             }
-            if let Some(path) = self.state_file.clone() {
-                let saved = snapshot.clone();
-                let statuses = crate::state_file::statuses_of(&shared.probes.load());
-                let result = tokio::task::spawn_blocking(move || {
-                    crate::state_file::write(&path, &saved, &statuses)
-                })
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
-                if let Err(error) = result {
-                    let problem = format!(
-                        "state file: cannot save the runtime overrides from other nodes: {error}"
-                    );
-                    tracing::error!("{problem}");
-                    shared.report_state_problem(problem);
-                }
+            if let Some(path) = self.state_file.clone()
+                && let Err(error) = crate::state_file::save(&path, shared)
+            {
+                let problem = format!(
+                    "state file: cannot save the runtime overrides from other nodes: {error}"
+                );
+                tracing::error!("{problem}");
+                shared.report_state_problem(problem);
             }
         }
         // Publish what changed since last time.

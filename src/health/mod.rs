@@ -176,6 +176,42 @@ pub struct ClusterView {
     pub observations: Vec<Observation>,
 }
 
+impl ClusterView {
+    /// Why the cluster decided so, in words: "Degraded on ns2 and ns3: 2
+    /// of 3 live nodes, quorum majority".
+    pub fn describe(&self) -> String {
+        let mut down: Vec<&str> = self
+            .observations
+            .iter()
+            .filter(|o| o.counted && o.status == Status::Degraded)
+            .map(|o| o.node.as_str())
+            .collect();
+        down.sort_unstable();
+        let on = match down.as_slice() {
+            [] => "Degraded on no node".to_string(),
+            [one] => format!("Degraded on {one}"),
+            [rest @ .., last] => format!("Degraded on {} and {last}", rest.join(", ")),
+        };
+        let v = &self.verdict;
+        let mut s = format!(
+            "{on}: {} of {} live node{} that decided, quorum {} (needs {})",
+            v.degraded,
+            v.deciders,
+            if v.deciders == 1 { "" } else { "s" },
+            self.quorum,
+            v.needed
+        );
+        let other = self.observations.iter().filter(|o| !o.counted).count();
+        if other > 0 {
+            s.push_str(&format!(
+                "; {other} node{} not counted (a different probe, or none)",
+                if other == 1 { "" } else { "s" }
+            ));
+        }
+        s
+    }
+}
+
 /// One node's observation of a probe target, as gossip brought it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observation {

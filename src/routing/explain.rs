@@ -241,7 +241,10 @@ fn why_not(table: &RoutingTable, e: &Endpoint, s: Status) -> String {
                 Some(f) => f.reason.clone(),
                 None => "succeeded".into(),
             });
-            cell_note(d.since, last)
+            match &d.cluster {
+                Some(view) => format!("{} ({})", cell_note(d.since, None), view.describe()),
+                None => cell_note(d.since, last),
+            }
         }
         (super::Health::Nested { child, min }, _) => format!(
             "{s}: rolled up from profile {} (min_child_endpoints {min})",

@@ -122,6 +122,25 @@ fn node_fixture(n: usize, ports: &[u16], key: &str, profile: &str) -> Fixture {
     fx
 }
 
+/// Runs `switchyard -c CONFIG command` against node `p`; its stdout.
+fn cli(p: &Proc, command: &str) -> String {
+    let out = std::process::Command::new(crate::harness::bin())
+        .arg("-c")
+        .arg(p.dir().join("switchyard.toml"))
+        .arg("--admin")
+        .arg(p.admin().to_string())
+        .arg(command)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 struct Cluster {
     judge_primary: Judge,
     _judge_secondary: Judge,
@@ -234,10 +253,31 @@ fn majority_decides_and_every_node_answers_alike() {
     // Two of three: every node answers the secondary, ns3 included.
     c.judge_primary.fail_from(&[1, 2]);
     c.wait_all(SECONDARY, "two of three see the primary down");
+    // ns3 (which sees it up) says why.
+    let (_, explained) = crate::admin::http(
+        c.node(3).admin(),
+        "GET",
+        &format!("/api/v1/explain?name={NAME}"),
+        None,
+    );
+    assert!(
+        explained.contains(
+            "Degraded on ns1 and ns2: 2 of 3 live nodes that decided, quorum majority (needs 2)"
+        ),
+        "{explained}"
+    );
+    // And so does the CLI, from ns3's configuration.
+    let text = cli(c.node(3), "status");
+    assert!(text.contains("Degraded [2/3 down: ns1,ns2]"), "{text}");
     // Back.
     c.judge_primary.fail_from(&[]);
     c.wait_all(PRIMARY, "the primary recovered");
     // The cluster as each node sees it.
+    let text = cli(c.node(2), "cluster");
+    for n in ["ns1", "ns2 (this node)", "ns3", "alive", "quorum: majority"] {
+        assert!(text.contains(n), "{n}: {text}");
+    }
+    assert!(!text.contains("DRIFTED"), "{text}");
     let nodes = &c.status(2)["cluster"]["nodes"];
     assert_eq!(nodes.as_array().unwrap().len(), 3, "{nodes}");
     assert!(
@@ -376,11 +416,13 @@ fn an_override_on_one_node_applies_on_every_node_and_survives_restarts() {
     eprintln!("override on every node after {took:?}");
     // Every node saved it.
     for i in 1..=3 {
-        let saved = std::fs::read_to_string(c.node(i).dir().join("state.json")).unwrap_or_default();
-        assert!(
-            saved.contains("\"disabled\": true") && saved.contains("\"node\": \"ns1\""),
-            "ns{i}: {saved}"
-        );
+        let path = c.node(i).dir().join("state.json");
+        let saved = || std::fs::read_to_string(&path).unwrap_or_default();
+        wait_until(Duration::from_secs(5), || {
+            let s = saved();
+            s.contains("\"disabled\": true") && s.contains("\"node\": \"ns1\"")
+        })
+        .unwrap_or_else(|| panic!("ns{i}: {}", saved()));
     }
     // ns2 is killed and starts again, on its own state file and from its
     // peers: the secondary from its first query.
@@ -476,4 +518,38 @@ fn a_lone_node_restarts_with_its_saved_statuses() {
         "an 11-minute-old status was trusted: {}",
         node.log()
     );
+}
+
+#[test]
+fn a_node_with_another_configuration_is_reported_as_drifted() {
+    let c = Cluster::start(2, None);
+    let mut ports = c.ports.clone();
+    ports.push(free_udp_port());
+    // ns3 has the same profile but a longer TTL.
+    let other = c.profile.replace("ttl = 1", "ttl = 2");
+    assert_ne!(other, c.profile);
+    let _ns3 = Proc::start(node_fixture(3, &ports, KEY, &other));
+    c.wait_nodes(1, 3, "alive");
+    let drifted = wait_until(Duration::from_secs(10), || {
+        c.status(1)["cluster"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "ns3" && n["drifted"] == true)
+    });
+    assert!(drifted.is_some(), "{}", c.status(1)["cluster"]);
+    let nodes = c.status(1)["cluster"]["nodes"].clone();
+    let ns2 = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "ns2")
+        .unwrap();
+    assert_eq!(ns2["drifted"], false, "{nodes}");
+    let metrics = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
+    assert!(
+        metrics.contains("switchyard_cluster_nodes{state=\"alive\",drifted=\"true\"} 1"),
+        "{metrics}"
+    );
+    assert!(cli(c.node(1), "cluster").contains("DRIFTED"));
 }

@@ -160,10 +160,7 @@ fn admin_commands() {
 /// (its `[admin] listen`), never silently to the default address.
 #[test]
 fn admin_commands_find_the_server_of_the_configuration_given() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = crate::harness::free_port(false);
     // 0.0.0.0 is reached over loopback.
     let fx = Fixture::new(
         &format!("[admin]\nlisten = \"0.0.0.0:{port}\""),

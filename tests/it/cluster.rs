@@ -76,11 +76,7 @@ fn source(n: usize) -> IpAddr {
 
 /// A free UDP port on loopback (for gossip).
 fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::harness::free_port(true)
 }
 
 fn profile(primary: u16, secondary: u16, quorum: Option<&str>) -> String {

@@ -3,7 +3,7 @@
 //! scope no shorter than the network that decided, directly, through
 //! `explain`, and through a real caching resolver (Unbound's subnetcache).
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -113,10 +113,10 @@ fn ecs_finer_than_24_decides_and_scopes_what_decided() {
 }
 
 fn free_port() -> u16 {
-    // A port free for both UDP and TCP on 127.0.0.1.
+    // A port free for both UDP and TCP on 127.0.0.1, outside the
+    // ephemeral range other tests' servers take theirs from.
     for _ in 0..50 {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
+        let port = crate::harness::free_port(false);
         if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }

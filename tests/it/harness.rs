@@ -783,3 +783,25 @@ pub fn tcp_frame(name: &str, t: RecordType) -> Vec<u8> {
 fn profile_toml_todoapi_is_the_fixture() {
     assert_eq!(ProfileToml::todoapi().build(), TODOAPI);
 }
+
+/// A port free now on 127.0.0.1 (UDP or TCP), drawn below Linux's
+/// ephemeral range (32768-60999), so that servers other tests start on
+/// port 0 cannot take it before the test binds it.
+pub fn free_port(udp: bool) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((seed.wrapping_add(n.wrapping_mul(104_729))) % 12_000) as u16;
+        let free = if udp {
+            std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        } else {
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+        };
+        if free {
+            return port;
+        }
+    }
+}

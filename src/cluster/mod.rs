@@ -46,7 +46,28 @@ const VERSION: &str = "version";
 const PHI_THRESHOLD: f64 = 8.0;
 
 /// How often an unchanged observation's probe summary is republished.
-const SUMMARY_EVERY: Duration = Duration::from_secs(30);
+const SUMMARY_EVERY: Duration = Duration::from_secs(300);
+
+/// How often every observation is combined again even when none changed
+/// (which refreshes the probe summaries the API shows).
+const FULL_EVERY: Duration = Duration::from_secs(10);
+
+/// What the combining task keeps between rounds.
+#[derive(Default)]
+struct RoundState {
+    /// The probes the caches below belong to.
+    probes: Option<Arc<Vec<ProbeSpec>>>,
+    /// Each probe's observation key (`h:<fingerprint>`).
+    keys: Vec<String>,
+    /// What this node last published, by key.
+    published: HashMap<String, Published>,
+    /// Each probe's last combined inputs: (status, since, counted) of this
+    /// node, then of each live peer in `live` order.
+    inputs: Vec<Vec<(Status, u64, bool)>>,
+    /// The live peers at the last full combination.
+    live: Vec<ChitchatId>,
+    last_full: Option<std::time::Instant>,
+}
 
 /// What this node last published for one probe.
 struct Published {
@@ -270,7 +291,7 @@ impl Cluster {
         let interval = settings.gossip_interval;
         tokio::spawn(async move {
             let _listener = listener;
-            let mut published: HashMap<String, Published> = HashMap::new();
+            let mut state = RoundState::default();
             let mut sync = OverrideSync::default();
             let mut ticker = tokio::time::interval(interval);
             loop {
@@ -279,7 +300,7 @@ impl Cluster {
                     _ = ticker.tick() => {}
                     _ = shared.cluster_wake.notified() => {}
                 }
-                c.round(&shared, &mut published).await;
+                c.round(&shared, &mut state).await;
                 c.sync_overrides(&shared, &mut sync).await;
                 c.rounds.fetch_add(1, std::sync::atomic::Ordering::Release);
             }
@@ -290,24 +311,30 @@ impl Cluster {
 
     /// Publishes this node's changed observations (gossiping them at once
     /// to every live node), then combines everyone's into the cells.
-    async fn round(&self, shared: &Shared, published: &mut HashMap<String, Published>) {
+    async fn round(&self, shared: &Shared, st: &mut RoundState) {
         let probes = shared.probes.load_full();
+        if !st.probes.as_ref().is_some_and(|p| Arc::ptr_eq(p, &probes)) {
+            // A new configuration: fingerprints once per probe, not per round.
+            st.keys = probes
+                .iter()
+                .map(|s| format!("{OBSERVATION}{}", s.fingerprint()))
+                .collect();
+            st.inputs = vec![Vec::new(); probes.len()];
+            st.probes = Some(probes.clone());
+        }
         let chitchat = self.handle.chitchat();
         let mut guard = chitchat.lock().await;
         // 1. This node's own observations.
         let mut changed = false;
-        let mut fps: Vec<String> = Vec::with_capacity(probes.len());
         {
             let me = guard.self_node_state();
-            for spec in probes.iter() {
-                let fp = spec.fingerprint();
+            for (spec, key) in probes.iter().zip(&st.keys) {
                 let own = spec.cell.own();
-                let since = spec.cell.details().own_since;
-                let key = format!("{OBSERVATION}{fp}");
+                let since = spec.cell.own_since();
                 // The summary changes with every probe: between status
                 // changes it is refreshed every SUMMARY_EVERY, or there
                 // would be gossip per probe.
-                let due = match published.get(&key) {
+                let due = match st.published.get(key) {
                     None => true,
                     Some(p) if p.status != own || p.since != since => {
                         changed = true;
@@ -320,8 +347,8 @@ impl Cluster {
                         key.clone(),
                         encode_observation(own, since, &summary(&spec.cell)),
                     );
-                    published.insert(
-                        key,
+                    st.published.insert(
+                        key.clone(),
                         Published {
                             status: own,
                             since,
@@ -329,7 +356,6 @@ impl Cluster {
                         },
                     );
                 }
-                fps.push(fp);
             }
         }
         let live: Vec<ChitchatId> = guard
@@ -342,24 +368,47 @@ impl Cluster {
                 let _ = self.handle.gossip(id.gossip_advertise_addr);
             }
         }
-        // 2. Combine.
-        for (spec, fp) in probes.iter().zip(&fps) {
-            let key = format!("{OBSERVATION}{fp}");
-            let details = spec.cell.details();
+        // 2. Combine, where an input changed (or every FULL_EVERY, which
+        // refreshes the probe summaries shown).
+        let full = live != st.live || st.last_full.is_none_or(|t| t.elapsed() >= FULL_EVERY);
+        if full {
+            st.live.clone_from(&live);
+            st.last_full = Some(std::time::Instant::now());
+        }
+        let states: Vec<Option<&chitchat::NodeState>> =
+            live.iter().map(|id| guard.node_state(id)).collect();
+        let mut scratch: Vec<(Status, u64, bool)> = Vec::with_capacity(live.len() + 1);
+        for (i, spec) in probes.iter().enumerate() {
+            let key = &st.keys[i];
+            scratch.clear();
+            scratch.push((
+                spec.cell.own(),
+                crate::clock::unix_millis(spec.cell.own_since()),
+                true,
+            ));
+            for state in &states {
+                scratch.push(
+                    match state.and_then(|s| s.get(key)).and_then(decode_observation) {
+                        Some((s, since, _)) => (s, crate::clock::unix_millis(since), true),
+                        None => (Status::CheckingEndpoint, 0, false),
+                    },
+                );
+            }
+            if !full && st.inputs[i] == scratch {
+                continue;
+            }
+            st.inputs[i].clone_from(&scratch);
             let mut observations = vec![Observation {
                 node: self.node.clone(),
-                status: spec.cell.own(),
-                since: details.own_since,
+                status: scratch[0].0,
+                since: crate::clock::from_unix_millis(scratch[0].1),
                 summary: summary(&spec.cell),
                 counted: true,
                 note: None,
             }];
-            for id in &live {
-                let Some(state) = guard.node_state(id) else {
-                    continue;
-                };
+            for (id, state) in live.iter().zip(&states) {
                 let (status, since, summary, counted, note) =
-                    match state.get(&key).and_then(decode_observation) {
+                    match state.and_then(|s| s.get(key)).and_then(decode_observation) {
                         Some((s, since, sum)) => (s, since, sum.to_string(), true, None),
                         None => (
                             Status::CheckingEndpoint,
@@ -405,6 +454,7 @@ impl Cluster {
                 }
             }
         }
+        drop(states);
         // 3. What the API and the page show.
         let my_digest = shared.config_digest.load().to_string();
         if guard.self_node_state().get(DIGEST) != Some(my_digest.as_str()) {
@@ -461,7 +511,8 @@ impl Cluster {
             if id.node_id.as_ref() == self.node {
                 continue;
             }
-            for (k, v) in state.key_values() {
+            for (k, v) in state.iter_prefix(OVERRIDE) {
+                let v = v.value.as_str();
                 let Some(rest) = k.strip_prefix(OVERRIDE) else {
                     continue;
                 };

@@ -319,6 +319,14 @@ impl HealthCell {
         d.own_since = since;
     }
 
+    /// When this node's own decision began.
+    pub fn own_since(&self) -> SystemTime {
+        self.details
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .own_since
+    }
+
     /// This node's own decision.
     pub fn own(&self) -> Status {
         Status::from_u8(self.own.load(Ordering::Relaxed))

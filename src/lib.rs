@@ -44,6 +44,9 @@
 //! - [`admin`]: the admin API, status page and `/metrics` (which encodes
 //!   those counters and the health state at scrape time).
 //! - [`reload`]: file watches and signals that reload the configuration.
+//! - [`cluster`]: gossip between name servers: observations combined by
+//!   the quorum rule into the same health cells, overrides shared as
+//!   versioned records ([`overrides`]), configuration drift.
 //! - [`state`]: what every part of the running server shares (the table
 //!   snapshot, overrides, reload history); [`state_file`]: the durable file
 //!   that keeps overrides and statuses across restarts; [`fsutil`]: bounded,

@@ -12,9 +12,9 @@
 //! can take a message over it: such a message goes as two datagrams.
 //!
 //! Nothing about a packet is kept before it authenticates, except at most
-//! [`PENDING`] first halves of split messages (bounded memory whatever
+//! 16 first halves of split messages (bounded memory whatever
 //! arrives). Rejected packets are counted by reason and logged at most
-//! once per [`LOG_EVERY`].
+//! once per 10 s.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -205,13 +205,14 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
             }
             // In a cluster: how many nodes see it down, of how many.
             if let Some(q) = e.get("cluster").filter(|q| q.is_object()) {
-                let down: Vec<&str> = q["observations"]
+                let mut down: Vec<&str> = q["observations"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter(|o| o["counted"] == true && o["status"] == "Degraded")
                     .filter_map(|o| o["node"].as_str())
                     .collect();
+                down.sort_unstable();
                 status.push_str(&format!(
                     " [{}/{} down{}]",
                     q["degraded"],

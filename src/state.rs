@@ -72,6 +72,8 @@ pub struct ClusterSummary {
     pub quorum: crate::health::quorum::Quorum,
     /// Every node gossip knows of, this one included, by name.
     pub nodes: Vec<ClusterNode>,
+    /// Probe targets by each node's observed status: (node, status, count).
+    pub observations: Vec<(String, &'static str, u64)>,
 }
 
 /// One node of the cluster.

@@ -194,6 +194,16 @@ impl prometheus_client::collector::Collector for Collector {
             }
         }
         if let Some(c) = self.shared.cluster.load().as_deref() {
+            let mut o = enc.encode_descriptor(
+                "switchyard_cluster_observations",
+                "Probe targets by each live node's own observed status (as gossip last brought it)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (node, status, n) in &c.observations {
+                let labels: Labels = vec![("node", node.as_str()), ("status", status)];
+                ConstGauge::new(*n as i64).encode(o.encode_family(&labels)?)?;
+            }
             let mut e = enc.encode_descriptor(
                 "switchyard_cluster_nodes",
                 "Cluster nodes this node knows of, by state (alive, dead) and whether their configuration differs from this node's (drifted)",

@@ -492,10 +492,30 @@ impl Cluster {
                 },
             );
         }
+        // Probe targets by each node's observed status, from the inputs
+        // last combined (this node first, then `st.live`... as they were).
+        let mut counts: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
+        for inputs in &st.inputs {
+            for (i, (status, _, counted)) in inputs.iter().enumerate() {
+                if !counted {
+                    continue;
+                }
+                let node = if i == 0 {
+                    self.node.clone()
+                } else {
+                    match live.get(i - 1) {
+                        Some(id) => id.node_id.to_string(),
+                        None => continue,
+                    }
+                };
+                *counts.entry((node, status.as_str())).or_default() += 1;
+            }
+        }
         shared.cluster.store(Some(Arc::new(ClusterSummary {
             node: self.node.clone(),
             quorum: self.default_quorum,
             nodes: nodes.into_values().collect(),
+            observations: counts.into_iter().map(|((n, s), c)| (n, s, c)).collect(),
         })));
     }
 

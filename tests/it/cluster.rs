@@ -549,3 +549,104 @@ fn a_node_with_another_configuration_is_reported_as_drifted() {
     );
     assert!(cli(c.node(1), "cluster").contains("DRIFTED"));
 }
+
+#[test]
+fn a_concurrent_override_loses_to_the_later_one_and_is_reported() {
+    let mut c = Cluster::start(3, None);
+    // ns3 goes away; meanwhile ns1 disables the primary.
+    let fx3 = c.nodes[2].take().unwrap().kill();
+    let path = format!("/api/v1/profiles/{NAME}/endpoints/primary/disable");
+    let (code, body) = crate::admin::http(c.node(1).admin(), "POST", &path, None);
+    assert_eq!(code, 200, "{body}");
+    c.wait_all(SECONDARY, "the primary disabled on ns1");
+    // ns3 had enabled it later, without knowing of ns1's change (as in a
+    // partition): its state file says so.
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 1_000;
+    let state = serde_json::json!({
+        "overrides": [{
+            "profile": NAME, "endpoint": "primary", "disabled": false,
+            "at": later, "node": "ns3", "seen_at": 0, "seen_node": ""
+        }]
+    });
+    std::fs::write(fx3.dir.path().join("state.json"), state.to_string()).unwrap();
+    c.nodes[2] = Some(Proc::start(fx3));
+    // The later change wins on every node, and the loser is reported.
+    c.wait_all(PRIMARY, "ns3's later enable wins");
+    let reported = wait_until(Duration::from_secs(5), || {
+        c.status(1)["problems"].as_array().unwrap().iter().any(|p| {
+            p["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("override conflict")
+                && p["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("disable by ns1")
+        })
+    });
+    assert!(reported.is_some(), "{}", c.status(1)["problems"]);
+}
+
+#[test]
+fn gossip_floods_are_dropped_and_the_key_appears_nowhere() {
+    let c = Cluster::start(2, None);
+    // 20,000 datagrams of garbage, and of our magic with garbage after it,
+    // at ns1's gossip port.
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let target = format!("127.0.0.1:{}", c.ports[0]);
+    let mut rng = 0x9e3779b97f4a7c15u64;
+    for i in 0..20_000u32 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let len = 10 + (rng % 1200) as usize;
+        let mut pkt: Vec<u8> = (0..len).map(|j| (rng >> (j % 56)) as u8).collect();
+        if i % 2 == 0 {
+            pkt[..4].copy_from_slice(b"SYG1");
+            pkt[4] = 1 + (i % 3) as u8;
+            pkt[5] = (i % 2) as u8;
+        }
+        let _ = s.send_to(&pkt, &target);
+    }
+    // Still a cluster, still answering, the packets counted.
+    c.judge_primary.fail_from(&[1, 2]);
+    c.wait_all(SECONDARY, "after the flood");
+    let metrics = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
+    let rejected: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_cluster_gossip_rejected_total"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum();
+    assert!(rejected > 1000.0, "{metrics}");
+    // ns1 counts what each node observes.
+    let metrics = {
+        let seen = wait_until(Duration::from_secs(5), || {
+            crate::admin::http(c.node(1).admin(), "GET", "/metrics", None)
+                .1
+                .contains("switchyard_cluster_observations{node=\"ns2\",status=\"Degraded\"} 1")
+        });
+        let m = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
+        assert!(seen.is_some(), "{m}");
+        m
+    };
+    let rss = c.node(1).status_kb("VmRSS");
+    assert!(rss < 64 * 1024, "RSS {rss} kB after the flood");
+    // The key is in no output: log, status, page, metrics, CLI.
+    let key = KEY.trim();
+    for (what, text) in [
+        ("log", c.node(1).log()),
+        ("status", c.status(1).to_string()),
+        ("metrics", metrics),
+        (
+            "page",
+            crate::admin::http(c.node(1).admin(), "GET", "/", None).1,
+        ),
+        ("cluster", cli(c.node(1), "cluster")),
+    ] {
+        assert!(!text.contains(key), "the cluster key is in the {what}");
+    }
+}

@@ -76,6 +76,19 @@ struct Published {
     at: std::time::Instant,
 }
 
+/// The live peers (not `me`), one per name: the newest generation of a
+/// node that restarted, so it is never counted twice.
+fn newest_generations<'a>(live: impl Iterator<Item = &'a ChitchatId>, me: &str) -> Vec<ChitchatId> {
+    let mut by_name: BTreeMap<&str, &ChitchatId> = BTreeMap::new();
+    for id in live.filter(|id| id.node_id.as_ref() != me) {
+        let slot = by_name.entry(id.node_id.as_ref()).or_insert(id);
+        if id.generation_id > slot.generation_id {
+            *slot = id;
+        }
+    }
+    by_name.into_values().cloned().collect()
+}
+
 /// What the override sync remembers between rounds.
 #[derive(Default)]
 struct OverrideSync {
@@ -358,11 +371,7 @@ impl Cluster {
                 }
             }
         }
-        let live: Vec<ChitchatId> = guard
-            .live_nodes()
-            .filter(|id| id.node_id.as_ref() != self.node)
-            .cloned()
-            .collect();
+        let live = newest_generations(guard.live_nodes(), &self.node);
         if changed {
             for id in &live {
                 let _ = self.handle.gossip(id.gossip_advertise_addr);
@@ -463,7 +472,17 @@ impl Cluster {
         let live_set: std::collections::HashSet<&ChitchatId> = guard.live_nodes().collect();
         let mut nodes = BTreeMap::new();
         let mut heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        // A restarted node is a new generation of the same name: show the
+        // newest (the old one lingers in gossip until it is collected).
+        let mut newest: BTreeMap<&str, (&ChitchatId, &chitchat::NodeState)> = BTreeMap::new();
         for (id, state) in guard.node_states() {
+            let slot = newest.entry(id.node_id.as_ref()).or_insert((id, state));
+            if id.generation_id > slot.0.generation_id {
+                *slot = (id, state);
+            }
+        }
+        heard.retain(|name, _| newest.contains_key(name.as_str()));
+        for (id, state) in newest.into_values() {
             let digest = state.get(DIGEST).unwrap_or_default().to_string();
             let me = id.node_id.as_ref() == self.node;
             let beat: u64 = state.heartbeat().into();
@@ -471,6 +490,8 @@ impl Cluster {
                 .entry(id.node_id.to_string())
                 .or_insert((beat, std::time::Instant::now()));
             if entry.0 != beat || me {
+                // (A new generation restarts its heartbeat: any change is
+                // news.)
                 *entry = (beat, std::time::Instant::now());
             }
             let silent = entry.1.elapsed();
@@ -675,6 +696,23 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restarted_node_counts_once() {
+        let a: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let ids = [
+            ChitchatId::new("ns2", 5, a),
+            ChitchatId::new("ns3", 1, a),
+            ChitchatId::new("ns3", 9, a),
+            ChitchatId::new("ns1", 3, a),
+        ];
+        let live = newest_generations(ids.iter(), "ns1");
+        let got: Vec<(String, u64)> = live
+            .iter()
+            .map(|id| (id.node_id.to_string(), id.generation_id))
+            .collect();
+        assert_eq!(got, [("ns2".to_string(), 5), ("ns3".to_string(), 9)]);
+    }
 
     #[test]
     fn observations_round_trip() {

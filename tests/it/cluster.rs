@@ -368,6 +368,23 @@ fn a_restarted_node_never_serves_a_dead_primary() {
         p.log()
     );
     assert_eq!(first, SECONDARY, "{}", p.log());
+    // ns3's old and new generations are one node, counted once, as soon
+    // as the new one is heard.
+    c.nodes[2] = Some(p);
+    c.judge_primary.fail_from(&[1]);
+    for _ in 0..20 {
+        for i in 1..=3 {
+            let s = c.status(i);
+            let nodes = s["cluster"]["nodes"].as_array().unwrap().len();
+            let deciders = s["profiles"][0]["endpoints"][0]["cluster"]["deciders"]
+                .as_u64()
+                .unwrap();
+            assert!(nodes <= 3 && deciders <= 3, "ns{i}: {}", s["cluster"]);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // One of three: the primary is back everywhere.
+    c.wait_all(PRIMARY, "one of three after the restart");
 }
 
 #[test]

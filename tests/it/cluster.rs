@@ -667,3 +667,21 @@ fn gossip_floods_are_dropped_and_the_key_appears_nowhere() {
         assert!(!text.contains(key), "the cluster key is in the {what}");
     }
 }
+
+#[test]
+fn the_status_page_shows_the_cluster() {
+    let c = Cluster::start(2, None);
+    c.judge_primary.fail_from(&[1, 2]);
+    c.wait_all(SECONDARY, "both see the primary down");
+    let dom = crate::page::render(&format!("http://{}/", c.node(1).admin()));
+    for want in [
+        "data-node=\"ns1\"",
+        "data-node=\"ns2\"",
+        "<span class=\"badge alive\">alive</span>",
+        "Cluster · quorum majority",
+        "2 of 2 nodes see it down (quorum majority needs 2)",
+    ] {
+        assert!(dom.contains(want), "{want}:\n{dom}");
+    }
+    assert!(!dom.contains(KEY.trim()), "the key is on the page");
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::backend::*;
 use crate::harness::*;
 
-fn render(url: &str) -> String {
+pub fn render(url: &str) -> String {
     let profile_dir = tempfile::tempdir().unwrap();
     let out = Command::new("chromium")
         .args([

@@ -76,6 +76,17 @@ struct Published {
     at: std::time::Instant,
 }
 
+/// This node's vote: its own decision, but not a status restored from the
+/// state file (a restarted node must not outvote the nodes that kept
+/// probing with what it saw minutes ago).
+fn own_vote(cell: &HealthCell) -> Status {
+    if cell.is_restored() {
+        Status::CheckingEndpoint
+    } else {
+        cell.own()
+    }
+}
+
 /// The live peers (not `me`), one per name: the newest generation of a
 /// node that restarted, so it is never counted twice.
 fn newest_generations<'a>(live: impl Iterator<Item = &'a ChitchatId>, me: &str) -> Vec<ChitchatId> {
@@ -326,23 +337,50 @@ impl Cluster {
     /// to every live node), then combines everyone's into the cells.
     async fn round(&self, shared: &Shared, st: &mut RoundState) {
         let probes = shared.probes.load_full();
+        let chitchat = self.handle.chitchat();
+        let mut guard = chitchat.lock().await;
         if !st.probes.as_ref().is_some_and(|p| Arc::ptr_eq(p, &probes)) {
-            // A new configuration: fingerprints once per probe, not per round.
+            // A new configuration: fingerprints once per probe, not per
+            // round. Two cells whose probes differ only in what the
+            // fingerprint leaves out (a monitor port an endpoint overrides)
+            // get distinct keys, numbered in configuration order, which is
+            // the same on every node with the same configuration.
+            let mut seen: HashMap<String, usize> = HashMap::new();
             st.keys = probes
                 .iter()
-                .map(|s| format!("{OBSERVATION}{}", s.fingerprint()))
+                .map(|s| {
+                    let fp = s.fingerprint();
+                    let n = seen.entry(fp.clone()).or_default();
+                    *n += 1;
+                    match *n {
+                        1 => format!("{OBSERVATION}{fp}"),
+                        n => format!("{OBSERVATION}{fp}.{n}"),
+                    }
+                })
                 .collect();
             st.inputs = vec![Vec::new(); probes.len()];
             st.probes = Some(probes.clone());
+            // Observations of probes this configuration no longer has are
+            // withdrawn, or other nodes would count a frozen vote.
+            let keep: std::collections::HashSet<&String> = st.keys.iter().collect();
+            let gone: Vec<String> = st
+                .published
+                .keys()
+                .filter(|k| !keep.contains(k))
+                .cloned()
+                .collect();
+            let me = guard.self_node_state();
+            for k in gone {
+                me.delete(&k);
+                st.published.remove(&k);
+            }
         }
-        let chitchat = self.handle.chitchat();
-        let mut guard = chitchat.lock().await;
         // 1. This node's own observations.
         let mut changed = false;
         {
             let me = guard.self_node_state();
             for (spec, key) in probes.iter().zip(&st.keys) {
-                let own = spec.cell.own();
+                let own = own_vote(&spec.cell);
                 let since = spec.cell.own_since();
                 // The summary changes with every probe: between status
                 // changes it is refreshed every SUMMARY_EVERY, or there
@@ -391,7 +429,7 @@ impl Cluster {
             let key = &st.keys[i];
             scratch.clear();
             scratch.push((
-                spec.cell.own(),
+                own_vote(&spec.cell),
                 crate::clock::unix_millis(spec.cell.own_since()),
                 true,
             ));
@@ -437,10 +475,16 @@ impl Cluster {
                 });
             }
             let q = spec.monitor.quorum.unwrap_or(self.default_quorum);
-            let verdict = quorum::combine(
+            let mut verdict = quorum::combine(
                 q,
                 observations.iter().filter(|o| o.counted).map(|o| o.status),
             );
+            // No node has decided, and this one restarted with a saved
+            // status: serve with that (as a lone node would) until someone
+            // decides; it is never a vote.
+            if verdict.deciders == 0 && spec.cell.is_restored() {
+                verdict.status = spec.cell.own();
+            }
             let before = spec.cell.publish_cluster(ClusterView {
                 quorum: q,
                 verdict: verdict.clone(),

@@ -119,6 +119,9 @@ pub struct HealthCell {
     status: AtomicU8,
     /// This node's own decision (its prober's), which a cluster shares.
     own: AtomicU8,
+    /// `own` was restored from the state file and not decided since: in a
+    /// cluster it is not a vote (it may be minutes old).
+    restored: std::sync::atomic::AtomicBool,
     details: Mutex<Details>,
     /// Counters for metrics, written by the prober.
     pub stats: ProbeStats,
@@ -236,6 +239,7 @@ impl HealthCell {
         HealthCell {
             status: AtomicU8::new(Status::CheckingEndpoint as u8),
             own: AtomicU8::new(Status::CheckingEndpoint as u8),
+            restored: Default::default(),
             details: Mutex::new(Details {
                 since: SystemTime::now(),
                 own_since: SystemTime::now(),
@@ -314,9 +318,16 @@ impl HealthCell {
     /// node's, from `since`), until the prober decides again.
     pub fn restore(&self, status: Status, since: SystemTime) {
         self.decide(status, false);
+        self.restored.store(true, Ordering::Relaxed);
         let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
         d.since = since;
         d.own_since = since;
+    }
+
+    /// True while the own status is one restored at start, not decided by
+    /// this run's prober.
+    pub fn is_restored(&self) -> bool {
+        self.restored.load(Ordering::Relaxed)
     }
 
     /// When this node's own decision began.
@@ -336,6 +347,7 @@ impl HealthCell {
     /// also what is served.
     pub fn decide(&self, status: Status, clustered: bool) {
         self.own.store(status as u8, Ordering::Relaxed);
+        self.restored.store(false, Ordering::Relaxed);
         if !clustered {
             self.set(status);
         }

@@ -190,7 +190,14 @@ async fn run_target(
     cancel: CancellationToken,
 ) {
     let clustered = cluster.is_some();
-    let mut machine = Machine::resume(cell.own());
+    // A status restored from the state file is trusted alone; in a
+    // cluster it is no vote, and this node decides afresh (its first
+    // decision ends the restored status).
+    let mut machine = if clustered && cell.is_restored() {
+        Machine::resume(super::Status::CheckingEndpoint)
+    } else {
+        Machine::resume(cell.own())
+    };
     let mut ticker = tokio::time::interval_at(Instant::now() + offset, interval);
     let mut last_fault_log: Option<Instant> = None;
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);

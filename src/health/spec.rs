@@ -95,8 +95,13 @@ pub struct ProbeSpec {
 }
 
 impl ProbeSpec {
-    /// A probe's identity across nodes: what is probed and how it is judged,
-    /// not how often. Never includes the key itself, only a hash of it.
+    /// A probe's identity across nodes: everything that makes it this
+    /// probe ([`ProbeKey`]: what is probed, how it is judged, how often and
+    /// with what thresholds, the profile's quorum) but the source address,
+    /// which differs from node to node by design. Two probes with equal
+    /// fingerprints are the same probe, so each node publishes one
+    /// observation per fingerprint. Never includes the key itself, only a
+    /// hash of it.
     pub fn fingerprint(&self) -> String {
         let spec = self;
         let m = &spec.monitor;
@@ -133,6 +138,15 @@ impl ProbeSpec {
         add(&expected.join(","));
         add(m.body_match.as_deref().unwrap_or(""));
         add(if m.tls_verify { "verify" } else { "no-verify" });
+        for path in [&m.ca_cert, &m.client_cert, &m.client_key] {
+            add(&path
+                .as_ref()
+                .map_or_else(String::new, |p| p.display().to_string()));
+        }
+        add(&format!(
+            "{:?} {:?} {} {} {:?}",
+            m.interval, m.timeout, m.tolerated_failures, m.required_successes, m.quorum
+        ));
         hex(&ctx.finish().as_ref()[..8])
     }
 }

@@ -79,7 +79,7 @@ fn free_udp_port() -> u16 {
     crate::harness::free_port(true)
 }
 
-fn profile(primary: u16, secondary: u16, quorum: Option<&str>) -> String {
+fn profile(primary: u16, secondary: u16, quorum: Option<&str>, tolerated: i64) -> String {
     let probe = |port: u16| Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"));
     let mut p = ProfileToml::new(NAME, "priority")
         .ttl(1)
@@ -87,7 +87,7 @@ fn profile(primary: u16, secondary: u16, quorum: Option<&str>) -> String {
         .set_monitor("path", "/health")
         .set_monitor("interval", "200ms")
         .set_monitor("timeout", "150ms")
-        .set_monitor("tolerated_failures", 0)
+        .set_monitor("tolerated_failures", tolerated)
         .set_monitor("required_successes", 1)
         .endpoint("primary", PRIMARY)
         .set_endpoint("primary", "probe", probe(primary))
@@ -147,9 +147,14 @@ struct Cluster {
 
 impl Cluster {
     fn start(n: usize, quorum: Option<&str>) -> Cluster {
+        Self::start_with(n, quorum, 0)
+    }
+
+    /// `tolerated` failures before a node decides Degraded.
+    fn start_with(n: usize, quorum: Option<&str>, tolerated: i64) -> Cluster {
         let judge_primary = Judge::start();
         let judge_secondary = Judge::start();
-        let profile = profile(judge_primary.port, judge_secondary.port, quorum);
+        let profile = profile(judge_primary.port, judge_secondary.port, quorum, tolerated);
         let ports: Vec<u16> = (0..n).map(|_| free_udp_port()).collect();
         let nodes = (1..=n)
             .map(|i| Some(Proc::start(node_fixture(i, &ports, KEY, &profile))))
@@ -684,4 +689,45 @@ fn the_status_page_shows_the_cluster() {
         assert!(dom.contains(want), "{want}:\n{dom}");
     }
     assert!(!dom.contains(KEY.trim()), "the key is on the page");
+}
+
+#[test]
+fn a_status_saved_before_a_restart_is_no_vote() {
+    // Two nodes, majority (both must agree); deciding Degraded takes a
+    // node five failed probes (a second).
+    let mut c = Cluster::start_with(2, None, 4);
+    let saved = c.node(1).dir().join("state.json");
+    wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&saved).is_ok_and(|s| s.contains("\"Online\""))
+    })
+    .expect("ns1 never saved its statuses");
+    // ns1 goes down having seen the primary Online; then the primary dies.
+    let fx1 = c.nodes[0].take().unwrap().kill();
+    c.judge_primary.fail_from(&[1, 2]);
+    let ns2 = |c: &Cluster| {
+        addrs(&udp(c.node(2).v4(), NAME, RecordType::A))
+            .pop()
+            .unwrap_or_default()
+    };
+    wait_until(Duration::from_secs(15), || ns2(&c) == SECONDARY)
+        .expect("ns2 alone takes the primary out");
+    // ns1 comes back with its saved "Online": that is minutes-old news,
+    // not a vote, so neither node serves the dead primary meanwhile.
+    c.nodes[0] = Some(Proc::start(fx1));
+    let ns1 = |c: &Cluster| {
+        addrs(&udp(c.node(1).v4(), NAME, RecordType::A))
+            .pop()
+            .unwrap_or_default()
+    };
+    let end = std::time::Instant::now() + Duration::from_millis(2500);
+    while std::time::Instant::now() < end {
+        assert_eq!(ns1(&c), SECONDARY, "ns1: {}", c.node(1).log());
+        assert_eq!(
+            ns2(&c),
+            SECONDARY,
+            "ns2: {}",
+            c.status(2)["profiles"][0]["endpoints"][0]
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

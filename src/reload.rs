@@ -278,12 +278,12 @@ impl Reloader {
                     p.name
                 ))
             })?;
-        let changed = ep.runtime.is_disabled() != disabled;
-        if changed {
-            ep.runtime.set_disabled(disabled);
-        }
         let key = EndpointKey::new(p.name.as_str(), endpoint);
+        let changed;
         {
+            // The runtime state changes under the overrides lock, with its
+            // record: the cluster task applies gossiped records the same
+            // way, so the two cannot interleave.
             let mut all = self
                 .shared
                 .overrides
@@ -296,6 +296,10 @@ impl Reloader {
                 all.get(&key),
             );
             all.insert(key, record);
+            changed = ep.runtime.is_disabled() != disabled;
+            if changed {
+                ep.runtime.set_disabled(disabled);
+            }
         }
         // In a cluster: on every node within a gossip round.
         self.shared.cluster_wake.notify_one();

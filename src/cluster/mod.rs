@@ -100,9 +100,23 @@ fn newest_generations<'a>(live: impl Iterator<Item = &'a ChitchatId>, me: &str) 
     by_name.into_values().cloned().collect()
 }
 
+/// The endpoint `key` names in `table`, if any.
+fn find_endpoint<'t>(
+    table: &'t crate::routing::RoutingTable,
+    key: &crate::routing::EndpointKey,
+) -> Option<&'t crate::routing::Endpoint> {
+    let p = table.profile_by_name(key.profile())?;
+    table
+        .endpoints_of(p)
+        .iter()
+        .find(|e| &*e.name == key.endpoint())
+}
+
 /// What the override sync remembers between rounds.
 #[derive(Default)]
 struct OverrideSync {
+    /// The table last reconciled with the overrides (its address).
+    table: usize,
     /// What this node publishes, by key.
     published: HashMap<String, crate::overrides::Override>,
     /// Lost records already reported, by endpoint and version.
@@ -587,7 +601,7 @@ impl Cluster {
     /// Takes the overrides other nodes made (the latest version of each
     /// endpoint's wins), applies and saves them, and publishes every
     /// override this node knows, so all nodes converge on the same set.
-    async fn sync_overrides(&self, shared: &Shared, sync: &mut OverrideSync) {
+    async fn sync_overrides(&self, shared: &Arc<Shared>, sync: &mut OverrideSync) {
         let chitchat = self.handle.chitchat();
         let mut guard = chitchat.lock().await;
         let mut incoming: Vec<(crate::routing::EndpointKey, crate::overrides::Override)> =
@@ -611,6 +625,9 @@ impl Cluster {
             }
         }
         let mut applied = Vec::new();
+        let table = shared.table.load();
+        let table_changed = sync.table != Arc::as_ptr(&table) as usize;
+        sync.table = Arc::as_ptr(&table) as usize;
         let snapshot = {
             let mut all = shared.overrides.lock().unwrap_or_else(|p| p.into_inner());
             for (key, record) in incoming {
@@ -632,37 +649,30 @@ impl Cluster {
                     }
                 }
             }
-            all.clone()
-        };
-        if !applied.is_empty() {
-            let table = shared.table.load();
             for (key, record) in &applied {
-                let found = table.profile_by_name(key.profile()).and_then(|p| {
-                    table
-                        .endpoints_of(p)
-                        .iter()
-                        .find(|e| &*e.name == key.endpoint())
-                });
-                match found {
-                    Some(ep) => {
-                        ep.runtime.set_disabled(record.disabled);
-                        info!(profile = key.profile(), endpoint = key.endpoint(), disabled = record.disabled, by = %record.node, "runtime override from another node applied");
-                    }
-                    None => {
-                        warn!(profile = key.profile(), endpoint = key.endpoint(), by = %record.node, "runtime override from another node for an endpoint this configuration does not have (kept)")
+                match find_endpoint(&table, key) {
+                    Some(_) => info!(profile = key.profile(), endpoint = key.endpoint(), disabled = record.disabled, by = %record.node, "runtime override from another node applied"),
+                    None => warn!(profile = key.profile(), endpoint = key.endpoint(), by = %record.node, "runtime override from another node for an endpoint this configuration does not have (kept)"),
+                }
+            }
+            // Runtime state follows the winning records, set under the
+            // overrides lock (so an API change and a gossiped one cannot
+            // interleave), for every endpoint when the table was swapped
+            // (a reload compiled it from a snapshot that may predate what
+            // gossip applied since).
+            if table_changed || !applied.is_empty() {
+                for ep in &table.endpoints {
+                    let profile = table.profiles[ep.profile as usize].name.as_str();
+                    let key = crate::routing::EndpointKey::new(profile, &ep.name);
+                    let want = all.get(&key).is_some_and(|o| o.disabled);
+                    if ep.runtime.is_disabled() != want {
+                        ep.runtime.set_disabled(want);
                     }
                 }
             }
-            if let Some(path) = self.state_file.clone()
-                && let Err(error) = crate::state_file::save(&path, shared)
-            {
-                let problem = format!(
-                    "state file: cannot save the runtime overrides from other nodes: {error}"
-                );
-                tracing::error!("{problem}");
-                shared.report_state_problem(problem);
-            }
-        }
+            all.clone()
+        };
+        let save = !applied.is_empty();
         // Publish what changed since last time.
         let mut changed = false;
         let me = guard.self_node_state();
@@ -684,6 +694,22 @@ impl Cluster {
                 .collect();
             for addr in live {
                 let _ = self.handle.gossip(addr);
+            }
+        }
+        // Saved off the runtime's threads, with gossip free to go on.
+        drop(guard);
+        if save && let Some(path) = self.state_file.clone() {
+            let owned = shared.clone();
+            let result =
+                tokio::task::spawn_blocking(move || crate::state_file::save(&path, &owned))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+            if let Err(error) = result {
+                let problem = format!(
+                    "state file: cannot save the runtime overrides from other nodes: {error}"
+                );
+                tracing::error!("{problem}");
+                shared.report_state_problem(problem);
             }
         }
     }

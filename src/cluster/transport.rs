@@ -151,7 +151,9 @@ impl Sealer {
             .open_in_place(nonce, Aad::from(MAGIC), body)
             .map_err(|_| Reject::Auth)?;
         let (prefix, payload) = plain.split_at(PREFIX);
-        if decode_addr(&prefix[..19]) != Some(from) {
+        // A dual-stack socket (`[::]`) sees IPv4 peers as ::ffff:a.b.c.d.
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        if decode_addr(&prefix[..19]).map(canonical) != Some(canonical(from)) {
             return Err(Reject::Address);
         }
         let sealed_at = u64::from_be_bytes(prefix[19..27].try_into().unwrap_or_default());
@@ -436,6 +438,12 @@ mod tests {
         assert_eq!(
             a.open(&mut copy, addr("127.0.0.2:7946"), now),
             Err(Reject::Malformed)
+        );
+        // An IPv4 sender seen by a dual-stack socket.
+        let mut copy = sealed.clone();
+        assert_eq!(
+            a.open(&mut copy, addr("[::ffff:127.0.0.2]:7946"), now).unwrap(),
+            b"hello"
         );
         // IPv6 senders too.
         a.seal(addr("[::1]:7946"), now, b"", &mut sealed);

@@ -73,6 +73,16 @@ impl Loader<'_> {
                 other => other,
             },
         };
+        if let (Some(l), Some(a), Some(raw_a)) = (listen, advertise, &c.advertise)
+            && (l.port() != a.port() || (!l.ip().is_unspecified() && l.ip() != a.ip()))
+        {
+            self.warn(
+                src,
+                raw_a,
+                "cluster.advertise",
+                "gossip leaves from `listen`, and other nodes drop packets that do not come from the advertised address: with NAT or a port mapping between nodes they never join",
+            );
+        }
         let mut seeds = Vec::new();
         for (i, s) in c.seeds.iter().enumerate() {
             let text = s.get_ref().trim();

@@ -651,8 +651,12 @@ impl Cluster {
             }
             for (key, record) in &applied {
                 match find_endpoint(&table, key) {
-                    Some(_) => info!(profile = key.profile(), endpoint = key.endpoint(), disabled = record.disabled, by = %record.node, "runtime override from another node applied"),
-                    None => warn!(profile = key.profile(), endpoint = key.endpoint(), by = %record.node, "runtime override from another node for an endpoint this configuration does not have (kept)"),
+                    Some(_) => {
+                        info!(profile = key.profile(), endpoint = key.endpoint(), disabled = record.disabled, by = %record.node, "runtime override from another node applied")
+                    }
+                    None => {
+                        warn!(profile = key.profile(), endpoint = key.endpoint(), by = %record.node, "runtime override from another node for an endpoint this configuration does not have (kept)")
+                    }
                 }
             }
             // Runtime state follows the winning records, set under the

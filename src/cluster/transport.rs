@@ -2,17 +2,19 @@
 //! encrypted and authenticated with ChaCha20-Poly1305 (`ring`), under a key
 //! derived from the configured secret with HKDF-SHA256.
 //!
-//! A datagram is `MAGIC | count | index | message id | chunk`; the chunks
-//! of one message, joined, are `nonce | ciphertext | tag`. The plaintext
-//! starts with the sender's advertised address and the time it was sealed:
+//! A datagram is `MAGIC | count | index | message id | nonce | ciphertext |
+//! tag`, each sealed on its own with its header as associated data. Each
+//! plaintext starts with the sender's advertised address and the time it
+//! was sealed:
 //! a packet whose source address differs is dropped (a replayed packet
 //! cannot make a node answer a third party), and so is one sealed more
 //! than [`MAX_AGE`] away from now (stale replays). chitchat fills a
 //! message up to the largest UDP payload, so the few bytes sealing adds
-//! can take a message over it: such a message goes as two datagrams.
+//! can take a message over it: such a message goes as two datagrams, each
+//! authenticated before it is kept.
 //!
-//! Nothing about a packet is kept before it authenticates, except at most
-//! 16 first halves of split messages (bounded memory whatever
+//! Nothing about a packet is kept before it authenticates; at most 16
+//! authenticated halves wait for their other half (bounded memory whatever
 //! arrives). Rejected packets are counted by reason and logged at most
 //! once per 10 s.
 
@@ -35,7 +37,7 @@ const HEADER: usize = 4 + 1 + 1 + 4;
 /// Largest UDP payload (IPv4).
 const MAX_DATAGRAM: usize = 65_507;
 /// Largest chunk of a sealed message in one datagram.
-const CHUNK: usize = MAX_DATAGRAM - HEADER;
+const CHUNK: usize = MAX_DATAGRAM - HEADER - SEAL - PREFIX;
 /// Sender address (family, 16 address bytes, port) and sealing time (ms).
 const PREFIX: usize = 1 + 16 + 2 + 8;
 /// Nonce and tag.
@@ -110,9 +112,16 @@ impl Sealer {
         }
     }
 
-    /// `nonce | seal(from, now, payload) | tag`.
-    pub fn seal(&self, from: SocketAddr, now: SystemTime, payload: &[u8], out: &mut Vec<u8>) {
-        out.clear();
+    /// Appends `nonce | seal(from, now, payload) | tag` to `out`, binding
+    /// `header` (sent in the clear) as associated data.
+    pub fn seal(
+        &self,
+        header: &[u8],
+        from: SocketAddr,
+        now: SystemTime,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) {
         let mut nonce = [0u8; 12];
         let _ = self.rng.fill(&mut nonce);
         out.extend_from_slice(&nonce);
@@ -125,7 +134,7 @@ impl Sealer {
             .key
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(MAGIC),
+                Aad::from(header),
                 &mut body,
             )
             .unwrap_or_else(|_| unreachable!());
@@ -137,6 +146,7 @@ impl Sealer {
     /// returns the payload.
     pub fn open<'a>(
         &self,
+        header: &[u8],
         sealed: &'a mut [u8],
         from: SocketAddr,
         now: SystemTime,
@@ -148,7 +158,7 @@ impl Sealer {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Reject::Malformed)?;
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(MAGIC), body)
+            .open_in_place(nonce, Aad::from(header), body)
             .map_err(|_| Reject::Auth)?;
         let (prefix, payload) = plain.split_at(PREFIX);
         // A dual-stack socket (`[::]`) sees IPv4 peers as ::ffff:a.b.c.d.
@@ -217,20 +227,20 @@ impl Transport for SealedUdp {
             advertise: self.advertise,
             stats: self.stats.clone(),
             plain: Vec::with_capacity(MAX_DATAGRAM),
-            sealed: Vec::with_capacity(MAX_DATAGRAM + 64),
-            datagram: Vec::with_capacity(MAX_DATAGRAM),
+            datagrams: Vec::new(),
             recv: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
-            pending: Vec::new(),
+            reassembly: Reassembly::default(),
             last_log: None,
             unlogged: 0,
         }))
     }
 }
 
-/// A first half waiting for its second.
+/// An authenticated half of a message waiting for the other half.
 struct Pending {
     from: SocketAddr,
     id: u32,
+    index: u8,
     at: Instant,
     chunk: Vec<u8>,
 }
@@ -241,10 +251,9 @@ struct SealedSocket {
     advertise: SocketAddr,
     stats: Arc<Stats>,
     plain: Vec<u8>,
-    sealed: Vec<u8>,
-    datagram: Vec<u8>,
+    datagrams: Vec<Vec<u8>>,
     recv: Box<[u8]>,
-    pending: Vec<Pending>,
+    reassembly: Reassembly,
     last_log: Option<Instant>,
     unlogged: u64,
 }
@@ -260,70 +269,135 @@ impl SealedSocket {
         }
     }
 
-    /// One datagram: a whole sealed message, or half of one.
+    /// One datagram: a whole message, or half of one.
     fn accept(&mut self, len: usize, from: SocketAddr) -> Option<ChitchatMessage> {
-        let d = &self.recv[..len];
-        if len < HEADER || &d[..4] != MAGIC {
-            self.reject(Reject::Malformed, from);
-            return None;
+        let result =
+            self.reassembly
+                .accept(&self.sealer, &mut self.recv[..len], from, SystemTime::now());
+        let plain = match result {
+            Ok(Some(plain)) => plain,
+            Ok(None) => {
+                self.stats
+                    .bytes_received
+                    .fetch_add(len as u64, Ordering::Relaxed);
+                return None;
+            }
+            Err(why) => {
+                self.reject(why, from);
+                return None;
+            }
+        };
+        let mut buf = plain;
+        match ChitchatMessage::deserialize(&mut buf) {
+            Ok(message) => {
+                self.stats
+                    .bytes_received
+                    .fetch_add(len as u64, Ordering::Relaxed);
+                Some(message)
+            }
+            Err(_) => {
+                self.reject(Reject::Malformed, from);
+                None
+            }
         }
-        let (count, index) = (d[4], d[5]);
-        let id = u32::from_be_bytes([d[6], d[7], d[8], d[9]]);
-        self.sealed.clear();
-        match (count, index) {
-            (1, 0) => self.sealed.extend_from_slice(&d[HEADER..]),
-            (2, 0) => {
-                // Keep the first half (bounded); the second completes it.
-                self.pending
-                    .retain(|p| p.at.elapsed() < PENDING_FOR && p.from != from);
+    }
+}
+
+/// Splits `plain` into sealed datagrams (one, or two when it does not fit
+/// in one), appended to `out`.
+pub fn frames(
+    sealer: &Sealer,
+    from: SocketAddr,
+    now: SystemTime,
+    plain: &[u8],
+    out: &mut Vec<Vec<u8>>,
+) -> Result<(), String> {
+    let count = plain.len().div_ceil(CHUNK).max(1);
+    if count > 2 {
+        return Err(format!(
+            "{} bytes: too large for two datagrams",
+            plain.len()
+        ));
+    }
+    let mut id = [0u8; 4];
+    let _ = sealer.rng.fill(&mut id);
+    for i in 0..count {
+        let chunk = &plain[(i * CHUNK).min(plain.len())..((i + 1) * CHUNK).min(plain.len())];
+        let mut d = Vec::with_capacity(HEADER + SEAL + PREFIX + chunk.len());
+        d.extend_from_slice(MAGIC);
+        d.push(count as u8);
+        d.push(i as u8);
+        d.extend_from_slice(&id);
+        let header: [u8; HEADER] = d[..HEADER].try_into().unwrap_or([0; HEADER]);
+        sealer.seal(&header, from, now, chunk, &mut d);
+        out.push(d);
+    }
+    Ok(())
+}
+
+/// Received datagrams, authenticated one by one and joined into messages.
+#[derive(Default)]
+pub struct Reassembly {
+    pending: Vec<Pending>,
+    plain: Vec<u8>,
+}
+
+impl Reassembly {
+    /// Opens one datagram from `from`: `Ok(Some(message))` when it completes
+    /// a message, `Ok(None)` when it is an authentic half kept for its
+    /// other half, `Err` when it is dropped. Nothing is kept before it
+    /// authenticates, and at most [`PENDING`] halves are kept.
+    pub fn accept(
+        &mut self,
+        sealer: &Sealer,
+        datagram: &mut [u8],
+        from: SocketAddr,
+        now: SystemTime,
+    ) -> Result<Option<&[u8]>, Reject> {
+        if datagram.len() < HEADER || &datagram[..4] != MAGIC {
+            return Err(Reject::Malformed);
+        }
+        let (count, index) = (datagram[4], datagram[5]);
+        if !matches!((count, index), (1, 0) | (2, 0) | (2, 1)) {
+            return Err(Reject::Malformed);
+        }
+        let id = u32::from_be_bytes([datagram[6], datagram[7], datagram[8], datagram[9]]);
+        let (header, sealed) = datagram.split_at_mut(HEADER);
+        let payload = sealer.open(header, sealed, from, now)?;
+        self.plain.clear();
+        if count == 1 {
+            self.plain.extend_from_slice(payload);
+            return Ok(Some(&self.plain));
+        }
+        self.pending.retain(|p| p.at.elapsed() < PENDING_FOR);
+        match self
+            .pending
+            .iter()
+            .position(|p| p.from == from && p.id == id && p.index != index)
+        {
+            Some(i) => {
+                let other = self.pending.swap_remove(i);
+                let (first, second) = if index == 0 {
+                    (payload, other.chunk.as_slice())
+                } else {
+                    (other.chunk.as_slice(), payload)
+                };
+                self.plain.extend_from_slice(first);
+                self.plain.extend_from_slice(second);
+                Ok(Some(&self.plain))
+            }
+            None => {
                 if self.pending.len() >= PENDING {
                     self.pending.remove(0);
                 }
                 self.pending.push(Pending {
                     from,
                     id,
+                    index,
                     at: Instant::now(),
-                    chunk: d[HEADER..].to_vec(),
+                    chunk: payload.to_vec(),
                 });
-                return None;
-            }
-            (2, 1) => {
-                let Some(i) = self
-                    .pending
-                    .iter()
-                    .position(|p| p.from == from && p.id == id)
-                else {
-                    self.reject(Reject::Malformed, from);
-                    return None;
-                };
-                let first = self.pending.swap_remove(i);
-                self.sealed.extend_from_slice(&first.chunk);
-                self.sealed.extend_from_slice(&self.recv[HEADER..len]);
-            }
-            _ => {
-                self.reject(Reject::Malformed, from);
-                return None;
-            }
-        }
-        let mut sealed = std::mem::take(&mut self.sealed);
-        let result = match self.sealer.open(&mut sealed, from, SystemTime::now()) {
-            Ok(mut payload) => match ChitchatMessage::deserialize(&mut payload) {
-                Ok(envelope) => Ok(envelope),
-                Err(_) => Err(Reject::Malformed),
-            },
-            Err(why) => Err(why),
-        };
-        self.sealed = sealed;
-        match result {
-            Ok(envelope) => {
-                self.stats
-                    .bytes_received
-                    .fetch_add(len as u64, Ordering::Relaxed);
-                Some(envelope)
-            }
-            Err(why) => {
-                self.reject(why, from);
-                None
+                Ok(None)
             }
         }
     }
@@ -334,27 +408,23 @@ impl Socket for SealedSocket {
     async fn send(&mut self, to: SocketAddr, message: ChitchatMessage) -> anyhow::Result<()> {
         self.plain.clear();
         message.serialize(&mut self.plain);
-        self.sealer.seal(
+        self.datagrams.clear();
+        if let Err(e) = frames(
+            &self.sealer,
             self.advertise,
             SystemTime::now(),
             &self.plain,
-            &mut self.sealed,
-        );
-        let chunks: Vec<&[u8]> = self.sealed.chunks(CHUNK).collect();
-        let count = chunks.len() as u8;
-        let mut id = [0u8; 4];
-        let _ = self.sealer.rng.fill(&mut id);
+            &mut self.datagrams,
+        ) {
+            // chitchat keeps every message within one UDP payload.
+            warn!(to = %to, "gossip message not sent: {e}");
+            return Ok(());
+        }
         let mut sent = 0;
-        for (i, chunk) in chunks.iter().enumerate() {
-            self.datagram.clear();
-            self.datagram.extend_from_slice(MAGIC);
-            self.datagram.push(count);
-            self.datagram.push(i as u8);
-            self.datagram.extend_from_slice(&id);
-            self.datagram.extend_from_slice(chunk);
+        for d in &self.datagrams {
             // A send that fails (no route yet, buffer full) is a lost
             // datagram, which gossip tolerates; it must not stop chitchat.
-            match self.socket.send_to(&self.datagram, to).await {
+            match self.socket.send_to(d, to).await {
                 Ok(n) => sent += n,
                 Err(e) => tracing::debug!(to = %to, error = %e, "gossip send failed"),
             }
@@ -394,59 +464,110 @@ mod tests {
         s.parse().unwrap()
     }
 
+    const H: &[u8] = b"SYG1\x01\x00abcd";
+
     #[test]
     fn seals_and_opens_and_rejects_what_it_should() {
         let a = Sealer::new(b"0123456789abcdef0123");
         let now = SystemTime::now();
         let mut sealed = Vec::new();
-        a.seal(addr("127.0.0.2:7946"), now, b"hello", &mut sealed);
-        let mut copy = sealed.clone();
+        a.seal(H, addr("127.0.0.2:7946"), now, b"hello", &mut sealed);
+        let open = |s: &Sealer, h: &[u8], d: &[u8], from: &str, at: SystemTime| {
+            let mut copy = d.to_vec();
+            s.open(h, &mut copy, addr(from), at).map(|p| p.to_vec())
+        };
         assert_eq!(
-            a.open(&mut copy, addr("127.0.0.2:7946"), now).unwrap(),
+            open(&a, H, &sealed, "127.0.0.2:7946", now).unwrap(),
             b"hello"
         );
         // Another key.
         let b = Sealer::new(b"another key entirely....");
-        let mut copy = sealed.clone();
         assert_eq!(
-            b.open(&mut copy, addr("127.0.0.2:7946"), now),
+            open(&b, H, &sealed, "127.0.0.2:7946", now),
             Err(Reject::Auth)
         );
-        // Tampered with.
-        let mut copy = sealed.clone();
-        let last = copy.len() - 20;
-        copy[last] ^= 1;
+        // Tampered with: the body, or the header sent in the clear.
+        let mut t = sealed.clone();
+        let last = t.len() - 20;
+        t[last] ^= 1;
+        assert_eq!(open(&a, H, &t, "127.0.0.2:7946", now), Err(Reject::Auth));
         assert_eq!(
-            a.open(&mut copy, addr("127.0.0.2:7946"), now),
+            open(&a, b"SYG1\x02\x00abcd", &sealed, "127.0.0.2:7946", now),
             Err(Reject::Auth)
         );
         // Replayed from another address.
-        let mut copy = sealed.clone();
         assert_eq!(
-            a.open(&mut copy, addr("192.0.2.1:7946"), now),
+            open(&a, H, &sealed, "192.0.2.1:7946", now),
             Err(Reject::Address)
         );
         // Replayed later.
-        let mut copy = sealed.clone();
         let later = now + MAX_AGE + Duration::from_secs(1);
         assert_eq!(
-            a.open(&mut copy, addr("127.0.0.2:7946"), later),
+            open(&a, H, &sealed, "127.0.0.2:7946", later),
             Err(Reject::Stale)
         );
         // Cut short.
-        let mut copy = sealed[..10].to_vec();
         assert_eq!(
-            a.open(&mut copy, addr("127.0.0.2:7946"), now),
+            open(&a, H, &sealed[..10], "127.0.0.2:7946", now),
             Err(Reject::Malformed)
         );
         // An IPv4 sender seen by a dual-stack socket.
-        let mut copy = sealed.clone();
         assert_eq!(
-            a.open(&mut copy, addr("[::ffff:127.0.0.2]:7946"), now).unwrap(),
+            open(&a, H, &sealed, "[::ffff:127.0.0.2]:7946", now).unwrap(),
             b"hello"
         );
         // IPv6 senders too.
-        a.seal(addr("[::1]:7946"), now, b"", &mut sealed);
-        assert_eq!(a.open(&mut sealed, addr("[::1]:7946"), now).unwrap(), b"");
+        let mut v6 = Vec::new();
+        a.seal(H, addr("[::1]:7946"), now, b"", &mut v6);
+        assert_eq!(open(&a, H, &v6, "[::1]:7946", now).unwrap(), b"");
+    }
+
+    #[test]
+    fn large_messages_go_as_two_authenticated_halves() {
+        let s = Sealer::new(b"0123456789abcdef0123");
+        let from = addr("127.0.0.2:7946");
+        let now = SystemTime::now();
+        let plain: Vec<u8> = (0..MAX_DATAGRAM as u32 + 5000).map(|i| i as u8).collect();
+        let mut out = Vec::new();
+        frames(&s, from, now, &plain, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|d| d.len() <= MAX_DATAGRAM));
+        // In either order, and despite forged halves from the same address.
+        for order in [[0, 1], [1, 0]] {
+            let mut r = Reassembly::default();
+            for _ in 0..(PENDING * 2) {
+                let mut forged = out[0].clone();
+                forged[HEADER + 20] ^= 0xff;
+                assert_eq!(r.accept(&s, &mut forged, from, now), Err(Reject::Auth));
+            }
+            let mut first = out[order[0]].clone();
+            assert_eq!(r.accept(&s, &mut first, from, now), Ok(None));
+            let mut second = out[order[1]].clone();
+            let got = r
+                .accept(&s, &mut second, from, now)
+                .unwrap()
+                .unwrap()
+                .to_vec();
+            assert_eq!(got, plain);
+        }
+        // A half from another sender completes nothing.
+        let mut r = Reassembly::default();
+        let mut first = out[0].clone();
+        assert_eq!(r.accept(&s, &mut first, from, now), Ok(None));
+        let mut second = out[1].clone();
+        assert_eq!(
+            r.accept(&s, &mut second, addr("127.0.0.3:7946"), now),
+            Err(Reject::Address)
+        );
+        // Small messages are one datagram; too large ones are refused.
+        let mut out = Vec::new();
+        frames(&s, from, now, b"small", &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        let mut r = Reassembly::default();
+        assert_eq!(
+            r.accept(&s, &mut out[0], from, now).unwrap(),
+            Some(&b"small"[..])
+        );
+        assert!(frames(&s, from, now, &vec![0; 3 * MAX_DATAGRAM], &mut Vec::new()).is_err());
     }
 }

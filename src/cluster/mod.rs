@@ -36,6 +36,9 @@ use crate::state::{ClusterNode, ClusterSummary, Shared};
 const OBSERVATION: &str = "h:";
 /// Key prefix of overrides: `o:<profile>/<endpoint>`.
 const OVERRIDE: &str = "o:";
+/// Key of how many observations a node publishes: a peer whose state
+/// holds that many has been received whole (warm start waits for it).
+const OBSERVATIONS: &str = "observations";
 /// Key of the configuration digest.
 const DIGEST: &str = "digest";
 /// Key of the software version.
@@ -423,6 +426,10 @@ impl Cluster {
                 }
             }
         }
+        let count = st.keys.len().to_string();
+        if guard.self_node_state().get(OBSERVATIONS) != Some(count.as_str()) {
+            guard.self_node_state().set(OBSERVATIONS, &count);
+        }
         let live = newest_generations(guard.live_nodes(), &self.node);
         if changed {
             for id in &live {
@@ -730,10 +737,28 @@ impl Cluster {
     pub async fn warm_start(&self, shared: &Shared, limit: Duration) -> bool {
         let start = tokio::time::Instant::now();
         let heard = loop {
-            let peers = shared.cluster.load().as_ref().map_or(0, |s| {
-                s.nodes.iter().filter(|n| n.alive && !n.this_node).count()
-            });
-            if peers > 0 {
+            // Every live peer's state received whole: as many observations
+            // as it says it publishes (gossip deltas are capped at a
+            // datagram, so a large state takes several rounds).
+            let (peers, whole) = {
+                let chitchat = self.handle.chitchat();
+                let guard = chitchat.lock().await;
+                let live = newest_generations(guard.live_nodes(), &self.node);
+                let whole = live.iter().all(|id| {
+                    guard.node_state(id).is_some_and(|s| {
+                        s.get(OBSERVATIONS)
+                            .and_then(|n| n.parse::<usize>().ok())
+                            .is_some_and(|n| s.iter_prefix(OBSERVATION).count() >= n)
+                    })
+                });
+                (live.len(), whole)
+            };
+            if peers > 0 && (whole || start.elapsed() >= limit) {
+                if !whole {
+                    warn!(
+                        "warm start: a peer's state is still arriving; answering with what has come (the rest follows within a few gossip rounds)"
+                    );
+                }
                 // Two more rounds, so what the peers said (observations
                 // and overrides) is combined and applied.
                 let seen = self.rounds.load(std::sync::atomic::Ordering::Acquire);

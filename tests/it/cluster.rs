@@ -731,3 +731,62 @@ fn a_status_saved_before_a_restart_is_no_vote() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn warm_start_waits_for_a_large_state_to_arrive_whole() {
+    // 2,000 endpoints: each node's observations take several datagrams,
+    // and a restarted node waits for them all before it answers.
+    let judge = Judge::start();
+    let mut p = ProfileToml::new(NAME, "weighted")
+        .set_monitor("protocol", "http")
+        .set_monitor("interval", "30s")
+        .set_monitor("timeout", "2s");
+    for i in 0..2000 {
+        let name = format!("e{i}");
+        p = p
+            .endpoint(&name, &format!("192.0.2.{}", i % 250 + 1))
+            .set_endpoint(
+                &name,
+                "probe",
+                Toml::raw(format!(
+                    "{{ address = \"127.0.0.1\", port = {}, path = \"/h/{i}\" }}",
+                    judge.port
+                )),
+            );
+    }
+    let profile = p.build();
+    let ports = [free_udp_port(), free_udp_port()];
+    let ns1 = Proc::start(node_fixture(1, &ports, KEY, &profile));
+    let ns2 = Proc::start(node_fixture(2, &ports, KEY, &profile));
+    let fx = ns2.kill();
+    let cfg = fx.config_path();
+    // A restarted node also receives its previous generation's state, so
+    // the whole takes longer: 1.4-2.2 s here; allow up to 10 s.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "gossip_interval = \"100ms\"",
+        "gossip_interval = \"100ms\"\nwarm_start = \"10s\"",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let ns2 = Proc::start(fx);
+    let log = ns2.log();
+    assert!(
+        log.contains("warm start: took the peers' observations"),
+        "{log}"
+    );
+    assert!(!log.contains("still arriving"), "{log}");
+    // Every endpoint already has ns1's observation.
+    let (_, body) = crate::admin::http(ns2.admin(), "GET", "/api/v1/status", None);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let eps = doc["profiles"][0]["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 2000);
+    let missing = eps
+        .iter()
+        .filter(|e| {
+            !e["cluster"]["observations"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o["node"] == "ns1" && o["counted"] == true))
+        })
+        .count();
+    assert_eq!(missing, 0, "{missing} endpoints without ns1's observation");
+    drop(ns1);
+}

@@ -128,7 +128,7 @@ impl Loader<'_> {
             src,
             c.warm_start.as_ref(),
             "cluster.warm_start",
-            Duration::from_secs(2),
+            Duration::from_secs(5),
             Duration::ZERO..=Duration::from_secs(60),
         );
         if self.diag.errors.len() > errors_before {

@@ -346,7 +346,7 @@ impl Reassembly {
     /// Opens one datagram from `from`: `Ok(Some(message))` when it completes
     /// a message, `Ok(None)` when it is an authentic half kept for its
     /// other half, `Err` when it is dropped. Nothing is kept before it
-    /// authenticates, and at most [`PENDING`] halves are kept.
+    /// authenticates, and at most 16 halves are kept.
     pub fn accept(
         &mut self,
         sealer: &Sealer,

@@ -70,6 +70,8 @@ struct RoundState {
     /// The live peers at the last full combination.
     live: Vec<ChitchatId>,
     last_full: Option<std::time::Instant>,
+    /// A node with this node's name was reported.
+    twin_reported: bool,
 }
 
 /// What this node last published for one probe.
@@ -547,6 +549,21 @@ impl Cluster {
             }
         }
         heard.retain(|name, _| newest.contains_key(name.as_str()));
+        // Another live node with this node's name (two hosts with the same
+        // host name, no `node` set): each would ignore the other.
+        let me = guard.self_chitchat_id().clone();
+        if let Some(twin) = guard.live_nodes().find(|id| {
+            id.node_id == me.node_id && id.gossip_advertise_addr != me.gossip_advertise_addr
+        }) && !st.twin_reported
+        {
+            st.twin_reported = true;
+            let problem = format!(
+                "another node, at {}, is also named {}: give each node its own `cluster.node` (they ignore each other's observations and overrides)",
+                twin.gossip_advertise_addr, self.node
+            );
+            tracing::error!("{problem}");
+            shared.report_problem(problem);
+        }
         for (id, state) in newest.into_values() {
             let digest = state.get(DIGEST).unwrap_or_default().to_string();
             let me = id.node_id.as_ref() == self.node;

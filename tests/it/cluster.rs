@@ -790,3 +790,23 @@ fn warm_start_waits_for_a_large_state_to_arrive_whole() {
     assert_eq!(missing, 0, "{missing} endpoints without ns1's observation");
     drop(ns1);
 }
+
+#[test]
+fn two_nodes_with_one_name_are_reported() {
+    let judge = Judge::start();
+    let profile = profile(judge.port, judge.port, None, 0);
+    let ports = [free_udp_port(), free_udp_port()];
+    let a = Proc::start(node_fixture(1, &ports, KEY, &profile));
+    let fx = node_fixture(2, &ports, KEY, &profile);
+    let cfg = fx.config_path();
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("node = \"ns2\"", "node = \"ns1\"");
+    std::fs::write(&cfg, text).unwrap();
+    let _b = Proc::start(fx);
+    let reported = wait_until(Duration::from_secs(10), || {
+        let (_, body) = crate::admin::http(a.admin(), "GET", "/api/v1/status", None);
+        body.contains("is also named ns1")
+    });
+    assert!(reported.is_some(), "{}", a.log());
+}

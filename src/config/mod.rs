@@ -122,6 +122,8 @@ pub struct DnsSettings {
     pub rate_limit: Option<crate::dns::rrl::Config>,
     /// `[dns.cookies]`.
     pub cookies: CookieSettings,
+    /// `dns.nsid`: the identifier sent to clients that ask (RFC 5001).
+    pub nsid: Option<String>,
 }
 
 /// `[dns.cookies]`
@@ -159,6 +161,7 @@ impl Default for DnsSettings {
             udp_workers: 0,
             rate_limit: Some(crate::dns::rrl::Config::default()),
             cookies: CookieSettings::default(),
+            nsid: None,
         }
     }
 }

@@ -99,6 +99,8 @@ pub struct RawDns {
     pub rate_limit: Option<Spanned<RawRateLimit>>,
     /// `[dns.cookies]`
     pub cookies: Option<Spanned<RawCookies>>,
+    /// Server identifier for NSID (RFC 5001).
+    pub nsid: Option<Spanned<String>>,
 }
 
 /// `[dns.rate_limit]`

@@ -283,7 +283,7 @@ impl Answerer {
             opt_at = None;
             if let Some(e) = q.edns {
                 opt_at = Some(out.len() as u16);
-                push_opt(out, code, e, table.ecs, scope, cookie.as_ref());
+                push_opt(out, code, e, table, scope, cookie.as_ref());
                 out[10..12].copy_from_slice(&1u16.to_be_bytes());
             }
         }
@@ -394,7 +394,7 @@ impl Answerer {
         let mut opt_at = None;
         if let Some(e) = q.edns {
             opt_at = u16::try_from(out.len()).ok();
-            push_opt(out, code, e, table.ecs, scope, cookie);
+            push_opt(out, code, e, table, scope, cookie);
             c.ar += 1;
         }
         let f = reply_flags(q.flags, code, authoritative);
@@ -623,15 +623,18 @@ type ResponseCookie = (cookie::Verdict, [u8; 8], [u8; 16]);
 /// Appends our OPT record: payload 1232, version 0, DO copied (RFC 3225
 /// §3), the client's ECS option echoed with the scope the answer justifies
 /// (never longer than its source prefix) when ECS is honoured, and the
-/// client cookie with our server cookie when the query carried a cookie.
+/// client cookie with our server cookie when the query carried a cookie,
+/// and this server's identifier when the query asked for it (NSID) and one
+/// is configured.
 fn push_opt(
     out: &mut Vec<u8>,
     code: u16,
     client: Edns,
-    ecs_enabled: bool,
+    table: &RoutingTable,
     scope: u8,
     cookie: Option<&ResponseCookie>,
 ) {
+    let ecs_enabled = table.ecs;
     let ext = (code >> 4) as u8;
     let do_bit = if client.dnssec_ok { 0x80 } else { 0 };
     out.extend_from_slice(&[0, 0, 41]);
@@ -655,6 +658,13 @@ fn push_opt(
         out.extend_from_slice(&24u16.to_be_bytes());
         out.extend_from_slice(client_cookie);
         out.extend_from_slice(server_cookie);
+    }
+    if client.nsid
+        && let Some(nsid) = table.nsid.as_deref()
+    {
+        out.extend_from_slice(&wire::OPTION_NSID.to_be_bytes());
+        out.extend_from_slice(&(nsid.len() as u16).to_be_bytes());
+        out.extend_from_slice(nsid);
     }
     let rdlen = (out.len() - rdlen_at - 2) as u16;
     out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());

@@ -74,6 +74,8 @@ pub struct Edns {
     pub ecs: Option<ClientSubnet>,
     /// DNS cookie (RFC 7873), when present (the first COOKIE option).
     pub cookie: Option<Cookie>,
+    /// The client asked for the server's identifier (NSID, RFC 5001).
+    pub nsid: bool,
 }
 
 /// The COOKIE option of a query: a client cookie and, once the client has
@@ -97,6 +99,9 @@ impl Cookie {
 
 /// COOKIE option code (RFC 7873).
 pub const OPTION_COOKIE: u16 = 10;
+
+/// NSID option code (RFC 5001).
+pub const OPTION_NSID: u16 = 3;
 
 /// Reads a COOKIE option; `None` when malformed (RFC 7873 §5.2.2: FORMERR):
 /// 8 bytes, or 16 to 40.
@@ -371,15 +376,16 @@ pub fn parse<'a>(pkt: &'a [u8], lower: &mut [u8; MAX_WIRE_LEN]) -> Parsed<'a> {
         if edns.is_some() || !is_root {
             return err(Some(question), rcode::FORMERR);
         }
-        let Some((ecs, cookie)) = read_options(rdata) else {
+        let Some(options) = read_options(rdata) else {
             return err(Some(question), rcode::FORMERR);
         };
         edns = Some(Edns {
             udp_size: class,
             version: (ttl >> 16) as u8,
             dnssec_ok: ttl & 0x8000 != 0,
-            ecs,
-            cookie,
+            ecs: options.ecs,
+            cookie: options.cookie,
+            nsid: options.nsid,
         });
     }
     Parsed::Query(Query {
@@ -401,15 +407,21 @@ fn skip_record(r: &mut Reader<'_>) -> Option<()> {
     Some(())
 }
 
+/// The options of a query's OPT record that the answer path uses.
+#[derive(Default)]
+struct Options {
+    ecs: Option<ClientSubnet>,
+    cookie: Option<Cookie>,
+    nsid: bool,
+}
+
 /// Options are `code, length, data` triples that must fill RDATA exactly.
 /// Unknown options are ignored; a malformed or repeated ECS option, or a
 /// malformed COOKIE, makes the whole OPT malformed (a second COOKIE is
-/// ignored). Returns the ECS and COOKIE options, if any.
-type Options = (Option<ClientSubnet>, Option<Cookie>);
-
+/// ignored). An NSID option asks for the server's identifier, whatever its
+/// data (RFC 5001 §2.3: it should be empty).
 fn read_options(mut rdata: &[u8]) -> Option<Options> {
-    let mut ecs = None;
-    let mut cookie = None;
+    let mut o = Options::default();
     while !rdata.is_empty() {
         if rdata.len() < 4 {
             return None;
@@ -418,17 +430,19 @@ fn read_options(mut rdata: &[u8]) -> Option<Options> {
         let len = u16::from_be_bytes([rdata[2], rdata[3]]) as usize;
         let data = rdata.get(4..4 + len)?;
         if code == OPTION_ECS {
-            if ecs.is_some() {
+            if o.ecs.is_some() {
                 return None;
             }
-            ecs = Some(parse_ecs(data)?);
+            o.ecs = Some(parse_ecs(data)?);
         } else if code == OPTION_COOKIE {
             let c = parse_cookie(data)?;
-            cookie = cookie.or(Some(c));
+            o.cookie = o.cookie.or(Some(c));
+        } else if code == OPTION_NSID {
+            o.nsid = true;
         }
         rdata = &rdata[4 + len..];
     }
-    Some((ecs, cookie))
+    Some(o)
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub struct RoutingTable {
     pub endpoints: Vec<Endpoint>,
     /// Honour EDNS Client Subnet (`dns.ecs`).
     pub ecs: bool,
+    /// This server's identifier for NSID (`dns.nsid`, RFC 5001).
+    pub nsid: Option<Box<[u8]>>,
     /// DNS cookie secrets (`[dns.cookies]`); `None` when cookies are off.
     pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
     /// When this table was compiled.

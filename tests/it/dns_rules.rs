@@ -431,3 +431,55 @@ fn malformed_queries_with_a_header_get_formerr() {
     resp[2] |= 0x80;
     assert!(udp_raw(s.v4(), &resp, std::time::Duration::from_millis(300)).is_none());
 }
+
+/// NSID (RFC 5001): `dig +nsid` and `kdig +nsid` learn which server
+/// answered, over UDP and TCP; nothing is sent to clients that do not ask,
+/// nor by a server without `dns.nsid`.
+#[test]
+fn nsid_names_the_server_that_answered() {
+    let s = Fixture::new(
+        "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\nnsid = \"ns1.example\"\n",
+        &[("todoapi.toml", TODOAPI)],
+    )
+    .start();
+    let run = |tool: &str, args: &[&str]| {
+        let out = std::process::Command::new(tool)
+            .arg(format!("@{}", s.v4().ip()))
+            .args([
+                "-p",
+                &s.v4().port().to_string(),
+                "todoapi.tm.example.test",
+                "A",
+            ])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {tool} ({e}); run the tests with scripts/test.sh")
+            });
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for tcp in [&[][..], &["+tcp"][..]] {
+        let dig = run("dig", &[&["+nsid"][..], tcp].concat());
+        assert!(
+            dig.contains("NSID: 6e 73 31 2e 65 78 61 6d 70 6c 65 (\"ns1.example\")"),
+            "{dig}"
+        );
+        let kdig = run("kdig", &[&["+nsid"][..], tcp].concat());
+        assert!(kdig.contains("ns1.example"), "{kdig}");
+    }
+    assert!(!run("dig", &[]).contains("NSID"));
+    let plain = server();
+    let out = std::process::Command::new("dig")
+        .arg(format!("@{}", plain.v4().ip()))
+        .args([
+            "-p",
+            &plain.v4().port().to_string(),
+            "todoapi.tm.example.test",
+            "A",
+            "+nsid",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("NOERROR") && !out.contains("NSID:"), "{out}");
+}

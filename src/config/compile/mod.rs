@@ -491,6 +491,7 @@ impl Loader<'_> {
         let settings = self.settings(src, &raw, &base);
         self.prober_settings = settings.prober;
         self.table.ecs = settings.dns.ecs;
+        self.table.nsid = settings.dns.nsid.as_deref().map(|n| n.as_bytes().into());
         self.table.cookies = cookie_secrets(&settings.dns.cookies, self.carry.cookies.as_deref());
         self.table.loaded_at = Some(self.now);
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();

@@ -38,6 +38,19 @@ impl Loader<'_> {
         if let Some(ecs) = raw.dns.ecs {
             dns.ecs = ecs;
         }
+        if let Some(n) = &raw.dns.nsid {
+            let text = n.get_ref();
+            if text.is_empty() || text.len() > 128 || !text.chars().all(|c| c.is_ascii_graphic()) {
+                self.err(
+                    src,
+                    n,
+                    "dns.nsid",
+                    "1-128 printable ASCII characters without spaces, e.g. the node's name \"ns1\"",
+                );
+            } else {
+                dns.nsid = Some(text.clone());
+            }
+        }
         if let Some(t) = &raw.dns.tcp_idle_timeout
             && let Some(d) = self.duration(src, t, "dns.tcp_idle_timeout")
         {
@@ -305,5 +318,18 @@ mod tests {
         assert!(e[0].starts_with("dns.tcp_idle_timeout: "), "{e:?}");
         let e = errors(load_text("[admin]\nlisten = \"nowhere\"\n", &[]));
         assert_eq!(e, ["admin.listen: `nowhere` is not an address with a port"]);
+    }
+
+    #[test]
+    fn nsid() {
+        let c = load_text("[dns]\nnsid = \"ns1\"\n", &[]).unwrap();
+        assert_eq!(c.table.nsid.as_deref(), Some(&b"ns1"[..]));
+        for bad in ["\"\"", "\"ns 1\"", &format!("\"{}\"", "x".repeat(129))] {
+            let e = errors(load_text(&format!("[dns]\nnsid = {bad}\n"), &[]));
+            assert!(
+                e[0].starts_with("dns.nsid: 1-128 printable ASCII"),
+                "{bad}: {e:?}"
+            );
+        }
     }
 }

@@ -213,14 +213,27 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
                     .filter_map(|o| o["node"].as_str())
                     .collect();
                 down.sort_unstable();
+                let mut other: Vec<&str> = q["observations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|o| o["counted"] == false)
+                    .filter_map(|o| o["node"].as_str())
+                    .collect();
+                other.sort_unstable();
                 status.push_str(&format!(
-                    " [{}/{} down{}]",
+                    " [{}/{} down{}{}]",
                     q["degraded"],
                     q["deciders"],
                     if down.is_empty() {
                         String::new()
                     } else {
                         format!(": {}", down.join(","))
+                    },
+                    if other.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; not counted, probing it differently: {}", other.join(","))
                     }
                 ));
             }

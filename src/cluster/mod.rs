@@ -16,6 +16,8 @@
 
 pub mod transport;
 
+use transport::Reject;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +74,9 @@ struct RoundState {
     last_full: Option<std::time::Instant>,
     /// A node with this node's name was reported.
     twin_reported: bool,
+    /// Each node last seen: alive, configuration digest, ever alive (for
+    /// log lines on a change).
+    seen: HashMap<String, (bool, String, bool)>,
 }
 
 /// What this node last published for one probe.
@@ -565,6 +570,38 @@ impl Cluster {
             shared.report_problem(problem);
         }
         for (id, state) in newest.into_values() {
+            let alive_now = id.node_id.as_ref() == self.node || live_set.contains(id);
+            let digest_now = state.get(DIGEST).unwrap_or_default();
+            let seen = st.seen.get(id.node_id.as_ref()).cloned();
+            if id.node_id.as_ref() != self.node {
+                let addr = id.gossip_advertise_addr;
+                match &seen {
+                    None | Some((false, _, false)) if alive_now => {
+                        info!(node = %id.node_id, address = %addr, "cluster node joined")
+                    }
+                    Some((false, _, true)) if alive_now => {
+                        info!(node = %id.node_id, address = %addr, "cluster node alive again")
+                    }
+                    Some((true, _, _)) if !alive_now => {
+                        warn!(node = %id.node_id, address = %addr, "cluster node dead (no longer counted in quorums)")
+                    }
+                    _ => {}
+                }
+                let was_drifted = seen
+                    .as_ref()
+                    .is_some_and(|(_, d, _)| !d.is_empty() && d != &my_digest);
+                let drifted_now = !digest_now.is_empty() && digest_now != my_digest;
+                if drifted_now && !was_drifted {
+                    warn!(node = %id.node_id, digest = digest_now, this_node = %my_digest, "cluster node runs a different configuration (keep profiles and zones the same on every node)");
+                } else if !drifted_now && was_drifted && !digest_now.is_empty() {
+                    info!(node = %id.node_id, "cluster node runs the same configuration again");
+                }
+            }
+            let ever = alive_now || seen.as_ref().is_some_and(|s| s.2);
+            st.seen.insert(
+                id.node_id.to_string(),
+                (alive_now, digest_now.to_string(), ever),
+            );
             let digest = state.get(DIGEST).unwrap_or_default().to_string();
             let me = id.node_id.as_ref() == self.node;
             let beat: u64 = state.heartbeat().into();
@@ -800,9 +837,19 @@ impl Cluster {
                 "warm start: took the peers' observations before answering"
             );
         } else {
+            let auth = self.stats.rejected[Reject::Auth as usize]
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let why = if auth > 0 {
+                format!(
+                    "; {auth} packets failed authentication: check that every node has the same cluster.key"
+                )
+            } else {
+                "; check cluster.seeds, that UDP on the gossip port is open between the nodes, and that every node has the same cluster.key (the others drop packets sealed with another, unanswered)"
+                    .to_string()
+            };
             warn!(
                 waited_ms = waited.as_millis() as u64,
-                "warm start: no peer heard; answering with this node's own view (endpoints start as CheckingEndpoint)"
+                "warm start: no peer heard; answering with this node's own view (statuses saved before a restart, else CheckingEndpoint){why}"
             );
         }
         heard

@@ -263,7 +263,19 @@ impl SealedSocket {
         self.stats.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
         self.unlogged += 1;
         if self.last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
-            warn!(from = %from, reason = why.as_str(), dropped = self.unlogged, "gossip packets dropped (counted in switchyard_cluster_gossip_rejected_total)");
+            let hint = match why {
+                Reject::Auth => {
+                    "; a node with another cluster.key (every node needs the same), or tampered packets"
+                }
+                Reject::Address => {
+                    "; packets from another address than the sender advertises (NAT between nodes, or a replay)"
+                }
+                Reject::Stale => {
+                    "; clocks more than 2 minutes apart (run NTP on every node), or a replay"
+                }
+                Reject::Malformed => "; not Switchyard gossip",
+            };
+            warn!(from = %from, reason = why.as_str(), dropped = self.unlogged, "gossip packets dropped (counted in switchyard_cluster_gossip_rejected_total){hint}");
             self.last_log = Some(Instant::now());
             self.unlogged = 0;
         }

@@ -114,7 +114,10 @@ fn node_fixture(n: usize, ports: &[u16], key: &str, profile: &str) -> Fixture {
         source(n)
     );
     let fx = Fixture::new(&extra, &[("todoapi.toml", profile)]);
-    std::fs::write(fx.dir.path().join("cluster.key"), key).unwrap();
+    let path = fx.dir.path().join("cluster.key");
+    std::fs::write(&path, key).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     fx
 }
 
@@ -273,6 +276,12 @@ fn majority_decides_and_every_node_answers_alike() {
     // Back.
     c.judge_primary.fail_from(&[]);
     c.wait_all(PRIMARY, "the primary recovered");
+    // Membership changes are logged.
+    assert!(
+        c.node(1).log().contains("cluster node joined"),
+        "{}",
+        c.node(1).log()
+    );
     // The cluster as each node sees it.
     let text = cli(c.node(2), "cluster");
     for n in ["ns1", "ns2 (this node)", "ns3", "alive", "quorum: majority"] {
@@ -403,12 +412,23 @@ fn a_node_with_the_wrong_key_never_joins() {
         "a-different-key-entirely-000000\n",
         &c.profile,
     ));
+    // It says why, and so do the nodes it knocks on.
     assert!(
-        intruder.log().contains("warm start: no peer heard"),
+        intruder.log().contains("warm start: no peer heard")
+            && intruder
+                .log()
+                .contains("every node has the same cluster.key"),
         "{}",
         intruder.log()
     );
     std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        c.node(1)
+            .log()
+            .contains("a node with another cluster.key (every node needs the same)"),
+        "{}",
+        c.node(1).log()
+    );
     let nodes = &c.status(1)["cluster"]["nodes"];
     assert_eq!(nodes.as_array().unwrap().len(), 2, "{nodes}");
     let metrics = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
@@ -570,6 +590,13 @@ fn a_node_with_another_configuration_is_reported_as_drifted() {
         "{metrics}"
     );
     assert!(cli(c.node(1), "cluster").contains("DRIFTED"));
+    assert!(
+        c.node(1)
+            .log()
+            .contains("cluster node runs a different configuration"),
+        "{}",
+        c.node(1).log()
+    );
 }
 
 #[test]
@@ -809,4 +836,36 @@ fn two_nodes_with_one_name_are_reported() {
         body.contains("is also named ns1")
     });
     assert!(reported.is_some(), "{}", a.log());
+}
+
+#[test]
+fn check_warns_about_a_key_others_can_read() {
+    let judge = Judge::start();
+    let fx = node_fixture(
+        1,
+        &[free_udp_port()],
+        KEY,
+        &profile(judge.port, judge.port, None, 0),
+    );
+    let check = |fx: &Fixture| {
+        let out = std::process::Command::new(crate::harness::bin())
+            .args(["check", "-c"])
+            .arg(fx.config_path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(!check(&fx).contains("chmod 600"), "{}", check(&fx));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        fx.dir.path().join("cluster.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = check(&fx);
+    assert!(
+        out.contains("cluster.key: ")
+            && out.contains("can be read by other users (mode 644): `chmod 600` it"),
+        "{out}"
+    );
 }

@@ -103,6 +103,24 @@ impl Loader<'_> {
             }
         }
         let key = self.secret(src, &c.key, "cluster.key");
+        if let crate::config::secret::SecretSource::File(p) = c.key.get_ref() {
+            use std::os::unix::fs::PermissionsExt;
+            let path = base_dir(&self.sources[src].path).join(p);
+            if let Ok(m) = std::fs::metadata(&path)
+                && m.permissions().mode() & 0o077 != 0
+            {
+                self.warn(
+                    src,
+                    &c.key,
+                    "cluster.key",
+                    format!(
+                        "{} can be read by other users (mode {:o}): `chmod 600` it",
+                        path.display(),
+                        m.permissions().mode() & 0o777
+                    ),
+                );
+            }
+        }
         if let Some(k) = &key
             && k.expose().trim().len() < MIN_KEY_LEN
         {

@@ -337,6 +337,23 @@ mod tests {
     }
 
     #[test]
+    fn fingerprints_differ_by_node_only_in_the_source_address() {
+        let profile = |tolerated: u32| {
+            format!(
+                "name = \"p.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\npath = \"/h\"\ntolerated_failures = {tolerated}\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\npriority = 1\n"
+            )
+        };
+        let fp = |server: &str, tolerated: u32| {
+            let c = load_text(server, &[("p.toml", &profile(tolerated))]).unwrap();
+            c.probes[0].fingerprint()
+        };
+        let a = fp("[prober]\nsource_v4 = \"127.0.0.2\"\n", 1);
+        assert_eq!(a, fp("[prober]\nsource_v4 = \"127.0.0.3\"\n", 1));
+        assert_eq!(a, fp("", 1));
+        assert_ne!(a, fp("", 2));
+    }
+
+    #[test]
     fn prober_sources() {
         let c = load_text("[prober]\nsource_v4 = \"127.0.0.2\"\n", &[]).unwrap();
         assert_eq!(

@@ -17,14 +17,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "common/drill.rs"]
+mod drill;
+
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use hickory_proto::op::{Message, Query};
-use hickory_proto::rr::{Name, RData, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
@@ -43,13 +44,8 @@ async fn judge(failing: Arc<Mutex<HashSet<IpAddr>>>) -> SocketAddr {
             };
             let failing = failing.clone();
             tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if !drill::read_head(&mut s).await {
+                    return;
                 }
                 let fail = failing.lock().unwrap().contains(&from.ip());
                 let reply: &[u8] = if fail {
@@ -64,33 +60,13 @@ async fn judge(failing: Arc<Mutex<HashSet<IpAddr>>>) -> SocketAddr {
     addr
 }
 
-async fn ask(sock: &UdpSocket, server: SocketAddr) -> String {
-    let mut q = Message::query();
-    q.add_query(Query::query(Name::from_ascii(NAME).unwrap(), RecordType::A));
-    sock.send_to(&q.to_vec().unwrap(), server).await.unwrap();
-    let mut buf = [0u8; 1500];
-    let Ok(Ok((n, _))) =
-        tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf)).await
-    else {
-        return "(no answer)".into();
-    };
-    let m = Message::from_vec(&buf[..n]).unwrap();
-    m.answers
-        .iter()
-        .find_map(|r| match &r.data {
-            RData::A(a) => Some(a.0.to_string()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "(no address)".into())
-}
-
 /// Polls every node every 5 ms until all answer `want`; returns when.
 async fn until_all(sock: &UdpSocket, nodes: &[SocketAddr], want: &str) -> SystemTime {
     let start = Instant::now();
     loop {
         let mut all = true;
         for n in nodes {
-            if ask(sock, *n).await != want {
+            if drill::ask(sock, *n, NAME).await != want {
                 all = false;
                 break;
             }
@@ -103,23 +79,6 @@ async fn until_all(sock: &UdpSocket, nodes: &[SocketAddr], want: &str) -> System
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-fn summary(label: &str, v: &mut [Duration]) -> String {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        ms(v[n / 2])
-    } else {
-        (ms(v[n / 2 - 1]) + ms(v[n / 2])) / 2.0
-    };
-    let list: Vec<String> = v.iter().map(|d| format!("{:.0}", ms(*d))).collect();
-    format!(
-        "{label:<34} median {median:>5.0} ms   worst {:>5.0} ms   ({n} trials: {} ms)",
-        ms(v[n - 1]),
-        list.join(", ")
-    )
 }
 
 fn free_udp() -> u16 {
@@ -279,10 +238,19 @@ probe = {{ address = "127.0.0.1", port = {} }}
     println!();
     println!(
         "{}",
-        summary("convergence (quorum -> all nodes)", &mut conv_over)
+        drill::summary("convergence (quorum -> all nodes)", 34, &mut conv_over)
     );
-    println!("{}", summary("convergence on failback", &mut conv_back));
-    println!("{}", summary("failover (fault -> all nodes)", &mut over));
-    println!("{}", summary("failback (restored -> all nodes)", &mut back));
+    println!(
+        "{}",
+        drill::summary("convergence on failback", 34, &mut conv_back)
+    );
+    println!(
+        "{}",
+        drill::summary("failover (fault -> all nodes)", 34, &mut over)
+    );
+    println!(
+        "{}",
+        drill::summary("failback (restored -> all nodes)", 34, &mut back)
+    );
     shutdown.cancel();
 }

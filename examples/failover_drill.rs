@@ -12,13 +12,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "common/drill.rs"]
+mod drill;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use hickory_proto::op::{Message, Query};
-use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
@@ -43,19 +44,15 @@ async fn backend(mode: Arc<AtomicU8>) -> SocketAddr {
             };
             let mode = mode.clone();
             tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if !drill::read_head(&mut s).await {
+                    return;
                 }
                 let reply: &[u8] = match mode.load(Ordering::SeqCst) {
                     OK => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK",
                     UNAVAILABLE => b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                     _ => {
                         // Hang: keep the connection open until the prober gives up.
+                        let mut buf = [0u8; 2048];
                         while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
                         return;
                     }
@@ -65,26 +62,6 @@ async fn backend(mode: Arc<AtomicU8>) -> SocketAddr {
         }
     });
     addr
-}
-
-async fn ask(sock: &UdpSocket, server: SocketAddr) -> String {
-    let mut q = Message::query();
-    q.add_query(Query::query(Name::from_ascii(NAME).unwrap(), RecordType::A));
-    sock.send_to(&q.to_vec().unwrap(), server).await.unwrap();
-    let mut buf = [0u8; 1500];
-    let Ok(Ok((n, _))) =
-        tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf)).await
-    else {
-        return "(no answer)".into();
-    };
-    let m = Message::from_vec(&buf[..n]).unwrap();
-    m.answers
-        .iter()
-        .find_map(|r| match &r.data {
-            RData::A(a) => Some(a.0.to_string()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "(no address)".into())
 }
 
 fn clock() -> String {
@@ -111,7 +88,7 @@ async fn until(
 ) -> Duration {
     let mut last_print = Instant::now() - Duration::from_secs(1);
     loop {
-        let got = ask(sock, server).await;
+        let got = drill::ask(sock, server, NAME).await;
         if !quiet && (last_print.elapsed() >= Duration::from_millis(100) || got == want) {
             println!(
                 "  {}  +{:>5.3}s  {got}",
@@ -128,24 +105,6 @@ async fn until(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-fn summary(label: &str, v: &mut [Duration]) -> String {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        ms(v[n / 2])
-    } else {
-        (ms(v[n / 2 - 1]) + ms(v[n / 2])) / 2.0
-    };
-    let list: Vec<String> = v.iter().map(|d| format!("{:.0}", ms(*d))).collect();
-    format!(
-        "{label:<22} median {median:>5.0} ms   worst {:>5.0} ms   ({n} trial{}: {} ms)",
-        ms(v[n - 1]),
-        if n == 1 { "" } else { "s" },
-        list.join(", ")
-    )
 }
 
 #[tokio::main]
@@ -252,8 +211,16 @@ probe = {{ address = "127.0.0.1", port = {} }}
             primary.store(OK, Ordering::SeqCst);
             back.push(until(&sock, dns, PRIMARY, Instant::now(), quiet).await);
         }
-        report.push(summary(&format!("failover ({label})"), &mut over));
-        report.push(summary(&format!("failback (after {label})"), &mut back));
+        report.push(drill::summary(
+            &format!("failover ({label})"),
+            22,
+            &mut over,
+        ));
+        report.push(drill::summary(
+            &format!("failback (after {label})"),
+            22,
+            &mut back,
+        ));
     }
     if !quiet {
         println!();

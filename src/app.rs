@@ -96,10 +96,7 @@ impl Server {
         let table = std::mem::take(&mut config.table);
         for (key, _) in overrides.iter().filter(|(_, o)| o.disabled) {
             let (profile, endpoint) = (key.profile(), key.endpoint());
-            let found = table
-                .profile_by_name(profile)
-                .and_then(|p| table.endpoints_of(p).iter().find(|e| &*e.name == endpoint));
-            match found {
+            match table.endpoint_by_key(key) {
                 Some(ep) => {
                     ep.runtime.set_disabled(true);
                     info!(

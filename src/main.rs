@@ -271,10 +271,7 @@ fn check(path: &std::path::Path) -> Result<ExitCode> {
                     Ok(overrides) => {
                         for (key, _) in overrides.iter().filter(|(_, o)| o.disabled) {
                             let (profile, endpoint) = (key.profile(), key.endpoint());
-                            let known = t.profile_by_name(profile).is_some_and(|p| {
-                                t.endpoints_of(p).iter().any(|e| &*e.name == endpoint)
-                            });
-                            if !known {
+                            if t.endpoint_by_key(key).is_none() {
                                 out!(
                                     "warning: {}: disables {profile}/{endpoint}, which the configuration does not have",
                                     state.display()

@@ -110,18 +110,6 @@ fn newest_generations<'a>(live: impl Iterator<Item = &'a ChitchatId>, me: &str) 
     by_name.into_values().cloned().collect()
 }
 
-/// The endpoint `key` names in `table`, if any.
-fn find_endpoint<'t>(
-    table: &'t crate::routing::RoutingTable,
-    key: &crate::routing::EndpointKey,
-) -> Option<&'t crate::routing::Endpoint> {
-    let p = table.profile_by_name(key.profile())?;
-    table
-        .endpoints_of(p)
-        .iter()
-        .find(|e| &*e.name == key.endpoint())
-}
-
 /// What the override sync remembers between rounds.
 #[derive(Default)]
 struct OverrideSync {
@@ -711,7 +699,7 @@ impl Cluster {
                 }
             }
             for (key, record) in &applied {
-                match find_endpoint(&table, key) {
+                match table.endpoint_by_key(key) {
                     Some(_) => {
                         info!(profile = key.profile(), endpoint = key.endpoint(), disabled = record.disabled, by = %record.node, "runtime override from another node applied")
                     }

@@ -118,6 +118,15 @@ impl RoutingTable {
         let name = DomainName::parse(name, None).ok()?;
         self.profiles.iter().find(|p| p.name == name)
     }
+
+    /// The endpoint `key` names (runtime overrides, the state file), if
+    /// this configuration has it.
+    pub fn endpoint_by_key(&self, key: &super::EndpointKey) -> Option<&Endpoint> {
+        let p = self.profile_by_name(key.profile())?;
+        self.endpoints_of(p)
+            .iter()
+            .find(|e| &*e.name == key.endpoint())
+    }
 }
 
 /// A zone we serve.

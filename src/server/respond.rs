@@ -27,6 +27,43 @@ pub struct Context<'a> {
     pub shared: &'a Shared,
 }
 
+/// The shared state a receive thread answers from, each behind an
+/// `arc_swap` cache: loading a [`Context`] costs one atomic read per value
+/// when nothing changed.
+pub struct Snapshots<'s> {
+    shared: &'s Shared,
+    tables: arc_swap::Cache<&'s arc_swap::ArcSwap<RoutingTable>, std::sync::Arc<RoutingTable>>,
+    geos: arc_swap::Cache<&'s arc_swap::ArcSwapOption<GeoDb>, Option<std::sync::Arc<GeoDb>>>,
+    limiters: arc_swap::Cache<
+        &'s arc_swap::ArcSwapOption<RateLimiter>,
+        Option<std::sync::Arc<RateLimiter>>,
+    >,
+}
+
+impl<'s> Snapshots<'s> {
+    /// Caches of `shared`'s table, GeoIP database and rate limiter.
+    pub fn new(shared: &'s Shared) -> Snapshots<'s> {
+        Snapshots {
+            shared,
+            tables: arc_swap::Cache::new(&shared.table),
+            geos: arc_swap::Cache::new(&shared.geo),
+            limiters: arc_swap::Cache::new(&shared.rrl),
+        }
+    }
+
+    /// What to answer the next datagrams with.
+    pub fn context(&mut self) -> Context<'_> {
+        let rrl = self.limiters.load().as_deref();
+        Context {
+            table: self.tables.load(),
+            geo: self.geos.load().as_deref(),
+            rrl,
+            now: rrl.map_or(0, |r| r.now()),
+            shared: self.shared,
+        }
+    }
+}
+
 /// What rate limiting decided for one response.
 enum Limited {
     /// Send it as built.

@@ -73,7 +73,6 @@ mod batch {
     use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use arc_swap::Cache;
     use nix::sys::socket::{
         ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
     };
@@ -81,7 +80,7 @@ mod batch {
 
     use super::{receive_error, refused_source_port};
     use crate::dns::answer::{Answerer, Transport};
-    use crate::server::respond::{Context, respond};
+    use crate::server::respond::{Snapshots, respond};
     use crate::state::Shared;
 
     /// Datagrams taken per system call.
@@ -99,9 +98,7 @@ mod batch {
 
     pub fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
         let fd = sock.as_raw_fd();
-        let mut tables = Cache::new(&shared.table);
-        let mut geos = Cache::new(&shared.geo);
-        let mut limiters = Cache::new(&shared.rrl);
+        let mut snapshots = Snapshots::new(shared);
         let mut slips = 0u32;
         let mut answerer = Answerer::default();
         let mut bufs: Box<[[u8; BUF]; BATCH]> = Box::new([[0; BUF]; BATCH]);
@@ -136,10 +133,7 @@ mod batch {
                     }
                 }
             };
-            let snapshot = tables.load();
-            let geo = geos.load().as_deref();
-            let rrl = limiters.load().as_deref();
-            let now = rrl.map_or(0, |r| r.now());
+            let cx = snapshots.context();
             let mut replies = 0;
             for i in 0..received {
                 let Some(peer) = peers[i] else { continue };
@@ -149,13 +143,6 @@ mod batch {
                 };
                 let pkt = &bufs[i][..lens[i].min(BUF)];
                 let out = &mut outs[replies];
-                let cx = Context {
-                    table: snapshot,
-                    geo,
-                    rrl,
-                    now,
-                    shared,
-                };
                 if respond(
                     &cx,
                     &mut answerer,
@@ -204,18 +191,15 @@ mod simple {
     use std::net::{SocketAddr, UdpSocket};
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use arc_swap::Cache;
     use tracing::debug;
 
     use super::{receive_error, refused_source_port};
     use crate::dns::answer::{Answerer, Transport};
-    use crate::server::respond::{Context, respond};
+    use crate::server::respond::{Snapshots, respond};
     use crate::state::Shared;
 
     pub fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
-        let mut tables = Cache::new(&shared.table);
-        let mut geos = Cache::new(&shared.geo);
-        let mut limiters = Cache::new(&shared.rrl);
+        let mut snapshots = Snapshots::new(shared);
         let mut slips = 0u32;
         let mut answerer = Answerer::default();
         let mut buf = vec![0u8; 4096];
@@ -231,17 +215,7 @@ mod simple {
             if refused_source_port(peer.port()) {
                 continue;
             }
-            let snapshot = tables.load();
-            let geo = geos.load().as_deref();
-            let rrl = limiters.load().as_deref();
-            let now = rrl.map_or(0, |r| r.now());
-            let cx = Context {
-                table: snapshot,
-                geo,
-                rrl,
-                now,
-                shared,
-            };
+            let cx = snapshots.context();
             if !respond(
                 &cx,
                 &mut answerer,

@@ -121,6 +121,13 @@ fn node_fixture(n: usize, ports: &[u16], key: &str, profile: &str) -> Fixture {
     fx
 }
 
+/// The address a node answers for NAME (`dig +short`), or "".
+fn answer(p: &Proc) -> String {
+    addrs(&udp(p.v4(), NAME, RecordType::A))
+        .pop()
+        .unwrap_or_default()
+}
+
 /// Runs `switchyard -c CONFIG command` against node `p`; its stdout.
 fn cli(p: &Proc, command: &str) -> String {
     let out = std::process::Command::new(crate::harness::bin())
@@ -196,9 +203,7 @@ impl Cluster {
     }
 
     fn answer(&self, n: usize) -> String {
-        addrs(&udp(self.node(n).v4(), NAME, RecordType::A))
-            .pop()
-            .unwrap_or_default()
+        answer(self.node(n))
     }
 
     /// Waits until every running node answers `want`.
@@ -339,11 +344,7 @@ fn a_stopped_node_stops_counting_and_rejoins() {
     // Without ns3, the two live nodes are a majority only together: ns1
     // alone seeing the primary down keeps it; both take it out.
     c.judge_primary.fail_from(&[1]);
-    let live = |i: usize| {
-        addrs(&udp(c.node(i).v4(), NAME, RecordType::A))
-            .pop()
-            .unwrap_or_default()
-    };
+    let live = |i: usize| answer(c.node(i));
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(live(1), PRIMARY);
     assert_eq!(live(2), PRIMARY);
@@ -373,9 +374,7 @@ fn a_restarted_node_never_serves_a_dead_primary() {
     c.nodes[2] = None;
     let fx = node_fixture(3, &c.ports, KEY, &c.profile);
     let p = Proc::start(fx);
-    let first = addrs(&udp(p.v4(), NAME, RecordType::A))
-        .pop()
-        .unwrap_or_default();
+    let first = answer(&p);
     assert!(
         p.log().contains("warm start: took the peers' observations"),
         "{}",
@@ -466,26 +465,12 @@ fn an_override_on_one_node_applies_on_every_node_and_survives_restarts() {
     // peers: the secondary from its first query.
     let fx = c.nodes[1].take().unwrap().kill();
     let p = Proc::start(fx);
-    assert_eq!(
-        addrs(&udp(p.v4(), NAME, RecordType::A))
-            .pop()
-            .unwrap_or_default(),
-        SECONDARY,
-        "{}",
-        p.log()
-    );
+    assert_eq!(answer(&p), SECONDARY, "{}", p.log());
     c.nodes[1] = Some(p);
     // A fresh ns3 (no state file) gets it from its peers alone.
     c.nodes[2] = None;
     let p = Proc::start(node_fixture(3, &c.ports, KEY, &c.profile));
-    assert_eq!(
-        addrs(&udp(p.v4(), NAME, RecordType::A))
-            .pop()
-            .unwrap_or_default(),
-        SECONDARY,
-        "{}",
-        p.log()
-    );
+    assert_eq!(answer(&p), SECONDARY, "{}", p.log());
     c.nodes[2] = Some(p);
     // Enabled again on ns3: back everywhere.
     let path = format!("/api/v1/profiles/{NAME}/endpoints/primary/enable");
@@ -517,11 +502,6 @@ fn a_lone_node_restarts_with_its_saved_statuses() {
         .build();
     let fx = Fixture::new("state_file = \"state.json\"\n", &[("todoapi.toml", &p)]);
     let node = Proc::start(fx);
-    let answer = |p: &Proc| {
-        addrs(&udp(p.v4(), NAME, RecordType::A))
-            .pop()
-            .unwrap_or_default()
-    };
     wait_until(Duration::from_secs(10), || answer(&node) == SECONDARY).expect("primary never out");
     // Saved within a second of the decision.
     let state = node.dir().join("state.json");
@@ -731,21 +711,13 @@ fn a_status_saved_before_a_restart_is_no_vote() {
     // ns1 goes down having seen the primary Online; then the primary dies.
     let fx1 = c.nodes[0].take().unwrap().kill();
     c.judge_primary.fail_from(&[1, 2]);
-    let ns2 = |c: &Cluster| {
-        addrs(&udp(c.node(2).v4(), NAME, RecordType::A))
-            .pop()
-            .unwrap_or_default()
-    };
+    let ns2 = |c: &Cluster| answer(c.node(2));
     wait_until(Duration::from_secs(15), || ns2(&c) == SECONDARY)
         .expect("ns2 alone takes the primary out");
     // ns1 comes back with its saved "Online": that is minutes-old news,
     // not a vote, so neither node serves the dead primary meanwhile.
     c.nodes[0] = Some(Proc::start(fx1));
-    let ns1 = |c: &Cluster| {
-        addrs(&udp(c.node(1).v4(), NAME, RecordType::A))
-            .pop()
-            .unwrap_or_default()
-    };
+    let ns1 = |c: &Cluster| answer(c.node(1));
     let end = std::time::Instant::now() + Duration::from_millis(2500);
     while std::time::Instant::now() < end {
         assert_eq!(ns1(&c), SECONDARY, "ns1: {}", c.node(1).log());

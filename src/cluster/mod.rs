@@ -170,17 +170,14 @@ pub fn config_digest(table: &crate::routing::RoutingTable, probes: &[ProbeSpec])
     }
     for n in &table.nodes {
         ctx.update(format!("node {}\n", n.name.as_str()).as_bytes());
-        match &n.data {
-            crate::routing::NodeData::Records(sets) => {
-                for s in sets
-                    .iter()
-                    .filter(|s| s.rtype != crate::proto::rr::rtype::SOA)
-                {
-                    ctx.update(format!("{s:?}\n").as_bytes());
-                }
-            }
-            other => ctx.update(format!("{other:?}\n").as_bytes()),
+        for s in n
+            .records
+            .iter()
+            .filter(|s| s.rtype != crate::proto::rr::rtype::SOA)
+        {
+            ctx.update(format!("{s:?}\n").as_bytes());
         }
+        ctx.update(format!("{:?} {:?} {:?}\n", n.profile, n.wildcard, n.cut).as_bytes());
     }
     for p in &table.profiles {
         ctx.update(

@@ -15,7 +15,7 @@ use crate::geo::{self, GeoDb};
 use crate::proto::name::MAX_WIRE_LEN;
 use crate::proto::rr::{Link, WireRr, rtype};
 use crate::routing::{
-    self, Client, Family, Lookup, NodeData, NodeId, Outcome, Picks, RoutingTable, Target, ZoneId,
+    self, Client, Family, Lookup, NodeId, Outcome, Picks, RoutingTable, Target, ZoneId,
 };
 
 /// Our advertised EDNS UDP payload size (DNS flag day 2020).
@@ -133,8 +133,12 @@ struct NameAt<'t> {
 /// How a name's resolution ended.
 enum End<'t> {
     Answered,
-    NoData(ZoneId, NameAt<'t>),
+    /// The name (written at the given place) exists without the type.
+    #[allow(dead_code)] // the node: for the NSEC of signed answers, next
+    NoData(ZoneId, NameAt<'t>, NodeId),
     NxDomain(ZoneId, NameAt<'t>),
+    /// The name is at or below this delegation: a referral.
+    Referral(NodeId),
     ServFail,
 }
 
@@ -342,51 +346,60 @@ impl Answerer {
             (rcode::REFUSED, false)
         } else {
             let qname = &lower[..q.qname_len];
+            let question = NameAt {
+                offset: 12,
+                wire: qname,
+            };
             match table.lookup(qname) {
                 Lookup::Outside => (rcode::REFUSED, false),
                 _ if q.qtype == rtype::AXFR || q.qtype == rtype::IXFR => (rcode::REFUSED, false),
-                Lookup::NxDomain(zone) => {
-                    let origin = table.zones[zone as usize].origin.wire();
-                    let apex = NameAt {
-                        offset: 12 + q.qname_len - origin.len(),
-                        wire: origin,
-                    };
-                    negative(table, out, &mut c, zone, apex);
-                    (rcode::NXDOMAIN, true)
-                }
-                Lookup::Found(node) => {
-                    let at = NameAt {
-                        offset: 12,
-                        wire: table.nodes[node as usize].name.wire(),
-                    };
+                // RFC 9824 §3.5: NXNAME only ever appears in a denial's NSEC.
+                _ if q.qtype == rtype::NXNAME => (rcode::FORMERR, false),
+                found => {
                     scratch.glue_len = 0;
-                    let code = match scratch.resolve(
-                        table,
-                        &mut client,
-                        node,
-                        at,
-                        q.qtype,
-                        out,
-                        &mut c,
-                        trace,
-                    ) {
-                        End::Answered => rcode::NOERROR,
-                        End::NoData(zone, at) => {
+                    let end = match found {
+                        Lookup::NxDomain(zone) => End::NxDomain(zone, question),
+                        Lookup::Delegated(cut) => End::Referral(cut),
+                        Lookup::Found(node) | Lookup::Wildcard(node) => scratch.resolve(
+                            table,
+                            &mut client,
+                            node,
+                            question,
+                            q.qtype,
+                            out,
+                            &mut c,
+                            trace,
+                        ),
+                        Lookup::Outside => End::ServFail,
+                    };
+                    let (code, aa) = match end {
+                        End::Answered => (rcode::NOERROR, true),
+                        End::NoData(zone, at, _) => {
                             negative(table, out, &mut c, zone, apex_of(table, zone, at));
-                            rcode::NOERROR
+                            (rcode::NOERROR, true)
                         }
                         End::NxDomain(zone, at) => {
                             negative(table, out, &mut c, zone, apex_of(table, zone, at));
-                            rcode::NXDOMAIN
+                            (rcode::NXDOMAIN, true)
+                        }
+                        End::Referral(cut) => {
+                            // Nothing answered before a referral: it is the
+                            // whole response.
+                            out.truncate(12 + q.question.len());
+                            c = Counts::default();
+                            scratch.glue_len = 0;
+                            scratch.referral(table, question, cut, out, &mut c);
+                            (rcode::NOERROR, false)
                         }
                         End::ServFail => {
                             out.truncate(12 + q.question.len());
                             c = Counts::default();
-                            rcode::SERVFAIL
+                            scratch.glue_len = 0;
+                            (rcode::SERVFAIL, true)
                         }
                     };
-                    scratch.write_glue(table, out, &mut c);
-                    (code, true)
+                    scratch.write_glue(table, out, &mut c, !aa);
+                    (code, aa)
                 }
             }
         };
@@ -417,12 +430,23 @@ impl Scratch {
         c: &mut Counts,
         trace: &mut T,
     ) -> End<'t> {
-        for _ in 0..MAX_CHAIN {
+        for hop in 0..MAX_CHAIN {
             let n = &table.nodes[node as usize];
+            if let Some(cut) = n.cut {
+                // At or below a delegation: the query gets a referral (but
+                // the DS at the cut is the parent's to answer); a chain
+                // that leads there ends, the name is not ours to answer.
+                if hop > 0 {
+                    return End::Answered;
+                }
+                if !(cut == node && qtype == rtype::DS) {
+                    return End::Referral(cut);
+                }
+            }
             // A CNAME (static or chosen endpoint) to follow: its link and where its target was written.
-            let (link, target) = match &n.data {
-                NodeData::Empty => return End::NoData(n.zone, at),
-                NodeData::Records(sets) => {
+            let (link, target) = match n.profile_for(qtype) {
+                None => {
+                    let sets = &n.records;
                     if let Some(cname) = sets.iter().find(|s| s.rtype == rtype::CNAME) {
                         let rr = &cname.rrs[0];
                         let target = write_rr(out, c, at, rr);
@@ -438,7 +462,7 @@ impl Scratch {
                             sets.iter().find(|s| s.rtype == qtype)
                         };
                         let Some(set) = set else {
-                            return End::NoData(n.zone, at);
+                            return End::NoData(n.zone, at, node);
                         };
                         for rr in &set.rrs {
                             let target = write_rr(out, c, at, rr);
@@ -451,14 +475,14 @@ impl Scratch {
                         return End::Answered;
                     }
                 }
-                NodeData::Profile(pid) => {
-                    let top = &table.profiles[*pid as usize];
+                Some(pid) => {
+                    let top = &table.profiles[pid as usize];
                     let family = Family::of_qtype(qtype);
                     // A nested endpoint answers with its child profile's
                     // choice, owned by this name and with this TTL.
                     let chosen = routing::choose(
                         table,
-                        *pid,
+                        pid,
                         family,
                         client,
                         &mut self.rng,
@@ -467,7 +491,7 @@ impl Scratch {
                         trace,
                     );
                     match chosen.outcome {
-                        Outcome::NoData => return End::NoData(n.zone, at),
+                        Outcome::NoData => return End::NoData(n.zone, at, node),
                         Outcome::NxDomain => return End::NxDomain(n.zone, at),
                         Outcome::ServFail => return End::ServFail,
                         Outcome::Endpoints => {}
@@ -505,7 +529,7 @@ impl Scratch {
                     match follow {
                         Some(f) => f,
                         None if wrote => return End::Answered,
-                        None => return End::NoData(n.zone, at),
+                        None => return End::NoData(n.zone, at, node),
                     }
                 }
             };
@@ -531,19 +555,27 @@ impl Scratch {
         }
     }
 
-    /// Additional section: addresses of in-zone NS, MX and SRV targets.
-    fn write_glue(&mut self, table: &RoutingTable, out: &mut Vec<u8>, c: &mut Counts) {
+    /// Additional section: addresses of in-zone NS, MX and SRV targets;
+    /// names below a delegation only in a referral (as its glue).
+    fn write_glue(
+        &mut self,
+        table: &RoutingTable,
+        out: &mut Vec<u8>,
+        c: &mut Counts,
+        referral: bool,
+    ) {
         for g in 0..self.glue_len {
             let (offset, _, node) = self.glue[g];
             let n = &table.nodes[node as usize];
-            let NodeData::Records(sets) = &n.data else {
+            if n.cut.is_some() != referral {
                 continue;
-            };
+            }
             let at = NameAt {
                 offset,
                 wire: n.name.wire(),
             };
-            for set in sets
+            for set in n
+                .records
                 .iter()
                 .filter(|s| s.rtype == rtype::A || s.rtype == rtype::AAAA)
             {
@@ -555,6 +587,49 @@ impl Scratch {
             }
         }
         self.glue_len = 0;
+    }
+
+    /// A referral to the delegation `cut` (RFC 1034 §4.3.2): its NS set in
+    /// the authority section, owned by the cut's name inside the question,
+    /// with its DS set when it has one; the name servers' glue is added as
+    /// additional records.
+    fn referral(
+        &mut self,
+        table: &RoutingTable,
+        question: NameAt<'_>,
+        cut: NodeId,
+        out: &mut Vec<u8>,
+        c: &mut Counts,
+    ) {
+        let n = &table.nodes[cut as usize];
+        let wire = n.name.wire();
+        let at = NameAt {
+            offset: question.offset + question.wire.len() - wire.len(),
+            wire,
+        };
+        for set in n
+            .records
+            .iter()
+            .filter(|s| s.rtype == rtype::NS || s.rtype == rtype::DS)
+        {
+            for rr in &set.rrs {
+                write_owner(out, at);
+                let start = out.len();
+                out.extend_from_slice(rr.bytes());
+                c.ns += 1;
+                if let (Some((name_at, _)), Link::Node(id), Some(t)) =
+                    (rr.name_span(), rr.link, rr.target())
+                {
+                    self.add_glue(
+                        NameAt {
+                            offset: start + name_at,
+                            wire: t.wire(),
+                        },
+                        id,
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -70,6 +70,9 @@ pub struct Edns {
     pub version: u8,
     /// DNSSEC OK bit.
     pub dnssec_ok: bool,
+    /// Compact Answers OK (RFC 9824 §4): the client takes a compact
+    /// denial with the NXDOMAIN rcode restored.
+    pub compact_ok: bool,
     /// EDNS Client Subnet (RFC 7871), when present and well formed.
     pub ecs: Option<ClientSubnet>,
     /// DNS cookie (RFC 7873), when present (the first COOKIE option).
@@ -383,6 +386,7 @@ pub fn parse<'a>(pkt: &'a [u8], lower: &mut [u8; MAX_WIRE_LEN]) -> Parsed<'a> {
             udp_size: class,
             version: (ttl >> 16) as u8,
             dnssec_ok: ttl & 0x8000 != 0,
+            compact_ok: ttl & 0x4000 != 0,
             ecs: options.ecs,
             cookie: options.cookie,
             nsid: options.nsid,

@@ -33,6 +33,21 @@ pub mod rtype {
     pub const SRV: u16 = 33;
     /// EDNS(0) pseudo-record.
     pub const OPT: u16 = 41;
+    /// Delegation signer (RFC 4034).
+    pub const DS: u16 = 43;
+    /// DNSSEC signature.
+    pub const RRSIG: u16 = 46;
+    /// Next secure (here only compact denial, RFC 9824).
+    pub const NSEC: u16 = 47;
+    /// DNSSEC public key.
+    pub const DNSKEY: u16 = 48;
+    /// Child DS (RFC 7344).
+    pub const CDS: u16 = 59;
+    /// Child DNSKEY (RFC 7344).
+    pub const CDNSKEY: u16 = 60;
+    /// The pseudo-type compact denial lists for a name that does not
+    /// exist (RFC 9824).
+    pub const NXNAME: u16 = 128;
     /// Incremental zone transfer.
     pub const IXFR: u16 = 251;
     /// Full zone transfer.
@@ -185,6 +200,26 @@ impl WireRr {
     }
 }
 
+/// Decodes hexadecimal digits (either case); `None` unless every byte is
+/// two digits.
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl WireRr {
+    /// A record of `rtype` from RDATA bytes that embed no name (DNSKEY,
+    /// CDS, CDNSKEY, NSEC built at load time).
+    pub fn from_rdata(rtype: u16, ttl: u32, rdata: &[u8]) -> Result<WireRr, String> {
+        raw(rtype, ttl, rdata, None)
+    }
+}
+
 fn hickory_name(name: &DomainName) -> Result<Name, String> {
     Name::from_ascii(name.as_str()).map_err(|e| format!("not a valid domain name: {e}"))
 }
@@ -233,7 +268,7 @@ fn raw(
 }
 
 /// The record types accepted in `[[zones]] records`.
-pub const STATIC_TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "NS"];
+pub const STATIC_TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "NS", "DS"];
 
 /// Parses a static record given as `type` and `value` in zone-file
 /// presentation format (`"10 mail.example.test."` for MX, etc.). Relative
@@ -308,6 +343,46 @@ pub fn parse_record(
             }
             let rd = RData::SRV(SRV::new(prio, weight, port, hickory_name(&target)?));
             encode(RecordType::SRV, ttl, &rd, Some((16, target)))
+        }
+        "DS" => {
+            // `<key tag> <algorithm> <digest type> <digest hex>` (RFC 4034 §5.3);
+            // the digest may be split by spaces, as `dig` prints it.
+            let mut parts = value.split_whitespace();
+            let usage = "DS needs `<key tag> <algorithm> <digest type> <hex digest>`";
+            let tag = num(parts.next(), "DS key tag")?;
+            let alg: u8 = parts
+                .next()
+                .ok_or(usage)?
+                .parse()
+                .map_err(|_| "DS algorithm must be a number in 0..=255".to_string())?;
+            let dtype: u8 = parts
+                .next()
+                .ok_or(usage)?
+                .parse()
+                .map_err(|_| "DS digest type must be a number in 0..=255".to_string())?;
+            let hex: String = parts.collect();
+            let digest = decode_hex(&hex).ok_or_else(|| {
+                format!("DS digest `{hex}` must be hexadecimal (an even number of digits)")
+            })?;
+            let want = match dtype {
+                1 => Some(20),
+                2 => Some(32),
+                4 => Some(48),
+                _ => None,
+            };
+            if digest.is_empty() || want.is_some_and(|w| w != digest.len()) {
+                return Err(format!(
+                    "a digest of type {dtype} is {} bytes; this one is {}",
+                    want.unwrap_or(0),
+                    digest.len()
+                ));
+            }
+            let mut rd = Vec::with_capacity(4 + digest.len());
+            rd.extend_from_slice(&tag.to_be_bytes());
+            rd.push(alg);
+            rd.push(dtype);
+            rd.extend_from_slice(&digest);
+            raw(rtype::DS, ttl, &rd, None)
         }
         "CAA" => {
             let (flags, rest) = value
@@ -417,5 +492,90 @@ mod tests {
         let long = "x".repeat(600);
         let rr = parse_record("TXT", &long, &origin(), 1).unwrap();
         assert_eq!(rr.rdata().len(), 600 + 3);
+    }
+}
+
+/// The record types present at a name, for the NSEC of a denial: types
+/// below 512 (every type this server holds), as RFC 4034 §4.1.2 window
+/// blocks 0 and 1.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TypeBitmap([u8; 64]);
+
+impl Default for TypeBitmap {
+    fn default() -> Self {
+        TypeBitmap([0; 64])
+    }
+}
+
+impl std::fmt::Debug for TypeBitmap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let types: Vec<u16> = (0..512).filter(|&t| self.contains(t)).collect();
+        write!(f, "TypeBitmap{types:?}")
+    }
+}
+
+impl TypeBitmap {
+    /// Adds `t` (ignored at 512 and above).
+    #[inline]
+    pub fn set(&mut self, t: u16) {
+        if t < 512 {
+            self.0[(t / 8) as usize] |= 0x80 >> (t % 8);
+        }
+    }
+
+    /// Removes `t`.
+    #[inline]
+    pub fn clear(&mut self, t: u16) {
+        if t < 512 {
+            self.0[(t / 8) as usize] &= !(0x80 >> (t % 8));
+        }
+    }
+
+    /// Whether `t` is present.
+    #[inline]
+    pub fn contains(&self, t: u16) -> bool {
+        t < 512 && self.0[(t / 8) as usize] & (0x80 >> (t % 8)) != 0
+    }
+
+    /// Appends the type bit maps field of an NSEC RDATA: for each window
+    /// with a type, its number, the length of its map without trailing
+    /// zero bytes, and the map.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        for (window, map) in self.0.chunks(32).enumerate() {
+            let Some(last) = map.iter().rposition(|&b| b != 0) else {
+                continue;
+            };
+            out.push(window as u8);
+            out.push(last as u8 + 1);
+            out.extend_from_slice(&map[..=last]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod bitmap_tests {
+    use super::*;
+
+    #[test]
+    fn type_bitmap_is_written_as_rfc_4034_windows() {
+        // RFC 4034 §4.3: A MX RRSIG NSEC TYPE1234 -> here types < 512 only.
+        let mut b = TypeBitmap::default();
+        for t in [rtype::A, rtype::MX, rtype::RRSIG, rtype::NSEC] {
+            b.set(t);
+        }
+        let mut out = Vec::new();
+        b.write(&mut out);
+        assert_eq!(out, [0x00, 0x06, 0x40, 0x01, 0x00, 0x00, 0x00, 0x03]);
+        b.set(rtype::CAA);
+        b.clear(rtype::MX);
+        assert!(!b.contains(rtype::MX) && b.contains(rtype::CAA));
+        let mut out = Vec::new();
+        b.write(&mut out);
+        assert_eq!(
+            out,
+            [
+                0x00, 0x06, 0x40, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01, 0x01, 0x40
+            ]
+        );
     }
 }

@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{
-    Decision, Endpoint, Family, Lookup, NodeData, OnAllDown, Outcome, ProfileDecision, Routing,
-    RoutingTable, Target,
+    Decision, Endpoint, Family, Lookup, OnAllDown, Outcome, ProfileDecision, Routing, RoutingTable,
+    Target,
 };
 use crate::geo::{self, GeoDb, Point};
 use crate::health::Status;
@@ -81,32 +81,55 @@ pub fn explain(
             ));
             return x;
         }
-        Lookup::Found(id) => id,
-    };
-    let node = &table.nodes[id as usize];
-    let zone = &table.zones[node.zone as usize].origin;
-    match &node.data {
-        NodeData::Empty => {
+        Lookup::Delegated(cut) => {
             x.steps.push(format!(
-                "{name} exists in zone {zone} but holds no records: NODATA"
+                "{name} is delegated at {}: a referral to its name servers",
+                table.nodes[cut as usize].name
             ));
             return x;
         }
-        NodeData::Records(sets) => {
-            let types: Vec<String> = sets.iter().map(|s| rtype_name(s.rtype)).collect();
+        Lookup::Found(id) => id,
+        Lookup::Wildcard(id) => {
             x.steps.push(format!(
-                "{name} holds static records in zone {zone}: {}",
-                types.join(", ")
+                "{name} does not exist; the wildcard {} answers it",
+                table.nodes[id as usize].name
             ));
+            id
         }
-        NodeData::Profile(_) => {}
+    };
+    let node = &table.nodes[id as usize];
+    let zone = &table.zones[node.zone as usize].origin;
+    if node.cut == Some(id) {
+        x.steps.push(format!(
+            "{name} is a delegation: a referral to its name servers"
+        ));
+        return x;
+    }
+    let qtype = match family {
+        Family::V4 => 1,
+        Family::V6 => 28,
+        Family::Any => 255,
+    };
+    let by_profile = node.profile_for(qtype).is_some();
+    if node.is_empty() {
+        x.steps.push(format!(
+            "{name} exists in zone {zone} but holds no records: NODATA"
+        ));
+        return x;
+    }
+    if !by_profile {
+        let types: Vec<String> = node.records.iter().map(|s| rtype_name(s.rtype)).collect();
+        x.steps.push(format!(
+            "{name} holds static records in zone {zone}: {}",
+            types.join(", ")
+        ));
     }
     for (n, step) in decision.steps.iter().enumerate() {
         let Some(profile) = table.profiles.get(step.profile as usize) else {
             break;
         };
         if n == 0 {
-            let how = if matches!(node.data, NodeData::Profile(_)) {
+            let how = if by_profile {
                 format!("{name} is answered by profile")
             } else {
                 "its CNAME chain leads to profile".to_string()
@@ -130,18 +153,7 @@ pub fn explain(
 }
 
 fn rtype_name(t: u16) -> String {
-    match t {
-        1 => "A".into(),
-        2 => "NS".into(),
-        5 => "CNAME".into(),
-        6 => "SOA".into(),
-        15 => "MX".into(),
-        16 => "TXT".into(),
-        28 => "AAAA".into(),
-        33 => "SRV".into(),
-        257 => "CAA".into(),
-        other => format!("TYPE{other}"),
-    }
+    hickory_proto::rr::RecordType::from(t).to_string()
 }
 
 fn describe_client(x: &mut Explanation, c: ClientView, ecs_enabled: bool) {

@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap;
 
 use crate::health::{HealthCell, Status};
 use crate::proto::name::{DomainName, is_suffix};
-use crate::proto::rr::WireRr;
+use crate::proto::rr::{TypeBitmap, WireRr};
 
 /// Index into [`RoutingTable::zones`].
 pub type ZoneId = u32;
@@ -52,8 +52,14 @@ pub struct RoutingTable {
 /// What a query name resolves to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
-    /// The name exists.
+    /// The name exists (a delegation point included: the answer decides
+    /// between a referral and the DS record).
     Found(NodeId),
+    /// The name does not exist, and a wildcard (RFC 4592) answers it: the
+    /// `*` node of its closest encloser.
+    Wildcard(NodeId),
+    /// The name is below a delegation (the cut given): a referral.
+    Delegated(NodeId),
     /// The name is inside one of our zones but does not exist.
     NxDomain(ZoneId),
     /// The name is outside every zone: refuse.
@@ -75,13 +81,18 @@ impl RoutingTable {
         self.names.get(wire).copied()
     }
 
-    /// Resolves a lowercase wire name.
+    /// Resolves a lowercase wire name: an exact match, else its closest
+    /// encloser (the longest ancestor that exists) decides between a
+    /// referral, a wildcard and NXDOMAIN (RFC 4592 §3.3.1).
     pub fn lookup(&self, wire: &[u8]) -> Lookup {
         if let Some(id) = self.node_id(wire) {
-            return Lookup::Found(id);
+            return match self.nodes[id as usize].cut {
+                Some(cut) if cut != id => Lookup::Delegated(cut),
+                _ => Lookup::Found(id),
+            };
         }
         // Every ancestor up to the apex exists as a node (empty non-terminals
-        // included), so the closest existing ancestor names the zone.
+        // included), so the first existing ancestor is the closest encloser.
         let mut pos = 0usize;
         while let Some(&len) = wire.get(pos) {
             if len == 0 {
@@ -91,7 +102,12 @@ impl RoutingTable {
             if let Some(suffix) = wire.get(pos..)
                 && let Some(id) = self.node_id(suffix)
             {
-                return Lookup::NxDomain(self.nodes[id as usize].zone);
+                let encloser = &self.nodes[id as usize];
+                return match (encloser.cut, encloser.wildcard) {
+                    (Some(cut), _) => Lookup::Delegated(cut),
+                    (None, Some(star)) => Lookup::Wildcard(star),
+                    (None, None) => Lookup::NxDomain(encloser.zone),
+                };
             }
         }
         Lookup::Outside
@@ -149,19 +165,43 @@ pub struct Node {
     pub name: DomainName,
     /// The zone the name belongs to.
     pub zone: ZoneId,
-    /// What the name holds.
-    pub data: NodeData,
+    /// Static RRsets: the apex holds SOA and NS (and DNSKEY, CDS, CDNSKEY
+    /// when signed), a delegation its NS and DS.
+    pub records: Vec<RrSet>,
+    /// The routing profile answering here: every type below the apex, A
+    /// and AAAA at it (next to the apex records).
+    pub profile: Option<ProfileId>,
+    /// This name's `*` child: it answers names below this one that do not
+    /// exist (RFC 4592).
+    pub wildcard: Option<NodeId>,
+    /// The delegation this name is at or below: queries get a referral.
+    pub cut: Option<NodeId>,
+    /// The types a query can find here (the profile's answer types
+    /// included), for the NSEC of a signed denial.
+    pub types: TypeBitmap,
 }
 
-/// The data at a name.
-#[derive(Debug)]
-pub enum NodeData {
-    /// Static RRsets (the apex holds SOA and NS here).
-    Records(Vec<RrSet>),
-    /// A routing profile decides the answer.
-    Profile(ProfileId),
-    /// An empty non-terminal: exists, holds nothing (RFC 8020).
-    Empty,
+impl Node {
+    /// A name with no records and no profile: an empty non-terminal
+    /// (RFC 8020), which exists and holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.profile.is_none()
+    }
+
+    /// The profile that answers `qtype` here: the node's profile for every
+    /// type when it is the only data, else (at an apex) for A and AAAA.
+    #[inline]
+    pub fn profile_for(&self, qtype: u16) -> Option<ProfileId> {
+        match self.profile {
+            Some(p) if self.records.is_empty() || matches!(qtype, 1 | 28) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The static RRset of `rtype`, if any.
+    pub fn set(&self, rtype: u16) -> Option<&RrSet> {
+        self.records.iter().find(|s| s.rtype == rtype)
+    }
 }
 
 /// The records of one name and type.

@@ -125,8 +125,8 @@ fn server_config_errors_are_located() {
             "CNAME loop",
         ),
         (
-            r#"{ name = "*.w", type = "A", value = "192.0.2.1" }"#,
-            "wildcard records are not supported",
+            r#"{ name = "*.w", type = "CNAME", value = "a" }, { name = "*.w", type = "A", value = "192.0.2.1" }"#,
+            "zones[0].records[1].name: *.w.tm.example.test. has a CNAME record; a CNAME must be the only record at its name",
         ),
         (
             r#"{ name = "x.example.org.", type = "A", value = "192.0.2.1" }"#,
@@ -412,4 +412,50 @@ fn https_checks_of_addresses_without_a_host_are_a_warning() {
     let (code, out, _) = check(&fx.config_path());
     assert_eq!(code, 0);
     assert!(!out.contains("HTTPS check"), "{out}");
+}
+
+/// Delegations and wildcards (issue 12): each mistake is named with its
+/// place and a hint.
+#[test]
+fn delegation_and_wildcard_mistakes_are_reported() {
+    let cases = [
+        (
+            r#"{ name = "sub", type = "NS", value = "ns1.sub" },"#,
+            "records[0].name: ns1.sub.tm.example.test. is inside the delegation sub.tm.example.test. and needs glue: add an A or AAAA record for it",
+        ),
+        (
+            r#"{ name = "sub", type = "NS", value = "ns.other.example." }, { name = "www.sub", type = "A", value = "192.0.2.1" },"#,
+            "records[1].name: www.sub.tm.example.test. is below the delegation sub.tm.example.test.: names there belong to the child zone; only the addresses of its name servers (glue) may be given here",
+        ),
+        (
+            r#"{ name = "sub", type = "NS", value = "ns.other.example." }, { name = "sub", type = "TXT", value = "x" },"#,
+            "records[1].name: sub.tm.example.test. is delegated (it has NS records), so it holds only NS and DS here; its TXT record belongs in the child zone",
+        ),
+        (
+            r#"{ name = "nods", type = "DS", value = "1 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF" },"#,
+            "records[0].name: DS records belong at a delegation: nods.tm.example.test. has no NS records (add them, or remove the DS)",
+        ),
+        (
+            r#"{ name = "sub", type = "DS", value = "1 13 2 0123" },"#,
+            "records[0].value: a digest of type 2 is 32 bytes; this one is 2",
+        ),
+        (
+            r#"{ name = "*.sub", type = "NS", value = "ns.other.example." },"#,
+            "records[0].name: a wildcard cannot be delegated (NS at *.sub.tm.example.test.); delegate each name",
+        ),
+        (
+            r#"{ name = "@", type = "NS", value = "ns3.other.example." },"#,
+            "records[0].type: the apex NS records come from the zone's `ns` list; NS records elsewhere delegate a name",
+        ),
+        (
+            r#"{ name = "a.sub", type = "NS", value = "ns.other.example." }, { name = "sub", type = "NS", value = "ns.other.example." },"#,
+            "records[0].name: a.sub.tm.example.test. is below the delegation sub.tm.example.test.: delegate it from the child zone",
+        ),
+    ];
+    for (records, want) in cases {
+        let fx = Fixture::with_zone("", &zone_with_records(records), &[]);
+        let (code, out, err) = check(&fx.config_path());
+        assert_eq!(code, 1, "{records}: {out}{err}");
+        assert!(out.contains(want), "{records}\nwant: {want}\ngot: {out}");
+    }
 }

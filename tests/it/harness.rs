@@ -45,6 +45,7 @@ const ZONE_RECORDS: &str = r#"  { name = "ns1", type = "A", value = "192.0.2.53"
   { name = "_sip._tcp", type = "SRV", value = "10 60 5060 sip" },
   { name = "sip", type = "AAAA", value = "2001:db8::5060" },
   { name = "v6only", type = "AAAA", value = "2001:db8::6" },
+  { name = "delegated", type = "NS", value = "ns1.other.example." },
 ]
 "#;
 

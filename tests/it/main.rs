@@ -8,6 +8,7 @@ mod architecture;
 mod backend;
 mod harness;
 
+mod authority;
 mod check;
 mod cli;
 mod clients;

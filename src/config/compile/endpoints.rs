@@ -77,6 +77,15 @@ impl Loader<'_> {
                 at,
             });
         }
+        if self.current_apex && matches!(target, Target::Host(_)) {
+            self.err(
+                src,
+                t,
+                &field,
+                "a profile at the zone apex answers addresses only: a CNAME cannot live at the apex (it holds SOA and NS); use an IPv4 or IPv6 address",
+            );
+            return None;
+        }
         if method == Some(Method::Multivalue) && matches!(target, Target::Host(_)) {
             self.err(
                 src,

@@ -2,6 +2,7 @@
 //! profiles, CNAME targets and loops, glue, and the probes' log labels.
 
 use super::*;
+use crate::routing::Lookup;
 
 impl Loader<'_> {
     /// Points nested endpoints at their child profiles, rejecting unknown
@@ -92,30 +93,32 @@ impl Loader<'_> {
         }
         let pending = std::mem::take(&mut self.pending);
         let mut sources: Vec<NodeSources> = Vec::new();
+        let mut defined_at: Vec<At> = Vec::new();
         for p in pending {
-            let data = match p.kind {
-                PendingKind::Records(sets) => {
-                    let (sets, ats): (Vec<RrSet>, Vec<Vec<At>>) =
-                        sets.into_iter().map(|s| (s.set, s.ats)).unzip();
-                    sources.push(NodeSources {
-                        node: self.table.nodes.len() as NodeId,
-                        sets: ats,
-                    });
-                    NodeData::Records(sets)
-                }
-                PendingKind::Profile(pid) => NodeData::Profile(pid),
-            };
-            let id = self.table.add_node(Node {
+            let (records, ats): (Vec<RrSet>, Vec<Vec<At>>) =
+                p.records.into_iter().map(|s| (s.set, s.ats)).unzip();
+            let id = self.table.nodes.len() as NodeId;
+            if !records.is_empty() {
+                sources.push(NodeSources {
+                    node: id,
+                    sets: ats,
+                });
+            }
+            self.table.add_node(Node {
                 name: p.name.clone(),
                 zone: p.zone,
-                data,
+                records,
+                profile: p.profile,
+                wildcard: None,
+                cut: None,
+                types: Default::default(),
             });
-            match &self.table.nodes[id as usize].data {
-                NodeData::Profile(pid) => self.table.profiles[*pid as usize].node = id,
-                _ if self.table.zones[p.zone as usize].origin == p.name => {
-                    self.table.zones[p.zone as usize].apex = id;
-                }
-                _ => {}
+            defined_at.push(p.at);
+            if let Some(pid) = p.profile {
+                self.table.profiles[pid as usize].node = id;
+            }
+            if self.table.zones[p.zone as usize].origin == p.name {
+                self.table.zones[p.zone as usize].apex = id;
             }
         }
         // Empty non-terminals: every ancestor up to the apex exists.
@@ -135,35 +138,55 @@ impl Loader<'_> {
                 self.table.add_node(Node {
                     name: n.clone(),
                     zone,
-                    data: NodeData::Empty,
+                    records: Vec::new(),
+                    profile: None,
+                    wildcard: None,
+                    cut: None,
+                    types: Default::default(),
                 });
                 cur = n.parent();
             }
         }
+        // Wildcards: a `*` first label makes the name its parent's wildcard.
+        for id in 0..self.table.nodes.len() {
+            let node = &self.table.nodes[id];
+            if node.name.wire().starts_with(b"\x01*")
+                && let Some(parent) = node.name.parent()
+                && let Some(pid) = self.table.node_id(parent.wire())
+            {
+                self.table.nodes[pid as usize].wildcard = Some(id as NodeId);
+            }
+        }
+        self.delegations(&defined_at, &sources);
+        if !self.diag.ok() {
+            return;
+        }
         // Links from record data to nodes.
+        // A name that exists links to its node (glue below a delegation
+        // too: referrals add its addresses); one that does not, to the
+        // wildcard that answers it or to NXDOMAIN in its zone.
         let link_of = |table: &RoutingTable, rr: &WireRr| -> Link {
             let Some(target) = rr.target() else {
                 return Link::None;
             };
+            if let Some(id) = table.node_id(target.wire()) {
+                return Link::Node(id);
+            }
             match table.lookup(target.wire()) {
-                crate::routing::Lookup::Found(id) => Link::Node(id),
-                crate::routing::Lookup::NxDomain(z) => Link::Missing(z),
-                crate::routing::Lookup::Outside => Link::None,
+                Lookup::Found(id) | Lookup::Wildcard(id) => Link::Node(id),
+                Lookup::NxDomain(z) => Link::Missing(z),
+                Lookup::Delegated(_) | Lookup::Outside => Link::None,
             }
         };
         for i in 0..self.table.nodes.len() {
-            let links: Vec<Vec<Link>> = match &self.table.nodes[i].data {
-                NodeData::Records(sets) => sets
-                    .iter()
-                    .map(|s| s.rrs.iter().map(|rr| link_of(&self.table, rr)).collect())
-                    .collect(),
-                _ => continue,
-            };
-            if let NodeData::Records(sets) = &mut self.table.nodes[i].data {
-                for (set, l) in sets.iter_mut().zip(links) {
-                    for (rr, link) in set.rrs.iter_mut().zip(l) {
-                        rr.link = link;
-                    }
+            let links: Vec<Vec<Link>> = self.table.nodes[i]
+                .records
+                .iter()
+                .map(|s| s.rrs.iter().map(|rr| link_of(&self.table, rr)).collect())
+                .collect();
+            for (set, l) in self.table.nodes[i].records.iter_mut().zip(links) {
+                for (rr, link) in set.rrs.iter_mut().zip(l) {
+                    rr.link = link;
                 }
             }
         }
@@ -171,7 +194,9 @@ impl Loader<'_> {
             let link = link_of(&self.table, &self.table.endpoints[i].rr);
             self.table.endpoints[i].rr.link = link;
         }
+        self.node_types();
         self.check_glue();
+        self.check_apex_profiles();
         self.check_cname_loops(&sources);
         self.check_host_targets();
         // Each probe's (profile, endpoint) names, for the prober's logs.
@@ -185,6 +210,38 @@ impl Loader<'_> {
                     Some((profile.name.as_str().into(), (*ep.name).into()))
                 })
                 .collect();
+        }
+    }
+
+    /// What each name can answer, for signed denials: its static types
+    /// and the types its profile's endpoints (nested ones followed) answer.
+    fn node_types(&mut self) {
+        fn profile_types(t: &RoutingTable, p: ProfileId, depth: usize, bits: &mut rr::TypeBitmap) {
+            let Some(p) = t.profiles.get(p as usize) else {
+                return;
+            };
+            for ep in t.endpoints_of(p) {
+                match ep.target {
+                    Target::V4(_) => bits.set(rtype::A),
+                    Target::V6(_) => bits.set(rtype::AAAA),
+                    Target::Host(_) => bits.set(rtype::CNAME),
+                    Target::Nested(c) if depth < crate::routing::MAX_NESTING => {
+                        profile_types(t, c, depth + 1, bits)
+                    }
+                    Target::Nested(_) => {}
+                }
+            }
+        }
+        for i in 0..self.table.nodes.len() {
+            let mut bits = rr::TypeBitmap::default();
+            let node = &self.table.nodes[i];
+            for s in &node.records {
+                bits.set(s.rtype);
+            }
+            if let Some(p) = node.profile {
+                profile_types(&self.table, p, 0, &mut bits);
+            }
+            self.table.nodes[i].types = bits;
         }
     }
 
@@ -215,8 +272,8 @@ impl Loader<'_> {
                 continue;
             }
             let has_addr = self.table.node_id(host.wire()).is_some_and(|id| {
-                matches!(&self.table.nodes[id as usize].data, NodeData::Records(sets)
-                    if sets.iter().any(|s| s.rtype == rtype::A || s.rtype == rtype::AAAA))
+                let node = &self.table.nodes[id as usize];
+                node.set(rtype::A).is_some() || node.set(rtype::AAAA).is_some()
             });
             if !has_addr {
                 self.error(
@@ -236,38 +293,33 @@ impl Loader<'_> {
         let where_of: FxHashMap<NodeId, &Vec<Vec<At>>> =
             sources.iter().map(|s| (s.node, &s.sets)).collect();
         for (i, node) in self.table.nodes.iter().enumerate() {
-            match &node.data {
-                NodeData::Records(sets) => {
-                    for (si, set) in sets.iter().enumerate() {
-                        if set.rtype != rtype::CNAME {
-                            continue;
-                        }
-                        if let Link::Node(to) = set.rrs[0].link {
-                            let at = where_of
-                                .get(&(i as NodeId))
-                                .and_then(|w| w.get(si))
-                                .and_then(|w| w.first())
-                                .cloned();
-                            edges[i].push((to, at));
-                        }
+            for (si, set) in node.records.iter().enumerate() {
+                if set.rtype != rtype::CNAME {
+                    continue;
+                }
+                if let Link::Node(to) = set.rrs[0].link {
+                    let at = where_of
+                        .get(&(i as NodeId))
+                        .and_then(|w| w.get(si))
+                        .and_then(|w| w.first())
+                        .cloned();
+                    edges[i].push((to, at));
+                }
+            }
+            if let Some(pid) = node.profile {
+                let p = &self.table.profiles[pid as usize];
+                for ep in self.table.endpoints_of(p) {
+                    if let Link::Node(to) = ep.rr.link {
+                        edges[i].push((to, None));
+                    }
+                    // A nested endpoint answers with its child's
+                    // targets, as if the name were the child's.
+                    if let Target::Nested(child) = ep.target
+                        && let Some(c) = self.table.profiles.get(child as usize)
+                    {
+                        edges[i].push((c.node, None));
                     }
                 }
-                NodeData::Profile(pid) => {
-                    let p = &self.table.profiles[*pid as usize];
-                    for ep in self.table.endpoints_of(p) {
-                        if let Link::Node(to) = ep.rr.link {
-                            edges[i].push((to, None));
-                        }
-                        // A nested endpoint answers with its child's
-                        // targets, as if the name were the child's.
-                        if let Target::Nested(child) = ep.target
-                            && let Some(c) = self.table.profiles.get(child as usize)
-                        {
-                            edges[i].push((c.node, None));
-                        }
-                    }
-                }
-                NodeData::Empty => {}
             }
         }
         // Iterative DFS with colours: 0 new, 1 on stack, 2 done.
@@ -310,9 +362,9 @@ impl Loader<'_> {
     }
 
     pub(super) fn profile_source(&self, node: usize) -> PathBuf {
-        match &self.table.nodes[node].data {
-            NodeData::Profile(pid) => self.table.profiles[*pid as usize].source.clone(),
-            _ => self
+        match self.table.nodes[node].profile {
+            Some(pid) => self.table.profiles[pid as usize].source.clone(),
+            None => self
                 .sources
                 .first()
                 .map(|s| s.path.clone())

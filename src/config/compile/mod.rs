@@ -18,6 +18,7 @@
 //! the table the stages append to in order (ids are indexes into it).
 
 mod cluster;
+mod delegations;
 mod endpoints;
 mod links;
 mod monitor;
@@ -50,7 +51,7 @@ use crate::health::tls::TlsKey;
 use crate::proto::name::DomainName;
 use crate::proto::rr::{self, Link, WireRr, rtype};
 use crate::routing::{
-    Endpoint, EndpointRuntime, Health, Node, NodeData, NodeId, OnAllDown, Profile, ProfileId,
+    Endpoint, EndpointRuntime, Health, Node, NodeId, OnAllDown, Profile, ProfileId,
     Routing, RoutingTable, RrSet, SubnetRange, Target, Zone, ZoneId,
 };
 
@@ -161,6 +162,8 @@ struct ZoneHead {
 struct ProfileOwner {
     name: DomainName,
     zone: ZoneId,
+    /// Named after its zone's apex: it answers A and AAAA there.
+    apex: bool,
 }
 
 /// An endpoint's `weight` and `priority`, checked.
@@ -175,6 +178,8 @@ struct Loader<'c> {
     carry: &'c Carry,
     /// The profile being compiled (its name as written), for runtime state.
     current_profile: String,
+    /// The profile being compiled is at a zone apex (no CNAME targets).
+    current_apex: bool,
     /// Nested endpoints to resolve once every profile is known.
     nested: Vec<NestedRef>,
     /// Host-name targets of endpoints, checked against our zones at the end.
@@ -228,23 +233,23 @@ struct SubnetKey {
     at: At,
 }
 
+/// A name defined so far: its records and profile, before nodes exist.
 struct Pending {
     name: DomainName,
     zone: ZoneId,
-    kind: PendingKind,
-    at: At,
-}
-
-enum PendingKind {
     /// Static RRsets, each record with where it was written.
-    Records(Vec<StaticSet>),
-    Profile(ProfileId),
+    records: Vec<StaticSet>,
+    /// The profile named after it (at an apex, next to the records).
+    profile: Option<ProfileId>,
+    /// Where the name was first defined.
+    at: At,
 }
 
 pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
     let mut l = Loader {
         carry,
         current_profile: String::new(),
+        current_apex: false,
         nested: Vec::new(),
         host_targets: Vec::new(),
         diag: Diagnostics::default(),

@@ -60,32 +60,37 @@ impl Loader<'_> {
             );
             return None;
         };
-        if self.table.zones[zone as usize].origin == name {
-            self.err(
-                src,
-                &raw.name,
-                "name",
-                format!("{name} is the zone apex; a profile must be a name below it"),
-            );
-            return None;
-        }
+        let apex = self.table.zones[zone as usize].origin == name;
         if let Some(&idx) = self.pending_index.get(name.wire()) {
             let other = &self.pending[idx];
-            let what = match other.kind {
-                PendingKind::Profile(_) => "another profile",
-                PendingKind::Records(_) => "static records",
+            // The apex holds SOA and NS: a profile there answers A and AAAA
+            // next to them (and to static records of other types).
+            let conflict = if other.profile.is_some() {
+                Some("another profile")
+            } else if !apex {
+                Some("static records")
+            } else if other
+                .records
+                .iter()
+                .any(|s| matches!(s.set.rtype, rtype::A | rtype::AAAA))
+            {
+                Some("static A or AAAA records at the apex")
+            } else {
+                None
             };
-            let where_ = self.sources[other.at.src].path.display().to_string();
-            let (line, _) = self.sources[other.at.src].line_col(other.at.span.start);
-            self.err(
-                src,
-                &raw.name,
-                "name",
-                format!("{name} is already defined by {what} at {where_}:{line}"),
-            );
-            return None;
+            if let Some(what) = conflict {
+                let where_ = self.sources[other.at.src].path.display().to_string();
+                let (line, _) = self.sources[other.at.src].line_col(other.at.span.start);
+                self.err(
+                    src,
+                    &raw.name,
+                    "name",
+                    format!("{name} is already defined by {what} at {where_}:{line}"),
+                );
+                return None;
+            }
         }
-        Some(ProfileOwner { name, zone })
+        Some(ProfileOwner { name, zone, apex })
     }
 
     pub(super) fn profile(&mut self, src: usize, raw: RawProfile) {
@@ -94,6 +99,7 @@ impl Loader<'_> {
         // the profile is only added when none was found.
         let errors_before = self.diag.errors.len();
         let named = self.profile_name(src, &raw);
+        self.current_apex = named.as_ref().is_some_and(|o| o.apex);
         self.current_profile = named
             .as_ref()
             .map(|o| o.name.as_str().to_ascii_lowercase())
@@ -250,7 +256,7 @@ impl Loader<'_> {
         }
         let method_routing = self.method_routing(method, &keys, &names);
         let last_ep = self.table.endpoints.len() as u32;
-        let Some(ProfileOwner { name, zone }) = named else {
+        let Some(ProfileOwner { name, zone, .. }) = named else {
             self.table.endpoints.truncate(first_ep as usize);
             return;
         };
@@ -325,7 +331,11 @@ impl Loader<'_> {
                 .as_ref()
                 .map(|m| m.interval * (m.tolerated_failures + 1) + m.timeout),
         });
-        self.define(name, zone, PendingKind::Profile(profile_id), at);
+        match self.pending_index.get(name.wire()) {
+            // The apex: the profile joins SOA and NS.
+            Some(&idx) => self.pending[idx].profile = Some(profile_id),
+            None => self.define(name, zone, Vec::new(), Some(profile_id), at),
+        }
     }
 
     /// Warns about endpoint keys the profile's method does not use: they are

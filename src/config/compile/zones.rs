@@ -208,12 +208,7 @@ impl Loader<'_> {
                 ats: ns_ats,
             },
         ];
-        self.define(
-            origin.clone(),
-            zi as ZoneId,
-            PendingKind::Records(apex_sets),
-            zone_at,
-        );
+        self.define(origin.clone(), zi as ZoneId, apex_sets, None, zone_at);
         Some(ZoneHead {
             id: zi as ZoneId,
             origin,
@@ -238,14 +233,6 @@ impl Loader<'_> {
                 format!("{name} is not inside zone {origin}"),
             );
         }
-        if crate::proto::name::labels(name.wire()).any(|l| l == b"*") {
-            return self.err(
-                src,
-                &r.name,
-                &format!("{p}.name"),
-                "wildcard records are not supported; list each name",
-            );
-        }
         let owner_zone = self.table.zone_of(&name);
         if owner_zone != Some(zone) {
             let other = owner_zone
@@ -259,12 +246,20 @@ impl Loader<'_> {
             );
         }
         let t = r.rtype.get_ref().to_ascii_uppercase();
-        if t == "NS" {
+        if t == "NS" && name == *origin {
             return self.err(
                 src,
                 &r.rtype,
                 &format!("{p}.type"),
-                "NS records come from the zone's `ns` list; delegations below the apex are not supported",
+                "the apex NS records come from the zone's `ns` list; NS records elsewhere delegate a name",
+            );
+        }
+        if matches!(t.as_str(), "NS" | "DS") && name.wire().starts_with(b"\x01*") {
+            return self.err(
+                src,
+                &r.name,
+                &format!("{p}.name"),
+                format!("a wildcard cannot be delegated ({t} at {name}); delegate each name"),
             );
         }
         let ttl = match &r.ttl {
@@ -285,10 +280,11 @@ impl Loader<'_> {
         let code = wire.rtype();
         if let Some(&idx) = self.pending_index.get(name.wire()) {
             let existing = &mut self.pending[idx];
-            let PendingKind::Records(sets) = &mut existing.kind else {
+            if existing.profile.is_some() {
                 let msg = format!("{name} is already the name of a routing profile");
                 return self.error(&at, msg);
-            };
+            }
+            let sets = &mut existing.records;
             let is_apex = name == *origin;
             let has_cname = sets.iter().any(|s| s.set.rtype == rtype::CNAME);
             if code == rtype::CNAME && (is_apex || !sets.is_empty()) {
@@ -329,25 +325,29 @@ impl Loader<'_> {
                 rtype: code,
                 rrs: vec![wire],
             };
-            self.define(
-                name,
-                zone,
-                PendingKind::Records(vec![StaticSet {
-                    set,
-                    ats: vec![at.clone()],
-                }]),
-                at,
-            );
+            let sets = vec![StaticSet {
+                set,
+                ats: vec![at.clone()],
+            }];
+            self.define(name, zone, sets, None, at);
         }
     }
 
-    pub(super) fn define(&mut self, name: DomainName, zone: ZoneId, kind: PendingKind, at: At) {
+    pub(super) fn define(
+        &mut self,
+        name: DomainName,
+        zone: ZoneId,
+        records: Vec<StaticSet>,
+        profile: Option<ProfileId>,
+        at: At,
+    ) {
         self.pending_index
             .insert(name.wire().into(), self.pending.len());
         self.pending.push(Pending {
             name,
             zone,
-            kind,
+            records,
+            profile,
             at,
         });
     }
@@ -358,7 +358,7 @@ impl Loader<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use crate::routing::{Lookup, NodeData};
+    use crate::routing::Lookup;
 
     #[test]
     fn static_records_become_nodes_with_their_empty_parents() {
@@ -368,7 +368,7 @@ mod tests {
         let Lookup::Found(id) = t.lookup(ns1.wire()) else {
             panic!("ns1 not found")
         };
-        assert!(matches!(t.nodes[id as usize].data, NodeData::Records(_)));
+        assert!(!t.nodes[id as usize].records.is_empty());
         let none = crate::proto::name::DomainName::parse("nope.tm.example.test.", None).unwrap();
         assert!(matches!(t.lookup(none.wire()), Lookup::NxDomain(_)));
     }

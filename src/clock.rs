@@ -23,6 +23,13 @@ pub fn from_unix_millis(ms: u64) -> SystemTime {
 }
 
 /// Now, in milliseconds since the Unix epoch.
+/// Seconds since the epoch now, as DNSSEC writes times (RFC 4034 §3.1.5).
+#[inline]
+pub fn unix_secs_now() -> u32 {
+    unix_secs(SystemTime::now())
+}
+
+/// Milliseconds since the epoch now.
 pub fn now_millis() -> u64 {
     unix_millis(SystemTime::now())
 }

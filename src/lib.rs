@@ -38,6 +38,8 @@
 //!   (`answer`), rate limiting (`rrl`), cookies (`cookie`), and `inspect`
 //!   (a synthetic query answered for explain).
 //! - [`server`]: the UDP and TCP listeners that feed the answer path.
+//! - [`dnssec`]: online signing: zone keys (DNSKEY, DS), RRSIGs made for
+//!   the RRsets answers carry, and the lock-free cache that keeps them.
 //! - [`net`]: connection slots with per-client limits and eviction, and the
 //!   file-descriptor budget.
 //! - [`metrics`]: the counters the answer path bumps (plain atomics).
@@ -63,6 +65,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod dns;
+pub mod dnssec;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use switchyard::app::Server;
 use switchyard::config;
+use switchyard::dnssec::Algorithm;
 
 mod cli;
 
@@ -116,6 +117,42 @@ enum Command {
     },
     /// Reload the running server's configuration now.
     Reload,
+    /// DNSSEC: make a zone's signing key, print its DS record.
+    Dnssec {
+        #[command(subcommand)]
+        command: DnssecCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DnssecCommand {
+    /// Make a new signing key for a zone (a combined KSK/ZSK, written with
+    /// mode 0600) and print its DS and DNSKEY records.
+    Keygen {
+        /// The zone, e.g. tm.example.test
+        #[arg(long)]
+        zone: String,
+        /// The signing algorithm: ecdsap256sha256 or ed25519.
+        #[arg(long, default_value = "ecdsap256sha256", value_parser = Algorithm::parse)]
+        algorithm: Algorithm,
+        /// Where to write the key [default: keys/ZONE.key].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing key file (a published key then stops
+        /// validating until the parent's DS is changed).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the DS record of a zone's key, for the parent zone.
+    Ds {
+        /// The zone, e.g. tm.example.test
+        #[arg(long)]
+        zone: String,
+        /// A key file; without it, every key the zone publishes in the
+        /// configuration (`-c`): its signing key and any `publish` key.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -191,6 +228,7 @@ fn main() -> ExitCode {
             )
         }),
         Command::Reload => admin().and_then(cli::reload),
+        Command::Dnssec { command } => dnssec(command, &cli.config),
     };
     match result {
         Ok(code) => code,
@@ -249,6 +287,54 @@ macro_rules! out {
     }};
 }
 
+/// The DS records of every key `zone` publishes in the configuration at
+/// `path` (its CDS set: the signing key and any `publish` key).
+fn configured_ds(zone: &str, path: &std::path::Path) -> Result<Vec<String>, String> {
+    let name = switchyard::proto::name::DomainName::parse(zone, None)
+        .map_err(|e| format!("`{zone}`: {e}"))?;
+    let cfg = config::load(path).map_err(|e| {
+        format!(
+            "{}: the configuration has problems (run `switchyard check`), or pass --key FILE:\n{e}",
+            path.display()
+        )
+    })?;
+    let t = &cfg.table;
+    let z = t.zones.iter().find(|z| z.origin == name).ok_or_else(|| {
+        format!(
+            "{} serves no zone {name} (pass --key FILE for a key of another zone)",
+            path.display()
+        )
+    })?;
+    if z.signer.is_none() {
+        return Err(format!(
+            "zone {name} is not signed in {}: add `dnssec = {{ key = {{ file = \"...\" }} }}` to it, or pass --key FILE",
+            path.display()
+        ));
+    }
+    let apex = &t.nodes[z.apex as usize];
+    let lines = apex
+        .set(switchyard::proto::rr::rtype::CDS)
+        .map(|set| {
+            set.rrs
+                .iter()
+                .map(|rr| {
+                    let d = rr.rdata();
+                    let hex: String = d[4..].iter().map(|b| format!("{b:02X}")).collect();
+                    format!(
+                        "{} {} IN DS {} {} {} {hex}",
+                        z.origin,
+                        switchyard::dnssec::cli::DEFAULT_TTL,
+                        u16::from_be_bytes([d[0], d[1]]),
+                        d[2],
+                        d[3]
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(lines)
+}
+
 fn check(path: &std::path::Path) -> Result<ExitCode> {
     match config::load(path) {
         Ok(cfg) => {
@@ -301,6 +387,28 @@ fn check(path: &std::path::Path) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn dnssec(command: DnssecCommand, config_path: &std::path::Path) -> Result<ExitCode> {
+    use switchyard::dnssec::cli;
+    let lines = match command {
+        DnssecCommand::Keygen {
+            zone,
+            algorithm,
+            out,
+            force,
+        } => cli::keygen(&zone, algorithm, out.as_deref(), force),
+        DnssecCommand::Ds {
+            zone,
+            key: Some(key),
+        } => cli::ds(&zone, &key),
+        DnssecCommand::Ds { zone, key: None } => configured_ds(&zone, config_path),
+    }
+    .map_err(anyhow::Error::msg)?;
+    for line in lines {
+        out!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn plural(n: usize) -> &'static str {

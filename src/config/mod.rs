@@ -124,6 +124,8 @@ pub struct DnsSettings {
     pub cookies: CookieSettings,
     /// `dns.nsid`: the identifier sent to clients that ask (RFC 5001).
     pub nsid: Option<String>,
+    /// `dns.signature_cache`: most RRSIGs kept (signed zones).
+    pub signature_cache: usize,
 }
 
 /// `[dns.cookies]`
@@ -162,6 +164,7 @@ impl Default for DnsSettings {
             rate_limit: Some(crate::dns::rrl::Config::default()),
             cookies: CookieSettings::default(),
             nsid: None,
+            signature_cache: 65_536,
         }
     }
 }
@@ -241,6 +244,8 @@ pub struct Carry {
     pub geo: Option<Arc<crate::geo::GeoDb>>,
     /// The cookie secrets in use.
     pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
+    /// The signature cache in use (signed zones).
+    pub signatures: Option<Arc<crate::dnssec::cache::SigCache>>,
 }
 
 impl Carry {
@@ -269,6 +274,10 @@ impl Carry {
             disabled,
             geo,
             cookies: table.cookies.clone(),
+            signatures: table
+                .zones
+                .iter()
+                .find_map(|z| z.signer.as_ref().map(|s| s.cache.clone())),
         }
     }
 }

@@ -101,6 +101,8 @@ pub struct RawDns {
     pub cookies: Option<Spanned<RawCookies>>,
     /// Server identifier for NSID (RFC 5001).
     pub nsid: Option<Spanned<String>>,
+    /// Most signatures kept in the signature cache (signed zones).
+    pub signature_cache: Option<Spanned<i64>>,
 }
 
 /// `[dns.rate_limit]`
@@ -192,6 +194,30 @@ pub struct RawZone {
     /// Static records.
     #[serde(default)]
     pub records: Vec<Spanned<RawRecord>>,
+    /// DNSSEC: sign this zone's answers online.
+    pub dnssec: Option<Spanned<RawDnssec>>,
+}
+
+/// `dnssec = { key = { file = "keys/ZONE.key" } }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnssec {
+    /// The signing key (combined KSK/ZSK).
+    pub key: Spanned<RawKeyRef>,
+    /// Further keys published in DNSKEY (and CDS/CDNSKEY) without signing:
+    /// the incoming or outgoing key of a rollover.
+    #[serde(default)]
+    pub publish: Vec<Spanned<RawKeyRef>>,
+    /// How long signatures are valid (`"7d"`).
+    pub signature_validity: Option<Spanned<String>>,
+}
+
+/// `{ file = "keys/ZONE.key" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyRef {
+    /// A key file written by `switchyard dnssec keygen`.
+    pub file: Spanned<String>,
 }
 
 /// `soa = { ... }`

@@ -10,10 +10,10 @@
 use std::net::IpAddr;
 
 use super::wire::{self, Edns, Parsed, Query, flags, rcode};
-use super::{cookie, rrl};
+use super::{cookie, rrl, sign};
 use crate::geo::{self, GeoDb};
 use crate::proto::name::MAX_WIRE_LEN;
-use crate::proto::rr::{Link, WireRr, rtype};
+use crate::proto::rr::{Link, TypeBitmap, WireRr, rtype};
 use crate::routing::{
     self, Client, Family, Lookup, NodeId, Outcome, Picks, RoutingTable, Target, ZoneId,
 };
@@ -125,16 +125,17 @@ pub fn slip(out: &mut Vec<u8>, s: &Summary) {
 
 /// A name written in full somewhere in the message.
 #[derive(Clone, Copy)]
-struct NameAt<'t> {
-    offset: usize,
-    wire: &'t [u8],
+pub(super) struct NameAt<'t> {
+    /// Where it is written.
+    pub(super) offset: usize,
+    /// Its lowercase wire form.
+    pub(super) wire: &'t [u8],
 }
 
 /// How a name's resolution ended.
 enum End<'t> {
     Answered,
     /// The name (written at the given place) exists without the type.
-    #[allow(dead_code)] // the node: for the NSEC of signed answers, next
     NoData(ZoneId, NameAt<'t>, NodeId),
     NxDomain(ZoneId, NameAt<'t>),
     /// The name is at or below this delegation: a referral.
@@ -149,6 +150,7 @@ pub struct Answerer {
     lower: [u8; MAX_WIRE_LEN],
     geo_cache: geo::Cache,
     cookies: cookie::Cache,
+    signing: sign::SignScratch,
 }
 
 /// What resolving one name needs besides the table.
@@ -189,6 +191,7 @@ impl Answerer {
             lower: [0; MAX_WIRE_LEN],
             geo_cache: geo::Cache::default(),
             cookies: cookie::Cache::default(),
+            signing: sign::SignScratch::default(),
         }
     }
 
@@ -325,6 +328,7 @@ impl Answerer {
             scratch,
             lower,
             geo_cache,
+            signing,
             ..
         } = self;
         // Header placeholder, then the question exactly as sent.
@@ -372,33 +376,94 @@ impl Answerer {
                         ),
                         Lookup::Outside => End::ServFail,
                     };
+                    // Signed answers for clients that set DO, in zones
+                    // that have a key.
+                    let sign = q.edns.is_some_and(|e| e.dnssec_ok) && table.signed();
+                    let now = if sign {
+                        crate::clock::unix_secs_now()
+                    } else {
+                        0
+                    };
+                    let q_end = 12 + q.question.len();
+                    if sign && matches!(end, End::Answered | End::NoData(..) | End::NxDomain(..)) {
+                        c.an += signing.sign_section(table, out, q_end, c.an, false, now);
+                    }
+                    let authority_at = out.len();
                     let (code, aa) = match end {
                         End::Answered => (rcode::NOERROR, true),
-                        End::NoData(zone, at, _) => {
+                        End::NoData(zone, at, node) => {
                             negative(table, out, &mut c, zone, apex_of(table, zone, at));
+                            if sign && table.zones[zone as usize].signer.is_some() {
+                                // The types that are there; never the one
+                                // asked, nor CNAME (RFC 4035 §5.4).
+                                let mut types = table.nodes[node as usize].types;
+                                types.clear(q.qtype);
+                                types.clear(rtype::CNAME);
+                                let ttl = table.zones[zone as usize].negative_soa.ttl();
+                                sign::write_nsec(out, at, types, ttl);
+                                c.ns += 1;
+                            }
                             (rcode::NOERROR, true)
                         }
                         End::NxDomain(zone, at) => {
                             negative(table, out, &mut c, zone, apex_of(table, zone, at));
-                            (rcode::NXDOMAIN, true)
+                            if sign && table.zones[zone as usize].signer.is_some() {
+                                let mut types = TypeBitmap::default();
+                                types.set(rtype::NXNAME);
+                                let ttl = table.zones[zone as usize].negative_soa.ttl();
+                                sign::write_nsec(out, at, types, ttl);
+                                c.ns += 1;
+                                // RFC 9824 §3.1: NOERROR, unless the client
+                                // said it reads compact answers (CO).
+                                if q.edns.is_some_and(|e| e.compact_ok) {
+                                    (rcode::NXDOMAIN, true)
+                                } else {
+                                    (rcode::NOERROR, true)
+                                }
+                            } else {
+                                (rcode::NXDOMAIN, true)
+                            }
                         }
                         End::Referral(cut) => {
                             // Nothing answered before a referral: it is the
                             // whole response.
-                            out.truncate(12 + q.question.len());
+                            out.truncate(q_end);
                             c = Counts::default();
                             scratch.glue_len = 0;
                             scratch.referral(table, question, cut, out, &mut c);
+                            let n = &table.nodes[cut as usize];
+                            if sign
+                                && n.set(rtype::DS).is_none()
+                                && table.zones[n.zone as usize].signer.is_some()
+                            {
+                                // Proof that the child is unsigned: no DS
+                                // at the cut (RFC 4035 §3.1.4).
+                                let wire = n.name.wire();
+                                let at = NameAt {
+                                    offset: question.offset + question.wire.len() - wire.len(),
+                                    wire,
+                                };
+                                let ttl = table.zones[n.zone as usize].negative_soa.ttl();
+                                sign::write_nsec(out, at, n.types, ttl);
+                                c.ns += 1;
+                            }
                             (rcode::NOERROR, false)
                         }
                         End::ServFail => {
-                            out.truncate(12 + q.question.len());
+                            out.truncate(q_end);
                             c = Counts::default();
                             scratch.glue_len = 0;
                             (rcode::SERVFAIL, true)
                         }
                     };
+                    if sign && c.ns > 0 {
+                        c.ns += signing.sign_section(table, out, authority_at, c.ns, !aa, now);
+                    }
+                    let additional_at = out.len();
                     scratch.write_glue(table, out, &mut c, !aa);
+                    if sign && aa && c.ar > 0 {
+                        c.ar += signing.sign_section(table, out, additional_at, c.ar, false, now);
+                    }
                     (code, aa)
                 }
             }
@@ -683,7 +748,7 @@ fn patch_ttl(out: &mut [u8], rr: &WireRr, ttl: u32) {
 }
 
 #[inline]
-fn write_owner(out: &mut Vec<u8>, at: NameAt<'_>) {
+pub(super) fn write_owner(out: &mut Vec<u8>, at: NameAt<'_>) {
     if at.offset <= MAX_POINTER {
         out.extend_from_slice(&(0xC000 | at.offset as u16).to_be_bytes());
     } else {

@@ -10,6 +10,7 @@ pub mod answer;
 pub mod cookie;
 pub mod inspect;
 pub mod rrl;
+pub mod sign;
 pub mod wire;
 
 pub use crate::proto::{name, rr};

@@ -113,6 +113,23 @@ impl RoutingTable {
         Lookup::Outside
     }
 
+    /// True when any zone is signed.
+    #[inline]
+    pub fn signed(&self) -> bool {
+        self.zones.iter().any(|z| z.signer.is_some())
+    }
+
+    /// The signer of the signed zone that holds the lowercase wire name
+    /// `wire` (the longest origin that is its suffix), if any.
+    pub fn signer_for(&self, wire: &[u8]) -> Option<&crate::dnssec::ZoneSigner> {
+        self.zones
+            .iter()
+            .filter(|z| is_suffix(wire, z.origin.wire()))
+            .max_by_key(|z| z.origin.wire().len())?
+            .signer
+            .as_deref()
+    }
+
     /// The zone whose origin is the longest suffix of `name`, if any.
     pub fn zone_of(&self, name: &DomainName) -> Option<ZoneId> {
         self.zones
@@ -156,6 +173,8 @@ pub struct Zone {
     pub negative_soa: WireRr,
     /// The SOA serial in use.
     pub serial: u32,
+    /// Its key and signature cache, when the zone is signed (`dnssec`).
+    pub signer: Option<Arc<crate::dnssec::ZoneSigner>>,
 }
 
 /// A name that exists.

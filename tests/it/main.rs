@@ -14,6 +14,7 @@ mod cli;
 mod clients;
 mod cluster;
 mod dns_rules;
+mod dnssec;
 mod ecs;
 mod explain;
 mod fuzz_corpus;

@@ -19,6 +19,7 @@
 
 mod cluster;
 mod delegations;
+mod dnssec;
 mod endpoints;
 mod links;
 mod monitor;
@@ -38,8 +39,8 @@ use toml::Spanned;
 use super::diag::{self, ConfigErrors, Diagnostics, Source};
 use super::methods;
 use super::raw::{
-    RawEndpoint, RawLocation, RawMonitor, RawProfile, RawRecord, RawServer, RawZone, SizeSpec,
-    StatusSpec,
+    RawDnssec, RawEndpoint, RawKeyRef, RawLocation, RawMonitor, RawProfile, RawRecord, RawServer,
+    RawZone, SizeSpec, StatusSpec,
 };
 use super::secret::{Secret, SecretSource};
 use super::{
@@ -51,8 +52,8 @@ use crate::health::tls::TlsKey;
 use crate::proto::name::DomainName;
 use crate::proto::rr::{self, Link, WireRr, rtype};
 use crate::routing::{
-    Endpoint, EndpointRuntime, Health, Node, NodeId, OnAllDown, Profile, ProfileId,
-    Routing, RoutingTable, RrSet, SubnetRange, Target, Zone, ZoneId,
+    Endpoint, EndpointRuntime, Health, Node, NodeId, OnAllDown, Profile, ProfileId, Routing,
+    RoutingTable, RrSet, SubnetRange, Target, Zone, ZoneId,
 };
 
 /// Largest TTL allowed (RFC 2181 §8).
@@ -180,6 +181,10 @@ struct Loader<'c> {
     current_profile: String,
     /// The profile being compiled is at a zone apex (no CNAME targets).
     current_apex: bool,
+    /// The signature cache of signed zones, once one is read.
+    sig_cache: Option<Arc<crate::dnssec::cache::SigCache>>,
+    /// `dns.signature_cache`.
+    signature_cache_size: usize,
     /// Nested endpoints to resolve once every profile is known.
     nested: Vec<NestedRef>,
     /// Host-name targets of endpoints, checked against our zones at the end.
@@ -250,6 +255,8 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
         carry,
         current_profile: String::new(),
         current_apex: false,
+        sig_cache: None,
+        signature_cache_size: 0,
         nested: Vec::new(),
         host_targets: Vec::new(),
         diag: Diagnostics::default(),
@@ -497,6 +504,7 @@ impl Loader<'_> {
         self.prober_settings = settings.prober;
         self.table.ecs = settings.dns.ecs;
         self.table.nsid = settings.dns.nsid.as_deref().map(|n| n.as_bytes().into());
+        self.signature_cache_size = settings.dns.signature_cache;
         self.table.cookies = cookie_secrets(&settings.dns.cookies, self.carry.cookies.as_deref());
         self.table.loaded_at = Some(self.now);
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();

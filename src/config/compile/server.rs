@@ -51,6 +51,11 @@ impl Loader<'_> {
                 dns.nsid = Some(text.clone());
             }
         }
+        if let Some(n) = &raw.dns.signature_cache
+            && let Some(n) = self.int::<usize>(src, n, "dns.signature_cache", 64, 16_777_216)
+        {
+            dns.signature_cache = n;
+        }
         if let Some(t) = &raw.dns.tcp_idle_timeout
             && let Some(d) = self.duration(src, t, "dns.tcp_idle_timeout")
         {

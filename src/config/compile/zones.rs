@@ -185,14 +185,22 @@ impl Loader<'_> {
         let negative_soa = soa_rr.with_ttl(ttl.min(minimum));
 
         let zone_at = self.at(src, &z.origin, &format!("{p}.origin"));
+        let (signer, key_sets) = match &z.dnssec {
+            Some(d) => match self.zone_dnssec(src, zi, &origin, ttl, d) {
+                Some((signer, sets)) => (Some(signer), sets),
+                None => (None, Vec::new()),
+            },
+            None => (None, Vec::new()),
+        };
         self.table.zones.push(Zone {
             origin: origin.clone(),
             apex: NodeId::MAX, // set in finish()
             negative_soa,
             serial,
+            signer,
         });
         let soa_at = zone_at.clone();
-        let apex_sets = vec![
+        let mut apex_sets = vec![
             StaticSet {
                 set: RrSet {
                     rtype: rtype::SOA,
@@ -208,6 +216,7 @@ impl Loader<'_> {
                 ats: ns_ats,
             },
         ];
+        apex_sets.extend(key_sets);
         self.define(origin.clone(), zi as ZoneId, apex_sets, None, zone_at);
         Some(ZoneHead {
             id: zi as ZoneId,

@@ -1,0 +1,469 @@
+//! DNSSEC online signing (issue 12), checked by real validators: Unbound
+//! with a trust anchor made by `switchyard dnssec ds` and
+//! `module-config: "subnetcache validator iterator"` resolves through the
+//! real binary and must set AD on every kind of answer; `delv` (BIND's
+//! validating lookup tool) must say "fully validated"; a trust anchor for
+//! another key must make every answer SERVFAIL.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, Mode, wait_until};
+use crate::harness::*;
+
+const ZONE: &str = "tm.example.test.";
+const CHILD: &str = "sub.tm.example.test.";
+
+/// `switchyard dnssec keygen` into `dir/keys/NAME.key`; returns its path.
+fn keygen(dir: &Path, zone: &str, name: &str, algorithm: &str) -> PathBuf {
+    let path = dir.join("keys").join(format!("{name}.key"));
+    let out = Command::new(bin())
+        .args([
+            "dnssec",
+            "keygen",
+            "--zone",
+            zone,
+            "--algorithm",
+            algorithm,
+            "--out",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(" IN DS "), "keygen prints the DS: {text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the key file is private");
+    path
+}
+
+/// `switchyard dnssec ds`: the DS line for the key.
+fn ds(zone: &str, key: &Path) -> String {
+    let out = Command::new(bin())
+        .args(["dnssec", "ds", "--zone", zone, "--key"])
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines()
+        .find(|l| l.contains(" DS "))
+        .unwrap_or_else(|| panic!("no DS in {text}"))
+        .to_string()
+}
+
+/// The RDATA of a DS line (`KEYTAG ALG DIGESTTYPE DIGEST`).
+fn ds_rdata(line: &str) -> String {
+    let at = line.find(" DS ").unwrap();
+    line[at + 4..].trim().to_string()
+}
+
+fn probe(port: u16) -> Toml {
+    Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"))
+}
+
+/// The parent zone's server: a priority profile probed on two local
+/// backends, weighted and geographic profiles, static records, a wildcard,
+/// an unsigned delegation and a signed one (`sub`, served by the child).
+struct Parent {
+    proc: Proc,
+    primary: Backend,
+    _secondary: Backend,
+    ds: String,
+}
+
+fn start_parent(child_ds: &str, child_ns: SocketAddr) -> Parent {
+    let primary = Backend::http(Mode::Ok);
+    let secondary = Backend::http(Mode::Ok);
+    let records = format!(
+        r#"  {{ name = "*.wild", type = "TXT", value = "wildcard" }},
+  {{ name = "sub", type = "NS", value = "ns.sub" }},
+  {{ name = "ns.sub", type = "A", value = "{}" }},
+  {{ name = "sub", type = "DS", value = "{child_ds}" }},
+"#,
+        child_ns.ip()
+    );
+    let zone = zone_with_records(&records) + "dnssec = { key = { file = \"keys/parent.key\" } }\n";
+    let todo = ProfileToml::new("todoapi.tm.example.test.", "priority")
+        .ttl(1)
+        .set_monitor("protocol", "http")
+        .set_monitor("path", "/Health/{key}")
+        .set_monitor("key", "k")
+        .set_monitor("interval", "200ms")
+        .set_monitor("timeout", "100ms")
+        .set_monitor("tolerated_failures", 0)
+        .set_monitor("required_successes", 1)
+        .endpoint("primary", "203.0.113.10")
+        .set_endpoint("primary", "priority", 1)
+        .set_endpoint("primary", "probe", probe(primary.port()))
+        .endpoint("secondary", "198.51.100.20")
+        .set_endpoint("secondary", "priority", 2)
+        .set_endpoint("secondary", "probe", probe(secondary.port()))
+        .build();
+    let canary = ProfileToml::new("canary.tm.example.test.", "weighted")
+        .ttl(1)
+        .endpoint("stable", "192.0.2.31")
+        .set_endpoint("stable", "weight", 9)
+        .endpoint("canary", "192.0.2.32")
+        .set_endpoint("canary", "weight", 1)
+        .build();
+    let geo = std::fs::read_to_string(repo().join("profiles/geo.toml")).unwrap();
+    let geoip = format!(
+        "[geoip]\ndatabase = \"{}\"",
+        repo().join("geoip/geo-whois-asn-country.mmdb").display()
+    );
+    let fx = Fixture::with_zone(
+        &geoip,
+        &zone,
+        &[
+            ("todo.toml", &todo),
+            ("canary.toml", &canary),
+            ("geo.toml", &geo),
+        ],
+    );
+    let key = keygen(fx.dir.path(), ZONE, "parent", "ecdsap256sha256");
+    let ds = ds(ZONE, &key);
+    // Without --key, `ds` reads the zone's keys from the configuration.
+    let out = Command::new(bin())
+        .arg("-c")
+        .arg(fx.config_path())
+        .args(["dnssec", "ds", "--zone", ZONE])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ds, "{out:?}");
+    let proc = Proc::start(fx);
+    Parent {
+        proc,
+        primary,
+        _secondary: secondary,
+        ds,
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The child zone `sub.tm.example.test.`, signed with Ed25519, on its own
+/// server; returns it and its DS.
+fn start_child() -> (Proc, String) {
+    let zone = format!(
+        r#"
+[[zones]]
+origin = "{CHILD}"
+ns = ["ns.{CHILD}"]
+records = [
+  {{ name = "ns", type = "A", value = "127.0.0.1" }},
+  {{ name = "www", type = "A", value = "192.0.2.77" }},
+]
+dnssec = {{ key = {{ file = "keys/child.key" }} }}
+"#
+    );
+    let fx = Fixture::with_zone("", &zone, &[]);
+    let key = keygen(fx.dir.path(), CHILD, "child", "ed25519");
+    let ds = ds_rdata(&ds(CHILD, &key));
+    (Proc::start(fx), ds)
+}
+
+fn free_port() -> u16 {
+    for _ in 0..50 {
+        let port = crate::harness::free_port(false);
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// Unbound validating with `anchor`, the parent and child zones stubbed
+/// to their servers.
+struct Unbound {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Unbound {
+    fn start(anchor: &str, parent: SocketAddr, child: SocketAddr) -> Unbound {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = format!(
+            r#"server:
+  interface: 127.0.0.1
+  port: {port}
+  do-ip6: no
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "{dir}"
+  pidfile: ""
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  val-log-level: 2
+  access-control: 127.0.0.0/8 allow
+  do-not-query-localhost: no
+  qname-minimisation: no
+  module-config: "subnetcache validator iterator"
+  send-client-subnet: 127.0.0.1
+  client-subnet-always-forward: yes
+  max-client-subnet-ipv4: 24
+  num-threads: 1
+  local-zone: "test." nodefault
+  trust-anchor: "{anchor}"
+stub-zone:
+  name: "{ZONE}"
+  stub-addr: {pip}@{pport}
+stub-zone:
+  name: "{CHILD}"
+  stub-addr: {cip}@{cport}
+"#,
+            dir = dir.path().display(),
+            pip = parent.ip(),
+            pport = parent.port(),
+            cip = child.ip(),
+            cport = child.port(),
+        );
+        let path = dir.path().join("unbound.conf");
+        std::fs::write(&path, conf).unwrap();
+        let bin = ["unbound", "/usr/sbin/unbound"]
+            .into_iter()
+            .find(|p| Command::new(p).arg("-V").output().is_ok())
+            .expect("unbound is not installed; run the tests with scripts/test.sh");
+        let child = Command::new(bin)
+            .arg("-d")
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start unbound");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let u = Unbound {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let q = build(
+                "version.bind.",
+                hickory_proto::rr::RecordType::A,
+                Opts::default(),
+            );
+            sock.send_to(&q.to_vec().unwrap(), addr).unwrap();
+            if sock.recv(&mut [0u8; 512]).is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "unbound did not start");
+        }
+        u
+    }
+
+    /// `dig +dnssec` through Unbound: (status, AD set, answer lines).
+    fn ask(&self, name: &str, t: &str, extra: &[&str]) -> (String, bool, Vec<String>) {
+        let out = Command::new("dig")
+            .arg(format!("@{}", self.addr.ip()))
+            .args(["-p", &self.addr.port().to_string(), name, t, "+dnssec"])
+            .args(["+time=5", "+tries=1"])
+            .args(extra)
+            .output()
+            .expect("cannot run dig");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let status = text
+            .lines()
+            .find_map(|l| l.split("status: ").nth(1))
+            .map(|s| s.split(',').next().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("no status in:\n{text}"));
+        let ad = text
+            .lines()
+            .find(|l| l.starts_with(";; flags:"))
+            .is_some_and(|l| l.split(';').nth(2).unwrap_or("").contains(" ad"));
+        let answers = text
+            .lines()
+            .skip_while(|l| !l.starts_with(";; ANSWER SECTION"))
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        (status, ad, answers)
+    }
+
+    fn secure(&self, name: &str, t: &str, extra: &[&str]) -> (String, Vec<String>) {
+        let (status, ad, answers) = self.ask(name, t, extra);
+        assert!(ad, "{name} {t}: no AD ({status}, {answers:?})");
+        (status, answers)
+    }
+}
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether an answer line contains `needle` (spaces ignored: dig splits
+/// long hex and base64 fields).
+fn has(answers: &[String], needle: &str) -> bool {
+    let needle: String = needle.split_whitespace().collect();
+    answers
+        .iter()
+        .any(|a| a.split_whitespace().collect::<String>().contains(&needle))
+}
+
+#[test]
+fn a_validating_resolver_sets_ad_on_every_kind_of_answer() {
+    let (child, child_ds) = start_child();
+    let parent = start_parent(&child_ds, child.v4());
+    let u = Unbound::start(&parent.ds, parent.proc.v4(), child.v4());
+    let todo = "todoapi.tm.example.test.";
+    // Wait for the first probes: the primary answers.
+    wait_until(Duration::from_secs(10), || {
+        has(&u.ask(todo, "A", &[]).2, "203.0.113.10")
+    })
+    .expect("primary never answered");
+
+    // A priority answer, before and after a failover.
+    let (status, a) = u.secure(todo, "A", &[]);
+    assert_eq!(status, "NOERROR");
+    assert!(has(&a, "203.0.113.10") && has(&a, "RRSIG"), "{a:?}");
+    parent.primary.set(Mode::Unavailable);
+    wait_until(Duration::from_secs(10), || {
+        has(&u.ask(todo, "A", &[]).2, "198.51.100.20")
+    })
+    .expect("no failover");
+    let (_, a) = u.secure(todo, "A", &[]);
+    assert!(has(&a, "198.51.100.20"), "{a:?}");
+    // Weighted and geographic, with ECS.
+    let (_, a) = u.secure("canary.tm.example.test.", "A", &["+subnet=198.51.100.0/24"]);
+    assert!(has(&a, "192.0.2.31") || has(&a, "192.0.2.32"), "{a:?}");
+    let (_, a) = u.secure("geo.tm.example.test.", "A", &["+subnet=81.2.69.0/24"]);
+    assert!(has(&a, "192.0.2.41"), "GB -> europe: {a:?}");
+    let (_, a) = u.secure("geo.tm.example.test.", "A", &["+subnet=8.8.8.0/24"]);
+    assert!(has(&a, "192.0.2.43"), "US -> americas: {a:?}");
+    // Static records, the apex, the keys.
+    let (_, a) = u.secure(ZONE, "TXT", &[]);
+    assert!(has(&a, "v=spf1"), "{a:?}");
+    let (_, a) = u.secure("mail.tm.example.test.", "A", &[]);
+    assert!(has(&a, "192.0.2.25"), "{a:?}");
+    u.secure(ZONE, "SOA", &[]);
+    u.secure(ZONE, "NS", &[]);
+    let (_, a) = u.secure(ZONE, "DNSKEY", &[]);
+    assert!(has(&a, "DNSKEY 257 3 13"), "{a:?}");
+    let (_, a) = u.secure(ZONE, "CDS", &[]);
+    assert!(has(&a, &ds_rdata(&parent.ds)), "CDS is the DS: {a:?}");
+    u.secure(ZONE, "CDNSKEY", &[]);
+    // A CNAME chain into a profile.
+    let (_, a) = u.secure("www.tm.example.test.", "A", &[]);
+    assert!(has(&a, "CNAME") && has(&a, "198.51.100.20"), "{a:?}");
+    // NXDOMAIN (compact: NOERROR with an NSEC naming NXNAME) and NODATA.
+    let (status, _) = u.secure("nope.tm.example.test.", "A", &[]);
+    assert!(status == "NXDOMAIN" || status == "NOERROR", "{status}");
+    let (status, a) = u.secure("ns1.tm.example.test.", "AAAA", &[]);
+    assert_eq!((status.as_str(), a.len()), ("NOERROR", 0));
+    let (status, a) = u.secure("ent.tm.example.test.", "A", &[]);
+    assert_eq!(
+        (status.as_str(), a.len()),
+        ("NOERROR", 0),
+        "empty non-terminal"
+    );
+    // A wildcard answer.
+    let (_, a) = u.secure("anything.wild.tm.example.test.", "TXT", &[]);
+    assert!(has(&a, "wildcard"), "{a:?}");
+    // The signed delegation: the child's answer validates through the DS
+    // the parent serves at the cut.
+    let (_, a) = u.secure("www.sub.tm.example.test.", "A", &[]);
+    assert!(has(&a, "192.0.2.77"), "{a:?}");
+    let (_, a) = u.secure(CHILD, "DS", &[]);
+    assert!(has(&a, &child_ds), "{a:?}");
+    // The unsigned delegation: the proof that it has no DS validates.
+    let (status, a) = u.secure("delegated.tm.example.test.", "DS", &[]);
+    assert_eq!((status.as_str(), a.len()), ("NOERROR", 0));
+}
+
+#[test]
+fn a_trust_anchor_for_another_key_fails_validation() {
+    let (child, child_ds) = start_child();
+    let parent = start_parent(&child_ds, child.v4());
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = keygen(other_dir.path(), ZONE, "other", "ecdsap256sha256");
+    let u = Unbound::start(&ds(ZONE, &other), parent.proc.v4(), child.v4());
+    for (name, t) in [
+        ("mail.tm.example.test.", "A"),
+        ("canary.tm.example.test.", "A"),
+        ("nope.tm.example.test.", "A"),
+    ] {
+        let (status, ad, _) = u.ask(name, t, &[]);
+        assert_eq!((status.as_str(), ad), ("SERVFAIL", false), "{name} {t}");
+    }
+    // With CD (checking disabled) the data is there: it is the key.
+    let (status, _, a) = u.ask("mail.tm.example.test.", "A", &["+cd"]);
+    assert_eq!(status, "NOERROR");
+    assert!(has(&a, "192.0.2.25"), "{a:?}");
+}
+
+/// delv validates on its own (through Unbound as its resolver, checking
+/// disabled there), from the same trust anchor.
+#[test]
+fn delv_fully_validates_the_answers() {
+    let (child, child_ds) = start_child();
+    let parent = start_parent(&child_ds, child.v4());
+    let u = Unbound::start(&parent.ds, parent.proc.v4(), child.v4());
+    let dir = tempfile::tempdir().unwrap();
+    let anchors = dir.path().join("anchors.conf");
+    let rdata = ds_rdata(&parent.ds);
+    let mut f = rdata.split_whitespace();
+    let (tag, alg, dt) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+    let digest: String = f.collect();
+    std::fs::write(
+        &anchors,
+        format!("trust-anchors {{ \"{ZONE}\" static-ds {tag} {alg} {dt} \"{digest}\"; }};\n"),
+    )
+    .unwrap();
+    for (name, t, want) in [
+        ("mail.tm.example.test.", "A", "fully validated"),
+        ("todoapi.tm.example.test.", "A", "fully validated"),
+        ("anything.wild.tm.example.test.", "TXT", "fully validated"),
+        (
+            "nope.tm.example.test.",
+            "A",
+            "negative response, fully validated",
+        ),
+        (
+            "ns1.tm.example.test.",
+            "AAAA",
+            "negative response, fully validated",
+        ),
+    ] {
+        let out = Command::new("delv")
+            .arg(format!("@{}", u.addr.ip()))
+            .args(["-p", &u.addr.port().to_string(), "-a"])
+            .arg(&anchors)
+            .arg(format!("+root={ZONE}"))
+            .args([name, t])
+            .output()
+            .expect("cannot run delv; run the tests with scripts/test.sh");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(want), "delv {name} {t}:\n{text}");
+    }
+}

@@ -13,14 +13,41 @@ use switchyard::dns::{Answerer, Transport};
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
 fn query(name: &str, t: RecordType, edns: bool) -> Vec<u8> {
+    query_do(name, t, edns, false)
+}
+
+fn query_do(name: &str, t: RecordType, edns: bool, dnssec_ok: bool) -> Vec<u8> {
     let mut m = Message::query();
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
     if edns {
         let mut e = Edns::new();
         e.set_max_payload(1232);
+        e.set_dnssec_ok(dnssec_ok);
         m.set_edns(e);
     }
     m.to_vec().unwrap()
+}
+
+/// The example configuration with its zone signed (a key made for the
+/// test), written to `dir`.
+fn signed_example(dir: &std::path::Path) -> std::path::PathBuf {
+    use switchyard::dnssec::{Algorithm, KeyFile, key::write_new};
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let zone = switchyard::proto::name::DomainName::parse("tm.example.test.", None).unwrap();
+    let key = KeyFile::generate(&zone, Algorithm::default()).unwrap();
+    write_new(&dir.join("tm.key"), &key.to_text(), false).unwrap();
+    let text = std::fs::read_to_string(repo.join("switchyard.toml"))
+        .unwrap()
+        .replace(
+            "dir = \"profiles\"",
+            &format!("dir = {:?}", repo.join("profiles")),
+        )
+        .replace("\"geoip/", &format!("\"{}/geoip/", repo.display()))
+        .replace("state_file = \"switchyard.state\"", "");
+    let text = format!("{text}\ndnssec = {{ key = {{ file = \"tm.key\" }} }}\n");
+    let path = dir.join("switchyard.toml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// A query with an ECS option for `a.b.c.0/24`.
@@ -36,11 +63,10 @@ fn ecs_query(name: &str, subnet: [u8; 3]) -> Vec<u8> {
 #[test]
 fn answering_does_not_allocate() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let config = switchyard::config::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/switchyard.toml"
-    )))
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The example zone, signed: unsigned queries take today's path, DO
+    // queries the signed one (signatures from the warm cache).
+    let config = switchyard::config::load(&signed_example(dir.path())).unwrap();
     let table = config.table;
     let geo = config.geo.expect("the example config has a GeoIP database");
     let mut packets = Vec::new();
@@ -65,7 +91,16 @@ fn answering_does_not_allocate() {
             for edns in [false, true] {
                 packets.push(query(name, t, edns));
             }
+            packets.push(query_do(name, t, true, true));
         }
+    }
+    for t in [
+        RecordType::DNSKEY,
+        RecordType::CDS,
+        RecordType::SOA,
+        RecordType::MX,
+    ] {
+        packets.push(query_do("tm.example.test.", t, true, true));
     }
     for name in [
         "nearest.tm.example.test.",
@@ -98,11 +133,19 @@ fn answering_does_not_allocate() {
     let mut slips = 0u32;
     let mut answerer = Answerer::new(fastrand::Rng::with_seed(1));
     let mut out = Vec::with_capacity(4096);
-    // Warm-up: lets `out` reach its working size.
-    for p in &packets {
-        answerer.answer(&table, Some(&geo), p, Transport::Udp, peer, &mut out);
-        answerer.answer(&table, Some(&geo), p, Transport::Tcp, peer, &mut out);
+    // Warm-up: lets `out` reach its working size, and the signature cache
+    // hold every RRset the random methods (weighted, multivalue) can
+    // answer: a set seen for the first time is signed, which allocates.
+    for _ in 0..100 {
+        for p in &packets {
+            answerer.answer(&table, Some(&geo), p, Transport::Udp, peer, &mut out);
+            answerer.answer(&table, Some(&geo), p, Transport::Tcp, peer, &mut out);
+        }
     }
+    // DO queries are signed: the A record and its RRSIG.
+    let signed = query_do("todoapi.tm.example.test.", RecordType::A, true, true);
+    answerer.answer(&table, Some(&geo), &signed, Transport::Udp, peer, &mut out);
+    assert_eq!(u16::from_be_bytes([out[6], out[7]]), 2, "A and RRSIG");
     let before = dhat::HeapStats::get().total_blocks;
     let mut answered = 0;
     for _ in 0..200 {

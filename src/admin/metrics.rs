@@ -285,6 +285,28 @@ impl prometheus_client::collector::Collector for Collector {
             let labels: Labels = vec![("result", result)];
             ConstCounter::new(m.reloads(ok)).encode(e.encode_family(&labels)?)?;
         }
+
+        // Signed zones share one signature cache.
+        if let Some(cache) = table.zones.iter().find_map(|z| z.signer.as_ref()) {
+            let (hits, misses, capacity) = cache.cache.stats();
+            let mut e = enc.encode_descriptor(
+                "switchyard_dnssec_signatures",
+                "RRSIGs put in answers, from the signature cache (cached) or made for the answer (signed)",
+                None,
+                MetricType::Counter,
+            )?;
+            for (source, n) in [("cached", hits), ("signed", misses)] {
+                let labels: Labels = vec![("source", source)];
+                ConstCounter::new(n).encode(e.encode_family(&labels)?)?;
+            }
+            let e = enc.encode_descriptor(
+                "switchyard_dnssec_signature_cache_capacity",
+                "Most signatures the cache holds (dns.signature_cache)",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(capacity as i64).encode(e)?;
+        }
         Ok(())
     }
 }

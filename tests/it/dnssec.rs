@@ -467,3 +467,144 @@ fn delv_fully_validates_the_answers() {
         assert!(text.contains(want), "delv {name} {t}:\n{text}");
     }
 }
+
+/// The test zone signed, served in-process, with a TXT record that fits
+/// in 512 bytes unsigned but not with its RRSIG, and a multivalue profile.
+fn signed_server() -> TestServer {
+    let big = format!(
+        "  {{ name = \"big\", type = \"TXT\", value = \"{}\" }},\n",
+        "x".repeat(420)
+    );
+    let zone = zone_with_records(&big) + "dnssec = { key = { file = \"keys/tm.key\" } }\n";
+    let mut pool = ProfileToml::new("pool.tm.example.test.", "multivalue").set("max_answers", 8);
+    for i in 0..8 {
+        pool = pool.endpoint(&format!("v6-{i}"), &format!("2001:db8::{}", i + 1));
+    }
+    let fx = Fixture::with_zone("", &zone, &[("pool.toml", &pool.build())]);
+    keygen(fx.dir.path(), ZONE, "tm", "ecdsap256sha256");
+    fx.start()
+}
+
+/// A query with DO, and CO (RFC 9824 compact answers OK) when asked.
+fn signed_query(name: &str, t: hickory_proto::rr::RecordType, size: u16, co: bool) -> Vec<u8> {
+    let mut q = build(
+        name,
+        t,
+        Opts {
+            edns: Some(size),
+            dnssec_ok: true,
+        },
+    )
+    .to_vec()
+    .unwrap();
+    // The OPT record is last, without options: its flags' high byte.
+    let n = q.len();
+    assert_eq!(&q[n - 10..n - 8], &[0, 41]);
+    if co {
+        q[n - 4] |= 0x40;
+    }
+    q
+}
+
+fn types(records: &[hickory_proto::rr::Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r.record_type().to_string())
+        .collect()
+}
+
+#[test]
+fn compact_denial_nxname_and_unsigned_clients() {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    let s = signed_server();
+    let ask =
+        |pkt: &[u8]| Message::from_vec(&udp_raw(s.v4(), pkt, TIMEOUT).expect("no reply")).unwrap();
+    // NXDOMAIN, compact: NOERROR with SOA, NSEC (NXNAME) and their RRSIGs.
+    let m = ask(&signed_query(
+        "nope.tm.example.test.",
+        RecordType::A,
+        1232,
+        false,
+    ));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(types(&m.authorities), ["SOA", "NSEC", "RRSIG", "RRSIG"]);
+    let nsec = m.authorities[1].to_string();
+    assert!(nsec.contains("\\000.nope.tm.example.test."), "{nsec}");
+    // hickory-proto 0.26 prints NXNAME (128) as "Unknown".
+    assert!(
+        nsec.ends_with("RRSIG NSEC Unknown") || nsec.contains("NXNAME"),
+        "{nsec}"
+    );
+    // The same with CO set: the NXDOMAIN rcode is restored.
+    let m = ask(&signed_query(
+        "nope.tm.example.test.",
+        RecordType::A,
+        1232,
+        true,
+    ));
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(types(&m.authorities), ["SOA", "NSEC", "RRSIG", "RRSIG"]);
+    // Without DO: today's answer, unsigned.
+    let m = udp(s.v4(), "nope.tm.example.test.", RecordType::A);
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(types(&m.authorities), ["SOA"]);
+    let m = udp(s.v4(), "mail.tm.example.test.", RecordType::A);
+    assert_eq!(types(&m.answers), ["A"]);
+    // An explicit NXNAME query is a format error (RFC 9824 §3.5).
+    let m = ask(&signed_query(
+        "mail.tm.example.test.",
+        RecordType::Unknown(128),
+        1232,
+        false,
+    ));
+    assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+    // A referral in a signed zone: NS unsigned, the NSEC proving no DS signed.
+    let m = ask(&signed_query(
+        "x.delegated.tm.example.test.",
+        RecordType::A,
+        1232,
+        false,
+    ));
+    assert!(!m.metadata.authoritative);
+    assert_eq!(types(&m.authorities), ["NS", "NSEC", "RRSIG"]);
+    assert!(
+        m.authorities[2].to_string().contains("NSEC"),
+        "{}",
+        m.authorities[2]
+    );
+}
+
+#[test]
+fn large_signed_answers_truncate_over_udp_and_come_whole_over_tcp() {
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::RecordType;
+    let s = signed_server();
+    let q = signed_query("big.tm.example.test.", RecordType::TXT, 512, false);
+    let m = Message::from_vec(&udp_raw(s.v4(), &q, TIMEOUT).unwrap()).unwrap();
+    assert!(
+        m.metadata.truncation,
+        "the TXT and its RRSIG exceed 512 bytes"
+    );
+    assert!(m.answers.is_empty());
+    let m = Message::from_vec(&tcp_raw(s.v4(), &[q]).remove(0)).unwrap();
+    assert!(!m.metadata.truncation);
+    assert_eq!(types(&m.answers), ["TXT", "RRSIG"]);
+    // Unsigned, the same answer fits.
+    let m = udp_opts(
+        s.v4(),
+        "big.tm.example.test.",
+        RecordType::TXT,
+        Opts {
+            edns: Some(512),
+            dnssec_ok: false,
+        },
+    );
+    assert!(!m.metadata.truncation);
+    assert_eq!(types(&m.answers), ["TXT"]);
+    // Within the default 1232 bytes, the signed multivalue answer is whole.
+    let q = signed_query("pool.tm.example.test.", RecordType::AAAA, 1232, false);
+    let m = Message::from_vec(&udp_raw(s.v4(), &q, TIMEOUT).unwrap()).unwrap();
+    assert_eq!(m.answers.len(), 9, "{:?}", types(&m.answers));
+    assert_eq!(types(&m.answers).last().unwrap(), "RRSIG");
+}

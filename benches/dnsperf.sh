@@ -7,6 +7,7 @@
 #   TRIALS=5 DURATION=20 benches/dnsperf.sh www.tm.example.test A
 #   ECS=81.2.69.0/24 benches/dnsperf.sh nearest.tm.example.test A   # with EDNS Client Subnet
 #   GDNSD_THREADS=default benches/dnsperf.sh  # gdnsd with its own thread count
+#   SIGNED=0 benches/dnsperf.sh             # without the signed server (sy+dnssec)
 #
 # gdnsd gets one UDP thread, as Switchyard has on one pinned core; with its
 # default (udp_threads = 2: two sockets and threads on the one pinned core)
@@ -109,6 +110,22 @@ if [ "$LIMITS" = 1 ]; then
 fi
 # dnsperf sends the same client cookie in every query to sy+limits.
 cookie_args=(-E "10:2464c4abcf10c957")
+#  - "sy+dnssec": the "switchyard" configuration with the zone signed (a key
+#    made for the run) and DO set in every query (dnsperf -D): signed
+#    answers from the warm signature cache; "sy+edns": the same server and
+#    queries without DO (dnsperf -e: EDNS, as -D sends), the unsigned
+#    answers it is compared with. SIGNED=0 skips both.
+SIGNED=${SIGNED:-1}
+ss_pid=""
+if [ "$SIGNED" = 1 ]; then
+  ss_port=$(free_port)
+  "$BIN" dnssec keygen --zone tm.example.test. --out "$work/tm.key" >/dev/null
+  sy_config "$ss_port" "$(free_port)" "dnssec = { key = { file = \"$work/tm.key\" } }\n[dns.rate_limit]\nenabled = false\n[dns.cookies]\nenabled = false" > "$work/signed.toml"
+  RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --config "$work/signed.toml" 2>"$work/signed.log" &
+  pids+=($!); ss_pid=$!
+fi
+do_args=(-D)
+edns_args=(-e)
 
 # gdnsd with the same zone content, static records.
 gd_pid=""
@@ -145,6 +162,7 @@ fi
 
 wait_ready "$sy_port"
 [ -n "$sl_pid" ] && wait_ready "$sl_port"
+[ -n "$ss_pid" ] && wait_ready "$ss_port"
 [ -n "$gd_pid" ] && { wait_ready "$gd_port" || gd_pid=""; }
 
 # One bounded load run; prints "qps completed lost avg_ms cpu_us user_us".
@@ -168,11 +186,14 @@ load() { # port pid [extra dnsperf arguments]
 # Warm-up, then alternate trials so every server sees the same machine state.
 load "$sy_port" "$sy_pid" >/dev/null
 [ -n "$sl_pid" ] && load "$sl_port" "$sl_pid" "${cookie_args[@]}" >/dev/null
+[ -n "$ss_pid" ] && load "$ss_port" "$ss_pid" "${do_args[@]}" >/dev/null
 [ -n "$gd_pid" ] && load "$gd_port" "$gd_pid" >/dev/null
-: > "$work/sy"; : > "$work/sl"; : > "$work/gd"
+: > "$work/sy"; : > "$work/sl"; : > "$work/ss"; : > "$work/se"; : > "$work/gd"
 for t in $(seq "$TRIALS"); do
   load "$sy_port" "$sy_pid" >> "$work/sy"
   [ -n "$sl_pid" ] && load "$sl_port" "$sl_pid" "${cookie_args[@]}" >> "$work/sl"
+  [ -n "$ss_pid" ] && load "$ss_port" "$ss_pid" "${do_args[@]}" >> "$work/ss"
+  [ -n "$ss_pid" ] && load "$ss_port" "$ss_pid" "${edns_args[@]}" >> "$work/se"
   [ -n "$gd_pid" ] && load "$gd_port" "$gd_pid" >> "$work/gd"
 done
 
@@ -182,9 +203,9 @@ col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 echo
 echo "query: $NAME $QTYPE${ECS:+ with ECS $ECS}; $TRIALS trials x ${DURATION}s; server on CPU $SERVER_CPU, dnsperf on CPU $LOAD_CPU (-c $CLIENTS -q $OUTSTANDING); gdnsd threads: $GDNSD_THREADS"
 printf '%-12s %10s %8s %12s %14s %14s\n' server "queries/s" lost "avg lat ms" "CPU us/query" "user us/query"
-for s in sy sl gd; do
+for s in sy sl ss se gd; do
   [ -s "$work/$s" ] || continue
-  case $s in sy) name=switchyard ;; sl) name=sy+limits ;; *) name=gdnsd ;; esac
+  case $s in sy) name=switchyard ;; sl) name=sy+limits ;; ss) name=sy+dnssec ;; se) name=sy+edns ;; *) name=gdnsd ;; esac
   printf '%-12s %10s %8s %12s %14s %14s\n' "$name" "$(col "$work/$s" 1)" "$(col "$work/$s" 3)" \
     "$(col "$work/$s" 4)" "$(col "$work/$s" 5)" "$(col "$work/$s" 6)"
 done
@@ -196,8 +217,14 @@ if [ -s "$work/sl" ]; then
   awk -v a="$(col "$work/sl" 5)" -v b="$(col "$work/sy" 5)" \
     'BEGIN { printf "ratio sy+limits/switchyard CPU per query: %.3f (rate limiting and a cookie on every response)\n", a / b }'
 fi
+if [ -s "$work/ss" ]; then
+  awk -v a="$(col "$work/ss" 5)" -v b="$(col "$work/se" 5)" \
+    'BEGIN { printf "ratio sy+dnssec/sy+edns CPU per query: %.3f (signed answers, DO set, warm signature cache, against the same queries without DO)\n", a / b }'
+fi
 echo "(per-trial rows: qps completed lost avg_ms cpu_us user_us)"
 paste -d' ' <(sed 's/^/switchyard /' "$work/sy") /dev/null
 [ -s "$work/sl" ] && sed 's/^/sy+limits /' "$work/sl"
+[ -s "$work/ss" ] && sed 's/^/sy+dnssec /' "$work/ss"
+[ -s "$work/se" ] && sed 's/^/sy+edns /' "$work/se"
 [ -s "$work/gd" ] && sed 's/^/gdnsd /' "$work/gd"
 exit 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need first (Debian packages:
-# dig and kdig, used as independent DNS clients; chromium, which renders
+# dig and kdig, used as independent DNS clients, and delv, a DNSSEC
+# validator; chromium, which renders
 # the status page; unbound, a real caching resolver; systemd-analyze, which
 # checks the unit), so this one command
 # works on a fresh Debian machine with Rust.
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
 command -v kdig >/dev/null 2>&1 || need+=(knot-dnsutils)
+command -v delv >/dev/null 2>&1 || need+=(bind9-dnsutils)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || need+=(unbound)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)

@@ -28,18 +28,68 @@ fn example() -> &'static (RoutingTable, Option<Arc<GeoDb>>) {
     })
 }
 
+/// The example configuration with its zone signed by a key made for this
+/// process (in a directory of the system's temporary directory).
+fn signed_example() -> &'static (RoutingTable, Option<Arc<GeoDb>>) {
+    static SIGNED: OnceLock<(RoutingTable, Option<Arc<GeoDb>>)> = OnceLock::new();
+    SIGNED.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-fuzz-signed-{}", std::process::id()));
+        let zone = match crate::proto::name::DomainName::parse("tm.example.test.", None) {
+            Ok(z) => z,
+            Err(e) => panic!("{e}"),
+        };
+        let key = match crate::dnssec::KeyFile::generate(&zone, Default::default()) {
+            Ok(k) => k,
+            Err(e) => panic!("cannot make a key: {e}"),
+        };
+        let key_path = dir.join("tm.key");
+        if let Err(e) = crate::dnssec::key::write_new(&key_path, &key.to_text(), true) {
+            panic!("cannot write the key: {e}");
+        }
+        let text = match std::fs::read_to_string(repo.join("switchyard.toml")) {
+            Ok(t) => t,
+            Err(e) => panic!("cannot read the example: {e}"),
+        };
+        let text = text
+            .replace(
+                "dir = \"profiles\"",
+                &format!("dir = {:?}", repo.join("profiles")),
+            )
+            .replace("\"geoip/", &format!("\"{}/geoip/", repo.display()))
+            .replace("state_file = \"switchyard.state\"", "");
+        let text = format!("{text}\ndnssec = {{ key = {{ file = {key_path:?} }} }}\n");
+        let path = dir.join("switchyard.toml");
+        if let Err(e) = std::fs::write(&path, text) {
+            panic!("cannot write the configuration: {e}");
+        }
+        let loaded = crate::config::load(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        match loaded {
+            Ok(c) => (c.table, c.geo),
+            Err(e) => panic!("the signed example does not load: {e}"),
+        }
+    })
+}
+
 /// The answer path: `data` as a query packet, answered over UDP and TCP
-/// from a client that is not exempt from anything. Every reply must parse,
-/// echo the id, opcode and question, fit the transport, and survive being
-/// slipped by rate limiting.
+/// from a client that is not exempt from anything, by the example
+/// configuration and by the same with its zone signed (DNSSEC). Every
+/// reply must parse, echo the id, opcode and question, fit the transport,
+/// and survive being slipped by rate limiting.
 pub fn query(data: &[u8]) {
-    let (table, geo) = example();
+    for (table, geo) in [example(), signed_example()] {
+        answer_one(table, geo.as_deref(), data);
+    }
+}
+
+fn answer_one(table: &RoutingTable, geo: Option<&GeoDb>, data: &[u8]) {
     let mut answerer = Answerer::new(fastrand::Rng::with_seed(1));
     let mut out = Vec::new();
     let peer = IpAddr::from([192, 0, 2, 77]);
     for transport in [Transport::Udp, Transport::Tcp] {
-        let Some(summary) = answerer.answer(table, geo.as_deref(), data, transport, peer, &mut out)
-        else {
+        let Some(summary) = answerer.answer(table, geo, data, transport, peer, &mut out) else {
             continue;
         };
         check_reply(data, &out, transport);

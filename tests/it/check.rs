@@ -459,3 +459,75 @@ fn delegation_and_wildcard_mistakes_are_reported() {
         assert!(out.contains(want), "{records}\nwant: {want}\ngot: {out}");
     }
 }
+
+/// A signed zone's `dnssec` table (issue 12): every mistake is located,
+/// and a key others can read is a warning.
+#[test]
+fn dnssec_mistakes_are_reported() {
+    let keygen = |dir: &Path, zone: &str, name: &str| {
+        let out = Command::new(bin())
+            .args(["dnssec", "keygen", "--zone", zone, "--out"])
+            .arg(dir.join("keys").join(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let cases = [
+        (
+            r#"dnssec = { key = { file = "keys/missing.key" } }"#,
+            "zones[0].dnssec.key.file: ",
+            "missing.key",
+        ),
+        (
+            r#"dnssec = { key = { file = "keys/other.key" } }"#,
+            "zones[0].dnssec.key.file: ",
+            "this key is for zone other.test., not tm.example.test.",
+        ),
+        (
+            r#"dnssec = { key = { file = "keys/tm.key" }, signature_validity = "1h" }"#,
+            "zones[0].dnssec.signature_validity: ",
+            "between 3h and 90d",
+        ),
+        (
+            r#"dnssec = { key = { file = "keys/tm.key" }, publish = [{ file = "keys/tm.key" }] }"#,
+            "zones[0].dnssec.key: ",
+            "is configured twice for tm.example.test.",
+        ),
+        (
+            r#"dnssec = { key = { file = "keys/tm.key" }, algorithm = "rsa" }"#,
+            "zones[0].dnssec",
+            "unknown field `algorithm`",
+        ),
+        (
+            r#"dnssec = { key = { file = "keys/garbage.key" } }"#,
+            "zones[0].dnssec.key.file: ",
+            "garbage.key",
+        ),
+    ];
+    for (dnssec, field, want) in cases {
+        let zone = zone_with_records("") + dnssec + "\n";
+        let fx = Fixture::with_zone("", &zone, &[]);
+        keygen(fx.dir.path(), "tm.example.test.", "tm.key");
+        keygen(fx.dir.path(), "other.test.", "other.key");
+        std::fs::write(fx.dir.path().join("keys/garbage.key"), "not a key").unwrap();
+        let (code, out, err) = check(&fx.config_path());
+        assert_eq!(code, 1, "{dnssec}: {out}{err}");
+        assert!(
+            out.contains(field) && out.contains(want),
+            "{dnssec}\nwant: {field}...{want}\ngot: {out}"
+        );
+    }
+    // A key file others can read: a warning; the zone loads.
+    let zone = zone_with_records("") + "dnssec = { key = { file = \"keys/tm.key\" } }\n";
+    let fx = Fixture::with_zone("", &zone, &[]);
+    keygen(fx.dir.path(), "tm.example.test.", "tm.key");
+    let key = fx.dir.path().join("keys/tm.key");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("warning") && out.contains("chmod 600"),
+        "{out}"
+    );
+}

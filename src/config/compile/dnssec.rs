@@ -46,6 +46,19 @@ impl Loader<'_> {
             let file = r.get_ref().file.get_ref();
             let path = base.join(file);
             let field = format!("{field}.file");
+            if !path.exists() {
+                this.err(
+                    src,
+                    &r.get_ref().file,
+                    &field,
+                    format!(
+                        "{} does not exist: make the key with `switchyard dnssec keygen --zone {origin} --out {}`",
+                        path.display(),
+                        path.display()
+                    ),
+                );
+                return None;
+            }
             match ZoneKey::load(&path, origin) {
                 Ok(k) => {
                     if crate::dnssec::key::is_readable_by_others(&path) {

@@ -314,6 +314,17 @@ impl Server {
             tcp_per_client = settings.dns.max_tcp_per_client,
             "dns cookies and tcp limits"
         );
+        for z in &t.zones {
+            if let Some(s) = &z.signer {
+                info!(
+                    zone = %z.origin,
+                    key_tag = s.key.key_tag(),
+                    algorithm = s.key.algorithm().name(),
+                    signature_validity_days = s.validity() / 86_400,
+                    "dnssec: signing answers to queries with DO"
+                );
+            }
+        }
         drop(t);
         if let Some(path) = settings.state_file.clone()
             && self.options.probing

@@ -367,11 +367,17 @@ fn check(path: &std::path::Path) -> Result<ExitCode> {
                     }
                 }
             }
+            let signed = t.zones.iter().filter(|z| z.signer.is_some()).count();
             out!(
-                "{}: ok ({} zone{}, {} profile{}, {} endpoint{})",
+                "{}: ok ({} zone{}{}, {} profile{}, {} endpoint{})",
                 path.display(),
                 t.zones.len(),
                 plural(t.zones.len()),
+                if signed > 0 {
+                    format!(" ({signed} signed)")
+                } else {
+                    String::new()
+                },
                 t.profiles.len(),
                 plural(t.profiles.len()),
                 t.endpoints.len(),

@@ -530,4 +530,5 @@ fn dnssec_mistakes_are_reported() {
         out.contains("warning") && out.contains("chmod 600"),
         "{out}"
     );
+    assert!(out.contains(": ok (1 zone (1 signed), "), "{out}");
 }

@@ -67,6 +67,9 @@ pub struct Summary {
     pub question_end: u16,
     /// Where the OPT record starts, when there is one (it is last).
     pub opt_at: Option<u16>,
+    /// The name does not exist, whatever the rcode says (a compact denial
+    /// answers NOERROR): rate limiting counts it as an NXDOMAIN.
+    pub nxdomain: bool,
 }
 
 impl Summary {
@@ -80,6 +83,7 @@ impl Summary {
             answers: 0,
             question_end: question_end as u16,
             opt_at: None,
+            nxdomain: false,
         }
     }
 }
@@ -87,6 +91,9 @@ impl Summary {
 impl Summary {
     /// The rate-limiting class of this response.
     pub fn class(&self) -> rrl::Class {
+        if self.nxdomain {
+            return rrl::Class::NxDomain;
+        }
         rrl::Class::of(self.rcode, self.answers)
     }
 }
@@ -140,6 +147,9 @@ enum End<'t> {
     NxDomain(ZoneId, NameAt<'t>),
     /// The name is at or below this delegation: a referral.
     Referral(NodeId),
+    /// A DS query at the apex of this zone, which is inside another of
+    /// ours: answered from the parent's side.
+    ParentDs(ZoneId),
     ServFail,
 }
 
@@ -161,6 +171,10 @@ struct Scratch {
     picks: Picks,
     glue: [(usize, usize, NodeId); MAX_GLUE],
     glue_len: usize,
+    /// The response denies the name (for rate limiting).
+    nxdomain: bool,
+    /// The wildcard that answered, if one did (for rate limiting).
+    wildcard: Option<NodeId>,
 }
 
 impl Default for Answerer {
@@ -187,6 +201,8 @@ impl Answerer {
                 picks: Picks::default(),
                 glue: [(0, 0, 0); MAX_GLUE],
                 glue_len: 0,
+                nxdomain: false,
+                wildcard: None,
             },
             lower: [0; MAX_WIRE_LEN],
             geo_cache: geo::Cache::default(),
@@ -271,8 +287,15 @@ impl Answerer {
             }
             _ => None,
         };
+        self.scratch.nxdomain = false;
+        self.scratch.wildcard = None;
         let (code, scope, opt_at) = self.respond(table, geo, &q, peer, cookie.as_ref(), out, trace);
-        let name_hash = rrl::name_hash(&self.lower[..q.qname_len]);
+        // Answers a wildcard made are counted under the wildcard's name,
+        // not each name asked (BIND's RRL does the same).
+        let name_hash = match self.scratch.wildcard {
+            Some(w) => rrl::name_hash(table.nodes[w as usize].name.wire()),
+            None => rrl::name_hash(&self.lower[..q.qname_len]),
+        };
         let limit = match (transport, q.edns) {
             (Transport::Tcp, _) => u16::MAX as usize,
             (Transport::Udp, None) => 512,
@@ -308,6 +331,7 @@ impl Answerer {
             answers: u16::from_be_bytes([out[6], out[7]]),
             question_end: q_end as u16,
             opt_at,
+            nxdomain: self.scratch.nxdomain,
         })
     }
 
@@ -361,9 +385,24 @@ impl Answerer {
                 _ if q.qtype == rtype::NXNAME => (rcode::FORMERR, false),
                 found => {
                     scratch.glue_len = 0;
+                    if let Lookup::Wildcard(w) = found {
+                        scratch.wildcard = Some(w);
+                    }
                     let end = match found {
                         Lookup::NxDomain(zone) => End::NxDomain(zone, question),
                         Lookup::Delegated(cut) => End::Referral(cut),
+                        // DS at the apex of a zone inside another of ours:
+                        // the parent's to answer (RFC 4035 §3.1.4.1).
+                        Lookup::Found(node)
+                            if q.qtype == rtype::DS
+                                && table.zones[table.nodes[node as usize].zone as usize].apex
+                                    == node
+                                && table.zones[table.nodes[node as usize].zone as usize]
+                                    .parent
+                                    .is_some() =>
+                        {
+                            End::ParentDs(table.nodes[node as usize].zone)
+                        }
                         Lookup::Found(node) | Lookup::Wildcard(node) => scratch.resolve(
                             table,
                             &mut client,
@@ -385,33 +424,78 @@ impl Answerer {
                         0
                     };
                     let q_end = 12 + q.question.len();
-                    if sign && matches!(end, End::Answered | End::NoData(..) | End::NxDomain(..)) {
-                        c.an += signing.sign_section(table, out, q_end, c.an, false, now);
+                    // The records a parent-side DS answer owns at the child's
+                    // apex are the parent zone's: signed with its key.
+                    let parent_side = match end {
+                        End::ParentDs(_) => Some(question.wire),
+                        _ => None,
+                    };
+                    if let End::ParentDs(child) = end {
+                        for rr in &table.zones[child as usize].parent_ds {
+                            write_rr(out, &mut c, question, rr);
+                        }
+                    }
+                    if sign
+                        && matches!(
+                            end,
+                            End::Answered | End::NoData(..) | End::NxDomain(..) | End::ParentDs(_)
+                        )
+                    {
+                        c.an +=
+                            signing.sign_section(table, out, q_end, c.an, false, parent_side, now);
                     }
                     let authority_at = out.len();
+                    // The negative TTL of a zone, which its NSEC shares.
+                    let neg_ttl = |zone: ZoneId| table.zones[zone as usize].negative_soa.ttl();
+                    let signed = |zone: ZoneId| sign && table.zones[zone as usize].signer.is_some();
                     let (code, aa) = match end {
                         End::Answered => (rcode::NOERROR, true),
                         End::NoData(zone, at, node) => {
                             negative(table, out, &mut c, zone, apex_of(table, zone, at));
-                            if sign && table.zones[zone as usize].signer.is_some() {
+                            if signed(zone) {
                                 // The types that are there; never the one
                                 // asked, nor CNAME (RFC 4035 §5.4).
                                 let mut types = table.nodes[node as usize].types;
-                                types.clear(q.qtype);
                                 types.clear(rtype::CNAME);
-                                let ttl = table.zones[zone as usize].negative_soa.ttl();
-                                sign::write_nsec(out, at, types, ttl);
+                                sign::write_nsec(out, at, types, q.qtype, neg_ttl(zone));
                                 c.ns += 1;
                             }
                             (rcode::NOERROR, true)
                         }
+                        End::ParentDs(child) => {
+                            let parent = table.zones[child as usize].parent.unwrap_or(child);
+                            if table.zones[child as usize].parent_ds.is_empty() {
+                                // No DS: the parent's NODATA, and in a signed
+                                // parent its proof that the child is unsigned.
+                                negative(
+                                    table,
+                                    out,
+                                    &mut c,
+                                    parent,
+                                    apex_of(table, parent, question),
+                                );
+                                if signed(parent) {
+                                    let mut types = TypeBitmap::default();
+                                    types.set(rtype::NS);
+                                    sign::write_nsec(
+                                        out,
+                                        question,
+                                        types,
+                                        q.qtype,
+                                        neg_ttl(parent),
+                                    );
+                                    c.ns += 1;
+                                }
+                            }
+                            (rcode::NOERROR, true)
+                        }
                         End::NxDomain(zone, at) => {
+                            scratch.nxdomain = true;
                             negative(table, out, &mut c, zone, apex_of(table, zone, at));
-                            if sign && table.zones[zone as usize].signer.is_some() {
+                            if signed(zone) {
                                 let mut types = TypeBitmap::default();
                                 types.set(rtype::NXNAME);
-                                let ttl = table.zones[zone as usize].negative_soa.ttl();
-                                sign::write_nsec(out, at, types, ttl);
+                                sign::write_nsec(out, at, types, q.qtype, neg_ttl(zone));
                                 c.ns += 1;
                                 // RFC 9824 §3.1: NOERROR, unless the client
                                 // said it reads compact answers (CO).
@@ -432,10 +516,7 @@ impl Answerer {
                             scratch.glue_len = 0;
                             scratch.referral(table, question, cut, out, &mut c);
                             let n = &table.nodes[cut as usize];
-                            if sign
-                                && n.set(rtype::DS).is_none()
-                                && table.zones[n.zone as usize].signer.is_some()
-                            {
+                            if n.set(rtype::DS).is_none() && signed(n.zone) {
                                 // Proof that the child is unsigned: no DS
                                 // at the cut (RFC 4035 §3.1.4).
                                 let wire = n.name.wire();
@@ -443,8 +524,7 @@ impl Answerer {
                                     offset: question.offset + question.wire.len() - wire.len(),
                                     wire,
                                 };
-                                let ttl = table.zones[n.zone as usize].negative_soa.ttl();
-                                sign::write_nsec(out, at, n.types, ttl);
+                                sign::write_nsec(out, at, n.types, rtype::DS, neg_ttl(n.zone));
                                 c.ns += 1;
                             }
                             (rcode::NOERROR, false)
@@ -457,12 +537,21 @@ impl Answerer {
                         }
                     };
                     if sign && c.ns > 0 {
-                        c.ns += signing.sign_section(table, out, authority_at, c.ns, !aa, now);
+                        c.ns += signing.sign_section(
+                            table,
+                            out,
+                            authority_at,
+                            c.ns,
+                            !aa,
+                            parent_side,
+                            now,
+                        );
                     }
                     let additional_at = out.len();
                     scratch.write_glue(table, out, &mut c, !aa);
                     if sign && aa && c.ar > 0 {
-                        c.ar += signing.sign_section(table, out, additional_at, c.ar, false, now);
+                        c.ar +=
+                            signing.sign_section(table, out, additional_at, c.ar, false, None, now);
                     }
                     (code, aa)
                 }
@@ -557,6 +646,11 @@ impl Scratch {
                     );
                     match chosen.outcome {
                         Outcome::NoData => return End::NoData(n.zone, at, node),
+                        // NXDOMAIN would deny the names below too (RFC
+                        // 8020) and the apex's records: NODATA there.
+                        Outcome::NxDomain if n.has_children || !n.records.is_empty() => {
+                            return End::NoData(n.zone, at, node);
+                        }
                         Outcome::NxDomain => return End::NxDomain(n.zone, at),
                         Outcome::ServFail => return End::ServFail,
                         Outcome::Endpoints => {}
@@ -565,30 +659,40 @@ impl Scratch {
                     let ttl = (!std::ptr::eq(p, top)).then_some(top.ttl);
                     let mut follow = None;
                     let mut wrote = false;
-                    for &i in self.picks.as_slice() {
-                        let ep = &eps[i as usize];
-                        let fits = match ep.target {
-                            Target::V4(_) => matches!(qtype, rtype::A | rtype::ANY),
-                            Target::V6(_) => matches!(qtype, rtype::AAAA | rtype::ANY),
-                            Target::Host(_) => true,
-                            Target::Nested(_) => false,
-                        };
-                        if !fits {
-                            continue;
+                    // Each type's records together, so every RRset is
+                    // whole (and signed whole): the first chosen
+                    // endpoint's type, then (ANY, both families) the other.
+                    let mut first_type = None;
+                    for pass in 0..2 {
+                        if pass == 1 && qtype != rtype::ANY {
+                            break;
                         }
-                        if self.count {
-                            ep.runtime.answered();
-                        }
-                        let target = write_rr(out, c, at, &ep.rr);
-                        if let Some(ttl) = ttl {
-                            patch_ttl(out, &ep.rr, ttl);
-                        }
-                        wrote = true;
-                        if matches!(ep.target, Target::Host(_))
-                            && qtype != rtype::CNAME
-                            && qtype != rtype::ANY
-                        {
-                            follow = Some((ep.rr.link, target));
+                        for &i in self.picks.as_slice() {
+                            let ep = &eps[i as usize];
+                            let fits = match ep.target {
+                                Target::V4(_) => matches!(qtype, rtype::A | rtype::ANY),
+                                Target::V6(_) => matches!(qtype, rtype::AAAA | rtype::ANY),
+                                Target::Host(_) => true,
+                                Target::Nested(_) => false,
+                            };
+                            let t = ep.rr.rtype();
+                            if !fits || (pass == 0) != (*first_type.get_or_insert(t) == t) {
+                                continue;
+                            }
+                            if self.count {
+                                ep.runtime.answered();
+                            }
+                            let target = write_rr(out, c, at, &ep.rr);
+                            if let Some(ttl) = ttl {
+                                patch_ttl(out, &ep.rr, ttl);
+                            }
+                            wrote = true;
+                            if matches!(ep.target, Target::Host(_))
+                                && qtype != rtype::CNAME
+                                && qtype != rtype::ANY
+                            {
+                                follow = Some((ep.rr.link, target));
+                            }
                         }
                     }
                     match follow {
@@ -776,7 +880,12 @@ fn push_opt(
 ) {
     let ecs_enabled = table.ecs;
     let ext = (code >> 4) as u8;
-    let do_bit = if client.dnssec_ok { 0x80 } else { 0 };
+    // DO copied; CO too when we sign (RFC 9824 §4: compact answers).
+    let do_bit = match (client.dnssec_ok, client.compact_ok && table.signed()) {
+        (true, true) => 0xC0,
+        (true, false) => 0x80,
+        _ => 0,
+    };
     out.extend_from_slice(&[0, 0, 41]);
     out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
     out.extend_from_slice(&[ext, 0, do_bit, 0]);

@@ -113,7 +113,10 @@ impl SignScratch {
     /// Appends an RRSIG for each RRset among the `count` records written
     /// from `from`, when its owner is in a signed zone; returns how many
     /// were added. `skip_ns`: a referral's NS set is the child's, never
-    /// signed by the parent (RFC 4035 §2.2).
+    /// signed by the parent (RFC 4035 §2.2). `parent_side`: RRsets owned by
+    /// this (lowercase wire) name are the parent zone's (a DS answer at a
+    /// child zone's apex), signed with its key.
+    #[allow(clippy::too_many_arguments)]
     pub fn sign_section(
         &mut self,
         table: &RoutingTable,
@@ -121,6 +124,7 @@ impl SignScratch {
         from: usize,
         count: u16,
         skip_ns: bool,
+        parent_side: Option<&[u8]>,
         now: u32,
     ) -> u16 {
         let mut added = 0;
@@ -160,7 +164,13 @@ impl SignScratch {
             let Some(len) = read_name(out, first.at, &mut name) else {
                 continue;
             };
-            let Some(signer) = table.signer_for(&name[..len]) else {
+            let owner_name = &name[..len];
+            let signer = if parent_side.is_some_and(|p| p.eq_ignore_ascii_case(owner_name)) {
+                table.signer_above(owner_name)
+            } else {
+                table.signer_for(owner_name)
+            };
+            let Some(signer) = signer else {
                 continue;
             };
             let ttl = first.ttl(out);
@@ -232,31 +242,60 @@ impl SignScratch {
 
 /// Writes the compact-denial NSEC owned by the name at `owner` (RFC 9824
 /// §3): its next name is the owner's immediate successor (`\000.owner`),
-/// its bitmap `types` plus RRSIG and NSEC. Returns false (nothing written)
-/// only if the record cannot be built.
+/// its bitmap `types` plus RRSIG and NSEC, but never `qtype`, the type the
+/// query asked for and the NSEC denies (a query for NSEC or RRSIG
+/// themselves included). Returns false (nothing written) only if the
+/// record cannot be built.
 pub(super) fn write_nsec(
     out: &mut Vec<u8>,
     owner: NameAt<'_>,
     mut types: TypeBitmap,
+    qtype: u16,
     ttl: u32,
 ) -> bool {
     types.set(rtype::RRSIG);
     types.set(rtype::NSEC);
+    types.clear(qtype);
     super::answer::write_owner(out, owner);
     out.extend_from_slice(&rtype::NSEC.to_be_bytes());
     out.extend_from_slice(&1u16.to_be_bytes());
     out.extend_from_slice(&ttl.to_be_bytes());
     let rdlen_at = out.len();
     out.extend_from_slice(&[0, 0]);
-    // The successor; a name already at the length limit is its own.
-    if owner.wire.len() + 2 <= MAX_WIRE_LEN {
-        out.extend_from_slice(&[1, 0]);
-    }
-    out.extend_from_slice(owner.wire);
+    write_successor(out, owner.wire);
     types.write(out);
     let rdlen = (out.len() - rdlen_at - 2) as u16;
     out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
     true
+}
+
+/// Writes the name that immediately follows `name` (lowercase wire) in
+/// canonical order (RFC 4034 §6.1, as RFC 4471 §3.1.2 derives it): `\000`
+/// prepended when there is room; else `\000` appended to the first label;
+/// else the first label's last octet incremented (skipping the upper-case
+/// letters, which sort as lower case). A first label ending in `\255` at
+/// the length limit has no successor that fits: the name itself.
+fn write_successor(out: &mut Vec<u8>, name: &[u8]) {
+    let first = name.first().copied().unwrap_or(0) as usize;
+    if name.len() + 2 <= MAX_WIRE_LEN {
+        out.extend_from_slice(&[1, 0]);
+        out.extend_from_slice(name);
+    } else if name.len() < MAX_WIRE_LEN && (1..63).contains(&first) {
+        out.push(first as u8 + 1);
+        out.extend_from_slice(&name[1..=first]);
+        out.push(0);
+        out.extend_from_slice(&name[first + 1..]);
+    } else if first > 0 && name[first] < 0xFF {
+        let next = match name[first] + 1 {
+            b'A'..=b'Z' => b'Z' + 1,
+            b => b,
+        };
+        out.extend_from_slice(&name[..first]);
+        out.push(next);
+        out.extend_from_slice(&name[first + 1..]);
+    } else {
+        out.extend_from_slice(name);
+    }
 }
 
 #[cfg(test)]
@@ -286,7 +325,13 @@ mod tests {
         let mut types = TypeBitmap::default();
         types.set(rtype::NXNAME);
         let wire = b"\x01x\x04test\x00";
-        assert!(write_nsec(&mut out, NameAt { offset: 12, wire }, types, 60));
+        assert!(write_nsec(
+            &mut out,
+            NameAt { offset: 12, wire },
+            types,
+            rtype::A,
+            60
+        ));
         let r = read_rec(&out, 20).unwrap();
         assert_eq!(r.rtype(&out), rtype::NSEC);
         assert_eq!(r.ttl(&out), 60);
@@ -297,5 +342,63 @@ mod tests {
         assert_eq!(rdata[11] as usize, rdata.len() - 12);
         assert_eq!(rdata[12 + 5], 0x03, "RRSIG and NSEC");
         assert_eq!(rdata[12 + 16], 0x80, "NXNAME");
+        // Asked for NSEC itself: its bit is not in the denial.
+        let mut out = vec![0u8; 12];
+        out.extend_from_slice(wire);
+        write_nsec(
+            &mut out,
+            NameAt { offset: 12, wire },
+            types,
+            rtype::NSEC,
+            60,
+        );
+        let r = read_rec(&out, 20).unwrap();
+        assert_eq!(out[r.rdata.0 + 12 + 5], 0x02, "RRSIG only");
+    }
+
+    #[test]
+    fn successors_follow_rfc_4471_at_every_length() {
+        let succ = |name: &[u8]| {
+            let mut out = Vec::new();
+            write_successor(&mut out, name);
+            out
+        };
+        // A name with labels of `first` then of 62, 62 and 63 octets.
+        let name = |first: &[u8]| {
+            let mut n = vec![first.len() as u8];
+            n.extend_from_slice(first);
+            for len in [62u8, 62, 63] {
+                n.push(len);
+                n.extend_from_slice(&vec![b'b'; len as usize]);
+            }
+            n.push(0);
+            n
+        };
+        assert_eq!(succ(b"\x01x\x00"), b"\x01\x00\x01x\x00");
+        let n = name(&[b'a'; 61]);
+        assert_eq!(n.len(), 253);
+        assert_eq!(succ(&n)[..2], [1, 0], "room for a label");
+        // 254 octets with a first label of 62: no room for a label, room
+        // for an octet: `\000` appended to the first label.
+        let n = name(&[b'a'; 62]);
+        assert_eq!(n.len(), 254);
+        let s = succ(&n);
+        assert_eq!(s.len(), 255);
+        assert_eq!((s[0], s[63]), (63, 0));
+        // 255 octets: the first label's last octet incremented.
+        let mut first = vec![b'x'; 62];
+        first.push(b'a');
+        let n = name(&first);
+        assert_eq!(n.len(), 255);
+        assert_eq!(succ(&n)[63], b'b');
+        // `@` + 1 is `A`, which sorts as `a`: the successor skips to `[`.
+        let mut first = vec![b'x'; 62];
+        first.push(b'@');
+        assert_eq!(succ(&name(&first))[63], b'[');
+        // `\255` last at the limit: no successor fits.
+        let mut first = vec![b'x'; 62];
+        first.push(0xFF);
+        let n = name(&first);
+        assert_eq!(succ(&n), n);
     }
 }

@@ -130,6 +130,17 @@ impl RoutingTable {
             .as_deref()
     }
 
+    /// The signer of the zone above the one that holds `wire` (the parent
+    /// side of a zone cut), if that zone is signed.
+    pub fn signer_above(&self, wire: &[u8]) -> Option<&crate::dnssec::ZoneSigner> {
+        self.zones
+            .iter()
+            .filter(|z| z.origin.wire() != wire && is_suffix(wire, z.origin.wire()))
+            .max_by_key(|z| z.origin.wire().len())?
+            .signer
+            .as_deref()
+    }
+
     /// The zone whose origin is the longest suffix of `name`, if any.
     pub fn zone_of(&self, name: &DomainName) -> Option<ZoneId> {
         self.zones
@@ -175,6 +186,12 @@ pub struct Zone {
     pub serial: u32,
     /// Its key and signature cache, when the zone is signed (`dnssec`).
     pub signer: Option<Arc<crate::dnssec::ZoneSigner>>,
+    /// The zone of ours this one is inside, if any: it answers DS queries
+    /// at this zone's apex.
+    pub parent: Option<ZoneId>,
+    /// The DS records the parent answers for this zone: made from this
+    /// zone's keys when both are ours and this one is signed.
+    pub parent_ds: Vec<WireRr>,
 }
 
 /// A name that exists.
@@ -198,6 +215,8 @@ pub struct Node {
     /// The types a query can find here (the profile's answer types
     /// included), for the NSEC of a signed denial.
     pub types: TypeBitmap,
+    /// Names exist below this one: it can never be answered NXDOMAIN.
+    pub has_children: bool,
 }
 
 impl Node {

@@ -499,6 +499,11 @@ fn dnssec_mistakes_are_reported() {
             "unknown field `algorithm`",
         ),
         (
+            r#"dnssec = { key = { file = "keys/tm.key" }, publish = [{ file = "keys/ed.key" }] }"#,
+            "zones[0].dnssec.publish[0].file: ",
+            "a published key must use the signing key's algorithm",
+        ),
+        (
             r#"dnssec = { key = { file = "keys/garbage.key" } }"#,
             "zones[0].dnssec.key.file: ",
             "garbage.key",
@@ -509,6 +514,20 @@ fn dnssec_mistakes_are_reported() {
         let fx = Fixture::with_zone("", &zone, &[]);
         keygen(fx.dir.path(), "tm.example.test.", "tm.key");
         keygen(fx.dir.path(), "other.test.", "other.key");
+        let out = Command::new(bin())
+            .args([
+                "dnssec",
+                "keygen",
+                "--zone",
+                "tm.example.test.",
+                "--algorithm",
+                "ed25519",
+                "--out",
+            ])
+            .arg(fx.dir.path().join("keys/ed.key"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
         std::fs::write(fx.dir.path().join("keys/garbage.key"), "not a key").unwrap();
         let (code, out, err) = check(&fx.config_path());
         assert_eq!(code, 1, "{dnssec}: {out}{err}");

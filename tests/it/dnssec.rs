@@ -95,7 +95,12 @@ fn start_parent(child_ds: &str, child_ns: SocketAddr) -> Parent {
 "#,
         child_ns.ip()
     );
-    let zone = zone_with_records(&records) + "dnssec = { key = { file = \"keys/parent.key\" } }\n";
+    // Zones nested inside the signed one: an unsigned one and a signed one,
+    // whose DS the parent side must answer.
+    let zone = zone_with_records(&records)
+        + "dnssec = { key = { file = \"keys/parent.key\" } }\n"
+        + &nested_zone("kid", None)
+        + &nested_zone("kid2", Some("keys/kid2.key"));
     let todo = ProfileToml::new("todoapi.tm.example.test.", "priority")
         .ttl(1)
         .set_monitor("protocol", "http")
@@ -124,6 +129,22 @@ fn start_parent(child_ds: &str, child_ns: SocketAddr) -> Parent {
         "[geoip]\ndatabase = \"{}\"",
         repo().join("geoip/geo-whois-asn-country.mmdb").display()
     );
+    // Both families in one multivalue answer (ANY must stay one RRset).
+    let mut mix = ProfileToml::new("mix.tm.example.test.", "multivalue").set("max_answers", 6);
+    for i in 1..=3 {
+        mix = mix
+            .endpoint(&format!("v4-{i}"), &format!("192.0.2.{i}"))
+            .endpoint(&format!("v6-{i}"), &format!("2001:db8::{i}"));
+    }
+    // A disabled profile with a name below it: never NXDOMAIN for a name
+    // that has names below it.
+    let par = ProfileToml::new("par.tm.example.test.", "priority")
+        .set("enabled", false)
+        .endpoint("a", "192.0.2.9")
+        .build();
+    let kidpar = ProfileToml::new("kid.par.tm.example.test.", "priority")
+        .endpoint("a", "192.0.2.10")
+        .build();
     let fx = Fixture::with_zone(
         &geoip,
         &zone,
@@ -131,9 +152,18 @@ fn start_parent(child_ds: &str, child_ns: SocketAddr) -> Parent {
             ("todo.toml", &todo),
             ("canary.toml", &canary),
             ("geo.toml", &geo),
+            ("mix.toml", &mix.build()),
+            ("par.toml", &par),
+            ("kidpar.toml", &kidpar),
         ],
     );
     let key = keygen(fx.dir.path(), ZONE, "parent", "ecdsap256sha256");
+    keygen(
+        fx.dir.path(),
+        &format!("kid2.{ZONE}"),
+        "kid2",
+        "ecdsap256sha256",
+    );
     let ds = ds(ZONE, &key);
     // Without --key, `ds` reads the zone's keys from the configuration.
     let out = Command::new(bin())
@@ -150,6 +180,21 @@ fn start_parent(child_ds: &str, child_ns: SocketAddr) -> Parent {
         _secondary: secondary,
         ds,
     }
+}
+
+/// A `[[zones]]` block for `NAME.tm.example.test.` (signed with `key`).
+fn nested_zone(name: &str, key: Option<&str>) -> String {
+    let dnssec = key
+        .map(|k| format!("dnssec = {{ key = {{ file = \"{k}\" }} }}\n"))
+        .unwrap_or_default();
+    format!(
+        r#"
+[[zones]]
+origin = "{name}.{ZONE}"
+ns = ["ns1.{ZONE}"]
+records = [{{ name = "www", type = "A", value = "192.0.2.70" }}]
+{dnssec}"#
+    )
 }
 
 fn repo() -> PathBuf {
@@ -607,4 +652,76 @@ fn large_signed_answers_truncate_over_udp_and_come_whole_over_tcp() {
     let m = Message::from_vec(&udp_raw(s.v4(), &q, TIMEOUT).unwrap()).unwrap();
     assert_eq!(m.answers.len(), 9, "{:?}", types(&m.answers));
     assert_eq!(types(&m.answers).last().unwrap(), "RRSIG");
+}
+
+/// What an adversarial review found (issue 12): each of these was bogus
+/// (SERVFAIL through a validator) or wrong before its fix.
+#[test]
+fn a_validating_resolver_accepts_the_corner_cases() {
+    let (child, child_ds) = start_child();
+    let parent = start_parent(&child_ds, child.v4());
+    let u = Unbound::start(&parent.ds, parent.proc.v4(), child.v4());
+    // ANY at a profile answering both families: each family's records
+    // together, each RRset signed whole.
+    for _ in 0..10 {
+        let q = signed_query(
+            "mix.tm.example.test.",
+            hickory_proto::rr::RecordType::ANY,
+            1232,
+            false,
+        );
+        let m = hickory_proto::op::Message::from_vec(&tcp_raw(parent.proc.v4(), &[q]).remove(0))
+            .unwrap();
+        let t = types(&m.answers);
+        let data: Vec<&String> = t.iter().filter(|t| *t != "RRSIG").collect();
+        let mut runs = data.clone();
+        runs.dedup();
+        assert_eq!(runs.len(), 2, "two contiguous RRsets: {t:?}");
+        assert_eq!(t.iter().filter(|t| *t == "RRSIG").count(), 2, "{t:?}");
+        // Interleaved, they were signed as four partial sets (bogus).
+    }
+    u.secure("mix.tm.example.test.", "A", &[]);
+    u.secure("mix.tm.example.test.", "AAAA", &[]);
+    // Queries for the NSEC and RRSIG types themselves.
+    for (name, t) in [
+        ("nope.tm.example.test.", "NSEC"),
+        ("ns1.tm.example.test.", "NSEC"),
+        ("ns1.tm.example.test.", "RRSIG"),
+        ("tm.example.test.", "NSEC"),
+    ] {
+        let (status, ad, a) = u.ask(name, t, &[]);
+        assert!(ad && status == "NOERROR", "{name} {t}: {status} {ad} {a:?}");
+    }
+    // Zones nested in the signed zone: the parent side answers their DS
+    // (the signed child's DS, the unsigned one's proof of none).
+    let (_, a) = u.secure("www.kid2.tm.example.test.", "A", &[]);
+    assert!(has(&a, "192.0.2.70"), "{a:?}");
+    let (status, ad, a) = u.ask("www.kid.tm.example.test.", "A", &[]);
+    assert_eq!(status, "NOERROR", "an insecure child: {a:?}");
+    assert!(!ad && has(&a, "192.0.2.70"), "{a:?}");
+    // A disabled profile with names below it: NODATA, not NXDOMAIN, and
+    // the name below still answers.
+    let (status, a) = u.secure("par.tm.example.test.", "A", &[]);
+    assert_eq!((status.as_str(), a.len()), ("NOERROR", 0));
+    let (_, a) = u.secure("kid.par.tm.example.test.", "A", &[]);
+    assert!(has(&a, "192.0.2.10"), "{a:?}");
+}
+
+/// RFC 9824 §4: a query with CO gets CO back (and the NXDOMAIN rcode).
+#[test]
+fn compact_answers_ok_is_echoed() {
+    use hickory_proto::rr::RecordType;
+    let s = signed_server();
+    let reply = udp_raw(
+        s.v4(),
+        &signed_query("nope.tm.example.test.", RecordType::A, 1232, true),
+        TIMEOUT,
+    )
+    .unwrap();
+    // The OPT record is last: its flags are the 3rd and 2nd bytes from the
+    // end of its fixed part (no options here).
+    let n = reply.len();
+    assert_eq!(&reply[n - 10..n - 8], &[0, 41], "OPT last");
+    assert_eq!(reply[n - 4] & 0xC0, 0xC0, "DO and CO echoed");
+    assert_eq!(reply[3] & 0x0F, 3, "NXDOMAIN");
 }

@@ -314,3 +314,53 @@ fn varying_the_query_type_does_not_escape_the_limit() {
         assert!(answered <= 10, "{name}: {answered} of 40 answered");
     }
 }
+
+/// Random names are NXDOMAINs to rate limiting whatever the rcode says: a
+/// signed zone's compact denial answers NOERROR (RFC 9824), and each one
+/// costs a signature. Wildcard answers count under the wildcard's name,
+/// not each name asked (issue 12, found by an adversarial review).
+#[test]
+fn compact_denials_and_wildcards_do_not_escape_the_limit() {
+    let zone = zone_with_records("  { name = \"*.wild\", type = \"TXT\", value = \"w\" },\n")
+        + "dnssec = { key = { file = \"keys/tm.key\" } }\n";
+    let fx = Fixture::with_zone(
+        &limits("nxdomains_per_second = 5\nresponses_per_second = 5\nslip = 0"),
+        &zone,
+        &[],
+    );
+    let out = Command::new(bin())
+        .args(["dnssec", "keygen", "--zone", "tm.example.test.", "--out"])
+        .arg(fx.dir.path().join("keys/tm.key"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let s = fx.start();
+    for (suffix, t, dnssec_ok) in [
+        ("tm.example.test.", RecordType::A, true),
+        ("tm.example.test.", RecordType::A, false),
+        ("wild.tm.example.test.", RecordType::TXT, true),
+        ("wild.tm.example.test.", RecordType::TXT, false),
+    ] {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        for i in 0..60u16 {
+            let opts = Opts {
+                edns: Some(1232),
+                dnssec_ok,
+            };
+            let mut m = build(&format!("r{i}x{}.{suffix}", u8::from(dnssec_ok)), t, opts);
+            m.metadata.id = i;
+            sock.send_to(&m.to_vec().unwrap(), s.v4()).unwrap();
+        }
+        let mut answered = 0;
+        let mut buf = [0u8; 4096];
+        while sock.recv_from(&mut buf).is_ok() {
+            answered += 1;
+        }
+        assert!(
+            answered <= 10,
+            "{suffix} DO={dnssec_ok}: {answered} of 60 random names answered"
+        );
+    }
+}

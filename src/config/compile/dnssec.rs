@@ -88,6 +88,23 @@ impl Loader<'_> {
             }
         }
         let key = key?;
+        // RFC 4035 §2.2: every algorithm in the DNSKEY set must sign the
+        // zone; a published key of another algorithm signs nothing.
+        for (i, (k, r)) in published.iter().enumerate() {
+            if k.algorithm() != key.algorithm() {
+                let msg = format!(
+                    "this key is {} and the signing key {}: every algorithm in the DNSKEY set must sign the zone (RFC 4035 §2.2), so a published key must use the signing key's algorithm (an algorithm rollover is not supported)",
+                    k.algorithm().name(),
+                    key.algorithm().name()
+                );
+                self.err(
+                    src,
+                    &r.get_ref().file,
+                    &format!("{p}.publish[{i}].file"),
+                    msg,
+                );
+            }
+        }
         let at = self.at(src, &raw_ref.key, &format!("{p}.key"));
         let mut dnskey = Vec::new();
         let mut cds = Vec::new();

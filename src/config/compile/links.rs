@@ -112,6 +112,7 @@ impl Loader<'_> {
                 wildcard: None,
                 cut: None,
                 types: Default::default(),
+                has_children: false,
             });
             defined_at.push(p.at);
             if let Some(pid) = p.profile {
@@ -143,6 +144,7 @@ impl Loader<'_> {
                     wildcard: None,
                     cut: None,
                     types: Default::default(),
+                    has_children: false,
                 });
                 cur = n.parent();
             }
@@ -157,6 +159,14 @@ impl Loader<'_> {
                 self.table.nodes[pid as usize].wildcard = Some(id as NodeId);
             }
         }
+        for i in 0..self.table.nodes.len() {
+            if let Some(parent) = self.table.nodes[i].name.parent()
+                && let Some(p) = self.table.node_id(parent.wire())
+            {
+                self.table.nodes[p as usize].has_children = true;
+            }
+        }
+        self.nested_zones();
         self.delegations(&defined_at, &sources);
         if !self.diag.ok() {
             return;
@@ -210,6 +220,44 @@ impl Loader<'_> {
                     Some((profile.name.as_str().into(), (*ep.name).into()))
                 })
                 .collect();
+        }
+    }
+
+    /// Zones inside other zones of ours: the parent answers the child's DS,
+    /// made from the child's keys when it is signed.
+    fn nested_zones(&mut self) {
+        for z in 0..self.table.zones.len() {
+            let origin = self.table.zones[z].origin.clone();
+            let parent = self
+                .table
+                .zones
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.origin != origin && origin.is_within(&p.origin))
+                .max_by_key(|(_, p)| p.origin.wire().len())
+                .map(|(i, _)| i as ZoneId);
+            self.table.zones[z].parent = parent;
+            let (Some(p), Some(_)) = (parent, &self.table.zones[z].signer) else {
+                continue;
+            };
+            let ttl = |t: &RoutingTable, zone: usize| {
+                t.nodes[t.zones[zone].apex as usize]
+                    .set(rtype::SOA)
+                    .and_then(|s| s.rrs.first())
+                    .map_or(3600, |rr| rr.ttl())
+            };
+            let parent_ttl = ttl(&self.table, p as usize);
+            let apex = &self.table.nodes[self.table.zones[z].apex as usize];
+            let ds: Vec<WireRr> = apex
+                .set(rtype::CDS)
+                .map(|s| {
+                    s.rrs
+                        .iter()
+                        .filter_map(|rr| WireRr::from_rdata(rtype::DS, parent_ttl, rr.rdata()).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.table.zones[z].parent_ds = ds;
         }
     }
 

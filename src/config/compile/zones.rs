@@ -198,6 +198,8 @@ impl Loader<'_> {
             negative_soa,
             serial,
             signer,
+            parent: None,
+            parent_ds: Vec::new(),
         });
         let soa_at = zone_at.clone();
         let mut apex_sets = vec![

@@ -188,7 +188,7 @@ fn signing() {
     let peer: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let mut out = Vec::with_capacity(4096);
     println!(
-        "{:<28} {:>11} {:>11} {:>7}",
+        "{:<36} {:>11} {:>11} {:>7}",
         "signed zone, EDNS", "DO (signed)", "no DO", "ratio"
     );
     for algorithm in [Algorithm::EcdsaP256Sha256, Algorithm::Ed25519] {
@@ -240,7 +240,7 @@ fn signing() {
             }
             let (a, b) = (median(a), median(b));
             println!(
-                "{:<28} {a:>9.0}ns {b:>9.0}ns {:>7.2}",
+                "{:<36} {a:>9.0}ns {b:>9.0}ns {:>7.2}",
                 format!("{} {label}", algorithm.name()),
                 a / b
             );
@@ -262,7 +262,7 @@ fn signing() {
         }
         let cold = t.elapsed().as_nanos() as f64 / n as f64;
         println!(
-            "{:<28} {:>9.1}µs  (an NXDOMAIN whose NSEC is signed for it: one cold signature)",
+            "{:<36} {:>9.1}µs  (an NXDOMAIN whose NSEC is signed for it: one cold signature)",
             format!("{} cold signature", algorithm.name()),
             cold / 1000.0
         );

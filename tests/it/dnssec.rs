@@ -604,6 +604,19 @@ fn compact_denial_nxname_and_unsigned_clients() {
         false,
     ));
     assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+    // The signatures are counted: the second NXDOMAIN's SOA came from the
+    // cache, the first one's was made.
+    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let count = |source: &str| -> u64 {
+        let prefix = format!("switchyard_dnssec_signatures_total{{source=\"{source}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in {metrics}"))
+    };
+    assert!(count("cached") >= 1 && count("signed") >= 2, "{metrics}");
+    assert!(metrics.contains("switchyard_dnssec_signature_cache_capacity 65536"));
     // A referral in a signed zone: NS unsigned, the NSEC proving no DS signed.
     let m = ask(&signed_query(
         "x.delegated.tm.example.test.",

@@ -153,12 +153,26 @@ fn a_profile_at_the_apex_answers_addresses_next_to_soa_ns_and_records() {
     let m = both(a, "example.test.", RecordType::MX);
     assert_eq!(answers(&m), ["MX 10 host1.example.test."]);
     assert_nodata(&both(a, "example.test.", RecordType::TXT), "apex TXT");
-    // Failover at the apex.
+    // Failover at the apex, and explain agrees with it.
     s.set_status("example.test.", "primary", Status::Degraded);
     assert_eq!(
         addrs(&both(a, "example.test.", RecordType::A)),
         ["198.51.100.20"]
     );
+    let (code, doc) = super::admin::json(
+        s.admin,
+        "GET",
+        "/api/v1/explain?name=example.test&type=A",
+        None,
+    );
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(doc["answers"][0], "example.test. 30 A 198.51.100.20");
+    let steps = doc["steps"].to_string();
+    assert!(
+        steps.contains("answered by profile example.test."),
+        "{steps}"
+    );
+    assert!(steps.contains("chosen: secondary"), "{steps}");
     s.set_status("example.test.", "primary", Status::Online);
     assert_eq!(
         addrs(&both(a, "example.test.", RecordType::A)),

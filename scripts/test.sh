@@ -3,7 +3,8 @@
 # dig and kdig, used as independent DNS clients, and delv, a DNSSEC
 # validator; chromium, which renders
 # the status page; unbound, a real caching resolver; systemd-analyze, which
-# checks the unit), so this one command
+# checks the unit; promtool from prometheus, which checks the shipped
+# alerting rules), so this one command
 # works on a fresh Debian machine with Rust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +16,15 @@ command -v delv >/dev/null 2>&1 || need+=(bind9-dnsutils)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || need+=(unbound)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing ${need[*]} (used by the tests)" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The prometheus package starts a server; the tests only need promtool.
+  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
 cargo test --locked "$@"

@@ -105,6 +105,20 @@ impl prometheus_client::collector::Collector for Collector {
             }
         }
 
+        let mut e = enc.encode_descriptor(
+            "switchyard_profile_serving",
+            "1 for what the profile serves now (healthy, unmonitored, unverified, failing open: on_all_down applies, not answering), 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for p in &table.profiles {
+            let current = p.serving(&table);
+            for s in crate::routing::Profile::SERVING {
+                let labels: Labels = vec![("profile", p.name.as_str()), ("serving", s)];
+                ConstGauge::new(i64::from(s == current)).encode(e.encode_family(&labels)?)?;
+            }
+        }
+
         let cells: Vec<(&str, &str, &crate::health::HealthCell)> = endpoints
             .iter()
             .filter_map(|(p, ep, _)| match &ep.health {

@@ -283,6 +283,15 @@ impl Profile {
             .map(|d| d + std::time::Duration::from_secs(u64::from(self.ttl)))
     }
 
+    /// Every value [`Profile::serving`] takes.
+    pub const SERVING: [&'static str; 5] = [
+        "healthy",
+        "unmonitored",
+        "unverified",
+        "failing open",
+        "not answering",
+    ];
+
     /// What the profile answers now, for an operator at a glance:
     /// `healthy` (an Online endpoint is answerable), `unmonitored` (only
     /// endpoints that are never probed), `unverified` (only endpoints not

@@ -13,6 +13,7 @@ mod check;
 mod cli;
 mod clients;
 mod cluster;
+mod dashboards;
 mod dns_rules;
 mod dnssec;
 mod ecs;

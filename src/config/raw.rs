@@ -265,6 +265,9 @@ pub struct RawProfile {
     pub routing: Spanned<String>,
     /// Answer TTL.
     pub ttl: Option<Spanned<i64>>,
+    /// Answer TTL while the profile is not settled (an endpoint not Online,
+    /// or a status change within `ttl`).
+    pub ttl_degraded: Option<Spanned<i64>>,
     /// `false` answers NXDOMAIN.
     pub enabled: Option<bool>,
     /// Policy when all eligible endpoints are Degraded.

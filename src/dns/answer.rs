@@ -656,7 +656,13 @@ impl Scratch {
                         Outcome::Endpoints => {}
                     }
                     let (p, eps) = (chosen.profile, chosen.endpoints);
-                    let ttl = (!std::ptr::eq(p, top)).then_some(top.ttl);
+                    // The asked profile's TTL (a nested answer carries it),
+                    // shorter while it is not settled (`ttl_degraded`).
+                    let ttl = if top.ttl_degraded.is_some() {
+                        Some(top.answer_ttl(table, crate::clock::unix_secs_now()).0)
+                    } else {
+                        (!std::ptr::eq(p, top)).then_some(top.ttl)
+                    };
                     let mut follow = None;
                     let mut wrote = false;
                     // Each type's records together, so every RRset is

@@ -122,6 +122,9 @@ pub struct HealthCell {
     /// `own` was restored from the state file and not decided since: in a
     /// cluster it is not a vote (it may be minutes old).
     restored: std::sync::atomic::AtomicBool,
+    /// When `status` last changed (Unix seconds; 0: not since start), for
+    /// the answer path's `ttl_degraded` (one relaxed load).
+    changed: std::sync::atomic::AtomicU32,
     details: Mutex<Details>,
     /// Counters for metrics, written by the prober.
     pub stats: ProbeStats,
@@ -240,6 +243,7 @@ impl HealthCell {
             status: AtomicU8::new(Status::CheckingEndpoint as u8),
             own: AtomicU8::new(Status::CheckingEndpoint as u8),
             restored: Default::default(),
+            changed: Default::default(),
             details: Mutex::new(Details {
                 since: SystemTime::now(),
                 own_since: SystemTime::now(),
@@ -311,7 +315,17 @@ impl HealthCell {
     /// Alone, the prober's decision is it (see [`HealthCell::decide`]); in
     /// a cluster the quorum rule sets it.
     pub fn set(&self, status: Status) {
-        self.status.store(status as u8, Ordering::Relaxed);
+        if self.status.swap(status as u8, Ordering::Relaxed) != status as u8 {
+            self.changed
+                .store(crate::clock::unix_secs_now(), Ordering::Relaxed);
+        }
+    }
+
+    /// When the served status last changed (Unix seconds), 0 if it has not
+    /// since the server started.
+    #[inline]
+    pub fn changed_secs(&self) -> u32 {
+        self.changed.load(Ordering::Relaxed)
     }
 
     /// Starts with a status saved before a restart (a decision of this

@@ -141,6 +141,31 @@ pub fn explain(
                 table.zones[table.nodes[profile.node as usize].zone as usize].origin
             ));
             describe_client(&mut x, client, table.ecs);
+            if let Some(short) = profile.ttl_degraded {
+                let eps = table.endpoints_of(profile);
+                let name = |i: u32| eps.get(i as usize).map_or("?", |e| &*e.name);
+                let (ttl, why) = profile.answer_ttl(table, crate::clock::unix_secs_now());
+                let reason = match why {
+                    super::TtlReason::NotOnline(i) => {
+                        format!("endpoint {} is {}", name(i), table.status(&eps[i as usize]))
+                    }
+                    super::TtlReason::Changed(i) => format!(
+                        "endpoint {} changed status less than {}s (the profile's ttl) ago",
+                        name(i),
+                        profile.ttl
+                    ),
+                    super::TtlReason::Settled | super::TtlReason::Fixed => format!(
+                        "every endpoint is Online and none changed in the last {}s",
+                        profile.ttl
+                    ),
+                };
+                let which = if ttl == short && why != super::TtlReason::Settled {
+                    "ttl_degraded"
+                } else {
+                    "ttl"
+                };
+                x.steps.push(format!("TTL {ttl} ({which}): {reason}"));
+            }
         } else {
             x.steps.push(format!(
                 "the choice is nested profile {}: its decision follows",

@@ -582,6 +582,7 @@ pub(crate) mod test_support {
             source: "p.toml".into(),
             routing,
             ttl: 30,
+            ttl_degraded: None,
             enabled: true,
             on_all_down,
             endpoints: 0..n as u32,

@@ -264,6 +264,8 @@ pub struct Profile {
     pub routing: Routing,
     /// Answer TTL.
     pub ttl: u32,
+    /// Answer TTL while the profile is not settled (`ttl_degraded`).
+    pub ttl_degraded: Option<u32>,
     /// `enabled = false` answers NXDOMAIN.
     pub enabled: bool,
     /// What to answer when every eligible endpoint is Degraded.
@@ -275,7 +277,48 @@ pub struct Profile {
     pub detection: Option<std::time::Duration>,
 }
 
+/// Why an answer has the TTL it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TtlReason {
+    /// No `ttl_degraded`: always `ttl`.
+    Fixed,
+    /// Every endpoint Online (or unmonitored), none changed within `ttl`.
+    Settled,
+    /// This endpoint (index in the profile) is not Online.
+    NotOnline(u32),
+    /// This endpoint's status changed less than `ttl` seconds ago.
+    Changed(u32),
+}
+
 impl Profile {
+    /// The TTL answers get at `now` (Unix seconds), and why: `ttl_degraded`
+    /// while an endpoint is not Online or changed status within the last
+    /// `ttl` seconds (so caches that took a failover answer, or the one
+    /// before it, ask again sooner), else `ttl`. The answer path and
+    /// `explain` both call this. Reads one status per endpoint: only
+    /// profiles that set `ttl_degraded` pay for it.
+    #[inline]
+    pub fn answer_ttl(&self, table: &RoutingTable, now: u32) -> (u32, TtlReason) {
+        let Some(short) = self.ttl_degraded else {
+            return (self.ttl, TtlReason::Fixed);
+        };
+        let recent = |secs: u32| secs != 0 && now.saturating_sub(secs) < self.ttl;
+        for (i, e) in table.endpoints_of(self).iter().enumerate() {
+            let i = i as u32;
+            if !matches!(table.status(e), Status::Online | Status::Unmonitored) {
+                return (short, TtlReason::NotOnline(i));
+            }
+            let probed = match &e.health {
+                Health::Monitored(cell) => cell.changed_secs(),
+                _ => 0,
+            };
+            if recent(probed) || recent(e.runtime.changed_secs()) {
+                return (short, TtlReason::Changed(i));
+            }
+        }
+        (self.ttl, TtlReason::Settled)
+    }
+
     /// The worst case from an endpoint failing to the last client leaving
     /// it: detection, then the TTL of answers cached just before.
     pub fn worst_failover(&self) -> Option<std::time::Duration> {
@@ -496,16 +539,20 @@ pub struct EndpointRuntime {
     /// When the endpoint appeared or its override last changed (ms since
     /// the epoch): "since" for endpoints without probe history.
     changed_ms: std::sync::atomic::AtomicU64,
+    /// When the endpoint appeared (ms since the epoch).
+    born_ms: u64,
 }
 
 use crate::clock::now_millis as now_ms;
 
 impl Default for EndpointRuntime {
     fn default() -> Self {
+        let now = now_ms();
         EndpointRuntime {
             answers: Default::default(),
             disabled: Default::default(),
-            changed_ms: std::sync::atomic::AtomicU64::new(now_ms()),
+            changed_ms: std::sync::atomic::AtomicU64::new(now),
+            born_ms: now,
         }
     }
 }
@@ -526,6 +573,18 @@ impl EndpointRuntime {
         {
             self.changed_ms
                 .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// When its runtime override last changed (Unix seconds), 0 if it has
+    /// not since the endpoint appeared.
+    #[inline]
+    pub fn changed_secs(&self) -> u32 {
+        let ms = self.changed_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if ms == self.born_ms {
+            0
+        } else {
+            (ms / 1000) as u32
         }
     }
 

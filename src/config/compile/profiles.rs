@@ -136,6 +136,23 @@ impl Loader<'_> {
             Some(t) => self.int(src, t, "ttl", 0, MAX_TTL).unwrap_or(60),
             None => 60,
         };
+        let ttl_degraded = match &raw.ttl_degraded {
+            Some(t) => match self.int::<u32>(src, t, "ttl_degraded", 0, MAX_TTL) {
+                Some(d) if d > ttl => {
+                    self.err(
+                        src,
+                        t,
+                        "ttl_degraded",
+                        format!(
+                            "{d} is longer than `ttl` ({ttl}): it is the shorter TTL used while the profile is not settled"
+                        ),
+                    );
+                    None
+                }
+                d => d,
+            },
+            None => None,
+        };
         let enabled = raw.enabled.unwrap_or(true);
         let max_answers = match (&raw.max_answers, method) {
             (Some(m), Some(Method::Multivalue)) => {
@@ -324,6 +341,7 @@ impl Loader<'_> {
             source: self.sources[src].path.clone(),
             routing,
             ttl,
+            ttl_degraded,
             enabled,
             on_all_down,
             endpoints: first_ep..last_ep,

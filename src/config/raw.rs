@@ -268,6 +268,9 @@ pub struct RawProfile {
     /// Answer TTL while the profile is not settled (an endpoint not Online,
     /// or a status change within `ttl`).
     pub ttl_degraded: Option<Spanned<i64>>,
+    /// `"client-subnet"`: weighted and multivalue choose by a consistent
+    /// hash of the client's network.
+    pub sticky: Option<Spanned<String>>,
     /// `false` answers NXDOMAIN.
     pub enabled: Option<bool>,
     /// Policy when all eligible endpoints are Degraded.

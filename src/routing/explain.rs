@@ -338,6 +338,12 @@ fn explain_profile(
         p.routing.name(),
         p.ttl
     ));
+    if p.sticky {
+        x.steps.push(
+            "sticky (client-subnet): the client's network (/24 or /56) chooses by a consistent hash, the same every query"
+                .to_string(),
+        );
+    }
     if let (Some(detect), Some(worst)) = (p.detection, p.worst_failover()) {
         x.steps.push(format!(
             "worst-case failover: {} to detect (interval x (tolerated_failures + 1) + timeout) + TTL {}s = {}",

@@ -11,6 +11,7 @@ mod key;
 mod multivalue;
 mod performance;
 mod priority;
+mod sticky;
 mod subnet;
 pub mod table;
 pub mod weighted;
@@ -314,9 +315,19 @@ fn pick(
             }
         }
         Routing::Weighted { alias } => {
-            if let Some(i) = weighted::pick(eps, alias, ok, rng) {
+            let i = if profile.sticky {
+                let network = sticky::network(client);
+                sticky::pick_one(eps, ok, network)
+            } else {
+                weighted::pick(eps, alias, ok, rng)
+            };
+            if let Some(i) = i {
                 picks.push(i);
             }
+        }
+        Routing::Multivalue { max_answers } if profile.sticky => {
+            let network = sticky::network(client);
+            sticky::pick_many(eps, ok, *max_answers as usize, network, picks);
         }
         Routing::Multivalue { max_answers } => {
             multivalue::pick(eps, ok, *max_answers as usize, rng, picks);
@@ -583,6 +594,7 @@ pub(crate) mod test_support {
             routing,
             ttl: 30,
             ttl_degraded: None,
+            sticky: false,
             enabled: true,
             on_all_down,
             endpoints: 0..n as u32,

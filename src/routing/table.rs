@@ -266,6 +266,9 @@ pub struct Profile {
     pub ttl: u32,
     /// Answer TTL while the profile is not settled (`ttl_degraded`).
     pub ttl_degraded: Option<u32>,
+    /// `sticky = "client-subnet"` (weighted, multivalue): a consistent
+    /// hash of the client's network chooses, not a random draw.
+    pub sticky: bool,
     /// `enabled = false` answers NXDOMAIN.
     pub enabled: bool,
     /// What to answer when every eligible endpoint is Degraded.

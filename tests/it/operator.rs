@@ -71,3 +71,81 @@ fn ttl_degraded_while_unsettled_and_after_a_change() {
     .start();
     assert_eq!(ttls(&plain), [2]);
 }
+
+/// `sticky = "client-subnet"`: each client network keeps its endpoint
+/// (ECS /24, scope echoed), networks spread by weight, and when an
+/// endpoint goes down only its networks move.
+#[test]
+fn sticky_weights_keep_a_network_on_its_endpoint() {
+    use crate::geo::{ecs_option, query_with_option};
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    let mut p = ProfileToml::new("canary.tm.example.test.", "weighted")
+        .set("sticky", "client-subnet")
+        .set_monitor("protocol", "tcp")
+        .set_monitor("port", 9);
+    for i in 1..=4 {
+        p = p
+            .endpoint(&format!("e{i}"), &format!("192.0.2.{i}"))
+            .set_endpoint(&format!("e{i}"), "weight", 1);
+    }
+    let s = Fixture::new("", &[("canary.toml", &p.build())]).start();
+    let name = "canary.tm.example.test.";
+    for i in 1..=4 {
+        s.set_status(name, &format!("e{i}"), Status::Online);
+    }
+    let ask = |net: &str, prefix: u8| -> (String, Option<u8>) {
+        let q = query_with_option(name, RecordType::A, &ecs_option(net, prefix));
+        let m = Message::from_vec(&udp_raw(s.v4(), &q, TIMEOUT).unwrap()).unwrap();
+        let scope = match m.edns.as_ref().and_then(|e| e.option(EdnsCode::Subnet)) {
+            Some(EdnsOption::Subnet(c)) => Some(c.scope_prefix()),
+            _ => None,
+        };
+        (addrs(&m).pop().unwrap_or_default(), scope)
+    };
+    let nets: Vec<String> = (0..64).map(|i| format!("198.51.{i}.0")).collect();
+    let hosts: Vec<String> = (0..64).map(|i| format!("198.51.{i}.77")).collect();
+    let first: Vec<String> = nets.iter().map(|n| ask(n, 24).0).collect();
+    for ((n, host), a) in nets.iter().zip(&hosts).zip(&first) {
+        for _ in 0..3 {
+            assert_eq!(
+                ask(n, 24),
+                (a.clone(), Some(24)),
+                "{n} moved without a change"
+            );
+        }
+        // A /32 inside the /24 is the same network; the scope says /24.
+        assert_eq!(ask(host, 32), (a.clone(), Some(24)), "{host}");
+    }
+    let spread: std::collections::BTreeSet<&String> = first.iter().collect();
+    assert_eq!(spread.len(), 4, "64 networks over 4 endpoints: {first:?}");
+    // e2 goes down: its networks move, every other network stays.
+    s.set_status(name, "e2", Status::Degraded);
+    for (n, a) in nets.iter().zip(&first) {
+        let now = ask(n, 24).0;
+        if a == "192.0.2.2" {
+            assert_ne!(now, "192.0.2.2", "{n}");
+        } else {
+            assert_eq!(&now, a, "{n}: only e2's networks move");
+        }
+    }
+    // Back up: every network is where it was.
+    s.set_status(name, "e2", Status::Online);
+    let again: Vec<String> = nets.iter().map(|n| ask(n, 24).0).collect();
+    assert_eq!(again, first);
+}
+
+#[test]
+fn sticky_is_for_weighted_and_multivalue_only() {
+    let p = ProfileToml::todoapi()
+        .set("sticky", "client-subnet")
+        .build();
+    let fx = Fixture::new("", &[("todoapi.toml", &p)]);
+    let err = switchyard::config::load(&fx.config_path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sticky: only weighted and multivalue routing use it, not priority"),
+        "{err}"
+    );
+}

@@ -153,6 +153,31 @@ impl Loader<'_> {
             },
             None => None,
         };
+        let sticky = match (&raw.sticky, method) {
+            (None, _) => false,
+            (Some(v), _) if v.get_ref() != "client-subnet" => {
+                self.err(
+                    src,
+                    v,
+                    "sticky",
+                    format!(
+                        "`{}` is not a sticky mode (the one there is: \"client-subnet\")",
+                        v.get_ref()
+                    ),
+                );
+                false
+            }
+            (Some(_), Some(Method::Weighted | Method::Multivalue) | None) => true,
+            (Some(v), Some(m)) => {
+                self.err(
+                    src,
+                    v,
+                    "sticky",
+                    format!("only weighted and multivalue routing use it, not {m}"),
+                );
+                false
+            }
+        };
         let enabled = raw.enabled.unwrap_or(true);
         let max_answers = match (&raw.max_answers, method) {
             (Some(m), Some(Method::Multivalue)) => {
@@ -342,6 +367,7 @@ impl Loader<'_> {
             routing,
             ttl,
             ttl_degraded,
+            sticky,
             enabled,
             on_all_down,
             endpoints: first_ep..last_ep,

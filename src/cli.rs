@@ -386,12 +386,14 @@ pub fn endpoint(
     disable: bool,
     profile: &str,
     endpoint: &str,
+    force: bool,
 ) -> Result<ExitCode> {
     let action = if disable { "disable" } else { "enable" };
     let path = format!(
-        "/api/v1/profiles/{}/endpoints/{}/{action}",
+        "/api/v1/profiles/{}/endpoints/{}/{action}{}",
         enc(profile),
-        enc(endpoint)
+        enc(endpoint),
+        if force { "?force=1" } else { "" }
     );
     let (code, doc) = call(addr, "POST", &path)?;
     if code != 200 {

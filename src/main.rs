@@ -114,6 +114,11 @@ enum Command {
         profile: String,
         /// The endpoint's name within the profile.
         endpoint: String,
+        /// Disable it even when it is the profile's last answerable
+        /// endpoint (refused otherwise, saying what the profile would
+        /// answer instead).
+        #[arg(long)]
+        force: bool,
     },
     /// Reload the running server's configuration now.
     Reload,
@@ -219,12 +224,14 @@ fn main() -> ExitCode {
             action,
             profile,
             endpoint,
+            force,
         } => admin().and_then(|a| {
             cli::endpoint(
                 a,
                 matches!(action, EndpointAction::Disable),
                 &profile,
                 &endpoint,
+                force,
             )
         }),
         Command::Reload => admin().and_then(cli::reload),

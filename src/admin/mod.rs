@@ -7,7 +7,7 @@
 //! | `GET /healthz` | `200 ok` when DNS listeners and prober run |
 //! | `GET /api/v1/status` | profiles, endpoints, statuses, last probes |
 //! | `GET /api/v1/explain?name=&type=&client=&ecs=` | the answer and why |
-//! | `POST /api/v1/profiles/{p}/endpoints/{e}/disable` (`/enable`) | the endpoint's new status |
+//! | `POST /api/v1/profiles/{p}/endpoints/{e}/disable` (`/enable`) | the endpoint's new status; 409 when it is the profile's last answerable endpoint, unless `?force=1` |
 //! | `POST /api/v1/reload` | 200 summary, or 422 with every error |
 //! | `GET /metrics` | Prometheus text format |
 //!
@@ -427,15 +427,75 @@ pub(crate) fn parse_ecs(text: &str) -> Result<(IpAddr, u8), String> {
     Ok((crate::geo::truncate(addr, prefix).0, prefix))
 }
 
+/// `?force=1` on a disable.
+#[derive(serde::Deserialize, Default)]
+struct SetParams {
+    force: Option<String>,
+}
+
+/// Why disabling `endpoint` would leave `profile` with nothing answerable,
+/// and what it would answer then; `None` when another endpoint still
+/// answers (or this one does not now).
+fn last_answerable(
+    table: &crate::routing::RoutingTable,
+    profile: &str,
+    endpoint: &str,
+) -> Option<String> {
+    let p = table.profile_by_name(profile)?;
+    let eps = table.endpoints_of(p);
+    let target = eps.iter().find(|e| &*e.name == endpoint)?;
+    if !p.enabled || !table.status(target).is_answerable() {
+        return None;
+    }
+    let others = eps.iter().filter(|e| !std::ptr::eq(*e, target));
+    if others.clone().any(|e| table.status(e).is_answerable()) {
+        return None;
+    }
+    let eligible: Vec<&str> = others
+        .filter(|e| table.status(e).is_eligible())
+        .map(|e| &*e.name)
+        .collect();
+    use crate::routing::OnAllDown;
+    let instead = if eligible.is_empty() {
+        "NODATA (no other endpoint can be answered)".to_string()
+    } else {
+        match p.on_all_down {
+            OnAllDown::ServeAll => format!(
+                "the Degraded endpoints {} (on_all_down = serve-all)",
+                eligible.join(", ")
+            ),
+            OnAllDown::NoData => "NODATA (on_all_down = nodata)".into(),
+            OnAllDown::NxDomain => "NXDOMAIN (on_all_down = nxdomain)".into(),
+            OnAllDown::ServFail => "SERVFAIL (on_all_down = servfail)".into(),
+            OnAllDown::Endpoint(i) => format!(
+                "endpoint {} (on_all_down)",
+                eps.get(i as usize).map_or("?", |e| &*e.name)
+            ),
+        }
+    };
+    Some(format!(
+        "refused: {endpoint} is the last answerable endpoint of {}; without it the profile would answer {instead}. Disable it anyway with force (CLI: --force; API: ?force=1)",
+        p.name
+    ))
+}
+
 async fn set_endpoint(
     State(state): State<Arc<AdminState>>,
     Path((profile, endpoint, action)): Path<(String, String, String)>,
+    Query(params): Query<SetParams>,
 ) -> Response {
     let disabled = match action.as_str() {
         "disable" => true,
         "enable" => false,
         _ => return error(StatusCode::NOT_FOUND, "use .../disable or .../enable"),
     };
+    let force = matches!(params.force.as_deref(), Some("1" | "true" | "yes"));
+    if disabled && !force {
+        let table = state.shared.table.load();
+        if let Some(msg) = last_answerable(&table, &profile, &endpoint) {
+            return error(StatusCode::CONFLICT, msg);
+        }
+    }
     match state
         .reloader
         .set_disabled(&profile, &endpoint, disabled)

@@ -90,6 +90,8 @@ fn admin_commands() {
             "disable",
             "todoapi.tm.example.test",
             "secondary",
+            // The last answerable endpoint: the guard wants --force.
+            "--force",
             "--admin",
             &admin,
         ],

@@ -149,3 +149,62 @@ fn sticky_is_for_weighted_and_multivalue_only() {
         "{err}"
     );
 }
+
+/// The guard: disabling the last answerable endpoint of a profile is
+/// refused (409) with what the profile would answer instead, unless
+/// forced; the CLI says the same and takes `--force`.
+#[test]
+fn disabling_the_last_answerable_endpoint_needs_force() {
+    let s = Fixture::new("", &[("todoapi.toml", TODOAPI)]).start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Degraded);
+    let path = "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/disable";
+    let (code, doc) = crate::admin::json(s.admin, "POST", path, None);
+    assert_eq!(code, 409, "{doc}");
+    let msg = doc["error"].as_str().unwrap();
+    assert!(
+        msg.contains("primary is the last answerable endpoint of todoapi.tm.example.test.")
+            && msg.contains("the Degraded endpoints secondary (on_all_down = serve-all)"),
+        "{msg}"
+    );
+    assert_eq!(
+        addrs(&udp(s.v4(), NAME, RecordType::A)),
+        ["203.0.113.10"],
+        "unchanged"
+    );
+    // The CLI says so, and --force does it.
+    let cli = |extra: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .arg("--admin")
+            .arg(s.admin.to_string())
+            .args(["endpoint", "disable", NAME, "primary"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = cli(&[]);
+    assert!(
+        !ok && text.contains("refused: primary is the last answerable endpoint"),
+        "{text}"
+    );
+    let (ok, text) = cli(&["--force"]);
+    assert!(ok, "{text}");
+    // Fail-open now answers the Degraded secondary.
+    assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["198.51.100.20"]);
+    // With another endpoint answerable there is nothing to refuse.
+    s.set_status(NAME, "secondary", Status::Online);
+    let (code, doc) = crate::admin::json(
+        s.admin,
+        "POST",
+        "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/enable",
+        None,
+    );
+    assert_eq!(code, 200, "{doc}");
+    let (code, doc) = crate::admin::json(s.admin, "POST", path, None);
+    assert_eq!(code, 200, "{doc}");
+}

@@ -153,32 +153,6 @@ fn query_do(name: &str, t: RecordType, dnssec_ok: bool) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-/// The example configuration with its zone signed by a key of `algorithm`
-/// made for the run.
-fn signed_example(
-    dir: &std::path::Path,
-    algorithm: switchyard::dnssec::Algorithm,
-) -> switchyard::config::Config {
-    use switchyard::dnssec::{KeyFile, key::write_new};
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let zone = switchyard::proto::name::DomainName::parse("tm.example.test.", None).unwrap();
-    let key = KeyFile::generate(&zone, algorithm).unwrap();
-    let key_path = dir.join(format!("{}.key", algorithm.name()));
-    write_new(&key_path, &key.to_text(), true).unwrap();
-    let text = std::fs::read_to_string(repo.join("switchyard.toml"))
-        .unwrap()
-        .replace(
-            "dir = \"profiles\"",
-            &format!("dir = {:?}", repo.join("profiles")),
-        )
-        .replace("\"geoip/", &format!("\"{}/geoip/", repo.display()))
-        .replace("state_file = \"switchyard.state\"", "");
-    let text = format!("{text}\ndnssec = {{ key = {{ file = {key_path:?} }} }}\n");
-    let path = dir.join("switchyard.toml");
-    std::fs::write(&path, text).unwrap();
-    switchyard::config::load(&path).expect("signed example")
-}
-
 /// Signed answers: the same queries with and without DO, signatures from
 /// the warm cache; then answers that need a new signature every time
 /// (a different NXDOMAIN name per query: the cost of one cold signature).
@@ -192,7 +166,8 @@ fn signing() {
         "signed zone, EDNS", "DO (signed)", "no DO", "ratio"
     );
     for algorithm in [Algorithm::EcdsaP256Sha256, Algorithm::Ed25519] {
-        let config = signed_example(dir.path(), algorithm);
+        let path = switchyard::fuzzing::signed_example_config(dir.path(), algorithm);
+        let config = switchyard::config::load(&path).expect("signed example");
         let (table, geo) = (config.table, config.geo);
         let mut answerer = Answerer::default();
         for (name, t, label) in [

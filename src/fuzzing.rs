@@ -28,42 +28,50 @@ fn example() -> &'static (RoutingTable, Option<Arc<GeoDb>>) {
     })
 }
 
-/// The example configuration with its zone signed by a key made for this
-/// process (in a directory of the system's temporary directory).
+/// Writes the example configuration into `dir` with its zone signed by a
+/// new key of `algorithm` (paths made absolute), for the fuzz target, the
+/// no-allocation test and the benchmark; returns the configuration's path.
+pub fn signed_example_config(dir: &Path, algorithm: crate::dnssec::Algorithm) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let zone = match crate::proto::name::DomainName::parse("tm.example.test.", None) {
+        Ok(z) => z,
+        Err(e) => panic!("{e}"),
+    };
+    let key = match crate::dnssec::KeyFile::generate(&zone, algorithm) {
+        Ok(k) => k,
+        Err(e) => panic!("cannot make a key: {e}"),
+    };
+    let key_path = dir.join(format!("{}.key", algorithm.name()));
+    if let Err(e) = crate::dnssec::key::write_new(&key_path, &key.to_text(), true) {
+        panic!("cannot write the key: {e}");
+    }
+    let text = match std::fs::read_to_string(repo.join("switchyard.toml")) {
+        Ok(t) => t,
+        Err(e) => panic!("cannot read the example: {e}"),
+    };
+    let text = text
+        .replace(
+            "dir = \"profiles\"",
+            &format!("dir = {:?}", repo.join("profiles")),
+        )
+        .replace("\"geoip/", &format!("\"{}/geoip/", repo.display()))
+        .replace("state_file = \"switchyard.state\"", "");
+    let text = format!("{text}\ndnssec = {{ key = {{ file = {key_path:?} }} }}\n");
+    let path = dir.join("switchyard.toml");
+    if let Err(e) = std::fs::write(&path, text) {
+        panic!("cannot write the configuration: {e}");
+    }
+    path
+}
+
+/// [`signed_example_config`], compiled once per process (in a directory
+/// of the system's temporary directory, removed once loaded).
 fn signed_example() -> &'static (RoutingTable, Option<Arc<GeoDb>>) {
     static SIGNED: OnceLock<(RoutingTable, Option<Arc<GeoDb>>)> = OnceLock::new();
     SIGNED.get_or_init(|| {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir =
             std::env::temp_dir().join(format!("switchyard-fuzz-signed-{}", std::process::id()));
-        let zone = match crate::proto::name::DomainName::parse("tm.example.test.", None) {
-            Ok(z) => z,
-            Err(e) => panic!("{e}"),
-        };
-        let key = match crate::dnssec::KeyFile::generate(&zone, Default::default()) {
-            Ok(k) => k,
-            Err(e) => panic!("cannot make a key: {e}"),
-        };
-        let key_path = dir.join("tm.key");
-        if let Err(e) = crate::dnssec::key::write_new(&key_path, &key.to_text(), true) {
-            panic!("cannot write the key: {e}");
-        }
-        let text = match std::fs::read_to_string(repo.join("switchyard.toml")) {
-            Ok(t) => t,
-            Err(e) => panic!("cannot read the example: {e}"),
-        };
-        let text = text
-            .replace(
-                "dir = \"profiles\"",
-                &format!("dir = {:?}", repo.join("profiles")),
-            )
-            .replace("\"geoip/", &format!("\"{}/geoip/", repo.display()))
-            .replace("state_file = \"switchyard.state\"", "");
-        let text = format!("{text}\ndnssec = {{ key = {{ file = {key_path:?} }} }}\n");
-        let path = dir.join("switchyard.toml");
-        if let Err(e) = std::fs::write(&path, text) {
-            panic!("cannot write the configuration: {e}");
-        }
+        let path = signed_example_config(&dir, Default::default());
         let loaded = crate::config::load(&path);
         let _ = std::fs::remove_dir_all(&dir);
         match loaded {

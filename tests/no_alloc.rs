@@ -28,28 +28,6 @@ fn query_do(name: &str, t: RecordType, edns: bool, dnssec_ok: bool) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-/// The example configuration with its zone signed (a key made for the
-/// test), written to `dir`.
-fn signed_example(dir: &std::path::Path) -> std::path::PathBuf {
-    use switchyard::dnssec::{Algorithm, KeyFile, key::write_new};
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let zone = switchyard::proto::name::DomainName::parse("tm.example.test.", None).unwrap();
-    let key = KeyFile::generate(&zone, Algorithm::default()).unwrap();
-    write_new(&dir.join("tm.key"), &key.to_text(), false).unwrap();
-    let text = std::fs::read_to_string(repo.join("switchyard.toml"))
-        .unwrap()
-        .replace(
-            "dir = \"profiles\"",
-            &format!("dir = {:?}", repo.join("profiles")),
-        )
-        .replace("\"geoip/", &format!("\"{}/geoip/", repo.display()))
-        .replace("state_file = \"switchyard.state\"", "");
-    let text = format!("{text}\ndnssec = {{ key = {{ file = \"tm.key\" }} }}\n");
-    let path = dir.join("switchyard.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 /// A query with an ECS option for `a.b.c.0/24`.
 fn ecs_query(name: &str, subnet: [u8; 3]) -> Vec<u8> {
     let mut q = query(name, RecordType::A, true);
@@ -66,7 +44,8 @@ fn answering_does_not_allocate() {
     let dir = tempfile::tempdir().unwrap();
     // The example zone, signed: unsigned queries take today's path, DO
     // queries the signed one (signatures from the warm cache).
-    let config = switchyard::config::load(&signed_example(dir.path())).unwrap();
+    let path = switchyard::fuzzing::signed_example_config(dir.path(), Default::default());
+    let config = switchyard::config::load(&path).unwrap();
     let table = config.table;
     let geo = config.geo.expect("the example config has a GeoIP database");
     let mut packets = Vec::new();

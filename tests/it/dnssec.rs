@@ -5,13 +5,14 @@
 //! validating lookup tool) must say "fully validated"; a trust anchor for
 //! another key must make every answer SERVFAIL.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::backend::{Backend, Mode, wait_until};
 use crate::harness::*;
+use crate::unbound::Unbound;
 
 const ZONE: &str = "tm.example.test.";
 const CHILD: &str = "sub.tm.example.test.";
@@ -222,104 +223,24 @@ dnssec = {{ key = {{ file = "keys/child.key" }} }}
     (Proc::start(fx), ds)
 }
 
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let port = crate::harness::free_port(false);
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
-
 /// Unbound validating with `anchor`, the parent and child zones stubbed
 /// to their servers.
-struct Unbound {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Unbound {
-    fn start(anchor: &str, parent: SocketAddr, child: SocketAddr) -> Unbound {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let conf = format!(
-            r#"server:
-  interface: 127.0.0.1
-  port: {port}
-  do-ip6: no
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "{dir}"
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  verbosity: 0
-  val-log-level: 2
-  access-control: 127.0.0.0/8 allow
-  do-not-query-localhost: no
-  qname-minimisation: no
+fn validator(anchor: &str, parent: SocketAddr, child: SocketAddr) -> Unbound {
+    Unbound::start(
+        &format!(
+            r#"  val-log-level: 2
   module-config: "subnetcache validator iterator"
   send-client-subnet: 127.0.0.1
   client-subnet-always-forward: yes
   max-client-subnet-ipv4: 24
-  num-threads: 1
-  local-zone: "test." nodefault
   trust-anchor: "{anchor}"
-stub-zone:
-  name: "{ZONE}"
-  stub-addr: {pip}@{pport}
-stub-zone:
-  name: "{CHILD}"
-  stub-addr: {cip}@{cport}
-"#,
-            dir = dir.path().display(),
-            pip = parent.ip(),
-            pport = parent.port(),
-            cip = child.ip(),
-            cport = child.port(),
-        );
-        let path = dir.path().join("unbound.conf");
-        std::fs::write(&path, conf).unwrap();
-        let bin = ["unbound", "/usr/sbin/unbound"]
-            .into_iter()
-            .find(|p| Command::new(p).arg("-V").output().is_ok())
-            .expect("unbound is not installed; run the tests with scripts/test.sh");
-        let child = Command::new(bin)
-            .arg("-d")
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start unbound");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let u = Unbound {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-            sock.set_read_timeout(Some(Duration::from_millis(200)))
-                .unwrap();
-            let q = build(
-                "version.bind.",
-                hickory_proto::rr::RecordType::A,
-                Opts::default(),
-            );
-            sock.send_to(&q.to_vec().unwrap(), addr).unwrap();
-            if sock.recv(&mut [0u8; 512]).is_ok() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "unbound did not start");
-        }
-        u
-    }
+"#
+        ),
+        &[(ZONE, parent), (CHILD, child)],
+    )
+}
 
+impl Unbound {
     /// `dig +dnssec` through Unbound: (status, AD set, answer lines).
     fn ask(&self, name: &str, t: &str, extra: &[&str]) -> (String, bool, Vec<String>) {
         let out = Command::new("dig")
@@ -356,13 +277,6 @@ stub-zone:
     }
 }
 
-impl Drop for Unbound {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Whether an answer line contains `needle` (spaces ignored: dig splits
 /// long hex and base64 fields).
 fn has(answers: &[String], needle: &str) -> bool {
@@ -376,7 +290,7 @@ fn has(answers: &[String], needle: &str) -> bool {
 fn a_validating_resolver_sets_ad_on_every_kind_of_answer() {
     let (child, child_ds) = start_child();
     let parent = start_parent(&child_ds, child.v4());
-    let u = Unbound::start(&parent.ds, parent.proc.v4(), child.v4());
+    let u = validator(&parent.ds, parent.proc.v4(), child.v4());
     let todo = "todoapi.tm.example.test.";
     // Wait for the first probes: the primary answers.
     wait_until(Duration::from_secs(10), || {
@@ -448,7 +362,7 @@ fn a_trust_anchor_for_another_key_fails_validation() {
     let parent = start_parent(&child_ds, child.v4());
     let other_dir = tempfile::tempdir().unwrap();
     let other = keygen(other_dir.path(), ZONE, "other", "ecdsap256sha256");
-    let u = Unbound::start(&ds(ZONE, &other), parent.proc.v4(), child.v4());
+    let u = validator(&ds(ZONE, &other), parent.proc.v4(), child.v4());
     for (name, t) in [
         ("mail.tm.example.test.", "A"),
         ("canary.tm.example.test.", "A"),
@@ -469,7 +383,7 @@ fn a_trust_anchor_for_another_key_fails_validation() {
 fn delv_fully_validates_the_answers() {
     let (child, child_ds) = start_child();
     let parent = start_parent(&child_ds, child.v4());
-    let u = Unbound::start(&parent.ds, parent.proc.v4(), child.v4());
+    let u = validator(&parent.ds, parent.proc.v4(), child.v4());
     let dir = tempfile::tempdir().unwrap();
     let anchors = dir.path().join("anchors.conf");
     let rdata = ds_rdata(&parent.ds);
@@ -673,7 +587,7 @@ fn large_signed_answers_truncate_over_udp_and_come_whole_over_tcp() {
 fn a_validating_resolver_accepts_the_corner_cases() {
     let (child, child_ds) = start_child();
     let parent = start_parent(&child_ds, child.v4());
-    let u = Unbound::start(&parent.ds, parent.proc.v4(), child.v4());
+    let u = validator(&parent.ds, parent.proc.v4(), child.v4());
     // ANY at a profile answering both families: each family's records
     // together, each RRset signed whole.
     for _ in 0..10 {

@@ -3,11 +3,11 @@
 //! scope no shorter than the network that decided, directly, through
 //! `explain`, and through a real caching resolver (Unbound's subnetcache).
 
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::process::Command;
 
 use crate::harness::*;
+use crate::unbound::Unbound;
 
 const LAB: &str = r#"
 name = "lab.tm.example.test."
@@ -112,108 +112,22 @@ fn ecs_finer_than_24_decides_and_scopes_what_decided() {
     );
 }
 
-fn free_port() -> u16 {
-    // A port free for both UDP and TCP on 127.0.0.1, outside the
-    // ephemeral range other tests' servers take theirs from.
-    for _ in 0..50 {
-        let port = crate::harness::free_port(false);
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
-
-fn unbound_bin() -> String {
-    for p in ["unbound", "/usr/sbin/unbound"] {
-        if Command::new(p).arg("-V").output().is_ok() {
-            return p.to_string();
-        }
-    }
-    panic!("unbound is not installed; run the tests with scripts/test.sh, which installs it");
-}
-
 /// Unbound as a caching resolver with ECS (subnetcache), delegating the
 /// test zone to `auth`.
-struct Unbound {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Unbound {
-    fn start(auth: SocketAddr) -> Unbound {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let conf = format!(
-            r#"server:
-  interface: 127.0.0.1
-  port: {port}
-  do-ip6: no
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "{dir}"
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  verbosity: 0
-  access-control: 127.0.0.0/8 allow
-  do-not-query-localhost: no
-  qname-minimisation: no
-  module-config: "subnetcache iterator"
+fn caching_resolver(auth: SocketAddr) -> Unbound {
+    Unbound::start(
+        r#"  module-config: "subnetcache iterator"
   send-client-subnet: 127.0.0.1
   max-client-subnet-ipv4: 32
   max-client-subnet-ipv6: 128
   client-subnet-always-forward: yes
-  num-threads: 1
-  # `test.` is one of Unbound's locally served zones (RFC 6761).
-  local-zone: "test." nodefault
-stub-zone:
-  name: "tm.example.test"
-  stub-addr: {ip}@{aport}
 "#,
-            dir = dir.path().display(),
-            ip = auth.ip(),
-            aport = auth.port(),
-        );
-        let path = dir.path().join("unbound.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new(unbound_bin())
-            .arg("-d")
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start unbound");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let u = Unbound {
-            child,
-            addr,
-            _dir: dir,
-        };
-        // Ready when it answers (REFUSED or anything) on its port.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-            sock.set_read_timeout(Some(Duration::from_millis(200)))
-                .unwrap();
-            let q = build(
-                "version.bind.",
-                hickory_proto::rr::RecordType::A,
-                Opts::default(),
-            );
-            sock.send_to(&q.to_vec().unwrap(), addr).unwrap();
-            if sock.recv(&mut [0u8; 512]).is_ok() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "unbound did not start");
-        }
-        u
-    }
+        &[("tm.example.test", auth)],
+    )
+}
 
-    fn ask(&self, subnet: &str) -> String {
+impl Unbound {
+    fn ask_ecs(&self, subnet: &str) -> String {
         let out = Command::new("dig")
             .arg(format!("@{}", self.addr.ip()))
             .args(["-p", &self.addr.port().to_string(), NAME, "A"])
@@ -230,20 +144,13 @@ stub-zone:
     }
 }
 
-impl Drop for Unbound {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Through a real resolver's ECS cache: an answer for one half of a /24
 /// must not be handed to clients in the other half, and a range finer than
 /// a /24 must be honoured.
 #[test]
 fn a_caching_resolver_keeps_finer_subnets_apart() {
     let p = Proc::start(Fixture::new("", &[("lab.toml", LAB)]));
-    let u = Unbound::start(p.v4());
+    let u = caching_resolver(p.v4());
     // Each pair: the first answer is cached under the scope we gave it; the
     // second client is in the same /24 but another network.
     for (first, want_first, second, want_second) in [
@@ -256,10 +163,10 @@ fn a_caching_resolver_keeps_finer_subnets_apart() {
         ("10.3.0.40/32", "192.0.2.30", "10.3.0.60/32", "192.0.2.99"),
         ("10.3.0.200/32", "192.0.2.99", "10.3.0.7/32", "192.0.2.30"),
     ] {
-        assert_eq!(u.ask(first), want_first, "{first}");
-        assert_eq!(u.ask(second), want_second, "{second} after {first}");
+        assert_eq!(u.ask_ecs(first), want_first, "{first}");
+        assert_eq!(u.ask_ecs(second), want_second, "{second} after {first}");
         // And again from the cache.
-        assert_eq!(u.ask(first), want_first, "{first} cached");
-        assert_eq!(u.ask(second), want_second, "{second} cached");
+        assert_eq!(u.ask_ecs(first), want_first, "{first} cached");
+        assert_eq!(u.ask_ecs(second), want_second, "{second} cached");
     }
 }

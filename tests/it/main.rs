@@ -29,3 +29,4 @@ mod robustness;
 mod routing;
 mod rrl;
 mod systemd;
+mod unbound;

@@ -94,11 +94,17 @@ impl Server {
             None => Default::default(),
         };
         let table = std::mem::take(&mut config.table);
-        for (key, _) in overrides.iter().filter(|(_, o)| o.disabled) {
+        let now = crate::clock::now_millis();
+        for (key, record) in &overrides {
+            if let Some(ep) = table.endpoint_by_key(key) {
+                // Enables too: they release holds (`failback = manual`).
+                ep.runtime.apply(crate::overrides::state(Some(record)));
+            }
+        }
+        for (key, _) in overrides.iter().filter(|(_, o)| o.in_force(now)) {
             let (profile, endpoint) = (key.profile(), key.endpoint());
             match table.endpoint_by_key(key) {
-                Some(ep) => {
-                    ep.runtime.set_disabled(true);
+                Some(_) => {
                     info!(
                         profile,
                         endpoint, "endpoint disabled at runtime (kept in the state file)"
@@ -131,6 +137,12 @@ impl Server {
         shared
             .admin_token
             .store(config.settings.admin.token.clone().map(Arc::new));
+        shared
+            .admin_tokens
+            .store(Arc::new(config.settings.admin.tokens.clone()));
+        if let Some(path) = &config.settings.state_file {
+            crate::state_file::restore_extras(path, &shared);
+        }
         if let Some(path) = &config.settings.state_file
             && options.probing
         {
@@ -331,6 +343,7 @@ impl Server {
         {
             tasks.spawn(save_statuses(path, self.shared.clone(), shutdown.clone()));
         }
+        tasks.spawn(note_expiries(self.shared.clone(), shutdown.clone()));
         shutdown.cancelled().await;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         self.shared.ready.store(false, Ordering::Relaxed);
@@ -457,6 +470,46 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     s.bind(&addr.into())?;
     s.listen(1024)?;
     tokio::net::TcpListener::from_std(s.into())
+}
+
+/// Logs timed overrides (`--for`) as they run out, and adds each to the
+/// history. They end by themselves on every node; this only says so.
+async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut since = crate::clock::now_millis();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = crate::clock::now_millis();
+        let ended: Vec<_> = shared
+            .overrides
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, o)| o.disabled && o.until.is_some_and(|u| since <= u && u < now))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        since = now;
+        for (key, o) in ended {
+            info!(
+                profile = key.profile(),
+                endpoint = key.endpoint(),
+                action = o.kind().as_str(),
+                "runtime override ran out (--for): the endpoint is back"
+            );
+            let mut end =
+                crate::overrides::Override::new(false, o.until.unwrap_or(now), &o.node, Some(&o));
+            end.at = o.until.unwrap_or(now);
+            end.by = Some(format!(
+                "expiry of the {} by {}",
+                o.kind().as_str(),
+                o.by.as_deref().unwrap_or("?")
+            ));
+            shared.record_history(&key, &end);
+        }
+    }
 }
 
 /// Keeps the decided statuses in the state file (checked every second,

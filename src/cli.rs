@@ -380,37 +380,154 @@ pub fn explain(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `switchyard endpoint enable|disable`
+/// Options of `switchyard endpoint`.
+pub struct OverrideOptions<'a> {
+    /// Allow taking out the last answerable endpoint.
+    pub force: bool,
+    /// `--for`.
+    pub for_: Option<&'a str>,
+    /// `--reason`.
+    pub reason: Option<&'a str>,
+    /// `--wait` (drain).
+    pub wait: bool,
+}
+
+/// `switchyard endpoint disable|drain|enable|resume`
 pub fn endpoint(
     addr: SocketAddr,
-    disable: bool,
+    action: &str,
     profile: &str,
     endpoint: &str,
-    force: bool,
+    opts: OverrideOptions<'_>,
 ) -> Result<ExitCode> {
-    let action = if disable { "disable" } else { "enable" };
+    if opts.wait && action != "drain" {
+        bail!("--wait goes with drain");
+    }
+    if opts.for_.is_some() && matches!(action, "enable" | "resume") {
+        bail!("--for goes with disable and drain");
+    }
+    let mut query = Vec::new();
+    if opts.force {
+        query.push("force=1".to_string());
+    }
+    if let Some(f) = opts.for_ {
+        query.push(format!("for={}", enc(f)));
+    }
+    if let Some(r) = opts.reason {
+        query.push(format!("reason={}", enc(r)));
+    }
     let path = format!(
-        "/api/v1/profiles/{}/endpoints/{}/{action}{}",
+        "/api/v1/profiles/{}/endpoints/{}/{action}{}{}",
         enc(profile),
         enc(endpoint),
-        if force { "?force=1" } else { "" }
+        if query.is_empty() { "" } else { "?" },
+        query.join("&")
     );
     let (code, doc) = call(addr, "POST", &path)?;
     if code != 200 {
         return Err(fail(code, &doc));
     }
+    let profile = doc["profile"].as_str().unwrap_or(profile).to_string();
+    let o = &doc["override"];
+    let until = o["until"]
+        .as_str()
+        .map(|u| {
+            format!(
+                " until {} ({} left)",
+                short_time(u),
+                left(o["remaining_s"].as_u64())
+            )
+        })
+        .unwrap_or_default();
+    let what = match action {
+        "disable" if until.is_empty() => " (disabled at runtime until enabled again)".to_string(),
+        "disable" => format!(" (disabled at runtime{until})"),
+        "drain" => format!(" (draining{until}; {})", drain_line(&o["drain"])),
+        _ => String::new(),
+    };
     out!(
-        "{}/{}: {}{}",
-        doc["profile"].as_str().unwrap_or(profile),
-        endpoint,
+        "{profile}/{endpoint}: {}{what}",
         doc["status"].as_str().unwrap_or("?"),
-        if disable {
-            " (disabled at runtime until enabled again)"
-        } else {
-            ""
-        }
     );
+    if doc["saved"] == Value::Bool(false) {
+        out!("note: no state_file is configured, so this lasts until the next restart");
+    }
+    if opts.wait {
+        return wait_drained(addr, &profile, endpoint);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-12-02T14:32:10.123Z` as `14:32:10 UTC`, or the text as is.
+fn short_time(t: &str) -> String {
+    match t.split_once('T') {
+        Some((_, rest)) => format!("{} UTC", rest.get(..8).unwrap_or(rest)),
+        None => t.to_string(),
+    }
+}
+
+/// Seconds as `29m 59s`.
+fn left(s: Option<u64>) -> String {
+    let s = s.unwrap_or(0);
+    humantime::format_duration(std::time::Duration::from_secs(s)).to_string()
+}
+
+/// Where a drain stands, in words.
+fn drain_line(d: &Value) -> String {
+    let at = short_time(d["drained_at"].as_str().unwrap_or("?"));
+    let last = d["last_served"]
+        .as_str()
+        .map_or("not answered since tracked".to_string(), |l| {
+            format!("last answered {}", short_time(l))
+        });
+    if d["drained"].as_bool() == Some(true) {
+        format!("drained at {at}; {last}")
+    } else {
+        format!(
+            "drained at {at}, in {}; {last}",
+            left(d["remaining_s"].as_u64())
+        )
+    }
+}
+
+/// Polls the status until the drain of `profile`/`endpoint` is complete.
+fn wait_drained(addr: SocketAddr, profile: &str, endpoint: &str) -> Result<ExitCode> {
+    // Bounded: a drain completes within the longest TTL (at most about
+    // 68 years by the protocol, a day or so in practice); the loop also
+    // ends when the drain is undone.
+    loop {
+        let (code, doc) = call(addr, "GET", "/api/v1/status")?;
+        if code != 200 {
+            return Err(fail(code, &doc));
+        }
+        let ep = doc["profiles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"].as_str() == Some(profile))
+            .and_then(|p| {
+                p["endpoints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e["name"].as_str() == Some(endpoint))
+                    .cloned()
+            });
+        let Some(ep) = ep else {
+            bail!("{profile}/{endpoint} is no longer in the configuration");
+        };
+        let o = &ep["override"];
+        if o["action"].as_str() != Some("drain") || o["in_force"].as_bool() != Some(true) {
+            bail!("the drain of {profile}/{endpoint} was undone or ran out before it completed");
+        }
+        let d = &o["drain"];
+        if d["drained"].as_bool() == Some(true) {
+            out!("{profile}/{endpoint}: {}", drain_line(d));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let wait = d["remaining_s"].as_u64().unwrap_or(1).clamp(1, 5);
+        std::thread::sleep(std::time::Duration::from_secs(wait));
+    }
 }
 
 /// `switchyard reload`

@@ -105,7 +105,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Disable or re-enable an endpoint at runtime (kept in the state file).
+    /// Disable, drain, enable or resume an endpoint at runtime (kept in the
+    /// state file, and in a cluster on every node).
+    #[command(
+        after_help = "Examples:\n  switchyard endpoint disable api.tm.example.com eu-west --for 30m --reason \"CHG-1234\"\n  switchyard endpoint drain api.tm.example.com eu-west --wait\n  switchyard endpoint resume api.tm.example.com eu-west"
+    )]
     Endpoint {
         /// What to do.
         #[arg(value_enum)]
@@ -114,11 +118,23 @@ enum Command {
         profile: String,
         /// The endpoint's name within the profile.
         endpoint: String,
-        /// Disable it even when it is the profile's last answerable
-        /// endpoint (refused otherwise, saying what the profile would
-        /// answer instead).
+        /// Disable or drain it even when it is the profile's last
+        /// answerable endpoint (refused otherwise, saying what the profile
+        /// would answer instead).
         #[arg(long)]
         force: bool,
+        /// Disable or drain for this long only (30m, 2h, 1h30m); it then
+        /// comes back by itself, on every node, also after a restart.
+        #[arg(long = "for", value_name = "DURATION")]
+        for_: Option<String>,
+        /// Why, for the status page's history (and who: the admin token's
+        /// name when tokens are named).
+        #[arg(long)]
+        reason: Option<String>,
+        /// With drain: wait until the last answer naming it has left
+        /// resolver caches (its last answer plus that answer's TTL).
+        #[arg(long)]
+        wait: bool,
     },
     /// Reload the running server's configuration now.
     Reload,
@@ -164,8 +180,14 @@ enum DnssecCommand {
 enum EndpointAction {
     /// Take it out of every answer.
     Disable,
-    /// Undo `disable`.
+    /// Take it out of every answer and track when the last cached answer
+    /// naming it expires ("drained at").
+    Drain,
+    /// Undo `disable` or `drain`.
     Enable,
+    /// Put it back: undoes a disable or drain, and releases a hold
+    /// (`failback = "manual"`).
+    Resume,
 }
 
 fn main() -> ExitCode {
@@ -225,13 +247,27 @@ fn main() -> ExitCode {
             profile,
             endpoint,
             force,
+            for_,
+            reason,
+            wait,
         } => admin().and_then(|a| {
+            let action = match action {
+                EndpointAction::Disable => "disable",
+                EndpointAction::Drain => "drain",
+                EndpointAction::Enable => "enable",
+                EndpointAction::Resume => "resume",
+            };
             cli::endpoint(
                 a,
-                matches!(action, EndpointAction::Disable),
+                action,
                 &profile,
                 &endpoint,
-                force,
+                cli::OverrideOptions {
+                    force,
+                    for_: for_.as_deref(),
+                    reason: reason.as_deref(),
+                    wait,
+                },
             )
         }),
         Command::Reload => admin().and_then(cli::reload),

@@ -33,9 +33,44 @@ pub struct Override {
     /// See `seen_at`.
     #[serde(default)]
     pub seen_node: String,
-    /// Who or why, as given.
+    /// Why, as the operator gave it (`--reason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Who or what made it: the admin token's name when tokens are named,
+    /// `admin API` otherwise, or the automatic rule (`failback = manual`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// A disable that ends by itself at this time (ms since the Unix
+    /// epoch): `--for 30m`. Every node expires it at the same moment, with
+    /// no further record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
+    /// A drain: disabled, and the time its last answer leaves resolver
+    /// caches is tracked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drain: bool,
+}
+
+/// What an override does, in words for the API and the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Taken out of answers.
+    Disable,
+    /// Taken out of answers, its caches tracked.
+    Drain,
+    /// Put back (`enable` or `resume`).
+    Enable,
+}
+
+impl Kind {
+    /// `disable`, `drain`, `enable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Disable => "disable",
+            Kind::Drain => "drain",
+            Kind::Enable => "enable",
+        }
+    }
 }
 
 impl Override {
@@ -50,7 +85,25 @@ impl Override {
             seen_at: current.map_or(0, |c| c.at),
             seen_node: current.map_or_else(String::new, |c| c.node.clone()),
             reason: None,
+            by: None,
+            until: None,
+            drain: false,
         }
+    }
+
+    /// Disable, drain or enable.
+    pub fn kind(&self) -> Kind {
+        match (self.disabled, self.drain) {
+            (false, _) => Kind::Enable,
+            (true, false) => Kind::Disable,
+            (true, true) => Kind::Drain,
+        }
+    }
+
+    /// True while it keeps the endpoint out of answers at `now_ms`: a
+    /// disable or drain not yet expired.
+    pub fn in_force(&self, now_ms: u64) -> bool {
+        self.disabled && self.until.is_none_or(|u| now_ms < u)
     }
 
     /// Its version: the later wins; ties go to the greater node name.
@@ -111,12 +164,44 @@ pub fn merge(all: &mut Overrides, key: &EndpointKey, incoming: Override) -> Merg
     }
 }
 
-/// The endpoints disabled by `all`.
-pub fn disabled(all: &Overrides) -> std::collections::BTreeSet<EndpointKey> {
+/// What `record` (the winner for an endpoint, if any) asks of it.
+pub fn state(record: Option<&Override>) -> crate::routing::OverrideState {
+    use crate::routing::OverrideState;
+    match record {
+        None => OverrideState::None,
+        Some(o) if o.disabled => OverrideState::Off {
+            until_ms: o.until,
+            drain: o.drain,
+        },
+        Some(o) => OverrideState::On { at_ms: o.at },
+    }
+}
+
+/// The endpoints `all` keeps out of answers at `now_ms`.
+pub fn disabled(all: &Overrides, now_ms: u64) -> std::collections::BTreeSet<EndpointKey> {
     all.iter()
-        .filter(|(_, o)| o.disabled)
+        .filter(|(_, o)| o.in_force(now_ms))
         .map(|(k, _)| k.clone())
         .collect()
+}
+
+/// Longest `--reason` kept (bytes); longer ones are cut at a character
+/// boundary.
+pub const MAX_REASON: usize = 200;
+
+/// A reason as kept: control characters replaced, at most [`MAX_REASON`]
+/// bytes, `None` when empty.
+pub fn clean_reason(r: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in r.trim().chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > MAX_REASON {
+            break;
+        }
+        out.push(c);
+    }
+    let out = out.trim_end().to_string();
+    (!out.is_empty()).then_some(out)
 }
 
 #[cfg(test)]
@@ -173,6 +258,40 @@ mod tests {
         let a = Override::new(true, 1_000, "ns1", None);
         let b = Override::new(false, 10, "ns2", Some(&a));
         assert!(b.version() > a.version());
-        assert_eq!(disabled(&Overrides::from([(key(), a)])).len(), 1);
+        assert_eq!(disabled(&Overrides::from([(key(), a)]), 0).len(), 1);
+    }
+
+    #[test]
+    fn a_timed_disable_ends_by_itself() {
+        let mut a = Override::new(true, 1_000, "ns1", None);
+        a.until = Some(61_000);
+        assert!(a.in_force(60_999));
+        assert!(!a.in_force(61_000));
+        let all = Overrides::from([(key(), a)]);
+        assert_eq!(disabled(&all, 2_000).len(), 1);
+        assert!(disabled(&all, 61_000).is_empty());
+    }
+
+    #[test]
+    fn old_records_read_as_before_and_new_fields_round_trip() {
+        let old: Override = serde_json::from_str(r#"{"disabled":true,"at":5}"#).unwrap();
+        assert_eq!(old.kind(), Kind::Disable);
+        assert!(old.in_force(u64::MAX));
+        let mut d = Override::new(true, 9, "ns1", None);
+        d.drain = true;
+        d.until = Some(99);
+        d.by = Some("alice".into());
+        let back: Override = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back, d);
+        assert_eq!(back.kind(), Kind::Drain);
+    }
+
+    #[test]
+    fn reasons_are_cleaned_and_bounded() {
+        assert_eq!(clean_reason("  "), None);
+        assert_eq!(clean_reason("a\nb\u{7}").as_deref(), Some("a b"));
+        let long = "é".repeat(500);
+        let r = clean_reason(&long).unwrap();
+        assert!(r.len() <= MAX_REASON && r.chars().all(|c| c == 'é'));
     }
 }

@@ -7,6 +7,7 @@
 //! its file is unchanged), then swapped in with one atomic store. Queries in
 //! flight finish on the table they loaded; the next ones see the new one.
 
+use crate::overrides::Kind;
 use crate::routing::EndpointKey;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,14 +155,13 @@ impl Reloader {
     async fn reload_locked(&self, live: &mut Live, trigger: &str) -> Result<Summary, ConfigErrors> {
         let carry = {
             let table = self.shared.table.load();
-            let disabled = crate::overrides::disabled(
-                &self
-                    .shared
-                    .overrides
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()),
-            );
-            Carry::from_running(&table, &live.probes, disabled, self.shared.geo.load_full())
+            let overrides = self
+                .shared
+                .overrides
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            Carry::from_running(&table, &live.probes, overrides, self.shared.geo.load_full())
         };
         let path = self.path.clone();
         let loaded = tokio::task::spawn_blocking(move || config::load_with(&path, &carry))
@@ -232,6 +232,9 @@ impl Reloader {
         self.shared
             .admin_token
             .store(cfg.settings.admin.token.clone().map(Arc::new));
+        self.shared
+            .admin_tokens
+            .store(Arc::new(cfg.settings.admin.tokens.clone()));
         // `live.settings` is what runs: the settings a restart applies keep
         // their running values, so the next reload compares with those.
         let mut settings = cfg.settings;
@@ -253,16 +256,17 @@ impl Reloader {
         Ok(summary)
     }
 
-    /// Disables (or re-enables) an endpoint at runtime; the override is kept
-    /// in the state file and survives reloads and restarts. Returns the
-    /// endpoint's new status and whether the override was saved (false: no
+    /// Applies a runtime override (disable, drain, enable or resume) to an
+    /// endpoint; it is kept in the state file and survives reloads and
+    /// restarts, and in a cluster reaches every node. Returns the record
+    /// made, the endpoint's new status and whether it was saved (false: no
     /// `state_file`, so it lasts until the next restart).
-    pub async fn set_disabled(
+    pub async fn set_override(
         &self,
         profile: &str,
         endpoint: &str,
-        disabled: bool,
-    ) -> Result<(Status, bool), OverrideError> {
+        change: Change,
+    ) -> Result<Applied, OverrideError> {
         let live = self.live.lock().await;
         let table = self.shared.table.load();
         let p = table
@@ -279,8 +283,9 @@ impl Reloader {
                 ))
             })?;
         let key = EndpointKey::new(p.name.as_str(), endpoint);
+        let was = table.status(ep);
         let changed;
-        {
+        let record = {
             // The runtime state changes under the overrides lock, with its
             // record: the cluster task applies gossiped records the same
             // way, so the two cannot interleave.
@@ -289,26 +294,46 @@ impl Reloader {
                 .overrides
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            let record = crate::overrides::Override::new(
-                disabled,
+            let mut record = crate::overrides::Override::new(
+                change.kind != Kind::Enable,
                 crate::clock::now_millis(),
                 &self.shared.node,
                 all.get(&key),
             );
-            all.insert(key, record);
-            changed = ep.runtime.is_disabled() != disabled;
-            if changed {
-                ep.runtime.set_disabled(disabled);
-            }
-        }
+            record.drain = change.kind == Kind::Drain;
+            record.until = change.until;
+            record.reason = change.reason;
+            record.by = Some(change.by);
+            all.insert(key.clone(), record.clone());
+            changed = (ep.runtime.is_disabled(), ep.runtime.is_draining())
+                != (
+                    change.kind != Kind::Enable
+                        && change.until.is_none_or(|u| u > crate::clock::now_millis()),
+                    change.kind == Kind::Drain,
+                );
+            ep.runtime.apply(crate::overrides::state(Some(&record)));
+            record
+        };
+        self.shared.record_history(&key, &record);
         // In a cluster: on every node within a gossip round.
         self.shared.cluster_wake.notify_one();
         let status = table.status(ep);
-        if changed {
-            info!(profile = %p.name, endpoint = %endpoint, disabled, status = %status, "runtime override changed");
-        } else {
-            info!(profile = %p.name, endpoint = %endpoint, disabled, "runtime override unchanged (already so)");
-        }
+        info!(
+            profile = %p.name,
+            endpoint = %endpoint,
+            action = record.kind().as_str(),
+            until = record.until.map(|u| crate::clock::rfc3339_millis(crate::clock::from_unix_millis(u))),
+            by = record.by.as_deref().unwrap_or(""),
+            reason = record.reason.as_deref().unwrap_or(""),
+            old = %was,
+            new = %status,
+            "{}",
+            if changed {
+                "runtime override changed"
+            } else {
+                "runtime override unchanged (already so)"
+            }
+        );
         match &live.settings.state_file {
             Some(path) => {
                 if let Err(error) = crate::state_file::save(path, &self.shared) {
@@ -323,14 +348,46 @@ impl Reloader {
                         error,
                     });
                 }
-                Ok((status, true))
+                Ok(Applied {
+                    record,
+                    status,
+                    saved: true,
+                })
             }
             None => {
                 warn!(profile = %p.name, endpoint = %endpoint, "no state_file configured: this override lasts until the next restart");
-                Ok((status, false))
+                Ok(Applied {
+                    record,
+                    status,
+                    saved: false,
+                })
             }
         }
     }
+}
+
+/// A runtime override asked for.
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// Disable, drain or enable (`resume` is an enable).
+    pub kind: Kind,
+    /// A disable or drain that ends by itself then (ms since the epoch).
+    pub until: Option<u64>,
+    /// `--reason`.
+    pub reason: Option<String>,
+    /// Who: the admin token's name, or `admin API`.
+    pub by: String,
+}
+
+/// What [`Reloader::set_override`] did.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The record made.
+    pub record: crate::overrides::Override,
+    /// The endpoint's status now.
+    pub status: Status,
+    /// Kept in the state file.
+    pub saved: bool,
 }
 
 /// Hands the running probes and the configuration digest to the cluster

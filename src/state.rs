@@ -12,6 +12,9 @@ use crate::metrics::Metrics;
 use crate::net::slots::Slots;
 use crate::routing::RoutingTable;
 
+/// Overrides kept in the history.
+pub const HISTORY_KEPT: usize = 50;
+
 /// Shared by the DNS listeners (readers) and the loader and watchers
 /// (writers). Readers load one snapshot per query; writers swap whole
 /// values, never mutate in place.
@@ -38,6 +41,8 @@ pub struct Shared {
     /// The admin API's bearer token: written at start-up and by reloads,
     /// read by every admin request.
     pub admin_token: ArcSwapOption<crate::secret::Secret>,
+    /// The named admin tokens (`[admin.tokens]`), likewise.
+    pub admin_tokens: ArcSwap<Vec<(String, crate::secret::Secret)>>,
     /// DNS over TCP connection slots: set when the listeners start, read
     /// by metrics.
     pub dns_slots: OnceLock<Arc<Slots>>,
@@ -48,6 +53,10 @@ pub struct Shared {
     /// moved aside, overrides not saved), newest last: written when they
     /// happen, read by the status API.
     pub problems: Mutex<VecDeque<(SystemTime, String)>>,
+    /// The latest runtime overrides made or received, oldest first (the
+    /// last [`HISTORY_KEPT`]): the status page's history; kept in the
+    /// state file.
+    pub history: Mutex<VecDeque<(crate::routing::EndpointKey, crate::overrides::Override)>>,
     /// The probes of the running configuration: written by start-up and
     /// reloads, read by the cluster task.
     pub probes: ArcSwap<Vec<crate::health::spec::ProbeSpec>>,
@@ -121,9 +130,11 @@ impl Shared {
             node,
             ready: AtomicBool::new(false),
             admin_token: ArcSwapOption::empty(),
+            admin_tokens: ArcSwap::from_pointee(Vec::new()),
             dns_slots: OnceLock::new(),
             admin_slots: OnceLock::new(),
             problems: Mutex::new(VecDeque::new()),
+            history: Mutex::new(VecDeque::new()),
             probes: ArcSwap::from_pointee(Vec::new()),
             config_digest: ArcSwap::from_pointee(String::new()),
             cluster_wake: Arc::default(),
@@ -145,6 +156,27 @@ impl Shared {
     pub fn resolve_problems(&self, prefix: &str) {
         let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());
         p.retain(|(_, message)| !message.starts_with(prefix));
+    }
+
+    /// Adds an override made or received to the history (once: a record
+    /// already there is not added again).
+    pub fn record_history(
+        &self,
+        key: &crate::routing::EndpointKey,
+        record: &crate::overrides::Override,
+    ) {
+        let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        if h.iter()
+            .any(|(k, r)| k == key && r.version() == record.version())
+        {
+            return;
+        }
+        if h.len() == HISTORY_KEPT {
+            h.pop_front();
+        }
+        // In time order, whatever order gossip brings them in.
+        let at = h.partition_point(|(_, r)| r.version() <= record.version());
+        h.insert(at, (key.clone(), record.clone()));
     }
 
     /// Shows a problem on the status page (newest last, the last 20 kept).

@@ -40,6 +40,22 @@ struct StateFile {
     /// Each probe target's last decided status, for a restart to trust.
     #[serde(default)]
     statuses: Vec<SavedStatus>,
+    /// Drained endpoints: when each was last answered and when that
+    /// answer leaves caches, so "drained at" survives a restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    served: Vec<Served>,
+    /// The latest overrides, oldest first: the status page's history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    history: Vec<Record>,
+}
+
+/// An endpoint's last answer (Unix seconds).
+#[derive(Debug, Serialize, Deserialize)]
+struct Served {
+    profile: String,
+    endpoint: String,
+    last: u64,
+    until: u64,
 }
 
 /// How long saved statuses are trusted at start: a server back within
@@ -58,6 +74,14 @@ pub struct SavedStatus {
     pub since: u64,
     /// When it was saved (ms since the Unix epoch).
     pub saved_at: u64,
+    /// When it last recovered from Degraded (ms since the Unix epoch), for
+    /// holds (`failback = "manual"`) to survive a restart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recovered: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// The decided statuses of `probes` now.
@@ -72,6 +96,7 @@ pub fn statuses_of(probes: &[ProbeSpec]) -> Vec<SavedStatus> {
                 status: own.as_str().to_string(),
                 since: crate::clock::unix_millis(p.cell.details().own_since),
                 saved_at: now,
+                recovered: p.cell.recovered_ms(),
             })
         })
         .collect();
@@ -90,6 +115,18 @@ pub fn restore_statuses(path: &Path, probes: &[ProbeSpec]) -> (usize, std::time:
         return (0, std::time::Duration::ZERO);
     };
     let now = crate::clock::now_millis();
+    // A recovery time is kept however old the save: a hold lasts until
+    // resumed, through any restart.
+    for p in probes {
+        let fp = p.fingerprint();
+        if let Some(s) = state
+            .statuses
+            .iter()
+            .find(|s| s.probe == fp && s.recovered <= now + 60_000)
+        {
+            p.cell.restore_recovered(s.recovered);
+        }
+    }
     let saved: std::collections::HashMap<&str, &SavedStatus> = state
         .statuses
         .iter()
@@ -164,7 +201,7 @@ pub fn read(path: &Path) -> Result<Overrides, String> {
 /// the directory.
 pub fn write(path: &Path, overrides: &Overrides, statuses: &[SavedStatus]) -> Result<(), String> {
     let _one = WRITING.lock().unwrap_or_else(|p| p.into_inner());
-    write_locked(path, overrides, statuses)
+    write_locked(path, overrides, statuses, Vec::new(), Vec::new())
 }
 
 /// One writer at a time: they share the temporary file, and the last write
@@ -182,16 +219,66 @@ pub fn save(path: &Path, shared: &crate::state::Shared) -> Result<(), String> {
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     let statuses = statuses_of(&shared.probes.load());
-    write_locked(path, &overrides, &statuses)
+    let table = shared.table.load();
+    let served = overrides
+        .iter()
+        .filter(|(_, o)| o.drain)
+        .filter_map(|(k, _)| {
+            let (last, until) = table.endpoint_by_key(k)?.runtime.served();
+            (until > 0).then(|| Served {
+                profile: k.profile().to_string(),
+                endpoint: k.endpoint().to_string(),
+                last,
+                until,
+            })
+        })
+        .collect();
+    let history = shared
+        .history
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, r)| Record {
+            profile: k.profile().to_string(),
+            endpoint: k.endpoint().to_string(),
+            record: r.clone(),
+        })
+        .collect();
+    write_locked(path, &overrides, &statuses, served, history)
+}
+
+/// Restores at start what the state file keeps besides overrides and
+/// statuses: drained endpoints' last answers and the override history.
+pub fn restore_extras(path: &Path, shared: &crate::state::Shared) {
+    let Ok(text) = crate::fsutil::read_text(path, MAX_SIZE, "the state file limit") else {
+        return;
+    };
+    let Ok(state) = serde_json::from_str::<StateFile>(&text) else {
+        return;
+    };
+    let table = shared.table.load();
+    for s in state.served {
+        if let Some(ep) = table.endpoint_by_key(&EndpointKey::new(&s.profile, &s.endpoint)) {
+            ep.runtime.restore_served(s.last, s.until);
+        }
+    }
+    for r in state.history {
+        shared.record_history(&EndpointKey::new(&r.profile, &r.endpoint), &r.record);
+    }
 }
 
 fn write_locked(
     path: &Path,
     overrides: &Overrides,
     statuses: &[SavedStatus],
+    served: Vec<Served>,
+    history: Vec<Record>,
 ) -> Result<(), String> {
+    let now = crate::clock::now_millis();
     let state = StateFile {
         statuses: statuses.to_vec(),
+        served,
+        history,
         overrides: overrides
             .iter()
             .map(|(k, r)| Record {
@@ -202,7 +289,7 @@ fn write_locked(
             .collect(),
         disabled: overrides
             .iter()
-            .filter(|(_, r)| r.disabled)
+            .filter(|(_, r)| r.in_force(now))
             .map(|(k, _)| EndpointRef {
                 profile: k.profile().to_string(),
                 endpoint: k.endpoint().to_string(),

@@ -75,6 +75,36 @@ impl prometheus_client::collector::Collector for Collector {
                 .encode(e.encode_family(&labels)?)?;
         }
 
+        // Drains in force: when the last cached answer naming each expires
+        // (the same figure the status API shows).
+        let drains: Vec<_> = {
+            let all = self
+                .shared
+                .overrides
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let now = crate::clock::now_millis();
+            endpoints
+                .iter()
+                .filter_map(|(p, ep, _)| {
+                    let key = crate::routing::EndpointKey::new(p, &ep.name);
+                    let o = all.get(&key).filter(|o| o.drain && o.in_force(now))?;
+                    let d = super::status::override_view(ep, Some(o), now)?.drain?;
+                    Some((*p, &*ep.name, d.drained_at_unix))
+                })
+                .collect()
+        };
+        let mut e = enc.encode_descriptor(
+            "switchyard_endpoint_drained_at_seconds",
+            "Drained endpoints: when the last answer naming it leaves resolver caches (Unix time; its last answer from this node plus that answer's TTL)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (p, ep, at) in &drains {
+            let labels: Labels = vec![("profile", p), ("endpoint", ep)];
+            ConstGauge::new(*at as i64).encode(e.encode_family(&labels)?)?;
+        }
+
         let mut e = enc.encode_descriptor(
             "switchyard_endpoint_up",
             "1 when the endpoint is answerable (Online, CheckingEndpoint, Unmonitored), else 0",

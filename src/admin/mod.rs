@@ -7,12 +7,12 @@
 //! | `GET /healthz` | `200 ok` when DNS listeners and prober run |
 //! | `GET /api/v1/status` | profiles, endpoints, statuses, last probes |
 //! | `GET /api/v1/explain?name=&type=&client=&ecs=` | the answer and why |
-//! | `POST /api/v1/profiles/{p}/endpoints/{e}/disable` (`/enable`) | the endpoint's new status; 409 when it is the profile's last answerable endpoint, unless `?force=1` |
+//! | `POST /api/v1/profiles/{p}/endpoints/{e}/disable` (`/drain`, `/enable`, `/resume`), with `?for=30m&reason=...` | the endpoint's new status and override; 409 when it is the profile's last answerable endpoint, unless `?force=1` |
 //! | `POST /api/v1/reload` | 200 summary, or 422 with every error |
 //! | `GET /metrics` | Prometheus text format |
 //!
-//! With `admin.token` set, every request other than GET and HEAD needs
-//! `Authorization: Bearer <token>`. Nothing here ever shows a health key or
+//! With `admin.token` (or named `[admin.tokens]`) set, every request other
+//! than GET and HEAD needs `Authorization: Bearer <token>`. Nothing here ever shows a health key or
 //! the token.
 
 pub mod client;
@@ -199,6 +199,14 @@ fn error(code: StatusCode, msg: impl Into<String>) -> Response {
 /// Largest request body accepted (no endpoint takes one today).
 const MAX_BODY: u64 = 16 * 1024;
 
+/// Who made a request: the name of the admin token it carried
+/// (`[admin.tokens]`), else [`UNNAMED`].
+#[derive(Clone, Debug)]
+pub struct Caller(pub String);
+
+/// Who made a request without a named token.
+pub const UNNAMED: &str = "admin API";
+
 /// Rejects oversized bodies up front, and requires the bearer token on every
 /// request that is not a read.
 async fn auth(State(state): State<Arc<AdminState>>, req: Request, next: Next) -> Response {
@@ -234,18 +242,36 @@ async fn auth(State(state): State<Arc<AdminState>>, req: Request, next: Next) ->
         );
     }
     let token = state.shared.admin_token.load();
-    if let Some(token) = token.as_deref()
-        && writes
-    {
+    let named = state.shared.admin_tokens.load();
+    let mut req = req;
+    if (token.is_some() || !named.is_empty()) && writes {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes()));
-        if !ok {
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+        let caller = given.as_deref().and_then(|g| {
+            let eq =
+                |t: &crate::secret::Secret| constant_time_eq(g.as_bytes(), t.expose().as_bytes());
+            // Every token is compared, so the time taken does not say which.
+            let mut found = None;
+            for (name, t) in named.iter() {
+                if eq(t) && found.is_none() {
+                    found = Some(name.clone());
+                }
+            }
+            match token.as_deref() {
+                Some(t) if eq(t) => found.or_else(|| Some(UNNAMED.to_string())),
+                _ => found,
+            }
+        });
+        if let Some(name) = caller.clone() {
+            req.extensions_mut().insert(Caller(name));
+        }
+        if caller.is_none() {
             // Missing and wrong are told apart (never what was expected).
-            let msg = match given {
+            let msg = match given.as_deref() {
                 None => "this request needs the admin token: Authorization: Bearer <admin token>",
                 Some(_) => "the admin token given is not this server's admin token",
             };
@@ -334,7 +360,28 @@ async fn status(State(state): State<Arc<AdminState>>) -> Response {
         .cloned()
         .collect();
     let cluster = state.shared.cluster.load_full();
-    axum::Json(status::build(&table, &problems, cluster.as_deref())).into_response()
+    let overrides = state
+        .shared
+        .overrides
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let history: Vec<_> = state
+        .shared
+        .history
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    axum::Json(status::build(
+        &table,
+        &problems,
+        cluster.as_deref(),
+        &overrides,
+        &history,
+    ))
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -427,11 +474,17 @@ pub(crate) fn parse_ecs(text: &str) -> Result<(IpAddr, u8), String> {
     Ok((crate::geo::truncate(addr, prefix).0, prefix))
 }
 
-/// `?force=1` on a disable.
+/// Parameters of an override: `?force=1&for=30m&reason=...`.
 #[derive(serde::Deserialize, Default)]
 struct SetParams {
     force: Option<String>,
+    #[serde(rename = "for")]
+    for_: Option<String>,
+    reason: Option<String>,
 }
+
+/// Longest `for` accepted.
+const MAX_FOR: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
 
 /// Why disabling `endpoint` would leave `profile` with nothing answerable,
 /// and what it would answer then; `None` when another endpoint still
@@ -440,6 +493,7 @@ fn last_answerable(
     table: &crate::routing::RoutingTable,
     profile: &str,
     endpoint: &str,
+    action: &str,
 ) -> Option<String> {
     let p = table.profile_by_name(profile)?;
     let eps = table.endpoints_of(p);
@@ -451,17 +505,29 @@ fn last_answerable(
     if others.clone().any(|e| table.status(e).is_answerable()) {
         return None;
     }
-    let eligible: Vec<&str> = others
-        .filter(|e| table.status(e).is_eligible())
-        .map(|e| &*e.name)
+    let eligible: Vec<(&str, crate::health::Status)> = others
+        .map(|e| (&*e.name, table.status(e)))
+        .filter(|(_, s)| s.is_eligible())
         .collect();
+    let held = eligible
+        .iter()
+        .any(|(_, s)| *s == crate::health::Status::Held);
+    let degraded = eligible
+        .iter()
+        .any(|(_, s)| *s != crate::health::Status::Held);
+    let which = match (degraded, held) {
+        (true, true) => "Degraded or held",
+        (false, true) => "held",
+        _ => "Degraded",
+    };
+    let eligible: Vec<&str> = eligible.iter().map(|(n, _)| *n).collect();
     use crate::routing::OnAllDown;
     let instead = if eligible.is_empty() {
         "NODATA (no other endpoint can be answered)".to_string()
     } else {
         match p.on_all_down {
             OnAllDown::ServeAll => format!(
-                "the Degraded endpoints {} (on_all_down = serve-all)",
+                "the {which} endpoints {} (on_all_down = serve-all)",
                 eligible.join(", ")
             ),
             OnAllDown::NoData => "NODATA (on_all_down = nodata)".into(),
@@ -473,8 +539,13 @@ fn last_answerable(
             ),
         }
     };
+    let verb = if action == "drain" {
+        "Drain"
+    } else {
+        "Disable"
+    };
     Some(format!(
-        "refused: {endpoint} is the last answerable endpoint of {}; without it the profile would answer {instead}. Disable it anyway with force (CLI: --force; API: ?force=1)",
+        "refused: {endpoint} is the last answerable endpoint of {}; without it the profile would answer {instead}. {verb} it anyway with force (CLI: --force; API: ?force=1)",
         p.name
     ))
 }
@@ -483,32 +554,85 @@ async fn set_endpoint(
     State(state): State<Arc<AdminState>>,
     Path((profile, endpoint, action)): Path<(String, String, String)>,
     Query(params): Query<SetParams>,
+    caller: Option<axum::Extension<Caller>>,
 ) -> Response {
-    let disabled = match action.as_str() {
-        "disable" => true,
-        "enable" => false,
-        _ => return error(StatusCode::NOT_FOUND, "use .../disable or .../enable"),
+    use crate::overrides::Kind;
+    let kind = match action.as_str() {
+        "disable" => Kind::Disable,
+        "drain" => Kind::Drain,
+        "enable" | "resume" => Kind::Enable,
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "use .../disable, .../drain, .../enable or .../resume",
+            );
+        }
+    };
+    let until = match params.for_.as_deref() {
+        None => None,
+        Some(_) if kind == Kind::Enable => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "`for` applies to disable and drain only",
+            );
+        }
+        Some(f) => match humantime::parse_duration(f) {
+            Ok(d) if d >= std::time::Duration::from_secs(1) && d <= MAX_FOR => {
+                Some(crate::clock::now_millis() + d.as_millis() as u64)
+            }
+            Ok(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("`for` must be between 1s and 366d, not {f}"),
+                );
+            }
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("`for` is not a duration ({e}): for example 30m, 2h, 1h30m"),
+                );
+            }
+        },
     };
     let force = matches!(params.force.as_deref(), Some("1" | "true" | "yes"));
-    if disabled && !force {
+    if kind != Kind::Enable && !force {
         let table = state.shared.table.load();
-        if let Some(msg) = last_answerable(&table, &profile, &endpoint) {
+        if let Some(msg) = last_answerable(&table, &profile, &endpoint, &action) {
             return error(StatusCode::CONFLICT, msg);
         }
     }
+    let change = crate::reload::Change {
+        kind,
+        until,
+        reason: params
+            .reason
+            .as_deref()
+            .and_then(crate::overrides::clean_reason),
+        by: caller.map_or_else(|| UNNAMED.to_string(), |c| c.0.0.clone()),
+    };
     match state
         .reloader
-        .set_disabled(&profile, &endpoint, disabled)
+        .set_override(&profile, &endpoint, change)
         .await
     {
-        Ok((s, saved)) => axum::Json(json!({
-            "profile": crate::reload::normalise_profile(&profile),
-            "endpoint": endpoint,
-            "disabled_at_runtime": disabled,
-            "status": s.as_str(),
-            "saved": saved,
-        }))
-        .into_response(),
+        Ok(applied) => {
+            let table = state.shared.table.load();
+            let view = table
+                .endpoint_by_key(&crate::routing::EndpointKey::new(&profile, &endpoint))
+                .map(|ep| {
+                    status::override_view(ep, Some(&applied.record), crate::clock::now_millis())
+                });
+            axum::Json(json!({
+                "profile": crate::reload::normalise_profile(&profile),
+                "endpoint": endpoint,
+                "action": action,
+                "disabled_at_runtime": kind != Kind::Enable,
+                "status": applied.status.as_str(),
+                "saved": applied.saved,
+                "override": view,
+            }))
+            .into_response()
+        }
         Err(OverrideError::NotFound(msg)) => error(StatusCode::NOT_FOUND, msg),
         Err(e @ OverrideError::NotSaved { .. }) => {
             error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())

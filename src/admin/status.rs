@@ -18,6 +18,8 @@ pub struct StatusDoc {
     pub problems: Vec<ProblemDoc>,
     /// Profiles in load order.
     pub profiles: Vec<ProfileDoc>,
+    /// The latest runtime overrides made here or received, newest first.
+    pub history: Vec<HistoryDoc>,
     /// The cluster as this node sees it; absent when running alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterDoc>,
@@ -186,8 +188,19 @@ pub struct EndpointDoc {
     pub since: Option<String>,
     /// Consecutive failed probes.
     pub consecutive_failures: u32,
-    /// Disabled with `switchyard endpoint disable`.
+    /// Disabled with `switchyard endpoint disable` (or drained).
     pub disabled_at_runtime: bool,
+    /// The runtime override on it, in force or the last one (an enable, or
+    /// a disable that ran out).
+    #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
+    pub override_: Option<OverrideDoc>,
+    /// `failback = "manual"`: it recovered and is held out until resumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldDoc>,
+    /// When it was last in an answer from this node.
+    pub last_served: Option<String>,
+    /// When that answer leaves resolver caches (answer time plus TTL).
+    pub served_until: Option<String>,
     /// Times it was in an answer.
     pub answers: u64,
     /// The last probe.
@@ -197,6 +210,116 @@ pub struct EndpointDoc {
     /// In a cluster: every node's observation and the quorum's verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<QuorumDoc>,
+}
+
+/// A runtime override as shown.
+#[derive(Serialize)]
+pub struct OverrideDoc {
+    /// `disable`, `drain` or `enable`.
+    pub action: &'static str,
+    /// Keeps the endpoint out of answers now.
+    pub in_force: bool,
+    /// When it was made.
+    pub at: String,
+    /// Who: the admin token's name, `admin API`, or a rule.
+    pub by: Option<String>,
+    /// Why (`--reason`).
+    pub reason: Option<String>,
+    /// The node it was made on.
+    pub node: String,
+    /// When it ends by itself (`--for`).
+    pub until: Option<String>,
+    /// Seconds left until then (0 once over).
+    pub remaining_s: Option<u64>,
+    /// A drain: when the last cached answer naming it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainDoc>,
+}
+
+/// Where a drain stands.
+#[derive(Serialize)]
+pub struct DrainDoc {
+    /// When the last answer naming it leaves resolver caches: its last
+    /// answer from this node plus that answer's TTL (the drain time if it
+    /// was not answered since the state file began tracking it).
+    pub drained_at: String,
+    /// `drained_at` as Unix seconds.
+    pub drained_at_unix: u64,
+    /// True once `drained_at` is past.
+    pub drained: bool,
+    /// Seconds left until then.
+    pub remaining_s: u64,
+    /// When it was last in an answer from this node, if since the server
+    /// (or its state file) knew.
+    pub last_served: Option<String>,
+}
+
+/// A hold (`failback = "manual"`).
+#[derive(Serialize)]
+pub struct HeldDoc {
+    /// When the endpoint recovered (and the hold began).
+    pub since: String,
+    /// When the hold ends by itself (`failback_after`); absent: until
+    /// resumed.
+    pub until: Option<String>,
+    /// Seconds left until then.
+    pub remaining_s: Option<u64>,
+}
+
+/// One override in the history.
+#[derive(Serialize)]
+pub struct HistoryDoc {
+    /// When.
+    pub at: String,
+    /// The profile.
+    pub profile: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// `disable`, `drain` or `enable`.
+    pub action: &'static str,
+    /// Who.
+    pub by: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Where it was made.
+    pub node: String,
+    /// When it ends by itself.
+    pub until: Option<String>,
+}
+
+/// What the page and the API show of an endpoint's override `record` at
+/// `now_ms`.
+pub fn override_view(
+    ep: &crate::routing::Endpoint,
+    record: Option<&crate::overrides::Override>,
+    now_ms: u64,
+) -> Option<OverrideDoc> {
+    let r = record?;
+    let ms = |v: u64| ts(crate::clock::from_unix_millis(v));
+    let drain = (r.drain && r.disabled).then(|| {
+        let (last, until) = ep.runtime.served();
+        // Never answered since it was tracked: drained when drained.
+        let at = until.max(r.at.div_ceil(1000));
+        let now = now_ms / 1000;
+        DrainDoc {
+            drained_at: ms(at * 1000),
+            drained_at_unix: at,
+            drained: now >= at,
+            remaining_s: at.saturating_sub(now),
+            last_served: (last > 0).then(|| ms(last * 1000)),
+        }
+    });
+    Some(OverrideDoc {
+        action: r.kind().as_str(),
+        in_force: r.in_force(now_ms),
+        at: ms(r.at),
+        by: r.by.clone(),
+        reason: r.reason.clone(),
+        node: r.node.clone(),
+        until: r.until.map(ms),
+        remaining_s: r.until.map(|u| u.saturating_sub(now_ms).div_ceil(1000)),
+        drain,
+    })
 }
 
 /// A probe result.
@@ -232,8 +355,12 @@ pub fn build(
     table: &RoutingTable,
     problems: &[(SystemTime, String)],
     cluster: Option<&crate::state::ClusterSummary>,
+    overrides: &crate::overrides::Overrides,
+    history: &[(crate::routing::EndpointKey, crate::overrides::Override)],
 ) -> StatusDoc {
     let loaded = table.loaded_at.map(ts);
+    let now_ms = crate::clock::now_millis();
+    let ms = |v: u64| ts(crate::clock::from_unix_millis(v));
     let profiles = table
         .profiles
         .iter()
@@ -291,6 +418,8 @@ pub fn build(
                         }
                         _ => (Some(ts(e.runtime.changed_at())), 0, None, Vec::new()),
                     };
+                    let key = crate::routing::EndpointKey::new(p.name.as_str(), &e.name);
+                    let (served, served_until) = e.runtime.served();
                     EndpointDoc {
                         name: e.name.to_string(),
                         target,
@@ -298,6 +427,15 @@ pub fn build(
                         since,
                         consecutive_failures: failures,
                         disabled_at_runtime: e.runtime.is_disabled(),
+                        override_: override_view(e, overrides.get(&key), now_ms),
+                        held: e.hold_now().map(|(since, until)| HeldDoc {
+                            since: ms(since),
+                            until: (until > 0).then(|| ms(until)),
+                            remaining_s: (until > 0)
+                                .then(|| until.saturating_sub(now_ms).div_ceil(1000)),
+                        }),
+                        last_served: (served > 0).then(|| ms(served * 1000)),
+                        served_until: (served_until > 0).then(|| ms(served_until * 1000)),
                         answers: e.runtime.answers.load(std::sync::atomic::Ordering::Relaxed),
                         last_probe: last,
                         transitions,
@@ -329,6 +467,20 @@ pub fn build(
             })
             .collect(),
         profiles,
+        history: history
+            .iter()
+            .rev()
+            .map(|(k, r)| HistoryDoc {
+                at: ms(r.at),
+                profile: k.profile().to_string(),
+                endpoint: k.endpoint().to_string(),
+                action: r.kind().as_str(),
+                by: r.by.clone(),
+                reason: r.reason.clone(),
+                node: r.node.clone(),
+                until: r.until.map(ms),
+            })
+            .collect(),
         cluster: cluster.map(ClusterDoc::from_summary),
     }
 }

@@ -696,6 +696,7 @@ impl Cluster {
                 }
             }
             for (key, record) in &applied {
+                shared.record_history(key, record);
                 match table.endpoint_by_key(key) {
                     Some(_) => {
                         info!(profile = key.profile(), endpoint = key.endpoint(), disabled = record.disabled, by = %record.node, "runtime override from another node applied")
@@ -714,10 +715,7 @@ impl Cluster {
                 for ep in &table.endpoints {
                     let profile = table.profiles[ep.profile as usize].name.as_str();
                     let key = crate::routing::EndpointKey::new(profile, &ep.name);
-                    let want = all.get(&key).is_some_and(|o| o.disabled);
-                    if ep.runtime.is_disabled() != want {
-                        ep.runtime.set_disabled(want);
-                    }
+                    ep.runtime.apply(crate::overrides::state(all.get(&key)));
                 }
             }
             all.clone()

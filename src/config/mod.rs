@@ -176,6 +176,9 @@ pub struct AdminSettings {
     pub listen: SocketAddr,
     /// Bearer token for non-GET requests.
     pub token: Option<Secret>,
+    /// Named bearer tokens (`[admin.tokens]`), any of which is accepted
+    /// too; overrides record the name of the one used.
+    pub tokens: Vec<(String, Secret)>,
 }
 
 /// The admin API's address when `[admin] listen` is not set.
@@ -238,8 +241,9 @@ pub struct Carry {
     pub cells: std::collections::HashMap<ProbeKey, Arc<HealthCell>>,
     /// Endpoint runtime state by name.
     pub runtimes: std::collections::HashMap<EndpointKey, Arc<crate::routing::EndpointRuntime>>,
-    /// Endpoints disabled at runtime.
-    pub disabled: std::collections::BTreeSet<EndpointKey>,
+    /// The runtime overrides (winning records), applied to the endpoints
+    /// they name.
+    pub overrides: crate::overrides::Overrides,
     /// The GeoIP database in use.
     pub geo: Option<Arc<crate::geo::GeoDb>>,
     /// The cookie secrets in use.
@@ -253,7 +257,7 @@ impl Carry {
     pub fn from_running(
         table: &RoutingTable,
         probes: &[ProbeSpec],
-        disabled: std::collections::BTreeSet<EndpointKey>,
+        overrides: crate::overrides::Overrides,
         geo: Option<Arc<crate::geo::GeoDb>>,
     ) -> Carry {
         let cells = probes
@@ -271,7 +275,7 @@ impl Carry {
         Carry {
             cells,
             runtimes,
-            disabled,
+            overrides,
             geo,
             cookies: table.cookies.clone(),
             signatures: table

@@ -149,6 +149,8 @@ pub struct RawAdmin {
     pub listen: Option<Spanned<String>>,
     /// Bearer token for non-GET requests.
     pub token: Option<Spanned<SecretSource>>,
+    /// Named bearer tokens: overrides record the name of the one used.
+    pub tokens: Option<Spanned<std::collections::BTreeMap<String, Spanned<SecretSource>>>>,
 }
 
 /// `[geoip]`
@@ -271,6 +273,11 @@ pub struct RawProfile {
     /// `"client-subnet"`: weighted and multivalue choose by a consistent
     /// hash of the client's network.
     pub sticky: Option<Spanned<String>>,
+    /// `"manual"`: an endpoint back from Degraded stays out until resumed.
+    pub failback: Option<Spanned<String>>,
+    /// With `failback = "manual"`: a held endpoint comes back by itself
+    /// after this long Online.
+    pub failback_after: Option<Spanned<String>>,
     /// `false` answers NXDOMAIN.
     pub enabled: Option<bool>,
     /// Policy when all eligible endpoints are Degraded.

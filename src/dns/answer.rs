@@ -663,6 +663,12 @@ impl Scratch {
                     } else {
                         (!std::ptr::eq(p, top)).then_some(top.ttl)
                     };
+                    // For drains: when each endpoint's answer leaves caches.
+                    let now = if self.count {
+                        crate::clock::unix_secs_now()
+                    } else {
+                        0
+                    };
                     let mut follow = None;
                     let mut wrote = false;
                     // Each type's records together, so every RRset is
@@ -686,7 +692,7 @@ impl Scratch {
                                 continue;
                             }
                             if self.count {
-                                ep.runtime.answered();
+                                ep.runtime.answered(now, ttl.unwrap_or_else(|| ep.rr.ttl()));
                             }
                             let target = write_rr(out, c, at, &ep.rr);
                             if let Some(ttl) = ttl {

@@ -37,11 +37,16 @@ pub enum Status {
     Stopped = 5,
     /// `always_serve = true`: not probed, always answerable.
     Unmonitored = 6,
+    /// Online again after being Degraded, in a profile with `failback =
+    /// "manual"`: kept out until resumed (or `failback_after` passes).
+    /// Routed like Degraded (answerable only under fail-open). Never a
+    /// probe's status: derived per endpoint.
+    Held = 7,
 }
 
 impl Status {
     /// Every status, in declaration order.
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::CheckingEndpoint,
         Status::Online,
         Status::Degraded,
@@ -49,6 +54,7 @@ impl Status {
         Status::Inactive,
         Status::Stopped,
         Status::Unmonitored,
+        Status::Held,
     ];
 
     /// True for the statuses routing may pick without fail-open.
@@ -75,6 +81,7 @@ impl Status {
             Status::Inactive => "Inactive",
             Status::Stopped => "Stopped",
             Status::Unmonitored => "Unmonitored",
+            Status::Held => "Online (held)",
         }
     }
 
@@ -86,6 +93,7 @@ impl Status {
             4 => Status::Inactive,
             5 => Status::Stopped,
             6 => Status::Unmonitored,
+            7 => Status::Held,
             _ => Status::CheckingEndpoint,
         }
     }
@@ -125,6 +133,9 @@ pub struct HealthCell {
     /// When `status` last changed (Unix seconds; 0: not since start), for
     /// the answer path's `ttl_degraded` (one relaxed load).
     changed: std::sync::atomic::AtomicU32,
+    /// When `status` last went from Degraded to Online (ms since the
+    /// epoch; 0: not known to have), for `failback = "manual"`.
+    recovered: std::sync::atomic::AtomicU64,
     details: Mutex<Details>,
     /// Counters for metrics, written by the prober.
     pub stats: ProbeStats,
@@ -244,6 +255,7 @@ impl HealthCell {
             own: AtomicU8::new(Status::CheckingEndpoint as u8),
             restored: Default::default(),
             changed: Default::default(),
+            recovered: Default::default(),
             details: Mutex::new(Details {
                 since: SystemTime::now(),
                 own_since: SystemTime::now(),
@@ -315,10 +327,40 @@ impl HealthCell {
     /// Alone, the prober's decision is it (see [`HealthCell::decide`]); in
     /// a cluster the quorum rule sets it.
     pub fn set(&self, status: Status) {
-        if self.status.swap(status as u8, Ordering::Relaxed) != status as u8 {
+        self.note_recovery(status);
+        if self.status.swap(status as u8, Ordering::Release) != status as u8 {
             self.changed
                 .store(crate::clock::unix_secs_now(), Ordering::Relaxed);
         }
+    }
+
+    /// Before `status` is published: a recovery from Degraded is recorded
+    /// first, so a query that sees Online also sees when it recovered (see
+    /// [`HealthCell::get_with_recovery`]). One writer per cell.
+    fn note_recovery(&self, status: Status) {
+        if status == Status::Online && self.status.load(Ordering::Relaxed) == Status::Degraded as u8
+        {
+            self.recovered
+                .store(crate::clock::now_millis(), Ordering::Relaxed);
+        }
+    }
+
+    /// The served status and when it last recovered from Degraded (ms
+    /// since the epoch; 0: not known to have).
+    #[inline]
+    pub fn get_with_recovery(&self) -> (Status, u64) {
+        let s = Status::from_u8(self.status.load(Ordering::Acquire));
+        (s, self.recovered.load(Ordering::Relaxed))
+    }
+
+    /// When it last recovered from Degraded (0: not known to have).
+    pub fn recovered_ms(&self) -> u64 {
+        self.recovered.load(Ordering::Relaxed)
+    }
+
+    /// Restores a recovery time saved before a restart.
+    pub fn restore_recovered(&self, ms: u64) {
+        self.recovered.fetch_max(ms, Ordering::Relaxed);
     }
 
     /// When the served status last changed (Unix seconds), 0 if it has not
@@ -370,12 +412,15 @@ impl HealthCell {
     /// Publishes what the cluster decided, and how (for the API and
     /// `explain`). Returns the status served before.
     pub fn publish_cluster(&self, view: ClusterView) -> Status {
+        self.note_recovery(view.verdict.status);
         let before = Status::from_u8(
             self.status
-                .swap(view.verdict.status as u8, Ordering::Relaxed),
+                .swap(view.verdict.status as u8, Ordering::Release),
         );
         let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
         if before != view.verdict.status {
+            self.changed
+                .store(crate::clock::unix_secs_now(), Ordering::Relaxed);
             let now = SystemTime::now();
             d.since = now;
             if d.transitions.len() == TRANSITIONS_KEPT {

@@ -268,9 +268,24 @@ fn why_not(table: &RoutingTable, e: &Endpoint, s: Status) -> String {
         )
     };
     match (&e.health, s) {
+        (_, Status::Disabled) if e.runtime.is_draining() => {
+            "Drained at runtime (switchyard endpoint enable to undo)".into()
+        }
         (_, Status::Disabled) if e.runtime.is_disabled() => {
             "Disabled at runtime (switchyard endpoint enable to undo)".into()
         }
+        (_, Status::Held) => match e.hold_now() {
+            Some((since, until)) => format!(
+                "Online again since {}, held out by failback = \"manual\" {} (switchyard endpoint resume to put it back)",
+                ts(crate::clock::from_unix_millis(since)),
+                if until == 0 {
+                    "until resumed".to_string()
+                } else {
+                    format!("until {}", ts(crate::clock::from_unix_millis(until)))
+                }
+            ),
+            None => "Online (held)".into(),
+        },
         (_, Status::Disabled) => "Disabled in the configuration (enabled = false)".into(),
         (super::Health::Monitored(cell), _) => {
             let d = cell.details();

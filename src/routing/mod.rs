@@ -465,7 +465,9 @@ pub fn choose<'t, T: Trace>(
         match first.target {
             Target::Nested(child) => {
                 if count {
-                    first.runtime.answered();
+                    // The answer carries the asked profile's TTL.
+                    let ttl = table.profiles[top as usize].ttl;
+                    first.runtime.answered(crate::clock::unix_secs_now(), ttl);
                 }
                 id = child;
                 p = &table.profiles[child as usize];
@@ -581,6 +583,7 @@ pub(crate) mod test_support {
             weight: 1,
             health,
             runtime: Default::default(),
+            hold: None,
             rr,
         }
     }

@@ -508,6 +508,9 @@ pub struct Endpoint {
     pub health: Health,
     /// State that outlives a reload: answer counter, runtime override.
     pub runtime: Arc<EndpointRuntime>,
+    /// `failback = "manual"` (monitored endpoints): how long a recovery
+    /// from Degraded is held, in seconds (0: until resumed).
+    pub hold: Option<u32>,
     /// The answer record (A, AAAA or CNAME), with the profile TTL.
     pub rr: WireRr,
 }
@@ -524,27 +527,101 @@ impl Endpoint {
         match &self.health {
             Health::Disabled => Status::Disabled,
             Health::Unmonitored => Status::Unmonitored,
-            Health::Monitored(cell) => cell.get(),
+            Health::Monitored(cell) => match self.hold {
+                None => cell.get(),
+                Some(hold) => {
+                    let (s, recovered) = cell.get_with_recovery();
+                    if s == Status::Online && self.held_since(recovered, hold).is_some() {
+                        Status::Held
+                    } else {
+                        s
+                    }
+                }
+            },
             Health::Nested { .. } => Status::CheckingEndpoint,
         }
     }
+
+    /// With `failback = "manual"`: the hold in force on a recovery at
+    /// `recovered` (ms since the epoch), as (since, until): it began then,
+    /// was not released by an `enable`/`resume` made after, and (with
+    /// `failback_after`) has not run out. Until is 0 when it lasts until
+    /// resumed.
+    #[inline]
+    fn held_since(&self, recovered: u64, hold: u32) -> Option<(u64, u64)> {
+        if recovered == 0 || self.runtime.released_ms() >= recovered {
+            return None;
+        }
+        if hold == 0 {
+            return Some((recovered, 0));
+        }
+        let until = recovered.div_ceil(1000) + u64::from(hold);
+        (u64::from(crate::clock::unix_secs_now()) < until).then_some((recovered, until * 1000))
+    }
+
+    /// The hold on this endpoint now, if held: (since, until) in ms since
+    /// the epoch, until 0 when it lasts until resumed.
+    pub fn hold_now(&self) -> Option<(u64, u64)> {
+        let (Some(hold), Health::Monitored(cell)) = (self.hold, &self.health) else {
+            return None;
+        };
+        let (s, recovered) = cell.get_with_recovery();
+        if s != Status::Online || self.runtime.is_disabled() {
+            return None;
+        }
+        self.held_since(recovered, hold)
+    }
+}
+
+/// What a runtime override record asks of an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverrideState {
+    /// No record.
+    None,
+    /// Out of answers (disable or drain), until then if timed (ms since
+    /// the epoch).
+    Off {
+        /// `--for`: when it ends.
+        until_ms: Option<u64>,
+        /// A drain.
+        drain: bool,
+    },
+    /// Enabled (or resumed) at this time (ms since the epoch).
+    On {
+        /// When.
+        at_ms: u64,
+    },
 }
 
 /// Per-endpoint state kept across reloads (matched by profile and endpoint
-/// name): written by the answer path (counter) and the admin API
-/// (override), read by metrics and routing.
+/// name): written by the answer path (counter, last answer) and the admin
+/// API (override), read by metrics and routing.
 #[derive(Debug)]
 pub struct EndpointRuntime {
     /// Times this endpoint was in an answer.
-    pub answers: std::sync::atomic::AtomicU64,
-    /// Disabled at runtime (`switchyard endpoint disable`).
-    disabled: std::sync::atomic::AtomicBool,
+    pub answers: AtomicU64,
+    /// Out of answers by a runtime override until this time (Unix
+    /// seconds): 0 when not, [`u64::MAX`] until enabled again.
+    off_until: AtomicU64,
+    /// The override is a drain.
+    draining: std::sync::atomic::AtomicBool,
+    /// The latest `enable`/`resume` (ms since the epoch): a hold
+    /// (`failback = "manual"`) that began before it is released.
+    released_ms: AtomicU64,
+    /// When this endpoint was last in an answer (Unix seconds; 0: never
+    /// since it appeared or the state file was written).
+    last_served: AtomicU64,
+    /// When the last answer carrying it leaves resolver caches: the
+    /// latest answer time plus its TTL (Unix seconds).
+    served_until: AtomicU64,
     /// When the endpoint appeared or its override last changed (ms since
     /// the epoch): "since" for endpoints without probe history.
-    changed_ms: std::sync::atomic::AtomicU64,
+    changed_ms: AtomicU64,
     /// When the endpoint appeared (ms since the epoch).
     born_ms: u64,
 }
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::clock::now_millis as now_ms;
 
@@ -553,54 +630,116 @@ impl Default for EndpointRuntime {
         let now = now_ms();
         EndpointRuntime {
             answers: Default::default(),
-            disabled: Default::default(),
-            changed_ms: std::sync::atomic::AtomicU64::new(now),
+            off_until: Default::default(),
+            draining: Default::default(),
+            released_ms: Default::default(),
+            last_served: Default::default(),
+            served_until: Default::default(),
+            changed_ms: AtomicU64::new(now),
             born_ms: now,
         }
     }
 }
 
 impl EndpointRuntime {
-    /// True when disabled at runtime.
+    /// True while a runtime override keeps it out of answers (a timed one
+    /// ends by itself: only those read the clock).
     #[inline]
     pub fn is_disabled(&self) -> bool {
-        self.disabled.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Sets the runtime override.
-    pub fn set_disabled(&self, disabled: bool) {
-        if self
-            .disabled
-            .swap(disabled, std::sync::atomic::Ordering::Relaxed)
-            != disabled
-        {
-            self.changed_ms
-                .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+        match self.off_until.load(Relaxed) {
+            0 => false,
+            u64::MAX => true,
+            until => u64::from(crate::clock::unix_secs_now()) < until,
         }
     }
 
-    /// When its runtime override last changed (Unix seconds), 0 if it has
-    /// not since the endpoint appeared.
+    /// True while a drain keeps it out of answers.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Relaxed) && self.is_disabled()
+    }
+
+    /// Makes the runtime state follow the winning override record
+    /// (`crate::overrides::state` of it).
+    pub fn apply(&self, state: OverrideState) {
+        let (until, drain) = match state {
+            OverrideState::Off { until_ms, drain } => (
+                until_ms.map_or(u64::MAX, |ms| ms.div_ceil(1000).clamp(1, u64::MAX - 1)),
+                drain,
+            ),
+            OverrideState::None | OverrideState::On { .. } => (0, false),
+        };
+        if let OverrideState::On { at_ms } = state {
+            self.released_ms.fetch_max(at_ms, Relaxed);
+        }
+        self.draining.store(drain, Relaxed);
+        if self.off_until.swap(until, Relaxed) != until {
+            self.changed_ms.store(now_ms(), Relaxed);
+        }
+    }
+
+    /// When its runtime override last changed or ran out (Unix seconds),
+    /// 0 if it has not since the endpoint appeared.
     #[inline]
     pub fn changed_secs(&self) -> u32 {
-        let ms = self.changed_ms.load(std::sync::atomic::Ordering::Relaxed);
-        if ms == self.born_ms {
+        let ms = self.changed_ms.load(Relaxed);
+        let changed = if ms == self.born_ms {
             0
         } else {
             (ms / 1000) as u32
+        };
+        match self.off_until.load(Relaxed) {
+            0 | u64::MAX => changed,
+            until => {
+                let until = until.min(u64::from(u32::MAX)) as u32;
+                if until <= crate::clock::unix_secs_now() {
+                    changed.max(until)
+                } else {
+                    changed
+                }
+            }
         }
     }
 
     /// When the endpoint appeared or its runtime override last changed.
     pub fn changed_at(&self) -> std::time::SystemTime {
-        crate::clock::from_unix_millis(self.changed_ms.load(std::sync::atomic::Ordering::Relaxed))
+        crate::clock::from_unix_millis(self.changed_ms.load(Relaxed))
     }
 
-    /// Counts one answer.
+    /// The latest `enable` or `resume` (ms since the epoch; 0: none).
     #[inline]
-    pub fn answered(&self) {
-        self.answers
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    pub fn released_ms(&self) -> u64 {
+        self.released_ms.load(Relaxed)
+    }
+
+    /// Counts one answer carrying it, sent at `now` (Unix seconds) with
+    /// `ttl`: the answer path's only writes, and the second only once a
+    /// second.
+    #[inline]
+    pub fn answered(&self, now: u32, ttl: u32) {
+        self.answers.fetch_add(1, Relaxed);
+        let now = u64::from(now);
+        if self.last_served.load(Relaxed) != now {
+            self.last_served.store(now, Relaxed);
+        }
+        let until = now + u64::from(ttl);
+        if self.served_until.load(Relaxed) < until {
+            self.served_until.fetch_max(until, Relaxed);
+        }
+    }
+
+    /// When it was last in an answer and when that answer leaves resolver
+    /// caches (Unix seconds; 0: not since it appeared).
+    pub fn served(&self) -> (u64, u64) {
+        (
+            self.last_served.load(Relaxed),
+            self.served_until.load(Relaxed),
+        )
+    }
+
+    /// Restores what the state file kept of its last answer.
+    pub fn restore_served(&self, last: u64, until: u64) {
+        self.last_served.fetch_max(last, Relaxed);
+        self.served_until.fetch_max(until, Relaxed);
     }
 }
 

@@ -23,6 +23,7 @@ mod geo;
 mod geodb;
 mod hardening;
 mod operator;
+mod overrides;
 mod page;
 mod prober;
 mod robustness;

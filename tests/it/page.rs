@@ -106,3 +106,68 @@ probe = {{ address = "127.0.0.1", port = {} }}
         "{dom}"
     );
 }
+
+/// The page shows overrides with their expiry and reasons, held
+/// endpoints, drains with their drained-at time, and the history; it
+/// offers the actions that fit each endpoint.
+#[test]
+fn status_page_shows_overrides_holds_and_drains() {
+    use switchyard::health::Status;
+    const NAME: &str = "todoapi.tm.example.test.";
+    let profile = ProfileToml::todoapi()
+        .set("failback", "manual")
+        .endpoint("tertiary", "192.0.2.30")
+        .set_endpoint("tertiary", "priority", 3)
+        .build();
+    let extra =
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[admin.tokens]\nalice = \"alice-token-0123456789\"\n";
+    let s = Fixture::new(extra, &[("todoapi.toml", &profile)]).start();
+    for e in ["primary", "secondary", "tertiary"] {
+        s.set_status(NAME, e, Status::Online);
+    }
+    let post = |path: String| {
+        let (code, doc) =
+            crate::admin::json(s.admin, "POST", &path, Some("alice-token-0123456789"));
+        assert_eq!(code, 200, "{doc}");
+    };
+    let base = "/api/v1/profiles/todoapi.tm.example.test/endpoints";
+    // secondary answered once, then drained.
+    post(format!(
+        "{base}/primary/disable?for=30m&reason=CHG-1234%20patching"
+    ));
+    udp(s.v4(), NAME, hickory_proto::rr::RecordType::A);
+    post(format!("{base}/secondary/drain?reason=move%20to%20v2"));
+    // tertiary went down and came back: held.
+    s.set_status(NAME, "tertiary", Status::Degraded);
+    s.set_status(NAME, "tertiary", Status::Online);
+    let dom = render(&format!("http://{}/", s.admin));
+    assert!(
+        dom.contains("data-profile=\"todoapi.tm.example.test.\""),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("disabled until ") && dom.contains(" left) by alice: CHG-1234 patching"),
+        "override with expiry, who and why: {dom}"
+    );
+    assert!(
+        dom.contains("data-drain=\"draining\"") && dom.contains("draining: drained at "),
+        "drain with its drained-at time: {dom}"
+    );
+    assert!(dom.contains("last answered "), "{dom}");
+    assert!(
+        dom.contains("<span class=\"badge Onlineheld\">Online (held)</span>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("held since ") && dom.contains("until resumed"),
+        "{dom}"
+    );
+    // Actions that fit: enable for the overridden, resume for the held.
+    assert!(dom.contains("data-action=\"resume\""), "{dom}");
+    assert!(dom.contains("data-action=\"enable\""), "{dom}");
+    // The history, newest first, with who and why.
+    assert!(dom.contains("Runtime overrides · history"), "{dom}");
+    assert!(dom.contains("<tr data-history=\"drain\">"), "{dom}");
+    assert!(dom.contains("<td>move to v2</td>"), "{dom}");
+    assert!(!dom.contains("alice-token"), "a token leaked into the page");
+}

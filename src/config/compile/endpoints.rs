@@ -253,6 +253,7 @@ impl Loader<'_> {
             weight,
             health,
             runtime,
+            hold: None,
             rr,
         })
     }
@@ -263,7 +264,7 @@ impl Loader<'_> {
     pub(super) fn runtime(&self, endpoint: &str) -> Arc<EndpointRuntime> {
         let key = EndpointKey::new(&self.current_profile, endpoint);
         let rt = self.carry.runtimes.get(&key).cloned().unwrap_or_default();
-        rt.set_disabled(self.carry.disabled.contains(&key));
+        rt.apply(crate::overrides::state(self.carry.overrides.get(&key)));
         rt
     }
 
@@ -335,6 +336,7 @@ impl Loader<'_> {
             weight,
             health,
             runtime,
+            hold: None,
             rr: WireRr::none(),
         })
     }

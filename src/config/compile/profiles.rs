@@ -93,6 +93,64 @@ impl Loader<'_> {
         Some(ProfileOwner { name, zone, apex })
     }
 
+    /// `failback` and `failback_after`: `None` for automatic failback,
+    /// else the hold's length in seconds (0: until resumed).
+    fn failback(&mut self, src: usize, raw: &RawProfile) -> Option<u32> {
+        let manual = match &raw.failback {
+            None => false,
+            Some(v) => match v.get_ref().as_str() {
+                "automatic" => false,
+                "manual" => true,
+                other => {
+                    self.err(
+                        src,
+                        v,
+                        "failback",
+                        format!("`{other}` is not a failback mode (automatic or manual)"),
+                    );
+                    return None;
+                }
+            },
+        };
+        let after = match &raw.failback_after {
+            None => 0,
+            Some(v) if !manual => {
+                self.err(
+                    src,
+                    v,
+                    "failback_after",
+                    "only used with failback = \"manual\" (how long a recovered endpoint is held before it returns by itself)",
+                );
+                return None;
+            }
+            Some(v) => {
+                let d = self.duration(src, v, "failback_after")?;
+                if d.as_secs() == 0 || d.as_secs() > u64::from(u32::MAX) {
+                    self.err(
+                        src,
+                        v,
+                        "failback_after",
+                        "must be at least 1s (leave it out to hold until resumed)",
+                    );
+                    return None;
+                }
+                d.as_secs() as u32
+            }
+        };
+        if manual
+            && raw.monitor.is_none()
+            && let Some(v) = &raw.failback
+        {
+            self.warn(
+                src,
+                v,
+                "failback",
+                "has no effect: the profile has no [monitor], so no endpoint is ever Degraded",
+            );
+        }
+        manual.then_some(after)
+    }
+
     pub(super) fn profile(&mut self, src: usize, raw: RawProfile) {
         let profile_id = self.table.profiles.len() as ProfileId;
         // Keep checking after the first problem so one run reports them all;
@@ -178,6 +236,7 @@ impl Loader<'_> {
                 false
             }
         };
+        let hold = self.failback(src, &raw);
         let enabled = raw.enabled.unwrap_or(true);
         let max_answers = match (&raw.max_answers, method) {
             (Some(m), Some(Method::Multivalue)) => {
@@ -358,6 +417,11 @@ impl Loader<'_> {
             && matches!(eps[i as usize].target, Target::Host(_))
         {
             // Unreachable: multivalue endpoints are validated to be addresses.
+        }
+        for e in &mut self.table.endpoints[first_ep as usize..last_ep as usize] {
+            if matches!(e.health, crate::routing::Health::Monitored(_)) {
+                e.hold = hold;
+            }
         }
         let at = self.at(src, &raw.name, "name");
         self.table.profiles.push(Profile {

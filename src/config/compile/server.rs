@@ -94,6 +94,7 @@ impl Loader<'_> {
         let mut admin = AdminSettings {
             listen: crate::config::DEFAULT_ADMIN_LISTEN,
             token: None,
+            tokens: Vec::new(),
         };
         if let Some(l) = &raw.admin.listen {
             match l.get_ref().parse::<SocketAddr>() {
@@ -109,8 +110,31 @@ impl Loader<'_> {
         if let Some(t) = &raw.admin.token {
             admin.token = self.secret(src, t, "admin.token");
         }
+        if let Some(named) = &raw.admin.tokens {
+            for (name, t) in named.get_ref() {
+                let field = format!("admin.tokens.{name}");
+                let ok = !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+                if !ok {
+                    self.err(
+                        src,
+                        t,
+                        &field,
+                        "a token's name is 1 to 64 letters, digits, '-', '_', '.' or '@' (it is shown in the status page's history)",
+                    );
+                    continue;
+                }
+                if let Some(secret) = self.secret(src, t, &field) {
+                    admin.tokens.push((name.clone(), secret));
+                }
+            }
+        }
         if !admin.listen.ip().is_loopback()
             && raw.admin.token.is_none()
+            && raw.admin.tokens.is_none()
             && let Some(l) = &raw.admin.listen
         {
             self.warn(

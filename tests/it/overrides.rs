@@ -1,0 +1,444 @@
+//! Safe runtime overrides and manual failback (issue 13), through the real
+//! server, its API and the real `switchyard` CLI.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+use serde_json::Value;
+
+use crate::admin::json;
+use crate::harness::*;
+use switchyard::health::Status;
+
+const NAME: &str = "todoapi.tm.example.test.";
+const PRIMARY: &str = "203.0.113.10";
+const SECONDARY: &str = "198.51.100.20";
+
+/// Runs the real CLI against `s`; (success, stdout + stderr).
+fn cli(s: &TestServer, args: &[&str], token: Option<&str>) -> (bool, String) {
+    let mut c = Command::new(bin());
+    c.arg("--admin").arg(s.admin.to_string()).args(args);
+    match token {
+        Some(t) => c.env("SWITCHYARD_ADMIN_TOKEN", t),
+        None => c.env_remove("SWITCHYARD_ADMIN_TOKEN"),
+    };
+    let out = c.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The status API's view of one endpoint.
+fn endpoint(s: &TestServer, name: &str) -> Value {
+    let (code, doc) = json(s.admin, "GET", "/api/v1/status", None);
+    assert_eq!(code, 200, "{doc}");
+    doc["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == NAME)
+        .unwrap()["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap()
+        .clone()
+}
+
+fn history(s: &TestServer) -> Vec<Value> {
+    let (_, doc) = json(s.admin, "GET", "/api/v1/status", None);
+    doc["history"].as_array().unwrap().clone()
+}
+
+fn answer(s: &TestServer) -> Vec<String> {
+    addrs(&udp(s.v4(), NAME, RecordType::A))
+}
+
+fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < within, "{what} within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `disable --for`: the endpoint comes back by itself at the time shown,
+/// the override (with its reason and time left) survives a restart, and
+/// the history records the disable and its end.
+#[test]
+fn a_timed_disable_ends_by_itself_and_survives_a_restart() {
+    let fx = Fixture::new("state_file = \"state.json\"", &[("todoapi.toml", TODOAPI)]);
+    let s = fx.start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Online);
+    assert_eq!(answer(&s), [PRIMARY]);
+    let (ok, text) = cli(
+        &s,
+        &[
+            "endpoint",
+            "disable",
+            NAME,
+            "primary",
+            "--for",
+            "4s",
+            "--reason",
+            "CHG-1234 patching",
+        ],
+        None,
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("primary: Disabled (disabled at runtime until ") && text.contains(" left)"),
+        "{text}"
+    );
+    assert_eq!(answer(&s), [SECONDARY]);
+    let e = endpoint(&s, "primary");
+    let o = &e["override"];
+    assert_eq!(o["action"], "disable", "{e}");
+    assert_eq!(o["in_force"], true);
+    assert_eq!(o["reason"], "CHG-1234 patching");
+    assert_eq!(o["by"], "admin API");
+    let left = o["remaining_s"].as_u64().unwrap();
+    assert!((1..=4).contains(&left), "{o}");
+    // A restart keeps it, with the same end.
+    let until = o["until"].clone();
+    let fx = s.into_fixture();
+    let s = fx.start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Online);
+    let e = endpoint(&s, "primary");
+    assert_eq!(e["override"]["until"], until, "{e}");
+    assert_eq!(e["status"], "Disabled");
+    assert_eq!(answer(&s), [SECONDARY]);
+    // And it ends by itself: answered again, shown as over.
+    wait_for("the disable to run out", Duration::from_secs(8), || {
+        answer(&s) == [PRIMARY]
+    });
+    let e = endpoint(&s, "primary");
+    assert_eq!(e["status"], "Online", "{e}");
+    assert_eq!(e["override"]["in_force"], false, "{e}");
+    assert_eq!(e["override"]["remaining_s"], 0, "{e}");
+    // The history: the disable (kept across the restart) and its end.
+    wait_for("the expiry in the history", Duration::from_secs(3), || {
+        history(&s).iter().any(|h| {
+            h["by"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("expiry of the disable"))
+        })
+    });
+    let h = history(&s);
+    let disable = h
+        .iter()
+        .find(|h| h["action"] == "disable")
+        .expect("disable kept");
+    assert_eq!(disable["reason"], "CHG-1234 patching");
+    assert_eq!(disable["until"], until);
+    // Bad durations are refused, saying what is expected.
+    let (ok, text) = cli(
+        &s,
+        &["endpoint", "disable", NAME, "primary", "--for", "soon"],
+        None,
+    );
+    assert!(!ok && text.contains("`for` is not a duration"), "{text}");
+    let (ok, text) = cli(
+        &s,
+        &["endpoint", "disable", NAME, "primary", "--for", "0s"],
+        None,
+    );
+    assert!(!ok && text.contains("between 1s and 366d"), "{text}");
+}
+
+/// `drain`: out of answers, and "drained at" is the last answer naming it
+/// plus that answer's TTL: in the API, the metric and the CLI, whose
+/// `--wait` returns then.
+#[test]
+fn a_drain_says_when_the_last_cached_answer_expires() {
+    let profile = ProfileToml::todoapi().ttl(3).build();
+    let s = Fixture::new("state_file = \"state.json\"", &[("todoapi.toml", &profile)]).start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Online);
+    assert_eq!(answer(&s), [PRIMARY]);
+    let served = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = Instant::now();
+    let (ok, text) = cli(
+        &s,
+        &[
+            "endpoint",
+            "drain",
+            NAME,
+            "primary",
+            "--reason",
+            "move to v2",
+            "--wait",
+        ],
+        None,
+    );
+    let waited = start.elapsed();
+    assert!(ok, "{text}");
+    assert_eq!(answer(&s), [SECONDARY], "drained: out of answers");
+    // First the drain, then (after waiting) that it is complete.
+    assert!(
+        text.contains("primary: Disabled (draining; drained at "),
+        "{text}"
+    );
+    assert!(text.contains("last answered "), "{text}");
+    let done = text.lines().last().unwrap();
+    assert!(
+        done.contains(": drained at ") && !done.contains(" in "),
+        "{text}"
+    );
+    // The last answer was within a second of `served`, with TTL 3: the CLI
+    // waited for it (not for longer than a poll interval more).
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(8),
+        "{waited:?}\n{text}"
+    );
+    let e = endpoint(&s, "primary");
+    let d = &e["override"]["drain"];
+    assert_eq!(e["override"]["action"], "drain", "{e}");
+    assert_eq!(d["drained"], true, "{e}");
+    let at = d["drained_at_unix"].as_u64().unwrap();
+    assert!(
+        (served + 3..=served + 4).contains(&at),
+        "drained at {at}, served at {served} with TTL 3: {e}"
+    );
+    assert!(d["last_served"].is_string(), "{e}");
+    // The metric says the same.
+    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let line = format!(
+        "switchyard_endpoint_drained_at_seconds{{profile=\"{NAME}\",endpoint=\"primary\"}} {at}"
+    );
+    assert!(metrics.contains(&line), "{line} not in\n{metrics}");
+    // Enabling ends the drain (and the metric's series).
+    let (ok, text) = cli(&s, &["endpoint", "enable", NAME, "primary"], None);
+    assert!(ok, "{text}");
+    assert_eq!(answer(&s), [PRIMARY]);
+    // (Scrapes within a second share one encoding.)
+    std::thread::sleep(Duration::from_millis(1100));
+    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    assert!(
+        !metrics.contains("switchyard_endpoint_drained_at_seconds{"),
+        "{metrics}"
+    );
+}
+
+/// A drain of an endpoint never answered is drained at once; `--wait`
+/// with anything but drain is refused; the guard covers drains too.
+#[test]
+fn drain_edges_and_the_guard() {
+    let s = Fixture::new("", &[("todoapi.toml", TODOAPI)]).start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Online);
+    // secondary has never been answered.
+    let (ok, text) = cli(
+        &s,
+        &["endpoint", "drain", NAME, "secondary", "--wait"],
+        None,
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("not answered since tracked"), "{text}");
+    let e = endpoint(&s, "secondary");
+    assert_eq!(e["override"]["drain"]["drained"], true, "{e}");
+    // Now primary is the last answerable one: draining it needs --force.
+    let (ok, text) = cli(&s, &["endpoint", "drain", NAME, "primary"], None);
+    assert!(
+        !ok && text.contains("refused: primary is the last answerable endpoint")
+            && text.contains("Drain it anyway with force"),
+        "{text}"
+    );
+    assert_eq!(answer(&s), [PRIMARY]);
+    let (ok, text) = cli(
+        &s,
+        &["endpoint", "disable", NAME, "primary", "--wait"],
+        None,
+    );
+    assert!(!ok && text.contains("--wait goes with drain"), "{text}");
+    let (ok, text) = cli(
+        &s,
+        &["endpoint", "enable", NAME, "primary", "--for", "1m"],
+        None,
+    );
+    assert!(
+        !ok && text.contains("--for goes with disable and drain"),
+        "{text}"
+    );
+}
+
+/// Named admin tokens: an override records the name of the token used,
+/// and the history shows it; reasons are cleaned and bounded.
+#[test]
+fn overrides_record_who_made_them() {
+    let extra = "[admin]\nlisten = \"127.0.0.1:0\"\n[admin.tokens]\nalice = \"alice-token-0123456789\"\nbob = \"bob-token-0123456789\"\n";
+    let s = Fixture::new(extra, &[("todoapi.toml", TODOAPI)]).start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Online);
+    // Without a token: refused.
+    let (ok, text) = cli(&s, &["endpoint", "disable", NAME, "secondary"], None);
+    assert!(!ok && text.contains("SWITCHYARD_ADMIN_TOKEN"), "{text}");
+    let (ok, text) = cli(
+        &s,
+        &[
+            "endpoint",
+            "disable",
+            NAME,
+            "secondary",
+            "--reason",
+            "db\nmigration",
+        ],
+        Some("bob-token-0123456789"),
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = cli(
+        &s,
+        &["endpoint", "enable", NAME, "secondary"],
+        Some("alice-token-0123456789"),
+    );
+    assert!(ok, "{text}");
+    let h = history(&s);
+    assert_eq!(h.len(), 2, "{h:?}");
+    // Newest first.
+    assert_eq!(
+        (h[0]["action"].as_str(), h[0]["by"].as_str()),
+        (Some("enable"), Some("alice"))
+    );
+    assert_eq!(
+        (h[1]["action"].as_str(), h[1]["by"].as_str()),
+        (Some("disable"), Some("bob"))
+    );
+    assert_eq!(h[1]["reason"], "db migration");
+    // No token's secret is shown anywhere.
+    let (_, status) = crate::admin::http(s.admin, "GET", "/api/v1/status", None);
+    assert!(!status.contains("token-0123456789"), "{status}");
+    // A very long reason is cut, not refused.
+    let long = "x".repeat(1000);
+    let path = format!("/api/v1/profiles/{NAME}/endpoints/secondary/disable?reason={long}");
+    let (code, doc) = json(s.admin, "POST", &path, Some("alice-token-0123456789"));
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(doc["override"]["reason"].as_str().unwrap().len(), 200);
+}
+
+/// `failback = "manual"`: an endpoint back from Degraded is held out
+/// (`Online (held)`) until resumed; explain and the status say so; other
+/// nodes' and restarts' view aside, `failback_after` releases it by
+/// itself.
+#[test]
+fn manual_failback_holds_a_recovered_endpoint_until_resumed() {
+    let profile = ProfileToml::todoapi().set("failback", "manual").build();
+    let s = Fixture::new("state_file = \"state.json\"", &[("todoapi.toml", &profile)]).start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Online);
+    // Online from the start (never Degraded): not held.
+    assert_eq!(answer(&s), [PRIMARY]);
+    s.set_status(NAME, "primary", Status::Degraded);
+    assert_eq!(answer(&s), [SECONDARY]);
+    s.set_status(NAME, "primary", Status::Online);
+    // Recovered, but held.
+    assert_eq!(answer(&s), [SECONDARY]);
+    assert_eq!(tcp(s.v4(), NAME, RecordType::A).answers.len(), 1);
+    let e = endpoint(&s, "primary");
+    assert_eq!(e["status"], "Online (held)", "{e}");
+    assert!(
+        e["held"]["since"].is_string() && e["held"]["until"].is_null(),
+        "{e}"
+    );
+    let (_, doc) = json(
+        s.admin,
+        "GET",
+        "/api/v1/explain?name=todoapi.tm.example.test&type=A",
+        None,
+    );
+    let text = doc.to_string();
+    assert!(
+        text.contains("held out by failback = \\\"manual\\\" until resumed"),
+        "{text}"
+    );
+    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    assert!(
+        metrics.contains(&format!(
+            "switchyard_endpoint_status{{profile=\"{NAME}\",endpoint=\"primary\",status=\"Online (held)\"}} 1"
+        )),
+        "{metrics}"
+    );
+    // Still held a while later: nothing but an operator releases it.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(answer(&s), [SECONDARY]);
+    let (ok, text) = cli(&s, &["endpoint", "resume", NAME, "primary"], None);
+    assert!(ok, "{text}");
+    assert!(text.contains("primary: Online"), "{text}");
+    assert_eq!(answer(&s), [PRIMARY]);
+    assert!(endpoint(&s, "primary")["held"].is_null());
+    // The next failure and recovery holds it again.
+    s.set_status(NAME, "primary", Status::Degraded);
+    s.set_status(NAME, "primary", Status::Online);
+    assert_eq!(answer(&s), [SECONDARY]);
+    assert_eq!(endpoint(&s, "primary")["status"], "Online (held)");
+    // If every other endpoint is down, the held one is what fail-open
+    // serves (it is healthy), not nothing.
+    s.set_status(NAME, "secondary", Status::Degraded);
+    let got = answer(&s);
+    assert!(got.contains(&PRIMARY.to_string()), "{got:?}");
+}
+
+/// `failback_after`: a held endpoint returns by itself after that long.
+#[test]
+fn failback_after_releases_a_hold_by_itself() {
+    let profile = ProfileToml::todoapi()
+        .set("failback", "manual")
+        .set("failback_after", "2s")
+        .build();
+    let s = Fixture::new("", &[("todoapi.toml", &profile)]).start();
+    s.set_status(NAME, "secondary", Status::Online);
+    s.set_status(NAME, "primary", Status::Degraded);
+    s.set_status(NAME, "primary", Status::Online);
+    assert_eq!(answer(&s), [SECONDARY]);
+    let e = endpoint(&s, "primary");
+    assert_eq!(e["status"], "Online (held)", "{e}");
+    assert!(e["held"]["until"].is_string(), "{e}");
+    wait_for("the hold to end", Duration::from_secs(5), || {
+        answer(&s) == [PRIMARY]
+    });
+    assert_eq!(endpoint(&s, "primary")["status"], "Online");
+}
+
+/// `check` explains failback mistakes with file, line and field.
+#[test]
+fn failback_settings_are_checked() {
+    for (set, want) in [
+        (
+            vec![("failback", "sometimes")],
+            "`sometimes` is not a failback mode",
+        ),
+        (
+            vec![("failback_after", "5m")],
+            "only used with failback = \"manual\"",
+        ),
+        (
+            vec![("failback", "manual"), ("failback_after", "0s")],
+            "must be at least 1s",
+        ),
+    ] {
+        let mut p = ProfileToml::todoapi();
+        for (k, v) in set {
+            p = p.set(k, v);
+        }
+        let fx = Fixture::new("", &[("todoapi.toml", &p.build())]);
+        let out = Command::new(bin())
+            .args(["check", "--config"])
+            .arg(fx.config_path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{text}");
+        assert!(
+            text.contains("todoapi.toml:") && text.contains(want),
+            "{want}: {text}"
+        );
+    }
+}

@@ -62,6 +62,7 @@ pub fn import(inputs: &[Input], zone: &str) -> Result<Import, Vec<String>> {
                 for f in found {
                     let mut cx = Cx {
                         file: &input.file,
+                        expressions: Vec::new(),
                         tpl: &tpl,
                         notices: Vec::new(),
                         errors: Vec::new(),
@@ -321,6 +322,8 @@ const ENDPOINT_META: &[&str] = &[
 
 struct Cx<'a> {
     file: &'a str,
+    /// Paths whose value was a template expression (already reported).
+    expressions: Vec<String>,
     tpl: &'a Template,
     notices: Vec<Notice>,
     errors: Vec<String>,
@@ -388,6 +391,7 @@ impl Cx<'_> {
                     "ARM template expression `{s}` not carried over{hint}: write the deployed value instead (`az network traffic-manager profile show` prints it) and import again"
                 );
                 self.warn(at, msg);
+                self.expressions.push(at.to_string());
                 *v = Value::Null;
             }
             Value::Array(items) => {
@@ -513,10 +517,13 @@ impl Cx<'_> {
                 return None;
             }
             None => {
-                self.note(
-                    &p.path("dnsConfig.ttl"),
-                    "missing: Switchyard's default TTL of 60 seconds applies",
-                );
+                let at = p.path("dnsConfig.ttl");
+                if !self.expressions.contains(&at) {
+                    self.note(
+                        &at,
+                        "missing: Switchyard's default TTL of 60 seconds applies",
+                    );
+                }
                 None
             }
         };
@@ -721,6 +728,9 @@ impl Cx<'_> {
                     format!("\"{a}-{b}\"")
                 });
             }
+        }
+        if protocol == "https" {
+            self.note(&at("protocol"), "HTTPS: Azure does not verify the certificates of its probes, so `tls_verify = false` is written; Switchyard verifies by default: remove it once the endpoints' certificates name their Host");
         }
         let headers = self.headers(p, "monitorConfig.customHeaders", m.custom_headers, protocol);
         Monitor {
@@ -1262,16 +1272,13 @@ fn render(d: &Draft, notices: &[Notice]) -> String {
         let _ = writeln!(o, "ttl = {t}");
     }
     if !d.enabled {
-        let _ = writeln!(
-            o,
-            "enabled = false                 # profileStatus: Disabled"
-        );
+        let _ = writeln!(o, "enabled = false  # profileStatus: Disabled");
     }
     if let Some(n) = d.max_answers {
-        let _ = writeln!(o, "max_answers = {n}                 # maxReturn");
+        let _ = writeln!(o, "max_answers = {n}  # maxReturn");
     }
     let m = &d.monitor;
-    let _ = writeln!(o, "\n[monitor]                       # monitorConfig");
+    let _ = writeln!(o, "\n[monitor]  # monitorConfig");
     let _ = writeln!(o, "protocol = {}", q(m.protocol));
     if let Some(p) = m.port {
         let _ = writeln!(o, "port = {p}");
@@ -1291,7 +1298,7 @@ fn render(d: &Draft, notices: &[Notice]) -> String {
     if m.protocol == "https" {
         let _ = writeln!(
             o,
-            "tls_verify = false               # Azure does not verify probe certificates; true once they are valid for the Host names"
+            "tls_verify = false  # Azure does not verify probe certificates; true once they are valid for the Host names"
         );
     }
     for e in &d.endpoints {
@@ -1299,7 +1306,7 @@ fn render(d: &Draft, notices: &[Notice]) -> String {
         let _ = writeln!(b, "[[endpoints]]");
         let _ = writeln!(b, "name = {}", q(&e.name));
         if let Some(c) = &e.child {
-            let _ = writeln!(b, "profile = {}          # nested endpoint", q(c));
+            let _ = writeln!(b, "profile = {}  # nested endpoint", q(c));
         } else if let Some(t) = &e.target {
             let _ = writeln!(b, "target = {}", q(t));
         }
@@ -1313,7 +1320,7 @@ fn render(d: &Draft, notices: &[Notice]) -> String {
             if c.is_empty() {
                 let _ = writeln!(b, "location = {v}");
             } else {
-                let _ = writeln!(b, "location = {v}   # {c}");
+                let _ = writeln!(b, "location = {v}  # {c}");
             }
         }
         if !e.regions.is_empty() {
@@ -1328,10 +1335,7 @@ fn render(d: &Draft, notices: &[Notice]) -> String {
             let _ = writeln!(b, "min_child_endpoints = {n}");
         }
         if !e.enabled {
-            let _ = writeln!(
-                b,
-                "enabled = false                 # endpointStatus: Disabled"
-            );
+            let _ = writeln!(b, "enabled = false  # endpointStatus: Disabled");
         }
         if e.always_serve {
             let _ = writeln!(b, "always_serve = true");
@@ -1339,7 +1343,7 @@ fn render(d: &Draft, notices: &[Notice]) -> String {
         if !e.headers.is_empty() {
             let line = format!("probe = {{ headers = {} }}", inline_table(&e.headers));
             if e.always_serve || !e.enabled {
-                let _ = writeln!(b, "# {line}   # Azure's; not probed now");
+                let _ = writeln!(b, "# {line}  # Azure's; not probed now");
             } else {
                 let _ = writeln!(b, "{line}");
             }
@@ -1435,7 +1439,11 @@ mod tests {
         ] {
             assert!(f.text.contains(line), "no `{line}` in\n{}", f.text);
         }
-        assert!(out.notices.is_empty(), "{}", messages(&out));
+        // Only the HTTPS difference is worth a line.
+        assert_eq!(
+            messages(&out),
+            "note: p.json: monitorConfig.protocol: HTTPS: Azure does not verify the certificates of its probes, so `tls_verify = false` is written; Switchyard verifies by default: remove it once the endpoints' certificates name their Host\n"
+        );
         // The text is TOML.
         toml::from_str::<toml::Table>(&f.text).unwrap();
     }
@@ -1538,7 +1546,7 @@ mod tests {
         let out = run(cli_profile("Performance", json!([a, b, c, d]))).unwrap();
         let text = &out.files[0].text;
         assert!(
-            text.contains("location = \"westeurope\"   # Azure: \"West Europe\""),
+            text.contains("location = \"westeurope\"  # Azure: \"West Europe\""),
             "{text}"
         );
         assert!(text.contains("location = \"eastus2\""), "{text}");
@@ -1641,7 +1649,7 @@ mod tests {
         .unwrap();
         assert_eq!(out.files.len(), 2);
         let text = &out.files[0].text;
-        assert!(text.contains("name = \"eu\"\nprofile = \"app-eu.tm.example.test.\"          # nested endpoint\npriority = 1\nmin_child_endpoints = 2"), "{text}");
+        assert!(text.contains("name = \"eu\"\nprofile = \"app-eu.tm.example.test.\"  # nested endpoint\npriority = 1\nmin_child_endpoints = 2"), "{text}");
         assert!(text.contains("name = \"us\"\ntarget = \"app-us.trafficmanager.net\"\npriority = 2\nalways_serve = true"), "{text}");
         let m = messages(&out);
         assert!(

@@ -517,6 +517,7 @@ fn import_azure(
             return Ok(ExitCode::from(1));
         }
     };
+    let written = import::write_files(&dir, &result.files, force).map_err(anyhow::Error::msg)?;
     for n in &result.notices {
         out!("{n}");
     }
@@ -529,7 +530,6 @@ fn import_azure(
             config_path.display()
         );
     }
-    let written = import::write_files(&dir, &result.files, force).map_err(anyhow::Error::msg)?;
     for (f, path) in result.files.iter().zip(&written) {
         out!(
             "wrote {}: {} ({}, {} endpoint{})",

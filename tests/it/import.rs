@@ -296,6 +296,11 @@ fn existing_files_are_kept_without_force() {
         run.err
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+    assert!(
+        run.out.is_empty(),
+        "nothing is reported as done: {}",
+        run.out
+    );
     let run = switchyard(
         dir.path(),
         &[

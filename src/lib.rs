@@ -55,6 +55,8 @@
 //!   non-blocking file reads and durable writes.
 //! - [`clock`]: how wall-clock times are written (one helper each).
 //! - [`app`]: bind, report addresses, serve until shutdown.
+//! - [`import`]: other traffic managers' configurations (Azure Traffic
+//!   Manager) turned into profile files.
 //! - `fuzzing`: entry points for the fuzz targets in `fuzz/` (hidden).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -71,6 +73,7 @@ pub mod fsutil;
 pub mod fuzzing;
 pub mod geo;
 pub mod health;
+pub mod import;
 pub mod metrics;
 pub mod net;
 pub mod overrides;

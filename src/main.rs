@@ -143,6 +143,35 @@ enum Command {
         #[command(subcommand)]
         command: DnssecCommand,
     },
+    /// Write profiles from another traffic manager's configuration.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// Azure Traffic Manager: what `az network traffic-manager profile
+    /// show` prints (or a list of profiles, or an exported ARM template),
+    /// one profile file each; prints every setting not carried over.
+    Azure {
+        /// Profile JSON files (`-` reads standard input); give the child
+        /// profiles of nested endpoints too.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The zone the profiles go in, as <relativeName>.<ZONE> [default:
+        /// the only zone of the configuration (-c)].
+        #[arg(long)]
+        zone: Option<String>,
+        /// Where to write the files [default: the profiles directory of
+        /// the configuration (-c), else ./profiles].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace existing files (otherwise nothing is written).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -272,6 +301,15 @@ fn main() -> ExitCode {
         }),
         Command::Reload => admin().and_then(cli::reload),
         Command::Dnssec { command } => dnssec(command, &cli.config),
+        Command::Import {
+            source:
+                ImportSource::Azure {
+                    files,
+                    zone,
+                    out,
+                    force,
+                },
+        } => import_azure(&files, zone, out, force, &cli.config),
     };
     match result {
         Ok(code) => code,
@@ -456,6 +494,91 @@ fn dnssec(command: DnssecCommand, config_path: &std::path::Path) -> Result<ExitC
     .map_err(anyhow::Error::msg)?;
     for line in lines {
         out!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `switchyard import azure`: read the inputs, map them (pure), write the
+/// files, print what was not carried over and what to do next.
+fn import_azure(
+    files: &[PathBuf],
+    zone: Option<String>,
+    out: Option<PathBuf>,
+    force: bool,
+    config_path: &std::path::Path,
+) -> Result<ExitCode> {
+    use switchyard::import::{self, azure};
+    let defaults = import::config_defaults(config_path).map_err(anyhow::Error::msg)?;
+    let zone = match (zone, &defaults) {
+        (Some(z), _) => z,
+        (None, Some((zones, _))) if zones.len() == 1 => zones[0].clone(),
+        (None, Some((zones, _))) => anyhow::bail!(
+            "{} has {} zones: name the one for these profiles with --zone",
+            config_path.display(),
+            zones.len()
+        ),
+        (None, None) => anyhow::bail!(
+            "--zone is required ({} does not exist to take its zone from)",
+            config_path.display()
+        ),
+    };
+    let dir = out.unwrap_or_else(|| {
+        defaults
+            .as_ref()
+            .map_or_else(|| PathBuf::from("profiles"), |(_, d)| d.clone())
+    });
+    let mut inputs = Vec::new();
+    for f in files {
+        let (label, text) = if f.as_os_str() == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)?;
+            ("(stdin)".to_string(), t)
+        } else {
+            let label = f.display().to_string();
+            let t = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("cannot read {label}: {e}"))?;
+            (label, t)
+        };
+        let doc = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{label}: not valid JSON: {e}"))?;
+        inputs.push(azure::Input { file: label, doc });
+    }
+    let result = match azure::import(&inputs, &zone) {
+        Ok(r) => r,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("nothing written");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let written = import::write_files(&dir, &result.files, force).map_err(anyhow::Error::msg)?;
+    for n in &result.notices {
+        out!("{n}");
+    }
+    let zone_dot = format!("{}.", zone.trim_end_matches('.').to_ascii_lowercase());
+    if let Some((zones, _)) = &defaults
+        && !zones.iter().any(|z| format!("{z}.") == zone_dot)
+    {
+        out!(
+            "note: {} serves no zone {zone_dot}: add a [[zones]] table for it, or `switchyard check` rejects these profiles",
+            config_path.display()
+        );
+    }
+    for (f, path) in result.files.iter().zip(&written) {
+        out!(
+            "wrote {}: {} ({}, {} endpoint{})",
+            path.display(),
+            f.profile,
+            f.routing,
+            f.endpoints,
+            plural(f.endpoints)
+        );
+    }
+    out!("next:");
+    for step in &result.next_steps {
+        out!("  - {step}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@
 
 mod compile;
 pub mod diag;
-mod methods;
+pub(crate) mod methods;
 mod raw;
 pub mod secret;
 

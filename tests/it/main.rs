@@ -22,6 +22,7 @@ mod fuzz_corpus;
 mod geo;
 mod geodb;
 mod hardening;
+mod import;
 mod operator;
 mod overrides;
 mod page;

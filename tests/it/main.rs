@@ -12,6 +12,7 @@ mod authority;
 mod check;
 mod cli;
 mod clients;
+mod diff;
 mod cluster;
 mod dashboards;
 mod dns_rules;

@@ -289,8 +289,13 @@ impl Reloader {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()),
             );
-            Carry::from_running(&running, &live.probes, disabled, self.shared.geo.load_full())
-                .detached()
+            Carry::from_running(
+                &running,
+                &live.probes,
+                disabled,
+                self.shared.geo.load_full(),
+            )
+            .detached()
         };
         let probes = live.probes.clone();
         let path = self.path.clone();
@@ -307,10 +312,7 @@ impl Reloader {
                     probes: &cfg.probes,
                 },
             );
-            let health_changed = probes
-                .iter()
-                .zip(&before)
-                .any(|(p, s)| p.cell.get() != *s);
+            let health_changed = probes.iter().zip(&before).any(|(p, s)| p.cell.get() != *s);
             let warnings = cfg.warnings.iter().map(|w| w.to_string()).collect();
             Ok((diff, cfg.settings, warnings, health_changed))
         });

@@ -23,8 +23,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{
-    Client, Decision, Endpoint, EndpointKey, Family, OnAllDown, Outcome, Picks, Profile,
-    ProfileId, RegionCode, Routing, RoutingTable, Target, choose,
+    Client, Decision, Endpoint, EndpointKey, Family, OnAllDown, Outcome, Picks, Profile, ProfileId,
+    RegionCode, Routing, RoutingTable, Target, choose,
 };
 use crate::config::{ProbeKey, ProbeSpec};
 use crate::geo::{self, Location, Point};
@@ -297,10 +297,7 @@ fn profiles(old: Side<'_>, new: Side<'_>, out: &mut Vec<NameDiff>, compared: &mu
                 name: name.clone(),
                 kind: new.table.profiles[b as usize].routing.name().into(),
                 change: Change::Added,
-                summary: Some(format!(
-                    "answers {}",
-                    answer(new.table, b, &Spec::Everyone)
-                )),
+                summary: Some(format!("answers {}", answer(new.table, b, &Spec::Everyone))),
                 details: Vec::new(),
             },
             (Some(&a), None) => NameDiff {
@@ -397,7 +394,9 @@ fn specs_of(p: &Profile, out: &mut Vec<Spec>, ranges: &mut Vec<(bool, u128, u128
             codes.sort();
             for code in codes {
                 if let Some(loc) = location_of(&code)
-                    && !out.iter().any(|s| matches!(s, Spec::At(c, _) if *c == code))
+                    && !out
+                        .iter()
+                        .any(|s| matches!(s, Spec::At(c, _) if *c == code))
                 {
                     out.push(Spec::At(code, loc));
                 }
@@ -406,7 +405,9 @@ fn specs_of(p: &Profile, out: &mut Vec<Spec>, ranges: &mut Vec<(bool, u128, u128
         Routing::Performance { .. } => {
             for c in geo::COUNTRIES.iter() {
                 let code = String::from_utf8_lossy(&c.code).into_owned();
-                if !out.iter().any(|s| matches!(s, Spec::At(x, _) if *x == code))
+                if !out
+                    .iter()
+                    .any(|s| matches!(s, Spec::At(x, _) if *x == code))
                     && let Some(loc) = location_of(&code)
                 {
                     out.push(Spec::At(code, loc));
@@ -440,9 +441,7 @@ fn pieces(ranges: &[(bool, u128, u128)]) -> Vec<Spec> {
                 continue;
             }
             let hi = bounds.get(i + 1).map_or(top, |n| n - 1);
-            let covered = ranges
-                .iter()
-                .any(|r| r.0 == v6 && r.1 <= lo && hi <= r.2);
+            let covered = ranges.iter().any(|r| r.0 == v6 && r.1 <= lo && hi <= r.2);
             if covered {
                 out.push(Spec::Range { v6, lo, hi });
             }
@@ -614,7 +613,10 @@ fn profile_changes(
     specs_of(op, &mut specs, &mut ranges);
     specs_of(np, &mut specs, &mut ranges);
     specs.extend(pieces(&ranges));
-    let everyone = (answer(ot, a, &Spec::Everyone), answer(nt, b, &Spec::Everyone));
+    let everyone = (
+        answer(ot, a, &Spec::Everyone),
+        answer(nt, b, &Spec::Everyone),
+    );
     if specs.is_empty() && !client_aware(op) && !client_aware(np) {
         if everyone.0 != everyone.1 {
             out.push(Detail::new("answer", Some(everyone.0), Some(everyone.1)));
@@ -676,12 +678,8 @@ fn profile_changes(
                 ns.get(&name).copied().unwrap_or(0),
             );
             if w0 != w1 || s0 != s1 {
-                let mut d = Detail::new(
-                    "weight",
-                    w0.map(u32::to_string),
-                    w1.map(u32::to_string),
-                )
-                .keyed(vec![name]);
+                let mut d = Detail::new("weight", w0.map(u32::to_string), w1.map(u32::to_string))
+                    .keyed(vec![name]);
                 d.share = Some((s0, s1));
                 out.push(d);
             }
@@ -712,7 +710,11 @@ fn profile_changes(
             out.push(Detail::new(aspect, Some(before), Some(after)));
         }
     };
-    setting("routing", op.routing.name().into(), np.routing.name().into());
+    setting(
+        "routing",
+        op.routing.name().into(),
+        np.routing.name().into(),
+    );
     if let (Routing::Multivalue { max_answers: x }, Routing::Multivalue { max_answers: y }) =
         (&op.routing, &np.routing)
     {
@@ -842,7 +844,10 @@ fn cidrs(v6: bool, mut lo: u128, hi: u128) -> Vec<String> {
         } else {
             (1u128 << host) - 1
         };
-        match lo.checked_add(size_minus_one).and_then(|e| e.checked_add(1)) {
+        match lo
+            .checked_add(size_minus_one)
+            .and_then(|e| e.checked_add(1))
+        {
             Some(next) if next <= hi => lo = next,
             _ => break,
         }
@@ -935,23 +940,14 @@ fn render_details(s: &mut String, details: &[Detail]) {
                         if w.old == w.new {
                             format!("{name} {} ({s0}% -> {s1}%)", opt(&w.old))
                         } else {
-                            format!(
-                                "{name} {} -> {} ({s0}% -> {s1}%)",
-                                opt(&w.old),
-                                opt(&w.new)
-                            )
+                            format!("{name} {} -> {} ({s0}% -> {s1}%)", opt(&w.old), opt(&w.new))
                         }
                     })
                     .collect();
                 let _ = writeln!(s, "  weights: {}", parts.join(", "));
             }
             "clients" if d.old == d.new => {
-                let _ = writeln!(
-                    s,
-                    "  {}: unchanged ({})",
-                    keys_text(&d.keys),
-                    opt(&d.old)
-                );
+                let _ = writeln!(s, "  {}: unchanged ({})", keys_text(&d.keys), opt(&d.old));
             }
             "clients" => {
                 let _ = writeln!(
@@ -1182,7 +1178,14 @@ mod tests {
         let w: Vec<_> = shop
             .details
             .iter()
-            .map(|d| (d.keys[0].as_str(), d.old.as_deref(), d.new.as_deref(), d.share))
+            .map(|d| {
+                (
+                    d.keys[0].as_str(),
+                    d.old.as_deref(),
+                    d.new.as_deref(),
+                    d.share,
+                )
+            })
             .collect();
         assert_eq!(
             w,
@@ -1204,7 +1207,10 @@ mod tests {
     fn names_appear_and_disappear() {
         let dir = Dir::new(&[("old.toml", &priority("old", "192.0.2.9"))]);
         let old = dir.load();
-        dir.profiles(&[("old.toml", ""), ("new.toml", &priority("new", "192.0.2.7"))]);
+        dir.profiles(&[
+            ("old.toml", ""),
+            ("new.toml", &priority("new", "192.0.2.7")),
+        ]);
         let new = dir.candidate(&old);
         let text = run(&old, &new).render();
         assert!(

@@ -152,10 +152,10 @@ fn answer_for(addr: SocketAddr, name: &str, subnet: &str) -> String {
 fn answers(s: &TestServer) -> Vec<String> {
     let a = s.v4();
     vec![
-        answer_for(a, API, "81.2.69.0"),    // GB
-        answer_for(a, API, "89.160.20.0"),  // SE
-        answer_for(a, API, "8.8.8.0"),      // US: everything else
-        answer_for(a, API, "200.160.0.0"),  // BR: everything else
+        answer_for(a, API, "81.2.69.0"),   // GB
+        answer_for(a, API, "89.160.20.0"), // SE
+        answer_for(a, API, "8.8.8.0"),     // US: everything else
+        answer_for(a, API, "200.160.0.0"), // BR: everything else
         answer_for(a, "old.tm.example.test.", "8.8.8.0"),
         answer_for(a, "new.tm.example.test.", "8.8.8.0"),
     ]
@@ -357,5 +357,8 @@ fn without_the_running_server_there_is_no_diff() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(out.contains(": ok ("), "the local check ran: {out}");
     assert!(err.contains("no diff: cannot reach the admin API"), "{err}");
-    assert!(err.contains("hint: the diff is computed by the running server"), "{err}");
+    assert!(
+        err.contains("hint: the diff is computed by the running server"),
+        "{err}"
+    );
 }

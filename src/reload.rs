@@ -42,8 +42,8 @@ pub struct Summary {
 #[derive(Clone, Debug, Serialize)]
 pub struct DryRun {
     /// The answer diff.
-    pub diff: crate::routing::diff::AnswerDiff,
-    /// The diff as text ([`crate::routing::diff::AnswerDiff::render`]).
+    pub diff: crate::config::diff::AnswerDiff,
+    /// The diff as text ([`crate::config::diff::AnswerDiff::render`]).
     pub text: String,
     /// Settings that would change but only take effect after a restart.
     pub restart_needed: Vec<String>,
@@ -302,12 +302,12 @@ impl Reloader {
         let work = tokio::task::spawn_blocking(move || {
             let before: Vec<Status> = probes.iter().map(|p| p.cell.get()).collect();
             let cfg = config::load_with(&path, &carry)?;
-            let diff = crate::routing::diff::diff(
-                crate::routing::diff::Side {
+            let diff = crate::config::diff::diff(
+                crate::config::diff::Side {
                     table: &running,
                     probes: &probes,
                 },
-                crate::routing::diff::Side {
+                crate::config::diff::Side {
                     table: &cfg.table,
                     probes: &cfg.probes,
                 },

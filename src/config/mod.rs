@@ -8,6 +8,7 @@
 
 mod compile;
 pub mod diag;
+pub mod diff;
 mod methods;
 mod raw;
 pub mod secret;

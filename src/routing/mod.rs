@@ -5,7 +5,6 @@
 //! them: a disabled profile, the eligible set, and `on_all_down` when every
 //! eligible endpoint is Degraded (docs/semantics.md §2).
 
-pub mod diff;
 pub mod explain;
 mod geographic;
 mod key;

@@ -3,7 +3,7 @@
 //!
 //! [`diff`] is a pure function of two compiled tables (and their probes).
 //! Every answer it compares comes from the real routing decision
-//! ([`super::choose`], the function the answer path calls), asked for the
+//! ([`crate::routing::choose`], the function the answer path calls), asked for the
 //! clients each profile tells apart: per region of a geographic mapping,
 //! per address range of a subnet profile, per country (at its
 //! representative point) for performance routing, and a client routing
@@ -13,7 +13,7 @@
 //!
 //! The statuses are the tables' own: the running table reads the live
 //! health; a dry-run reload compiles the candidate with a copy of it (see
-//! [`crate::config::Carry::detached`]), so an endpoint that keeps its probe
+//! [`super::Carry::detached`]), so an endpoint that keeps its probe
 //! has its status of now, and one whose probe changed starts
 //! `CheckingEndpoint`, as a real reload would make it.
 
@@ -22,12 +22,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{
+use super::{ProbeKey, ProbeSpec};
+use crate::geo::{self, Location, Point};
+use crate::routing::{
     Client, Decision, Endpoint, EndpointKey, Family, OnAllDown, Outcome, Picks, Profile, ProfileId,
     RegionCode, Routing, RoutingTable, Target, choose,
 };
-use crate::config::{ProbeKey, ProbeSpec};
-use crate::geo::{self, Location, Point};
 
 /// One side of the comparison: a compiled table and its probes.
 #[derive(Clone, Copy)]

@@ -473,10 +473,20 @@ fn endpoint_text(t: &RoutingTable, e: &Endpoint) -> String {
 /// for weighted and multivalue, which choose at random per query, the
 /// endpoints that can be chosen; or NODATA, NXDOMAIN, SERVFAIL.
 fn answer(t: &RoutingTable, pid: ProfileId, spec: &Spec) -> String {
-    let mut cache = geo::Cache::default();
+    CACHE.with(|c| answer_with(t, pid, spec, &mut c.borrow_mut()))
+}
+
+thread_local! {
+    /// The clients of the diff never look an address up (no GeoIP
+    /// database, or a location given outright), but a client needs a
+    /// cache: one per thread, not one per answer asked.
+    static CACHE: std::cell::RefCell<geo::Cache> = std::cell::RefCell::new(geo::Cache::default());
+}
+
+fn answer_with(t: &RoutingTable, pid: ProfileId, spec: &Spec, cache: &mut geo::Cache) -> String {
     let mut client = match spec {
-        Spec::Everyone => Client::unknown(&mut cache),
-        Spec::At(_, loc) => Client::at(*loc, &mut cache),
+        Spec::Everyone => Client::unknown(cache),
+        Spec::At(_, loc) => Client::at(*loc, cache),
         Spec::Range { v6, lo, .. } => {
             let addr = if *v6 {
                 std::net::IpAddr::V6(std::net::Ipv6Addr::from(*lo))
@@ -484,7 +494,7 @@ fn answer(t: &RoutingTable, pid: ProfileId, spec: &Spec) -> String {
                 std::net::IpAddr::V4(std::net::Ipv4Addr::from(*lo as u32))
             };
             let bits = if *v6 { 128 } else { 32 };
-            Client::from_ecs(Some(addr), bits, None, &mut cache)
+            Client::from_ecs(Some(addr), bits, None, cache)
         }
     };
     let mut rng = fastrand::Rng::with_seed(0x5717_c4ad);
@@ -564,8 +574,11 @@ fn pool(t: &RoutingTable, p: &Profile, all_down: bool) -> Vec<usize> {
 
 /// Whether `p` routing found nothing answerable (whoever asks).
 fn all_down(t: &RoutingTable, pid: ProfileId) -> bool {
-    let mut cache = geo::Cache::default();
-    let mut client = Client::unknown(&mut cache);
+    CACHE.with(|c| all_down_with(t, pid, &mut c.borrow_mut()))
+}
+
+fn all_down_with(t: &RoutingTable, pid: ProfileId, cache: &mut geo::Cache) -> bool {
+    let mut client = Client::unknown(cache);
     let mut rng = fastrand::Rng::with_seed(1);
     let mut picks = Picks::default();
     let mut d = Decision::default();

@@ -262,9 +262,14 @@ impl Server {
             ));
         }
         if self.options.watch
+            && settings.watch
             && let Some(w) = reload::Watch::start(self.reloader.clone(), &settings)
         {
             tasks.spawn(w.run(shutdown.clone()));
+        } else if !settings.watch {
+            tracing::info!(
+                "profiles.watch = false: edits apply on SIGHUP or `switchyard reload` (`switchyard check --diff` shows them first)"
+            );
         }
         tasks.spawn(sighup(self.reloader.clone(), self.hangup, shutdown.clone()));
         if let Some(listener) = self.admin {

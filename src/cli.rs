@@ -530,6 +530,64 @@ fn wait_drained(addr: SocketAddr, profile: &str, endpoint: &str) -> Result<ExitC
     }
 }
 
+/// `switchyard check --diff`: the running server's dry-run reload of the
+/// configuration on disk, what it would change in the answers. The diff
+/// needs the running server (its health decides the answers), so an
+/// unreachable one is an error (exit 2), never a guess.
+pub fn check_diff(addr: SocketAddr, json: bool) -> Result<ExitCode> {
+    let (code, doc) = match call(addr, "POST", "/api/v1/reload?dry_run=1") {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "error: no diff: {e}\nhint: the diff is computed by the running server, at its current health; start it (`switchyard serve`), or name its configuration with -c or its admin API with --admin"
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match code {
+        200 => {
+            if json {
+                out!("{}", serde_json::to_string_pretty(&doc["dry_run"])?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let dry = &doc["dry_run"];
+            let config = doc["config"].as_str().unwrap_or("its configuration");
+            out!("the running server at {addr}, reading {config} (nothing applied):");
+            for line in dry["text"].as_str().unwrap_or("").lines() {
+                out!("{line}");
+            }
+            let pending: Vec<&str> = dry["restart_needed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            if !pending.is_empty() {
+                out!(
+                    "changed, and applied only at the next restart: {}",
+                    pending.join(", ")
+                );
+            }
+            if dry["health_changed"].as_bool() == Some(true) {
+                out!(
+                    "note: an endpoint's health changed while comparing; run it again for a settled view"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        422 => {
+            for e in doc["errors"].as_array().into_iter().flatten() {
+                out!("{}", e.as_str().unwrap_or(""));
+            }
+            eprintln!(
+                "the running server rejects this configuration (nothing changed); a reload would keep the previous one"
+            );
+            Ok(ExitCode::from(1))
+        }
+        _ => bail!(fail(code, &doc)),
+    }
+}
+
 /// `switchyard reload`
 pub fn reload(addr: SocketAddr) -> Result<ExitCode> {
     let (code, doc) = call(addr, "POST", "/api/v1/reload")?;

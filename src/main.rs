@@ -74,7 +74,16 @@ enum Command {
     Serve,
     /// Validate the configuration and every profile: problems on stdout, one
     /// per line; exit 1 on any.
-    Check,
+    Check {
+        /// Then ask the running server what the configuration on disk would
+        /// change in its answers, at its current health (a dry-run reload:
+        /// nothing is applied); exit 2 when the server cannot be reached.
+        #[arg(long)]
+        diff: bool,
+        /// With --diff: print the dry run's JSON.
+        #[arg(long, requires = "diff")]
+        json: bool,
+    },
     /// Show every profile and endpoint of the running server.
     Status {
         /// Print the status JSON instead of a table.
@@ -259,7 +268,11 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Check => check(&cli.config),
+        Command::Check { diff: false, .. } => check(&cli.config),
+        Command::Check { diff: true, json } => match check(&cli.config) {
+            Ok(code) if code == ExitCode::SUCCESS => admin().and_then(|a| cli::check_diff(a, json)),
+            other => other,
+        },
         Command::Serve => serve(cli.config),
         Command::Status { json } => admin().and_then(|a| cli::status(a, json)),
         Command::Cluster { json } => admin().and_then(|a| cli::cluster(a, json)),

@@ -38,6 +38,23 @@ pub struct Summary {
     pub restart_needed: Vec<String>,
 }
 
+/// What a dry-run reload found: how the candidate configuration on disk
+/// would answer differently from the running one, at the running health.
+#[derive(Clone, Debug, Serialize)]
+pub struct DryRun {
+    /// The answer diff.
+    pub diff: crate::config::diff::AnswerDiff,
+    /// The diff as text ([`crate::config::diff::AnswerDiff::render`]).
+    pub text: String,
+    /// Settings that would change but only take effect after a restart.
+    pub restart_needed: Vec<String>,
+    /// Warnings of the candidate (accepted, worth a look).
+    pub warnings: Vec<String>,
+    /// A probe changed an endpoint's status while the diff was computed:
+    /// the two sides may have seen different health; run it again.
+    pub health_changed: bool,
+}
+
 /// Errors of the runtime override API.
 #[derive(Debug, thiserror::Error)]
 pub enum OverrideError {
@@ -256,6 +273,75 @@ impl Reloader {
         Ok(summary)
     }
 
+    /// A dry-run reload: reads and compiles the configuration on disk as
+    /// [`Reloader::reload`] does, with a detached copy of the running
+    /// health and overrides ([`Carry::detached`]), and compares its answers
+    /// with the running table's. Stops before the swap: nothing that runs
+    /// changes (table, health, overrides, prober, state file, metrics,
+    /// status page). A broken candidate returns the errors a reload would.
+    pub async fn dry_run(&self) -> Result<DryRun, ConfigErrors> {
+        // Serialised with reloads: the running table cannot be swapped
+        // while the candidate is compared with it.
+        let live = self.live.lock().await;
+        let running = self.shared.table.load_full();
+        let carry = {
+            let overrides = self
+                .shared
+                .overrides
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            Carry::from_running(
+                &running,
+                &live.probes,
+                overrides,
+                self.shared.geo.load_full(),
+            )
+            .detached()
+        };
+        let probes = live.probes.clone();
+        let path = self.path.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            let before: Vec<Status> = probes.iter().map(|p| p.cell.get()).collect();
+            let cfg = config::load_with(&path, &carry)?;
+            let diff = crate::config::diff::diff(
+                crate::config::diff::Side {
+                    table: &running,
+                    probes: &probes,
+                },
+                crate::config::diff::Side {
+                    table: &cfg.table,
+                    probes: &cfg.probes,
+                },
+            );
+            let health_changed = probes.iter().zip(&before).any(|(p, s)| p.cell.get() != *s);
+            let warnings = cfg.warnings.iter().map(|w| w.to_string()).collect();
+            Ok((diff, cfg.settings, warnings, health_changed))
+        });
+        let (diff, settings, warnings, health_changed) = work.await.unwrap_or_else(|e| {
+            Err(ConfigErrors(vec![config::ConfigError {
+                file: self.path.clone(),
+                line: 0,
+                col: 0,
+                field: String::new(),
+                message: format!("dry run failed: {e}"),
+            }]))
+        })?;
+        let restart_needed = restart_needed(&live.settings, &settings);
+        info!(
+            changes = diff.names.len(),
+            unchanged = diff.unchanged,
+            "dry-run reload: nothing applied"
+        );
+        Ok(DryRun {
+            text: diff.render(),
+            diff,
+            restart_needed,
+            warnings,
+            health_changed,
+        })
+    }
+
     /// Applies a runtime override (disable, drain, enable or resume) to an
     /// endpoint; it is kept in the state file and survives reloads and
     /// restarts, and in a cluster reaches every node. Returns the record
@@ -409,6 +495,7 @@ fn keep_running(settings: &mut Settings, running: &Settings) {
     settings.dns.max_tcp_per_client = running.dns.max_tcp_per_client;
     settings.cluster = running.cluster.clone();
     settings.prober = running.prober;
+    settings.watch = running.watch;
 }
 
 /// Settings that the configuration changes from what runs and only a
@@ -420,6 +507,9 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.admin.listen != new.admin.listen {
         out.push("admin.listen".to_string());
+    }
+    if old.watch != new.watch {
+        out.push("profiles.watch".to_string());
     }
     if old.dns.udp_workers != new.dns.udp_workers {
         out.push("dns.udp_workers".to_string());

@@ -9,6 +9,7 @@
 //! | `GET /api/v1/explain?name=&type=&client=&ecs=` | the answer and why |
 //! | `POST /api/v1/profiles/{p}/endpoints/{e}/disable` (`/drain`, `/enable`, `/resume`), with `?for=30m&reason=...` | the endpoint's new status and override; 409 when it is the profile's last answerable endpoint, unless `?force=1` |
 //! | `POST /api/v1/reload` | 200 summary, or 422 with every error |
+//! | `POST /api/v1/reload?dry_run=1` | 200 with the answer diff, nothing applied; or 422 |
 //! | `GET /metrics` | Prometheus text format |
 //!
 //! With `admin.token` (or named `[admin.tokens]`) set, every request other
@@ -640,18 +641,41 @@ async fn set_endpoint(
     }
 }
 
-async fn reload(State(state): State<Arc<AdminState>>) -> Response {
+/// `?dry_run=1` of `POST /api/v1/reload`.
+#[derive(Deserialize)]
+struct ReloadParams {
+    dry_run: Option<String>,
+}
+
+async fn reload(
+    State(state): State<Arc<AdminState>>,
+    Query(params): Query<ReloadParams>,
+) -> Response {
+    if matches!(params.dry_run.as_deref(), Some("1" | "true" | "yes")) {
+        return match state.reloader.dry_run().await {
+            Ok(dry) => axum::Json(json!({
+                "result": "dry-run",
+                "config": state.reloader.path().display().to_string(),
+                "dry_run": dry,
+            }))
+            .into_response(),
+            Err(errors) => rejected(&errors),
+        };
+    }
     match state.reloader.reload("api").await {
         Ok(summary) => axum::Json(json!({ "result": "ok", "summary": summary })).into_response(),
-        Err(errors) => {
-            let list: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                axum::Json(json!({ "result": "rejected", "errors": list })),
-            )
-                .into_response()
-        }
+        Err(errors) => rejected(&errors),
     }
+}
+
+/// 422 with every error of a rejected configuration.
+fn rejected(errors: &crate::config::ConfigErrors) -> Response {
+    let list: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        axum::Json(json!({ "result": "rejected", "errors": list })),
+    )
+        .into_response()
 }
 
 /// The connection a request came on, for handlers that may close it.

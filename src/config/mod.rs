@@ -8,6 +8,7 @@
 
 mod compile;
 pub mod diag;
+pub mod diff;
 pub(crate) mod methods;
 mod raw;
 pub mod secret;
@@ -64,6 +65,10 @@ pub struct Settings {
     pub profiles_dir: PathBuf,
     /// `[profiles] max_file_size`: larger profile files are refused unread.
     pub profiles_max_file_size: u64,
+    /// `[profiles] watch`: reload when the configuration files change
+    /// (false: only `SIGHUP` and the API reload, so an edit can be
+    /// previewed with `switchyard check --diff` before it goes live).
+    pub watch: bool,
     /// `state_file`, resolved against the config directory.
     pub state_file: Option<PathBuf>,
     /// `[cluster]`: `None` runs alone.
@@ -253,6 +258,32 @@ pub struct Carry {
 }
 
 impl Carry {
+    /// A copy that shares no mutable state with the running server: each
+    /// health cell is a new one holding the running status, and endpoint
+    /// runtimes are left out (the load makes new ones, with the runtime
+    /// overrides applied). A dry-run reload compiles with it, so the
+    /// candidate sees today's health and can change nothing that runs.
+    pub fn detached(&self) -> Carry {
+        Carry {
+            cells: self
+                .cells
+                .iter()
+                .map(|(key, cell)| {
+                    let copy = HealthCell::new();
+                    copy.set(cell.get());
+                    // Holds (`failback = "manual"`) hold in the copy too.
+                    copy.restore_recovered(cell.recovered_ms());
+                    (key.clone(), Arc::new(copy))
+                })
+                .collect(),
+            runtimes: Default::default(),
+            overrides: self.overrides.clone(),
+            geo: self.geo.clone(),
+            cookies: self.cookies.clone(),
+            signatures: self.signatures.clone(),
+        }
+    }
+
     /// Everything `table` and `probes` hold that a reload should keep.
     pub fn from_running(
         table: &RoutingTable,

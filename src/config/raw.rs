@@ -169,6 +169,8 @@ pub struct RawProfilesDir {
     pub dir: Option<Spanned<String>>,
     /// Largest profile file read.
     pub max_file_size: Option<Spanned<SizeSpec>>,
+    /// Reload when the configuration files change (default true).
+    pub watch: Option<bool>,
 }
 
 /// A size: bytes, or a string with a unit (`"1MiB"`, `"512KiB"`).

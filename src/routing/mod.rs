@@ -40,6 +40,8 @@ pub struct Client<'a> {
     addr: Option<(IpAddr, u8)>,
     geo: Option<&'a GeoDb>,
     cache: &'a mut geo::Cache,
+    /// A location given outright (the answer diff), not looked up.
+    fixed: Option<Location>,
     /// The ECS scope prefix the decision justifies (0: not client-dependent).
     pub scope: u8,
 }
@@ -57,6 +59,7 @@ impl<'a> Client<'a> {
             addr: addr.map(|a| geo::truncate(a.to_canonical(), bits)),
             geo,
             cache,
+            fixed: None,
             scope: 0,
         }
     }
@@ -73,6 +76,7 @@ impl<'a> Client<'a> {
             addr: Some((addr, full)),
             geo,
             cache,
+            fixed: None,
             scope: 0,
         }
     }
@@ -82,6 +86,15 @@ impl<'a> Client<'a> {
         Client::from_ecs(None, 0, None, cache)
     }
 
+    /// A client at `location` with no address: what a client there gets,
+    /// without a GeoIP database (the answer diff asks this per region).
+    pub fn at(location: Location, cache: &'a mut geo::Cache) -> Client<'a> {
+        Client {
+            fixed: Some(location),
+            ..Client::unknown(cache)
+        }
+    }
+
     /// The address for subnet matching and its prefix length.
     pub fn address(&self) -> Option<(IpAddr, u8)> {
         self.addr
@@ -89,6 +102,9 @@ impl<'a> Client<'a> {
 
     /// Where the client is, from the GeoIP database; records the scope.
     pub fn location(&mut self) -> Option<Location> {
+        if self.fixed.is_some() {
+            return self.fixed;
+        }
         let (addr, bits) = self.addr?;
         let db = self.geo?;
         let found = self.cache.lookup(db, addr, bits);

@@ -14,6 +14,7 @@ mod cli;
 mod clients;
 mod cluster;
 mod dashboards;
+mod diff;
 mod dns_rules;
 mod dnssec;
 mod ecs;

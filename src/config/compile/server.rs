@@ -196,6 +196,7 @@ impl Loader<'_> {
             geoip_database,
             profiles_dir,
             profiles_max_file_size,
+            watch: raw.profiles.watch.unwrap_or(true),
             state_file,
             cluster,
             prober,

@@ -116,6 +116,7 @@ impl Server {
             .as_ref()
             .map_or_else(|| "local".to_string(), |c| c.node.clone());
         let shared = Arc::new(Shared::new(table, config.geo.take(), overrides, node));
+        shared.notify.configure(config.settings.notify.clone());
         shared.rrl.store(
             config
                 .settings
@@ -204,6 +205,9 @@ impl Server {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        self.shared
+            .notify
+            .start(self.shared.clone(), shutdown.clone());
         if self.options.probing {
             let n = self
                 .reloader

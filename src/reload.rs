@@ -110,8 +110,9 @@ impl Reloader {
         in_flight: usize,
     ) -> Result<usize, String> {
         let mut live = self.live.lock().await;
-        let mut prober =
-            Prober::new(shutdown, in_flight).with_faults(self.shared.metrics.prober_faults.clone());
+        let mut prober = Prober::new(shutdown, in_flight)
+            .with_faults(self.shared.metrics.prober_faults.clone())
+            .with_notifier(self.shared.notify.clone());
         if live.settings.cluster.is_some() {
             prober = prober.clustered(self.shared.cluster_wake.clone());
         }
@@ -142,6 +143,7 @@ impl Reloader {
         }
         if let Err(errors) = &result {
             let first = errors.0.first().map(|e| e.to_string()).unwrap_or_default();
+            self.shared.notify.emit(crate::notify::Event::reload_rejected(format!("{trigger}: {} problem(s), the first: {first}", errors.0.len())));
             self.shared.report_problem(format!(
                 "{REJECTED} ({trigger}), the previous one keeps serving: {} problem{}, the first: {first}",
                 errors.0.len(),
@@ -232,6 +234,7 @@ impl Reloader {
         self.shared
             .admin_token
             .store(cfg.settings.admin.token.clone().map(Arc::new));
+        self.shared.notify.configure(cfg.settings.notify.clone());
         // `live.settings` is what runs: the settings a restart applies keep
         // their running values, so the next reload compares with those.
         let mut settings = cfg.settings;
@@ -306,6 +309,7 @@ impl Reloader {
         let status = table.status(ep);
         if changed {
             info!(profile = %p.name, endpoint = %endpoint, disabled, status = %status, "runtime override changed");
+            self.shared.notify.emit(crate::notify::Event::override_applied(p.name.as_str(), endpoint, disabled, &self.shared.node));
         } else {
             info!(profile = %p.name, endpoint = %endpoint, disabled, "runtime override unchanged (already so)");
         }

@@ -57,6 +57,8 @@ pub struct Prober {
     /// In a cluster: woken at each own decision (the cluster shares it and
     /// applies the quorum rule); the prober then never sets what is served.
     cluster: Option<Arc<Notify>>,
+    /// Where status changes are reported (`[[notify]]`).
+    notifier: crate::notify::Notifier,
 }
 
 fn quantize(offset: Duration) -> Duration {
@@ -87,6 +89,7 @@ impl Prober {
             tls: ConfigCache::default(),
             shutdown,
             cluster: None,
+            notifier: crate::notify::Notifier::default(),
         }
     }
 
@@ -94,6 +97,13 @@ impl Prober {
     /// observations, and `decided` is woken at each.
     pub fn clustered(mut self, decided: Arc<Notify>) -> Prober {
         self.cluster = Some(decided);
+        self
+    }
+
+    /// Reports status changes to `notifier` (alone only: in a cluster the
+    /// quorum decides, and the cluster task reports).
+    pub fn with_notifier(mut self, notifier: crate::notify::Notifier) -> Prober {
+        self.notifier = notifier;
         self
     }
 
@@ -157,6 +167,7 @@ impl Prober {
                 offset,
                 self.permits.clone(),
                 self.cluster.clone(),
+                self.notifier.clone(),
                 cancel.clone(),
             ));
             self.running
@@ -187,6 +198,7 @@ async fn run_target(
     offset: Duration,
     permits: Arc<Semaphore>,
     cluster: Option<Arc<Notify>>,
+    notifier: crate::notify::Notifier,
     cancel: CancellationToken,
 ) {
     let clustered = cluster.is_some();
@@ -260,6 +272,9 @@ async fn run_target(
                     "endpoint status changed"
                 };
                 for u in users.iter() {
+                    if !clustered {
+                        notifier.emit(crate::notify::Event::endpoint(&u.profile, &u.endpoint, t.from, t.to, reason));
+                    }
                     if t.to == super::Status::Degraded {
                         warn!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "{what}");
                     } else {

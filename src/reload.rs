@@ -143,7 +143,12 @@ impl Reloader {
         }
         if let Err(errors) = &result {
             let first = errors.0.first().map(|e| e.to_string()).unwrap_or_default();
-            self.shared.notify.emit(crate::notify::Event::reload_rejected(format!("{trigger}: {} problem(s), the first: {first}", errors.0.len())));
+            self.shared
+                .notify
+                .emit(crate::notify::Event::reload_rejected(format!(
+                    "{trigger}: {} problem(s), the first: {first}",
+                    errors.0.len()
+                )));
             self.shared.report_problem(format!(
                 "{REJECTED} ({trigger}), the previous one keeps serving: {} problem{}, the first: {first}",
                 errors.0.len(),
@@ -309,7 +314,14 @@ impl Reloader {
         let status = table.status(ep);
         if changed {
             info!(profile = %p.name, endpoint = %endpoint, disabled, status = %status, "runtime override changed");
-            self.shared.notify.emit(crate::notify::Event::override_applied(p.name.as_str(), endpoint, disabled, &self.shared.node));
+            self.shared
+                .notify
+                .emit(crate::notify::Event::override_applied(
+                    p.name.as_str(),
+                    endpoint,
+                    disabled,
+                    &self.shared.node,
+                ));
         } else {
             info!(profile = %p.name, endpoint = %endpoint, disabled, "runtime override unchanged (already so)");
         }

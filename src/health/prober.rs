@@ -273,7 +273,13 @@ async fn run_target(
                 };
                 for u in users.iter() {
                     if !clustered {
-                        notifier.emit(crate::notify::Event::endpoint(&u.profile, &u.endpoint, t.from, t.to, reason));
+                        notifier.emit(crate::notify::Event::endpoint(
+                            &u.profile,
+                            &u.endpoint,
+                            t.from,
+                            t.to,
+                            reason,
+                        ));
                     }
                     if t.to == super::Status::Degraded {
                         warn!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "{what}");

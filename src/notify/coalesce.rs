@@ -139,9 +139,15 @@ mod tests {
         let t0 = Instant::now();
         let w = Duration::from_secs(60);
         let mut c = Coalescer::new(w);
-        assert!(c.offer(key("e"), change("Online", "Degraded"), t0).is_some());
+        assert!(
+            c.offer(key("e"), change("Online", "Degraded"), t0)
+                .is_some()
+        );
         // Another endpoint has its own window.
-        assert!(c.offer(key("f"), change("Online", "Degraded"), t0).is_some());
+        assert!(
+            c.offer(key("f"), change("Online", "Degraded"), t0)
+                .is_some()
+        );
         for (i, (o, n)) in [
             ("Degraded", "Online"),
             ("Online", "Degraded"),
@@ -162,13 +168,21 @@ mod tests {
         assert_eq!(out[0].new_status.as_deref(), Some("Online"));
         // The summary opened the next window: a change within it is held.
         assert!(
-            c.offer(key("e"), change("Online", "Degraded"), t0 + w + Duration::from_secs(1))
-                .is_none()
+            c.offer(
+                key("e"),
+                change("Online", "Degraded"),
+                t0 + w + Duration::from_secs(1)
+            )
+            .is_none()
         );
         // f's window closed: its next change goes at once.
         assert!(
-            c.offer(key("f"), change("Degraded", "Online"), t0 + w + Duration::from_secs(1))
-                .is_some()
+            c.offer(
+                key("f"),
+                change("Degraded", "Online"),
+                t0 + w + Duration::from_secs(1)
+            )
+            .is_some()
         );
         let out = c.due(t0 + w * 2);
         assert_eq!(out.len(), 1);

@@ -639,7 +639,7 @@ impl Dispatcher {
                         c.new.as_deref().unwrap_or("")
                     ),
                     _ => format!(
-                        "{} {} -> {}{}",
+                        "{} {} → {}{}",
                         c.endpoint.as_deref().unwrap_or("?"),
                         c.old.as_deref().unwrap_or("?"),
                         c.new.as_deref().unwrap_or("?"),

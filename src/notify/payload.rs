@@ -72,7 +72,7 @@ impl Message {
 fn summary(m: &Message) -> String {
     let profile = m.profile.as_deref().unwrap_or("?");
     let change = match (&m.old_status, &m.new_status) {
-        (Some(o), Some(n)) => format!("{o} -> {n}"),
+        (Some(o), Some(n)) => format!("{o} → {n}"),
         (None, Some(n)) => n.clone(),
         _ => String::new(),
     };
@@ -102,7 +102,10 @@ fn summary(m: &Message) -> String {
             "node {} is dead (no longer counted in quorums){reason}",
             m.peer.as_deref().unwrap_or("?")
         ),
-        Kind::NodeDrift => format!("node {}: {change}{reason}", m.peer.as_deref().unwrap_or("?")),
+        Kind::NodeDrift => format!(
+            "node {}: {change}{reason}",
+            m.peer.as_deref().unwrap_or("?")
+        ),
     };
     if m.count > 1 {
         line.push_str(&format!(" [{} changes coalesced]", m.count));
@@ -208,7 +211,7 @@ mod tests {
         assert_eq!(v["answer"]["records"][0], "198.51.100.20");
         assert_eq!(
             v["summary"],
-            "todoapi.tm.example.test./primary: Online -> Degraded (status 503); answering 198.51.100.20 [node ns1]"
+            "todoapi.tm.example.test./primary: Online → Degraded (status 503); answering 198.51.100.20 [node ns1]"
         );
     }
 
@@ -220,7 +223,10 @@ mod tests {
         m.summarise();
         let v: serde_json::Value = serde_json::from_slice(&slack(&m)).unwrap();
         let text = v["text"].as_str().unwrap();
-        assert!(text.starts_with(":red_circle: *switchyard* todoapi"), "{text}");
+        assert!(
+            text.starts_with(":red_circle: *switchyard* todoapi"),
+            "{text}"
+        );
         assert!(text.contains("[3 changes coalesced]"), "{text}");
         assert!(text.contains("a &lt;b&gt; &amp; c"), "{text}");
         assert_eq!(v["blocks"][0]["text"]["text"], text);

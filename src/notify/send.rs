@@ -227,7 +227,9 @@ async fn attempt(
     let unix = crate::clock::unix_millis(SystemTime::now()) / 1000;
     let mut req = http::Request::post(e.path.clone());
     {
-        let h = req.headers_mut().ok_or_else(|| soft("bad request".into()))?;
+        let h = req
+            .headers_mut()
+            .ok_or_else(|| soft("bad request".into()))?;
         if let Ok(v) = HeaderValue::from_str(&e.authority) {
             h.insert(HOST, v);
         }

@@ -22,6 +22,7 @@ mod fuzz_corpus;
 mod geo;
 mod geodb;
 mod hardening;
+mod notify;
 mod operator;
 mod page;
 mod prober;

@@ -16,6 +16,7 @@ impl Loader<'_> {
         base: &Path,
     ) -> Vec<TargetConfig> {
         let mut out: Vec<TargetConfig> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
         for (i, t) in raw.iter().enumerate() {
             let p = format!("notify[{i}]");
             let r = t.get_ref();
@@ -33,7 +34,7 @@ impl Loader<'_> {
                     &format!("{p}.name"),
                     "target names are 1-64 letters, digits, `-` or `_` (they label the metrics)",
                 );
-            } else if out.iter().any(|o| o.name == name) {
+            } else if names.contains(&name) {
                 self.err(
                     src,
                     &r.name,
@@ -41,6 +42,7 @@ impl Loader<'_> {
                     format!("another [[notify]] target is named `{name}`"),
                 );
             }
+            names.push(name.clone());
             let url = self.notify_url(src, &r.url, &format!("{p}.url"), base);
             let format = match r.format.as_ref().map(|f| (f, f.get_ref().as_str())) {
                 None | Some((_, "json")) => Format::Json,
@@ -138,12 +140,7 @@ impl Loader<'_> {
                     .as_ref()
                     .is_some_and(|u| !u.expose().starts_with("https://"))
                 {
-                    self.warn(
-                        src,
-                        c,
-                        &format!("{p}.ca_cert"),
-                        "only used for https URLs",
-                    );
+                    self.warn(src, c, &format!("{p}.ca_cert"), "only used for https URLs");
                 }
                 path
             });
@@ -269,7 +266,10 @@ mod tests {
         }
         // The URL is never quoted (it may hold a token).
         assert!(!e.iter().any(|m| m.contains("pw@")), "{e:#?}");
-        let e = errors(load_text("[[notify]]\nname = \"a\"\nurl = \"http://x/\"\nsurprise = 1\n", &[]));
+        let e = errors(load_text(
+            "[[notify]]\nname = \"a\"\nurl = \"http://x/\"\nsurprise = 1\n",
+            &[],
+        ));
         assert!(e[0].contains("unknown field `surprise`"), "{e:?}");
     }
 
@@ -279,6 +279,11 @@ mod tests {
             "[[notify]]\nname = \"a\"\nurl = { env = \"SWITCHYARD_TEST_NOTIFY_URL_UNSET\" }\n",
             &[],
         ));
-        assert!(e[0].starts_with("notify[0].url: environment variable `SWITCHYARD_TEST_NOTIFY_URL_UNSET` is not set"), "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "notify[0].url: environment variable `SWITCHYARD_TEST_NOTIFY_URL_UNSET` is not set"
+            ),
+            "{e:?}"
+        );
     }
 }

@@ -112,7 +112,7 @@ impl Reloader {
         let mut live = self.live.lock().await;
         let mut prober = Prober::new(shutdown, in_flight)
             .with_faults(self.shared.metrics.prober_faults.clone())
-            .with_notifier(self.shared.notify.clone());
+            .on_change(self.shared.notify.endpoint_hook());
         if live.settings.cluster.is_some() {
             prober = prober.clustered(self.shared.cluster_wake.clone());
         }

@@ -57,9 +57,14 @@ pub struct Prober {
     /// In a cluster: woken at each own decision (the cluster shares it and
     /// applies the quorum rule); the prober then never sets what is served.
     cluster: Option<Arc<Notify>>,
-    /// Where status changes are reported (`[[notify]]`).
-    notifier: crate::notify::Notifier,
+    /// Told of each decided status change (notifications).
+    on_change: Option<ChangeHook>,
 }
+
+/// Told of each status change the prober decides, once per endpoint
+/// sharing the probe: (profile, endpoint, from, to, reason). Runs on the
+/// probe's task: it must not block.
+pub type ChangeHook = Arc<dyn Fn(&str, &str, super::Status, super::Status, &str) + Send + Sync>;
 
 fn quantize(offset: Duration) -> Duration {
     let q = START_QUANTUM.as_nanos();
@@ -89,7 +94,7 @@ impl Prober {
             tls: ConfigCache::default(),
             shutdown,
             cluster: None,
-            notifier: crate::notify::Notifier::default(),
+            on_change: None,
         }
     }
 
@@ -100,10 +105,10 @@ impl Prober {
         self
     }
 
-    /// Reports status changes to `notifier` (alone only: in a cluster the
-    /// quorum decides, and the cluster task reports).
-    pub fn with_notifier(mut self, notifier: crate::notify::Notifier) -> Prober {
-        self.notifier = notifier;
+    /// Tells `hook` of each decided status change (alone only: in a
+    /// cluster the quorum decides, and the cluster task reports).
+    pub fn on_change(mut self, hook: ChangeHook) -> Prober {
+        self.on_change = Some(hook);
         self
     }
 
@@ -167,7 +172,7 @@ impl Prober {
                 offset,
                 self.permits.clone(),
                 self.cluster.clone(),
-                self.notifier.clone(),
+                self.on_change.clone(),
                 cancel.clone(),
             ));
             self.running
@@ -198,7 +203,7 @@ async fn run_target(
     offset: Duration,
     permits: Arc<Semaphore>,
     cluster: Option<Arc<Notify>>,
-    notifier: crate::notify::Notifier,
+    on_change: Option<ChangeHook>,
     cancel: CancellationToken,
 ) {
     let clustered = cluster.is_some();
@@ -272,14 +277,8 @@ async fn run_target(
                     "endpoint status changed"
                 };
                 for u in users.iter() {
-                    if !clustered {
-                        notifier.emit(crate::notify::Event::endpoint(
-                            &u.profile,
-                            &u.endpoint,
-                            t.from,
-                            t.to,
-                            reason,
-                        ));
+                    if let Some(hook) = on_change.as_ref().filter(|_| !clustered) {
+                        hook(&u.profile, &u.endpoint, t.from, t.to, reason);
                     }
                     if t.to == super::Status::Degraded {
                         warn!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "{what}");

@@ -33,7 +33,6 @@ use tracing::{info, warn};
 
 use crate::health::Status;
 use crate::secret::Secret;
-use crate::state::Shared;
 
 pub use send::backoff;
 
@@ -43,6 +42,18 @@ pub const EVENT_QUEUE: usize = 1024;
 /// How often the dispatcher compares what every profile serves with what
 /// it served (besides after each event).
 const PROFILE_CHECK: Duration = Duration::from_secs(1);
+
+/// What the dispatcher reads of the running server. `app` implements it
+/// over the shared state (this module sits below it), with the real answer
+/// path and `Profile::serving`: nothing is decided twice.
+pub trait View: Send + Sync + 'static {
+    /// This node's name (`cluster.node`, or `local`).
+    fn node(&self) -> String;
+    /// What every profile serves now, by name.
+    fn serving(&self) -> Vec<(String, &'static str)>;
+    /// What `profile` serves and answers now (`None`: no such profile).
+    fn profile_now(&self, profile: &str) -> Option<(&'static str, payload::Answer)>;
+}
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -403,15 +414,25 @@ impl Notifier {
             .unwrap_or_default()
     }
 
+    /// The prober's hook: each decided status change becomes an
+    /// `endpoint.status` event.
+    pub fn endpoint_hook(&self) -> crate::health::prober::ChangeHook {
+        let n = self.clone();
+        Arc::new(move |profile, endpoint, from, to, reason| {
+            n.emit(Event::endpoint(profile, endpoint, from, to, reason));
+        })
+    }
+
     /// Starts the dispatcher (once; later calls do nothing). It reads the
-    /// routing table through `shared` and stops at `shutdown`.
-    pub fn start(&self, shared: Arc<Shared>, shutdown: CancellationToken) {
+    /// running server through `view` and stops at `shutdown`.
+    pub fn start(&self, view: Arc<dyn View>, shutdown: CancellationToken) {
         let Some(rx) = self.0.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
         let d = Dispatcher {
             notifier: self.clone(),
-            shared,
+            node: view.node(),
+            view,
             shutdown: shutdown.clone(),
             targets: Vec::new(),
             serving: HashMap::new(),
@@ -432,7 +453,8 @@ struct Running {
 
 struct Dispatcher {
     notifier: Notifier,
-    shared: Arc<Shared>,
+    view: Arc<dyn View>,
+    node: String,
     shutdown: CancellationToken,
     targets: Vec<Running>,
     /// What each profile served when last looked at, by name.
@@ -520,7 +542,7 @@ impl Dispatcher {
 
     fn next_id(&mut self) -> String {
         self.seq += 1;
-        format!("{}-{:016x}-{}", self.shared.node, self.boot, self.seq)
+        format!("{}-{:016x}-{}", self.node, self.boot, self.seq)
     }
 
     /// An event in: sent (or held) to every target that wants it, then the
@@ -548,7 +570,7 @@ impl Dispatcher {
             id: self.next_id(),
             event: ev.kind,
             time: ev.at,
-            node: self.shared.node.clone(),
+            node: self.node.clone(),
             profile: ev.profile.clone(),
             endpoint: ev.endpoint.clone(),
             peer: ev.peer.clone(),
@@ -564,41 +586,12 @@ impl Dispatcher {
         m
     }
 
-    /// What `profile` serves and answers now. The answer comes from the
-    /// real answer path (a query for the profile's name, A and AAAA, from
-    /// loopback without ECS), so it cannot disagree with what clients get
-    /// (client-aware and random methods may give others another answer).
+    /// What `profile` serves and answers now.
     fn profile_now(&self, profile: &str) -> (Option<&'static str>, Option<payload::Answer>) {
-        let table = self.shared.table.load();
-        let Some(p) = table.profile_by_name(profile) else {
-            return (None, None);
-        };
-        let serving = p.serving(&table);
-        let geo = self.shared.geo.load();
-        let name = p.name.to_string();
-        let client = std::net::IpAddr::from([127, 0, 0, 1]);
-        let mut answer = payload::Answer::default();
-        for qtype in ["A", "AAAA"] {
-            let Ok(view) =
-                crate::dns::inspect::answer_for(&table, geo.as_deref(), &name, qtype, client, None)
-            else {
-                continue;
-            };
-            if qtype == "A" {
-                answer.rcode = view.rcode.clone();
-            }
-            for line in &view.answers {
-                // `name TTL TYPE data`
-                let mut parts = line.splitn(4, ' ');
-                if let (Some(_), Some(_), Some(_), Some(data)) =
-                    (parts.next(), parts.next(), parts.next(), parts.next())
-                    && !answer.records.iter().any(|r| r == data)
-                {
-                    answer.records.push(data.to_string());
-                }
-            }
+        match self.view.profile_now(profile) {
+            Some((serving, answer)) => (Some(serving), Some(answer)),
+            None => (None, None),
         }
-        (Some(serving), Some(answer))
     }
 
     /// Compares what every profile serves with what it served: a change is
@@ -606,12 +599,10 @@ impl Dispatcher {
     /// first verdict that finds it healthy is not news (every start would
     /// send one per profile); one that finds it failing is.
     fn check_profiles(&mut self, cause: Option<&Event>) {
-        let table = self.shared.table.load();
+        let all = self.view.serving();
         let mut changes = Vec::new();
-        let mut present = std::collections::HashSet::with_capacity(table.profiles.len());
-        for p in &table.profiles {
-            let now = p.serving(&table);
-            let name = p.name.to_string();
+        let mut present = std::collections::HashSet::with_capacity(all.len());
+        for (name, now) in all {
             match self.serving.insert(name.clone(), now) {
                 Some(before) if before != now => {
                     let quiet = before == "unverified" && matches!(now, "healthy" | "unmonitored");
@@ -623,7 +614,6 @@ impl Dispatcher {
             }
             present.insert(name);
         }
-        drop(table);
         self.serving.retain(|n, _| present.contains(n));
         for (profile, before, now) in changes {
             let kind = if now == "failing open" {

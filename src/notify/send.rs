@@ -270,6 +270,15 @@ async fn attempt(
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    if (300..400).contains(&status) {
+        return Err(AttemptError {
+            reason: format!(
+                "status {status}: redirects are not followed, set `url` to where it leads"
+            ),
+            permanent: true,
+            retry_after: None,
+        });
+    }
     Err(AttemptError {
         reason: format!("status {status}"),
         // The request itself is wrong (or the URL is gone): the same

@@ -570,3 +570,90 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
         .collect();
     assert_eq!(names, ["second"]);
 }
+
+/// Node `n` (1-based) of a cluster gossiping on `ports`, with `extra`
+/// appended to its configuration.
+fn cluster_node(n: usize, ports: &[u16], profile: &str, extra: &str) -> Fixture {
+    let seeds: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i + 1 != n)
+        .map(|(_, p)| format!("\"127.0.0.1:{p}\""))
+        .collect();
+    let config = format!(
+        "[cluster]\nnode = \"ns{n}\"\nlisten = \"127.0.0.1:{}\"\nseeds = [{}]\nkey = {{ file = \"cluster.key\" }}\ngossip_interval = \"100ms\"\nwarm_start = \"0s\"\n{extra}",
+        ports[n - 1],
+        seeds.join(", "),
+    );
+    let fx = Fixture::new(&config, &[("todoapi.toml", profile)]);
+    let path = fx.dir.path().join("cluster.key");
+    std::fs::write(&path, "a cluster key for the notify tests\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    fx
+}
+
+#[test]
+fn cluster_nodes_joining_leaving_and_quorum_decided_statuses() {
+    let primary = Backend::http(Mode::Ok);
+    let secondary = Backend::http(Mode::Ok);
+    let r = Receiver::start(Behaviour::Ok);
+    let profile = profile(primary.port(), secondary.port());
+    let ports = [free_port(true), free_port(true)];
+    let ns1 = Proc::start(cluster_node(
+        1,
+        &ports,
+        &profile,
+        &target("oncall", &r.url(), "coalesce = \"0s\""),
+    ));
+    let ns2 = Proc::start(cluster_node(2, &ports, &profile, ""));
+    let joined = |r: &Receiver| {
+        r.accepted("cluster.node_joined")
+            .iter()
+            .any(|g| g.json()["peer"] == "ns2")
+    };
+    wait_until(Duration::from_secs(20), || joined(&r))
+        .unwrap_or_else(|| panic!("no cluster.node_joined\nns1 log:\n{}", ns1.log()));
+    let doc = r.accepted("cluster.node_joined")[0].json();
+    assert_eq!(doc["node"], "ns1");
+    assert!(doc["id"].as_str().unwrap().starts_with("ns1-"));
+
+    // Every node sees the primary fail: the quorum's verdict is the event,
+    // sent by the node that has the target.
+    primary.set(Mode::Unavailable);
+    let degraded = |r: &Receiver| {
+        r.accepted("endpoint.status")
+            .iter()
+            .map(Got::json)
+            .find(|d| d["endpoint"] == "primary" && d["new_status"] == "Degraded")
+    };
+    let doc = wait_until(Duration::from_secs(15), || degraded(&r).is_some())
+        .and_then(|_| degraded(&r))
+        .unwrap_or_else(|| panic!("no endpoint.status\nns1 log:\n{}", ns1.log()));
+    assert!(
+        doc["reason"].as_str().unwrap().contains("deciding nodes"),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["answer"]["records"],
+        serde_json::json!(["198.51.100.20"])
+    );
+    // Once, by the quorum: this node's own observation is not a second
+    // message.
+    std::thread::sleep(Duration::from_millis(500));
+    let n = r
+        .accepted("endpoint.status")
+        .iter()
+        .filter(|g| g.json()["new_status"] == "Degraded")
+        .count();
+    assert_eq!(n, 1);
+
+    // ns2 stops: ns1 reports it dead.
+    drop(ns2);
+    wait_until(Duration::from_secs(30), || {
+        r.accepted("cluster.node_left")
+            .iter()
+            .any(|g| g.json()["peer"] == "ns2")
+    })
+    .unwrap_or_else(|| panic!("no cluster.node_left\nns1 log:\n{}", ns1.log()));
+}

@@ -296,9 +296,13 @@ fn an_endpoint_failure_reaches_every_receiver_while_others_hang_or_refuse() {
         !ok.accepted("endpoint.status").is_empty()
     })
     .expect("the endpoint event never reached the receiver");
+    let delivered = failed_at.elapsed();
+    eprintln!(
+        "endpoint event delivered {delivered:?} after the backend failed ({took:?} after DNS failed over)"
+    );
     assert!(
-        failed_at.elapsed() < Duration::from_secs(2),
-        "delivery took {took:?} after the failover"
+        delivered < Duration::from_secs(2),
+        "delivery took {delivered:?} after the failure"
     );
     let got = ok.accepted("endpoint.status").remove(0);
     let doc = got.json();
@@ -361,6 +365,7 @@ fn an_endpoint_failure_reaches_every_receiver_while_others_hang_or_refuse() {
         assert_eq!(answer(&s), "198.51.100.20");
         slowest = slowest.max(q.elapsed());
     }
+    eprintln!("slowest of 50 DNS answers while receivers hang and retry: {slowest:?}");
     assert!(
         slowest < Duration::from_millis(100),
         "a DNS answer took {slowest:?}"

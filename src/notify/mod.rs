@@ -599,6 +599,12 @@ impl Dispatcher {
     /// first verdict that finds it healthy is not news (every start would
     /// send one per profile); one that finds it failing is.
     fn check_profiles(&mut self, cause: Option<&Event>) {
+        if self.targets.is_empty() {
+            // Nothing to tell: no baseline either (a target added by a
+            // reload starts from what profiles serve then).
+            self.serving.clear();
+            return;
+        }
         let all = self.view.serving();
         let mut changes = Vec::new();
         let mut present = std::collections::HashSet::with_capacity(all.len());

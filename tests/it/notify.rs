@@ -457,6 +457,14 @@ fn a_flapping_endpoint_is_coalesced_with_its_count() {
     };
     wait_until(Duration::from_secs(10), || total(&r).1 >= changes).expect("changes lost");
     let (docs, n) = total(&r);
+    // `events` filters: nothing else was sent.
+    assert!(
+        r.all()
+            .iter()
+            .all(|g| g.header("x-switchyard-event") == "endpoint.status"),
+        "{:?}",
+        r.all()
+    );
     assert_eq!(n, changes, "{docs:#?}");
     assert!(docs.len() < changes as usize, "not coalesced: {docs:#?}");
     assert_eq!(docs[0]["count"], 1);
@@ -661,4 +669,12 @@ fn cluster_nodes_joining_leaving_and_quorum_decided_statuses() {
             .any(|g| g.json()["peer"] == "ns2")
     })
     .unwrap_or_else(|| panic!("no cluster.node_left\nns1 log:\n{}", ns1.log()));
+    // The log names the target by scheme, host and port, never its path
+    // (chat webhook URLs are credentials).
+    let log = ns1.log();
+    assert!(
+        log.contains("notify target started") && log.contains(&format!("http://{}", r.addr)),
+        "{log}"
+    );
+    assert!(!log.contains("s3cr3t-path"), "{log}");
 }

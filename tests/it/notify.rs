@@ -678,3 +678,27 @@ fn cluster_nodes_joining_leaving_and_quorum_decided_statuses() {
     );
     assert!(!log.contains("s3cr3t-path"), "{log}");
 }
+
+#[test]
+fn a_state_file_problem_at_start_is_sent_once_the_server_runs() {
+    let r = Receiver::start(Behaviour::Ok);
+    let profiles = [("todoapi.toml", ProfileToml::todoapi().build())];
+    let profiles: Vec<(&str, &str)> = profiles.iter().map(|(n, p)| (*n, p.as_str())).collect();
+    let extra = format!(
+        "state_file = \"state.json\"\n{}",
+        target("ops", &r.url(), "events = [\"state_file.problem\"]")
+    );
+    let fx = Fixture::new(&extra, &profiles);
+    std::fs::write(fx.dir.path().join("state.json"), "{ not json").unwrap();
+    let _s = fx.start();
+    wait_until(Duration::from_secs(5), || {
+        !r.accepted("state_file.problem").is_empty()
+    })
+    .expect("no state_file.problem");
+    let doc = r.accepted("state_file.problem")[0].json();
+    assert!(
+        doc["reason"].as_str().unwrap().contains("state.json"),
+        "{doc}"
+    );
+    assert!(doc["profile"].is_null() && doc["answer"].is_null());
+}

@@ -122,6 +122,7 @@ impl Server {
             .as_ref()
             .map_or_else(|| "local".to_string(), |c| c.node.clone());
         let shared = Arc::new(Shared::new(table, config.geo.take(), overrides, node));
+        shared.notify.configure(config.settings.notify.clone());
         shared.rrl.store(
             config
                 .settings
@@ -216,6 +217,9 @@ impl Server {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        self.shared
+            .notify
+            .start(Arc::new(NotifyView(self.shared.clone())), shutdown.clone());
         if self.options.probing {
             let n = self
                 .reloader
@@ -551,5 +555,63 @@ async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: Cancellatio
         if stopping {
             return;
         }
+    }
+}
+
+/// What notifications read of the running server: what profiles serve
+/// ([`crate::routing::Profile::serving`]) and what a profile's name answers
+/// now, from the real answer path ([`crate::dns::inspect::answer_for`]).
+struct NotifyView(Arc<Shared>);
+
+impl crate::notify::View for NotifyView {
+    fn node(&self) -> String {
+        self.0.node.clone()
+    }
+
+    fn endpoint_status(&self, profile: &str, endpoint: &str) -> Option<&'static str> {
+        let table = self.0.table.load();
+        let ep = table.endpoint_by_key(&crate::routing::EndpointKey::new(profile, endpoint))?;
+        Some(table.status(ep).as_str())
+    }
+
+    fn serving(&self) -> Vec<(String, &'static str)> {
+        let table = self.0.table.load();
+        table
+            .profiles
+            .iter()
+            .map(|p| (p.name.to_string(), p.serving(&table)))
+            .collect()
+    }
+
+    /// The answer is that of A and AAAA queries for the profile's name from
+    /// loopback without ECS: client-aware and random methods may answer
+    /// other clients otherwise.
+    fn profile_now(&self, profile: &str) -> Option<(&'static str, crate::notify::payload::Answer)> {
+        let table = self.0.table.load();
+        let p = table.profile_by_name(profile)?;
+        let serving = p.serving(&table);
+        let geo = self.0.geo.load();
+        let name = p.name.to_string();
+        let client = std::net::IpAddr::from([127, 0, 0, 1]);
+        let mut answer = crate::notify::payload::Answer::default();
+        for qtype in ["A", "AAAA"] {
+            let Ok(view) =
+                crate::dns::inspect::answer_for(&table, geo.as_deref(), &name, qtype, client, None)
+            else {
+                continue;
+            };
+            if qtype == "A" {
+                answer.rcode = view.rcode.clone();
+            }
+            for line in &view.answers {
+                // `name TTL TYPE data`
+                if let Some(data) = line.splitn(4, ' ').nth(3)
+                    && !answer.records.iter().any(|r| r == data)
+                {
+                    answer.records.push(data.to_string());
+                }
+            }
+        }
+        Some((serving, answer))
     }
 }

@@ -46,6 +46,8 @@
 //! - [`admin`]: the admin API, status page and `/metrics` (which encodes
 //!   those counters and the health state at scrape time).
 //! - [`reload`]: file watches and signals that reload the configuration.
+//! - [`notify`]: notification webhooks (`[[notify]]`): events queued
+//!   without blocking, coalesced, signed and retried off every other path.
 //! - [`cluster`]: gossip between name servers: observations combined by
 //!   the quorum rule into the same health cells, overrides shared as
 //!   versioned records ([`overrides`]), configuration drift.
@@ -76,6 +78,7 @@ pub mod health;
 pub mod import;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod overrides;
 pub mod proto;
 pub mod reload;

@@ -128,8 +128,9 @@ impl Reloader {
         in_flight: usize,
     ) -> Result<usize, String> {
         let mut live = self.live.lock().await;
-        let mut prober =
-            Prober::new(shutdown, in_flight).with_faults(self.shared.metrics.prober_faults.clone());
+        let mut prober = Prober::new(shutdown, in_flight)
+            .with_faults(self.shared.metrics.prober_faults.clone())
+            .on_change(self.shared.notify.endpoint_hook());
         if live.settings.cluster.is_some() {
             prober = prober.clustered(self.shared.cluster_wake.clone());
         }
@@ -160,6 +161,12 @@ impl Reloader {
         }
         if let Err(errors) = &result {
             let first = errors.0.first().map(|e| e.to_string()).unwrap_or_default();
+            self.shared
+                .notify
+                .emit(crate::notify::Event::reload_rejected(format!(
+                    "{trigger}: {} problem(s), the first: {first}",
+                    errors.0.len()
+                )));
             self.shared.report_problem(format!(
                 "{REJECTED} ({trigger}), the previous one keeps serving: {} problem{}, the first: {first}",
                 errors.0.len(),
@@ -252,6 +259,7 @@ impl Reloader {
         self.shared
             .admin_tokens
             .store(Arc::new(cfg.settings.admin.tokens.clone()));
+        self.shared.notify.configure(cfg.settings.notify.clone());
         // `live.settings` is what runs: the settings a restart applies keep
         // their running values, so the next reload compares with those.
         let mut settings = cfg.settings;
@@ -420,6 +428,15 @@ impl Reloader {
                 "runtime override unchanged (already so)"
             }
         );
+        if changed {
+            self.shared
+                .notify
+                .emit(crate::notify::Event::override_applied(
+                    p.name.as_str(),
+                    endpoint,
+                    &record,
+                ));
+        }
         match &live.settings.state_file {
             Some(path) => {
                 if let Err(error) = crate::state_file::save(path, &self.shared) {

@@ -70,6 +70,9 @@ pub struct Shared {
     pub cluster: ArcSwapOption<ClusterSummary>,
     /// Gossip counters, once the cluster runs: read by metrics.
     pub cluster_stats: OnceLock<Arc<crate::metrics::GossipStats>>,
+    /// Notification webhooks (`[[notify]]`): events are emitted here by
+    /// the prober, reloads, overrides and the cluster task.
+    pub notify: crate::notify::Notifier,
 }
 
 /// The cluster as one node sees it.
@@ -140,6 +143,7 @@ impl Shared {
             cluster_wake: Arc::default(),
             cluster: ArcSwapOption::empty(),
             cluster_stats: OnceLock::new(),
+            notify: crate::notify::Notifier::new(),
         }
     }
 
@@ -148,6 +152,8 @@ impl Shared {
         self.metrics
             .state_file_problems
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.notify
+            .emit(crate::notify::Event::state_file(problem.clone()));
         self.report_problem(problem);
     }
 

@@ -319,6 +319,52 @@ impl prometheus_client::collector::Collector for Collector {
         )?;
         ConstCounter::new(m.state_file_problems.load(Ordering::Relaxed)).encode(e)?;
 
+        let targets = self.shared.notify.stats();
+        for (name, help, read) in [
+            (
+                "switchyard_notify_sent",
+                "Notifications delivered (a 2xx answer), by [[notify]] target",
+                (|s| &s.sent) as fn(&crate::notify::TargetStats) -> &std::sync::atomic::AtomicU64,
+            ),
+            (
+                "switchyard_notify_failed",
+                "Notifications given up on (retry_for passed, or a 4xx that retrying cannot fix), by target",
+                |s| &s.failed,
+            ),
+            (
+                "switchyard_notify_dropped",
+                "Notifications dropped because the target's queue was full (target=\"\": the dispatcher's queue, before any target)",
+                |s| &s.dropped,
+            ),
+            (
+                "switchyard_notify_retries",
+                "Notification attempts retried, by target",
+                |s| &s.retries,
+            ),
+        ] {
+            let mut e = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (target, stats) in &targets {
+                let labels: Labels = vec![("target", target.as_str())];
+                ConstCounter::new(read(stats).load(Ordering::Relaxed))
+                    .encode(e.encode_family(&labels)?)?;
+            }
+            if name == "switchyard_notify_dropped" {
+                let labels: Labels = vec![("target", "")];
+                ConstCounter::new(self.shared.notify.lost()).encode(e.encode_family(&labels)?)?;
+            }
+        }
+        let mut e = enc.encode_descriptor(
+            "switchyard_notify_queued",
+            "Notifications waiting to be sent (or retried), by target",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (target, stats) in &targets {
+            let labels: Labels = vec![("target", target.as_str())];
+            ConstGauge::new(stats.queued.load(Ordering::Relaxed) as i64)
+                .encode(e.encode_family(&labels)?)?;
+        }
+
         let mut e = enc.encode_descriptor(
             "switchyard_config_reloads",
             "Configuration reloads, applied (ok) or rejected",

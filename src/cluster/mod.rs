@@ -513,6 +513,15 @@ impl Cluster {
                     "{} of {} deciding nodes see it Degraded, quorum {q} needs {}",
                     verdict.degraded, verdict.deciders, verdict.needed
                 );
+                for (p, e) in &spec.labels {
+                    shared.notify.emit(crate::notify::Event::endpoint(
+                        p,
+                        e,
+                        before,
+                        verdict.status,
+                        &msg,
+                    ));
+                }
                 if verdict.status == Status::Degraded {
                     warn!(endpoints = ?labels, old = %before, new = %verdict.status, reason = %msg, "endpoint status changed (cluster)");
                 } else {
@@ -562,13 +571,25 @@ impl Cluster {
                 let addr = id.gossip_advertise_addr;
                 match &seen {
                     None | Some((false, _, false)) if alive_now => {
-                        info!(node = %id.node_id, address = %addr, "cluster node joined")
+                        info!(node = %id.node_id, address = %addr, "cluster node joined");
+                        shared.notify.emit(crate::notify::Event::node_joined(
+                            &id.node_id,
+                            format!("at {addr}"),
+                        ));
                     }
                     Some((false, _, true)) if alive_now => {
-                        info!(node = %id.node_id, address = %addr, "cluster node alive again")
+                        info!(node = %id.node_id, address = %addr, "cluster node alive again");
+                        shared.notify.emit(crate::notify::Event::node_joined(
+                            &id.node_id,
+                            format!("alive again at {addr}"),
+                        ));
                     }
                     Some((true, _, _)) if !alive_now => {
-                        warn!(node = %id.node_id, address = %addr, "cluster node dead (no longer counted in quorums)")
+                        warn!(node = %id.node_id, address = %addr, "cluster node dead (no longer counted in quorums)");
+                        shared.notify.emit(crate::notify::Event::node_left(
+                            &id.node_id,
+                            format!("at {addr}"),
+                        ));
                     }
                     _ => {}
                 }
@@ -578,8 +599,18 @@ impl Cluster {
                 let drifted_now = !digest_now.is_empty() && digest_now != my_digest;
                 if drifted_now && !was_drifted {
                     warn!(node = %id.node_id, digest = digest_now, this_node = %my_digest, "cluster node runs a different configuration (keep profiles and zones the same on every node)");
+                    shared.notify.emit(crate::notify::Event::node_drift(
+                        &id.node_id,
+                        true,
+                        format!(
+                            "its configuration digest is {digest_now}, this node's {my_digest}"
+                        ),
+                    ));
                 } else if !drifted_now && was_drifted && !digest_now.is_empty() {
                     info!(node = %id.node_id, "cluster node runs the same configuration again");
+                    shared
+                        .notify
+                        .emit(crate::notify::Event::node_drift(&id.node_id, false, ""));
                 }
             }
             let ever = alive_now || seen.as_ref().is_some_and(|s| s.2);
@@ -699,7 +730,12 @@ impl Cluster {
                 shared.record_history(key, record);
                 match table.endpoint_by_key(key) {
                     Some(_) => {
-                        info!(profile = key.profile(), endpoint = key.endpoint(), disabled = record.disabled, by = %record.node, "runtime override from another node applied")
+                        info!(profile = key.profile(), endpoint = key.endpoint(), disabled = record.disabled, by = %record.node, "runtime override from another node applied");
+                        shared.notify.emit(crate::notify::Event::override_applied(
+                            key.profile(),
+                            key.endpoint(),
+                            record,
+                        ));
                     }
                     None => {
                         warn!(profile = key.profile(), endpoint = key.endpoint(), by = %record.node, "runtime override from another node for an endpoint this configuration does not have (kept)")

@@ -75,6 +75,8 @@ pub struct Settings {
     pub cluster: Option<ClusterSettings>,
     /// `[prober]`
     pub prober: ProberSettings,
+    /// `[[notify]]`: webhook targets.
+    pub notify: Vec<crate::notify::TargetConfig>,
 }
 
 /// `[cluster]`

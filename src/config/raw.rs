@@ -34,6 +34,35 @@ pub struct RawServer {
     /// `[[zones]]`
     #[serde(default)]
     pub zones: Vec<Spanned<RawZone>>,
+    /// `[[notify]]`
+    #[serde(default)]
+    pub notify: Vec<Spanned<RawNotify>>,
+}
+
+/// `[[notify]]`: a webhook target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    /// Unique; the metrics' `target` label.
+    pub name: Spanned<String>,
+    /// `http://` or `https://` URL: a string, `{ env }` or `{ file }`.
+    pub url: Spanned<SecretSource>,
+    /// `"json"` (default) or `"slack"`.
+    pub format: Option<Spanned<String>>,
+    /// HMAC-SHA256 signing secret.
+    pub secret: Option<Spanned<SecretSource>>,
+    /// Events sent (default: all).
+    pub events: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Flap window per endpoint.
+    pub coalesce: Option<Spanned<String>>,
+    /// Bound of one attempt.
+    pub timeout: Option<Spanned<String>>,
+    /// How long a message is retried.
+    pub retry_for: Option<Spanned<String>>,
+    /// Messages waiting for this target.
+    pub queue: Option<Spanned<i64>>,
+    /// Extra trusted CA certificates (PEM), for https.
+    pub ca_cert: Option<Spanned<String>>,
 }
 
 /// `[cluster]`
@@ -474,6 +503,7 @@ mod tests {
                 "cluster.",
             ),
             ("## Server configuration", fields::<RawProber>(), "prober."),
+            ("## Server configuration", fields::<RawNotify>(), "notify."),
         ];
         for (heading, keys, prefix) in checks {
             assert!(!keys.is_empty(), "{heading}: no keys read");

@@ -57,7 +57,14 @@ pub struct Prober {
     /// In a cluster: woken at each own decision (the cluster shares it and
     /// applies the quorum rule); the prober then never sets what is served.
     cluster: Option<Arc<Notify>>,
+    /// Told of each decided status change (notifications).
+    on_change: Option<ChangeHook>,
 }
+
+/// Told of each status change the prober decides, once per endpoint
+/// sharing the probe: (profile, endpoint, from, to, reason). Runs on the
+/// probe's task: it must not block.
+pub type ChangeHook = Arc<dyn Fn(&str, &str, super::Status, super::Status, &str) + Send + Sync>;
 
 fn quantize(offset: Duration) -> Duration {
     let q = START_QUANTUM.as_nanos();
@@ -87,6 +94,7 @@ impl Prober {
             tls: ConfigCache::default(),
             shutdown,
             cluster: None,
+            on_change: None,
         }
     }
 
@@ -94,6 +102,13 @@ impl Prober {
     /// observations, and `decided` is woken at each.
     pub fn clustered(mut self, decided: Arc<Notify>) -> Prober {
         self.cluster = Some(decided);
+        self
+    }
+
+    /// Tells `hook` of each decided status change (alone only: in a
+    /// cluster the quorum decides, and the cluster task reports).
+    pub fn on_change(mut self, hook: ChangeHook) -> Prober {
+        self.on_change = Some(hook);
         self
     }
 
@@ -157,6 +172,7 @@ impl Prober {
                 offset,
                 self.permits.clone(),
                 self.cluster.clone(),
+                self.on_change.clone(),
                 cancel.clone(),
             ));
             self.running
@@ -187,6 +203,7 @@ async fn run_target(
     offset: Duration,
     permits: Arc<Semaphore>,
     cluster: Option<Arc<Notify>>,
+    on_change: Option<ChangeHook>,
     cancel: CancellationToken,
 ) {
     let clustered = cluster.is_some();
@@ -260,6 +277,9 @@ async fn run_target(
                     "endpoint status changed"
                 };
                 for u in users.iter() {
+                    if let Some(hook) = on_change.as_ref().filter(|_| !clustered) {
+                        hook(&u.profile, &u.endpoint, t.from, t.to, reason);
+                    }
                     if t.to == super::Status::Degraded {
                         warn!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "{what}");
                     } else {

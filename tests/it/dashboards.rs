@@ -33,7 +33,7 @@ fn promtool_accepts_the_alerting_rules() {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("SUCCESS: 7 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 8 rules found"), "{text}");
 }
 
 #[test]
@@ -108,7 +108,8 @@ fn every_metric_the_dashboard_and_rules_use_is_served() {
     let backend = Backend::http(Mode::Ok);
     let port = crate::harness::free_port(true);
     let extra = format!(
-        "[cluster]\nnode = \"ns1\"\nlisten = \"127.0.0.1:{port}\"\nkey = {{ file = \"cluster.key\" }}\nwarm_start = \"0s\"\n"
+        "[cluster]\nnode = \"ns1\"\nlisten = \"127.0.0.1:{port}\"\nkey = {{ file = \"cluster.key\" }}\nwarm_start = \"0s\"\n\
+         [[notify]]\nname = \"oncall\"\nurl = \"http://127.0.0.1:9/hook\"\n"
     );
     let zone = zone_with_records("") + "dnssec = { key = { file = \"keys/tm.key\" } }\n";
     let profile = ProfileToml::todoapi()

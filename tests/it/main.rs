@@ -24,6 +24,7 @@ mod geo;
 mod geodb;
 mod hardening;
 mod import;
+mod notify;
 mod operator;
 mod overrides;
 mod page;

@@ -239,7 +239,7 @@ impl Loader<'_> {
     }
 
     /// A duration within `range`, or `default` when not given.
-    fn bounded_duration(
+    pub(super) fn bounded_duration(
         &mut self,
         src: usize,
         v: Option<&Spanned<String>>,

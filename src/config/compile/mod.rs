@@ -23,6 +23,7 @@ mod dnssec;
 mod endpoints;
 mod links;
 mod monitor;
+mod notify;
 mod profiles;
 mod server;
 mod zones;

@@ -190,6 +190,7 @@ impl Loader<'_> {
         let state_file = raw.state_file.as_ref().map(|s| base.join(s.get_ref()));
         let cluster = raw.cluster.as_ref().and_then(|c| self.cluster(src, c));
         let prober = self.prober(src, &raw.prober);
+        let notify = self.notify(src, &raw.notify, base);
         Settings {
             dns,
             admin,
@@ -200,6 +201,7 @@ impl Loader<'_> {
             state_file,
             cluster,
             prober,
+            notify,
         }
     }
 

@@ -399,19 +399,17 @@ impl Reloader {
             record.reason = change.reason;
             record.by = Some(change.by);
             all.insert(key.clone(), record.clone());
-            changed = (ep.runtime.is_disabled(), ep.runtime.is_draining())
-                != (
-                    change.kind != Kind::Enable
-                        && change.until.is_none_or(|u| u > crate::clock::now_millis()),
-                    change.kind == Kind::Drain,
-                );
+            let before = ep.runtime.override_now();
             ep.runtime.apply(crate::overrides::state(Some(&record)));
+            changed = ep.runtime.override_now() != before;
             record
         };
         self.shared.record_history(&key, &record);
         // In a cluster: on every node within a gossip round.
         self.shared.cluster_wake.notify_one();
         let status = table.status(ep);
+        // A resume that releases a hold changes the status only.
+        let changed = changed || status != was;
         info!(
             profile = %p.name,
             endpoint = %endpoint,

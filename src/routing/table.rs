@@ -653,6 +653,12 @@ impl EndpointRuntime {
         }
     }
 
+    /// The override in force, as (out until, draining): to tell a change
+    /// from a repeat.
+    pub fn override_now(&self) -> (u64, bool) {
+        (self.off_until.load(Relaxed), self.draining.load(Relaxed))
+    }
+
     /// True while a drain keeps it out of answers.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Relaxed) && self.is_disabled()

@@ -527,7 +527,7 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
     let (code, body) = crate::admin::http(
         s.admin,
         "POST",
-        "/api/v1/profiles/todoapi.tm.example.test/endpoints/secondary/disable",
+        "/api/v1/profiles/todoapi.tm.example.test/endpoints/secondary/disable?for=30m&reason=failover%20drill",
         None,
     );
     assert_eq!(code, 200, "{body}");
@@ -538,6 +538,14 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
     let doc = first.accepted("override.applied")[0].json();
     assert_eq!(doc["endpoint"], "secondary");
     assert_eq!(doc["new_status"], "disabled");
+    // Who, until when and why.
+    let why = doc["reason"].as_str().unwrap();
+    assert!(
+        why.starts_with("by admin API on node ")
+            && why.contains(", until ")
+            && why.ends_with(": failover drill"),
+        "{why}"
+    );
     assert_eq!(
         doc["answer"]["records"],
         serde_json::json!(["203.0.113.10"])
@@ -701,4 +709,61 @@ fn a_state_file_problem_at_start_is_sent_once_the_server_runs() {
         "{doc}"
     );
     assert!(doc["profile"].is_null() && doc["answer"].is_null());
+}
+
+/// `failback = "manual"`: the recovery the prober decides is sent as
+/// `Online (held)` (the endpoint is not answered), and the resume as an
+/// override with who made it.
+#[test]
+fn a_held_recovery_is_sent_as_held() {
+    let primary = Backend::http(Mode::Ok);
+    let secondary = Backend::http(Mode::Ok);
+    let r = Receiver::start(Behaviour::Ok);
+    let extra = target("oncall", &r.url(), "coalesce = \"1s\"");
+    let p = profile(primary.port(), secondary.port()).replace(
+        "routing = \"priority\"",
+        "routing = \"priority\"\nfailback = \"manual\"",
+    );
+    assert!(p.contains("failback"), "{p}");
+    let s = Fixture::new(&extra, &[("todoapi.toml", &p)]).start_probing();
+    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    primary.set(Mode::Unavailable);
+    wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
+    primary.set(Mode::Ok);
+    let held = || {
+        r.accepted("endpoint.status")
+            .iter()
+            .map(Got::json)
+            .find(|d| d["endpoint"] == "primary" && d["new_status"] == "Online (held)")
+    };
+    let doc = wait_until(Duration::from_secs(10), || held().is_some())
+        .and_then(|_| held())
+        .expect("no held recovery sent");
+    assert!(
+        doc["reason"]
+            .as_str()
+            .unwrap()
+            .contains("held out by failback = \"manual\""),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["answer"]["records"],
+        serde_json::json!(["198.51.100.20"]),
+        "{doc}"
+    );
+    assert_eq!(answer(&s), "198.51.100.20", "held: still not answered");
+    let (code, body) = crate::admin::http(
+        s.admin,
+        "POST",
+        "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/resume",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(answer(&s), "203.0.113.10");
+    wait_until(Duration::from_secs(5), || {
+        r.accepted("override.applied")
+            .iter()
+            .any(|g| g.json()["new_status"] == "enabled")
+    })
+    .expect("no override.applied for the resume");
 }

@@ -307,6 +307,61 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
             w1 = widths[1]
         );
     }
+    // Overrides in force, drains and holds: what an operator put in place
+    // and when it ends.
+    let mut notes = Vec::new();
+    for p in doc["profiles"].as_array().into_iter().flatten() {
+        let pname = p["name"].as_str().unwrap_or("?");
+        for e in p["endpoints"].as_array().into_iter().flatten() {
+            let ename = e["name"].as_str().unwrap_or("?");
+            let o = &e["override"];
+            if o["in_force"].as_bool() == Some(true) {
+                let until = o["until"]
+                    .as_str()
+                    .map_or("until enabled".to_string(), |u| {
+                        format!(
+                            "until {} ({} left)",
+                            short_time(u),
+                            left(o["remaining_s"].as_u64())
+                        )
+                    });
+                let what = if o["action"] == "drain" {
+                    format!("drain, {}", drain_line(&o["drain"]))
+                } else {
+                    "disabled".to_string()
+                };
+                notes.push(format!(
+                    "{pname}/{ename}: {what}; {until}; by {}{}",
+                    o["by"].as_str().unwrap_or("?"),
+                    o["reason"]
+                        .as_str()
+                        .map_or(String::new(), |r| format!(": {r}"))
+                ));
+            }
+            if let Some(h) = e.get("held").filter(|h| h.is_object()) {
+                let until = h["until"]
+                    .as_str()
+                    .map_or("until resumed".to_string(), |u| {
+                        format!(
+                            "until {} ({} left)",
+                            short_time(u),
+                            left(h["remaining_s"].as_u64())
+                        )
+                    });
+                notes.push(format!(
+                    "{pname}/{ename}: held (failback = manual) since {}, {until}: switchyard endpoint resume {pname} {ename}",
+                    short_time(h["since"].as_str().unwrap_or("?"))
+                ));
+            }
+        }
+    }
+    if !notes.is_empty() {
+        out!();
+        out!("OVERRIDES AND HOLDS");
+        for n in notes {
+            out!("{n}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

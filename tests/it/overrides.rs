@@ -95,6 +95,17 @@ fn a_timed_disable_ends_by_itself_and_survives_a_restart() {
         "{text}"
     );
     assert_eq!(answer(&s), [SECONDARY]);
+    // `switchyard status` lists it with the time left, who and why.
+    let (ok, text) = cli(&s, &["status"], None);
+    assert!(ok, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("todoapi.tm.example.test./primary: disabled; until "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.ends_with(" left); by admin API: CHG-1234 patching"),
+        "{line}"
+    );
     let e = endpoint(&s, "primary");
     let o = &e["override"];
     assert_eq!(o["action"], "disable", "{e}");

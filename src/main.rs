@@ -449,7 +449,8 @@ fn check(path: &std::path::Path) -> Result<ExitCode> {
                         );
                     }
                     Ok(overrides) => {
-                        for (key, _) in overrides.iter().filter(|(_, o)| o.disabled) {
+                        let now = switchyard::clock::now_millis();
+                        for (key, _) in overrides.iter().filter(|(_, o)| o.in_force(now)) {
                             let (profile, endpoint) = (key.profile(), key.endpoint());
                             if t.endpoint_by_key(key).is_none() {
                                 out!(

@@ -111,6 +111,13 @@ impl Override {
         (self.at, &self.node)
     }
 
+    /// True when both ask the same of the endpoint: both enable, or both
+    /// disable (or drain) alike, for the same time.
+    fn same_effect(&self, other: &Override) -> bool {
+        self.disabled == other.disabled
+            && (!self.disabled || (self.drain == other.drain && self.until == other.until))
+    }
+
     fn saw(&self, other: &Override) -> bool {
         (self.seen_at, self.seen_node.as_str()) >= other.version()
     }
@@ -141,7 +148,7 @@ pub fn merge(all: &mut Overrides, key: &EndpointKey, incoming: Override) -> Merg
     match all.get(key) {
         Some(current) if current.version() >= incoming.version() => {
             if current.version() == incoming.version()
-                || current.disabled == incoming.disabled
+                || current.same_effect(&incoming)
                 || current.saw(&incoming)
             {
                 Merged::Unchanged
@@ -150,7 +157,7 @@ pub fn merge(all: &mut Overrides, key: &EndpointKey, incoming: Override) -> Merg
             }
         }
         Some(current) => {
-            let conflict = current.disabled != incoming.disabled && !incoming.saw(current);
+            let conflict = !current.same_effect(&incoming) && !incoming.saw(current);
             let old = all.insert(key.clone(), incoming);
             match old {
                 Some(lost) if conflict => Merged::AppliedOver { lost },
@@ -259,6 +266,36 @@ mod tests {
         let b = Override::new(false, 10, "ns2", Some(&a));
         assert!(b.version() > a.version());
         assert_eq!(disabled(&Overrides::from([(key(), a)]), 0).len(), 1);
+    }
+
+    #[test]
+    fn concurrent_changes_of_another_kind_or_length_are_conflicts_too() {
+        let base = Override::new(false, 100, "ns1", None);
+        // ns2 disables for good, ns3 disables for 10 minutes (or drains),
+        // neither knowing of the other: one of them is lost, and said so.
+        let forever = Override::new(true, 200, "ns2", Some(&base));
+        let mut timed = Override::new(true, 201, "ns3", Some(&base));
+        timed.until = Some(600_201);
+        let mut drain = Override::new(true, 201, "ns3", Some(&base));
+        drain.drain = true;
+        for other in [timed, drain] {
+            let mut all = Overrides::new();
+            merge(&mut all, &key(), forever.clone());
+            assert_eq!(
+                merge(&mut all, &key(), other.clone()),
+                Merged::AppliedOver {
+                    lost: forever.clone()
+                }
+            );
+            let mut all = Overrides::new();
+            merge(&mut all, &key(), other.clone());
+            assert_eq!(merge(&mut all, &key(), forever.clone()), Merged::Lost);
+        }
+        // The same change made twice is no conflict.
+        let same = Override::new(true, 201, "ns3", Some(&base));
+        let mut all = Overrides::new();
+        merge(&mut all, &key(), forever.clone());
+        assert_eq!(merge(&mut all, &key(), same), Merged::Applied);
     }
 
     #[test]

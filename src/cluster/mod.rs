@@ -129,7 +129,7 @@ impl OverrideSync {
         lost: &crate::overrides::Override,
         winner: &crate::overrides::Override,
     ) {
-        let what = |o: &crate::overrides::Override| if o.disabled { "disable" } else { "enable" };
+        let what = |o: &crate::overrides::Override| o.kind().as_str();
         let problem = format!(
             "override conflict on {key}: {} by {} at {} lost to {} by {} at {} (made without knowing of each other; the later wins)",
             what(lost),

@@ -253,6 +253,10 @@ pub struct Carry {
     pub overrides: crate::overrides::Overrides,
     /// The GeoIP database in use.
     pub geo: Option<Arc<crate::geo::GeoDb>>,
+    /// The endpoints the running configuration gives `failback =
+    /// "manual"`; `None` at start (no running configuration: a hold kept
+    /// in the state file stands).
+    pub held: Option<std::collections::HashSet<EndpointKey>>,
     /// The cookie secrets in use.
     pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
     /// The signature cache in use (signed zones).
@@ -281,6 +285,7 @@ impl Carry {
             runtimes: Default::default(),
             overrides: self.overrides.clone(),
             geo: self.geo.clone(),
+            held: self.held.clone(),
             cookies: self.cookies.clone(),
             signatures: self.signatures.clone(),
         }
@@ -305,11 +310,21 @@ impl Carry {
                 (EndpointKey::new(profile, &e.name), e.runtime.clone())
             })
             .collect();
+        let held = table
+            .endpoints
+            .iter()
+            .filter(|e| e.hold.is_some())
+            .map(|e| {
+                let profile = table.profiles[e.profile as usize].name.as_str();
+                EndpointKey::new(profile, &e.name)
+            })
+            .collect();
         Carry {
             cells,
             runtimes,
             overrides,
             geo,
+            held: Some(held),
             cookies: table.cookies.clone(),
             signatures: table
                 .zones

@@ -549,7 +549,10 @@ impl Endpoint {
     /// resumed.
     #[inline]
     fn held_since(&self, recovered: u64, hold: u32) -> Option<(u64, u64)> {
-        if recovered == 0 || self.runtime.released_ms() >= recovered {
+        if recovered == 0
+            || self.runtime.released_ms() >= recovered
+            || self.runtime.hold_from.load(Relaxed) > recovered
+        {
             return None;
         }
         if hold == 0 {
@@ -608,6 +611,9 @@ pub struct EndpointRuntime {
     /// The latest `enable`/`resume` (ms since the epoch): a hold
     /// (`failback = "manual"`) that began before it is released.
     released_ms: AtomicU64,
+    /// When a reload gave it `failback = "manual"` (ms since the epoch; 0:
+    /// since it appeared): recoveries before then are not held.
+    hold_from: AtomicU64,
     /// When this endpoint was last in an answer (Unix seconds; 0: never
     /// since it appeared or the state file was written).
     last_served: AtomicU64,
@@ -633,6 +639,7 @@ impl Default for EndpointRuntime {
             off_until: Default::default(),
             draining: Default::default(),
             released_ms: Default::default(),
+            hold_from: Default::default(),
             last_served: Default::default(),
             served_until: Default::default(),
             changed_ms: AtomicU64::new(now),
@@ -709,6 +716,12 @@ impl EndpointRuntime {
     /// When the endpoint appeared or its runtime override last changed.
     pub fn changed_at(&self) -> std::time::SystemTime {
         crate::clock::from_unix_millis(self.changed_ms.load(Relaxed))
+    }
+
+    /// Holds (`failback = "manual"`) only recoveries from `ms` on: a
+    /// reload turned manual failback on then.
+    pub fn hold_from(&self, ms: u64) {
+        self.hold_from.store(ms, Relaxed);
     }
 
     /// The latest `enable` or `resume` (ms since the epoch; 0: none).

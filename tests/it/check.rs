@@ -551,3 +551,43 @@ fn dnssec_mistakes_are_reported() {
     );
     assert!(out.contains(": ok (1 zone (1 signed), "), "{out}");
 }
+
+/// An empty `[admin.tokens]` protects nothing: the admin API beyond
+/// loopback without any token is still warned about.
+#[test]
+fn an_empty_admin_tokens_table_is_no_token() {
+    let fx = Fixture::new(
+        "[admin]\nlisten = \"0.0.0.0:0\"\n[admin.tokens]\n",
+        &[("todoapi.toml", TODOAPI)],
+    );
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("listens beyond loopback without a token"),
+        "{out}"
+    );
+}
+
+/// `check` warns of a state file disabling an endpoint the configuration
+/// lacks, but not of a timed disable that has run out.
+#[test]
+fn an_expired_timed_disable_is_not_reported_as_disabling() {
+    let fx = Fixture::new("state_file = \"state.json\"", &[("todoapi.toml", TODOAPI)]);
+    let record = |endpoint: &str, until: Option<u64>| {
+        serde_json::json!({
+            "profile": "todoapi.tm.example.test.", "endpoint": endpoint,
+            "disabled": true, "at": 1000, "node": "local", "until": until,
+        })
+    };
+    let state = serde_json::json!({
+        "overrides": [record("gone", Some(2000)), record("removed", None)],
+    });
+    std::fs::write(fx.dir.path().join("state.json"), state.to_string()).unwrap();
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("disables todoapi.tm.example.test./removed"),
+        "{out}"
+    );
+    assert!(!out.contains("/gone"), "{out}");
+}

@@ -453,3 +453,31 @@ fn failback_settings_are_checked() {
         );
     }
 }
+
+/// Turning on `failback = "manual"` by a reload holds the recoveries that
+/// come after, not one that happened (and was answered again) before.
+#[test]
+fn manual_failback_turned_on_by_a_reload_holds_no_earlier_recovery() {
+    let s = Fixture::new("", &[("todoapi.toml", TODOAPI)]).start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Online);
+    s.set_status(NAME, "primary", Status::Degraded);
+    s.set_status(NAME, "primary", Status::Online);
+    // Automatic failback: answered again at once.
+    assert_eq!(answer(&s), [PRIMARY]);
+    let manual = ProfileToml::todoapi().set("failback", "manual").build();
+    std::fs::write(s.dir().join("profiles").join("todoapi.toml"), manual).unwrap();
+    let (code, doc) = json(s.admin, "POST", "/api/v1/reload", None);
+    assert_eq!(code, 200, "{doc}");
+    // The primary serves on: it recovered before the hold was configured.
+    assert_eq!(endpoint(&s, "primary")["status"], "Online");
+    assert_eq!(answer(&s), [PRIMARY]);
+    // A reload that changes nothing about failback keeps holds as they are.
+    s.set_status(NAME, "primary", Status::Degraded);
+    s.set_status(NAME, "primary", Status::Online);
+    assert_eq!(endpoint(&s, "primary")["status"], "Online (held)");
+    let (code, doc) = json(s.admin, "POST", "/api/v1/reload", None);
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(endpoint(&s, "primary")["status"], "Online (held)");
+    assert_eq!(answer(&s), [SECONDARY]);
+}

@@ -421,6 +421,18 @@ impl Loader<'_> {
         for e in &mut self.table.endpoints[first_ep as usize..last_ep as usize] {
             if matches!(e.health, crate::routing::Health::Monitored(_)) {
                 e.hold = hold;
+                // Manual failback new to this endpoint (a reload turned it
+                // on): it holds the recoveries from now on, not one from
+                // before, which automatic failback already answered.
+                if hold.is_some()
+                    && let Some(held) = &self.carry.held
+                    && !held.contains(&crate::routing::EndpointKey::new(
+                        &self.current_profile,
+                        &e.name,
+                    ))
+                {
+                    e.runtime.hold_from(crate::clock::now_millis());
+                }
             }
         }
         let at = self.at(src, &raw.name, "name");

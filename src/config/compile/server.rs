@@ -134,7 +134,11 @@ impl Loader<'_> {
         }
         if !admin.listen.ip().is_loopback()
             && raw.admin.token.is_none()
-            && raw.admin.tokens.is_none()
+            && raw
+                .admin
+                .tokens
+                .as_ref()
+                .is_none_or(|t| t.get_ref().is_empty())
             && let Some(l) = &raw.admin.listen
         {
             self.warn(

@@ -533,7 +533,7 @@ async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: Cancellatio
             _ = shutdown.cancelled() => true,
             _ = tick.tick() => false,
         };
-        let statuses = crate::state_file::statuses_of(&shared.probes.load());
+        let statuses = crate::state_file::statuses_of(&shared.probes.load(), &shared.table.load());
         let now: Vec<(String, String, u64)> = statuses
             .iter()
             .map(|s| (s.probe.clone(), s.status.clone(), s.since))

@@ -409,6 +409,9 @@ impl Reloader {
         self.shared.cluster_wake.notify_one();
         let status = table.status(ep);
         // A resume that releases a hold changes the status only.
+        if !changed && status != was {
+            ep.runtime.touch();
+        }
         let changed = changed || status != was;
         info!(
             profile = %p.name,

@@ -177,12 +177,18 @@ impl Shared {
         {
             return;
         }
-        if h.len() == HISTORY_KEPT {
-            h.pop_front();
-        }
-        // In time order, whatever order gossip brings them in.
+        // In time order, whatever order gossip brings them in; when full,
+        // the oldest goes (never a newer one for an older arrival).
         let at = h.partition_point(|(_, r)| r.version() <= record.version());
-        h.insert(at, (key.clone(), record.clone()));
+        if h.len() == HISTORY_KEPT {
+            if at == 0 {
+                return;
+            }
+            h.pop_front();
+            h.insert(at - 1, (key.clone(), record.clone()));
+        } else {
+            h.insert(at, (key.clone(), record.clone()));
+        }
     }
 
     /// Shows a problem on the status page (newest last, the last 20 kept).

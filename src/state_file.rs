@@ -85,18 +85,31 @@ fn is_zero(v: &u64) -> bool {
 }
 
 /// The decided statuses of `probes` now.
-pub fn statuses_of(probes: &[ProbeSpec]) -> Vec<SavedStatus> {
+pub fn statuses_of(probes: &[ProbeSpec], table: &crate::routing::RoutingTable) -> Vec<SavedStatus> {
     let now = crate::clock::now_millis();
     let mut out: Vec<SavedStatus> = probes
         .iter()
         .filter_map(|p| {
             let own = p.cell.own();
-            matches!(own, Status::Online | Status::Degraded).then(|| SavedStatus {
-                probe: p.fingerprint(),
-                status: own.as_str().to_string(),
-                since: crate::clock::unix_millis(p.cell.details().own_since),
-                saved_at: now,
-                recovered: p.cell.recovered_ms(),
+            // A recovery time is kept only while it holds an endpoint
+            // (`failback = "manual"`): a restart that turns manual failback
+            // on must not hold recoveries from before; one that finds the
+            // cell undecided must not lose a hold.
+            let holding = p.endpoints.iter().any(|&i| {
+                table
+                    .endpoints
+                    .get(i as usize)
+                    .is_some_and(|e| e.hold_now().is_some())
+            });
+            let recovered = if holding { p.cell.recovered_ms() } else { 0 };
+            (matches!(own, Status::Online | Status::Degraded) || recovered != 0).then(|| {
+                SavedStatus {
+                    probe: p.fingerprint(),
+                    status: own.as_str().to_string(),
+                    since: crate::clock::unix_millis(p.cell.details().own_since),
+                    saved_at: now,
+                    recovered,
+                }
             })
         })
         .collect();
@@ -218,8 +231,8 @@ pub fn save(path: &Path, shared: &crate::state::Shared) -> Result<(), String> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let statuses = statuses_of(&shared.probes.load());
     let table = shared.table.load();
+    let statuses = statuses_of(&shared.probes.load(), &table);
     let served = overrides
         .iter()
         .filter(|(_, o)| o.drain)

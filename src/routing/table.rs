@@ -660,6 +660,12 @@ impl EndpointRuntime {
         }
     }
 
+    /// Records a change of its status made at runtime that the override
+    /// state does not show (a resume releasing a hold), for `ttl_degraded`.
+    pub fn touch(&self) {
+        self.changed_ms.store(now_ms(), Relaxed);
+    }
+
     /// The override in force, as (out until, draining): to tell a change
     /// from a repeat.
     pub fn override_now(&self) -> (u64, bool) {

@@ -481,3 +481,68 @@ fn manual_failback_turned_on_by_a_reload_holds_no_earlier_recovery() {
     assert_eq!(endpoint(&s, "primary")["status"], "Online (held)");
     assert_eq!(answer(&s), [SECONDARY]);
 }
+
+/// A hold lasts across a restart (the state file keeps when the probe
+/// target recovered), with the real prober deciding; a restart that turns
+/// manual failback on does not hold a recovery from before.
+#[test]
+fn a_hold_survives_a_restart() {
+    use crate::backend::{Backend, Mode, wait_until};
+    let primary = Backend::http(Mode::Ok);
+    let secondary = Backend::http(Mode::Ok);
+    let probe = |port: u16| Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"));
+    let profile = |manual: bool| {
+        let p = ProfileToml::new(NAME, "priority")
+            .ttl(1)
+            .set_monitor("protocol", "http")
+            .set_monitor("path", "/health")
+            .set_monitor("interval", "100ms")
+            .set_monitor("timeout", "80ms")
+            .set_monitor("tolerated_failures", 0)
+            .set_monitor("required_successes", 1)
+            .endpoint("primary", PRIMARY)
+            .set_endpoint("primary", "priority", 1)
+            .set_endpoint("primary", "probe", probe(primary.port()))
+            .endpoint("secondary", SECONDARY)
+            .set_endpoint("secondary", "priority", 2)
+            .set_endpoint("secondary", "probe", probe(secondary.port()));
+        if manual {
+            p.set("failback", "manual")
+        } else {
+            p
+        }
+        .build()
+    };
+    // Automatic failback: primary fails and recovers, then a restart turns
+    // manual failback on: that earlier recovery is not held.
+    let fx = Fixture::new(
+        "state_file = \"state.json\"",
+        &[("todoapi.toml", &profile(false))],
+    );
+    let s = fx.start_probing();
+    wait_until(Duration::from_secs(5), || answer(&s) == [PRIMARY]).expect("not serving");
+    primary.set(Mode::Unavailable);
+    wait_until(Duration::from_secs(5), || answer(&s) == [SECONDARY]).expect("no failover");
+    primary.set(Mode::Ok);
+    wait_until(Duration::from_secs(5), || answer(&s) == [PRIMARY]).expect("no failback");
+    std::thread::sleep(Duration::from_millis(1500)); // a save
+    let fx = s.into_fixture();
+    std::fs::write(fx.dir.path().join("profiles/todoapi.toml"), profile(true)).unwrap();
+    let s = fx.start_probing();
+    assert_eq!(answer(&s), [PRIMARY], "an old recovery held");
+    // Now a recovery under manual failback: held, and still after a restart.
+    primary.set(Mode::Unavailable);
+    wait_until(Duration::from_secs(5), || answer(&s) == [SECONDARY]).expect("no failover");
+    primary.set(Mode::Ok);
+    wait_until(Duration::from_secs(5), || {
+        endpoint(&s, "primary")["status"] == "Online (held)"
+    })
+    .expect("not held");
+    std::thread::sleep(Duration::from_millis(1500)); // a save
+    let s = s.into_fixture().start_probing();
+    assert_eq!(answer(&s), [SECONDARY], "the hold was lost in the restart");
+    assert_eq!(endpoint(&s, "primary")["status"], "Online (held)");
+    let (ok, text) = cli(&s, &["endpoint", "resume", NAME, "primary"], None);
+    assert!(ok, "{text}");
+    assert_eq!(answer(&s), [PRIMARY]);
+}

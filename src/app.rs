@@ -481,10 +481,13 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::from_std(s.into())
 }
 
-/// Logs timed overrides (`--for`) as they run out, and adds each to the
-/// history. They end by themselves on every node; this only says so.
+/// Logs timed overrides (`--for`) as they run out, adding each to the
+/// history, and holds as `failback_after` ends them, and notifies both.
+/// They end by themselves on every node; this only says so.
 async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut since = crate::clock::now_millis();
+    let mut held: std::collections::HashMap<crate::routing::EndpointKey, (u64, u64)> =
+        Default::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -517,7 +520,45 @@ async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationToken) {
                 o.by.as_deref().unwrap_or("?")
             ));
             shared.record_history(&key, &end);
+            shared.notify.emit(
+                crate::notify::Event::override_applied(key.profile(), key.endpoint(), &end)
+                    .with_old("Disabled"),
+            );
         }
+        // Holds that `failback_after` ended: the endpoint is answered again.
+        let table = shared.table.load();
+        let mut still = std::collections::HashMap::new();
+        for p in &table.profiles {
+            for e in table.endpoints_of(p).iter().filter(|e| e.hold.is_some()) {
+                let key = crate::routing::EndpointKey::new(p.name.as_str(), &e.name);
+                match e.hold_now() {
+                    Some(h) => {
+                        still.insert(key, h);
+                    }
+                    None => {
+                        if let Some((_, until)) = held.get(&key)
+                            && *until != 0
+                            && now >= *until
+                            && table.status(e) == crate::health::Status::Online
+                        {
+                            info!(
+                                profile = key.profile(),
+                                endpoint = key.endpoint(),
+                                "hold ended (failback_after): the endpoint is answered again"
+                            );
+                            shared.notify.emit(crate::notify::Event::endpoint(
+                                key.profile(),
+                                key.endpoint(),
+                                crate::health::Status::Held,
+                                crate::health::Status::Online,
+                                "failback_after passed: answered again",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        held = still;
     }
 }
 
@@ -568,10 +609,21 @@ impl crate::notify::View for NotifyView {
         self.0.node.clone()
     }
 
-    fn endpoint_status(&self, profile: &str, endpoint: &str) -> Option<&'static str> {
+    fn endpoint_status(&self, profile: &str, endpoint: &str) -> Option<(&'static str, String)> {
         let table = self.0.table.load();
         let ep = table.endpoint_by_key(&crate::routing::EndpointKey::new(profile, endpoint))?;
-        Some(table.status(ep).as_str())
+        let why = match ep.hold_now() {
+            Some((_, 0)) => {
+                "held out by failback = \"manual\" until resumed (switchyard endpoint resume)"
+                    .to_string()
+            }
+            Some((_, until)) => format!(
+                "held out by failback = \"manual\" until {} (failback_after), or until resumed",
+                crate::clock::rfc3339_millis(crate::clock::from_unix_millis(until))
+            ),
+            None => String::new(),
+        };
+        Some((table.status(ep).as_str(), why))
     }
 
     fn serving(&self) -> Vec<(String, &'static str)> {

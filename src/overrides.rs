@@ -179,6 +179,7 @@ pub fn state(record: Option<&Override>) -> crate::routing::OverrideState {
         Some(o) if o.disabled => OverrideState::Off {
             until_ms: o.until,
             drain: o.drain,
+            at_ms: o.at,
         },
         Some(o) => OverrideState::On { at_ms: o.at },
     }

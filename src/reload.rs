@@ -430,13 +430,10 @@ impl Reloader {
             }
         );
         if changed {
-            self.shared
-                .notify
-                .emit(crate::notify::Event::override_applied(
-                    p.name.as_str(),
-                    endpoint,
-                    &record,
-                ));
+            self.shared.notify.emit(
+                crate::notify::Event::override_applied(p.name.as_str(), endpoint, &record)
+                    .with_old(was.as_str()),
+            );
         }
         match &live.settings.state_file {
             Some(path) => {

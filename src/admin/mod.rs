@@ -510,25 +510,24 @@ fn last_answerable(
         .map(|e| (&*e.name, table.status(e)))
         .filter(|(_, s)| s.is_eligible())
         .collect();
-    let held = eligible
+    let held: Vec<&str> = eligible
         .iter()
-        .any(|(_, s)| *s == crate::health::Status::Held);
-    let degraded = eligible
-        .iter()
-        .any(|(_, s)| *s != crate::health::Status::Held);
-    let which = match (degraded, held) {
-        (true, true) => "Degraded or held",
-        (false, true) => "held",
-        _ => "Degraded",
-    };
+        .filter(|(_, s)| *s == crate::health::Status::Held)
+        .map(|(n, _)| *n)
+        .collect();
     let eligible: Vec<&str> = eligible.iter().map(|(n, _)| *n).collect();
     use crate::routing::OnAllDown;
-    let instead = if eligible.is_empty() {
+    let instead = if !held.is_empty() {
+        format!(
+            "the held endpoints {} (failback = manual holds them out only while another endpoint is answerable)",
+            held.join(", ")
+        )
+    } else if eligible.is_empty() {
         "NODATA (no other endpoint can be answered)".to_string()
     } else {
         match p.on_all_down {
             OnAllDown::ServeAll => format!(
-                "the {which} endpoints {} (on_all_down = serve-all)",
+                "the Degraded endpoints {} (on_all_down = serve-all)",
                 eligible.join(", ")
             ),
             OnAllDown::NoData => "NODATA (on_all_down = nodata)".into(),

@@ -1216,6 +1216,8 @@ fn resolve_nested(drafts: &mut [(Draft, Vec<Notice>)]) {
                     notices.push(Notice { level: Level::Warning, at, message: format!("child profile {} was not imported: answered as a CNAME to `{fqdn}` (Azure keeps routing inside it) and always served, since Switchyard cannot see the child's health; import the child too (pass its JSON as well) to make it a nested profile", r.resource.as_deref().unwrap_or(fqdn)) });
                     ep.target = Some(fqdn.clone());
                     ep.always_serve = true;
+                    // A CNAME has no child endpoints to count.
+                    ep.min_child = None;
                 }
                 (None, None) => {
                     notices.push(Notice { level: Level::Warning, at, message: "the child profile is neither imported nor named by a `target`: written commented out; import the child profile too".into() });
@@ -1624,7 +1626,7 @@ mod tests {
                  "target": "app-eu.trafficmanager.net", "priority": 1, "minChildEndpoints": 2, "minChildEndpointsIPv6": 1,
                  "targetResourceId": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/trafficManagerProfiles/app-eu"},
                 {"name": "us", "type": "Microsoft.Network/trafficManagerProfiles/nestedEndpoints",
-                 "target": "app-us.trafficmanager.net", "priority": 2,
+                 "target": "app-us.trafficmanager.net", "priority": 2, "minChildEndpoints": 1,
                  "targetResourceId": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/trafficManagerProfiles/app-us"}
             ]),
         );

@@ -54,8 +54,9 @@ pub trait View: Send + Sync + 'static {
     /// What `profile` serves and answers now (`None`: no such profile).
     fn profile_now(&self, profile: &str) -> Option<(&'static str, payload::Answer)>;
     /// An endpoint's status as routing sees it now (`Online (held)` under
-    /// `failback = "manual"`), if there is such an endpoint.
-    fn endpoint_status(&self, profile: &str, endpoint: &str) -> Option<&'static str>;
+    /// `failback = "manual"`), if there is such an endpoint, with what
+    /// holds it, in words.
+    fn endpoint_status(&self, profile: &str, endpoint: &str) -> Option<(&'static str, String)>;
 }
 
 /// What happened.
@@ -177,6 +178,12 @@ impl Event {
             new: Some(new.as_str().to_string()),
             ..Event::new(Kind::EndpointStatus, reason)
         }
+    }
+
+    /// The status before, for events that know it.
+    pub fn with_old(mut self, old: &str) -> Event {
+        self.old = Some(old.to_string());
+        self
     }
 
     /// A runtime override `record` (disable, drain or enable): who made
@@ -599,12 +606,11 @@ impl Dispatcher {
         if ev.kind == Kind::EndpointStatus
             && new_status.as_deref() == Some("Online")
             && let (Some(p), Some(e)) = (&ev.profile, &ev.endpoint)
-            && let Some(held @ "Online (held)") = self.view.endpoint_status(p, e)
+            && let Some((held @ "Online (held)", why)) = self.view.endpoint_status(p, e)
         {
             new_status = Some(held.to_string());
-            reason.push_str(
-                "; held out by failback = \"manual\" until resumed (switchyard endpoint resume)",
-            );
+            reason.push_str("; ");
+            reason.push_str(&why);
         }
         let mut m = payload::Message {
             id: self.next_id(),

@@ -274,6 +274,20 @@ fn decide<T: Trace>(
     ) {
         return Outcome::Endpoints;
     }
+    // `failback = "manual"` keeps a recovered endpoint out only while
+    // another can answer: healthy, it is preferred to failing open.
+    if pick(
+        profile,
+        eps,
+        status,
+        |s| s == Status::Held,
+        relevant,
+        client,
+        rng,
+        picks,
+    ) {
+        return Outcome::Endpoints;
+    }
     let any_eligible = eps
         .iter()
         .any(|ep| relevant(ep) && status(ep).is_eligible());
@@ -531,6 +545,11 @@ fn matched<T: Trace>(
 ) -> Outcome {
     let status = |i: u32| eps.get(i as usize).map_or(Status::Disabled, &status);
     if let Some(&i) = candidates.iter().find(|&&i| status(i).is_answerable()) {
+        picks.push(i);
+        return Outcome::Endpoints;
+    }
+    // A held endpoint (`failback = "manual"`) before failing open.
+    if let Some(&i) = candidates.iter().find(|&&i| status(i) == Status::Held) {
         picks.push(i);
         return Outcome::Endpoints;
     }

@@ -352,7 +352,9 @@ impl Profile {
             (false, false, false, false);
         for e in table.endpoints_of(self) {
             let s = table.status(e);
-            healthy |= s == Status::Online;
+            // A held endpoint is healthy, and answered when nothing else
+            // can be.
+            healthy |= matches!(s, Status::Online | Status::Held);
             unmonitored |= s == Status::Unmonitored;
             checking |= s == Status::CheckingEndpoint;
             eligible |= s.is_eligible();
@@ -588,6 +590,8 @@ pub enum OverrideState {
         until_ms: Option<u64>,
         /// A drain.
         drain: bool,
+        /// When it was made (ms since the epoch).
+        at_ms: u64,
     },
     /// Enabled (or resumed) at this time (ms since the epoch).
     On {
@@ -680,19 +684,28 @@ impl EndpointRuntime {
     /// Makes the runtime state follow the winning override record
     /// (`crate::overrides::state` of it).
     pub fn apply(&self, state: OverrideState) {
-        let (until, drain) = match state {
-            OverrideState::Off { until_ms, drain } => (
+        let (until, drain, at) = match state {
+            OverrideState::Off {
+                until_ms,
+                drain,
+                at_ms,
+            } => (
                 until_ms.map_or(u64::MAX, |ms| ms.div_ceil(1000).clamp(1, u64::MAX - 1)),
                 drain,
+                Some(at_ms),
             ),
-            OverrideState::None | OverrideState::On { .. } => (0, false),
+            OverrideState::None | OverrideState::On { .. } => (0, false, None),
         };
         if let OverrideState::On { at_ms } = state {
             self.released_ms.fetch_max(at_ms, Relaxed);
         }
         self.draining.store(drain, Relaxed);
         if self.off_until.swap(until, Relaxed) != until {
-            self.changed_ms.store(now_ms(), Relaxed);
+            // When the override was made (also after a restart), never
+            // later than now (a clock ahead elsewhere).
+            let now = now_ms();
+            self.changed_ms
+                .store(at.map_or(now, |a| a.min(now)), Relaxed);
         }
     }
 
@@ -746,7 +759,9 @@ impl EndpointRuntime {
         if self.last_served.load(Relaxed) != now {
             self.last_served.store(now, Relaxed);
         }
-        let until = now + u64::from(ttl);
+        // `now` is the whole second the answer went out in: it may leave a
+        // cache up to a second after `now + ttl`.
+        let until = now + u64::from(ttl) + 1;
         if self.served_until.load(Relaxed) < until {
             self.served_until.fetch_max(until, Relaxed);
         }

@@ -767,3 +767,70 @@ fn a_held_recovery_is_sent_as_held() {
     })
     .expect("no override.applied for the resume");
 }
+
+/// A hold that `failback_after` ends, and an override that `--for` ends,
+/// are sent too: the end of each, with what ended it.
+#[test]
+fn ends_of_holds_and_timed_overrides_are_sent() {
+    let primary = Backend::http(Mode::Ok);
+    let secondary = Backend::http(Mode::Ok);
+    let r = Receiver::start(Behaviour::Ok);
+    let extra = target("oncall", &r.url(), "coalesce = \"1s\"");
+    let p = profile(primary.port(), secondary.port()).replace(
+        "routing = \"priority\"",
+        "routing = \"priority\"\nfailback = \"manual\"\nfailback_after = \"2s\"",
+    );
+    let s = Fixture::new(&extra, &[("todoapi.toml", &p)]).start_probing();
+    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    primary.set(Mode::Unavailable);
+    wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
+    primary.set(Mode::Ok);
+    let docs = |event: &str| -> Vec<Value> { r.accepted(event).iter().map(Got::json).collect() };
+    wait_until(Duration::from_secs(10), || {
+        docs("endpoint.status").iter().any(|d| {
+            d["new_status"] == "Online (held)"
+                && d["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("(failback_after), or until resumed")
+        })
+    })
+    .expect("no held recovery with its end");
+    wait_until(Duration::from_secs(10), || {
+        docs("endpoint.status").iter().any(|d| {
+            d["old_status"] == "Online (held)"
+                && d["new_status"] == "Online"
+                && d["reason"] == "failback_after passed: answered again"
+        })
+    })
+    .unwrap_or_else(|| panic!("no end of the hold: {:#?}", docs("endpoint.status")));
+    assert_eq!(answer(&s), "203.0.113.10");
+    // A timed disable's end.
+    let (code, body) = crate::admin::http(
+        s.admin,
+        "POST",
+        "/api/v1/profiles/todoapi.tm.example.test/endpoints/secondary/disable?for=1s",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    wait_until(Duration::from_secs(6), || {
+        docs("override.applied").iter().any(|d| {
+            d["endpoint"] == "secondary"
+                && d["new_status"] == "enabled"
+                && d["old_status"] == "Disabled"
+                && d["reason"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("by expiry of the disable by admin API")
+        })
+    })
+    .unwrap_or_else(|| panic!("no end of the disable: {:#?}", docs("override.applied")));
+    // The disable itself said what it replaced.
+    assert!(
+        docs("override.applied")
+            .iter()
+            .any(|d| d["new_status"] == "disabled" && d["old_status"] == "Online"),
+        "{:#?}",
+        docs("override.applied")
+    );
+}

@@ -215,8 +215,9 @@ fn a_drain_says_when_the_last_cached_answer_expires() {
     assert_eq!(e["override"]["action"], "drain", "{e}");
     assert_eq!(d["drained"], true, "{e}");
     let at = d["drained_at_unix"].as_u64().unwrap();
+    // Answer time (to the second, rounded up) plus TTL.
     assert!(
-        (served + 3..=served + 4).contains(&at),
+        (served + 4..=served + 5).contains(&at),
         "drained at {at}, served at {served} with TTL 3: {e}"
     );
     assert!(d["last_served"].is_string(), "{e}");
@@ -389,11 +390,45 @@ fn manual_failback_holds_a_recovered_endpoint_until_resumed() {
     s.set_status(NAME, "primary", Status::Online);
     assert_eq!(answer(&s), [SECONDARY]);
     assert_eq!(endpoint(&s, "primary")["status"], "Online (held)");
-    // If every other endpoint is down, the held one is what fail-open
-    // serves (it is healthy), not nothing.
+    // Taking out the last Online endpoint while one is held says so.
+    let (ok, text) = cli(&s, &["endpoint", "disable", NAME, "secondary"], None);
+    assert!(
+        !ok && text.contains("would answer the held endpoints primary"),
+        "{text}"
+    );
+    // If no other endpoint can answer, the held one does (it is healthy):
+    // no failing open.
     s.set_status(NAME, "secondary", Status::Degraded);
-    let got = answer(&s);
-    assert!(got.contains(&PRIMARY.to_string()), "{got:?}");
+    assert_eq!(answer(&s), [PRIMARY]);
+    let (_, doc) = json(s.admin, "GET", "/api/v1/status", None);
+    let p = doc["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == NAME)
+        .unwrap();
+    assert_eq!(p["serving"], "healthy", "{p}");
+}
+
+/// A held endpoint is never mixed with Degraded ones: with a weighted
+/// profile whose only other endpoint is Degraded, every answer is the held
+/// (healthy) one, not a fail-open draw over both.
+#[test]
+fn a_held_endpoint_answers_before_failing_open() {
+    let profile = ProfileToml::todoapi()
+        .set("routing", "weighted")
+        .set("failback", "manual")
+        .build()
+        .replace("priority = 1\n", "")
+        .replace("priority = 2\n", "");
+    let s = Fixture::new("", &[("todoapi.toml", &profile)]).start();
+    s.set_status(NAME, "secondary", Status::Degraded);
+    s.set_status(NAME, "primary", Status::Degraded);
+    s.set_status(NAME, "primary", Status::Online);
+    assert_eq!(endpoint(&s, "primary")["status"], "Online (held)");
+    for _ in 0..40 {
+        assert_eq!(answer(&s), [PRIMARY]);
+    }
 }
 
 /// `failback_after`: a held endpoint returns by itself after that long.

@@ -713,6 +713,19 @@ mod tests {
     }
 
     #[test]
+    fn held_endpoints_answer_before_failing_open() {
+        // Priority: the held primary (healthy) before the Degraded one,
+        // whatever on_all_down says; an Online one before either.
+        for policy in [OnAllDown::ServeAll, OnAllDown::ServFail] {
+            let p = profile(priority(2), 2, policy);
+            let eps = [ep(1, Status::Degraded), ep(2, Status::Held)];
+            assert_eq!(run(&p, &eps, Family::V4), (Outcome::Endpoints, vec![1]));
+            let eps = [ep(1, Status::Held), ep(2, Status::Online)];
+            assert_eq!(run(&p, &eps, Family::V4), (Outcome::Endpoints, vec![1]));
+        }
+    }
+
+    #[test]
     fn one_online_endpoint_means_no_fail_open() {
         let p = profile(priority(2), 2, OnAllDown::NxDomain);
         let eps = [ep(1, Status::Degraded), ep(2, Status::Online)];

@@ -17,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::*;
 use crate::harness::*;
 
+/// A receiver's connection, plain or TLS.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
 /// What a receiver does with each request.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Behaviour {
@@ -49,6 +53,7 @@ impl Got {
 /// A webhook receiver on loopback; dropping it stops it.
 struct Receiver {
     addr: SocketAddr,
+    tls: bool,
     got: Arc<Mutex<Vec<Got>>>,
     shutdown: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -56,6 +61,17 @@ struct Receiver {
 
 impl Receiver {
     fn start(behaviour: Behaviour) -> Receiver {
+        Self::start_with(behaviour, None)
+    }
+
+    /// HTTPS, with the test PKI's server certificate.
+    fn start_tls(behaviour: Behaviour, pki: &Pki) -> Receiver {
+        Self::start_with(behaviour, Some(pki.server_config(false)))
+    }
+
+    fn start_with(behaviour: Behaviour, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
+        let is_tls = tls.is_some();
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let got = Arc::new(Mutex::new(Vec::new()));
         let shutdown = CancellationToken::new();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -70,12 +86,20 @@ impl Receiver {
                 tx.send(l.local_addr().unwrap()).unwrap();
                 let seen = Arc::new(AtomicUsize::new(0));
                 loop {
-                    let (mut stream, _) = tokio::select! {
+                    let (tcp, _) = tokio::select! {
                         _ = s.cancelled() => return,
                         a = l.accept() => match a { Ok(x) => x, Err(_) => continue },
                     };
-                    let (g, s, seen) = (g.clone(), s.clone(), seen.clone());
+                    let (g, s, seen, acceptor) =
+                        (g.clone(), s.clone(), seen.clone(), acceptor.clone());
                     tokio::spawn(async move {
+                        let mut stream: Box<dyn Stream> = match acceptor {
+                            Some(a) => match a.accept(tcp).await {
+                                Ok(t) => Box::new(t),
+                                Err(_) => return,
+                            },
+                            None => Box::new(tcp),
+                        };
                         let Some((headers, body)) = read_request(&mut stream).await else {
                             return;
                         };
@@ -107,6 +131,7 @@ impl Receiver {
         let addr = rx.recv_timeout(Duration::from_secs(5)).unwrap();
         Receiver {
             addr,
+            tls: is_tls,
             got,
             shutdown,
             thread: Some(thread),
@@ -114,7 +139,8 @@ impl Receiver {
     }
 
     fn url(&self) -> String {
-        format!("http://{}/hook/s3cr3t-path", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/hook/s3cr3t-path", self.addr)
     }
 
     fn all(&self) -> Vec<Got> {
@@ -140,7 +166,9 @@ impl Drop for Receiver {
 }
 
 /// Reads one request head and its `Content-Length` body (bounded).
-async fn read_request(s: &mut tokio::net::TcpStream) -> Option<(HashMap<String, String>, Vec<u8>)> {
+async fn read_request(
+    s: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> Option<(HashMap<String, String>, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -833,4 +861,51 @@ fn ends_of_holds_and_timed_overrides_are_sent() {
         "{:#?}",
         docs("override.applied")
     );
+}
+
+/// An HTTPS receiver: verified with `ca_cert` (a private CA), refused
+/// without it (the system roots do not know the CA), counted failed.
+#[test]
+fn https_receivers_are_verified() {
+    let pki = Pki::new();
+    let primary = Backend::http(Mode::Ok);
+    let secondary = Backend::http(Mode::Ok);
+    let trusted = Receiver::start_tls(Behaviour::Ok, &pki);
+    let untrusted = Receiver::start_tls(Behaviour::Ok, &pki);
+    let extra = format!(
+        "{}{}",
+        target(
+            "trusted",
+            &trusted.url(),
+            &format!(
+                "ca_cert = \"{}\"\nsecret = \"{SECRET}\"",
+                pki.path("ca.pem").display()
+            ),
+        ),
+        target(
+            "untrusted",
+            &untrusted.url(),
+            "retry_for = \"1s\"\ntimeout = \"1s\""
+        ),
+    );
+    let s = Fixture::new(
+        &extra,
+        &[("todoapi.toml", &profile(primary.port(), secondary.port()))],
+    )
+    .start_probing();
+    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    primary.set(Mode::Unavailable);
+    wait_until(Duration::from_secs(10), || {
+        !trusted.accepted("endpoint.status").is_empty()
+    })
+    .expect("nothing reached the HTTPS receiver");
+    let g = &trusted.accepted("endpoint.status")[0];
+    assert!(signature_verifies(g, SECRET), "{:?}", g.headers);
+    assert_eq!(g.json()["new_status"], "Degraded");
+    // The receiver whose CA is not trusted never gets a request through.
+    wait_until(Duration::from_secs(10), || {
+        stat(&s, "untrusted", |t| t.failed.load(Ordering::Relaxed)) > 0
+    })
+    .expect("the untrusted receiver was not counted failed");
+    assert!(untrusted.all().is_empty(), "{:?}", untrusted.all());
 }

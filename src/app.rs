@@ -217,9 +217,12 @@ impl Server {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        self.shared
-            .notify
-            .start(Arc::new(NotifyView(self.shared.clone())), shutdown.clone());
+        // Notifications stop after the rest, once what is queued is sent.
+        let notify_stop = CancellationToken::new();
+        self.shared.notify.start(
+            Arc::new(NotifyView(self.shared.clone())),
+            notify_stop.clone(),
+        );
         if self.options.probing {
             let n = self
                 .reloader
@@ -357,6 +360,15 @@ impl Server {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         self.shared.ready.store(false, Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
+        let left = self.shared.notify.flush(NOTIFY_FLUSH).await;
+        if left > 0 {
+            warn!(
+                messages = left,
+                "stopping with notifications not delivered (receivers did not answer within {}s)",
+                NOTIFY_FLUSH.as_secs()
+            );
+        }
+        notify_stop.cancel();
         while tasks.join_next().await.is_some() {}
         // UDP workers notice within their poll interval.
         let _ = tokio::task::spawn_blocking(move || {
@@ -480,6 +492,9 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     s.listen(1024)?;
     tokio::net::TcpListener::from_std(s.into())
 }
+
+/// How long a stop waits for queued notifications to be delivered.
+const NOTIFY_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Logs timed overrides (`--for`) as they run out, adding each to the
 /// history, and holds as `failback_after` ends them, and notifies both.

@@ -359,6 +359,8 @@ struct Inner {
     lost: AtomicU64,
     /// When a drop was last logged (Unix ms), to log at most one a minute.
     lost_logged: AtomicU64,
+    /// Events emitted and not yet handed to the targets' queues.
+    pending: AtomicU64,
 }
 
 impl Default for Notifier {
@@ -379,6 +381,7 @@ impl Notifier {
             stats: Mutex::new(Vec::new()),
             lost: AtomicU64::new(0),
             lost_logged: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
         }))
     }
 
@@ -389,7 +392,10 @@ impl Notifier {
         if self.0.config.borrow().is_empty() {
             return;
         }
+        // Counted before it can be taken, so a flush never misses it.
+        self.0.pending.fetch_add(1, Ordering::SeqCst);
         if self.0.tx.try_send(ev).is_err() {
+            self.0.pending.fetch_sub(1, Ordering::SeqCst);
             self.0.lost.fetch_add(1, Ordering::Relaxed);
             let now = crate::clock::now_millis();
             let last = self.0.lost_logged.load(Ordering::Relaxed);
@@ -458,6 +464,28 @@ impl Notifier {
         })
     }
 
+    /// At shutdown, before [`Notifier::start`]'s token is cancelled: waits
+    /// (at most `limit`) until the events already emitted have been handed
+    /// to the targets and every target's queue is sent (or given up on), so
+    /// a stop does not lose the last events. Messages a coalescing window
+    /// still holds are not sent. Returns how many were still queued.
+    pub async fn flush(&self, limit: Duration) -> u64 {
+        let until = Instant::now() + limit;
+        loop {
+            let inbox = self.0.pending.load(Ordering::SeqCst);
+            let queued: u64 = self
+                .stats()
+                .iter()
+                .map(|(_, s)| s.queued.load(Ordering::Relaxed))
+                .sum();
+            let left = inbox + queued;
+            if left == 0 || Instant::now() >= until {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Starts the dispatcher (once; later calls do nothing). It reads the
     /// running server through `view` and stops at `shutdown`.
     pub fn start(&self, view: Arc<dyn View>, shutdown: CancellationToken) {
@@ -519,7 +547,10 @@ impl Dispatcher {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
                 ev = rx.recv() => match ev {
-                    Some(ev) => self.handle(ev),
+                    Some(ev) => {
+                        self.handle(ev);
+                        self.notifier.0.pending.fetch_sub(1, Ordering::SeqCst);
+                    }
                     None => return,
                 },
                 changed = config.changed() => {

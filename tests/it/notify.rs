@@ -909,3 +909,28 @@ fn https_receivers_are_verified() {
     .expect("the untrusted receiver was not counted failed");
     assert!(untrusted.all().is_empty(), "{:?}", untrusted.all());
 }
+
+/// A stop sends what is queued first (for a bounded time): an override
+/// made just before the stop reaches a receiver that failed the first
+/// attempt.
+#[test]
+fn a_stop_delivers_what_is_queued() {
+    let r = Receiver::start(Behaviour::FailFirst);
+    let extra = target("oncall", &r.url(), "events = [\"override.applied\"]");
+    let s = Fixture::new(&extra, &[("todoapi.toml", TODOAPI)]).start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Online);
+    let (code, body) = crate::admin::http(
+        s.admin,
+        "POST",
+        "/api/v1/profiles/todoapi.tm.example.test/endpoints/secondary/disable",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let start = Instant::now();
+    drop(s);
+    let stopped = start.elapsed();
+    assert_eq!(r.accepted("override.applied").len(), 1, "{:?}", r.all());
+    assert_eq!(r.all().len(), 2, "one failed attempt, one retry");
+    assert!(stopped < Duration::from_secs(3), "{stopped:?}");
+}

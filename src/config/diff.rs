@@ -7,7 +7,7 @@
 //! clients each profile tells apart: per region of a geographic mapping,
 //! per address range of a subnet profile, per country (at its
 //! representative point) for performance routing, and a client routing
-//! knows nothing about ("everything else"). Weighted and multivalue choose
+//! knows nothing about ("clients no key matches": no region, range or location of the profile). Weighted and multivalue choose
 //! at random per query, so for them the answer is the set of endpoints
 //! that can be chosen, and the weights and shares are compared apart.
 //!
@@ -86,7 +86,7 @@ pub struct Detail {
     /// `sticky`, a record type (`A`, `MX`), `dnssec`.
     pub aspect: String,
     /// Whom or what it is about: region codes, subnets, countries,
-    /// `everything else`, an endpoint's name.
+    /// `clients no key matches`, an endpoint's name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
     /// Before (`None`: absent).
@@ -126,7 +126,7 @@ impl Detail {
 }
 
 /// The label of the client no region, range or location matches.
-pub const EVERYTHING_ELSE: &str = "everything else";
+pub const EVERYTHING_ELSE: &str = "clients no key matches";
 
 /// Compares what `old` and `new` answer: every profile, static record set
 /// and zone of either.
@@ -1151,7 +1151,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  everything else: unchanged (us-east (192.0.2.3))\n"),
+            text.contains("  clients no key matches: unchanged (us-east (192.0.2.3))\n"),
             "{text}"
         );
         assert!(text.ends_with("1 name changes, 4 unchanged\n"), "{text}");

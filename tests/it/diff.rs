@@ -190,7 +190,7 @@ fn check_diff_shows_the_blast_radius_and_the_reload_matches_it() {
     for want in [
         "switchyard.toml: ok (1 zone, 3 profiles, 6 endpoints)\n",
         "(nothing applied):\n",
-        "api.tm.example.test (geographic)\n  GB, SE: eu-west (192.0.2.1) -> eu-central (192.0.2.2)\n  everything else: unchanged (us-east (192.0.2.3))\n",
+        "api.tm.example.test (geographic)\n  GB, SE: eu-west (192.0.2.1) -> eu-central (192.0.2.2)\n  clients no key matches: unchanged (us-east (192.0.2.3))\n",
         "new.tm.example.test: added (priority, answers only (192.0.2.7))\n",
         "old.tm.example.test: removed (priority, was answering only (192.0.2.9))\n",
         "shop.tm.example.test (weighted)\n  weights: blue 90 -> 50 (90% -> 50%), green 10 -> 50 (10% -> 50%)\n",

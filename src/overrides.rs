@@ -49,6 +49,10 @@ pub struct Override {
     /// caches is tracked.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drain: bool,
+    /// An enable made as `resume` (it also releases a hold), for the
+    /// history; it does what any enable does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resume: bool,
 }
 
 /// What an override does, in words for the API and the page.
@@ -58,8 +62,10 @@ pub enum Kind {
     Disable,
     /// Taken out of answers, its caches tracked.
     Drain,
-    /// Put back (`enable` or `resume`).
+    /// Put back (`enable`).
     Enable,
+    /// Put back, releasing a hold (`resume`): an enable.
+    Resume,
 }
 
 impl Kind {
@@ -69,6 +75,7 @@ impl Kind {
             Kind::Disable => "disable",
             Kind::Drain => "drain",
             Kind::Enable => "enable",
+            Kind::Resume => "resume",
         }
     }
 }
@@ -88,12 +95,14 @@ impl Override {
             by: None,
             until: None,
             drain: false,
+            resume: false,
         }
     }
 
     /// Disable, drain or enable.
     pub fn kind(&self) -> Kind {
         match (self.disabled, self.drain) {
+            (false, _) if self.resume => Kind::Resume,
             (false, _) => Kind::Enable,
             (true, false) => Kind::Disable,
             (true, true) => Kind::Drain,

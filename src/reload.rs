@@ -389,12 +389,13 @@ impl Reloader {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             let mut record = crate::overrides::Override::new(
-                change.kind != Kind::Enable,
+                matches!(change.kind, Kind::Disable | Kind::Drain),
                 crate::clock::now_millis(),
                 &self.shared.node,
                 all.get(&key),
             );
             record.drain = change.kind == Kind::Drain;
+            record.resume = change.kind == Kind::Resume;
             record.until = change.until;
             record.reason = change.reason;
             record.by = Some(change.by);

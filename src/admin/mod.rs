@@ -560,7 +560,8 @@ async fn set_endpoint(
     let kind = match action.as_str() {
         "disable" => Kind::Disable,
         "drain" => Kind::Drain,
-        "enable" | "resume" => Kind::Enable,
+        "enable" => Kind::Enable,
+        "resume" => Kind::Resume,
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
@@ -570,7 +571,7 @@ async fn set_endpoint(
     };
     let until = match params.for_.as_deref() {
         None => None,
-        Some(_) if kind == Kind::Enable => {
+        Some(_) if matches!(kind, Kind::Enable | Kind::Resume) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "`for` applies to disable and drain only",
@@ -595,7 +596,7 @@ async fn set_endpoint(
         },
     };
     let force = matches!(params.force.as_deref(), Some("1" | "true" | "yes"));
-    if kind != Kind::Enable && !force {
+    if matches!(kind, Kind::Disable | Kind::Drain) && !force {
         let table = state.shared.table.load();
         if let Some(msg) = last_answerable(&table, &profile, &endpoint, &action) {
             return error(StatusCode::CONFLICT, msg);
@@ -626,7 +627,7 @@ async fn set_endpoint(
                 "profile": crate::reload::normalise_profile(&profile),
                 "endpoint": endpoint,
                 "action": action,
-                "disabled_at_runtime": kind != Kind::Enable,
+                "disabled_at_runtime": matches!(kind, Kind::Disable | Kind::Drain),
                 "status": applied.status.as_str(),
                 "saved": applied.saved,
                 "override": view,

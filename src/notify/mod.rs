@@ -198,6 +198,7 @@ impl Event {
             K::Disable => "disabled",
             K::Drain => "draining",
             K::Enable => "enabled",
+            K::Resume => "resumed",
         };
         let mut reason = format!(
             "by {} on node {}",

@@ -791,7 +791,7 @@ fn a_held_recovery_is_sent_as_held() {
     wait_until(Duration::from_secs(5), || {
         r.accepted("override.applied")
             .iter()
-            .any(|g| g.json()["new_status"] == "enabled")
+            .any(|g| g.json()["new_status"] == "resumed")
     })
     .expect("no override.applied for the resume");
 }

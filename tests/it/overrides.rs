@@ -385,6 +385,7 @@ fn manual_failback_holds_a_recovered_endpoint_until_resumed() {
     assert!(text.contains("primary: Online"), "{text}");
     assert_eq!(answer(&s), [PRIMARY]);
     assert!(endpoint(&s, "primary")["held"].is_null());
+    assert_eq!(history(&s)[0]["action"], "resume", "{:?}", history(&s));
     // The next failure and recovery holds it again.
     s.set_status(NAME, "primary", Status::Degraded);
     s.set_status(NAME, "primary", Status::Online);

@@ -611,17 +611,8 @@ pub fn check_diff(addr: SocketAddr, json: bool) -> Result<ExitCode> {
             for line in dry["text"].as_str().unwrap_or("").lines() {
                 out!("{line}");
             }
-            let pending: Vec<&str> = dry["restart_needed"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str())
-                .collect();
-            if !pending.is_empty() {
-                out!(
-                    "changed, and applied only at the next restart: {}",
-                    pending.join(", ")
-                );
+            if let Some(line) = restart_line(&dry["restart_needed"]) {
+                out!("{line}");
             }
             if dry["health_changed"].as_bool() == Some(true) {
                 out!(
@@ -643,6 +634,23 @@ pub fn check_diff(addr: SocketAddr, json: bool) -> Result<ExitCode> {
     }
 }
 
+/// The settings a reload changed that only a restart applies, in a line
+/// (`None`: none).
+fn restart_line(list: &Value) -> Option<String> {
+    let pending: Vec<&str> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    (!pending.is_empty()).then(|| {
+        format!(
+            "changed, and applied only at the next restart: {}",
+            pending.join(", ")
+        )
+    })
+}
+
 /// `switchyard reload`
 pub fn reload(addr: SocketAddr) -> Result<ExitCode> {
     let (code, doc) = call(addr, "POST", "/api/v1/reload")?;
@@ -655,17 +663,8 @@ pub fn reload(addr: SocketAddr) -> Result<ExitCode> {
                 s["endpoints"],
                 s["probes"]
             );
-            let pending: Vec<&str> = s["restart_needed"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str())
-                .collect();
-            if !pending.is_empty() {
-                out!(
-                    "changed, and applied only at the next restart: {}",
-                    pending.join(", ")
-                );
+            if let Some(line) = restart_line(&s["restart_needed"]) {
+                out!("{line}");
             }
             Ok(ExitCode::SUCCESS)
         }

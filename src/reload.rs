@@ -176,29 +176,30 @@ impl Reloader {
         result
     }
 
+    /// What a reload (or a dry run) of `table` keeps: its health, runtime
+    /// state and the overrides.
+    fn carry(&self, table: &crate::routing::RoutingTable, live: &Live) -> Carry {
+        let overrides = self.shared.overrides_now();
+        Carry::from_running(table, &live.probes, overrides, self.shared.geo.load_full())
+    }
+
+    /// The error for a load that did not finish (its task panicked).
+    fn failed(&self, what: &str, e: tokio::task::JoinError) -> ConfigErrors {
+        ConfigErrors(vec![config::ConfigError {
+            file: self.path.clone(),
+            line: 0,
+            col: 0,
+            field: String::new(),
+            message: format!("{what} failed: {e}"),
+        }])
+    }
+
     async fn reload_locked(&self, live: &mut Live, trigger: &str) -> Result<Summary, ConfigErrors> {
-        let carry = {
-            let table = self.shared.table.load();
-            let overrides = self
-                .shared
-                .overrides
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            Carry::from_running(&table, &live.probes, overrides, self.shared.geo.load_full())
-        };
+        let carry = self.carry(&self.shared.table.load(), live);
         let path = self.path.clone();
         let loaded = tokio::task::spawn_blocking(move || config::load_with(&path, &carry))
             .await
-            .unwrap_or_else(|e| {
-                Err(ConfigErrors(vec![config::ConfigError {
-                    file: self.path.clone(),
-                    line: 0,
-                    col: 0,
-                    field: String::new(),
-                    message: format!("reload failed: {e}"),
-                }]))
-            });
+            .unwrap_or_else(|e| Err(self.failed("reload", e)));
         let mut cfg = match loaded {
             Ok(cfg) => cfg,
             Err(errors) => {
@@ -292,21 +293,7 @@ impl Reloader {
         // while the candidate is compared with it.
         let live = self.live.lock().await;
         let running = self.shared.table.load_full();
-        let carry = {
-            let overrides = self
-                .shared
-                .overrides
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            Carry::from_running(
-                &running,
-                &live.probes,
-                overrides,
-                self.shared.geo.load_full(),
-            )
-            .detached()
-        };
+        let carry = self.carry(&running, &live).detached();
         let probes = live.probes.clone();
         let path = self.path.clone();
         let work = tokio::task::spawn_blocking(move || {
@@ -326,15 +313,9 @@ impl Reloader {
             let warnings = cfg.warnings.iter().map(|w| w.to_string()).collect();
             Ok((diff, cfg.settings, warnings, health_changed))
         });
-        let (diff, settings, warnings, health_changed) = work.await.unwrap_or_else(|e| {
-            Err(ConfigErrors(vec![config::ConfigError {
-                file: self.path.clone(),
-                line: 0,
-                col: 0,
-                field: String::new(),
-                message: format!("dry run failed: {e}"),
-            }]))
-        })?;
+        let (diff, settings, warnings, health_changed) = work
+            .await
+            .unwrap_or_else(|e| Err(self.failed("dry run", e)))?;
         let restart_needed = restart_needed(&live.settings, &settings);
         info!(
             changes = diff.names.len(),

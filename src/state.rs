@@ -164,6 +164,14 @@ impl Shared {
         p.retain(|(_, message)| !message.starts_with(prefix));
     }
 
+    /// A copy of every override record.
+    pub fn overrides_now(&self) -> crate::overrides::Overrides {
+        self.overrides
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Adds an override made or received to the history (once: a record
     /// already there is not added again).
     pub fn record_history(

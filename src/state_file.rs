@@ -226,11 +226,7 @@ static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// last never holds older overrides than one before it.
 pub fn save(path: &Path, shared: &crate::state::Shared) -> Result<(), String> {
     let _one = WRITING.lock().unwrap_or_else(|p| p.into_inner());
-    let overrides = shared
-        .overrides
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let overrides = shared.overrides_now();
     let table = shared.table.load();
     let statuses = statuses_of(&shared.probes.load(), &table);
     let served = overrides

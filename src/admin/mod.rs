@@ -361,12 +361,7 @@ async fn status(State(state): State<Arc<AdminState>>) -> Response {
         .cloned()
         .collect();
     let cluster = state.shared.cluster.load_full();
-    let overrides = state
-        .shared
-        .overrides
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let overrides = state.shared.overrides_now();
     let history: Vec<_> = state
         .shared
         .history

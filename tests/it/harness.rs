@@ -181,6 +181,27 @@ impl ProfileToml {
             .set_endpoint("secondary", "priority", 2)
     }
 
+    /// The todoapi profile (primary, secondary; priority; TTL 1) probed
+    /// over HTTP at `/health` on loopback backends every 100 ms, deciding
+    /// on one probe either way: for tests with the real prober.
+    pub fn todoapi_probed(primary: u16, secondary: u16) -> ProfileToml {
+        let probe = |port: u16| Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"));
+        ProfileToml::new("todoapi.tm.example.test.", "priority")
+            .ttl(1)
+            .set_monitor("protocol", "http")
+            .set_monitor("path", "/health")
+            .set_monitor("interval", "100ms")
+            .set_monitor("timeout", "80ms")
+            .set_monitor("tolerated_failures", 0)
+            .set_monitor("required_successes", 1)
+            .endpoint("primary", "203.0.113.10")
+            .set_endpoint("primary", "priority", 1)
+            .set_endpoint("primary", "probe", probe(primary))
+            .endpoint("secondary", "198.51.100.20")
+            .set_endpoint("secondary", "priority", 2)
+            .set_endpoint("secondary", "probe", probe(secondary))
+    }
+
     /// Sets the TTL.
     pub fn ttl(self, ttl: i64) -> ProfileToml {
         self.set("ttl", ttl)

@@ -214,22 +214,7 @@ const SECRET: &str = "webhook-secret-0123456789";
 
 /// A priority profile probed on loopback backends every 100 ms.
 fn profile(primary: u16, secondary: u16) -> String {
-    let probe = |port: u16| Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"));
-    ProfileToml::new(NAME, "priority")
-        .ttl(1)
-        .set_monitor("protocol", "http")
-        .set_monitor("path", "/health")
-        .set_monitor("interval", "100ms")
-        .set_monitor("timeout", "80ms")
-        .set_monitor("tolerated_failures", 0)
-        .set_monitor("required_successes", 1)
-        .endpoint("primary", "203.0.113.10")
-        .set_endpoint("primary", "priority", 1)
-        .set_endpoint("primary", "probe", probe(primary))
-        .endpoint("secondary", "198.51.100.20")
-        .set_endpoint("secondary", "priority", 2)
-        .set_endpoint("secondary", "probe", probe(secondary))
-        .build()
+    ProfileToml::todoapi_probed(primary, secondary).build()
 }
 
 /// A `[[notify]]` table.
@@ -748,11 +733,9 @@ fn a_held_recovery_is_sent_as_held() {
     let secondary = Backend::http(Mode::Ok);
     let r = Receiver::start(Behaviour::Ok);
     let extra = target("oncall", &r.url(), "coalesce = \"1s\"");
-    let p = profile(primary.port(), secondary.port()).replace(
-        "routing = \"priority\"",
-        "routing = \"priority\"\nfailback = \"manual\"",
-    );
-    assert!(p.contains("failback"), "{p}");
+    let p = ProfileToml::todoapi_probed(primary.port(), secondary.port())
+        .set("failback", "manual")
+        .build();
     let s = Fixture::new(&extra, &[("todoapi.toml", &p)]).start_probing();
     wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
     primary.set(Mode::Unavailable);
@@ -804,10 +787,10 @@ fn ends_of_holds_and_timed_overrides_are_sent() {
     let secondary = Backend::http(Mode::Ok);
     let r = Receiver::start(Behaviour::Ok);
     let extra = target("oncall", &r.url(), "coalesce = \"1s\"");
-    let p = profile(primary.port(), secondary.port()).replace(
-        "routing = \"priority\"",
-        "routing = \"priority\"\nfailback = \"manual\"\nfailback_after = \"2s\"",
-    );
+    let p = ProfileToml::todoapi_probed(primary.port(), secondary.port())
+        .set("failback", "manual")
+        .set("failback_after", "2s")
+        .build();
     let s = Fixture::new(&extra, &[("todoapi.toml", &p)]).start_probing();
     wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
     primary.set(Mode::Unavailable);

@@ -526,22 +526,8 @@ fn a_hold_survives_a_restart() {
     use crate::backend::{Backend, Mode, wait_until};
     let primary = Backend::http(Mode::Ok);
     let secondary = Backend::http(Mode::Ok);
-    let probe = |port: u16| Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"));
     let profile = |manual: bool| {
-        let p = ProfileToml::new(NAME, "priority")
-            .ttl(1)
-            .set_monitor("protocol", "http")
-            .set_monitor("path", "/health")
-            .set_monitor("interval", "100ms")
-            .set_monitor("timeout", "80ms")
-            .set_monitor("tolerated_failures", 0)
-            .set_monitor("required_successes", 1)
-            .endpoint("primary", PRIMARY)
-            .set_endpoint("primary", "priority", 1)
-            .set_endpoint("primary", "probe", probe(primary.port()))
-            .endpoint("secondary", SECONDARY)
-            .set_endpoint("secondary", "priority", 2)
-            .set_endpoint("secondary", "probe", probe(secondary.port()));
+        let p = ProfileToml::todoapi_probed(primary.port(), secondary.port());
         if manual {
             p.set("failback", "manual")
         } else {

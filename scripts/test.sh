@@ -4,7 +4,8 @@
 # validator; chromium, which renders
 # the status page; unbound, a real caching resolver; systemd-analyze, which
 # checks the unit; promtool from prometheus, which checks the shipped
-# alerting rules), so this one command
+# alerting rules; nft from nftables, which cuts gossip between cluster nodes
+# on loopback to make real partitions, as root), so this one command
 # works on a fresh Debian machine with Rust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || need+=(unbound)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -27,4 +29,6 @@ if ((${#need[@]})); then
   $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
-cargo test --locked "$@"
+# Every test target runs even when one fails (a failure in one must not
+# hide the others', no_alloc and the doc tests included).
+cargo test --locked --no-fail-fast "$@"

@@ -231,8 +231,9 @@ impl Server {
                 .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?;
             info!(targets = n, "prober started");
         }
+        let mut cluster = None;
         if let Some(c) = &settings.cluster {
-            let cluster = crate::cluster::Cluster::start(
+            let started = crate::cluster::Cluster::start(
                 c,
                 settings.state_file.clone(),
                 self.shared.clone(),
@@ -242,8 +243,9 @@ impl Server {
             .with_context(|| {
                 format!("cannot start the cluster on {} (cluster.listen)", c.listen)
             })?;
-            cluster.warm_start(&self.shared, c.warm_start).await;
-            let _ = self.shared.cluster_stats.set(cluster.stats.clone());
+            started.warm_start(&self.shared, c.warm_start).await;
+            let _ = self.shared.cluster_stats.set(started.stats.clone());
+            cluster = Some(started);
         }
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -286,6 +288,7 @@ impl Server {
                 self.reloader.clone(),
                 self.options.probing,
                 addr.ip().is_loopback(),
+                cluster.clone(),
             );
             let limits = crate::admin::Limits {
                 connections: budget.admin,
@@ -369,6 +372,10 @@ impl Server {
             );
         }
         notify_stop.cancel();
+        if let Some(c) = &cluster {
+            // The others drop this node's vote at once, rather than hold it.
+            c.leave().await;
+        }
         while tasks.join_next().await.is_some() {}
         // UDP workers notice within their poll interval.
         let _ = tokio::task::spawn_blocking(move || {

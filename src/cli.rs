@@ -116,10 +116,17 @@ pub fn cluster(addr: SocketAddr, json: bool) -> Result<ExitCode> {
             digest.push_str(" DRIFTED");
             drifted += 1;
         }
+        let mut state = n["state"].as_str().unwrap_or("?").to_string();
+        if let Some(held) = n["vote_held_s"].as_f64() {
+            state.push_str(&format!(" (last vote counts {}s more)", held.ceil()));
+        }
+        if let Some(twin) = n["twin"].as_str() {
+            state.push_str(&format!(" (ALSO GOSSIPED FROM {twin})"));
+        }
         rows.push(vec![
             name,
             n["address"].as_str().unwrap_or("?").to_string(),
-            n["state"].as_str().unwrap_or("?").to_string(),
+            state,
             format!("{}s ago", n["last_heard_s"].as_f64().unwrap_or(0.0)),
             digest,
             n["version"].as_str().unwrap_or("?").to_string(),
@@ -130,9 +137,21 @@ pub fn cluster(addr: SocketAddr, json: bool) -> Result<ExitCode> {
     out!("quorum: {}", c["quorum"].as_str().unwrap_or("?"));
     if drifted > 0 {
         out!(
-            "{drifted} node(s) run a different configuration: keep profiles and zones the same on every node"
+            "{drifted} node(s) run another configuration than most nodes ({}): keep profiles and zones the same on every node",
+            c["majority_digest"].as_str().unwrap_or("?")
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `switchyard cluster forget NODE`.
+pub fn forget_node(addr: SocketAddr, node: &str) -> Result<ExitCode> {
+    let path = format!("/api/v1/cluster/forget/{}", enc(node));
+    let (code, doc) = call(addr, "POST", &path)?;
+    if code != 200 {
+        return Err(fail(code, &doc));
+    }
+    out!("{node}: forgotten (every node stops listing it; it is listed again if it comes back)");
     Ok(ExitCode::SUCCESS)
 }
 

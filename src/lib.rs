@@ -56,6 +56,8 @@
 //!   that keeps overrides and statuses across restarts; [`fsutil`]: bounded,
 //!   non-blocking file reads and durable writes.
 //! - [`clock`]: how wall-clock times are written (one helper each).
+//! - [`stall`]: the answer gate: a node that stalled waits for its cluster
+//!   to re-sync before answering again.
 //! - [`app`]: bind, report addresses, serve until shutdown.
 //! - [`import`]: other traffic managers' configurations (Azure Traffic
 //!   Manager) turned into profile files.
@@ -85,5 +87,6 @@ pub mod reload;
 pub mod routing;
 pub mod secret;
 pub mod server;
+pub mod stall;
 pub mod state;
 pub mod state_file;

@@ -96,6 +96,8 @@ enum Command {
         /// Print the cluster JSON.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<ClusterAction>,
     },
     /// The answer the running server would give, and why.
     Explain {
@@ -156,6 +158,17 @@ enum Command {
     Import {
         #[command(subcommand)]
         source: ImportSource,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Stop listing a dead node (one removed on purpose), on every node:
+    /// its dead-node alert stops. Refused while it is alive. A node that
+    /// comes back is listed again.
+    Forget {
+        /// The node's name (`cluster.node`).
+        node: String,
     },
 }
 
@@ -275,7 +288,11 @@ fn main() -> ExitCode {
         },
         Command::Serve => serve(cli.config),
         Command::Status { json } => admin().and_then(|a| cli::status(a, json)),
-        Command::Cluster { json } => admin().and_then(|a| cli::cluster(a, json)),
+        Command::Cluster { json, action: None } => admin().and_then(|a| cli::cluster(a, json)),
+        Command::Cluster {
+            action: Some(ClusterAction::Forget { node }),
+            ..
+        } => admin().and_then(|a| cli::forget_node(a, &node)),
         Command::Explain {
             name,
             qtype,

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub state_file_problems: AtomicU64,
     /// Probes not made for local reasons: shared with the prober.
     pub prober_faults: std::sync::Arc<crate::health::ProberFaults>,
+    /// Re-syncs with the cluster after this node stalled.
+    pub cluster_resyncs: AtomicU64,
 }
 
 impl Metrics {

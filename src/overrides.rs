@@ -53,6 +53,37 @@ pub struct Override {
     /// history; it does what any enable does.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resume: bool,
+    /// The changes made concurrently (without knowledge of this one) that
+    /// this one won over, as the nodes that saw both found: carried with
+    /// the winner, so every node learns of each conflict, and reports it
+    /// once, even one that never saw the loser. Not part of the version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overruled: Vec<Overruled>,
+}
+
+/// A change that lost to a concurrent one.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Overruled {
+    /// Its version: when it was made...
+    pub at: u64,
+    /// ...and by which node.
+    pub node: String,
+    /// `disable`, `drain`, `enable` or `resume`.
+    pub action: String,
+}
+
+/// Most losers a record carries (older ones are dropped: each has been
+/// reported by then).
+const OVERRULED_KEPT: usize = 8;
+
+impl Overruled {
+    fn of(o: &Override) -> Overruled {
+        Overruled {
+            at: o.at,
+            node: o.node.clone(),
+            action: o.kind().as_str().to_string(),
+        }
+    }
 }
 
 /// What an override does, in words for the API and the page.
@@ -96,6 +127,7 @@ impl Override {
             until: None,
             drain: false,
             resume: false,
+            overruled: Vec::new(),
         }
     }
 
@@ -130,6 +162,19 @@ impl Override {
     fn saw(&self, other: &Override) -> bool {
         (self.seen_at, self.seen_node.as_str()) >= other.version()
     }
+
+    /// Adds `lost` to the changes this one won over; false if known.
+    fn overrule(&mut self, lost: Overruled) -> bool {
+        if self.overruled.contains(&lost) {
+            return false;
+        }
+        self.overruled.push(lost);
+        self.overruled.sort();
+        if self.overruled.len() > OVERRULED_KEPT {
+            self.overruled.remove(0);
+        }
+        true
+    }
 }
 
 /// Every override known, by endpoint.
@@ -140,42 +185,66 @@ pub type Overrides = BTreeMap<EndpointKey, Override>;
 pub enum Merged {
     /// Nothing new.
     Unchanged,
-    /// The record is the new winner.
-    Applied,
-    /// The record is the new winner over a change made concurrently
-    /// (without knowledge of it), which is reported: `lost`.
-    AppliedOver {
-        /// The losing record.
-        lost: Override,
+    /// The record is the new winner. `conflicts` lists every concurrent
+    /// change it won over that is known (the one it replaced here, or ones
+    /// other nodes found); the caller reports those it has not yet.
+    Applied {
+        /// Known losers.
+        conflicts: Vec<Overruled>,
     },
-    /// The record lost to a concurrent change already known.
-    Lost,
+    /// The winner stays, and now knows of more losers: the incoming record
+    /// itself, made concurrently (it lost), or ones the incoming copy of
+    /// the winner carries.
+    Learned {
+        /// Newly known losers.
+        conflicts: Vec<Overruled>,
+    },
 }
 
-/// Merges `incoming` for `key` into `all`.
-pub fn merge(all: &mut Overrides, key: &EndpointKey, incoming: Override) -> Merged {
-    match all.get(key) {
-        Some(current) if current.version() >= incoming.version() => {
-            if current.version() == incoming.version()
-                || current.same_effect(&incoming)
-                || current.saw(&incoming)
-            {
+/// Merges `incoming` for `key` into `all`. The winner records every
+/// concurrent change it won over ([`Override::overruled`]).
+pub fn merge(all: &mut Overrides, key: &EndpointKey, mut incoming: Override) -> Merged {
+    match all.get_mut(key) {
+        Some(current) if current.version() > incoming.version() => {
+            if current.same_effect(&incoming) || current.saw(&incoming) {
                 Merged::Unchanged
             } else {
-                Merged::Lost
+                let lost = Overruled::of(&incoming);
+                if current.overrule(lost.clone()) {
+                    Merged::Learned {
+                        conflicts: vec![lost],
+                    }
+                } else {
+                    Merged::Unchanged
+                }
+            }
+        }
+        Some(current) if current.version() == incoming.version() => {
+            // The same record, perhaps knowing of more losers.
+            let conflicts: Vec<Overruled> = incoming
+                .overruled
+                .into_iter()
+                .filter(|l| current.overrule(l.clone()))
+                .collect();
+            if conflicts.is_empty() {
+                Merged::Unchanged
+            } else {
+                Merged::Learned { conflicts }
             }
         }
         Some(current) => {
-            let conflict = !current.same_effect(&incoming) && !incoming.saw(current);
-            let old = all.insert(key.clone(), incoming);
-            match old {
-                Some(lost) if conflict => Merged::AppliedOver { lost },
-                _ => Merged::Applied,
+            // The record it replaces lost to it if made concurrently.
+            if !current.same_effect(&incoming) && !incoming.saw(current) {
+                incoming.overrule(Overruled::of(current));
             }
+            let conflicts = incoming.overruled.clone();
+            *current = incoming;
+            Merged::Applied { conflicts }
         }
         None => {
+            let conflicts = incoming.overruled.clone();
             all.insert(key.clone(), incoming);
-            Merged::Applied
+            Merged::Applied { conflicts }
         }
     }
 }
@@ -243,31 +312,66 @@ mod tests {
         // b was made knowing of a: no conflict either way.
         let mut all = Overrides::new();
         merge(&mut all, &key(), a.clone());
-        assert_eq!(merge(&mut all, &key(), b.clone()), Merged::Applied);
+        assert_eq!(
+            merge(&mut all, &key(), b.clone()),
+            Merged::Applied { conflicts: vec![] }
+        );
         assert_eq!(merge(&mut all, &key(), a.clone()), Merged::Unchanged);
     }
 
     #[test]
-    fn concurrent_changes_report_the_loser() {
+    fn concurrent_changes_report_the_loser_in_any_order_and_carry_it() {
         let base = Override::new(true, 100, "ns1", None);
         // ns2 enables and ns3 disables, neither knowing of the other.
         let enable = Override::new(false, 200, "ns2", Some(&base));
         let mut disable = Override::new(true, 201, "ns3", Some(&base));
         disable.reason = Some("drain".into());
+        let lost = Overruled {
+            at: 200,
+            node: "ns2".into(),
+            action: "enable".into(),
+        };
+        // The loser first, then the winner.
         let mut all = Overrides::new();
         merge(&mut all, &key(), base.clone());
         merge(&mut all, &key(), enable.clone());
         assert_eq!(
             merge(&mut all, &key(), disable.clone()),
-            Merged::AppliedOver {
-                lost: enable.clone()
+            Merged::Applied {
+                conflicts: vec![lost.clone()]
             }
         );
+        assert_eq!(all[&key()].overruled, std::slice::from_ref(&lost));
+        let carried = all[&key()].clone();
         // The other order: the loser arrives second.
         let mut all = Overrides::new();
         merge(&mut all, &key(), disable.clone());
-        assert_eq!(merge(&mut all, &key(), enable), Merged::Lost);
-        assert_eq!(all[&key()], disable);
+        assert_eq!(
+            merge(&mut all, &key(), enable.clone()),
+            Merged::Learned {
+                conflicts: vec![lost.clone()]
+            }
+        );
+        assert_eq!(all[&key()], carried);
+        // Again: nothing new.
+        assert_eq!(merge(&mut all, &key(), enable), Merged::Unchanged);
+        // A node that never sees the loser learns of it from the winner.
+        let mut all = Overrides::new();
+        merge(&mut all, &key(), disable.clone());
+        assert_eq!(
+            merge(&mut all, &key(), carried.clone()),
+            Merged::Learned {
+                conflicts: vec![lost.clone()]
+            }
+        );
+        assert_eq!(merge(&mut all, &key(), carried.clone()), Merged::Unchanged);
+        let mut all = Overrides::new();
+        assert_eq!(
+            merge(&mut all, &key(), carried),
+            Merged::Applied {
+                conflicts: vec![lost]
+            }
+        );
     }
 
     #[test]
@@ -288,24 +392,33 @@ mod tests {
         timed.until = Some(600_201);
         let mut drain = Override::new(true, 201, "ns3", Some(&base));
         drain.drain = true;
+        let lost = Overruled::of(&forever);
         for other in [timed, drain] {
             let mut all = Overrides::new();
             merge(&mut all, &key(), forever.clone());
             assert_eq!(
                 merge(&mut all, &key(), other.clone()),
-                Merged::AppliedOver {
-                    lost: forever.clone()
+                Merged::Applied {
+                    conflicts: vec![lost.clone()]
                 }
             );
             let mut all = Overrides::new();
             merge(&mut all, &key(), other.clone());
-            assert_eq!(merge(&mut all, &key(), forever.clone()), Merged::Lost);
+            assert_eq!(
+                merge(&mut all, &key(), forever.clone()),
+                Merged::Learned {
+                    conflicts: vec![lost.clone()]
+                }
+            );
         }
         // The same change made twice is no conflict.
         let same = Override::new(true, 201, "ns3", Some(&base));
         let mut all = Overrides::new();
         merge(&mut all, &key(), forever.clone());
-        assert_eq!(merge(&mut all, &key(), same), Merged::Applied);
+        assert_eq!(
+            merge(&mut all, &key(), same),
+            Merged::Applied { conflicts: vec![] }
+        );
     }
 
     #[test]

@@ -70,6 +70,9 @@ pub struct Shared {
     pub cluster: ArcSwapOption<ClusterSummary>,
     /// Gossip counters, once the cluster runs: read by metrics.
     pub cluster_stats: OnceLock<Arc<crate::metrics::GossipStats>>,
+    /// Whether answers wait for the cluster to re-sync after a stall:
+    /// armed by the cluster task, checked by every receive loop.
+    pub gate: crate::stall::AnswerGate,
     /// Notification webhooks (`[[notify]]`): events are emitted here by
     /// the prober, reloads, overrides and the cluster task.
     pub notify: crate::notify::Notifier,
@@ -82,6 +85,9 @@ pub struct ClusterSummary {
     pub node: String,
     /// The cluster's default quorum.
     pub quorum: crate::health::quorum::Quorum,
+    /// The configuration digest most live nodes run (drift is measured
+    /// against it).
+    pub majority_digest: String,
     /// Every node gossip knows of, this one included, by name.
     pub nodes: Vec<ClusterNode>,
     /// Probe targets by each node's observed status: (node, status, count).
@@ -95,17 +101,23 @@ pub struct ClusterNode {
     pub name: String,
     /// Its gossip address.
     pub address: std::net::SocketAddr,
-    /// Live by the failure detector (this node always is).
+    /// Alive: heard within `cluster.dead_after`, or trusted by the failure
+    /// detector (this node always is).
     pub alive: bool,
     /// Live, but silent for more than five gossip rounds.
     pub suspect: bool,
+    /// Dead, but its last observations still count for this long
+    /// (`cluster.vote_hold`).
+    pub vote_held_for: Option<std::time::Duration>,
+    /// Another live process gossips under this name, at this address.
+    pub twin: Option<std::net::SocketAddr>,
     /// How long since its heartbeat last advanced (as of the last round).
     pub last_heard: std::time::Duration,
     /// This is the node answering.
     pub this_node: bool,
     /// Its configuration digest.
     pub digest: String,
-    /// Its configuration differs from this node's.
+    /// Its configuration differs from the one most live nodes run.
     pub drifted: bool,
     /// Its software version.
     pub version: String,
@@ -143,6 +155,7 @@ impl Shared {
             cluster_wake: Arc::default(),
             cluster: ArcSwapOption::empty(),
             cluster_stats: OnceLock::new(),
+            gate: Default::default(),
             notify: crate::notify::Notifier::new(),
         }
     }

@@ -236,6 +236,21 @@ impl prometheus_client::collector::Collector for Collector {
                 ConstCounter::new(stats.rejected[i].load(Ordering::Relaxed))
                     .encode(e.encode_family(&labels)?)?;
             }
+            let e = enc.encode_descriptor(
+                "switchyard_cluster_resyncs",
+                "Re-syncs with the cluster after this node stalled (its timers fired several gossip rounds late: stopped, or starved of CPU)",
+                None,
+                MetricType::Counter,
+            )?;
+            ConstCounter::new(self.shared.metrics.cluster_resyncs.load(Ordering::Relaxed))
+                .encode(e)?;
+            let e = enc.encode_descriptor(
+                "switchyard_dns_held_queries",
+                "DNS queries not answered while this node re-synced with its cluster after a stall (they waited out the stall; their resolvers have asked another server)",
+                None,
+                MetricType::Counter,
+            )?;
+            ConstCounter::new(self.shared.gate.held_total()).encode(e)?;
         }
         if let Some(c) = self.shared.cluster.load().as_deref() {
             let mut o = enc.encode_descriptor(
@@ -250,7 +265,7 @@ impl prometheus_client::collector::Collector for Collector {
             }
             let mut e = enc.encode_descriptor(
                 "switchyard_cluster_nodes",
-                "Cluster nodes this node knows of, by state (alive, dead) and whether their configuration differs from this node's (drifted)",
+                "Cluster nodes this node knows of, this one included, by state (alive, dead) and whether their configuration differs from the one most live nodes run (drifted)",
                 None,
                 MetricType::Gauge,
             )?;

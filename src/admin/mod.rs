@@ -60,6 +60,8 @@ pub struct AdminState {
     loopback: bool,
     registry: prometheus_client::registry::Registry,
     scrapes: ScrapeCache,
+    /// The cluster membership, when one runs (`cluster forget`).
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl AdminState {
@@ -70,6 +72,7 @@ impl AdminState {
         reloader: Arc<Reloader>,
         probing: bool,
         loopback: bool,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
     ) -> Arc<AdminState> {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(metrics::Collector::new(shared.clone())));
@@ -80,6 +83,7 @@ impl AdminState {
             loopback,
             registry,
             scrapes: ScrapeCache::default(),
+            cluster,
         })
     }
 }
@@ -96,6 +100,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
             post(set_endpoint),
         )
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/cluster/forget/{node}", post(forget_node))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(MAX_BODY as usize))
@@ -660,6 +665,22 @@ async fn reload(
     match state.reloader.reload("api").await {
         Ok(summary) => axum::Json(json!({ "result": "ok", "summary": summary })).into_response(),
         Err(errors) => rejected(&errors),
+    }
+}
+
+/// `POST /api/v1/cluster/forget/{node}`: stop listing a dead node (one
+/// removed on purpose), here and, through gossip, on every node.
+async fn forget_node(State(state): State<Arc<AdminState>>, Path(node): Path<String>) -> Response {
+    let Some(c) = &state.cluster else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this server runs alone (no [cluster])",
+        );
+    };
+    match c.forget(&node).await {
+        Ok(()) => axum::Json(json!({ "forgotten": node })).into_response(),
+        Err(e) if e.starts_with("no node named") => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::CONFLICT, e),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct ClusterDoc {
     pub node: String,
     /// The default quorum rule.
     pub quorum: String,
+    /// The configuration digest most live nodes run.
+    pub majority_digest: String,
     /// Every node, this one included.
     pub nodes: Vec<NodeDoc>,
 }
@@ -43,16 +45,24 @@ pub struct NodeDoc {
     pub name: String,
     /// Its gossip address.
     pub address: String,
-    /// `alive`, `suspect` (live but silent for five rounds) or `dead` (by
-    /// the failure detector).
+    /// `alive`, `suspect` (live but silent for five rounds) or `dead`
+    /// (suspected by the failure detector and silent for
+    /// `cluster.dead_after`).
     pub state: &'static str,
+    /// Dead, but its last observations count for this many more seconds
+    /// (`cluster.vote_hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vote_held_s: Option<f64>,
+    /// Another live process gossips under this name, at this address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub twin: Option<String>,
     /// Seconds since its heartbeat last advanced.
     pub last_heard_s: f64,
     /// This node.
     pub this_node: bool,
     /// Its configuration digest.
     pub digest: String,
-    /// Its configuration differs from this node's.
+    /// Its configuration differs from the one most live nodes run.
     pub drifted: bool,
     /// Its software version.
     pub version: String,
@@ -64,6 +74,7 @@ impl ClusterDoc {
         ClusterDoc {
             node: s.node.clone(),
             quorum: s.quorum.to_string(),
+            majority_digest: s.majority_digest.clone(),
             nodes: s
                 .nodes
                 .iter()
@@ -75,6 +86,10 @@ impl ClusterDoc {
                         (true, true) => "suspect",
                         (true, false) => "alive",
                     },
+                    vote_held_s: n
+                        .vote_held_for
+                        .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+                    twin: n.twin.map(|a| a.to_string()),
                     last_heard_s: (n.last_heard.as_secs_f64() * 10.0).round() / 10.0,
                     this_node: n.this_node,
                     digest: n.digest.clone(),
@@ -114,9 +129,9 @@ pub struct ObservationDoc {
     pub summary: String,
     /// Counted by the quorum rule.
     pub counted: bool,
-    /// Why not, if not.
+    /// Why not, if not (or why a node not heard still counts).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<&'static str>,
+    pub note: Option<String>,
 }
 
 impl QuorumDoc {
@@ -135,7 +150,7 @@ impl QuorumDoc {
                     since: (o.since > std::time::UNIX_EPOCH).then(|| ts(o.since)),
                     summary: o.summary.clone(),
                     counted: o.counted,
-                    note: o.note,
+                    note: o.note.clone(),
                 })
                 .collect(),
         }

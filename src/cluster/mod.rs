@@ -14,6 +14,7 @@
 //! endpoint differ publish under different keys, so they are shown but
 //! never counted together.
 
+pub mod membership;
 pub mod transport;
 
 use transport::Reject;
@@ -33,6 +34,7 @@ use crate::health::quorum::{self, Quorum};
 use crate::health::spec::ProbeSpec;
 use crate::health::{ClusterView, HealthCell, Observation, Status};
 use crate::state::{ClusterNode, ClusterSummary, Shared};
+use membership::{Change, Membership, Seen, Standing, Timing};
 
 /// Key prefix of observations: `h:<fingerprint>`.
 const OBSERVATION: &str = "h:";
@@ -45,10 +47,19 @@ const OBSERVATIONS: &str = "observations";
 const DIGEST: &str = "digest";
 /// Key of the software version.
 const VERSION: &str = "version";
-/// Phi above which the failure detector calls a node dead (chitchat's and
-/// Cassandra's default). With heartbeats every `gossip_interval` a silent
-/// node crosses it after about 18 intervals (4.6 s at the default 250 ms).
-const PHI_THRESHOLD: f64 = 8.0;
+/// Key a node sets when it shuts down cleanly: the others drop it (and its
+/// vote) at once instead of holding it.
+const LEFT: &str = "left";
+/// Key a node sets when it re-syncs after a stall (`<generation>.<n>`);
+/// every peer answers with [`ACK`]: once a peer's answer has arrived, its
+/// whole state as of after the stall has (chitchat sends a node's keys in
+/// version order).
+const SYNC: &str = "sync";
+/// Key prefix of re-sync answers: `ack:<node>` = the node's [`SYNC`] value.
+const ACK: &str = "ack:";
+/// Key prefix of forgotten nodes: `f:<name>` = the newest generation
+/// forgotten (`switchyard cluster forget` on any node reaches them all).
+const FORGET: &str = "f:";
 
 /// How often an unchanged observation's probe summary is republished.
 const SUMMARY_EVERY: Duration = Duration::from_secs(300);
@@ -58,8 +69,9 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(300);
 const FULL_EVERY: Duration = Duration::from_secs(10);
 
 /// What the combining task keeps between rounds.
-#[derive(Default)]
 struct RoundState {
+    /// Who counts (see [`membership`]).
+    members: Membership,
     /// The probes the caches below belong to.
     probes: Option<Arc<Vec<ProbeSpec>>>,
     /// Each probe's observation key (`h:<fingerprint>`).
@@ -67,16 +79,29 @@ struct RoundState {
     /// What this node last published, by key.
     published: HashMap<String, Published>,
     /// Each probe's last combined inputs: (status, since, counted) of this
-    /// node, then of each live peer in `live` order.
+    /// node, then of each counted peer in `live` order.
     inputs: Vec<Vec<(Status, u64, bool)>>,
-    /// The live peers at the last full combination.
-    live: Vec<ChitchatId>,
+    /// The counted peers at the last full combination (and whether each
+    /// one's vote is held).
+    live: Vec<(ChitchatId, bool)>,
     last_full: Option<std::time::Instant>,
-    /// A node with this node's name was reported.
-    twin_reported: bool,
-    /// Each node last seen: alive, configuration digest, ever alive (for
-    /// log lines on a change).
-    seen: HashMap<String, (bool, String, bool)>,
+    /// Re-syncs after stalls so far.
+    resyncs: u64,
+}
+
+impl RoundState {
+    fn new(me: ChitchatId, timing: Timing) -> RoundState {
+        RoundState {
+            members: Membership::new(me, timing),
+            probes: None,
+            keys: Vec::new(),
+            published: HashMap::new(),
+            inputs: Vec::new(),
+            live: Vec::new(),
+            last_full: None,
+            resyncs: 0,
+        }
+    }
 }
 
 /// What this node last published for one probe.
@@ -97,19 +122,6 @@ fn own_vote(cell: &HealthCell) -> Status {
     }
 }
 
-/// The live peers (not `me`), one per name: the newest generation of a
-/// node that restarted, so it is never counted twice.
-fn newest_generations<'a>(live: impl Iterator<Item = &'a ChitchatId>, me: &str) -> Vec<ChitchatId> {
-    let mut by_name: BTreeMap<&str, &ChitchatId> = BTreeMap::new();
-    for id in live.filter(|id| id.node_id.as_ref() != me) {
-        let slot = by_name.entry(id.node_id.as_ref()).or_insert(id);
-        if id.generation_id > slot.generation_id {
-            *slot = id;
-        }
-    }
-    by_name.into_values().cloned().collect()
-}
-
 /// What the override sync remembers between rounds.
 #[derive(Default)]
 struct OverrideSync {
@@ -117,8 +129,25 @@ struct OverrideSync {
     table: usize,
     /// What this node publishes, by key.
     published: HashMap<String, crate::overrides::Override>,
-    /// Lost records already reported, by endpoint and version.
-    reported: std::collections::HashSet<(crate::routing::EndpointKey, (u64, String))>,
+    /// Conflicts already reported: endpoint, loser's version, winner's.
+    reported: std::collections::HashSet<ConflictId>,
+    /// `reported` holds the conflicts known at start.
+    seeded: bool,
+}
+
+/// One conflict: the endpoint, the loser's version, the winner's.
+type ConflictId = (crate::routing::EndpointKey, (u64, String), (u64, String));
+
+fn conflict_id(
+    key: &crate::routing::EndpointKey,
+    lost: &crate::overrides::Overruled,
+    winner: &crate::overrides::Override,
+) -> ConflictId {
+    (
+        key.clone(),
+        (lost.at, lost.node.clone()),
+        (winner.at, winner.node.clone()),
+    )
 }
 
 impl OverrideSync {
@@ -126,16 +155,15 @@ impl OverrideSync {
         &self,
         shared: &Shared,
         key: &crate::routing::EndpointKey,
-        lost: &crate::overrides::Override,
+        lost: &crate::overrides::Overruled,
         winner: &crate::overrides::Override,
     ) {
-        let what = |o: &crate::overrides::Override| o.kind().as_str();
         let problem = format!(
             "override conflict on {key}: {} by {} at {} lost to {} by {} at {} (made without knowing of each other; the later wins)",
-            what(lost),
+            lost.action,
             lost.node,
             crate::clock::rfc3339_millis(crate::clock::from_unix_millis(lost.at)),
-            what(winner),
+            winner.kind().as_str(),
             winner.node,
             crate::clock::rfc3339_millis(crate::clock::from_unix_millis(winner.at)),
         );
@@ -152,9 +180,9 @@ pub struct Cluster {
     state_file: Option<std::path::PathBuf>,
     /// Rounds completed (observations combined, overrides synced).
     rounds: std::sync::atomic::AtomicU64,
-    /// Each node's last heartbeat seen, and when it last changed.
-    heard: std::sync::Mutex<HashMap<String, (u64, std::time::Instant)>>,
     gossip_interval: Duration,
+    /// `forget` requests for the combining task (it owns the membership).
+    forget: tokio::sync::mpsc::Sender<(String, tokio::sync::oneshot::Sender<Result<(), String>>)>,
     /// Gossip traffic counters.
     pub stats: Arc<transport::Stats>,
 }
@@ -224,6 +252,135 @@ pub fn config_digest(table: &crate::routing::RoutingTable, probes: &[ProbeSpec])
     hex(&ctx.finish().as_ref()[..8])
 }
 
+/// A gap between rounds longer than this is this node's own stall: at
+/// least 4 gossip rounds, and never under 500 ms (a busy machine delays a
+/// timer by tens of milliseconds, not by half a second).
+pub fn stall_threshold(gossip_interval: Duration) -> Duration {
+    (gossip_interval * 4).max(Duration::from_millis(500))
+}
+
+/// Longest a re-sync after a stall waits to hear every peer again.
+pub fn resync_limit(gossip_interval: Duration) -> Duration {
+    (gossip_interval * 2).max(Duration::from_millis(500))
+}
+
+/// How long chitchat keeps a dead node generation's state: long enough to
+/// hold its vote (`vote_hold`) and outlast `dead_after`, short enough that
+/// the old generations of a restarted node stop being gossiped soon
+/// (chitchat stops sending a dead node half-way through this).
+fn gossip_grace(t: &Timing) -> Duration {
+    Duration::from_secs(20)
+        .max(t.dead_after * 4)
+        .max(t.vote_hold * 2)
+}
+
+/// The live peers (not `me`), one per name: the newest generation of a
+/// node that restarted, so it is never counted twice.
+fn newest_generations<'a>(live: impl Iterator<Item = &'a ChitchatId>, me: &str) -> Vec<ChitchatId> {
+    let mut by_name: BTreeMap<&str, &ChitchatId> = BTreeMap::new();
+    for id in live.filter(|id| id.node_id.as_ref() != me) {
+        let slot = by_name.entry(id.node_id.as_ref()).or_insert(id);
+        if id.generation_id > slot.generation_id {
+            *slot = id;
+        }
+    }
+    by_name.into_values().cloned().collect()
+}
+
+/// The one place membership changes are logged and notified.
+fn announce(shared: &Shared, me: &str, change: Change) {
+    use crate::notify::Event;
+    match change {
+        Change::Joined(name, addr) => {
+            info!(node = %name, address = %addr, "cluster node joined");
+            shared
+                .notify
+                .emit(Event::node_joined(&name, format!("at {addr}")));
+        }
+        Change::AliveAgain(name, addr) => {
+            info!(node = %name, address = %addr, "cluster node alive again");
+            shared
+                .notify
+                .emit(Event::node_joined(&name, format!("alive again at {addr}")));
+        }
+        Change::Dead(name, addr, held) if held > Duration::ZERO => {
+            warn!(node = %name, address = %addr, vote_held_s = held.as_secs(), "cluster node dead (its last observations count for vote_hold, then no longer)");
+            shared.notify.emit(Event::node_left(
+                &name,
+                format!(
+                    "at {addr}; its last observations count for {}s (cluster.vote_hold)",
+                    held.as_secs()
+                ),
+            ));
+        }
+        Change::Dead(name, addr, _) => {
+            warn!(node = %name, address = %addr, "cluster node dead (no longer counted in quorums)");
+            shared
+                .notify
+                .emit(Event::node_left(&name, format!("at {addr}")));
+        }
+        Change::Left(name, addr) => {
+            info!(node = %name, address = %addr, "cluster node left (shut down cleanly; no longer counted)");
+            shared
+                .notify
+                .emit(Event::node_left(&name, format!("left cleanly, at {addr}")));
+        }
+        Change::HoldEnded(name) => {
+            info!(node = %name, "cluster node still dead: its last observations no longer count (quorums count the nodes heard)");
+        }
+        Change::Forgotten(name) => {
+            info!(node = %name, "cluster node forgotten (switchyard cluster forget on another node)");
+        }
+        Change::Expired(name) => {
+            info!(node = %name, "dead cluster node no longer listed (cluster.forget_dead_after)");
+        }
+        Change::Twin { name, at } => {
+            let list: Vec<String> = at
+                .iter()
+                .map(|(a, g)| format!("{a} (generation {g})"))
+                .collect();
+            let problem = if name == me {
+                format!(
+                    "another node, at {}, is also named {name}: give each node its own `cluster.node` (they ignore each other's observations and overrides)",
+                    at.iter()
+                        .map(|(a, _)| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                format!(
+                    "two live processes gossip as node {name}: {}; the newest speaks for the name, the other is ignored until it stops (give each node its own `cluster.node`)",
+                    list.join(" and ")
+                )
+            };
+            tracing::error!("{problem}");
+            shared.report_problem(problem);
+        }
+        Change::Drift {
+            name,
+            drifted: true,
+            digest,
+            majority,
+        } => {
+            let who = if name == me {
+                "this node"
+            } else {
+                "cluster node"
+            };
+            warn!(node = %name, digest = %digest, majority = %majority, "{who} runs a different configuration than most nodes (keep profiles and zones the same on every node)");
+            shared.notify.emit(Event::node_drift(
+                &name,
+                true,
+                format!("its configuration digest is {digest}, most nodes run {majority}"),
+            ));
+        }
+        Change::Drift { name, .. } => {
+            info!(node = %name, "cluster node runs the same configuration as most nodes again");
+            shared.notify.emit(Event::node_drift(&name, false, ""));
+        }
+    }
+}
+
 use crate::health::spec::hex;
 
 /// One node's observation as gossiped: `STATUS SINCE_MS SUMMARY`.
@@ -275,18 +432,24 @@ impl Cluster {
         );
         let generation = crate::clock::now_millis();
         let id = ChitchatId::new(settings.node.clone(), generation, settings.advertise);
+        let timing = Timing {
+            gossip_interval: settings.gossip_interval,
+            dead_after: settings.dead_after,
+            vote_hold: settings.vote_hold,
+            forget_after: settings.forget_dead_after,
+        };
         let config = ChitchatConfig {
-            chitchat_id: id,
+            chitchat_id: id.clone(),
             cluster_id: "switchyard".into(),
             gossip_interval: settings.gossip_interval,
             listen_addr: settings.listen,
             seed_nodes: settings.seeds.clone(),
             failure_detector_config: FailureDetectorConfig {
-                phi_threshold: PHI_THRESHOLD,
+                phi_threshold: settings.phi_threshold,
                 sampling_window_size: 1000,
                 max_interval: Duration::from_secs(10),
                 initial_interval: settings.gossip_interval,
-                dead_node_grace_period: Duration::from_secs(3600),
+                dead_node_grace_period: gossip_grace(&timing),
             },
             marked_for_deletion_grace_period: Duration::from_secs(3600),
             catchup_callback: None,
@@ -298,14 +461,15 @@ impl Cluster {
         ];
         let handle =
             chitchat::spawn_chitchat(config, initial, &transport as &dyn Transport).await?;
+        let (forget_tx, mut forget_rx) = tokio::sync::mpsc::channel(4);
         let cluster = Arc::new(Cluster {
             handle,
             node: settings.node.clone(),
             default_quorum: settings.quorum,
             state_file,
             rounds: Default::default(),
-            heard: Default::default(),
             gossip_interval: settings.gossip_interval,
+            forget: forget_tx,
             stats,
         });
         info!(node = %settings.node, listen = %settings.listen, seeds = ?settings.seeds, "cluster gossip started");
@@ -315,31 +479,193 @@ impl Cluster {
             let chitchat = cluster.handle.chitchat();
             let guard = chitchat.lock().await;
             let wake2 = wake.clone();
+            let wake3 = wake.clone();
             (
                 guard.subscribe_event(OBSERVATION, move |_| wake.notify_one()),
                 guard.subscribe_event(OVERRIDE, move |_| wake2.notify_one()),
+                guard.subscribe_event(SYNC, move |_| wake3.notify_one()),
             )
         };
-        let c = cluster.clone();
         let interval = settings.gossip_interval;
+        let stall = stall_threshold(interval);
+        shared.gate.arm(
+            stall,
+            resync_limit(interval) + Duration::from_millis(500),
+            shared.cluster_wake.clone(),
+        );
+        let c = cluster.clone();
         tokio::spawn(async move {
             let _listener = listener;
-            let mut state = RoundState::default();
+            let mut state = RoundState::new(id, timing);
             let mut sync = OverrideSync::default();
             let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last = std::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = ticker.tick() => {}
                     _ = shared.cluster_wake.notified() => {}
+                    Some((name, reply)) = forget_rx.recv() => {
+                        let r = state.members.forget(&name, std::time::Instant::now());
+                        if let Ok(generation) = r {
+                            info!(node = %name, "cluster node forgotten (switchyard cluster forget); the other nodes forget it too");
+                            let chitchat = c.handle.chitchat();
+                            chitchat
+                                .lock()
+                                .await
+                                .self_node_state()
+                                .set(format!("{FORGET}{name}"), generation);
+                        }
+                        let _ = reply.send(r.map(|_| ()));
+                    }
+                }
+                // This node's own stall: its timers fired late by several
+                // rounds (it was stopped, or starved of CPU), or a receive
+                // loop saw one. Nobody else's silence, and answers wait
+                // until the peers are heard again.
+                let now = std::time::Instant::now();
+                let gap = now.saturating_duration_since(last);
+                last = now;
+                if gap > stall || shared.gate.pending() {
+                    let late = gap.saturating_sub(interval);
+                    if gap > stall {
+                        state.members.stalled(late);
+                    }
+                    c.resync(&shared, &mut state, late).await;
+                    last = std::time::Instant::now();
                 }
                 c.round(&shared, &mut state).await;
                 c.sync_overrides(&shared, &mut sync).await;
                 c.rounds.fetch_add(1, std::sync::atomic::Ordering::Release);
             }
-            let _ = c.handle.initiate_shutdown();
         });
         Ok(cluster)
+    }
+
+    /// Leaves the cluster cleanly: tells the others (who then drop this
+    /// node's vote at once rather than hold it) and stops gossip.
+    pub async fn leave(&self) {
+        {
+            let chitchat = self.handle.chitchat();
+            let mut guard = chitchat.lock().await;
+            guard.self_node_state().set(LEFT, "1");
+            let peers: Vec<SocketAddr> = guard
+                .live_nodes()
+                .filter(|id| id.node_id.as_ref() != self.node)
+                .map(|id| id.gossip_advertise_addr)
+                .collect();
+            for a in peers {
+                let _ = self.handle.gossip(a);
+            }
+        }
+        // A gossip exchange is three datagrams: give it a few round trips.
+        tokio::time::sleep((self.gossip_interval * 2).min(Duration::from_millis(300))).await;
+        let _ = self.handle.initiate_shutdown();
+    }
+
+    /// Stops listing a dead node (`switchyard cluster forget`).
+    pub async fn forget(&self, name: &str) -> Result<(), String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.forget
+            .send((name.to_string(), tx))
+            .await
+            .map_err(|_| "the cluster task has stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the cluster task has stopped".to_string())?
+    }
+
+    /// After this node stalled: gossips with every peer at once and waits
+    /// (at most [`resync_limit`]) until each one it counted has been heard
+    /// again, so its first verdicts and answers after the stall are the
+    /// cluster's, not what it knew before. Answers wait meanwhile (see
+    /// [`crate::stall`]).
+    async fn resync(&self, shared: &Shared, st: &mut RoundState, late: Duration) {
+        let start = std::time::Instant::now();
+        shared
+            .gate
+            .stalled(crate::stall::mono_ms(start), crate::stall::mono_ms(start));
+        // Every peer alive before the stall must answer a fresh sync mark:
+        // its answer comes with its state as of after the stall.
+        let expected: Vec<ChitchatId> = st
+            .members
+            .counted()
+            .filter(|(_, held)| held.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        st.resyncs += 1;
+        let ack = format!("{ACK}{}", self.node);
+        let mark = {
+            let chitchat = self.handle.chitchat();
+            let mut guard = chitchat.lock().await;
+            let mark = format!("{}.{}", guard.self_chitchat_id().generation_id, st.resyncs);
+            guard.self_node_state().set(SYNC, &mark);
+            let mut addrs = st.members.addresses();
+            addrs.extend(guard.seed_nodes());
+            addrs.sort();
+            addrs.dedup();
+            for a in addrs {
+                let _ = self.handle.gossip(a);
+            }
+            mark
+        };
+        let limit = resync_limit(self.gossip_interval);
+        let mut asked = std::time::Instant::now();
+        let heard_all = loop {
+            let missing: Vec<SocketAddr> = {
+                let chitchat = self.handle.chitchat();
+                let guard = chitchat.lock().await;
+                expected
+                    .iter()
+                    .filter(|id| {
+                        guard
+                            .node_state(id)
+                            .is_none_or(|s| s.get(&ack) != Some(mark.as_str()))
+                    })
+                    .map(|id| id.gossip_advertise_addr)
+                    .collect()
+            };
+            if missing.is_empty() {
+                break true;
+            }
+            if start.elapsed() >= limit {
+                break false;
+            }
+            // Ask again now and then: the answer comes back with the
+            // peer's next exchange.
+            if asked.elapsed() >= Duration::from_millis(10) {
+                for a in missing {
+                    let _ = self.handle.gossip(a);
+                }
+                asked = std::time::Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let took = start.elapsed();
+        shared
+            .metrics
+            .cluster_resyncs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if heard_all {
+            warn!(
+                stalled_ms = late.as_millis() as u64,
+                resync_ms = took.as_millis() as u64,
+                peers = expected.len(),
+                "this node stalled (its timers fired late): re-synced with its peers before answering again"
+            );
+        } else {
+            warn!(
+                stalled_ms = late.as_millis() as u64,
+                resync_ms = took.as_millis() as u64,
+                "this node stalled (its timers fired late) and did not hear every peer again within {}ms: answering with what it has",
+                limit.as_millis()
+            );
+        }
+        // Combine what the peers said before answers go out again.
+        self.round(shared, st).await;
+        shared
+            .gate
+            .complete(crate::stall::mono_ms(std::time::Instant::now()));
     }
 
     /// Publishes this node's changed observations (gossiping them at once
@@ -422,21 +748,89 @@ impl Cluster {
         if guard.self_node_state().get(OBSERVATIONS) != Some(count.as_str()) {
             guard.self_node_state().set(OBSERVATIONS, &count);
         }
-        let live = newest_generations(guard.live_nodes(), &self.node);
-        if changed {
-            for id in &live {
-                let _ = self.handle.gossip(id.gossip_advertise_addr);
+        let my_digest = shared.config_digest.load().to_string();
+        if guard.self_node_state().get(DIGEST) != Some(my_digest.as_str()) {
+            guard.self_node_state().set(DIGEST, &my_digest);
+        }
+        // 2. Who counts.
+        let now = std::time::Instant::now();
+        let changes = {
+            let phi_live: std::collections::HashSet<&ChitchatId> = guard.live_nodes().collect();
+            let seen: Vec<Seen<'_>> = guard
+                .node_states()
+                .iter()
+                .map(|(id, state)| Seen {
+                    id,
+                    heartbeat: state.heartbeat().into(),
+                    phi_live: phi_live.contains(id),
+                    left: state.get(LEFT).is_some(),
+                    digest: state.get(DIGEST).unwrap_or_default(),
+                    version: state.get(VERSION).unwrap_or_default(),
+                })
+                .collect();
+            let mut changes = st.members.update(now, &my_digest, seen);
+            // Nodes forgotten on another node (`switchyard cluster forget`).
+            let forgets: Vec<(String, u64)> = st
+                .members
+                .counted()
+                .filter(|(_, held)| held.is_none())
+                .filter_map(|(id, _)| guard.node_state(id))
+                .flat_map(|state| {
+                    state.iter_prefix(FORGET).filter_map(|(k, v)| {
+                        Some((k.strip_prefix(FORGET)?.to_string(), v.value.parse().ok()?))
+                    })
+                })
+                .collect();
+            for (name, generation) in forgets {
+                if name != self.node && st.members.forget_gossiped(&name, generation, now) {
+                    changes.push(Change::Forgotten(name));
+                }
+            }
+            changes
+        };
+        let live: Vec<(ChitchatId, Option<std::time::Instant>)> = st
+            .members
+            .counted()
+            .map(|(id, held)| (id.clone(), held))
+            .collect();
+        // Answer the re-sync marks of peers back from a stall, at once.
+        let marks: Vec<(String, String, SocketAddr)> = live
+            .iter()
+            .filter_map(|(id, _)| {
+                let mark = guard.node_state(id)?.get(SYNC)?;
+                Some((
+                    format!("{ACK}{}", id.node_id),
+                    mark.to_string(),
+                    id.gossip_advertise_addr,
+                ))
+            })
+            .collect();
+        for (key, mark, addr) in marks {
+            if guard.self_node_state().get(&key) != Some(mark.as_str()) {
+                guard.self_node_state().set(key, mark);
+                let _ = self.handle.gossip(addr);
             }
         }
-        // 2. Combine, where an input changed (or every FULL_EVERY, which
+        if changed {
+            for (id, held) in &live {
+                if held.is_none() {
+                    let _ = self.handle.gossip(id.gossip_advertise_addr);
+                }
+            }
+        }
+        // 3. Combine, where an input changed (or every FULL_EVERY, which
         // refreshes the probe summaries shown).
-        let full = live != st.live || st.last_full.is_none_or(|t| t.elapsed() >= FULL_EVERY);
+        let live_key: Vec<(ChitchatId, bool)> = live
+            .iter()
+            .map(|(id, h)| (id.clone(), h.is_some()))
+            .collect();
+        let full = live_key != st.live || st.last_full.is_none_or(|t| t.elapsed() >= FULL_EVERY);
         if full {
-            st.live.clone_from(&live);
+            st.live.clone_from(&live_key);
             st.last_full = Some(std::time::Instant::now());
         }
         let states: Vec<Option<&chitchat::NodeState>> =
-            live.iter().map(|id| guard.node_state(id)).collect();
+            live.iter().map(|(id, _)| guard.node_state(id)).collect();
         let mut scratch: Vec<(Status, u64, bool)> = Vec::with_capacity(live.len() + 1);
         for (i, spec) in probes.iter().enumerate() {
             let key = &st.keys[i];
@@ -466,16 +860,27 @@ impl Cluster {
                 counted: true,
                 note: None,
             }];
-            for (id, state) in live.iter().zip(&states) {
+            for ((id, held), state) in live.iter().zip(&states) {
+                let held_note = held.map(|until| {
+                    format!(
+                        "not heard for {}s: its last observation counts for {}s more (cluster.vote_hold)",
+                        st.members
+                            .listed()
+                            .iter()
+                            .find(|l| &l.id == id)
+                            .map_or(0, |l| now.saturating_duration_since(l.heard_at).as_secs()),
+                        until.saturating_duration_since(now).as_secs() + 1
+                    )
+                });
                 let (status, since, summary, counted, note) =
                     match state.and_then(|s| s.get(key)).and_then(decode_observation) {
-                        Some((s, since, sum)) => (s, since, sum.to_string(), true, None),
+                        Some((s, since, sum)) => (s, since, sum.to_string(), true, held_note),
                         None => (
                             Status::CheckingEndpoint,
                             SystemTime::UNIX_EPOCH,
                             String::new(),
                             false,
-                            Some("probes this endpoint differently (or not at all)"),
+                            Some("probes this endpoint differently (or not at all)".to_string()),
                         ),
                     };
                 observations.push(Observation {
@@ -509,9 +914,17 @@ impl Cluster {
                     .iter()
                     .map(|(p, e)| format!("{p}/{e}"))
                     .collect();
+                let held = live.iter().filter(|(_, h)| h.is_some()).count();
                 let msg = format!(
-                    "{} of {} deciding nodes see it Degraded, quorum {q} needs {}",
-                    verdict.degraded, verdict.deciders, verdict.needed
+                    "{} of {} deciding nodes see it Degraded{}, quorum {q} needs {}",
+                    verdict.degraded,
+                    verdict.deciders,
+                    if held > 0 {
+                        format!(" ({held} not heard, last observation held)")
+                    } else {
+                        String::new()
+                    },
+                    verdict.needed
                 );
                 for (p, e) in &spec.labels {
                     shared.notify.emit(crate::notify::Event::endpoint(
@@ -530,124 +943,51 @@ impl Cluster {
             }
         }
         drop(states);
-        // 3. What the API and the page show.
-        let my_digest = shared.config_digest.load().to_string();
-        if guard.self_node_state().get(DIGEST) != Some(my_digest.as_str()) {
-            guard.self_node_state().set(DIGEST, &my_digest);
+        // 4. What the API and the page show.
+        let me_id = guard.self_chitchat_id().clone();
+        let my_beat: u64 = guard.node_state(&me_id).map_or(0, |s| s.heartbeat().into());
+        drop(guard);
+        for change in changes {
+            announce(shared, &self.node, change);
         }
-        let live_set: std::collections::HashSet<&ChitchatId> = guard.live_nodes().collect();
-        let mut nodes = BTreeMap::new();
-        let mut heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
-        // A restarted node is a new generation of the same name: show the
-        // newest (the old one lingers in gossip until it is collected).
-        let mut newest: BTreeMap<&str, (&ChitchatId, &chitchat::NodeState)> = BTreeMap::new();
-        for (id, state) in guard.node_states() {
-            let slot = newest.entry(id.node_id.as_ref()).or_insert((id, state));
-            if id.generation_id > slot.0.generation_id {
-                *slot = (id, state);
-            }
-        }
-        heard.retain(|name, _| newest.contains_key(name.as_str()));
-        // Another live node with this node's name (two hosts with the same
-        // host name, no `node` set): each would ignore the other.
-        let me = guard.self_chitchat_id().clone();
-        if let Some(twin) = guard.live_nodes().find(|id| {
-            id.node_id == me.node_id && id.gossip_advertise_addr != me.gossip_advertise_addr
-        }) && !st.twin_reported
-        {
-            st.twin_reported = true;
-            let problem = format!(
-                "another node, at {}, is also named {}: give each node its own `cluster.node` (they ignore each other's observations and overrides)",
-                twin.gossip_advertise_addr, self.node
-            );
-            tracing::error!("{problem}");
-            shared.report_problem(problem);
-        }
-        for (id, state) in newest.into_values() {
-            let alive_now = id.node_id.as_ref() == self.node || live_set.contains(id);
-            let digest_now = state.get(DIGEST).unwrap_or_default();
-            let seen = st.seen.get(id.node_id.as_ref()).cloned();
-            if id.node_id.as_ref() != self.node {
-                let addr = id.gossip_advertise_addr;
-                match &seen {
-                    None | Some((false, _, false)) if alive_now => {
-                        info!(node = %id.node_id, address = %addr, "cluster node joined");
-                        shared.notify.emit(crate::notify::Event::node_joined(
-                            &id.node_id,
-                            format!("at {addr}"),
-                        ));
-                    }
-                    Some((false, _, true)) if alive_now => {
-                        info!(node = %id.node_id, address = %addr, "cluster node alive again");
-                        shared.notify.emit(crate::notify::Event::node_joined(
-                            &id.node_id,
-                            format!("alive again at {addr}"),
-                        ));
-                    }
-                    Some((true, _, _)) if !alive_now => {
-                        warn!(node = %id.node_id, address = %addr, "cluster node dead (no longer counted in quorums)");
-                        shared.notify.emit(crate::notify::Event::node_left(
-                            &id.node_id,
-                            format!("at {addr}"),
-                        ));
-                    }
-                    _ => {}
-                }
-                let was_drifted = seen
-                    .as_ref()
-                    .is_some_and(|(_, d, _)| !d.is_empty() && d != &my_digest);
-                let drifted_now = !digest_now.is_empty() && digest_now != my_digest;
-                if drifted_now && !was_drifted {
-                    warn!(node = %id.node_id, digest = digest_now, this_node = %my_digest, "cluster node runs a different configuration (keep profiles and zones the same on every node)");
-                    shared.notify.emit(crate::notify::Event::node_drift(
-                        &id.node_id,
-                        true,
-                        format!(
-                            "its configuration digest is {digest_now}, this node's {my_digest}"
-                        ),
-                    ));
-                } else if !drifted_now && was_drifted && !digest_now.is_empty() {
-                    info!(node = %id.node_id, "cluster node runs the same configuration again");
-                    shared
-                        .notify
-                        .emit(crate::notify::Event::node_drift(&id.node_id, false, ""));
-                }
-            }
-            let ever = alive_now || seen.as_ref().is_some_and(|s| s.2);
-            st.seen.insert(
-                id.node_id.to_string(),
-                (alive_now, digest_now.to_string(), ever),
-            );
-            let digest = state.get(DIGEST).unwrap_or_default().to_string();
-            let me = id.node_id.as_ref() == self.node;
-            let beat: u64 = state.heartbeat().into();
-            let entry = heard
-                .entry(id.node_id.to_string())
-                .or_insert((beat, std::time::Instant::now()));
-            if entry.0 != beat || me {
-                // (A new generation restarts its heartbeat: any change is
-                // news.)
-                *entry = (beat, std::time::Instant::now());
-            }
-            let silent = entry.1.elapsed();
-            nodes.insert(
-                id.node_id.to_string(),
-                ClusterNode {
-                    name: id.node_id.to_string(),
-                    address: id.gossip_advertise_addr,
-                    alive: me || live_set.contains(id),
-                    // Live by the failure detector, but silent for more
-                    // than five rounds: on its way to dead, or back.
-                    suspect: !me && live_set.contains(id) && silent > self.gossip_interval * 5,
-                    last_heard: silent,
-                    this_node: me,
-                    drifted: digest != my_digest,
-                    digest,
-                    version: state.get(VERSION).unwrap_or_default().to_string(),
-                    heartbeat: state.heartbeat().into(),
+        let mut nodes: Vec<ClusterNode> = st
+            .members
+            .listed()
+            .iter()
+            .map(|l| ClusterNode {
+                name: l.id.node_id.to_string(),
+                address: l.id.gossip_advertise_addr,
+                alive: l.standing == Standing::Alive,
+                suspect: l.standing == Standing::Alive
+                    && now.saturating_duration_since(l.heard_at) > self.gossip_interval * 5,
+                vote_held_for: match l.standing {
+                    Standing::Held { until, .. } => Some(until.saturating_duration_since(now)),
+                    _ => None,
                 },
-            );
-        }
+                last_heard: now.saturating_duration_since(l.heard_at),
+                this_node: false,
+                digest: l.digest.clone(),
+                drifted: l.drifted,
+                version: l.version.clone(),
+                heartbeat: l.heartbeat,
+                twin: l.twin,
+            })
+            .collect();
+        nodes.push(ClusterNode {
+            name: self.node.clone(),
+            address: me_id.gossip_advertise_addr,
+            alive: true,
+            suspect: false,
+            vote_held_for: None,
+            last_heard: Duration::ZERO,
+            this_node: true,
+            drifted: st.members.me_drifted(),
+            digest: my_digest.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            heartbeat: my_beat,
+            twin: st.members.my_twin(),
+        });
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
         // Probe targets by each node's observed status, from the inputs
         // last combined (this node first, then `st.live`... as they were).
         let mut counts: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
@@ -660,7 +1000,7 @@ impl Cluster {
                     self.node.clone()
                 } else {
                     match live.get(i - 1) {
-                        Some(id) => id.node_id.to_string(),
+                        Some((id, _)) => id.node_id.to_string(),
                         None => continue,
                     }
                 };
@@ -670,7 +1010,8 @@ impl Cluster {
         shared.cluster.store(Some(Arc::new(ClusterSummary {
             node: self.node.clone(),
             quorum: self.default_quorum,
-            nodes: nodes.into_values().collect(),
+            majority_digest: st.members.majority_digest().to_string(),
+            nodes,
             observations: counts.into_iter().map(|((n, s), c)| (n, s, c)).collect(),
         })));
     }
@@ -707,21 +1048,35 @@ impl Cluster {
         sync.table = Arc::as_ptr(&table) as usize;
         let snapshot = {
             let mut all = shared.overrides.lock().unwrap_or_else(|p| p.into_inner());
+            if !sync.seeded {
+                // Conflicts known before a restart (carried by the saved
+                // winners) were reported then.
+                sync.seeded = true;
+                for (key, winner) in all.iter() {
+                    for lost in &winner.overruled {
+                        sync.reported.insert(conflict_id(key, lost, winner));
+                    }
+                }
+            }
             for (key, record) in incoming {
                 use crate::overrides::Merged;
-                let version = (record.at, record.node.clone());
-                match crate::overrides::merge(&mut all, &key, record.clone()) {
-                    Merged::Unchanged => {}
-                    Merged::Applied => applied.push((key, record)),
-                    Merged::AppliedOver { lost } => {
-                        sync.report(shared, &key, &lost, &record);
-                        applied.push((key, record));
+                let conflicts = match crate::overrides::merge(&mut all, &key, record) {
+                    Merged::Unchanged => continue,
+                    Merged::Applied { conflicts } => {
+                        if let Some(winner) = all.get(&key) {
+                            applied.push((key.clone(), winner.clone()));
+                        }
+                        conflicts
                     }
-                    Merged::Lost => {
-                        if let Some(winner) = all.get(&key).cloned()
-                            && sync.reported.insert((key.clone(), version))
-                        {
-                            sync.report(shared, &key, &record, &winner);
+                    Merged::Learned { conflicts } => conflicts,
+                };
+                // Each conflict once on this node, however it learned of
+                // it: holding the loser when the winner came, holding the
+                // winner when the loser came, or from the winner's list.
+                if let Some(winner) = all.get(&key).cloned() {
+                    for lost in conflicts {
+                        if sync.reported.insert(conflict_id(&key, &lost, &winner)) {
+                            sync.report(shared, &key, &lost, &winner);
                         }
                     }
                 }

@@ -98,6 +98,15 @@ pub struct ClusterSettings {
     pub gossip_interval: Duration,
     /// Longest wait for peers before a starting node answers.
     pub warm_start: Duration,
+    /// Phi above which the failure detector suspects a node.
+    pub phi_threshold: f64,
+    /// Least silence before a suspected node is declared dead.
+    pub dead_after: Duration,
+    /// How long a dead node's last observations keep counting in quorums.
+    pub vote_hold: Duration,
+    /// How long a dead node stays listed (`switchyard cluster forget`
+    /// drops it sooner).
+    pub forget_dead_after: Duration,
 }
 
 /// `[prober]`

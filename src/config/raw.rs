@@ -86,6 +86,14 @@ pub struct RawCluster {
     pub gossip_interval: Option<Spanned<String>>,
     /// How long a starting node waits for its peers before answering.
     pub warm_start: Option<Spanned<String>>,
+    /// The failure detector's suspicion threshold (phi).
+    pub phi_threshold: Option<Spanned<f64>>,
+    /// Least silence before a node is declared dead.
+    pub dead_after: Option<Spanned<String>>,
+    /// How long a dead node's last observations keep counting.
+    pub vote_hold: Option<Spanned<String>>,
+    /// How long a dead node stays listed.
+    pub forget_dead_after: Option<Spanned<String>>,
 }
 
 /// A quorum as written: a word or a number.

@@ -109,7 +109,7 @@ impl fmt::Display for Status {
 /// [`probe::LocalFault`] (in its declaration order): written by the
 /// prober, read by metrics.
 #[derive(Debug, Default)]
-pub struct ProberFaults(pub [std::sync::atomic::AtomicU64; 4]);
+pub struct ProberFaults(pub [std::sync::atomic::AtomicU64; probe::LocalFault::ALL.len()]);
 
 /// Transitions kept per cell for the status page.
 pub const TRANSITIONS_KEPT: usize = 10;
@@ -243,8 +243,9 @@ pub struct Observation {
     /// Counted by the quorum rule: the node is live and probes this target
     /// identically. `false` with a reason otherwise.
     pub counted: bool,
-    /// Why it is not counted, if not.
-    pub note: Option<&'static str>,
+    /// Why it is not counted, or why it still is (a node no longer heard
+    /// whose last observation is held).
+    pub note: Option<String>,
 }
 
 impl HealthCell {

@@ -98,15 +98,19 @@ pub enum LocalFault {
     NoMemory,
     /// EADDRNOTAVAIL or EADDRINUSE: no local address or port to connect from.
     NoLocalAddress,
+    /// The probe's timeout fired far later than set: this host stalled
+    /// (stopped, or starved of CPU), so the silence was its own.
+    Stalled,
 }
 
 impl LocalFault {
     /// Every fault, in counter order.
-    pub const ALL: [LocalFault; 4] = [
+    pub const ALL: [LocalFault; 5] = [
         LocalFault::FdLimit,
         LocalFault::NoBuffers,
         LocalFault::NoMemory,
         LocalFault::NoLocalAddress,
+        LocalFault::Stalled,
     ];
 
     /// Metric label.
@@ -116,6 +120,7 @@ impl LocalFault {
             LocalFault::NoBuffers => "no_buffers",
             LocalFault::NoMemory => "no_memory",
             LocalFault::NoLocalAddress => "no_local_address",
+            LocalFault::Stalled => "stalled",
         }
     }
 
@@ -129,6 +134,14 @@ impl LocalFault {
             _ => None,
         }
     }
+}
+
+/// True when a timeout set for `timeout` fired after `took`, so late that
+/// the host, not the endpoint, was not running: later by the timeout
+/// itself and by at least half a second (a busy host delays timers by
+/// milliseconds).
+pub fn stalled(timeout: Duration, took: Duration) -> bool {
+    took > timeout * 2 && took > timeout + Duration::from_millis(500)
 }
 
 /// A failed probe: its kind and a precise, secret-free description such as
@@ -356,6 +369,18 @@ impl Target {
         let result = tokio::time::timeout(self.timeout, self.attempt()).await;
         let latency = start.elapsed();
         let (http_status, failure) = match result {
+            Err(_) if stalled(self.timeout, latency) => (
+                None,
+                Some(Failure {
+                    kind: FailureKind::Local,
+                    reason: format!(
+                        "not sent: local fault (this host stalled: the {} ms timeout fired after {} ms)",
+                        self.timeout.as_millis(),
+                        latency.as_millis()
+                    ),
+                    local: Some(LocalFault::Stalled),
+                }),
+            ),
             Err(_) => (None, Some(fail(FailureKind::Timeout, "timeout"))),
             Ok(Ok(status)) => (status, None),
             Ok(Err((status, f))) => (status, Some(f)),

@@ -195,6 +195,11 @@ thread_local! {
 
 /// Answers `msg` and appends the framed reply (if any) to `out`.
 fn answer_into(shared: &Shared, msg: &[u8], peer: SocketAddr, out: &mut Vec<u8>) {
+    if shared.gate.holding_now() {
+        // Re-syncing with the cluster after a stall (see `crate::stall`).
+        shared.gate.held(1);
+        return;
+    }
     WORKER.with_borrow_mut(|w| {
         let (answerer, reply) = w.get_or_insert_with(|| (Answerer::default(), Vec::new()));
         let snapshot = shared.table.load();

@@ -72,6 +72,7 @@ mod batch {
     use std::net::{SocketAddr, UdpSocket};
     use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
 
     use nix::sys::socket::{
         ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
@@ -108,22 +109,33 @@ mod batch {
         let mut lens = [0usize; BATCH];
         let mut peers: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
         let mut reply_to: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
+        let mut woke = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let received = {
                 let mut iovs = bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
-                match recvmmsg(
+                let result = recvmmsg(
                     fd,
                     &mut recv_headers,
                     iovs.iter_mut(),
                     MsgFlags::MSG_WAITFORONE,
                     None,
-                ) {
+                );
+                // Every wake-up (a batch, or the idle timeout) tells the
+                // gate how long this loop was away.
+                let now = Instant::now();
+                let held = shared.gate.check(woke, now);
+                woke = now;
+                match result {
                     Ok(msgs) => {
                         let mut n = 0;
                         for m in msgs {
                             lens[n] = m.bytes;
                             peers[n] = m.address;
                             n += 1;
+                        }
+                        if held {
+                            shared.gate.held(n as u64);
+                            continue;
                         }
                         n
                     }
@@ -204,8 +216,17 @@ mod simple {
         let mut answerer = Answerer::default();
         let mut buf = vec![0u8; 4096];
         let mut out = Vec::with_capacity(4096);
+        let mut woke = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let (n, peer) = match sock.recv_from(&mut buf) {
+            let result = sock.recv_from(&mut buf);
+            let now = std::time::Instant::now();
+            let held = shared.gate.check(woke, now);
+            woke = now;
+            let (n, peer) = match result {
+                Ok(_) if held => {
+                    shared.gate.held(1);
+                    continue;
+                }
                 Ok(x) => x,
                 Err(e) => {
                     receive_error(local, &e);

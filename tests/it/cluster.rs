@@ -15,14 +15,14 @@ use hickory_proto::rr::RecordType;
 use crate::backend::wait_until;
 use crate::harness::{Fixture, Proc, ProfileToml, Toml, addrs, udp};
 
-const KEY: &str = "c2VjcmV0LWNsdXN0ZXIta2V5LWZvci10ZXN0cw==\n";
-const NAME: &str = "todoapi.tm.example.test.";
-const PRIMARY: &str = "203.0.113.10";
-const SECONDARY: &str = "198.51.100.20";
+pub(crate) const KEY: &str = "c2VjcmV0LWNsdXN0ZXIta2V5LWZvci10ZXN0cw==\n";
+pub(crate) const NAME: &str = "todoapi.tm.example.test.";
+pub(crate) const PRIMARY: &str = "203.0.113.10";
+pub(crate) const SECONDARY: &str = "198.51.100.20";
 
 /// An HTTP health backend that answers 503 to probes from the source
 /// addresses in its failing set, 200 to the rest.
-struct Judge {
+pub(crate) struct Judge {
     port: u16,
     failing: Arc<Mutex<HashSet<IpAddr>>>,
 }
@@ -62,7 +62,7 @@ impl Judge {
     }
 
     /// Fails the probes of nodes `nodes` (1-based), passes the others'.
-    fn fail_from(&self, nodes: &[usize]) {
+    pub(crate) fn fail_from(&self, nodes: &[usize]) {
         let mut f = self.failing.lock().unwrap();
         f.clear();
         f.extend(nodes.iter().map(|&n| source(n)));
@@ -75,11 +75,16 @@ fn source(n: usize) -> IpAddr {
 }
 
 /// A free UDP port on loopback (for gossip).
-fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     crate::harness::free_port(true)
 }
 
-fn profile(primary: u16, secondary: u16, quorum: Option<&str>, tolerated: i64) -> String {
+pub(crate) fn profile(
+    primary: u16,
+    secondary: u16,
+    quorum: Option<&str>,
+    tolerated: i64,
+) -> String {
     let probe = |port: u16| Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"));
     let mut p = ProfileToml::new(NAME, "priority")
         .ttl(1)
@@ -100,7 +105,18 @@ fn profile(primary: u16, secondary: u16, quorum: Option<&str>, tolerated: i64) -
 }
 
 /// The configuration of node `n` of a cluster gossiping on `ports`.
-fn node_fixture(n: usize, ports: &[u16], key: &str, profile: &str) -> Fixture {
+pub(crate) fn node_fixture(n: usize, ports: &[u16], key: &str, profile: &str) -> Fixture {
+    node_fixture_with(n, ports, key, profile, "")
+}
+
+/// [`node_fixture`] with `cluster_extra` lines added to `[cluster]`.
+pub(crate) fn node_fixture_with(
+    n: usize,
+    ports: &[u16],
+    key: &str,
+    profile: &str,
+    cluster_extra: &str,
+) -> Fixture {
     let seeds: Vec<String> = ports
         .iter()
         .enumerate()
@@ -108,9 +124,15 @@ fn node_fixture(n: usize, ports: &[u16], key: &str, profile: &str) -> Fixture {
         .map(|(_, p)| format!("\"127.0.0.1:{p}\""))
         .collect();
     let extra = format!(
-        "state_file = \"state.json\"\n[cluster]\nnode = \"ns{n}\"\nlisten = \"127.0.0.1:{}\"\nseeds = [{}]\nkey = {{ file = \"cluster.key\" }}\ngossip_interval = \"100ms\"\n\n[prober]\nsource_v4 = \"{}\"\n",
+        "state_file = \"state.json\"\n[cluster]\nnode = \"ns{n}\"\nlisten = \"127.0.0.1:{}\"\nseeds = [{}]\nkey = {{ file = \"cluster.key\" }}\n{}{cluster_extra}\n[prober]\nsource_v4 = \"{}\"\n",
         ports[n - 1],
         seeds.join(", "),
+        // Fast gossip unless the test sets its own.
+        if cluster_extra.contains("gossip_interval") {
+            ""
+        } else {
+            "gossip_interval = \"100ms\"\n"
+        },
         source(n)
     );
     let fx = Fixture::new(&extra, &[("todoapi.toml", profile)]);
@@ -122,14 +144,14 @@ fn node_fixture(n: usize, ports: &[u16], key: &str, profile: &str) -> Fixture {
 }
 
 /// The address a node answers for NAME (`dig +short`), or "".
-fn answer(p: &Proc) -> String {
+pub(crate) fn answer(p: &Proc) -> String {
     addrs(&udp(p.v4(), NAME, RecordType::A))
         .pop()
         .unwrap_or_default()
 }
 
 /// Runs `switchyard -c CONFIG command` against node `p`; its stdout.
-fn cli(p: &Proc, command: &str) -> String {
+pub(crate) fn cli(p: &Proc, command: &str) -> String {
     let out = std::process::Command::new(crate::harness::bin())
         .arg("-c")
         .arg(p.dir().join("switchyard.toml"))
@@ -147,27 +169,46 @@ fn cli(p: &Proc, command: &str) -> String {
     text
 }
 
-struct Cluster {
-    judge_primary: Judge,
-    _judge_secondary: Judge,
-    nodes: Vec<Option<Proc>>,
-    ports: Vec<u16>,
-    profile: String,
+pub(crate) struct Cluster {
+    pub(crate) judge_primary: Judge,
+    pub(crate) _judge_secondary: Judge,
+    pub(crate) nodes: Vec<Option<Proc>>,
+    pub(crate) ports: Vec<u16>,
+    pub(crate) profile: String,
 }
 
 impl Cluster {
-    fn start(n: usize, quorum: Option<&str>) -> Cluster {
+    pub(crate) fn start(n: usize, quorum: Option<&str>) -> Cluster {
         Self::start_with(n, quorum, 0)
     }
 
     /// `tolerated` failures before a node decides Degraded.
-    fn start_with(n: usize, quorum: Option<&str>, tolerated: i64) -> Cluster {
+    pub(crate) fn start_with(n: usize, quorum: Option<&str>, tolerated: i64) -> Cluster {
+        Self::start_cfg(n, quorum, tolerated, "")
+    }
+
+    /// [`Cluster::start_with`], with `cluster_extra` lines in every node's
+    /// `[cluster]`.
+    pub(crate) fn start_cfg(
+        n: usize,
+        quorum: Option<&str>,
+        tolerated: i64,
+        cluster_extra: &str,
+    ) -> Cluster {
         let judge_primary = Judge::start();
         let judge_secondary = Judge::start();
         let profile = profile(judge_primary.port, judge_secondary.port, quorum, tolerated);
         let ports: Vec<u16> = (0..n).map(|_| free_udp_port()).collect();
         let nodes = (1..=n)
-            .map(|i| Some(Proc::start(node_fixture(i, &ports, KEY, &profile))))
+            .map(|i| {
+                Some(Proc::start(node_fixture_with(
+                    i,
+                    &ports,
+                    KEY,
+                    &profile,
+                    cluster_extra,
+                )))
+            })
             .collect();
         let c = Cluster {
             judge_primary,
@@ -184,7 +225,7 @@ impl Cluster {
     }
 
     /// Waits until node `i` sees `count` nodes, all in `state`.
-    fn wait_nodes(&self, i: usize, count: usize, state: &str) -> Duration {
+    pub(crate) fn wait_nodes(&self, i: usize, count: usize, state: &str) -> Duration {
         wait_until(Duration::from_secs(20), || {
             let nodes = self.status(i)["cluster"]["nodes"].clone();
             let nodes = nodes.as_array().cloned().unwrap_or_default();
@@ -198,16 +239,16 @@ impl Cluster {
         })
     }
 
-    fn node(&self, n: usize) -> &Proc {
+    pub(crate) fn node(&self, n: usize) -> &Proc {
         self.nodes[n - 1].as_ref().unwrap()
     }
 
-    fn answer(&self, n: usize) -> String {
+    pub(crate) fn answer(&self, n: usize) -> String {
         answer(self.node(n))
     }
 
     /// Waits until every running node answers `want`.
-    fn wait_all(&self, want: &str, what: &str) -> Duration {
+    pub(crate) fn wait_all(&self, want: &str, what: &str) -> Duration {
         let running: Vec<usize> = (1..=self.nodes.len())
             .filter(|&i| self.nodes[i - 1].is_some())
             .collect();
@@ -227,7 +268,7 @@ impl Cluster {
     }
 
     /// Holds for `d`: every running node answers `want` throughout.
-    fn hold_all(&self, want: &str, d: Duration) {
+    pub(crate) fn hold_all(&self, want: &str, d: Duration) {
         let end = std::time::Instant::now() + d;
         while std::time::Instant::now() < end {
             for i in 1..=self.nodes.len() {
@@ -239,7 +280,7 @@ impl Cluster {
         }
     }
 
-    fn status(&self, n: usize) -> serde_json::Value {
+    pub(crate) fn status(&self, n: usize) -> serde_json::Value {
         let addr = self.node(n).admin();
         let body = crate::admin::http(addr, "GET", "/api/v1/status", None).1;
         serde_json::from_str(&body).unwrap()
@@ -546,7 +587,7 @@ fn a_node_with_another_configuration_is_reported_as_drifted() {
     // ns3 has the same profile but a longer TTL.
     let other = c.profile.replace("ttl = 1", "ttl = 2");
     assert_ne!(other, c.profile);
-    let _ns3 = Proc::start(node_fixture(3, &ports, KEY, &other));
+    let ns3 = Proc::start(node_fixture(3, &ports, KEY, &other));
     c.wait_nodes(1, 3, "alive");
     let drifted = wait_until(Duration::from_secs(10), || {
         c.status(1)["cluster"]["nodes"]
@@ -568,6 +609,33 @@ fn a_node_with_another_configuration_is_reported_as_drifted() {
     assert!(
         metrics.contains("switchyard_cluster_nodes{state=\"alive\",drifted=\"true\"} 1"),
         "{metrics}"
+    );
+    // Issue 20, item 7: drift is measured against what most nodes run, so
+    // the odd node sees itself drifted and its two peers not.
+    let view = c.status(1)["cluster"].clone();
+    let ns1 = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "ns1")
+        .unwrap()
+        .clone();
+    assert_eq!(view["majority_digest"], ns1["digest"], "{view}");
+    let odd = wait_until(Duration::from_secs(10), || {
+        let v = crate::admin::http(ns3.admin(), "GET", "/api/v1/status", None).1;
+        let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+        let nodes = v["cluster"]["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        nodes.len() == 3
+            && nodes.iter().all(|n| n["drifted"] == (n["name"] == "ns3"))
+            && v["cluster"]["majority_digest"] == ns1["digest"]
+    });
+    assert!(
+        odd.is_some(),
+        "{}",
+        crate::admin::http(ns3.admin(), "GET", "/api/v1/status", None).1
     );
     assert!(cli(c.node(1), "cluster").contains("DRIFTED"));
     assert!(

@@ -13,6 +13,7 @@ mod check;
 mod cli;
 mod clients;
 mod cluster;
+mod cluster_faults;
 mod dashboards;
 mod diff;
 mod dns_rules;

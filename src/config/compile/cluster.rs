@@ -8,6 +8,16 @@ use crate::health::quorum::Quorum;
 /// Smallest cluster key: shorter secrets are guessable.
 const MIN_KEY_LEN: usize = 16;
 
+/// Default `phi_threshold`: chitchat's and Cassandra's.
+pub const PHI_THRESHOLD: f64 = 8.0;
+
+/// Default `dead_after`: no false death with both cores of a 2-core VM
+/// saturated by other work for minutes (see the README's cluster figures).
+pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+/// Default `vote_hold`.
+pub const VOTE_HOLD: Duration = Duration::from_secs(10);
+
 impl Loader<'_> {
     /// `[cluster]`, checked.
     pub(super) fn cluster(
@@ -149,6 +159,53 @@ impl Loader<'_> {
             Duration::from_secs(5),
             Duration::ZERO..=Duration::from_secs(60),
         );
+        let phi_threshold = match &c.phi_threshold {
+            Some(p) if (1.0..=100.0).contains(p.get_ref()) => *p.get_ref(),
+            Some(p) => {
+                self.err(
+                    src,
+                    p,
+                    "cluster.phi_threshold",
+                    "must be between 1 and 100 (the default, 8, suspects a node after about 8 mean heartbeat intervals of silence)",
+                );
+                PHI_THRESHOLD
+            }
+            None => PHI_THRESHOLD,
+        };
+        let dead_after = self.bounded_duration(
+            src,
+            c.dead_after.as_ref(),
+            "cluster.dead_after",
+            DEAD_AFTER,
+            Duration::from_millis(500)..=Duration::from_secs(600),
+        );
+        if let Some(d) = &c.dead_after
+            && dead_after < gossip_interval * 4
+        {
+            self.err(
+                src,
+                d,
+                "cluster.dead_after",
+                format!(
+                    "must be at least 4 gossip intervals ({}): a node is heard about once a round",
+                    humantime::format_duration(gossip_interval * 4)
+                ),
+            );
+        }
+        let vote_hold = self.bounded_duration(
+            src,
+            c.vote_hold.as_ref(),
+            "cluster.vote_hold",
+            VOTE_HOLD,
+            Duration::ZERO..=Duration::from_secs(3600),
+        );
+        let forget_dead_after = self.bounded_duration(
+            src,
+            c.forget_dead_after.as_ref(),
+            "cluster.forget_dead_after",
+            Duration::from_secs(3600),
+            Duration::from_secs(10)..=Duration::from_secs(30 * 86_400),
+        );
         if self.diag.errors.len() > errors_before {
             return None;
         }
@@ -161,6 +218,10 @@ impl Loader<'_> {
             quorum,
             gossip_interval,
             warm_start,
+            phi_threshold,
+            dead_after,
+            vote_hold,
+            forget_dead_after,
         })
     }
 

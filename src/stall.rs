@@ -63,6 +63,13 @@ impl AnswerGate {
         self.armed.store(true, Ordering::Release);
     }
 
+    /// A cluster runs: receive loops report their wake-ups
+    /// ([`AnswerGate::check`]); alone, they skip even the clock read.
+    #[inline]
+    pub fn armed(&self) -> bool {
+        self.armed.load(Ordering::Relaxed)
+    }
+
     /// A gap between wake-ups longer than this is a stall.
     pub fn threshold(&self) -> Duration {
         Duration::from_millis(self.threshold_ms.load(Ordering::Relaxed))

@@ -120,11 +120,14 @@ mod batch {
                     MsgFlags::MSG_WAITFORONE,
                     None,
                 );
-                // Every wake-up (a batch, or the idle timeout) tells the
-                // gate how long this loop was away.
-                let now = Instant::now();
-                let held = shared.gate.check(woke, now);
-                woke = now;
+                // In a cluster, every wake-up (a batch, or the idle
+                // timeout) tells the gate how long this loop was away.
+                let held = shared.gate.armed() && {
+                    let now = Instant::now();
+                    let held = shared.gate.check(woke, now);
+                    woke = now;
+                    held
+                };
                 match result {
                     Ok(msgs) => {
                         let mut n = 0;
@@ -219,9 +222,12 @@ mod simple {
         let mut woke = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let result = sock.recv_from(&mut buf);
-            let now = std::time::Instant::now();
-            let held = shared.gate.check(woke, now);
-            woke = now;
+            let held = shared.gate.armed() && {
+                let now = std::time::Instant::now();
+                let held = shared.gate.check(woke, now);
+                woke = now;
+                held
+            };
             let (n, peer) = match result {
                 Ok(_) if held => {
                     shared.gate.held(1);

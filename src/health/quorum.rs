@@ -18,7 +18,8 @@ pub enum Quorum {
     /// Every live node that has decided.
     All,
     /// This many (at most every node that has decided, so a node cut off
-    /// from all others still decides from its own view).
+    /// from all others decides from its own view once the others' held
+    /// votes have run out).
     Count(u32),
 }
 

@@ -524,20 +524,20 @@ impl Cluster {
                 // rounds (it was stopped, or starved of CPU), or a receive
                 // loop saw one. Nobody else's silence, and answers wait
                 // until the peers are heard again.
-                let now = std::time::Instant::now();
-                let gap = now.saturating_duration_since(last);
-                last = now;
+                // (The gap is the wait since the last round ended: a long
+                // round, say of a huge configuration, is no stall.)
+                let gap = last.elapsed();
                 if gap > stall || shared.gate.pending() {
                     let late = gap.saturating_sub(interval);
                     if gap > stall {
                         state.members.stalled(late);
                     }
                     c.resync(&shared, &mut state, late).await;
-                    last = std::time::Instant::now();
                 }
                 c.round(&shared, &mut state).await;
                 c.sync_overrides(&shared, &mut sync).await;
                 c.rounds.fetch_add(1, std::sync::atomic::Ordering::Release);
+                last = std::time::Instant::now();
             }
         });
         Ok(cluster)

@@ -106,6 +106,18 @@ fn trials(default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// How long a stalled node stays stopped: `SWITCHYARD_STALL_MS`, else 2 s
+/// (above the detection threshold; a shorter stall measures the bound the
+/// README states for stalls below it).
+fn stall_length() -> Duration {
+    Duration::from_millis(
+        std::env::var("SWITCHYARD_STALL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000),
+    )
+}
+
 /// Waits until every node sees every node alive, and node 1 counts every
 /// node's observation of the primary with `down` of them Degraded.
 fn settle(c: &Cluster, down: u64) {
@@ -183,7 +195,7 @@ fn a_node_back_from_a_stall_never_answers_what_its_peers_left() {
         // Queries queue up at the stopped node, as a resolver's would; it
         // stays stopped for 2 s in all.
         let w = Watcher::start(c.node(1).v4());
-        std::thread::sleep(Duration::from_secs(2).saturating_sub(stopped.elapsed()));
+        std::thread::sleep(stall_length().saturating_sub(stopped.elapsed()));
         let cont = Instant::now();
         signal(pid, "-CONT");
         w.wait_answered(cont, Duration::from_millis(500));

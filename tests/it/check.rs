@@ -24,14 +24,88 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The bundled example, as shipped: the tests read the copy in
+/// `tests/fixtures/example/` (CI checks it is the bundled example with
+/// `scripts/example-fixture.sh`), never `switchyard.toml` and `profiles/`
+/// at the root, which are the user's to edit.
 #[test]
 fn shipped_example_config_is_valid() {
-    let (code, out, err) = check(&repo().join("switchyard.toml"));
+    let (code, out, err) = check(&switchyard::fuzzing::example_dir().join("switchyard.toml"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(": ok ("), "{out}");
     assert!(
         !out.contains("warning"),
         "the example should be warning-free: {out}"
+    );
+}
+
+/// No test, benchmark or fuzz target reads the bundled `switchyard.toml`,
+/// `profiles/` or `keys/` from the repository root: the README tells users
+/// to edit those (its DNSSEC walkthrough adds a `dnssec` line and a key),
+/// and their edits must never fail the tests. They read the copy in
+/// `tests/fixtures/example/` or write their own. A line that names the
+/// repository root (`CARGO_MANIFEST_DIR`, `repo()`) within two lines of one
+/// of those paths is reported; `profiles/invalid/` (the error examples) and
+/// `profiles/README.md` (the schema) are documentation, not configuration.
+#[test]
+fn tests_never_read_the_bundled_configuration() {
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for dir in ["src", "tests", "benches", "fuzz/src"] {
+        rust_files(&repo().join(dir), &mut files);
+    }
+    let root = ["CARGO_MANIFEST_DIR", "repo()", "repo.join("];
+    let bundled = [
+        "\"switchyard.toml\"",
+        "\"/switchyard.toml\"",
+        "\"../switchyard.toml\"",
+        "\"profiles\"",
+        "\"profiles/",
+        "\"/profiles/",
+        "\"../profiles/",
+        "\"keys",
+        "\"/keys",
+    ];
+    let documentation = ["profiles/invalid", "profiles/README.md"];
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect();
+        // This test names the paths it looks for: skip its own lines.
+        let own = lines
+            .iter()
+            .position(|l| l.contains("fn tests_never_read_the_bundled_configuration"))
+            .map_or(0..0, |start| {
+                start..start + lines[start..].iter().position(|l| *l == "}").unwrap()
+            });
+        for (i, line) in lines.iter().enumerate() {
+            if own.contains(&i) || !root.iter().any(|r| line.contains(r)) {
+                continue;
+            }
+            let window = lines[i..lines.len().min(i + 3)].join("\n");
+            if bundled.iter().any(|b| window.contains(b))
+                && !documentation.iter().any(|d| window.contains(d))
+            {
+                found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "these read the bundled configuration, which users edit; use switchyard::fuzzing::example_dir() (tests/fixtures/example) or a Fixture:\n{}",
+        found.join("\n")
     );
 }
 

@@ -1,7 +1,7 @@
 //! `switchyard import azure`: the real binary on Azure Traffic Manager
 //! profiles of every routing method (tests/fixtures/azure/, as `az` and an
 //! ARM export print them), then the real `switchyard check` on what it
-//! wrote, next to the bundled switchyard.toml.
+//! wrote, next to (a copy of) the bundled switchyard.toml.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,11 +16,13 @@ fn fixture(name: &str) -> PathBuf {
     repo().join("tests/fixtures/azure").join(name)
 }
 
-/// A directory with the bundled switchyard.toml (its GeoIP database named
-/// by absolute path) and an empty profiles directory.
+/// A directory with the bundled switchyard.toml (the tests' copy of it, in
+/// tests/fixtures/example/, with its GeoIP database named by absolute path)
+/// and an empty profiles directory.
 fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(repo().join("switchyard.toml")).unwrap();
+    let example = switchyard::fuzzing::example_dir().join("switchyard.toml");
+    let text = std::fs::read_to_string(example).unwrap();
     let db = repo().join("geoip/geo-whois-asn-country.mmdb");
     let text = text.replace(
         "database = \"geoip/geo-whois-asn-country.mmdb\"",

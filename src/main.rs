@@ -194,7 +194,8 @@ enum DnssecCommand {
         /// The signing algorithm: ecdsap256sha256 or ed25519.
         #[arg(long, default_value = "ecdsap256sha256", value_parser = Algorithm::parse)]
         algorithm: Algorithm,
-        /// Where to write the key [default: keys/ZONE.key].
+        /// Where to write the key [default: keys/ZONE.key beside the
+        /// configuration (-c)].
         #[arg(long)]
         out: Option<PathBuf>,
         /// Replace an existing key file (a published key then stops
@@ -498,7 +499,7 @@ fn dnssec(command: DnssecCommand, config_path: &std::path::Path) -> Result<ExitC
             algorithm,
             out,
             force,
-        } => cli::keygen(&zone, algorithm, out.as_deref(), force),
+        } => cli::keygen(&zone, algorithm, out.as_deref(), force, config_path),
         DnssecCommand::Ds {
             zone,
             key: Some(key),

@@ -589,8 +589,16 @@ fn wait_drained(addr: SocketAddr, profile: &str, endpoint: &str) -> Result<ExitC
 /// configuration on disk, what it would change in the answers. The diff
 /// needs the running server (its health decides the answers), so an
 /// unreachable one is an error (exit 2), never a guess.
-pub fn check_diff(addr: SocketAddr, json: bool) -> Result<ExitCode> {
-    let (code, doc) = match call(addr, "POST", "/api/v1/reload?dry_run=1") {
+///
+/// With `staged`, the configuration on disk with the staged profiles
+/// (`profiles.staged/`) on top: what `switchyard apply` would change.
+pub fn check_diff(addr: SocketAddr, json: bool, staged: bool) -> Result<ExitCode> {
+    let path = if staged {
+        "/api/v1/reload?dry_run=1&staged=1"
+    } else {
+        "/api/v1/reload?dry_run=1"
+    };
+    let (code, doc) = match call(addr, "POST", path) {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
@@ -605,9 +613,19 @@ pub fn check_diff(addr: SocketAddr, json: bool) -> Result<ExitCode> {
                 out!("{}", serde_json::to_string_pretty(&doc["dry_run"])?);
                 return Ok(ExitCode::SUCCESS);
             }
+            if staged && doc["staged"].is_null() {
+                bail!(
+                    "the running server at {addr} does not read staged profiles (it is older than this command): nothing compared"
+                );
+            }
             let dry = &doc["dry_run"];
             let config = doc["config"].as_str().unwrap_or("its configuration");
-            out!("the running server at {addr}, reading {config} (nothing applied):");
+            match doc["staged"].as_str() {
+                Some(dir) => out!(
+                    "the running server at {addr}, reading {config} with the profiles staged in {dir} (nothing applied):"
+                ),
+                None => out!("the running server at {addr}, reading {config} (nothing applied):"),
+            }
             for line in dry["text"].as_str().unwrap_or("").lines() {
                 out!("{line}");
             }

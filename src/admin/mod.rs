@@ -636,26 +636,36 @@ async fn set_endpoint(
     }
 }
 
-/// `?dry_run=1` of `POST /api/v1/reload`.
+/// `?dry_run=1` (and `&staged=1`) of `POST /api/v1/reload`.
 #[derive(Deserialize)]
 struct ReloadParams {
     dry_run: Option<String>,
+    staged: Option<String>,
 }
 
 async fn reload(
     State(state): State<Arc<AdminState>>,
     Query(params): Query<ReloadParams>,
 ) -> Response {
-    if matches!(params.dry_run.as_deref(), Some("1" | "true" | "yes")) {
-        return match state.reloader.dry_run().await {
-            Ok(dry) => axum::Json(json!({
+    let yes = |v: &Option<String>| matches!(v.as_deref(), Some("1" | "true" | "yes"));
+    let staged = yes(&params.staged);
+    if yes(&params.dry_run) {
+        return match state.reloader.dry_run(staged).await {
+            Ok((dry, staged)) => axum::Json(json!({
                 "result": "dry-run",
                 "config": state.reloader.path().display().to_string(),
+                "staged": staged.map(|d| d.display().to_string()),
                 "dry_run": dry,
             }))
             .into_response(),
             Err(errors) => rejected(&errors),
         };
+    }
+    if staged {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "staged=1 goes with dry_run=1: a reload reads only the live profiles; `switchyard apply` moves the staged ones there",
+        );
     }
     match state.reloader.reload("api").await {
         Ok(summary) => axum::Json(json!({ "result": "ok", "summary": summary })).into_response(),

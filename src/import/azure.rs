@@ -137,10 +137,6 @@ pub fn import(inputs: &[Input], zone: &str) -> Result<Import, Vec<String>> {
         out.notices.append(&mut n);
     }
     out.notices.splice(0..0, notices);
-    out.next_steps.insert(
-        0,
-        "run `switchyard check`, then `switchyard reload` (or start the server)".into(),
-    );
     out.next_steps.push(format!(
         "{zone} must be delegated to Switchyard's name servers (NS records in its parent zone: README, \"Using it for a real domain\")"
     ));

@@ -58,9 +58,10 @@ fn switchyard(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// Imports `fixtures` into a fresh copy of the bundled configuration, runs
-/// `check` on the result (it must pass without warnings), and returns the
-/// directory, the import's output and the written files' text by name.
+/// Imports `fixtures` into a fresh copy of the bundled configuration (they
+/// are staged), runs `check --staged` on the result (it must pass without
+/// warnings), and returns the directory, the import's output and the
+/// staged files' text by name.
 fn import(fixtures: &[&str]) -> (tempfile::TempDir, String, Vec<(String, String)>) {
     let dir = config_dir();
     let paths: Vec<String> = fixtures
@@ -71,14 +72,14 @@ fn import(fixtures: &[&str]) -> (tempfile::TempDir, String, Vec<(String, String)
     args.extend(paths.iter().map(String::as_str));
     let run = switchyard(dir.path(), &args);
     assert_eq!(run.code, 0, "{}{}", run.out, run.err);
-    let check = switchyard(dir.path(), &["check"]);
+    let check = switchyard(dir.path(), &["check", "--staged"]);
     assert_eq!(check.code, 0, "check failed:\n{}{}", check.out, check.err);
     assert!(
         !check.out.contains("warning"),
         "check warns about the import:\n{}",
         check.out
     );
-    let mut files: Vec<(String, String)> = std::fs::read_dir(dir.path().join("profiles"))
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir.path().join("profiles.staged"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .map(|p| {
@@ -121,9 +122,9 @@ fn priority_profile_from_az_cli() {
             "priority.json: trafficViewEnrollmentStatus: Traffic View is not carried over",
             "note: ",
             "priority.json: endpoints[0].target: `todoapi-weu.azurewebsites.net` is the Azure resource's address at export",
-            "wrote ",
-            "todoapi-prod.toml: todoapi-prod.tm.example.test. (priority, 3 endpoints)",
-            "next:\n  - run `switchyard check`",
+            "staged ",
+            "profiles.staged/todoapi-prod.toml: todoapi-prod.tm.example.test. (priority, 3 endpoints)",
+            "next:\n  - nothing is live yet",
             "point the names that are CNAMEs to todoapi-prod.trafficmanager.net at todoapi-prod.tm.example.test.",
             "tm.example.test must be delegated",
         ],
@@ -280,7 +281,7 @@ fn nested_profiles_from_an_arm_template() {
 #[test]
 fn existing_files_are_kept_without_force() {
     let (dir, _, files) = import(&["weighted.json"]);
-    let path = dir.path().join("profiles").join(&files[0].0);
+    let path = dir.path().join("profiles.staged").join(&files[0].0);
     std::fs::write(&path, "# mine\n").unwrap();
     let run = switchyard(
         dir.path(),
@@ -314,6 +315,31 @@ fn existing_files_are_kept_without_force() {
     );
     assert_eq!(run.code, 0, "{}{}", run.out, run.err);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), files[0].1);
+    // Once live, a new import of it is refused too: staging it would
+    // replace the live file at `apply`.
+    let run = switchyard(dir.path(), &["apply"]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let live = dir.path().join("profiles").join(&files[0].0);
+    assert!(
+        run.out.contains(&format!("applied {}", live.display())),
+        "{}",
+        run.out
+    );
+    let run = switchyard(
+        dir.path(),
+        &[
+            "import",
+            "azure",
+            &fixture("weighted.json").display().to_string(),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}{}", run.out, run.err);
+    assert!(
+        run.err
+            .contains(&format!("{} exists already", live.display())),
+        "{}",
+        run.err
+    );
 }
 
 #[test]
@@ -380,4 +406,141 @@ fn zone_and_out_directory_can_be_given() {
         "{}",
         run.out
     );
+}
+
+/// An Azure profile of one external endpoint on loopback, probed over TCP
+/// on `port` (nothing listens: refused, never off the machine).
+fn loopback_profile(relative: &str, port: u16) -> String {
+    serde_json::json!({
+        "name": relative,
+        "type": "Microsoft.Network/trafficManagerProfiles",
+        "properties": {
+            "trafficRoutingMethod": "Priority",
+            "dnsConfig": { "relativeName": relative, "ttl": 5 },
+            "monitorConfig": {
+                "protocol": "TCP", "port": port, "intervalInSeconds": 10,
+                "timeoutInSeconds": 5, "toleratedNumberOfFailures": 3
+            },
+            "endpoints": [{
+                "name": "only",
+                "type": "Microsoft.Network/trafficManagerProfiles/externalEndpoints",
+                "properties": { "target": "127.0.0.1", "priority": 1 }
+            }]
+        }
+    })
+    .to_string()
+}
+
+/// Whether the running server answers `name` with an address.
+fn answers(p: &crate::harness::Proc, name: &str) -> bool {
+    let m = crate::harness::udp(p.v4(), name, hickory_proto::rr::RecordType::A);
+    !crate::harness::addrs(&m).is_empty()
+}
+
+/// Waits until `log` has `n` lines containing `needle`.
+fn wait_for_count(p: &crate::harness::Proc, needle: &str, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while p.log().matches(needle).count() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than {n} `{needle}` in the log:\n{}",
+            p.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `import azure` stages its files (issue 20, item 14): the running server,
+/// watching its profiles directory, does not answer the imported name, not
+/// even after a reload the file watch makes for another change; `check
+/// --diff --staged` shows what applying would change; `switchyard apply`
+/// puts them live (and `import --apply` imports and applies in one go).
+#[test]
+fn import_stages_until_applied() {
+    use crate::harness::{Fixture, Proc, TODOAPI, free_port};
+    let fx = Fixture::new("", &[("todoapi.toml", TODOAPI)]);
+    let dir = fx.dir.path().to_path_buf();
+    let p = Proc::start(fx);
+    let admin = p.admin().to_string();
+    let input = dir.join("staged.json");
+    std::fs::write(&input, loopback_profile("staged", free_port(false))).unwrap();
+
+    let run = switchyard(&dir, &["import", "azure", input.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let staged = dir.join("profiles.staged/staged.toml");
+    assert!(staged.is_file(), "not staged: {}", run.out);
+    assert!(!dir.join("profiles/staged.toml").exists(), "{}", run.out);
+    assert!(
+        run.out.contains(&format!(
+            "staged {}: staged.tm.example.test. (priority, 1 endpoint)",
+            staged.display()
+        )),
+        "{}",
+        run.out
+    );
+    assert!(
+        run.out.contains("switchyard check --diff --staged")
+            && run.out.contains("switchyard apply"),
+        "{}",
+        run.out
+    );
+    // A change the file watch applies: the staged profile is not part of it.
+    let reloads = p.log().matches("configuration reloaded").count();
+    std::fs::write(
+        dir.join("profiles/todoapi.toml"),
+        TODOAPI.replace("ttl = 30", "ttl = 31"),
+    )
+    .unwrap();
+    wait_for_count(&p, "configuration reloaded", reloads + 1);
+    assert!(
+        !answers(&p, "staged.tm.example.test."),
+        "the staged profile answers before it is applied:\n{}",
+        p.log()
+    );
+
+    let run = switchyard(&dir, &["check", "--staged"]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(
+        run.out.contains("with 1 staged profile file"),
+        "{}",
+        run.out
+    );
+    let run = switchyard(&dir, &["--admin", &admin, "check", "--diff", "--staged"]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(
+        run.out.contains("staged.tm.example.test: added (priority"),
+        "{}",
+        run.out
+    );
+    assert!(
+        !answers(&p, "staged.tm.example.test."),
+        "the dry run applied it"
+    );
+    // Only a dry run reads the staged profiles.
+    let (code, body) = crate::admin::http(p.admin(), "POST", "/api/v1/reload?staged=1", None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("switchyard apply"), "{body}");
+
+    let run = switchyard(&dir, &["apply"]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(dir.join("profiles/staged.toml").is_file(), "{}", run.out);
+    assert!(!dir.join("profiles.staged").exists(), "{}", run.out);
+    crate::backend::wait_until(std::time::Duration::from_secs(10), || {
+        answers(&p, "staged.tm.example.test.")
+    })
+    .unwrap_or_else(|| panic!("not live after apply:\n{}\n{}", run.out, p.log()));
+
+    // --apply: staged, checked and applied in one command.
+    let input = dir.join("direct.json");
+    std::fs::write(&input, loopback_profile("direct", free_port(false))).unwrap();
+    let run = switchyard(
+        &dir,
+        &["import", "azure", "--apply", input.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(dir.join("profiles/direct.toml").is_file(), "{}", run.out);
+    crate::backend::wait_until(std::time::Duration::from_secs(10), || {
+        answers(&p, "direct.tm.example.test.")
+    })
+    .unwrap_or_else(|| panic!("not live after --apply:\n{}\n{}", run.out, p.log()));
 }

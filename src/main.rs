@@ -126,7 +126,7 @@ enum Command {
     /// Disable, drain, enable or resume an endpoint at runtime (kept in the
     /// state file, and in a cluster on every node).
     #[command(
-        after_help = "Examples:\n  switchyard endpoint disable api.tm.example.com eu-west --for 30m --reason \"CHG-1234\"\n  switchyard endpoint drain api.tm.example.com eu-west --wait\n  switchyard endpoint resume api.tm.example.com eu-west"
+        after_help = "Examples (the bundled configuration's names):\n  switchyard endpoint disable todoapi.tm.example.test secondary --for 30m --reason \"CHG-1234\"\n  switchyard endpoint drain canary.tm.example.test canary --wait\n  switchyard endpoint resume todoapi.tm.example.test secondary"
     )]
     Endpoint {
         /// What to do.

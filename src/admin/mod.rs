@@ -3,7 +3,7 @@
 //!
 //! | method and path | returns |
 //! |---|---|
-//! | `GET /` | the status page (self-contained HTML) |
+//! | `GET /` | the status page (self-contained HTML, its first view rendered on the server) |
 //! | `GET /healthz` | `200 ok` when DNS listeners and prober run |
 //! | `GET /api/v1/status` | profiles, endpoints, statuses, last probes |
 //! | `GET /api/v1/explain?name=&type=&client=&ecs=` | the answer and why |
@@ -18,6 +18,7 @@
 
 pub mod client;
 mod metrics;
+mod page;
 mod status;
 
 use std::net::IpAddr;
@@ -329,7 +330,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-async fn page() -> Response {
+/// The status page, with the status document rendered in it, so it reads
+/// without JavaScript; its script refreshes it.
+async fn page(State(state): State<Arc<AdminState>>) -> Response {
+    let html = page::render(PAGE, &status_doc(&state), std::time::SystemTime::now());
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -337,7 +341,7 @@ async fn page() -> Response {
             "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
         ),
     );
-    (headers, Html(PAGE)).into_response()
+    (headers, Html(html)).into_response()
 }
 
 async fn healthz(State(state): State<Arc<AdminState>>) -> Response {
@@ -351,6 +355,11 @@ async fn healthz(State(state): State<Arc<AdminState>>) -> Response {
 }
 
 async fn status(State(state): State<Arc<AdminState>>) -> Response {
+    axum::Json(status_doc(&state)).into_response()
+}
+
+/// What `/api/v1/status` returns and the page shows.
+fn status_doc(state: &AdminState) -> status::StatusDoc {
     let table = state.shared.table.load();
     let problems: Vec<_> = state
         .shared
@@ -370,14 +379,7 @@ async fn status(State(state): State<Arc<AdminState>>) -> Response {
         .iter()
         .cloned()
         .collect();
-    axum::Json(status::build(
-        &table,
-        &problems,
-        cluster.as_deref(),
-        &overrides,
-        &history,
-    ))
-    .into_response()
+    status::build(&table, &problems, cluster.as_deref(), &overrides, &history)
 }
 
 #[derive(Deserialize)]

@@ -283,12 +283,20 @@ fn main() -> ExitCode {
             Err(e) => anyhow::bail!("{e} (or give the admin API with --admin)"),
         }
     };
-    // How the commands this one suggests name the configuration.
+    // How the commands this one suggests name the configuration (quoted
+    // for a shell when it needs to be).
     let again = |command: &str| {
-        if config_given {
-            format!("switchyard {command} -c {}", cli.config.display())
+        if !config_given {
+            return format!("switchyard {command}");
+        }
+        let path = cli.config.display().to_string();
+        let plain = path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@".contains(&b));
+        if plain {
+            format!("switchyard {command} -c {path}")
         } else {
-            format!("switchyard {command}")
+            format!("switchyard {command} -c '{}'", path.replace('\'', "'\\''"))
         }
     };
     let result = match cli.command {

@@ -63,11 +63,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let config = switchyard::config::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/switchyard.toml"
-    )))
-    .expect("example config");
+    // The copy of the bundled example the tests use, not the bundled file,
+    // which is the user's to edit.
+    let config =
+        switchyard::config::load(&switchyard::fuzzing::example_dir().join("switchyard.toml"))
+            .expect("example config");
     let table = config.table;
     let geo = config.geo;
     let peer: std::net::IpAddr = "127.0.0.1".parse().unwrap();

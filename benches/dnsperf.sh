@@ -78,9 +78,11 @@ print("%04x%02x00%s" % (fam, net.prefixlen, net.network_address.packed[:n].hex()
 fi
 
 
-# Switchyard on the bundled example, twice, on free ports. The profiles are
-# copied without their [monitor] tables: the example's endpoints are
-# documentation addresses, and benchmarks send nothing beyond loopback.
+# Switchyard on the bundled example (the tests' copy of it in
+# tests/fixtures/example/: the bundled files are the user's to edit), twice,
+# on free ports. The profiles are copied without their [monitor] tables: the
+# example's endpoints are documentation addresses, and benchmarks send
+# nothing beyond loopback.
 #  - "switchyard": rate limiting and cookies off, as before they existed;
 #  - "sy+limits": rate limiting on for every response (nothing exempt, a
 #    rate no load here reaches, so every response is counted and none is
@@ -88,13 +90,14 @@ fi
 #    every response). LIMITS=0 skips it.
 LIMITS=${LIMITS:-1}
 mkdir -p "$work/profiles"
-for f in profiles/*.toml; do
+example=tests/fixtures/example
+for f in "$example"/profiles/*.toml; do
   awk '/^\[monitor\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$f" > "$work/profiles/$(basename "$f")"
 done
 sy_config() { # port admin-port extra-toml
   sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$1\"]|" \
       -e "s|^listen = \"127.0.0.1:8053\"|listen = \"127.0.0.1:$2\"|" \
-      -e "s|^database = \"geoip/|database = \"$PWD/geoip/|" switchyard.toml
+      -e "s|^database = \"geoip/|database = \"$PWD/geoip/|" "$example/switchyard.toml"
   printf '%b\n' "$3"
 }
 sy_port=$(free_port)

@@ -16,8 +16,14 @@ DURATION=${DURATION:-20}
 PROTOCOL=http
 PER_PROFILE=10
 
+# PERF=1 records a perf profile of the server: that needs symbols, which the
+# release build does not have (it is stripped), so it runs the profiling
+# build (Cargo.toml, [profile.profiling]: release with symbols and line tables).
+PROFILE=release
+[ -n "${PERF:-}" ] && PROFILE=profiling
 cargo build --release --quiet --example health_backend
-cargo build --release --quiet
+cargo build --profile "$PROFILE" --quiet
+BIN=target/$PROFILE/switchyard
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -50,8 +56,8 @@ for p in $(seq 1 "$profiles"); do
     printf '[[endpoints]]\nname = "e%d"\ntarget = "192.0.2.%d"\nprobe = %s\n' "$e" "$(( n % 250 + 1 ))" "$probe" >> "$f"
   done
 done
-target/release/switchyard check --config "$work/switchyard.toml" >/dev/null
-RUST_LOG=warn taskset -c 0 target/release/switchyard serve --config "$work/switchyard.toml" 2>"$work/log" &
+"$BIN" check --config "$work/switchyard.toml" >/dev/null
+RUST_LOG=warn taskset -c 0 "$BIN" serve --config "$work/switchyard.toml" 2>"$work/log" &
 pids+=($!); spid=$!
 
 count() { curl -s "http://127.0.0.1:$bport/count" 2>/dev/null || python3 -c "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:$bport/count').read().decode())"; }

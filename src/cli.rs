@@ -564,8 +564,45 @@ fn drain_line(d: &Value) -> String {
     }
 }
 
-/// Polls the status until the drain of `profile`/`endpoint` is complete.
+/// How often `drain --wait` prints where the drain stands when its output
+/// is not a terminal: every 5 s, every 30 s while more than two minutes are
+/// left. On a terminal it rewrites one line every second.
+fn progress_every(remaining_s: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(if remaining_s > 120 { 30 } else { 5 })
+}
+
+/// `2026-12-02T14:32:10.123Z` as a time.
+fn parse_time(t: &Value) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339_weak(t.as_str()?).ok()
+}
+
+/// A drain in progress, in one line: the time left, when, and the last
+/// answer that named the endpoint (how long before the status was made).
+fn drain_progress(d: &Value, generated_at: &Value) -> String {
+    let at = short_time(d["drained_at"].as_str().unwrap_or("?"));
+    let last = match d["last_served"].as_str() {
+        Some(l) => {
+            let ago = parse_time(generated_at)
+                .zip(parse_time(&d["last_served"]))
+                .and_then(|(now, then)| now.duration_since(then).ok())
+                .map(|ago| format!(" ({} ago)", left(Some(ago.as_secs()))))
+                .unwrap_or_default();
+            format!("last answered {}{ago}", short_time(l))
+        }
+        None => "not answered since tracked".to_string(),
+    };
+    format!(
+        "draining, {} left (drained at {at}); {last}",
+        left(d["remaining_s"].as_u64())
+    )
+}
+
+/// Polls the status until the drain of `profile`/`endpoint` is complete,
+/// showing how it stands meanwhile ([`progress_every`]).
 fn wait_drained(addr: SocketAddr, profile: &str, endpoint: &str) -> Result<ExitCode> {
+    use std::io::{IsTerminal, Write};
+    let tty = std::io::stdout().is_terminal();
+    let mut printed: Option<std::time::Instant> = None;
     // Bounded: a drain completes within the longest TTL (at most about
     // 68 years by the protocol, a day or so in practice); the loop also
     // ends when the drain is undone.
@@ -587,20 +624,54 @@ fn wait_drained(addr: SocketAddr, profile: &str, endpoint: &str) -> Result<ExitC
                     .find(|e| e["name"].as_str() == Some(endpoint))
                     .cloned()
             });
+        // On a terminal, the progress line is replaced by the result, and
+        // ended (kept) before an error.
+        let progressing = tty && printed.is_some();
+        let end = || {
+            if progressing {
+                println!();
+            }
+        };
         let Some(ep) = ep else {
+            end();
             bail!("{profile}/{endpoint} is no longer in the configuration");
         };
         let o = &ep["override"];
         if o["action"].as_str() != Some("drain") || o["in_force"].as_bool() != Some(true) {
+            end();
             bail!("the drain of {profile}/{endpoint} was undone or ran out before it completed");
         }
         let d = &o["drain"];
         if d["drained"].as_bool() == Some(true) {
-            out!("{profile}/{endpoint}: {}", drain_line(d));
+            let clear = if progressing { "\r\x1b[2K" } else { "" };
+            out!("{clear}{profile}/{endpoint}: {}", drain_line(d));
             return Ok(ExitCode::SUCCESS);
         }
-        let wait = d["remaining_s"].as_u64().unwrap_or(1).clamp(1, 5);
-        std::thread::sleep(std::time::Duration::from_secs(wait));
+        let remaining = d["remaining_s"].as_u64().unwrap_or(1);
+        let line = format!(
+            "{profile}/{endpoint}: {}",
+            drain_progress(d, &doc["generated_at"])
+        );
+        let every = progress_every(remaining);
+        let pause = if tty {
+            let mut stdout = std::io::stdout().lock();
+            if write!(stdout, "\r\x1b[2K{line}")
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return Ok(ExitCode::SUCCESS);
+            }
+            printed = Some(std::time::Instant::now());
+            std::time::Duration::from_secs(1)
+        } else {
+            if printed.is_none_or(|t| t.elapsed() + std::time::Duration::from_millis(500) >= every)
+            {
+                out!("{line}");
+                printed = Some(std::time::Instant::now());
+            }
+            every.min(std::time::Duration::from_secs(remaining.max(1)))
+        };
+        std::thread::sleep(pause);
     }
 }
 
@@ -608,8 +679,16 @@ fn wait_drained(addr: SocketAddr, profile: &str, endpoint: &str) -> Result<ExitC
 /// configuration on disk, what it would change in the answers. The diff
 /// needs the running server (its health decides the answers), so an
 /// unreachable one is an error (exit 2), never a guess.
-pub fn check_diff(addr: SocketAddr, json: bool) -> Result<ExitCode> {
-    let (code, doc) = match call(addr, "POST", "/api/v1/reload?dry_run=1") {
+///
+/// With `staged`, the configuration on disk with the staged profiles
+/// (`profiles.staged/`) on top: what `switchyard apply` would change.
+pub fn check_diff(addr: SocketAddr, json: bool, staged: bool) -> Result<ExitCode> {
+    let path = if staged {
+        "/api/v1/reload?dry_run=1&staged=1"
+    } else {
+        "/api/v1/reload?dry_run=1"
+    };
+    let (code, doc) = match call(addr, "POST", path) {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
@@ -624,9 +703,19 @@ pub fn check_diff(addr: SocketAddr, json: bool) -> Result<ExitCode> {
                 out!("{}", serde_json::to_string_pretty(&doc["dry_run"])?);
                 return Ok(ExitCode::SUCCESS);
             }
+            if staged && doc["staged"].is_null() {
+                bail!(
+                    "the running server at {addr} does not read staged profiles (it is older than this command): nothing compared"
+                );
+            }
             let dry = &doc["dry_run"];
             let config = doc["config"].as_str().unwrap_or("its configuration");
-            out!("the running server at {addr}, reading {config} (nothing applied):");
+            match doc["staged"].as_str() {
+                Some(dir) => out!(
+                    "the running server at {addr}, reading {config} with the profiles staged in {dir} (nothing applied):"
+                ),
+                None => out!("the running server at {addr}, reading {config} (nothing applied):"),
+            }
             for line in dry["text"].as_str().unwrap_or("").lines() {
                 out!("{line}");
             }

@@ -108,9 +108,15 @@ pub fn shown(value: &str) -> String {
     format!("{}… ({} bytes)", &value[..end], value.len())
 }
 
+/// Longest command a message suggests (`` `switchyard ...` ``) that
+/// [`shorten_quoted`] keeps whole.
+const COMMAND_MAX: usize = 1024;
+
 /// Shortens every quoted stretch (between backticks or double quotes)
 /// longer than [`shown`] allows, for messages that embed values written by
-/// someone else (parser errors quote the offending value whole).
+/// someone else (parser errors quote the offending value whole). A command
+/// the message suggests, in backticks and starting with `switchyard `, is
+/// kept whole up to 1024 bytes: cut, it is useless.
 pub fn shorten_quoted(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len().min(1024));
     let mut rest = msg;
@@ -121,7 +127,12 @@ pub fn shorten_quoted(msg: &str) -> String {
             break;
         };
         out.push_str(&rest[..=open]);
-        out.push_str(&shown(&after[..close]));
+        let quoted = &after[..close];
+        if q == '`' && quoted.starts_with("switchyard ") && quoted.len() <= COMMAND_MAX {
+            out.push_str(quoted);
+        } else {
+            out.push_str(&shown(quoted));
+        }
         out.push(q);
         rest = &after[close + 1..];
     }
@@ -156,6 +167,17 @@ mod tests {
         assert_eq!(shorten_quoted("`a` and \"b\""), "`a` and \"b\"");
         assert_eq!(shorten_quoted("unbalanced `quote"), "unbalanced `quote");
         assert!(shorten_quoted(&"y".repeat(5000)).ends_with("(message cut)"));
+        // A suggested command stays whole; a value does not.
+        let path = format!("/{}/k.key", "d".repeat(90));
+        let cmd = format!("switchyard dnssec keygen --zone z. --out {path}");
+        let m = shorten_quoted(&format!("`{path}` is missing: run `{cmd}`"));
+        assert!(m.ends_with(&format!("run `{cmd}`")), "{m}");
+        assert!(
+            m.starts_with("`/ddd") && m.contains("bytes)` is missing"),
+            "{m}"
+        );
+        let huge = format!("switchyard {}", "x".repeat(COMMAND_MAX));
+        assert!(shorten_quoted(&format!("`{huge}`")).contains("bytes)"));
     }
 
     #[test]

@@ -16,11 +16,21 @@ use crate::dns::answer::{self, Answerer, Transport};
 use crate::geo::GeoDb;
 use crate::routing::RoutingTable;
 
-/// The bundled example configuration, compiled once per process.
+/// `tests/fixtures/example/`: a copy of the bundled example configuration
+/// (`switchyard.toml` and `profiles/`), which the fuzz targets, the tests
+/// and the benchmarks read instead of the bundled files: those are the
+/// user's to edit, and an edit must not change what these check
+/// (`scripts/example-fixture.sh` keeps the copy equal to the bundled
+/// example).
+pub fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/example")
+}
+
+/// The example configuration ([`example_dir`]), compiled once per process.
 fn example() -> &'static (RoutingTable, Option<Arc<GeoDb>>) {
     static EXAMPLE: OnceLock<(RoutingTable, Option<Arc<GeoDb>>)> = OnceLock::new();
     EXAMPLE.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("switchyard.toml");
+        let path = example_dir().join("switchyard.toml");
         match crate::config::load(&path) {
             Ok(c) => (c.table, c.geo),
             Err(e) => panic!("the example configuration does not load: {e}"),
@@ -28,11 +38,12 @@ fn example() -> &'static (RoutingTable, Option<Arc<GeoDb>>) {
     })
 }
 
-/// Writes the example configuration into `dir` with its zone signed by a
-/// new key of `algorithm` (paths made absolute), for the fuzz target, the
-/// no-allocation test and the benchmark; returns the configuration's path.
+/// Writes the example configuration ([`example_dir`]) into `dir` with its
+/// zone signed by a new key of `algorithm` (paths made absolute), for the
+/// fuzz target, the no-allocation test and the benchmark; returns the
+/// configuration's path.
 pub fn signed_example_config(dir: &Path, algorithm: crate::dnssec::Algorithm) -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = example_dir();
     let zone = match crate::proto::name::DomainName::parse("tm.example.test.", None) {
         Ok(z) => z,
         Err(e) => panic!("{e}"),
@@ -45,16 +56,16 @@ pub fn signed_example_config(dir: &Path, algorithm: crate::dnssec::Algorithm) ->
     if let Err(e) = crate::dnssec::key::write_new(&key_path, &key.to_text(), true) {
         panic!("cannot write the key: {e}");
     }
-    let text = match std::fs::read_to_string(repo.join("switchyard.toml")) {
+    let text = match std::fs::read_to_string(example.join("switchyard.toml")) {
         Ok(t) => t,
         Err(e) => panic!("cannot read the example: {e}"),
     };
     let text = text
         .replace(
             "dir = \"profiles\"",
-            &format!("dir = {:?}", repo.join("profiles")),
+            &format!("dir = {:?}", example.join("profiles")),
         )
-        .replace("\"geoip/", &format!("\"{}/geoip/", repo.display()))
+        .replace("\"geoip/", &format!("\"{}/geoip/", example.display()))
         .replace("state_file = \"switchyard.state\"", "");
     let text = format!("{text}\ndnssec = {{ key = {{ file = {key_path:?} }} }}\n");
     let path = dir.join("switchyard.toml");

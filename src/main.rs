@@ -83,7 +83,16 @@ enum Command {
         /// With --diff: print the dry run's JSON.
         #[arg(long, requires = "diff")]
         json: bool,
+        /// With the profiles staged in `profiles.staged/` (what `switchyard
+        /// import` writes) on top of the live ones: what `switchyard apply`
+        /// would put live.
+        #[arg(long)]
+        staged: bool,
     },
+    /// Put the staged profiles live: check the configuration with them,
+    /// then move each file of `profiles.staged/` into the profiles
+    /// directory (the file watch, or `switchyard reload`, loads them).
+    Apply,
     /// Show every profile and endpoint of the running server.
     Status {
         /// Print the status JSON instead of a table.
@@ -119,7 +128,7 @@ enum Command {
     /// Disable, drain, enable or resume an endpoint at runtime (kept in the
     /// state file, and in a cluster on every node).
     #[command(
-        after_help = "Examples:\n  switchyard endpoint disable api.tm.example.com eu-west --for 30m --reason \"CHG-1234\"\n  switchyard endpoint drain api.tm.example.com eu-west --wait\n  switchyard endpoint resume api.tm.example.com eu-west"
+        after_help = "Examples (the bundled configuration's names):\n  switchyard endpoint disable todoapi.tm.example.test secondary --for 30m --reason \"CHG-1234\"\n  switchyard endpoint drain canary.tm.example.test canary --wait\n  switchyard endpoint resume todoapi.tm.example.test secondary"
     )]
     Endpoint {
         /// What to do.
@@ -186,13 +195,19 @@ enum ImportSource {
         /// the only zone of the configuration (-c)].
         #[arg(long)]
         zone: Option<String>,
-        /// Where to write the files [default: the profiles directory of
-        /// the configuration (-c), else ./profiles].
+        /// Where to write the files [default: the staging directory
+        /// beside the profiles directory of the configuration (-c),
+        /// `profiles.staged/`: nothing goes live until `switchyard apply`].
         #[arg(long)]
         out: Option<PathBuf>,
         /// Replace existing files (otherwise nothing is written).
         #[arg(long)]
         force: bool,
+        /// Put the profiles live at once: stage them, check the
+        /// configuration with them, then apply them (as `switchyard
+        /// apply`).
+        #[arg(long, conflicts_with = "out")]
+        apply: bool,
     },
 }
 
@@ -207,7 +222,8 @@ enum DnssecCommand {
         /// The signing algorithm: ecdsap256sha256 or ed25519.
         #[arg(long, default_value = "ecdsap256sha256", value_parser = Algorithm::parse)]
         algorithm: Algorithm,
-        /// Where to write the key [default: keys/ZONE.key].
+        /// Where to write the key [default: keys/ZONE.key beside the
+        /// configuration (-c)].
         #[arg(long)]
         out: Option<PathBuf>,
         /// Replace an existing key file (a published key then stops
@@ -280,12 +296,39 @@ fn main() -> ExitCode {
             Err(e) => anyhow::bail!("{e} (or give the admin API with --admin)"),
         }
     };
+    // How the commands this one suggests name the configuration (quoted
+    // for a shell when it needs to be).
+    let again = |command: &str| {
+        if !config_given {
+            return format!("switchyard {command}");
+        }
+        let path = cli.config.display().to_string();
+        let plain = path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@".contains(&b));
+        if plain {
+            format!("switchyard {command} -c {path}")
+        } else {
+            format!("switchyard {command} -c '{}'", path.replace('\'', "'\\''"))
+        }
+    };
     let result = match cli.command {
-        Command::Check { diff: false, .. } => check(&cli.config),
-        Command::Check { diff: true, json } => match check(&cli.config) {
-            Ok(code) if code == ExitCode::SUCCESS => admin().and_then(|a| cli::check_diff(a, json)),
+        Command::Check {
+            diff: false,
+            staged,
+            ..
+        } => check(&cli.config, staged),
+        Command::Check {
+            diff: true,
+            json,
+            staged,
+        } => match check(&cli.config, staged) {
+            Ok(code) if code == ExitCode::SUCCESS => {
+                admin().and_then(|a| cli::check_diff(a, json, staged))
+            }
             other => other,
         },
+        Command::Apply => apply(&cli.config, &again),
         Command::Serve => serve(cli.config),
         Command::Status { json } => admin().and_then(|a| cli::status(a, json)),
         Command::Cluster { json, action: None } => admin().and_then(|a| cli::cluster(a, json)),
@@ -338,8 +381,19 @@ fn main() -> ExitCode {
                     zone,
                     out,
                     force,
+                    apply,
                 },
-        } => import_azure(&files, zone, out, force, &cli.config),
+        } => import_azure(
+            &files,
+            ImportOptions {
+                zone,
+                out,
+                force,
+                apply,
+            },
+            &cli.config,
+            &again,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -446,8 +500,13 @@ fn configured_ds(zone: &str, path: &std::path::Path) -> Result<Vec<String>, Stri
     Ok(lines)
 }
 
-fn check(path: &std::path::Path) -> Result<ExitCode> {
-    match config::load(path) {
+fn check(path: &std::path::Path, staged: bool) -> Result<ExitCode> {
+    let loaded = if staged {
+        config::load_staged(path, &config::Carry::default())
+    } else {
+        config::load(path)
+    };
+    match loaded {
         Ok(cfg) => {
             for w in &cfg.warnings {
                 out!("warning: {w}");
@@ -480,8 +539,25 @@ fn check(path: &std::path::Path) -> Result<ExitCode> {
                 }
             }
             let signed = t.zones.iter().filter(|z| z.signer.is_some()).count();
+            let with_staged = if staged {
+                let dir = config::staged_dir(&cfg.settings.profiles_dir);
+                let n = switchyard::import::staged_files(&dir)
+                    .map_err(anyhow::Error::msg)?
+                    .len();
+                if n == 0 {
+                    format!(", and nothing staged in {}", dir.display())
+                } else {
+                    format!(
+                        ", with {n} staged profile file{} from {}",
+                        plural(n),
+                        dir.display()
+                    )
+                }
+            } else {
+                String::new()
+            };
             out!(
-                "{}: ok ({} zone{}{}, {} profile{}, {} endpoint{})",
+                "{}: ok ({} zone{}{}, {} profile{}, {} endpoint{}{with_staged})",
                 path.display(),
                 t.zones.len(),
                 plural(t.zones.len()),
@@ -515,7 +591,7 @@ fn dnssec(command: DnssecCommand, config_path: &std::path::Path) -> Result<ExitC
             algorithm,
             out,
             force,
-        } => cli::keygen(&zone, algorithm, out.as_deref(), force),
+        } => cli::keygen(&zone, algorithm, out.as_deref(), force, config_path),
         DnssecCommand::Ds {
             zone,
             key: Some(key),
@@ -529,18 +605,26 @@ fn dnssec(command: DnssecCommand, config_path: &std::path::Path) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// `switchyard import azure`: read the inputs, map them (pure), write the
-/// files, print what was not carried over and what to do next.
-fn import_azure(
-    files: &[PathBuf],
+/// How `switchyard import` writes.
+struct ImportOptions {
     zone: Option<String>,
     out: Option<PathBuf>,
     force: bool,
+    apply: bool,
+}
+
+/// `switchyard import azure`: read the inputs, map them (pure), write the
+/// files (staged by default, so nothing goes live before `switchyard
+/// apply`), print what was not carried over and what to do next.
+fn import_azure(
+    files: &[PathBuf],
+    opts: ImportOptions,
     config_path: &std::path::Path,
+    again: &dyn Fn(&str) -> String,
 ) -> Result<ExitCode> {
     use switchyard::import::{self, azure};
     let defaults = import::config_defaults(config_path).map_err(anyhow::Error::msg)?;
-    let zone = match (zone, &defaults) {
+    let zone = match (opts.zone, &defaults) {
         (Some(z), _) => z,
         (None, Some((zones, _))) if zones.len() == 1 => zones[0].clone(),
         (None, Some((zones, _))) => anyhow::bail!(
@@ -553,11 +637,21 @@ fn import_azure(
             config_path.display()
         ),
     };
-    let dir = out.unwrap_or_else(|| {
-        defaults
-            .as_ref()
-            .map_or_else(|| PathBuf::from("profiles"), |(_, d)| d.clone())
-    });
+    let live = defaults
+        .as_ref()
+        .map_or_else(|| PathBuf::from("profiles"), |(_, d)| d.clone());
+    let staged = config::staged_dir(&live);
+    if opts.apply {
+        let waiting = import::staged_files(&staged).map_err(anyhow::Error::msg)?;
+        if !waiting.is_empty() {
+            let names: Vec<String> = waiting.iter().map(|p| p.display().to_string()).collect();
+            anyhow::bail!(
+                "other profiles are staged already ({}): --apply would put them live too; apply them first (`{}`), or remove them, or import without --apply",
+                names.join(", "),
+                again("apply")
+            );
+        }
+    }
     let mut inputs = Vec::new();
     for f in files {
         let (label, text) = if f.as_os_str() == "-" {
@@ -584,7 +678,12 @@ fn import_azure(
             return Ok(ExitCode::from(1));
         }
     };
-    let written = import::write_files(&dir, &result.files, force).map_err(anyhow::Error::msg)?;
+    let (dir, replaces) = match &opts.out {
+        Some(out) => (out.clone(), None),
+        None => (staged.clone(), Some(live.as_path())),
+    };
+    let written = import::write_files(&dir, &result.files, opts.force, replaces)
+        .map_err(anyhow::Error::msg)?;
     for n in &result.notices {
         out!("{n}");
     }
@@ -597,9 +696,14 @@ fn import_azure(
             config_path.display()
         );
     }
+    let verb = if opts.out.is_some() {
+        "wrote"
+    } else {
+        "staged"
+    };
     for (f, path) in result.files.iter().zip(&written) {
         out!(
-            "wrote {}: {} ({}, {} endpoint{})",
+            "{verb} {}: {} ({}, {} endpoint{})",
             path.display(),
             f.profile,
             f.routing,
@@ -607,9 +711,118 @@ fn import_azure(
             plural(f.endpoints)
         );
     }
+    let mut steps = Vec::new();
+    if opts.apply {
+        // What goes live must pass `check` with them.
+        if apply_checked(config_path, &staged, &live)? != ExitCode::SUCCESS {
+            eprintln!(
+                "not applied: the files stay staged in {}; fix them, then `{}`",
+                staged.display(),
+                again("apply")
+            );
+            return Ok(ExitCode::from(1));
+        }
+    } else if opts.out.is_none() {
+        steps.push(format!(
+            "nothing is live yet: the files wait in {} (the server does not read it)",
+            staged.display()
+        ));
+        steps.push(format!(
+            "check them: `{}`; see what they change in the running server's answers: `{}`",
+            again("check --staged"),
+            again("check --diff --staged")
+        ));
+        steps.push(format!(
+            "put them live: `{}` (moves them into {}, which the file watch loads)",
+            again("apply"),
+            live.display()
+        ));
+    } else {
+        steps.push(format!(
+            "{} is not read by the server unless it is the profiles directory ([profiles] dir, {}): move the files there when they should answer",
+            dir.display(),
+            live.display()
+        ));
+    }
+    steps.extend(result.next_steps.iter().cloned());
     out!("next:");
-    for step in &result.next_steps {
+    for step in &steps {
         out!("  - {step}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `switchyard apply`: the staged profiles go live, if the configuration
+/// with them passes `check`.
+fn apply(config_path: &std::path::Path, again: &dyn Fn(&str) -> String) -> Result<ExitCode> {
+    use switchyard::import;
+    let live = import::config_defaults(config_path)
+        .map_err(anyhow::Error::msg)?
+        .map_or_else(|| PathBuf::from("profiles"), |(_, d)| d);
+    let staged = config::staged_dir(&live);
+    if import::staged_files(&staged)
+        .map_err(anyhow::Error::msg)?
+        .is_empty()
+    {
+        anyhow::bail!(
+            "nothing is staged in {} (`switchyard import` writes there; so can you)",
+            staged.display()
+        );
+    }
+    let code = apply_checked(config_path, &staged, &live)?;
+    if code != ExitCode::SUCCESS {
+        eprintln!(
+            "nothing applied: the files stay staged in {}; fix them, then `{}`",
+            staged.display(),
+            again("apply")
+        );
+    }
+    Ok(code)
+}
+
+/// Checks the configuration at `config_path` with the staged profiles;
+/// when it passes, moves them from `staged` into `live` and says how they
+/// get loaded. Prints the problems and exits 1 otherwise, moving nothing.
+fn apply_checked(
+    config_path: &std::path::Path,
+    staged: &std::path::Path,
+    live: &std::path::Path,
+) -> Result<ExitCode> {
+    let cfg = match config::load_staged(config_path, &config::Carry::default()) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            for e in &errors.0 {
+                out!("{e}");
+            }
+            eprintln!("{} problem{} found", errors.0.len(), plural(errors.0.len()));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    for w in &cfg.warnings {
+        out!("warning: {w}");
+    }
+    let applied = switchyard::import::apply(staged, live).map_err(anyhow::Error::msg)?;
+    for a in &applied {
+        out!(
+            "applied {}{}",
+            a.path.display(),
+            if a.replaced {
+                " (replaces the live file)"
+            } else {
+                ""
+            }
+        );
+    }
+    if cfg.settings.watch {
+        out!(
+            "the running server's file watch loads {} within a second (a stopped one at its start)",
+            if applied.len() == 1 { "it" } else { "them" }
+        );
+    } else {
+        out!(
+            "[profiles] watch = false: `switchyard reload` (or SIGHUP) puts {} live",
+            if applied.len() == 1 { "it" } else { "them" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

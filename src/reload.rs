@@ -288,7 +288,11 @@ impl Reloader {
     /// with the running table's. Stops before the swap: nothing that runs
     /// changes (table, health, overrides, prober, state file, metrics,
     /// status page). A broken candidate returns the errors a reload would.
-    pub async fn dry_run(&self) -> Result<DryRun, ConfigErrors> {
+    ///
+    /// With `staged`, the candidate has the staged profile files on top of
+    /// the live ones ([`config::load_staged`]): what `switchyard apply`
+    /// would change; the staged directory is returned with the diff.
+    pub async fn dry_run(&self, staged: bool) -> Result<(DryRun, Option<PathBuf>), ConfigErrors> {
         // Serialised with reloads: the running table cannot be swapped
         // while the candidate is compared with it.
         let live = self.live.lock().await;
@@ -298,7 +302,11 @@ impl Reloader {
         let path = self.path.clone();
         let work = tokio::task::spawn_blocking(move || {
             let before: Vec<Status> = probes.iter().map(|p| p.cell.get()).collect();
-            let cfg = config::load_with(&path, &carry)?;
+            let cfg = if staged {
+                config::load_staged(&path, &carry)?
+            } else {
+                config::load_with(&path, &carry)?
+            };
             let diff = crate::config::diff::diff(
                 crate::config::diff::Side {
                     table: &running,
@@ -320,15 +328,20 @@ impl Reloader {
         info!(
             changes = diff.names.len(),
             unchanged = diff.unchanged,
+            staged,
             "dry-run reload: nothing applied"
         );
-        Ok(DryRun {
+        let dry = DryRun {
             text: diff.render(),
             diff,
             restart_needed,
             warnings,
             health_changed,
-        })
+        };
+        Ok((
+            dry,
+            staged.then(|| config::staged_dir(&settings.profiles_dir)),
+        ))
     }
 
     /// Applies a runtime override (disable, drain, enable or resume) to an

@@ -3,7 +3,7 @@
 //!
 //! | method and path | returns |
 //! |---|---|
-//! | `GET /` | the status page (self-contained HTML) |
+//! | `GET /` | the status page (self-contained HTML, its first view rendered on the server) |
 //! | `GET /healthz` | `200 ok` when DNS listeners and prober run |
 //! | `GET /api/v1/status` | profiles, endpoints, statuses, last probes |
 //! | `GET /api/v1/explain?name=&type=&client=&ecs=` | the answer and why |
@@ -18,6 +18,7 @@
 
 pub mod client;
 mod metrics;
+mod page;
 mod status;
 
 use std::net::IpAddr;
@@ -334,7 +335,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-async fn page() -> Response {
+/// The status page, with the status document rendered in it, so it reads
+/// without JavaScript; its script refreshes it.
+async fn page(State(state): State<Arc<AdminState>>) -> Response {
+    let html = page::render(PAGE, &status_doc(&state), std::time::SystemTime::now());
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -342,7 +346,7 @@ async fn page() -> Response {
             "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
         ),
     );
-    (headers, Html(PAGE)).into_response()
+    (headers, Html(html)).into_response()
 }
 
 async fn healthz(State(state): State<Arc<AdminState>>) -> Response {
@@ -356,6 +360,11 @@ async fn healthz(State(state): State<Arc<AdminState>>) -> Response {
 }
 
 async fn status(State(state): State<Arc<AdminState>>) -> Response {
+    axum::Json(status_doc(&state)).into_response()
+}
+
+/// What `/api/v1/status` returns and the page shows.
+fn status_doc(state: &AdminState) -> status::StatusDoc {
     let table = state.shared.table.load();
     let problems: Vec<_> = state
         .shared
@@ -375,14 +384,7 @@ async fn status(State(state): State<Arc<AdminState>>) -> Response {
         .iter()
         .cloned()
         .collect();
-    axum::Json(status::build(
-        &table,
-        &problems,
-        cluster.as_deref(),
-        &overrides,
-        &history,
-    ))
-    .into_response()
+    status::build(&table, &problems, cluster.as_deref(), &overrides, &history)
 }
 
 #[derive(Deserialize)]
@@ -641,26 +643,36 @@ async fn set_endpoint(
     }
 }
 
-/// `?dry_run=1` of `POST /api/v1/reload`.
+/// `?dry_run=1` (and `&staged=1`) of `POST /api/v1/reload`.
 #[derive(Deserialize)]
 struct ReloadParams {
     dry_run: Option<String>,
+    staged: Option<String>,
 }
 
 async fn reload(
     State(state): State<Arc<AdminState>>,
     Query(params): Query<ReloadParams>,
 ) -> Response {
-    if matches!(params.dry_run.as_deref(), Some("1" | "true" | "yes")) {
-        return match state.reloader.dry_run().await {
-            Ok(dry) => axum::Json(json!({
+    let yes = |v: &Option<String>| matches!(v.as_deref(), Some("1" | "true" | "yes"));
+    let staged = yes(&params.staged);
+    if yes(&params.dry_run) {
+        return match state.reloader.dry_run(staged).await {
+            Ok((dry, staged)) => axum::Json(json!({
                 "result": "dry-run",
                 "config": state.reloader.path().display().to_string(),
+                "staged": staged.map(|d| d.display().to_string()),
                 "dry_run": dry,
             }))
             .into_response(),
             Err(errors) => rejected(&errors),
         };
+    }
+    if staged {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "staged=1 goes with dry_run=1: a reload reads only the live profiles; `switchyard apply` moves the staged ones there",
+        );
     }
     match state.reloader.reload("api").await {
         Ok(summary) => axum::Json(json!({ "result": "ok", "summary": summary })).into_response(),

@@ -239,7 +239,7 @@ pub fn admin_address(path: &Path) -> Result<Option<std::net::SocketAddr>, String
 /// Loads and validates the configuration at `path` and every profile it
 /// names. Nothing is half-applied: any error rejects the whole load.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    compile::load(path, &Carry::default())
+    compile::load(path, &Carry::default(), false)
 }
 
 /// Loads like [`load`], keeping what `carry` holds from the running
@@ -247,7 +247,32 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// endpoint runtime state by name, runtime overrides, and the GeoIP
 /// database when its file has not changed.
 pub fn load_with(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
-    compile::load(path, carry)
+    compile::load(path, carry, false)
+}
+
+/// Where profile files wait before they go live: `profiles.staged/` beside
+/// the profiles directory `profiles/` (`<dir>.staged`). `switchyard import`
+/// writes there; the file watch, reloads and the server never read it;
+/// `switchyard check --staged` and `check --diff --staged` read it on top
+/// of the live profiles, and `switchyard apply` moves its files into the
+/// profiles directory.
+pub fn staged_dir(profiles_dir: &Path) -> PathBuf {
+    match profiles_dir.file_name() {
+        Some(name) => {
+            let mut staged = name.to_os_string();
+            staged.push(".staged");
+            profiles_dir.with_file_name(staged)
+        }
+        None => profiles_dir.join("staged"),
+    }
+}
+
+/// Loads like [`load_with`], with the staged profile files
+/// ([`staged_dir`]) as if they were in the profiles directory: each
+/// replaces the live file of its name, or adds to them. What applying them
+/// would load.
+pub fn load_staged(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
+    compile::load(path, carry, true)
 }
 
 /// What a running server hands to the next load.

@@ -40,32 +40,68 @@ pub fn ds_lines(zone: &DomainName, key: &ZoneKey, ttl: u32) -> Vec<String> {
     vec![key.ds_text(zone, ttl)]
 }
 
+/// The directory the paths of the configuration at `config` are relative
+/// to (`""` for a bare file name: the working directory).
+fn config_dir(config: &Path) -> &Path {
+    config.parent().unwrap_or(Path::new(""))
+}
+
+/// `key` as the configuration at `config` names it in `file = ...`: relative
+/// to the configuration's directory when it is inside it, else absolute.
+fn as_configured(key: &Path, config: &Path) -> PathBuf {
+    let absolute = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let dir = config_dir(config);
+    let dir = absolute(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    });
+    let key = absolute(key);
+    match key.strip_prefix(&dir) {
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => key,
+    }
+}
+
 /// `switchyard dnssec keygen`: makes a key for `zone`, writes it to `out`
-/// (default [`default_key_path`]) and returns what to tell the operator.
+/// (relative to the working directory), by default to
+/// [`default_key_path`] in the directory of the configuration at `config`
+/// (`-c`), and returns what to tell the operator: the `file = ...` to add
+/// to that configuration, as it resolves it.
 pub fn keygen(
     zone: &str,
     algorithm: Algorithm,
     out: Option<&Path>,
     force: bool,
+    config: &Path,
 ) -> Result<Vec<String>, String> {
     let zone = parse_zone(zone)?;
-    let path = out.map_or_else(|| default_key_path(&zone), Path::to_path_buf);
+    let path = out.map_or_else(
+        || config_dir(config).join(default_key_path(&zone)),
+        Path::to_path_buf,
+    );
     let file = KeyFile::generate(&zone, algorithm)?;
     let text = file.to_text();
     let key = ZoneKey::from_file(file)?;
     write_new(&path, &text, force)?;
-    let shown = path.display().to_string();
     let mut lines = vec![format!(
-        "wrote {shown}: key tag {}, algorithm {} ({})",
+        "wrote {}: key tag {}, algorithm {} ({})",
+        path.display(),
         key.key_tag(),
         algorithm.number(),
         algorithm.name()
     )];
     lines.extend(ds_lines(&zone, &key, DEFAULT_TTL));
     lines.push(key.dnskey_text(&zone, DEFAULT_TTL));
-    let quoted = toml::Value::String(shown).to_string();
+    let configured = as_configured(&path, config).display().to_string();
+    let quoted = toml::Value::String(configured).to_string();
     lines.push(format!(
-        "Add `dnssec = {{ key = {{ file = {quoted} }} }}` to the zone in switchyard.toml, then give the DS record to the parent zone."
+        "Add `dnssec = {{ key = {{ file = {quoted} }} }}` to the zone in {}, then give the DS record to the parent zone.",
+        config.display()
     ));
     Ok(lines)
 }
@@ -94,7 +130,15 @@ mod tests {
     fn keygen_then_ds() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("keys/tm.example.test.key");
-        let lines = keygen("tm.example.test", Algorithm::Ed25519, Some(&out), false).unwrap();
+        let config = dir.path().join("switchyard.toml");
+        let lines = keygen(
+            "tm.example.test",
+            Algorithm::Ed25519,
+            Some(&out),
+            false,
+            &config,
+        )
+        .unwrap();
         assert_eq!(lines.len(), 4, "{lines:#?}");
         assert!(lines[0].starts_with(&format!("wrote {}: key tag ", out.display())));
         assert!(
@@ -108,7 +152,12 @@ mod tests {
             lines[1]
         );
         assert!(lines[2].starts_with("tm.example.test. 3600 IN DNSKEY 257 3 15 "));
-        assert!(lines[3].contains(&format!("file = \"{}\"", out.display())));
+        // Relative to the configuration's directory, as it resolves it.
+        assert!(
+            lines[3].contains("file = \"keys/tm.example.test.key\""),
+            "{}",
+            lines[3]
+        );
 
         let ds_out = ds("TM.example.test.", &out).unwrap();
         assert_eq!(ds_out.len(), 1);
@@ -118,13 +167,21 @@ mod tests {
             lines[1].to_ascii_lowercase()
         );
 
-        let e = keygen("tm.example.test", Algorithm::Ed25519, Some(&out), false).unwrap_err();
+        let e = keygen(
+            "tm.example.test",
+            Algorithm::Ed25519,
+            Some(&out),
+            false,
+            &config,
+        )
+        .unwrap_err();
         assert!(e.contains("already exists"), "{e}");
         keygen(
             "tm.example.test",
             Algorithm::EcdsaP256Sha256,
             Some(&out),
             true,
+            &config,
         )
         .unwrap();
         assert_ne!(ds("tm.example.test", &out).unwrap(), ds_out);

@@ -19,7 +19,9 @@
 //! | endpoint `customHeaders` | `probe = { headers = ... }` |
 //!
 //! Everything else is reported, one [`Notice`] per setting, never dropped
-//! quietly. An endpoint that cannot be written (no address, no known
+//! quietly: the key tables (`PROFILE_KEYS`, `ENDPOINT_KEYS`, ...) say what
+//! becomes of each key the importer knows, and a test checks every key of
+//! the fixtures is carried over or named. An endpoint that cannot be written (no address, no known
 //! location, no valid region) is written commented out, with the reason.
 
 use std::collections::BTreeMap;
@@ -137,10 +139,6 @@ pub fn import(inputs: &[Input], zone: &str) -> Result<Import, Vec<String>> {
         out.notices.append(&mut n);
     }
     out.notices.splice(0..0, notices);
-    out.next_steps.insert(
-        0,
-        "run `switchyard check`, then `switchyard reload` (or start the server)".into(),
-    );
     out.next_steps.push(format!(
         "{zone} must be delegated to Switchyard's name servers (NS records in its parent zone: README, \"Using it for a real domain\")"
     ));
@@ -290,24 +288,119 @@ struct AzSubnet {
     scope: Option<i64>,
 }
 
-/// Keys that describe the resource, not its behaviour.
-const PROFILE_META: &[&str] = &[
-    "id",
-    "name",
-    "type",
-    "location",
-    "tags",
-    "resourceGroup",
-    "etag",
-    "apiVersion",
-    "dependsOn",
-    "systemData",
-    "comments",
-    "condition",
-    "resources",
-    "endpoints",
+/// What becomes of a key of the input. With the tables below, the
+/// importer's whole vocabulary: every key of a profile, its `dnsConfig`
+/// and `monitorConfig`, and its endpoints is carried over or reported, one
+/// line each; a key in none of them is reported as unknown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fate {
+    /// Carried over; a value that cannot be is reported where it is read.
+    Mapped,
+    /// Carried over by these routing methods only; in a profile of another
+    /// method it does nothing (in Azure either) and is reported, one line
+    /// per key with every endpoint's value.
+    Only(&'static str),
+    /// Describes the Azure resource or its state at export, not how it
+    /// routes: named together on one line per profile.
+    Resource,
+    /// Not carried over, reported on its own line: why, and whether the
+    /// behaviour differs (a warning) or not (a note).
+    Dropped(Level, &'static str),
+}
+
+/// What becomes of each key of one kind of object.
+type KeyTable = &'static [(&'static str, Fate)];
+
+/// An ARM comment: the operator's text about the resource.
+const COMMENTS: Fate = Fate::Dropped(
+    Level::Note,
+    "not carried over: an ARM comment (this line keeps it in the file's header)",
+);
+/// An ARM deployment condition.
+const CONDITION: Fate = Fate::Dropped(
+    Level::Warning,
+    "not carried over: an ARM deployment condition; the profile is imported as if it were deployed: leave it out if it is not",
+);
+
+const PROFILE_KEYS: KeyTable = &[
+    ("trafficRoutingMethod", Fate::Mapped),
+    ("profileStatus", Fate::Mapped),
+    ("dnsConfig", Fate::Mapped),
+    ("monitorConfig", Fate::Mapped),
+    ("trafficViewEnrollmentStatus", Fate::Mapped),
+    ("maxReturn", Fate::Mapped),
+    ("allowedEndpointRecordTypes", Fate::Mapped),
+    ("endpoints", Fate::Mapped),
+    // The resource name: what nested endpoints of other profiles name.
+    ("name", Fate::Mapped),
+    // Template plumbing, followed by `arm`.
+    ("resources", Fate::Mapped),
+    ("dependsOn", Fate::Mapped),
+    ("id", Fate::Resource),
+    ("type", Fate::Resource),
+    ("location", Fate::Resource),
+    ("resourceGroup", Fate::Resource),
+    ("etag", Fate::Resource),
+    ("apiVersion", Fate::Resource),
+    ("systemData", Fate::Resource),
+    (
+        "tags",
+        Fate::Dropped(
+            Level::Note,
+            "not carried over: Switchyard profiles have no tags (this line keeps them in the file's header)",
+        ),
+    ),
+    ("comments", COMMENTS),
+    ("condition", CONDITION),
 ];
-const ENDPOINT_META: &[&str] = &[
+
+const DNS_KEYS: KeyTable = &[
+    ("relativeName", Fate::Mapped),
+    ("ttl", Fate::Mapped),
+    // Named in the next steps and in CNAMEs to unimported children.
+    ("fqdn", Fate::Mapped),
+];
+
+const MONITOR_KEYS: KeyTable = &[
+    ("protocol", Fate::Mapped),
+    ("port", Fate::Mapped),
+    ("path", Fate::Mapped),
+    ("intervalInSeconds", Fate::Mapped),
+    ("timeoutInSeconds", Fate::Mapped),
+    ("toleratedNumberOfFailures", Fate::Mapped),
+    ("expectedStatusCodeRanges", Fate::Mapped),
+    ("customHeaders", Fate::Mapped),
+    ("profileMonitorStatus", Fate::Resource),
+];
+
+const ENDPOINT_KEYS: KeyTable = &[
+    ("name", Fate::Mapped),
+    ("type", Fate::Mapped),
+    ("target", Fate::Mapped),
+    ("targetResourceId", Fate::Mapped),
+    ("endpointStatus", Fate::Mapped),
+    ("alwaysServe", Fate::Mapped),
+    ("customHeaders", Fate::Mapped),
+    ("minChildEndpoints", Fate::Mapped),
+    ("minChildEndpointsIPv4", Fate::Mapped),
+    ("minChildEndpointsIPv6", Fate::Mapped),
+    ("dependsOn", Fate::Mapped),
+    ("priority", Fate::Only("priority")),
+    ("weight", Fate::Only("weighted")),
+    ("endpointLocation", Fate::Only("performance")),
+    ("geoMapping", Fate::Only("geographic")),
+    ("subnets", Fate::Only("subnet")),
+    ("id", Fate::Resource),
+    ("resourceGroup", Fate::Resource),
+    ("apiVersion", Fate::Resource),
+    ("endpointMonitorStatus", Fate::Resource),
+    ("comments", COMMENTS),
+    ("condition", CONDITION),
+];
+
+/// Endpoint keys whose template expressions are not reported: they name
+/// the resource, and `arm` evaluates what it needs of them.
+const ENDPOINT_UNEVALUATED: &[&str] = &[
     "id",
     "name",
     "type",
@@ -319,6 +412,53 @@ const ENDPOINT_META: &[&str] = &[
     "endpointMonitorStatus",
     "targetResourceId",
 ];
+
+/// JSON paths that differ only in one index, written as one:
+/// `endpoints[0].weight`, `endpoints[2].weight` -> `endpoints[0,2].weight`;
+/// others are listed.
+fn indexes_together(paths: &[&str]) -> String {
+    let split = |p: &str| -> Option<(String, String, String)> {
+        let open = p.find('[')?;
+        let close = open + p[open..].find(']')?;
+        let index = &p[open + 1..close];
+        index.bytes().all(|b| b.is_ascii_digit()).then(|| {
+            (
+                p[..open].to_string(),
+                index.to_string(),
+                p[close + 1..].to_string(),
+            )
+        })
+    };
+    let parts: Option<Vec<_>> = paths.iter().map(|p| split(p)).collect();
+    match parts {
+        Some(parts)
+            if parts.len() > 1
+                && parts
+                    .iter()
+                    .all(|(a, _, c)| *a == parts[0].0 && *c == parts[0].2) =>
+        {
+            let indexes: Vec<&str> = parts.iter().map(|(_, i, _)| i.as_str()).collect();
+            format!("{}[{}]{}", parts[0].0, indexes.join(","), parts[0].2)
+        }
+        _ => paths.join(", "),
+    }
+}
+
+/// The fate of `key` in `table`; `None`: unknown to the importer.
+fn fate(table: &[(&str, Fate)], key: &str) -> Option<Fate> {
+    table.iter().find(|(k, _)| *k == key).map(|(_, f)| *f)
+}
+
+/// No value: null, or an empty string, array or object.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
 
 struct Cx<'a> {
     file: &'a str,
@@ -424,10 +564,10 @@ impl Cx<'_> {
         flat: &Flat,
         prefix: &str,
         other: &BTreeMap<String, Value>,
-        meta: &[&str],
+        known: &[(&str, Fate)],
     ) {
         for (k, v) in other {
-            if v.is_null() || meta.contains(&k.as_str()) {
+            if v.is_null() || fate(known, k).is_some() {
                 continue;
             }
             let key = if prefix.is_empty() {
@@ -448,7 +588,7 @@ impl Cx<'_> {
     fn profile(&mut self, f: &FoundProfile, zone: &str) -> Option<Draft> {
         let p = &f.profile;
         let az: AzProfile = self.read(p, &["name", "id", "endpoints", "resources", "dependsOn"])?;
-        self.unknown(p, "", &az.other, PROFILE_META);
+        self.unknown(p, "", &az.other, PROFILE_KEYS);
         let method_at = p.path("trafficRoutingMethod");
         let routing = match az
             .traffic_routing_method
@@ -483,7 +623,7 @@ impl Cx<'_> {
             );
             return None;
         };
-        self.unknown(p, "dnsConfig", &dns.other, &[]);
+        self.unknown(p, "dnsConfig", &dns.other, DNS_KEYS);
         let Some(relative) = dns
             .relative_name
             .map(|r| r.trim().trim_end_matches('.').to_ascii_lowercase())
@@ -596,7 +736,99 @@ impl Cx<'_> {
             }
         }
         self.ranks_and_names(&mut draft);
+        self.not_carried_over(f, routing);
         Some(draft)
+    }
+
+    /// Reports every key of the profile (and its monitor and endpoints)
+    /// that is not carried over and was not reported where it was read:
+    /// dropped ones one line each, keys of another routing method one line
+    /// per key, and the keys that describe the Azure resource together.
+    fn not_carried_over(&mut self, f: &FoundProfile, routing: &str) {
+        let mut resource: Vec<String> = Vec::new();
+        let monitor = f
+            .profile
+            .fields
+            .get("monitorConfig")
+            .map(|m| Flat::new(String::new(), m));
+        let mut objects: Vec<(&Flat, &str, KeyTable)> = vec![(&f.profile, "", PROFILE_KEYS)];
+        if let Some(m) = &monitor {
+            objects.push((m, "monitorConfig.", MONITOR_KEYS));
+        }
+        for (flat, prefix, table) in objects {
+            for (k, v) in &flat.fields {
+                if is_empty(v) {
+                    continue;
+                }
+                match fate(table, k) {
+                    Some(Fate::Resource) => resource.push(format!("{prefix}{k}")),
+                    Some(Fate::Dropped(level, why)) => {
+                        let at = f.profile.path(&format!("{prefix}{k}"));
+                        self.say(level, &at, format!("{} {why}", short(v)));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut unused: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let mut endpoint_resource: Vec<String> = Vec::new();
+        for e in &f.endpoints {
+            let name = e.fields.get("name").and_then(Value::as_str).unwrap_or("?");
+            for (k, v) in &e.fields {
+                if is_empty(v) || self.expressions.contains(&e.path(k)) {
+                    continue;
+                }
+                match fate(ENDPOINT_KEYS, k) {
+                    Some(Fate::Only(method)) if method != routing => {
+                        unused
+                            .entry(k.clone())
+                            .or_default()
+                            .push((e.path(k), format!("{} ({name})", short(v))));
+                    }
+                    Some(Fate::Resource) if !endpoint_resource.contains(k) => {
+                        endpoint_resource.push(k.clone());
+                    }
+                    Some(Fate::Dropped(level, why)) => {
+                        self.say(level, &e.path(k), format!("{} ({name}) {why}", short(v)));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for seen in unused.values() {
+            let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+            let at = indexes_together(&paths);
+            let values: Vec<&str> = seen.iter().map(|(_, v)| v.as_str()).collect();
+            self.note(
+                &at,
+                format!(
+                    "{} not carried over: {routing} routing does not use it (nor does Azure's)",
+                    values.join(", ")
+                ),
+            );
+        }
+        resource.sort_by_key(|k| (k.contains('.'), k.clone()));
+        endpoint_resource.sort();
+        resource.extend(endpoint_resource.iter().map(|k| format!("endpoints[].{k}")));
+        if !resource.is_empty() {
+            // In a template, which profile.
+            let at = if f.profile.at.is_empty() {
+                resource.join(", ")
+            } else {
+                format!("{}: {}", f.profile.at, resource.join(", "))
+            };
+            self.note(
+                &at,
+                "not carried over: they describe the Azure resource and its state at export (Switchyard probes for itself), not how it routes",
+            );
+        }
+    }
+
+    fn say(&mut self, level: Level, at: &str, message: String) {
+        match level {
+            Level::Warning => self.warn(at, message),
+            Level::Note => self.note(at, message),
+        }
     }
 
     fn monitor(&mut self, p: &Flat, m: Option<AzMonitor>) -> Monitor {
@@ -612,7 +844,7 @@ impl Cx<'_> {
                 ..Monitor::default()
             };
         };
-        self.unknown(p, "monitorConfig", &m.other, &[]);
+        self.unknown(p, "monitorConfig", &m.other, MONITOR_KEYS);
         let at = |k: &str| p.path(&format!("monitorConfig.{k}"));
         let protocol = match m
             .protocol
@@ -794,8 +1026,8 @@ impl Cx<'_> {
     }
 
     fn endpoint(&mut self, e: &Flat, d: &Draft) -> Option<Ep> {
-        let az: AzEndpoint = self.read(e, ENDPOINT_META)?;
-        self.unknown(e, "", &az.other, ENDPOINT_META);
+        let az: AzEndpoint = self.read(e, ENDPOINT_UNEVALUATED)?;
+        self.unknown(e, "", &az.other, ENDPOINT_KEYS);
         let raw_name = e
             .fields
             .get("name")
@@ -1441,10 +1673,11 @@ mod tests {
         ] {
             assert!(f.text.contains(line), "no `{line}` in\n{}", f.text);
         }
-        // Only the HTTPS difference is worth a line.
+        // The HTTPS difference, and the keys that describe the resource.
         assert_eq!(
             messages(&out),
-            "note: p.json: monitorConfig.protocol: HTTPS: Azure does not verify the certificates of its probes, so `tls_verify = false` is written; Switchyard verifies by default: remove it once the endpoints' certificates name their Host\n"
+            "note: p.json: monitorConfig.protocol: HTTPS: Azure does not verify the certificates of its probes, so `tls_verify = false` is written; Switchyard verifies by default: remove it once the endpoints' certificates name their Host\n\
+             note: p.json: id, location, resourceGroup, type, monitorConfig.profileMonitorStatus, endpoints[].endpointMonitorStatus: not carried over: they describe the Azure resource and its state at export (Switchyard probes for itself), not how it routes\n"
         );
         // The text is TOML.
         toml::from_str::<toml::Table>(&f.text).unwrap();
@@ -1723,5 +1956,65 @@ mod tests {
         )
         .unwrap_err();
         assert!(err[0].starts_with("--zone"), "{err:?}");
+    }
+
+    /// Every key with a value in every fixture (`tests/fixtures/azure/`) is
+    /// carried over, or named by a notice: the importer drops nothing
+    /// quietly (issue 20: `tags` and a priority profile's
+    /// `endpointLocation` were).
+    #[test]
+    fn every_key_is_carried_over_or_reported() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/azure");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(files.len() >= 7);
+        for path in files {
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            let doc: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let input = Input {
+                file: file.clone(),
+                doc: doc.clone(),
+            };
+            let out = import(&[input], "tm.example.test").unwrap();
+            // The keys the notices name: the last step of each path.
+            let reported: std::collections::BTreeSet<&str> = out
+                .notices
+                .iter()
+                .flat_map(|n| n.at.rsplit(": ").next().unwrap_or("").split(", "))
+                .map(|p| p.rsplit(['.', ']']).next().unwrap_or(p))
+                .collect();
+            let (found, _) = arm::profiles(&doc, &file, &mut Vec::new()).unwrap();
+            for f in found {
+                let routing = f.profile.fields["trafficRoutingMethod"]
+                    .as_str()
+                    .unwrap()
+                    .to_ascii_lowercase();
+                let mut objects = vec![(f.profile.clone(), PROFILE_KEYS)];
+                for (key, table) in [("dnsConfig", DNS_KEYS), ("monitorConfig", MONITOR_KEYS)] {
+                    if let Some(v) = f.profile.fields.get(key) {
+                        objects.push((Flat::new(String::new(), v), table));
+                    }
+                }
+                objects.extend(f.endpoints.iter().map(|e| (e.clone(), ENDPOINT_KEYS)));
+                for (flat, table) in objects {
+                    for (k, v) in &flat.fields {
+                        let carried = match fate(table, k) {
+                            Some(Fate::Mapped) => true,
+                            Some(Fate::Only(m)) => m == routing,
+                            _ => false,
+                        };
+                        assert!(
+                            carried || is_empty(v) || reported.contains(k.as_str()),
+                            "{file}: `{k}` = {v} is neither carried over nor reported:\n{}",
+                            messages(&out)
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -65,18 +65,30 @@ pub struct Import {
     pub files: Vec<ProfileFile>,
     /// Every setting not carried over, or carried over differently.
     pub notices: Vec<Notice>,
-    /// Next steps for the operator, one line each.
+    /// Next steps for the operator after the files are live, one line
+    /// each (the command line adds how to check and apply them first).
     pub next_steps: Vec<String>,
 }
 
 /// Writes `files` into `dir` (created if missing). Refuses, writing
-/// nothing, when a file exists already and `force` is false. Returns the
-/// paths written.
-pub fn write_files(dir: &Path, files: &[ProfileFile], force: bool) -> Result<Vec<PathBuf>, String> {
+/// nothing, when a file exists already (in `dir`, or in `live`, the live
+/// profiles directory a staged file would replace) and `force` is false.
+/// Returns the paths written.
+pub fn write_files(
+    dir: &Path,
+    files: &[ProfileFile],
+    force: bool,
+    live: Option<&Path>,
+) -> Result<Vec<PathBuf>, String> {
     let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(&f.file_name)).collect();
     if !force {
+        let live_paths = files
+            .iter()
+            .filter_map(|f| live.map(|l| l.join(&f.file_name)));
         let existing: Vec<String> = paths
             .iter()
+            .cloned()
+            .chain(live_paths)
             .filter(|p| p.exists())
             .map(|p| p.display().to_string())
             .collect();
@@ -95,6 +107,77 @@ pub fn write_files(dir: &Path, files: &[ProfileFile], force: bool) -> Result<Vec
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(paths)
+}
+
+/// The profile files (`*.toml`) waiting in the staging directory `staged`
+/// ([`crate::config::staged_dir`]), by name; none when it does not exist.
+pub fn staged_files(staged: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = match std::fs::read_dir(staged) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", staged.display())),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A staged file put live by [`apply`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// Where it is now, in the profiles directory.
+    pub path: PathBuf,
+    /// It replaced a live file of that name.
+    pub replaced: bool,
+}
+
+/// Moves every staged profile file from `staged` into the profiles
+/// directory `live`, each in one rename (so the file watch never reads half
+/// a file), replacing a live file of the same name; removes `staged` once
+/// empty. The caller checks the configuration with them first
+/// ([`crate::config::load_staged`]).
+pub fn apply(staged: &Path, live: &Path) -> Result<Vec<Applied>, String> {
+    let mut done = Vec::new();
+    for from in staged_files(staged)? {
+        let Some(name) = from.file_name() else {
+            continue;
+        };
+        let to = live.join(name);
+        let replaced = to.exists();
+        if std::fs::rename(&from, &to).is_err() {
+            // Another file system: copy beside the target under a name the
+            // watch ignores, then rename it into place.
+            let mut tmp_name = std::ffi::OsString::from(".");
+            tmp_name.push(name);
+            tmp_name.push(format!(".tmp-{}", std::process::id()));
+            let tmp = live.join(tmp_name);
+            std::fs::copy(&from, &tmp)
+                .and_then(|_| std::fs::rename(&tmp, &to))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    let moved = done.len();
+                    format!(
+                        "cannot move {} to {}: {e}{}",
+                        from.display(),
+                        to.display(),
+                        if moved > 0 {
+                            format!(" ({moved} moved before it)")
+                        } else {
+                            String::new()
+                        }
+                    )
+                })?;
+            let _ = std::fs::remove_file(&from);
+        }
+        done.push(Applied { path: to, replaced });
+    }
+    // Only when empty: anything else the operator put there stays.
+    let _ = std::fs::remove_dir(staged);
+    Ok(done)
 }
 
 /// The zones (`[[zones]] origin`) and the profiles directory of the server
@@ -140,21 +223,60 @@ mod tests {
             endpoints: 1,
             text: "one".into(),
         };
-        write_files(dir.path(), std::slice::from_ref(&f), false).unwrap();
+        write_files(dir.path(), std::slice::from_ref(&f), false, None).unwrap();
         let second = ProfileFile {
             text: "two".into(),
             ..f.clone()
         };
-        let err = write_files(dir.path(), std::slice::from_ref(&second), false).unwrap_err();
+        let err = write_files(dir.path(), std::slice::from_ref(&second), false, None).unwrap_err();
         assert!(err.contains("a.toml exists already"), "{err}");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("a.toml")).unwrap(),
             "one"
         );
-        write_files(dir.path(), &[second], true).unwrap();
+        write_files(dir.path(), std::slice::from_ref(&second), true, None).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.path().join("a.toml")).unwrap(),
             "two"
         );
+        // Staging a file the live directory has: refused without force.
+        let staged = dir.path().join("staged");
+        let err = write_files(&staged, &[second], false, Some(dir.path())).unwrap_err();
+        assert!(err.contains("a.toml exists already"), "{err}");
+        assert!(!staged.exists());
+    }
+
+    #[test]
+    fn apply_moves_staged_files_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, staged) = (
+            dir.path().join("profiles"),
+            dir.path().join("profiles.staged"),
+        );
+        std::fs::create_dir_all(&live).unwrap();
+        assert_eq!(apply(&staged, &live).unwrap(), Vec::new());
+        std::fs::create_dir_all(&staged).unwrap();
+        std::fs::write(live.join("a.toml"), "old").unwrap();
+        std::fs::write(staged.join("a.toml"), "new").unwrap();
+        std::fs::write(staged.join("b.toml"), "b").unwrap();
+        std::fs::write(staged.join("notes.txt"), "mine").unwrap();
+        let done = apply(&staged, &live).unwrap();
+        assert_eq!(
+            done,
+            vec![
+                Applied {
+                    path: live.join("a.toml"),
+                    replaced: true
+                },
+                Applied {
+                    path: live.join("b.toml"),
+                    replaced: false
+                }
+            ]
+        );
+        assert_eq!(std::fs::read_to_string(live.join("a.toml")).unwrap(), "new");
+        // What is not a profile stays staged, and so does the directory.
+        assert!(staged.join("notes.txt").exists());
+        assert!(staged_files(&staged).unwrap().is_empty());
     }
 }

@@ -111,3 +111,26 @@ fn no_module_imports_in_a_circle() {
         assert!(extra.is_empty(), "{low} reaches up into {extra:?}");
     }
 }
+
+/// The release binary ships stripped (issue 20: it was 85 MB of debug
+/// information), and a profiling profile keeps symbols and line tables for
+/// perf and callgrind; the benchmark that records perf profiles uses it.
+#[test]
+fn release_is_stripped_and_profiling_keeps_symbols() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root.join("Cargo.toml")).unwrap()).unwrap();
+    let profile = |name: &str| cargo["profile"][name].as_table().unwrap().clone();
+    let release = profile("release");
+    assert_eq!(release.get("strip"), Some(&toml::Value::Boolean(true)));
+    assert_eq!(release.get("debug"), Some(&toml::Value::Boolean(false)));
+    let profiling = profile("profiling");
+    assert_eq!(profiling["inherits"].as_str(), Some("release"));
+    assert_eq!(profiling["strip"], toml::Value::Boolean(false));
+    assert_eq!(profiling["debug"].as_str(), Some("line-tables-only"));
+    let prober = std::fs::read_to_string(root.join("benches/prober.sh")).unwrap();
+    assert!(
+        prober.contains("PROFILE=profiling") && prober.contains("perf record"),
+        "benches/prober.sh records perf profiles of a build with symbols"
+    );
+}

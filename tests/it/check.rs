@@ -24,14 +24,88 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The bundled example, as shipped: the tests read the copy in
+/// `tests/fixtures/example/` (CI checks it is the bundled example with
+/// `scripts/example-fixture.sh`), never `switchyard.toml` and `profiles/`
+/// at the root, which are the user's to edit.
 #[test]
 fn shipped_example_config_is_valid() {
-    let (code, out, err) = check(&repo().join("switchyard.toml"));
+    let (code, out, err) = check(&switchyard::fuzzing::example_dir().join("switchyard.toml"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(": ok ("), "{out}");
     assert!(
         !out.contains("warning"),
         "the example should be warning-free: {out}"
+    );
+}
+
+/// No test, benchmark or fuzz target reads the bundled `switchyard.toml`,
+/// `profiles/` or `keys/` from the repository root: the README tells users
+/// to edit those (its DNSSEC walkthrough adds a `dnssec` line and a key),
+/// and their edits must never fail the tests. They read the copy in
+/// `tests/fixtures/example/` or write their own. A line that names the
+/// repository root (`CARGO_MANIFEST_DIR`, `repo()`) within two lines of one
+/// of those paths is reported; `profiles/invalid/` (the error examples) and
+/// `profiles/README.md` (the schema) are documentation, not configuration.
+#[test]
+fn tests_never_read_the_bundled_configuration() {
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for dir in ["src", "tests", "benches", "fuzz/src"] {
+        rust_files(&repo().join(dir), &mut files);
+    }
+    let root = ["CARGO_MANIFEST_DIR", "repo()", "repo.join("];
+    let bundled = [
+        "\"switchyard.toml\"",
+        "\"/switchyard.toml\"",
+        "\"../switchyard.toml\"",
+        "\"profiles\"",
+        "\"profiles/",
+        "\"/profiles/",
+        "\"../profiles/",
+        "\"keys",
+        "\"/keys",
+    ];
+    let documentation = ["profiles/invalid", "profiles/README.md"];
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect();
+        // This test names the paths it looks for: skip its own lines.
+        let own = lines
+            .iter()
+            .position(|l| l.contains("fn tests_never_read_the_bundled_configuration"))
+            .map_or(0..0, |start| {
+                start..start + lines[start..].iter().position(|l| *l == "}").unwrap()
+            });
+        for (i, line) in lines.iter().enumerate() {
+            if own.contains(&i) || !root.iter().any(|r| line.contains(r)) {
+                continue;
+            }
+            let window = lines[i..lines.len().min(i + 3)].join("\n");
+            if bundled.iter().any(|b| window.contains(b))
+                && !documentation.iter().any(|d| window.contains(d))
+            {
+                found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "these read the bundled configuration, which users edit; use switchyard::fuzzing::example_dir() (tests/fixtures/example) or a Fixture:\n{}",
+        found.join("\n")
     );
 }
 
@@ -590,4 +664,164 @@ fn an_expired_timed_disable_is_not_reported_as_disabling() {
         "{out}"
     );
     assert!(!out.contains("/gone"), "{out}");
+}
+
+/// `switchyard` run from `cwd` (not the configuration's directory).
+fn run_from(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .current_dir(cwd)
+        .args(args)
+        .env_remove("SWITCHYARD_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Adds `line` to the zone of the fixture's `switchyard.toml` (the table
+/// before `[admin]`), as the operator does.
+fn add_to_zone(fx: &Fixture, line: &str) {
+    let path = fx.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text
+        .rfind("\n[admin]\n")
+        .expect("the fixture ends with [admin]");
+    let text = format!("{}\n{line}{}", &text[..at], &text[at..]);
+    std::fs::write(&path, text).unwrap();
+}
+
+/// `dnssec keygen -c OTHER/switchyard.toml` from another directory (issue
+/// 20, item 15) writes the key next to that configuration, and the `file =`
+/// it prints is what the configuration resolves: pasted in, `check` passes.
+#[test]
+fn keygen_writes_the_key_beside_the_configuration_it_is_given() {
+    let fx = Fixture::new("", &[]);
+    let config = fx.config_path();
+    let cwd = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_from(
+        cwd.path(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "dnssec",
+            "keygen",
+            "--zone",
+            "tm.example.test.",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let key = fx.dir.path().join("keys/tm.example.test.key");
+    assert!(key.is_file(), "no key beside the configuration: {out}");
+    assert!(
+        !cwd.path().join("keys").exists(),
+        "a key was written in the working directory: {out}"
+    );
+    assert!(
+        out.starts_with(&format!("wrote {}: key tag ", key.display())),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find_map(|l| l.split('`').nth(1).filter(|s| s.starts_with("dnssec = ")))
+        .unwrap_or_else(|| panic!("no dnssec line to add: {out}"));
+    assert_eq!(
+        line,
+        "dnssec = { key = { file = \"keys/tm.example.test.key\" } }"
+    );
+    assert!(
+        out.contains(&format!("to the zone in {}", config.display())),
+        "{out}"
+    );
+    add_to_zone(&fx, line);
+    let (code, out, err) = run_from(cwd.path(), &["-c", config.to_str().unwrap(), "check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(1 signed)"), "{out}");
+
+    // --out relative to the working directory, outside the configuration's
+    // directory: the line names it by its absolute path.
+    let fx = Fixture::new("", &[]);
+    let config = fx.config_path();
+    let (code, out, err) = run_from(
+        cwd.path(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "dnssec",
+            "keygen",
+            "--zone",
+            "tm.example.test.",
+            "--out",
+            "elsewhere/tm.key",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let abs = cwd.path().join("elsewhere/tm.key");
+    assert!(abs.is_file(), "{out}");
+    let line = out
+        .lines()
+        .find_map(|l| l.split('`').nth(1).filter(|s| s.starts_with("dnssec = ")))
+        .unwrap();
+    assert_eq!(
+        line,
+        format!(
+            "dnssec = {{ key = {{ file = {:?} }} }}",
+            abs.display().to_string()
+        )
+    );
+    add_to_zone(&fx, line);
+    let (code, out, err) = run_from(cwd.path(), &["-c", config.to_str().unwrap(), "check"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// The command `check` suggests for a missing key is printed whole (it was
+/// cut to `--out /tmp/… (93 bytes)`), and run as printed, from anywhere, it
+/// makes the key the configuration names.
+#[test]
+fn check_suggests_the_whole_keygen_command() {
+    let zone = zone_with_records("")
+        + "dnssec = { key = { file = \"keys/a-rather-long-key-file-name-for-the-zone.key\" } }\n";
+    let fx = Fixture::with_zone("", &zone, &[]);
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!out.contains('…'), "the message is cut: {out}");
+    let command = out
+        .split('`')
+        .nth(1)
+        .filter(|c| c.starts_with("switchyard dnssec keygen "))
+        .unwrap_or_else(|| panic!("no command suggested: {out}"));
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let cwd = tempfile::tempdir().unwrap();
+    let (code, out2, err) = run_from(cwd.path(), &args);
+    assert_eq!(code, 0, "`{command}`: {out2}{err}");
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 0, "after `{command}`: {out}{err}");
+}
+
+/// The secrets the README has you make in a clone are ignored by git, so
+/// `git add .` cannot commit a signing key; the example's health key is
+/// not a secret and stays tracked.
+#[test]
+fn secrets_made_in_a_clone_are_ignored_by_git() {
+    let ignored = |path: &str| {
+        Command::new("git")
+            .current_dir(repo())
+            .args(["check-ignore", "--quiet", "--no-index", path])
+            .status()
+            .expect("git is needed (the tests run in a clone)")
+            .success()
+    };
+    for secret in [
+        "keys/tm.example.com.key",
+        "keys/tm.example.com-2.key",
+        "cluster.key",
+        "secrets/oncall-hmac.key",
+        "profiles/keys/api.key",
+    ] {
+        assert!(ignored(secret), "{secret} is not in .gitignore");
+    }
+    assert!(!ignored("profiles/keys/todoapi.key"));
+    assert!(!ignored("switchyard.toml"));
 }

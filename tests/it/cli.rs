@@ -204,3 +204,65 @@ fn admin_commands_find_the_server_of_the_configuration_given() {
         "{err}"
     );
 }
+
+/// The README's commands that a quickstart user pastes against the bundled
+/// configuration name what it has (issue 20, item 16: `switchyard endpoint
+/// disable api.tm.example.com. eu-west` answered 404): every `switchyard
+/// endpoint` and `switchyard explain` in a console example, and the
+/// `--help` examples, name a profile (and endpoint) of the bundled example;
+/// every `dig` at the quickstart's address asks a name in its zone (or
+/// `example.com`, the refused one).
+#[test]
+fn readme_commands_name_the_bundled_configuration() {
+    let example = switchyard::fuzzing::example_dir().join("switchyard.toml");
+    let table = switchyard::config::load(&example).unwrap().table;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let help = Command::new(bin())
+        .args(["endpoint", "--help"])
+        .output()
+        .unwrap()
+        .stdout;
+    let help = String::from_utf8(help).unwrap();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    let lines = readme.lines().filter_map(|l| l.strip_prefix("$ ")).chain(
+        help.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("switchyard ")),
+    );
+    for line in lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["switchyard", "endpoint", _, profile, endpoint, ..] => {
+                checked += 1;
+                let found = table
+                    .profile_by_name(profile)
+                    .is_some_and(|p| table.endpoints_of(p).iter().any(|e| &*e.name == *endpoint));
+                if !found {
+                    wrong.push(line.to_string());
+                }
+            }
+            ["switchyard", "explain", name, ..] => {
+                checked += 1;
+                if table.profile_by_name(name).is_none() {
+                    wrong.push(line.to_string());
+                }
+            }
+            ["dig", server, "-p", "5353", name, ..] if matches!(*server, "@127.0.0.1" | "@::1") => {
+                checked += 1;
+                let name = name.trim_end_matches('.');
+                if name != "example.com" && !name.ends_with(".tm.example.test") {
+                    wrong.push(line.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(checked >= 12, "only {checked} commands found");
+    assert!(
+        wrong.is_empty(),
+        "these name what the bundled configuration does not have:\n{}",
+        wrong.join("\n")
+    );
+}

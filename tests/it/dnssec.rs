@@ -125,7 +125,8 @@ fn start_parent(child_ds: &str, child_ns: SocketAddr) -> Parent {
         .endpoint("canary", "192.0.2.32")
         .set_endpoint("canary", "weight", 1)
         .build();
-    let geo = std::fs::read_to_string(repo().join("profiles/geo.toml")).unwrap();
+    let geo = std::fs::read_to_string(switchyard::fuzzing::example_dir().join("profiles/geo.toml"))
+        .unwrap();
     let geoip = format!(
         "[geoip]\ndatabase = \"{}\"",
         repo().join("geoip/geo-whois-asn-country.mmdb").display()

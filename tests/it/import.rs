@@ -1,7 +1,7 @@
 //! `switchyard import azure`: the real binary on Azure Traffic Manager
 //! profiles of every routing method (tests/fixtures/azure/, as `az` and an
 //! ARM export print them), then the real `switchyard check` on what it
-//! wrote, next to the bundled switchyard.toml.
+//! wrote, next to (a copy of) the bundled switchyard.toml.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,11 +16,13 @@ fn fixture(name: &str) -> PathBuf {
     repo().join("tests/fixtures/azure").join(name)
 }
 
-/// A directory with the bundled switchyard.toml (its GeoIP database named
-/// by absolute path) and an empty profiles directory.
+/// A directory with the bundled switchyard.toml (the tests' copy of it, in
+/// tests/fixtures/example/, with its GeoIP database named by absolute path)
+/// and an empty profiles directory.
 fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(repo().join("switchyard.toml")).unwrap();
+    let example = switchyard::fuzzing::example_dir().join("switchyard.toml");
+    let text = std::fs::read_to_string(example).unwrap();
     let db = repo().join("geoip/geo-whois-asn-country.mmdb");
     let text = text.replace(
         "database = \"geoip/geo-whois-asn-country.mmdb\"",
@@ -56,9 +58,10 @@ fn switchyard(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// Imports `fixtures` into a fresh copy of the bundled configuration, runs
-/// `check` on the result (it must pass without warnings), and returns the
-/// directory, the import's output and the written files' text by name.
+/// Imports `fixtures` into a fresh copy of the bundled configuration (they
+/// are staged), runs `check --staged` on the result (it must pass without
+/// warnings), and returns the directory, the import's output and the
+/// staged files' text by name.
 fn import(fixtures: &[&str]) -> (tempfile::TempDir, String, Vec<(String, String)>) {
     let dir = config_dir();
     let paths: Vec<String> = fixtures
@@ -69,14 +72,14 @@ fn import(fixtures: &[&str]) -> (tempfile::TempDir, String, Vec<(String, String)
     args.extend(paths.iter().map(String::as_str));
     let run = switchyard(dir.path(), &args);
     assert_eq!(run.code, 0, "{}{}", run.out, run.err);
-    let check = switchyard(dir.path(), &["check"]);
+    let check = switchyard(dir.path(), &["check", "--staged"]);
     assert_eq!(check.code, 0, "check failed:\n{}{}", check.out, check.err);
     assert!(
         !check.out.contains("warning"),
         "check warns about the import:\n{}",
         check.out
     );
-    let mut files: Vec<(String, String)> = std::fs::read_dir(dir.path().join("profiles"))
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir.path().join("profiles.staged"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .map(|p| {
@@ -119,15 +122,40 @@ fn priority_profile_from_az_cli() {
             "priority.json: trafficViewEnrollmentStatus: Traffic View is not carried over",
             "note: ",
             "priority.json: endpoints[0].target: `todoapi-weu.azurewebsites.net` is the Azure resource's address at export",
-            "wrote ",
-            "todoapi-prod.toml: todoapi-prod.tm.example.test. (priority, 3 endpoints)",
-            "next:\n  - run `switchyard check`",
+            "staged ",
+            "profiles.staged/todoapi-prod.toml: todoapi-prod.tm.example.test. (priority, 3 endpoints)",
+            "next:\n  - nothing is live yet",
             "point the names that are CNAMEs to todoapi-prod.trafficmanager.net at todoapi-prod.tm.example.test.",
             "tm.example.test must be delegated",
         ],
     );
     // The warnings are in the file too.
     has(text, &["#   warning: ", "Traffic View is not carried over"]);
+}
+
+/// Every field of the input that is not carried over gets a line (issue
+/// 20, item 17): the profile's tags, and the endpoint locations of a
+/// priority profile, were dropped without one; the keys that only describe
+/// the Azure resource are named together.
+#[test]
+fn every_field_not_carried_over_is_reported() {
+    let (_dir, out, files) = import(&["priority.json"]);
+    let text = &files[0].1;
+    for line in [
+        "note: ",
+        "priority.json: tags: {\"env\":\"prod\"} not carried over: Switchyard profiles have no tags",
+        "priority.json: endpoints[0].endpointLocation: \"West Europe\" (primary-westeurope) not carried over: priority routing does not use it (nor does Azure's)",
+        "priority.json: endpoints[0,1,2].weight: 1 (primary-westeurope), 1 (secondary-onprem), 1 (maintenance) not carried over: priority routing does not use it (nor does Azure's)",
+        "priority.json: id, location, resourceGroup, type, monitorConfig.profileMonitorStatus, endpoints[].endpointMonitorStatus, endpoints[].id, endpoints[].resourceGroup: ",
+    ] {
+        assert!(out.contains(line), "no `{line}` in:\n{out}");
+    }
+    // In the file's header too.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("#   note: ") && l.contains("priority.json: tags: {")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -144,7 +172,7 @@ fn weighted_profile_as_arm_resource() {
             "name = \"static-cdn\"\ntarget = \"shop.cdn.example.net\"\nweight = 5\nalways_serve = true",
         ],
     );
-    assert!(!text.contains("priority"), "{text}");
+    assert!(!text.contains("\npriority = "), "{text}");
     assert!(!text.contains("expected_status"), "{text}");
     has(
         &out,
@@ -278,7 +306,7 @@ fn nested_profiles_from_an_arm_template() {
 #[test]
 fn existing_files_are_kept_without_force() {
     let (dir, _, files) = import(&["weighted.json"]);
-    let path = dir.path().join("profiles").join(&files[0].0);
+    let path = dir.path().join("profiles.staged").join(&files[0].0);
     std::fs::write(&path, "# mine\n").unwrap();
     let run = switchyard(
         dir.path(),
@@ -312,6 +340,31 @@ fn existing_files_are_kept_without_force() {
     );
     assert_eq!(run.code, 0, "{}{}", run.out, run.err);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), files[0].1);
+    // Once live, a new import of it is refused too: staging it would
+    // replace the live file at `apply`.
+    let run = switchyard(dir.path(), &["apply"]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let live = dir.path().join("profiles").join(&files[0].0);
+    assert!(
+        run.out.contains(&format!("applied {}", live.display())),
+        "{}",
+        run.out
+    );
+    let run = switchyard(
+        dir.path(),
+        &[
+            "import",
+            "azure",
+            &fixture("weighted.json").display().to_string(),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}{}", run.out, run.err);
+    assert!(
+        run.err
+            .contains(&format!("{} exists already", live.display())),
+        "{}",
+        run.err
+    );
 }
 
 #[test]
@@ -378,4 +431,141 @@ fn zone_and_out_directory_can_be_given() {
         "{}",
         run.out
     );
+}
+
+/// An Azure profile of one external endpoint on loopback, probed over TCP
+/// on `port` (nothing listens: refused, never off the machine).
+fn loopback_profile(relative: &str, port: u16) -> String {
+    serde_json::json!({
+        "name": relative,
+        "type": "Microsoft.Network/trafficManagerProfiles",
+        "properties": {
+            "trafficRoutingMethod": "Priority",
+            "dnsConfig": { "relativeName": relative, "ttl": 5 },
+            "monitorConfig": {
+                "protocol": "TCP", "port": port, "intervalInSeconds": 10,
+                "timeoutInSeconds": 5, "toleratedNumberOfFailures": 3
+            },
+            "endpoints": [{
+                "name": "only",
+                "type": "Microsoft.Network/trafficManagerProfiles/externalEndpoints",
+                "properties": { "target": "127.0.0.1", "priority": 1 }
+            }]
+        }
+    })
+    .to_string()
+}
+
+/// Whether the running server answers `name` with an address.
+fn answers(p: &crate::harness::Proc, name: &str) -> bool {
+    let m = crate::harness::udp(p.v4(), name, hickory_proto::rr::RecordType::A);
+    !crate::harness::addrs(&m).is_empty()
+}
+
+/// Waits until `log` has `n` lines containing `needle`.
+fn wait_for_count(p: &crate::harness::Proc, needle: &str, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while p.log().matches(needle).count() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than {n} `{needle}` in the log:\n{}",
+            p.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `import azure` stages its files (issue 20, item 14): the running server,
+/// watching its profiles directory, does not answer the imported name, not
+/// even after a reload the file watch makes for another change; `check
+/// --diff --staged` shows what applying would change; `switchyard apply`
+/// puts them live (and `import --apply` imports and applies in one go).
+#[test]
+fn import_stages_until_applied() {
+    use crate::harness::{Fixture, Proc, TODOAPI, free_port};
+    let fx = Fixture::new("", &[("todoapi.toml", TODOAPI)]);
+    let dir = fx.dir.path().to_path_buf();
+    let p = Proc::start(fx);
+    let admin = p.admin().to_string();
+    let input = dir.join("staged.json");
+    std::fs::write(&input, loopback_profile("staged", free_port(false))).unwrap();
+
+    let run = switchyard(&dir, &["import", "azure", input.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let staged = dir.join("profiles.staged/staged.toml");
+    assert!(staged.is_file(), "not staged: {}", run.out);
+    assert!(!dir.join("profiles/staged.toml").exists(), "{}", run.out);
+    assert!(
+        run.out.contains(&format!(
+            "staged {}: staged.tm.example.test. (priority, 1 endpoint)",
+            staged.display()
+        )),
+        "{}",
+        run.out
+    );
+    assert!(
+        run.out.contains("switchyard check --diff --staged")
+            && run.out.contains("switchyard apply"),
+        "{}",
+        run.out
+    );
+    // A change the file watch applies: the staged profile is not part of it.
+    let reloads = p.log().matches("configuration reloaded").count();
+    std::fs::write(
+        dir.join("profiles/todoapi.toml"),
+        TODOAPI.replace("ttl = 30", "ttl = 31"),
+    )
+    .unwrap();
+    wait_for_count(&p, "configuration reloaded", reloads + 1);
+    assert!(
+        !answers(&p, "staged.tm.example.test."),
+        "the staged profile answers before it is applied:\n{}",
+        p.log()
+    );
+
+    let run = switchyard(&dir, &["check", "--staged"]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(
+        run.out.contains("with 1 staged profile file"),
+        "{}",
+        run.out
+    );
+    let run = switchyard(&dir, &["--admin", &admin, "check", "--diff", "--staged"]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(
+        run.out.contains("staged.tm.example.test: added (priority"),
+        "{}",
+        run.out
+    );
+    assert!(
+        !answers(&p, "staged.tm.example.test."),
+        "the dry run applied it"
+    );
+    // Only a dry run reads the staged profiles.
+    let (code, body) = crate::admin::http(p.admin(), "POST", "/api/v1/reload?staged=1", None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("switchyard apply"), "{body}");
+
+    let run = switchyard(&dir, &["apply"]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(dir.join("profiles/staged.toml").is_file(), "{}", run.out);
+    assert!(!dir.join("profiles.staged").exists(), "{}", run.out);
+    crate::backend::wait_until(std::time::Duration::from_secs(10), || {
+        answers(&p, "staged.tm.example.test.")
+    })
+    .unwrap_or_else(|| panic!("not live after apply:\n{}\n{}", run.out, p.log()));
+
+    // --apply: staged, checked and applied in one command.
+    let input = dir.join("direct.json");
+    std::fs::write(&input, loopback_profile("direct", free_port(false))).unwrap();
+    let run = switchyard(
+        &dir,
+        &["import", "azure", "--apply", input.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(dir.join("profiles/direct.toml").is_file(), "{}", run.out);
+    crate::backend::wait_until(std::time::Duration::from_secs(10), || {
+        answers(&p, "direct.tm.example.test.")
+    })
+    .unwrap_or_else(|| panic!("not live after --apply:\n{}\n{}", run.out, p.log()));
 }

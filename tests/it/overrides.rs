@@ -568,3 +568,102 @@ fn a_hold_survives_a_restart() {
     assert!(ok, "{text}");
     assert_eq!(answer(&s), [PRIMARY]);
 }
+
+/// `drain --wait` shows its progress while it waits (issue 20, item 19):
+/// piped, a line at once and then every few seconds with the time left and
+/// the last answer seen, never silent for long; on a terminal, one line
+/// rewritten in place. Then the final "drained at" line.
+#[test]
+fn drain_wait_shows_progress() {
+    let profile = ProfileToml::todoapi().ttl(7).build();
+    let s = Fixture::new("", &[("todoapi.toml", &profile)]).start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Online);
+    assert_eq!(answer(&s), [PRIMARY]);
+    let start = Instant::now();
+    let mut child = Command::new(bin())
+        .arg("--admin")
+        .arg(s.admin.to_string())
+        .args(["endpoint", "drain", NAME, "primary", "--wait"])
+        .env_remove("SWITCHYARD_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines: Vec<(Duration, String)> = Vec::new();
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stdout).lines() {
+        lines.push((start.elapsed(), line.unwrap()));
+    }
+    assert!(child.wait().unwrap().success());
+    let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    let text = text.join("\n");
+    assert!(
+        lines[0]
+            .1
+            .contains("primary: Disabled (draining; drained at "),
+        "{text}"
+    );
+    let done = &lines.last().unwrap().1;
+    assert!(
+        done.contains(": drained at ") && !done.contains(" left"),
+        "{text}"
+    );
+    // (A note may follow the drain line: no state file here.)
+    let progress: Vec<&(Duration, String)> = lines[1..lines.len() - 1]
+        .iter()
+        .filter(|(_, l)| !l.starts_with("note: "))
+        .collect();
+    assert!(progress.len() >= 2, "no progress while waiting:\n{text}");
+    for (_, l) in &progress {
+        assert!(
+            l.contains(" left (drained at ") && l.contains("; last answered "),
+            "{text}"
+        );
+    }
+    // The first at once, then never silent for long (a line every 5 s).
+    assert!(
+        progress[0].0 < lines[0].0 + Duration::from_secs(2),
+        "{lines:?}"
+    );
+    for pair in lines.windows(2) {
+        assert!(pair[1].0 - pair[0].0 < Duration::from_secs(7), "{lines:?}");
+    }
+    let left = |l: &str| -> u64 {
+        let before = l.split(" left").next().unwrap();
+        before
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .trim_end_matches('s')
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        left(&progress[0].1) > left(&progress[progress.len() - 1].1),
+        "the time left goes down:\n{text}"
+    );
+
+    // On a terminal (`script` gives it one): one line, rewritten in place.
+    s.set_status(NAME, "primary", Status::Online);
+    let (ok, out) = cli(&s, &["endpoint", "enable", NAME, "primary"], None);
+    assert!(ok, "{out}");
+    assert_eq!(answer(&s), [PRIMARY]);
+    let command = format!(
+        "{} --admin {} endpoint drain {NAME} primary --wait",
+        bin().display(),
+        s.admin
+    );
+    let out = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env_remove("SWITCHYARD_ADMIN_TOKEN")
+        .output()
+        .expect("script (util-linux) runs a command on a terminal");
+    assert!(out.status.success());
+    let tty = String::from_utf8_lossy(&out.stdout);
+    let rewrites = tty.matches("\r\x1b[2K").count();
+    assert!(rewrites >= 3, "not rewritten in place: {tty:?}");
+    assert!(tty.contains(" left (drained at "), "{tty:?}");
+    let last = tty.trim_end().rsplit(['\n', '\r']).next().unwrap();
+    assert!(last.contains(": drained at "), "{tty:?}");
+}

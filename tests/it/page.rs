@@ -105,6 +105,26 @@ probe = {{ address = "127.0.0.1", port = {} }}
         dom.contains("<div id=\"problem\" style=\"display: none;\"></div>"),
         "{dom}"
     );
+    // Without the script (curl), the server's first view says the same.
+    let (code, html) = crate::admin::http(s.admin, "GET", "/", None);
+    assert_eq!(code, 200);
+    for want in [
+        "<span class=\"badge Degraded\">Degraded</span>",
+        "<span class=\"badge Online\">Online</span>",
+        "<span class=\"err\">status 503",
+        "<span>HTTP 200</span><span class=\"muted\"> · ",
+        " ms · ",
+        "<details><summary>",
+        "CheckingEndpoint → Degraded  (",
+        "serving: healthy",
+        "worst-case failover 30.3 s",
+    ] {
+        assert!(html.contains(want), "no `{want}` in:\n{html}");
+    }
+    assert!(
+        !html.contains("page-test-key"),
+        "the key leaked into the page"
+    );
 }
 
 /// The page shows overrides with their expiry and reasons, held
@@ -170,4 +190,61 @@ fn status_page_shows_overrides_holds_and_drains() {
     assert!(dom.contains("<tr data-history=\"drain\">"), "{dom}");
     assert!(dom.contains("<td>move to v2</td>"), "{dom}");
     assert!(!dom.contains("alice-token"), "a token leaked into the page");
+}
+
+/// The page reads without JavaScript (issue 20, item 16): its first view
+/// is rendered on the server from the status document, HTML-escaped, so
+/// `curl`, a text browser or a screenshot taken at once shows the profiles,
+/// statuses, overrides and history, not "loading...".
+#[test]
+fn status_page_reads_without_javascript() {
+    use switchyard::health::Status;
+    const NAME: &str = "todoapi.tm.example.test.";
+    let profile = ProfileToml::todoapi()
+        .set("failback", "manual")
+        .endpoint("tertiary", "192.0.2.30")
+        .set_endpoint("tertiary", "priority", 3)
+        .build();
+    let extra =
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[admin.tokens]\nalice = \"alice-token-0123456789\"\n";
+    let s = Fixture::new(extra, &[("todoapi.toml", &profile)]).start();
+    for e in ["primary", "secondary", "tertiary"] {
+        s.set_status(NAME, e, Status::Online);
+    }
+    let base = "/api/v1/profiles/todoapi.tm.example.test/endpoints";
+    let (code, doc) = crate::admin::json(
+        s.admin,
+        "POST",
+        &format!("{base}/primary/disable?for=30m&reason=%3Cb%3Epatch%3C/b%3E%20%26%20reboot"),
+        Some("alice-token-0123456789"),
+    );
+    assert_eq!(code, 200, "{doc}");
+    s.set_status(NAME, "tertiary", Status::Degraded);
+
+    let (code, html) = crate::admin::http(s.admin, "GET", "/", None);
+    assert_eq!(code, 200);
+    assert!(!html.contains("loading"), "{html}");
+    for want in [
+        "<span class=\"meta\" id=\"meta\">1 profiles · configuration loaded ",
+        "<section data-profile=\"todoapi.tm.example.test.\"><h2>todoapi.tm.example.test.<span class=\"badge Degraded\">Degraded</span>",
+        "serving: healthy",
+        "priority · TTL 30 · worst-case failover 75 s",
+        "<tr data-endpoint=\"primary\"><td><strong>primary</strong><div class=\"override disabled\">disabled until ",
+        " left) by alice: &lt;b&gt;patch&lt;/b&gt; &amp; reboot</div>",
+        "<td class=\"mono\">203.0.113.10</td><td><span class=\"badge Disabled\">Disabled</span>",
+        "<tr data-endpoint=\"secondary\"><td><strong>secondary</strong></td><td class=\"mono\">198.51.100.20</td><td><span class=\"badge Online\">Online</span>",
+        "<tr data-endpoint=\"tertiary\">",
+        "<span class=\"badge Degraded\">Degraded</span>",
+        "<span class=\"muted\">not probed</span>",
+        "<h2>Runtime overrides · history</h2>",
+        "<tr data-history=\"disable\">",
+        "<td>&lt;b&gt;patch&lt;/b&gt; &amp; reboot</td>",
+        "<noscript><div id=\"static\">This view was made by the server at ",
+    ] {
+        assert!(html.contains(want), "no `{want}` in:\n{html}");
+    }
+    assert!(!html.contains("<b>patch"), "not escaped:\n{html}");
+    assert!(!html.contains("test-key") && !html.contains("alice-token"));
+    // The script still takes over.
+    assert!(html.contains("setInterval(refresh, 2000)"));
 }

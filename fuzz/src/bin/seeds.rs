@@ -113,8 +113,9 @@ fn main() {
     seeds.push(("query", "junk".into(), b"Quote of the day: yes.\r\n".to_vec()));
 
     // Configuration: every shipped profile, valid or not, alone and beside
-    // the server file.
-    for dir in ["profiles", "profiles/invalid"] {
+    // the server file (the tests' copy of the bundled example, which the
+    // user may have edited).
+    for dir in ["tests/fixtures/example/profiles", "profiles/invalid"] {
         let mut files: Vec<_> = std::fs::read_dir(root.join("..").join(dir))
             .unwrap()
             .filter_map(|e| e.ok())
@@ -128,9 +129,9 @@ fn main() {
             seeds.push(("config", format!("{tag}-{stem}"), std::fs::read(&f).unwrap()));
         }
     }
-    let server = std::fs::read_to_string(root.join("../switchyard.toml")).unwrap();
+    let server = std::fs::read_to_string(root.join("../tests/fixtures/example/switchyard.toml")).unwrap();
     let server = server.replace("database = \"geoip/", &format!("database = \"{}/../geoip/", root.display()));
-    let todoapi = std::fs::read(root.join("../profiles/todoapi.toml")).unwrap();
+    let todoapi = std::fs::read(root.join("../tests/fixtures/example/profiles/todoapi.toml")).unwrap();
     let mut both = server.into_bytes();
     both.push(0);
     both.extend_from_slice(&todoapi);

@@ -207,6 +207,8 @@ struct Loader<'c> {
     /// `[prober]`, read with the server settings, for every monitor.
     prober_settings: crate::config::ProberSettings,
     now: SystemTime,
+    /// Read the staged profiles too ([`crate::config::load_staged`]).
+    staged: bool,
 }
 
 /// The per-method keys of one endpoint, checked.
@@ -251,7 +253,7 @@ struct Pending {
     at: At,
 }
 
-pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
+pub(super) fn load(path: &Path, carry: &Carry, staged: bool) -> Result<Config, ConfigErrors> {
     let mut l = Loader {
         carry,
         current_profile: String::new(),
@@ -272,6 +274,7 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
         geo_configured: false,
         prober_settings: Default::default(),
         now: SystemTime::now(),
+        staged,
     };
     let settings = l.load_all(path);
     match settings {
@@ -524,7 +527,10 @@ impl Loader<'_> {
             );
         }
         let dir = settings.profiles_dir.clone();
-        self.profiles_dir(&dir, settings.profiles_max_file_size);
+        let staged = self
+            .staged
+            .then(|| crate::config::staged_dir(&settings.profiles_dir));
+        self.profiles_dir(&dir, staged.as_deref(), settings.profiles_max_file_size);
         self.finish();
         Some(settings)
     }
@@ -549,7 +555,11 @@ pub(super) mod test_support {
         for (name, body) in profiles {
             std::fs::write(dir.path().join("profiles").join(name), body).unwrap();
         }
-        load(&dir.path().join("switchyard.toml"), &Carry::default())
+        load(
+            &dir.path().join("switchyard.toml"),
+            &Carry::default(),
+            false,
+        )
     }
 
     /// The messages of a failed load, as `field: message`.

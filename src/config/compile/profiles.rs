@@ -4,7 +4,17 @@
 use super::*;
 
 impl Loader<'_> {
-    pub(super) fn profiles_dir(&mut self, dir: &Path, limit: u64) {
+    /// Every profile file directly in `dir`; with `staged`, the staged
+    /// files too, each replacing the live file of its name
+    /// ([`crate::config::load_staged`]).
+    pub(super) fn profiles_dir(&mut self, dir: &Path, staged: Option<&Path>, limit: u64) {
+        let toml_files = |entries: std::fs::ReadDir| -> Vec<PathBuf> {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+                .collect()
+        };
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
@@ -16,12 +26,24 @@ impl Loader<'_> {
                 return;
             }
         };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
+        let mut files = toml_files(entries);
+        if let Some(staged) = staged {
+            match std::fs::read_dir(staged) {
+                Ok(entries) => {
+                    let staged = toml_files(entries);
+                    files.retain(|f| !staged.iter().any(|s| s.file_name() == f.file_name()));
+                    files.extend(staged);
+                }
+                // Nothing staged.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => self.diag.file_error(
+                    staged,
+                    format!("cannot read the staged profiles directory: {e}"),
+                ),
+            }
+        }
+        // By file name, so a staged file keeps its live one's place.
+        files.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
         for f in files {
             if let Some(src) = self.read(&f, limit, "profiles.max_file_size")
                 && let Some(raw) = diag::parse::<RawProfile>(&self.sources[src], &mut self.diag)

@@ -836,6 +836,12 @@ fn warm_start_waits_for_a_large_state_to_arrive_whole() {
     std::fs::write(&cfg, text).unwrap();
     let ns2 = Proc::start(fx);
     let log = ns2.log();
+    eprintln!(
+        "{}",
+        log.lines()
+            .find(|l| l.contains("warm start"))
+            .unwrap_or_default()
+    );
     assert!(
         log.contains("warm start: took the peers' observations"),
         "{log}"

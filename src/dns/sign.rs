@@ -243,8 +243,9 @@ impl SignScratch {
 /// Writes the compact-denial NSEC owned by the name at `owner` (RFC 9824
 /// §3): its next name is the owner's immediate successor (`\000.owner`),
 /// its bitmap `types` plus RRSIG and NSEC, but never `qtype`, the type the
-/// query asked for and the NSEC denies (a query for NSEC or RRSIG
-/// themselves included). Returns false (nothing written) only if the
+/// query asked for and the NSEC denies (a query for RRSIG included; 0
+/// when it denies nothing: the NSEC answering a query for NSEC, at the
+/// name it belongs to). Returns false (nothing written) only if the
 /// record cannot be built.
 pub(super) fn write_nsec(
     out: &mut Vec<u8>,

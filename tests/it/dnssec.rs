@@ -652,3 +652,130 @@ fn compact_answers_ok_is_echoed() {
     assert_eq!(reply[n - 4] & 0xC0, 0xC0, "DO and CO echoed");
     assert_eq!(reply[3] & 0x0F, 3, "NXDOMAIN");
 }
+
+/// `delv` (validating on its own, from a trust anchor for `ds`) asks the
+/// server at `addr` directly: its output, stdout and stderr.
+fn delv_at(addr: SocketAddr, ds: &str, name: &str, t: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let anchors = dir.path().join("anchors.conf");
+    let rdata = ds_rdata(ds);
+    let mut f = rdata.split_whitespace();
+    let (tag, alg, dt) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+    let digest: String = f.collect();
+    std::fs::write(
+        &anchors,
+        format!("trust-anchors {{ \"{ZONE}\" static-ds {tag} {alg} {dt} \"{digest}\"; }};\n"),
+    )
+    .unwrap();
+    let out = Command::new("delv")
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), "-a"])
+        .arg(&anchors)
+        .arg(format!("+root={ZONE}"))
+        .args([name, t])
+        .output()
+        .expect("cannot run delv; run the tests with scripts/test.sh");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Issue 20 item 9: a query for type NSEC at a name of a signed zone gets
+/// that name's NSEC as the answer, signed (its bitmap: the types there,
+/// RRSIG and NSEC), and is never followed through a CNAME (NSEC and RRSIG
+/// live beside it). Before, it got a denial whose bitmap lacked NSEC
+/// itself (delv: "no valid RRSIG") and, at a CNAME, the CNAME's target.
+#[test]
+fn queries_for_nsec_and_rrsig_validate() {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    let zone = zone_with_records("  { name = \"*.wild\", type = \"TXT\", value = \"w\" },\n")
+        + "dnssec = { key = { file = \"keys/tm.key\" } }\n";
+    let fx = Fixture::with_zone("", &zone, &[("todoapi.toml", TODOAPI)]);
+    let key = keygen(fx.dir.path(), ZONE, "tm", "ecdsap256sha256");
+    let ds = ds(ZONE, &key);
+    let s = fx.start();
+    // (name, the NSEC's bitmap as delv prints it).
+    for (name, bitmap) in [
+        ("ns1.tm.example.test.", "A RRSIG NSEC"),
+        ("www.tm.example.test.", "CNAME RRSIG NSEC"),
+        ("todoapi.tm.example.test.", "A RRSIG NSEC"),
+        ("tm.example.test.", "NS SOA MX TXT"),
+        ("ent.tm.example.test.", "RRSIG NSEC"),
+        ("x.wild.tm.example.test.", "TXT RRSIG NSEC"),
+    ] {
+        let text = delv_at(s.v4(), &ds, name, "NSEC");
+        assert!(
+            text.contains("; fully validated") && !text.contains("negative response"),
+            "delv {name} NSEC:\n{text}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("\tNSEC\t"))
+            .unwrap_or_else(|| panic!("no NSEC answer for {name}:\n{text}"));
+        assert!(line.contains(bitmap), "{name}: {line}");
+        assert!(
+            line.contains(&format!("\\000.{name}")),
+            "compact: the next name is the owner's successor: {line}"
+        );
+        assert!(
+            !text.contains("CNAME\t"),
+            "{name}: a CNAME followed:\n{text}"
+        );
+    }
+    // A name that does not exist: its compact denial's NSEC is the answer
+    // (NXNAME in its bitmap says the name does not exist).
+    let text = delv_at(s.v4(), &ds, "nope.tm.example.test.", "NSEC");
+    assert!(
+        text.contains("; fully validated") && text.contains("TYPE128"),
+        "delv nope NSEC:\n{text}"
+    );
+    // RRSIG queries: where the name has no CNAME, a validated denial (the
+    // bitmap leaves RRSIG out: a NODATA proof has to); at a CNAME, the
+    // CNAME and its RRSIG, not followed. Validators do not validate an
+    // answer to an RRSIG query that has records (Unbound passes it on
+    // without AD; delv, like BIND's resolver, never completes one, even
+    // an answer holding only the RRSIG), so that one is checked for not
+    // failing.
+    let text = delv_at(s.v4(), &ds, "ns1.tm.example.test.", "RRSIG");
+    assert!(
+        text.contains("negative response, fully validated"),
+        "delv ns1 RRSIG:\n{text}"
+    );
+    let u = validator(&ds, s.v4(), s.v4());
+    for (name, t) in [
+        ("www.tm.example.test.", "NSEC"),
+        ("ns1.tm.example.test.", "NSEC"),
+        ("ns1.tm.example.test.", "RRSIG"),
+        ("nope.tm.example.test.", "NSEC"),
+    ] {
+        let (status, ad, a) = u.ask(name, t, &[]);
+        assert!(ad && status == "NOERROR", "{name} {t}: {status} {ad} {a:?}");
+    }
+    let (status, _, a) = u.ask("www.tm.example.test.", "RRSIG", &[]);
+    assert_eq!(status, "NOERROR", "{a:?}");
+    assert!(has(&a, "CNAME todoapi.tm.example.test."), "{a:?}");
+    let m = Message::from_vec(
+        &udp_raw(
+            s.v4(),
+            &signed_query("www.tm.example.test.", RecordType::RRSIG, 1232, false),
+            TIMEOUT,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(types(&m.answers), ["CNAME", "RRSIG"], "{m:?}");
+    assert!(m.authorities.is_empty(), "not followed: {m:?}");
+    // Without DO, an NSEC query gets what an unsigned zone answers: NODATA
+    // (and the CNAME followed), no NSEC.
+    let m = udp(s.v4(), "ns1.tm.example.test.", RecordType::NSEC);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        (types(&m.answers), types(&m.authorities)),
+        (vec![], vec!["SOA".to_string()])
+    );
+    let m = udp(s.v4(), "nope.tm.example.test.", RecordType::NSEC);
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+}

@@ -591,3 +591,65 @@ fn an_expired_timed_disable_is_not_reported_as_disabling() {
     );
     assert!(!out.contains("/gone"), "{out}");
 }
+
+/// `dig +short NAME TYPE` at `addr`.
+fn dig_short(addr: std::net::SocketAddr, name: &str, t: &str) -> String {
+    let out = Command::new("dig")
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), "+short", "+norec", name, t])
+        .output()
+        .expect("cannot run dig; run the tests with scripts/test.sh");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Issue 20 item 20: `rname` written as an e-mail address is the mailbox
+/// (`hostmaster@example.com` is `hostmaster.example.com.`, dots in the
+/// local part escaped), an absolute name is taken as it is, and anything
+/// else is an error with both accepted forms, never completed with the
+/// zone's origin (before: `hostmaster.example.com.tm.example.test.`).
+#[test]
+fn soa_rname_is_a_mailbox_or_an_absolute_name() {
+    let zone = |rname: &str| {
+        format!(
+            "[[zones]]\norigin = \"tm.example.test.\"\nns = [\"ns1.tm.example.test.\"]\nsoa = {{ rname = \"{rname}\" }}\nrecords = [{{ name = \"ns1\", type = \"A\", value = \"192.0.2.53\" }}]\n"
+        )
+    };
+    for (rname, served) in [
+        ("hostmaster@example.com", "hostmaster.example.com."),
+        ("hostmaster@example.com.", "hostmaster.example.com."),
+        ("john.doe@example.com", "john\\.doe.example.com."),
+        ("hostmaster.example.com.", "hostmaster.example.com."),
+    ] {
+        let fx = Fixture::with_zone("", &zone(rname), &[]);
+        let (code, out, err) = check(&fx.config_path());
+        assert_eq!(code, 0, "{rname}: {out}{err}");
+        let s = fx.start();
+        let soa = dig_short(s.v4(), "tm.example.test.", "SOA");
+        let fields: Vec<&str> = soa.split_whitespace().collect();
+        assert_eq!(fields.get(1), Some(&served), "{rname}: {soa}");
+    }
+    for (rname, hint) in [
+        (
+            "hostmaster.example.com",
+            "write it as an e-mail address (`hostmaster@example.com`) or as an absolute name ending in a dot (`hostmaster.example.com.`)",
+        ),
+        (
+            "hostmaster",
+            "write it as an e-mail address (`hostmaster@example.com`) or as an absolute name ending in a dot (`hostmaster.example.com.`)",
+        ),
+        ("@example.com", "the part before `@` is empty"),
+        ("hostmaster@", "the part after `@` is empty"),
+        ("a@b@example.com", "more than one `@`"),
+    ] {
+        let fx = Fixture::with_zone("", &zone(rname), &[]);
+        let (code, out, _) = check(&fx.config_path());
+        assert_eq!(code, 1, "{rname} must be rejected: {out}");
+        let line = out
+            .lines()
+            .find(|l| l.contains("zones[0].soa.rname: "))
+            .unwrap_or_else(|| panic!("{rname}: no located rname error in {out}"));
+        let file = fx.config_path().display().to_string();
+        assert!(line.starts_with(&format!("{file}:")), "{line}");
+        assert!(line.contains(hint), "{rname}: want {hint}\ngot: {line}");
+    }
+}

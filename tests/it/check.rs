@@ -653,3 +653,76 @@ fn soa_rname_is_a_mailbox_or_an_absolute_name() {
         assert!(line.contains(hint), "{rname}: want {hint}\ngot: {line}");
     }
 }
+
+/// Issue 20 item 22: the README's "Using it for a real domain"
+/// configuration (on loopback ports) in a directory without `profiles/`:
+/// `check` accepts it with a warning naming the directory, `serve` logs
+/// the same, and a profile written once the directory is created is
+/// served without a restart (the watch picks the directory up).
+#[test]
+fn a_missing_profiles_directory_is_empty_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("switchyard.toml"),
+        r#"[dns]
+listen = ["127.0.0.1:0"]
+
+[admin]
+listen = "127.0.0.1:0"
+
+[[zones]]
+origin = "tm.example.com."
+ns = ["ns1.tm.example.com.", "ns2.tm.example.com."]
+soa = { rname = "hostmaster@example.com" }
+records = [
+  { name = "ns1", type = "A", value = "192.0.2.53" },
+  { name = "ns2", type = "AAAA", value = "2001:db8::53" },
+]
+"#,
+    )
+    .unwrap();
+    // Written an hour ago: the server's start-up catch-up (a reload when a
+    // file changed while it loaded) must not be what reads the profile.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("switchyard.toml"))
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let fx = Fixture { dir };
+    let profiles = fx.dir.path().join("profiles");
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 0, "{out}{err}");
+    let warning = format!(
+        "warning: {}: the profiles directory does not exist: no profiles are served; profiles (one *.toml file per name) go there",
+        profiles.display()
+    );
+    assert!(out.contains(&warning), "want {warning}\ngot: {out}");
+    assert!(out.contains("ok (1 zone, 0 profiles"), "{out}");
+
+    let p = Proc::start(fx);
+    assert!(
+        p.log().contains("the profiles directory does not exist"),
+        "{}",
+        p.log()
+    );
+    let addr = p.v4();
+    assert_eq!(dig_short(addr, "api.tm.example.com.", "A"), "");
+    std::fs::create_dir(&profiles).unwrap();
+    std::fs::write(
+        profiles.join("api.toml"),
+        ProfileToml::new("api.tm.example.com.", "priority")
+            .endpoint("primary", "203.0.113.10")
+            .build(),
+    )
+    .unwrap();
+    let took = crate::backend::wait_until(std::time::Duration::from_secs(10), || {
+        dig_short(addr, "api.tm.example.com.", "A") == "203.0.113.10"
+    });
+    assert!(
+        took.is_some(),
+        "the new profile was not served:\n{}",
+        p.log()
+    );
+}

@@ -94,6 +94,9 @@ impl Server {
             None => Default::default(),
         };
         let table = std::mem::take(&mut config.table);
+        if let Some(path) = &config.settings.state_file {
+            crate::config::serials::keep(path, &table);
+        }
         let now = crate::clock::now_millis();
         for (key, record) in &overrides {
             if let Some(ep) = table.endpoint_by_key(key) {

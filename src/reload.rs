@@ -243,6 +243,11 @@ impl Reloader {
             }]));
         }
         self.shared.geo.store(cfg.geo.take());
+        if let Some(path) = cfg.settings.state_file.clone() {
+            let t = table.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || crate::config::serials::keep(&path, &t)).await;
+        }
         self.shared.table.store(table);
         // A new limiter only when its settings changed (counts restart).
         if live.settings.dns.rate_limit != cfg.settings.dns.rate_limit {

@@ -12,6 +12,7 @@ pub mod diff;
 pub(crate) mod methods;
 mod raw;
 pub mod secret;
+pub mod serials;
 
 use crate::routing::EndpointKey;
 use std::net::SocketAddr;
@@ -261,6 +262,10 @@ pub struct Carry {
     pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
     /// The signature cache in use (signed zones).
     pub signatures: Option<Arc<crate::dnssec::cache::SigCache>>,
+    /// Each running zone's content digest and serial, so a reload keeps a
+    /// serial whose content did not change and raises one whose did;
+    /// `None` at start (the serials file beside the state file has them).
+    pub serials: Option<serials::History>,
 }
 
 impl Carry {
@@ -288,6 +293,7 @@ impl Carry {
             held: self.held.clone(),
             cookies: self.cookies.clone(),
             signatures: self.signatures.clone(),
+            serials: self.serials.clone(),
         }
     }
 
@@ -330,6 +336,7 @@ impl Carry {
                 .zones
                 .iter()
                 .find_map(|z| z.signer.as_ref().map(|s| s.cache.clone())),
+            serials: Some(serials::of(table)),
         }
     }
 }

@@ -182,8 +182,14 @@ pub struct Zone {
     pub apex: NodeId,
     /// The SOA as sent in negative answers: TTL = min(SOA TTL, minimum) (RFC 2308).
     pub negative_soa: WireRr,
-    /// The SOA serial in use.
+    /// The SOA serial in use: `soa.serial`, else one that follows the
+    /// content (`config::serials`).
     pub serial: u32,
+    /// The serial is `soa.serial` as configured.
+    pub serial_configured: bool,
+    /// The zone's content digest (`config::serials::zone_digest`): what
+    /// its serial follows.
+    pub digest: u64,
     /// Its key and signature cache, when the zone is signed (`dnssec`).
     pub signer: Option<Arc<crate::dnssec::ZoneSigner>>,
     /// The zone of ours this one is inside, if any: it answers DS queries

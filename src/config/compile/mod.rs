@@ -206,6 +206,9 @@ struct Loader<'c> {
     geo_configured: bool,
     /// `[prober]`, read with the server settings, for every monitor.
     prober_settings: crate::config::ProberSettings,
+    /// Each zone's last content digest and serial: the running zones' on a
+    /// reload, the serials file's at start.
+    serial_history: crate::config::serials::History,
     now: SystemTime,
 }
 
@@ -271,6 +274,7 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
         geo: None,
         geo_configured: false,
         prober_settings: Default::default(),
+        serial_history: Default::default(),
         now: SystemTime::now(),
     };
     let settings = l.load_all(path);
@@ -508,6 +512,20 @@ impl Loader<'_> {
         self.signature_cache_size = settings.dns.signature_cache;
         self.table.cookies = cookie_secrets(&settings.dns.cookies, self.carry.cookies.as_deref());
         self.table.loaded_at = Some(self.now);
+        self.serial_history = match (&self.carry.serials, &settings.state_file) {
+            (Some(running), _) => running.clone(),
+            (None, Some(state)) => match crate::config::serials::read(state) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.diag.file_warning(
+                        &crate::config::serials::path_for(state),
+                        format!("cannot use the SOA serials kept here ({e}); zones start from the serials of their content"),
+                    );
+                    Default::default()
+                }
+            },
+            (None, None) => Default::default(),
+        };
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
         // Records after every origin is known, so each lands in its own zone.
         for (z, built) in raw.zones.iter().zip(zones) {

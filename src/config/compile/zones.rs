@@ -121,12 +121,14 @@ impl Loader<'_> {
                 None => default,
             }
         };
-        let default_serial = crate::clock::unix_secs(self.now).max(1);
+        // Without `soa.serial`, the serial follows the content: set once
+        // every record and profile is known (`zone_serials`).
+        let serial_configured = soa.is_some_and(|s| s.serial.is_some());
         let serial = num(
             self,
             soa.and_then(|s| s.serial.as_ref()),
             "serial",
-            default_serial,
+            0,
             0,
             u32::MAX as i64,
         );
@@ -200,6 +202,8 @@ impl Loader<'_> {
             apex: NodeId::MAX, // set in finish()
             negative_soa,
             serial,
+            serial_configured,
+            digest: 0,
             signer,
             parent: None,
             parent_ds: Vec::new(),

@@ -324,6 +324,7 @@ impl Server {
                 responses_per_second = r.responses_per_second,
                 nxdomains_per_second = r.nxdomains_per_second,
                 errors_per_second = r.errors_per_second,
+                total_per_second = r.total_per_second,
                 slip = r.slip,
                 networks = format!("/{} /{}", r.ipv4_prefix, r.ipv6_prefix),
                 exempt = ?r.exempt,

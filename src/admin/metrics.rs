@@ -198,14 +198,17 @@ impl prometheus_client::collector::Collector for Collector {
         if let Some(rrl) = self.shared.rrl.load().as_deref() {
             let mut e = enc.encode_descriptor(
                 "switchyard_rate_limited",
-                "UDP responses over the rate limit, by class (responses, nodata, nxdomains, errors) and action (dropped, or slipped: sent truncated or as BADCOOKIE)",
+                "UDP responses over the rate limit, by class (responses, nodata, nxdomains, errors; total: within its class's rate but over the network's total_per_second) and action (dropped, or slipped: sent truncated or as BADCOOKIE)",
                 None,
                 MetricType::Counter,
             )?;
-            for class in crate::dns::rrl::Class::ALL {
-                let (dropped, slipped) = rrl.limited(class);
+            let classes = crate::dns::rrl::Class::ALL
+                .into_iter()
+                .map(|c| (c.as_str(), rrl.limited(c)))
+                .chain([("total", rrl.limited_by_total())]);
+            for (class, (dropped, slipped)) in classes {
                 for (action, n) in [("dropped", dropped), ("slipped", slipped)] {
-                    let labels: Labels = vec![("class", class.as_str()), ("action", action)];
+                    let labels: Labels = vec![("class", class), ("action", action)];
                     ConstCounter::new(n).encode(e.encode_family(&labels)?)?;
                 }
             }

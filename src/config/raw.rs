@@ -146,6 +146,8 @@ pub struct RawRateLimit {
     pub nxdomains_per_second: Option<Spanned<i64>>,
     /// Error responses per second per network.
     pub errors_per_second: Option<Spanned<i64>>,
+    /// Responses of every kind per second per network (0: no total).
+    pub total_per_second: Option<Spanned<i64>>,
     /// Every n-th limited response is sent truncated.
     pub slip: Option<Spanned<i64>>,
     /// Client network prefix, IPv4.

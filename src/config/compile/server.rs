@@ -240,6 +240,11 @@ impl Loader<'_> {
                 *slot = n;
             }
         }
+        if let Some(v) = &raw.total_per_second
+            && let Some(n) = self.int(src, v, &f("total_per_second"), 0, 1_000_000)
+        {
+            c.total_per_second = n;
+        }
         if let Some(v) = &raw.slip
             && let Some(n) = self.int(src, v, &f("slip"), 0, 10)
         {

@@ -85,5 +85,6 @@ pub mod reload;
 pub mod routing;
 pub mod secret;
 pub mod server;
+pub mod sketch;
 pub mod state;
 pub mod state_file;

@@ -400,6 +400,19 @@ impl prometheus_client::collector::Collector for Collector {
             )?;
             ConstGauge::new(capacity as i64).encode(e)?;
         }
+        if let Some(budget) = &table.sign_budget {
+            use crate::dnssec::budget::Refusal;
+            let mut e = enc.encode_descriptor(
+                "switchyard_dnssec_signatures_refused",
+                "New signatures refused by the signing budget: budget (dns.signatures_per_second: none left, or less than half for clients over UDP without a valid cookie) or client (a client over TCP or with a valid cookie past dns.signatures_per_client); the answer was sent truncated over UDP, SERVFAIL over TCP",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, why) in [("budget", Refusal::Budget), ("client", Refusal::Client)] {
+                let labels: Labels = vec![("reason", reason)];
+                ConstCounter::new(budget.refused(why)).encode(e.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }

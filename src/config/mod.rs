@@ -134,6 +134,9 @@ pub struct DnsSettings {
     pub nsid: Option<String>,
     /// `dns.signature_cache`: most RRSIGs kept (signed zones).
     pub signature_cache: usize,
+    /// `dns.signatures_per_second` and `dns.signatures_per_client`: the
+    /// budget of new signatures (signed zones).
+    pub signing: crate::dnssec::budget::Config,
 }
 
 /// `[dns.cookies]`
@@ -173,6 +176,7 @@ impl Default for DnsSettings {
             cookies: CookieSettings::default(),
             nsid: None,
             signature_cache: 65_536,
+            signing: crate::dnssec::budget::Config::default(),
         }
     }
 }
@@ -262,6 +266,9 @@ pub struct Carry {
     pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
     /// The signature cache in use (signed zones).
     pub signatures: Option<Arc<crate::dnssec::cache::SigCache>>,
+    /// The signing budget in use (signed zones): kept by a reload that
+    /// does not change its settings.
+    pub sign_budget: Option<Arc<crate::dnssec::budget::SignBudget>>,
     /// Each running zone's content digest and serial, so a reload keeps a
     /// serial whose content did not change and raises one whose did;
     /// `None` at start (the serials file beside the state file has them).
@@ -293,6 +300,7 @@ impl Carry {
             held: self.held.clone(),
             cookies: self.cookies.clone(),
             signatures: self.signatures.clone(),
+            sign_budget: None,
             serials: self.serials.clone(),
         }
     }
@@ -336,6 +344,7 @@ impl Carry {
                 .zones
                 .iter()
                 .find_map(|z| z.signer.as_ref().map(|s| s.cache.clone())),
+            sign_budget: table.sign_budget.clone(),
             serials: Some(serials::of(table)),
         }
     }

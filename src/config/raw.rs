@@ -132,6 +132,10 @@ pub struct RawDns {
     pub nsid: Option<Spanned<String>>,
     /// Most signatures kept in the signature cache (signed zones).
     pub signature_cache: Option<Spanned<i64>>,
+    /// New signatures a second, the whole server (signed zones).
+    pub signatures_per_second: Option<Spanned<i64>>,
+    /// New signatures a second per client over TCP or with a valid cookie.
+    pub signatures_per_client: Option<Spanned<i64>>,
 }
 
 /// `[dns.rate_limit]`

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use super::wire::{self, Edns, Parsed, Query, flags, rcode};
 use super::{cookie, rrl, sign};
+use crate::dnssec::budget::Who;
 use crate::geo::{self, GeoDb};
 use crate::proto::name::MAX_WIRE_LEN;
 use crate::proto::rr::{Link, TypeBitmap, WireRr, rtype};
@@ -297,6 +298,18 @@ impl Answerer {
         self.scratch.nxdomain = false;
         self.scratch.wildcard = None;
         self.scratch.dnssec = false;
+        // New signatures are budgeted; clients that proved their address
+        // (TCP, a valid cookie) come first and are counted each.
+        let proven = transport == Transport::Tcp
+            || cookie
+                .as_ref()
+                .is_some_and(|c| c.0 == cookie::Verdict::Valid);
+        self.signing.client = Some(if proven {
+            Who::Proven(peer)
+        } else {
+            Who::Unproven
+        });
+        self.signing.refused = None;
         let (code, scope, opt_at) = self.respond(table, geo, &q, peer, cookie.as_ref(), out, trace);
         // Answers a wildcard made are counted under the wildcard's name,
         // not each name asked (BIND's RRL does the same).
@@ -311,7 +324,22 @@ impl Answerer {
         };
         let mut truncated = false;
         let mut opt_at = opt_at;
-        if out.len() > limit {
+        let mut code = code;
+        // An answer that needed a signature the budget refused: over TCP,
+        // SERVFAIL (the client asked too fast, or everyone together did);
+        // over UDP, truncated, so a real client comes back over TCP.
+        if self.signing.refused.is_some() && transport == Transport::Tcp {
+            code = rcode::SERVFAIL;
+            out.truncate(12 + q.question.len());
+            let f = reply_flags(q.flags, code, false);
+            out[..12].copy_from_slice(&header_bytes(q.id, f, 1, 0, 0, 0));
+            opt_at = None;
+            if let Some(e) = q.edns {
+                opt_at = Some(out.len() as u16);
+                push_opt(out, code, e, table, scope, cookie.as_ref());
+                out[10..12].copy_from_slice(&1u16.to_be_bytes());
+            }
+        } else if out.len() > limit || self.signing.refused.is_some() {
             // Keep the question (and OPT); the client retries over TCP.
             truncated = true;
             out.truncate(12 + q.question.len());

@@ -18,7 +18,7 @@
 //! Clients that present a valid DNS cookie and clients over TCP are never
 //! limited; exempt networks only for answers (the caller decides).
 //!
-//! The counts live in a count-min sketch: [`ROWS`] rows of counters, each
+//! The counts live in a count-min sketch ([`crate::sketch`]): two rows of counters, each
 //! bucket counted in one counter per row (chosen by a seeded hash), its
 //! count read as the smallest of them. Memory is fixed (`table_size`
 //! counters of 8 bytes) whatever the number of clients, and nothing is ever
@@ -30,6 +30,8 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sketch::{Sketch, mix};
 use std::time::Instant;
 
 /// What kind of response is being limited.
@@ -147,17 +149,12 @@ impl Default for Config {
 /// network is capped at 1,000 answers a second whatever the zone's size.
 pub const DEFAULT_TOTAL_PER_SECOND: u32 = 1000;
 
-/// Counters per bucket (rows of the sketch).
-pub const ROWS: usize = 2;
-
 /// The limiter: shared by every UDP worker, lock-free.
 #[derive(Debug)]
 pub struct RateLimiter {
     config: Config,
-    /// [`ROWS`] rows of `width` counters: second (32 bits) | count (32).
-    counters: Box<[AtomicU64]>,
-    /// Counters per row (a power of two).
-    width: usize,
+    /// The counts.
+    sketch: Sketch,
     start: Instant,
     seed: u64,
     /// Limited responses by class: `[class][0: dropped, 1: slipped]`;
@@ -169,10 +166,8 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter with a fixed table of `config.table_size` entries.
     pub fn new(config: Config) -> RateLimiter {
-        let width = (config.table_size / ROWS).next_power_of_two().max(1);
         RateLimiter {
-            counters: (0..width * ROWS).map(|_| AtomicU64::new(0)).collect(),
-            width,
+            sketch: Sketch::new(config.table_size),
             config,
             start: Instant::now(),
             seed: fastrand::u64(..),
@@ -187,7 +182,7 @@ impl RateLimiter {
 
     /// Memory held by the table, in bytes (fixed at creation).
     pub fn table_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.counters)
+        self.sketch.bytes()
     }
 
     /// Seconds since the limiter started: read once per batch of queries.
@@ -234,11 +229,13 @@ impl RateLimiter {
             Class::NxDomain => self.config.nxdomains_per_second,
             Class::Error => self.config.errors_per_second,
         };
-        let count = self.count(self.key(client, class as u8, name_hash, rtype), now);
+        let count = self
+            .sketch
+            .count(self.key(client, class as u8, name_hash, rtype), now);
         let row = if count > rate {
             class as usize
         } else if self.config.total_per_second == 0
-            || self.count(self.key(client, TOTAL, 0, 0), now) <= self.config.total_per_second
+            || self.sketch.count(self.key(client, TOTAL, 0, 0), now) <= self.config.total_per_second
         {
             return Verdict::Send;
         } else {
@@ -282,67 +279,12 @@ impl RateLimiter {
         let high = mix((net >> 64) as u64 ^ u64::from(class) << 56 ^ family << 48);
         mix(self.seed ^ mix(net as u64 ^ high) ^ name)
     }
-
-    /// Counts one response in the key's bucket for second `now`; returns
-    /// the bucket's count this second, this one included (never less than
-    /// the truth). Conservative update: only the counters at the minimum
-    /// are raised, which keeps collisions from inflating the others.
-    fn count(&self, key: u64, now: u32) -> u32 {
-        // The second tags the count (never 0, the value of an unused
-        // counter), so no stale count is ever read as current.
-        let sec = now.wrapping_add(1).max(1);
-        let h2 = (key >> 32) | 1;
-        let mut slots = [0usize; ROWS];
-        let mut min = u32::MAX;
-        for (row, slot) in slots.iter_mut().enumerate() {
-            let i = (key.wrapping_add(h2.wrapping_mul(row as u64)) as usize) & (self.width - 1);
-            *slot = row * self.width + i;
-            min = min.min(current(self.counters[*slot].load(Ordering::Relaxed), sec));
-        }
-        let want = min.saturating_add(1).min(COUNT_MAX);
-        for &slot in &slots {
-            let c = &self.counters[slot];
-            let mut v = c.load(Ordering::Relaxed);
-            while current(v, sec) < want {
-                match c.compare_exchange_weak(
-                    v,
-                    u64::from(sec) << 32 | u64::from(want),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now_v) => v = now_v,
-                }
-            }
-        }
-        want
-    }
 }
 
 /// The bucket tag of a network's total (after the classes' tags).
 const TOTAL: u8 = 4;
 /// The row of [`RateLimiter::limited`] counting responses over the total.
 const TOTAL_ROW: usize = 4;
-
-/// Largest count a counter holds.
-const COUNT_MAX: u32 = u32::MAX - 1;
-
-/// A counter's count for second `sec` (0 when it was last set in another).
-#[inline]
-fn current(v: u64, sec: u32) -> u32 {
-    if (v >> 32) as u32 == sec { v as u32 } else { 0 }
-}
-
-/// A 64-bit finaliser (from SplitMix64): every input bit moves every
-/// output bit, so the set index and tag are independent.
-#[inline]
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
 
 /// The hash of a query name (lowercase wire form), for the buckets of
 /// answers and NODATA.

@@ -45,6 +45,10 @@ pub struct RoutingTable {
     pub nsid: Option<Box<[u8]>>,
     /// DNS cookie secrets (`[dns.cookies]`); `None` when cookies are off.
     pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
+    /// The budget of new signatures (signed zones, unless
+    /// `dns.signatures_per_second` and `dns.signatures_per_client` are 0):
+    /// the answer path asks it on every signature cache miss.
+    pub sign_budget: Option<Arc<crate::dnssec::budget::SignBudget>>,
     /// When this table was compiled.
     pub loaded_at: Option<std::time::SystemTime>,
 }

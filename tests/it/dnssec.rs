@@ -779,3 +779,117 @@ fn queries_for_nsec_and_rrsig_validate() {
     let m = udp(s.v4(), "nope.tm.example.test.", RecordType::NSEC);
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
 }
+
+/// Issue 20 item 11: new signatures have a budget. Random names with DO
+/// each need one (the compact denial's NSEC); past the server's budget an
+/// unproven client (UDP without a cookie) gets a truncated answer, a
+/// client over TCP gets SERVFAIL past its own rate, and answers whose
+/// signatures are cached are never refused.
+#[test]
+fn new_signatures_have_a_budget_and_each_proven_client_a_rate() {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    let zone = zone_with_records("") + "dnssec = { key = { file = \"keys/tm.key\" } }\n";
+    let fx = Fixture::with_zone(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nsignatures_per_second = 100\nsignatures_per_client = 10",
+        &zone,
+        &[],
+    );
+    keygen(fx.dir.path(), ZONE, "tm", "ecdsap256sha256");
+    let s = fx.start();
+    let dnssec_ok = Opts {
+        edns: Some(1232),
+        dnssec_ok: true,
+    };
+    // Signed (and cached) while the budget is full.
+    let m = udp_opts(s.v4(), "mail.tm.example.test.", RecordType::A, dnssec_ok);
+    assert_eq!(types(&m.answers), ["A", "RRSIG"]);
+
+    // 300 new names at once over UDP (loopback: exempt from rate limiting,
+    // as a flood from many networks is).
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    for i in 0..300u16 {
+        let mut q = build(
+            &format!("flood{i}.tm.example.test."),
+            RecordType::A,
+            dnssec_ok,
+        );
+        q.metadata.id = i;
+        sock.send_to(&q.to_vec().unwrap(), s.v4()).unwrap();
+    }
+    let (mut signed, mut truncated) = (0, 0);
+    let mut buf = [0u8; 4096];
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        if m.metadata.truncation {
+            assert!(m.answers.is_empty() && m.authorities.is_empty());
+            truncated += 1;
+        } else {
+            assert_eq!(types(&m.authorities), ["SOA", "NSEC", "RRSIG", "RRSIG"]);
+            signed += 1;
+        }
+    }
+    let took = start.elapsed().as_secs_f64() - 0.5;
+    // Unproven clients get half the bucket (50), then the refill (100/s).
+    let most = 50 + (100.0 * took).ceil() as usize + 2;
+    eprintln!("300 new names over UDP in {took:.2} s: {signed} signed, {truncated} truncated");
+    assert!(
+        signed <= most && signed >= 25,
+        "{signed} signed in {took:.2} s"
+    );
+    // The rest truncated (a few datagrams may be lost on a busy machine).
+    assert!(truncated >= 150, "{truncated} truncated");
+
+    // A cached signature is never refused.
+    let m = udp_opts(s.v4(), "mail.tm.example.test.", RecordType::A, dnssec_ok);
+    assert_eq!(types(&m.answers), ["A", "RRSIG"], "{m:?}");
+
+    // Over TCP (a proven address): 10 new signatures a second, then
+    // SERVFAIL.
+    let start = std::time::Instant::now();
+    let pkts: Vec<Vec<u8>> = (0..60)
+        .map(|i| {
+            build(
+                &format!("tcp{i}.tm.example.test."),
+                RecordType::A,
+                dnssec_ok,
+            )
+            .to_vec()
+            .unwrap()
+        })
+        .collect();
+    let replies = tcp_raw(s.v4(), &pkts);
+    let seconds = start.elapsed().as_secs() as usize + 1;
+    let codes: Vec<ResponseCode> = replies
+        .iter()
+        .map(|r| Message::from_vec(r).unwrap().metadata.response_code)
+        .collect();
+    let answered = codes
+        .iter()
+        .filter(|c| **c == ResponseCode::NoError)
+        .count();
+    let servfail = codes
+        .iter()
+        .filter(|c| **c == ResponseCode::ServFail)
+        .count();
+    eprintln!("60 new names over TCP: {answered} answered, {servfail} SERVFAIL");
+    assert_eq!(answered + servfail, 60);
+    assert!(
+        (10..=10 * (seconds + 1)).contains(&answered),
+        "{answered} in {seconds} s"
+    );
+
+    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    for reason in ["budget", "client"] {
+        let prefix = format!("switchyard_dnssec_signatures_refused_total{{reason=\"{reason}\"}} ");
+        let n: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in {metrics}"));
+        assert!(n > 0, "{prefix}{n}");
+    }
+}

@@ -206,6 +206,7 @@ impl Loader<'_> {
         }
         self.node_types();
         self.zone_serials();
+        self.sign_budget();
         self.check_glue();
         self.check_apex_profiles();
         self.check_cname_loops(&sources);
@@ -290,6 +291,20 @@ impl Loader<'_> {
                 }
             }
         }
+    }
+
+    /// The signing budget, when a zone is signed and it limits anything:
+    /// the running one when its settings are unchanged (its counts go on).
+    fn sign_budget(&mut self) {
+        use crate::dnssec::budget::SignBudget;
+        let c = self.signing;
+        if !self.table.signed() || (c.per_second == 0 && c.per_client == 0) {
+            return;
+        }
+        self.table.sign_budget = Some(match &self.carry.sign_budget {
+            Some(b) if b.config() == c => b.clone(),
+            _ => Arc::new(SignBudget::new(c)),
+        });
     }
 
     /// What each name can answer, for signed denials: its static types

@@ -186,6 +186,8 @@ struct Loader<'c> {
     sig_cache: Option<Arc<crate::dnssec::cache::SigCache>>,
     /// `dns.signature_cache`.
     signature_cache_size: usize,
+    /// The signing budget's settings.
+    signing: crate::dnssec::budget::Config,
     /// Nested endpoints to resolve once every profile is known.
     nested: Vec<NestedRef>,
     /// Host-name targets of endpoints, checked against our zones at the end.
@@ -261,6 +263,7 @@ pub(super) fn load(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
         current_apex: false,
         sig_cache: None,
         signature_cache_size: 0,
+        signing: Default::default(),
         nested: Vec::new(),
         host_targets: Vec::new(),
         diag: Diagnostics::default(),
@@ -510,6 +513,7 @@ impl Loader<'_> {
         self.table.ecs = settings.dns.ecs;
         self.table.nsid = settings.dns.nsid.as_deref().map(|n| n.as_bytes().into());
         self.signature_cache_size = settings.dns.signature_cache;
+        self.signing = settings.dns.signing;
         self.table.cookies = cookie_secrets(&settings.dns.cookies, self.carry.cookies.as_deref());
         self.table.loaded_at = Some(self.now);
         self.serial_history = match (&self.carry.serials, &settings.state_file) {

@@ -268,9 +268,18 @@ fn limits(table: &switchyard::routing::RoutingTable, geo: Option<&switchyard::ge
         q.extend_from_slice(&out[out.len() - 24..]);
         q
     };
+    // Rates no loop reaches, so every check counts and sends; the total
+    // (`total_per_second`) on and off.
     let rrl = RateLimiter::new(Config {
         exempt: vec![],
-        responses_per_second: 1_000_000,
+        responses_per_second: u32::MAX,
+        total_per_second: u32::MAX,
+        ..Config::default()
+    });
+    let no_total = RateLimiter::new(Config {
+        exempt: vec![],
+        responses_per_second: u32::MAX,
+        total_per_second: 0,
         ..Config::default()
     });
     let mut slips = 0;
@@ -295,14 +304,17 @@ fn limits(table: &switchyard::routing::RoutingTable, geo: Option<&switchyard::ge
         }
         rows.push((label, median(t)));
     }
-    let mut t = Vec::new();
+    let (mut t, mut t0) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let now = rrl.now();
         t.push(ns_per_op(|| {
             black_box(rrl.check(black_box(peer), Class::Response, 42, 1, now, &mut slips));
         }));
+        t0.push(ns_per_op(|| {
+            black_box(no_total.check(black_box(peer), Class::Response, 42, 1, now, &mut slips));
+        }));
     }
-    let check = median(t);
+    let (check, check_no_total) = (median(t), median(t0));
     let base = rows[0].1;
     println!(
         "{:<44} {:>11} {:>14}",
@@ -312,6 +324,10 @@ fn limits(table: &switchyard::routing::RoutingTable, geo: Option<&switchyard::ge
         println!("{label:<44} {ns:>9.0}ns {:>+12.0}ns", ns - base);
     }
     println!("{:<44} {check:>9.0}ns", "rate limit check (one response)");
+    println!(
+        "{:<44} {check_no_total:>9.0}ns",
+        "  the same without total_per_second"
+    );
 }
 
 /// A profile of `n` monitored endpoints 10.x.y.z, routed by `routing`.

@@ -94,6 +94,9 @@ impl Server {
             None => Default::default(),
         };
         let table = std::mem::take(&mut config.table);
+        if let Some(path) = &config.settings.state_file {
+            crate::config::serials::keep(path, &table);
+        }
         let now = crate::clock::now_millis();
         for (key, record) in &overrides {
             if let Some(ep) = table.endpoint_by_key(key) {
@@ -324,6 +327,7 @@ impl Server {
                 responses_per_second = r.responses_per_second,
                 nxdomains_per_second = r.nxdomains_per_second,
                 errors_per_second = r.errors_per_second,
+                total_per_second = r.total_per_second,
                 slip = r.slip,
                 networks = format!("/{} /{}", r.ipv4_prefix, r.ipv6_prefix),
                 exempt = ?r.exempt,

@@ -87,6 +87,7 @@ pub mod reload;
 pub mod routing;
 pub mod secret;
 pub mod server;
+pub mod sketch;
 pub mod stall;
 pub mod state;
 pub mod state_file;

@@ -243,6 +243,11 @@ impl Reloader {
             }]));
         }
         self.shared.geo.store(cfg.geo.take());
+        if let Some(path) = cfg.settings.state_file.clone() {
+            let t = table.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || crate::config::serials::keep(&path, &t)).await;
+        }
         self.shared.table.store(table);
         // A new limiter only when its settings changed (counts restart).
         if live.settings.dns.rate_limit != cfg.settings.dns.rate_limit {
@@ -557,9 +562,16 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
 /// database for changes. Registration happens in [`Watch::start`], before
 /// the server reports ready, so no change after that is missed.
 pub struct Watch {
-    _watcher: Box<dyn notify::Watcher + Send>,
+    watcher: Box<dyn notify::Watcher + Send>,
     rx: tokio::sync::mpsc::UnboundedReceiver<()>,
     reloader: Arc<Reloader>,
+    /// The profiles directory, watched once it exists: a missing one is
+    /// read as empty, and its parent is watched for it to appear.
+    profiles_dir: PathBuf,
+    /// Set by the event handler when the profiles directory itself was
+    /// created (or removed); read by [`Watch::run`], which then watches
+    /// it again.
+    profiles_dir_changed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Watch {
@@ -569,8 +581,12 @@ impl Watch {
         use notify::{RecursiveMode, Watcher};
 
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let mut dirs: Vec<PathBuf> =
-            vec![parent_dir(reloader.path()), settings.profiles_dir.clone()];
+        let mut dirs: Vec<PathBuf> = vec![
+            parent_dir(reloader.path()),
+            settings.profiles_dir.clone(),
+            // Where a missing profiles directory will appear.
+            parent_dir(&settings.profiles_dir),
+        ];
         if let Some(g) = &settings.geoip_database {
             dirs.push(parent_dir(g));
         }
@@ -580,12 +596,25 @@ impl Watch {
         // file, editor swap files or anything else sharing a directory.
         let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         let config_file = canon(reloader.path());
-        let profiles_dir = canon(&settings.profiles_dir);
+        // A missing directory does not canonicalize: its parent does.
+        let profiles_dir = match (
+            settings.profiles_dir.file_name(),
+            std::fs::canonicalize(parent_dir(&settings.profiles_dir)),
+        ) {
+            (Some(name), Ok(parent)) if !settings.profiles_dir.exists() => parent.join(name),
+            _ => canon(&settings.profiles_dir),
+        };
         let geoip = settings.geoip_database.as_deref().map(canon);
+        let dir_changed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dir_flag = dir_changed.clone();
+        let dir = profiles_dir.clone();
         let relevant = move |p: &Path| {
+            if p == dir {
+                dir_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                return true;
+            }
             p == config_file
-                || p.parent() == Some(profiles_dir.as_path())
-                    && p.extension().is_some_and(|e| e == "toml")
+                || p.parent() == Some(dir.as_path()) && p.extension().is_some_and(|e| e == "toml")
                 || geoip.as_ref().is_some_and(|g| p == g)
         };
         let catch_up = tx.clone();
@@ -616,6 +645,10 @@ impl Watch {
             }
         };
         for d in &dirs {
+            // A missing profiles directory is watched for from its parent.
+            if d == &settings.profiles_dir && !d.exists() {
+                continue;
+            }
             if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
                 warn!(dir = %d.display(), error = %e, "cannot watch directory for changes");
             }
@@ -633,9 +666,11 @@ impl Watch {
             let _ = catch_up.send(());
         }
         Some(Watch {
-            _watcher: watcher,
+            watcher,
             rx,
             reloader,
+            profiles_dir,
+            profiles_dir_changed: dir_changed,
         })
     }
 
@@ -657,6 +692,23 @@ impl Watch {
                         Ok(None) => return,
                         _ => break,
                     }
+                }
+            }
+            // The profiles directory appeared (or was made again): watch
+            // it before the reload reads it, so no later write is missed.
+            if self
+                .profiles_dir_changed
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+                && self.profiles_dir.is_dir()
+            {
+                let _ = self.watcher.unwatch(&self.profiles_dir);
+                if let Err(e) = self
+                    .watcher
+                    .watch(&self.profiles_dir, notify::RecursiveMode::NonRecursive)
+                {
+                    warn!(dir = %self.profiles_dir.display(), error = %e, "cannot watch directory for changes");
+                } else {
+                    info!(dir = %self.profiles_dir.display(), "watching the profiles directory");
                 }
             }
             let _ = self.reloader.reload("file change").await;

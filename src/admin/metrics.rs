@@ -198,14 +198,17 @@ impl prometheus_client::collector::Collector for Collector {
         if let Some(rrl) = self.shared.rrl.load().as_deref() {
             let mut e = enc.encode_descriptor(
                 "switchyard_rate_limited",
-                "UDP responses over the rate limit, by class (responses, nodata, nxdomains, errors) and action (dropped, or slipped: sent truncated or as BADCOOKIE)",
+                "UDP responses over the rate limit, by class (responses, nodata, nxdomains, errors; total: within its class's rate but over the network's total_per_second) and action (dropped, or slipped: sent truncated or as BADCOOKIE)",
                 None,
                 MetricType::Counter,
             )?;
-            for class in crate::dns::rrl::Class::ALL {
-                let (dropped, slipped) = rrl.limited(class);
+            let classes = crate::dns::rrl::Class::ALL
+                .into_iter()
+                .map(|c| (c.as_str(), rrl.limited(c)))
+                .chain([("total", rrl.limited_by_total())]);
+            for (class, (dropped, slipped)) in classes {
                 for (action, n) in [("dropped", dropped), ("slipped", slipped)] {
-                    let labels: Labels = vec![("class", class.as_str()), ("action", action)];
+                    let labels: Labels = vec![("class", class), ("action", action)];
                     ConstCounter::new(n).encode(e.encode_family(&labels)?)?;
                 }
             }
@@ -411,6 +414,19 @@ impl prometheus_client::collector::Collector for Collector {
                 MetricType::Gauge,
             )?;
             ConstGauge::new(capacity as i64).encode(e)?;
+        }
+        if let Some(budget) = &table.sign_budget {
+            use crate::dnssec::budget::Refusal;
+            let mut e = enc.encode_descriptor(
+                "switchyard_dnssec_signatures_refused",
+                "New signatures refused by the signing budget: budget (dns.signatures_per_second: none left, or less than half for clients over UDP without a valid cookie) or client (a client over TCP or with a valid cookie past dns.signatures_per_client); the answer was sent truncated over UDP, SERVFAIL over TCP",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, why) in [("budget", Refusal::Budget), ("client", Refusal::Client)] {
+                let labels: Labels = vec![("reason", reason)];
+                ConstCounter::new(budget.refused(why)).encode(e.encode_family(&labels)?)?;
+            }
         }
         Ok(())
     }

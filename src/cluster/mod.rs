@@ -192,9 +192,12 @@ pub struct Cluster {
 /// equal digests answer alike.
 pub fn config_digest(table: &crate::routing::RoutingTable, probes: &[ProbeSpec]) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    // Not the SOA: its serial defaults to the time the configuration loaded.
+    // Each zone's content digest: its SOA without the serial (which follows
+    // each node's history of the content, `config::serials`, so nodes that
+    // saw different versions may differ in it alone) and everything else
+    // it answers.
     for z in &table.zones {
-        ctx.update(format!("zone {}\n", z.origin.as_str()).as_bytes());
+        ctx.update(format!("zone {} {:016x}\n", z.origin.as_str(), z.digest).as_bytes());
     }
     for n in &table.nodes {
         ctx.update(format!("node {}\n", n.name.as_str()).as_bytes());

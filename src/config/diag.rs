@@ -120,6 +120,17 @@ impl Diagnostics {
         });
     }
 
+    /// Records a warning about a whole file or directory.
+    pub fn file_warning(&mut self, path: &Path, msg: impl Into<String>) {
+        self.warnings.push(ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            col: 0,
+            field: String::new(),
+            message: crate::fsutil::shorten_quoted(&msg.into()),
+        });
+    }
+
     /// True when nothing rejected the load so far.
     pub fn ok(&self) -> bool {
         self.errors.is_empty()

@@ -183,8 +183,8 @@ fn zones(old: &RoutingTable, new: &RoutingTable, out: &mut Vec<NameDiff>, compar
     }
 }
 
-/// Static records by name and type (SOA left out: its serial changes with
-/// every load when not set).
+/// Static records by name and type (SOA left out: unless set, its serial
+/// follows the rest of the content, so it changes with any change).
 type RecordSets = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 fn record_sets(t: &RoutingTable) -> RecordSets {

@@ -12,6 +12,7 @@ pub mod diff;
 pub(crate) mod methods;
 mod raw;
 pub mod secret;
+pub mod serials;
 
 use crate::routing::EndpointKey;
 use std::net::SocketAddr;
@@ -142,6 +143,9 @@ pub struct DnsSettings {
     pub nsid: Option<String>,
     /// `dns.signature_cache`: most RRSIGs kept (signed zones).
     pub signature_cache: usize,
+    /// `dns.signatures_per_second` and `dns.signatures_per_client`: the
+    /// budget of new signatures (signed zones).
+    pub signing: crate::dnssec::budget::Config,
 }
 
 /// `[dns.cookies]`
@@ -181,6 +185,7 @@ impl Default for DnsSettings {
             cookies: CookieSettings::default(),
             nsid: None,
             signature_cache: 65_536,
+            signing: crate::dnssec::budget::Config::default(),
         }
     }
 }
@@ -295,6 +300,13 @@ pub struct Carry {
     pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
     /// The signature cache in use (signed zones).
     pub signatures: Option<Arc<crate::dnssec::cache::SigCache>>,
+    /// The signing budget in use (signed zones): kept by a reload that
+    /// does not change its settings.
+    pub sign_budget: Option<Arc<crate::dnssec::budget::SignBudget>>,
+    /// Each running zone's content digest and serial, so a reload keeps a
+    /// serial whose content did not change and raises one whose did;
+    /// `None` at start (the serials file beside the state file has them).
+    pub serials: Option<serials::History>,
 }
 
 impl Carry {
@@ -322,6 +334,8 @@ impl Carry {
             held: self.held.clone(),
             cookies: self.cookies.clone(),
             signatures: self.signatures.clone(),
+            sign_budget: None,
+            serials: self.serials.clone(),
         }
     }
 
@@ -364,6 +378,8 @@ impl Carry {
                 .zones
                 .iter()
                 .find_map(|z| z.signer.as_ref().map(|s| s.cache.clone())),
+            sign_budget: table.sign_budget.clone(),
+            serials: Some(serials::of(table)),
         }
     }
 }

@@ -140,6 +140,10 @@ pub struct RawDns {
     pub nsid: Option<Spanned<String>>,
     /// Most signatures kept in the signature cache (signed zones).
     pub signature_cache: Option<Spanned<i64>>,
+    /// New signatures a second, the whole server (signed zones).
+    pub signatures_per_second: Option<Spanned<i64>>,
+    /// New signatures a second per client over TCP or with a valid cookie.
+    pub signatures_per_client: Option<Spanned<i64>>,
 }
 
 /// `[dns.rate_limit]`
@@ -154,6 +158,8 @@ pub struct RawRateLimit {
     pub nxdomains_per_second: Option<Spanned<i64>>,
     /// Error responses per second per network.
     pub errors_per_second: Option<Spanned<i64>>,
+    /// Responses of every kind per second per network (0: no total).
+    pub total_per_second: Option<Spanned<i64>>,
     /// Every n-th limited response is sent truncated.
     pub slip: Option<Spanned<i64>>,
     /// Client network prefix, IPv4.

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use super::wire::{self, Edns, Parsed, Query, flags, rcode};
 use super::{cookie, rrl, sign};
+use crate::dnssec::budget::Who;
 use crate::geo::{self, GeoDb};
 use crate::proto::name::MAX_WIRE_LEN;
 use crate::proto::rr::{Link, TypeBitmap, WireRr, rtype};
@@ -150,6 +151,9 @@ enum End<'t> {
     /// A DS query at the apex of this zone, which is inside another of
     /// ours: answered from the parent's side.
     ParentDs(ZoneId),
+    /// A query for NSEC at a name of this signed zone, with DO: the
+    /// name's own compact NSEC, with these types, is the answer.
+    OwnNsec(ZoneId, TypeBitmap),
     ServFail,
 }
 
@@ -175,6 +179,9 @@ struct Scratch {
     nxdomain: bool,
     /// The wildcard that answered, if one did (for rate limiting).
     wildcard: Option<NodeId>,
+    /// The query sees the zone signed (DO set, the zone has a key): RRSIG
+    /// and NSEC exist beside a CNAME, so queries for them stop there.
+    dnssec: bool,
 }
 
 impl Default for Answerer {
@@ -203,6 +210,7 @@ impl Answerer {
                 glue_len: 0,
                 nxdomain: false,
                 wildcard: None,
+                dnssec: false,
             },
             lower: [0; MAX_WIRE_LEN],
             geo_cache: geo::Cache::default(),
@@ -289,6 +297,19 @@ impl Answerer {
         };
         self.scratch.nxdomain = false;
         self.scratch.wildcard = None;
+        self.scratch.dnssec = false;
+        // New signatures are budgeted; clients that proved their address
+        // (TCP, a valid cookie) come first and are counted each.
+        let proven = transport == Transport::Tcp
+            || cookie
+                .as_ref()
+                .is_some_and(|c| c.0 == cookie::Verdict::Valid);
+        self.signing.client = Some(if proven {
+            Who::Proven(peer)
+        } else {
+            Who::Unproven
+        });
+        self.signing.refused = None;
         let (code, scope, opt_at) = self.respond(table, geo, &q, peer, cookie.as_ref(), out, trace);
         // Answers a wildcard made are counted under the wildcard's name,
         // not each name asked (BIND's RRL does the same).
@@ -303,7 +324,22 @@ impl Answerer {
         };
         let mut truncated = false;
         let mut opt_at = opt_at;
-        if out.len() > limit {
+        let mut code = code;
+        // An answer that needed a signature the budget refused: over TCP,
+        // SERVFAIL (the client asked too fast, or everyone together did);
+        // over UDP, truncated, so a real client comes back over TCP.
+        if self.signing.refused.is_some() && transport == Transport::Tcp {
+            code = rcode::SERVFAIL;
+            out.truncate(12 + q.question.len());
+            let f = reply_flags(q.flags, code, false);
+            out[..12].copy_from_slice(&header_bytes(q.id, f, 1, 0, 0, 0));
+            opt_at = None;
+            if let Some(e) = q.edns {
+                opt_at = Some(out.len() as u16);
+                push_opt(out, code, e, table, scope, cookie.as_ref());
+                out[10..12].copy_from_slice(&1u16.to_be_bytes());
+            }
+        } else if out.len() > limit || self.signing.refused.is_some() {
             // Keep the question (and OPT); the client retries over TCP.
             truncated = true;
             out.truncate(12 + q.question.len());
@@ -378,6 +414,10 @@ impl Answerer {
                 offset: 12,
                 wire: qname,
             };
+            // Signed answers for clients that set DO, in zones that have
+            // a key.
+            let sign = q.edns.is_some_and(|e| e.dnssec_ok) && table.signed();
+            let signed = |zone: ZoneId| sign && table.zones[zone as usize].signer.is_some();
             match table.lookup(qname) {
                 Lookup::Outside => (rcode::REFUSED, false),
                 _ if q.qtype == rtype::AXFR || q.qtype == rtype::IXFR => (rcode::REFUSED, false),
@@ -389,6 +429,13 @@ impl Answerer {
                         scratch.wildcard = Some(w);
                     }
                     let end = match found {
+                        // A name that does not exist has, to a validator,
+                        // only the NSEC of its compact denial (RFC 9824):
+                        // that NSEC is what a query for NSEC gets.
+                        Lookup::NxDomain(zone) if q.qtype == rtype::NSEC && signed(zone) => {
+                            scratch.nxdomain = true;
+                            End::OwnNsec(zone, nxname())
+                        }
                         Lookup::NxDomain(zone) => End::NxDomain(zone, question),
                         Lookup::Delegated(cut) => End::Referral(cut),
                         // DS at the apex of a zone inside another of ours:
@@ -403,21 +450,44 @@ impl Answerer {
                         {
                             End::ParentDs(table.nodes[node as usize].zone)
                         }
-                        Lookup::Found(node) | Lookup::Wildcard(node) => scratch.resolve(
-                            table,
-                            &mut client,
-                            node,
-                            question,
-                            q.qtype,
-                            out,
-                            &mut c,
-                            trace,
-                        ),
+                        // NSEC at a name of a signed zone: the name's own
+                        // NSEC, never a CNAME's target (NSEC lives beside
+                        // a CNAME, RFC 4035 §2.5); below a delegation, the
+                        // referral.
+                        Lookup::Found(node) | Lookup::Wildcard(node)
+                            if q.qtype == rtype::NSEC
+                                && signed(table.nodes[node as usize].zone)
+                                && table.nodes[node as usize].cut.is_none() =>
+                        {
+                            let n = &table.nodes[node as usize];
+                            // A disabled profile's name answers NXDOMAIN
+                            // when nothing else is there: the same NSEC.
+                            let gone = n.records.is_empty()
+                                && !n.has_children
+                                && n.profile
+                                    .is_some_and(|p| !table.profiles[p as usize].enabled);
+                            if gone {
+                                scratch.nxdomain = true;
+                                End::OwnNsec(n.zone, nxname())
+                            } else {
+                                End::OwnNsec(n.zone, n.types)
+                            }
+                        }
+                        Lookup::Found(node) | Lookup::Wildcard(node) => {
+                            scratch.dnssec = signed(table.nodes[node as usize].zone);
+                            scratch.resolve(
+                                table,
+                                &mut client,
+                                node,
+                                question,
+                                q.qtype,
+                                out,
+                                &mut c,
+                                trace,
+                            )
+                        }
                         Lookup::Outside => End::ServFail,
                     };
-                    // Signed answers for clients that set DO, in zones
-                    // that have a key.
-                    let sign = q.edns.is_some_and(|e| e.dnssec_ok) && table.signed();
                     let now = if sign {
                         crate::clock::unix_secs_now()
                     } else {
@@ -430,26 +500,36 @@ impl Answerer {
                         End::ParentDs(_) => Some(question.wire),
                         _ => None,
                     };
-                    if let End::ParentDs(child) = end {
-                        for rr in &table.zones[child as usize].parent_ds {
-                            write_rr(out, &mut c, question, rr);
+                    // The negative TTL of a zone, which its NSEC shares.
+                    let neg_ttl = |zone: ZoneId| table.zones[zone as usize].negative_soa.ttl();
+                    match end {
+                        End::ParentDs(child) => {
+                            for rr in &table.zones[child as usize].parent_ds {
+                                write_rr(out, &mut c, question, rr);
+                            }
                         }
+                        End::OwnNsec(zone, types) => {
+                            sign::write_nsec(out, question, types, 0, neg_ttl(zone));
+                            c.an += 1;
+                        }
+                        _ => {}
                     }
                     if sign
                         && matches!(
                             end,
-                            End::Answered | End::NoData(..) | End::NxDomain(..) | End::ParentDs(_)
+                            End::Answered
+                                | End::NoData(..)
+                                | End::NxDomain(..)
+                                | End::ParentDs(_)
+                                | End::OwnNsec(..)
                         )
                     {
                         c.an +=
                             signing.sign_section(table, out, q_end, c.an, false, parent_side, now);
                     }
                     let authority_at = out.len();
-                    // The negative TTL of a zone, which its NSEC shares.
-                    let neg_ttl = |zone: ZoneId| table.zones[zone as usize].negative_soa.ttl();
-                    let signed = |zone: ZoneId| sign && table.zones[zone as usize].signer.is_some();
                     let (code, aa) = match end {
-                        End::Answered => (rcode::NOERROR, true),
+                        End::Answered | End::OwnNsec(..) => (rcode::NOERROR, true),
                         End::NoData(zone, at, node) => {
                             negative(table, out, &mut c, zone, apex_of(table, zone, at));
                             if signed(zone) {
@@ -493,9 +573,7 @@ impl Answerer {
                             scratch.nxdomain = true;
                             negative(table, out, &mut c, zone, apex_of(table, zone, at));
                             if signed(zone) {
-                                let mut types = TypeBitmap::default();
-                                types.set(rtype::NXNAME);
-                                sign::write_nsec(out, at, types, q.qtype, neg_ttl(zone));
+                                sign::write_nsec(out, at, nxname(), q.qtype, neg_ttl(zone));
                                 c.ns += 1;
                                 // RFC 9824 §3.1: NOERROR, unless the client
                                 // said it reads compact answers (CO).
@@ -604,7 +682,10 @@ impl Scratch {
                     if let Some(cname) = sets.iter().find(|s| s.rtype == rtype::CNAME) {
                         let rr = &cname.rrs[0];
                         let target = write_rr(out, c, at, rr);
-                        if qtype == rtype::CNAME || qtype == rtype::ANY {
+                        if qtype == rtype::CNAME
+                            || qtype == rtype::ANY
+                            || self.stops_at_cname(qtype)
+                        {
                             return End::Answered;
                         }
                         (rr.link, target)
@@ -702,6 +783,7 @@ impl Scratch {
                             if matches!(ep.target, Target::Host(_))
                                 && qtype != rtype::CNAME
                                 && qtype != rtype::ANY
+                                && !self.stops_at_cname(qtype)
                             {
                                 follow = Some((ep.rr.link, target));
                             }
@@ -727,6 +809,14 @@ impl Scratch {
             }
         }
         End::Answered
+    }
+
+    /// A query for RRSIG in a signed zone is not followed through a CNAME:
+    /// the CNAME's own RRSIG is there, beside it (RFC 4035 §2.5). (NSEC
+    /// never gets here: it is answered from the name's own NSEC.)
+    #[inline]
+    fn stops_at_cname(&self, qtype: u16) -> bool {
+        self.dnssec && qtype == rtype::RRSIG
     }
 
     fn add_glue(&mut self, at: NameAt<'_>, node: NodeId) {
@@ -812,6 +902,14 @@ impl Scratch {
             }
         }
     }
+}
+
+/// The type bitmap of a name that does not exist (RFC 9824 §2): NXNAME
+/// (with RRSIG and NSEC, which `write_nsec` adds).
+fn nxname() -> TypeBitmap {
+    let mut types = TypeBitmap::default();
+    types.set(rtype::NXNAME);
+    types
 }
 
 /// Where the zone apex sits inside a name written at `at`.

@@ -6,8 +6,11 @@
 //! Responses are counted per second in buckets keyed by the client's
 //! network (a /24 or /56 by default) and the kind of response: positive
 //! answers also by query name and type (a resolver asking many names is not
-//! limited for asking them), NXDOMAIN and errors per network alone. Past the
-//! rate a response is dropped, except every `slip`-th one, which is sent
+//! limited for asking them), NXDOMAIN and errors per network alone. A
+//! response within its bucket's rate is then counted in its network's
+//! total (`total_per_second`, BIND's `all-per-second`), which caps what a
+//! network gets whatever the names it rotates through. Past a rate a
+//! response is dropped, except every `slip`-th one, which is sent
 //! truncated (TC=1, no records) so a real client behind a victim's address
 //! retries over TCP, which proves its address. Errors never slip: dropping
 //! them is what stops a reflection loop within a few packets.
@@ -15,7 +18,7 @@
 //! Clients that present a valid DNS cookie and clients over TCP are never
 //! limited; exempt networks only for answers (the caller decides).
 //!
-//! The counts live in a count-min sketch: [`ROWS`] rows of counters, each
+//! The counts live in a count-min sketch ([`crate::sketch`]): two rows of counters, each
 //! bucket counted in one counter per row (chosen by a seeded hash), its
 //! count read as the smallest of them. Memory is fixed (`table_size`
 //! counters of 8 bytes) whatever the number of clients, and nothing is ever
@@ -27,6 +30,8 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sketch::{Sketch, mix};
 use std::time::Instant;
 
 /// What kind of response is being limited.
@@ -96,6 +101,9 @@ pub struct Config {
     pub nxdomains_per_second: u32,
     /// Error responses per second per network.
     pub errors_per_second: u32,
+    /// Responses per second per network, of every kind together (0: no
+    /// total).
+    pub total_per_second: u32,
     /// Every `slip`-th limited response is sent truncated (0: never).
     pub slip: u32,
     /// IPv4 network prefix of a client.
@@ -114,6 +122,7 @@ impl Default for Config {
             responses_per_second: 100,
             nxdomains_per_second: 20,
             errors_per_second: 10,
+            total_per_second: DEFAULT_TOTAL_PER_SECOND,
             slip: 2,
             ipv4_prefix: 24,
             ipv6_prefix: 56,
@@ -132,30 +141,33 @@ impl Default for Config {
     }
 }
 
-/// Counters per bucket (rows of the sketch).
-pub const ROWS: usize = 2;
+/// The default per-network total: ten times the per-name rate. A /24 of
+/// resolvers (a resolver farm behind one network, a public resolver's
+/// site) asks an authoritative server for each name at most once per TTL
+/// per resolver; 1,000 answers a second is, for instance, 300 names with a
+/// 30 s TTL refreshed by 100 resolvers at once. Reflection through one
+/// network is capped at 1,000 answers a second whatever the zone's size.
+pub const DEFAULT_TOTAL_PER_SECOND: u32 = 1000;
 
 /// The limiter: shared by every UDP worker, lock-free.
 #[derive(Debug)]
 pub struct RateLimiter {
     config: Config,
-    /// [`ROWS`] rows of `width` counters: second (32 bits) | count (32).
-    counters: Box<[AtomicU64]>,
-    /// Counters per row (a power of two).
-    width: usize,
+    /// The counts.
+    sketch: Sketch,
     start: Instant,
     seed: u64,
-    /// Limited responses by class: `[class][0: dropped, 1: slipped]`.
-    limited: [[AtomicU64; 2]; 4],
+    /// Limited responses by class: `[class][0: dropped, 1: slipped]`;
+    /// the last row: responses within their class's rate but over the
+    /// network's total.
+    limited: [[AtomicU64; 2]; 5],
 }
 
 impl RateLimiter {
     /// A limiter with a fixed table of `config.table_size` entries.
     pub fn new(config: Config) -> RateLimiter {
-        let width = (config.table_size / ROWS).next_power_of_two().max(1);
         RateLimiter {
-            counters: (0..width * ROWS).map(|_| AtomicU64::new(0)).collect(),
-            width,
+            sketch: Sketch::new(config.table_size),
             config,
             start: Instant::now(),
             seed: fastrand::u64(..),
@@ -170,7 +182,7 @@ impl RateLimiter {
 
     /// Memory held by the table, in bytes (fixed at creation).
     pub fn table_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.counters)
+        self.sketch.bytes()
     }
 
     /// Seconds since the limiter started: read once per batch of queries.
@@ -192,6 +204,13 @@ impl RateLimiter {
         (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed))
     }
 
+    /// Responses within their class's rate but over their network's total
+    /// so far: (dropped, slipped).
+    pub fn limited_by_total(&self) -> (u64, u64) {
+        let c = &self.limited[TOTAL_ROW];
+        (c[0].load(Ordering::Relaxed), c[1].load(Ordering::Relaxed))
+    }
+
     /// Counts one response of `class` to `client` (`name_hash`: the query
     /// name's, for the buckets of answers and NODATA; `rtype`: the type the
     /// answer's first record has, for answers) at second `now`; `slips` is
@@ -210,19 +229,28 @@ impl RateLimiter {
             Class::NxDomain => self.config.nxdomains_per_second,
             Class::Error => self.config.errors_per_second,
         };
-        let count = self.count(self.key(client, class, name_hash, rtype), now);
-        if count <= rate {
+        let count = self
+            .sketch
+            .count(self.key(client, class as u8, name_hash, rtype), now);
+        let row = if count > rate {
+            class as usize
+        } else if self.config.total_per_second == 0
+            || self.sketch.count(self.key(client, TOTAL, 0, 0), now) <= self.config.total_per_second
+        {
             return Verdict::Send;
-        }
+        } else {
+            TOTAL_ROW
+        };
         *slips = slips.wrapping_add(1);
         let slip = class != Class::Error
             && self.config.slip > 0
             && (*slips).is_multiple_of(self.config.slip);
-        self.limited[class as usize][usize::from(slip)].fetch_add(1, Ordering::Relaxed);
+        self.limited[row][usize::from(slip)].fetch_add(1, Ordering::Relaxed);
         if slip { Verdict::Slip } else { Verdict::Drop }
     }
 
-    fn key(&self, client: IpAddr, class: Class, name_hash: u64, rtype: u16) -> u64 {
+    /// The bucket key of `class` (or [`TOTAL`]) for `client`'s network.
+    fn key(&self, client: IpAddr, class: u8, name_hash: u64, rtype: u16) -> u64 {
         let (net, family) = match client.to_canonical() {
             IpAddr::V4(v4) => {
                 let bits = self.config.ipv4_prefix.min(32);
@@ -244,69 +272,19 @@ impl RateLimiter {
             }
         };
         let name = match class {
-            Class::Response => name_hash ^ mix(u64::from(rtype)),
-            Class::NoData => name_hash,
-            Class::NxDomain | Class::Error => 0,
+            c if c == Class::Response as u8 => name_hash ^ mix(u64::from(rtype)),
+            c if c == Class::NoData as u8 => name_hash,
+            _ => 0,
         };
-        let high = mix((net >> 64) as u64 ^ (class as u64) << 56 ^ family << 48);
+        let high = mix((net >> 64) as u64 ^ u64::from(class) << 56 ^ family << 48);
         mix(self.seed ^ mix(net as u64 ^ high) ^ name)
     }
-
-    /// Counts one response in the key's bucket for second `now`; returns
-    /// the bucket's count this second, this one included (never less than
-    /// the truth). Conservative update: only the counters at the minimum
-    /// are raised, which keeps collisions from inflating the others.
-    fn count(&self, key: u64, now: u32) -> u32 {
-        // The second tags the count (never 0, the value of an unused
-        // counter), so no stale count is ever read as current.
-        let sec = now.wrapping_add(1).max(1);
-        let h2 = (key >> 32) | 1;
-        let mut slots = [0usize; ROWS];
-        let mut min = u32::MAX;
-        for (row, slot) in slots.iter_mut().enumerate() {
-            let i = (key.wrapping_add(h2.wrapping_mul(row as u64)) as usize) & (self.width - 1);
-            *slot = row * self.width + i;
-            min = min.min(current(self.counters[*slot].load(Ordering::Relaxed), sec));
-        }
-        let want = min.saturating_add(1).min(COUNT_MAX);
-        for &slot in &slots {
-            let c = &self.counters[slot];
-            let mut v = c.load(Ordering::Relaxed);
-            while current(v, sec) < want {
-                match c.compare_exchange_weak(
-                    v,
-                    u64::from(sec) << 32 | u64::from(want),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now_v) => v = now_v,
-                }
-            }
-        }
-        want
-    }
 }
 
-/// Largest count a counter holds.
-const COUNT_MAX: u32 = u32::MAX - 1;
-
-/// A counter's count for second `sec` (0 when it was last set in another).
-#[inline]
-fn current(v: u64, sec: u32) -> u32 {
-    if (v >> 32) as u32 == sec { v as u32 } else { 0 }
-}
-
-/// A 64-bit finaliser (from SplitMix64): every input bit moves every
-/// output bit, so the set index and tag are independent.
-#[inline]
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
+/// The bucket tag of a network's total (after the classes' tags).
+const TOTAL: u8 = 4;
+/// The row of [`RateLimiter::limited`] counting responses over the total.
+const TOTAL_ROW: usize = 4;
 
 /// The hash of a query name (lowercase wire form), for the buckets of
 /// answers and NODATA.
@@ -490,6 +468,72 @@ mod tests {
             "{victim_sent}: the flood limited the victim far too early"
         );
         assert_eq!(l.table_bytes(), 1024 * 8);
+    }
+
+    #[test]
+    fn a_network_rotating_names_is_held_to_its_total() {
+        let l = RateLimiter::new(Config {
+            responses_per_second: 100,
+            total_per_second: 200,
+            slip: 2,
+            exempt: vec![],
+            table_size: 4096,
+            ..Config::default()
+        });
+        let mut slips = 0;
+        // 16 names, 100 each: every one within its own rate.
+        let sent = |second: u32, slips: &mut u32| {
+            (0..1600u64)
+                .filter(|i| {
+                    l.check(ip("192.0.2.1"), Class::Response, i % 16, 1, second, slips)
+                        == Verdict::Send
+                })
+                .count()
+        };
+        assert_eq!(sent(7, &mut slips), 200);
+        let (dropped, slipped) = l.limited_by_total();
+        assert_eq!((dropped, slipped), (700, 700));
+        assert_eq!(l.limited(Class::Response), (0, 0), "no name over its rate");
+        // Another network has its own total; the next second starts afresh.
+        assert_eq!(
+            l.check(ip("192.0.3.1"), Class::Response, 1, 1, 7, &mut slips),
+            Verdict::Send
+        );
+        assert_eq!(sent(8, &mut slips), 200);
+        // A response over its own rate is not counted in the total.
+        let l = RateLimiter::new(Config {
+            responses_per_second: 1,
+            total_per_second: 3,
+            exempt: vec![],
+            table_size: 4096,
+            ..Config::default()
+        });
+        for _ in 0..10 {
+            l.check(ip("192.0.2.1"), Class::Response, 1, 1, 1, &mut slips);
+        }
+        let others = (2..5u64)
+            .filter(|&n| {
+                l.check(ip("192.0.2.1"), Class::Response, n, 1, 1, &mut slips) == Verdict::Send
+            })
+            .count();
+        assert_eq!(others, 2, "1 of name 1, then 2 others: the total of 3");
+        // 0: no total.
+        let l = RateLimiter::new(Config {
+            total_per_second: 0,
+            exempt: vec![],
+            ..Config::default()
+        });
+        assert_eq!(sent_with(&l, 5000), 5000);
+    }
+
+    /// Responses sent to one network asking `n` names in one second.
+    fn sent_with(l: &RateLimiter, n: u64) -> usize {
+        let mut slips = 0;
+        (0..n)
+            .filter(|&i| {
+                l.check(ip("192.0.2.1"), Class::Response, i, 1, 3, &mut slips) == Verdict::Send
+            })
+            .count()
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! not exist with the bitmap of the types that do.
 
 use super::answer::NameAt;
+use crate::dnssec::budget::{Refusal, Who};
 use crate::dnssec::cache::SigCache;
 use crate::proto::name::MAX_WIRE_LEN;
 use crate::proto::rr::{TypeBitmap, rtype};
@@ -24,11 +25,17 @@ use crate::routing::RoutingTable;
 /// larger sets (only ever static ones) are keyed in written order.
 const MAX_SORTED: usize = 32;
 
-/// Per-worker buffers for signing.
+/// Per-worker buffers for signing, and the query's standing with the
+/// signing budget.
 #[derive(Default)]
 pub struct SignScratch {
     /// The cache key of the RRset being signed.
     key: Vec<u8>,
+    /// Who the query's signatures are made for (set per query).
+    pub client: Option<Who>,
+    /// A signature the answer needed was refused by the budget (reset per
+    /// query): the answer is incomplete and must not be sent as it is.
+    pub refused: Option<Refusal>,
 }
 
 /// A record as written in the message: where its owner, fixed fields and
@@ -219,7 +226,14 @@ impl SignScratch {
                 out.extend_from_slice(record);
             });
             if !hit {
-                // Cold: sign through hickory-proto, then cache.
+                // Cold: within the budget, sign through hickory-proto,
+                // then cache; past it, the answer cannot be signed whole.
+                if let (Some(budget), Some(client)) = (&table.sign_budget, self.client)
+                    && let Err(why) = budget.allow(client)
+                {
+                    self.refused = Some(why);
+                    return added;
+                }
                 let mut rdatas: Vec<&[u8]> = Vec::with_capacity(total as usize);
                 let mut p = first.at;
                 for _ in 0..total {
@@ -243,8 +257,9 @@ impl SignScratch {
 /// Writes the compact-denial NSEC owned by the name at `owner` (RFC 9824
 /// §3): its next name is the owner's immediate successor (`\000.owner`),
 /// its bitmap `types` plus RRSIG and NSEC, but never `qtype`, the type the
-/// query asked for and the NSEC denies (a query for NSEC or RRSIG
-/// themselves included). Returns false (nothing written) only if the
+/// query asked for and the NSEC denies (a query for RRSIG included; 0
+/// when it denies nothing: the NSEC answering a query for NSEC, at the
+/// name it belongs to). Returns false (nothing written) only if the
 /// record cannot be built.
 pub(super) fn write_nsec(
     out: &mut Vec<u8>,

@@ -19,6 +19,7 @@
 //! This module sits below the answer path: it knows names and bytes
 //! ([`crate::proto`]), never the routing table or the server.
 
+pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod key;

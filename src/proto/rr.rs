@@ -181,6 +181,17 @@ impl WireRr {
         copy.bytes[4..8].copy_from_slice(&ttl.to_be_bytes());
         copy
     }
+
+    /// A copy of this SOA record with another serial (the first of the
+    /// five numbers that end its RDATA); any other record unchanged.
+    pub fn with_soa_serial(&self, serial: u32) -> WireRr {
+        let mut copy = self.clone();
+        let n = copy.bytes.len();
+        if self.rtype() == rtype::SOA && n >= 30 {
+            copy.bytes[n - 20..n - 16].copy_from_slice(&serial.to_be_bytes());
+        }
+        copy
+    }
 }
 
 fn unreachable_rr() -> WireRr {

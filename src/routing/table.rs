@@ -45,6 +45,10 @@ pub struct RoutingTable {
     pub nsid: Option<Box<[u8]>>,
     /// DNS cookie secrets (`[dns.cookies]`); `None` when cookies are off.
     pub cookies: Option<Arc<crate::proto::cookie::Secrets>>,
+    /// The budget of new signatures (signed zones, unless
+    /// `dns.signatures_per_second` and `dns.signatures_per_client` are 0):
+    /// the answer path asks it on every signature cache miss.
+    pub sign_budget: Option<Arc<crate::dnssec::budget::SignBudget>>,
     /// When this table was compiled.
     pub loaded_at: Option<std::time::SystemTime>,
 }
@@ -182,8 +186,14 @@ pub struct Zone {
     pub apex: NodeId,
     /// The SOA as sent in negative answers: TTL = min(SOA TTL, minimum) (RFC 2308).
     pub negative_soa: WireRr,
-    /// The SOA serial in use.
+    /// The SOA serial in use: `soa.serial`, else one that follows the
+    /// content (`config::serials`).
     pub serial: u32,
+    /// The serial is `soa.serial` as configured.
+    pub serial_configured: bool,
+    /// The zone's content digest (`config::serials::zone_digest`): what
+    /// its serial follows.
+    pub digest: u64,
     /// Its key and signature cache, when the zone is signed (`dnssec`).
     pub signer: Option<Arc<crate::dnssec::ZoneSigner>>,
     /// The zone of ours this one is inside, if any: it answers DS queries

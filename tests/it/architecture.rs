@@ -96,9 +96,11 @@ fn no_module_imports_in_a_circle() {
         ("clock", &[][..]),
         ("proto", &[][..]),
         ("secret", &[][..]),
+        ("sketch", &[][..]),
         ("health", &["clock", "fsutil", "secret"][..]),
-        // Keys, signing and the signature cache know names and bytes only.
-        ("dnssec", &["clock", "fsutil", "proto"][..]),
+        // Keys, signing, the signature cache and the signing budget know
+        // names, bytes and counts only.
+        ("dnssec", &["clock", "fsutil", "proto", "sketch"][..]),
         (
             "routing",
             &["clock", "dnssec", "fsutil", "geo", "health", "proto"][..],

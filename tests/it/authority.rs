@@ -330,3 +330,110 @@ fn delegations_get_referrals_with_glue_and_ds() {
     assert_eq!(answers(&m), ["CNAME www.subdel.example.test."]);
     assert!(m.metadata.authoritative);
 }
+
+/// The SOA serial `dig` shows at `addr` for `tm.example.test.`.
+fn served_serial(addr: SocketAddr) -> u32 {
+    let m = udp(addr, "tm.example.test.", RecordType::SOA);
+    match m.answers.first().map(|r| &r.data) {
+        Some(hickory_proto::rr::RData::SOA(soa)) => soa.serial,
+        other => panic!("no SOA: {other:?}"),
+    }
+}
+
+/// RFC 1982: `b` follows `a`.
+fn follows(a: u32, b: u32) -> bool {
+    a != b && b.wrapping_sub(a) < 1 << 31
+}
+
+/// Waits until the wall clock is past the second it reads now: a server
+/// started after this loads in a later second than one started before.
+fn next_second() {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let t = now();
+    crate::backend::wait_until(std::time::Duration::from_secs(3), || now() > t)
+        .expect("the clock did not move");
+}
+
+/// Issue 20 item 21: nodes with the same zone content serve the same SOA
+/// serial whenever they loaded it (Zonemaster MULTIPLE_SOA_SERIALS; before,
+/// the serial was the load time), a restart keeps it, and a change of
+/// content raises it, on each node alike.
+#[test]
+fn soa_serials_follow_the_content_not_the_load_time() {
+    let zone = |extra: &str| {
+        format!(
+            "[[zones]]\norigin = \"tm.example.test.\"\nns = [\"ns1.tm.example.test.\"]\nrecords = [\n  {{ name = \"ns1\", type = \"A\", value = \"192.0.2.53\" }},\n{extra}]\n"
+        )
+    };
+    let node = || {
+        Fixture::with_zone(
+            "state_file = \"switchyard.state\"",
+            &zone(""),
+            &[("todoapi.toml", TODOAPI)],
+        )
+    };
+    let a = Proc::start(node());
+    let first = served_serial(a.v4());
+    next_second();
+    let b = Proc::start(node());
+    assert_eq!(served_serial(b.v4()), first, "two nodes, one content");
+
+    // A restart without change keeps it.
+    next_second();
+    let a = Proc::start(a.kill());
+    assert_eq!(served_serial(a.v4()), first, "restarted");
+
+    // A change of content raises it, on each node alike, whenever each
+    // reloads it (the file watch applies the edit).
+    let changed = config_toml_with_zone(
+        "state_file = \"switchyard.state\"",
+        &zone("  { name = \"new\", type = \"TXT\", value = \"x\" },\n"),
+    );
+    let edit = |p: &Proc, text: &str| {
+        std::fs::write(p.dir().join("switchyard.toml"), text).unwrap();
+        let before = served_serial(p.v4());
+        crate::backend::wait_until(std::time::Duration::from_secs(10), || {
+            served_serial(p.v4()) != before
+        })
+        .unwrap_or_else(|| panic!("the edit was not applied:\n{}", p.log()));
+        served_serial(p.v4())
+    };
+    let second = edit(&a, &changed);
+    assert!(follows(first, second), "{first} -> {second}");
+    next_second();
+    assert_eq!(
+        edit(&b, &changed),
+        second,
+        "the same change on another node"
+    );
+
+    // A reload that changes nothing keeps it; so does a restart.
+    let reloads = |p: &Proc| p.log().matches("configuration reloaded").count();
+    let n = reloads(&b);
+    b.signal("HUP");
+    crate::backend::wait_until(std::time::Duration::from_secs(10), || reloads(&b) > n)
+        .expect("no reload");
+    assert_eq!(served_serial(b.v4()), second);
+    let b = Proc::start(b.kill());
+    assert_eq!(served_serial(b.v4()), second, "restarted after the change");
+
+    // Back to the first content: still a new serial, and a larger one.
+    let third = edit(
+        &b,
+        &config_toml_with_zone("state_file = \"switchyard.state\"", &zone("")),
+    );
+    assert!(follows(second, third), "{second} -> {third}");
+
+    // An explicit serial is served as written.
+    let fixed = Proc::start(Fixture::with_zone(
+        "",
+        &zone("").replace("records", "soa = { serial = 2026120601 }\nrecords"),
+        &[],
+    ));
+    assert_eq!(served_serial(fixed.v4()), 2026120601);
+}

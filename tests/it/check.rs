@@ -825,3 +825,138 @@ fn secrets_made_in_a_clone_are_ignored_by_git() {
     assert!(!ignored("profiles/keys/todoapi.key"));
     assert!(!ignored("switchyard.toml"));
 }
+
+/// `dig +short NAME TYPE` at `addr`.
+fn dig_short(addr: std::net::SocketAddr, name: &str, t: &str) -> String {
+    let out = Command::new("dig")
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), "+short", "+norec", name, t])
+        .output()
+        .expect("cannot run dig; run the tests with scripts/test.sh");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Issue 20 item 20: `rname` written as an e-mail address is the mailbox
+/// (`hostmaster@example.com` is `hostmaster.example.com.`, dots in the
+/// local part escaped), an absolute name is taken as it is, and anything
+/// else is an error with both accepted forms, never completed with the
+/// zone's origin (before: `hostmaster.example.com.tm.example.test.`).
+#[test]
+fn soa_rname_is_a_mailbox_or_an_absolute_name() {
+    let zone = |rname: &str| {
+        format!(
+            "[[zones]]\norigin = \"tm.example.test.\"\nns = [\"ns1.tm.example.test.\"]\nsoa = {{ rname = \"{rname}\" }}\nrecords = [{{ name = \"ns1\", type = \"A\", value = \"192.0.2.53\" }}]\n"
+        )
+    };
+    for (rname, served) in [
+        ("hostmaster@example.com", "hostmaster.example.com."),
+        ("hostmaster@example.com.", "hostmaster.example.com."),
+        ("john.doe@example.com", "john\\.doe.example.com."),
+        ("hostmaster.example.com.", "hostmaster.example.com."),
+    ] {
+        let fx = Fixture::with_zone("", &zone(rname), &[]);
+        let (code, out, err) = check(&fx.config_path());
+        assert_eq!(code, 0, "{rname}: {out}{err}");
+        let s = fx.start();
+        let soa = dig_short(s.v4(), "tm.example.test.", "SOA");
+        let fields: Vec<&str> = soa.split_whitespace().collect();
+        assert_eq!(fields.get(1), Some(&served), "{rname}: {soa}");
+    }
+    for (rname, hint) in [
+        (
+            "hostmaster.example.com",
+            "write it as an e-mail address (`hostmaster@example.com`) or as an absolute name ending in a dot (`hostmaster.example.com.`)",
+        ),
+        (
+            "hostmaster",
+            "write it as an e-mail address (`hostmaster@example.com`) or as an absolute name ending in a dot (`hostmaster.example.com.`)",
+        ),
+        ("@example.com", "the part before `@` is empty"),
+        ("hostmaster@", "the part after `@` is empty"),
+        ("a@b@example.com", "more than one `@`"),
+    ] {
+        let fx = Fixture::with_zone("", &zone(rname), &[]);
+        let (code, out, _) = check(&fx.config_path());
+        assert_eq!(code, 1, "{rname} must be rejected: {out}");
+        let line = out
+            .lines()
+            .find(|l| l.contains("zones[0].soa.rname: "))
+            .unwrap_or_else(|| panic!("{rname}: no located rname error in {out}"));
+        let file = fx.config_path().display().to_string();
+        assert!(line.starts_with(&format!("{file}:")), "{line}");
+        assert!(line.contains(hint), "{rname}: want {hint}\ngot: {line}");
+    }
+}
+
+/// Issue 20 item 22: the README's "Using it for a real domain"
+/// configuration (on loopback ports) in a directory without `profiles/`:
+/// `check` accepts it with a warning naming the directory, `serve` logs
+/// the same, and a profile written once the directory is created is
+/// served without a restart (the watch picks the directory up).
+#[test]
+fn a_missing_profiles_directory_is_empty_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("switchyard.toml"),
+        r#"[dns]
+listen = ["127.0.0.1:0"]
+
+[admin]
+listen = "127.0.0.1:0"
+
+[[zones]]
+origin = "tm.example.com."
+ns = ["ns1.tm.example.com.", "ns2.tm.example.com."]
+soa = { rname = "hostmaster@example.com" }
+records = [
+  { name = "ns1", type = "A", value = "192.0.2.53" },
+  { name = "ns2", type = "AAAA", value = "2001:db8::53" },
+]
+"#,
+    )
+    .unwrap();
+    // Written an hour ago: the server's start-up catch-up (a reload when a
+    // file changed while it loaded) must not be what reads the profile.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("switchyard.toml"))
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let fx = Fixture { dir };
+    let profiles = fx.dir.path().join("profiles");
+    let (code, out, err) = check(&fx.config_path());
+    assert_eq!(code, 0, "{out}{err}");
+    let warning = format!(
+        "warning: {}: the profiles directory does not exist: no profiles are served; profiles (one *.toml file per name) go there",
+        profiles.display()
+    );
+    assert!(out.contains(&warning), "want {warning}\ngot: {out}");
+    assert!(out.contains("ok (1 zone, 0 profiles"), "{out}");
+
+    let p = Proc::start(fx);
+    assert!(
+        p.log().contains("the profiles directory does not exist"),
+        "{}",
+        p.log()
+    );
+    let addr = p.v4();
+    assert_eq!(dig_short(addr, "api.tm.example.com.", "A"), "");
+    std::fs::create_dir(&profiles).unwrap();
+    std::fs::write(
+        profiles.join("api.toml"),
+        ProfileToml::new("api.tm.example.com.", "priority")
+            .endpoint("primary", "203.0.113.10")
+            .build(),
+    )
+    .unwrap();
+    let took = crate::backend::wait_until(std::time::Duration::from_secs(10), || {
+        dig_short(addr, "api.tm.example.com.", "A") == "203.0.113.10"
+    });
+    assert!(
+        took.is_some(),
+        "the new profile was not served:\n{}",
+        p.log()
+    );
+}

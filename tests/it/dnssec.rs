@@ -653,3 +653,244 @@ fn compact_answers_ok_is_echoed() {
     assert_eq!(reply[n - 4] & 0xC0, 0xC0, "DO and CO echoed");
     assert_eq!(reply[3] & 0x0F, 3, "NXDOMAIN");
 }
+
+/// `delv` (validating on its own, from a trust anchor for `ds`) asks the
+/// server at `addr` directly: its output, stdout and stderr.
+fn delv_at(addr: SocketAddr, ds: &str, name: &str, t: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let anchors = dir.path().join("anchors.conf");
+    let rdata = ds_rdata(ds);
+    let mut f = rdata.split_whitespace();
+    let (tag, alg, dt) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+    let digest: String = f.collect();
+    std::fs::write(
+        &anchors,
+        format!("trust-anchors {{ \"{ZONE}\" static-ds {tag} {alg} {dt} \"{digest}\"; }};\n"),
+    )
+    .unwrap();
+    let out = Command::new("delv")
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), "-a"])
+        .arg(&anchors)
+        .arg(format!("+root={ZONE}"))
+        .args([name, t])
+        .output()
+        .expect("cannot run delv; run the tests with scripts/test.sh");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Issue 20 item 9: a query for type NSEC at a name of a signed zone gets
+/// that name's NSEC as the answer, signed (its bitmap: the types there,
+/// RRSIG and NSEC), and is never followed through a CNAME (NSEC and RRSIG
+/// live beside it). Before, it got a denial whose bitmap lacked NSEC
+/// itself (delv: "no valid RRSIG") and, at a CNAME, the CNAME's target.
+#[test]
+fn queries_for_nsec_and_rrsig_validate() {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    let zone = zone_with_records("  { name = \"*.wild\", type = \"TXT\", value = \"w\" },\n")
+        + "dnssec = { key = { file = \"keys/tm.key\" } }\n";
+    let fx = Fixture::with_zone("", &zone, &[("todoapi.toml", TODOAPI)]);
+    let key = keygen(fx.dir.path(), ZONE, "tm", "ecdsap256sha256");
+    let ds = ds(ZONE, &key);
+    let s = fx.start();
+    // (name, the NSEC's bitmap as delv prints it).
+    for (name, bitmap) in [
+        ("ns1.tm.example.test.", "A RRSIG NSEC"),
+        ("www.tm.example.test.", "CNAME RRSIG NSEC"),
+        ("todoapi.tm.example.test.", "A RRSIG NSEC"),
+        ("tm.example.test.", "NS SOA MX TXT"),
+        ("ent.tm.example.test.", "RRSIG NSEC"),
+        ("x.wild.tm.example.test.", "TXT RRSIG NSEC"),
+    ] {
+        let text = delv_at(s.v4(), &ds, name, "NSEC");
+        assert!(
+            text.contains("; fully validated") && !text.contains("negative response"),
+            "delv {name} NSEC:\n{text}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("\tNSEC\t"))
+            .unwrap_or_else(|| panic!("no NSEC answer for {name}:\n{text}"));
+        assert!(line.contains(bitmap), "{name}: {line}");
+        assert!(
+            line.contains(&format!("\\000.{name}")),
+            "compact: the next name is the owner's successor: {line}"
+        );
+        assert!(
+            !text.contains("CNAME\t"),
+            "{name}: a CNAME followed:\n{text}"
+        );
+    }
+    // A name that does not exist: its compact denial's NSEC is the answer
+    // (NXNAME in its bitmap says the name does not exist).
+    let text = delv_at(s.v4(), &ds, "nope.tm.example.test.", "NSEC");
+    assert!(
+        text.contains("; fully validated") && text.contains("TYPE128"),
+        "delv nope NSEC:\n{text}"
+    );
+    // RRSIG queries: where the name has no CNAME, a validated denial (the
+    // bitmap leaves RRSIG out: a NODATA proof has to); at a CNAME, the
+    // CNAME and its RRSIG, not followed. Validators do not validate an
+    // answer to an RRSIG query that has records (Unbound passes it on
+    // without AD; delv, like BIND's resolver, never completes one, even
+    // an answer holding only the RRSIG), so that one is checked for not
+    // failing.
+    let text = delv_at(s.v4(), &ds, "ns1.tm.example.test.", "RRSIG");
+    assert!(
+        text.contains("negative response, fully validated"),
+        "delv ns1 RRSIG:\n{text}"
+    );
+    let u = validator(&ds, s.v4(), s.v4());
+    for (name, t) in [
+        ("www.tm.example.test.", "NSEC"),
+        ("ns1.tm.example.test.", "NSEC"),
+        ("ns1.tm.example.test.", "RRSIG"),
+        ("nope.tm.example.test.", "NSEC"),
+    ] {
+        let (status, ad, a) = u.ask(name, t, &[]);
+        assert!(ad && status == "NOERROR", "{name} {t}: {status} {ad} {a:?}");
+    }
+    let (status, _, a) = u.ask("www.tm.example.test.", "RRSIG", &[]);
+    assert_eq!(status, "NOERROR", "{a:?}");
+    assert!(has(&a, "CNAME todoapi.tm.example.test."), "{a:?}");
+    let m = Message::from_vec(
+        &udp_raw(
+            s.v4(),
+            &signed_query("www.tm.example.test.", RecordType::RRSIG, 1232, false),
+            TIMEOUT,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(types(&m.answers), ["CNAME", "RRSIG"], "{m:?}");
+    assert!(m.authorities.is_empty(), "not followed: {m:?}");
+    // Without DO, an NSEC query gets what an unsigned zone answers: NODATA
+    // (and the CNAME followed), no NSEC.
+    let m = udp(s.v4(), "ns1.tm.example.test.", RecordType::NSEC);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        (types(&m.answers), types(&m.authorities)),
+        (vec![], vec!["SOA".to_string()])
+    );
+    let m = udp(s.v4(), "nope.tm.example.test.", RecordType::NSEC);
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+}
+
+/// Issue 20 item 11: new signatures have a budget. Random names with DO
+/// each need one (the compact denial's NSEC); past the server's budget an
+/// unproven client (UDP without a cookie) gets a truncated answer, a
+/// client over TCP gets SERVFAIL past its own rate, and answers whose
+/// signatures are cached are never refused.
+#[test]
+fn new_signatures_have_a_budget_and_each_proven_client_a_rate() {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    let zone = zone_with_records("") + "dnssec = { key = { file = \"keys/tm.key\" } }\n";
+    let fx = Fixture::with_zone(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nsignatures_per_second = 100\nsignatures_per_client = 10",
+        &zone,
+        &[],
+    );
+    keygen(fx.dir.path(), ZONE, "tm", "ecdsap256sha256");
+    let s = fx.start();
+    let dnssec_ok = Opts {
+        edns: Some(1232),
+        dnssec_ok: true,
+    };
+    // Signed (and cached) while the budget is full.
+    let m = udp_opts(s.v4(), "mail.tm.example.test.", RecordType::A, dnssec_ok);
+    assert_eq!(types(&m.answers), ["A", "RRSIG"]);
+
+    // 300 new names at once over UDP (loopback: exempt from rate limiting,
+    // as a flood from many networks is).
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    for i in 0..300u16 {
+        let mut q = build(
+            &format!("flood{i}.tm.example.test."),
+            RecordType::A,
+            dnssec_ok,
+        );
+        q.metadata.id = i;
+        sock.send_to(&q.to_vec().unwrap(), s.v4()).unwrap();
+    }
+    let (mut signed, mut truncated) = (0, 0);
+    let mut buf = [0u8; 4096];
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        if m.metadata.truncation {
+            assert!(m.answers.is_empty() && m.authorities.is_empty());
+            truncated += 1;
+        } else {
+            assert_eq!(types(&m.authorities), ["SOA", "NSEC", "RRSIG", "RRSIG"]);
+            signed += 1;
+        }
+    }
+    let took = start.elapsed().as_secs_f64() - 0.5;
+    // Unproven clients get half the bucket (50), then the refill (100/s).
+    let most = 50 + (100.0 * took).ceil() as usize + 2;
+    eprintln!("300 new names over UDP in {took:.2} s: {signed} signed, {truncated} truncated");
+    assert!(
+        signed <= most && signed >= 25,
+        "{signed} signed in {took:.2} s"
+    );
+    // The rest truncated (a few datagrams may be lost on a busy machine).
+    assert!(truncated >= 150, "{truncated} truncated");
+
+    // A cached signature is never refused.
+    let m = udp_opts(s.v4(), "mail.tm.example.test.", RecordType::A, dnssec_ok);
+    assert_eq!(types(&m.answers), ["A", "RRSIG"], "{m:?}");
+
+    // Over TCP (a proven address): 10 new signatures a second, then
+    // SERVFAIL.
+    let start = std::time::Instant::now();
+    let pkts: Vec<Vec<u8>> = (0..60)
+        .map(|i| {
+            build(
+                &format!("tcp{i}.tm.example.test."),
+                RecordType::A,
+                dnssec_ok,
+            )
+            .to_vec()
+            .unwrap()
+        })
+        .collect();
+    let replies = tcp_raw(s.v4(), &pkts);
+    let seconds = start.elapsed().as_secs() as usize + 1;
+    let codes: Vec<ResponseCode> = replies
+        .iter()
+        .map(|r| Message::from_vec(r).unwrap().metadata.response_code)
+        .collect();
+    let answered = codes
+        .iter()
+        .filter(|c| **c == ResponseCode::NoError)
+        .count();
+    let servfail = codes
+        .iter()
+        .filter(|c| **c == ResponseCode::ServFail)
+        .count();
+    eprintln!("60 new names over TCP: {answered} answered, {servfail} SERVFAIL");
+    assert_eq!(answered + servfail, 60);
+    assert!(
+        (10..=10 * (seconds + 1)).contains(&answered),
+        "{answered} in {seconds} s"
+    );
+
+    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    for reason in ["budget", "client"] {
+        let prefix = format!("switchyard_dnssec_signatures_refused_total{{reason=\"{reason}\"}} ");
+        let n: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in {metrics}"));
+        assert!(n > 0, "{prefix}{n}");
+    }
+}

@@ -278,7 +278,7 @@ pub fn config_toml(extra: &str) -> String {
 /// The `switchyard.toml` a [`Fixture`] writes: listening on ephemeral
 /// loopback ports (unless `extra` has a `[dns]` or `[admin]` table), with
 /// `extra` before the profiles directory and `zone`.
-fn config_toml_with_zone(extra: &str, zone: &str) -> String {
+pub fn config_toml_with_zone(extra: &str, zone: &str) -> String {
     let dns = if extra.contains("[dns]") {
         String::new()
     } else {

@@ -364,3 +364,90 @@ fn compact_denials_and_wildcards_do_not_escape_the_limit() {
         );
     }
 }
+
+/// Issue 20 item 10: the per-network total (`total_per_second`, as BIND's
+/// `all-per-second`). One network asking 16 names in turn at 1,600 q/s
+/// stays within the per-name rate, so before the total it got every
+/// answer; with `total_per_second = 200` it gets at most 200 full answers
+/// a second, and the rest truncated (slip) or dropped.
+#[test]
+fn a_network_gets_at_most_its_total_of_answers_a_second() {
+    let records: String = (0..16)
+        .map(|i| format!("  {{ name = \"n{i}\", type = \"A\", value = \"192.0.2.{i}\" }},\n"))
+        .collect();
+    let s = Fixture::with_zone(
+        &limits("responses_per_second = 1000\ntotal_per_second = 200\nslip = 2"),
+        &zone_with_records(&records),
+        &[],
+    )
+    .start();
+    let queries: Vec<Vec<u8>> = (0..16)
+        .map(|i| {
+            build(
+                &format!("n{i}.tm.example.test."),
+                RecordType::A,
+                Opts::default(),
+            )
+            .to_vec()
+            .unwrap()
+        })
+        .collect();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let reader = sock.try_clone().unwrap();
+    let replies = std::thread::spawn(move || {
+        let (mut full, mut tc) = (0usize, 0usize);
+        let mut buf = [0u8; 4096];
+        while let Ok((len, _)) = reader.recv_from(&mut buf) {
+            let m = Message::from_vec(&buf[..len]).unwrap();
+            if m.metadata.truncation {
+                tc += 1;
+            } else {
+                assert_eq!(m.answers.len(), 1);
+                full += 1;
+            }
+        }
+        (full, tc)
+    });
+    // 1,600 a second: 16 queries, one per name, every 10 ms, for 3 s.
+    let start = Instant::now();
+    let ticks = 300u32;
+    for t in 0..ticks {
+        let due = start + Duration::from_millis(10) * t;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        for (i, q) in queries.iter().enumerate() {
+            let mut q = q.clone();
+            q[..2].copy_from_slice(&((t as usize * 16 + i) as u16).to_be_bytes());
+            sock.send_to(&q, s.v4()).unwrap();
+        }
+    }
+    let sent = ticks as usize * 16;
+    let seconds = start.elapsed().as_secs_f64().ceil() as usize;
+    let (full, tc) = replies.join().unwrap();
+    let dropped = sent - full - tc;
+    eprintln!(
+        "{sent} queries in {:.2} s: {full} full answers, {tc} truncated, {dropped} dropped",
+        start.elapsed().as_secs_f64()
+    );
+    // The sending spans `seconds` (or one more) of the limiter's seconds.
+    assert!(
+        full <= 200 * (seconds + 1),
+        "{full} full answers in {seconds} s"
+    );
+    assert!(
+        full >= 200 * (seconds - 1),
+        "over-limited: {full} in {seconds} s"
+    );
+    assert!(tc > 0 && dropped > 0, "{tc} truncated, {dropped} dropped");
+    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("switchyard_rate_limited_total{class=\"total\",action=\"slipped\"}")
+        })
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(!line.ends_with(" 0"), "{line}");
+}

@@ -205,6 +205,8 @@ impl Loader<'_> {
             self.table.endpoints[i].rr.link = link;
         }
         self.node_types();
+        self.zone_serials();
+        self.sign_budget();
         self.check_glue();
         self.check_apex_profiles();
         self.check_cname_loops(&sources);
@@ -259,6 +261,50 @@ impl Loader<'_> {
                 .unwrap_or_default();
             self.table.zones[z].parent_ds = ds;
         }
+    }
+
+    /// Each zone's content digest, and its serial unless configured: the
+    /// same as before for the same content, else one that follows it
+    /// (`config::serials`), from the running zones on a reload and from
+    /// the serials file at start.
+    fn zone_serials(&mut self) {
+        for z in 0..self.table.zones.len() {
+            let digest = crate::config::serials::zone_digest(&self.table, z as ZoneId);
+            let zone = &mut self.table.zones[z];
+            zone.digest = digest;
+            if zone.serial_configured {
+                continue;
+            }
+            let before = self.serial_history.get(zone.origin.as_str()).copied();
+            let serial = crate::config::serials::serial_for(digest, before);
+            zone.serial = serial;
+            zone.negative_soa = zone.negative_soa.with_soa_serial(serial);
+            let apex = zone.apex as usize;
+            if let Some(set) = self
+                .table
+                .nodes
+                .get_mut(apex)
+                .and_then(|n| n.records.iter_mut().find(|s| s.rtype == rtype::SOA))
+            {
+                for rr in &mut set.rrs {
+                    *rr = rr.with_soa_serial(serial);
+                }
+            }
+        }
+    }
+
+    /// The signing budget, when a zone is signed and it limits anything:
+    /// the running one when its settings are unchanged (its counts go on).
+    fn sign_budget(&mut self) {
+        use crate::dnssec::budget::SignBudget;
+        let c = self.signing;
+        if !self.table.signed() || (c.per_second == 0 && c.per_client == 0) {
+            return;
+        }
+        self.table.sign_budget = Some(match &self.carry.sign_budget {
+            Some(b) if b.config() == c => b.clone(),
+            _ => Arc::new(SignBudget::new(c)),
+        });
     }
 
     /// What each name can answer, for signed denials: its static types

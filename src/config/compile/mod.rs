@@ -186,6 +186,8 @@ struct Loader<'c> {
     sig_cache: Option<Arc<crate::dnssec::cache::SigCache>>,
     /// `dns.signature_cache`.
     signature_cache_size: usize,
+    /// The signing budget's settings.
+    signing: crate::dnssec::budget::Config,
     /// Nested endpoints to resolve once every profile is known.
     nested: Vec<NestedRef>,
     /// Host-name targets of endpoints, checked against our zones at the end.
@@ -206,6 +208,9 @@ struct Loader<'c> {
     geo_configured: bool,
     /// `[prober]`, read with the server settings, for every monitor.
     prober_settings: crate::config::ProberSettings,
+    /// Each zone's last content digest and serial: the running zones' on a
+    /// reload, the serials file's at start.
+    serial_history: crate::config::serials::History,
     now: SystemTime,
     /// Read the staged profiles too ([`crate::config::load_staged`]).
     staged: bool,
@@ -260,6 +265,7 @@ pub(super) fn load(path: &Path, carry: &Carry, staged: bool) -> Result<Config, C
         current_apex: false,
         sig_cache: None,
         signature_cache_size: 0,
+        signing: Default::default(),
         nested: Vec::new(),
         host_targets: Vec::new(),
         diag: Diagnostics::default(),
@@ -273,6 +279,7 @@ pub(super) fn load(path: &Path, carry: &Carry, staged: bool) -> Result<Config, C
         geo: None,
         geo_configured: false,
         prober_settings: Default::default(),
+        serial_history: Default::default(),
         now: SystemTime::now(),
         staged,
     };
@@ -509,8 +516,23 @@ impl Loader<'_> {
         self.table.ecs = settings.dns.ecs;
         self.table.nsid = settings.dns.nsid.as_deref().map(|n| n.as_bytes().into());
         self.signature_cache_size = settings.dns.signature_cache;
+        self.signing = settings.dns.signing;
         self.table.cookies = cookie_secrets(&settings.dns.cookies, self.carry.cookies.as_deref());
         self.table.loaded_at = Some(self.now);
+        self.serial_history = match (&self.carry.serials, &settings.state_file) {
+            (Some(running), _) => running.clone(),
+            (None, Some(state)) => match crate::config::serials::read(state) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.diag.file_warning(
+                        &crate::config::serials::path_for(state),
+                        format!("cannot use the SOA serials kept here ({e}); zones start from the serials of their content"),
+                    );
+                    Default::default()
+                }
+            },
+            (None, None) => Default::default(),
+        };
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
         // Records after every origin is known, so each lands in its own zone.
         for (z, built) in raw.zones.iter().zip(zones) {

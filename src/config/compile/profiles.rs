@@ -17,6 +17,21 @@ impl Loader<'_> {
         };
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
+            // A fresh setup has no profiles yet (the README's first
+            // configuration names none): an empty directory, said once.
+            // A `profiles.dir` configured by name must exist (an error
+            // there already).
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && self.diag.errors.iter().all(|x| x.field != "profiles.dir") =>
+            {
+                self.diag.file_warning(
+                    dir,
+                    "the profiles directory does not exist: no profiles are served; \
+                     profiles (one *.toml file per name) go there",
+                );
+                return;
+            }
             Err(e) => {
                 // Already reported when the directory was configured explicitly.
                 if self.diag.errors.iter().all(|x| x.field != "profiles.dir") {

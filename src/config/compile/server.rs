@@ -56,6 +56,16 @@ impl Loader<'_> {
         {
             dns.signature_cache = n;
         }
+        if let Some(n) = &raw.dns.signatures_per_second
+            && let Some(n) = self.int(src, n, "dns.signatures_per_second", 0, 10_000_000)
+        {
+            dns.signing.per_second = n;
+        }
+        if let Some(n) = &raw.dns.signatures_per_client
+            && let Some(n) = self.int(src, n, "dns.signatures_per_client", 0, 1_000_000)
+        {
+            dns.signing.per_client = n;
+        }
         if let Some(t) = &raw.dns.tcp_idle_timeout
             && let Some(d) = self.duration(src, t, "dns.tcp_idle_timeout")
         {
@@ -239,6 +249,11 @@ impl Loader<'_> {
             {
                 *slot = n;
             }
+        }
+        if let Some(v) = &raw.total_per_second
+            && let Some(n) = self.int(src, v, &f("total_per_second"), 0, 1_000_000)
+        {
+            c.total_per_second = n;
         }
         if let Some(v) = &raw.slip
             && let Some(n) = self.int(src, v, &f("slip"), 0, 10)

@@ -77,13 +77,12 @@ impl Loader<'_> {
                        default: Option<DomainName>| {
             match v {
                 Some(v) => {
-                    // Accept rname as an e-mail address too.
-                    let text = if field.ends_with("rname") {
-                        v.get_ref().replacen('@', ".", 1)
+                    let parsed = if field.ends_with("rname") {
+                        mailbox(v.get_ref())
                     } else {
-                        v.get_ref().clone()
+                        DomainName::parse(v.get_ref(), Some(&origin))
                     };
-                    match DomainName::parse(&text, Some(&origin)) {
+                    match parsed {
                         Ok(n) => Some(n),
                         Err(e) => {
                             this.err(src, v, field, e);
@@ -122,12 +121,14 @@ impl Loader<'_> {
                 None => default,
             }
         };
-        let default_serial = crate::clock::unix_secs(self.now).max(1);
+        // Without `soa.serial`, the serial follows the content: set once
+        // every record and profile is known (`zone_serials`).
+        let serial_configured = soa.is_some_and(|s| s.serial.is_some());
         let serial = num(
             self,
             soa.and_then(|s| s.serial.as_ref()),
             "serial",
-            default_serial,
+            0,
             0,
             u32::MAX as i64,
         );
@@ -163,8 +164,12 @@ impl Loader<'_> {
             0,
             MAX_TTL,
         );
-        let (Some(mname), Some(rname)) = (mname, rname) else {
-            if !ns_rrs.is_empty() {
+        let (Some(mname), Some(rname)) = (mname.clone(), rname.clone()) else {
+            // A value that did not parse is reported already.
+            let reported = soa.is_some_and(|s| {
+                (s.mname.is_some() && mname.is_none()) || (s.rname.is_some() && rname.is_none())
+            });
+            if !ns_rrs.is_empty() && !reported {
                 self.err(
                     src,
                     &z.origin,
@@ -197,6 +202,8 @@ impl Loader<'_> {
             apex: NodeId::MAX, // set in finish()
             negative_soa,
             serial,
+            serial_configured,
+            digest: 0,
             signer,
             parent: None,
             parent_ds: Vec::new(),
@@ -366,9 +373,81 @@ impl Loader<'_> {
     // -------------------------------------------------------------- profiles
 }
 
+/// The SOA's RNAME (RFC 1035 §3.3.13) from `soa.rname`: an e-mail
+/// address (`john.doe@example.com`: the mailbox `john\.doe.example.com.`,
+/// dots in the local part escaped), or an absolute name ending in a dot.
+/// Anything else is an error, never completed with the zone's origin: a
+/// relative `hostmaster.example.com` was meant as an address far more
+/// often than as `hostmaster.example.com.<origin>`.
+fn mailbox(text: &str) -> Result<DomainName, String> {
+    let text = text.trim();
+    let Some((local, domain)) = text.split_once('@') else {
+        if text.ends_with('.') {
+            return DomainName::parse(text, None);
+        }
+        let (local, domain) = text.split_once('.').unwrap_or((text, "example.com"));
+        return Err(format!(
+            "`{text}` is not an absolute name: write it as an e-mail address (`{local}@{domain}`) \
+             or as an absolute name ending in a dot (`{local}.{domain}.`)"
+        ));
+    };
+    if domain.contains('@') {
+        return Err(format!("`{text}` has more than one `@`"));
+    }
+    if local.is_empty() {
+        return Err(format!("`{text}`: the part before `@` is empty"));
+    }
+    if domain.trim_end_matches('.').is_empty() {
+        return Err(format!("`{text}`: the part after `@` is empty"));
+    }
+    // The local part is one label: its dots (and backslashes) escaped.
+    let mut name = String::with_capacity(text.len() + 8);
+    for c in local.chars() {
+        if matches!(c, '.' | '\\') {
+            name.push('\\');
+        }
+        name.push(c);
+    }
+    name.push('.');
+    name.push_str(domain);
+    if !name.ends_with('.') {
+        name.push('.');
+    }
+    DomainName::parse(&name, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
+    use super::mailbox;
+
+    #[test]
+    fn rname_is_an_address_or_an_absolute_name() {
+        let text = |s: &str| mailbox(s).map(|n| n.as_str().to_string());
+        assert_eq!(
+            text("hostmaster@example.com").unwrap(),
+            "hostmaster.example.com."
+        );
+        assert_eq!(
+            text("john.doe@example.com.").unwrap(),
+            "john\\.doe.example.com."
+        );
+        assert_eq!(
+            mailbox("john.doe@example.com").unwrap().wire(),
+            b"\x08john.doe\x07example\x03com\x00"
+        );
+        assert_eq!(text("h.example.com.").unwrap(), "h.example.com.");
+        let err = text("h.example.com").unwrap_err();
+        assert!(
+            err.contains("(`h@example.com`)") && err.contains("(`h.example.com.`)"),
+            "{err}"
+        );
+        assert!(text("h").unwrap_err().contains("`h@example.com`"));
+        assert!(text("a@b@c.").unwrap_err().contains("more than one"));
+        assert!(text("@c.").unwrap_err().contains("before `@`"));
+        assert!(text("a@.").unwrap_err().contains("after `@`"));
+    }
+
     use crate::routing::Lookup;
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
-use crate::backend::wait_until;
+use crate::backend::{holds_for, wait_until};
 use crate::harness::{Fixture, Proc, ProfileToml, Toml, addrs, udp};
 
 pub(crate) const KEY: &str = "c2VjcmV0LWNsdXN0ZXIta2V5LWZvci10ZXN0cw==\n";
@@ -280,6 +280,15 @@ impl Cluster {
         }
     }
 
+    /// Waits until node `i` counts `n` nodes seeing the primary Degraded
+    /// (its own observation and its peers'): the observations have
+    /// arrived, whatever the quorum makes of them.
+    pub(crate) fn wait_degraded(&self, i: usize, n: u64) {
+        let degraded = || self.status(i)["profiles"][0]["endpoints"][0]["cluster"].clone();
+        wait_until(Duration::from_secs(20), || degraded()["degraded"] == n)
+            .unwrap_or_else(|| panic!("ns{i} never counted {n} Degraded: {}", degraded()));
+    }
+
     pub(crate) fn status(&self, n: usize) -> serde_json::Value {
         let addr = self.node(n).admin();
         let body = crate::admin::http(addr, "GET", "/api/v1/status", None).1;
@@ -292,6 +301,11 @@ fn majority_decides_and_every_node_answers_alike() {
     let c = Cluster::start(3, None);
     // One node of three sees the primary down: majority keeps it.
     c.judge_primary.fail_from(&[1]);
+    for i in 1..=3 {
+        c.wait_degraded(i, 1);
+    }
+    // Watched for 1.5 s once every node knows ns1's view: over seven
+    // probes (200 ms) and fifteen gossip rounds (100 ms).
     c.hold_all(PRIMARY, Duration::from_millis(1500));
     // ns1 shows its own view and the quorum's.
     let s = c.status(1);
@@ -386,9 +400,20 @@ fn a_stopped_node_stops_counting_and_rejoins() {
     // alone seeing the primary down keeps it; both take it out.
     c.judge_primary.fail_from(&[1]);
     let live = |i: usize| answer(c.node(i));
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(live(1), PRIMARY);
-    assert_eq!(live(2), PRIMARY);
+    c.wait_degraded(1, 1);
+    c.wait_degraded(2, 1);
+    // Watched for 1 s once both know ns1's view: five probes (200 ms), ten
+    // gossip rounds (100 ms).
+    if let Err(at) = holds_for(Duration::from_secs(1), || {
+        live(1) == PRIMARY && live(2) == PRIMARY
+    }) {
+        stop("-CONT");
+        panic!(
+            "ns1 alone took the primary out after {at:?}: ns1 {}, ns2 {}",
+            live(1),
+            live(2)
+        );
+    }
     c.judge_primary.fail_from(&[1, 2]);
     wait_until(Duration::from_secs(10), || {
         live(1) == SECONDARY && live(2) == SECONDARY
@@ -461,16 +486,16 @@ fn a_node_with_the_wrong_key_never_joins() {
         "{}",
         intruder.log()
     );
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(
-        c.node(1)
-            .log()
-            .contains("a node with another cluster.key (every node needs the same)"),
-        "{}",
-        c.node(1).log()
+    c.node(1).wait_for_log(
+        "a node with another cluster.key (every node needs the same)",
+        Duration::from_secs(10),
     );
-    let nodes = &c.status(1)["cluster"]["nodes"];
-    assert_eq!(nodes.as_array().unwrap().len(), 2, "{nodes}");
+    // Refused, and still refused 1 s (ten gossip rounds) later.
+    let nodes = || c.status(1)["cluster"]["nodes"].clone();
+    holds_for(Duration::from_secs(1), || {
+        nodes().as_array().unwrap().len() == 2
+    })
+    .unwrap_or_else(|at| panic!("the intruder joined after {at:?}: {}", nodes()));
     let metrics = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
     let rejected: f64 = metrics
         .lines()

@@ -269,6 +269,22 @@ fn stat(s: &TestServer, target: &str, f: fn(&switchyard::notify::TargetStats) ->
         .map_or(0, |(_, st)| f(st))
 }
 
+/// Waits until the prober has decided both endpoints Online (an endpoint
+/// not probed yet is answered too, so the answer does not tell) and the
+/// primary is answered.
+fn first_verdicts(s: &TestServer) {
+    let online = |name: &str| {
+        let t = s.shared.table.load();
+        t.endpoints
+            .iter()
+            .any(|e| &*e.name == name && t.status(e) == Status::Online)
+    };
+    wait_until(Duration::from_secs(10), || {
+        online("primary") && online("secondary") && answer(s) == "203.0.113.10"
+    })
+    .expect("not serving on the first verdicts");
+}
+
 /// Waits (at most `limit`) until every event the server has emitted is
 /// handed to its targets and every target's queue is sent or given up on
 /// ([`switchyard::notify::Notifier::flush`]): a receiver then has all it
@@ -308,21 +324,10 @@ fn an_endpoint_failure_reaches_every_receiver_while_others_hang_or_refuse() {
         &[("todoapi.toml", &profile(primary.port(), secondary.port()))],
     )
     .start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
-    // The first verdicts found everything healthy: not news. Both are in
-    // (the secondary's too), each probe task has gone round once more (its
-    // hook runs before its next probe), and all that was emitted is
-    // delivered: nothing.
-    let decided = |name: &str| {
-        let t = s.shared.table.load();
-        t.endpoints
-            .iter()
-            .any(|e| &*e.name == name && t.status(e) == Status::Online)
-    };
-    wait_until(Duration::from_secs(10), || {
-        decided("primary") && decided("secondary")
-    })
-    .expect("first verdicts");
+    first_verdicts(&s);
+    // The first verdicts found everything healthy: not news. Each probe
+    // task has gone round once more (its hook runs before its next probe),
+    // and all that was emitted is delivered: nothing.
     let (p, q) = (primary.request_count(), secondary.request_count());
     wait_until(Duration::from_secs(10), || {
         primary.request_count() > p && secondary.request_count() > q
@@ -474,7 +479,7 @@ fn a_flapping_endpoint_is_coalesced_with_its_count() {
         &[("todoapi.toml", &profile(primary.port(), secondary.port()))],
     )
     .start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    first_verdicts(&s);
     // Five changes, as fast as the prober sees them.
     let mut changes = 0;
     for i in 0..5 {
@@ -771,7 +776,7 @@ fn a_held_recovery_is_sent_as_held() {
         .set("failback", "manual")
         .build();
     let s = Fixture::new(&extra, &[("todoapi.toml", &p)]).start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    first_verdicts(&s);
     primary.set(Mode::Unavailable);
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
     primary.set(Mode::Ok);
@@ -826,7 +831,7 @@ fn ends_of_holds_and_timed_overrides_are_sent() {
         .set("failback_after", "2s")
         .build();
     let s = Fixture::new(&extra, &[("todoapi.toml", &p)]).start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    first_verdicts(&s);
     primary.set(Mode::Unavailable);
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
     primary.set(Mode::Ok);
@@ -910,7 +915,7 @@ fn https_receivers_are_verified() {
         &[("todoapi.toml", &profile(primary.port(), secondary.port()))],
     )
     .start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    first_verdicts(&s);
     primary.set(Mode::Unavailable);
     wait_until(Duration::from_secs(10), || {
         !trusted.accepted("endpoint.status").is_empty()

@@ -796,10 +796,14 @@ fn a_held_recovery_is_sent_as_held() {
             .contains("held out by failback = \"manual\""),
         "{doc}"
     );
+    // (Held, the primary is answered only if the secondary is not
+    // answerable: every status message shows whether it was.)
+    let all = || -> Vec<Value> { r.all().iter().map(Got::json).collect() };
     assert_eq!(
         doc["answer"]["records"],
         serde_json::json!(["198.51.100.20"]),
-        "{doc}"
+        "{doc}\nall messages: {:#?}",
+        all()
     );
     assert_eq!(answer(&s), "198.51.100.20", "held: still not answered");
     let (code, body) = crate::admin::http(

@@ -273,7 +273,14 @@ impl Cluster {
         while std::time::Instant::now() < end {
             for i in 1..=self.nodes.len() {
                 if self.nodes[i - 1].is_some() {
-                    assert_eq!(self.answer(i), want, "ns{i}");
+                    let got = self.answer(i);
+                    if got != want {
+                        panic!(
+                            "ns{i} answered {got}, not {want}\nits view: {}\nits log:\n{}",
+                            self.status(i)["profiles"][0]["endpoints"][0]["cluster"],
+                            self.node(i).log()
+                        );
+                    }
                 }
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -861,8 +861,8 @@ fn warm_start_waits_for_a_large_state_to_arrive_whole() {
     let cfg = fx.config_path();
     // A restarted node also receives its previous generation's state, so
     // the whole takes longer: 1.4-2.2 s on an idle machine, 4.6-8.8 s with
-    // two CPU hogs on both cores, 26 s and 55 s with other builds and
-    // tests on top (a debug build; each node re-reads every observation
+    // two CPU hogs on both cores, 26 s and 55 s with four hogs and other
+    // builds on top (a debug build; each node re-reads every observation
     // each round). warm_start is a bound, not a sleep: the most it may be.
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "gossip_interval = \"100ms\"",

@@ -711,7 +711,7 @@ fn cluster_nodes_joining_leaving_and_quorum_decided_statuses() {
     );
     // Once, by the quorum: this node's own observation (which changed
     // before the quorum's verdict could) is not a second message. Watched
-    // for 1 s: ten gossip rounds, five probes.
+    // for 1 s: ten gossip rounds, four probes.
     let n = || {
         r.accepted("endpoint.status")
             .iter()

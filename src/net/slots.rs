@@ -518,8 +518,15 @@ mod tests {
                 s
             })
             .collect();
+        // Each newcomer asks at once: on a busy machine the 100 admissions
+        // can outlast the grace period, and a newcomer that never asked
+        // would then rightly go first.
         let new: Vec<_> = (0..100)
-            .map(|i| admitted(t.admit(ip(&format!("172.16.{i}.1")))))
+            .map(|i| {
+                let s = admitted(t.admit(ip(&format!("172.16.{i}.1"))));
+                s.conn.touch();
+                s
+            })
             .collect();
         assert_eq!(t.len(), SCAN * 2);
         assert!(new.iter().all(|s| !s.conn.is_evicted()));

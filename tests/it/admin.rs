@@ -298,7 +298,6 @@ fn file_changes_reload_within_a_second() {
     let fx = Fixture::new("", &[("todoapi.toml", TODOAPI)]);
     let profiles = fx.dir.path().join("profiles");
     let s = fx.start();
-    std::thread::sleep(Duration::from_millis(300));
     let start = std::time::Instant::now();
     std::fs::write(
         profiles.join("todoapi.toml"),
@@ -319,8 +318,12 @@ fn file_changes_reload_within_a_second() {
     let full = ProfileToml::todoapi()
         .set_endpoint("primary", "target", "203.0.113.77")
         .build();
+    let rejected = s.shared.metrics.reloads(false);
     std::fs::write(profiles.join("todoapi.toml"), &full[..full.len() / 2]).unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    wait_until(Duration::from_secs(10), || {
+        s.shared.metrics.reloads(false) > rejected
+    })
+    .expect("the half-written file was not rejected");
     assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["203.0.113.99"]);
     std::fs::write(profiles.join("todoapi.toml"), &full).unwrap();
     wait_until(Duration::from_secs(5), || {

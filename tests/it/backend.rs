@@ -359,3 +359,19 @@ pub fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> Option<Durat
     }
     None
 }
+
+/// Watches `f` every 10 ms for `window`: `Err` with the time it first
+/// returned false, `Ok` when it held throughout. For tests that prove
+/// nothing changed: the window is the claim, so say how long and why.
+pub fn holds_for(window: Duration, mut f: impl FnMut() -> bool) -> Result<(), Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        if !f() {
+            return Err(start.elapsed());
+        }
+        if start.elapsed() >= window {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -239,10 +239,20 @@ fn check_diff_shows_the_blast_radius_and_the_reload_matches_it() {
             .contains("GB, SE: eu-west (192.0.2.1) -> eu-central (192.0.2.2)")
     );
 
-    // The dry runs changed nothing: same table, same health, same answers
-    // (and with the watch off, the edit waited: the watch debounces 250 ms).
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(Arc::ptr_eq(&table, &s.shared.table.load_full()));
+    // The dry runs changed nothing: same table, same health, same answers;
+    // and with the watch off, the edit waits. Watched for 1.5 s, six times
+    // the watch's 250 ms debounce: no reload of any kind, no new table.
+    let reloads = || {
+        (
+            s.shared.metrics.reloads(true),
+            s.shared.metrics.reloads(false),
+        )
+    };
+    let before_reloads = reloads();
+    crate::backend::holds_for(std::time::Duration::from_millis(1500), || {
+        Arc::ptr_eq(&table, &s.shared.table.load_full()) && reloads() == before_reloads
+    })
+    .unwrap_or_else(|at| panic!("the edit applied by itself after {at:?}"));
     assert_eq!(statuses(&s), health);
     assert_eq!(answers(&s), before);
 

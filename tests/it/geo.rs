@@ -486,9 +486,13 @@ fn replaced_database_is_picked_up_and_a_corrupt_one_rejected() {
     })
     .expect("new database not loaded");
     // Garbage replaces it: rejected, the last good database keeps serving.
+    let rejected = s.shared.metrics.reloads(false);
     std::fs::write(&tmp, b"definitely not a MaxMind database").unwrap();
     std::fs::rename(&tmp, &db).unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    wait_until(Duration::from_secs(10), || {
+        s.shared.metrics.reloads(false) > rejected
+    })
+    .expect("the garbage database was not rejected");
     assert_eq!(
         ecs_answer(&s, n, "100.64.1.0", 24, false).0.as_deref(),
         Some("192.0.2.3")

@@ -45,6 +45,16 @@ fn endpoint_status(admin: SocketAddr) -> Option<(String, Value)> {
     Some((e["status"].as_str()?.to_string(), e))
 }
 
+/// `switchyard_tcp_connections{service="dns"}` from `/metrics`.
+fn dns_connections(admin: SocketAddr) -> Option<u64> {
+    let (_, metrics) = try_http(admin, "GET", "/metrics", None).ok()?;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchyard_tcp_connections{service=\"dns\"} "))?
+        .parse()
+        .ok()
+}
+
 /// Threads that each hold a connection and open a new one as soon as the
 /// server closes it, until dropped.
 struct Flood {
@@ -242,7 +252,8 @@ fn admin_health_check_gets_through_a_reconnect_flood() {
     );
     let admin = s.admin;
     let flood = Flood::start(8, move |_| TcpStream::connect(admin));
-    std::thread::sleep(Duration::from_millis(300));
+    let slots = s.shared.admin_slots.get().expect("admin slots").clone();
+    wait_until(Duration::from_secs(10), || slots.len() == 8).expect("the flood holds every slot");
     let ok = (0..30)
         .filter(|_| matches!(try_http(admin, "GET", "/healthz", None), Ok((200, _))))
         .count();
@@ -526,6 +537,7 @@ fn tcp_flood_under_a_low_fd_limit_does_not_degrade_endpoints() {
         endpoint_status(admin).is_some_and(|(s, _)| s == "Online")
     })
     .expect("Online before the flood");
+    let online_since = endpoint_status(admin).unwrap().1["since"].clone();
     // 600 idle DNS connections from 30 addresses, and 100 idle admin ones.
     let mut held = Vec::new();
     for i in 0..600 {
@@ -538,13 +550,24 @@ fn tcp_flood_under_a_low_fd_limit_does_not_degrade_endpoints() {
             held.push(c);
         }
     }
-    std::thread::sleep(Duration::from_millis(1500));
-    let (status, e) = endpoint_status(admin).expect("the admin API answers during the flood");
-    assert_eq!(status, "Online", "{e}");
-    assert!(
-        e["last_probe"]["error"].is_null(),
-        "a probe failed during the flood: {e}"
-    );
+    // Watched while the flood is held until the backend has had five more
+    // probes (a second at 200 ms): Online throughout, every probe passed
+    // (one failure would be a transition: Online would start again).
+    let probes = b.request_count();
+    wait_until(Duration::from_secs(20), || {
+        let (status, e) = endpoint_status(admin).expect("the admin API answers during the flood");
+        assert_eq!(status, "Online", "{e}");
+        assert_eq!(
+            e["since"], online_since,
+            "a probe failed during the flood: {e}"
+        );
+        assert!(
+            e["last_probe"]["error"].is_null(),
+            "a probe failed during the flood: {e}"
+        );
+        b.request_count() >= probes + 5
+    })
+    .expect("fewer than five probes in 20 s of the flood");
     assert!(fresh_query(ip("127.0.0.9"), p.v4()), "DNS over TCP answers");
     drop(held);
     assert!(
@@ -570,7 +593,11 @@ fn tcp_connections_are_cheap_and_their_memory_returns() {
     for i in 0..50 {
         assert!(fresh_query(ip(&format!("127.0.5.{}", 1 + i % 50)), addr));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // ...and has closed those connections.
+    wait_until(Duration::from_secs(10), || {
+        dns_connections(p.admin()) == Some(0)
+    })
+    .expect("the warm-up connections never closed");
     let base = p.status_kb("VmRSS");
     let n = 3000;
     let mut held = Vec::with_capacity(n);
@@ -607,7 +634,6 @@ fn concurrent_metrics_scrapes_share_one_encoding() {
     let (code, one) = try_http(admin, "GET", "/metrics", None).unwrap();
     assert_eq!(code, 200);
     let size_kb = one.len() as u64 / 1024;
-    std::thread::sleep(Duration::from_millis(200));
     let before = p.status_kb("VmHWM");
     let threads: Vec<_> = (0..40)
         .map(|_| {
@@ -694,7 +720,8 @@ fn a_reconnect_flood_cannot_crowd_out_a_slow_client() {
     let flood = Flood::start(8, move |i| {
         tcp_from(ip(&format!("127.0.8.{}", i + 1)), addr)
     });
-    std::thread::sleep(Duration::from_millis(200));
+    let slots = s.shared.dns_slots.get().expect("dns slots").clone();
+    wait_until(Duration::from_secs(10), || slots.len() == 8).expect("the flood holds every slot");
     let ok = (0..20)
         .filter(|_| {
             let Ok(mut c) = tcp_from(ip("127.0.9.1"), addr) else {
@@ -779,7 +806,17 @@ fn stalled_scrapers_cannot_block_metrics() {
             c
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Each holds a permit once its response has begun to arrive.
+    for c in &stalled {
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut head = [0u8; 12];
+        let n = c.peek(&mut head).expect("a stalled scrape never began");
+        assert!(
+            n > 0 && b"HTTP/1.1 200".starts_with(&head[..n]),
+            "{:?}",
+            &head[..n]
+        );
+    }
     let start = Instant::now();
     let (code, body) = try_http(admin, "GET", "/metrics", None).unwrap();
     assert_eq!(code, 200, "{}", &body[..body.len().min(200)]);
@@ -788,11 +825,7 @@ fn stalled_scrapers_cannot_block_metrics() {
         "{:?}",
         start.elapsed()
     );
-    assert!(
-        p.log().contains("closing its connection for another"),
-        "{}",
-        p.log()
-    );
+    p.wait_for_log("closing its connection for another", Duration::from_secs(5));
     drop(stalled);
 }
 

@@ -182,16 +182,18 @@ impl ProfileToml {
     }
 
     /// The todoapi profile (primary, secondary; priority; TTL 1) probed
-    /// over HTTP at `/health` on loopback backends every 100 ms, deciding
-    /// on one probe either way: for tests with the real prober.
+    /// over HTTP at `/health` on loopback backends every 250 ms, deciding
+    /// on one probe either way: for tests with the real prober. The 200 ms
+    /// timeout leaves room for a busy machine: a probe that times out
+    /// takes a healthy endpoint out on its own.
     pub fn todoapi_probed(primary: u16, secondary: u16) -> ProfileToml {
         let probe = |port: u16| Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"));
         ProfileToml::new("todoapi.tm.example.test.", "priority")
             .ttl(1)
             .set_monitor("protocol", "http")
             .set_monitor("path", "/health")
-            .set_monitor("interval", "100ms")
-            .set_monitor("timeout", "80ms")
+            .set_monitor("interval", "250ms")
+            .set_monitor("timeout", "200ms")
             .set_monitor("tolerated_failures", 0)
             .set_monitor("required_successes", 1)
             .endpoint("primary", "203.0.113.10")

@@ -269,6 +269,34 @@ fn stat(s: &TestServer, target: &str, f: fn(&switchyard::notify::TargetStats) ->
         .map_or(0, |(_, st)| f(st))
 }
 
+/// Waits until the prober has decided both endpoints Online (an endpoint
+/// not probed yet is answered too, so the answer does not tell) and the
+/// primary is answered.
+fn first_verdicts(s: &TestServer) {
+    let online = |name: &str| {
+        let t = s.shared.table.load();
+        t.endpoints
+            .iter()
+            .any(|e| &*e.name == name && t.status(e) == Status::Online)
+    };
+    wait_until(Duration::from_secs(10), || {
+        online("primary") && online("secondary") && answer(s) == "203.0.113.10"
+    })
+    .expect("not serving on the first verdicts");
+}
+
+/// Waits (at most `limit`) until every event the server has emitted is
+/// handed to its targets and every target's queue is sent or given up on
+/// ([`switchyard::notify::Notifier::flush`]): a receiver then has all it
+/// will get for what happened so far. Returns how many are still queued.
+fn delivered(s: &TestServer, limit: Duration) -> u64 {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(s.shared.notify.flush(limit))
+}
+
 #[test]
 fn an_endpoint_failure_reaches_every_receiver_while_others_hang_or_refuse() {
     let primary = Backend::http(Mode::Ok);
@@ -296,9 +324,16 @@ fn an_endpoint_failure_reaches_every_receiver_while_others_hang_or_refuse() {
         &[("todoapi.toml", &profile(primary.port(), secondary.port()))],
     )
     .start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
-    // The first verdicts found everything healthy: not news.
-    std::thread::sleep(Duration::from_millis(300));
+    first_verdicts(&s);
+    // The first verdicts found everything healthy: not news. Each probe
+    // task has gone round once more (its hook runs before its next probe),
+    // and all that was emitted is delivered: nothing.
+    let (p, q) = (primary.request_count(), secondary.request_count());
+    wait_until(Duration::from_secs(10), || {
+        primary.request_count() > p && secondary.request_count() > q
+    })
+    .expect("probing goes on");
+    assert_eq!(delivered(&s, Duration::from_secs(10)), 0);
     assert!(ok.all().is_empty(), "{:?}", ok.all());
 
     let failed_at = Instant::now();
@@ -444,7 +479,7 @@ fn a_flapping_endpoint_is_coalesced_with_its_count() {
         &[("todoapi.toml", &profile(primary.port(), secondary.port()))],
     )
     .start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    first_verdicts(&s);
     // Five changes, as fast as the prober sees them.
     let mut changes = 0;
     for i in 0..5 {
@@ -589,7 +624,9 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
         !second.accepted("profile.failing_open").is_empty()
     })
     .expect("the reloaded target got nothing");
-    std::thread::sleep(Duration::from_millis(300));
+    // That event went to every target at once: once all is delivered, a
+    // removed target that still got events would have it.
+    assert_eq!(delivered(&s, Duration::from_secs(10)), 0);
     assert_eq!(
         first.all().len(),
         before,
@@ -672,15 +709,17 @@ fn cluster_nodes_joining_leaving_and_quorum_decided_statuses() {
         doc["answer"]["records"],
         serde_json::json!(["198.51.100.20"])
     );
-    // Once, by the quorum: this node's own observation is not a second
-    // message.
-    std::thread::sleep(Duration::from_millis(500));
-    let n = r
-        .accepted("endpoint.status")
-        .iter()
-        .filter(|g| g.json()["new_status"] == "Degraded")
-        .count();
-    assert_eq!(n, 1);
+    // Once, by the quorum: this node's own observation (which changed
+    // before the quorum's verdict could) is not a second message. Watched
+    // for 1 s: ten gossip rounds, four probes.
+    let n = || {
+        r.accepted("endpoint.status")
+            .iter()
+            .filter(|g| g.json()["new_status"] == "Degraded")
+            .count()
+    };
+    holds_for(Duration::from_secs(1), || n() == 1)
+        .unwrap_or_else(|at| panic!("{} Degraded messages after {at:?}", n()));
 
     // ns2 stops: ns1 reports it dead.
     drop(ns2);
@@ -737,7 +776,7 @@ fn a_held_recovery_is_sent_as_held() {
         .set("failback", "manual")
         .build();
     let s = Fixture::new(&extra, &[("todoapi.toml", &p)]).start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    first_verdicts(&s);
     primary.set(Mode::Unavailable);
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
     primary.set(Mode::Ok);
@@ -757,10 +796,14 @@ fn a_held_recovery_is_sent_as_held() {
             .contains("held out by failback = \"manual\""),
         "{doc}"
     );
+    // (Held, the primary is answered only if the secondary is not
+    // answerable: every status message shows whether it was.)
+    let all = || -> Vec<Value> { r.all().iter().map(Got::json).collect() };
     assert_eq!(
         doc["answer"]["records"],
         serde_json::json!(["198.51.100.20"]),
-        "{doc}"
+        "{doc}\nall messages: {:#?}",
+        all()
     );
     assert_eq!(answer(&s), "198.51.100.20", "held: still not answered");
     let (code, body) = crate::admin::http(
@@ -792,7 +835,7 @@ fn ends_of_holds_and_timed_overrides_are_sent() {
         .set("failback_after", "2s")
         .build();
     let s = Fixture::new(&extra, &[("todoapi.toml", &p)]).start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    first_verdicts(&s);
     primary.set(Mode::Unavailable);
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
     primary.set(Mode::Ok);
@@ -876,7 +919,7 @@ fn https_receivers_are_verified() {
         &[("todoapi.toml", &profile(primary.port(), secondary.port()))],
     )
     .start_probing();
-    wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("not serving");
+    first_verdicts(&s);
     primary.set(Mode::Unavailable);
     wait_until(Duration::from_secs(10), || {
         !trusted.accepted("endpoint.status").is_empty()

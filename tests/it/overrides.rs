@@ -57,6 +57,32 @@ fn answer(s: &TestServer) -> Vec<String> {
     addrs(&udp(s.v4(), NAME, RecordType::A))
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Waits until the decided statuses in the state file satisfy `f`.
+fn wait_saved(s: &TestServer, f: impl Fn(&[Value]) -> bool) {
+    let path = s.dir().join("state.json");
+    let statuses = || {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let doc: Value = serde_json::from_str(&text).unwrap_or_default();
+        doc["statuses"].as_array().cloned().unwrap_or_default()
+    };
+    let start = Instant::now();
+    while !f(&statuses()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not saved within 10 s: {:?}",
+            statuses()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -231,12 +257,15 @@ fn a_drain_says_when_the_last_cached_answer_expires() {
     let (ok, text) = cli(&s, &["endpoint", "enable", NAME, "primary"], None);
     assert!(ok, "{text}");
     assert_eq!(answer(&s), [PRIMARY]);
-    // (Scrapes within a second share one encoding.)
-    std::thread::sleep(Duration::from_millis(1100));
-    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
-    assert!(
-        !metrics.contains("switchyard_endpoint_drained_at_seconds{"),
-        "{metrics}"
+    // (Scrapes within a second share one encoding: a later one has it.)
+    let drained_series = || {
+        let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+        metrics.contains("switchyard_endpoint_drained_at_seconds{")
+    };
+    wait_for(
+        "the drained_at series to go",
+        Duration::from_secs(10),
+        || !drained_series(),
     );
 }
 
@@ -378,8 +407,12 @@ fn manual_failback_holds_a_recovered_endpoint_until_resumed() {
         "{metrics}"
     );
     // Still held a while later: nothing but an operator releases it.
-    std::thread::sleep(Duration::from_millis(1200));
-    assert_eq!(answer(&s), [SECONDARY]);
+    // Watched for 1.2 s.
+    let end = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < end {
+        assert_eq!(answer(&s), [SECONDARY]);
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (ok, text) = cli(&s, &["endpoint", "resume", NAME, "primary"], None);
     assert!(ok, "{text}");
     assert!(text.contains("primary: Online"), "{text}");
@@ -545,9 +578,14 @@ fn a_hold_survives_a_restart() {
     wait_until(Duration::from_secs(5), || answer(&s) == [PRIMARY]).expect("not serving");
     primary.set(Mode::Unavailable);
     wait_until(Duration::from_secs(5), || answer(&s) == [SECONDARY]).expect("no failover");
+    let recovering = now_ms();
     primary.set(Mode::Ok);
     wait_until(Duration::from_secs(5), || answer(&s) == [PRIMARY]).expect("no failback");
-    std::thread::sleep(Duration::from_millis(1500)); // a save
+    wait_saved(&s, |st| {
+        st.len() == 2
+            && st.iter().all(|x| x["status"] == "Online")
+            && st.iter().any(|x| x["since"].as_u64() >= Some(recovering))
+    });
     let fx = s.into_fixture();
     std::fs::write(fx.dir.path().join("profiles/todoapi.toml"), profile(true)).unwrap();
     let s = fx.start_probing();
@@ -560,7 +598,9 @@ fn a_hold_survives_a_restart() {
         endpoint(&s, "primary")["status"] == "Online (held)"
     })
     .expect("not held");
-    std::thread::sleep(Duration::from_millis(1500)); // a save
+    wait_saved(&s, |st| {
+        st.iter().any(|x| x["recovered"].as_u64() > Some(0))
+    });
     let s = s.into_fixture().start_probing();
     assert_eq!(answer(&s), [SECONDARY], "the hold was lost in the restart");
     assert_eq!(endpoint(&s, "primary")["status"], "Online (held)");

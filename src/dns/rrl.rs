@@ -141,13 +141,16 @@ impl Default for Config {
     }
 }
 
+/// The default per-network total is this many times `responses_per_second`.
+pub const TOTAL_PER_RATE: u32 = 10;
+
 /// The default per-network total: ten times the per-name rate. A /24 of
 /// resolvers (a resolver farm behind one network, a public resolver's
 /// site) asks an authoritative server for each name at most once per TTL
 /// per resolver; 1,000 answers a second is, for instance, 300 names with a
 /// 30 s TTL refreshed by 100 resolvers at once. Reflection through one
 /// network is capped at 1,000 answers a second whatever the zone's size.
-pub const DEFAULT_TOTAL_PER_SECOND: u32 = 1000;
+pub const DEFAULT_TOTAL_PER_SECOND: u32 = 100 * TOTAL_PER_RATE;
 
 /// The limiter: shared by every UDP worker, lock-free.
 #[derive(Debug)]

@@ -250,6 +250,13 @@ impl Loader<'_> {
                 *slot = n;
             }
         }
+        // Unset, the total follows the rate: ten times it (the default
+        // 1,000 for the default 100), so raising `responses_per_second`
+        // for a busy network is not undone by a fixed total.
+        c.total_per_second = c
+            .responses_per_second
+            .saturating_mul(crate::dns::rrl::TOTAL_PER_RATE)
+            .min(1_000_000);
         if let Some(v) = &raw.total_per_second
             && let Some(n) = self.int(src, v, &f("total_per_second"), 0, 1_000_000)
         {

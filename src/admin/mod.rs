@@ -504,43 +504,41 @@ fn last_answerable(
     if !p.enabled || !table.status(target).is_answerable() {
         return None;
     }
-    let others = eps.iter().filter(|e| !std::ptr::eq(*e, target));
-    if others.clone().any(|e| table.status(e).is_answerable()) {
+    if eps
+        .iter()
+        .any(|e| !std::ptr::eq(e, target) && table.status(e).is_answerable())
+    {
         return None;
     }
-    let eligible: Vec<(&str, crate::health::Status)> = others
-        .map(|e| (&*e.name, table.status(e)))
-        .filter(|(_, s)| s.is_eligible())
-        .collect();
-    let held: Vec<&str> = eligible
-        .iter()
-        .filter(|(_, s)| *s == crate::health::Status::Held)
-        .map(|(n, _)| *n)
-        .collect();
-    let eligible: Vec<&str> = eligible.iter().map(|(n, _)| *n).collect();
-    use crate::routing::OnAllDown;
-    let instead = if !held.is_empty() {
-        format!(
-            "the held endpoints {} (failback = manual holds them out only while another endpoint is answerable)",
-            held.join(", ")
-        )
-    } else if eligible.is_empty() {
-        "NODATA (no other endpoint can be answered)".to_string()
-    } else {
-        match p.on_all_down {
-            OnAllDown::ServeAll => format!(
-                "the Degraded endpoints {} (on_all_down = serve-all)",
-                eligible.join(", ")
-            ),
-            OnAllDown::NoData => "NODATA (on_all_down = nodata)".into(),
-            OnAllDown::NxDomain => "NXDOMAIN (on_all_down = nxdomain)".into(),
-            OnAllDown::ServFail => "SERVFAIL (on_all_down = servfail)".into(),
-            OnAllDown::Endpoint(i) => format!(
-                "endpoint {} (on_all_down)",
-                eps.get(i as usize).map_or("?", |e| &*e.name)
-            ),
+    // What routing would answer with it Disabled, for a client no
+    // client-aware rule matches: routing says, the guard only renders it.
+    use crate::routing::{Client, Decision, Family, Picks, choose_by};
+    let without = |e: &crate::routing::Endpoint| {
+        if std::ptr::eq(e, target) {
+            crate::health::Status::Disabled
+        } else {
+            table.status(e)
         }
     };
+    let mut cache = crate::geo::Cache::default();
+    let mut decision = Decision::default();
+    choose_by(
+        table,
+        without,
+        target.profile,
+        Family::Any,
+        &mut Client::unknown(&mut cache),
+        &mut fastrand::Rng::with_seed(1),
+        &mut Picks::default(),
+        false,
+        &mut decision,
+    );
+    let stage = decision.steps.first()?.stage;
+    let instead = format!(
+        "{} ({})",
+        decision.answer_text(table),
+        p.stage_text(stage, eps)
+    );
     let verb = if action == "drain" {
         "Drain"
     } else {

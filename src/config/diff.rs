@@ -25,8 +25,8 @@ use serde::Serialize;
 use super::{ProbeKey, ProbeSpec};
 use crate::geo::{self, Location, Point};
 use crate::routing::{
-    Client, Decision, Endpoint, EndpointKey, Family, OnAllDown, Outcome, Picks, Profile, ProfileId,
-    RegionCode, Routing, RoutingTable, Target, choose,
+    Client, Decision, Endpoint, EndpointKey, Family, Picks, Profile, ProfileId, RegionCode,
+    Routing, RoutingTable, choose,
 };
 
 /// One side of the comparison: a compiled table and its probes.
@@ -452,22 +452,6 @@ fn pieces(ranges: &[(bool, u128, u128)]) -> Vec<Spec> {
 
 /// An endpoint's target as an operator reads it (a nested endpoint's
 /// child profile by name).
-fn target_text(t: &RoutingTable, e: &Endpoint) -> String {
-    match e.target {
-        Target::Nested(child) => format!(
-            "profile {}",
-            t.profiles
-                .get(child as usize)
-                .map_or("?".to_string(), |p| bare(p.name.as_str()))
-        ),
-        ref target => target.to_string(),
-    }
-}
-
-fn endpoint_text(t: &RoutingTable, e: &Endpoint) -> String {
-    format!("{} ({})", e.name, target_text(t, e))
-}
-
 /// What `pid` answers the client `spec`, from the real decision: the
 /// endpoint chosen (through nested profiles, `outer > inner (address)`);
 /// for weighted and multivalue, which choose at random per query, the
@@ -497,114 +481,40 @@ fn answer_with(t: &RoutingTable, pid: ProfileId, spec: &Spec, cache: &mut geo::C
             Client::from_ecs(Some(addr), bits, None, cache)
         }
     };
+    decision(t, pid, &mut client).answer_text(t)
+}
+
+/// What routing decides for `client` in `pid`, nested profiles followed.
+fn decision(t: &RoutingTable, pid: ProfileId, client: &mut Client<'_>) -> Decision {
     let mut rng = fastrand::Rng::with_seed(0x5717_c4ad);
     let mut picks = Picks::default();
     let mut decision = Decision::default();
-    let chosen = choose(
+    choose(
         t,
         pid,
         Family::Any,
-        &mut client,
+        client,
         &mut rng,
         &mut picks,
         false,
         &mut decision,
     );
-    let mut path = String::new();
-    for step in &decision.steps {
-        let Some(p) = t.profiles.get(step.profile as usize) else {
-            break;
-        };
-        let eps = t.endpoints_of(p);
-        if step.outcome == Outcome::Endpoints {
-            match p.routing {
-                Routing::Weighted { .. } => {
-                    let pool = pool(t, p, step.all_down);
-                    let names: Vec<String> =
-                        pool.iter().map(|&i| endpoint_text(t, &eps[i])).collect();
-                    return format!("{path}one of {}", names.join(", "));
-                }
-                Routing::Multivalue { max_answers } => {
-                    let pool = pool(t, p, step.all_down);
-                    let names: Vec<String> =
-                        pool.iter().map(|&i| endpoint_text(t, &eps[i])).collect();
-                    return format!("{path}up to {max_answers} of {}", names.join(", "));
-                }
-                _ => {}
-            }
-            if let Some(e) = step.picks.first().and_then(|&i| eps.get(i as usize))
-                && matches!(e.target, Target::Nested(_))
-            {
-                let _ = write!(path, "{} > ", e.name);
-            }
-        }
-    }
-    let what = match chosen.outcome {
-        Outcome::NoData => "NODATA".to_string(),
-        Outcome::NxDomain => "NXDOMAIN".to_string(),
-        Outcome::ServFail => "SERVFAIL".to_string(),
-        Outcome::Endpoints => picks
-            .as_slice()
-            .iter()
-            .filter_map(|&i| chosen.endpoints.get(i as usize))
-            .map(|e| endpoint_text(t, e))
-            .collect::<Vec<_>>()
-            .join(", "),
-    };
-    format!("{path}{what}")
+    decision
 }
 
-/// The endpoints of `p` the method chooses among now: the answerable ones,
-/// or when none is and `on_all_down = "serve-all"` applied, the eligible.
-fn pool(t: &RoutingTable, p: &Profile, all_down: bool) -> Vec<usize> {
-    t.endpoints_of(p)
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| {
-            let s = t.status(e);
-            if all_down {
-                s.is_eligible()
-            } else {
-                s.is_answerable()
-            }
-        })
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// Whether `p` routing found nothing answerable (whoever asks).
-fn all_down(t: &RoutingTable, pid: ProfileId) -> bool {
-    CACHE.with(|c| all_down_with(t, pid, &mut c.borrow_mut()))
-}
-
-fn all_down_with(t: &RoutingTable, pid: ProfileId, cache: &mut geo::Cache) -> bool {
-    let mut client = Client::unknown(cache);
-    let mut rng = fastrand::Rng::with_seed(1);
-    let mut picks = Picks::default();
-    let mut d = Decision::default();
-    choose(
-        t,
-        pid,
-        Family::Any,
-        &mut client,
-        &mut rng,
-        &mut picks,
-        false,
-        &mut d,
-    );
-    d.steps.first().is_some_and(|s| s.all_down)
-}
-
-fn on_all_down_text(p: &Profile, eps: &[Endpoint]) -> String {
-    match p.on_all_down {
-        OnAllDown::ServeAll => "serve-all".into(),
-        OnAllDown::NoData => "nodata".into(),
-        OnAllDown::NxDomain => "nxdomain".into(),
-        OnAllDown::ServFail => "servfail".into(),
-        OnAllDown::Endpoint(i) => eps
-            .get(i as usize)
-            .map_or("?".into(), |e| format!("endpoint {}", e.name)),
-    }
+/// The endpoints `pid`'s method chooses among now, for a client no
+/// client-aware rule matches (the pool routing recorded).
+fn pool(t: &RoutingTable, pid: ProfileId) -> Vec<u32> {
+    CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        let mut client = Client::unknown(&mut cache);
+        decision(t, pid, &mut client)
+            .steps
+            .into_iter()
+            .next()
+            .map(|s| s.pool)
+            .unwrap_or_default()
+    })
 }
 
 fn profile_changes(
@@ -665,10 +575,14 @@ fn profile_changes(
     {
         let shares = |t: &RoutingTable, id: ProfileId, p: &Profile| -> HashMap<String, u32> {
             let eps = t.endpoints_of(p);
-            let pool = pool(t, p, all_down(t, id));
-            let total: u64 = pool.iter().map(|&i| u64::from(eps[i].weight)).sum();
+            let pool = pool(t, id);
+            let total: u64 = pool
+                .iter()
+                .map(|&i| u64::from(eps[i as usize].weight))
+                .sum();
             pool.iter()
                 .map(|&i| {
+                    let i = i as usize;
                     let w = u64::from(eps[i].weight);
                     let pct = (100 * w + total / 2).checked_div(total).unwrap_or(0);
                     (eps[i].name.to_string(), pct as u32)
@@ -738,8 +652,8 @@ fn profile_changes(
     setting("ttl_degraded", degraded(op), degraded(np));
     setting(
         "on_all_down",
-        on_all_down_text(op, oe),
-        on_all_down_text(np, ne),
+        op.on_all_down.text(oe),
+        np.on_all_down.text(ne),
     );
     setting("enabled", op.enabled.to_string(), np.enabled.to_string());
     setting("sticky", op.sticky.to_string(), np.sticky.to_string());
@@ -749,12 +663,12 @@ fn profile_changes(
     for e in ne {
         match oe.iter().find(|o| o.name == e.name) {
             None => out.push(
-                Detail::new("endpoint", None, Some(target_text(nt, e)))
+                Detail::new("endpoint", None, Some(nt.target_text(e)))
                     .keyed(vec![e.name.to_string()])
                     .noted(format!("added, {}", nt.status(e))),
             ),
             Some(o) => {
-                let (t0, t1) = (target_text(ot, o), target_text(nt, e));
+                let (t0, t1) = (ot.target_text(o), nt.target_text(e));
                 if t0 != t1 {
                     out.push(
                         Detail::new("endpoint", Some(t0), Some(t1)).keyed(vec![e.name.to_string()]),
@@ -782,7 +696,7 @@ fn profile_changes(
     }
     for o in oe.iter().filter(|o| !ne.iter().any(|e| e.name == o.name)) {
         out.push(
-            Detail::new("endpoint", Some(target_text(ot, o)), None)
+            Detail::new("endpoint", Some(ot.target_text(o)), None)
                 .keyed(vec![o.name.to_string()])
                 .noted("removed"),
         );
@@ -1214,6 +1128,64 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    /// A weighted profile drawing from held endpoints (`failback =
+    /// "manual"`) lists them, with their shares (the diff printed `"one of "`
+    /// and 0%: it rebuilt the pool as "answerable or eligible").
+    #[test]
+    fn a_held_pool_is_listed_with_its_shares() {
+        let held = |blue: u32| {
+            format!(
+                "name = \"shop.tm.example.test.\"\nrouting = \"weighted\"\nfailback = \"manual\"\n{MONITOR}\
+                 [[endpoints]]\nname = \"blue\"\ntarget = \"192.0.2.10\"\nweight = {blue}\n\
+                 [[endpoints]]\nname = \"green\"\ntarget = \"192.0.2.11\"\nweight = 10\n"
+            )
+        };
+        let dir = Dir::new(&[("shop.toml", &held(90))]);
+        let old = dir.load();
+        for ep in ["blue", "green"] {
+            set(&old, "shop.tm.example.test", ep, Status::Degraded);
+            set(&old, "shop.tm.example.test", ep, Status::Online);
+        }
+        dir.profiles(&[("shop.toml", &held(30))]);
+        let new = dir.candidate(&old);
+        let text = run(&old, &new).render();
+        assert!(
+            text.contains("weights: blue 90 -> 30 (90% -> 75%), green 10 (10% -> 25%)"),
+            "{text}"
+        );
+        dir.profiles(&[("shop.toml", "")]);
+        let new = dir.candidate(&old);
+        let text = run(&old, &new).render();
+        assert!(
+            text.contains(
+                "shop.tm.example.test: removed (weighted, was answering one of blue (192.0.2.10), green (192.0.2.11))"
+            ),
+            "{text}"
+        );
+    }
+
+    /// `on_all_down = "<endpoint>"` is shown as written, and what it
+    /// answers as routing decides it.
+    #[test]
+    fn a_fixed_on_all_down_endpoint() {
+        let fixed = |rule: &str| {
+            format!(
+                "name = \"api.tm.example.test.\"\nrouting = \"priority\"\non_all_down = \"{rule}\"\n{MONITOR}\
+                 [[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\npriority = 1\n\
+                 [[endpoints]]\nname = \"b\"\ntarget = \"192.0.2.2\"\npriority = 2\n"
+            )
+        };
+        let dir = Dir::new(&[("api.toml", &fixed("b"))]);
+        let old = dir.load();
+        set(&old, "api.tm.example.test", "a", Status::Degraded);
+        set(&old, "api.tm.example.test", "b", Status::Degraded);
+        dir.profiles(&[("api.toml", &fixed("nodata"))]);
+        let new = dir.candidate(&old);
+        let text = run(&old, &new).render();
+        assert!(text.contains("on_all_down: b -> nodata"), "{text}");
+        assert!(text.contains("answer: b (192.0.2.2) -> NODATA"), "{text}");
     }
 
     #[test]

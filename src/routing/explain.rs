@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{
-    Decision, Endpoint, Family, Lookup, OnAllDown, Outcome, ProfileDecision, Routing, RoutingTable,
+    Decision, Endpoint, Family, Lookup, Outcome, ProfileDecision, Routing, RoutingTable, Stage,
     Target,
 };
 use crate::geo::{self, GeoDb, Point};
@@ -322,16 +322,7 @@ fn explain_profile(
     let p = &table.profiles[d.profile as usize];
     let eps = table.endpoints_of(p);
     let label = |e: &Endpoint| format!("{}/{}", p.name.as_str().trim_end_matches('.'), e.name);
-    let target = |e: &Endpoint| match e.target {
-        Target::Nested(child) => format!(
-            "profile {}",
-            table
-                .profiles
-                .get(child as usize)
-                .map_or("?", |p| p.name.as_str())
-        ),
-        ref t => t.to_string(),
-    };
+    let target = |e: &Endpoint| table.target_text(e);
     if !p.enabled {
         x.steps.push(format!(
             "profile {} is disabled (enabled = false): NXDOMAIN",
@@ -339,15 +330,7 @@ fn explain_profile(
         ));
         return;
     }
-    let on_all_down = match p.on_all_down {
-        OnAllDown::ServeAll => "serve-all".to_string(),
-        OnAllDown::NoData => "nodata".into(),
-        OnAllDown::NxDomain => "nxdomain".into(),
-        OnAllDown::ServFail => "servfail".into(),
-        OnAllDown::Endpoint(i) => eps
-            .get(i as usize)
-            .map_or("?".into(), |e| e.name.to_string()),
-    };
+    let on_all_down = p.on_all_down.text(eps);
     x.steps.push(format!(
         "routing: {} (TTL {}, on_all_down {on_all_down})",
         p.routing.name(),
@@ -374,18 +357,9 @@ fn explain_profile(
         p.routing,
         Routing::Geographic { .. } | Routing::Subnet { .. }
     );
-    // The endpoints the method chose among: answerable ones, or the
-    // eligible ones when `on_all_down = serve-all` applied.
-    let pool: Vec<usize> = (0..eps.len())
-        .filter(|&i| {
-            relevant(i)
-                && if d.all_down {
-                    statuses[i].is_eligible()
-                } else {
-                    statuses[i].is_answerable()
-                }
-        })
-        .collect();
+    // The endpoints the method chose among, as routing recorded them.
+    let pool: Vec<usize> = d.pool.iter().map(|&i| i as usize).collect();
+    let usable = d.stage.usable();
     let picked = |i: usize| d.picks.contains(&(i as u32));
     for (i, e) in eps.iter().enumerate() {
         if picked(i) {
@@ -393,7 +367,7 @@ fn explain_profile(
         }
         let reason = if !relevant(i) {
             format!("{} is not an address of the family asked", target(e))
-        } else if !pool.contains(&i) {
+        } else if !usable(statuses[i]) {
             why_not(table, e, statuses[i])
         } else if client_aware && !d.candidates.contains(&(i as u32)) {
             match p.routing {
@@ -408,20 +382,18 @@ fn explain_profile(
             reason,
         });
     }
-    if d.all_down {
-        x.steps.push(format!(
-            "nothing {} is answerable: on_all_down = {on_all_down} applies{}",
+    match d.stage {
+        Stage::Answerable => {}
+        Stage::Nothing => x.steps.push(p.stage_text(d.stage, eps)),
+        stage => x.steps.push(format!(
+            "nothing {}is answerable: {}",
             if client_aware {
-                "that matches the client"
-            } else {
-                "eligible"
-            },
-            if p.on_all_down == OnAllDown::ServeAll {
-                " (route as if the Degraded were Online)"
+                "that matches the client "
             } else {
                 ""
-            }
-        ));
+            },
+            p.stage_text(stage, eps)
+        )),
     }
     match &p.routing {
         Routing::Priority { order } => {

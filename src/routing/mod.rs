@@ -5,6 +5,7 @@
 //! them: a disabled profile, the eligible set, and `on_all_down` when every
 //! eligible endpoint is Degraded (docs/semantics.md §2).
 
+mod decision;
 pub mod explain;
 mod geographic;
 mod key;
@@ -16,6 +17,7 @@ mod subnet;
 pub mod table;
 pub mod weighted;
 
+pub use decision::{Decision, NoTrace, ProfileDecision, Stage, Trace};
 pub use key::{EndpointKey, normalise_profile};
 pub use table::*;
 
@@ -234,6 +236,7 @@ fn decide<T: Trace>(
 ) -> Outcome {
     picks.clear();
     if !profile.enabled {
+        trace.drew(Stage::Nothing, std::iter::empty());
         return Outcome::NxDomain;
     }
     // These two pick from a client-specific candidate list and apply
@@ -258,68 +261,69 @@ fn decide<T: Trace>(
         Routing::Multivalue { .. } => ep.target.matches(family),
         _ => true,
     };
+    // The endpoints a stage draws from: what the trace records (never
+    // iterated on the answer path).
+    let pool = |stage: Stage| {
+        let usable = stage.usable();
+        (0..eps.len() as u32).filter(move |&i| {
+            let e = &eps[i as usize];
+            relevant(e) && usable(status(e))
+        })
+    };
     // The usual case first: pick among the answerable endpoints. Every
     // method picks something whenever one is answerable, so only when
     // none is does the profile need the scan that decides `on_all_down`
     // (and a large profile costs no more than a small one until then).
+    // Then `failback = "manual"`: it keeps a recovered endpoint out only
+    // while another can answer; healthy, it is preferred to failing open.
+    // (Written out, not a loop over the stages: each call picks with a
+    // constant predicate on the answer path.)
+    let answerable = Stage::Answerable.usable();
     if pick(
-        profile,
-        eps,
-        status,
-        Status::is_answerable,
-        relevant,
-        client,
-        rng,
-        picks,
+        profile, eps, status, answerable, relevant, client, rng, picks,
     ) {
+        trace.drew(Stage::Answerable, pool(Stage::Answerable));
         return Outcome::Endpoints;
     }
-    // `failback = "manual"` keeps a recovered endpoint out only while
-    // another can answer: healthy, it is preferred to failing open.
-    if pick(
-        profile,
-        eps,
-        status,
-        |s| s == Status::Held,
-        relevant,
-        client,
-        rng,
-        picks,
-    ) {
+    let held = Stage::Held.usable();
+    if pick(profile, eps, status, held, relevant, client, rng, picks) {
+        trace.drew(Stage::Held, pool(Stage::Held));
         return Outcome::Endpoints;
     }
     let any_eligible = eps
         .iter()
         .any(|ep| relevant(ep) && status(ep).is_eligible());
-    if any_eligible {
-        trace.all_down();
-    }
-    let usable: fn(Status) -> bool = if any_eligible {
-        match profile.on_all_down {
-            // Every eligible endpoint is Degraded: route as if they were Online.
-            OnAllDown::ServeAll => Status::is_eligible,
-            OnAllDown::NoData => return Outcome::NoData,
-            OnAllDown::NxDomain => return Outcome::NxDomain,
-            OnAllDown::ServFail => return Outcome::ServFail,
-            // The fixed endpoint, unless it was taken out (Disabled,
-            // Stopped): an operator's "never answer this" wins.
-            OnAllDown::Endpoint(i) => {
-                if eps.get(i as usize).is_some_and(|e| status(e).is_eligible()) {
-                    picks.push(i);
-                    return Outcome::Endpoints;
-                }
-                return Outcome::NoData;
-            }
-        }
-    } else {
+    if !any_eligible {
         // Nothing eligible (all disabled, or no endpoint of this family).
+        trace.drew(Stage::Nothing, std::iter::empty());
         return Outcome::NoData;
-    };
-    if pick(profile, eps, status, usable, relevant, client, rng, picks) {
-        Outcome::Endpoints
-    } else {
-        Outcome::NoData
     }
+    let outcome = match profile.on_all_down {
+        // Every eligible endpoint is Degraded: route as if they were Online.
+        OnAllDown::ServeAll => {
+            trace.drew(Stage::FailOpen, pool(Stage::FailOpen));
+            let usable = Stage::FailOpen.usable();
+            if pick(profile, eps, status, usable, relevant, client, rng, picks) {
+                return Outcome::Endpoints;
+            }
+            Outcome::NoData
+        }
+        // The fixed endpoint, unless it was taken out (Disabled,
+        // Stopped): an operator's "never answer this" wins.
+        OnAllDown::Endpoint(i) => {
+            if eps.get(i as usize).is_some_and(|e| status(e).is_eligible()) {
+                trace.drew(Stage::Fixed, std::iter::once(i));
+                picks.push(i);
+                return Outcome::Endpoints;
+            }
+            Outcome::NoData
+        }
+        OnAllDown::NoData => Outcome::NoData,
+        OnAllDown::NxDomain => Outcome::NxDomain,
+        OnAllDown::ServFail => Outcome::ServFail,
+    };
+    trace.drew(Stage::AllDown, std::iter::empty());
+    outcome
 }
 
 /// Runs the profile's method over the relevant endpoints whose status is
@@ -373,83 +377,6 @@ fn pick(
     !picks.is_empty()
 }
 
-/// What routing tells about its decision on the way. Every method has a
-/// default that does nothing: the answer path routes with [`NoTrace`],
-/// which compiles to nothing; `explain` routes with a [`Decision`].
-pub trait Trace {
-    /// Routing enters `profile` (the named one, then each nested child).
-    #[inline]
-    fn enter(&mut self, _profile: ProfileId) {}
-    /// Geographic and subnet routing matched these endpoints for the
-    /// client, most specific first.
-    #[inline]
-    fn candidates(&mut self, _candidates: &[u32]) {}
-    /// Nothing answerable: `on_all_down` applied.
-    #[inline]
-    fn all_down(&mut self) {}
-    /// The profile's outcome and the endpoints picked.
-    #[inline]
-    fn outcome(&mut self, _outcome: Outcome, _picks: &Picks) {}
-}
-
-/// Records nothing.
-pub struct NoTrace;
-
-impl Trace for NoTrace {}
-
-/// What routing decided for one query: a step per profile, the named one
-/// first and then each nested child it chose.
-#[derive(Clone, Debug, Default)]
-pub struct Decision {
-    /// The profiles routing went through, in order.
-    pub steps: Vec<ProfileDecision>,
-}
-
-/// What routing decided in one profile.
-#[derive(Clone, Debug)]
-pub struct ProfileDecision {
-    /// The profile.
-    pub profile: ProfileId,
-    /// Geographic and subnet routing: the endpoints that matched the
-    /// client, most specific first (for subnet: the range's, then the
-    /// fallback).
-    pub candidates: Vec<u32>,
-    /// `on_all_down` applied (nothing answerable).
-    pub all_down: bool,
-    /// The outcome.
-    pub outcome: Outcome,
-    /// The endpoints picked, in answer order.
-    pub picks: Vec<u32>,
-}
-
-impl Trace for Decision {
-    fn enter(&mut self, profile: ProfileId) {
-        self.steps.push(ProfileDecision {
-            profile,
-            candidates: Vec::new(),
-            all_down: false,
-            outcome: Outcome::NoData,
-            picks: Vec::new(),
-        });
-    }
-    fn candidates(&mut self, candidates: &[u32]) {
-        if let Some(s) = self.steps.last_mut() {
-            s.candidates = candidates.to_vec();
-        }
-    }
-    fn all_down(&mut self) {
-        if let Some(s) = self.steps.last_mut() {
-            s.all_down = true;
-        }
-    }
-    fn outcome(&mut self, outcome: Outcome, picks: &Picks) {
-        if let Some(s) = self.steps.last_mut() {
-            s.outcome = outcome;
-            s.picks = picks.as_slice().to_vec();
-        }
-    }
-}
-
 /// What a name's profile answers, nested profiles followed: the outcome,
 /// and for [`Outcome::Endpoints`] the profile whose endpoints `picks`
 /// index (the named one or the nested child chosen).
@@ -477,8 +404,27 @@ pub fn choose<'t, T: Trace>(
     count: bool,
     trace: &mut T,
 ) -> Chosen<'t> {
-    let mut id = top;
     let status = |e: &Endpoint| table.status(e);
+    choose_by(table, status, top, family, client, rng, picks, count, trace)
+}
+
+/// [`choose`] with the statuses `status` tells instead of the table's:
+/// what routing would answer if they were so (the last-endpoint guard asks
+/// it with the endpoint marked Disabled).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn choose_by<'t, T: Trace>(
+    table: &'t RoutingTable,
+    status: impl Fn(&Endpoint) -> Status + Copy,
+    top: ProfileId,
+    family: Family,
+    client: &mut Client<'_>,
+    rng: &mut fastrand::Rng,
+    picks: &mut Picks,
+    count: bool,
+    trace: &mut T,
+) -> Chosen<'t> {
+    let mut id = top;
     let mut p = &table.profiles[id as usize];
     let mut eps = table.endpoints_of(p);
     for _ in 0..=MAX_NESTING {
@@ -544,33 +490,43 @@ fn matched<T: Trace>(
     trace: &mut T,
 ) -> Outcome {
     let status = |i: u32| eps.get(i as usize).map_or(Status::Disabled, &status);
-    if let Some(&i) = candidates.iter().find(|&&i| status(i).is_answerable()) {
-        picks.push(i);
-        return Outcome::Endpoints;
+    let pool = |stage: Stage| {
+        let usable = stage.usable();
+        candidates
+            .iter()
+            .copied()
+            .filter(move |&i| usable(status(i)))
+    };
+    // The first answerable candidate; else a held one (`failback =
+    // "manual"`) before failing open.
+    for stage in [Stage::Answerable, Stage::Held] {
+        if let Some(i) = pool(stage).next() {
+            trace.drew(stage, pool(stage));
+            picks.push(i);
+            return Outcome::Endpoints;
+        }
     }
-    // A held endpoint (`failback = "manual"`) before failing open.
-    if let Some(&i) = candidates.iter().find(|&&i| status(i) == Status::Held) {
-        picks.push(i);
-        return Outcome::Endpoints;
-    }
-    let Some(&eligible) = candidates.iter().find(|&&i| status(i).is_eligible()) else {
+    let Some(eligible) = pool(Stage::FailOpen).next() else {
+        trace.drew(Stage::Nothing, std::iter::empty());
         return Outcome::NoData;
     };
-    trace.all_down();
-    match profile.on_all_down {
+    let outcome = match profile.on_all_down {
         OnAllDown::ServeAll => {
+            trace.drew(Stage::FailOpen, pool(Stage::FailOpen));
             picks.push(eligible);
-            Outcome::Endpoints
+            return Outcome::Endpoints;
         }
-        OnAllDown::NoData => Outcome::NoData,
+        OnAllDown::Endpoint(i) if status(i).is_eligible() => {
+            trace.drew(Stage::Fixed, std::iter::once(i));
+            picks.push(i);
+            return Outcome::Endpoints;
+        }
+        OnAllDown::Endpoint(_) | OnAllDown::NoData => Outcome::NoData,
         OnAllDown::NxDomain => Outcome::NxDomain,
         OnAllDown::ServFail => Outcome::ServFail,
-        OnAllDown::Endpoint(i) if status(i).is_eligible() => {
-            picks.push(i);
-            Outcome::Endpoints
-        }
-        OnAllDown::Endpoint(_) => Outcome::NoData,
-    }
+    };
+    trace.drew(Stage::AllDown, std::iter::empty());
+    outcome
 }
 
 #[cfg(test)]

@@ -306,3 +306,79 @@ fn explain_agrees_with_dns_for_every_method_health_and_client() {
     }
     assert_eq!(checked, combos.len() * 2 * NAMES.len() * CLIENTS.len());
 }
+
+/// Explain renders the pool routing drew from, whatever the stage: held
+/// endpoints (`failback = "manual"`) keep their shares (explain dropped
+/// them: it rebuilt the pool as "answerable or, failing open, eligible"),
+/// and `on_all_down = "<endpoint>"` names the endpoint, answered or taken
+/// out.
+#[test]
+fn explain_shows_the_held_pool_and_the_fixed_endpoint() {
+    let held = profile(
+        "held",
+        "weighted",
+        "failback = \"manual\"",
+        ["weight = 1", "weight = 2", "weight = 3"],
+    );
+    let fixed = profile(
+        "fixed",
+        "priority",
+        "on_all_down = \"c\"",
+        ["priority = 1", "priority = 2", "priority = 3"],
+    );
+    let s = Fixture::new("", &[("held.toml", &held), ("fixed.toml", &fixed)]).start();
+    let name = "held.tm.example.test.";
+    for ep in ["a", "b", "c"] {
+        s.set_status(name, ep, Status::Degraded);
+    }
+    // a and b recover: held out; c stays Degraded.
+    s.set_status(name, "a", Status::Online);
+    s.set_status(name, "b", Status::Online);
+    let doc = explain(s.admin, "held.tm.example.test", None);
+    let steps = strings(&doc["steps"]).join("\n");
+    assert!(
+        steps.contains(
+            "nothing is answerable: the endpoints failback = \"manual\" holds out answer"
+        ),
+        "{steps}"
+    );
+    assert!(
+        steps.contains(
+            "one endpoint at random per query, in proportion to weight: a weight 1 (33%), b weight 2 (67%)"
+        ),
+        "{steps}"
+    );
+    let chosen = strings(&doc["chosen"]);
+    assert!(
+        chosen == ["held.tm.example.test/a"] || chosen == ["held.tm.example.test/b"],
+        "{doc}"
+    );
+    let excluded = doc["excluded"].to_string();
+    assert!(excluded.contains("held.tm.example.test/c"), "{doc}");
+
+    let name = "fixed.tm.example.test.";
+    for ep in ["a", "b", "c"] {
+        s.set_status(name, ep, Status::Degraded);
+    }
+    let doc = explain(s.admin, "fixed.tm.example.test", None);
+    let steps = strings(&doc["steps"]).join("\n");
+    assert!(
+        steps.contains("nothing is answerable: on_all_down = c applies: that endpoint answers"),
+        "{steps}"
+    );
+    assert_eq!(
+        strings(&doc["chosen"]),
+        ["fixed.tm.example.test/c"],
+        "{doc}"
+    );
+    let path = "/api/v1/profiles/fixed.tm.example.test/endpoints/c/disable";
+    assert_eq!(http(s.admin, "POST", path, None).0, 200);
+    let doc = explain(s.admin, "fixed.tm.example.test", None);
+    let steps = strings(&doc["steps"]).join("\n");
+    assert!(
+        steps.contains("on_all_down = c applies, but c is taken out")
+            && steps.contains("nothing to answer: NODATA"),
+        "{steps}"
+    );
+    assert!(strings(&doc["chosen"]).is_empty(), "{doc}");
+}

@@ -150,6 +150,35 @@ fn sticky_is_for_weighted_and_multivalue_only() {
     );
 }
 
+/// The guard says what routing would answer, not its own reading of
+/// `on_all_down`: with `on_all_down` naming the very endpoint disabled,
+/// routing answers NODATA (an operator's "never answer this" wins), and so
+/// does the guard (it said "endpoint primary (on_all_down)").
+#[test]
+fn the_guard_says_what_routing_would_answer() {
+    let p = ProfileToml::todoapi().set("on_all_down", "primary").build();
+    let s = Fixture::new("", &[("todoapi.toml", &p)]).start();
+    s.set_status(NAME, "primary", Status::Online);
+    s.set_status(NAME, "secondary", Status::Degraded);
+    let path = "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/disable";
+    let (code, doc) = crate::admin::json(s.admin, "POST", path, None);
+    assert_eq!(code, 409, "{doc}");
+    let msg = doc["error"].as_str().unwrap();
+    assert!(
+        msg.contains("the profile would answer NODATA (on_all_down = primary applies, but primary is taken out"),
+        "{msg}"
+    );
+    // And routing does: forced, the answer is NODATA.
+    let (code, doc) = crate::admin::json(s.admin, "POST", &format!("{path}?force=1"), None);
+    assert_eq!(code, 200, "{doc}");
+    let m = udp(s.v4(), NAME, RecordType::A);
+    assert!(addrs(&m).is_empty(), "{m:?}");
+    assert_eq!(
+        m.metadata.response_code,
+        hickory_proto::op::ResponseCode::NoError
+    );
+}
+
 /// The guard: disabling the last answerable endpoint of a profile is
 /// refused (409) with what the profile would answer instead, unless
 /// forced; the CLI says the same and takes `--force`.
@@ -164,7 +193,9 @@ fn disabling_the_last_answerable_endpoint_needs_force() {
     let msg = doc["error"].as_str().unwrap();
     assert!(
         msg.contains("primary is the last answerable endpoint of todoapi.tm.example.test.")
-            && msg.contains("the Degraded endpoints secondary (on_all_down = serve-all)"),
+            && msg.contains(
+                "would answer secondary (198.51.100.20) (on_all_down = serve-all applies: route as if the Degraded were Online)"
+            ),
         "{msg}"
     );
     assert_eq!(

@@ -535,7 +535,7 @@ fn last_answerable(
     );
     let stage = decision.steps.first()?.stage;
     let instead = format!(
-        "{} ({})",
+        "{}, since {}",
         decision.answer_text(table),
         p.stage_text(stage, eps)
     );

@@ -162,7 +162,7 @@ impl Profile {
         let rule = self.on_all_down.text(eps);
         match stage {
             Stage::Answerable => "an answerable endpoint answers".into(),
-            Stage::Held => "the endpoints failback = \"manual\" holds out answer (it holds them out only while another endpoint is answerable)".into(),
+            Stage::Held => "the endpoints failback = \"manual\" holds out answer: it holds them out only while another endpoint is answerable".into(),
             Stage::FailOpen => format!("on_all_down = {rule} applies: route as if the Degraded were Online"),
             Stage::Fixed => format!("on_all_down = {rule} applies: that endpoint answers"),
             Stage::AllDown => match self.on_all_down {

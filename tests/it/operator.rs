@@ -165,7 +165,7 @@ fn the_guard_says_what_routing_would_answer() {
     assert_eq!(code, 409, "{doc}");
     let msg = doc["error"].as_str().unwrap();
     assert!(
-        msg.contains("the profile would answer NODATA (on_all_down = primary applies, but primary is taken out"),
+        msg.contains("the profile would answer NODATA, since on_all_down = primary applies, but primary is taken out"),
         "{msg}"
     );
     // And routing does: forced, the answer is NODATA.
@@ -194,7 +194,7 @@ fn disabling_the_last_answerable_endpoint_needs_force() {
     assert!(
         msg.contains("primary is the last answerable endpoint of todoapi.tm.example.test.")
             && msg.contains(
-                "would answer secondary (198.51.100.20) (on_all_down = serve-all applies: route as if the Degraded were Online)"
+                "would answer secondary (198.51.100.20), since on_all_down = serve-all applies: route as if the Degraded were Online"
             ),
         "{msg}"
     );

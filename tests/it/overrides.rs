@@ -427,7 +427,9 @@ fn manual_failback_holds_a_recovered_endpoint_until_resumed() {
     // Taking out the last Online endpoint while one is held says so.
     let (ok, text) = cli(&s, &["endpoint", "disable", NAME, "secondary"], None);
     assert!(
-        !ok && text.contains("would answer the held endpoints primary"),
+        !ok && text.contains(
+            "would answer primary (203.0.113.10), since the endpoints failback = \"manual\" holds out answer"
+        ),
         "{text}"
     );
     // If no other endpoint can answer, the held one does (it is healthy):

@@ -363,10 +363,7 @@ fn observed(c: &QuorumDoc) -> String {
     format!(
         "<div class=\"muted\" title=\"{}\">{}</div>",
         esc(&title.join("\n")),
-        esc(&format!(
-            "{} of {} nodes see it down (quorum {} needs {})",
-            c.degraded, c.deciders, c.quorum, c.needed
-        ))
+        esc(&c.summary)
     )
 }
 

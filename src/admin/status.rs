@@ -112,6 +112,8 @@ pub struct QuorumDoc {
     pub degraded: usize,
     /// Degraded observations needed.
     pub needed: usize,
+    /// The verdict in words (as the log and notifications say it).
+    pub summary: String,
     /// Every node's observation.
     pub observations: Vec<ObservationDoc>,
 }
@@ -141,6 +143,7 @@ impl QuorumDoc {
             deciders: v.verdict.deciders,
             degraded: v.verdict.degraded,
             needed: v.verdict.needed,
+            summary: v.verdict.text(v.quorum),
             observations: v
                 .observations
                 .iter()

@@ -918,17 +918,10 @@ impl Cluster {
                     .map(|(p, e)| format!("{p}/{e}"))
                     .collect();
                 let held = live.iter().filter(|(_, h)| h.is_some()).count();
-                let msg = format!(
-                    "{} of {} deciding nodes see it Degraded{}, quorum {q} needs {}",
-                    verdict.degraded,
-                    verdict.deciders,
-                    if held > 0 {
-                        format!(" ({held} not heard, last observation held)")
-                    } else {
-                        String::new()
-                    },
-                    verdict.needed
-                );
+                let mut msg = verdict.text(q);
+                if held > 0 {
+                    msg.push_str(&format!("; {held} not heard, last observation held"));
+                }
                 for (p, e) in &spec.labels {
                     shared.notify.emit(crate::notify::Event::endpoint(
                         p,

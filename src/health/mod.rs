@@ -194,8 +194,8 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    /// Why the cluster decided so, in words: "Degraded on ns2 and ns3: 2
-    /// of 3 live nodes, quorum majority".
+    /// Why the cluster decided so, in words: "2 of 3 deciding nodes see it
+    /// Degraded (quorum majority needs 2): ns2 and ns3".
     pub fn describe(&self) -> String {
         let mut down: Vec<&str> = self
             .observations
@@ -204,20 +204,12 @@ impl ClusterView {
             .map(|o| o.node.as_str())
             .collect();
         down.sort_unstable();
-        let on = match down.as_slice() {
-            [] => "Degraded on no node".to_string(),
-            [one] => format!("Degraded on {one}"),
-            [rest @ .., last] => format!("Degraded on {} and {last}", rest.join(", ")),
-        };
-        let v = &self.verdict;
-        let mut s = format!(
-            "{on}: {} of {} live node{} that decided, quorum {} (needs {})",
-            v.degraded,
-            v.deciders,
-            if v.deciders == 1 { "" } else { "s" },
-            self.quorum,
-            v.needed
-        );
+        let mut s = self.verdict.text(self.quorum);
+        match down.as_slice() {
+            [] => {}
+            [one] => s.push_str(&format!(": {one}")),
+            [rest @ .., last] => s.push_str(&format!(": {} and {last}", rest.join(", "))),
+        }
         let other = self.observations.iter().filter(|o| !o.counted).count();
         if other > 0 {
             s.push_str(&format!(
@@ -427,10 +419,7 @@ impl HealthCell {
             if d.transitions.len() == TRANSITIONS_KEPT {
                 d.transitions.pop_front();
             }
-            let reason = format!(
-                "cluster: {} of {} deciding nodes see it Degraded, quorum {} needs {}",
-                view.verdict.degraded, view.verdict.deciders, view.quorum, view.verdict.needed
-            );
+            let reason = format!("cluster: {}", view.verdict.text(view.quorum));
             d.transitions
                 .push_back((now, before, view.verdict.status, reason));
         }

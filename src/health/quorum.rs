@@ -70,6 +70,22 @@ pub struct Verdict {
     pub needed: usize,
 }
 
+impl Verdict {
+    /// The verdict in words, the one wording the log, notifications,
+    /// explain, the API and the page use: "2 of 3 deciding nodes see it
+    /// Degraded (quorum majority needs 2)".
+    pub fn text(&self, quorum: Quorum) -> String {
+        format!(
+            "{} of {} deciding node{} see{} it Degraded (quorum {quorum} needs {})",
+            self.degraded,
+            self.deciders,
+            if self.deciders == 1 { "" } else { "s" },
+            if self.deciders == 1 { "s" } else { "" },
+            self.needed
+        )
+    }
+}
+
 /// Combines decided statuses (`Online` or `Degraded`; anything else is
 /// "not decided yet" and not counted). With no decider the target is still
 /// being checked.

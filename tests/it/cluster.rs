@@ -333,7 +333,7 @@ fn majority_decides_and_every_node_answers_alike() {
     );
     assert!(
         explained.contains(
-            "Degraded on ns1 and ns2: 2 of 3 live nodes that decided, quorum majority (needs 2)"
+            "2 of 3 deciding nodes see it Degraded (quorum majority needs 2): ns1 and ns2"
         ),
         "{explained}"
     );
@@ -791,7 +791,7 @@ fn the_status_page_shows_the_cluster() {
         "data-node=\"ns2\"",
         "<span class=\"badge alive\">alive</span>",
         "Cluster · quorum majority",
-        "2 of 2 nodes see it down (quorum majority needs 2)",
+        "2 of 2 deciding nodes see it Degraded (quorum majority needs 2)",
     ] {
         assert!(dom.contains(want), "{want}:\n{dom}");
     }

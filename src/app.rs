@@ -637,19 +637,14 @@ impl crate::notify::View for NotifyView {
 
     fn endpoint_status(&self, profile: &str, endpoint: &str) -> Option<(&'static str, String)> {
         let table = self.0.table.load();
+        let p = table.profile_by_name(profile)?;
         let ep = table.endpoint_by_key(&crate::routing::EndpointKey::new(profile, endpoint))?;
-        let why = match ep.hold_now() {
-            Some((_, 0)) => {
-                "held out by failback = \"manual\" until resumed (switchyard endpoint resume)"
-                    .to_string()
-            }
-            Some((_, until)) => format!(
-                "held out by failback = \"manual\" until {} (failback_after), or until resumed",
-                crate::clock::rfc3339_millis(crate::clock::from_unix_millis(until))
-            ),
-            None => String::new(),
+        let effective = table.effective(p, ep);
+        let why = match effective.why {
+            crate::routing::Why::Held { .. } => effective.why.to_string(),
+            _ => String::new(),
         };
-        Some((table.status(ep).as_str(), why))
+        Some((effective.status.as_str(), why))
     }
 
     fn serving(&self) -> Vec<(String, &'static str)> {

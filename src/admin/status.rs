@@ -403,19 +403,12 @@ pub fn build(
                         ref t => t.to_string(),
                     };
                     let mut quorum = None;
-                    let (since, failures, last, transitions) = match &e.health {
+                    let since = table.effective(p, e).since.map(ts);
+                    let (failures, last, transitions) = match &e.health {
                         Health::Monitored(cell) => {
                             let d = cell.details();
                             quorum = d.cluster.as_ref().map(QuorumDoc::from_view);
-                            // A runtime override more recent than the last
-                            // health change is when the current status began.
-                            let since = if e.runtime.is_disabled() {
-                                d.since.max(e.runtime.changed_at())
-                            } else {
-                                d.since
-                            };
                             (
-                                Some(ts(since)),
                                 d.consecutive_failures,
                                 d.last_probe.as_ref().map(|o| ProbeDoc {
                                     at: ts(o.at),
@@ -434,7 +427,7 @@ pub fn build(
                                     .collect(),
                             )
                         }
-                        _ => (Some(ts(e.runtime.changed_at())), 0, None, Vec::new()),
+                        _ => (0, None, Vec::new()),
                     };
                     let key = crate::routing::EndpointKey::new(p.name.as_str(), &e.name);
                     let (served, served_until) = e.runtime.served();

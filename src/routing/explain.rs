@@ -6,7 +6,6 @@
 //! each choice. It never decides anything itself.
 
 use std::net::IpAddr;
-use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -47,8 +46,6 @@ pub struct ClientView {
     /// The ECS subnet, if given.
     pub ecs: Option<(IpAddr, u8)>,
 }
-
-use crate::clock::rfc3339_seconds as ts;
 
 /// Explains how `name` (lowercase or not) is answered for `family`:
 /// `decision` is what routing decided while answering it.
@@ -259,56 +256,6 @@ fn locate(
     }
 }
 
-fn why_not(table: &RoutingTable, e: &Endpoint, s: Status) -> String {
-    let cell_note = |since: SystemTime, last: Option<String>| {
-        format!(
-            "{s} since {}{}",
-            ts(since),
-            last.map_or(String::new(), |r| format!(" (last probe: {r})"))
-        )
-    };
-    match (&e.health, s) {
-        (_, Status::Disabled) if e.runtime.is_draining() => {
-            "Drained at runtime (switchyard endpoint enable to undo)".into()
-        }
-        (_, Status::Disabled) if e.runtime.is_disabled() => {
-            "Disabled at runtime (switchyard endpoint enable to undo)".into()
-        }
-        (_, Status::Held) => match e.hold_now() {
-            Some((since, until)) => format!(
-                "Online again since {}, held out by failback = \"manual\" {} (switchyard endpoint resume to put it back)",
-                ts(crate::clock::from_unix_millis(since)),
-                if until == 0 {
-                    "until resumed".to_string()
-                } else {
-                    format!("until {}", ts(crate::clock::from_unix_millis(until)))
-                }
-            ),
-            None => "Online (held)".into(),
-        },
-        (_, Status::Disabled) => "Disabled in the configuration (enabled = false)".into(),
-        (super::Health::Monitored(cell), _) => {
-            let d = cell.details();
-            let last = d.last_probe.as_ref().map(|p| match &p.failure {
-                Some(f) => f.reason.clone(),
-                None => "succeeded".into(),
-            });
-            match &d.cluster {
-                Some(view) => format!("{} ({})", cell_note(d.since, None), view.describe()),
-                None => cell_note(d.since, last),
-            }
-        }
-        (super::Health::Nested { child, min }, _) => format!(
-            "{s}: rolled up from profile {} (min_child_endpoints {min})",
-            table
-                .profiles
-                .get(*child as usize)
-                .map_or("?", |p| p.name.as_str())
-        ),
-        _ => s.to_string(),
-    }
-}
-
 /// Renders one profile's decision: the method's view of the endpoints,
 /// what routing matched and picked, and why the others could not be.
 fn explain_profile(
@@ -368,7 +315,7 @@ fn explain_profile(
         let reason = if !relevant(i) {
             format!("{} is not an address of the family asked", target(e))
         } else if !usable(statuses[i]) {
-            why_not(table, e, statuses[i])
+            table.effective(p, e).to_string()
         } else if client_aware && !d.candidates.contains(&(i as u32)) {
             match p.routing {
                 Routing::Subnet { .. } => "its ranges do not contain the client".into(),

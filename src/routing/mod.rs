@@ -6,6 +6,7 @@
 //! eligible endpoint is Degraded (docs/semantics.md §2).
 
 mod decision;
+mod effective;
 pub mod explain;
 mod geographic;
 mod key;
@@ -18,6 +19,7 @@ pub mod table;
 pub mod weighted;
 
 pub use decision::{Decision, NoTrace, ProfileDecision, Stage, Trace};
+pub use effective::{Effective, Why};
 pub use key::{EndpointKey, normalise_profile};
 pub use table::*;
 

@@ -509,17 +509,14 @@ const NOTIFY_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Logs timed overrides (`--for`) as they run out, adding each to the
 /// history, and holds as `failback_after` ends them, and notifies both.
-/// They end by themselves on every node; this only says so.
+/// They end by themselves on every node; this only says so. It sleeps
+/// until the next such deadline, woken early by any event (a new override,
+/// a status change that starts a hold, a reload), never polling.
 async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut since = crate::clock::now_millis();
     let mut held: std::collections::HashMap<crate::routing::EndpointKey, (u64, u64)> =
         Default::default();
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
         let now = crate::clock::now_millis();
         let ended: Vec<_> = shared
             .overrides
@@ -567,24 +564,39 @@ async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationToken) {
                             && now >= *until
                             && table.status(e) == crate::health::Status::Online
                         {
-                            info!(
-                                profile = key.profile(),
-                                endpoint = key.endpoint(),
-                                "hold ended (failback_after): the endpoint is answered again"
-                            );
-                            shared.notify.emit(crate::notify::Event::endpoint(
+                            shared.notify.status_changed(
+                                crate::notify::ChangeSource::HoldEnded,
                                 key.profile(),
                                 key.endpoint(),
                                 crate::health::Status::Held,
                                 crate::health::Status::Online,
                                 "failback_after passed: answered again",
-                            ));
+                            );
                         }
                     }
                 }
             }
         }
         held = still;
+        let now = crate::clock::now_millis();
+        let next = shared
+            .overrides
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, o)| o.disabled)
+            .filter_map(|(_, o)| o.until)
+            .chain(held.values().map(|&(_, until)| until))
+            .filter(|&u| u >= now)
+            .min();
+        // Just past the deadline (holds end on whole seconds); a minute at
+        // most, as a safety net against a missed event or a step of the wall clock.
+        let wait = next.map_or(60_000, |u| u - now + 20).min(60_000);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+            _ = shared.notify.event() => {}
+        }
     }
 }
 

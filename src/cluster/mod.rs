@@ -912,29 +912,20 @@ impl Cluster {
                 observations,
             });
             if before != verdict.status {
-                let labels: Vec<String> = spec
-                    .labels
-                    .iter()
-                    .map(|(p, e)| format!("{p}/{e}"))
-                    .collect();
                 let held = live.iter().filter(|(_, h)| h.is_some()).count();
                 let mut msg = verdict.text(q);
                 if held > 0 {
                     msg.push_str(&format!("; {held} not heard, last observation held"));
                 }
                 for (p, e) in &spec.labels {
-                    shared.notify.emit(crate::notify::Event::endpoint(
+                    shared.notify.status_changed(
+                        crate::notify::ChangeSource::Quorum,
                         p,
                         e,
                         before,
                         verdict.status,
                         &msg,
-                    ));
-                }
-                if verdict.status == Status::Degraded {
-                    warn!(endpoints = ?labels, old = %before, new = %verdict.status, reason = %msg, "endpoint status changed (cluster)");
-                } else {
-                    info!(endpoints = ?labels, old = %before, new = %verdict.status, reason = %msg, "endpoint status changed (cluster)");
+                    );
                 }
             }
         }

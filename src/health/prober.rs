@@ -271,19 +271,17 @@ async fn run_target(
                 let reason = failure
                     .as_ref()
                     .map_or("probe succeeded", |f| f.reason.as_str());
-                let what = if clustered {
-                    "this node's observation changed (the cluster's quorum decides the status)"
-                } else {
-                    "endpoint status changed"
-                };
                 for u in users.iter() {
-                    if let Some(hook) = on_change.as_ref().filter(|_| !clustered) {
-                        hook(&u.profile, &u.endpoint, t.from, t.to, reason);
-                    }
-                    if t.to == super::Status::Degraded {
-                        warn!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "{what}");
-                    } else {
-                        info!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "{what}");
+                    match on_change.as_ref().filter(|_| !clustered) {
+                        // Alone, the decision is the status: the one sink
+                        // logs and notifies it.
+                        Some(hook) => hook(&u.profile, &u.endpoint, t.from, t.to, reason),
+                        None if t.to == super::Status::Degraded => {
+                            warn!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "this node's observation changed (the cluster's quorum decides the status)");
+                        }
+                        None => {
+                            info!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "this node's observation changed (the cluster's quorum decides the status)");
+                        }
                     }
                 }
             }

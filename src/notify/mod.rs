@@ -348,6 +348,28 @@ pub struct TargetStats {
 #[derive(Clone, Debug)]
 pub struct Notifier(Arc<Inner>);
 
+/// Who decided an endpoint status change ([`Notifier::status_changed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeSource {
+    /// A lone node's own probes.
+    Probes,
+    /// The cluster's quorum rule.
+    Quorum,
+    /// A `failback = "manual"` hold that `failback_after` ended.
+    HoldEnded,
+}
+
+impl ChangeSource {
+    /// The name in the log's `by` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeSource::Probes => "probes",
+            ChangeSource::Quorum => "quorum",
+            ChangeSource::HoldEnded => "failback_after",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     tx: mpsc::Sender<Event>,
@@ -362,6 +384,8 @@ struct Inner {
     lost_logged: AtomicU64,
     /// Events emitted and not yet handed to the targets' queues.
     pending: AtomicU64,
+    /// Woken by every event, targets or not (see [`Notifier::event`]).
+    wake: tokio::sync::Notify,
 }
 
 impl Default for Notifier {
@@ -383,6 +407,7 @@ impl Notifier {
             lost: AtomicU64::new(0),
             lost_logged: AtomicU64::new(0),
             pending: AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
         }))
     }
 
@@ -390,6 +415,7 @@ impl Notifier {
     /// nothing, and a full queue drops the event (counted in
     /// `switchyard_notify_dropped_total{target=""}`).
     pub fn emit(&self, ev: Event) {
+        self.0.wake.notify_one();
         if self.0.config.borrow().is_empty() {
             return;
         }
@@ -443,6 +469,14 @@ impl Notifier {
             .clone()
     }
 
+    /// Returns at the next event emitted (or at once if one was emitted
+    /// since the last call returned), whether any target is configured: a
+    /// status change, an override, a reload. The one task that waits on it
+    /// (expiries) learns of new deadlines so instead of polling.
+    pub async fn event(&self) {
+        self.0.wake.notified().await;
+    }
+
     /// Events dropped before reaching any target.
     pub fn lost(&self) -> u64 {
         self.0.lost.load(Ordering::Relaxed)
@@ -456,12 +490,34 @@ impl Notifier {
             .unwrap_or_default()
     }
 
-    /// The prober's hook: each decided status change becomes an
-    /// `endpoint.status` event.
+    /// The one sink of endpoint status changes, whoever decided them (a
+    /// lone node's prober, the cluster's quorum, a hold that
+    /// `failback_after` ended): logs each in one shape (a warning when it
+    /// goes Degraded) and emits an `endpoint.status` event for it.
+    pub fn status_changed(
+        &self,
+        source: ChangeSource,
+        profile: &str,
+        endpoint: &str,
+        from: crate::health::Status,
+        to: crate::health::Status,
+        reason: &str,
+    ) {
+        let by = source.as_str();
+        if to == crate::health::Status::Degraded {
+            tracing::warn!(profile, endpoint, old = %from, new = %to, reason, by, "endpoint status changed");
+        } else {
+            tracing::info!(profile, endpoint, old = %from, new = %to, reason, by, "endpoint status changed");
+        }
+        self.emit(Event::endpoint(profile, endpoint, from, to, reason));
+    }
+
+    /// The prober's hook: each decided status change of a lone node goes
+    /// to [`Notifier::status_changed`].
     pub fn endpoint_hook(&self) -> crate::health::prober::ChangeHook {
         let n = self.clone();
         Arc::new(move |profile, endpoint, from, to, reason| {
-            n.emit(Event::endpoint(profile, endpoint, from, to, reason));
+            n.status_changed(ChangeSource::Probes, profile, endpoint, from, to, reason);
         })
     }
 

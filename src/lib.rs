@@ -7,57 +7,72 @@
 //!
 //! # Architecture
 //!
-//! Data flows one way:
+//! Data flows one way, in three flows:
 //!
 //! ```text
-//! switchyard.toml + profiles/*.toml
-//!        │  config::load (parse strictly, validate everything, compile)
-//!        ▼
-//!   RoutingTable ──────────── swapped whole (ArcSwap) on reload
-//!        │ endpoints point at HealthCells ◄── prober writes (one atomic each)
-//!        ▼
+//! files -> compile -> snapshot
+//!   switchyard.toml + profiles/*.toml
+//!      │ config::load: raw (serde, spans) -> compile (validate, dense ids,
+//!      │ records pre-encoded) -> RoutingTable + probe specs
+//!      ▼
+//!   RoutingTable (immutable snapshot) ── reload swaps it whole (ArcSwap)
+//!
+//! probe -> status -> answer
+//!   health::prober ── one HealthCell per target (one atomic; alone, its
+//!      │              decision is the status)
+//!      │ cluster: every node's observation, gossiped ── health::quorum ──┘
+//!      ▼
+//!   RoutingTable::status: + configuration, runtime override, manual-failback
+//!      │ hold, nesting (RoutingTable::effective: the same, with why)
+//!      ├─► routing (what is answered)
+//!      └─► every change: notify::Notifier::status_changed (log + webhooks)
+//!
+//! query -> answer
 //!   server::udp / server::tcp ── one snapshot load per query ── dns::answer
-//!                          (routing::route picks, pre-encoded records copied)
+//!      │ routing::choose: the profile's method over the stage's pool
+//!      │ (answerable, held, on_all_down), nested profiles followed
+//!      ▼
+//!   pre-encoded records copied (+ RRSIGs from dns::online_signing with DO)
+//!      └─ explain, the answer diff and the guard render the same decision
+//!         (routing::Decision), never a copy of it
 //! ```
 //!
 //! Modules, in the order data flows through them:
 //!
 //! - [`config`]: the TOML schema (`raw`), strict validation with
 //!   `FILE:LINE:COL: field: message` errors (`diag`), secrets, and
-//!   compilation into a [`routing::RoutingTable`].
-//! - [`routing`]: the compiled table, one pure function per method, the
-//!   nested-profile walk ([`routing::choose`]), and `explain`, which renders
-//!   the [`routing::Decision`] routing recorded.
-//! - [`health`]: statuses, the cells the prober publishes into, the prober
-//!   (HTTP, HTTPS, TCP probes over hyper) and its TLS settings.
-//! - [`secret`]: a value that never prints itself (health keys, tokens).
-//! - [`geo`]: GeoIP lookups, country, subdivision and cloud-region tables.
+//!   compilation into a [`routing::RoutingTable`]; `diff`, the answer diff.
 //! - [`proto`]: the bottom layer: names, records encoded at load time,
-//!   cookie secrets.
-//! - [`dns`]: the answer path: the query reader (`wire`), answering
-//!   (`answer`), rate limiting (`rrl`), cookies (`cookie`), and `inspect`
-//!   (a synthetic query answered for explain).
-//! - [`server`]: the UDP and TCP listeners that feed the answer path.
-//! - [`dnssec`]: online signing: zone keys (DNSKEY, DS), RRSIGs made for
-//!   the RRsets answers carry, and the lock-free cache that keeps them.
-//! - [`net`]: connection slots with per-client limits and eviction, and the
-//!   file-descriptor budget.
-//! - [`metrics`]: the counters the answer path bumps (plain atomics).
-//! - [`admin`]: the admin API, status page and `/metrics` (which encodes
-//!   those counters and the health state at scrape time).
-//! - [`reload`]: file watches and signals that reload the configuration.
-//! - [`notify`]: notification webhooks (`[[notify]]`): events queued
-//!   without blocking, coalesced, signed and retried off every other path.
+//!   cookie secrets; with [`dns`] and [`dnssec`] the only modules that name
+//!   hickory-proto.
+//! - [`geo`]: GeoIP lookups, country, subdivision and cloud-region tables.
+//! - [`health`]: statuses, the cells the prober publishes into, the prober
+//!   (HTTP, HTTPS, TCP probes over hyper), the quorum rule.
 //! - [`cluster`]: gossip between name servers: observations combined by
 //!   the quorum rule into the same health cells, overrides shared as
-//!   versioned records ([`overrides`]), configuration drift.
-//! - [`state`]: what every part of the running server shares (the table
-//!   snapshot, overrides, reload history); [`state_file`]: the durable file
-//!   that keeps overrides and statuses across restarts; [`fsutil`]: bounded,
-//!   non-blocking file reads and durable writes.
-//! - [`clock`]: how wall-clock times are written (one helper each).
-//! - [`stall`]: the answer gate: a node that stalled waits for its cluster
-//!   to re-sync before answering again.
+//!   versioned records ([`overrides`]), configuration drift; [`stall`]: a
+//!   node that stalled waits for its cluster to re-sync before answering.
+//! - [`routing`]: the compiled table, where an endpoint's effective status
+//!   is composed ([`routing::RoutingTable::effective`]), one pure function
+//!   per method, the nested-profile walk ([`routing::choose`]), the
+//!   recorded [`routing::Decision`] and `explain`, which renders it.
+//! - [`dns`]: the answer path: the query reader (`wire`), answering
+//!   (`answer`), message primitives (`message`), online signing
+//!   (`online_signing`), rate limiting (`rrl`), cookies (`cookie`), and
+//!   `inspect` (a synthetic query answered for explain).
+//! - [`dnssec`]: zone keys (DNSKEY, DS), RRSIGs (`rrsig`), the lock-free
+//!   signature cache and the signing budget.
+//! - [`server`]: the UDP and TCP listeners that feed the answer path;
+//!   [`net`]: connection slots and the file-descriptor budget; [`metrics`]:
+//!   the counters the answer path bumps (plain atomics).
+//! - [`notify`]: the one sink of status changes (log and webhooks), events
+//!   queued without blocking, coalesced, signed and retried.
+//! - [`admin`]: the admin API, status page and `/metrics`.
+//! - [`reload`]: file watches and signals that reload the configuration.
+//! - [`state`]: what every part of the running server shares;
+//!   [`state_file`]: the durable file that keeps overrides and statuses
+//!   across restarts; [`fsutil`]: bounded, non-blocking file reads and
+//!   durable writes; [`clock`], [`secret`], [`sketch`]: small leaves.
 //! - [`app`]: bind, report addresses, serve until shutdown.
 //! - [`import`]: other traffic managers' configurations (Azure Traffic
 //!   Manager) turned into profile files.

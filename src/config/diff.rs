@@ -200,19 +200,11 @@ fn record_sets(t: &RoutingTable) -> RecordSets {
     all
 }
 
-fn rtype_name(t: u16) -> String {
-    hickory_proto::rr::RecordType::from(t).to_string()
-}
+use crate::proto::rr::type_name as rtype_name;
 
 /// A record's TTL and data as a zone file writes them.
 fn record_text(rr: &crate::proto::rr::WireRr) -> String {
-    use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
-    let mut buf = vec![0u8];
-    buf.extend_from_slice(rr.bytes());
-    match hickory_proto::rr::Record::read(&mut BinDecoder::new(&buf)) {
-        Ok(r) => format!("{} {}", rr.ttl(), r.data),
-        Err(_) => format!("{} ({} bytes)", rr.ttl(), rr.rdata().len()),
-    }
+    rr.data_text()
 }
 
 fn records(old: &RoutingTable, new: &RoutingTable, out: &mut Vec<NameDiff>, compared: &mut usize) {

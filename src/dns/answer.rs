@@ -9,8 +9,10 @@
 
 use std::net::IpAddr;
 
+use super::message::{NameAt, write_owner};
+use super::online_signing as sign;
 use super::wire::{self, Edns, Parsed, Query, flags, rcode};
-use super::{cookie, rrl, sign};
+use super::{cookie, rrl};
 use crate::dnssec::budget::Who;
 use crate::geo::{self, GeoDb};
 use crate::proto::name::MAX_WIRE_LEN;
@@ -25,8 +27,6 @@ pub const EDNS_PAYLOAD: u16 = 1232;
 const MAX_CHAIN: usize = 8;
 /// Most names whose addresses are added as additional records.
 const MAX_GLUE: usize = 16;
-/// Largest offset a compression pointer can express.
-const MAX_POINTER: usize = 0x3FFF;
 
 /// How the query arrived; decides the size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,15 +129,6 @@ pub fn slip(out: &mut Vec<u8>, s: &Summary) {
     out[2..4].copy_from_slice(&f.to_be_bytes());
     out[6..10].fill(0);
     out[10..12].copy_from_slice(&u16::from(opt_len > 0).to_be_bytes());
-}
-
-/// A name written in full somewhere in the message.
-#[derive(Clone, Copy)]
-pub(super) struct NameAt<'t> {
-    /// Where it is written.
-    pub(super) offset: usize,
-    /// Its lowercase wire form.
-    pub(super) wire: &'t [u8],
 }
 
 /// How a name's resolution ended.
@@ -959,15 +950,6 @@ fn patch_ttl(out: &mut [u8], rr: &WireRr, ttl: u32) {
     let end = out.len();
     let start = end - rr.bytes().len();
     out[start + 4..start + 8].copy_from_slice(&ttl.to_be_bytes());
-}
-
-#[inline]
-pub(super) fn write_owner(out: &mut Vec<u8>, at: NameAt<'_>) {
-    if at.offset <= MAX_POINTER {
-        out.extend_from_slice(&(0xC000 | at.offset as u16).to_be_bytes());
-    } else {
-        out.extend_from_slice(at.wire);
-    }
 }
 
 /// A response's cookie: the verdict on the query's, the client cookie and

@@ -9,8 +9,9 @@
 pub mod answer;
 pub mod cookie;
 pub mod inspect;
+mod message;
+pub mod online_signing;
 pub mod rrl;
-pub mod sign;
 pub mod wire;
 
 pub use crate::proto::{name, rr};

@@ -74,7 +74,7 @@ pub struct Entry {
     /// What was signed, as the caller identifies it (owner, type, and
     /// whatever else makes the RRset distinct).
     key: Box<[u8]>,
-    /// The RRSIG resource record without its owner (see `sign::sign_rrset`).
+    /// The RRSIG resource record without its owner (see `rrsig::sign_rrset`).
     record: Box<[u8]>,
     /// Unix seconds from which the entry is a miss and is signed again.
     refresh_at: u32,

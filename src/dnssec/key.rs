@@ -509,7 +509,7 @@ impl ZoneKey {
         format!("{zone} {ttl} IN DNSKEY {}", self.dnskey)
     }
 
-    /// Signs the data an RRSIG covers (see `sign::sign_rrset`). ECDSA
+    /// Signs the data an RRSIG covers (see `rrsig::sign_rrset`). ECDSA
     /// signatures are the 64-byte `r || s` form of RFC 6605, Ed25519 ones
     /// the 64 bytes of RFC 8080.
     pub fn sign(&self, tbs: &TBS) -> Result<Vec<u8>, String> {

@@ -8,7 +8,7 @@
 //!
 //! - [`key`]: the key file (TOML, mode 0600), the algorithms (ECDSA P-256,
 //!   Ed25519), and the loaded [`ZoneKey`] with its DNSKEY and DS records.
-//! - [`sign`]: [`sign_rrset`], one RRSIG for one RRset, with hickory-proto
+//! - [`rrsig`]: [`sign_rrset`], one RRSIG for one RRset, with hickory-proto
 //!   building the canonical signed data and doing the cryptography.
 //! - [`cache`]: [`SigCache`], lock-free and allocation-free lookups.
 //! - [`signer`]: [`ZoneSigner`], one zone's key, signature validity and
@@ -23,10 +23,10 @@ pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod key;
-pub mod sign;
+pub mod rrsig;
 pub mod signer;
 
 pub use cache::SigCache;
 pub use key::{Algorithm, KeyFile, ZoneKey};
-pub use sign::sign_rrset;
+pub use rrsig::sign_rrset;
 pub use signer::ZoneSigner;

@@ -8,7 +8,7 @@ use tracing::{debug, warn};
 
 use super::cache::SigCache;
 use super::key::ZoneKey;
-use super::sign::sign_rrset;
+use super::rrsig::sign_rrset;
 use crate::proto::name::DomainName;
 
 /// How far before "now" a signature's inception is put, so a validator

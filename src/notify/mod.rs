@@ -9,15 +9,15 @@
 //! serves, coalesces flapping and fans messages out to one bounded queue
 //! per target; each target has its own sender task, so a receiver that
 //! hangs only ever delays itself. Delivery is at least once: a message
-//! keeps its id across retries ([`sign`] documents the headers).
+//! keeps its id across retries ([`hmac`] documents the headers).
 //!
 //! Nothing here is on the answer path: events come from the prober, the
 //! cluster task, reloads and the admin API.
 
 mod coalesce;
+pub mod hmac;
 pub mod payload;
 mod send;
-pub mod sign;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

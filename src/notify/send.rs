@@ -246,13 +246,13 @@ async fn attempt(
             HeaderValue::from_static(m.event.as_str()),
         );
         if let Some(secret) = &target.secret
-            && let Ok(v) = HeaderValue::from_str(&super::sign::signature(
+            && let Ok(v) = HeaderValue::from_str(&super::hmac::signature(
                 secret.expose().as_bytes(),
                 unix,
                 &body,
             ))
         {
-            h.insert(super::sign::SIGNATURE_HEADER, v);
+            h.insert(super::hmac::SIGNATURE_HEADER, v);
         }
     }
     let req = req

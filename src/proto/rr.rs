@@ -86,6 +86,17 @@ pub struct WireRr {
 }
 
 impl WireRr {
+    /// Its TTL and data as a zone file writes them (`30 192.0.2.1`).
+    pub fn data_text(&self) -> String {
+        use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+        let mut buf = vec![0u8];
+        buf.extend_from_slice(self.bytes());
+        match hickory_proto::rr::Record::read(&mut BinDecoder::new(&buf)) {
+            Ok(r) => format!("{} {}", self.ttl(), r.data),
+            Err(_) => format!("{} ({} bytes)", self.ttl(), self.rdata().len()),
+        }
+    }
+
     /// The record type.
     pub fn rtype(&self) -> u16 {
         u16::from_be_bytes([self.bytes[0], self.bytes[1]])
@@ -280,6 +291,11 @@ fn raw(
 
 /// The record types accepted in `[[zones]] records`.
 pub const STATIC_TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "NS", "DS"];
+
+/// A record type's mnemonic (`A`, `AAAA`, `TYPE65534`), for messages.
+pub fn type_name(rtype: u16) -> String {
+    hickory_proto::rr::RecordType::from(rtype).to_string()
+}
 
 /// Parses a static record given as `type` and `value` in zone-file
 /// presentation format (`"10 mail.example.test."` for MX, etc.). Relative

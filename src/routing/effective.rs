@@ -283,4 +283,16 @@ mod tests {
             (Status::Inactive, &Why::ProfileDisabled)
         );
     }
+
+    /// A profile whose endpoints are all held is Online, as the docs say
+    /// (it showed CheckingEndpoints: held was neither Online nor Degraded).
+    #[test]
+    fn a_profile_of_held_endpoints_is_online() {
+        let mut a = ep(1, Status::Held);
+        a.hold = None;
+        let t = table(vec![a, ep(2, Status::Held)]);
+        assert_eq!(t.profile_status(&t.profiles[0]), "Online");
+        let t = table(vec![ep(1, Status::CheckingEndpoint)]);
+        assert_eq!(t.profile_status(&t.profiles[0]), "CheckingEndpoints");
+    }
 }

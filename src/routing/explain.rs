@@ -174,9 +174,7 @@ pub fn explain(
     x
 }
 
-fn rtype_name(t: u16) -> String {
-    hickory_proto::rr::RecordType::from(t).to_string()
-}
+use crate::proto::rr::type_name as rtype_name;
 
 fn describe_client(x: &mut Explanation, c: ClientView, ecs_enabled: bool) {
     match (c.ecs, ecs_enabled) {

@@ -864,7 +864,9 @@ impl RoutingTable {
         for s in statuses {
             any_eligible |= s.is_eligible();
             degraded |= s == Status::Degraded;
-            online |= matches!(s, Status::Online | Status::Unmonitored);
+            // A held endpoint is healthy (Online, held out by manual
+            // failback), as `serving` counts it.
+            online |= matches!(s, Status::Online | Status::Unmonitored | Status::Held);
         }
         if !any_eligible {
             "Inactive"

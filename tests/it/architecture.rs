@@ -136,3 +136,126 @@ fn release_is_stripped_and_profiling_keeps_symbols() {
         "benches/prober.sh records perf profiles of a build with symbols"
     );
 }
+
+/// `super::NAME` and `crate::FOLDER::NAME` references outside comments, in
+/// a file of `folder`: the sibling files it uses.
+fn sibling_uses(text: &str, folder: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let qualified = format!("crate::{folder}::");
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        for prefix in ["super::", qualified.as_str()] {
+            let mut rest = code;
+            while let Some(i) = rest.find(prefix) {
+                rest = &rest[i + prefix.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                found.insert(name);
+            }
+        }
+        // `use super::{a, b::C}`: each name in the braces.
+        if let Some(i) = code.find("super::{") {
+            let inner = &code[i + 8..];
+            for part in inner.split([',', '}']) {
+                let name: String = part
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+/// Inside each folder of `src/`, no file imports, directly or through
+/// others, a sibling file that imports it back (`mod.rs` is the folder's
+/// face and may use every file; the files below it do not use each other
+/// in a circle). Issue 21: `dns/answer.rs` and `dns/sign.rs` did.
+#[test]
+fn no_file_imports_a_sibling_in_a_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut circles = Vec::new();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let dir = e.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let folder = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut files = BTreeMap::new();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let p = f.unwrap().path();
+            if p.extension().is_some_and(|x| x == "rs") {
+                let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+                if stem != "mod" {
+                    files.insert(stem, std::fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+        let graph: BTreeMap<&String, BTreeSet<String>> = files
+            .iter()
+            .map(|(name, text)| {
+                let deps = sibling_uses(text, &folder)
+                    .into_iter()
+                    .filter(|d| d != name && files.contains_key(d))
+                    .collect();
+                (name, deps)
+            })
+            .collect();
+        for (m, deps) in &graph {
+            for d in deps {
+                let mut seen = BTreeSet::new();
+                let mut stack = vec![d.clone()];
+                while let Some(x) = stack.pop() {
+                    if &x == *m {
+                        circles.push(format!("{folder}: {m} -> {d} -> ... -> {m}"));
+                        break;
+                    }
+                    if seen.insert(x.clone()) {
+                        stack.extend(graph[&x].iter().cloned());
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "files in a circle:\n{}",
+        circles.join("\n")
+    );
+}
+
+/// hickory-proto (the wire format and DNSSEC primitives) is named only
+/// where the wire is: `proto`, `dns`, `dnssec`, and the fuzzing harness
+/// that checks our parser against it. Everything else asks `proto`.
+#[test]
+fn only_the_wire_modules_name_hickory() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let allowed = ["proto", "dns", "dnssec"];
+    let mut named = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        if allowed.contains(&top.as_ref()) || top == "fuzzing.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        if text
+            .lines()
+            .any(|l| l.split("//").next().unwrap_or("").contains("hickory_proto"))
+        {
+            named.push(rel.display().to_string());
+        }
+    }
+    assert!(named.is_empty(), "hickory-proto named in {named:?}");
+}

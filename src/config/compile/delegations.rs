@@ -62,7 +62,7 @@ impl Loader<'_> {
                     let at = record_at(id, t, &self.table);
                     let msg = format!(
                         "{name} is delegated (it has NS records), so it holds only NS and DS here; its {} record belongs in the child zone",
-                        hickory_proto::rr::RecordType::from(t)
+                        crate::proto::rr::type_name(t)
                     );
                     self.located_error(at.as_ref().or(defined_at.get(id)), msg);
                 }

@@ -10,12 +10,14 @@
 //! between profiles and names once everything is read. This file holds the
 //! loader they share and its located-error helpers.
 //!
-//! Each stage takes what it reads as arguments and returns what it built
-//! as a named value ([`ZoneHead`], [`ProfileOwner`], [`Rank`],
-//! [`Routing`], [`Settings`]...). What they share through the [`Loader`]
-//! is deliberately small: the source texts (for `FILE:LINE:COL`), the one
-//! diagnostics sink (so a run reports every problem, not the first), and
-//! the table the stages append to in order (ids are indexes into it).
+//! Several stages return what they built as a named value ([`ZoneHead`],
+//! [`ProfileOwner`], [`Rank`], [`Routing`], [`Settings`]...), but they are
+//! still methods of one [`Loader`] whose fields they share: the source
+//! texts (for `FILE:LINE:COL`), the one diagnostics sink (so a run reports
+//! every problem, not the first), the table the stages append to in order
+//! (ids are indexes into it), and also per-run settings (signing, GeoIP,
+//! the prober), the names and probes seen so far, and cursor state (the
+//! profile being compiled).
 
 mod cluster;
 mod delegations;

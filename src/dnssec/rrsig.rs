@@ -491,7 +491,7 @@ mod tests {
     }
 
     /// Cold signing cost, one RRset of two A records:
-    /// `cargo test --release --lib dnssec::sign::tests::timing -- --ignored --nocapture`
+    /// `cargo test --release --lib dnssec::rrsig::tests::timing -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn timing() {

@@ -14,7 +14,7 @@
 //! denied with the NXNAME pseudo-type in the NSEC bitmap; a type that does
 //! not exist with the bitmap of the types that do.
 
-use super::answer::NameAt;
+use super::message::{NameAt, write_owner};
 use crate::dnssec::budget::{Refusal, Who};
 use crate::dnssec::cache::SigCache;
 use crate::proto::name::MAX_WIRE_LEN;
@@ -271,7 +271,7 @@ pub(super) fn write_nsec(
     types.set(rtype::RRSIG);
     types.set(rtype::NSEC);
     types.clear(qtype);
-    super::answer::write_owner(out, owner);
+    write_owner(out, owner);
     out.extend_from_slice(&rtype::NSEC.to_be_bytes());
     out.extend_from_slice(&1u16.to_be_bytes());
     out.extend_from_slice(&ttl.to_be_bytes());

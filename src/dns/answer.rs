@@ -1031,3 +1031,102 @@ fn header_bytes(id: u16, f: u16, qd: u16, an: u16, ns: u16, ar: u16) -> [u8; 12]
 fn header(out: &mut Vec<u8>, id: u16, f: u16, qd: u16, an: u16, ns: u16, ar: u16) {
     out.extend_from_slice(&header_bytes(id, f, qd, an, ns, ar));
 }
+
+#[cfg(test)]
+mod tests {
+    //! The answer path on the bundled example's table (the test copy):
+    //! what a user sees with dig, byte for byte where it matters.
+    use super::*;
+    use hickory_proto::op::{Message, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    use std::net::Ipv4Addr;
+
+    fn table() -> RoutingTable {
+        crate::config::load(&crate::fuzzing::example_dir().join("switchyard.toml"))
+            .expect("example config")
+            .table
+    }
+
+    fn ask(table: &RoutingTable, name: &str, t: RecordType) -> (Message, Vec<u8>, Summary) {
+        let mut q = Message::query();
+        q.metadata.id = 0x5a5a;
+        q.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        let pkt = q.to_vec().unwrap();
+        let mut out = Vec::new();
+        let summary = Answerer::default()
+            .answer(
+                table,
+                None,
+                &pkt,
+                Transport::Udp,
+                Ipv4Addr::LOCALHOST.into(),
+                &mut out,
+            )
+            .expect("answered");
+        (Message::from_vec(&out).unwrap(), out, summary)
+    }
+
+    #[test]
+    fn a_profile_answers_its_first_choice_with_the_question_as_asked() {
+        let t = table();
+        // 0x20: the question comes back with the case it was asked in.
+        let (m, out, s) = ask(&t, "ToDoApi.Tm.Example.Test.", RecordType::A);
+        assert_eq!(m.metadata.id, 0x5a5a);
+        assert!(m.metadata.authoritative);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(s.answers, 1);
+        assert!(out.windows(9).any(|w| w == b"\x07ToDoApi\x02"));
+        let a = &m.answers[0];
+        assert_eq!(a.ttl, 30, "the profile's TTL");
+        assert_eq!(a.data, RData::A(Ipv4Addr::new(203, 0, 113, 10).into()));
+    }
+
+    #[test]
+    fn a_missing_name_is_nxdomain_with_the_soa() {
+        let t = table();
+        let (m, _, s) = ask(&t, "nope.tm.example.test.", RecordType::A);
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+        assert!(s.nxdomain);
+        assert!(m.answers.is_empty());
+        assert_eq!(m.authorities.len(), 1);
+        assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
+    }
+
+    #[test]
+    fn another_type_at_a_profile_name_is_nodata() {
+        let t = table();
+        let (m, _, s) = ask(&t, "todoapi.tm.example.test.", RecordType::MX);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(s.answers, 0);
+        assert!(m.answers.is_empty());
+        assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
+    }
+
+    #[test]
+    fn a_name_outside_every_zone_is_refused() {
+        let t = table();
+        let (m, _, _) = ask(&t, "example.org.", RecordType::A);
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+        assert!(!m.metadata.authoritative);
+    }
+
+    #[test]
+    fn garbage_gets_formerr_or_nothing_never_a_panic() {
+        let t = table();
+        let mut out = Vec::new();
+        let mut a = Answerer::default();
+        for pkt in [&[][..], &[0u8; 5], &[0xff; 12], &[0u8; 600]] {
+            out.clear();
+            if let Some(s) = a.answer(
+                &t,
+                None,
+                pkt,
+                Transport::Udp,
+                Ipv4Addr::LOCALHOST.into(),
+                &mut out,
+            ) {
+                assert_eq!(s.rcode, rcode::FORMERR, "{pkt:?}");
+            }
+        }
+    }
+}

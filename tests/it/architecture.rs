@@ -16,10 +16,17 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// `crate::NAME` references outside comments.
+/// The code that ships: a file's text before its unit-test module (which
+/// may use anything: loading a configuration to test the answer path).
+fn shipped(text: &str) -> &str {
+    text.find("\n#[cfg(test)]\nmod ")
+        .map_or(text, |i| &text[..i])
+}
+
+/// `crate::NAME` references outside comments and unit tests.
 fn uses(text: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for line in text.lines() {
+    for line in shipped(text).lines() {
         let code = line.split("//").next().unwrap_or("");
         let mut rest = code;
         while let Some(i) = rest.find("crate::") {
@@ -142,7 +149,7 @@ fn release_is_stripped_and_profiling_keeps_symbols() {
 fn sibling_uses(text: &str, folder: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let qualified = format!("crate::{folder}::");
-    for line in text.lines() {
+    for line in shipped(text).lines() {
         let code = line.split("//").next().unwrap_or("");
         for prefix in ["super::", qualified.as_str()] {
             let mut rest = code;

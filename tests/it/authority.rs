@@ -159,7 +159,7 @@ fn a_profile_at_the_apex_answers_addresses_next_to_soa_ns_and_records() {
         addrs(&both(a, "example.test.", RecordType::A)),
         ["198.51.100.20"]
     );
-    let (code, doc) = super::admin::json(
+    let (code, doc) = crate::harness::json(
         s.admin,
         "GET",
         "/api/v1/explain?name=example.test&type=A",
@@ -247,7 +247,7 @@ fn a_wildcard_profile_answers_every_name_below_it() {
         ["CNAME acme.tenants.example.test.", "A 192.0.2.80"]
     );
     // Explain names the wildcard, and answers as DNS does.
-    let (code, doc) = super::admin::json(
+    let (code, doc) = crate::harness::json(
         s.admin,
         "GET",
         "/api/v1/explain?name=zz.tenants.example.test&type=A",

@@ -117,6 +117,21 @@ pub(crate) fn node_fixture_with(
     profile: &str,
     cluster_extra: &str,
 ) -> Fixture {
+    node_fixture_full(n, ports, key, profile, cluster_extra, "")
+}
+
+/// The one cluster-node builder of the tests: node `n` (1-based) of a
+/// cluster gossiping on `ports` with `key`, serving `profile`, probing from
+/// its own loopback address (127.0.0.n), `cluster_extra` lines added to
+/// `[cluster]` and `tail` (more tables: `[[notify]]`...) at the end.
+pub(crate) fn node_fixture_full(
+    n: usize,
+    ports: &[u16],
+    key: &str,
+    profile: &str,
+    cluster_extra: &str,
+    tail: &str,
+) -> Fixture {
     let seeds: Vec<String> = ports
         .iter()
         .enumerate()
@@ -124,7 +139,7 @@ pub(crate) fn node_fixture_with(
         .map(|(_, p)| format!("\"127.0.0.1:{p}\""))
         .collect();
     let extra = format!(
-        "state_file = \"state.json\"\n[cluster]\nnode = \"ns{n}\"\nlisten = \"127.0.0.1:{}\"\nseeds = [{}]\nkey = {{ file = \"cluster.key\" }}\n{}{cluster_extra}\n[prober]\nsource_v4 = \"{}\"\n",
+        "state_file = \"state.json\"\n[cluster]\nnode = \"ns{n}\"\nlisten = \"127.0.0.1:{}\"\nseeds = [{}]\nkey = {{ file = \"cluster.key\" }}\n{}{cluster_extra}\n[prober]\nsource_v4 = \"{}\"\n{tail}",
         ports[n - 1],
         seeds.join(", "),
         // Fast gossip unless the test sets its own.
@@ -298,7 +313,7 @@ impl Cluster {
 
     pub(crate) fn status(&self, n: usize) -> serde_json::Value {
         let addr = self.node(n).admin();
-        let body = crate::admin::http(addr, "GET", "/api/v1/status", None).1;
+        let body = crate::harness::http(addr, "GET", "/api/v1/status", None).1;
         serde_json::from_str(&body).unwrap()
     }
 }
@@ -325,7 +340,7 @@ fn majority_decides_and_every_node_answers_alike() {
     c.judge_primary.fail_from(&[1, 2]);
     c.wait_all(SECONDARY, "two of three see the primary down");
     // ns3 (which sees it up) says why.
-    let (_, explained) = crate::admin::http(
+    let (_, explained) = crate::harness::http(
         c.node(3).admin(),
         "GET",
         &format!("/api/v1/explain?name={NAME}"),
@@ -503,7 +518,7 @@ fn a_node_with_the_wrong_key_never_joins() {
         nodes().as_array().unwrap().len() == 2
     })
     .unwrap_or_else(|at| panic!("the intruder joined after {at:?}: {}", nodes()));
-    let metrics = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
+    let metrics = crate::harness::http(c.node(1).admin(), "GET", "/metrics", None).1;
     let rejected: f64 = metrics
         .lines()
         .find(|l| {
@@ -520,7 +535,7 @@ fn a_node_with_the_wrong_key_never_joins() {
 fn an_override_on_one_node_applies_on_every_node_and_survives_restarts() {
     let mut c = Cluster::start(3, None);
     let path = format!("/api/v1/profiles/{NAME}/endpoints/primary/disable");
-    let (code, body) = crate::admin::http(c.node(1).admin(), "POST", &path, None);
+    let (code, body) = crate::harness::http(c.node(1).admin(), "POST", &path, None);
     assert_eq!(code, 200, "{body}");
     let took = c.wait_all(SECONDARY, "the primary disabled on ns1");
     eprintln!("override on every node after {took:?}");
@@ -547,7 +562,7 @@ fn an_override_on_one_node_applies_on_every_node_and_survives_restarts() {
     c.nodes[2] = Some(p);
     // Enabled again on ns3: back everywhere.
     let path = format!("/api/v1/profiles/{NAME}/endpoints/primary/enable");
-    let (code, body) = crate::admin::http(c.node(3).admin(), "POST", &path, None);
+    let (code, body) = crate::harness::http(c.node(3).admin(), "POST", &path, None);
     assert_eq!(code, 200, "{body}");
     c.wait_all(PRIMARY, "the primary enabled again on ns3");
 }
@@ -637,7 +652,7 @@ fn a_node_with_another_configuration_is_reported_as_drifted() {
         .find(|n| n["name"] == "ns2")
         .unwrap();
     assert_eq!(ns2["drifted"], false, "{nodes}");
-    let metrics = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
+    let metrics = crate::harness::http(c.node(1).admin(), "GET", "/metrics", None).1;
     assert!(
         metrics.contains("switchyard_cluster_nodes{state=\"alive\",drifted=\"true\"} 1"),
         "{metrics}"
@@ -654,7 +669,7 @@ fn a_node_with_another_configuration_is_reported_as_drifted() {
         .clone();
     assert_eq!(view["majority_digest"], ns1["digest"], "{view}");
     let odd = wait_until(Duration::from_secs(10), || {
-        let v = crate::admin::http(ns3.admin(), "GET", "/api/v1/status", None).1;
+        let v = crate::harness::http(ns3.admin(), "GET", "/api/v1/status", None).1;
         let v: serde_json::Value = serde_json::from_str(&v).unwrap();
         let nodes = v["cluster"]["nodes"]
             .as_array()
@@ -667,7 +682,7 @@ fn a_node_with_another_configuration_is_reported_as_drifted() {
     assert!(
         odd.is_some(),
         "{}",
-        crate::admin::http(ns3.admin(), "GET", "/api/v1/status", None).1
+        crate::harness::http(ns3.admin(), "GET", "/api/v1/status", None).1
     );
     assert!(cli(c.node(1), "cluster").contains("DRIFTED"));
     assert!(
@@ -685,7 +700,7 @@ fn a_concurrent_override_loses_to_the_later_one_and_is_reported() {
     // ns3 goes away; meanwhile ns1 disables the primary.
     let fx3 = c.nodes[2].take().unwrap().kill();
     let path = format!("/api/v1/profiles/{NAME}/endpoints/primary/disable");
-    let (code, body) = crate::admin::http(c.node(1).admin(), "POST", &path, None);
+    let (code, body) = crate::harness::http(c.node(1).admin(), "POST", &path, None);
     assert_eq!(code, 200, "{body}");
     c.wait_all(SECONDARY, "the primary disabled on ns1");
     // ns3 had enabled it later, without knowing of ns1's change (as in a
@@ -744,7 +759,7 @@ fn gossip_floods_are_dropped_and_the_key_appears_nowhere() {
     // Still a cluster, still answering, the packets counted.
     c.judge_primary.fail_from(&[1, 2]);
     c.wait_all(SECONDARY, "after the flood");
-    let metrics = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
+    let metrics = crate::harness::http(c.node(1).admin(), "GET", "/metrics", None).1;
     let rejected: f64 = metrics
         .lines()
         .filter(|l| l.starts_with("switchyard_cluster_gossip_rejected_total"))
@@ -754,11 +769,11 @@ fn gossip_floods_are_dropped_and_the_key_appears_nowhere() {
     // ns1 counts what each node observes.
     let metrics = {
         let seen = wait_until(Duration::from_secs(5), || {
-            crate::admin::http(c.node(1).admin(), "GET", "/metrics", None)
+            crate::harness::http(c.node(1).admin(), "GET", "/metrics", None)
                 .1
                 .contains("switchyard_cluster_observations{node=\"ns2\",status=\"Degraded\"} 1")
         });
-        let m = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
+        let m = crate::harness::http(c.node(1).admin(), "GET", "/metrics", None).1;
         assert!(seen.is_some(), "{m}");
         m
     };
@@ -772,7 +787,7 @@ fn gossip_floods_are_dropped_and_the_key_appears_nowhere() {
         ("metrics", metrics),
         (
             "page",
-            crate::admin::http(c.node(1).admin(), "GET", "/", None).1,
+            crate::harness::http(c.node(1).admin(), "GET", "/", None).1,
         ),
         ("cluster", cli(c.node(1), "cluster")),
     ] {
@@ -881,7 +896,7 @@ fn warm_start_waits_for_a_large_state_to_arrive_whole() {
     );
     assert!(!log.contains("still arriving"), "{log}");
     // Every endpoint already has ns1's observation.
-    let (_, body) = crate::admin::http(ns2.admin(), "GET", "/api/v1/status", None);
+    let (_, body) = crate::harness::http(ns2.admin(), "GET", "/api/v1/status", None);
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     let eps = doc["profiles"][0]["endpoints"].as_array().unwrap();
     assert_eq!(eps.len(), 2000);
@@ -911,7 +926,7 @@ fn two_nodes_with_one_name_are_reported() {
     std::fs::write(&cfg, text).unwrap();
     let _b = Proc::start(fx);
     let reported = wait_until(Duration::from_secs(10), || {
-        let (_, body) = crate::admin::http(a.admin(), "GET", "/api/v1/status", None);
+        let (_, body) = crate::harness::http(a.admin(), "GET", "/api/v1/status", None);
         body.contains("is also named ns1")
     });
     assert!(reported.is_some(), "{}", a.log());

@@ -358,14 +358,14 @@ fn every_node_reports_an_override_conflict_exactly_once() {
     {
         // ns1 and ns3 | ns2.
         let _cut = Partition::new(&[c.ports[0], c.ports[2]], &c.ports[1..2]);
-        let (code, body) = crate::admin::http(c.node(1).admin(), "POST", &path("disable"), None);
+        let (code, body) = crate::harness::http(c.node(1).admin(), "POST", &path("disable"), None);
         assert_eq!(code, 200, "{body}");
         // ns3 has ns1's disable before ns2 drains and the partition heals.
         wait_until(Duration::from_secs(10), || {
             c.status(3)["profiles"][0]["endpoints"][0]["override"]["action"] == "disable"
         })
         .expect("ns3 applies ns1's disable");
-        let (code, body) = crate::admin::http(c.node(2).admin(), "POST", &path("drain"), None);
+        let (code, body) = crate::harness::http(c.node(2).admin(), "POST", &path("drain"), None);
         assert_eq!(code, 200, "{body}");
     }
     // Healed: ns2's drain, the later, wins on every node.
@@ -525,7 +525,7 @@ fn an_impostor_is_reported_and_the_real_node_comes_back() {
         listed(&c, 1),
         listed(&c, 3)
     );
-    let metrics = crate::admin::http(c.node(1).admin(), "GET", "/metrics", None).1;
+    let metrics = crate::harness::http(c.node(1).admin(), "GET", "/metrics", None).1;
     assert!(
         metrics.contains("switchyard_cluster_nodes{state=\"alive\",drifted=\"false\"} 3"),
         "{metrics}"
@@ -580,7 +580,7 @@ fn a_dead_node_is_forgotten_on_request_or_after_the_retention() {
     })
     .unwrap_or_else(|| panic!("ns2 still lists ns3: {:?}", listed(&c, 2)));
     for i in 1..=2 {
-        let m = crate::admin::http(c.node(i).admin(), "GET", "/metrics", None).1;
+        let m = crate::harness::http(c.node(i).admin(), "GET", "/metrics", None).1;
         assert!(
             m.contains("switchyard_cluster_nodes{state=\"dead\",drifted=\"false\"} 0"),
             "ns{i}: {m}"

@@ -157,7 +157,7 @@ fn every_metric_the_dashboard_and_rules_use_is_served() {
         },
     );
     udp_raw(p.v4(), &q.to_vec().unwrap(), TIMEOUT).expect("an answer");
-    let (code, metrics) = crate::admin::http(p.admin(), "GET", "/metrics", None);
+    let (code, metrics) = http(p.admin(), "GET", "/metrics", None);
     assert_eq!(code, 200);
     let (rules, dash) = shipped();
     for (what, text) in [("alerts.yml", &rules), ("switchyard.json", &dash)] {

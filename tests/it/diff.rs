@@ -11,7 +11,6 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use switchyard::health::Status;
 
-use crate::admin::json;
 use crate::geo::{ecs_option, query_with_option};
 use crate::geodb::{self, Schema};
 use crate::harness::*;

@@ -521,7 +521,7 @@ fn compact_denial_nxname_and_unsigned_clients() {
     assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
     // The signatures are counted: the second NXDOMAIN's SOA came from the
     // cache, the first one's was made.
-    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let (_, metrics) = http(s.admin, "GET", "/metrics", None);
     let count = |source: &str| -> u64 {
         let prefix = format!("switchyard_dnssec_signatures_total{{source=\"{source}\"}} ");
         metrics
@@ -883,7 +883,7 @@ fn new_signatures_have_a_budget_and_each_proven_client_a_rate() {
         "{answered} in {seconds} s"
     );
 
-    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let (_, metrics) = http(s.admin, "GET", "/metrics", None);
     for reason in ["budget", "client"] {
         let prefix = format!("switchyard_dnssec_signatures_refused_total{{reason=\"{reason}\"}} ");
         let n: u64 = metrics

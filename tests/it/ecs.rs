@@ -84,7 +84,7 @@ fn ecs_finer_than_24_decides_and_scopes_what_decided() {
         assert_eq!(got, want, "{subnet}");
         assert_eq!(sc, Some(scope), "scope for {subnet}");
         // explain, asked about the same ECS subnet, agrees.
-        let (code, doc) = crate::admin::json(
+        let (code, doc) = json(
             s.admin,
             "GET",
             &format!("/api/v1/explain?name={NAME}&type=A&ecs={subnet}"),
@@ -99,7 +99,7 @@ fn ecs_finer_than_24_decides_and_scopes_what_decided() {
         assert_eq!(doc["ecs_scope"], scope, "explain scope for {subnet}: {doc}");
     }
     // explain --client (no ECS): the resolver's address in full.
-    let (_, doc) = crate::admin::json(
+    let (_, doc) = json(
         s.admin,
         "GET",
         &format!("/api/v1/explain?name={NAME}&type=A&client=198.51.100.200"),

@@ -12,7 +12,6 @@ use hickory_proto::rr::RecordType;
 use serde_json::Value;
 use switchyard::health::Status;
 
-use crate::admin::{http, json};
 use crate::geo::{ecs_option, query_with_option};
 use crate::harness::*;
 

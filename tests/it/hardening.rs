@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 
-use crate::admin::try_http;
 use crate::backend::{Backend, Mode, wait_until};
 use crate::harness::*;
 
@@ -272,7 +271,7 @@ fn profile_names_compare_case_insensitively() {
         .build();
     let s = Fixture::new("state_file = \"state.json\"", &[("todoapi.toml", &profile)]).start();
     for name in ["todoapi.tm.example.test", "TODOAPI.TM.EXAMPLE.TEST."] {
-        let (code, body) = crate::admin::http(
+        let (code, body) = http(
             s.admin,
             "POST",
             &format!("/api/v1/profiles/{name}/endpoints/primary/disable"),
@@ -365,7 +364,7 @@ fn damaged_state_files_are_moved_aside() {
             .collect();
         assert_eq!(aside.len(), 1, "{what}: not moved aside: {aside:?}");
         // Overrides are saved again, in a fresh file.
-        let (code, body) = crate::admin::http(
+        let (code, body) = http(
             p.admin(),
             "POST",
             "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/disable",
@@ -373,7 +372,7 @@ fn damaged_state_files_are_moved_aside() {
         );
         assert_eq!(code, 200, "{what}: {body}");
         assert!(std::fs::metadata(&state).unwrap().is_file());
-        let (_, metrics) = crate::admin::http(p.admin(), "GET", "/metrics", None);
+        let (_, metrics) = http(p.admin(), "GET", "/metrics", None);
         assert!(
             metrics.contains("switchyard_state_file_problems_total 1"),
             "{what}: {metrics}"
@@ -478,7 +477,7 @@ fn oversized_files_and_values_are_cut_short() {
         "a".repeat(3 << 20)
     );
     std::fs::write(s.dir().join("profiles/huge.toml"), huge).unwrap();
-    let (code, body) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
+    let (code, body) = http(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 422, "{}", &body[..body.len().min(500)]);
     assert!(body.len() < 2000, "{} bytes of errors", body.len());
     assert!(
@@ -492,7 +491,7 @@ fn oversized_files_and_values_are_cut_short() {
         "x".repeat(100_000)
     );
     std::fs::write(s.dir().join("profiles/long.toml"), long).unwrap();
-    let (code, body) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
+    let (code, body) = http(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 422);
     assert!(body.len() < 2000, "{} bytes of errors", body.len());
     assert!(body.contains("(100000 bytes)"), "{body}");
@@ -766,7 +765,7 @@ fn restart_needed_compares_with_what_runs() {
     let config = s.dir().join("switchyard.toml");
     let original = std::fs::read_to_string(&config).unwrap();
     let reload = || {
-        let (code, body) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
+        let (code, body) = http(s.admin, "POST", "/api/v1/reload", None);
         assert_eq!(code, 200, "{body}");
         let doc: Value = serde_json::from_str(&body).unwrap();
         doc["summary"]["restart_needed"].clone()

@@ -829,3 +829,38 @@ pub fn free_port(udp: bool) -> u16 {
         }
     }
 }
+
+/// One HTTP request to the admin API; returns status and body.
+pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    try_http(addr, method, path, token).unwrap()
+}
+
+/// [`http`] for requests that may fail to connect or be cut off.
+pub fn try_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Result<(u16, String), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(switchyard::admin::client::request(
+        addr, method, path, token,
+    ))
+}
+
+/// [`http`] for a JSON body.
+pub fn json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let (code, body) = http(addr, method, path, token);
+    (
+        code,
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}")),
+    )
+}

@@ -542,7 +542,7 @@ fn import_stages_until_applied() {
         "the dry run applied it"
     );
     // Only a dry run reads the staged profiles.
-    let (code, body) = crate::admin::http(p.admin(), "POST", "/api/v1/reload?staged=1", None);
+    let (code, body) = crate::harness::http(p.admin(), "POST", "/api/v1/reload?staged=1", None);
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("switchyard apply"), "{body}");
 

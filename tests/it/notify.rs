@@ -432,7 +432,7 @@ fn an_endpoint_failure_reaches_every_receiver_while_others_hang_or_refuse() {
     );
     assert!(stat(&s, "refused", |t| t.retries.load(Ordering::Relaxed)) >= 1);
     assert_eq!(stat(&s, "ok", |t| t.failed.load(Ordering::Relaxed)), 0);
-    let (code, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let (code, metrics) = http(s.admin, "GET", "/metrics", None);
     assert_eq!(code, 200);
     for line in [
         "switchyard_notify_sent_total{target=\"ok\"} ",
@@ -445,7 +445,7 @@ fn an_endpoint_failure_reaches_every_receiver_while_others_hang_or_refuse() {
         assert!(metrics.contains(line), "no {line} in /metrics");
     }
     assert!(!metrics.contains("s3cr3t-path") && !metrics.contains(SECRET));
-    let (_, status) = crate::admin::http(s.admin, "GET", "/api/v1/status", None);
+    let (_, status) = http(s.admin, "GET", "/api/v1/status", None);
     assert!(!status.contains("s3cr3t-path") && !status.contains(SECRET));
 
     // Floods into the hung receiver's queue (2) are dropped and counted,
@@ -572,7 +572,7 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
     .expect("no profile.status back to healthy");
 
     // A runtime override.
-    let (code, body) = crate::admin::http(
+    let (code, body) = http(
         s.admin,
         "POST",
         "/api/v1/profiles/todoapi.tm.example.test/endpoints/secondary/disable?for=30m&reason=failover%20drill",
@@ -602,7 +602,7 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
     // A rejected reload.
     let good = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{good}\n[dns]\nbogus = 1\n")).unwrap();
-    let (code, _) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
+    let (code, _) = http(s.admin, "POST", "/api/v1/reload", None);
     assert_ne!(code, 200);
     wait_until(Duration::from_secs(5), || {
         !first.accepted("reload.rejected").is_empty()
@@ -616,7 +616,7 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
         config_toml(&target("second", &second.url(), "coalesce = \"0s\"")),
     )
     .unwrap();
-    let (code, body) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
+    let (code, body) = http(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 200, "{body}");
     let before = first.all().len();
     s.set_status(NAME, "primary", Status::Degraded);
@@ -643,25 +643,16 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
 }
 
 /// Node `n` (1-based) of a cluster gossiping on `ports`, with `extra`
-/// appended to its configuration.
+/// appended to its configuration (the cluster tests' builder).
 fn cluster_node(n: usize, ports: &[u16], profile: &str, extra: &str) -> Fixture {
-    let seeds: Vec<String> = ports
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i + 1 != n)
-        .map(|(_, p)| format!("\"127.0.0.1:{p}\""))
-        .collect();
-    let config = format!(
-        "[cluster]\nnode = \"ns{n}\"\nlisten = \"127.0.0.1:{}\"\nseeds = [{}]\nkey = {{ file = \"cluster.key\" }}\ngossip_interval = \"100ms\"\nwarm_start = \"0s\"\n{extra}",
-        ports[n - 1],
-        seeds.join(", "),
-    );
-    let fx = Fixture::new(&config, &[("todoapi.toml", profile)]);
-    let path = fx.dir.path().join("cluster.key");
-    std::fs::write(&path, "a cluster key for the notify tests\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    fx
+    crate::cluster::node_fixture_full(
+        n,
+        ports,
+        "a cluster key for the notify tests\n",
+        profile,
+        "warm_start = \"0s\"\n",
+        extra,
+    )
 }
 
 #[test]
@@ -806,7 +797,7 @@ fn a_held_recovery_is_sent_as_held() {
         all()
     );
     assert_eq!(answer(&s), "198.51.100.20", "held: still not answered");
-    let (code, body) = crate::admin::http(
+    let (code, body) = http(
         s.admin,
         "POST",
         "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/resume",
@@ -860,7 +851,7 @@ fn ends_of_holds_and_timed_overrides_are_sent() {
     .unwrap_or_else(|| panic!("no end of the hold: {:#?}", docs("endpoint.status")));
     assert_eq!(answer(&s), "203.0.113.10");
     // A timed disable's end.
-    let (code, body) = crate::admin::http(
+    let (code, body) = http(
         s.admin,
         "POST",
         "/api/v1/profiles/todoapi.tm.example.test/endpoints/secondary/disable?for=1s",
@@ -946,7 +937,7 @@ fn a_stop_delivers_what_is_queued() {
     let s = Fixture::new(&extra, &[("todoapi.toml", TODOAPI)]).start();
     s.set_status(NAME, "primary", Status::Online);
     s.set_status(NAME, "secondary", Status::Online);
-    let (code, body) = crate::admin::http(
+    let (code, body) = http(
         s.admin,
         "POST",
         "/api/v1/profiles/todoapi.tm.example.test/endpoints/secondary/disable",

@@ -37,7 +37,7 @@ fn ttl_degraded_while_unsettled_and_after_a_change() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let explain = |s: &TestServer| {
-        let (code, doc) = crate::admin::json(
+        let (code, doc) = json(
             s.admin,
             "GET",
             "/api/v1/explain?name=todoapi.tm.example.test&type=A",
@@ -161,7 +161,7 @@ fn the_guard_says_what_routing_would_answer() {
     s.set_status(NAME, "primary", Status::Online);
     s.set_status(NAME, "secondary", Status::Degraded);
     let path = "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/disable";
-    let (code, doc) = crate::admin::json(s.admin, "POST", path, None);
+    let (code, doc) = json(s.admin, "POST", path, None);
     assert_eq!(code, 409, "{doc}");
     let msg = doc["error"].as_str().unwrap();
     assert!(
@@ -169,7 +169,7 @@ fn the_guard_says_what_routing_would_answer() {
         "{msg}"
     );
     // And routing does: forced, the answer is NODATA.
-    let (code, doc) = crate::admin::json(s.admin, "POST", &format!("{path}?force=1"), None);
+    let (code, doc) = json(s.admin, "POST", &format!("{path}?force=1"), None);
     assert_eq!(code, 200, "{doc}");
     let m = udp(s.v4(), NAME, RecordType::A);
     assert!(addrs(&m).is_empty(), "{m:?}");
@@ -188,7 +188,7 @@ fn disabling_the_last_answerable_endpoint_needs_force() {
     s.set_status(NAME, "primary", Status::Online);
     s.set_status(NAME, "secondary", Status::Degraded);
     let path = "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/disable";
-    let (code, doc) = crate::admin::json(s.admin, "POST", path, None);
+    let (code, doc) = json(s.admin, "POST", path, None);
     assert_eq!(code, 409, "{doc}");
     let msg = doc["error"].as_str().unwrap();
     assert!(
@@ -229,13 +229,13 @@ fn disabling_the_last_answerable_endpoint_needs_force() {
     assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["198.51.100.20"]);
     // With another endpoint answerable there is nothing to refuse.
     s.set_status(NAME, "secondary", Status::Online);
-    let (code, doc) = crate::admin::json(
+    let (code, doc) = json(
         s.admin,
         "POST",
         "/api/v1/profiles/todoapi.tm.example.test/endpoints/primary/enable",
         None,
     );
     assert_eq!(code, 200, "{doc}");
-    let (code, doc) = crate::admin::json(s.admin, "POST", path, None);
+    let (code, doc) = json(s.admin, "POST", path, None);
     assert_eq!(code, 200, "{doc}");
 }

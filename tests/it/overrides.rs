@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 
-use crate::admin::json;
 use crate::harness::*;
 use switchyard::health::Status;
 
@@ -248,7 +247,7 @@ fn a_drain_says_when_the_last_cached_answer_expires() {
     );
     assert!(d["last_served"].is_string(), "{e}");
     // The metric says the same.
-    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let (_, metrics) = http(s.admin, "GET", "/metrics", None);
     let line = format!(
         "switchyard_endpoint_drained_at_seconds{{profile=\"{NAME}\",endpoint=\"primary\"}} {at}"
     );
@@ -259,7 +258,7 @@ fn a_drain_says_when_the_last_cached_answer_expires() {
     assert_eq!(answer(&s), [PRIMARY]);
     // (Scrapes within a second share one encoding: a later one has it.)
     let drained_series = || {
-        let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+        let (_, metrics) = http(s.admin, "GET", "/metrics", None);
         metrics.contains("switchyard_endpoint_drained_at_seconds{")
     };
     wait_for(
@@ -354,7 +353,7 @@ fn overrides_record_who_made_them() {
     );
     assert_eq!(h[1]["reason"], "db migration");
     // No token's secret is shown anywhere.
-    let (_, status) = crate::admin::http(s.admin, "GET", "/api/v1/status", None);
+    let (_, status) = http(s.admin, "GET", "/api/v1/status", None);
     assert!(!status.contains("token-0123456789"), "{status}");
     // A very long reason is cut, not refused.
     let long = "x".repeat(1000);
@@ -399,7 +398,7 @@ fn manual_failback_holds_a_recovered_endpoint_until_resumed() {
         text.contains("held out by failback = \\\"manual\\\" until resumed"),
         "{text}"
     );
-    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let (_, metrics) = http(s.admin, "GET", "/metrics", None);
     assert!(
         metrics.contains(&format!(
             "switchyard_endpoint_status{{profile=\"{NAME}\",endpoint=\"primary\",status=\"Online (held)\"}} 1"

@@ -106,7 +106,7 @@ probe = {{ address = "127.0.0.1", port = {} }}
         "{dom}"
     );
     // Without the script (curl), the server's first view says the same.
-    let (code, html) = crate::admin::http(s.admin, "GET", "/", None);
+    let (code, html) = http(s.admin, "GET", "/", None);
     assert_eq!(code, 200);
     for want in [
         "<span class=\"badge Degraded\">Degraded</span>",
@@ -146,8 +146,7 @@ fn status_page_shows_overrides_holds_and_drains() {
         s.set_status(NAME, e, Status::Online);
     }
     let post = |path: String| {
-        let (code, doc) =
-            crate::admin::json(s.admin, "POST", &path, Some("alice-token-0123456789"));
+        let (code, doc) = json(s.admin, "POST", &path, Some("alice-token-0123456789"));
         assert_eq!(code, 200, "{doc}");
     };
     let base = "/api/v1/profiles/todoapi.tm.example.test/endpoints";
@@ -212,7 +211,7 @@ fn status_page_reads_without_javascript() {
         s.set_status(NAME, e, Status::Online);
     }
     let base = "/api/v1/profiles/todoapi.tm.example.test/endpoints";
-    let (code, doc) = crate::admin::json(
+    let (code, doc) = json(
         s.admin,
         "POST",
         &format!("{base}/primary/disable?for=30m&reason=%3Cb%3Epatch%3C/b%3E%20%26%20reboot"),
@@ -221,7 +220,7 @@ fn status_page_reads_without_javascript() {
     assert_eq!(code, 200, "{doc}");
     s.set_status(NAME, "tertiary", Status::Degraded);
 
-    let (code, html) = crate::admin::http(s.admin, "GET", "/", None);
+    let (code, html) = http(s.admin, "GET", "/", None);
     assert_eq!(code, 200);
     assert!(!html.contains("loading"), "{html}");
     for want in [

@@ -446,7 +446,7 @@ fn health_keys_never_reach_the_logs() {
     .expect("admin API up");
     // Every probe has failed once (so each failure kind was logged).
     wait_until(Duration::from_secs(10), || {
-        let (code, body) = crate::admin::http(admin, "GET", "/api/v1/status", None);
+        let (code, body) = http(admin, "GET", "/api/v1/status", None);
         let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         code == 200
             && doc["profiles"]
@@ -477,7 +477,7 @@ fn health_keys_never_reach_the_logs() {
             Some("wrong"),
         ),
     ] {
-        let (_, body) = crate::admin::http(admin, method, path, auth);
+        let (_, body) = http(admin, method, path, auth);
         bodies.push(body);
     }
     child.0.kill().unwrap();
@@ -543,7 +543,7 @@ fn reload_carries_health_over() {
     // An unrelated change (TTL) keeps both statuses and the primary's history.
     let profile = profile.ttl(2);
     std::fs::write(&path, profile.build()).unwrap();
-    let (code, _) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
+    let (code, _) = http(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 200);
     assert_eq!(status("primary"), Some(switchyard::health::Status::Online));
     assert_eq!(
@@ -557,10 +557,7 @@ fn reload_carries_health_over() {
         .set_endpoint("secondary", "probe", probe(third.port()))
         .build();
     std::fs::write(&path, &changed).unwrap();
-    assert_eq!(
-        crate::admin::http(s.admin, "POST", "/api/v1/reload", None).0,
-        200
-    );
+    assert_eq!(http(s.admin, "POST", "/api/v1/reload", None).0, 200);
     assert_ne!(
         status("secondary"),
         Some(switchyard::health::Status::Degraded)

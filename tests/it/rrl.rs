@@ -112,7 +112,7 @@ fn responses_over_the_rate_are_dropped_or_sent_truncated() {
     for _ in 0..20 {
         assert_eq!(addrs(&tcp(s.v4(), NAME, RecordType::A)), ["203.0.113.10"]);
     }
-    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let (_, metrics) = http(s.admin, "GET", "/metrics", None);
     let line = metrics
         .lines()
         .find(|l| {
@@ -280,13 +280,13 @@ fn cookie_secret_rotation_keeps_current_clients() {
         std::fs::write(&config, text).unwrap();
     };
     rotate("101112131415161718191a1b1c1d1e1f");
-    let (code, body) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
+    let (code, body) = http(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 200, "{body}");
     assert!(answered(&first), "the previous secret's cookie was refused");
     let second = cookie_of(&dig("dig", addr, &[&format!("+cookie={first}")]));
     assert_ne!(first, second, "a cookie from the old secret is renewed");
     rotate("202122232425262728292a2b2c2d2e2f");
-    let (code, _) = crate::admin::http(s.admin, "POST", "/api/v1/reload", None);
+    let (code, _) = http(s.admin, "POST", "/api/v1/reload", None);
     assert_eq!(code, 200);
     assert!(answered(&second));
     assert!(!answered(&first), "a cookie two secrets old was accepted");
@@ -311,7 +311,12 @@ fn varying_the_query_type_does_not_escape_the_limit() {
         while sock.recv_from(&mut buf).is_ok() {
             answered += 1;
         }
-        assert!(answered <= 10, "{name}: {answered} of 40 answered");
+        // The rate is answered, and no more (a server that answers nothing
+        // must not pass).
+        assert!(
+            (5..=10).contains(&answered),
+            "{name}: {answered} of 40 answered"
+        );
     }
 }
 
@@ -358,8 +363,12 @@ fn compact_denials_and_wildcards_do_not_escape_the_limit() {
         while sock.recv_from(&mut buf).is_ok() {
             answered += 1;
         }
+        // The first round of each suffix has a fresh bucket: its rate is
+        // answered (a server that answers nothing must not pass); the
+        // second shares the bucket, maybe within the same second.
+        let floor = if dnssec_ok { 5 } else { 0 };
         assert!(
-            answered <= 10,
+            (floor..=10).contains(&answered),
             "{suffix} DO={dnssec_ok}: {answered} of 60 random names answered"
         );
     }
@@ -461,7 +470,7 @@ fn a_network_gets_at_most_its_total_of_answers_a_second() {
         "over-limited: {full} in {seconds} s"
     );
     assert!(tc > 0 && dropped > 0, "{tc} truncated, {dropped} dropped");
-    let (_, metrics) = crate::admin::http(s.admin, "GET", "/metrics", None);
+    let (_, metrics) = http(s.admin, "GET", "/metrics", None);
     let line = metrics
         .lines()
         .find(|l| {

@@ -8,6 +8,7 @@
 #   ECS=81.2.69.0/24 benches/dnsperf.sh nearest.tm.example.test A   # with EDNS Client Subnet
 #   GDNSD_THREADS=default benches/dnsperf.sh  # gdnsd with its own thread count
 #   SIGNED=0 benches/dnsperf.sh             # without the signed server (sy+dnssec)
+#   BASELINE=/tmp/old/switchyard benches/dnsperf.sh   # an earlier build, same trials
 #
 # gdnsd gets one UDP thread, as Switchyard has on one pinned core; with its
 # default (udp_threads = 2: two sockets and threads on the one pinned core)
@@ -104,6 +105,16 @@ sy_port=$(free_port)
 sy_config "$sy_port" "$(free_port)" '[dns.rate_limit]\nenabled = false\n[dns.cookies]\nenabled = false' > "$work/switchyard.toml"
 RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --config "$work/switchyard.toml" 2>"$work/switchyard.log" &
 pids+=($!); sy_pid=$!
+# BASELINE: another switchyard binary (an earlier commit's release build)
+# on the same configuration, alternating with this one: a refactor's cost
+# per query, measured against itself in the same run.
+bl_pid=""
+if [ -n "${BASELINE:-}" ]; then
+  bl_port=$(free_port)
+  sy_config "$bl_port" "$(free_port)" '[dns.rate_limit]\nenabled = false\n[dns.cookies]\nenabled = false' > "$work/baseline.toml"
+  RUST_LOG=warn taskset -c "$SERVER_CPU" "$BASELINE" serve --config "$work/baseline.toml" 2>"$work/baseline.log" &
+  pids+=($!); bl_pid=$!
+fi
 sl_pid=""
 if [ "$LIMITS" = 1 ]; then
   sl_port=$(free_port)
@@ -164,6 +175,7 @@ ZONE
 fi
 
 wait_ready "$sy_port"
+[ -n "$bl_pid" ] && wait_ready "$bl_port"
 [ -n "$sl_pid" ] && wait_ready "$sl_port"
 [ -n "$ss_pid" ] && wait_ready "$ss_port"
 [ -n "$gd_pid" ] && { wait_ready "$gd_port" || gd_pid=""; }
@@ -188,12 +200,14 @@ load() { # port pid [extra dnsperf arguments]
 
 # Warm-up, then alternate trials so every server sees the same machine state.
 load "$sy_port" "$sy_pid" >/dev/null
+[ -n "$bl_pid" ] && load "$bl_port" "$bl_pid" >/dev/null
 [ -n "$sl_pid" ] && load "$sl_port" "$sl_pid" "${cookie_args[@]}" >/dev/null
 [ -n "$ss_pid" ] && load "$ss_port" "$ss_pid" "${do_args[@]}" >/dev/null
 [ -n "$gd_pid" ] && load "$gd_port" "$gd_pid" >/dev/null
-: > "$work/sy"; : > "$work/sl"; : > "$work/ss"; : > "$work/se"; : > "$work/gd"
+: > "$work/sy"; : > "$work/bl"; : > "$work/sl"; : > "$work/ss"; : > "$work/se"; : > "$work/gd"
 for t in $(seq "$TRIALS"); do
   load "$sy_port" "$sy_pid" >> "$work/sy"
+  [ -n "$bl_pid" ] && load "$bl_port" "$bl_pid" >> "$work/bl"
   [ -n "$sl_pid" ] && load "$sl_port" "$sl_pid" "${cookie_args[@]}" >> "$work/sl"
   [ -n "$ss_pid" ] && load "$ss_port" "$ss_pid" "${do_args[@]}" >> "$work/ss"
   [ -n "$ss_pid" ] && load "$ss_port" "$ss_pid" "${edns_args[@]}" >> "$work/se"
@@ -206,15 +220,19 @@ col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 echo
 echo "query: $NAME $QTYPE${ECS:+ with ECS $ECS}; $TRIALS trials x ${DURATION}s; server on CPU $SERVER_CPU, dnsperf on CPU $LOAD_CPU (-c $CLIENTS -q $OUTSTANDING); gdnsd threads: $GDNSD_THREADS"
 printf '%-12s %10s %8s %12s %14s %14s\n' server "queries/s" lost "avg lat ms" "CPU us/query" "user us/query"
-for s in sy sl ss se gd; do
+for s in sy bl sl ss se gd; do
   [ -s "$work/$s" ] || continue
-  case $s in sy) name=switchyard ;; sl) name=sy+limits ;; ss) name=sy+dnssec ;; se) name=sy+edns ;; *) name=gdnsd ;; esac
+  case $s in sy) name=switchyard ;; bl) name=baseline ;; sl) name=sy+limits ;; ss) name=sy+dnssec ;; se) name=sy+edns ;; *) name=gdnsd ;; esac
   printf '%-12s %10s %8s %12s %14s %14s\n' "$name" "$(col "$work/$s" 1)" "$(col "$work/$s" 3)" \
     "$(col "$work/$s" 4)" "$(col "$work/$s" 5)" "$(col "$work/$s" 6)"
 done
 if [ -s "$work/gd" ]; then
   awk -v a="$(col "$work/sy" 5)" -v b="$(col "$work/gd" 5)" \
     'BEGIN { printf "ratio switchyard/gdnsd CPU per query: %.2f (below 1.00: cheaper than gdnsd)\n", a / b }'
+fi
+if [ -s "$work/bl" ]; then
+  awk -v a="$(col "$work/sy" 5)" -v b="$(col "$work/bl" 5)" \
+    'BEGIN { printf "ratio switchyard/baseline CPU per query: %.3f (this build against BASELINE)\n", a / b }'
 fi
 if [ -s "$work/sl" ]; then
   awk -v a="$(col "$work/sl" 5)" -v b="$(col "$work/sy" 5)" \
@@ -226,6 +244,7 @@ if [ -s "$work/ss" ]; then
 fi
 echo "(per-trial rows: qps completed lost avg_ms cpu_us user_us)"
 paste -d' ' <(sed 's/^/switchyard /' "$work/sy") /dev/null
+[ -s "$work/bl" ] && sed 's/^/baseline /' "$work/bl"
 [ -s "$work/sl" ] && sed 's/^/sy+limits /' "$work/sl"
 [ -s "$work/ss" ] && sed 's/^/sy+dnssec /' "$work/ss"
 [ -s "$work/se" ] && sed 's/^/sy+edns /' "$work/se"

@@ -3,7 +3,9 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{Candidates, Client, RegionCode};
+use super::client::Client;
+use super::picks::Candidates;
+use super::table::RegionCode;
 use crate::geo::SUBDIVISIONS;
 
 /// The `WORLD` code.

@@ -5,6 +5,7 @@
 //! them: a disabled profile, the eligible set, and `on_all_down` when every
 //! eligible endpoint is Degraded (docs/semantics.md §2).
 
+mod client;
 mod decision;
 mod effective;
 pub mod explain;
@@ -12,160 +13,21 @@ mod geographic;
 mod key;
 mod multivalue;
 mod performance;
+mod picks;
 mod priority;
 mod sticky;
 mod subnet;
 pub mod table;
 pub mod weighted;
 
+pub use client::Client;
 pub use decision::{Decision, NoTrace, ProfileDecision, Stage, Trace};
 pub use effective::{Effective, Why};
 pub use key::{EndpointKey, normalise_profile};
+pub use picks::{MAX_PICKS, Picks};
 pub use table::*;
 
-use std::net::IpAddr;
-
-use crate::geo::{self, GeoDb, Location};
 use crate::health::Status;
-
-/// Who is asking, as far as routing may care: the ECS address (when given
-/// and honoured) or the resolver's address. Client-aware methods read it
-/// through this type, which records the ECS scope their decision justifies;
-/// methods that never look leave the scope at 0.
-///
-/// Decisions use the address as precisely as it was given: an ECS address
-/// to its source prefix (RFC 7871 lets the resolver choose it), the
-/// resolver's own address in full. The scope is the prefix of the network
-/// that decided (a GeoIP network, the aligned block of a subnet range), even
-/// when that is longer than the source prefix: it tells the resolver the
-/// answer holds for no wider a network (RFC 7871 §7.2.1).
-pub struct Client<'a> {
-    /// The address and its known prefix length.
-    addr: Option<(IpAddr, u8)>,
-    geo: Option<&'a GeoDb>,
-    cache: &'a mut geo::Cache,
-    /// A location given outright (the answer diff), not looked up.
-    fixed: Option<Location>,
-    /// The ECS scope prefix the decision justifies (0: not client-dependent).
-    pub scope: u8,
-}
-
-impl<'a> Client<'a> {
-    /// A client from an ECS option: `addr` known to `bits` bits. `None`
-    /// means the client asked not to be used (source prefix 0).
-    pub fn from_ecs(
-        addr: Option<IpAddr>,
-        bits: u8,
-        geo: Option<&'a GeoDb>,
-        cache: &'a mut geo::Cache,
-    ) -> Client<'a> {
-        Client {
-            addr: addr.map(|a| geo::truncate(a.to_canonical(), bits)),
-            geo,
-            cache,
-            fixed: None,
-            scope: 0,
-        }
-    }
-
-    /// A client known only by the resolver's address.
-    pub fn from_resolver(
-        addr: IpAddr,
-        geo: Option<&'a GeoDb>,
-        cache: &'a mut geo::Cache,
-    ) -> Client<'a> {
-        let addr = addr.to_canonical();
-        let full = if addr.is_ipv4() { 32 } else { 128 };
-        Client {
-            addr: Some((addr, full)),
-            geo,
-            cache,
-            fixed: None,
-            scope: 0,
-        }
-    }
-
-    /// No client information at all.
-    pub fn unknown(cache: &'a mut geo::Cache) -> Client<'a> {
-        Client::from_ecs(None, 0, None, cache)
-    }
-
-    /// A client at `location` with no address: what a client there gets,
-    /// without a GeoIP database (the answer diff asks this per region).
-    pub fn at(location: Location, cache: &'a mut geo::Cache) -> Client<'a> {
-        Client {
-            fixed: Some(location),
-            ..Client::unknown(cache)
-        }
-    }
-
-    /// The address for subnet matching and its prefix length.
-    pub fn address(&self) -> Option<(IpAddr, u8)> {
-        self.addr
-    }
-
-    /// Where the client is, from the GeoIP database; records the scope.
-    pub fn location(&mut self) -> Option<Location> {
-        if self.fixed.is_some() {
-            return self.fixed;
-        }
-        let (addr, bits) = self.addr?;
-        let db = self.geo?;
-        let found = self.cache.lookup(db, addr, bits);
-        self.scope = self.scope.max(found.prefix);
-        found.location
-    }
-
-    /// Records the scope of an address-range decision: the prefix of the
-    /// largest aligned block around the address that the decision covers.
-    pub fn decided_by(&mut self, prefix: u8) {
-        self.scope = self.scope.max(prefix);
-    }
-}
-
-/// Most endpoints one answer can carry (`max_answers` is at most 10).
-pub const MAX_PICKS: usize = 10;
-
-/// The endpoints chosen for one answer, as indexes within the profile.
-/// Fixed capacity: choosing never allocates.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Picks {
-    len: u8,
-    idx: [u32; MAX_PICKS],
-}
-
-impl Picks {
-    /// Empties the set.
-    #[inline]
-    pub fn clear(&mut self) {
-        self.len = 0;
-    }
-
-    /// Adds an endpoint index (ignored when full).
-    #[inline]
-    pub fn push(&mut self, i: u32) {
-        if (self.len as usize) < MAX_PICKS {
-            self.idx[self.len as usize] = i;
-            self.len += 1;
-        }
-    }
-
-    /// The chosen indexes, in answer order.
-    #[inline]
-    pub fn as_slice(&self) -> &[u32] {
-        &self.idx[..self.len as usize]
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [u32] {
-        &mut self.idx[..self.len as usize]
-    }
-
-    /// True when nothing was chosen.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
 
 /// What the profile answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -461,26 +323,6 @@ pub fn choose_by<'t, T: Trace>(
     }
 }
 
-/// Candidate endpoints for one client, most specific first (at most four).
-#[derive(Default)]
-pub(crate) struct Candidates {
-    len: usize,
-    idx: [u32; 4],
-}
-
-impl Candidates {
-    fn push(&mut self, i: u32) {
-        if self.len < self.idx.len() && !self.as_slice().contains(&i) {
-            self.idx[self.len] = i;
-            self.len += 1;
-        }
-    }
-
-    fn as_slice(&self) -> &[u32] {
-        &self.idx[..self.len]
-    }
-}
-
 /// Geographic and subnet routing: the first answerable candidate; when none
 /// is, `on_all_down` applies to the matched (first) candidate.
 fn matched<T: Trace>(
@@ -610,6 +452,7 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::*;
     use super::*;
+    use crate::geo;
 
     fn run(p: &Profile, eps: &[Endpoint], family: Family) -> (Outcome, Vec<u32>) {
         let mut rng = fastrand::Rng::with_seed(7);

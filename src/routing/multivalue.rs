@@ -7,7 +7,8 @@
 //! draws cannot fill the answer (few usable endpoints), one reservoir pass
 //! over the profile decides, which is just as uniform.
 
-use super::{Endpoint, Picks};
+use super::picks::{MAX_PICKS, Picks};
+use super::table::Endpoint;
 
 /// Profiles smaller than this are scanned: cheaper than sampling.
 const SAMPLE_FROM: usize = 32;
@@ -21,7 +22,7 @@ pub fn pick(
     rng: &mut fastrand::Rng,
     picks: &mut Picks,
 ) {
-    let max = max.min(super::MAX_PICKS);
+    let max = max.min(MAX_PICKS);
     if max == 0 {
         return;
     }

@@ -2,7 +2,7 @@
 //! great-circle distance; endpoints at the same distance share traffic
 //! evenly; without a client location, list order.
 
-use super::Endpoint;
+use super::table::Endpoint;
 use crate::geo::Point;
 
 /// Picks the nearest usable endpoint to `client` (ties at random), or the

@@ -1,6 +1,6 @@
 //! Priority routing: the usable endpoint with the lowest priority number.
 
-use super::Endpoint;
+use super::table::Endpoint;
 
 /// Returns the index of the first usable endpoint in priority `order`.
 pub fn pick(eps: &[Endpoint], order: &[u32], usable: impl Fn(&Endpoint) -> bool) -> Option<u32> {

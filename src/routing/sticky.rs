@@ -12,7 +12,9 @@
 
 use std::net::IpAddr;
 
-use super::{Client, Endpoint, Picks};
+use super::client::Client;
+use super::picks::{MAX_PICKS, Picks};
+use super::table::Endpoint;
 
 /// The network a client is keyed by: its address (ECS, else the
 /// resolver's) to /24 (IPv4) or /56 (IPv6), or to the ECS source prefix
@@ -86,8 +88,8 @@ pub fn pick_many(
     network: u64,
     picks: &mut Picks,
 ) {
-    let max = max.min(super::MAX_PICKS);
-    let mut top = [(0f64, 0u32); super::MAX_PICKS];
+    let max = max.min(MAX_PICKS);
+    let mut top = [(0f64, 0u32); MAX_PICKS];
     let mut n = 0usize;
     for (i, e) in eps.iter().enumerate() {
         if !usable(e) {

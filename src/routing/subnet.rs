@@ -1,7 +1,9 @@
 //! Subnet routing: the endpoint whose ranges contain the client's address,
 //! else the fallback endpoint (the one with an empty list).
 
-use super::{Candidates, Client, SubnetRange};
+use super::client::Client;
+use super::picks::Candidates;
+use super::table::{SubnetRange, ip_key};
 
 /// The matched endpoint (if any), then the fallback; records the scope: the
 /// shortest prefix around the address over which this answer cannot change.
@@ -17,7 +19,7 @@ pub(crate) fn candidates(
         }
         return c;
     };
-    let (v6, a) = super::ip_key(addr);
+    let (v6, a) = ip_key(addr);
     // Ranges of this family, sorted and disjoint: binary search.
     let fam = ranges.partition_point(|r| !r.v6 && v6);
     let fam_ranges = &ranges[fam..];

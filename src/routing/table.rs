@@ -383,6 +383,17 @@ impl Profile {
     }
 }
 
+/// One column of weighted routing's alias table (built by
+/// [`super::weighted::alias_table`]): the endpoint itself with probability
+/// `threshold / 2^32`, else `alias`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// The endpoint's own share of the column, out of 2^32.
+    pub(super) threshold: u32,
+    /// The endpoint that takes the rest.
+    pub(super) alias: u32,
+}
+
 /// A routing method with what it precomputes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Routing {
@@ -395,7 +406,7 @@ pub enum Routing {
     /// Random in proportion to weight, per query.
     Weighted {
         /// The alias table of the endpoints' weights (see [`super::weighted`]).
-        alias: Box<[super::weighted::Column]>,
+        alias: Box<[Column]>,
     },
     /// Up to `max_answers` random answerable endpoints.
     Multivalue {

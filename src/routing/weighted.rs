@@ -9,19 +9,11 @@
 //! of the weight is unusable and [`TRIES`] draws in a row miss does one
 //! exact linear pass decide.
 
-use super::Endpoint;
+use super::table::{Column, Endpoint};
 
 /// Draws before the exact pass: with half the weight usable, all of them
 /// miss one time in 65,536.
 pub const TRIES: usize = 16;
-
-/// One alias-table column: the endpoint itself with probability
-/// `threshold / 2^32`, else `alias`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Column {
-    threshold: u32,
-    alias: u32,
-}
 
 /// Builds the alias table of the endpoints' weights (Vose's method, in
 /// integers: each column's split is exact to 2^-32).

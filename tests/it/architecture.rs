@@ -266,3 +266,30 @@ fn only_the_wire_modules_name_hickory() {
     }
     assert!(named.is_empty(), "hickory-proto named in {named:?}");
 }
+
+/// Routing's method files import only downward: each `super::` path names
+/// a sibling file below them (`table`, `client`, `picks`), never an item of
+/// `routing/mod.rs`, which calls them (issue 21).
+#[test]
+fn routing_methods_import_only_downward() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routing");
+    let below = ["table", "client", "picks", "key"];
+    let mut wrong = Vec::new();
+    for method in [
+        "priority",
+        "weighted",
+        "multivalue",
+        "performance",
+        "geographic",
+        "subnet",
+        "sticky",
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("{method}.rs"))).unwrap();
+        for name in sibling_uses(&text, "routing") {
+            if !name.is_empty() && !below.contains(&name.as_str()) {
+                wrong.push(format!("{method}.rs uses super::{name}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:?}");
+}

@@ -23,19 +23,49 @@ fn shipped(text: &str) -> &str {
         .map_or(text, |i| &text[..i])
 }
 
+/// The identifier at the start of `text`.
+fn ident(text: &str) -> String {
+    text.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The identifiers right after each `prefix` in the shipped code of
+/// `text`, comments left out.
+fn names_after(text: &str, prefix: &str, found: &mut BTreeSet<String>) {
+    for line in shipped(text).lines() {
+        let mut rest = line.split("//").next().unwrap_or("");
+        while let Some(i) = rest.find(prefix) {
+            rest = &rest[i + prefix.len()..];
+            found.insert(ident(rest));
+        }
+    }
+}
+
 /// `crate::NAME` references outside comments and unit tests.
 fn uses(text: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for line in shipped(text).lines() {
-        let code = line.split("//").next().unwrap_or("");
-        let mut rest = code;
-        while let Some(i) = rest.find("crate::") {
-            rest = &rest[i + 7..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            found.insert(name);
+    names_after(text, "crate::", &mut found);
+    found
+}
+
+/// Every edge `a -> b` of `graph` from which `a` is reached again, as
+/// `a -> b -> ... -> a`.
+fn circles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (m, deps) in graph {
+        for d in deps {
+            let mut seen = BTreeSet::new();
+            let mut stack = vec![d.clone()];
+            while let Some(x) = stack.pop() {
+                if x == *m {
+                    found.push(format!("{m} -> {d} -> ... -> {m}"));
+                    break;
+                }
+                if seen.insert(x.clone()) {
+                    stack.extend(graph.get(&x).into_iter().flatten().cloned());
+                }
+            }
         }
     }
     found
@@ -70,29 +100,7 @@ fn no_module_imports_in_a_circle() {
             }
         }
     }
-    let reaches = |from: &str, to: &str| {
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![from.to_string()];
-        while let Some(x) = stack.pop() {
-            for y in &graph[&x] {
-                if y == to {
-                    return true;
-                }
-                if seen.insert(y.clone()) {
-                    stack.push(y.clone());
-                }
-            }
-        }
-        false
-    };
-    let mut circles = Vec::new();
-    for (m, deps) in &graph {
-        for d in deps {
-            if reaches(d, m) {
-                circles.push(format!("{m} -> {d} -> ... -> {m}"));
-            }
-        }
-    }
+    let circles = circles(&graph);
     assert!(
         circles.is_empty(),
         "modules in a circle:\n{}\n{graph:#?}",
@@ -148,30 +156,14 @@ fn release_is_stripped_and_profiling_keeps_symbols() {
 /// a file of `folder`: the sibling files it uses.
 fn sibling_uses(text: &str, folder: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    let qualified = format!("crate::{folder}::");
+    names_after(text, "super::", &mut found);
+    names_after(text, &format!("crate::{folder}::"), &mut found);
+    // `use super::{a, b::C}`: each name in the braces.
     for line in shipped(text).lines() {
         let code = line.split("//").next().unwrap_or("");
-        for prefix in ["super::", qualified.as_str()] {
-            let mut rest = code;
-            while let Some(i) = rest.find(prefix) {
-                rest = &rest[i + prefix.len()..];
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                found.insert(name);
-            }
-        }
-        // `use super::{a, b::C}`: each name in the braces.
         if let Some(i) = code.find("super::{") {
-            let inner = &code[i + 8..];
-            for part in inner.split([',', '}']) {
-                let name: String = part
-                    .trim()
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                found.insert(name);
+            for part in code[i + 8..].split([',', '}']) {
+                found.insert(ident(part.trim()));
             }
         }
     }
@@ -185,7 +177,7 @@ fn sibling_uses(text: &str, folder: &str) -> BTreeSet<String> {
 #[test]
 fn no_file_imports_a_sibling_in_a_circle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut circles = Vec::new();
+    let mut found = Vec::new();
     for e in std::fs::read_dir(&src).unwrap() {
         let dir = e.unwrap().path();
         if !dir.is_dir() {
@@ -202,37 +194,23 @@ fn no_file_imports_a_sibling_in_a_circle() {
                 }
             }
         }
-        let graph: BTreeMap<&String, BTreeSet<String>> = files
+        let graph: BTreeMap<String, BTreeSet<String>> = files
             .iter()
             .map(|(name, text)| {
                 let deps = sibling_uses(text, &folder)
                     .into_iter()
                     .filter(|d| d != name && files.contains_key(d))
                     .collect();
-                (name, deps)
+                (name.clone(), deps)
             })
             .collect();
-        for (m, deps) in &graph {
-            for d in deps {
-                let mut seen = BTreeSet::new();
-                let mut stack = vec![d.clone()];
-                while let Some(x) = stack.pop() {
-                    if &x == *m {
-                        circles.push(format!("{folder}: {m} -> {d} -> ... -> {m}"));
-                        break;
-                    }
-                    if seen.insert(x.clone()) {
-                        stack.extend(graph[&x].iter().cloned());
-                    }
-                }
-            }
-        }
+        found.extend(
+            circles(&graph)
+                .into_iter()
+                .map(|c| format!("{folder}: {c}")),
+        );
     }
-    assert!(
-        circles.is_empty(),
-        "files in a circle:\n{}",
-        circles.join("\n")
-    );
+    assert!(found.is_empty(), "files in a circle:\n{}", found.join("\n"));
 }
 
 /// hickory-proto (the wire format and DNSSEC primitives) is named only

@@ -245,7 +245,7 @@ fn signing() {
 }
 
 /// The cost of DNS cookies and rate limiting on top of a plain answer.
-fn limits(table: &switchyard::routing::RoutingTable, geo: Option<&switchyard::geo::GeoDb>) {
+fn limits(table: &switchyard::snapshot::Snapshot, geo: Option<&switchyard::geo::GeoDb>) {
     use switchyard::dns::rrl::{Class, Config, RateLimiter};
     let peer: std::net::IpAddr = "192.0.2.1".parse().unwrap();
     let mut answerer = Answerer::default();
@@ -381,7 +381,7 @@ fn profile_size() {
     let table = config.table;
     let set_all = |down_every: u32| {
         for (i, ep) in table.endpoints.iter().enumerate() {
-            if let switchyard::routing::Health::Monitored(cell) = &ep.health {
+            if let switchyard::snapshot::Health::Monitored(cell) = &ep.health {
                 let down = down_every > 0 && (i as u32).is_multiple_of(down_every);
                 cell.set(if down {
                     switchyard::health::Status::Degraded

@@ -95,7 +95,7 @@ fn decided_at(shared: &switchyard::state::Shared) -> SystemTime {
     let p = t.profile_by_name(NAME).unwrap();
     let ep = &t.endpoints_of(p)[0];
     match &ep.health {
-        switchyard::routing::Health::Monitored(cell) => cell.details().own_since,
+        switchyard::snapshot::Health::Monitored(cell) => cell.details().own_since,
         _ => unreachable!(),
     }
 }

@@ -514,7 +514,7 @@ const NOTIFY_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 /// a status change that starts a hold, a reload), never polling.
 async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut since = crate::clock::now_millis();
-    let mut held: std::collections::HashMap<crate::routing::EndpointKey, (u64, u64)> =
+    let mut held: std::collections::HashMap<crate::snapshot::EndpointKey, (u64, u64)> =
         Default::default();
     loop {
         let now = crate::clock::now_millis();
@@ -553,7 +553,7 @@ async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationToken) {
         let mut still = std::collections::HashMap::new();
         for p in &table.profiles {
             for e in table.endpoints_of(p).iter().filter(|e| e.hold.is_some()) {
-                let key = crate::routing::EndpointKey::new(p.name.as_str(), &e.name);
+                let key = crate::snapshot::EndpointKey::new(p.name.as_str(), &e.name);
                 match e.hold_now() {
                     Some(h) => {
                         still.insert(key, h);
@@ -638,7 +638,7 @@ async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: Cancellatio
 }
 
 /// What notifications read of the running server: what profiles serve
-/// ([`crate::routing::Profile::serving`]) and what a profile's name answers
+/// ([`crate::snapshot::Profile::serving`]) and what a profile's name answers
 /// now, from the real answer path ([`crate::dns::inspect::answer_for`]).
 struct NotifyView(Arc<Shared>);
 
@@ -650,7 +650,7 @@ impl crate::notify::View for NotifyView {
     fn endpoint_status(&self, profile: &str, endpoint: &str) -> Option<(&'static str, String)> {
         let table = self.0.table.load();
         let p = table.profile_by_name(profile)?;
-        let ep = table.endpoint_by_key(&crate::routing::EndpointKey::new(profile, endpoint))?;
+        let ep = table.endpoint_by_key(&crate::snapshot::EndpointKey::new(profile, endpoint))?;
         let effective = table.effective(p, ep);
         let why = match effective.why {
             crate::routing::Why::Held { .. } => effective.why.to_string(),

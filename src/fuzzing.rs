@@ -14,7 +14,7 @@ use hickory_proto::op::Message;
 
 use crate::dns::answer::{self, Answerer, Transport};
 use crate::geo::GeoDb;
-use crate::routing::RoutingTable;
+use crate::snapshot::Snapshot;
 
 /// `tests/fixtures/example/`: a copy of the bundled example configuration
 /// (`switchyard.toml` and `profiles/`), which the fuzz targets, the tests
@@ -27,8 +27,8 @@ pub fn example_dir() -> PathBuf {
 }
 
 /// The example configuration ([`example_dir`]), compiled once per process.
-fn example() -> &'static (RoutingTable, Option<Arc<GeoDb>>) {
-    static EXAMPLE: OnceLock<(RoutingTable, Option<Arc<GeoDb>>)> = OnceLock::new();
+fn example() -> &'static (Snapshot, Option<Arc<GeoDb>>) {
+    static EXAMPLE: OnceLock<(Snapshot, Option<Arc<GeoDb>>)> = OnceLock::new();
     EXAMPLE.get_or_init(|| {
         let path = example_dir().join("switchyard.toml");
         match crate::config::load(&path) {
@@ -77,8 +77,8 @@ pub fn signed_example_config(dir: &Path, algorithm: crate::dnssec::Algorithm) ->
 
 /// [`signed_example_config`], compiled once per process (in a directory
 /// of the system's temporary directory, removed once loaded).
-fn signed_example() -> &'static (RoutingTable, Option<Arc<GeoDb>>) {
-    static SIGNED: OnceLock<(RoutingTable, Option<Arc<GeoDb>>)> = OnceLock::new();
+fn signed_example() -> &'static (Snapshot, Option<Arc<GeoDb>>) {
+    static SIGNED: OnceLock<(Snapshot, Option<Arc<GeoDb>>)> = OnceLock::new();
     SIGNED.get_or_init(|| {
         let dir =
             std::env::temp_dir().join(format!("switchyard-fuzz-signed-{}", std::process::id()));
@@ -103,7 +103,7 @@ pub fn query(data: &[u8]) {
     }
 }
 
-fn answer_one(table: &RoutingTable, geo: Option<&GeoDb>, data: &[u8]) {
+fn answer_one(table: &Snapshot, geo: Option<&GeoDb>, data: &[u8]) {
     let mut answerer = Answerer::new(fastrand::Rng::with_seed(1));
     let mut out = Vec::new();
     let peer = IpAddr::from([192, 0, 2, 77]);
@@ -264,7 +264,7 @@ pub fn admin(data: &[u8]) {
         table,
         geo.as_deref(),
         name,
-        crate::routing::Family::Any,
+        crate::snapshot::Family::Any,
         crate::routing::explain::ClientView {
             resolver: client,
             ecs,

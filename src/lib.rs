@@ -13,17 +13,17 @@
 //! files -> compile -> snapshot
 //!   switchyard.toml + profiles/*.toml
 //!      │ config::load: raw (serde, spans) -> compile (validate, dense ids,
-//!      │ records pre-encoded) -> RoutingTable + probe specs
+//!      │ records pre-encoded) -> snapshot::Snapshot + probe specs
 //!      ▼
-//!   RoutingTable (immutable snapshot) ── reload swaps it whole (ArcSwap)
+//!   Snapshot (immutable) ── reload swaps it whole (ArcSwap)
 //!
 //! probe -> status -> answer
 //!   health::prober ── one HealthCell per target (one atomic; alone, its
 //!      │              decision is the status)
 //!      │ cluster: every node's observation, gossiped ── health::quorum ──┘
 //!      ▼
-//!   RoutingTable::status: + configuration, runtime override, manual-failback
-//!      │ hold, nesting (RoutingTable::effective: the same, with why)
+//!   routing::status: + configuration, runtime override, manual-failback
+//!      │ hold, nesting (Snapshot::effective: the same, with why)
 //!      ├─► routing (what is answered)
 //!      └─► every change: notify::Notifier::status_changed (log + webhooks)
 //!
@@ -41,7 +41,11 @@
 //!
 //! - [`config`]: the TOML schema (`raw`), strict validation with
 //!   `FILE:LINE:COL: field: message` errors (`diag`), secrets, and
-//!   compilation into a [`routing::RoutingTable`]; `diff`, the answer diff.
+//!   compilation into a [`snapshot::Snapshot`]; `diff`, the answer diff.
+//! - [`snapshot`]: what `config` compiles and every DNS worker reads, one
+//!   immutable value per configuration: zones, records, profiles,
+//!   endpoints (and their runtime state), signers, cookie secrets. Data
+//!   only: what is decided over it is [`routing`]'s.
 //! - [`proto`]: the bottom layer: names, records encoded at load time,
 //!   cookie secrets; with [`dns`] and [`dnssec`] the only modules that name
 //!   hickory-proto.
@@ -52,8 +56,9 @@
 //!   the quorum rule into the same health cells, overrides shared as
 //!   versioned records ([`overrides`]), configuration drift; [`stall`]: a
 //!   node that stalled waits for its cluster to re-sync before answering.
-//! - [`routing`]: the compiled table, where an endpoint's effective status
-//!   is composed ([`routing::RoutingTable::effective`]), one pure function
+//! - [`routing`]: the decisions over a snapshot: an endpoint's effective
+//!   status composed (`status`) and the same with its reason
+//!   ([`snapshot::Snapshot::effective`]), one pure function
 //!   per method, the nested-profile walk ([`routing::choose`]), the
 //!   recorded [`routing::Decision`] and `explain`, which renders it.
 //! - [`dns`]: the answer path: the query reader (`wire`), answering
@@ -103,6 +108,7 @@ pub mod routing;
 pub mod secret;
 pub mod server;
 pub mod sketch;
+pub mod snapshot;
 pub mod stall;
 pub mod state;
 pub mod state_file;

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::routing::EndpointKey;
+use crate::snapshot::EndpointKey;
 
 /// One override of one endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,8 +250,8 @@ pub fn merge(all: &mut Overrides, key: &EndpointKey, mut incoming: Override) -> 
 }
 
 /// What `record` (the winner for an endpoint, if any) asks of it.
-pub fn state(record: Option<&Override>) -> crate::routing::OverrideState {
-    use crate::routing::OverrideState;
+pub fn state(record: Option<&Override>) -> crate::snapshot::OverrideState {
+    use crate::snapshot::OverrideState;
     match record {
         None => OverrideState::None,
         Some(o) if o.disabled => OverrideState::Off {

@@ -8,7 +8,7 @@
 //! flight finish on the table they loaded; the next ones see the new one.
 
 use crate::overrides::Kind;
-use crate::routing::EndpointKey;
+use crate::snapshot::EndpointKey;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,7 +86,7 @@ pub struct Reloader {
     prober_started: std::sync::atomic::AtomicBool,
 }
 
-pub use crate::routing::normalise_profile;
+pub use crate::snapshot::normalise_profile;
 
 impl Reloader {
     /// A reloader for the configuration at `path`, currently described by
@@ -178,7 +178,7 @@ impl Reloader {
 
     /// What a reload (or a dry run) of `table` keeps: its health, runtime
     /// state and the overrides.
-    fn carry(&self, table: &crate::routing::RoutingTable, live: &Live) -> Carry {
+    fn carry(&self, table: &crate::snapshot::Snapshot, live: &Live) -> Carry {
         let overrides = self.shared.overrides_now();
         Carry::from_running(table, &live.probes, overrides, self.shared.geo.load_full())
     }

@@ -10,7 +10,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use crate::geo::GeoDb;
 use crate::metrics::Metrics;
 use crate::net::slots::Slots;
-use crate::routing::RoutingTable;
+use crate::snapshot::Snapshot;
 
 /// Overrides kept in the history.
 pub const HISTORY_KEPT: usize = 50;
@@ -21,7 +21,7 @@ pub const HISTORY_KEPT: usize = 50;
 #[derive(Debug)]
 pub struct Shared {
     /// The routing table: written by start-up and reloads.
-    pub table: ArcSwap<RoutingTable>,
+    pub table: ArcSwap<Snapshot>,
     /// The GeoIP database: written by start-up and the file watcher.
     pub geo: ArcSwapOption<GeoDb>,
     /// Response rate limiting (`None`: off): written by start-up and
@@ -56,7 +56,7 @@ pub struct Shared {
     /// The latest runtime overrides made or received, oldest first (the
     /// last [`HISTORY_KEPT`]): the status page's history; kept in the
     /// state file.
-    pub history: Mutex<VecDeque<(crate::routing::EndpointKey, crate::overrides::Override)>>,
+    pub history: Mutex<VecDeque<(crate::snapshot::EndpointKey, crate::overrides::Override)>>,
     /// The probes of the running configuration: written by start-up and
     /// reloads, read by the cluster task.
     pub probes: ArcSwap<Vec<crate::health::spec::ProbeSpec>>,
@@ -131,7 +131,7 @@ const PROBLEMS_KEPT: usize = 20;
 impl Shared {
     /// Shared state around a freshly loaded configuration.
     pub fn new(
-        table: crate::routing::RoutingTable,
+        table: crate::snapshot::Snapshot,
         geo: Option<std::sync::Arc<GeoDb>>,
         overrides: crate::overrides::Overrides,
         node: String,
@@ -189,7 +189,7 @@ impl Shared {
     /// already there is not added again).
     pub fn record_history(
         &self,
-        key: &crate::routing::EndpointKey,
+        key: &crate::snapshot::EndpointKey,
         record: &crate::overrides::Override,
     ) {
         let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil::ReadError;
 use crate::health::Status;
 use crate::health::spec::ProbeSpec;
-use crate::routing::EndpointKey;
+use crate::snapshot::EndpointKey;
 
 /// Largest state file read (a million overrides fit well within it).
 pub const MAX_SIZE: u64 = 64 << 20;
@@ -85,7 +85,7 @@ fn is_zero(v: &u64) -> bool {
 }
 
 /// The decided statuses of `probes` now.
-pub fn statuses_of(probes: &[ProbeSpec], table: &crate::routing::RoutingTable) -> Vec<SavedStatus> {
+pub fn statuses_of(probes: &[ProbeSpec], table: &crate::snapshot::Snapshot) -> Vec<SavedStatus> {
     let now = crate::clock::now_millis();
     let mut out: Vec<SavedStatus> = probes
         .iter()

@@ -15,7 +15,7 @@ use crate::dns::wire::rcode;
 use crate::health::Status;
 use crate::health::probe::{FailureKind, LocalFault};
 use crate::metrics::RCODES;
-use crate::routing::Health;
+use crate::snapshot::Health;
 use crate::state::Shared;
 
 /// Reads [`Shared`] on each scrape.
@@ -52,7 +52,7 @@ impl prometheus_client::collector::Collector for Collector {
         }
 
         // Per-endpoint series, labelled by profile and endpoint name.
-        let endpoints: Vec<(&str, &crate::routing::Endpoint, &crate::routing::Profile)> = table
+        let endpoints: Vec<(&str, &crate::snapshot::Endpoint, &crate::snapshot::Profile)> = table
             .profiles
             .iter()
             .flat_map(|p| {
@@ -87,7 +87,7 @@ impl prometheus_client::collector::Collector for Collector {
             endpoints
                 .iter()
                 .filter_map(|(p, ep, _)| {
-                    let key = crate::routing::EndpointKey::new(p, &ep.name);
+                    let key = crate::snapshot::EndpointKey::new(p, &ep.name);
                     let o = all.get(&key).filter(|o| o.drain && o.in_force(now))?;
                     let d = super::status::override_view(ep, Some(o), now)?.drain?;
                     Some((*p, &*ep.name, d.drained_at_unix))
@@ -143,7 +143,7 @@ impl prometheus_client::collector::Collector for Collector {
         )?;
         for p in &table.profiles {
             let current = p.serving(&table);
-            for s in crate::routing::Profile::SERVING {
+            for s in crate::snapshot::Profile::SERVING {
                 let labels: Labels = vec![("profile", p.name.as_str()), ("serving", s)];
                 ConstGauge::new(i64::from(s == current)).encode(e.encode_family(&labels)?)?;
             }

@@ -44,8 +44,8 @@ use tracing::{debug, warn};
 use crate::fsutil::shown;
 use crate::net::slots::{Admission, Slots, Touching};
 use crate::reload::{OverrideError, Reloader};
-use crate::routing::Family;
 use crate::routing::explain::{self, ClientView};
+use crate::snapshot::Family;
 use crate::state::Shared;
 
 /// The status page: one self-contained file, no external assets.
@@ -493,7 +493,7 @@ const MAX_FOR: std::time::Duration = std::time::Duration::from_secs(366 * 86_400
 /// and what it would answer then; `None` when another endpoint still
 /// answers (or this one does not now).
 fn last_answerable(
-    table: &crate::routing::RoutingTable,
+    table: &crate::snapshot::Snapshot,
     profile: &str,
     endpoint: &str,
     action: &str,
@@ -512,8 +512,9 @@ fn last_answerable(
     }
     // What routing would answer with it Disabled, for a client no
     // client-aware rule matches: routing says, the guard only renders it.
-    use crate::routing::{Client, Decision, Family, Picks, choose_by};
-    let without = |e: &crate::routing::Endpoint| {
+    use crate::routing::{Client, Decision, Picks, choose_by};
+    use crate::snapshot::Family;
+    let without = |e: &crate::snapshot::Endpoint| {
         if std::ptr::eq(e, target) {
             crate::health::Status::Disabled
         } else {
@@ -619,7 +620,7 @@ async fn set_endpoint(
         Ok(applied) => {
             let table = state.shared.table.load();
             let view = table
-                .endpoint_by_key(&crate::routing::EndpointKey::new(&profile, &endpoint))
+                .endpoint_by_key(&crate::snapshot::EndpointKey::new(&profile, &endpoint))
                 .map(|ep| {
                     status::override_view(ep, Some(&applied.record), crate::clock::now_millis())
                 });

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::routing::{Health, RoutingTable, Target};
+use crate::snapshot::{Health, Snapshot, Target};
 
 /// The whole document.
 #[derive(Serialize)]
@@ -181,7 +181,7 @@ pub struct ProfileDoc {
     /// Answer TTL.
     pub ttl: u32,
     /// What it answers now: `healthy`, `unmonitored`, `unverified`,
-    /// `failing open` or `not answering` (see [`crate::routing::Profile::serving`]).
+    /// `failing open` or `not answering` (see [`crate::snapshot::Profile::serving`]).
     pub serving: &'static str,
     /// Monitored profiles: the worst case, in seconds, from an endpoint
     /// failing to the last cached answer naming it expiring (detection +
@@ -308,7 +308,7 @@ pub struct HistoryDoc {
 /// What the page and the API show of an endpoint's override `record` at
 /// `now_ms`.
 pub fn override_view(
-    ep: &crate::routing::Endpoint,
+    ep: &crate::snapshot::Endpoint,
     record: Option<&crate::overrides::Override>,
     now_ms: u64,
 ) -> Option<OverrideDoc> {
@@ -370,11 +370,11 @@ use crate::clock::rfc3339_millis as ts;
 
 /// Builds the document from a snapshot and the server's problems.
 pub fn build(
-    table: &RoutingTable,
+    table: &Snapshot,
     problems: &[(SystemTime, String)],
     cluster: Option<&crate::state::ClusterSummary>,
     overrides: &crate::overrides::Overrides,
-    history: &[(crate::routing::EndpointKey, crate::overrides::Override)],
+    history: &[(crate::snapshot::EndpointKey, crate::overrides::Override)],
 ) -> StatusDoc {
     let loaded = table.loaded_at.map(ts);
     let now_ms = crate::clock::now_millis();
@@ -429,7 +429,7 @@ pub fn build(
                         }
                         _ => (0, None, Vec::new()),
                     };
-                    let key = crate::routing::EndpointKey::new(p.name.as_str(), &e.name);
+                    let key = crate::snapshot::EndpointKey::new(p.name.as_str(), &e.name);
                     let (served, served_until) = e.runtime.served();
                     EndpointDoc {
                         name: e.name.to_string(),

@@ -136,10 +136,10 @@ struct OverrideSync {
 }
 
 /// One conflict: the endpoint, the loser's version, the winner's.
-type ConflictId = (crate::routing::EndpointKey, (u64, String), (u64, String));
+type ConflictId = (crate::snapshot::EndpointKey, (u64, String), (u64, String));
 
 fn conflict_id(
-    key: &crate::routing::EndpointKey,
+    key: &crate::snapshot::EndpointKey,
     lost: &crate::overrides::Overruled,
     winner: &crate::overrides::Override,
 ) -> ConflictId {
@@ -154,7 +154,7 @@ impl OverrideSync {
     fn report(
         &self,
         shared: &Shared,
-        key: &crate::routing::EndpointKey,
+        key: &crate::snapshot::EndpointKey,
         lost: &crate::overrides::Overruled,
         winner: &crate::overrides::Override,
     ) {
@@ -190,7 +190,7 @@ pub struct Cluster {
 /// A digest of the compiled configuration: zones and records, profiles,
 /// endpoints and probes, not file names, comments or layout. Nodes with
 /// equal digests answer alike.
-pub fn config_digest(table: &crate::routing::RoutingTable, probes: &[ProbeSpec]) -> String {
+pub fn config_digest(table: &crate::snapshot::Snapshot, probes: &[ProbeSpec]) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     // Each zone's content digest: its SOA without the serial (which follows
     // each node's history of the content, `config::serials`, so nodes that
@@ -1009,7 +1009,7 @@ impl Cluster {
     async fn sync_overrides(&self, shared: &Arc<Shared>, sync: &mut OverrideSync) {
         let chitchat = self.handle.chitchat();
         let mut guard = chitchat.lock().await;
-        let mut incoming: Vec<(crate::routing::EndpointKey, crate::overrides::Override)> =
+        let mut incoming: Vec<(crate::snapshot::EndpointKey, crate::overrides::Override)> =
             Vec::new();
         for (id, state) in guard.node_states() {
             if id.node_id.as_ref() == self.node {
@@ -1026,7 +1026,7 @@ impl Cluster {
                 let Ok(record) = serde_json::from_str::<crate::overrides::Override>(v) else {
                     continue;
                 };
-                incoming.push((crate::routing::EndpointKey::new(profile, endpoint), record));
+                incoming.push((crate::snapshot::EndpointKey::new(profile, endpoint), record));
             }
         }
         let mut applied = Vec::new();
@@ -1092,7 +1092,7 @@ impl Cluster {
             if table_changed || !applied.is_empty() {
                 for ep in &table.endpoints {
                     let profile = table.profiles[ep.profile as usize].name.as_str();
-                    let key = crate::routing::EndpointKey::new(profile, &ep.name);
+                    let key = crate::snapshot::EndpointKey::new(profile, &ep.name);
                     ep.runtime.apply(crate::overrides::state(all.get(&key)));
                 }
             }

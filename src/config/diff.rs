@@ -24,16 +24,15 @@ use serde::Serialize;
 
 use super::{ProbeKey, ProbeSpec};
 use crate::geo::{self, Location, Point};
-use crate::routing::{
-    Client, Decision, Endpoint, EndpointKey, Family, Picks, Profile, ProfileId, RegionCode,
-    Routing, RoutingTable, choose,
-};
+use crate::routing::{Client, Decision, Picks, choose};
+use crate::snapshot::EndpointKey;
+use crate::snapshot::{Endpoint, Family, Profile, ProfileId, RegionCode, Routing, Snapshot};
 
 /// One side of the comparison: a compiled table and its probes.
 #[derive(Clone, Copy)]
 pub struct Side<'a> {
     /// The routing table.
-    pub table: &'a RoutingTable,
+    pub table: &'a Snapshot,
     /// The probes compiled with it (which probe decides which endpoint).
     pub probes: &'a [ProbeSpec],
 }
@@ -147,8 +146,8 @@ fn bare(name: &str) -> String {
     name.trim_end_matches('.').to_string()
 }
 
-fn zones(old: &RoutingTable, new: &RoutingTable, out: &mut Vec<NameDiff>, compared: &mut usize) {
-    let by_origin = |t: &RoutingTable| -> BTreeMap<String, bool> {
+fn zones(old: &Snapshot, new: &Snapshot, out: &mut Vec<NameDiff>, compared: &mut usize) {
+    let by_origin = |t: &Snapshot| -> BTreeMap<String, bool> {
         t.zones
             .iter()
             .map(|z| (bare(z.origin.as_str()), z.signer.is_some()))
@@ -187,7 +186,7 @@ fn zones(old: &RoutingTable, new: &RoutingTable, out: &mut Vec<NameDiff>, compar
 /// follows the rest of the content, so it changes with any change).
 type RecordSets = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
-fn record_sets(t: &RoutingTable) -> RecordSets {
+fn record_sets(t: &Snapshot) -> RecordSets {
     let mut all = RecordSets::new();
     for node in &t.nodes {
         for set in node.records.iter().filter(|s| s.rtype != 6) {
@@ -207,10 +206,10 @@ fn record_text(rr: &crate::proto::rr::WireRr) -> String {
     rr.data_text()
 }
 
-fn records(old: &RoutingTable, new: &RoutingTable, out: &mut Vec<NameDiff>, compared: &mut usize) {
+fn records(old: &Snapshot, new: &Snapshot, out: &mut Vec<NameDiff>, compared: &mut usize) {
     let (o, n) = (record_sets(old), record_sets(new));
     // Names of zones that come or go are reported with the zone.
-    let zone_of = |t: &RoutingTable, name: &str| {
+    let zone_of = |t: &Snapshot, name: &str| {
         crate::proto::name::DomainName::parse(name, None)
             .ok()
             .and_then(|d| t.zone_of(&d))
@@ -260,7 +259,7 @@ fn records(old: &RoutingTable, new: &RoutingTable, out: &mut Vec<NameDiff>, comp
 }
 
 fn profiles(old: Side<'_>, new: Side<'_>, out: &mut Vec<NameDiff>, compared: &mut usize) {
-    let by_name = |t: &RoutingTable| -> BTreeMap<String, ProfileId> {
+    let by_name = |t: &Snapshot| -> BTreeMap<String, ProfileId> {
         t.profiles
             .iter()
             .enumerate()
@@ -448,7 +447,7 @@ fn pieces(ranges: &[(bool, u128, u128)]) -> Vec<Spec> {
 /// endpoint chosen (through nested profiles, `outer > inner (address)`);
 /// for weighted and multivalue, which choose at random per query, the
 /// endpoints that can be chosen; or NODATA, NXDOMAIN, SERVFAIL.
-fn answer(t: &RoutingTable, pid: ProfileId, spec: &Spec) -> String {
+fn answer(t: &Snapshot, pid: ProfileId, spec: &Spec) -> String {
     CACHE.with(|c| answer_with(t, pid, spec, &mut c.borrow_mut()))
 }
 
@@ -459,7 +458,7 @@ thread_local! {
     static CACHE: std::cell::RefCell<geo::Cache> = std::cell::RefCell::new(geo::Cache::default());
 }
 
-fn answer_with(t: &RoutingTable, pid: ProfileId, spec: &Spec, cache: &mut geo::Cache) -> String {
+fn answer_with(t: &Snapshot, pid: ProfileId, spec: &Spec, cache: &mut geo::Cache) -> String {
     let mut client = match spec {
         Spec::Everyone => Client::unknown(cache),
         Spec::At(_, loc) => Client::at(*loc, cache),
@@ -477,7 +476,7 @@ fn answer_with(t: &RoutingTable, pid: ProfileId, spec: &Spec, cache: &mut geo::C
 }
 
 /// What routing decides for `client` in `pid`, nested profiles followed.
-fn decision(t: &RoutingTable, pid: ProfileId, client: &mut Client<'_>) -> Decision {
+fn decision(t: &Snapshot, pid: ProfileId, client: &mut Client<'_>) -> Decision {
     let mut rng = fastrand::Rng::with_seed(0x5717_c4ad);
     let mut picks = Picks::default();
     let mut decision = Decision::default();
@@ -496,7 +495,7 @@ fn decision(t: &RoutingTable, pid: ProfileId, client: &mut Client<'_>) -> Decisi
 
 /// The endpoints `pid`'s method chooses among now, for a client no
 /// client-aware rule matches (the pool routing recorded).
-fn pool(t: &RoutingTable, pid: ProfileId) -> Vec<u32> {
+fn pool(t: &Snapshot, pid: ProfileId) -> Vec<u32> {
     CACHE.with(|c| {
         let mut cache = c.borrow_mut();
         let mut client = Client::unknown(&mut cache);
@@ -565,7 +564,7 @@ fn profile_changes(
     if matches!(op.routing, Routing::Weighted { .. })
         && matches!(np.routing, Routing::Weighted { .. })
     {
-        let shares = |t: &RoutingTable, id: ProfileId, p: &Profile| -> HashMap<String, u32> {
+        let shares = |t: &Snapshot, id: ProfileId, p: &Profile| -> HashMap<String, u32> {
             let eps = t.endpoints_of(p);
             let pool = pool(t, id);
             let total: u64 = pool
@@ -911,7 +910,7 @@ mod tests {
     use super::*;
     use crate::config::{self, Carry, Config};
     use crate::health::Status;
-    use crate::routing::Health;
+    use crate::snapshot::Health;
 
     const GEOIP: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use crate::geo::{self, Group, Point, regions};
-use crate::routing::RegionCode;
+use crate::snapshot::RegionCode;
 
 /// Resolves a `location` region name to a point.
 pub fn region_point(name: &str) -> Result<Point, String> {
@@ -188,7 +188,7 @@ pub fn subnet(text: &str) -> Result<(IpAddr, IpAddr), String> {
     Ok((ip, ip))
 }
 
-pub use crate::routing::ip_key;
+pub use crate::snapshot::ip_key;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! Configuration: `switchyard.toml` and `profiles/*.toml`, read strictly,
-//! validated completely, and compiled into one immutable [`RoutingTable`].
+//! validated completely, and compiled into one immutable [`Snapshot`].
 //!
 //! Parse, then compile, then serve: the raw serde structs stay in this
 //! module; everything else sees only the validated table and settings. A
@@ -14,7 +14,7 @@ mod raw;
 pub mod secret;
 pub mod serials;
 
-use crate::routing::EndpointKey;
+use crate::snapshot::EndpointKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub use diag::{ConfigError, ConfigErrors};
 pub use secret::Secret;
 
 use crate::health::HealthCell;
-use crate::routing::RoutingTable;
+use crate::snapshot::Snapshot;
 
 /// Largest server configuration file read (fixed: it is the operator's own
 /// file, not a drop directory; profiles have `profiles.max_file_size`).
@@ -44,7 +44,7 @@ pub struct Config {
     /// Server settings (`[dns]`, `[admin]`, paths).
     pub settings: Settings,
     /// The compiled routing table.
-    pub table: RoutingTable,
+    pub table: Snapshot,
     /// One entry per distinct probe target, for the prober.
     pub probes: Vec<ProbeSpec>,
     /// The GeoIP database, opened and verified, when configured.
@@ -286,7 +286,7 @@ pub struct Carry {
     /// Health cells by probe identity.
     pub cells: std::collections::HashMap<ProbeKey, Arc<HealthCell>>,
     /// Endpoint runtime state by name.
-    pub runtimes: std::collections::HashMap<EndpointKey, Arc<crate::routing::EndpointRuntime>>,
+    pub runtimes: std::collections::HashMap<EndpointKey, Arc<crate::snapshot::EndpointRuntime>>,
     /// The runtime overrides (winning records), applied to the endpoints
     /// they name.
     pub overrides: crate::overrides::Overrides,
@@ -341,7 +341,7 @@ impl Carry {
 
     /// Everything `table` and `probes` hold that a reload should keep.
     pub fn from_running(
-        table: &RoutingTable,
+        table: &Snapshot,
         probes: &[ProbeSpec],
         overrides: crate::overrides::Overrides,
         geo: Option<Arc<crate::geo::GeoDb>>,

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::routing::RoutingTable;
+use crate::snapshot::Snapshot;
 
 /// Largest serials file read.
 const MAX_SIZE: u64 = 1 << 20;
@@ -116,7 +116,7 @@ pub fn read(state_file: &Path) -> Result<History, String> {
 }
 
 /// The history a table holds: each zone's digest and serial.
-pub fn of(table: &RoutingTable) -> History {
+pub fn of(table: &Snapshot) -> History {
     table
         .zones
         .iter()
@@ -128,7 +128,7 @@ pub fn of(table: &RoutingTable) -> History {
 /// file renamed over it), unless the file holds them already. Zones no
 /// longer configured are kept too, so a zone removed and added back
 /// resumes its serial.
-pub fn store(state_file: &Path, table: &RoutingTable) -> Result<(), String> {
+pub fn store(state_file: &Path, table: &Snapshot) -> Result<(), String> {
     let old = read(state_file).unwrap_or_default();
     let mut all = old.clone();
     all.extend(of(table));
@@ -165,7 +165,7 @@ pub fn store(state_file: &Path, table: &RoutingTable) -> Result<(), String> {
 
 /// [`store`], for a server that applied `table`: a failure is logged,
 /// never fatal (a restart then starts from the serials of the content).
-pub fn keep(state_file: &Path, table: &RoutingTable) {
+pub fn keep(state_file: &Path, table: &Snapshot) {
     if let Err(e) = store(state_file, table) {
         tracing::warn!(error = %e, "cannot keep the SOA serials; a restart starts from the serials of the content");
     }
@@ -173,7 +173,7 @@ pub fn keep(state_file: &Path, table: &RoutingTable) {
 
 /// The content digest of zone `zone`, its serial left out (see the module
 /// documentation for what it covers).
-pub fn zone_digest(table: &RoutingTable, zone: crate::routing::ZoneId) -> u64 {
+pub fn zone_digest(table: &Snapshot, zone: crate::snapshot::ZoneId) -> u64 {
     use crate::proto::rr::rtype;
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut put = |bytes: &[u8]| {
@@ -217,12 +217,12 @@ pub fn zone_digest(table: &RoutingTable, zone: crate::routing::ZoneId) -> u64 {
 /// What a profile answers with: its settings and endpoints, nested
 /// profiles followed.
 fn profile_content(
-    table: &RoutingTable,
-    p: crate::routing::ProfileId,
+    table: &Snapshot,
+    p: crate::snapshot::ProfileId,
     depth: usize,
     put: &mut impl FnMut(&[u8]),
 ) {
-    use crate::routing::{Health, Target};
+    use crate::snapshot::{Health, Target};
     let Some(profile) = table.profiles.get(p as usize) else {
         return;
     };

@@ -17,9 +17,8 @@ use crate::dnssec::budget::Who;
 use crate::geo::{self, GeoDb};
 use crate::proto::name::MAX_WIRE_LEN;
 use crate::proto::rr::{Link, TypeBitmap, WireRr, rtype};
-use crate::routing::{
-    self, Client, Family, Lookup, NodeId, Outcome, Picks, RoutingTable, Target, ZoneId,
-};
+use crate::routing::{self, Client, Outcome, Picks};
+use crate::snapshot::{Family, Lookup, NodeId, Snapshot, Target, ZoneId};
 
 /// Our advertised EDNS UDP payload size (DNS flag day 2020).
 pub const EDNS_PAYLOAD: u16 = 1232;
@@ -223,7 +222,7 @@ impl Answerer {
     #[inline]
     pub fn answer(
         &mut self,
-        table: &RoutingTable,
+        table: &Snapshot,
         geo: Option<&GeoDb>,
         pkt: &[u8],
         transport: Transport,
@@ -238,7 +237,7 @@ impl Answerer {
     #[allow(clippy::too_many_arguments)]
     pub fn answer_traced<T: routing::Trace>(
         &mut self,
-        table: &RoutingTable,
+        table: &Snapshot,
         geo: Option<&GeoDb>,
         pkt: &[u8],
         transport: Transport,
@@ -367,7 +366,7 @@ impl Answerer {
     #[allow(clippy::too_many_arguments)]
     fn respond<T: routing::Trace>(
         &mut self,
-        table: &RoutingTable,
+        table: &Snapshot,
         geo: Option<&GeoDb>,
         q: &Query<'_>,
         peer: IpAddr,
@@ -644,7 +643,7 @@ impl Scratch {
     #[allow(clippy::too_many_arguments)]
     fn resolve<'t, T: routing::Trace>(
         &mut self,
-        table: &'t RoutingTable,
+        table: &'t Snapshot,
         client: &mut Client<'_>,
         mut node: NodeId,
         mut at: NameAt<'t>,
@@ -819,13 +818,7 @@ impl Scratch {
 
     /// Additional section: addresses of in-zone NS, MX and SRV targets;
     /// names below a delegation only in a referral (as its glue).
-    fn write_glue(
-        &mut self,
-        table: &RoutingTable,
-        out: &mut Vec<u8>,
-        c: &mut Counts,
-        referral: bool,
-    ) {
+    fn write_glue(&mut self, table: &Snapshot, out: &mut Vec<u8>, c: &mut Counts, referral: bool) {
         for g in 0..self.glue_len {
             let (offset, _, node) = self.glue[g];
             let n = &table.nodes[node as usize];
@@ -857,7 +850,7 @@ impl Scratch {
     /// additional records.
     fn referral(
         &mut self,
-        table: &RoutingTable,
+        table: &Snapshot,
         question: NameAt<'_>,
         cut: NodeId,
         out: &mut Vec<u8>,
@@ -904,7 +897,7 @@ fn nxname() -> TypeBitmap {
 }
 
 /// Where the zone apex sits inside a name written at `at`.
-fn apex_of<'t>(table: &'t RoutingTable, zone: ZoneId, at: NameAt<'t>) -> NameAt<'t> {
+fn apex_of<'t>(table: &'t Snapshot, zone: ZoneId, at: NameAt<'t>) -> NameAt<'t> {
     let origin = table.zones[zone as usize].origin.wire();
     NameAt {
         offset: at.offset + at.wire.len() - origin.len(),
@@ -913,13 +906,7 @@ fn apex_of<'t>(table: &'t RoutingTable, zone: ZoneId, at: NameAt<'t>) -> NameAt<
 }
 
 /// NODATA / NXDOMAIN authority: the zone SOA with the negative TTL.
-fn negative(
-    table: &RoutingTable,
-    out: &mut Vec<u8>,
-    c: &mut Counts,
-    zone: ZoneId,
-    apex: NameAt<'_>,
-) {
+fn negative(table: &Snapshot, out: &mut Vec<u8>, c: &mut Counts, zone: ZoneId, apex: NameAt<'_>) {
     write_owner(out, apex);
     out.extend_from_slice(table.zones[zone as usize].negative_soa.bytes());
     c.ns += 1;
@@ -966,7 +953,7 @@ fn push_opt(
     out: &mut Vec<u8>,
     code: u16,
     client: Edns,
-    table: &RoutingTable,
+    table: &Snapshot,
     scope: u8,
     cookie: Option<&ResponseCookie>,
 ) {
@@ -1041,13 +1028,13 @@ mod tests {
     use hickory_proto::rr::{Name, RData, RecordType};
     use std::net::Ipv4Addr;
 
-    fn table() -> RoutingTable {
+    fn table() -> Snapshot {
         crate::config::load(&crate::fuzzing::example_dir().join("switchyard.toml"))
             .expect("example config")
             .table
     }
 
-    fn ask(table: &RoutingTable, name: &str, t: RecordType) -> (Message, Vec<u8>, Summary) {
+    fn ask(table: &Snapshot, name: &str, t: RecordType) -> (Message, Vec<u8>, Summary) {
         let mut q = Message::query();
         q.metadata.id = 0x5a5a;
         q.add_query(Query::query(Name::from_ascii(name).unwrap(), t));

@@ -11,7 +11,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::answer::{Answerer, Transport};
 use crate::geo::GeoDb;
-use crate::routing::RoutingTable;
+use crate::snapshot::Snapshot;
 
 /// The response, as text.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -35,7 +35,7 @@ pub struct AnswerView {
 /// Builds and answers a query for `name`/`qtype` from `client`, with an ECS
 /// option when `ecs` (`address/prefix`) is given.
 pub fn answer_for(
-    table: &RoutingTable,
+    table: &Snapshot,
     geo: Option<&GeoDb>,
     name: &str,
     qtype: &str,

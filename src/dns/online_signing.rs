@@ -19,7 +19,7 @@ use crate::dnssec::budget::{Refusal, Who};
 use crate::dnssec::cache::SigCache;
 use crate::proto::name::MAX_WIRE_LEN;
 use crate::proto::rr::{TypeBitmap, rtype};
-use crate::routing::RoutingTable;
+use crate::snapshot::Snapshot;
 
 /// Most records of one RRset whose RDATA is sorted for the cache key;
 /// larger sets (only ever static ones) are keyed in written order.
@@ -126,7 +126,7 @@ impl SignScratch {
     #[allow(clippy::too_many_arguments)]
     pub fn sign_section(
         &mut self,
-        table: &RoutingTable,
+        table: &Snapshot,
         out: &mut Vec<u8>,
         from: usize,
         count: u16,

@@ -7,10 +7,9 @@
 
 use std::fmt::Write as _;
 
-use super::{
-    Endpoint, OnAllDown, Outcome, Picks, Profile, ProfileId, Routing, RoutingTable, Target,
-};
+use super::{Outcome, Picks};
 use crate::health::Status;
+use crate::snapshot::{Endpoint, OnAllDown, Profile, ProfileId, Routing, Snapshot, Target};
 
 /// Which endpoints a profile's method drew from, in the order routing tries
 /// them (docs/semantics.md §2).
@@ -182,7 +181,7 @@ impl Decision {
     /// nested profiles, `outer > inner (address)`); for weighted and
     /// multivalue, which choose at random per query, the pool they choose
     /// from; or NODATA, NXDOMAIN, SERVFAIL.
-    pub fn answer_text(&self, table: &RoutingTable) -> String {
+    pub fn answer_text(&self, table: &Snapshot) -> String {
         let mut path = String::new();
         let Some(last) = self.steps.last() else {
             return "NODATA".into();
@@ -227,7 +226,7 @@ impl Decision {
     }
 }
 
-impl RoutingTable {
+impl Snapshot {
     /// What an endpoint answers, in words: its address or host name, or
     /// `profile <name>` for a nested profile.
     pub fn target_text(&self, e: &Endpoint) -> String {

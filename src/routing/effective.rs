@@ -1,21 +1,21 @@
 //! An endpoint's effective status and why: the one place where the
 //! configuration, a runtime override, the probe or quorum verdict, a
 //! `failback = "manual"` hold and nesting are read together with the
-//! reason. [`RoutingTable::status`] is what routing answers with (the hot
-//! path: no reason); [`RoutingTable::effective`] adds the reason and when
+//! reason. [`Snapshot::status`] is what routing answers with (the hot
+//! path: no reason); [`Snapshot::effective`] adds the reason and when
 //! it began, and explain, the status page and notifications render it.
 
 use std::fmt;
 use std::time::SystemTime;
 
-use super::{Endpoint, Health, Profile, RoutingTable};
 use crate::clock::rfc3339_seconds as ts;
 use crate::health::Status;
+use crate::snapshot::{Endpoint, Health, Profile, Snapshot};
 
 /// An endpoint's effective status, when it began and why.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Effective {
-    /// What routing answers with ([`RoutingTable::shown_status`]).
+    /// What routing answers with ([`Snapshot::shown_status`]).
     pub status: Status,
     /// When the current status began, if known.
     pub since: Option<SystemTime>,
@@ -119,7 +119,7 @@ impl fmt::Display for Effective {
     }
 }
 
-impl RoutingTable {
+impl Snapshot {
     /// The effective status of endpoint `e` of profile `p`, when it began
     /// and why.
     pub fn effective(&self, p: &Profile, e: &Endpoint) -> Effective {
@@ -182,18 +182,18 @@ impl RoutingTable {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::super::{OnAllDown, OverrideState};
     use super::*;
+    use crate::snapshot::{OnAllDown, OverrideState};
 
-    fn table(eps: Vec<Endpoint>) -> RoutingTable {
+    fn table(eps: Vec<Endpoint>) -> Snapshot {
         let n = eps.len();
-        let mut t = RoutingTable::default();
+        let mut t = Snapshot::default();
         t.profiles = vec![profile(priority(n), n, OnAllDown::ServeAll)];
         t.endpoints = eps;
         t
     }
 
-    fn of(t: &RoutingTable, i: usize) -> Effective {
+    fn of(t: &Snapshot, i: usize) -> Effective {
         t.effective(&t.profiles[0], &t.endpoints[i])
     }
 

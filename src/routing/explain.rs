@@ -9,13 +9,11 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::{
-    Decision, Endpoint, Family, Lookup, Outcome, ProfileDecision, Routing, RoutingTable, Stage,
-    Target,
-};
+use super::{Decision, Outcome, ProfileDecision, Stage};
 use crate::geo::{self, GeoDb, Point};
 use crate::health::Status;
 use crate::proto::name::DomainName;
+use crate::snapshot::{Endpoint, Family, Lookup, Routing, Snapshot, Target};
 
 /// An endpoint routing did not consider, and why.
 #[derive(Clone, Debug, Serialize)]
@@ -50,7 +48,7 @@ pub struct ClientView {
 /// Explains how `name` (lowercase or not) is answered for `family`:
 /// `decision` is what routing decided while answering it.
 pub fn explain(
-    table: &RoutingTable,
+    table: &Snapshot,
     geo_db: Option<&GeoDb>,
     name: &str,
     family: Family,
@@ -258,7 +256,7 @@ fn locate(
 /// what routing matched and picked, and why the others could not be.
 fn explain_profile(
     x: &mut Explanation,
-    table: &RoutingTable,
+    table: &Snapshot,
     geo_db: Option<&GeoDb>,
     d: &ProfileDecision,
     family: Family,

@@ -5,8 +5,8 @@ use rustc_hash::FxHashMap;
 
 use super::client::Client;
 use super::picks::Candidates;
-use super::table::RegionCode;
 use crate::geo::SUBDIVISIONS;
+use crate::snapshot::RegionCode;
 
 /// The `WORLD` code.
 pub fn world() -> RegionCode {

@@ -10,24 +10,23 @@ mod decision;
 mod effective;
 pub mod explain;
 mod geographic;
-mod key;
 mod multivalue;
 mod performance;
 mod picks;
 mod priority;
+mod status;
 mod sticky;
 mod subnet;
-pub mod table;
 pub mod weighted;
 
 pub use client::Client;
 pub use decision::{Decision, NoTrace, ProfileDecision, Stage, Trace};
 pub use effective::{Effective, Why};
-pub use key::{EndpointKey, normalise_profile};
 pub use picks::{MAX_PICKS, Picks};
-pub use table::*;
+pub use status::{MAX_NESTING, TtlReason};
 
 use crate::health::Status;
+use crate::snapshot::{Endpoint, Family, OnAllDown, Profile, ProfileId, Routing, Snapshot, Target};
 
 /// What the profile answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +44,7 @@ pub enum Outcome {
 /// Decides the answer of `profile` for a query of `family`.
 ///
 /// `eps` are the profile's endpoints and `status` tells each one's status
-/// ([`RoutingTable::status`] in the server; anything in tests).
+/// ([`Snapshot::status`] in the server; anything in tests).
 pub fn route(
     profile: &Profile,
     eps: &[Endpoint],
@@ -259,7 +258,7 @@ pub struct Chosen<'t> {
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn choose<'t, T: Trace>(
-    table: &'t RoutingTable,
+    table: &'t Snapshot,
     top: ProfileId,
     family: Family,
     client: &mut Client<'_>,
@@ -278,7 +277,7 @@ pub fn choose<'t, T: Trace>(
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn choose_by<'t, T: Trace>(
-    table: &'t RoutingTable,
+    table: &'t Snapshot,
     status: impl Fn(&Endpoint) -> Status + Copy,
     top: ProfileId,
     family: Family,
@@ -380,6 +379,7 @@ pub(crate) mod test_support {
     use crate::health::HealthCell;
     use crate::proto::name::DomainName;
     use crate::proto::rr::WireRr;
+    use crate::snapshot::Health;
     use std::sync::Arc;
 
     /// A monitored IPv4 endpoint `10.0.0.<n>` with the given status.
@@ -453,6 +453,7 @@ mod tests {
     use super::test_support::*;
     use super::*;
     use crate::geo;
+    use crate::snapshot::RegionCode;
 
     fn run(p: &Profile, eps: &[Endpoint], family: Family) -> (Outcome, Vec<u32>) {
         let mut rng = fastrand::Rng::with_seed(7);

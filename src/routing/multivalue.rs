@@ -8,7 +8,7 @@
 //! over the profile decides, which is just as uniform.
 
 use super::picks::{MAX_PICKS, Picks};
-use super::table::Endpoint;
+use crate::snapshot::Endpoint;
 
 /// Profiles smaller than this are scanned: cheaper than sampling.
 const SAMPLE_FROM: usize = 32;
@@ -138,7 +138,7 @@ mod tests {
             .collect();
         // A few down: never picked.
         for e in eps.iter_mut().take(100) {
-            e.health = crate::routing::Health::Disabled;
+            e.health = crate::snapshot::Health::Disabled;
         }
         let mut rng = fastrand::Rng::with_seed(5);
         let looks = std::cell::Cell::new(0u32);

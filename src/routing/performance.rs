@@ -2,8 +2,8 @@
 //! great-circle distance; endpoints at the same distance share traffic
 //! evenly; without a client location, list order.
 
-use super::table::Endpoint;
 use crate::geo::Point;
+use crate::snapshot::Endpoint;
 
 /// Picks the nearest usable endpoint to `client` (ties at random), or the
 /// first usable in list order when the client's location is unknown.

@@ -1,6 +1,6 @@
 //! Priority routing: the usable endpoint with the lowest priority number.
 
-use super::table::Endpoint;
+use crate::snapshot::Endpoint;
 
 /// Returns the index of the first usable endpoint in priority `order`.
 pub fn pick(eps: &[Endpoint], order: &[u32], usable: impl Fn(&Endpoint) -> bool) -> Option<u32> {

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use super::client::Client;
 use super::picks::{MAX_PICKS, Picks};
-use super::table::Endpoint;
+use crate::snapshot::Endpoint;
 
 /// The network a client is keyed by: its address (ECS, else the
 /// resolver's) to /24 (IPv4) or /56 (IPv6), or to the ECS source prefix

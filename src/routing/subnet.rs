@@ -3,7 +3,7 @@
 
 use super::client::Client;
 use super::picks::Candidates;
-use super::table::{SubnetRange, ip_key};
+use crate::snapshot::{SubnetRange, ip_key};
 
 /// The matched endpoint (if any), then the fallback; records the scope: the
 /// shortest prefix around the address over which this answer cannot change.

@@ -9,7 +9,7 @@
 //! of the weight is unusable and [`TRIES`] draws in a row miss does one
 //! exact linear pass decide.
 
-use super::table::{Column, Endpoint};
+use crate::snapshot::{Column, Endpoint};
 
 /// Draws before the exact pass: with half the weight usable, all of them
 /// miss one time in 65,536.

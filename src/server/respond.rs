@@ -9,13 +9,13 @@ use crate::dns::answer::{self, Answerer, Summary, Transport};
 use crate::dns::cookie;
 use crate::dns::rrl::{Class, RateLimiter, Verdict};
 use crate::geo::GeoDb;
-use crate::routing::RoutingTable;
+use crate::snapshot::Snapshot;
 use crate::state::Shared;
 
 /// What a receive loop answers with, loaded once per wake-up.
 pub struct Context<'a> {
     /// The routing table snapshot.
-    pub table: &'a RoutingTable,
+    pub table: &'a Snapshot,
     /// The GeoIP database, if any.
     pub geo: Option<&'a GeoDb>,
     /// Response rate limiting; applied to UDP only (a TCP client has
@@ -32,7 +32,7 @@ pub struct Context<'a> {
 /// when nothing changed.
 pub struct Snapshots<'s> {
     shared: &'s Shared,
-    tables: arc_swap::Cache<&'s arc_swap::ArcSwap<RoutingTable>, std::sync::Arc<RoutingTable>>,
+    tables: arc_swap::Cache<&'s arc_swap::ArcSwap<Snapshot>, std::sync::Arc<Snapshot>>,
     geos: arc_swap::Cache<&'s arc_swap::ArcSwapOption<GeoDb>, Option<std::sync::Arc<GeoDb>>>,
     limiters: arc_swap::Cache<
         &'s arc_swap::ArcSwapOption<RateLimiter>,

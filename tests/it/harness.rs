@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use switchyard::app::{Options, Server};
 use switchyard::health::Status;
-use switchyard::routing::Health;
+use switchyard::snapshot::Health;
 use switchyard::state::Shared;
 
 /// How long a client waits for any reply.

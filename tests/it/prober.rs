@@ -535,7 +535,7 @@ fn reload_carries_health_over() {
     let since = |s: &TestServer| {
         let t = s.shared.table.load();
         match &t.endpoints[0].health {
-            switchyard::routing::Health::Monitored(c) => c.details().since,
+            switchyard::snapshot::Health::Monitored(c) => c.details().since,
             _ => unreachable!(),
         }
     };

@@ -9,7 +9,7 @@ impl Loader<'_> {
     /// Marks cuts and the names below them, and rejects what cannot be
     /// there. `defined_at[i]` is where node `i` was first written.
     pub(super) fn delegations(&mut self, defined_at: &[At], sources: &[NodeSources]) {
-        let record_at = |node: usize, rtype: u16, table: &RoutingTable| -> Option<At> {
+        let record_at = |node: usize, rtype: u16, table: &Snapshot| -> Option<At> {
             let set = table.nodes[node]
                 .records
                 .iter()

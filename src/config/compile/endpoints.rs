@@ -2,7 +2,7 @@
 //! profile), weight and priority, and its probe specification.
 
 use super::*;
-use crate::routing::EndpointKey;
+use crate::snapshot::EndpointKey;
 
 impl Loader<'_> {
     /// An endpoint's weight (checked: 1..=1000) and priority (0 when

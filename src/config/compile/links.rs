@@ -2,7 +2,7 @@
 //! profiles, CNAME targets and loops, glue, and the probes' log labels.
 
 use super::*;
-use crate::routing::Lookup;
+use crate::snapshot::Lookup;
 
 impl Loader<'_> {
     /// Points nested endpoints at their child profiles, rejecting unknown
@@ -41,7 +41,7 @@ impl Loader<'_> {
         }
         // Depth of nesting below each profile; a profile on the current path
         // again is a loop.
-        fn depth(t: &RoutingTable, p: usize, path: &mut Vec<usize>) -> Result<usize, Vec<usize>> {
+        fn depth(t: &Snapshot, p: usize, path: &mut Vec<usize>) -> Result<usize, Vec<usize>> {
             if path.contains(&p) {
                 path.push(p);
                 return Err(path.clone());
@@ -175,7 +175,7 @@ impl Loader<'_> {
         // A name that exists links to its node (glue below a delegation
         // too: referrals add its addresses); one that does not, to the
         // wildcard that answers it or to NXDOMAIN in its zone.
-        let link_of = |table: &RoutingTable, rr: &WireRr| -> Link {
+        let link_of = |table: &Snapshot, rr: &WireRr| -> Link {
             let Some(target) = rr.target() else {
                 return Link::None;
             };
@@ -242,7 +242,7 @@ impl Loader<'_> {
             let (Some(p), Some(_)) = (parent, &self.table.zones[z].signer) else {
                 continue;
             };
-            let ttl = |t: &RoutingTable, zone: usize| {
+            let ttl = |t: &Snapshot, zone: usize| {
                 t.nodes[t.zones[zone].apex as usize]
                     .set(rtype::SOA)
                     .and_then(|s| s.rrs.first())
@@ -310,7 +310,7 @@ impl Loader<'_> {
     /// What each name can answer, for signed denials: its static types
     /// and the types its profile's endpoints (nested ones followed) answer.
     fn node_types(&mut self) {
-        fn profile_types(t: &RoutingTable, p: ProfileId, depth: usize, bits: &mut rr::TypeBitmap) {
+        fn profile_types(t: &Snapshot, p: ProfileId, depth: usize, bits: &mut rr::TypeBitmap) {
             let Some(p) = t.profiles.get(p as usize) else {
                 return;
             };
@@ -343,7 +343,7 @@ impl Loader<'_> {
     /// nothing there: every answer through them ends in NXDOMAIN.
     pub(super) fn check_host_targets(&mut self) {
         for Located { value: host, at } in std::mem::take(&mut self.host_targets) {
-            if let crate::routing::Lookup::NxDomain(z) = self.table.lookup(host.wire()) {
+            if let crate::snapshot::Lookup::NxDomain(z) = self.table.lookup(host.wire()) {
                 let zone = self.table.zones[z as usize].origin.clone();
                 let src = &self.sources[at.src];
                 self.diag.warn(
@@ -470,7 +470,7 @@ impl Loader<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use crate::routing::Target;
+    use crate::snapshot::Target;
 
     #[test]
     fn nested_profiles_point_at_their_child_and_loops_are_rejected() {

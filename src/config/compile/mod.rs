@@ -1,4 +1,4 @@
-//! Raw configuration -> validated [`Config`] with a compiled [`RoutingTable`].
+//! Raw configuration -> validated [`Config`] with a compiled [`Snapshot`].
 //!
 //! Every check reports into [`Diagnostics`] and carries on, so one run of
 //! `switchyard check` lists every problem; the table is only returned when
@@ -54,9 +54,9 @@ use crate::health::HealthCell;
 use crate::health::tls::TlsKey;
 use crate::proto::name::DomainName;
 use crate::proto::rr::{self, Link, WireRr, rtype};
-use crate::routing::{
-    Endpoint, EndpointRuntime, Health, Node, NodeId, OnAllDown, Profile, ProfileId, Routing,
-    RoutingTable, RrSet, SubnetRange, Target, Zone, ZoneId,
+use crate::snapshot::{
+    Endpoint, EndpointRuntime, Health, Node, NodeId, OnAllDown, Profile, ProfileId, Routing, RrSet,
+    Snapshot, SubnetRange, Target, Zone, ZoneId,
 };
 
 /// Largest TTL allowed (RFC 2181 §8).
@@ -196,7 +196,7 @@ struct Loader<'c> {
     host_targets: Vec<Located<DomainName>>,
     diag: Diagnostics,
     sources: Vec<Source>,
-    table: RoutingTable,
+    table: Snapshot,
     /// Names defined so far (records and profiles), before nodes exist.
     pending: Vec<Pending>,
     pending_index: FxHashMap<Box<[u8]>, usize>,
@@ -232,7 +232,7 @@ struct MethodKeys {
 
 /// One entry of an endpoint's `regions`.
 struct RegionKey {
-    code: crate::routing::RegionCode,
+    code: crate::snapshot::RegionCode,
     /// As written, in uppercase: for messages.
     text: String,
     at: At,
@@ -272,7 +272,7 @@ pub(super) fn load(path: &Path, carry: &Carry, staged: bool) -> Result<Config, C
         host_targets: Vec::new(),
         diag: Diagnostics::default(),
         sources: Vec::new(),
-        table: RoutingTable::default(),
+        table: Snapshot::default(),
         pending: Vec::new(),
         pending_index: FxHashMap::default(),
         ns_hosts: Vec::new(),

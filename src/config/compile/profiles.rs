@@ -456,14 +456,14 @@ impl Loader<'_> {
             // Unreachable: multivalue endpoints are validated to be addresses.
         }
         for e in &mut self.table.endpoints[first_ep as usize..last_ep as usize] {
-            if matches!(e.health, crate::routing::Health::Monitored(_)) {
+            if matches!(e.health, crate::snapshot::Health::Monitored(_)) {
                 e.hold = hold;
                 // Manual failback new to this endpoint (a reload turned it
                 // on): it holds the recoveries from now on, not one from
                 // before, which automatic failback already answered.
                 if hold.is_some()
                     && let Some(held) = &self.carry.held
-                    && !held.contains(&crate::routing::EndpointKey::new(
+                    && !held.contains(&crate::snapshot::EndpointKey::new(
                         &self.current_profile,
                         &e.name,
                     ))
@@ -621,7 +621,7 @@ impl Loader<'_> {
                 })
             }
             Some(Method::Geographic) => {
-                let mut regions: FxHashMap<crate::routing::RegionCode, u32> = FxHashMap::default();
+                let mut regions: FxHashMap<crate::snapshot::RegionCode, u32> = FxHashMap::default();
                 let mut ok = true;
                 for (i, k) in keys.iter().enumerate() {
                     if k.regions.is_empty() {
@@ -723,7 +723,7 @@ impl Loader<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use crate::routing::Routing;
+    use crate::snapshot::Routing;
 
     #[test]
     fn each_method_compiles_its_own_data() {

@@ -448,7 +448,7 @@ mod tests {
         assert!(text("a@.").unwrap_err().contains("after `@`"));
     }
 
-    use crate::routing::Lookup;
+    use crate::snapshot::Lookup;
 
     #[test]
     fn static_records_become_nodes_with_their_empty_parents() {

@@ -1,0 +1,291 @@
+//! Endpoints as compiled, and the runtime state that outlives a reload.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::{Family, ProfileId};
+use crate::clock::now_millis as now_ms;
+use crate::health::HealthCell;
+use crate::proto::name::DomainName;
+use crate::proto::rr::WireRr;
+
+/// An endpoint of a profile.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// Its name within the profile.
+    pub name: Box<str>,
+    /// The profile it belongs to.
+    pub profile: ProfileId,
+    /// What is answered.
+    pub target: Target,
+    /// Priority routing: lower wins.
+    pub priority: u16,
+    /// Weighted routing: relative share.
+    pub weight: u32,
+    /// Where its status comes from.
+    pub health: Health,
+    /// State that outlives a reload: answer counter, runtime override.
+    pub runtime: Arc<EndpointRuntime>,
+    /// `failback = "manual"` (monitored endpoints): how long a recovery
+    /// from Degraded is held, in seconds (0: until resumed).
+    pub hold: Option<u32>,
+    /// The answer record (A, AAAA or CNAME), with the profile TTL.
+    pub rr: WireRr,
+}
+
+/// What a runtime override record asks of an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverrideState {
+    /// No record.
+    None,
+    /// Out of answers (disable or drain), until then if timed (ms since
+    /// the epoch).
+    Off {
+        /// `--for`: when it ends.
+        until_ms: Option<u64>,
+        /// A drain.
+        drain: bool,
+        /// When it was made (ms since the epoch).
+        at_ms: u64,
+    },
+    /// Enabled (or resumed) at this time (ms since the epoch).
+    On {
+        /// When.
+        at_ms: u64,
+    },
+}
+
+/// Per-endpoint state kept across reloads (matched by profile and endpoint
+/// name): written by the answer path (counter, last answer) and the admin
+/// API (override), read by metrics and routing.
+#[derive(Debug)]
+pub struct EndpointRuntime {
+    /// Times this endpoint was in an answer.
+    pub answers: AtomicU64,
+    /// Out of answers by a runtime override until this time (Unix
+    /// seconds): 0 when not, [`u64::MAX`] until enabled again.
+    off_until: AtomicU64,
+    /// The override is a drain.
+    draining: std::sync::atomic::AtomicBool,
+    /// The latest `enable`/`resume` (ms since the epoch): a hold
+    /// (`failback = "manual"`) that began before it is released.
+    released_ms: AtomicU64,
+    /// When a reload gave it `failback = "manual"` (ms since the epoch; 0:
+    /// since it appeared): recoveries before then are not held.
+    pub(crate) hold_from: AtomicU64,
+    /// When this endpoint was last in an answer (Unix seconds; 0: never
+    /// since it appeared or the state file was written).
+    last_served: AtomicU64,
+    /// When the last answer carrying it leaves resolver caches: the
+    /// latest answer time plus its TTL (Unix seconds).
+    served_until: AtomicU64,
+    /// When the endpoint appeared or its override last changed (ms since
+    /// the epoch): "since" for endpoints without probe history.
+    changed_ms: AtomicU64,
+    /// When the endpoint appeared (ms since the epoch).
+    born_ms: u64,
+}
+
+impl Default for EndpointRuntime {
+    fn default() -> Self {
+        let now = now_ms();
+        EndpointRuntime {
+            answers: Default::default(),
+            off_until: Default::default(),
+            draining: Default::default(),
+            released_ms: Default::default(),
+            hold_from: Default::default(),
+            last_served: Default::default(),
+            served_until: Default::default(),
+            changed_ms: AtomicU64::new(now),
+            born_ms: now,
+        }
+    }
+}
+
+impl EndpointRuntime {
+    /// True while a runtime override keeps it out of answers (a timed one
+    /// ends by itself: only those read the clock).
+    #[inline]
+    pub fn is_disabled(&self) -> bool {
+        match self.off_until.load(Relaxed) {
+            0 => false,
+            u64::MAX => true,
+            until => u64::from(crate::clock::unix_secs_now()) < until,
+        }
+    }
+
+    /// Records a change of its status made at runtime that the override
+    /// state does not show (a resume releasing a hold), for `ttl_degraded`.
+    pub fn touch(&self) {
+        self.changed_ms.store(now_ms(), Relaxed);
+    }
+
+    /// The override in force, as (out until, draining): to tell a change
+    /// from a repeat.
+    pub fn override_now(&self) -> (u64, bool) {
+        (self.off_until.load(Relaxed), self.draining.load(Relaxed))
+    }
+
+    /// True while a drain keeps it out of answers.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Relaxed) && self.is_disabled()
+    }
+
+    /// Makes the runtime state follow the winning override record
+    /// (`crate::overrides::state` of it).
+    pub fn apply(&self, state: OverrideState) {
+        let (until, drain, at) = match state {
+            OverrideState::Off {
+                until_ms,
+                drain,
+                at_ms,
+            } => (
+                until_ms.map_or(u64::MAX, |ms| ms.div_ceil(1000).clamp(1, u64::MAX - 1)),
+                drain,
+                Some(at_ms),
+            ),
+            OverrideState::None | OverrideState::On { .. } => (0, false, None),
+        };
+        if let OverrideState::On { at_ms } = state {
+            self.released_ms.fetch_max(at_ms, Relaxed);
+        }
+        self.draining.store(drain, Relaxed);
+        if self.off_until.swap(until, Relaxed) != until {
+            // When the override was made (also after a restart), never
+            // later than now (a clock ahead elsewhere).
+            let now = now_ms();
+            self.changed_ms
+                .store(at.map_or(now, |a| a.min(now)), Relaxed);
+        }
+    }
+
+    /// When its runtime override last changed or ran out (Unix seconds),
+    /// 0 if it has not since the endpoint appeared.
+    #[inline]
+    pub fn changed_secs(&self) -> u32 {
+        let ms = self.changed_ms.load(Relaxed);
+        let changed = if ms == self.born_ms {
+            0
+        } else {
+            (ms / 1000) as u32
+        };
+        match self.off_until.load(Relaxed) {
+            0 | u64::MAX => changed,
+            until => {
+                let until = until.min(u64::from(u32::MAX)) as u32;
+                if until <= crate::clock::unix_secs_now() {
+                    changed.max(until)
+                } else {
+                    changed
+                }
+            }
+        }
+    }
+
+    /// When the endpoint appeared or its runtime override last changed.
+    pub fn changed_at(&self) -> std::time::SystemTime {
+        crate::clock::from_unix_millis(self.changed_ms.load(Relaxed))
+    }
+
+    /// Holds (`failback = "manual"`) only recoveries from `ms` on: a
+    /// reload turned manual failback on then.
+    pub fn hold_from(&self, ms: u64) {
+        self.hold_from.store(ms, Relaxed);
+    }
+
+    /// The latest `enable` or `resume` (ms since the epoch; 0: none).
+    #[inline]
+    pub fn released_ms(&self) -> u64 {
+        self.released_ms.load(Relaxed)
+    }
+
+    /// Counts one answer carrying it, sent at `now` (Unix seconds) with
+    /// `ttl`: the answer path's only writes, and the second only once a
+    /// second.
+    #[inline]
+    pub fn answered(&self, now: u32, ttl: u32) {
+        self.answers.fetch_add(1, Relaxed);
+        let now = u64::from(now);
+        if self.last_served.load(Relaxed) != now {
+            self.last_served.store(now, Relaxed);
+        }
+        // `now` is the whole second the answer went out in: it may leave a
+        // cache up to a second after `now + ttl`.
+        let until = now + u64::from(ttl) + 1;
+        if self.served_until.load(Relaxed) < until {
+            self.served_until.fetch_max(until, Relaxed);
+        }
+    }
+
+    /// When it was last in an answer and when that answer leaves resolver
+    /// caches (Unix seconds; 0: not since it appeared).
+    pub fn served(&self) -> (u64, u64) {
+        (
+            self.last_served.load(Relaxed),
+            self.served_until.load(Relaxed),
+        )
+    }
+
+    /// Restores what the state file kept of its last answer.
+    pub fn restore_served(&self, last: u64, until: u64) {
+        self.last_served.fetch_max(last, Relaxed);
+        self.served_until.fetch_max(until, Relaxed);
+    }
+}
+
+/// What is answered for an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An A record.
+    V4(Ipv4Addr),
+    /// An AAAA record.
+    V6(Ipv6Addr),
+    /// A CNAME.
+    Host(DomainName),
+    /// The answer of another profile (a nested endpoint).
+    Nested(ProfileId),
+}
+
+impl Target {
+    /// True when the target is an address usable for `family`.
+    #[inline]
+    pub fn matches(&self, family: Family) -> bool {
+        matches!(
+            (self, family),
+            (Target::V4(_), Family::V4 | Family::Any)
+                | (Target::V6(_), Family::V6 | Family::Any)
+                | (Target::Host(_), Family::Any)
+        )
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::V4(ip) => ip.fmt(f),
+            Target::V6(ip) => ip.fmt(f),
+            Target::Host(name) => name.fmt(f),
+            Target::Nested(p) => write!(f, "profile #{p}"),
+        }
+    }
+}
+
+/// Where an endpoint's status comes from.
+#[derive(Debug, Clone)]
+pub enum Health {
+    /// `enabled = false`.
+    Disabled,
+    /// `always_serve = true`, or the profile has no `[monitor]`.
+    Unmonitored,
+    /// Probed; the prober writes the cell.
+    Monitored(Arc<HealthCell>),
+    /// Rolled up from a child profile.
+    Nested {
+        /// The child profile.
+        child: ProfileId,
+        /// `min_child_endpoints`.
+        min: u32,
+    },
+}

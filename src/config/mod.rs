@@ -9,6 +9,7 @@
 mod compile;
 pub mod diag;
 pub mod diff;
+pub mod keys;
 pub(crate) mod methods;
 mod raw;
 pub mod secret;
@@ -178,13 +179,13 @@ impl Default for DnsSettings {
             ],
             ecs: true,
             tcp_idle_timeout: Duration::from_secs(10),
-            max_tcp_connections: 1024,
-            max_tcp_per_client: 64,
-            udp_workers: 0,
+            max_tcp_connections: keys::MAX_TCP_CONNECTIONS.default_int() as usize,
+            max_tcp_per_client: keys::MAX_TCP_PER_CLIENT.default_int() as usize,
+            udp_workers: keys::UDP_WORKERS.default_int() as usize,
             rate_limit: Some(crate::dns::rrl::Config::default()),
             cookies: CookieSettings::default(),
             nsid: None,
-            signature_cache: 65_536,
+            signature_cache: keys::SIGNATURE_CACHE.default_int() as usize,
             signing: crate::dnssec::budget::Config::default(),
         }
     }

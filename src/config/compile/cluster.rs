@@ -2,6 +2,7 @@
 //! (where probes leave from).
 
 use super::*;
+use crate::config::keys;
 use crate::config::{ClusterSettings, ProberSettings};
 use crate::health::quorum::Quorum;
 
@@ -11,267 +12,292 @@ const MIN_KEY_LEN: usize = 16;
 /// Default `phi_threshold`: chitchat's and Cassandra's.
 pub const PHI_THRESHOLD: f64 = 8.0;
 
-/// Default `dead_after`: no false death with both cores of a 2-core VM
-/// saturated by other work for minutes (see the README's cluster figures).
-pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+/// `[cluster]`, checked: every key is read (so one run reports every
+/// problem), and the settings stand only if every one was right.
+pub(super) fn cluster(
+    r: &mut Report,
+    src: usize,
+    raw: &Spanned<crate::config::raw::RawCluster>,
+) -> Option<ClusterSettings> {
+    let c = raw.get_ref();
+    let node = node_name(r, src, c);
+    let (listen, advertise) = addresses(r, src, c);
+    let seeds = seeds(r, src, c);
+    let key = cluster_key(r, src, c);
+    let quorum = match &c.quorum {
+        Some(q) => quorum(r, src, q, "cluster.quorum"),
+        None => Some(Quorum::Majority),
+    };
+    let timing = timing(r, src, c);
+    let timing = timing?;
+    Some(ClusterSettings {
+        node: node?,
+        listen: listen?,
+        advertise: advertise?,
+        seeds: seeds?,
+        key: key?,
+        quorum: quorum?,
+        gossip_interval: timing.gossip_interval,
+        warm_start: timing.warm_start,
+        phi_threshold: timing.phi_threshold,
+        dead_after: timing.dead_after,
+        vote_hold: timing.vote_hold,
+        forget_dead_after: timing.forget_dead_after,
+    })
+}
 
-/// Default `vote_hold`.
-pub const VOTE_HOLD: Duration = Duration::from_secs(10);
+/// `node`, or the host name.
+fn node_name(r: &mut Report, src: usize, c: &crate::config::raw::RawCluster) -> Option<String> {
+    let Some(n) = &c.node else {
+        return Some(default_node_name());
+    };
+    let name = n.get_ref().trim().to_string();
+    if !valid_node_name(&name) {
+        r.err(
+            src,
+            n,
+            "cluster.node",
+            "node names are 1-64 letters, digits, `-`, `_` or `.`",
+        );
+        return None;
+    }
+    Some(name)
+}
 
-impl Loader<'_> {
-    /// `[cluster]`, checked.
-    pub(super) fn cluster(
-        &mut self,
-        src: usize,
-        raw: &Spanned<crate::config::raw::RawCluster>,
-    ) -> Option<ClusterSettings> {
-        let c = raw.get_ref();
-        let errors_before = self.diag.errors.len();
-        let node = match &c.node {
-            Some(n) => {
-                let name = n.get_ref().trim().to_string();
-                if !valid_node_name(&name) {
-                    self.err(
-                        src,
-                        n,
-                        "cluster.node",
-                        "node names are 1-64 letters, digits, `-`, `_` or `.`",
-                    );
-                }
-                name
-            }
-            None => default_node_name(),
-        };
-        let listen = match c.listen.get_ref().parse::<SocketAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                self.err(
+/// `listen` and `advertise` (which defaults to `listen`, when other nodes
+/// can reach that).
+fn addresses(
+    r: &mut Report,
+    src: usize,
+    c: &crate::config::raw::RawCluster,
+) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let listen = match c.listen.get_ref().parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            r.err(
+                src,
+                &c.listen,
+                "cluster.listen",
+                format!(
+                    "`{}` is not an address with a port, e.g. \"192.0.2.53:7946\"",
+                    c.listen.get_ref()
+                ),
+            );
+            None
+        }
+    };
+    let advertise = match &c.advertise {
+        Some(a) => match a.get_ref().parse::<SocketAddr>() {
+            Ok(addr) if !addr.ip().is_unspecified() && addr.port() != 0 => Some(addr),
+            _ => {
+                r.err(
                     src,
-                    &c.listen,
-                    "cluster.listen",
-                    format!(
-                        "`{}` is not an address with a port, e.g. \"192.0.2.53:7946\"",
-                        c.listen.get_ref()
-                    ),
+                    a,
+                    "cluster.advertise",
+                    "give the address and port other nodes reach this one at, e.g. \"192.0.2.53:7946\"",
                 );
                 None
             }
-        };
-        let advertise = match &c.advertise {
-            Some(a) => match a.get_ref().parse::<SocketAddr>() {
-                Ok(addr) if !addr.ip().is_unspecified() && addr.port() != 0 => Some(addr),
-                _ => {
-                    self.err(
-                        src,
-                        a,
-                        "cluster.advertise",
-                        "give the address and port other nodes reach this one at, e.g. \"192.0.2.53:7946\"",
-                    );
-                    None
-                }
-            },
-            None => match listen {
-                Some(l) if l.ip().is_unspecified() || l.port() == 0 => {
-                    self.err(
-                        src,
-                        &c.listen,
-                        "cluster.listen",
-                        "other nodes cannot reach an unspecified address or port 0: set `advertise` to the address and port they should use",
-                    );
-                    None
-                }
-                other => other,
-            },
-        };
-        if let (Some(l), Some(a), Some(raw_a)) = (listen, advertise, &c.advertise)
-            && (l.port() != a.port() || (!l.ip().is_unspecified() && l.ip() != a.ip()))
-        {
-            self.warn(
+        },
+        None => match listen {
+            Some(l) if l.ip().is_unspecified() || l.port() == 0 => {
+                r.err(
+                    src,
+                    &c.listen,
+                    "cluster.listen",
+                    "other nodes cannot reach an unspecified address or port 0: set `advertise` to the address and port they should use",
+                );
+                None
+            }
+            other => other,
+        },
+    };
+    if let (Some(l), Some(a), Some(raw_a)) = (listen, advertise, &c.advertise)
+        && (l.port() != a.port() || (!l.ip().is_unspecified() && l.ip() != a.ip()))
+    {
+        r.warn(
+            src,
+            raw_a,
+            "cluster.advertise",
+            "gossip leaves from `listen`, and other nodes drop packets that do not come from the advertised address: with NAT or a port mapping between nodes they never join",
+        );
+    }
+    (listen, advertise)
+}
+
+/// `seeds`: addresses or host names, with ports.
+fn seeds(r: &mut Report, src: usize, c: &crate::config::raw::RawCluster) -> Option<Vec<String>> {
+    let mut seeds = Some(Vec::new());
+    for (i, s) in c.seeds.iter().enumerate() {
+        let text = s.get_ref().trim();
+        let ok = text.parse::<SocketAddr>().is_ok()
+            || text.rsplit_once(':').is_some_and(|(host, port)| {
+                port.parse::<u16>().is_ok_and(|p| p != 0) && DomainName::parse(host, None).is_ok()
+            });
+        if ok {
+            if let Some(seeds) = &mut seeds {
+                seeds.push(text.to_string());
+            }
+        } else {
+            r.err(
                 src,
-                raw_a,
-                "cluster.advertise",
-                "gossip leaves from `listen`, and other nodes drop packets that do not come from the advertised address: with NAT or a port mapping between nodes they never join",
+                s,
+                &format!("cluster.seeds[{i}]"),
+                format!("`{text}` is not an address or host name with a port, e.g. \"198.51.100.53:7946\""),
+            );
+            seeds = None;
+        }
+    }
+    seeds
+}
+
+/// `key`: long enough, and warned about when its file is readable by
+/// others.
+fn cluster_key(r: &mut Report, src: usize, c: &crate::config::raw::RawCluster) -> Option<Secret> {
+    let key = r.secret(src, &c.key, "cluster.key");
+    if let crate::config::secret::SecretSource::File(p) = c.key.get_ref() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = base_dir(&r.sources[src].path).join(p);
+        if let Ok(m) = std::fs::metadata(&path)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            r.warn(
+                src,
+                &c.key,
+                "cluster.key",
+                format!(
+                    "{} can be read by other users (mode {:o}): `chmod 600` it",
+                    path.display(),
+                    m.permissions().mode() & 0o777
+                ),
             );
         }
-        let mut seeds = Vec::new();
-        for (i, s) in c.seeds.iter().enumerate() {
-            let text = s.get_ref().trim();
-            let ok = text.parse::<SocketAddr>().is_ok()
-                || text.rsplit_once(':').is_some_and(|(host, port)| {
-                    port.parse::<u16>().is_ok_and(|p| p != 0)
-                        && DomainName::parse(host, None).is_ok()
-                });
-            if ok {
-                seeds.push(text.to_string());
-            } else {
-                self.err(
-                    src,
-                    s,
-                    &format!("cluster.seeds[{i}]"),
-                    format!("`{text}` is not an address or host name with a port, e.g. \"198.51.100.53:7946\""),
-                );
-            }
-        }
-        let key = self.secret(src, &c.key, "cluster.key");
-        if let crate::config::secret::SecretSource::File(p) = c.key.get_ref() {
-            use std::os::unix::fs::PermissionsExt;
-            let path = base_dir(&self.sources[src].path).join(p);
-            if let Ok(m) = std::fs::metadata(&path)
-                && m.permissions().mode() & 0o077 != 0
-            {
-                self.warn(
-                    src,
-                    &c.key,
-                    "cluster.key",
-                    format!(
-                        "{} can be read by other users (mode {:o}): `chmod 600` it",
-                        path.display(),
-                        m.permissions().mode() & 0o777
-                    ),
-                );
-            }
-        }
-        if let Some(k) = &key
-            && k.expose().trim().len() < MIN_KEY_LEN
-        {
-            self.err(
+    }
+    match key {
+        Some(k) if k.expose().trim().len() < MIN_KEY_LEN => {
+            r.err(
                 src,
                 &c.key,
                 "cluster.key",
                 format!("the cluster key must be at least {MIN_KEY_LEN} characters; make one with `head -c 32 /dev/urandom | base64 > cluster.key`"),
             );
+            None
         }
-        let quorum = match &c.quorum {
-            Some(q) => self.quorum(src, q, "cluster.quorum")?,
-            None => Quorum::Majority,
-        };
-        let gossip_interval = self.bounded_duration(
-            src,
-            c.gossip_interval.as_ref(),
-            "cluster.gossip_interval",
-            Duration::from_millis(250),
-            Duration::from_millis(50)..=Duration::from_secs(10),
-        );
-        let warm_start = self.bounded_duration(
-            src,
-            c.warm_start.as_ref(),
-            "cluster.warm_start",
-            Duration::from_secs(5),
-            Duration::ZERO..=Duration::from_secs(60),
-        );
-        let phi_threshold = match &c.phi_threshold {
-            Some(p) if (1.0..=100.0).contains(p.get_ref()) => *p.get_ref(),
-            Some(p) => {
-                self.err(
-                    src,
-                    p,
-                    "cluster.phi_threshold",
-                    "must be between 1 and 100 (the default, 8, suspects a node after about 8 mean heartbeat intervals of silence)",
-                );
-                PHI_THRESHOLD
-            }
-            None => PHI_THRESHOLD,
-        };
-        let dead_after = self.bounded_duration(
-            src,
-            c.dead_after.as_ref(),
-            "cluster.dead_after",
-            DEAD_AFTER,
-            Duration::from_millis(500)..=Duration::from_secs(600),
-        );
-        if let Some(d) = &c.dead_after
-            && dead_after < gossip_interval * 4
-        {
-            self.err(
-                src,
-                d,
-                "cluster.dead_after",
-                format!(
-                    "must be at least 4 gossip intervals ({}): a node is heard about once a round",
-                    humantime::format_duration(gossip_interval * 4)
-                ),
-            );
-        }
-        let vote_hold = self.bounded_duration(
-            src,
-            c.vote_hold.as_ref(),
-            "cluster.vote_hold",
-            VOTE_HOLD,
-            Duration::ZERO..=Duration::from_secs(3600),
-        );
-        let forget_dead_after = self.bounded_duration(
-            src,
-            c.forget_dead_after.as_ref(),
-            "cluster.forget_dead_after",
-            Duration::from_secs(3600),
-            Duration::from_secs(10)..=Duration::from_secs(30 * 86_400),
-        );
-        if self.diag.errors.len() > errors_before {
-            return None;
-        }
-        Some(ClusterSettings {
-            node,
-            listen: listen?,
-            advertise: advertise?,
-            seeds,
-            key: key?,
-            quorum,
-            gossip_interval,
-            warm_start,
-            phi_threshold,
-            dead_after,
-            vote_hold,
-            forget_dead_after,
-        })
+        k => k,
     }
+}
 
-    /// A quorum: "any", "majority", "all" or a number of nodes.
-    pub(super) fn quorum(
-        &mut self,
-        src: usize,
-        q: &Spanned<crate::config::raw::RawQuorum>,
-        field: &str,
-    ) -> Option<Quorum> {
-        use crate::config::raw::RawQuorum;
-        match q.get_ref() {
-            RawQuorum::Word(w) => {
-                let parsed = Quorum::parse(w);
-                if parsed.is_none() {
-                    self.err(
-                        src,
-                        q,
-                        field,
-                        format!("`{w}` is not a quorum: use \"any\", \"majority\", \"all\" or a number of nodes"),
-                    );
-                }
-                parsed
-            }
-            RawQuorum::Count(n) if (1..=64).contains(n) => Some(Quorum::Count(*n as u32)),
-            RawQuorum::Count(n) => {
-                self.err(
+/// The cluster's timing: gossip, failure detection, how long the dead
+/// keep their vote and their place in the list.
+struct Timing {
+    gossip_interval: Duration,
+    warm_start: Duration,
+    phi_threshold: f64,
+    dead_after: Duration,
+    vote_hold: Duration,
+    forget_dead_after: Duration,
+}
+
+/// The timing keys, from the key table's ranges and defaults.
+fn timing(r: &mut Report, src: usize, c: &crate::config::raw::RawCluster) -> Option<Timing> {
+    let gossip_interval = r.bounded(
+        src,
+        c.gossip_interval.as_ref(),
+        None,
+        &keys::GOSSIP_INTERVAL,
+    );
+    let warm_start = r.bounded(src, c.warm_start.as_ref(), None, &keys::WARM_START);
+    let phi_threshold = match &c.phi_threshold {
+        Some(p) if (1.0..=100.0).contains(p.get_ref()) => Some(*p.get_ref()),
+        Some(p) => {
+            r.err(
+                src,
+                p,
+                "cluster.phi_threshold",
+                "must be between 1 and 100 (the default, 8, suspects a node after about 8 mean heartbeat intervals of silence)",
+            );
+            None
+        }
+        None => Some(PHI_THRESHOLD),
+    };
+    let mut dead_after = r.bounded(src, c.dead_after.as_ref(), None, &keys::DEAD_AFTER);
+    if let (Some(d), Some(after), Some(gossip)) = (&c.dead_after, dead_after, gossip_interval)
+        && after < gossip * 4
+    {
+        r.err(
+            src,
+            d,
+            "cluster.dead_after",
+            format!(
+                "must be at least 4 gossip intervals ({}): a node is heard about once a round",
+                keys::dur(gossip * 4)
+            ),
+        );
+        dead_after = None;
+    }
+    let vote_hold = r.bounded(src, c.vote_hold.as_ref(), None, &keys::VOTE_HOLD);
+    let forget_dead_after = r.bounded(
+        src,
+        c.forget_dead_after.as_ref(),
+        None,
+        &keys::FORGET_DEAD_AFTER,
+    );
+    Some(Timing {
+        gossip_interval: gossip_interval?,
+        warm_start: warm_start?,
+        phi_threshold: phi_threshold?,
+        dead_after: dead_after?,
+        vote_hold: vote_hold?,
+        forget_dead_after: forget_dead_after?,
+    })
+}
+
+/// A quorum: "any", "majority", "all" or a number of nodes.
+pub(super) fn quorum(
+    r: &mut Report,
+    src: usize,
+    q: &Spanned<crate::config::raw::RawQuorum>,
+    field: &str,
+) -> Option<Quorum> {
+    use crate::config::raw::RawQuorum;
+    match q.get_ref() {
+        RawQuorum::Word(w) => {
+            let parsed = Quorum::parse(w);
+            if parsed.is_none() {
+                r.err(
                     src,
                     q,
                     field,
-                    format!(
-                        "{n} nodes: a quorum is 1 to 64 nodes, or \"any\", \"majority\", \"all\""
-                    ),
+                    format!("`{w}` is not a quorum: use \"any\", \"majority\", \"all\" or a number of nodes"),
                 );
-                None
             }
+            parsed
+        }
+        RawQuorum::Count(n) if (1..=64).contains(n) => Some(Quorum::Count(*n as u32)),
+        RawQuorum::Count(n) => {
+            r.err(
+                src,
+                q,
+                field,
+                format!("{n} nodes: a quorum is 1 to 64 nodes, or \"any\", \"majority\", \"all\""),
+            );
+            None
         }
     }
+}
 
-    /// `[prober]`, checked.
-    pub(super) fn prober(
-        &mut self,
-        src: usize,
-        raw: &crate::config::raw::RawProber,
-    ) -> ProberSettings {
-        let mut p = ProberSettings::default();
-        if let Some(v) = &raw.source_v4 {
-            match v.get_ref().parse::<std::net::Ipv4Addr>() {
-                Ok(a) => p.source_v4 = Some(a),
-                Err(_) => self.err(
+/// `[prober]`, checked.
+pub(super) fn prober(
+    r: &mut Report,
+    src: usize,
+    raw: &crate::config::raw::RawProber,
+) -> Option<ProberSettings> {
+    let source_v4 = match &raw.source_v4 {
+        None => Some(None),
+        Some(v) => match v.get_ref().parse::<std::net::Ipv4Addr>() {
+            Ok(a) => Some(Some(a)),
+            Err(_) => {
+                r.err(
                     src,
                     v,
                     "prober.source_v4",
@@ -279,13 +305,17 @@ impl Loader<'_> {
                         "`{}` is not an IPv4 address (no port), e.g. \"192.0.2.53\"",
                         v.get_ref()
                     ),
-                ),
+                );
+                None
             }
-        }
-        if let Some(v) = &raw.source_v6 {
-            match v.get_ref().parse::<std::net::Ipv6Addr>() {
-                Ok(a) => p.source_v6 = Some(a),
-                Err(_) => self.err(
+        },
+    };
+    let source_v6 = match &raw.source_v6 {
+        None => Some(None),
+        Some(v) => match v.get_ref().parse::<std::net::Ipv6Addr>() {
+            Ok(a) => Some(Some(a)),
+            Err(_) => {
+                r.err(
                     src,
                     v,
                     "prober.source_v6",
@@ -293,40 +323,15 @@ impl Loader<'_> {
                         "`{}` is not an IPv6 address (no port), e.g. \"2001:db8::53\"",
                         v.get_ref()
                     ),
-                ),
-            }
-        }
-        p
-    }
-
-    /// A duration within `range`, or `default` when not given.
-    pub(super) fn bounded_duration(
-        &mut self,
-        src: usize,
-        v: Option<&Spanned<String>>,
-        field: &str,
-        default: Duration,
-        range: std::ops::RangeInclusive<Duration>,
-    ) -> Duration {
-        let Some(v) = v else { return default };
-        match self.duration(src, v, field) {
-            Some(d) if range.contains(&d) => d,
-            Some(_) => {
-                self.err(
-                    src,
-                    v,
-                    field,
-                    format!(
-                        "must be between {} and {}",
-                        humantime::format_duration(*range.start()),
-                        humantime::format_duration(*range.end())
-                    ),
                 );
-                default
+                None
             }
-            None => default,
-        }
-    }
+        },
+    };
+    Some(ProberSettings {
+        source_v4: source_v4?,
+        source_v6: source_v6?,
+    })
 }
 
 fn valid_node_name(n: &str) -> bool {

@@ -152,14 +152,15 @@ impl Loader<'_> {
     /// place is unknown.
     fn located_error(&mut self, at: Option<&At>, msg: String) {
         match at {
-            Some(at) => self.error(at, msg),
+            Some(at) => self.r.error(at, msg),
             None => {
                 let path = self
+                    .r
                     .sources
                     .first()
                     .map(|s| s.path.clone())
                     .unwrap_or_default();
-                self.diag.file_error(&path, msg);
+                self.r.diag.file_error(&path, msg);
             }
         }
     }
@@ -202,7 +203,7 @@ impl Loader<'_> {
             }
         }
         for (path, msg) in problems {
-            self.diag.file_error(&path, msg);
+            self.r.diag.file_error(&path, msg);
         }
     }
 }

@@ -25,12 +25,14 @@ impl Loader<'_> {
     ) -> Option<(Arc<ZoneSigner>, Vec<StaticSet>)> {
         let p = format!("zones[{zi}].dnssec");
         let raw_ref = raw.get_ref();
-        let base = base_dir(&self.sources[src].path);
+        let base = base_dir(&self.r.sources[src].path);
         let validity = match &raw_ref.signature_validity {
             Some(v) => {
-                let d = self.duration(src, v, &format!("{p}.signature_validity"))?;
+                let d = self
+                    .r
+                    .duration(src, v, &format!("{p}.signature_validity"))?;
                 if d < Duration::from_secs(3 * 3600) || d > Duration::from_secs(90 * 86_400) {
-                    self.err(
+                    self.r.err(
                         src,
                         v,
                         &format!("{p}.signature_validity"),
@@ -47,7 +49,7 @@ impl Loader<'_> {
             let path = base.join(file);
             let field = format!("{field}.file");
             if !path.exists() {
-                this.err(
+                this.r.err(
                     src,
                     &r.get_ref().file,
                     &field,
@@ -62,7 +64,7 @@ impl Loader<'_> {
             match ZoneKey::load(&path, origin) {
                 Ok(k) => {
                     if crate::dnssec::key::is_readable_by_others(&path) {
-                        this.warn(
+                        this.r.warn(
                             src,
                             &r.get_ref().file,
                             &field,
@@ -75,7 +77,7 @@ impl Loader<'_> {
                     Some(k)
                 }
                 Err(e) => {
-                    this.err(src, &r.get_ref().file, &field, e);
+                    this.r.err(src, &r.get_ref().file, &field, e);
                     None
                 }
             }
@@ -97,7 +99,7 @@ impl Loader<'_> {
                     k.algorithm().name(),
                     key.algorithm().name()
                 );
-                self.err(
+                self.r.err(
                     src,
                     &r.get_ref().file,
                     &format!("{p}.publish[{i}].file"),
@@ -105,7 +107,7 @@ impl Loader<'_> {
                 );
             }
         }
-        let at = self.at(src, &raw_ref.key, &format!("{p}.key"));
+        let at = self.r.at(src, &raw_ref.key, &format!("{p}.key"));
         let mut dnskey = Vec::new();
         let mut cds = Vec::new();
         for k in std::iter::once(&key).chain(published.iter().map(|(k, _)| k)) {
@@ -114,7 +116,7 @@ impl Loader<'_> {
                 .any(|rr: &WireRr| rr.rdata() == k.dnskey_rdata())
             {
                 let msg = format!("key {} is configured twice for {origin}", k.key_tag());
-                self.error(&at, msg);
+                self.r.error(&at, msg);
                 return None;
             }
             dnskey.push(WireRr::from_rdata(rtype::DNSKEY, ttl, k.dnskey_rdata()).ok()?);

@@ -10,7 +10,7 @@ impl Loader<'_> {
     /// the same for plain and nested endpoints.
     fn rank(&mut self, src: usize, p: &str, e: &RawEndpoint) -> Option<Rank> {
         let weight = match &e.weight {
-            Some(w) => self.int(src, w, &format!("{p}.weight"), 1, 1000)?,
+            Some(w) => self.r.int(src, w, &format!("{p}.weight"), 1, 1000)?,
             None => 1,
         };
         let priority = match &e.priority {
@@ -36,7 +36,7 @@ impl Loader<'_> {
             return self.nested_endpoint(src, p, e, child, profile, method, runtime);
         }
         if let Some(m) = &e.min_child_endpoints {
-            self.err(
+            self.r.err(
                 src,
                 m,
                 &format!("{p}.min_child_endpoints"),
@@ -44,7 +44,7 @@ impl Loader<'_> {
             );
         }
         let Some(t) = &e.target else {
-            self.err(
+            self.r.err(
                 src,
                 &e.name,
                 &format!("{p}.target"),
@@ -65,20 +65,20 @@ impl Loader<'_> {
                 // a mistyped address.
                 Ok(h) if h.is_hostname() && !looks_like_an_address(text) => Target::Host(h),
                 _ => {
-                    self.err(src, t, &field, not_a_target(text));
+                    self.r.err(src, t, &field, not_a_target(text));
                     return None;
                 }
             }
         };
         if let Target::Host(h) = &target {
-            let at = self.at(src, t, &field);
+            let at = self.r.at(src, t, &field);
             self.host_targets.push(Located {
                 value: h.clone(),
                 at,
             });
         }
         if self.current_apex && matches!(target, Target::Host(_)) {
-            self.err(
+            self.r.err(
                 src,
                 t,
                 &field,
@@ -87,7 +87,7 @@ impl Loader<'_> {
             return None;
         }
         if method == Some(Method::Multivalue) && matches!(target, Target::Host(_)) {
-            self.err(
+            self.r.err(
                 src,
                 t,
                 &field,
@@ -102,7 +102,7 @@ impl Loader<'_> {
             Target::Host(h) => match WireRr::cname(ttl, h) {
                 Ok(rr) => rr,
                 Err(err) => {
-                    self.err(src, t, &field, err);
+                    self.r.err(src, t, &field, err);
                     return None;
                 }
             },
@@ -125,7 +125,8 @@ impl Loader<'_> {
                     let is_ip = a_text.parse::<IpAddr>().is_ok();
                     let is_name = DomainName::parse(a_text, None).is_ok_and(|n| n.is_hostname());
                     if !is_ip && !is_name {
-                        self.err(src, a, &format!("{p}.probe.address"), not_a_target(a_text));
+                        self.r
+                            .err(src, a, &format!("{p}.probe.address"), not_a_target(a_text));
                     }
                     (a_text.trim_end_matches('.').to_string(), is_name && !is_ip)
                 }
@@ -143,6 +144,7 @@ impl Loader<'_> {
             };
             let port = match probe.and_then(|pr| pr.port.as_ref()) {
                 Some(v) => self
+                    .r
                     .int(src, v, &format!("{p}.probe.port"), 1, 65535)
                     .unwrap_or(m.port),
                 None => m.port,
@@ -167,7 +169,7 @@ impl Loader<'_> {
                     headers.push((k, v));
                 }
                 if headers.len() > 8 {
-                    self.err(
+                    self.r.err(
                         src,
                         h,
                         &format!("{p}.probe.headers"),
@@ -182,7 +184,7 @@ impl Loader<'_> {
                 && default_host.is_none()
                 && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"))
             {
-                self.warn(
+                self.r.warn(
                     src,
                     t,
                     &field,
@@ -243,7 +245,8 @@ impl Loader<'_> {
             } else {
                 "the endpoint is not probed (disabled or always_serve)"
             };
-            self.warn(src, pr, &format!("{p}.probe"), format!("ignored: {why}"));
+            self.r
+                .warn(src, pr, &format!("{p}.probe"), format!("ignored: {why}"));
         }
         Some(Endpoint {
             name: e.name.get_ref().as_str().into(),
@@ -281,11 +284,11 @@ impl Loader<'_> {
     ) -> Option<Endpoint> {
         let field = format!("{p}.profile");
         if let Some(t) = &e.target {
-            self.err(src, t, &format!("{p}.target"), "a nested endpoint answers with its child profile's choice: remove `target` (or `profile`)");
+            self.r.err(src, t, &format!("{p}.target"), "a nested endpoint answers with its child profile's choice: remove `target` (or `profile`)");
             return None;
         }
         if method == Some(Method::Multivalue) {
-            self.err(
+            self.r.err(
                 src,
                 child,
                 &field,
@@ -296,16 +299,18 @@ impl Loader<'_> {
         let name = match DomainName::parse(child.get_ref(), None) {
             Ok(n) => n,
             Err(msg) => {
-                self.err(src, child, &field, msg);
+                self.r.err(src, child, &field, msg);
                 return None;
             }
         };
         let min = match &e.min_child_endpoints {
-            Some(m) => self.int(src, m, &format!("{p}.min_child_endpoints"), 1, 1000)?,
+            Some(m) => self
+                .r
+                .int(src, m, &format!("{p}.min_child_endpoints"), 1, 1000)?,
             None => 1,
         };
         if let Some(pr) = &e.probe {
-            self.warn(
+            self.r.warn(
                 src,
                 pr,
                 &format!("{p}.probe"),
@@ -314,7 +319,7 @@ impl Loader<'_> {
         }
         let Rank { weight, priority } = self.rank(src, p, e)?;
         let id = self.table.endpoints.len() as u32;
-        let at = self.at(src, child, &field);
+        let at = self.r.at(src, child, &field);
         self.nested.push(NestedRef {
             endpoint: id,
             child: name,

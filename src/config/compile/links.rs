@@ -22,7 +22,7 @@ impl Loader<'_> {
                     let msg = format!(
                         "{name} is this endpoint's own profile: a profile cannot nest itself"
                     );
-                    self.error(at, msg);
+                    self.r.error(at, msg);
                 }
                 Some(c) => {
                     ep.target = Target::Nested(c as u32);
@@ -32,11 +32,11 @@ impl Loader<'_> {
                 }
                 None => {
                     let msg = format!("no profile is named {name}");
-                    self.error(at, msg);
+                    self.r.error(at, msg);
                 }
             }
         }
-        if !self.diag.ok() {
+        if !self.r.diag.ok() {
             return;
         }
         // Depth of nesting below each profile; a profile on the current path
@@ -65,7 +65,7 @@ impl Loader<'_> {
                         .map(|&i| self.table.profiles[i].name.as_str())
                         .collect();
                     let msg = format!("nested profiles form a loop: {}", names.join(" -> "));
-                    self.error(at, msg);
+                    self.r.error(at, msg);
                     return;
                 }
                 Ok(d) if d > crate::routing::MAX_NESTING => {
@@ -73,7 +73,7 @@ impl Loader<'_> {
                         "profiles are nested {d} deep; at most {} levels are allowed",
                         crate::routing::MAX_NESTING
                     );
-                    self.error(at, msg);
+                    self.r.error(at, msg);
                     return;
                 }
                 Ok(_) => {}
@@ -84,11 +84,11 @@ impl Loader<'_> {
     /// Creates nodes (with empty non-terminals), resolves links, and checks
     /// what needs the whole picture: glue, CNAME loops.
     pub(super) fn finish(&mut self) {
-        if !self.diag.ok() {
+        if !self.r.diag.ok() {
             return;
         }
         self.resolve_nested();
-        if !self.diag.ok() {
+        if !self.r.diag.ok() {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
@@ -168,7 +168,7 @@ impl Loader<'_> {
         }
         self.nested_zones();
         self.delegations(&defined_at, &sources);
-        if !self.diag.ok() {
+        if !self.r.diag.ok() {
             return;
         }
         // Links from record data to nodes.
@@ -345,8 +345,8 @@ impl Loader<'_> {
         for Located { value: host, at } in std::mem::take(&mut self.host_targets) {
             if let crate::snapshot::Lookup::NxDomain(z) = self.table.lookup(host.wire()) {
                 let zone = self.table.zones[z as usize].origin.clone();
-                let src = &self.sources[at.src];
-                self.diag.warn(
+                let src = &self.r.sources[at.src];
+                self.r.diag.warn(
                     src,
                     at.span.clone(),
                     &at.field,
@@ -370,7 +370,7 @@ impl Loader<'_> {
                 node.set(rtype::A).is_some() || node.set(rtype::AAAA).is_some()
             });
             if !has_addr {
-                self.error(
+                self.r.error(
                     &at,
                     format!("{host} is inside the zone but has no A or AAAA record: add one to `records` (glue)"),
                 );
@@ -435,10 +435,10 @@ impl Loader<'_> {
                             self.table.nodes[to].name
                         );
                         match at {
-                            Some(at) => self.error(&at, msg),
+                            Some(at) => self.r.error(&at, msg),
                             None => {
                                 let path = self.profile_source(v);
-                                self.diag.file_error(&path, msg);
+                                self.r.diag.file_error(&path, msg);
                             }
                         }
                         return;
@@ -459,6 +459,7 @@ impl Loader<'_> {
         match self.table.nodes[node].profile {
             Some(pid) => self.table.profiles[pid as usize].source.clone(),
             None => self
+                .r
                 .sources
                 .first()
                 .map(|s| s.path.clone())

@@ -27,6 +27,7 @@ mod links;
 mod monitor;
 mod notify;
 mod profiles;
+mod report;
 mod server;
 mod zones;
 
@@ -39,11 +40,11 @@ use std::time::{Duration, SystemTime};
 use rustc_hash::FxHashMap;
 use toml::Spanned;
 
-use super::diag::{self, ConfigErrors, Diagnostics, Source};
+use super::diag::{self, ConfigErrors};
 use super::methods;
 use super::raw::{
     RawDnssec, RawEndpoint, RawKeyRef, RawLocation, RawMonitor, RawProfile, RawRecord, RawServer,
-    RawZone, SizeSpec, StatusSpec,
+    RawZone, StatusSpec,
 };
 use super::secret::{Secret, SecretSource};
 use super::{
@@ -58,6 +59,7 @@ use crate::snapshot::{
     Endpoint, EndpointRuntime, Health, Node, NodeId, OnAllDown, Profile, ProfileId, Routing, RrSet,
     Snapshot, SubnetRange, Target, Zone, ZoneId,
 };
+use report::{Report, base_dir};
 
 /// Largest TTL allowed (RFC 2181 §8).
 const MAX_TTL: i64 = 2_147_483_647;
@@ -194,8 +196,8 @@ struct Loader<'c> {
     nested: Vec<NestedRef>,
     /// Host-name targets of endpoints, checked against our zones at the end.
     host_targets: Vec<Located<DomainName>>,
-    diag: Diagnostics,
-    sources: Vec<Source>,
+    /// Where every problem is reported.
+    r: Report,
     table: Snapshot,
     /// Names defined so far (records and profiles), before nodes exist.
     pending: Vec<Pending>,
@@ -270,8 +272,7 @@ pub(super) fn load(path: &Path, carry: &Carry, staged: bool) -> Result<Config, C
         signing: Default::default(),
         nested: Vec::new(),
         host_targets: Vec::new(),
-        diag: Diagnostics::default(),
-        sources: Vec::new(),
+        r: Report::default(),
         table: Snapshot::default(),
         pending: Vec::new(),
         pending_index: FxHashMap::default(),
@@ -287,15 +288,15 @@ pub(super) fn load(path: &Path, carry: &Carry, staged: bool) -> Result<Config, C
     };
     let settings = l.load_all(path);
     match settings {
-        Some(settings) if l.diag.ok() => Ok(Config {
+        Some(settings) if l.r.diag.ok() => Ok(Config {
             path: path.to_path_buf(),
             settings,
             table: l.table,
             probes: l.probes,
             geo: l.geo,
-            warnings: l.diag.warnings,
+            warnings: l.r.diag.warnings,
         }),
-        _ => Err(ConfigErrors(l.diag.errors)),
+        _ => Err(ConfigErrors(l.r.diag.errors)),
     }
 }
 
@@ -316,225 +317,24 @@ fn cookie_secrets(
     )))
 }
 
-/// `"1MiB"`, `"512 KiB"`, `"2MB"`, `"100"` (bytes) -> bytes.
-fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
-fn base_dir(path: &Path) -> PathBuf {
-    path.parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
 impl Loader<'_> {
-    /// Reads a configuration file of at most `limit` bytes (checked before
-    /// reading: a huge file costs nothing).
-    pub(super) fn read(&mut self, path: &Path, limit: u64, what: &str) -> Option<usize> {
-        match crate::fsutil::read_text(path, limit, what) {
-            Ok(text) => {
-                self.sources.push(Source {
-                    path: path.to_path_buf(),
-                    text,
-                });
-                Some(self.sources.len() - 1)
-            }
-            Err(crate::fsutil::ReadError::NotFound) => {
-                self.diag
-                    .file_error(path, "cannot read configuration: no such file");
-                None
-            }
-            Err(e) => {
-                self.diag
-                    .file_error(path, format!("cannot read configuration: {e}"));
-                None
-            }
-        }
-    }
-
-    pub(super) fn error(&mut self, at: &At, msg: impl Into<String>) {
-        let src = &self.sources[at.src];
-        self.diag.error(src, at.span.clone(), &at.field, msg);
-    }
-
-    pub(super) fn err<T>(
-        &mut self,
-        src: usize,
-        v: &Spanned<T>,
-        field: &str,
-        msg: impl Into<String>,
-    ) {
-        let at = self.at(src, v, field);
-        self.error(&at, msg);
-    }
-
-    pub(super) fn warn<T>(
-        &mut self,
-        src: usize,
-        v: &Spanned<T>,
-        field: &str,
-        msg: impl Into<String>,
-    ) {
-        let source = &self.sources[src];
-        self.diag.warn(source, v.span(), field, msg);
-    }
-
-    pub(super) fn at<T>(&self, src: usize, v: &Spanned<T>, field: &str) -> At {
-        At {
-            src,
-            span: v.span(),
-            field: field.to_string(),
-        }
-    }
-
-    /// Checks an integer against a range, reporting a located error.
-    pub(super) fn int<T: TryFrom<i64>>(
-        &mut self,
-        src: usize,
-        v: &Spanned<i64>,
-        field: &str,
-        lo: i64,
-        hi: i64,
-    ) -> Option<T> {
-        let n = *v.get_ref();
-        if n < lo || n > hi {
-            self.err(src, v, field, format!("{n} is out of range ({lo}..={hi})"));
-            return None;
-        }
-        T::try_from(n).ok()
-    }
-
-    /// A size in bytes within `lo..=hi`: an integer, or `"512KiB"`, `"1MiB"`.
-    pub(super) fn size(
-        &mut self,
-        src: usize,
-        v: &Spanned<SizeSpec>,
-        field: &str,
-        lo: u64,
-        hi: u64,
-    ) -> Option<u64> {
-        let n = match v.get_ref() {
-            SizeSpec::Bytes(n) => u64::try_from(*n).ok(),
-            SizeSpec::Text(t) => parse_size(t),
-        };
-        match n {
-            Some(n) if (lo..=hi).contains(&n) => Some(n),
-            Some(n) => {
-                self.err(
-                    src,
-                    v,
-                    field,
-                    format!(
-                        "{n} bytes is out of range ({}..={})",
-                        crate::fsutil::human_size(lo),
-                        crate::fsutil::human_size(hi)
-                    ),
-                );
-                None
-            }
-            None => {
-                self.err(
-                    src,
-                    v,
-                    field,
-                    "not a size: write bytes, or e.g. \"512KiB\", \"4MiB\"",
-                );
-                None
-            }
-        }
-    }
-
-    pub(super) fn duration(
-        &mut self,
-        src: usize,
-        v: &Spanned<String>,
-        field: &str,
-    ) -> Option<Duration> {
-        match humantime::parse_duration(v.get_ref()) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.err(
-                    src,
-                    v,
-                    field,
-                    format!(
-                        "`{}` is not a duration ({e}); write e.g. \"500ms\", \"10s\", \"1m\"",
-                        v.get_ref()
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    pub(super) fn secret(
-        &mut self,
-        src: usize,
-        v: &Spanned<SecretSource>,
-        field: &str,
-    ) -> Option<Secret> {
-        let base = base_dir(&self.sources[src].path);
-        if let SecretSource::Literal(_) = v.get_ref() {
-            self.warn(
-                src,
-                v,
-                field,
-                "secret written in the file; prefer { env = \"NAME\" } or { file = \"path\" }",
-            );
-        }
-        match v.get_ref().resolve(&base) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                self.err(src, v, field, e);
-                None
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------- server
-
+    /// The whole load: the server file's sections, then zones and their
+    /// records, then every profile, then the links between them.
     pub(super) fn load_all(&mut self, path: &Path) -> Option<Settings> {
-        let src = self.read(
+        let src = self.r.read(
             path,
             super::SERVER_FILE_LIMIT,
             "the fixed limit for the server configuration file",
         )?;
-        let raw: RawServer = diag::parse(&self.sources[src], &mut self.diag)?;
+        let raw: RawServer = diag::parse(&self.r.sources[src], &mut self.r.diag)?;
         let base = base_dir(path);
-        let settings = self.settings(src, &raw, &base);
-        self.prober_settings = settings.prober;
-        self.table.ecs = settings.dns.ecs;
-        self.table.nsid = settings.dns.nsid.as_deref().map(|n| n.as_bytes().into());
-        self.signature_cache_size = settings.dns.signature_cache;
-        self.signing = settings.dns.signing;
-        self.table.cookies = cookie_secrets(&settings.dns.cookies, self.carry.cookies.as_deref());
-        self.table.loaded_at = Some(self.now);
-        self.serial_history = match (&self.carry.serials, &settings.state_file) {
-            (Some(running), _) => running.clone(),
-            (None, Some(state)) => match crate::config::serials::read(state) {
-                Ok(h) => h,
-                Err(e) => {
-                    self.diag.file_warning(
-                        &crate::config::serials::path_for(state),
-                        format!("cannot use the SOA serials kept here ({e}); zones start from the serials of their content"),
-                    );
-                    Default::default()
-                }
-            },
-            (None, None) => Default::default(),
-        };
+        let sections = server::sections(&mut self.r, src, &raw, &base, self.carry);
+        self.serve_with(&sections);
+        if let Some(g) = &sections.geoip {
+            self.geo = g.db.clone();
+        }
+        self.geo_configured = raw.geoip.as_ref().is_some_and(|g| g.database.is_some());
+        self.serial_history = self.serial_history(sections.state_file.as_deref());
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
         // Records after every origin is known, so each lands in its own zone.
         for (z, built) in raw.zones.iter().zip(zones) {
@@ -545,18 +345,55 @@ impl Loader<'_> {
             }
         }
         if raw.zones.is_empty() {
-            self.diag.file_error(
+            self.r.diag.file_error(
                 path,
                 "no [[zones]] configured: Switchyard only answers for its zones",
             );
         }
-        let dir = settings.profiles_dir.clone();
-        let staged = self
-            .staged
-            .then(|| crate::config::staged_dir(&settings.profiles_dir));
-        self.profiles_dir(&dir, staged.as_deref(), settings.profiles_max_file_size);
+        // A profiles directory named in `[profiles]` that is missing is
+        // reported there: its profiles are not read.
+        if let Some(p) = &sections.profiles
+            && let Some(dir) = &p.dir
+        {
+            let staged = self.staged.then(|| crate::config::staged_dir(dir));
+            self.profiles_dir(dir, staged.as_deref(), p.max_file_size);
+        }
         self.finish();
-        Some(settings)
+        sections.settings()
+    }
+
+    /// What the snapshot and the later stages take from the server
+    /// sections; defaults stand in for a wrong section (reported), so the
+    /// zones and profiles are still checked.
+    fn serve_with(&mut self, s: &server::Sections) {
+        let default = DnsSettings::default();
+        let dns = s.dns.as_ref().unwrap_or(&default);
+        self.prober_settings = s.prober.unwrap_or_default();
+        self.table.ecs = dns.ecs;
+        self.table.nsid = dns.nsid.as_deref().map(|n| n.as_bytes().into());
+        self.signature_cache_size = dns.signature_cache;
+        self.signing = dns.signing;
+        self.table.cookies = cookie_secrets(&dns.cookies, self.carry.cookies.as_deref());
+        self.table.loaded_at = Some(self.now);
+    }
+
+    /// Each zone's last digest and serial: the running zones' on a reload,
+    /// else the serials file beside the state file.
+    fn serial_history(&mut self, state_file: Option<&Path>) -> crate::config::serials::History {
+        match (&self.carry.serials, state_file) {
+            (Some(running), _) => running.clone(),
+            (None, Some(state)) => match crate::config::serials::read(state) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.r.diag.file_warning(
+                        &crate::config::serials::path_for(state),
+                        format!("cannot use the SOA serials kept here ({e}); zones start from the serials of their content"),
+                    );
+                    Default::default()
+                }
+            },
+            (None, None) => Default::default(),
+        }
     }
 }
 

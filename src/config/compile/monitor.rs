@@ -13,18 +13,19 @@ impl Loader<'_> {
     ) {
         let path = v.get_ref();
         if protocol == Protocol::Tcp {
-            self.err(src, v, field, "tcp probes have no path");
+            self.r.err(src, v, field, "tcp probes have no path");
         } else if !path.starts_with('/') {
-            self.err(src, v, field, "must start with `/`");
+            self.r.err(src, v, field, "must start with `/`");
         } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            self.err(
+            self.r.err(
                 src,
                 v,
                 field,
                 "must not contain spaces or control characters",
             );
         } else if path.contains("{key}") && !has_key {
-            self.err(src, v, field, "uses {key} but the monitor has no `key`");
+            self.r
+                .err(src, v, field, "uses {key} but the monitor has no `key`");
         }
     }
 
@@ -36,14 +37,14 @@ impl Loader<'_> {
     ) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if h.get_ref().len() > 8 {
-            self.err(src, h, field, "at most 8 headers");
+            self.r.err(src, h, field, "at most 8 headers");
         }
         for (k, v) in h.get_ref() {
             let token = !k.is_empty()
                 && k.bytes()
                     .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c));
             if !token {
-                self.err(
+                self.r.err(
                     src,
                     v,
                     &format!("{field}.{k}"),
@@ -52,7 +53,7 @@ impl Loader<'_> {
                 continue;
             }
             if v.get_ref().chars().any(|c| c.is_control() && c != '\t') {
-                self.err(
+                self.r.err(
                     src,
                     v,
                     &format!("{field}.{k}"),
@@ -71,7 +72,7 @@ impl Loader<'_> {
         m: &Spanned<RawMonitor>,
     ) -> Option<MonitorSettings> {
         let m_ref = m.get_ref();
-        let before = self.diag.errors.len();
+        let before = self.r.diag.errors.len();
         let protocol = match &m_ref.protocol {
             None => Protocol::Http,
             Some(v) => match v.get_ref().as_str() {
@@ -79,7 +80,7 @@ impl Loader<'_> {
                 "https" => Protocol::Https,
                 "tcp" => Protocol::Tcp,
                 other => {
-                    self.err(
+                    self.r.err(
                         src,
                         v,
                         "monitor.protocol",
@@ -95,10 +96,11 @@ impl Loader<'_> {
         };
         let port = match &m_ref.port {
             Some(v) => self
+                .r
                 .int(src, v, "monitor.port", 1, 65535)
                 .unwrap_or(default_port),
             None if protocol == Protocol::Tcp => {
-                self.err(src, m, "monitor.port", "tcp probes need a port");
+                self.r.err(src, m, "monitor.port", "tcp probes need a port");
                 0
             }
             None => default_port,
@@ -106,7 +108,7 @@ impl Loader<'_> {
         let key = m_ref
             .key
             .as_ref()
-            .and_then(|k| self.secret(src, k, "monitor.key"));
+            .and_then(|k| self.r.secret(src, k, "monitor.key"));
         let path = match &m_ref.path {
             Some(v) => {
                 self.check_path(src, v, "monitor.path", protocol, m_ref.key.is_some());
@@ -117,7 +119,7 @@ impl Loader<'_> {
         if let (Some(k), Some(p)) = (&m_ref.key, &m_ref.path)
             && !p.get_ref().contains("{key}")
         {
-            self.warn(
+            self.r.warn(
                 src,
                 k,
                 "monitor.key",
@@ -126,6 +128,7 @@ impl Loader<'_> {
         }
         let interval = match &m_ref.interval {
             Some(v) => self
+                .r
                 .duration(src, v, "monitor.interval")
                 .unwrap_or(Duration::from_secs(30)),
             None => Duration::from_secs(30),
@@ -133,10 +136,12 @@ impl Loader<'_> {
         if interval < Duration::from_millis(100)
             && let Some(v) = &m_ref.interval
         {
-            self.err(src, v, "monitor.interval", "must be at least 100ms");
+            self.r
+                .err(src, v, "monitor.interval", "must be at least 100ms");
         }
         let timeout = match &m_ref.timeout {
             Some(v) => self
+                .r
                 .duration(src, v, "monitor.timeout")
                 .unwrap_or(Duration::from_secs(10)),
             None => (interval / 2).min(Duration::from_secs(10)),
@@ -145,9 +150,9 @@ impl Loader<'_> {
             let at = m_ref
                 .timeout
                 .as_ref()
-                .map(|t| self.at(src, t, "monitor.timeout"))
-                .unwrap_or_else(|| self.at(src, m, "monitor.timeout"));
-            self.error(
+                .map(|t| self.r.at(src, t, "monitor.timeout"))
+                .unwrap_or_else(|| self.r.at(src, m, "monitor.timeout"));
+            self.r.error(
                 &at,
                 format!(
                     "timeout ({}) must be above zero and below interval ({})",
@@ -158,12 +163,14 @@ impl Loader<'_> {
         }
         let tolerated_failures = match &m_ref.tolerated_failures {
             Some(v) => self
+                .r
                 .int(src, v, "monitor.tolerated_failures", 0, 9)
                 .unwrap_or(3),
             None => 3,
         };
         let required_successes = match &m_ref.required_successes {
             Some(v) => self
+                .r
                 .int(src, v, "monitor.required_successes", 1, 10)
                 .unwrap_or(1),
             None => 1,
@@ -171,7 +178,7 @@ impl Loader<'_> {
         let mut expected_status = Vec::new();
         if let Some(list) = &m_ref.expected_status {
             if list.get_ref().is_empty() || list.get_ref().len() > 8 {
-                self.err(
+                self.r.err(
                     src,
                     list,
                     "monitor.expected_status",
@@ -196,7 +203,7 @@ impl Loader<'_> {
                     {
                         expected_status.push(a as u16..=b as u16);
                     }
-                    _ => self.err(
+                    _ => self.r.err(
                         src,
                         s,
                         &field,
@@ -205,7 +212,7 @@ impl Loader<'_> {
                 }
             }
             if protocol == Protocol::Tcp {
-                self.err(
+                self.r.err(
                     src,
                     list,
                     "monitor.expected_status",
@@ -218,18 +225,19 @@ impl Loader<'_> {
         let headers = match &m_ref.headers {
             Some(h) => {
                 if protocol == Protocol::Tcp {
-                    self.err(src, h, "monitor.headers", "tcp probes send no headers");
+                    self.r
+                        .err(src, h, "monitor.headers", "tcp probes send no headers");
                 }
                 self.headers(src, h, "monitor.headers")
             }
             None => Vec::new(),
         };
-        let base = base_dir(&self.sources[src].path);
+        let base = base_dir(&self.r.sources[src].path);
         let file = |this: &mut Self, v: &Option<Spanned<String>>, field: &str| -> Option<PathBuf> {
             let v = v.as_ref()?;
             let path = base.join(v.get_ref());
             if let Err(e) = std::fs::File::open(&path) {
-                this.err(
+                this.r.err(
                     src,
                     v,
                     field,
@@ -244,7 +252,7 @@ impl Loader<'_> {
         if let Some(c) = &m_ref.ca_cert
             && protocol != Protocol::Https
         {
-            self.err(
+            self.r.err(
                 src,
                 c,
                 "monitor.ca_cert",
@@ -253,16 +261,17 @@ impl Loader<'_> {
         }
         match (&m_ref.client_cert, &m_ref.client_key) {
             (Some(c), None) => {
-                self.err(src, c, "monitor.client_key", "client_cert needs client_key")
+                self.r
+                    .err(src, c, "monitor.client_key", "client_cert needs client_key")
             }
-            (None, Some(k)) => self.err(
+            (None, Some(k)) => self.r.err(
                 src,
                 k,
                 "monitor.client_cert",
                 "client_key needs client_cert",
             ),
             (Some(c), Some(_)) if protocol != Protocol::Https => {
-                self.err(
+                self.r.err(
                     src,
                     c,
                     "monitor.client_cert",
@@ -273,7 +282,7 @@ impl Loader<'_> {
         }
         // Build the TLS configuration now, so unreadable, malformed or
         // mismatched certificates and keys are reported by `check`.
-        if protocol == Protocol::Https && self.diag.errors.len() == before {
+        if protocol == Protocol::Https && self.r.diag.errors.len() == before {
             let key = TlsKey {
                 verify: m_ref.tls_verify.unwrap_or(true),
                 ca_cert: ca_cert.clone(),
@@ -286,21 +295,23 @@ impl Loader<'_> {
                     .map(|c| (c, "monitor.client_cert"))
                     .or(m_ref.ca_cert.as_ref().map(|c| (c, "monitor.ca_cert")));
                 match blame {
-                    Some((v, field)) => self.err(src, v, field, e),
-                    None => self.err(src, m, "monitor", e),
+                    Some((v, field)) => self.r.err(src, v, field, e),
+                    None => self.r.err(src, m, "monitor", e),
                 }
             }
         }
         let body_match = m_ref.body_match.as_ref().map(|b| {
             if b.get_ref().is_empty() {
-                self.err(src, b, "monitor.body_match", "must not be empty");
+                self.r
+                    .err(src, b, "monitor.body_match", "must not be empty");
             }
             if protocol == Protocol::Tcp {
-                self.err(src, b, "monitor.body_match", "tcp probes have no body");
+                self.r
+                    .err(src, b, "monitor.body_match", "tcp probes have no body");
             }
             b.get_ref().clone()
         });
-        if self.diag.errors.len() != before {
+        if self.r.diag.errors.len() != before {
             return None;
         }
         Some(MonitorSettings {

@@ -1,212 +1,264 @@
 //! Stage: `[[notify]]`, the webhook targets.
 
 use super::*;
+use crate::config::keys;
 use crate::config::raw::RawNotify;
 use crate::notify::{Format, Kind, TargetConfig};
 
 /// Shortest signing secret: shorter ones are guessable.
 const MIN_SECRET_LEN: usize = 16;
 
-impl Loader<'_> {
-    /// Every `[[notify]]` target, checked.
-    pub(super) fn notify(
-        &mut self,
-        src: usize,
-        raw: &[Spanned<RawNotify>],
-        base: &Path,
-    ) -> Vec<TargetConfig> {
-        let mut out: Vec<TargetConfig> = Vec::new();
-        let mut names: Vec<String> = Vec::new();
-        for (i, t) in raw.iter().enumerate() {
-            let p = format!("notify[{i}]");
-            let r = t.get_ref();
-            let errors_before = self.diag.errors.len();
-            let name = r.name.get_ref().trim().to_string();
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                self.err(
-                    src,
-                    &r.name,
-                    &format!("{p}.name"),
-                    "target names are 1-64 letters, digits, `-` or `_` (they label the metrics)",
-                );
-            } else if names.contains(&name) {
-                self.err(
-                    src,
-                    &r.name,
-                    &format!("{p}.name"),
-                    format!("another [[notify]] target is named `{name}`"),
-                );
-            }
-            names.push(name.clone());
-            let url = self.notify_url(src, &r.url, &format!("{p}.url"), base);
-            let format = match r.format.as_ref().map(|f| (f, f.get_ref().as_str())) {
-                None | Some((_, "json")) => Format::Json,
-                Some((_, "slack")) => Format::Slack,
-                Some((f, other)) => {
-                    self.err(
-                        src,
-                        f,
-                        &format!("{p}.format"),
-                        format!(
-                            "`{}` is not a format: \"json\" or \"slack\"",
-                            crate::fsutil::shown(other)
-                        ),
-                    );
-                    Format::Json
-                }
-            };
-            let secret = r.secret.as_ref().and_then(|s| {
-                let field = format!("{p}.secret");
-                let v = self.secret(src, s, &field)?;
-                if v.expose().len() < MIN_SECRET_LEN {
-                    self.err(
-                        src,
-                        s,
-                        &field,
-                        format!("the signing secret must be at least {MIN_SECRET_LEN} characters; make one with `head -c 32 /dev/urandom | base64`"),
-                    );
-                }
-                Some(v)
-            });
-            let events = r.events.as_ref().map(|list| {
-                let mut kinds = Vec::new();
-                if list.get_ref().is_empty() {
-                    self.err(
-                        src,
-                        list,
-                        &format!("{p}.events"),
-                        "list at least one event, or leave `events` out to send them all",
-                    );
-                }
-                for (j, e) in list.get_ref().iter().enumerate() {
-                    match Kind::parse(e.get_ref()) {
-                        Some(k) if !kinds.contains(&k) => kinds.push(k),
-                        Some(_) => {}
-                        None => {
-                            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-                            self.err(
-                                src,
-                                e,
-                                &format!("{p}.events[{j}]"),
-                                format!(
-                                    "`{}` is not an event; the events are {}",
-                                    crate::fsutil::shown(e.get_ref()),
-                                    names.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                }
-                kinds
-            });
-            let coalesce = self.bounded_duration(
-                src,
-                r.coalesce.as_ref(),
-                &format!("{p}.coalesce"),
-                Duration::from_secs(60),
-                Duration::ZERO..=Duration::from_secs(3600),
-            );
-            let timeout = self.bounded_duration(
-                src,
-                r.timeout.as_ref(),
-                &format!("{p}.timeout"),
-                Duration::from_secs(5),
-                Duration::from_millis(100)..=Duration::from_secs(60),
-            );
-            let retry_for = self.bounded_duration(
-                src,
-                r.retry_for.as_ref(),
-                &format!("{p}.retry_for"),
-                Duration::from_secs(600),
-                Duration::ZERO..=Duration::from_secs(86_400),
-            );
-            let queue = match &r.queue {
-                Some(q) => self
-                    .int::<usize>(src, q, &format!("{p}.queue"), 1, 100_000)
-                    .unwrap_or(256),
-                None => 256,
-            };
-            let ca_cert = r.ca_cert.as_ref().map(|c| {
-                let path = base.join(c.get_ref());
-                if let Err(e) = crate::health::tls::load_certs(&path) {
-                    self.err(src, c, &format!("{p}.ca_cert"), e);
-                }
-                if url
-                    .as_ref()
-                    .is_some_and(|u| !u.expose().starts_with("https://"))
-                {
-                    self.warn(src, c, &format!("{p}.ca_cert"), "only used for https URLs");
-                }
-                path
-            });
-            if self.diag.errors.len() != errors_before {
-                continue;
-            }
-            let Some(url) = url else { continue };
-            out.push(TargetConfig {
-                name,
-                url,
-                format,
-                secret,
-                events,
-                coalesce,
-                timeout,
-                retry_for,
-                queue,
-                ca_cert,
-            });
+/// Every `[[notify]]` target, checked; `None` when one was wrong.
+pub(super) fn notify(
+    r: &mut Report,
+    src: usize,
+    raw: &[Spanned<RawNotify>],
+    base: &Path,
+) -> Option<Vec<TargetConfig>> {
+    let mut out = Some(Vec::new());
+    let mut names: Vec<String> = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        let target = target(
+            r,
+            src,
+            &format!("notify[{i}]"),
+            t.get_ref(),
+            base,
+            &mut names,
+        );
+        match (target, &mut out) {
+            (Some(t), Some(out)) => out.push(t),
+            _ => out = None,
         }
-        out
     }
+    out
+}
 
-    /// A webhook URL: a string, `{ env }` or `{ file }`, always `http://`
-    /// or `https://` with a host. Messages never quote it (chat webhook URLs
-    /// are credentials).
-    fn notify_url(
-        &mut self,
-        src: usize,
-        v: &Spanned<SecretSource>,
-        field: &str,
-        base: &Path,
-    ) -> Option<Secret> {
-        let url = match v.get_ref().resolve(base) {
-            Ok(u) => u,
-            Err(e) => {
-                self.err(src, v, field, e);
-                return None;
-            }
-        };
-        let text = url.expose().trim();
-        let problem = match text.parse::<http::Uri>() {
-            Err(_) => Some("not a URL".to_string()),
-            Ok(u) => match (u.scheme_str(), u.authority()) {
-                (Some("http" | "https"), Some(a)) if a.as_str().contains('@') => Some(
-                    "credentials in the URL are not sent: use a token in the path or query, or `secret` to sign requests".to_string(),
-                ),
-                (Some("http" | "https"), Some(a)) if !a.host().is_empty() => None,
-                (Some("http" | "https"), _) => Some("the URL has no host".to_string()),
-                (Some(other), _) => Some(format!(
-                    "`{}` URLs are not supported: webhooks are http:// or https://",
+/// One target; `names` are the targets' names so far.
+fn target(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    t: &RawNotify,
+    base: &Path,
+    names: &mut Vec<String>,
+) -> Option<TargetConfig> {
+    let name = target_name(r, src, p, t, names);
+    let url = notify_url(r, src, &t.url, &format!("{p}.url"), base);
+    let format = match t.format.as_ref().map(|f| (f, f.get_ref().as_str())) {
+        None | Some((_, "json")) => Some(Format::Json),
+        Some((_, "slack")) => Some(Format::Slack),
+        Some((f, other)) => {
+            r.err(
+                src,
+                f,
+                &format!("{p}.format"),
+                format!(
+                    "`{}` is not a format: \"json\" or \"slack\"",
                     crate::fsutil::shown(other)
-                )),
-                (None, _) => Some(
-                    "not an absolute URL: write e.g. \"https://hooks.example.com/switchyard\""
-                        .to_string(),
                 ),
-            },
-        };
-        match problem {
-            Some(p) => {
-                self.err(src, v, field, p);
-                None
-            }
-            None => Some(Secret::from(text.to_string())),
+            );
+            None
         }
+    };
+    let secret = match &t.secret {
+        None => Some(None),
+        Some(s) => signing_secret(r, src, p, s).map(Some),
+    };
+    let events = match &t.events {
+        None => Some(None),
+        Some(list) => events(r, src, p, list).map(Some),
+    };
+    let coalesce = r.bounded(
+        src,
+        t.coalesce.as_ref(),
+        Some(&format!("{p}.coalesce")),
+        &keys::NOTIFY_COALESCE,
+    );
+    let timeout = r.bounded(
+        src,
+        t.timeout.as_ref(),
+        Some(&format!("{p}.timeout")),
+        &keys::NOTIFY_TIMEOUT,
+    );
+    let retry_for = r.bounded(
+        src,
+        t.retry_for.as_ref(),
+        Some(&format!("{p}.retry_for")),
+        &keys::NOTIFY_RETRY_FOR,
+    );
+    let queue = match &t.queue {
+        Some(q) => r.int::<usize>(src, q, &format!("{p}.queue"), 1, 100_000),
+        None => Some(256),
+    };
+    let ca_cert = match &t.ca_cert {
+        None => Some(None),
+        Some(c) => {
+            let path = base.join(c.get_ref());
+            let loaded = crate::health::tls::load_certs(&path);
+            if let Err(e) = &loaded {
+                r.err(src, c, &format!("{p}.ca_cert"), e.to_string());
+            }
+            if url
+                .as_ref()
+                .is_some_and(|u| !u.expose().starts_with("https://"))
+            {
+                r.warn(src, c, &format!("{p}.ca_cert"), "only used for https URLs");
+            }
+            loaded.ok().map(|_| Some(path))
+        }
+    };
+    Some(TargetConfig {
+        name: name?,
+        url: url?,
+        format: format?,
+        secret: secret?,
+        events: events?,
+        coalesce: coalesce?,
+        timeout: timeout?,
+        retry_for: retry_for?,
+        queue: queue?,
+        ca_cert: ca_cert?,
+    })
+}
+
+/// `name`: a metrics label, unique among the targets.
+fn target_name(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    t: &RawNotify,
+    names: &mut Vec<String>,
+) -> Option<String> {
+    let name = t.name.get_ref().trim().to_string();
+    let problem = if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Some(
+            "target names are 1-64 letters, digits, `-` or `_` (they label the metrics)"
+                .to_string(),
+        )
+    } else if names.contains(&name) {
+        Some(format!("another [[notify]] target is named `{name}`"))
+    } else {
+        None
+    };
+    names.push(name.clone());
+    match problem {
+        Some(msg) => {
+            r.err(src, &t.name, &format!("{p}.name"), msg);
+            None
+        }
+        None => Some(name),
+    }
+}
+
+/// `secret`: long enough not to be guessed.
+fn signing_secret(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    s: &Spanned<SecretSource>,
+) -> Option<Secret> {
+    let field = format!("{p}.secret");
+    let v = r.secret(src, s, &field)?;
+    if v.expose().len() < MIN_SECRET_LEN {
+        r.err(
+            src,
+            s,
+            &field,
+            format!("the signing secret must be at least {MIN_SECRET_LEN} characters; make one with `head -c 32 /dev/urandom | base64`"),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+/// `events`: at least one, each known (repeats are dropped).
+fn events(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    list: &Spanned<Vec<Spanned<String>>>,
+) -> Option<Vec<Kind>> {
+    let mut kinds = Some(Vec::new());
+    if list.get_ref().is_empty() {
+        r.err(
+            src,
+            list,
+            &format!("{p}.events"),
+            "list at least one event, or leave `events` out to send them all",
+        );
+        kinds = None;
+    }
+    for (j, e) in list.get_ref().iter().enumerate() {
+        match (Kind::parse(e.get_ref()), &mut kinds) {
+            (Some(k), Some(kinds)) if !kinds.contains(&k) => kinds.push(k),
+            (Some(_), _) => {}
+            (None, _) => {
+                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+                r.err(
+                    src,
+                    e,
+                    &format!("{p}.events[{j}]"),
+                    format!(
+                        "`{}` is not an event; the events are {}",
+                        crate::fsutil::shown(e.get_ref()),
+                        names.join(", ")
+                    ),
+                );
+                kinds = None;
+            }
+        }
+    }
+    kinds
+}
+
+/// A webhook URL: a string, `{ env }` or `{ file }`, always `http://`
+/// or `https://` with a host. Messages never quote it (chat webhook URLs
+/// are credentials).
+fn notify_url(
+    r: &mut Report,
+    src: usize,
+    v: &Spanned<SecretSource>,
+    field: &str,
+    base: &Path,
+) -> Option<Secret> {
+    let url = match v.get_ref().resolve(base) {
+        Ok(u) => u,
+        Err(e) => {
+            r.err(src, v, field, e);
+            return None;
+        }
+    };
+    let text = url.expose().trim();
+    let problem = match text.parse::<http::Uri>() {
+        Err(_) => Some("not a URL".to_string()),
+        Ok(u) => match (u.scheme_str(), u.authority()) {
+            (Some("http" | "https"), Some(a)) if a.as_str().contains('@') => Some(
+                "credentials in the URL are not sent: use a token in the path or query, or `secret` to sign requests".to_string(),
+            ),
+            (Some("http" | "https"), Some(a)) if !a.host().is_empty() => None,
+            (Some("http" | "https"), _) => Some("the URL has no host".to_string()),
+            (Some(other), _) => Some(format!(
+                "`{}` URLs are not supported: webhooks are http:// or https://",
+                crate::fsutil::shown(other)
+            )),
+            (None, _) => Some(
+                "not an absolute URL: write e.g. \"https://hooks.example.com/switchyard\""
+                    .to_string(),
+            ),
+        },
+    };
+    match problem {
+        Some(p) => {
+            r.err(src, v, field, p);
+            None
+        }
+        None => Some(Secret::from(text.to_string())),
     }
 }
 

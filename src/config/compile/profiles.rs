@@ -19,13 +19,10 @@ impl Loader<'_> {
             Ok(e) => e,
             // A fresh setup has no profiles yet (the README's first
             // configuration names none): an empty directory, said once.
-            // A `profiles.dir` configured by name must exist (an error
-            // there already).
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound
-                    && self.diag.errors.iter().all(|x| x.field != "profiles.dir") =>
-            {
-                self.diag.file_warning(
+            // (A `profiles.dir` named in the file that is missing was
+            // reported with its section, and is not read.)
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.r.diag.file_warning(
                     dir,
                     "the profiles directory does not exist: no profiles are served; \
                      profiles (one *.toml file per name) go there",
@@ -33,11 +30,9 @@ impl Loader<'_> {
                 return;
             }
             Err(e) => {
-                // Already reported when the directory was configured explicitly.
-                if self.diag.errors.iter().all(|x| x.field != "profiles.dir") {
-                    self.diag
-                        .file_error(dir, format!("cannot read profiles directory: {e}"));
-                }
+                self.r
+                    .diag
+                    .file_error(dir, format!("cannot read profiles directory: {e}"));
                 return;
             }
         };
@@ -51,7 +46,7 @@ impl Loader<'_> {
                 }
                 // Nothing staged.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => self.diag.file_error(
+                Err(e) => self.r.diag.file_error(
                     staged,
                     format!("cannot read the staged profiles directory: {e}"),
                 ),
@@ -60,8 +55,8 @@ impl Loader<'_> {
         // By file name, so a staged file keeps its live one's place.
         files.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
         for f in files {
-            if let Some(src) = self.read(&f, limit, "profiles.max_file_size")
-                && let Some(raw) = diag::parse::<RawProfile>(&self.sources[src], &mut self.diag)
+            if let Some(src) = self.r.read(&f, limit, "profiles.max_file_size")
+                && let Some(raw) = diag::parse::<RawProfile>(&self.r.sources[src], &mut self.r.diag)
             {
                 self.profile(src, raw);
             }
@@ -73,7 +68,7 @@ impl Loader<'_> {
         let name = match DomainName::parse(raw.name.get_ref(), None) {
             Ok(n) => n,
             Err(e) => {
-                self.err(src, &raw.name, "name", e);
+                self.r.err(src, &raw.name, "name", e);
                 return None;
             }
         };
@@ -89,7 +84,7 @@ impl Loader<'_> {
             } else {
                 zones.join(", ")
             };
-            self.err(
+            self.r.err(
                 src,
                 &raw.name,
                 "name",
@@ -116,9 +111,9 @@ impl Loader<'_> {
                 None
             };
             if let Some(what) = conflict {
-                let where_ = self.sources[other.at.src].path.display().to_string();
-                let (line, _) = self.sources[other.at.src].line_col(other.at.span.start);
-                self.err(
+                let where_ = self.r.sources[other.at.src].path.display().to_string();
+                let (line, _) = self.r.sources[other.at.src].line_col(other.at.span.start);
+                self.r.err(
                     src,
                     &raw.name,
                     "name",
@@ -139,7 +134,7 @@ impl Loader<'_> {
                 "automatic" => false,
                 "manual" => true,
                 other => {
-                    self.err(
+                    self.r.err(
                         src,
                         v,
                         "failback",
@@ -152,7 +147,7 @@ impl Loader<'_> {
         let after = match &raw.failback_after {
             None => 0,
             Some(v) if !manual => {
-                self.err(
+                self.r.err(
                     src,
                     v,
                     "failback_after",
@@ -161,9 +156,9 @@ impl Loader<'_> {
                 return None;
             }
             Some(v) => {
-                let d = self.duration(src, v, "failback_after")?;
+                let d = self.r.duration(src, v, "failback_after")?;
                 if d.as_secs() == 0 || d.as_secs() > u64::from(u32::MAX) {
-                    self.err(
+                    self.r.err(
                         src,
                         v,
                         "failback_after",
@@ -178,7 +173,7 @@ impl Loader<'_> {
             && raw.monitor.is_none()
             && let Some(v) = &raw.failback
         {
-            self.warn(
+            self.r.warn(
                 src,
                 v,
                 "failback",
@@ -192,7 +187,7 @@ impl Loader<'_> {
         let profile_id = self.table.profiles.len() as ProfileId;
         // Keep checking after the first problem so one run reports them all;
         // the profile is only added when none was found.
-        let errors_before = self.diag.errors.len();
+        let errors_before = self.r.diag.errors.len();
         let named = self.profile_name(src, &raw);
         self.current_apex = named.as_ref().is_some_and(|o| o.apex);
         self.current_profile = named
@@ -203,7 +198,7 @@ impl Loader<'_> {
         let method = Method::parse(raw.routing.get_ref().as_str());
         if method.is_none() {
             let known: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-            self.err(
+            self.r.err(
                 src,
                 &raw.routing,
                 "routing",
@@ -225,16 +220,16 @@ impl Loader<'_> {
                     "`{method}` routing needs a GeoIP database: set [geoip] database in the server configuration (geoip/ ships one)"
                 )
             };
-            self.err(src, &raw.routing, "routing", msg);
+            self.r.err(src, &raw.routing, "routing", msg);
         }
         let ttl = match &raw.ttl {
-            Some(t) => self.int(src, t, "ttl", 0, MAX_TTL).unwrap_or(60),
+            Some(t) => self.r.int(src, t, "ttl", 0, MAX_TTL).unwrap_or(60),
             None => 60,
         };
         let ttl_degraded = match &raw.ttl_degraded {
-            Some(t) => match self.int::<u32>(src, t, "ttl_degraded", 0, MAX_TTL) {
+            Some(t) => match self.r.int::<u32>(src, t, "ttl_degraded", 0, MAX_TTL) {
                 Some(d) if d > ttl => {
-                    self.err(
+                    self.r.err(
                         src,
                         t,
                         "ttl_degraded",
@@ -251,7 +246,7 @@ impl Loader<'_> {
         let sticky = match (&raw.sticky, method) {
             (None, _) => false,
             (Some(v), _) if v.get_ref() != "client-subnet" => {
-                self.err(
+                self.r.err(
                     src,
                     v,
                     "sticky",
@@ -264,7 +259,7 @@ impl Loader<'_> {
             }
             (Some(_), Some(Method::Weighted | Method::Multivalue) | None) => true,
             (Some(v), Some(m)) => {
-                self.err(
+                self.r.err(
                     src,
                     v,
                     "sticky",
@@ -277,10 +272,11 @@ impl Loader<'_> {
         let enabled = raw.enabled.unwrap_or(true);
         let max_answers = match (&raw.max_answers, method) {
             (Some(m), Some(Method::Multivalue)) => {
-                self.int::<u8>(src, m, "max_answers", 1, 10).unwrap_or(1)
+                self.r.int::<u8>(src, m, "max_answers", 1, 10).unwrap_or(1)
             }
             (Some(m), _) => {
-                self.err(src, m, "max_answers", "only used by multivalue routing");
+                self.r
+                    .err(src, m, "max_answers", "only used by multivalue routing");
                 1
             }
             (None, _) => 8,
@@ -288,14 +284,14 @@ impl Loader<'_> {
         let quorum = match &raw.quorum {
             Some(q) => {
                 if raw.monitor.is_none() {
-                    self.warn(
+                    self.r.warn(
                         src,
                         q,
                         "quorum",
                         "ignored: the profile has no [monitor], so nothing is observed",
                     );
                 }
-                self.quorum(src, q, "quorum")
+                super::cluster::quorum(&mut self.r, src, q, "quorum")
             }
             None => None,
         };
@@ -312,7 +308,7 @@ impl Loader<'_> {
             });
 
         if raw.endpoints.is_empty() {
-            return self.err(
+            return self.r.err(
                 src,
                 &raw.name,
                 "endpoints",
@@ -334,7 +330,7 @@ impl Loader<'_> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !name_ok {
-                self.err(
+                self.r.err(
                     src,
                     &ep_raw.name,
                     &format!("{p}.name"),
@@ -344,8 +340,8 @@ impl Loader<'_> {
                 .iter()
                 .find(|n| n.value.eq_ignore_ascii_case(&ep_name))
             {
-                let (line, _) = self.sources[first.at.src].line_col(first.at.span.start);
-                self.err(
+                let (line, _) = self.r.sources[first.at.src].line_col(first.at.span.start);
+                self.r.err(
                     src,
                     &ep_raw.name,
                     &format!("{p}.name"),
@@ -354,26 +350,29 @@ impl Loader<'_> {
             }
             names.push(Located {
                 value: ep_name.clone(),
-                at: self.at(src, &ep_raw.name, &format!("{p}.name")),
+                at: self.r.at(src, &ep_raw.name, &format!("{p}.name")),
             });
             if method == Some(Method::Priority) {
                 match &ep_raw.priority {
                     Some(pv) => {
                         if let Some(prio) =
-                            self.int::<u16>(src, pv, &format!("{p}.priority"), 1, 1000)
+                            self.r
+                                .int::<u16>(src, pv, &format!("{p}.priority"), 1, 1000)
                         {
                             if let Some((_, other)) = priorities.iter().find(|(x, _)| *x == prio) {
                                 let msg = format!(
                                     "duplicate priority {prio} (also used by endpoint `{other}`); priorities must be unique"
                                 );
-                                self.err(src, pv, &format!("{p}.priority"), msg);
+                                self.r.err(src, pv, &format!("{p}.priority"), msg);
                             }
                             priorities.push((prio, ep_name.clone()));
                         }
                     }
-                    None => {
-                        missing_priority.push(self.at(src, &ep_raw.name, &format!("{p}.priority")))
-                    }
+                    None => missing_priority.push(self.r.at(
+                        src,
+                        &ep_raw.name,
+                        &format!("{p}.priority"),
+                    )),
                 }
             }
             keys.push(self.method_keys(src, &p, ep_raw));
@@ -386,7 +385,7 @@ impl Loader<'_> {
         }
         if method == Some(Method::Priority) && !priorities.is_empty() {
             for at in &missing_priority {
-                self.error(
+                self.r.error(
                     at,
                     "priority is required on every endpoint once one endpoint sets it",
                 );
@@ -398,7 +397,7 @@ impl Loader<'_> {
             self.table.endpoints.truncate(first_ep as usize);
             return;
         };
-        if self.diag.errors.len() != errors_before
+        if self.r.diag.errors.len() != errors_before
             || last_ep - first_ep != raw.endpoints.len() as u32
         {
             // Problems are recorded; nothing of this profile is built.
@@ -436,7 +435,7 @@ impl Loader<'_> {
                     Some(i) => OnAllDown::Endpoint(i as u32),
                     None => {
                         let list: Vec<&str> = eps.iter().map(|e| &*e.name).collect();
-                        return self.err(
+                        return self.r.err(
                             src,
                             v,
                             "on_all_down",
@@ -472,11 +471,11 @@ impl Loader<'_> {
                 }
             }
         }
-        let at = self.at(src, &raw.name, "name");
+        let at = self.r.at(src, &raw.name, "name");
         self.table.profiles.push(Profile {
             name: name.clone(),
             node: NodeId::MAX, // set in finish()
-            source: self.sources[src].path.clone(),
+            source: self.r.sources[src].path.clone(),
             routing,
             ttl,
             ttl_degraded,
@@ -510,8 +509,8 @@ impl Loader<'_> {
         };
         let note = |this: &mut Self, span: std::ops::Range<usize>, key: &str, user: Method| {
             if method != user {
-                let source = &this.sources[src];
-                this.diag.warn(
+                let source = &this.r.sources[src];
+                this.r.diag.warn(
                     source,
                     span,
                     &format!("{p}.{key}"),
@@ -540,7 +539,7 @@ impl Loader<'_> {
     /// whatever the method (so a switch of method finds them valid).
     pub(super) fn method_keys(&mut self, src: usize, p: &str, e: &RawEndpoint) -> MethodKeys {
         let mut k = MethodKeys {
-            at: self.at(src, &e.name, &format!("{p}.name")),
+            at: self.r.at(src, &e.name, &format!("{p}.name")),
             ..MethodKeys::default()
         };
         if let Some(loc) = &e.location {
@@ -552,7 +551,7 @@ impl Loader<'_> {
             };
             match point {
                 Ok(pt) => k.point = Some(pt),
-                Err(msg) => self.err(src, loc, &field, msg),
+                Err(msg) => self.r.err(src, loc, &field, msg),
             }
         }
         if let Some(list) = &e.regions {
@@ -563,9 +562,9 @@ impl Loader<'_> {
                     Ok((code, _)) => k.regions.push(RegionKey {
                         code,
                         text: r.get_ref().to_ascii_uppercase(),
-                        at: self.at(src, r, &field),
+                        at: self.r.at(src, r, &field),
                     }),
-                    Err(msg) => self.err(src, r, &field, msg),
+                    Err(msg) => self.r.err(src, r, &field, msg),
                 }
             }
         }
@@ -580,10 +579,10 @@ impl Loader<'_> {
                             lo,
                             hi,
                             text: sn.get_ref().trim().to_string(),
-                            at: self.at(src, sn, &field),
+                            at: self.r.at(src, sn, &field),
                         });
                     }
-                    Err(msg) => self.err(src, sn, &field, msg),
+                    Err(msg) => self.r.err(src, sn, &field, msg),
                 }
             }
         }
@@ -612,7 +611,7 @@ impl Loader<'_> {
                                 field: k.at.field.replace(".name", ".location"),
                                 ..k.at.clone()
                             };
-                            self.error(&at, "performance routing needs a `location` on every endpoint: a cloud region name or { lat, lon }");
+                            self.r.error(&at, "performance routing needs a `location` on every endpoint: a cloud region name or { lat, lon }");
                         }
                     }
                 }
@@ -626,7 +625,7 @@ impl Loader<'_> {
                 for (i, k) in keys.iter().enumerate() {
                     if k.regions.is_empty() {
                         if !k.regions_given
-                            || !self.diag.errors.iter().any(|e| {
+                            || !self.r.diag.errors.iter().any(|e| {
                                 e.field
                                     .starts_with(&k.at.field.replace(".name", ".regions"))
                             })
@@ -635,7 +634,7 @@ impl Loader<'_> {
                                 field: k.at.field.replace(".name", ".regions"),
                                 ..k.at.clone()
                             };
-                            self.error(&at, "geographic routing needs `regions` on every endpoint (WORLD, GEO-xx, countries, subdivisions)");
+                            self.r.error(&at, "geographic routing needs `regions` on every endpoint (WORLD, GEO-xx, countries, subdivisions)");
                         }
                         ok = false;
                     }
@@ -646,7 +645,7 @@ impl Loader<'_> {
                                     "`{text}` is already served by endpoint `{}`; a region code maps to one endpoint per profile",
                                     name_of(other as usize)
                                 );
-                                self.error(at, msg);
+                                self.r.error(at, msg);
                                 ok = false;
                             }
                             Some(_) => {}
@@ -670,7 +669,7 @@ impl Loader<'_> {
                                 field: k.at.field.replace(".name", ".subnets"),
                                 ..k.at.clone()
                             };
-                            self.error(&at, format!(
+                            self.r.error(&at, format!(
                                 "endpoint `{}` is already the fallback (the one without subnets); give this one subnets",
                                 name_of(f as usize)
                             ));
@@ -696,7 +695,7 @@ impl Loader<'_> {
                                 p.text,
                                 name_of(p_endpoint as usize)
                             );
-                            self.error(&r.at, msg);
+                            self.r.error(&r.at, msg);
                             ok = false;
                         }
                         last.hi = last.hi.max(r.hi);

@@ -12,12 +12,12 @@ impl Loader<'_> {
         let origin = match DomainName::parse(z.origin.get_ref(), None) {
             Ok(o) => o,
             Err(e) => {
-                self.err(src, &z.origin, &format!("{p}.origin"), e);
+                self.r.err(src, &z.origin, &format!("{p}.origin"), e);
                 return None;
             }
         };
         if self.table.zones.iter().any(|other| other.origin == origin) {
-            self.err(
+            self.r.err(
                 src,
                 &z.origin,
                 &format!("{p}.origin"),
@@ -27,6 +27,7 @@ impl Loader<'_> {
         }
         let ttl = match &z.ttl {
             Some(t) => self
+                .r
                 .int(src, t, &format!("{p}.ttl"), 0, MAX_TTL)
                 .unwrap_or(3600),
             None => 3600,
@@ -36,7 +37,7 @@ impl Loader<'_> {
         let mut ns_rrs = Vec::new();
         let mut ns_ats = Vec::new();
         if z.ns.get_ref().is_empty() {
-            self.err(
+            self.r.err(
                 src,
                 &z.ns,
                 &format!("{p}.ns"),
@@ -49,7 +50,7 @@ impl Loader<'_> {
                 Ok(host) if host.is_hostname() => match WireRr::ns(ttl, &host) {
                     Ok(rr) => {
                         ns_rrs.push(rr);
-                        let at = self.at(src, ns, &field);
+                        let at = self.r.at(src, ns, &field);
                         ns_ats.push(at.clone());
                         self.ns_hosts.push(NsHost {
                             zone: zi as ZoneId,
@@ -57,15 +58,15 @@ impl Loader<'_> {
                             at,
                         });
                     }
-                    Err(e) => self.err(src, ns, &field, e),
+                    Err(e) => self.r.err(src, ns, &field, e),
                 },
-                Ok(_) => self.err(
+                Ok(_) => self.r.err(
                     src,
                     ns,
                     &field,
                     format!("`{}` is not a host name", ns.get_ref()),
                 ),
-                Err(e) => self.err(src, ns, &field, e),
+                Err(e) => self.r.err(src, ns, &field, e),
             }
         }
 
@@ -85,7 +86,7 @@ impl Loader<'_> {
                     match parsed {
                         Ok(n) => Some(n),
                         Err(e) => {
-                            this.err(src, v, field, e);
+                            this.r.err(src, v, field, e);
                             None
                         }
                     }
@@ -116,6 +117,7 @@ impl Loader<'_> {
          -> u32 {
             match v {
                 Some(v) => this
+                    .r
                     .int(src, v, &format!("{p}.soa.{field}"), lo, hi)
                     .unwrap_or(default),
                 None => default,
@@ -170,7 +172,7 @@ impl Loader<'_> {
                 (s.mname.is_some() && mname.is_none()) || (s.rname.is_some() && rname.is_none())
             });
             if !ns_rrs.is_empty() && !reported {
-                self.err(
+                self.r.err(
                     src,
                     &z.origin,
                     &format!("{p}.soa"),
@@ -183,13 +185,13 @@ impl Loader<'_> {
         {
             Ok(rr) => rr,
             Err(e) => {
-                self.err(src, &z.origin, &format!("{p}.soa"), e);
+                self.r.err(src, &z.origin, &format!("{p}.soa"), e);
                 return None;
             }
         };
         let negative_soa = soa_rr.with_ttl(ttl.min(minimum));
 
-        let zone_at = self.at(src, &z.origin, &format!("{p}.origin"));
+        let zone_at = self.r.at(src, &z.origin, &format!("{p}.origin"));
         let (signer, key_sets) = match &z.dnssec {
             Some(d) => match self.zone_dnssec(src, zi, &origin, ttl, d) {
                 Some((signer, sets)) => (Some(signer), sets),
@@ -241,10 +243,10 @@ impl Loader<'_> {
         let r = r.get_ref();
         let name = match DomainName::parse(r.name.get_ref(), Some(origin)) {
             Ok(n) => n,
-            Err(e) => return self.err(src, &r.name, &format!("{p}.name"), e),
+            Err(e) => return self.r.err(src, &r.name, &format!("{p}.name"), e),
         };
         if !name.is_within(origin) {
-            return self.err(
+            return self.r.err(
                 src,
                 &r.name,
                 &format!("{p}.name"),
@@ -256,7 +258,7 @@ impl Loader<'_> {
             let other = owner_zone
                 .map(|z| self.table.zones[z as usize].origin.to_string())
                 .unwrap_or_default();
-            return self.err(
+            return self.r.err(
                 src,
                 &r.name,
                 &format!("{p}.name"),
@@ -265,7 +267,7 @@ impl Loader<'_> {
         }
         let t = r.rtype.get_ref().to_ascii_uppercase();
         if t == "NS" && name == *origin {
-            return self.err(
+            return self.r.err(
                 src,
                 &r.rtype,
                 &format!("{p}.type"),
@@ -273,7 +275,7 @@ impl Loader<'_> {
             );
         }
         if matches!(t.as_str(), "NS" | "DS") && name.wire().starts_with(b"\x01*") {
-            return self.err(
+            return self.r.err(
                 src,
                 &r.name,
                 &format!("{p}.name"),
@@ -281,7 +283,7 @@ impl Loader<'_> {
             );
         }
         let ttl = match &r.ttl {
-            Some(v) => match self.int(src, v, &format!("{p}.ttl"), 0, MAX_TTL) {
+            Some(v) => match self.r.int(src, v, &format!("{p}.ttl"), 0, MAX_TTL) {
                 Some(t) => t,
                 None => return,
             },
@@ -290,17 +292,17 @@ impl Loader<'_> {
         let wire = match rr::parse_record(&t, r.value.get_ref(), origin, ttl) {
             Ok(w) => w,
             Err(e) if e.starts_with("unsupported record type") => {
-                return self.err(src, &r.rtype, &format!("{p}.type"), e);
+                return self.r.err(src, &r.rtype, &format!("{p}.type"), e);
             }
-            Err(e) => return self.err(src, &r.value, &format!("{p}.value"), e),
+            Err(e) => return self.r.err(src, &r.value, &format!("{p}.value"), e),
         };
-        let at = self.at(src, &r.name, &format!("{p}.name"));
+        let at = self.r.at(src, &r.name, &format!("{p}.name"));
         let code = wire.rtype();
         if let Some(&idx) = self.pending_index.get(name.wire()) {
             let existing = &mut self.pending[idx];
             if existing.profile.is_some() {
                 let msg = format!("{name} is already the name of a routing profile");
-                return self.error(&at, msg);
+                return self.r.error(&at, msg);
             }
             let sets = &mut existing.records;
             let is_apex = name == *origin;
@@ -313,19 +315,19 @@ impl Loader<'_> {
                 } else {
                     format!("{name} has other records; a CNAME must be the only record at its name")
                 };
-                return self.error(&at, msg);
+                return self.r.error(&at, msg);
             }
             if has_cname {
                 let msg = format!(
                     "{name} has a CNAME record; a CNAME must be the only record at its name"
                 );
-                return self.error(&at, msg);
+                return self.r.error(&at, msg);
             }
             match sets.iter_mut().find(|s| s.set.rtype == code) {
                 Some(StaticSet { set, ats }) => {
                     if set.rrs.iter().any(|x| x.rdata() == wire.rdata()) {
                         let msg = format!("duplicate {t} record for {name}");
-                        return self.error(&at, msg);
+                        return self.r.error(&at, msg);
                     }
                     set.rrs.push(wire);
                     ats.push(at);

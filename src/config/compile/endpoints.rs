@@ -4,72 +4,208 @@
 use super::*;
 use crate::snapshot::EndpointKey;
 
-impl Loader<'_> {
-    /// An endpoint's weight (checked: 1..=1000) and priority (0 when
-    /// absent or out of range: the profile checks priorities together),
-    /// the same for plain and nested endpoints.
-    fn rank(&mut self, src: usize, p: &str, e: &RawEndpoint) -> Option<Rank> {
-        let weight = match &e.weight {
-            Some(w) => self.r.int(src, w, &format!("{p}.weight"), 1, 1000)?,
-            None => 1,
-        };
-        let priority = match &e.priority {
-            Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
-            _ => 0,
-        };
-        Some(Rank { weight, priority })
-    }
+/// What the endpoints of the profile being compiled share: the profile's
+/// id, name (as runtime state is keyed), place and settings. Passed to each
+/// endpoint, so no stage keeps a cursor.
+pub(super) struct ProfileCx {
+    /// The profile's id in the snapshot.
+    pub(super) id: ProfileId,
+    /// Its name in lowercase (runtime state and overrides are keyed by
+    /// it); empty when the name was wrong.
+    pub(super) key_name: String,
+    /// Named after its zone's apex: addresses only, no CNAME.
+    pub(super) apex: bool,
+    /// The answers' TTL.
+    pub(super) ttl: u32,
+    /// The routing method, when known.
+    pub(super) method: Option<Method>,
+    /// `[monitor]`, when there is one and it was right.
+    pub(super) monitor: Option<Arc<MonitorSettings>>,
+}
 
-    #[allow(clippy::too_many_arguments)]
+/// An endpoint's weight (checked: 1..=1000) and priority (0 when absent or
+/// out of range: the profile checks priorities together), the same for
+/// plain and nested endpoints.
+fn rank(r: &mut Report, src: usize, p: &str, e: &RawEndpoint) -> Option<Rank> {
+    let weight = match &e.weight {
+        Some(w) => r.int(src, w, &format!("{p}.weight"), 1, 1000)?,
+        None => 1,
+    };
+    let priority = match &e.priority {
+        Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,
+        _ => 0,
+    };
+    Some(Rank { weight, priority })
+}
+
+/// `target`: an address, or a host name where a CNAME may be answered.
+fn target(r: &mut Report, src: usize, p: &str, e: &RawEndpoint, cx: &ProfileCx) -> Option<Target> {
+    if let Some(m) = &e.min_child_endpoints {
+        r.err(
+            src,
+            m,
+            &format!("{p}.min_child_endpoints"),
+            "only used with `profile` (nested endpoints)",
+        );
+    }
+    let Some(t) = &e.target else {
+        r.err(
+            src,
+            &e.name,
+            &format!("{p}.target"),
+            "target is required (an IPv4 or IPv6 address, or a host name)",
+        );
+        return None;
+    };
+    let field = format!("{p}.target");
+    let text = t.get_ref().trim();
+    let target = if let Ok(ip) = text.parse::<IpAddr>() {
+        match ip {
+            IpAddr::V4(v4) => Target::V4(v4),
+            IpAddr::V6(v6) => Target::V6(v6),
+        }
+    } else {
+        match DomainName::parse(text, None) {
+            // `192.0.2.7O` is a valid host name, and almost certainly a
+            // mistyped address.
+            Ok(h) if h.is_hostname() && !looks_like_an_address(text) => Target::Host(h),
+            _ => {
+                r.err(src, t, &field, not_a_target(text));
+                return None;
+            }
+        }
+    };
+    let host = matches!(target, Target::Host(_));
+    let problem = if cx.apex && host {
+        "a profile at the zone apex answers addresses only: a CNAME cannot live at the apex (it holds SOA and NS); use an IPv4 or IPv6 address"
+    } else if cx.method == Some(Method::Multivalue) && host {
+        "multivalue routing answers addresses only; use an IPv4 or IPv6 address"
+    } else {
+        return Some(target);
+    };
+    r.err(src, t, &field, problem);
+    None
+}
+
+/// Where an endpoint is probed: host (or address), port, path, headers and
+/// the Host it sends, from `[monitor]` and the endpoint's own `probe`.
+struct ProbeTarget {
+    host: String,
+    port: u16,
+    path: String,
+    headers: Vec<(String, String)>,
+    default_host: Option<String>,
+}
+
+/// The probe target of a monitored endpoint.
+fn probe_target(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    e: &RawEndpoint,
+    target: &Target,
+    m: &MonitorSettings,
+) -> Option<ProbeTarget> {
+    let probe = e.probe.as_ref().map(|pr| pr.get_ref());
+    let mut ok = true;
+    let (host, address_is_name) = match probe.and_then(|pr| pr.address.as_ref()) {
+        Some(a) => {
+            let a_text = a.get_ref().trim();
+            let is_ip = a_text.parse::<IpAddr>().is_ok();
+            let is_name = DomainName::parse(a_text, None).is_ok_and(|n| n.is_hostname());
+            if !is_ip && !is_name {
+                r.err(src, a, &format!("{p}.probe.address"), not_a_target(a_text));
+                ok = false;
+            }
+            (a_text.trim_end_matches('.').to_string(), is_name && !is_ip)
+        }
+        None => match target {
+            Target::Host(h) => (h.as_str().trim_end_matches('.').to_string(), true),
+            other => (other.to_string(), false),
+        },
+    };
+    // Host defaults to the endpoint's host name, else the probe address's
+    // host name; an IP-only endpoint sends its address.
+    let default_host = match target {
+        Target::Host(h) => Some(h.as_str().trim_end_matches('.').to_string()),
+        _ if address_is_name => Some(host.clone()),
+        _ => None,
+    };
+    let port = match probe.and_then(|pr| pr.port.as_ref()) {
+        Some(v) => r.int(src, v, &format!("{p}.probe.port"), 1, 65535),
+        None => Some(m.port),
+    };
+    let path = match probe.and_then(|pr| pr.path.as_ref()) {
+        Some(v) => {
+            let field = format!("{p}.probe.path");
+            super::monitor::check_path(r, src, v, &field, m.protocol, m.key.is_some())
+        }
+        None => Some(m.path.clone()),
+    };
+    let mut headers = Some(m.headers.clone());
+    if let Some(h) = probe.and_then(|pr| pr.headers.as_ref()) {
+        let field = format!("{p}.probe.headers");
+        headers = super::monitor::headers(r, src, h, &field).and_then(|own| {
+            let mut all = m.headers.clone();
+            for (k, v) in own {
+                all.retain(|(x, _)| !x.eq_ignore_ascii_case(&k));
+                all.push((k, v));
+            }
+            if all.len() > 8 {
+                r.err(src, h, &field, "at most 8 headers in all");
+                return None;
+            }
+            Some(all)
+        });
+    }
+    let headers = headers?;
+    // Verified HTTPS to an address, with no name to verify: the
+    // certificate would have to name the address itself.
+    if m.protocol == Protocol::Https
+        && m.tls_verify
+        && default_host.is_none()
+        && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"))
+        && let Some(t) = &e.target
+    {
+        r.warn(
+            src,
+            t,
+            &format!("{p}.target"),
+            format!(
+                "an HTTPS check of the address {host} verifies a certificate for that address, which certificates rarely name: set a `Host` header in [monitor] headers (or this endpoint's probe) to the name its certificate carries; it is also the TLS server name"
+            ),
+        );
+    }
+    ok.then_some(())?;
+    Some(ProbeTarget {
+        host,
+        port: port?,
+        path: path?,
+        headers,
+        default_host,
+    })
+}
+
+impl Loader<'_> {
+    /// One endpoint of the profile `cx`: a nested one, or a target with its
+    /// answer record and, when monitored, its probe (shared with identical
+    /// probes).
     pub(super) fn endpoint(
         &mut self,
+        cx: &ProfileCx,
         src: usize,
         p: &str,
         e: &RawEndpoint,
-        profile: ProfileId,
-        ttl: u32,
-        method: Option<Method>,
-        monitor: Option<&Arc<MonitorSettings>>,
     ) -> Option<Endpoint> {
-        let runtime = self.runtime(e.name.get_ref());
+        let runtime = self.runtime(&cx.key_name, e.name.get_ref());
         if let Some(child) = &e.profile {
-            return self.nested_endpoint(src, p, e, child, profile, method, runtime);
+            return self.nested_endpoint(cx, src, p, e, child, runtime);
         }
-        if let Some(m) = &e.min_child_endpoints {
-            self.r.err(
-                src,
-                m,
-                &format!("{p}.min_child_endpoints"),
-                "only used with `profile` (nested endpoints)",
-            );
-        }
-        let Some(t) = &e.target else {
-            self.r.err(
-                src,
-                &e.name,
-                &format!("{p}.target"),
-                "target is required (an IPv4 or IPv6 address, or a host name)",
-            );
-            return None;
-        };
+        let target = target(&mut self.r, src, p, e, cx);
+        let rank = rank(&mut self.r, src, p, e);
+        let target = target?;
+        let t = e.target.as_ref()?;
         let field = format!("{p}.target");
-        let text = t.get_ref().trim();
-        let target = if let Ok(ip) = text.parse::<IpAddr>() {
-            match ip {
-                IpAddr::V4(v4) => Target::V4(v4),
-                IpAddr::V6(v6) => Target::V6(v6),
-            }
-        } else {
-            match DomainName::parse(text, None) {
-                // `192.0.2.7O` is a valid host name, and almost certainly
-                // a mistyped address.
-                Ok(h) if h.is_hostname() && !looks_like_an_address(text) => Target::Host(h),
-                _ => {
-                    self.r.err(src, t, &field, not_a_target(text));
-                    return None;
-                }
-            }
-        };
         if let Target::Host(h) = &target {
             let at = self.r.at(src, t, &field);
             self.host_targets.push(Located {
@@ -77,29 +213,11 @@ impl Loader<'_> {
                 at,
             });
         }
-        if self.current_apex && matches!(target, Target::Host(_)) {
-            self.r.err(
-                src,
-                t,
-                &field,
-                "a profile at the zone apex answers addresses only: a CNAME cannot live at the apex (it holds SOA and NS); use an IPv4 or IPv6 address",
-            );
-            return None;
-        }
-        if method == Some(Method::Multivalue) && matches!(target, Target::Host(_)) {
-            self.r.err(
-                src,
-                t,
-                &field,
-                "multivalue routing answers addresses only; use an IPv4 or IPv6 address",
-            );
-            return None;
-        }
-        let Rank { weight, priority } = self.rank(src, p, e)?;
+        let Rank { weight, priority } = rank?;
         let rr = match &target {
-            Target::V4(ip) => WireRr::a(ttl, *ip),
-            Target::V6(ip) => WireRr::aaaa(ttl, *ip),
-            Target::Host(h) => match WireRr::cname(ttl, h) {
+            Target::V4(ip) => WireRr::a(cx.ttl, *ip),
+            Target::V6(ip) => WireRr::aaaa(cx.ttl, *ip),
+            Target::Host(h) => match WireRr::cname(cx.ttl, h) {
                 Ok(rr) => rr,
                 Err(err) => {
                     self.r.err(src, t, &field, err);
@@ -109,148 +227,31 @@ impl Loader<'_> {
             Target::Nested(_) => WireRr::none(),
         };
         let enabled = e.enabled.unwrap_or(true);
-        let always_serve = e.always_serve.unwrap_or(false);
-        let mut health = if !enabled {
-            Health::Disabled
-        } else if always_serve || monitor.is_none() {
-            Health::Unmonitored
-        } else {
-            Health::Monitored(Arc::new(HealthCell::new()))
-        };
-        if let (Some(m), Health::Monitored(_)) = (monitor, &health) {
-            let probe = e.probe.as_ref().map(|pr| pr.get_ref());
-            let (host, address_is_name) = match probe.and_then(|pr| pr.address.as_ref()) {
-                Some(a) => {
-                    let a_text = a.get_ref().trim();
-                    let is_ip = a_text.parse::<IpAddr>().is_ok();
-                    let is_name = DomainName::parse(a_text, None).is_ok_and(|n| n.is_hostname());
-                    if !is_ip && !is_name {
-                        self.r
-                            .err(src, a, &format!("{p}.probe.address"), not_a_target(a_text));
-                    }
-                    (a_text.trim_end_matches('.').to_string(), is_name && !is_ip)
-                }
-                None => match &target {
-                    Target::Host(h) => (h.as_str().trim_end_matches('.').to_string(), true),
-                    other => (other.to_string(), false),
-                },
-            };
-            // Host defaults to the endpoint's host name, else the probe
-            // address's host name; an IP-only endpoint sends its address.
-            let default_host = match &target {
-                Target::Host(h) => Some(h.as_str().trim_end_matches('.').to_string()),
-                _ if address_is_name => Some(host.clone()),
-                _ => None,
-            };
-            let port = match probe.and_then(|pr| pr.port.as_ref()) {
-                Some(v) => self
-                    .r
-                    .int(src, v, &format!("{p}.probe.port"), 1, 65535)
-                    .unwrap_or(m.port),
-                None => m.port,
-            };
-            let path = match probe.and_then(|pr| pr.path.as_ref()) {
-                Some(v) => {
-                    self.check_path(
-                        src,
-                        v,
-                        &format!("{p}.probe.path"),
-                        m.protocol,
-                        m.key.is_some(),
-                    );
-                    v.get_ref().clone()
-                }
-                None => m.path.clone(),
-            };
-            let mut headers = m.headers.clone();
-            if let Some(h) = probe.and_then(|pr| pr.headers.as_ref()) {
-                for (k, v) in self.headers(src, h, &format!("{p}.probe.headers")) {
-                    headers.retain(|(x, _)| !x.eq_ignore_ascii_case(&k));
-                    headers.push((k, v));
-                }
-                if headers.len() > 8 {
-                    self.r.err(
-                        src,
-                        h,
-                        &format!("{p}.probe.headers"),
-                        "at most 8 headers in all",
-                    );
-                }
+        let health = match &cx.monitor {
+            Some(m) if enabled && !e.always_serve.unwrap_or(false) => {
+                let probe = probe_target(&mut self.r, src, p, e, &target, m)?;
+                Health::Monitored(self.probe(probe, m))
             }
-            // Verified HTTPS to an address, with no name to verify: the
-            // certificate would have to name the address itself.
-            if m.protocol == Protocol::Https
-                && m.tls_verify
-                && default_host.is_none()
-                && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"))
-            {
-                self.r.warn(
-                    src,
-                    t,
-                    &field,
-                    format!(
-                        "an HTTPS check of the address {host} verifies a certificate for that address, which certificates rarely name: set a `Host` header in [monitor] headers (or this endpoint's probe) to the name its certificate carries; it is also the TLS server name"
-                    ),
-                );
-            }
-            let tls = (m.protocol == Protocol::Https).then(|| TlsKey {
-                verify: m.tls_verify,
-                ca_cert: m.ca_cert.clone(),
-                identity: m.client_cert.clone().zip(m.client_key.clone()),
-            });
-            let endpoint_id = self.table.endpoints.len() as u32;
-            // Identical probes (same target, settings and key) run once and
-            // share one health cell, whichever profiles they belong to.
-            let identity = ProbeKey {
-                host: host.clone(),
-                port,
-                path: path.clone(),
-                headers: headers.clone(),
-                default_host: default_host.clone(),
-                monitor: (**m).clone(),
-            };
-            match self.probe_index.get(&identity) {
-                Some(&i) => {
-                    let spec = &mut self.probes[i];
-                    spec.endpoints.push(endpoint_id);
-                    health = Health::Monitored(spec.cell.clone());
-                }
-                None => {
-                    // An unchanged probe keeps its cell (status, history)
-                    // across a reload.
-                    let cell = match self.carry.cells.get(&identity) {
-                        Some(old) => old.clone(),
-                        None => Arc::new(HealthCell::new()),
+            _ => {
+                if let Some(pr) = &e.probe {
+                    let why = if cx.monitor.is_none() {
+                        "the profile has no [monitor]"
+                    } else {
+                        "the endpoint is not probed (disabled or always_serve)"
                     };
-                    health = Health::Monitored(cell.clone());
-                    self.probe_index.insert(identity.clone(), self.probes.len());
-                    self.probes.push(ProbeSpec {
-                        key: identity,
-                        endpoints: vec![endpoint_id],
-                        cell,
-                        host,
-                        port,
-                        path,
-                        headers,
-                        default_host,
-                        tls,
-                        monitor: m.clone(),
-                        labels: Vec::new(), // filled in finish()
-                    });
+                    self.r
+                        .warn(src, pr, &format!("{p}.probe"), format!("ignored: {why}"));
+                }
+                if enabled {
+                    Health::Unmonitored
+                } else {
+                    Health::Disabled
                 }
             }
-        } else if let Some(pr) = &e.probe {
-            let why = if monitor.is_none() {
-                "the profile has no [monitor]"
-            } else {
-                "the endpoint is not probed (disabled or always_serve)"
-            };
-            self.r
-                .warn(src, pr, &format!("{p}.probe"), format!("ignored: {why}"));
-        }
+        };
         Some(Endpoint {
             name: e.name.get_ref().as_str().into(),
-            profile,
+            profile: cx.id,
             target,
             priority,
             weight,
@@ -261,25 +262,69 @@ impl Loader<'_> {
         })
     }
 
+    /// The health cell of the next endpoint's probe: identical probes (same
+    /// target, settings and key) run once and share one cell, whichever
+    /// profiles they belong to; an unchanged probe keeps its cell (status,
+    /// history) across a reload.
+    fn probe(&mut self, t: ProbeTarget, m: &Arc<MonitorSettings>) -> Arc<HealthCell> {
+        let endpoint_id = self.table.endpoints.len() as u32;
+        let identity = ProbeKey {
+            host: t.host.clone(),
+            port: t.port,
+            path: t.path.clone(),
+            headers: t.headers.clone(),
+            default_host: t.default_host.clone(),
+            monitor: (**m).clone(),
+        };
+        if let Some(&i) = self.probe_index.get(&identity) {
+            let spec = &mut self.probes[i];
+            spec.endpoints.push(endpoint_id);
+            return spec.cell.clone();
+        }
+        let cell = match self.carry.cells.get(&identity) {
+            Some(old) => old.clone(),
+            None => Arc::new(HealthCell::new()),
+        };
+        self.probe_index.insert(identity.clone(), self.probes.len());
+        self.probes.push(ProbeSpec {
+            key: identity,
+            endpoints: vec![endpoint_id],
+            cell: cell.clone(),
+            host: t.host,
+            port: t.port,
+            path: t.path,
+            headers: t.headers,
+            default_host: t.default_host,
+            tls: (m.protocol == Protocol::Https).then(|| TlsKey {
+                verify: m.tls_verify,
+                ca_cert: m.ca_cert.clone(),
+                identity: m.client_cert.clone().zip(m.client_key.clone()),
+            }),
+            monitor: m.clone(),
+            labels: Vec::new(), // filled in finish()
+        });
+        cell
+    }
+
     /// The runtime state of an endpoint: the previous configuration's when
     /// the same profile has an endpoint of the same name, with the runtime
     /// override (state file) applied.
-    pub(super) fn runtime(&self, endpoint: &str) -> Arc<EndpointRuntime> {
-        let key = EndpointKey::new(&self.current_profile, endpoint);
+    pub(super) fn runtime(&self, profile: &str, endpoint: &str) -> Arc<EndpointRuntime> {
+        let key = EndpointKey::new(profile, endpoint);
         let rt = self.carry.runtimes.get(&key).cloned().unwrap_or_default();
         rt.apply(crate::overrides::state(self.carry.overrides.get(&key)));
         rt
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A nested endpoint: answers with its child profile's choice, resolved
+    /// once every profile is read.
     pub(super) fn nested_endpoint(
         &mut self,
+        cx: &ProfileCx,
         src: usize,
         p: &str,
         e: &RawEndpoint,
         child: &Spanned<String>,
-        profile: ProfileId,
-        method: Option<Method>,
         runtime: Arc<EndpointRuntime>,
     ) -> Option<Endpoint> {
         let field = format!("{p}.profile");
@@ -287,7 +332,7 @@ impl Loader<'_> {
             self.r.err(src, t, &format!("{p}.target"), "a nested endpoint answers with its child profile's choice: remove `target` (or `profile`)");
             return None;
         }
-        if method == Some(Method::Multivalue) {
+        if cx.method == Some(Method::Multivalue) {
             self.r.err(
                 src,
                 child,
@@ -317,7 +362,7 @@ impl Loader<'_> {
                 "ignored: a nested endpoint's status comes from its child profile",
             );
         }
-        let Rank { weight, priority } = self.rank(src, p, e)?;
+        let Rank { weight, priority } = rank(&mut self.r, src, p, e)?;
         let id = self.table.endpoints.len() as u32;
         let at = self.r.at(src, child, &field);
         self.nested.push(NestedRef {
@@ -335,7 +380,7 @@ impl Loader<'_> {
         };
         Some(Endpoint {
             name: e.name.get_ref().as_str().into(),
-            profile,
+            profile: cx.id,
             target: Target::Nested(u32::MAX),
             priority,
             weight,

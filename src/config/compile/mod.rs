@@ -182,10 +182,6 @@ struct Rank {
 struct Loader<'c> {
     /// What the previous configuration leaves to this one.
     carry: &'c Carry,
-    /// The profile being compiled (its name as written), for runtime state.
-    current_profile: String,
-    /// The profile being compiled is at a zone apex (no CNAME targets).
-    current_apex: bool,
     /// The signature cache of signed zones, once one is read.
     sig_cache: Option<Arc<crate::dnssec::cache::SigCache>>,
     /// `dns.signature_cache`.
@@ -225,6 +221,10 @@ struct Loader<'c> {
 struct MethodKeys {
     /// Where the endpoint was written (its name).
     at: At,
+    /// Every key was right (or absent).
+    ok: bool,
+    /// An entry of `regions` was wrong (reported).
+    regions_wrong: bool,
     point: Option<crate::geo::Point>,
     location_given: bool,
     regions_given: bool,
@@ -265,8 +265,6 @@ struct Pending {
 pub(super) fn load(path: &Path, carry: &Carry, staged: bool) -> Result<Config, ConfigErrors> {
     let mut l = Loader {
         carry,
-        current_profile: String::new(),
-        current_apex: false,
         sig_cache: None,
         signature_cache_size: 0,
         signing: Default::default(),

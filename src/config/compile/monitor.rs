@@ -2,341 +2,406 @@
 
 use super::*;
 
-impl Loader<'_> {
-    pub(super) fn check_path(
-        &mut self,
-        src: usize,
-        v: &Spanned<String>,
-        field: &str,
-        protocol: Protocol,
-        has_key: bool,
-    ) {
-        let path = v.get_ref();
-        if protocol == Protocol::Tcp {
-            self.r.err(src, v, field, "tcp probes have no path");
-        } else if !path.starts_with('/') {
-            self.r.err(src, v, field, "must start with `/`");
-        } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            self.r.err(
+/// A probe's path: starts with `/`, no spaces, `{key}` only with a key.
+/// `None` when wrong (reported).
+pub(super) fn check_path(
+    r: &mut Report,
+    src: usize,
+    v: &Spanned<String>,
+    field: &str,
+    protocol: Protocol,
+    has_key: bool,
+) -> Option<String> {
+    let path = v.get_ref();
+    let problem = if protocol == Protocol::Tcp {
+        "tcp probes have no path"
+    } else if !path.starts_with('/') {
+        "must start with `/`"
+    } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "must not contain spaces or control characters"
+    } else if path.contains("{key}") && !has_key {
+        "uses {key} but the monitor has no `key`"
+    } else {
+        return Some(path.clone());
+    };
+    r.err(src, v, field, problem);
+    None
+}
+
+/// Request headers: at most 8, valid names, no control characters.
+pub(super) fn headers(
+    r: &mut Report,
+    src: usize,
+    h: &Spanned<BTreeMap<String, Spanned<String>>>,
+    field: &str,
+) -> Option<Vec<(String, String)>> {
+    let mut k = r.section(src);
+    let mut out = Vec::new();
+    if h.get_ref().len() > 8 {
+        k.r.err(src, h, field, "at most 8 headers");
+        k.fail();
+    }
+    for (name, v) in h.get_ref() {
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c));
+        let problem = if !token {
+            format!("`{name}` is not a valid header name")
+        } else if v.get_ref().chars().any(|c| c.is_control() && c != '\t') {
+            "header values must not contain control characters".to_string()
+        } else {
+            out.push((name.clone(), v.get_ref().clone()));
+            continue;
+        };
+        k.r.err(src, v, &format!("{field}.{name}"), problem);
+        k.fail();
+    }
+    k.done(out)
+}
+
+/// A profile's `[monitor]`: every key read, the settings only if all were
+/// right.
+pub(super) fn monitor(
+    r: &mut Report,
+    src: usize,
+    m: &Spanned<RawMonitor>,
+) -> Option<MonitorSettings> {
+    let raw = m.get_ref();
+    let protocol = protocol(r, src, raw);
+    // With an unknown protocol, the rest is checked as for http.
+    let p = protocol.unwrap_or(Protocol::Http);
+    let target = target(r, src, m, p);
+    let timing = timing(r, src, m);
+    let expected_status = expected_status(r, src, raw, p);
+    let headers = match &raw.headers {
+        Some(h) if p == Protocol::Tcp => {
+            r.err(src, h, "monitor.headers", "tcp probes send no headers");
+            headers(r, src, h, "monitor.headers").and(None)
+        }
+        Some(h) => headers(r, src, h, "monitor.headers"),
+        None => Some(Vec::new()),
+    };
+    let tls = tls(r, src, m, p);
+    let body_match = match &raw.body_match {
+        None => Some(None),
+        Some(b) => {
+            let problem = if b.get_ref().is_empty() {
+                Some("must not be empty")
+            } else if p == Protocol::Tcp {
+                Some("tcp probes have no body")
+            } else {
+                None
+            };
+            match problem {
+                Some(msg) => {
+                    r.err(src, b, "monitor.body_match", msg);
+                    None
+                }
+                None => Some(Some(b.get_ref().clone())),
+            }
+        }
+    };
+    let (port, path, key) = target?;
+    let timing = timing?;
+    let tls = tls?;
+    Some(MonitorSettings {
+        protocol: protocol?,
+        port,
+        path,
+        key,
+        interval: timing.interval,
+        timeout: timing.timeout,
+        tolerated_failures: timing.tolerated_failures,
+        required_successes: timing.required_successes,
+        expected_status: expected_status?,
+        headers: headers?,
+        tls_verify: raw.tls_verify.unwrap_or(true),
+        ca_cert: tls.ca_cert,
+        client_cert: tls.client_cert,
+        client_key: tls.client_key,
+        body_match: body_match?,
+        quorum: None,
+        source_v4: None,
+        source_v6: None,
+    })
+}
+
+/// `protocol`.
+fn protocol(r: &mut Report, src: usize, raw: &RawMonitor) -> Option<Protocol> {
+    let Some(v) = &raw.protocol else {
+        return Some(Protocol::Http);
+    };
+    match v.get_ref().as_str() {
+        "http" => Some(Protocol::Http),
+        "https" => Some(Protocol::Https),
+        "tcp" => Some(Protocol::Tcp),
+        other => {
+            r.err(
+                src,
+                v,
+                "monitor.protocol",
+                format!("unknown protocol `{other}` (expected http, https or tcp)"),
+            );
+            None
+        }
+    }
+}
+
+/// What is probed: `port`, `path` and `key`.
+fn target(
+    r: &mut Report,
+    src: usize,
+    m: &Spanned<RawMonitor>,
+    protocol: Protocol,
+) -> Option<(u16, String, Option<Secret>)> {
+    let raw = m.get_ref();
+    let default_port = match protocol {
+        Protocol::Https => 443,
+        _ => 80,
+    };
+    let port = match &raw.port {
+        Some(v) => r.int(src, v, "monitor.port", 1, 65535),
+        None if protocol == Protocol::Tcp => {
+            r.err(src, m, "monitor.port", "tcp probes need a port");
+            None
+        }
+        None => Some(default_port),
+    };
+    let key = match &raw.key {
+        Some(k) => r.secret(src, k, "monitor.key").map(Some),
+        None => Some(None),
+    };
+    let path = match &raw.path {
+        Some(v) => check_path(r, src, v, "monitor.path", protocol, raw.key.is_some()),
+        None => Some("/".to_string()),
+    };
+    if let (Some(k), Some(p)) = (&raw.key, &raw.path)
+        && !p.get_ref().contains("{key}")
+    {
+        r.warn(
+            src,
+            k,
+            "monitor.key",
+            "the key is never sent: `path` has no {key}",
+        );
+    }
+    Some((port?, path?, key?))
+}
+
+/// How often, how long, and how many failures and successes change the
+/// status.
+struct Timing {
+    interval: Duration,
+    timeout: Duration,
+    tolerated_failures: u32,
+    required_successes: u32,
+}
+
+/// `interval`, `timeout`, `tolerated_failures`, `required_successes`.
+fn timing(r: &mut Report, src: usize, m: &Spanned<RawMonitor>) -> Option<Timing> {
+    let raw = m.get_ref();
+    let mut interval = match &raw.interval {
+        Some(v) => r.duration(src, v, "monitor.interval"),
+        None => Some(Duration::from_secs(30)),
+    };
+    if let (Some(i), Some(v)) = (interval, &raw.interval)
+        && i < Duration::from_millis(100)
+    {
+        r.err(src, v, "monitor.interval", "must be at least 100ms");
+        interval = None;
+    }
+    let mut timeout = match &raw.timeout {
+        Some(v) => r.duration(src, v, "monitor.timeout"),
+        None => interval.map(|i| (i / 2).min(Duration::from_secs(10))),
+    };
+    if let (Some(t), Some(i)) = (timeout, interval)
+        && (t.is_zero() || t >= i)
+    {
+        let at = match &raw.timeout {
+            Some(t) => r.at(src, t, "monitor.timeout"),
+            None => r.at(src, m, "monitor.timeout"),
+        };
+        r.error(
+            &at,
+            format!(
+                "timeout ({}) must be above zero and below interval ({})",
+                humantime::format_duration(t),
+                humantime::format_duration(i)
+            ),
+        );
+        timeout = None;
+    }
+    let mut k = r.section(src);
+    let mut tolerated_failures = 3;
+    let mut required_successes = 1;
+    k.int(
+        &raw.tolerated_failures,
+        "monitor.tolerated_failures",
+        (0, 9),
+        &mut tolerated_failures,
+    );
+    k.int(
+        &raw.required_successes,
+        "monitor.required_successes",
+        (1, 10),
+        &mut required_successes,
+    );
+    let counts = k.done(());
+    counts?;
+    Some(Timing {
+        interval: interval?,
+        timeout: timeout?,
+        tolerated_failures,
+        required_successes,
+    })
+}
+
+/// `expected_status`: 1 to 8 codes or ranges within 100-599.
+fn expected_status(
+    r: &mut Report,
+    src: usize,
+    raw: &RawMonitor,
+    protocol: Protocol,
+) -> Option<Vec<std::ops::RangeInclusive<u16>>> {
+    let Some(list) = &raw.expected_status else {
+        return Some(vec![200..=200]);
+    };
+    let mut k = r.section(src);
+    let mut out = Vec::new();
+    if list.get_ref().is_empty() || list.get_ref().len() > 8 {
+        k.r.err(
+            src,
+            list,
+            "monitor.expected_status",
+            "give 1 to 8 codes or ranges",
+        );
+        k.fail();
+    }
+    for (i, s) in list.get_ref().iter().enumerate() {
+        let parsed = match s.get_ref() {
+            StatusSpec::Code(c) => Some((*c, *c)),
+            StatusSpec::Text(t) => {
+                let (a, b) = t.split_once('-').unwrap_or((t, t));
+                match (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
+                    (Ok(a), Ok(b)) => Some((a, b)),
+                    _ => None,
+                }
+            }
+        };
+        match parsed {
+            Some((a, b)) if (100..=599).contains(&a) && (100..=599).contains(&b) && a <= b => {
+                out.push(a as u16..=b as u16);
+            }
+            _ => {
+                k.r.err(
+                    src,
+                    s,
+                    &format!("monitor.expected_status[{i}]"),
+                    "expected a status code or range within 100-599, e.g. 200 or \"200-299\"",
+                );
+                k.fail();
+            }
+        }
+    }
+    if protocol == Protocol::Tcp {
+        k.r.err(
+            src,
+            list,
+            "monitor.expected_status",
+            "tcp probes have no status",
+        );
+        k.fail();
+    }
+    k.done(out)
+}
+
+/// The monitor's certificate files.
+struct TlsFiles {
+    ca_cert: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+}
+
+/// `ca_cert`, `client_cert`, `client_key`: readable, in pairs, https only;
+/// then the TLS configuration is built, so malformed or mismatched
+/// certificates and keys are reported by `check`.
+fn tls(
+    r: &mut Report,
+    src: usize,
+    m: &Spanned<RawMonitor>,
+    protocol: Protocol,
+) -> Option<TlsFiles> {
+    let raw = m.get_ref();
+    let base = base_dir(&r.sources[src].path);
+    let mut k = r.section(src);
+    let file = |k: &mut report::Section, v: &Option<Spanned<String>>, field: &str| {
+        let v = v.as_ref()?;
+        let path = base.join(v.get_ref());
+        if let Err(e) = std::fs::File::open(&path) {
+            k.r.err(
                 src,
                 v,
                 field,
-                "must not contain spaces or control characters",
+                format!("cannot read {}: {e}", path.display()),
             );
-        } else if path.contains("{key}") && !has_key {
-            self.r
-                .err(src, v, field, "uses {key} but the monitor has no `key`");
+            k.fail();
         }
+        Some(path)
+    };
+    let client_cert = file(&mut k, &raw.client_cert, "monitor.client_cert");
+    let client_key = file(&mut k, &raw.client_key, "monitor.client_key");
+    let ca_cert = file(&mut k, &raw.ca_cert, "monitor.ca_cert");
+    if let Some(c) = &raw.ca_cert
+        && protocol != Protocol::Https
+    {
+        k.r.err(
+            src,
+            c,
+            "monitor.ca_cert",
+            "CA certificates need protocol = \"https\"",
+        );
+        k.fail();
     }
-
-    pub(super) fn headers(
-        &mut self,
-        src: usize,
-        h: &Spanned<BTreeMap<String, Spanned<String>>>,
-        field: &str,
-    ) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        if h.get_ref().len() > 8 {
-            self.r.err(src, h, field, "at most 8 headers");
-        }
-        for (k, v) in h.get_ref() {
-            let token = !k.is_empty()
-                && k.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c));
-            if !token {
-                self.r.err(
-                    src,
-                    v,
-                    &format!("{field}.{k}"),
-                    format!("`{k}` is not a valid header name"),
-                );
-                continue;
-            }
-            if v.get_ref().chars().any(|c| c.is_control() && c != '\t') {
-                self.r.err(
-                    src,
-                    v,
-                    &format!("{field}.{k}"),
-                    "header values must not contain control characters",
-                );
-                continue;
-            }
-            out.push((k.clone(), v.get_ref().clone()));
-        }
-        out
+    let pairing = match (&raw.client_cert, &raw.client_key) {
+        (Some(c), None) => Some((c, "monitor.client_key", "client_cert needs client_key")),
+        (None, Some(key)) => Some((key, "monitor.client_cert", "client_key needs client_cert")),
+        (Some(c), Some(_)) if protocol != Protocol::Https => Some((
+            c,
+            "monitor.client_cert",
+            "client certificates need protocol = \"https\"",
+        )),
+        _ => None,
+    };
+    if let Some((v, field, msg)) = pairing {
+        k.r.err(src, v, field, msg);
+        k.fail();
     }
-
-    pub(super) fn monitor(
-        &mut self,
-        src: usize,
-        m: &Spanned<RawMonitor>,
-    ) -> Option<MonitorSettings> {
-        let m_ref = m.get_ref();
-        let before = self.r.diag.errors.len();
-        let protocol = match &m_ref.protocol {
-            None => Protocol::Http,
-            Some(v) => match v.get_ref().as_str() {
-                "http" => Protocol::Http,
-                "https" => Protocol::Https,
-                "tcp" => Protocol::Tcp,
-                other => {
-                    self.r.err(
-                        src,
-                        v,
-                        "monitor.protocol",
-                        format!("unknown protocol `{other}` (expected http, https or tcp)"),
-                    );
-                    Protocol::Http
-                }
-            },
+    let files = k.done(TlsFiles {
+        ca_cert,
+        client_cert,
+        client_key,
+    })?;
+    if protocol == Protocol::Https {
+        let key = TlsKey {
+            verify: raw.tls_verify.unwrap_or(true),
+            ca_cert: files.ca_cert.clone(),
+            identity: files.client_cert.clone().zip(files.client_key.clone()),
         };
-        let default_port = match protocol {
-            Protocol::Https => 443,
-            _ => 80,
-        };
-        let port = match &m_ref.port {
-            Some(v) => self
-                .r
-                .int(src, v, "monitor.port", 1, 65535)
-                .unwrap_or(default_port),
-            None if protocol == Protocol::Tcp => {
-                self.r.err(src, m, "monitor.port", "tcp probes need a port");
-                0
-            }
-            None => default_port,
-        };
-        let key = m_ref
-            .key
-            .as_ref()
-            .and_then(|k| self.r.secret(src, k, "monitor.key"));
-        let path = match &m_ref.path {
-            Some(v) => {
-                self.check_path(src, v, "monitor.path", protocol, m_ref.key.is_some());
-                v.get_ref().clone()
-            }
-            None => "/".to_string(),
-        };
-        if let (Some(k), Some(p)) = (&m_ref.key, &m_ref.path)
-            && !p.get_ref().contains("{key}")
-        {
-            self.r.warn(
-                src,
-                k,
-                "monitor.key",
-                "the key is never sent: `path` has no {key}",
-            );
-        }
-        let interval = match &m_ref.interval {
-            Some(v) => self
-                .r
-                .duration(src, v, "monitor.interval")
-                .unwrap_or(Duration::from_secs(30)),
-            None => Duration::from_secs(30),
-        };
-        if interval < Duration::from_millis(100)
-            && let Some(v) = &m_ref.interval
-        {
-            self.r
-                .err(src, v, "monitor.interval", "must be at least 100ms");
-        }
-        let timeout = match &m_ref.timeout {
-            Some(v) => self
-                .r
-                .duration(src, v, "monitor.timeout")
-                .unwrap_or(Duration::from_secs(10)),
-            None => (interval / 2).min(Duration::from_secs(10)),
-        };
-        if timeout.is_zero() || timeout >= interval {
-            let at = m_ref
-                .timeout
+        if let Err(e) = crate::health::tls::client_config(&key) {
+            let blame = raw
+                .client_cert
                 .as_ref()
-                .map(|t| self.r.at(src, t, "monitor.timeout"))
-                .unwrap_or_else(|| self.r.at(src, m, "monitor.timeout"));
-            self.r.error(
-                &at,
-                format!(
-                    "timeout ({}) must be above zero and below interval ({})",
-                    humantime::format_duration(timeout),
-                    humantime::format_duration(interval)
-                ),
-            );
-        }
-        let tolerated_failures = match &m_ref.tolerated_failures {
-            Some(v) => self
-                .r
-                .int(src, v, "monitor.tolerated_failures", 0, 9)
-                .unwrap_or(3),
-            None => 3,
-        };
-        let required_successes = match &m_ref.required_successes {
-            Some(v) => self
-                .r
-                .int(src, v, "monitor.required_successes", 1, 10)
-                .unwrap_or(1),
-            None => 1,
-        };
-        let mut expected_status = Vec::new();
-        if let Some(list) = &m_ref.expected_status {
-            if list.get_ref().is_empty() || list.get_ref().len() > 8 {
-                self.r.err(
-                    src,
-                    list,
-                    "monitor.expected_status",
-                    "give 1 to 8 codes or ranges",
-                );
+                .map(|c| (c, "monitor.client_cert"))
+                .or(raw.ca_cert.as_ref().map(|c| (c, "monitor.ca_cert")));
+            match blame {
+                Some((v, field)) => r.err(src, v, field, e),
+                None => r.err(src, m, "monitor", e),
             }
-            for (i, s) in list.get_ref().iter().enumerate() {
-                let field = format!("monitor.expected_status[{i}]");
-                let parsed = match s.get_ref() {
-                    StatusSpec::Code(c) => Some((*c, *c)),
-                    StatusSpec::Text(t) => {
-                        let (a, b) = t.split_once('-').unwrap_or((t, t));
-                        match (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
-                            (Ok(a), Ok(b)) => Some((a, b)),
-                            _ => None,
-                        }
-                    }
-                };
-                match parsed {
-                    Some((a, b))
-                        if (100..=599).contains(&a) && (100..=599).contains(&b) && a <= b =>
-                    {
-                        expected_status.push(a as u16..=b as u16);
-                    }
-                    _ => self.r.err(
-                        src,
-                        s,
-                        &field,
-                        "expected a status code or range within 100-599, e.g. 200 or \"200-299\"",
-                    ),
-                }
-            }
-            if protocol == Protocol::Tcp {
-                self.r.err(
-                    src,
-                    list,
-                    "monitor.expected_status",
-                    "tcp probes have no status",
-                );
-            }
-        } else {
-            expected_status.push(200..=200);
-        }
-        let headers = match &m_ref.headers {
-            Some(h) => {
-                if protocol == Protocol::Tcp {
-                    self.r
-                        .err(src, h, "monitor.headers", "tcp probes send no headers");
-                }
-                self.headers(src, h, "monitor.headers")
-            }
-            None => Vec::new(),
-        };
-        let base = base_dir(&self.r.sources[src].path);
-        let file = |this: &mut Self, v: &Option<Spanned<String>>, field: &str| -> Option<PathBuf> {
-            let v = v.as_ref()?;
-            let path = base.join(v.get_ref());
-            if let Err(e) = std::fs::File::open(&path) {
-                this.r.err(
-                    src,
-                    v,
-                    field,
-                    format!("cannot read {}: {e}", path.display()),
-                );
-            }
-            Some(path)
-        };
-        let client_cert = file(self, &m_ref.client_cert, "monitor.client_cert");
-        let client_key = file(self, &m_ref.client_key, "monitor.client_key");
-        let ca_cert = file(self, &m_ref.ca_cert, "monitor.ca_cert");
-        if let Some(c) = &m_ref.ca_cert
-            && protocol != Protocol::Https
-        {
-            self.r.err(
-                src,
-                c,
-                "monitor.ca_cert",
-                "CA certificates need protocol = \"https\"",
-            );
-        }
-        match (&m_ref.client_cert, &m_ref.client_key) {
-            (Some(c), None) => {
-                self.r
-                    .err(src, c, "monitor.client_key", "client_cert needs client_key")
-            }
-            (None, Some(k)) => self.r.err(
-                src,
-                k,
-                "monitor.client_cert",
-                "client_key needs client_cert",
-            ),
-            (Some(c), Some(_)) if protocol != Protocol::Https => {
-                self.r.err(
-                    src,
-                    c,
-                    "monitor.client_cert",
-                    "client certificates need protocol = \"https\"",
-                );
-            }
-            _ => {}
-        }
-        // Build the TLS configuration now, so unreadable, malformed or
-        // mismatched certificates and keys are reported by `check`.
-        if protocol == Protocol::Https && self.r.diag.errors.len() == before {
-            let key = TlsKey {
-                verify: m_ref.tls_verify.unwrap_or(true),
-                ca_cert: ca_cert.clone(),
-                identity: client_cert.clone().zip(client_key.clone()),
-            };
-            if let Err(e) = crate::health::tls::client_config(&key) {
-                let blame = m_ref
-                    .client_cert
-                    .as_ref()
-                    .map(|c| (c, "monitor.client_cert"))
-                    .or(m_ref.ca_cert.as_ref().map(|c| (c, "monitor.ca_cert")));
-                match blame {
-                    Some((v, field)) => self.r.err(src, v, field, e),
-                    None => self.r.err(src, m, "monitor", e),
-                }
-            }
-        }
-        let body_match = m_ref.body_match.as_ref().map(|b| {
-            if b.get_ref().is_empty() {
-                self.r
-                    .err(src, b, "monitor.body_match", "must not be empty");
-            }
-            if protocol == Protocol::Tcp {
-                self.r
-                    .err(src, b, "monitor.body_match", "tcp probes have no body");
-            }
-            b.get_ref().clone()
-        });
-        if self.r.diag.errors.len() != before {
             return None;
         }
-        Some(MonitorSettings {
-            protocol,
-            port,
-            path,
-            key,
-            interval,
-            timeout,
-            tolerated_failures,
-            required_successes,
-            expected_status,
-            headers,
-            tls_verify: m_ref.tls_verify.unwrap_or(true),
-            ca_cert,
-            client_cert,
-            client_key,
-            body_match,
-            quorum: None,
-            source_v4: None,
-            source_v6: None,
-        })
     }
-
-    // ---------------------------------------------------------------- finish
+    Some(files)
 }
 
 #[cfg(test)]

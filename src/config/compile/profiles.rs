@@ -1,6 +1,7 @@
 //! Stage: each profile file: its name, settings and endpoints, and the
 //! routing method's own data (priorities, alias table, regions, ranges).
 
+use super::endpoints::ProfileCx;
 use super::*;
 
 impl Loader<'_> {
@@ -125,78 +126,80 @@ impl Loader<'_> {
         Some(ProfileOwner { name, zone, apex })
     }
 
-    /// `failback` and `failback_after`: `None` for automatic failback,
-    /// else the hold's length in seconds (0: until resumed).
-    fn failback(&mut self, src: usize, raw: &RawProfile) -> Option<u32> {
-        let manual = match &raw.failback {
-            None => false,
-            Some(v) => match v.get_ref().as_str() {
-                "automatic" => false,
-                "manual" => true,
-                other => {
-                    self.r.err(
-                        src,
-                        v,
-                        "failback",
-                        format!("`{other}` is not a failback mode (automatic or manual)"),
-                    );
-                    return None;
-                }
-            },
-        };
-        let after = match &raw.failback_after {
-            None => 0,
-            Some(v) if !manual => {
-                self.r.err(
-                    src,
-                    v,
-                    "failback_after",
-                    "only used with failback = \"manual\" (how long a recovered endpoint is held before it returns by itself)",
-                );
-                return None;
-            }
-            Some(v) => {
-                let d = self.r.duration(src, v, "failback_after")?;
-                if d.as_secs() == 0 || d.as_secs() > u64::from(u32::MAX) {
-                    self.r.err(
-                        src,
-                        v,
-                        "failback_after",
-                        "must be at least 1s (leave it out to hold until resumed)",
-                    );
-                    return None;
-                }
-                d.as_secs() as u32
-            }
-        };
-        if manual
-            && raw.monitor.is_none()
-            && let Some(v) = &raw.failback
-        {
-            self.r.warn(
+    /// One profile file: its name, its own settings, each endpoint, the
+    /// method's data and `on_all_down`. Every part is checked whatever the
+    /// others gave (so one run reports every problem); the profile is added
+    /// only when every part was right.
+    pub(super) fn profile(&mut self, src: usize, raw: RawProfile) {
+        let named = self.profile_name(src, &raw);
+        let (method, serves) = self.method(src, &raw);
+        let (head, head_ok) = head(&mut self.r, src, &raw, method, self.prober_settings);
+        if raw.endpoints.is_empty() {
+            return self.r.err(
                 src,
-                v,
-                "failback",
-                "has no effect: the profile has no [monitor], so no endpoint is ever Degraded",
+                &raw.name,
+                "endpoints",
+                "a profile needs at least one [[endpoints]]",
             );
         }
-        manual.then_some(after)
+        let cx = ProfileCx {
+            id: self.table.profiles.len() as ProfileId,
+            key_name: named
+                .as_ref()
+                .map(|o| o.name.as_str().to_ascii_lowercase())
+                .unwrap_or_default(),
+            apex: named.as_ref().is_some_and(|o| o.apex),
+            ttl: head.ttl,
+            method,
+            monitor: head.monitor.clone(),
+        };
+        let first = self.table.endpoints.len();
+        let built = self.endpoints(&cx, src, &raw);
+        let (Some(owner), Some(method), true, true, Some(data)) =
+            (named, method, serves, head_ok, built)
+        else {
+            // Problems are reported; nothing of this profile is built.
+            self.table.endpoints.truncate(first);
+            return;
+        };
+        let range = first as u32..self.table.endpoints.len() as u32;
+        let eps = &self.table.endpoints[first..];
+        let routing = routing(&mut self.r, method, eps, &data, head.max_answers);
+        let on_all_down = on_all_down(&mut self.r, src, &raw, eps);
+        let (Some(routing), Some(on_all_down)) = (routing, on_all_down) else {
+            self.table.endpoints.truncate(first);
+            return;
+        };
+        self.hold(&cx, first, head.hold);
+        let at = self.r.at(src, &raw.name, "name");
+        self.table.profiles.push(Profile {
+            name: owner.name.clone(),
+            node: NodeId::MAX, // set in finish()
+            source: self.r.sources[src].path.clone(),
+            routing,
+            ttl: head.ttl,
+            ttl_degraded: head.ttl_degraded,
+            sticky: head.sticky,
+            enabled: head.enabled,
+            on_all_down,
+            endpoints: range,
+            detection: head
+                .monitor
+                .as_ref()
+                .map(|m| m.interval * (m.tolerated_failures + 1) + m.timeout),
+        });
+        match self.pending_index.get(owner.name.wire()) {
+            // The apex: the profile joins SOA and NS.
+            Some(&idx) => self.pending[idx].profile = Some(cx.id),
+            None => self.define(owner.name, owner.zone, Vec::new(), Some(cx.id), at),
+        }
     }
 
-    pub(super) fn profile(&mut self, src: usize, raw: RawProfile) {
-        let profile_id = self.table.profiles.len() as ProfileId;
-        // Keep checking after the first problem so one run reports them all;
-        // the profile is only added when none was found.
-        let errors_before = self.r.diag.errors.len();
-        let named = self.profile_name(src, &raw);
-        self.current_apex = named.as_ref().is_some_and(|o| o.apex);
-        self.current_profile = named
-            .as_ref()
-            .map(|o| o.name.as_str().to_ascii_lowercase())
-            .unwrap_or_default();
-        // `None`: unknown (reported), and nothing method-specific is checked.
-        let method = Method::parse(raw.routing.get_ref().as_str());
-        if method.is_none() {
+    /// `routing`: the method the endpoints are checked for (`None` when
+    /// unknown), and whether it can serve: the methods that locate clients
+    /// need the GeoIP database. Problems are reported.
+    fn method(&mut self, src: usize, raw: &RawProfile) -> (Option<Method>, bool) {
+        let Some(method) = Method::parse(raw.routing.get_ref().as_str()) else {
             let known: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
             self.r.err(
                 src,
@@ -208,9 +211,9 @@ impl Loader<'_> {
                     known.join(", ")
                 ),
             );
-        } else if let Some(method) = method.filter(|m| m.needs_geoip())
-            && self.geo.is_none()
-        {
+            return (None, false);
+        };
+        if method.needs_geoip() && self.geo.is_none() {
             let msg = if self.geo_configured {
                 format!(
                     "`{method}` routing needs the GeoIP database, which did not load (see its error)"
@@ -221,501 +224,632 @@ impl Loader<'_> {
                 )
             };
             self.r.err(src, &raw.routing, "routing", msg);
+            return (Some(method), false);
         }
-        let ttl = match &raw.ttl {
-            Some(t) => self.r.int(src, t, "ttl", 0, MAX_TTL).unwrap_or(60),
-            None => 60,
-        };
-        let ttl_degraded = match &raw.ttl_degraded {
-            Some(t) => match self.r.int::<u32>(src, t, "ttl_degraded", 0, MAX_TTL) {
-                Some(d) if d > ttl => {
-                    self.r.err(
-                        src,
-                        t,
-                        "ttl_degraded",
-                        format!(
-                            "{d} is longer than `ttl` ({ttl}): it is the shorter TTL used while the profile is not settled"
-                        ),
-                    );
-                    None
-                }
-                d => d,
-            },
-            None => None,
-        };
-        let sticky = match (&raw.sticky, method) {
-            (None, _) => false,
-            (Some(v), _) if v.get_ref() != "client-subnet" => {
-                self.r.err(
-                    src,
-                    v,
-                    "sticky",
-                    format!(
-                        "`{}` is not a sticky mode (the one there is: \"client-subnet\")",
-                        v.get_ref()
-                    ),
-                );
-                false
-            }
-            (Some(_), Some(Method::Weighted | Method::Multivalue) | None) => true,
-            (Some(v), Some(m)) => {
-                self.r.err(
-                    src,
-                    v,
-                    "sticky",
-                    format!("only weighted and multivalue routing use it, not {m}"),
-                );
-                false
-            }
-        };
-        let hold = self.failback(src, &raw);
-        let enabled = raw.enabled.unwrap_or(true);
-        let max_answers = match (&raw.max_answers, method) {
-            (Some(m), Some(Method::Multivalue)) => {
-                self.r.int::<u8>(src, m, "max_answers", 1, 10).unwrap_or(1)
-            }
-            (Some(m), _) => {
-                self.r
-                    .err(src, m, "max_answers", "only used by multivalue routing");
-                1
-            }
-            (None, _) => 8,
-        };
-        let quorum = match &raw.quorum {
-            Some(q) => {
-                if raw.monitor.is_none() {
-                    self.r.warn(
-                        src,
-                        q,
-                        "quorum",
-                        "ignored: the profile has no [monitor], so nothing is observed",
-                    );
-                }
-                super::cluster::quorum(&mut self.r, src, q, "quorum")
-            }
-            None => None,
-        };
-        let prober = self.prober_settings;
-        let monitor = raw
-            .monitor
-            .as_ref()
-            .and_then(|m| self.monitor(src, m))
-            .map(|mut m| {
-                m.quorum = quorum;
-                m.source_v4 = prober.source_v4;
-                m.source_v6 = prober.source_v6;
-                Arc::new(m)
-            });
+        (Some(method), true)
+    }
 
-        if raw.endpoints.is_empty() {
-            return self.r.err(
-                src,
-                &raw.name,
-                "endpoints",
-                "a profile needs at least one [[endpoints]]",
-            );
-        }
-        let first_ep = self.table.endpoints.len() as u32;
-        let mut keys: Vec<MethodKeys> = Vec::new();
-        let mut names: Vec<Located<String>> = Vec::new();
-        let mut priorities: Vec<(u16, String)> = Vec::new();
-        let mut missing_priority: Vec<At> = Vec::new();
+    /// Every endpoint of the profile, appended to the snapshot, with what
+    /// the method needs of each; `None` when one was wrong (reported).
+    fn endpoints(&mut self, cx: &ProfileCx, src: usize, raw: &RawProfile) -> Option<EndpointData> {
+        let mut data = EndpointData::default();
+        let mut ok = true;
         for (i, e) in raw.endpoints.iter().enumerate() {
             let p = format!("endpoints[{i}]");
-            let ep_raw = e.get_ref();
-            let ep_name = ep_raw.name.get_ref().clone();
-            let name_ok = !ep_name.is_empty()
-                && ep_name.len() <= 64
-                && ep_name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            if !name_ok {
-                self.r.err(
-                    src,
-                    &ep_raw.name,
-                    &format!("{p}.name"),
-                    "endpoint names are 1-64 letters, digits, `-`, `_` or `.`",
-                );
-            } else if let Some(first) = names
-                .iter()
-                .find(|n| n.value.eq_ignore_ascii_case(&ep_name))
-            {
-                let (line, _) = self.r.sources[first.at.src].line_col(first.at.span.start);
-                self.r.err(
-                    src,
-                    &ep_raw.name,
-                    &format!("{p}.name"),
-                    format!("duplicate endpoint name `{ep_name}` (first used on line {line})"),
-                );
+            let e = e.get_ref();
+            ok &= endpoint_name(&mut self.r, src, &p, e, &mut data.names);
+            if cx.method == Some(Method::Priority) {
+                ok &= priority(&mut self.r, src, &p, e, &mut data.priorities);
             }
-            names.push(Located {
-                value: ep_name.clone(),
-                at: self.r.at(src, &ep_raw.name, &format!("{p}.name")),
-            });
-            if method == Some(Method::Priority) {
-                match &ep_raw.priority {
-                    Some(pv) => {
-                        if let Some(prio) =
-                            self.r
-                                .int::<u16>(src, pv, &format!("{p}.priority"), 1, 1000)
-                        {
-                            if let Some((_, other)) = priorities.iter().find(|(x, _)| *x == prio) {
-                                let msg = format!(
-                                    "duplicate priority {prio} (also used by endpoint `{other}`); priorities must be unique"
-                                );
-                                self.r.err(src, pv, &format!("{p}.priority"), msg);
-                            }
-                            priorities.push((prio, ep_name.clone()));
-                        }
-                    }
-                    None => missing_priority.push(self.r.at(
-                        src,
-                        &ep_raw.name,
-                        &format!("{p}.priority"),
-                    )),
-                }
-            }
-            keys.push(self.method_keys(src, &p, ep_raw));
-            self.unused_method_keys(src, &p, ep_raw, method);
-            if let Some(ep) =
-                self.endpoint(src, &p, ep_raw, profile_id, ttl, method, monitor.as_ref())
-            {
-                self.table.endpoints.push(ep);
+            let keys = method_keys(&mut self.r, src, &p, e);
+            ok &= keys.ok;
+            data.keys.push(keys);
+            unused_method_keys(&mut self.r, src, &p, e, cx.method);
+            match self.endpoint(cx, src, &p, e) {
+                Some(ep) => self.table.endpoints.push(ep),
+                None => ok = false,
             }
         }
-        if method == Some(Method::Priority) && !priorities.is_empty() {
-            for at in &missing_priority {
+        if !data.priorities.missing.is_empty() && !data.priorities.given.is_empty() {
+            for at in &data.priorities.missing {
                 self.r.error(
                     at,
                     "priority is required on every endpoint once one endpoint sets it",
                 );
             }
+            ok = false;
         }
-        let method_routing = self.method_routing(method, &keys, &names);
-        let last_ep = self.table.endpoints.len() as u32;
-        let Some(ProfileOwner { name, zone, .. }) = named else {
-            self.table.endpoints.truncate(first_ep as usize);
-            return;
-        };
-        if self.r.diag.errors.len() != errors_before
-            || last_ep - first_ep != raw.endpoints.len() as u32
-        {
-            // Problems are recorded; nothing of this profile is built.
-            self.table.endpoints.truncate(first_ep as usize);
-            return;
-        }
-        let eps = &self.table.endpoints[first_ep as usize..last_ep as usize];
-        let routing = match method {
-            Some(Method::Priority) => {
-                let mut order: Vec<u32> = (0..eps.len() as u32).collect();
-                if !priorities.is_empty() {
-                    order.sort_by_key(|&i| eps[i as usize].priority);
-                }
-                Routing::Priority {
-                    order: order.into(),
-                }
-            }
-            Some(Method::Weighted) => Routing::Weighted {
-                alias: crate::routing::weighted::alias_table(eps),
-            },
-            Some(Method::Multivalue) => Routing::Multivalue { max_answers },
-            _ => match method_routing {
-                Some(r) => r,
-                None => return,
-            },
-        };
-        let on_all_down = match &raw.on_all_down {
-            None => OnAllDown::ServeAll,
-            Some(v) => match v.get_ref().as_str() {
-                "serve-all" => OnAllDown::ServeAll,
-                "nodata" => OnAllDown::NoData,
-                "nxdomain" => OnAllDown::NxDomain,
-                "servfail" => OnAllDown::ServFail,
-                other => match eps.iter().position(|e| &*e.name == other) {
-                    Some(i) => OnAllDown::Endpoint(i as u32),
-                    None => {
-                        let list: Vec<&str> = eps.iter().map(|e| &*e.name).collect();
-                        return self.r.err(
-                            src,
-                            v,
-                            "on_all_down",
-                            format!(
-                                "`{other}` is neither a policy (serve-all, nodata, nxdomain, servfail) nor an endpoint of this profile ({})",
-                                list.join(", ")
-                            ),
-                        );
-                    }
-                },
-            },
-        };
-        if let OnAllDown::Endpoint(i) = on_all_down
-            && matches!(routing, Routing::Multivalue { .. })
-            && matches!(eps[i as usize].target, Target::Host(_))
-        {
-            // Unreachable: multivalue endpoints are validated to be addresses.
-        }
-        for e in &mut self.table.endpoints[first_ep as usize..last_ep as usize] {
-            if matches!(e.health, crate::snapshot::Health::Monitored(_)) {
-                e.hold = hold;
-                // Manual failback new to this endpoint (a reload turned it
-                // on): it holds the recoveries from now on, not one from
-                // before, which automatic failback already answered.
-                if hold.is_some()
-                    && let Some(held) = &self.carry.held
-                    && !held.contains(&crate::snapshot::EndpointKey::new(
-                        &self.current_profile,
-                        &e.name,
-                    ))
-                {
-                    e.runtime.hold_from(crate::clock::now_millis());
-                }
-            }
-        }
-        let at = self.r.at(src, &raw.name, "name");
-        self.table.profiles.push(Profile {
-            name: name.clone(),
-            node: NodeId::MAX, // set in finish()
-            source: self.r.sources[src].path.clone(),
-            routing,
-            ttl,
-            ttl_degraded,
-            sticky,
-            enabled,
-            on_all_down,
-            endpoints: first_ep..last_ep,
-            detection: monitor
-                .as_ref()
-                .map(|m| m.interval * (m.tolerated_failures + 1) + m.timeout),
-        });
-        match self.pending_index.get(name.wire()) {
-            // The apex: the profile joins SOA and NS.
-            Some(&idx) => self.pending[idx].profile = Some(profile_id),
-            None => self.define(name, zone, Vec::new(), Some(profile_id), at),
-        }
+        ok.then_some(data)
     }
 
-    /// Warns about endpoint keys the profile's method does not use: they are
-    /// kept valid (a method can be switched), but a user may be expecting
-    /// them to matter.
-    pub(super) fn unused_method_keys(
-        &mut self,
-        src: usize,
-        p: &str,
-        e: &RawEndpoint,
-        method: Option<Method>,
-    ) {
-        let Some(method) = method else {
-            return;
-        };
-        let note = |this: &mut Self, span: std::ops::Range<usize>, key: &str, user: Method| {
-            if method != user {
-                let source = &this.r.sources[src];
-                this.r.diag.warn(
-                    source,
-                    span,
-                    &format!("{p}.{key}"),
-                    format!("ignored: only {user} routing uses `{key}` (this profile is {method})"),
+    /// `failback = "manual"` on the profile's monitored endpoints. Manual
+    /// failback new to an endpoint (a reload turned it on) holds the
+    /// recoveries from now on, not one from before, which automatic
+    /// failback already answered.
+    fn hold(&mut self, cx: &ProfileCx, first: usize, hold: Option<u32>) {
+        for e in &mut self.table.endpoints[first..] {
+            if !matches!(e.health, crate::snapshot::Health::Monitored(_)) {
+                continue;
+            }
+            e.hold = hold;
+            if hold.is_some()
+                && let Some(held) = &self.carry.held
+                && !held.contains(&crate::snapshot::EndpointKey::new(&cx.key_name, &e.name))
+            {
+                e.runtime.hold_from(crate::clock::now_millis());
+            }
+        }
+    }
+}
+
+/// A profile's own settings, read with defaults standing in for a wrong
+/// key (so its endpoints are still checked against them).
+struct Head {
+    ttl: u32,
+    ttl_degraded: Option<u32>,
+    sticky: bool,
+    /// `failback = "manual"`: the hold in seconds (0: until resumed).
+    hold: Option<u32>,
+    enabled: bool,
+    max_answers: u8,
+    /// `[monitor]`, with the profile's quorum and the prober's sources.
+    monitor: Option<Arc<MonitorSettings>>,
+}
+
+/// The profile's own settings, and whether every one was right.
+fn head(
+    r: &mut Report,
+    src: usize,
+    raw: &RawProfile,
+    method: Option<Method>,
+    prober: crate::config::ProberSettings,
+) -> (Head, bool) {
+    let mut ok = true;
+    /// `v`, or `default` when it was wrong (and the head with it).
+    fn take<T>(ok: &mut bool, v: Option<T>, default: T) -> T {
+        *ok &= v.is_some();
+        v.unwrap_or(default)
+    }
+    let ttl = match &raw.ttl {
+        Some(t) => take(&mut ok, r.int(src, t, "ttl", 0, MAX_TTL), 60),
+        None => 60,
+    };
+    let ttl_degraded = take(&mut ok, ttl_degraded(r, src, raw, ttl), None);
+    let sticky = take(&mut ok, sticky(r, src, raw, method), false);
+    let hold = take(&mut ok, failback(r, src, raw), None);
+    let max_answers = match (&raw.max_answers, method) {
+        (Some(m), Some(Method::Multivalue)) => {
+            take(&mut ok, r.int::<u8>(src, m, "max_answers", 1, 10), 1)
+        }
+        (Some(m), _) => {
+            r.err(src, m, "max_answers", "only used by multivalue routing");
+            take(&mut ok, None, 1)
+        }
+        (None, _) => 8,
+    };
+    let quorum = match &raw.quorum {
+        Some(q) => {
+            if raw.monitor.is_none() {
+                r.warn(
+                    src,
+                    q,
+                    "quorum",
+                    "ignored: the profile has no [monitor], so nothing is observed",
                 );
             }
-        };
-        if let Some(v) = &e.priority {
-            note(self, v.span(), "priority", Method::Priority);
+            take(
+                &mut ok,
+                super::cluster::quorum(r, src, q, "quorum").map(Some),
+                None,
+            )
         }
-        if let Some(v) = &e.weight {
-            note(self, v.span(), "weight", Method::Weighted);
+        None => None,
+    };
+    let monitor = match &raw.monitor {
+        Some(m) => take(&mut ok, super::monitor::monitor(r, src, m).map(Some), None),
+        None => None,
+    }
+    .map(|mut m| {
+        m.quorum = quorum;
+        m.source_v4 = prober.source_v4;
+        m.source_v6 = prober.source_v6;
+        Arc::new(m)
+    });
+    let head = Head {
+        ttl,
+        ttl_degraded,
+        sticky,
+        hold,
+        enabled: raw.enabled.unwrap_or(true),
+        max_answers,
+        monitor,
+    };
+    (head, ok)
+}
+
+/// `ttl_degraded`: at most `ttl`.
+fn ttl_degraded(r: &mut Report, src: usize, raw: &RawProfile, ttl: u32) -> Option<Option<u32>> {
+    let Some(t) = &raw.ttl_degraded else {
+        return Some(None);
+    };
+    let d = r.int::<u32>(src, t, "ttl_degraded", 0, MAX_TTL)?;
+    if d > ttl {
+        r.err(
+            src,
+            t,
+            "ttl_degraded",
+            format!(
+                "{d} is longer than `ttl` ({ttl}): it is the shorter TTL used while the profile is not settled"
+            ),
+        );
+        return None;
+    }
+    Some(Some(d))
+}
+
+/// `sticky`: `"client-subnet"`, for weighted and multivalue routing.
+fn sticky(r: &mut Report, src: usize, raw: &RawProfile, method: Option<Method>) -> Option<bool> {
+    match (&raw.sticky, method) {
+        (None, _) => Some(false),
+        (Some(v), _) if v.get_ref() != "client-subnet" => {
+            r.err(
+                src,
+                v,
+                "sticky",
+                format!(
+                    "`{}` is not a sticky mode (the one there is: \"client-subnet\")",
+                    v.get_ref()
+                ),
+            );
+            None
         }
-        if let Some(v) = &e.location {
-            note(self, v.span(), "location", Method::Performance);
-        }
-        if let Some(v) = &e.regions {
-            note(self, v.span(), "regions", Method::Geographic);
-        }
-        if let Some(v) = &e.subnets {
-            note(self, v.span(), "subnets", Method::Subnet);
+        (Some(_), Some(Method::Weighted | Method::Multivalue) | None) => Some(true),
+        (Some(v), Some(m)) => {
+            r.err(
+                src,
+                v,
+                "sticky",
+                format!("only weighted and multivalue routing use it, not {m}"),
+            );
+            None
         }
     }
+}
 
-    /// Reads and checks `location`, `regions` and `subnets` of one endpoint,
-    /// whatever the method (so a switch of method finds them valid).
-    pub(super) fn method_keys(&mut self, src: usize, p: &str, e: &RawEndpoint) -> MethodKeys {
-        let mut k = MethodKeys {
-            at: self.r.at(src, &e.name, &format!("{p}.name")),
-            ..MethodKeys::default()
-        };
-        if let Some(loc) = &e.location {
-            k.location_given = true;
-            let field = format!("{p}.location");
-            let point = match loc.get_ref() {
-                RawLocation::Region(name) => methods::region_point(name),
-                RawLocation::Coordinates { lat, lon } => methods::coordinates(*lat, *lon),
-            };
-            match point {
-                Ok(pt) => k.point = Some(pt),
-                Err(msg) => self.r.err(src, loc, &field, msg),
+/// What the profile's endpoints give the method, collected as they are
+/// read.
+#[derive(Default)]
+struct EndpointData {
+    /// Their names, where written.
+    names: Vec<Located<String>>,
+    /// Priority routing's priorities.
+    priorities: Priorities,
+    /// Each endpoint's method keys.
+    keys: Vec<MethodKeys>,
+}
+
+/// Priority routing's priorities, all or none.
+#[derive(Default)]
+struct Priorities {
+    given: Vec<(u16, String)>,
+    missing: Vec<At>,
+}
+
+/// An endpoint's name: valid, unique in the profile (any case). Added to
+/// `names` either way; `false` when wrong (reported).
+fn endpoint_name(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    e: &RawEndpoint,
+    names: &mut Vec<Located<String>>,
+) -> bool {
+    let name = e.name.get_ref().clone();
+    let field = format!("{p}.name");
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let problem = if !valid {
+        Some("endpoint names are 1-64 letters, digits, `-`, `_` or `.`".to_string())
+    } else {
+        names
+            .iter()
+            .find(|n| n.value.eq_ignore_ascii_case(&name))
+            .map(|first| {
+                let (line, _) = r.sources[first.at.src].line_col(first.at.span.start);
+                format!("duplicate endpoint name `{name}` (first used on line {line})")
+            })
+    };
+    if let Some(msg) = &problem {
+        r.err(src, &e.name, &field, msg.clone());
+    }
+    names.push(Located {
+        value: name,
+        at: r.at(src, &e.name, &field),
+    });
+    problem.is_none()
+}
+
+/// Priority routing: an endpoint's priority, unique in the profile;
+/// `false` when wrong (reported).
+fn priority(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    e: &RawEndpoint,
+    priorities: &mut Priorities,
+) -> bool {
+    let field = format!("{p}.priority");
+    let Some(pv) = &e.priority else {
+        priorities.missing.push(r.at(src, &e.name, &field));
+        return true;
+    };
+    let Some(prio) = r.int::<u16>(src, pv, &field, 1, 1000) else {
+        return false;
+    };
+    let name = e.name.get_ref().clone();
+    if let Some((_, other)) = priorities.given.iter().find(|(x, _)| *x == prio) {
+        let msg = format!(
+            "duplicate priority {prio} (also used by endpoint `{other}`); priorities must be unique"
+        );
+        r.err(src, pv, &field, msg);
+        priorities.given.push((prio, name));
+        return false;
+    }
+    priorities.given.push((prio, name));
+    true
+}
+
+/// The method's routing data over the profile's endpoints `eps`.
+fn routing(
+    r: &mut Report,
+    method: Method,
+    eps: &[Endpoint],
+    data: &EndpointData,
+    max_answers: u8,
+) -> Option<Routing> {
+    Some(match method {
+        Method::Priority => {
+            let mut order: Vec<u32> = (0..eps.len() as u32).collect();
+            if !data.priorities.given.is_empty() {
+                order.sort_by_key(|&i| eps[i as usize].priority);
+            }
+            Routing::Priority {
+                order: order.into(),
             }
         }
-        if let Some(list) = &e.regions {
-            k.regions_given = true;
-            for (i, r) in list.get_ref().iter().enumerate() {
-                let field = format!("{p}.regions[{i}]");
-                match methods::region_code(r.get_ref()) {
-                    Ok((code, _)) => k.regions.push(RegionKey {
-                        code,
-                        text: r.get_ref().to_ascii_uppercase(),
-                        at: self.r.at(src, r, &field),
-                    }),
-                    Err(msg) => self.r.err(src, r, &field, msg),
+        Method::Weighted => Routing::Weighted {
+            alias: crate::routing::weighted::alias_table(eps),
+        },
+        Method::Multivalue => Routing::Multivalue { max_answers },
+        _ => return method_routing(r, Some(method), &data.keys, &data.names),
+    })
+}
+
+/// `on_all_down`: a policy, or one of the profile's endpoints `eps`.
+fn on_all_down(
+    r: &mut Report,
+    src: usize,
+    raw: &RawProfile,
+    eps: &[Endpoint],
+) -> Option<OnAllDown> {
+    let Some(v) = &raw.on_all_down else {
+        return Some(OnAllDown::ServeAll);
+    };
+    Some(match v.get_ref().as_str() {
+        "serve-all" => OnAllDown::ServeAll,
+        "nodata" => OnAllDown::NoData,
+        "nxdomain" => OnAllDown::NxDomain,
+        "servfail" => OnAllDown::ServFail,
+        other => match eps.iter().position(|e| &*e.name == other) {
+            Some(i) => OnAllDown::Endpoint(i as u32),
+            None => {
+                let list: Vec<&str> = eps.iter().map(|e| &*e.name).collect();
+                r.err(
+                    src,
+                    v,
+                    "on_all_down",
+                    format!(
+                        "`{other}` is neither a policy (serve-all, nodata, nxdomain, servfail) nor an endpoint of this profile ({})",
+                        list.join(", ")
+                    ),
+                );
+                return None;
+            }
+        },
+    })
+}
+
+/// `failback` and `failback_after`: `Some(None)` for automatic failback,
+/// else the hold's length in seconds (0: until resumed); `None` when wrong
+/// (reported).
+fn failback(r: &mut Report, src: usize, raw: &RawProfile) -> Option<Option<u32>> {
+    let manual = match &raw.failback {
+        None => false,
+        Some(v) => match v.get_ref().as_str() {
+            "automatic" => false,
+            "manual" => true,
+            other => {
+                r.err(
+                    src,
+                    v,
+                    "failback",
+                    format!("`{other}` is not a failback mode (automatic or manual)"),
+                );
+                return None;
+            }
+        },
+    };
+    let after = match &raw.failback_after {
+        None => 0,
+        Some(v) if !manual => {
+            r.err(
+                src,
+                v,
+                "failback_after",
+                "only used with failback = \"manual\" (how long a recovered endpoint is held before it returns by itself)",
+            );
+            return None;
+        }
+        Some(v) => {
+            let d = r.duration(src, v, "failback_after")?;
+            if d.as_secs() == 0 || d.as_secs() > u64::from(u32::MAX) {
+                r.err(
+                    src,
+                    v,
+                    "failback_after",
+                    "must be at least 1s (leave it out to hold until resumed)",
+                );
+                return None;
+            }
+            d.as_secs() as u32
+        }
+    };
+    if manual
+        && raw.monitor.is_none()
+        && let Some(v) = &raw.failback
+    {
+        r.warn(
+            src,
+            v,
+            "failback",
+            "has no effect: the profile has no [monitor], so no endpoint is ever Degraded",
+        );
+    }
+    Some(manual.then_some(after))
+}
+
+/// Warns about endpoint keys the profile's method does not use: they are
+/// kept valid (a method can be switched), but a user may be expecting
+/// them to matter.
+fn unused_method_keys(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    e: &RawEndpoint,
+    method: Option<Method>,
+) {
+    let Some(method) = method else {
+        return;
+    };
+    let note = |r: &mut Report, span: std::ops::Range<usize>, key: &str, user: Method| {
+        if method != user {
+            let source = &r.sources[src];
+            r.diag.warn(
+                source,
+                span,
+                &format!("{p}.{key}"),
+                format!("ignored: only {user} routing uses `{key}` (this profile is {method})"),
+            );
+        }
+    };
+    if let Some(v) = &e.priority {
+        note(r, v.span(), "priority", Method::Priority);
+    }
+    if let Some(v) = &e.weight {
+        note(r, v.span(), "weight", Method::Weighted);
+    }
+    if let Some(v) = &e.location {
+        note(r, v.span(), "location", Method::Performance);
+    }
+    if let Some(v) = &e.regions {
+        note(r, v.span(), "regions", Method::Geographic);
+    }
+    if let Some(v) = &e.subnets {
+        note(r, v.span(), "subnets", Method::Subnet);
+    }
+}
+
+/// Reads and checks `location`, `regions` and `subnets` of one endpoint,
+/// whatever the method (so a switch of method finds them valid).
+fn method_keys(r: &mut Report, src: usize, p: &str, e: &RawEndpoint) -> MethodKeys {
+    let mut k = MethodKeys {
+        at: r.at(src, &e.name, &format!("{p}.name")),
+        ok: true,
+        ..MethodKeys::default()
+    };
+    if let Some(loc) = &e.location {
+        k.location_given = true;
+        let field = format!("{p}.location");
+        let point = match loc.get_ref() {
+            RawLocation::Region(name) => methods::region_point(name),
+            RawLocation::Coordinates { lat, lon } => methods::coordinates(*lat, *lon),
+        };
+        match point {
+            Ok(pt) => k.point = Some(pt),
+            Err(msg) => {
+                r.err(src, loc, &field, msg);
+                k.ok = false;
+            }
+        }
+    }
+    if let Some(list) = &e.regions {
+        k.regions_given = true;
+        for (i, written) in list.get_ref().iter().enumerate() {
+            let field = format!("{p}.regions[{i}]");
+            match methods::region_code(written.get_ref()) {
+                Ok((code, _)) => k.regions.push(RegionKey {
+                    code,
+                    text: written.get_ref().to_ascii_uppercase(),
+                    at: r.at(src, written, &field),
+                }),
+                Err(msg) => {
+                    r.err(src, written, &field, msg);
+                    k.ok = false;
+                    k.regions_wrong = true;
                 }
             }
         }
-        if let Some(list) = &e.subnets {
-            for (i, sn) in list.get_ref().iter().enumerate() {
-                let field = format!("{p}.subnets[{i}]");
-                match methods::subnet(sn.get_ref()) {
-                    Ok((lo, hi)) => {
-                        let ((v6, lo), (_, hi)) = (methods::ip_key(lo), methods::ip_key(hi));
-                        k.subnets.push(SubnetKey {
-                            v6,
-                            lo,
-                            hi,
-                            text: sn.get_ref().trim().to_string(),
-                            at: self.r.at(src, sn, &field),
-                        });
+    }
+    if let Some(list) = &e.subnets {
+        for (i, sn) in list.get_ref().iter().enumerate() {
+            let field = format!("{p}.subnets[{i}]");
+            match methods::subnet(sn.get_ref()) {
+                Ok((lo, hi)) => {
+                    let ((v6, lo), (_, hi)) = (methods::ip_key(lo), methods::ip_key(hi));
+                    k.subnets.push(SubnetKey {
+                        v6,
+                        lo,
+                        hi,
+                        text: sn.get_ref().trim().to_string(),
+                        at: r.at(src, sn, &field),
+                    });
+                }
+                Err(msg) => {
+                    r.err(src, sn, &field, msg);
+                    k.ok = false;
+                }
+            }
+        }
+    }
+    k
+}
+
+/// Builds the routing data of performance, geographic and subnet
+/// profiles, checking what needs every endpoint at once.
+fn method_routing(
+    r: &mut Report,
+    method: Option<Method>,
+    keys: &[MethodKeys],
+    names: &[Located<String>],
+) -> Option<Routing> {
+    let name_of = |i: usize| names.get(i).map_or("?", |n| n.value.as_str());
+    match method {
+        Some(Method::Performance) => {
+            let mut points = Vec::with_capacity(keys.len());
+            for k in keys {
+                match k.point {
+                    Some(pt) => points.push(pt),
+                    // Already reported where it was written.
+                    None if k.location_given => {}
+                    None => {
+                        let at = At {
+                            field: k.at.field.replace(".name", ".location"),
+                            ..k.at.clone()
+                        };
+                        r.error(&at, "performance routing needs a `location` on every endpoint: a cloud region name or { lat, lon }");
                     }
-                    Err(msg) => self.r.err(src, sn, &field, msg),
                 }
             }
+            (points.len() == keys.len()).then(|| Routing::Performance {
+                points: points.into(),
+            })
         }
-        k
-    }
-
-    /// Builds the routing data of performance, geographic and subnet
-    /// profiles, checking what needs every endpoint at once.
-    pub(super) fn method_routing(
-        &mut self,
-        method: Option<Method>,
-        keys: &[MethodKeys],
-        names: &[Located<String>],
-    ) -> Option<Routing> {
-        let name_of = |i: usize| names.get(i).map_or("?", |n| n.value.as_str());
-        match method {
-            Some(Method::Performance) => {
-                let mut points = Vec::with_capacity(keys.len());
-                for k in keys {
-                    match k.point {
-                        Some(pt) => points.push(pt),
-                        // Already reported where it was written.
-                        None if k.location_given => {}
+        Some(Method::Geographic) => {
+            let mut regions: FxHashMap<crate::snapshot::RegionCode, u32> = FxHashMap::default();
+            let mut ok = true;
+            for (i, k) in keys.iter().enumerate() {
+                if k.regions.is_empty() {
+                    // An empty list, or none: a list whose every entry was
+                    // wrong is reported where it was written.
+                    if !k.regions_wrong {
+                        let at = At {
+                            field: k.at.field.replace(".name", ".regions"),
+                            ..k.at.clone()
+                        };
+                        r.error(&at, "geographic routing needs `regions` on every endpoint (WORLD, GEO-xx, countries, subdivisions)");
+                    }
+                    ok = false;
+                }
+                for RegionKey { code, text, at } in &k.regions {
+                    match regions.get(code) {
+                        Some(&other) if other as usize != i => {
+                            let msg = format!(
+                                "`{text}` is already served by endpoint `{}`; a region code maps to one endpoint per profile",
+                                name_of(other as usize)
+                            );
+                            r.error(at, msg);
+                            ok = false;
+                        }
+                        Some(_) => {}
                         None => {
-                            let at = At {
-                                field: k.at.field.replace(".name", ".location"),
-                                ..k.at.clone()
-                            };
-                            self.r.error(&at, "performance routing needs a `location` on every endpoint: a cloud region name or { lat, lon }");
+                            regions.insert(*code, i as u32);
                         }
                     }
                 }
-                (points.len() == keys.len()).then(|| Routing::Performance {
-                    points: points.into(),
-                })
             }
-            Some(Method::Geographic) => {
-                let mut regions: FxHashMap<crate::snapshot::RegionCode, u32> = FxHashMap::default();
-                let mut ok = true;
-                for (i, k) in keys.iter().enumerate() {
-                    if k.regions.is_empty() {
-                        if !k.regions_given
-                            || !self.r.diag.errors.iter().any(|e| {
-                                e.field
-                                    .starts_with(&k.at.field.replace(".name", ".regions"))
-                            })
-                        {
-                            let at = At {
-                                field: k.at.field.replace(".name", ".regions"),
-                                ..k.at.clone()
-                            };
-                            self.r.error(&at, "geographic routing needs `regions` on every endpoint (WORLD, GEO-xx, countries, subdivisions)");
-                        }
+            ok.then_some(Routing::Geographic { regions })
+        }
+        Some(Method::Subnet) => {
+            // Every range with the endpoint that wrote it, in address order.
+            let mut ranges: Vec<(u32, &SubnetKey)> = Vec::new();
+            let mut fallback: Option<u32> = None;
+            let mut ok = true;
+            for (i, k) in keys.iter().enumerate() {
+                if k.subnets.is_empty() {
+                    if let Some(f) = fallback {
+                        let at = At {
+                            field: k.at.field.replace(".name", ".subnets"),
+                            ..k.at.clone()
+                        };
+                        r.error(&at, format!(
+                            "endpoint `{}` is already the fallback (the one without subnets); give this one subnets",
+                            name_of(f as usize)
+                        ));
                         ok = false;
                     }
-                    for RegionKey { code, text, at } in &k.regions {
-                        match regions.get(code) {
-                            Some(&other) if other as usize != i => {
-                                let msg = format!(
-                                    "`{text}` is already served by endpoint `{}`; a region code maps to one endpoint per profile",
-                                    name_of(other as usize)
-                                );
-                                self.r.error(at, msg);
-                                ok = false;
-                            }
-                            Some(_) => {}
-                            None => {
-                                regions.insert(*code, i as u32);
-                            }
-                        }
-                    }
+                    fallback = Some(i as u32);
                 }
-                ok.then_some(Routing::Geographic { regions })
+                ranges.extend(k.subnets.iter().map(|s| (i as u32, s)));
             }
-            Some(Method::Subnet) => {
-                // Every range with the endpoint that wrote it, in address order.
-                let mut ranges: Vec<(u32, &SubnetKey)> = Vec::new();
-                let mut fallback: Option<u32> = None;
-                let mut ok = true;
-                for (i, k) in keys.iter().enumerate() {
-                    if k.subnets.is_empty() {
-                        if let Some(f) = fallback {
-                            let at = At {
-                                field: k.at.field.replace(".name", ".subnets"),
-                                ..k.at.clone()
-                            };
-                            self.r.error(&at, format!(
-                                "endpoint `{}` is already the fallback (the one without subnets); give this one subnets",
-                                name_of(f as usize)
-                            ));
-                            ok = false;
-                        }
-                        fallback = Some(i as u32);
+            ranges.sort_by_key(|(_, s)| (s.v6, s.lo, s.hi));
+            let mut merged: Vec<SubnetRange> = Vec::with_capacity(ranges.len());
+            let mut prev: Option<(u32, &SubnetKey)> = None;
+            for &(endpoint, range) in &ranges {
+                if let (Some((p_endpoint, p)), Some(last)) = (prev, merged.last_mut())
+                    && p.v6 == range.v6
+                    && range.lo <= last.hi
+                {
+                    if p_endpoint != endpoint {
+                        let msg = format!(
+                            "`{}` of endpoint `{}` overlaps `{}` of endpoint `{}`; a client address must match one endpoint",
+                            range.text,
+                            name_of(endpoint as usize),
+                            p.text,
+                            name_of(p_endpoint as usize)
+                        );
+                        r.error(&range.at, msg);
+                        ok = false;
                     }
-                    ranges.extend(k.subnets.iter().map(|s| (i as u32, s)));
+                    last.hi = last.hi.max(range.hi);
+                    continue;
                 }
-                ranges.sort_by_key(|(_, s)| (s.v6, s.lo, s.hi));
-                let mut merged: Vec<SubnetRange> = Vec::with_capacity(ranges.len());
-                let mut prev: Option<(u32, &SubnetKey)> = None;
-                for &(endpoint, r) in &ranges {
-                    if let (Some((p_endpoint, p)), Some(last)) = (prev, merged.last_mut())
-                        && p.v6 == r.v6
-                        && r.lo <= last.hi
-                    {
-                        if p_endpoint != endpoint {
-                            let msg = format!(
-                                "`{}` of endpoint `{}` overlaps `{}` of endpoint `{}`; a client address must match one endpoint",
-                                r.text,
-                                name_of(endpoint as usize),
-                                p.text,
-                                name_of(p_endpoint as usize)
-                            );
-                            self.r.error(&r.at, msg);
-                            ok = false;
-                        }
-                        last.hi = last.hi.max(r.hi);
-                        continue;
-                    }
-                    merged.push(SubnetRange {
-                        v6: r.v6,
-                        lo: r.lo,
-                        hi: r.hi,
-                        endpoint,
-                    });
-                    prev = Some((endpoint, r));
-                }
-                ok.then(|| Routing::Subnet {
-                    ranges: merged.into(),
-                    fallback,
-                })
+                merged.push(SubnetRange {
+                    v6: range.v6,
+                    lo: range.lo,
+                    hi: range.hi,
+                    endpoint,
+                });
+                prev = Some((endpoint, range));
             }
-            _ => None,
+            ok.then(|| Routing::Subnet {
+                ranges: merged.into(),
+                fallback,
+            })
         }
+        _ => None,
     }
 }
 

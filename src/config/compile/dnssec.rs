@@ -151,8 +151,8 @@ impl Loader<'_> {
         if let Some(c) = &self.sig_cache {
             return c.clone();
         }
-        let want = self.signature_cache_size;
-        let cache = match &self.carry.signatures {
+        let want = self.run.signature_cache_size;
+        let cache = match &self.run.carry.signatures {
             Some(c) if c.capacity() == crate::dnssec::cache::SigCache::capacity_for(want) => {
                 c.clone()
             }

@@ -281,7 +281,7 @@ impl Loader<'_> {
             spec.endpoints.push(endpoint_id);
             return spec.cell.clone();
         }
-        let cell = match self.carry.cells.get(&identity) {
+        let cell = match self.run.carry.cells.get(&identity) {
             Some(old) => old.clone(),
             None => Arc::new(HealthCell::new()),
         };
@@ -311,8 +311,14 @@ impl Loader<'_> {
     /// override (state file) applied.
     pub(super) fn runtime(&self, profile: &str, endpoint: &str) -> Arc<EndpointRuntime> {
         let key = EndpointKey::new(profile, endpoint);
-        let rt = self.carry.runtimes.get(&key).cloned().unwrap_or_default();
-        rt.apply(crate::overrides::state(self.carry.overrides.get(&key)));
+        let rt = self
+            .run
+            .carry
+            .runtimes
+            .get(&key)
+            .cloned()
+            .unwrap_or_default();
+        rt.apply(crate::overrides::state(self.run.carry.overrides.get(&key)));
         rt
     }
 

@@ -275,7 +275,7 @@ impl Loader<'_> {
             if zone.serial_configured {
                 continue;
             }
-            let before = self.serial_history.get(zone.origin.as_str()).copied();
+            let before = self.run.serial_history.get(zone.origin.as_str()).copied();
             let serial = crate::config::serials::serial_for(digest, before);
             zone.serial = serial;
             zone.negative_soa = zone.negative_soa.with_soa_serial(serial);
@@ -297,11 +297,11 @@ impl Loader<'_> {
     /// the running one when its settings are unchanged (its counts go on).
     fn sign_budget(&mut self) {
         use crate::dnssec::budget::SignBudget;
-        let c = self.signing;
+        let c = self.run.signing;
         if !self.table.signed() || (c.per_second == 0 && c.per_client == 0) {
             return;
         }
-        self.table.sign_budget = Some(match &self.carry.sign_budget {
+        self.table.sign_budget = Some(match &self.run.carry.sign_budget {
             Some(b) if b.config() == c => b.clone(),
             _ => Arc::new(SignBudget::new(c)),
         });

@@ -1,23 +1,28 @@
 //! Raw configuration -> validated [`Config`] with a compiled [`Snapshot`].
 //!
-//! Every check reports into [`Diagnostics`] and carries on, so one run of
-//! `switchyard check` lists every problem; the table is only returned when
-//! there were none.
+//! Every check reports into one [`Report`] (the diagnostics sink, with the
+//! texts errors point into) and carries on, so one run of `switchyard
+//! check` lists every problem; the snapshot is only returned when there
+//! were none.
 //!
-//! The stages, in the order a load runs them, one file each: [`server`]
-//! settings, [`zones`] and static records, [`profiles`] (with the routing
-//! methods' data), [`endpoints`], [`monitor`] tables, and the [`links`]
-//! between profiles and names once everything is read. This file holds the
-//! loader they share and its located-error helpers.
+//! The stages, in the order a load runs them, one file each: the [`server`]
+//! file's sections (with [`cluster`] and [`notify`]), [`zones`] and static
+//! records ([`dnssec`] keys), [`profiles`] with their [`monitor`] and
+//! [`endpoints`], and the [`links`] between profiles and names once
+//! everything is read ([`delegations`] among them).
 //!
-//! Several stages return what they built as a named value ([`ZoneHead`],
-//! [`ProfileOwner`], [`Rank`], [`Routing`], [`Settings`]...), but they are
-//! still methods of one [`Loader`] whose fields they share: the source
-//! texts (for `FILE:LINE:COL`), the one diagnostics sink (so a run reports
-//! every problem, not the first), the table the stages append to in order
-//! (ids are indexes into it), and also per-run settings (signing, GeoIP,
-//! the prober), the names and probes seen so far, and cursor state (the
-//! profile being compiled).
+//! A stage that reads part of the configuration is a function of its
+//! inputs (the report, the raw value, what it depends on: the profile
+//! being compiled is an argument, [`endpoints::ProfileCx`]) returning its
+//! typed part, or `None` when it found a problem, which it reported; it
+//! reads every key even so, and a part stands only if all of its parts
+//! did. Ranges and defaults of bounded keys come from the declarative key
+//! table ([`crate::config::keys`]). What is built is appended by the
+//! [`Loader`] in order (ids are indexes into the snapshot): it holds the
+//! report, what the stages read ([`Run`]: the previous configuration's
+//! state, what the server file settled), and the snapshot and the
+//! cross-references (names, probes, nested endpoints, NS hosts) that are
+//! linked at the end.
 
 mod cluster;
 mod delegations;
@@ -178,42 +183,55 @@ struct Rank {
     priority: u16,
 }
 
-/// Loader state: sources for diagnostics and the table under construction.
-struct Loader<'c> {
+/// What one load reads besides the files: the previous configuration's
+/// state, the clock, and what the server file's sections settle for the
+/// stages after them. Set before zones and profiles are read; they only
+/// read it.
+struct Run<'c> {
     /// What the previous configuration leaves to this one.
     carry: &'c Carry,
-    /// The signature cache of signed zones, once one is read.
-    sig_cache: Option<Arc<crate::dnssec::cache::SigCache>>,
-    /// `dns.signature_cache`.
-    signature_cache_size: usize,
+    now: SystemTime,
+    /// Read the staged profiles too ([`crate::config::load_staged`]).
+    staged: bool,
+    /// The GeoIP database, opened with `[geoip]`.
+    geo: Option<Arc<crate::geo::GeoDb>>,
+    /// Whether `[geoip] database` was given (even if it failed to open).
+    geo_configured: bool,
+    /// `[prober]`, for every monitor.
+    prober_settings: crate::config::ProberSettings,
     /// The signing budget's settings.
     signing: crate::dnssec::budget::Config,
-    /// Nested endpoints to resolve once every profile is known.
-    nested: Vec<NestedRef>,
-    /// Host-name targets of endpoints, checked against our zones at the end.
-    host_targets: Vec<Located<DomainName>>,
+    /// `dns.signature_cache`.
+    signature_cache_size: usize,
+    /// Each zone's last content digest and serial: the running zones' on a
+    /// reload, the serials file's at start.
+    serial_history: crate::config::serials::History,
+}
+
+/// One load: where problems are reported ([`Report`]), what it reads
+/// ([`Run`]), and what the stages build, appended in order (ids are
+/// indexes into the snapshot) and linked once everything is read.
+struct Loader<'c> {
     /// Where every problem is reported.
     r: Report,
+    /// What the stages read.
+    run: Run<'c>,
+    /// The snapshot under construction.
     table: Snapshot,
     /// Names defined so far (records and profiles), before nodes exist.
     pending: Vec<Pending>,
     pending_index: FxHashMap<Box<[u8]>, usize>,
+    /// Nested endpoints to resolve once every profile is known.
+    nested: Vec<NestedRef>,
+    /// Host-name targets of endpoints, checked against our zones at the end.
+    host_targets: Vec<Located<DomainName>>,
     /// Zone NS entries, for the glue check.
     ns_hosts: Vec<NsHost>,
+    /// The probes, one per distinct target and settings.
     probes: Vec<ProbeSpec>,
     probe_index: HashMap<ProbeKey, usize>,
-    /// The GeoIP database, opened while reading `[geoip]`.
-    geo: Option<Arc<crate::geo::GeoDb>>,
-    /// Whether `[geoip] database` was given (even if it failed to open).
-    geo_configured: bool,
-    /// `[prober]`, read with the server settings, for every monitor.
-    prober_settings: crate::config::ProberSettings,
-    /// Each zone's last content digest and serial: the running zones' on a
-    /// reload, the serials file's at start.
-    serial_history: crate::config::serials::History,
-    now: SystemTime,
-    /// Read the staged profiles too ([`crate::config::load_staged`]).
-    staged: bool,
+    /// The signature cache of signed zones, once one is read.
+    sig_cache: Option<Arc<crate::dnssec::cache::SigCache>>,
 }
 
 /// The per-method keys of one endpoint, checked.
@@ -264,25 +282,27 @@ struct Pending {
 
 pub(super) fn load(path: &Path, carry: &Carry, staged: bool) -> Result<Config, ConfigErrors> {
     let mut l = Loader {
-        carry,
-        sig_cache: None,
-        signature_cache_size: 0,
-        signing: Default::default(),
-        nested: Vec::new(),
-        host_targets: Vec::new(),
         r: Report::default(),
+        run: Run {
+            carry,
+            now: SystemTime::now(),
+            staged,
+            geo: None,
+            geo_configured: false,
+            prober_settings: Default::default(),
+            signing: Default::default(),
+            signature_cache_size: 0,
+            serial_history: Default::default(),
+        },
         table: Snapshot::default(),
         pending: Vec::new(),
         pending_index: FxHashMap::default(),
+        nested: Vec::new(),
+        host_targets: Vec::new(),
         ns_hosts: Vec::new(),
         probes: Vec::new(),
         probe_index: HashMap::new(),
-        geo: None,
-        geo_configured: false,
-        prober_settings: Default::default(),
-        serial_history: Default::default(),
-        now: SystemTime::now(),
-        staged,
+        sig_cache: None,
     };
     let settings = l.load_all(path);
     match settings {
@@ -291,7 +311,7 @@ pub(super) fn load(path: &Path, carry: &Carry, staged: bool) -> Result<Config, C
             settings,
             table: l.table,
             probes: l.probes,
-            geo: l.geo,
+            geo: l.run.geo,
             warnings: l.r.diag.warnings,
         }),
         _ => Err(ConfigErrors(l.r.diag.errors)),
@@ -326,13 +346,13 @@ impl Loader<'_> {
         )?;
         let raw: RawServer = diag::parse(&self.r.sources[src], &mut self.r.diag)?;
         let base = base_dir(path);
-        let sections = server::sections(&mut self.r, src, &raw, &base, self.carry);
+        let sections = server::sections(&mut self.r, src, &raw, &base, self.run.carry);
         self.serve_with(&sections);
         if let Some(g) = &sections.geoip {
-            self.geo = g.db.clone();
+            self.run.geo = g.db.clone();
         }
-        self.geo_configured = raw.geoip.as_ref().is_some_and(|g| g.database.is_some());
-        self.serial_history = self.serial_history(sections.state_file.as_deref());
+        self.run.geo_configured = raw.geoip.as_ref().is_some_and(|g| g.database.is_some());
+        self.run.serial_history = self.serial_history(sections.state_file.as_deref());
         let zones: Vec<_> = raw.zones.iter().map(|z| self.zone(src, z)).collect();
         // Records after every origin is known, so each lands in its own zone.
         for (z, built) in raw.zones.iter().zip(zones) {
@@ -353,7 +373,7 @@ impl Loader<'_> {
         if let Some(p) = &sections.profiles
             && let Some(dir) = &p.dir
         {
-            let staged = self.staged.then(|| crate::config::staged_dir(dir));
+            let staged = self.run.staged.then(|| crate::config::staged_dir(dir));
             self.profiles_dir(dir, staged.as_deref(), p.max_file_size);
         }
         self.finish();
@@ -366,19 +386,19 @@ impl Loader<'_> {
     fn serve_with(&mut self, s: &server::Sections) {
         let default = DnsSettings::default();
         let dns = s.dns.as_ref().unwrap_or(&default);
-        self.prober_settings = s.prober.unwrap_or_default();
+        self.run.prober_settings = s.prober.unwrap_or_default();
         self.table.ecs = dns.ecs;
         self.table.nsid = dns.nsid.as_deref().map(|n| n.as_bytes().into());
-        self.signature_cache_size = dns.signature_cache;
-        self.signing = dns.signing;
-        self.table.cookies = cookie_secrets(&dns.cookies, self.carry.cookies.as_deref());
-        self.table.loaded_at = Some(self.now);
+        self.run.signature_cache_size = dns.signature_cache;
+        self.run.signing = dns.signing;
+        self.table.cookies = cookie_secrets(&dns.cookies, self.run.carry.cookies.as_deref());
+        self.table.loaded_at = Some(self.run.now);
     }
 
     /// Each zone's last digest and serial: the running zones' on a reload,
     /// else the serials file beside the state file.
     fn serial_history(&mut self, state_file: Option<&Path>) -> crate::config::serials::History {
-        match (&self.carry.serials, state_file) {
+        match (&self.run.carry.serials, state_file) {
             (Some(running), _) => running.clone(),
             (None, Some(state)) => match crate::config::serials::read(state) {
                 Ok(h) => h,

@@ -133,7 +133,7 @@ impl Loader<'_> {
     pub(super) fn profile(&mut self, src: usize, raw: RawProfile) {
         let named = self.profile_name(src, &raw);
         let (method, serves) = self.method(src, &raw);
-        let (head, head_ok) = head(&mut self.r, src, &raw, method, self.prober_settings);
+        let (head, head_ok) = head(&mut self.r, src, &raw, method, self.run.prober_settings);
         if raw.endpoints.is_empty() {
             return self.r.err(
                 src,
@@ -213,8 +213,8 @@ impl Loader<'_> {
             );
             return (None, false);
         };
-        if method.needs_geoip() && self.geo.is_none() {
-            let msg = if self.geo_configured {
+        if method.needs_geoip() && self.run.geo.is_none() {
+            let msg = if self.run.geo_configured {
                 format!(
                     "`{method}` routing needs the GeoIP database, which did not load (see its error)"
                 )
@@ -273,7 +273,7 @@ impl Loader<'_> {
             }
             e.hold = hold;
             if hold.is_some()
-                && let Some(held) = &self.carry.held
+                && let Some(held) = &self.run.carry.held
                 && !held.contains(&crate::snapshot::EndpointKey::new(&cx.key_name, &e.name))
             {
                 e.runtime.hold_from(crate::clock::now_millis());

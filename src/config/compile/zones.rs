@@ -2,6 +2,151 @@
 
 use super::*;
 
+/// A zone's NS set: each host with where it was written. Wrong entries
+/// are reported and left out.
+struct NsSet {
+    rrs: Vec<WireRr>,
+    hosts: Vec<(DomainName, At)>,
+}
+
+/// `ns`: at least one host name, relative names completed by the origin.
+fn ns_set(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    z: &RawZone,
+    origin: &DomainName,
+    ttl: u32,
+) -> NsSet {
+    let mut set = NsSet {
+        rrs: Vec::new(),
+        hosts: Vec::new(),
+    };
+    if z.ns.get_ref().is_empty() {
+        r.err(
+            src,
+            &z.ns,
+            &format!("{p}.ns"),
+            "at least one name server is required",
+        );
+    }
+    for (i, ns) in z.ns.get_ref().iter().enumerate() {
+        let field = format!("{p}.ns[{i}]");
+        match DomainName::parse(ns.get_ref(), Some(origin)) {
+            Ok(host) if host.is_hostname() => match WireRr::ns(ttl, &host) {
+                Ok(rr) => {
+                    set.rrs.push(rr);
+                    set.hosts.push((host, r.at(src, ns, &field)));
+                }
+                Err(e) => r.err(src, ns, &field, e),
+            },
+            Ok(_) => r.err(
+                src,
+                ns,
+                &field,
+                format!("`{}` is not a host name", ns.get_ref()),
+            ),
+            Err(e) => r.err(src, ns, &field, e),
+        }
+    }
+    set
+}
+
+/// A zone's SOA as configured (defaults for what is left out).
+struct Soa {
+    rr: WireRr,
+    serial: u32,
+    /// `soa.serial` was given; else it follows the content.
+    serial_configured: bool,
+    minimum: u32,
+}
+
+/// `soa`: the primary name server defaults to the first NS host, the
+/// mailbox to `hostmaster` at the origin. `None` when it cannot be built
+/// (reported).
+fn soa(
+    r: &mut Report,
+    src: usize,
+    p: &str,
+    z: &RawZone,
+    origin: &DomainName,
+    ttl: u32,
+    first_ns: Option<DomainName>,
+) -> Option<Soa> {
+    let soa = z.soa.as_ref().map(|s| s.get_ref());
+    // No name server was usable (reported with `ns`): the primary has no
+    // default, which says nothing new.
+    let no_ns = first_ns.is_none();
+    let name = |r: &mut Report, v: Option<&Spanned<String>>, field: &str, default| match v {
+        None => Some(default),
+        Some(v) => {
+            let parsed = if field.ends_with("rname") {
+                mailbox(v.get_ref())
+            } else {
+                DomainName::parse(v.get_ref(), Some(origin))
+            };
+            match parsed {
+                Ok(n) => Some(Some(n)),
+                Err(e) => {
+                    r.err(src, v, field, e);
+                    None
+                }
+            }
+        }
+    };
+    let mname = name(
+        r,
+        soa.and_then(|s| s.mname.as_ref()),
+        &format!("{p}.soa.mname"),
+        first_ns,
+    );
+    let hostmaster = DomainName::parse("hostmaster", Some(origin)).ok();
+    let rname = name(
+        r,
+        soa.and_then(|s| s.rname.as_ref()),
+        &format!("{p}.soa.rname"),
+        hostmaster,
+    );
+    let mut k = r.section(src);
+    let (mut serial, mut refresh, mut retry, mut expire, mut minimum) =
+        (0, 3600, 600, 1_209_600, 60);
+    if let Some(s) = soa {
+        let f = |key: &str| format!("{p}.soa.{key}");
+        k.int(&s.serial, &f("serial"), (0, u32::MAX as i64), &mut serial);
+        k.int(&s.refresh, &f("refresh"), (0, MAX_TTL), &mut refresh);
+        k.int(&s.retry, &f("retry"), (0, MAX_TTL), &mut retry);
+        k.int(&s.expire, &f("expire"), (0, MAX_TTL), &mut expire);
+        k.int(&s.minimum, &f("minimum"), (0, MAX_TTL), &mut minimum);
+    }
+    let numbers = k.done(());
+    // A name that did not parse is reported already.
+    let (mname, rname) = (mname?, rname?);
+    let (Some(mname), Some(rname)) = (mname, rname) else {
+        if !no_ns {
+            r.err(
+                src,
+                &z.origin,
+                &format!("{p}.soa"),
+                "cannot build the SOA record",
+            );
+        }
+        return None;
+    };
+    numbers?;
+    match WireRr::soa(ttl, &mname, &rname, serial, refresh, retry, expire, minimum) {
+        Ok(rr) => Some(Soa {
+            rr,
+            serial,
+            serial_configured: soa.is_some_and(|s| s.serial.is_some()),
+            minimum,
+        }),
+        Err(e) => {
+            r.err(src, &z.origin, &format!("{p}.soa"), e);
+            None
+        }
+    }
+}
+
 impl Loader<'_> {
     /// One `[[zones]]` entry: its origin, SOA and NS (its records come
     /// later, once every origin is known).
@@ -9,6 +154,71 @@ impl Loader<'_> {
         let zi = self.table.zones.len();
         let p = format!("zones[{zi}]");
         let z = z.get_ref();
+        let origin = self.origin(src, &p, z)?;
+        let ttl = match &z.ttl {
+            Some(t) => self
+                .r
+                .int(src, t, &format!("{p}.ttl"), 0, MAX_TTL)
+                .unwrap_or(3600),
+            None => 3600,
+        };
+        let ns = ns_set(&mut self.r, src, &p, z, &origin, ttl);
+        let first_ns = ns.hosts.first().map(|(h, _)| h.clone());
+        let ns_ats: Vec<At> = ns.hosts.iter().map(|(_, at)| at.clone()).collect();
+        for (host, at) in ns.hosts {
+            self.ns_hosts.push(NsHost {
+                zone: zi as ZoneId,
+                host,
+                at,
+            });
+        }
+        let soa = soa(&mut self.r, src, &p, z, &origin, ttl, first_ns)?;
+        let zone_at = self.r.at(src, &z.origin, &format!("{p}.origin"));
+        let (signer, key_sets) = match &z.dnssec {
+            Some(d) => match self.zone_dnssec(src, zi, &origin, ttl, d) {
+                Some((signer, sets)) => (Some(signer), sets),
+                None => (None, Vec::new()),
+            },
+            None => (None, Vec::new()),
+        };
+        self.table.zones.push(Zone {
+            origin: origin.clone(),
+            apex: NodeId::MAX, // set in finish()
+            negative_soa: soa.rr.with_ttl(ttl.min(soa.minimum)),
+            serial: soa.serial,
+            serial_configured: soa.serial_configured,
+            digest: 0,
+            signer,
+            parent: None,
+            parent_ds: Vec::new(),
+        });
+        let mut apex_sets = vec![
+            StaticSet {
+                set: RrSet {
+                    rtype: rtype::SOA,
+                    rrs: vec![soa.rr],
+                },
+                ats: vec![zone_at.clone()],
+            },
+            StaticSet {
+                set: RrSet {
+                    rtype: rtype::NS,
+                    rrs: ns.rrs,
+                },
+                ats: ns_ats,
+            },
+        ];
+        apex_sets.extend(key_sets);
+        self.define(origin.clone(), zi as ZoneId, apex_sets, None, zone_at);
+        Some(ZoneHead {
+            id: zi as ZoneId,
+            origin,
+            ttl,
+        })
+    }
+
+    /// A zone's origin: a name, not configured twice.
+    fn origin(&mut self, src: usize, p: &str, z: &RawZone) -> Option<DomainName> {
         let origin = match DomainName::parse(z.origin.get_ref(), None) {
             Ok(o) => o,
             Err(e) => {
@@ -25,215 +235,7 @@ impl Loader<'_> {
             );
             return None;
         }
-        let ttl = match &z.ttl {
-            Some(t) => self
-                .r
-                .int(src, t, &format!("{p}.ttl"), 0, MAX_TTL)
-                .unwrap_or(3600),
-            None => 3600,
-        };
-
-        // NS set.
-        let mut ns_rrs = Vec::new();
-        let mut ns_ats = Vec::new();
-        if z.ns.get_ref().is_empty() {
-            self.r.err(
-                src,
-                &z.ns,
-                &format!("{p}.ns"),
-                "at least one name server is required",
-            );
-        }
-        for (i, ns) in z.ns.get_ref().iter().enumerate() {
-            let field = format!("{p}.ns[{i}]");
-            match DomainName::parse(ns.get_ref(), Some(&origin)) {
-                Ok(host) if host.is_hostname() => match WireRr::ns(ttl, &host) {
-                    Ok(rr) => {
-                        ns_rrs.push(rr);
-                        let at = self.r.at(src, ns, &field);
-                        ns_ats.push(at.clone());
-                        self.ns_hosts.push(NsHost {
-                            zone: zi as ZoneId,
-                            host,
-                            at,
-                        });
-                    }
-                    Err(e) => self.r.err(src, ns, &field, e),
-                },
-                Ok(_) => self.r.err(
-                    src,
-                    ns,
-                    &field,
-                    format!("`{}` is not a host name", ns.get_ref()),
-                ),
-                Err(e) => self.r.err(src, ns, &field, e),
-            }
-        }
-
-        // SOA.
-        let soa = z.soa.as_ref().map(|s| s.get_ref());
-        let name_or = |this: &mut Self,
-                       v: Option<&Spanned<String>>,
-                       field: &str,
-                       default: Option<DomainName>| {
-            match v {
-                Some(v) => {
-                    let parsed = if field.ends_with("rname") {
-                        mailbox(v.get_ref())
-                    } else {
-                        DomainName::parse(v.get_ref(), Some(&origin))
-                    };
-                    match parsed {
-                        Ok(n) => Some(n),
-                        Err(e) => {
-                            this.r.err(src, v, field, e);
-                            None
-                        }
-                    }
-                }
-                None => default,
-            }
-        };
-        let first_ns = ns_rrs.first().and_then(|rr| rr.target().cloned());
-        let mname = name_or(
-            self,
-            soa.and_then(|s| s.mname.as_ref()),
-            &format!("{p}.soa.mname"),
-            first_ns,
-        );
-        let hostmaster = DomainName::parse("hostmaster", Some(&origin)).ok();
-        let rname = name_or(
-            self,
-            soa.and_then(|s| s.rname.as_ref()),
-            &format!("{p}.soa.rname"),
-            hostmaster,
-        );
-        let num = |this: &mut Self,
-                   v: Option<&Spanned<i64>>,
-                   field: &str,
-                   default: u32,
-                   lo: i64,
-                   hi: i64|
-         -> u32 {
-            match v {
-                Some(v) => this
-                    .r
-                    .int(src, v, &format!("{p}.soa.{field}"), lo, hi)
-                    .unwrap_or(default),
-                None => default,
-            }
-        };
-        // Without `soa.serial`, the serial follows the content: set once
-        // every record and profile is known (`zone_serials`).
-        let serial_configured = soa.is_some_and(|s| s.serial.is_some());
-        let serial = num(
-            self,
-            soa.and_then(|s| s.serial.as_ref()),
-            "serial",
-            0,
-            0,
-            u32::MAX as i64,
-        );
-        let refresh = num(
-            self,
-            soa.and_then(|s| s.refresh.as_ref()),
-            "refresh",
-            3600,
-            0,
-            MAX_TTL,
-        );
-        let retry = num(
-            self,
-            soa.and_then(|s| s.retry.as_ref()),
-            "retry",
-            600,
-            0,
-            MAX_TTL,
-        );
-        let expire = num(
-            self,
-            soa.and_then(|s| s.expire.as_ref()),
-            "expire",
-            1_209_600,
-            0,
-            MAX_TTL,
-        );
-        let minimum = num(
-            self,
-            soa.and_then(|s| s.minimum.as_ref()),
-            "minimum",
-            60,
-            0,
-            MAX_TTL,
-        );
-        let (Some(mname), Some(rname)) = (mname.clone(), rname.clone()) else {
-            // A value that did not parse is reported already.
-            let reported = soa.is_some_and(|s| {
-                (s.mname.is_some() && mname.is_none()) || (s.rname.is_some() && rname.is_none())
-            });
-            if !ns_rrs.is_empty() && !reported {
-                self.r.err(
-                    src,
-                    &z.origin,
-                    &format!("{p}.soa"),
-                    "cannot build the SOA record",
-                );
-            }
-            return None;
-        };
-        let soa_rr = match WireRr::soa(ttl, &mname, &rname, serial, refresh, retry, expire, minimum)
-        {
-            Ok(rr) => rr,
-            Err(e) => {
-                self.r.err(src, &z.origin, &format!("{p}.soa"), e);
-                return None;
-            }
-        };
-        let negative_soa = soa_rr.with_ttl(ttl.min(minimum));
-
-        let zone_at = self.r.at(src, &z.origin, &format!("{p}.origin"));
-        let (signer, key_sets) = match &z.dnssec {
-            Some(d) => match self.zone_dnssec(src, zi, &origin, ttl, d) {
-                Some((signer, sets)) => (Some(signer), sets),
-                None => (None, Vec::new()),
-            },
-            None => (None, Vec::new()),
-        };
-        self.table.zones.push(Zone {
-            origin: origin.clone(),
-            apex: NodeId::MAX, // set in finish()
-            negative_soa,
-            serial,
-            serial_configured,
-            digest: 0,
-            signer,
-            parent: None,
-            parent_ds: Vec::new(),
-        });
-        let soa_at = zone_at.clone();
-        let mut apex_sets = vec![
-            StaticSet {
-                set: RrSet {
-                    rtype: rtype::SOA,
-                    rrs: vec![soa_rr],
-                },
-                ats: vec![soa_at],
-            },
-            StaticSet {
-                set: RrSet {
-                    rtype: rtype::NS,
-                    rrs: ns_rrs,
-                },
-                ats: ns_ats,
-            },
-        ];
-        apex_sets.extend(key_sets);
-        self.define(origin.clone(), zi as ZoneId, apex_sets, None, zone_at);
-        Some(ZoneHead {
-            id: zi as ZoneId,
-            origin,
-            ttl,
-        })
+        Some(origin)
     }
 
     /// Record `i` of `zone`.

@@ -29,6 +29,7 @@ mod delegations;
 mod dnssec;
 mod endpoints;
 mod links;
+mod method_data;
 mod monitor;
 mod notify;
 mod profiles;
@@ -64,6 +65,7 @@ use crate::snapshot::{
     Endpoint, EndpointRuntime, Health, Node, NodeId, OnAllDown, Profile, ProfileId, Routing, RrSet,
     Snapshot, SubnetRange, Target, Zone, ZoneId,
 };
+use method_data::MethodKeys;
 use report::{Report, base_dir};
 
 /// Largest TTL allowed (RFC 2181 §8).
@@ -232,40 +234,6 @@ struct Loader<'c> {
     probe_index: HashMap<ProbeKey, usize>,
     /// The signature cache of signed zones, once one is read.
     sig_cache: Option<Arc<crate::dnssec::cache::SigCache>>,
-}
-
-/// The per-method keys of one endpoint, checked.
-#[derive(Default)]
-struct MethodKeys {
-    /// Where the endpoint was written (its name).
-    at: At,
-    /// Every key was right (or absent).
-    ok: bool,
-    /// An entry of `regions` was wrong (reported).
-    regions_wrong: bool,
-    point: Option<crate::geo::Point>,
-    location_given: bool,
-    regions_given: bool,
-    regions: Vec<RegionKey>,
-    subnets: Vec<SubnetKey>,
-}
-
-/// One entry of an endpoint's `regions`.
-struct RegionKey {
-    code: crate::snapshot::RegionCode,
-    /// As written, in uppercase: for messages.
-    text: String,
-    at: At,
-}
-
-/// One entry of an endpoint's `subnets`: an address range.
-struct SubnetKey {
-    v6: bool,
-    lo: u128,
-    hi: u128,
-    /// As written: for messages.
-    text: String,
-    at: At,
 }
 
 /// A name defined so far: its records and profile, before nodes exist.

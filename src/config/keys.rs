@@ -61,6 +61,14 @@ impl Key {
         }
     }
 
+    /// An integer key's range, as (least, most).
+    pub const fn range(&self) -> (i64, i64) {
+        match self.kind {
+            Kind::Int { min, max, .. } => (min, max),
+            Kind::Duration { .. } => panic!("not an integer key"),
+        }
+    }
+
     /// A duration key's default.
     pub const fn default_duration(&self) -> Duration {
         match self.kind {
@@ -296,8 +304,56 @@ pub const TABLE_SIZE: Key = int(
     "rate-limit counters kept",
 );
 
+// A profile's keys (written without a prefix in its file).
+
+/// `ttl`.
+pub const TTL: Key = int(
+    "ttl",
+    60,
+    0,
+    2147483647,
+    "TTL of a profile's answers, seconds (RFC 2181's largest)",
+);
+/// `max_answers`.
+pub const MAX_ANSWERS: Key = int(
+    "max_answers",
+    8,
+    1,
+    10,
+    "multivalue: most addresses per answer",
+);
+/// `weight`.
+pub const WEIGHT: Key = int(
+    "weight",
+    1,
+    1,
+    1000,
+    "weighted routing: an endpoint's relative share",
+);
+/// `tolerated_failures`.
+pub const TOLERATED_FAILURES: Key = int(
+    "tolerated_failures",
+    3,
+    0,
+    9,
+    "consecutive probe failures tolerated",
+);
+/// `required_successes`.
+pub const REQUIRED_SUCCESSES: Key = int(
+    "required_successes",
+    1,
+    1,
+    10,
+    "consecutive successes a Degraded endpoint needs",
+);
+
 /// Every key of the table, for the check of the reference tables.
 pub const ALL: &[Key] = &[
+    TTL,
+    MAX_ANSWERS,
+    WEIGHT,
+    TOLERATED_FAILURES,
+    REQUIRED_SUCCESSES,
     MAX_TCP_CONNECTIONS,
     MAX_TCP_PER_CLIENT,
     UDP_WORKERS,

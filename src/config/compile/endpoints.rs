@@ -2,6 +2,7 @@
 //! profile), weight and priority, and its probe specification.
 
 use super::*;
+use crate::config::keys;
 use crate::snapshot::EndpointKey;
 
 /// What the endpoints of the profile being compiled share: the profile's
@@ -28,8 +29,8 @@ pub(super) struct ProfileCx {
 /// plain and nested endpoints.
 fn rank(r: &mut Report, src: usize, p: &str, e: &RawEndpoint) -> Option<Rank> {
     let weight = match &e.weight {
-        Some(w) => r.int(src, w, &format!("{p}.weight"), 1, 1000)?,
-        None => 1,
+        Some(w) => r.int_key(src, w, &format!("{p}.weight"), &keys::WEIGHT)?,
+        None => keys::WEIGHT.default_int() as u32,
     };
     let priority = match &e.priority {
         Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u16,

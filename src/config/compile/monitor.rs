@@ -1,6 +1,7 @@
 //! Stage: a profile's `[monitor]` table, resolved into [`MonitorSettings`].
 
 use super::*;
+use crate::config::keys;
 
 /// A probe's path: starts with `/`, no spaces, `{key}` only with a key.
 /// `None` when wrong (reported).
@@ -233,18 +234,20 @@ fn timing(r: &mut Report, src: usize, m: &Spanned<RawMonitor>) -> Option<Timing>
         timeout = None;
     }
     let mut k = r.section(src);
-    let mut tolerated_failures = 3;
-    let mut required_successes = 1;
+    let (failures, successes) = (keys::TOLERATED_FAILURES, keys::REQUIRED_SUCCESSES);
+    let mut tolerated_failures = failures.default_int() as u32;
+    let mut required_successes = successes.default_int() as u32;
+    let f = |key: &keys::Key| format!("monitor.{}", key.name);
     k.int(
         &raw.tolerated_failures,
-        "monitor.tolerated_failures",
-        (0, 9),
+        &f(&failures),
+        failures.range(),
         &mut tolerated_failures,
     );
     k.int(
         &raw.required_successes,
-        "monitor.required_successes",
-        (1, 10),
+        &f(&successes),
+        successes.range(),
         &mut required_successes,
     );
     let counts = k.done(());

@@ -4,6 +4,7 @@
 use super::endpoints::ProfileCx;
 use super::method_data::{Priorities, method_keys, priority, routing, unused_method_keys};
 use super::*;
+use crate::config::keys;
 
 impl Loader<'_> {
     /// Every profile file directly in `dir`; with `staged`, the staged
@@ -319,22 +320,25 @@ fn head(
         *ok &= v.is_some();
         v.unwrap_or(default)
     }
+    let default_ttl = keys::TTL.default_int() as u32;
     let ttl = match &raw.ttl {
-        Some(t) => take(&mut ok, r.int(src, t, "ttl", 0, MAX_TTL), 60),
-        None => 60,
+        Some(t) => take(&mut ok, r.int_key(src, t, "ttl", &keys::TTL), default_ttl),
+        None => default_ttl,
     };
     let ttl_degraded = take(&mut ok, ttl_degraded(r, src, raw, ttl), None);
     let sticky = take(&mut ok, sticky(r, src, raw, method), false);
     let hold = take(&mut ok, failback(r, src, raw), None);
     let max_answers = match (&raw.max_answers, method) {
-        (Some(m), Some(Method::Multivalue)) => {
-            take(&mut ok, r.int::<u8>(src, m, "max_answers", 1, 10), 1)
-        }
+        (Some(m), Some(Method::Multivalue)) => take(
+            &mut ok,
+            r.int_key::<u8>(src, m, "max_answers", &keys::MAX_ANSWERS),
+            1,
+        ),
         (Some(m), _) => {
             r.err(src, m, "max_answers", "only used by multivalue routing");
             take(&mut ok, None, 1)
         }
-        (None, _) => 8,
+        (None, _) => keys::MAX_ANSWERS.default_int() as u8,
     };
     let quorum = match &raw.quorum {
         Some(q) => {

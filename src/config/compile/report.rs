@@ -106,6 +106,19 @@ impl Report {
         T::try_from(n).ok()
     }
 
+    /// An integer key of the key table ([`Key`]), written as `field`,
+    /// checked against the key's range.
+    pub(super) fn int_key<T: TryFrom<i64>>(
+        &mut self,
+        src: usize,
+        v: &Spanned<i64>,
+        field: &str,
+        key: &Key,
+    ) -> Option<T> {
+        let (lo, hi) = key.range();
+        self.int(src, v, field, lo, hi)
+    }
+
     /// A size in bytes within `lo..=hi`: an integer, or `"512KiB"`, `"1MiB"`.
     pub(super) fn size(
         &mut self,

@@ -30,167 +30,18 @@
 //! - **Drift** is measured against the configuration digest most live
 //!   nodes run, not against this node's.
 
+mod generation;
+mod model;
+
+pub use model::{Change, Listed, Seen, Standing, Timing};
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chitchat::ChitchatId;
 
-/// The timing rules (from `[cluster]`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timing {
-    /// Time between gossip rounds.
-    pub gossip_interval: Duration,
-    /// Least silence before a node can be declared dead.
-    pub dead_after: Duration,
-    /// How long a dead node's last observations keep counting.
-    pub vote_hold: Duration,
-    /// How long a dead node stays listed.
-    pub forget_after: Duration,
-}
-
-impl Timing {
-    /// A generation heard within this is "beating now" (for choosing
-    /// between generations of one name).
-    fn recent(&self) -> Duration {
-        (self.gossip_interval * 4).max(Duration::from_millis(400))
-    }
-}
-
-/// What gossip says of one node generation this round.
-#[derive(Clone, Debug)]
-pub struct Seen<'a> {
-    /// The generation.
-    pub id: &'a ChitchatId,
-    /// Its heartbeat counter.
-    pub heartbeat: u64,
-    /// The phi-accrual detector still trusts it.
-    pub phi_live: bool,
-    /// It said it is leaving (a clean shutdown).
-    pub left: bool,
-    /// Its configuration digest ("" before it said).
-    pub digest: &'a str,
-    /// Its software version.
-    pub version: &'a str,
-}
-
-/// One generation as this node follows it.
-#[derive(Clone, Debug)]
-struct Gen {
-    heartbeat: u64,
-    first_seen: Instant,
-    /// Its heartbeat last advanced (or it was first seen).
-    heard_at: Instant,
-    /// The advance before that.
-    heard_before: Option<Instant>,
-    /// In the last round's gossip state.
-    present: bool,
-    alive: bool,
-    ever_alive: bool,
-    left: bool,
-    died_at: Option<Instant>,
-    digest: String,
-    version: String,
-}
-
-/// How a listed node stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Standing {
-    /// Heard: counted.
-    Alive,
-    /// Declared dead at `since`; its last observations count until `until`.
-    Held {
-        /// When it was declared dead.
-        since: Instant,
-        /// When its vote stops counting.
-        until: Instant,
-    },
-    /// Dead since then (or first seen dead then); not counted.
-    Dead {
-        /// When it was declared dead (or first seen).
-        since: Instant,
-    },
-}
-
-impl Standing {
-    /// Its observations count in quorums.
-    pub fn counted(self) -> bool {
-        !matches!(self, Standing::Dead { .. })
-    }
-
-    /// `alive`, `held` or `dead`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Standing::Alive => "alive",
-            Standing::Held { .. } => "held",
-            Standing::Dead { .. } => "dead",
-        }
-    }
-}
-
-/// One node (one name) as listed.
-#[derive(Clone, Debug)]
-pub struct Listed {
-    /// The generation that speaks for the name.
-    pub id: ChitchatId,
-    /// Alive, held or dead.
-    pub standing: Standing,
-    /// Its heartbeat last advanced.
-    pub heard_at: Instant,
-    /// Its heartbeat counter.
-    pub heartbeat: u64,
-    /// Its configuration digest.
-    pub digest: String,
-    /// Its version.
-    pub version: String,
-    /// Its digest differs from the one most live nodes run.
-    pub drifted: bool,
-    /// Another live process gossips under this name: its address.
-    pub twin: Option<SocketAddr>,
-    /// This node.
-    pub this_node: bool,
-    /// Ever heard alive (a node gossip knew of before it was heard is
-    /// listed dead, and joins when first heard).
-    pub ever_alive: bool,
-}
-
-/// A change in membership, for the log and notifications.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Change {
-    /// First heard.
-    Joined(String, SocketAddr),
-    /// Heard again after it was dead.
-    AliveAgain(String, SocketAddr),
-    /// Declared dead; its vote is held until `held` from now.
-    Dead(String, SocketAddr, Duration),
-    /// Said it is leaving.
-    Left(String, SocketAddr),
-    /// Its held vote stopped counting.
-    HoldEnded(String),
-    /// Dropped from the list after `forget_after`.
-    Expired(String),
-    /// Forgotten on another node's request.
-    Forgotten(String),
-    /// Two live processes gossip under one name.
-    Twin {
-        /// The name.
-        name: String,
-        /// Their addresses (and generations).
-        at: Vec<(SocketAddr, u64)>,
-    },
-    /// Its configuration digest now differs from the majority's (or
-    /// agrees again).
-    Drift {
-        /// The node.
-        name: String,
-        /// Drifted now.
-        drifted: bool,
-        /// Its digest.
-        digest: String,
-        /// The digest most live nodes run.
-        majority: String,
-    },
-}
+use generation::{Gen, speaker, transition, twins};
 
 /// The membership as this node follows it.
 pub struct Membership {
@@ -206,6 +57,17 @@ pub struct Membership {
     majority: Option<String>,
     listed: Vec<Listed>,
     me_drifted: bool,
+    my_twin: Option<SocketAddr>,
+}
+
+/// What listing the names gives, before drift is measured.
+#[derive(Default)]
+struct Relisted {
+    changes: Vec<Change>,
+    listed: Vec<Listed>,
+    /// Names dead for `forget_after`: no longer listed.
+    expired: Vec<String>,
+    /// Another process under this node's name: its address.
     my_twin: Option<SocketAddr>,
 }
 
@@ -257,42 +119,15 @@ impl Membership {
             if *s.id == self.me {
                 continue;
             }
-            let g = self.gens.entry(s.id.clone()).or_insert_with(|| Gen {
-                heartbeat: s.heartbeat,
-                first_seen: now,
-                heard_at: now,
-                heard_before: None,
-                present: true,
-                alive: false,
-                ever_alive: false,
-                left: false,
-                died_at: None,
-                digest: String::new(),
-                version: String::new(),
-            });
-            g.present = true;
-            if s.heartbeat > g.heartbeat {
-                g.heartbeat = s.heartbeat;
-                g.heard_before = Some(g.heard_at);
-                g.heard_at = now;
-            }
-            g.left |= s.left;
-            if g.digest != s.digest {
-                g.digest = s.digest.to_string();
-            }
-            if g.version != s.version {
-                g.version = s.version.to_string();
-            }
-            let silent = now.saturating_duration_since(g.heard_at);
-            let alive = !g.left
-                && (s.phi_live
-                    // Suspected, but not silent long enough yet.
-                    || (g.ever_alive && g.alive && silent < self.timing.dead_after));
-            Self::set_alive(g, alive, now);
+            let g = self
+                .gens
+                .entry(s.id.clone())
+                .or_insert_with(|| Gen::new(s.heartbeat, now));
+            g.follow(&s, now, self.timing.dead_after);
         }
         // Generations gossip no longer carries (collected): dead.
         for g in self.gens.values_mut().filter(|g| !g.present) {
-            Self::set_alive(g, false, now);
+            g.set_alive(false, now);
         }
         // A forgotten name comes back when it beats again or restarts.
         self.forgotten.retain(|name, (generation, at)| {
@@ -304,20 +139,31 @@ impl Membership {
         self.relist(now)
     }
 
-    fn set_alive(g: &mut Gen, alive: bool, now: Instant) {
-        if alive {
-            g.alive = true;
-            g.ever_alive = true;
-            g.died_at = None;
-        } else if g.alive {
-            g.alive = false;
-            g.died_at = Some(now);
-        }
-    }
-
     /// Lists one entry per name and derives the changes.
     fn relist(&mut self, now: Instant) -> Vec<Change> {
-        let t = self.timing;
+        let mut out = Relisted::default();
+        for (name, mut gens) in self.by_name() {
+            gens.sort_by_key(|(id, _)| std::cmp::Reverse(id.generation_id));
+            self.list_name(name, &gens, now, &mut out);
+        }
+        let Relisted {
+            mut changes,
+            mut listed,
+            expired,
+            my_twin,
+        } = out;
+        self.expire(expired, &mut changes);
+        let majority = self.majority(&listed);
+        let drift_changes = self.drift(&mut listed, &majority);
+        self.my_twin = my_twin;
+        changes.extend(drift_changes);
+        self.majority = Some(majority);
+        self.listed = listed;
+        changes
+    }
+
+    /// The generations known, by name (forgotten names left out).
+    fn by_name(&self) -> BTreeMap<&str, Vec<(&ChitchatId, &Gen)>> {
         let mut by_name: BTreeMap<&str, Vec<(&ChitchatId, &Gen)>> = BTreeMap::new();
         for (id, g) in &self.gens {
             if self.forgotten.contains_key(id.node_id.as_ref()) {
@@ -328,124 +174,76 @@ impl Membership {
                 .or_default()
                 .push((id, g));
         }
-        let mut changes = Vec::new();
-        let mut listed = Vec::new();
-        let mut expired = Vec::new();
-        let mut my_twin = None;
-        for (name, mut gens) in by_name {
-            gens.sort_by_key(|(id, _)| std::cmp::Reverse(id.generation_id));
-            let beating =
-                |g: &Gen| g.alive && now.saturating_duration_since(g.heard_at) < t.recent();
-            // The newest generation beating now, else the newest alive,
-            // else the newest.
-            let (id, g) = gens
-                .iter()
-                .find(|(_, g)| beating(g))
-                .or_else(|| gens.iter().find(|(_, g)| g.alive))
-                .copied()
-                .unwrap_or(gens[0]);
-            let mine = name == &*self.me.node_id;
-            // Two processes under one name: an older generation that beat
-            // twice since a newer one appeared (a restart's old generation
-            // stops beating), or, for this node's own name, any other
-            // generation beating.
-            let mut twins: Vec<(SocketAddr, u64)> = Vec::new();
-            if mine {
-                for (oid, og) in &gens {
-                    if og.alive && og.heard_before.is_some_and(|b| b > og.first_seen) {
-                        twins.push((oid.gossip_advertise_addr, oid.generation_id));
-                    }
-                }
-            } else {
-                for (nid, ng) in gens.iter().filter(|(_, g)| g.alive) {
-                    for (oid, og) in gens.iter().filter(|(o, g)| {
-                        g.alive && o.generation_id < nid.generation_id && beating(g)
-                    }) {
-                        if og.heard_before.is_some_and(|b| b > ng.first_seen) && beating(ng) {
-                            for x in [(*nid, *ng), (*oid, *og)] {
-                                let a = (x.0.gossip_advertise_addr, x.0.generation_id);
-                                if !twins.contains(&a) {
-                                    twins.push(a);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            if mine {
-                // This node's own generation is listed by the caller; other
-                // generations of its name only as twins.
-                let twin = twins.first().map(|t| t.0);
-                if twin.is_some() && self.my_twin.is_none() {
-                    changes.push(Change::Twin {
-                        name: name.to_string(),
-                        at: twins,
-                    });
-                }
-                my_twin = twin;
-                continue;
-            }
-            let standing = if g.alive {
-                Standing::Alive
-            } else {
-                let since = g.died_at.unwrap_or(g.first_seen);
-                let until = since + t.vote_hold;
-                if g.ever_alive && !g.left && g.died_at.is_some() && now < until {
-                    Standing::Held { since, until }
-                } else {
-                    Standing::Dead { since }
-                }
-            };
-            if let Standing::Dead { since } = standing
-                && now.saturating_duration_since(since) >= t.forget_after
-            {
-                expired.push(name.to_string());
-                continue;
-            }
-            let twin = twins
-                .iter()
-                .find(|(a, g)| *g != id.generation_id || *a != id.gossip_advertise_addr)
-                .map(|t| t.0);
-            let addr = id.gossip_advertise_addr;
-            let prev = self.last.get(name).copied();
-            match (prev.map(|p| p.0), standing) {
-                (None, Standing::Alive) => changes.push(Change::Joined(name.into(), addr)),
-                (Some(Standing::Held { .. } | Standing::Dead { .. }), Standing::Alive) => {
-                    changes.push(Change::AliveAgain(name.into(), addr))
-                }
-                (Some(Standing::Alive), Standing::Held { until, .. }) => changes.push(
-                    Change::Dead(name.into(), addr, until.saturating_duration_since(now)),
-                ),
-                (Some(Standing::Alive), Standing::Dead { .. }) if g.left => {
-                    changes.push(Change::Left(name.into(), addr))
-                }
-                (Some(Standing::Alive), Standing::Dead { .. }) => {
-                    changes.push(Change::Dead(name.into(), addr, Duration::ZERO))
-                }
-                (Some(Standing::Held { .. }), Standing::Dead { .. }) => {
-                    changes.push(Change::HoldEnded(name.into()))
-                }
-                _ => {}
-            }
-            if twin.is_some() && prev.is_none_or(|p| p.2.is_none()) {
-                changes.push(Change::Twin {
+        by_name
+    }
+
+    /// Lists one name (`gens`: its generations, newest first) into `out`:
+    /// the generation that speaks for it, how it stands, its twin, and
+    /// what changed; or, for this node's own name, only its twin; or
+    /// nothing once it has been dead for `forget_after`.
+    fn list_name(
+        &self,
+        name: &str,
+        gens: &[(&ChitchatId, &Gen)],
+        now: Instant,
+        out: &mut Relisted,
+    ) {
+        let t = self.timing;
+        let (id, g) = speaker(gens, now, &t);
+        let mine = name == &*self.me.node_id;
+        let twins = twins(gens, mine, now, &t);
+        if mine {
+            // This node's own generation is listed by the caller; other
+            // generations of its name only as twins.
+            let twin = twins.first().map(|t| t.0);
+            if twin.is_some() && self.my_twin.is_none() {
+                out.changes.push(Change::Twin {
                     name: name.to_string(),
-                    at: twins.clone(),
+                    at: twins,
                 });
             }
-            listed.push(Listed {
-                id: (*id).clone(),
-                standing,
-                heard_at: g.heard_at,
-                heartbeat: g.heartbeat,
-                digest: g.digest.clone(),
-                version: g.version.clone(),
-                drifted: false,
-                twin,
-                this_node: false,
-                ever_alive: g.ever_alive,
+            out.my_twin = twin;
+            return;
+        }
+        let standing = g.standing(now, &t);
+        if let Standing::Dead { since } = standing
+            && now.saturating_duration_since(since) >= t.forget_after
+        {
+            out.expired.push(name.to_string());
+            return;
+        }
+        let twin = twins
+            .iter()
+            .find(|(a, g)| *g != id.generation_id || *a != id.gossip_advertise_addr)
+            .map(|t| t.0);
+        let addr = id.gossip_advertise_addr;
+        let prev = self.last.get(name).copied();
+        if let Some(change) = transition(name, addr, prev.map(|p| p.0), standing, g.left, now) {
+            out.changes.push(change);
+        }
+        if twin.is_some() && prev.is_none_or(|p| p.2.is_none()) {
+            out.changes.push(Change::Twin {
+                name: name.to_string(),
+                at: twins.clone(),
             });
         }
+        out.listed.push(Listed {
+            id: (*id).clone(),
+            standing,
+            heard_at: g.heard_at,
+            heartbeat: g.heartbeat,
+            digest: g.digest.clone(),
+            version: g.version.clone(),
+            drifted: false,
+            twin,
+            this_node: false,
+            ever_alive: g.ever_alive,
+        });
+    }
+
+    /// Drops the names dead for `forget_after`, saying so when they were
+    /// listed.
+    fn expire(&mut self, expired: Vec<String>, changes: &mut Vec<Change>) {
         for name in expired {
             if self.last.remove(&name).is_some() {
                 changes.push(Change::Expired(name.clone()));
@@ -453,6 +251,10 @@ impl Membership {
             // Forget its generations once gossip has let go of them too.
             self.gens.retain(|id, g| *id.node_id != *name || g.present);
         }
+    }
+
+    /// The digest drift is measured against.
+    fn majority(&self, listed: &[Listed]) -> String {
         // Drift: against the digest most live nodes (this one included)
         // run; with no single most common one, against this node's.
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -464,12 +266,18 @@ impl Membership {
         }
         let top = counts.values().copied().max().unwrap_or(0);
         let mut tops = counts.iter().filter(|(_, n)| **n == top);
-        let majority = match (tops.next(), tops.next()) {
+        match (tops.next(), tops.next()) {
             (Some((d, _)), None) => d.to_string(),
             _ => self.my_digest.clone(),
-        };
+        }
+    }
+
+    /// Marks each listed node drifted or not against `majority`, and this
+    /// node too; returns the drift changes. Remembers how each name heard
+    /// alive stands (standing, drift, twin) for the next round's changes.
+    fn drift(&mut self, listed: &mut [Listed], majority: &str) -> Vec<Change> {
         let mut drift_changes = Vec::new();
-        for l in &mut listed {
+        for l in listed {
             l.drifted = !l.digest.is_empty() && l.digest != majority;
             let was = self.last.get(l.id.node_id.as_ref()).map(|p| p.1);
             if !l.digest.is_empty() && was.is_some_and(|w| w != l.drifted)
@@ -479,7 +287,7 @@ impl Membership {
                     name: l.id.node_id.to_string(),
                     drifted: l.drifted,
                     digest: l.digest.clone(),
-                    majority: majority.clone(),
+                    majority: majority.to_string(),
                 });
             }
             if l.ever_alive {
@@ -493,15 +301,11 @@ impl Membership {
                 name: self.me.node_id.to_string(),
                 drifted: me_drifted,
                 digest: self.my_digest.clone(),
-                majority: majority.clone(),
+                majority: majority.to_string(),
             });
         }
         self.me_drifted = me_drifted;
-        self.my_twin = my_twin;
-        changes.extend(drift_changes);
-        self.majority = Some(majority);
-        self.listed = listed;
-        changes
+        drift_changes
     }
 
     /// The nodes other than this one, one per name, as of the last update.

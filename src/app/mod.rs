@@ -1,13 +1,16 @@
 //! Start-up and shutdown: load without binding, bind every socket, report
 //! the bound addresses, then serve until told to stop.
 
+mod notify_view;
+mod sockets;
+mod tasks;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -16,9 +19,9 @@ use crate::net::fds::{self, Budget, Wanted};
 use crate::net::slots::Slots;
 use crate::reload::{self, Reloader};
 use crate::state::Shared;
-
-/// Attempts to find a port free for both UDP and TCP when asked for port 0.
-const PORT_ATTEMPTS: usize = 32;
+use notify_view::NotifyView;
+use sockets::bind_pair;
+use tasks::{note_expiries, save_statuses, sighup};
 
 /// What to run besides the DNS listeners.
 #[derive(Clone, Copy, Debug)]
@@ -213,7 +216,7 @@ impl Server {
     }
 
     /// Serves until `shutdown` is cancelled, then stops every listener.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<()> {
         let settings = self.config.settings.clone();
         let budget = self.fd_budget();
         let workers = match settings.dns.udp_workers {
@@ -227,13 +230,75 @@ impl Server {
             notify_stop.clone(),
         );
         if self.options.probing {
-            let n = self
-                .reloader
-                .start_prober(shutdown.clone(), budget.probes)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?;
-            info!(targets = n, "prober started");
+            self.start_prober(&shutdown, budget.probes).await?;
         }
+        let cluster = self.start_cluster(&settings, &shutdown).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = self.spawn_udp(workers, &stop)?;
+        let mut tasks = tokio::task::JoinSet::new();
+        self.serve_tcp(&mut tasks, &settings, budget.tcp, &shutdown);
+        self.reload_on_change(&mut tasks, &settings, &shutdown);
+        self.serve_admin(&mut tasks, budget.admin, cluster.clone(), &shutdown)?;
+        self.shared.ready.store(true, Ordering::Relaxed);
+        // Under systemd (Type=notify) the unit is started now, and only now
+        // may `systemctl reload` send its SIGHUP. Without NOTIFY_SOCKET
+        // this does nothing.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        self.log_serving(&settings, workers);
+        if let Some(path) = settings.state_file.clone()
+            && self.options.probing
+        {
+            tasks.spawn(save_statuses(path, self.shared.clone(), shutdown.clone()));
+        }
+        tasks.spawn(note_expiries(self.shared.clone(), shutdown.clone()));
+        shutdown.cancelled().await;
+        self.stop(Running {
+            stop,
+            threads,
+            tasks,
+            notify_stop,
+            cluster,
+        })
+        .await;
+        Ok(())
+    }
+}
+
+/// What serving runs, for [`Server::stop`] to stop in order.
+struct Running {
+    /// Tells the UDP workers to stop.
+    stop: Arc<AtomicBool>,
+    /// The UDP workers.
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// The TCP listeners, the admin API, the reload triggers and the
+    /// savers.
+    tasks: tokio::task::JoinSet<()>,
+    /// Stops the notifications.
+    notify_stop: CancellationToken,
+    /// The cluster, left before the tasks are waited for.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
+}
+
+/// The stages of [`Server::run`], in the order it runs them.
+impl Server {
+    /// Starts probing the endpoints.
+    async fn start_prober(&self, shutdown: &CancellationToken, in_flight: usize) -> Result<()> {
+        let n = self
+            .reloader
+            .start_prober(shutdown.clone(), in_flight)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?;
+        info!(targets = n, "prober started");
+        Ok(())
+    }
+
+    /// Joins the cluster, if one is configured, and waits (at most
+    /// `cluster.warm_start`) for the peers' observations.
+    async fn start_cluster(
+        &self,
+        settings: &crate::config::Settings,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Arc<crate::cluster::Cluster>>> {
         let mut cluster = None;
         if let Some(c) = &settings.cluster {
             let started = crate::cluster::Cluster::start(
@@ -250,9 +315,17 @@ impl Server {
             let _ = self.shared.cluster_stats.set(started.stats.clone());
             cluster = Some(started);
         }
-        let stop = Arc::new(AtomicBool::new(false));
+        Ok(cluster)
+    }
+
+    /// Starts `workers` threads on each UDP socket.
+    fn spawn_udp(
+        &mut self,
+        workers: usize,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Vec<std::thread::JoinHandle<()>>> {
         let mut threads = Vec::new();
-        for sock in self.udp {
+        for sock in std::mem::take(&mut self.udp) {
             threads.extend(crate::server::udp::spawn(
                 sock,
                 workers,
@@ -260,11 +333,21 @@ impl Server {
                 stop.clone(),
             )?);
         }
-        let mut tasks = tokio::task::JoinSet::new();
+        Ok(threads)
+    }
+
+    /// Serves DNS over TCP on each listener, `connections` at most.
+    fn serve_tcp(
+        &mut self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        settings: &crate::config::Settings,
+        connections: usize,
+        shutdown: &CancellationToken,
+    ) {
         // One slot table for every DNS listener: the cap is the server's.
-        let slots = Slots::new(budget.tcp, settings.dns.max_tcp_per_client);
+        let slots = Slots::new(connections, settings.dns.max_tcp_per_client);
         let _ = self.shared.dns_slots.set(slots.clone());
-        for listener in self.tcp {
+        for listener in std::mem::take(&mut self.tcp) {
             tasks.spawn(crate::server::tcp::serve(
                 listener,
                 self.shared.clone(),
@@ -273,9 +356,19 @@ impl Server {
                 shutdown.clone(),
             ));
         }
+    }
+
+    /// Reloads when the configuration files change (unless `watch =
+    /// false`) and on SIGHUP.
+    fn reload_on_change(
+        &mut self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        settings: &crate::config::Settings,
+        shutdown: &CancellationToken,
+    ) {
         if self.options.watch
             && settings.watch
-            && let Some(w) = reload::Watch::start(self.reloader.clone(), &settings)
+            && let Some(w) = reload::Watch::start(self.reloader.clone(), settings)
         {
             tasks.spawn(w.run(shutdown.clone()));
         } else if !settings.watch {
@@ -283,18 +376,32 @@ impl Server {
                 "profiles.watch = false: edits apply on SIGHUP or `switchyard reload` (`switchyard check --diff` shows them first)"
             );
         }
-        tasks.spawn(sighup(self.reloader.clone(), self.hangup, shutdown.clone()));
-        if let Some(listener) = self.admin {
+        tasks.spawn(sighup(
+            self.reloader.clone(),
+            self.hangup.take(),
+            shutdown.clone(),
+        ));
+    }
+
+    /// Serves the admin API, if it is served, `connections` at most.
+    fn serve_admin(
+        &mut self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        connections: usize,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
+        shutdown: &CancellationToken,
+    ) -> Result<()> {
+        if let Some(listener) = self.admin.take() {
             let addr = listener.local_addr()?;
             let state = crate::admin::AdminState::new(
                 self.shared.clone(),
                 self.reloader.clone(),
                 self.options.probing,
                 addr.ip().is_loopback(),
-                cluster.clone(),
+                cluster,
             );
             let limits = crate::admin::Limits {
-                connections: budget.admin,
+                connections,
                 ..self.options.admin_limits
             };
             let slots = Slots::new(limits.connections, limits.connections);
@@ -308,11 +415,12 @@ impl Server {
             ));
             info!(address = %addr, "admin API listening");
         }
-        self.shared.ready.store(true, Ordering::Relaxed);
-        // Under systemd (Type=notify) the unit is started now, and only now
-        // may `systemctl reload` send its SIGHUP. Without NOTIFY_SOCKET
-        // this does nothing.
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        Ok(())
+    }
+
+    /// Says what is served: the DNS addresses and the table's size, rate
+    /// limiting, cookies and TCP limits, and each signed zone.
+    fn log_serving(&self, settings: &crate::config::Settings, workers: usize) {
         let t = self.shared.table.load();
         info!(
             addresses = ?self.dns_addrs,
@@ -356,14 +464,19 @@ impl Server {
                 );
             }
         }
-        drop(t);
-        if let Some(path) = settings.state_file.clone()
-            && self.options.probing
-        {
-            tasks.spawn(save_statuses(path, self.shared.clone(), shutdown.clone()));
-        }
-        tasks.spawn(note_expiries(self.shared.clone(), shutdown.clone()));
-        shutdown.cancelled().await;
+    }
+
+    /// Stops serving: not ready, the UDP workers told to stop, queued
+    /// notifications sent (for a while), the cluster left, then every
+    /// task and worker waited for.
+    async fn stop(&self, running: Running) {
+        let Running {
+            stop,
+            threads,
+            mut tasks,
+            notify_stop,
+            cluster,
+        } = running;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         self.shared.ready.store(false, Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
@@ -389,7 +502,6 @@ impl Server {
         })
         .await;
         info!("stopped");
-        Ok(())
     }
 }
 
@@ -444,259 +556,5 @@ impl Server {
     }
 }
 
-/// Reloads on SIGHUP until `shutdown`.
-async fn sighup(
-    reloader: Arc<Reloader>,
-    early: Option<tokio::signal::unix::Signal>,
-    shutdown: CancellationToken,
-) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Some(mut hup) = early.or_else(|| signal(SignalKind::hangup()).ok()) else {
-        warn!("cannot listen for SIGHUP; reload with POST /api/v1/reload");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            s = hup.recv() => if s.is_none() { return },
-        }
-        let _ = reloader.reload("SIGHUP").await;
-    }
-}
-
-/// Binds UDP then TCP on the same address; with port 0, retries until one
-/// port is free for both.
-fn bind_pair(addr: SocketAddr) -> Result<(std::net::UdpSocket, tokio::net::TcpListener)> {
-    let attempts = if addr.port() == 0 { PORT_ATTEMPTS } else { 1 };
-    let mut last_err = None;
-    for _ in 0..attempts {
-        let udp = udp_socket(addr)?;
-        let port = udp.local_addr()?.port();
-        match tcp_listener(SocketAddr::new(addr.ip(), port)) {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(e) => last_err = Some(e),
-        }
-    }
-    Err(last_err.map_or_else(|| anyhow::anyhow!("no free port"), Into::into))
-}
-
-fn udp_socket(addr: SocketAddr) -> Result<std::net::UdpSocket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        // Let [::]:53 and 0.0.0.0:53 be configured side by side.
-        s.set_only_v6(true)?;
-    }
-    // Absorb bursts; the kernel caps this at net.core.rmem_max.
-    let _ = s.set_recv_buffer_size(4 << 20);
-    s.bind(&addr.into())?;
-    Ok(s.into())
-}
-
-fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_reuse_address(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(1024)?;
-    tokio::net::TcpListener::from_std(s.into())
-}
-
 /// How long a stop waits for queued notifications to be delivered.
 const NOTIFY_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Logs timed overrides (`--for`) as they run out, adding each to the
-/// history, and holds as `failback_after` ends them, and notifies both.
-/// They end by themselves on every node; this only says so. It sleeps
-/// until the next such deadline, woken early by any event (a new override,
-/// a status change that starts a hold, a reload), never polling.
-async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let mut since = crate::clock::now_millis();
-    let mut held: std::collections::HashMap<crate::snapshot::EndpointKey, (u64, u64)> =
-        Default::default();
-    loop {
-        let now = crate::clock::now_millis();
-        let ended: Vec<_> = shared
-            .overrides
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|(_, o)| o.disabled && o.until.is_some_and(|u| since <= u && u < now))
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
-        since = now;
-        for (key, o) in ended {
-            info!(
-                profile = key.profile(),
-                endpoint = key.endpoint(),
-                action = o.kind().as_str(),
-                "runtime override ran out (--for): the endpoint is back"
-            );
-            let mut end =
-                crate::overrides::Override::new(false, o.until.unwrap_or(now), &o.node, Some(&o));
-            end.at = o.until.unwrap_or(now);
-            end.by = Some(format!(
-                "expiry of the {} by {}",
-                o.kind().as_str(),
-                o.by.as_deref().unwrap_or("?")
-            ));
-            shared.record_history(&key, &end);
-            shared.notify.emit(
-                crate::notify::Event::override_applied(key.profile(), key.endpoint(), &end)
-                    .with_old("Disabled"),
-            );
-        }
-        // Holds that `failback_after` ended: the endpoint is answered again.
-        let table = shared.table.load();
-        let mut still = std::collections::HashMap::new();
-        for p in &table.profiles {
-            for e in table.endpoints_of(p).iter().filter(|e| e.hold.is_some()) {
-                let key = crate::snapshot::EndpointKey::new(p.name.as_str(), &e.name);
-                match e.hold_now() {
-                    Some(h) => {
-                        still.insert(key, h);
-                    }
-                    None => {
-                        if let Some((_, until)) = held.get(&key)
-                            && *until != 0
-                            && now >= *until
-                            && table.status(e) == crate::health::Status::Online
-                        {
-                            shared.notify.status_changed(
-                                crate::notify::ChangeSource::HoldEnded,
-                                key.profile(),
-                                key.endpoint(),
-                                crate::health::Status::Held,
-                                crate::health::Status::Online,
-                                "failback_after passed: answered again",
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        held = still;
-        let now = crate::clock::now_millis();
-        let next = shared
-            .overrides
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|(_, o)| o.disabled)
-            .filter_map(|(_, o)| o.until)
-            .chain(held.values().map(|&(_, until)| until))
-            .filter(|&u| u >= now)
-            .min();
-        // Just past the deadline (holds end on whole seconds); a minute at
-        // most, as a safety net against a missed event or a step of the wall clock.
-        let wait = next.map_or(60_000, |u| u - now + 20).min(60_000);
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
-            _ = shared.notify.event() => {}
-        }
-    }
-}
-
-/// Keeps the decided statuses in the state file (checked every second,
-/// written when they changed, and once more at shutdown), so a restart
-/// can start from them.
-async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: CancellationToken) {
-    let mut last: Vec<(String, String, u64)> = Vec::new();
-    let mut calls = 0u64;
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        let stopping = tokio::select! {
-            _ = shutdown.cancelled() => true,
-            _ = tick.tick() => false,
-        };
-        let statuses = crate::state_file::statuses_of(&shared.probes.load(), &shared.table.load());
-        let now: Vec<(String, String, u64)> = statuses
-            .iter()
-            .map(|s| (s.probe.clone(), s.status.clone(), s.since))
-            .collect();
-        // Saved statuses are trusted for a while only: refresh them well
-        // within that (every minute) even when nothing changed.
-        calls += 1;
-        let refresh = last != now || calls.is_multiple_of(60);
-        last = now;
-        if refresh || stopping {
-            let (p, s) = (path.clone(), shared.clone());
-            let result = tokio::task::spawn_blocking(move || crate::state_file::save(&p, &s))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
-            if let Err(e) = result {
-                warn!(path = %path.display(), error = %e, "cannot save the decided statuses to the state file");
-            }
-        }
-        if stopping {
-            return;
-        }
-    }
-}
-
-/// What notifications read of the running server: what profiles serve
-/// ([`crate::snapshot::Profile::serving`]) and what a profile's name answers
-/// now, from the real answer path ([`crate::dns::inspect::answer_for`]).
-struct NotifyView(Arc<Shared>);
-
-impl crate::notify::View for NotifyView {
-    fn node(&self) -> String {
-        self.0.node.clone()
-    }
-
-    fn endpoint_status(&self, profile: &str, endpoint: &str) -> Option<(&'static str, String)> {
-        let table = self.0.table.load();
-        let p = table.profile_by_name(profile)?;
-        let ep = table.endpoint_by_key(&crate::snapshot::EndpointKey::new(profile, endpoint))?;
-        let effective = table.effective(p, ep);
-        let why = match effective.why {
-            crate::routing::Why::Held { .. } => effective.why.to_string(),
-            _ => String::new(),
-        };
-        Some((effective.status.as_str(), why))
-    }
-
-    fn serving(&self) -> Vec<(String, &'static str)> {
-        let table = self.0.table.load();
-        table
-            .profiles
-            .iter()
-            .map(|p| (p.name.to_string(), p.serving(&table)))
-            .collect()
-    }
-
-    /// The answer is that of A and AAAA queries for the profile's name from
-    /// loopback without ECS: client-aware and random methods may answer
-    /// other clients otherwise.
-    fn profile_now(&self, profile: &str) -> Option<(&'static str, crate::notify::payload::Answer)> {
-        let table = self.0.table.load();
-        let p = table.profile_by_name(profile)?;
-        let serving = p.serving(&table);
-        let geo = self.0.geo.load();
-        let name = p.name.to_string();
-        let client = std::net::IpAddr::from([127, 0, 0, 1]);
-        let mut answer = crate::notify::payload::Answer::default();
-        for qtype in ["A", "AAAA"] {
-            let Ok(view) =
-                crate::dns::inspect::answer_for(&table, geo.as_deref(), &name, qtype, client, None)
-            else {
-                continue;
-            };
-            if qtype == "A" {
-                answer.rcode = view.rcode.clone();
-            }
-            for line in &view.answers {
-                // `name TTL TYPE data`
-                if let Some(data) = line.splitn(4, ' ').nth(3)
-                    && !answer.records.iter().any(|r| r == data)
-                {
-                    answer.records.push(data.to_string());
-                }
-            }
-        }
-        Some((serving, answer))
-    }
-}

@@ -1,0 +1,162 @@
+//! The tasks that run beside the listeners: reloads on SIGHUP, the notes
+//! of overrides and holds running out, and the saving of the decided
+//! statuses.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::reload::Reloader;
+use crate::state::Shared;
+
+/// Reloads on SIGHUP until `shutdown`.
+pub(super) async fn sighup(
+    reloader: Arc<Reloader>,
+    early: Option<tokio::signal::unix::Signal>,
+    shutdown: CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Some(mut hup) = early.or_else(|| signal(SignalKind::hangup()).ok()) else {
+        warn!("cannot listen for SIGHUP; reload with POST /api/v1/reload");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            s = hup.recv() => if s.is_none() { return },
+        }
+        let _ = reloader.reload("SIGHUP").await;
+    }
+}
+
+/// Logs timed overrides (`--for`) as they run out, adding each to the
+/// history, and holds as `failback_after` ends them, and notifies both.
+/// They end by themselves on every node; this only says so. It sleeps
+/// until the next such deadline, woken early by any event (a new override,
+/// a status change that starts a hold, a reload), never polling.
+pub(super) async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut since = crate::clock::now_millis();
+    let mut held: std::collections::HashMap<crate::snapshot::EndpointKey, (u64, u64)> =
+        Default::default();
+    loop {
+        let now = crate::clock::now_millis();
+        let ended: Vec<_> = shared
+            .overrides
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, o)| o.disabled && o.until.is_some_and(|u| since <= u && u < now))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        since = now;
+        for (key, o) in ended {
+            info!(
+                profile = key.profile(),
+                endpoint = key.endpoint(),
+                action = o.kind().as_str(),
+                "runtime override ran out (--for): the endpoint is back"
+            );
+            let mut end =
+                crate::overrides::Override::new(false, o.until.unwrap_or(now), &o.node, Some(&o));
+            end.at = o.until.unwrap_or(now);
+            end.by = Some(format!(
+                "expiry of the {} by {}",
+                o.kind().as_str(),
+                o.by.as_deref().unwrap_or("?")
+            ));
+            shared.record_history(&key, &end);
+            shared.notify.emit(
+                crate::notify::Event::override_applied(key.profile(), key.endpoint(), &end)
+                    .with_old("Disabled"),
+            );
+        }
+        // Holds that `failback_after` ended: the endpoint is answered again.
+        let table = shared.table.load();
+        let mut still = std::collections::HashMap::new();
+        for p in &table.profiles {
+            for e in table.endpoints_of(p).iter().filter(|e| e.hold.is_some()) {
+                let key = crate::snapshot::EndpointKey::new(p.name.as_str(), &e.name);
+                match e.hold_now() {
+                    Some(h) => {
+                        still.insert(key, h);
+                    }
+                    None => {
+                        if let Some((_, until)) = held.get(&key)
+                            && *until != 0
+                            && now >= *until
+                            && table.status(e) == crate::health::Status::Online
+                        {
+                            shared.notify.status_changed(
+                                crate::notify::ChangeSource::HoldEnded,
+                                key.profile(),
+                                key.endpoint(),
+                                crate::health::Status::Held,
+                                crate::health::Status::Online,
+                                "failback_after passed: answered again",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        held = still;
+        let now = crate::clock::now_millis();
+        let next = shared
+            .overrides
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, o)| o.disabled)
+            .filter_map(|(_, o)| o.until)
+            .chain(held.values().map(|&(_, until)| until))
+            .filter(|&u| u >= now)
+            .min();
+        // Just past the deadline (holds end on whole seconds); a minute at
+        // most, as a safety net against a missed event or a step of the wall clock.
+        let wait = next.map_or(60_000, |u| u - now + 20).min(60_000);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+            _ = shared.notify.event() => {}
+        }
+    }
+}
+
+/// Keeps the decided statuses in the state file (checked every second,
+/// written when they changed, and once more at shutdown), so a restart
+/// can start from them.
+pub(super) async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut last: Vec<(String, String, u64)> = Vec::new();
+    let mut calls = 0u64;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        let stopping = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        let statuses = crate::state_file::statuses_of(&shared.probes.load(), &shared.table.load());
+        let now: Vec<(String, String, u64)> = statuses
+            .iter()
+            .map(|s| (s.probe.clone(), s.status.clone(), s.since))
+            .collect();
+        // Saved statuses are trusted for a while only: refresh them well
+        // within that (every minute) even when nothing changed.
+        calls += 1;
+        let refresh = last != now || calls.is_multiple_of(60);
+        last = now;
+        if refresh || stopping {
+            let (p, s) = (path.clone(), shared.clone());
+            let result = tokio::task::spawn_blocking(move || crate::state_file::save(&p, &s))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            if let Err(e) = result {
+                warn!(path = %path.display(), error = %e, "cannot save the decided statuses to the state file");
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The command line: what `switchyard` and each subcommand take.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use switchyard::dnssec::Algorithm;
+
+/// Switchyard: a DNS-based global traffic manager.
+///
+/// An authoritative DNS server that answers each profile name with the
+/// healthy endpoint(s) its routing method picks.
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  switchyard check                       validate ./switchyard.toml and profiles/\n  switchyard serve --config /etc/switchyard/switchyard.toml\n  dig @127.0.0.1 -p 5353 todoapi.tm.example.test\n\nRUST_LOG=debug logs every query; health keys and tokens are never logged."
+)]
+pub(crate) struct Cli {
+    /// Server configuration file.
+    #[arg(
+        long,
+        short,
+        default_value = "switchyard.toml",
+        env = "SWITCHYARD_CONFIG",
+        global = true
+    )]
+    pub(crate) config: PathBuf,
+
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub(crate) log_format: LogFormat,
+
+    /// The admin API, for status, explain, endpoint and reload [default:
+    /// `[admin] listen` of the configuration, else 127.0.0.1:8053] (the
+    /// token comes from SWITCHYARD_ADMIN_TOKEN).
+    #[arg(long, env = "SWITCHYARD_ADMIN", global = true)]
+    pub(crate) admin: Option<std::net::SocketAddr>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run the DNS server (logs to stderr; RUST_LOG=debug logs every query).
+    Serve,
+    /// Validate the configuration and every profile: problems on stdout, one
+    /// per line; exit 1 on any.
+    Check {
+        /// Then ask the running server what the configuration on disk would
+        /// change in its answers, at its current health (a dry-run reload:
+        /// nothing is applied); exit 2 when the server cannot be reached.
+        #[arg(long)]
+        diff: bool,
+        /// With --diff: print the dry run's JSON.
+        #[arg(long, requires = "diff")]
+        json: bool,
+        /// With the profiles staged in `profiles.staged/` (what `switchyard
+        /// import` writes) on top of the live ones: what `switchyard apply`
+        /// would put live.
+        #[arg(long)]
+        staged: bool,
+    },
+    /// Put the staged profiles live: check the configuration with them,
+    /// then move each file of `profiles.staged/` into the profiles
+    /// directory (the file watch, or `switchyard reload`, loads them).
+    Apply,
+    /// Show every profile and endpoint of the running server.
+    Status {
+        /// Print the status JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The nodes of the running server's cluster: state, last heard,
+    /// configuration digest (drift) and version.
+    Cluster {
+        /// Print the cluster JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<ClusterAction>,
+    },
+    /// The answer the running server would give, and why.
+    Explain {
+        /// The name to ask about.
+        name: String,
+        /// Query type.
+        #[arg(long = "type", short = 't', default_value = "A")]
+        qtype: String,
+        /// The resolver's address.
+        #[arg(long)]
+        client: Option<String>,
+        /// An EDNS Client Subnet, address/prefix.
+        #[arg(long)]
+        ecs: Option<String>,
+        /// Print the explanation JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable, drain, enable or resume an endpoint at runtime (kept in the
+    /// state file, and in a cluster on every node).
+    #[command(
+        after_help = "Examples (the bundled configuration's names):\n  switchyard endpoint disable todoapi.tm.example.test secondary --for 30m --reason \"CHG-1234\"\n  switchyard endpoint drain canary.tm.example.test canary --wait\n  switchyard endpoint resume todoapi.tm.example.test secondary"
+    )]
+    Endpoint {
+        /// What to do.
+        #[arg(value_enum)]
+        action: EndpointAction,
+        /// The profile's name, e.g. todoapi.tm.example.test
+        profile: String,
+        /// The endpoint's name within the profile.
+        endpoint: String,
+        /// Disable or drain it even when it is the profile's last
+        /// answerable endpoint (refused otherwise, saying what the profile
+        /// would answer instead).
+        #[arg(long)]
+        force: bool,
+        /// Disable or drain for this long only (30m, 2h, 1h30m); it then
+        /// comes back by itself, on every node, also after a restart.
+        #[arg(long = "for", value_name = "DURATION")]
+        for_: Option<String>,
+        /// Why, for the status page's history (and who: the admin token's
+        /// name when tokens are named).
+        #[arg(long)]
+        reason: Option<String>,
+        /// With drain: wait until the last answer naming it has left
+        /// resolver caches (its last answer plus that answer's TTL).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Reload the running server's configuration now.
+    Reload,
+    /// DNSSEC: make a zone's signing key, print its DS record.
+    Dnssec {
+        #[command(subcommand)]
+        command: DnssecCommand,
+    },
+    /// Write profiles from another traffic manager's configuration.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ClusterAction {
+    /// Stop listing a dead node (one removed on purpose), on every node:
+    /// its dead-node alert stops. Refused while it is alive. A node that
+    /// comes back is listed again.
+    Forget {
+        /// The node's name (`cluster.node`).
+        node: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ImportSource {
+    /// Azure Traffic Manager: what `az network traffic-manager profile
+    /// show` prints (or a list of profiles, or an exported ARM template),
+    /// one profile file each; prints every setting not carried over.
+    Azure {
+        /// Profile JSON files (`-` reads standard input); give the child
+        /// profiles of nested endpoints too.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The zone the profiles go in, as <relativeName>.<ZONE> [default:
+        /// the only zone of the configuration (-c)].
+        #[arg(long)]
+        zone: Option<String>,
+        /// Where to write the files [default: the staging directory
+        /// beside the profiles directory of the configuration (-c),
+        /// `profiles.staged/`: nothing goes live until `switchyard apply`].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace existing files (otherwise nothing is written).
+        #[arg(long)]
+        force: bool,
+        /// Put the profiles live at once: stage them, check the
+        /// configuration with them, then apply them (as `switchyard
+        /// apply`).
+        #[arg(long, conflicts_with = "out")]
+        apply: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DnssecCommand {
+    /// Make a new signing key for a zone (a combined KSK/ZSK, written with
+    /// mode 0600) and print its DS and DNSKEY records.
+    Keygen {
+        /// The zone, e.g. tm.example.test
+        #[arg(long)]
+        zone: String,
+        /// The signing algorithm: ecdsap256sha256 or ed25519.
+        #[arg(long, default_value = "ecdsap256sha256", value_parser = Algorithm::parse)]
+        algorithm: Algorithm,
+        /// Where to write the key [default: keys/ZONE.key beside the
+        /// configuration (-c)].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing key file (a published key then stops
+        /// validating until the parent's DS is changed).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the DS record of a zone's key, for the parent zone.
+    Ds {
+        /// The zone, e.g. tm.example.test
+        #[arg(long)]
+        zone: String,
+        /// A key file; without it, every key the zone publishes in the
+        /// configuration (`-c`): its signing key and any `publish` key.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum EndpointAction {
+    /// Take it out of every answer.
+    Disable,
+    /// Take it out of every answer and track when the last cached answer
+    /// naming it expires ("drained at").
+    Drain,
+    /// Undo `disable` or `drain`.
+    Enable,
+    /// Put it back: undoes a disable or drain, and releases a hold
+    /// (`failback = "manual"`).
+    Resume,
+}
+
+impl EndpointAction {
+    /// The action's name in the admin API.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EndpointAction::Disable => "disable",
+            EndpointAction::Drain => "drain",
+            EndpointAction::Enable => "enable",
+            EndpointAction::Resume => "resume",
+        }
+    }
+}

@@ -19,6 +19,10 @@ macro_rules! out {
     }};
 }
 
+mod status;
+
+pub use status::status;
+
 fn token() -> Option<String> {
     std::env::var("SWITCHYARD_ADMIN_TOKEN")
         .ok()
@@ -157,241 +161,34 @@ pub fn forget_node(addr: SocketAddr, node: &str) -> Result<ExitCode> {
 
 /// Prints rows as aligned columns (the last one unpadded).
 fn print_table(rows: &[Vec<String>]) -> Result<ExitCode> {
+    for line in aligned(rows) {
+        out!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rows as lines of aligned columns (the last one unpadded).
+fn aligned(rows: &[Vec<String>]) -> Vec<String> {
     let cols = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| {
-                if i + 1 == cols {
-                    cell.clone()
-                } else {
-                    format!("{cell:<w$}", w = widths[i])
-                }
-            })
-            .collect();
-        out!("{}", line.join("  ").trim_end());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
-    let (code, doc) = call(addr, "GET", "/api/v1/status")?;
-    if code != 200 {
-        return Err(fail(code, &doc));
-    }
-    if json {
-        out!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut rows = vec![[
-        "PROFILE".to_string(),
-        "ENDPOINT".into(),
-        "TARGET".into(),
-        "STATUS".into(),
-        "SINCE".into(),
-        "LAST PROBE".into(),
-    ]];
-    for p in doc["profiles"].as_array().into_iter().flatten() {
-        let pname = p["name"].as_str().unwrap_or("?");
-        for e in p["endpoints"].as_array().into_iter().flatten() {
-            let probe = match e.get("last_probe") {
-                Some(Value::Object(lp)) => {
-                    let what = lp
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                        .or_else(|| {
-                            lp.get("http_status")
-                                .and_then(Value::as_u64)
-                                .map(|c| format!("HTTP {c}"))
-                        })
-                        .unwrap_or_else(|| "ok".into());
-                    format!(
-                        "{what}, {} ms, {} ago",
-                        lp.get("latency_ms").and_then(Value::as_f64).unwrap_or(0.0),
-                        age(lp.get("at").and_then(Value::as_str))
-                    )
-                }
-                _ => "-".into(),
-            };
-            let mut status = e["status"].as_str().unwrap_or("?").to_string();
-            if e["disabled_at_runtime"].as_bool() == Some(true) {
-                status.push_str(" (runtime)");
-            }
-            // In a cluster: how many nodes see it down, of how many.
-            if let Some(q) = e.get("cluster").filter(|q| q.is_object()) {
-                let mut down: Vec<&str> = q["observations"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|o| o["counted"] == true && o["status"] == "Degraded")
-                    .filter_map(|o| o["node"].as_str())
-                    .collect();
-                down.sort_unstable();
-                let mut other: Vec<&str> = q["observations"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|o| o["counted"] == false)
-                    .filter_map(|o| o["node"].as_str())
-                    .collect();
-                other.sort_unstable();
-                status.push_str(&format!(
-                    " [{}/{} down{}{}]",
-                    q["degraded"],
-                    q["deciders"],
-                    if down.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", down.join(","))
-                    },
-                    if other.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; not counted, probing it differently: {}", other.join(","))
-                    }
-                ));
-            }
-            rows.push([
-                pname.to_string(),
-                e["name"].as_str().unwrap_or("?").to_string(),
-                e["target"].as_str().unwrap_or("?").to_string(),
-                status,
-                age(e["since"].as_str()),
-                probe,
-            ]);
-        }
-    }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| {
-                if i == 5 {
-                    cell.clone()
-                } else {
-                    format!("{cell:<w$}", w = widths[i])
-                }
-            })
-            .collect();
-        out!("{}", line.join("  ").trim_end());
-    }
-    // Per profile: is a healthy endpoint answering, and how long a failure
-    // can go on reaching clients (detection + TTL).
-    let mut summary = vec![[
-        "PROFILE".to_string(),
-        "SERVING".into(),
-        "WORST FAILOVER".into(),
-    ]];
-    for p in doc["profiles"].as_array().into_iter().flatten() {
-        let worst = match p["worst_failover_s"].as_f64() {
-            Some(w) => format!(
-                "{}s (detection {}s + TTL {}s)",
-                fmt_secs(w),
-                fmt_secs(w - p["ttl"].as_f64().unwrap_or(0.0)),
-                p["ttl"]
-            ),
-            None => "- (not monitored)".into(),
-        };
-        summary.push([
-            p["name"].as_str().unwrap_or("?").to_string(),
-            p["serving"].as_str().unwrap_or("?").to_string(),
-            worst,
-        ]);
-    }
-    let widths: Vec<usize> = (0..2)
-        .map(|c| {
-            summary
+    rows.iter()
+        .map(|r| {
+            let line: Vec<String> = r
                 .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
+                .enumerate()
+                .map(|(i, cell)| {
+                    if i + 1 == cols {
+                        cell.clone()
+                    } else {
+                        format!("{cell:<w$}", w = widths[i])
+                    }
+                })
+                .collect();
+            line.join("  ").trim_end().to_string()
         })
-        .collect();
-    out!();
-    for r in &summary {
-        out!(
-            "{:<w0$}  {:<w1$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            w0 = widths[0],
-            w1 = widths[1]
-        );
-    }
-    // Overrides in force, drains and holds: what an operator put in place
-    // and when it ends.
-    let mut notes = Vec::new();
-    for p in doc["profiles"].as_array().into_iter().flatten() {
-        let pname = p["name"].as_str().unwrap_or("?");
-        for e in p["endpoints"].as_array().into_iter().flatten() {
-            let ename = e["name"].as_str().unwrap_or("?");
-            let o = &e["override"];
-            if o["in_force"].as_bool() == Some(true) {
-                let until = o["until"]
-                    .as_str()
-                    .map_or("until enabled".to_string(), |u| {
-                        format!(
-                            "until {} ({} left)",
-                            short_time(u),
-                            left(o["remaining_s"].as_u64())
-                        )
-                    });
-                let what = if o["action"] == "drain" {
-                    format!("drain, {}", drain_line(&o["drain"]))
-                } else {
-                    "disabled".to_string()
-                };
-                notes.push(format!(
-                    "{pname}/{ename}: {what}; {until}; by {}{}",
-                    o["by"].as_str().unwrap_or("?"),
-                    o["reason"]
-                        .as_str()
-                        .map_or(String::new(), |r| format!(": {r}"))
-                ));
-            }
-            if let Some(h) = e.get("held").filter(|h| h.is_object()) {
-                let until = h["until"]
-                    .as_str()
-                    .map_or("until resumed".to_string(), |u| {
-                        format!(
-                            "until {} ({} left)",
-                            short_time(u),
-                            left(h["remaining_s"].as_u64())
-                        )
-                    });
-                notes.push(format!(
-                    "{pname}/{ename}: held (failback = manual) since {}, {until}: switchyard endpoint resume {pname} {ename}",
-                    short_time(h["since"].as_str().unwrap_or("?"))
-                ));
-            }
-        }
-    }
-    if !notes.is_empty() {
-        out!();
-        out!("OVERRIDES AND HOLDS");
-        for n in notes {
-            out!("{n}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Seconds without a useless fraction: `35`, `2.5`.
-fn fmt_secs(s: f64) -> String {
-    let r = (s * 10.0).round() / 10.0;
-    if r.fract() == 0.0 {
-        format!("{r:.0}")
-    } else {
-        format!("{r:.1}")
-    }
+        .collect()
 }
 
 /// `switchyard explain`

@@ -1,0 +1,255 @@
+//! `switchyard status`: the status document as tables (the endpoints, the
+//! profiles' summary) and the overrides and holds in force, one line each.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::{age, aligned, call, drain_line, fail, left, short_time};
+
+/// `switchyard status`: every endpoint's status and last probe, what
+/// each profile serves and how long its failover can take, and the
+/// overrides and holds in force (or the status document as JSON).
+pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
+    let (code, doc) = call(addr, "GET", "/api/v1/status")?;
+    if code != 200 {
+        return Err(fail(code, &doc));
+    }
+    if json {
+        out!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut lines = aligned(&endpoint_rows(&doc));
+    lines.push(String::new());
+    lines.extend(profile_summary(&doc));
+    let notes = overrides_and_holds(&doc);
+    if !notes.is_empty() {
+        lines.push(String::new());
+        lines.push("OVERRIDES AND HOLDS".into());
+        lines.extend(notes);
+    }
+    for line in lines {
+        out!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The endpoints table: a header, then a row for every endpoint of every
+/// profile.
+fn endpoint_rows(doc: &Value) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "PROFILE".to_string(),
+        "ENDPOINT".into(),
+        "TARGET".into(),
+        "STATUS".into(),
+        "SINCE".into(),
+        "LAST PROBE".into(),
+    ]];
+    for p in doc["profiles"].as_array().into_iter().flatten() {
+        let pname = p["name"].as_str().unwrap_or("?");
+        for e in p["endpoints"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                pname.to_string(),
+                e["name"].as_str().unwrap_or("?").to_string(),
+                e["target"].as_str().unwrap_or("?").to_string(),
+                status_cell(e),
+                age(e["since"].as_str()),
+                probe_cell(e),
+            ]);
+        }
+    }
+    rows
+}
+
+/// An endpoint's last probe: its error or HTTP status (or ok), latency
+/// and age; `-` before the first.
+fn probe_cell(e: &Value) -> String {
+    match e.get("last_probe") {
+        Some(Value::Object(lp)) => {
+            let what = lp
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| {
+                    lp.get("http_status")
+                        .and_then(Value::as_u64)
+                        .map(|c| format!("HTTP {c}"))
+                })
+                .unwrap_or_else(|| "ok".into());
+            format!(
+                "{what}, {} ms, {} ago",
+                lp.get("latency_ms").and_then(Value::as_f64).unwrap_or(0.0),
+                age(lp.get("at").and_then(Value::as_str))
+            )
+        }
+        _ => "-".into(),
+    }
+}
+
+/// An endpoint's status, marked when set at runtime, and in a cluster how
+/// many nodes see it down, of how many.
+fn status_cell(e: &Value) -> String {
+    let mut status = e["status"].as_str().unwrap_or("?").to_string();
+    if e["disabled_at_runtime"].as_bool() == Some(true) {
+        status.push_str(" (runtime)");
+    }
+    // In a cluster: how many nodes see it down, of how many.
+    if let Some(q) = e.get("cluster").filter(|q| q.is_object()) {
+        let mut down: Vec<&str> = q["observations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["counted"] == true && o["status"] == "Degraded")
+            .filter_map(|o| o["node"].as_str())
+            .collect();
+        down.sort_unstable();
+        let mut other: Vec<&str> = q["observations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["counted"] == false)
+            .filter_map(|o| o["node"].as_str())
+            .collect();
+        other.sort_unstable();
+        status.push_str(&format!(
+            " [{}/{} down{}{}]",
+            q["degraded"],
+            q["deciders"],
+            if down.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", down.join(","))
+            },
+            if other.is_empty() {
+                String::new()
+            } else {
+                format!("; not counted, probing it differently: {}", other.join(","))
+            }
+        ));
+    }
+    status
+}
+
+/// Per profile: is a healthy endpoint answering, and how long a failure
+/// can go on reaching clients (detection + TTL).
+fn profile_summary(doc: &Value) -> Vec<String> {
+    let mut summary = vec![[
+        "PROFILE".to_string(),
+        "SERVING".into(),
+        "WORST FAILOVER".into(),
+    ]];
+    for p in doc["profiles"].as_array().into_iter().flatten() {
+        let worst = match p["worst_failover_s"].as_f64() {
+            Some(w) => format!(
+                "{}s (detection {}s + TTL {}s)",
+                fmt_secs(w),
+                fmt_secs(w - p["ttl"].as_f64().unwrap_or(0.0)),
+                p["ttl"]
+            ),
+            None => "- (not monitored)".into(),
+        };
+        summary.push([
+            p["name"].as_str().unwrap_or("?").to_string(),
+            p["serving"].as_str().unwrap_or("?").to_string(),
+            worst,
+        ]);
+    }
+    let widths: Vec<usize> = (0..2)
+        .map(|c| {
+            summary
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    summary
+        .iter()
+        .map(|r| {
+            format!(
+                "{:<w0$}  {:<w1$}  {}",
+                r[0],
+                r[1],
+                r[2],
+                w0 = widths[0],
+                w1 = widths[1]
+            )
+        })
+        .collect()
+}
+
+/// Overrides in force, drains and holds: what an operator put in place
+/// and when it ends, one line each.
+fn overrides_and_holds(doc: &Value) -> Vec<String> {
+    let mut notes = Vec::new();
+    for p in doc["profiles"].as_array().into_iter().flatten() {
+        let pname = p["name"].as_str().unwrap_or("?");
+        for e in p["endpoints"].as_array().into_iter().flatten() {
+            let ename = e["name"].as_str().unwrap_or("?");
+            let o = &e["override"];
+            if o["in_force"].as_bool() == Some(true) {
+                notes.push(override_note(pname, ename, o));
+            }
+            if let Some(h) = e.get("held").filter(|h| h.is_object()) {
+                notes.push(hold_note(pname, ename, h));
+            }
+        }
+    }
+    notes
+}
+
+/// An override in force: disabled or draining (and how far the drain
+/// is), until when, by whom and why.
+fn override_note(pname: &str, ename: &str, o: &Value) -> String {
+    let until = o["until"]
+        .as_str()
+        .map_or("until enabled".to_string(), |u| {
+            format!(
+                "until {} ({} left)",
+                short_time(u),
+                left(o["remaining_s"].as_u64())
+            )
+        });
+    let what = if o["action"] == "drain" {
+        format!("drain, {}", drain_line(&o["drain"]))
+    } else {
+        "disabled".to_string()
+    };
+    format!(
+        "{pname}/{ename}: {what}; {until}; by {}{}",
+        o["by"].as_str().unwrap_or("?"),
+        o["reason"]
+            .as_str()
+            .map_or(String::new(), |r| format!(": {r}"))
+    )
+}
+
+/// An endpoint held out by `failback = manual`: since when, until when,
+/// and the command that resumes it.
+fn hold_note(pname: &str, ename: &str, h: &Value) -> String {
+    let until = h["until"]
+        .as_str()
+        .map_or("until resumed".to_string(), |u| {
+            format!(
+                "until {} ({} left)",
+                short_time(u),
+                left(h["remaining_s"].as_u64())
+            )
+        });
+    format!(
+        "{pname}/{ename}: held (failback = manual) since {}, {until}: switchyard endpoint resume {pname} {ename}",
+        short_time(h["since"].as_str().unwrap_or("?"))
+    )
+}
+
+/// Seconds without a useless fraction: `35`, `2.5`.
+fn fmt_secs(s: f64) -> String {
+    let r = (s * 10.0).round() / 10.0;
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}

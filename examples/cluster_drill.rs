@@ -91,7 +91,7 @@ fn free_udp() -> u16 {
 
 /// When node `shared` last changed its own decision about the primary.
 fn decided_at(shared: &switchyard::state::Shared) -> SystemTime {
-    let t = shared.table.load();
+    let t = shared.serving.table.load();
     let p = t.profile_by_name(NAME).unwrap();
     let ep = &t.endpoints_of(p)[0];
     match &ep.health {

@@ -74,7 +74,10 @@
 //!   queued without blocking, coalesced, signed and retried.
 //! - [`admin`]: the admin API, status page and `/metrics`.
 //! - [`reload`]: file watches and signals that reload the configuration.
-//! - [`state`]: what every part of the running server shares;
+//! - [`state`]: what the running server shares: [`state::Serving`], all
+//!   the answer path holds (snapshot, GeoIP, rate limiter, counters, the
+//!   re-sync gate), inside [`state::Shared`], which adds the control
+//!   plane's state (overrides, tokens, history, the cluster view);
 //!   [`state_file`]: the durable file that keeps overrides and statuses
 //!   across restarts; [`fsutil`]: bounded, non-blocking file reads and
 //!   durable writes; [`clock`], [`secret`], [`sketch`]: small leaves.

@@ -129,7 +129,7 @@ impl Reloader {
     ) -> Result<usize, String> {
         let mut live = self.live.lock().await;
         let mut prober = Prober::new(shutdown, in_flight)
-            .with_faults(self.shared.metrics.prober_faults.clone())
+            .with_faults(self.shared.serving.metrics.prober_faults.clone())
             .on_change(self.shared.notify.endpoint_hook());
         if live.settings.cluster.is_some() {
             prober = prober.clustered(self.shared.cluster_wake.clone());
@@ -180,7 +180,12 @@ impl Reloader {
     /// state and the overrides.
     fn carry(&self, table: &crate::snapshot::Snapshot, live: &Live) -> Carry {
         let overrides = self.shared.overrides_now();
-        Carry::from_running(table, &live.probes, overrides, self.shared.geo.load_full())
+        Carry::from_running(
+            table,
+            &live.probes,
+            overrides,
+            self.shared.serving.geo.load_full(),
+        )
     }
 
     /// The error for a load that did not finish (its task panicked).
@@ -195,7 +200,7 @@ impl Reloader {
     }
 
     async fn reload_locked(&self, live: &mut Live, trigger: &str) -> Result<Summary, ConfigErrors> {
-        let carry = self.carry(&self.shared.table.load(), live);
+        let carry = self.carry(&self.shared.serving.table.load(), live);
         let path = self.path.clone();
         let loaded = tokio::task::spawn_blocking(move || config::load_with(&path, &carry))
             .await
@@ -203,7 +208,7 @@ impl Reloader {
         let mut cfg = match loaded {
             Ok(cfg) => cfg,
             Err(errors) => {
-                self.shared.metrics.reload(false);
+                self.shared.serving.metrics.reload(false);
                 for e in &errors.0 {
                     error!(
                         trigger = %trigger,
@@ -229,7 +234,7 @@ impl Reloader {
             && let Err(e) = prober.update(&cfg.probes)
         {
             // Only TLS material that vanished since validation gets here.
-            self.shared.metrics.reload(false);
+            self.shared.serving.metrics.reload(false);
             error!(
                 trigger = %trigger,
                 "configuration rejected, the previous one keeps serving: {e}"
@@ -242,16 +247,16 @@ impl Reloader {
                 message: e,
             }]));
         }
-        self.shared.geo.store(cfg.geo.take());
+        self.shared.serving.geo.store(cfg.geo.take());
         if let Some(path) = cfg.settings.state_file.clone() {
             let t = table.clone();
             let _ =
                 tokio::task::spawn_blocking(move || crate::config::serials::keep(&path, &t)).await;
         }
-        self.shared.table.store(table);
+        self.shared.serving.table.store(table);
         // A new limiter only when its settings changed (counts restart).
         if live.settings.dns.rate_limit != cfg.settings.dns.rate_limit {
-            self.shared.rrl.store(
+            self.shared.serving.rrl.store(
                 cfg.settings
                     .dns
                     .rate_limit
@@ -273,7 +278,7 @@ impl Reloader {
         live.settings = settings;
         live.probes = cfg.probes;
         publish_probes(&self.shared, &live.probes);
-        self.shared.metrics.reload(true);
+        self.shared.serving.metrics.reload(true);
         for w in &cfg.warnings {
             warn!("{w}");
         }
@@ -301,7 +306,7 @@ impl Reloader {
         // Serialised with reloads: the running table cannot be swapped
         // while the candidate is compared with it.
         let live = self.live.lock().await;
-        let running = self.shared.table.load_full();
+        let running = self.shared.serving.table.load_full();
         let carry = self.carry(&running, &live).detached();
         let probes = live.probes.clone();
         let path = self.path.clone();
@@ -361,7 +366,7 @@ impl Reloader {
         change: Change,
     ) -> Result<Applied, OverrideError> {
         let live = self.live.lock().await;
-        let table = self.shared.table.load();
+        let table = self.shared.serving.table.load();
         let p = table
             .profile_by_name(profile)
             .ok_or_else(|| OverrideError::NotFound(format!("no profile named {profile}")))?;
@@ -494,7 +499,7 @@ pub struct Applied {
 /// Hands the running probes and the configuration digest to the cluster
 /// task, and wakes it.
 fn publish_probes(shared: &Shared, probes: &[ProbeSpec]) {
-    let digest = crate::cluster::config_digest(&shared.table.load(), probes);
+    let digest = crate::cluster::config_digest(&shared.serving.table.load(), probes);
     shared.config_digest.store(Arc::new(digest));
     shared.probes.store(Arc::new(probes.to_vec()));
     shared.cluster_wake.notify_one();
@@ -656,7 +661,7 @@ impl Watch {
         // A change made between the load and now raised no event: catch up
         // by comparing modification times once (with slack for coarse file
         // system clocks; an extra reload of an unchanged file is harmless).
-        if let Some(loaded_at) = reloader.shared.table.load().loaded_at
+        if let Some(loaded_at) = reloader.shared.serving.table.load().loaded_at
             && changed_since(
                 loaded_at - Duration::from_millis(50),
                 reloader.path(),

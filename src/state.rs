@@ -15,12 +15,13 @@ use crate::snapshot::Snapshot;
 /// Overrides kept in the history.
 pub const HISTORY_KEPT: usize = 50;
 
-/// Shared by the DNS listeners (readers) and the loader and watchers
-/// (writers). Readers load one snapshot per query; writers swap whole
+/// What the DNS answer path reads, and nothing more: the UDP and TCP
+/// workers hold only this. Readers load one snapshot per query; writers
+/// (start-up, reloads, the file watcher, the cluster task) swap whole
 /// values, never mutate in place.
-#[derive(Debug)]
-pub struct Shared {
-    /// The routing table: written by start-up and reloads.
+#[derive(Debug, Default)]
+pub struct Serving {
+    /// The compiled configuration: written by start-up and reloads.
     pub table: ArcSwap<Snapshot>,
     /// The GeoIP database: written by start-up and the file watcher.
     pub geo: ArcSwapOption<GeoDb>,
@@ -29,6 +30,18 @@ pub struct Shared {
     pub rrl: ArcSwapOption<crate::dns::rrl::RateLimiter>,
     /// Counters: bumped by the answer path, read by the admin API.
     pub metrics: Metrics,
+    /// Whether answers wait for the cluster to re-sync after a stall:
+    /// armed by the cluster task, checked by every receive loop.
+    pub gate: crate::stall::AnswerGate,
+}
+
+/// The state the running server shares: what the answer path reads
+/// ([`Serving`]), and what the control plane (admin API, reloads, the
+/// prober, the cluster task, notifications) keeps beside it.
+#[derive(Debug)]
+pub struct Shared {
+    /// What the answer path reads.
+    pub serving: Arc<Serving>,
     /// Runtime overrides, every endpoint's latest (disabled or enabled
     /// again): written by the admin API and the cluster task, read by
     /// reloads; kept in the state file.
@@ -70,9 +83,6 @@ pub struct Shared {
     pub cluster: ArcSwapOption<ClusterSummary>,
     /// Gossip counters, once the cluster runs: read by metrics.
     pub cluster_stats: OnceLock<Arc<crate::metrics::GossipStats>>,
-    /// Whether answers wait for the cluster to re-sync after a stall:
-    /// armed by the cluster task, checked by every receive loop.
-    pub gate: crate::stall::AnswerGate,
     /// Notification webhooks (`[[notify]]`): events are emitted here by
     /// the prober, reloads, overrides and the cluster task.
     pub notify: crate::notify::Notifier,
@@ -137,10 +147,13 @@ impl Shared {
         node: String,
     ) -> Shared {
         Shared {
-            table: ArcSwap::from_pointee(table),
-            geo: ArcSwapOption::new(geo),
-            rrl: ArcSwapOption::empty(),
-            metrics: Metrics::default(),
+            serving: Arc::new(Serving {
+                table: ArcSwap::from_pointee(table),
+                geo: ArcSwapOption::new(geo),
+                rrl: ArcSwapOption::empty(),
+                metrics: Metrics::default(),
+                gate: Default::default(),
+            }),
             overrides: Mutex::new(overrides),
             node,
             ready: AtomicBool::new(false),
@@ -155,14 +168,14 @@ impl Shared {
             cluster_wake: Arc::default(),
             cluster: ArcSwapOption::empty(),
             cluster_stats: OnceLock::new(),
-            gate: Default::default(),
             notify: crate::notify::Notifier::new(),
         }
     }
 
     /// Records a state file problem: counted, and shown on the status page.
     pub fn report_state_problem(&self, problem: String) {
-        self.metrics
+        self.serving
+            .metrics
             .state_file_problems
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.notify

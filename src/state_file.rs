@@ -227,7 +227,7 @@ static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn save(path: &Path, shared: &crate::state::Shared) -> Result<(), String> {
     let _one = WRITING.lock().unwrap_or_else(|p| p.into_inner());
     let overrides = shared.overrides_now();
-    let table = shared.table.load();
+    let table = shared.serving.table.load();
     let statuses = statuses_of(&shared.probes.load(), &table);
     let served = overrides
         .iter()
@@ -265,7 +265,7 @@ pub fn restore_extras(path: &Path, shared: &crate::state::Shared) {
     let Ok(state) = serde_json::from_str::<StateFile>(&text) else {
         return;
     };
-    let table = shared.table.load();
+    let table = shared.serving.table.load();
     for s in state.served {
         if let Some(ep) = table.endpoint_by_key(&EndpointKey::new(&s.profile, &s.endpoint)) {
             ep.runtime.restore_served(s.last, s.until);

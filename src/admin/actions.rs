@@ -134,7 +134,7 @@ pub(super) async fn set_endpoint(
     };
     let force = matches!(params.force.as_deref(), Some("1" | "true" | "yes"));
     if matches!(kind, Kind::Disable | Kind::Drain) && !force {
-        let table = state.shared.table.load();
+        let table = state.shared.serving.table.load();
         if let Some(msg) = last_answerable(&table, &profile, &endpoint, &action) {
             return error(StatusCode::CONFLICT, msg);
         }
@@ -154,7 +154,7 @@ pub(super) async fn set_endpoint(
         .await
     {
         Ok(applied) => {
-            let table = state.shared.table.load();
+            let table = state.shared.serving.table.load();
             let view = table
                 .endpoint_by_key(&crate::snapshot::EndpointKey::new(&profile, &endpoint))
                 .map(|ep| {

@@ -43,8 +43,8 @@ type Cell<'a> = (&'a str, &'a str, &'a HealthCell);
 impl prometheus_client::collector::Collector for Collector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let shared = &*self.shared;
-        let table = shared.table.load();
-        let m = &shared.metrics;
+        let table = shared.serving.table.load();
+        let m = &shared.serving.metrics;
         queries(&mut enc, m)?;
         // Per-endpoint series, labelled by profile and endpoint name.
         let endpoints = endpoints(&table);
@@ -249,7 +249,7 @@ fn probes(enc: &mut DescriptorEncoder, endpoints: &[Row]) -> Result<(), std::fmt
 /// Response rate limiting, when it is on: responses dropped or slipped,
 /// by class.
 fn rate_limits(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), std::fmt::Error> {
-    let rrl = shared.rrl.load();
+    let rrl = shared.serving.rrl.load();
     let Some(rrl) = rrl.as_deref() else {
         return Ok(());
     };
@@ -307,14 +307,21 @@ fn cluster(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), std::fmt:
             None,
             MetricType::Counter,
         )?;
-        ConstCounter::new(shared.metrics.cluster_resyncs.load(Ordering::Relaxed)).encode(e)?;
+        ConstCounter::new(
+            shared
+                .serving
+                .metrics
+                .cluster_resyncs
+                .load(Ordering::Relaxed),
+        )
+        .encode(e)?;
         let e = enc.encode_descriptor(
             "switchyard_dns_held_queries",
             "DNS queries not answered while this node re-synced with its cluster after a stall (they waited out the stall; their resolvers have asked another server)",
             None,
             MetricType::Counter,
         )?;
-        ConstCounter::new(shared.gate.held_total()).encode(e)?;
+        ConstCounter::new(shared.serving.gate.held_total()).encode(e)?;
     }
     if let Some(c) = shared.cluster.load().as_deref() {
         let mut o = enc.encode_descriptor(

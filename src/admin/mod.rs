@@ -249,7 +249,7 @@ async fn encoding(state: &Arc<AdminState>) -> Result<bytes::Bytes, String> {
         _ => {
             // About 3.3 KiB an endpoint (measured): sized once, not
             // doubled into twice the memory.
-            let endpoints = state.shared.table.load().endpoints.len();
+            let endpoints = state.shared.serving.table.load().endpoints.len();
             let hint = last
                 .as_ref()
                 .map_or(64 * 1024 + endpoints * 3584, |(_, b)| b.len() + b.len() / 8);

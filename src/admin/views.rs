@@ -49,7 +49,7 @@ pub(super) async fn status(State(state): State<Arc<AdminState>>) -> Response {
 
 /// What `/api/v1/status` returns and the page shows.
 fn status_doc(state: &AdminState) -> super::status::StatusDoc {
-    let table = state.shared.table.load();
+    let table = state.shared.serving.table.load();
     let problems: Vec<_> = state
         .shared
         .problems
@@ -110,8 +110,8 @@ pub(super) async fn explain(
             Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
         },
     };
-    let table = state.shared.table.load();
-    let geo = state.shared.geo.load();
+    let table = state.shared.serving.table.load();
+    let geo = state.shared.serving.geo.load();
     let answer =
         match crate::dns::inspect::answer_for(&table, geo.as_deref(), &name, &qtype, client, ecs) {
             Ok(a) => a,

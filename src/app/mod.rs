@@ -129,7 +129,7 @@ impl Server {
             .map_or_else(|| "local".to_string(), |c| c.node.clone());
         let shared = Arc::new(Shared::new(table, config.geo.take(), overrides, node));
         shared.notify.configure(config.settings.notify.clone());
-        shared.rrl.store(
+        shared.serving.rrl.store(
             config
                 .settings
                 .dns
@@ -329,7 +329,7 @@ impl Server {
             threads.extend(crate::server::udp::spawn(
                 sock,
                 workers,
-                self.shared.clone(),
+                self.shared.serving.clone(),
                 stop.clone(),
             )?);
         }
@@ -350,7 +350,7 @@ impl Server {
         for listener in std::mem::take(&mut self.tcp) {
             tasks.spawn(crate::server::tcp::serve(
                 listener,
-                self.shared.clone(),
+                self.shared.serving.clone(),
                 slots.clone(),
                 settings.dns.tcp_idle_timeout,
                 shutdown.clone(),
@@ -421,7 +421,7 @@ impl Server {
     /// Says what is served: the DNS addresses and the table's size, rate
     /// limiting, cookies and TCP limits, and each signed zone.
     fn log_serving(&self, settings: &crate::config::Settings, workers: usize) {
-        let t = self.shared.table.load();
+        let t = self.shared.serving.table.load();
         info!(
             addresses = ?self.dns_addrs,
             zones = t.zones.len(),

@@ -15,7 +15,7 @@ impl crate::notify::View for NotifyView {
     }
 
     fn endpoint_status(&self, profile: &str, endpoint: &str) -> Option<(&'static str, String)> {
-        let table = self.0.table.load();
+        let table = self.0.serving.table.load();
         let p = table.profile_by_name(profile)?;
         let ep = table.endpoint_by_key(&crate::snapshot::EndpointKey::new(profile, endpoint))?;
         let effective = table.effective(p, ep);
@@ -27,7 +27,7 @@ impl crate::notify::View for NotifyView {
     }
 
     fn serving(&self) -> Vec<(String, &'static str)> {
-        let table = self.0.table.load();
+        let table = self.0.serving.table.load();
         table
             .profiles
             .iter()
@@ -39,10 +39,10 @@ impl crate::notify::View for NotifyView {
     /// loopback without ECS: client-aware and random methods may answer
     /// other clients otherwise.
     fn profile_now(&self, profile: &str) -> Option<(&'static str, crate::notify::payload::Answer)> {
-        let table = self.0.table.load();
+        let table = self.0.serving.table.load();
         let p = table.profile_by_name(profile)?;
         let serving = p.serving(&table);
-        let geo = self.0.geo.load();
+        let geo = self.0.serving.geo.load();
         let name = p.name.to_string();
         let client = std::net::IpAddr::from([127, 0, 0, 1]);
         let mut answer = crate::notify::payload::Answer::default();

@@ -73,7 +73,7 @@ pub(super) async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationTok
             );
         }
         // Holds that `failback_after` ended: the endpoint is answered again.
-        let table = shared.table.load();
+        let table = shared.serving.table.load();
         let mut still = std::collections::HashMap::new();
         for p in &table.profiles {
             for e in table.endpoints_of(p).iter().filter(|e| e.hold.is_some()) {
@@ -136,7 +136,8 @@ pub(super) async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: 
             _ = shutdown.cancelled() => true,
             _ = tick.tick() => false,
         };
-        let statuses = crate::state_file::statuses_of(&shared.probes.load(), &shared.table.load());
+        let statuses =
+            crate::state_file::statuses_of(&shared.probes.load(), &shared.serving.table.load());
         let now: Vec<(String, String, u64)> = statuses
             .iter()
             .map(|s| (s.probe.clone(), s.status.clone(), s.since))

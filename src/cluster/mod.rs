@@ -137,7 +137,7 @@ impl Cluster {
         let listeners = cluster.wake_on_gossip(&shared).await;
         let interval = settings.gossip_interval;
         let stall = stall_threshold(interval);
-        shared.gate.arm(
+        shared.serving.gate.arm(
             stall,
             resync_limit(interval) + Duration::from_millis(500),
             shared.cluster_wake.clone(),
@@ -197,7 +197,7 @@ impl Cluster {
             // (The gap is the wait since the last round ended: a long
             // round, say of a huge configuration, is no stall.)
             let gap = last.elapsed();
-            if gap > stall || shared.gate.pending() {
+            if gap > stall || shared.serving.gate.pending() {
                 let late = gap.saturating_sub(interval);
                 if gap > stall {
                     task.state.members.stalled(late);

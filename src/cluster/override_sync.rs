@@ -74,7 +74,7 @@ impl Cluster {
         let chitchat = self.handle.chitchat();
         let mut guard = chitchat.lock().await;
         let incoming = self.incoming_overrides(&guard);
-        let table = shared.table.load();
+        let table = shared.serving.table.load();
         let table_changed = sync.table != Arc::as_ptr(&table) as usize;
         sync.table = Arc::as_ptr(&table) as usize;
         let (snapshot, applied) = sync.merge(shared, &table, table_changed, incoming);

@@ -34,6 +34,7 @@ impl Cluster {
     pub(super) async fn resync(&self, shared: &Shared, st: &mut RoundState, late: Duration) {
         let start = std::time::Instant::now();
         shared
+            .serving
             .gate
             .stalled(crate::stall::mono_ms(start), crate::stall::mono_ms(start));
         // Every peer alive before the stall must answer a fresh sync mark:
@@ -94,6 +95,7 @@ impl Cluster {
         };
         let took = start.elapsed();
         shared
+            .serving
             .metrics
             .cluster_resyncs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -115,6 +117,7 @@ impl Cluster {
         // Combine what the peers said before answers go out again.
         self.round(shared, st).await;
         shared
+            .serving
             .gate
             .complete(crate::stall::mono_ms(std::time::Instant::now()));
     }

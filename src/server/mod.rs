@@ -1,5 +1,5 @@
 //! The DNS listeners: UDP (batched receive and send) and TCP (connection
-//! slots, framing, pipelining). They read the shared state and hand each
+//! slots, framing, pipelining). They read the serving state and hand each
 //! query to the answer path in [`crate::dns`]; nothing below them knows
 //! about sockets or the running server.
 

@@ -10,7 +10,7 @@ use crate::dns::cookie;
 use crate::dns::rrl::{Class, RateLimiter, Verdict};
 use crate::geo::GeoDb;
 use crate::snapshot::Snapshot;
-use crate::state::Shared;
+use crate::state::Serving;
 
 /// What a receive loop answers with, loaded once per wake-up.
 pub struct Context<'a> {
@@ -24,14 +24,14 @@ pub struct Context<'a> {
     /// The rate limiter's clock ([`RateLimiter::now`]).
     pub now: u32,
     /// Metrics live here.
-    pub shared: &'a Shared,
+    pub serving: &'a Serving,
 }
 
-/// The shared state a receive thread answers from, each behind an
+/// The serving state a receive thread answers from, each behind an
 /// `arc_swap` cache: loading a [`Context`] costs one atomic read per value
 /// when nothing changed.
 pub struct Snapshots<'s> {
-    shared: &'s Shared,
+    serving: &'s Serving,
     tables: arc_swap::Cache<&'s arc_swap::ArcSwap<Snapshot>, std::sync::Arc<Snapshot>>,
     geos: arc_swap::Cache<&'s arc_swap::ArcSwapOption<GeoDb>, Option<std::sync::Arc<GeoDb>>>,
     limiters: arc_swap::Cache<
@@ -41,13 +41,13 @@ pub struct Snapshots<'s> {
 }
 
 impl<'s> Snapshots<'s> {
-    /// Caches of `shared`'s table, GeoIP database and rate limiter.
-    pub fn new(shared: &'s Shared) -> Snapshots<'s> {
+    /// Caches of `serving`'s table, GeoIP database and rate limiter.
+    pub fn new(serving: &'s Serving) -> Snapshots<'s> {
         Snapshots {
-            shared,
-            tables: arc_swap::Cache::new(&shared.table),
-            geos: arc_swap::Cache::new(&shared.geo),
-            limiters: arc_swap::Cache::new(&shared.rrl),
+            serving,
+            tables: arc_swap::Cache::new(&serving.table),
+            geos: arc_swap::Cache::new(&serving.geo),
+            limiters: arc_swap::Cache::new(&serving.rrl),
         }
     }
 
@@ -59,7 +59,7 @@ impl<'s> Snapshots<'s> {
             geo: self.geos.load().as_deref(),
             rrl,
             now: rrl.map_or(0, |r| r.now()),
-            shared: self.shared,
+            serving: self.serving,
         }
     }
 }
@@ -130,12 +130,12 @@ pub fn respond(
             false
         }
         Limited::Slipped => {
-            cx.shared.metrics.query(transport, summary.rcode);
+            cx.serving.metrics.query(transport, summary.rcode);
             debug!(%peer, transport = t, rcode = summary.rcode, "answer slipped (rate limit)");
             true
         }
         Limited::Send => {
-            cx.shared.metrics.query(transport, summary.rcode);
+            cx.serving.metrics.query(transport, summary.rcode);
             debug!(%peer, transport = t, rcode = summary.rcode, len = out.len(),
                 truncated = summary.truncated, "answer");
             true

@@ -27,7 +27,7 @@ use tracing::{debug, warn};
 use crate::dns::answer::{Answerer, Transport};
 use crate::net::slots::{Admission, Conn, Slots};
 use crate::server::respond::{Context, respond};
-use crate::state::Shared;
+use crate::state::Serving;
 
 /// Buffers larger than this are freed once drained, so a connection that
 /// once carried a large message does not keep its memory.
@@ -45,10 +45,10 @@ const OUT_MAX: usize = 16 * 1024;
 pub const MAX_QUERY: usize = 4096;
 
 /// Accepts connections until `shutdown`; each connection runs in its own
-/// task and holds a slot of `slots` (shared by every DNS listener).
+/// task and holds a slot of `slots` (serving by every DNS listener).
 pub async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    serving: Arc<Serving>,
     slots: Arc<Slots>,
     idle: Duration,
     shutdown: CancellationToken,
@@ -80,14 +80,14 @@ pub async fn serve(
                 continue;
             }
         };
-        let shared = shared.clone();
+        let serving = serving.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let conn = slot.conn.clone();
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = conn.evicted() => debug!(%peer, "tcp connection closed to make room (longest idle)"),
-                r = connection(stream, peer, &shared, idle, &conn) => {
+                r = connection(stream, peer, &serving, idle, &conn) => {
                     if let Err(e) = r {
                         debug!(%peer, error = %e, "tcp connection ended");
                     }
@@ -110,7 +110,7 @@ fn timed_out() -> std::io::Error {
 async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    shared: &Shared,
+    serving: &Serving,
     idle: Duration,
     conn: &Conn,
 ) -> std::io::Result<()> {
@@ -136,7 +136,7 @@ async fn connection(
             let Some(msg) = inbuf.get(at + 2..at + 2 + len) else {
                 break;
             };
-            answer_into(shared, msg, peer, &mut outbuf);
+            answer_into(serving, msg, peer, &mut outbuf);
             at += 2 + len;
         }
         if at > 0 {
@@ -194,22 +194,22 @@ thread_local! {
 }
 
 /// Answers `msg` and appends the framed reply (if any) to `out`.
-fn answer_into(shared: &Shared, msg: &[u8], peer: SocketAddr, out: &mut Vec<u8>) {
-    if shared.gate.holding_now() {
+fn answer_into(serving: &Serving, msg: &[u8], peer: SocketAddr, out: &mut Vec<u8>) {
+    if serving.gate.holding_now() {
         // Re-syncing with the cluster after a stall (see `crate::stall`).
-        shared.gate.held(1);
+        serving.gate.held(1);
         return;
     }
     WORKER.with_borrow_mut(|w| {
         let (answerer, reply) = w.get_or_insert_with(|| (Answerer::default(), Vec::new()));
-        let snapshot = shared.table.load();
-        let geo = shared.geo.load();
+        let snapshot = serving.table.load();
+        let geo = serving.geo.load();
         let cx = Context {
             table: &snapshot,
             geo: geo.as_deref(),
             rrl: None,
             now: 0,
-            shared,
+            serving,
         };
         if !respond(&cx, answerer, &mut 0, Transport::Tcp, msg, peer, reply) {
             return;

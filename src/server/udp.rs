@@ -15,7 +15,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use crate::dns::rrl::refused_source_port;
-use crate::state::Shared;
+use crate::state::Serving;
 
 /// How often an idle worker checks for shutdown.
 const POLL: Duration = Duration::from_millis(100);
@@ -24,7 +24,7 @@ const POLL: Duration = Duration::from_millis(100);
 pub fn spawn(
     socket: UdpSocket,
     workers: usize,
-    shared: Arc<Shared>,
+    serving: Arc<Serving>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     socket.set_read_timeout(Some(POLL))?;
@@ -32,21 +32,21 @@ pub fn spawn(
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers.max(1) {
         let sock = socket.try_clone()?;
-        let shared = shared.clone();
+        let serving = serving.clone();
         let stop = stop.clone();
         let h = std::thread::Builder::new()
             .name(format!("dns-udp-{i}"))
-            .spawn(move || serve(sock, local, &shared, &stop))?;
+            .spawn(move || serve(sock, local, &serving, &stop))?;
         handles.push(h);
     }
     Ok(handles)
 }
 
-fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
+fn serve(sock: UdpSocket, local: SocketAddr, serving: &Serving, stop: &AtomicBool) {
     #[cfg(target_os = "linux")]
-    batch::serve(sock, local, shared, stop);
+    batch::serve(sock, local, serving, stop);
     #[cfg(not(target_os = "linux"))]
-    simple::serve(sock, local, shared, stop);
+    simple::serve(sock, local, serving, stop);
 }
 
 /// Handles a receive error; returns normally so the loop goes on.
@@ -82,7 +82,7 @@ mod batch {
     use super::{receive_error, refused_source_port};
     use crate::dns::answer::{Answerer, Transport};
     use crate::server::respond::{Snapshots, respond};
-    use crate::state::Shared;
+    use crate::state::Serving;
 
     /// Datagrams taken per system call.
     pub const BATCH: usize = 16;
@@ -97,9 +97,9 @@ mod batch {
         }
     }
 
-    pub fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
+    pub fn serve(sock: UdpSocket, local: SocketAddr, serving: &Serving, stop: &AtomicBool) {
         let fd = sock.as_raw_fd();
-        let mut snapshots = Snapshots::new(shared);
+        let mut snapshots = Snapshots::new(serving);
         let mut slips = 0u32;
         let mut answerer = Answerer::default();
         let mut bufs: Box<[[u8; BUF]; BATCH]> = Box::new([[0; BUF]; BATCH]);
@@ -122,9 +122,9 @@ mod batch {
                 );
                 // In a cluster, every wake-up (a batch, or the idle
                 // timeout) tells the gate how long this loop was away.
-                let held = shared.gate.armed() && {
+                let held = serving.gate.armed() && {
                     let now = Instant::now();
-                    let held = shared.gate.check(woke, now);
+                    let held = serving.gate.check(woke, now);
                     woke = now;
                     held
                 };
@@ -137,7 +137,7 @@ mod batch {
                             n += 1;
                         }
                         if held {
-                            shared.gate.held(n as u64);
+                            serving.gate.held(n as u64);
                             continue;
                         }
                         n
@@ -211,10 +211,10 @@ mod simple {
     use super::{receive_error, refused_source_port};
     use crate::dns::answer::{Answerer, Transport};
     use crate::server::respond::{Snapshots, respond};
-    use crate::state::Shared;
+    use crate::state::Serving;
 
-    pub fn serve(sock: UdpSocket, local: SocketAddr, shared: &Shared, stop: &AtomicBool) {
-        let mut snapshots = Snapshots::new(shared);
+    pub fn serve(sock: UdpSocket, local: SocketAddr, serving: &Serving, stop: &AtomicBool) {
+        let mut snapshots = Snapshots::new(serving);
         let mut slips = 0u32;
         let mut answerer = Answerer::default();
         let mut buf = vec![0u8; 4096];
@@ -222,15 +222,15 @@ mod simple {
         let mut woke = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let result = sock.recv_from(&mut buf);
-            let held = shared.gate.armed() && {
+            let held = serving.gate.armed() && {
                 let now = std::time::Instant::now();
-                let held = shared.gate.check(woke, now);
+                let held = serving.gate.check(woke, now);
                 woke = now;
                 held
             };
             let (n, peer) = match result {
                 Ok(_) if held => {
-                    shared.gate.held(1);
+                    serving.gate.held(1);
                     continue;
                 }
                 Ok(x) => x,

@@ -289,10 +289,10 @@ fn file_changes_reload_within_a_second() {
     let full = ProfileToml::todoapi()
         .set_endpoint("primary", "target", "203.0.113.77")
         .build();
-    let rejected = s.shared.metrics.reloads(false);
+    let rejected = s.shared.serving.metrics.reloads(false);
     std::fs::write(profiles.join("todoapi.toml"), &full[..full.len() / 2]).unwrap();
     wait_until(Duration::from_secs(10), || {
-        s.shared.metrics.reloads(false) > rejected
+        s.shared.serving.metrics.reloads(false) > rejected
     })
     .expect("the half-written file was not rejected");
     assert_eq!(addrs(&udp(s.v4(), NAME, RecordType::A)), ["203.0.113.99"]);

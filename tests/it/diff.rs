@@ -161,7 +161,7 @@ fn answers(s: &TestServer) -> Vec<String> {
 }
 
 fn statuses(s: &TestServer) -> Vec<Status> {
-    let t = s.shared.table.load();
+    let t = s.shared.serving.table.load();
     t.endpoints.iter().map(|e| t.status(e)).collect()
 }
 
@@ -180,7 +180,7 @@ fn check_diff_shows_the_blast_radius_and_the_reload_matches_it() {
             "NXDomain"
         ]
     );
-    let table = s.shared.table.load_full();
+    let table = s.shared.serving.table.load_full();
     let health = statuses(&s);
     edit(&s);
 
@@ -243,13 +243,13 @@ fn check_diff_shows_the_blast_radius_and_the_reload_matches_it() {
     // the watch's 250 ms debounce: no reload of any kind, no new table.
     let reloads = || {
         (
-            s.shared.metrics.reloads(true),
-            s.shared.metrics.reloads(false),
+            s.shared.serving.metrics.reloads(true),
+            s.shared.serving.metrics.reloads(false),
         )
     };
     let before_reloads = reloads();
     crate::backend::holds_for(std::time::Duration::from_millis(1500), || {
-        Arc::ptr_eq(&table, &s.shared.table.load_full()) && reloads() == before_reloads
+        Arc::ptr_eq(&table, &s.shared.serving.table.load_full()) && reloads() == before_reloads
     })
     .unwrap_or_else(|at| panic!("the edit applied by itself after {at:?}"));
     assert_eq!(statuses(&s), health);
@@ -319,7 +319,7 @@ fn todays_health_decides_the_diff() {
 fn a_broken_candidate_is_rejected_and_changes_nothing() {
     let s = server();
     let before = answers(&s);
-    let table = s.shared.table.load_full();
+    let table = s.shared.serving.table.load_full();
     std::fs::write(
         s.dir().join("profiles").join("shop.toml"),
         shop(90, 10).replace("routing = \"weighted\"", "routing = \"weighed\""),
@@ -347,7 +347,7 @@ fn a_broken_candidate_is_rejected_and_changes_nothing() {
     // A rejected dry run is not a rejected reload: nothing on the status page.
     let (_, status) = json(s.admin, "GET", "/api/v1/status", None);
     assert_eq!(status["problems"], serde_json::json!([]), "{status}");
-    assert!(Arc::ptr_eq(&table, &s.shared.table.load_full()));
+    assert!(Arc::ptr_eq(&table, &s.shared.serving.table.load_full()));
     assert_eq!(answers(&s), before);
 }
 

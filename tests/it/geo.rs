@@ -486,11 +486,11 @@ fn replaced_database_is_picked_up_and_a_corrupt_one_rejected() {
     })
     .expect("new database not loaded");
     // Garbage replaces it: rejected, the last good database keeps serving.
-    let rejected = s.shared.metrics.reloads(false);
+    let rejected = s.shared.serving.metrics.reloads(false);
     std::fs::write(&tmp, b"definitely not a MaxMind database").unwrap();
     std::fs::rename(&tmp, &db).unwrap();
     wait_until(Duration::from_secs(10), || {
-        s.shared.metrics.reloads(false) > rejected
+        s.shared.serving.metrics.reloads(false) > rejected
     })
     .expect("the garbage database was not rejected");
     assert_eq!(

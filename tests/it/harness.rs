@@ -443,7 +443,7 @@ impl TestServer {
 
     /// Sets the observed status of a monitored endpoint, as the prober would.
     pub fn set_status(&self, profile: &str, endpoint: &str, status: Status) {
-        let table = self.shared.table.load();
+        let table = self.shared.serving.table.load();
         let p = table.profile_by_name(profile).expect("no such profile");
         let ep = table
             .endpoints_of(p)

@@ -274,7 +274,7 @@ fn stat(s: &TestServer, target: &str, f: fn(&switchyard::notify::TargetStats) ->
 /// primary is answered.
 fn first_verdicts(s: &TestServer) {
     let online = |name: &str| {
-        let t = s.shared.table.load();
+        let t = s.shared.serving.table.load();
         t.endpoints
             .iter()
             .any(|e| &*e.name == name && t.status(e) == Status::Online)

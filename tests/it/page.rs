@@ -64,7 +64,7 @@ probe = {{ address = "127.0.0.1", port = {} }}
     );
     let s = Fixture::new("", &[("todoapi.toml", &profile)]).start_probing();
     wait_until(Duration::from_secs(3), || {
-        let t = s.shared.table.load();
+        let t = s.shared.serving.table.load();
         t.endpoints
             .iter()
             .all(|e| e.status() != switchyard::health::Status::CheckingEndpoint)

@@ -305,7 +305,7 @@ fn failover_and_failback_follow_health_over_dns() {
     secondary.set(Mode::Unavailable);
     primary.set(Mode::Unavailable);
     wait_until(Duration::from_secs(3), || {
-        let st = s.shared.table.load();
+        let st = s.shared.serving.table.load();
         st.endpoints
             .iter()
             .all(|e| e.status() == switchyard::health::Status::Degraded)
@@ -520,7 +520,7 @@ fn reload_carries_health_over() {
     let path = fx.dir.path().join("profiles/todoapi.toml");
     let s = fx.start_probing();
     let status = |name: &str| {
-        let t = s.shared.table.load();
+        let t = s.shared.serving.table.load();
         let p = t.profile_by_name("todoapi.tm.example.test.").unwrap();
         t.endpoints_of(p)
             .iter()
@@ -533,7 +533,7 @@ fn reload_carries_health_over() {
     })
     .expect("initial statuses");
     let since = |s: &TestServer| {
-        let t = s.shared.table.load();
+        let t = s.shared.serving.table.load();
         match &t.endpoints[0].health {
             switchyard::snapshot::Health::Monitored(c) => c.details().since,
             _ => unreachable!(),

@@ -93,7 +93,8 @@ struct Task {
 
 impl Cluster {
     /// Joins the cluster: binds the gossip socket and starts gossiping and
-    /// combining until `shutdown`. `digest` names this node's configuration.
+    /// combining until `shutdown`; the configuration digest it announces is
+    /// read from `shared` (kept current by reloads).
     pub async fn start(
         settings: &ClusterSettings,
         state_file: Option<std::path::PathBuf>,

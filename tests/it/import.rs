@@ -63,11 +63,14 @@ fn switchyard(dir: &Path, args: &[&str]) -> Run {
 /// warnings), and returns the directory, the import's output and the
 /// staged files' text by name.
 fn import(fixtures: &[&str]) -> (tempfile::TempDir, String, Vec<(String, String)>) {
+    let paths: Vec<PathBuf> = fixtures.iter().map(|f| fixture(f)).collect();
+    import_files(&paths)
+}
+
+/// [`import`] of files anywhere.
+fn import_files(files: &[PathBuf]) -> (tempfile::TempDir, String, Vec<(String, String)>) {
     let dir = config_dir();
-    let paths: Vec<String> = fixtures
-        .iter()
-        .map(|f| fixture(f).display().to_string())
-        .collect();
+    let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let mut args = vec!["import", "azure"];
     args.extend(paths.iter().map(String::as_str));
     let run = switchyard(dir.path(), &args);
@@ -246,6 +249,26 @@ fn subnet_profile_maps_ranges_and_fallback() {
         ],
     );
     assert!(!out.contains("warning"), "{out}");
+}
+
+/// Azure probes as often as every second: the timeout written must still be
+/// below the interval, as `check` requires (it was "1s" for a 1 s interval,
+/// which `check --staged` refused).
+#[test]
+fn a_one_second_interval_gets_a_timeout_below_it() {
+    let work = tempfile::tempdir().unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("multivalue.json")).unwrap())
+            .unwrap();
+    let monitor = doc
+        .pointer_mut("/monitorConfig")
+        .expect("the fixture has a monitorConfig");
+    monitor["intervalInSeconds"] = serde_json::json!(1);
+    monitor.as_object_mut().unwrap().remove("timeoutInSeconds");
+    let path = work.path().join("fast.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let (_dir, _out, files) = import_files(&[path]);
+    has(&files[0].1, &["interval = \"1s\"\ntimeout = \"500ms\""]);
 }
 
 #[test]

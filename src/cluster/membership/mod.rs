@@ -88,11 +88,6 @@ impl Membership {
         }
     }
 
-    /// New timing rules (a reload).
-    pub fn set_timing(&mut self, timing: Timing) {
-        self.timing = timing;
-    }
-
     /// This node did not run for `by` (its timers fired that late): that
     /// time is nobody's silence.
     pub fn stalled(&mut self, by: Duration) {
@@ -336,15 +331,6 @@ impl Membership {
     /// Another process gossips under this node's name: its address.
     pub fn my_twin(&self) -> Option<SocketAddr> {
         self.my_twin
-    }
-
-    /// The peers whose heartbeats a re-sync waits for: alive or held.
-    pub fn expected(&self) -> Vec<(ChitchatId, u64)> {
-        self.listed
-            .iter()
-            .filter(|l| l.standing.counted())
-            .map(|l| (l.id.clone(), l.heartbeat))
-            .collect()
     }
 
     /// Every address a node was heard at (a re-sync gossips to each).

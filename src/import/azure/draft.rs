@@ -27,7 +27,7 @@ pub(super) struct Monitor {
     pub(super) port: Option<i64>,
     pub(super) path: Option<String>,
     pub(super) interval: i64,
-    pub(super) timeout: i64,
+    pub(super) timeout_ms: i64,
     pub(super) tolerated: i64,
     pub(super) expected: Vec<String>,
     pub(super) headers: Vec<(String, String)>,

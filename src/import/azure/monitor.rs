@@ -18,7 +18,7 @@ impl Cx<'_> {
                 port: Some(80),
                 path: Some("/".into()),
                 interval: 30,
-                timeout: 10,
+                timeout_ms: 10_000,
                 tolerated: 3,
                 ..Monitor::default()
             };
@@ -29,7 +29,7 @@ impl Cx<'_> {
         let port = self.port(&at("port"), m.port, protocol);
         let path = self.path(&at("path"), m.path, protocol);
         let interval = self.interval(&at("intervalInSeconds"), m.interval_in_seconds);
-        let timeout = self.timeout(&at("timeoutInSeconds"), m.timeout_in_seconds, interval);
+        let timeout_ms = self.timeout(&at("timeoutInSeconds"), m.timeout_in_seconds, interval);
         let tolerated = self.tolerated(
             &at("toleratedNumberOfFailures"),
             m.tolerated_number_of_failures,
@@ -50,7 +50,7 @@ impl Cx<'_> {
             port,
             path,
             interval,
-            timeout,
+            timeout_ms,
             tolerated,
             expected,
             headers,
@@ -131,16 +131,28 @@ impl Cx<'_> {
         }
     }
 
-    /// `timeoutInSeconds`: below the interval, as Switchyard requires.
+    /// `timeoutInSeconds`, in milliseconds: below the interval, as
+    /// Switchyard requires (half of a 1 s interval: whole seconds cannot
+    /// be below it).
     fn timeout(&mut self, at: &str, timeout: Option<i64>, interval: i64) -> i64 {
+        let fallback = if interval >= 2 {
+            (interval - 1).clamp(1, 10) * 1000
+        } else {
+            interval * 500
+        };
         match timeout {
-            Some(n) if n >= 1 && n < interval => n,
+            Some(n) if n >= 1 && n < interval => n * 1000,
             Some(n) => {
-                let t = (interval - 1).clamp(1, 10);
-                self.warn(at, format!("{n}s is not below the {interval}s interval, as Switchyard requires: written as {t}s"));
-                t
+                self.warn(
+                    at,
+                    format!(
+                        "{n}s is not below the {interval}s interval, as Switchyard requires: written as {}",
+                        millis(fallback)
+                    ),
+                );
+                fallback
             }
-            None => (interval - 1).clamp(1, 10),
+            None => fallback,
         }
     }
 
@@ -256,5 +268,14 @@ impl Cx<'_> {
             }
         }
         out
+    }
+}
+
+/// Milliseconds as a duration Switchyard reads: `5s`, `500ms`.
+pub(super) fn millis(ms: i64) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
     }
 }

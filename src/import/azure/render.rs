@@ -11,7 +11,7 @@ pub(super) fn q(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// A TOML key (quoted).
+/// An inline TOML table of strings: `{ "k" = "v", ... }`.
 fn inline_table(pairs: &[(String, String)]) -> String {
     let items: Vec<String> = pairs
         .iter()
@@ -89,7 +89,7 @@ fn monitor(o: &mut String, m: &Monitor) {
         let _ = writeln!(o, "path = {}", q(p));
     }
     let _ = writeln!(o, "interval = \"{}s\"", m.interval);
-    let _ = writeln!(o, "timeout = \"{}s\"", m.timeout);
+    let _ = writeln!(o, "timeout = \"{}\"", super::monitor::millis(m.timeout_ms));
     let _ = writeln!(o, "tolerated_failures = {}", m.tolerated);
     if !m.expected.is_empty() {
         let _ = writeln!(o, "expected_status = [{}]", m.expected.join(", "));

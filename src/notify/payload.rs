@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::Kind;
+use super::event::Kind;
 
 /// The answer a profile's name gets now from this node.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::payload::{self, Message};
-use super::{Format, TargetConfig, TargetStats};
+use super::target::{Format, TargetConfig, TargetStats};
 
 /// First retry delay (before jitter).
 const BACKOFF_BASE: Duration = Duration::from_millis(500);

@@ -162,12 +162,13 @@ fn release_is_stripped_and_profiling_keeps_symbols() {
     );
 }
 
-/// `super::NAME` and `crate::FOLDER::NAME` references outside comments, in
-/// a file of `folder`: the sibling files it uses.
-fn sibling_uses(text: &str, folder: &str) -> BTreeSet<String> {
+/// `super::NAME` and `crate::PATH::NAME` references outside comments, in
+/// a file directly inside the folder of module `path` (`dns`,
+/// `dns::answer`): the sibling files and folders it uses.
+fn sibling_uses(text: &str, path: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     names_after(text, "super::", &mut found);
-    names_after(text, &format!("crate::{folder}::"), &mut found);
+    names_after(text, &format!("crate::{path}::"), &mut found);
     // `use super::{a, b::C}`: each name in the braces.
     for line in shipped(text).lines() {
         let code = line.split("//").next().unwrap_or("");
@@ -180,45 +181,74 @@ fn sibling_uses(text: &str, folder: &str) -> BTreeSet<String> {
     found
 }
 
-/// Inside each folder of `src/`, no file imports, directly or through
-/// others, a sibling file that imports it back (`mod.rs` is the folder's
-/// face and may use every file; the files below it do not use each other
-/// in a circle). Issue 21: `dns/answer.rs` and `dns/sign.rs` did.
+/// What the files of subfolder `dir` (module `path`::NAME) use of their
+/// parent folder's files and folders: `super::super::NAME` from its own
+/// files, `crate::PATH::NAME` from any of them.
+fn subfolder_uses(dir: &Path, path: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        names_after(&text, &format!("crate::{path}::"), &mut found);
+        if f.parent() == Some(dir) {
+            names_after(&text, "super::super::", &mut found);
+        }
+    }
+    found
+}
+
+/// The circles among the files and subfolders of the folder of module
+/// `path`, and in every folder below it.
+fn folder_circles(dir: &Path, path: &str, found: &mut Vec<String>) {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    let names: BTreeSet<String> = entries
+        .iter()
+        .filter(|p| p.is_dir() || p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n != "mod")
+        .collect();
+    for p in &entries {
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if !names.contains(&name) {
+            continue;
+        }
+        let uses = if p.is_dir() {
+            let uses = subfolder_uses(p, path);
+            folder_circles(p, &format!("{path}::{name}"), found);
+            uses
+        } else {
+            sibling_uses(&std::fs::read_to_string(p).unwrap(), path)
+        };
+        let deps = uses
+            .into_iter()
+            .filter(|d| *d != name && names.contains(d))
+            .collect();
+        graph.insert(name, deps);
+    }
+    found.extend(circles(&graph).into_iter().map(|c| format!("{path}: {c}")));
+}
+
+/// Inside each folder of `src/`, at every depth, no file or subfolder
+/// imports, directly or through others, a sibling that imports it back
+/// (`mod.rs` is the folder's face and may use every file; the files and
+/// folders below it do not use each other in a circle). Issue 21:
+/// `dns/answer.rs` and `dns/sign.rs` did.
 #[test]
 fn no_file_imports_a_sibling_in_a_circle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found = Vec::new();
     for e in std::fs::read_dir(&src).unwrap() {
         let dir = e.unwrap().path();
-        if !dir.is_dir() {
-            continue;
+        if dir.is_dir() {
+            let folder = dir.file_name().unwrap().to_string_lossy().into_owned();
+            folder_circles(&dir, &folder, &mut found);
         }
-        let folder = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let mut files = BTreeMap::new();
-        for f in std::fs::read_dir(&dir).unwrap() {
-            let p = f.unwrap().path();
-            if p.extension().is_some_and(|x| x == "rs") {
-                let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
-                if stem != "mod" {
-                    files.insert(stem, std::fs::read_to_string(&p).unwrap());
-                }
-            }
-        }
-        let graph: BTreeMap<String, BTreeSet<String>> = files
-            .iter()
-            .map(|(name, text)| {
-                let deps = sibling_uses(text, &folder)
-                    .into_iter()
-                    .filter(|d| d != name && files.contains_key(d))
-                    .collect();
-                (name.clone(), deps)
-            })
-            .collect();
-        found.extend(
-            circles(&graph)
-                .into_iter()
-                .map(|c| format!("{folder}: {c}")),
-        );
     }
     assert!(found.is_empty(), "files in a circle:\n{}", found.join("\n"));
 }

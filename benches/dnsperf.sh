@@ -233,6 +233,11 @@ fi
 if [ -s "$work/bl" ]; then
   awk -v a="$(col "$work/sy" 5)" -v b="$(col "$work/bl" 5)" \
     'BEGIN { printf "ratio switchyard/baseline CPU per query: %.3f (this build against BASELINE)\n", a / b }'
+  # Each trial's two runs are back to back: their ratio cancels what the
+  # machine did between trials, which the medians above do not.
+  paired=$(paste -d' ' <(awk '{ print $5 }' "$work/sy") <(awk '{ print $5 }' "$work/bl") \
+    | awk '{ printf "%.4f\n", $1 / $2 }' | median)
+  echo "ratio switchyard/baseline, median of the trials' pairs: $paired"
 fi
 if [ -s "$work/sl" ]; then
   awk -v a="$(col "$work/sl" 5)" -v b="$(col "$work/sy" 5)" \

@@ -250,8 +250,7 @@ fn timing(r: &mut Report, src: usize, m: &Spanned<RawMonitor>) -> Option<Timing>
         successes.range(),
         &mut required_successes,
     );
-    let counts = k.done(());
-    counts?;
+    k.done(())?;
     Some(Timing {
         interval: interval?,
         timeout: timeout?,

@@ -5,6 +5,7 @@
 //! answered: each monitored endpoint points at a [`HealthCell`], a single
 //! atomic written by the prober and read with a relaxed load per query.
 
+pub mod combine;
 pub mod probe;
 pub mod prober;
 pub mod quorum;

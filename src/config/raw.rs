@@ -333,6 +333,13 @@ pub struct RawProfile {
     pub quorum: Option<Spanned<RawQuorum>>,
     /// Health monitoring.
     pub monitor: Option<Spanned<RawMonitor>>,
+    /// Named monitors (instead of `[monitor]`), combined per endpoint.
+    #[serde(default)]
+    pub monitors: Vec<Spanned<RawMonitor>>,
+    /// How the named monitors combine: `"all"`, `"any"` or
+    /// `{ at_least = N }` (checked by the compiler, which says what is
+    /// wrong better than serde's untagged enums).
+    pub health: Option<Spanned<toml::Value>>,
     /// Endpoints.
     #[serde(default)]
     pub endpoints: Vec<Spanned<RawEndpoint>>,
@@ -342,6 +349,13 @@ pub struct RawProfile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMonitor {
+    /// `[[monitors]]`: the name endpoints refer to it by.
+    pub name: Option<Spanned<String>>,
+    /// `[[monitors]]`: up while its check fails.
+    pub invert: Option<Spanned<bool>>,
+    /// `[[monitors]]`: probe this host (or address) instead of the
+    /// endpoint's, e.g. a database the endpoint depends on.
+    pub address: Option<Spanned<String>>,
     /// http | https | tcp
     pub protocol: Option<Spanned<String>>,
     /// Port.
@@ -418,6 +432,10 @@ pub struct RawEndpoint {
     pub profile: Option<Spanned<String>>,
     /// Nested roll-up threshold.
     pub min_child_endpoints: Option<Spanned<i64>>,
+    /// The profile's named monitors this endpoint uses (default: all).
+    pub monitors: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How they combine (default: the profile's `health`).
+    pub health: Option<Spanned<toml::Value>>,
 }
 
 /// A region name or coordinates.

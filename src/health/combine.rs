@@ -4,7 +4,9 @@
 //! an input changes and writes the result into the endpoint's derived
 //! cell, so the answer path still reads one atomic.
 
-use super::Status;
+use std::sync::Arc;
+
+use super::{HealthCell, Status};
 
 /// How the monitors' verdicts combine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,6 +27,110 @@ impl Rule {
             Rule::Any => 1.min(n),
             Rule::AtLeast(k) => k,
         }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    /// As configured: `all`, `any`, `at_least = 2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rule::All => f.write_str("all"),
+            Rule::Any => f.write_str("any"),
+            Rule::AtLeast(n) => write!(f, "at_least = {n}"),
+        }
+    }
+}
+
+/// An endpoint's named monitors and how they combine. The endpoint's
+/// health cell holds the combined status (written by the control plane
+/// whenever an input changes); this says where it comes from.
+#[derive(Debug)]
+pub struct Monitors {
+    /// `health`.
+    pub rule: Rule,
+    /// The monitors, in configuration order.
+    pub inputs: Box<[Input]>,
+}
+
+/// One monitor of an endpoint.
+#[derive(Debug)]
+pub struct Input {
+    /// Its `name` in `[[monitors]]`.
+    pub name: Arc<str>,
+    /// `invert = true`: up while its check fails.
+    pub invert: bool,
+    /// Its probe's cell (shared by every identical probe): the status the
+    /// probes (or in a cluster the quorum) decided.
+    pub cell: Arc<HealthCell>,
+    /// What it checks, secret-free: `tcp 10.1.2.3:5432`,
+    /// `https api.example.com:443`.
+    pub what: String,
+}
+
+impl Input {
+    /// Its verdict now.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::of(self.cell.get(), self.invert)
+    }
+
+    /// "db (tcp 10.1.2.3:5432: connect refused)", "api ok".
+    pub fn describe(&self) -> String {
+        let verdict = self.verdict();
+        if verdict == Verdict::Up && !self.invert {
+            return format!("{} ok", self.name);
+        }
+        let d = self.cell.details();
+        let seen = match (&d.cluster, &d.last_probe) {
+            (Some(view), _) => view.describe(),
+            (None, None) => "not probed yet".to_string(),
+            (None, Some(o)) => match &o.failure {
+                Some(f) => f.reason.clone(),
+                None => "probe succeeded".to_string(),
+            },
+        };
+        match (verdict, self.invert) {
+            (Verdict::Up, _) => format!("{} ok ({}: {seen}, inverted)", self.name, self.what),
+            (Verdict::Down, true) => format!("{} ({}: {seen}, inverted)", self.name, self.what),
+            _ => format!("{} ({}: {seen})", self.name, self.what),
+        }
+    }
+}
+
+impl Monitors {
+    /// The combined status of the inputs now.
+    pub fn status(&self) -> Status {
+        let verdicts: Vec<Verdict> = self.inputs.iter().map(Input::verdict).collect();
+        combine(self.rule, &verdicts)
+    }
+
+    /// Why, in one line, failing monitors first: "db (tcp 10.1.2.3:5432:
+    /// connect refused); api ok". With a rule other than `all`, the rule
+    /// follows: "...; any must be up".
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<(u8, String)> = self
+            .inputs
+            .iter()
+            .map(|i| {
+                let rank = match i.verdict() {
+                    Verdict::Down => 0,
+                    Verdict::Unknown => 1,
+                    Verdict::Up => 2,
+                };
+                (rank, i.describe())
+            })
+            .collect();
+        parts.sort_by_key(|(rank, _)| *rank);
+        let mut s = parts
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>()
+            .join("; ");
+        match self.rule {
+            Rule::All => {}
+            Rule::Any => s.push_str(" (health = any: one must be up)"),
+            Rule::AtLeast(n) => s.push_str(&format!(" (health: at least {n} must be up)")),
+        }
+        s
     }
 }
 
@@ -77,6 +183,44 @@ pub fn combine(rule: Rule, verdicts: &[Verdict]) -> Status {
 mod tests {
     use super::Verdict::{Down, Unknown, Up};
     use super::*;
+
+    fn input(name: &str, status: Status, invert: bool) -> Input {
+        let cell = HealthCell::new();
+        cell.set(status);
+        Input {
+            name: name.into(),
+            invert,
+            cell: Arc::new(cell),
+            what: format!("tcp 10.1.2.3:{}", name.len()),
+        }
+    }
+
+    #[test]
+    fn describe_names_the_failing_monitor_first() {
+        let m = Monitors {
+            rule: Rule::All,
+            inputs: vec![
+                input("api", Status::Online, false),
+                input("db", Status::Degraded, false),
+            ]
+            .into(),
+        };
+        assert_eq!(m.status(), Status::Degraded);
+        assert_eq!(m.describe(), "db (tcp 10.1.2.3:2: not probed yet); api ok");
+        let m = Monitors {
+            rule: Rule::Any,
+            inputs: vec![
+                input("api", Status::Online, false),
+                input("maint", Status::Online, true),
+            ]
+            .into(),
+        };
+        assert_eq!(m.status(), Status::Online);
+        assert_eq!(
+            m.describe(),
+            "maint (tcp 10.1.2.3:5: not probed yet, inverted); api ok (health = any: one must be up)"
+        );
+    }
 
     #[test]
     fn all_needs_every_monitor_up() {

@@ -66,24 +66,25 @@ pub(super) fn headers(
 pub(super) fn monitor(
     r: &mut Report,
     src: usize,
+    prefix: &str,
     m: &Spanned<RawMonitor>,
 ) -> Option<MonitorSettings> {
     let raw = m.get_ref();
-    let protocol = protocol(r, src, raw);
+    let protocol = protocol(r, src, prefix, raw);
     // With an unknown protocol, the rest is checked as for http.
     let p = protocol.unwrap_or(Protocol::Http);
-    let target = target(r, src, m, p);
-    let timing = timing(r, src, m);
-    let expected_status = expected_status(r, src, raw, p);
+    let target = target(r, src, prefix, m, p);
+    let timing = timing(r, src, prefix, m);
+    let expected_status = expected_status(r, src, prefix, raw, p);
     let headers = match &raw.headers {
         Some(h) if p == Protocol::Tcp => {
-            r.err(src, h, "monitor.headers", "tcp probes send no headers");
-            headers(r, src, h, "monitor.headers").and(None)
+            r.err(src, h, &format!("{prefix}.headers"), "tcp probes send no headers");
+            headers(r, src, h, &format!("{prefix}.headers")).and(None)
         }
-        Some(h) => headers(r, src, h, "monitor.headers"),
+        Some(h) => headers(r, src, h, &format!("{prefix}.headers")),
         None => Some(Vec::new()),
     };
-    let tls = tls(r, src, m, p);
+    let tls = tls(r, src, prefix, m, p);
     let body_match = match &raw.body_match {
         None => Some(None),
         Some(b) => {
@@ -96,7 +97,7 @@ pub(super) fn monitor(
             };
             match problem {
                 Some(msg) => {
-                    r.err(src, b, "monitor.body_match", msg);
+                    r.err(src, b, &format!("{prefix}.body_match"), msg);
                     None
                 }
                 None => Some(Some(b.get_ref().clone())),
@@ -129,7 +130,7 @@ pub(super) fn monitor(
 }
 
 /// `protocol`.
-fn protocol(r: &mut Report, src: usize, raw: &RawMonitor) -> Option<Protocol> {
+fn protocol(r: &mut Report, src: usize, prefix: &str, raw: &RawMonitor) -> Option<Protocol> {
     let Some(v) = &raw.protocol else {
         return Some(Protocol::Http);
     };
@@ -141,7 +142,7 @@ fn protocol(r: &mut Report, src: usize, raw: &RawMonitor) -> Option<Protocol> {
             r.err(
                 src,
                 v,
-                "monitor.protocol",
+                &format!("{prefix}.protocol"),
                 format!("unknown protocol `{other}` (expected http, https or tcp)"),
             );
             None
@@ -153,6 +154,7 @@ fn protocol(r: &mut Report, src: usize, raw: &RawMonitor) -> Option<Protocol> {
 fn target(
     r: &mut Report,
     src: usize,
+    prefix: &str,
     m: &Spanned<RawMonitor>,
     protocol: Protocol,
 ) -> Option<(u16, String, Option<Secret>)> {
@@ -162,19 +164,19 @@ fn target(
         _ => 80,
     };
     let port = match &raw.port {
-        Some(v) => r.int(src, v, "monitor.port", 1, 65535),
+        Some(v) => r.int(src, v, &format!("{prefix}.port"), 1, 65535),
         None if protocol == Protocol::Tcp => {
-            r.err(src, m, "monitor.port", "tcp probes need a port");
+            r.err(src, m, &format!("{prefix}.port"), "tcp probes need a port");
             None
         }
         None => Some(default_port),
     };
     let key = match &raw.key {
-        Some(k) => r.secret(src, k, "monitor.key").map(Some),
+        Some(k) => r.secret(src, k, &format!("{prefix}.key")).map(Some),
         None => Some(None),
     };
     let path = match &raw.path {
-        Some(v) => check_path(r, src, v, "monitor.path", protocol, raw.key.is_some()),
+        Some(v) => check_path(r, src, v, &format!("{prefix}.path"), protocol, raw.key.is_some()),
         None => Some("/".to_string()),
     };
     if let (Some(k), Some(p)) = (&raw.key, &raw.path)
@@ -183,7 +185,7 @@ fn target(
         r.warn(
             src,
             k,
-            "monitor.key",
+            &format!("{prefix}.key"),
             "the key is never sent: `path` has no {key}",
         );
     }
@@ -200,28 +202,28 @@ struct Timing {
 }
 
 /// `interval`, `timeout`, `tolerated_failures`, `required_successes`.
-fn timing(r: &mut Report, src: usize, m: &Spanned<RawMonitor>) -> Option<Timing> {
+fn timing(r: &mut Report, src: usize, prefix: &str, m: &Spanned<RawMonitor>) -> Option<Timing> {
     let raw = m.get_ref();
     let mut interval = match &raw.interval {
-        Some(v) => r.duration(src, v, "monitor.interval"),
+        Some(v) => r.duration(src, v, &format!("{prefix}.interval")),
         None => Some(Duration::from_secs(30)),
     };
     if let (Some(i), Some(v)) = (interval, &raw.interval)
         && i < Duration::from_millis(100)
     {
-        r.err(src, v, "monitor.interval", "must be at least 100ms");
+        r.err(src, v, &format!("{prefix}.interval"), "must be at least 100ms");
         interval = None;
     }
     let mut timeout = match &raw.timeout {
-        Some(v) => r.duration(src, v, "monitor.timeout"),
+        Some(v) => r.duration(src, v, &format!("{prefix}.timeout")),
         None => interval.map(|i| (i / 2).min(Duration::from_secs(10))),
     };
     if let (Some(t), Some(i)) = (timeout, interval)
         && (t.is_zero() || t >= i)
     {
         let at = match &raw.timeout {
-            Some(t) => r.at(src, t, "monitor.timeout"),
-            None => r.at(src, m, "monitor.timeout"),
+            Some(t) => r.at(src, t, &format!("{prefix}.timeout")),
+            None => r.at(src, m, &format!("{prefix}.timeout")),
         };
         r.error(
             &at,
@@ -237,7 +239,7 @@ fn timing(r: &mut Report, src: usize, m: &Spanned<RawMonitor>) -> Option<Timing>
     let (failures, successes) = (keys::TOLERATED_FAILURES, keys::REQUIRED_SUCCESSES);
     let mut tolerated_failures = failures.default_int() as u32;
     let mut required_successes = successes.default_int() as u32;
-    let f = |key: &keys::Key| format!("monitor.{}", key.name);
+    let f = |key: &keys::Key| format!("{prefix}.{}", key.name);
     k.int(
         &raw.tolerated_failures,
         &f(&failures),
@@ -263,6 +265,7 @@ fn timing(r: &mut Report, src: usize, m: &Spanned<RawMonitor>) -> Option<Timing>
 fn expected_status(
     r: &mut Report,
     src: usize,
+    prefix: &str,
     raw: &RawMonitor,
     protocol: Protocol,
 ) -> Option<Vec<std::ops::RangeInclusive<u16>>> {
@@ -275,7 +278,7 @@ fn expected_status(
         k.r.err(
             src,
             list,
-            "monitor.expected_status",
+            &format!("{prefix}.expected_status"),
             "give 1 to 8 codes or ranges",
         );
         k.fail();
@@ -299,7 +302,7 @@ fn expected_status(
                 k.r.err(
                     src,
                     s,
-                    &format!("monitor.expected_status[{i}]"),
+                    &format!("{prefix}.expected_status[{i}]"),
                     "expected a status code or range within 100-599, e.g. 200 or \"200-299\"",
                 );
                 k.fail();
@@ -310,7 +313,7 @@ fn expected_status(
         k.r.err(
             src,
             list,
-            "monitor.expected_status",
+            &format!("{prefix}.expected_status"),
             "tcp probes have no status",
         );
         k.fail();
@@ -331,6 +334,7 @@ struct TlsFiles {
 fn tls(
     r: &mut Report,
     src: usize,
+    prefix: &str,
     m: &Spanned<RawMonitor>,
     protocol: Protocol,
 ) -> Option<TlsFiles> {
@@ -351,32 +355,32 @@ fn tls(
         }
         Some(path)
     };
-    let client_cert = file(&mut k, &raw.client_cert, "monitor.client_cert");
-    let client_key = file(&mut k, &raw.client_key, "monitor.client_key");
-    let ca_cert = file(&mut k, &raw.ca_cert, "monitor.ca_cert");
+    let client_cert = file(&mut k, &raw.client_cert, &format!("{prefix}.client_cert"));
+    let client_key = file(&mut k, &raw.client_key, &format!("{prefix}.client_key"));
+    let ca_cert = file(&mut k, &raw.ca_cert, &format!("{prefix}.ca_cert"));
     if let Some(c) = &raw.ca_cert
         && protocol != Protocol::Https
     {
         k.r.err(
             src,
             c,
-            "monitor.ca_cert",
+            &format!("{prefix}.ca_cert"),
             "CA certificates need protocol = \"https\"",
         );
         k.fail();
     }
     let pairing = match (&raw.client_cert, &raw.client_key) {
-        (Some(c), None) => Some((c, "monitor.client_key", "client_cert needs client_key")),
-        (None, Some(key)) => Some((key, "monitor.client_cert", "client_key needs client_cert")),
+        (Some(c), None) => Some((c, "client_key", "client_cert needs client_key")),
+        (None, Some(key)) => Some((key, "client_cert", "client_key needs client_cert")),
         (Some(c), Some(_)) if protocol != Protocol::Https => Some((
             c,
-            "monitor.client_cert",
+            "client_cert",
             "client certificates need protocol = \"https\"",
         )),
         _ => None,
     };
     if let Some((v, field, msg)) = pairing {
-        k.r.err(src, v, field, msg);
+        k.r.err(src, v, &format!("{prefix}.{field}"), msg);
         k.fail();
     }
     let files = k.done(TlsFiles {
@@ -394,11 +398,11 @@ fn tls(
             let blame = raw
                 .client_cert
                 .as_ref()
-                .map(|c| (c, "monitor.client_cert"))
-                .or(raw.ca_cert.as_ref().map(|c| (c, "monitor.ca_cert")));
+                .map(|c| (c, "client_cert"))
+                .or(raw.ca_cert.as_ref().map(|c| (c, "ca_cert")));
             match blame {
-                Some((v, field)) => r.err(src, v, field, e),
-                None => r.err(src, m, "monitor", e),
+                Some((v, field)) => r.err(src, v, &format!("{prefix}.{field}"), e),
+                None => r.err(src, m, prefix, e),
             }
             return None;
         }

@@ -359,7 +359,7 @@ fn head(
         None => None,
     };
     let monitor = match &raw.monitor {
-        Some(m) => take(&mut ok, super::monitor::monitor(r, src, m).map(Some), None),
+        Some(m) => take(&mut ok, super::monitor::monitor(r, src, "monitor", m).map(Some), None),
         None => None,
     }
     .map(|mut m| {

@@ -130,7 +130,8 @@ impl Reloader {
         let mut live = self.live.lock().await;
         let mut prober = Prober::new(shutdown, in_flight)
             .with_faults(self.shared.serving.metrics.prober_faults.clone())
-            .on_change(self.shared.notify.endpoint_hook());
+            .on_change(self.shared.notify.endpoint_hook())
+            .combining(self.shared.combine_wake.clone());
         if live.settings.cluster.is_some() {
             prober = prober.clustered(self.shared.cluster_wake.clone());
         }
@@ -497,12 +498,13 @@ pub struct Applied {
 }
 
 /// Hands the running probes and the configuration digest to the cluster
-/// task, and wakes it.
+/// task, and wakes it and the task combining named monitors.
 fn publish_probes(shared: &Shared, probes: &[ProbeSpec]) {
     let digest = crate::cluster::config_digest(&shared.serving.table.load(), probes);
     shared.config_digest.store(Arc::new(digest));
     shared.probes.store(Arc::new(probes.to_vec()));
     shared.cluster_wake.notify_one();
+    shared.combine_wake.notify_one();
 }
 
 /// Copies from `running` the settings that only a restart applies.

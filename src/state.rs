@@ -78,6 +78,9 @@ pub struct Shared {
     /// Wakes the cluster task: this node decided something, or gossip
     /// brought news.
     pub cluster_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the task that writes endpoints' combined statuses (named
+    /// monitors): a monitor's served status changed, or the configuration.
+    pub combine_wake: Arc<tokio::sync::Notify>,
     /// The cluster as this node sees it (`None` alone): written by the
     /// cluster task, read by the admin API.
     pub cluster: ArcSwapOption<ClusterSummary>,
@@ -166,6 +169,7 @@ impl Shared {
             probes: ArcSwap::from_pointee(Vec::new()),
             config_digest: ArcSwap::from_pointee(String::new()),
             cluster_wake: Arc::default(),
+            combine_wake: Arc::default(),
             cluster: ArcSwapOption::empty(),
             cluster_stats: OnceLock::new(),
             notify: crate::notify::Notifier::new(),

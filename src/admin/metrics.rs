@@ -52,6 +52,7 @@ impl prometheus_client::collector::Collector for Collector {
         drains(&mut enc, shared, &endpoints)?;
         statuses(&mut enc, &table, &endpoints)?;
         probes(&mut enc, &endpoints)?;
+        monitors(&mut enc, &endpoints)?;
         rate_limits(&mut enc, shared)?;
         cluster(&mut enc, shared)?;
         tcp_connections(&mut enc, shared)?;
@@ -241,6 +242,35 @@ fn probes(enc: &mut DescriptorEncoder, endpoints: &[Row]) -> Result<(), std::fmt
             let labels: Labels = vec![("profile", p), ("endpoint", name), ("reason", k.as_str())];
             let n = cell.stats.failures[k as usize].load(Ordering::Relaxed);
             ConstCounter::new(n).encode(e.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Each named monitor of each endpoint (`[[monitors]]`): 1 while its
+/// check counts as up (after `invert`), 0 while down; absent until it is
+/// decided. Bounded: at most 16 monitors per profile.
+fn monitors(enc: &mut DescriptorEncoder, endpoints: &[Row]) -> Result<(), std::fmt::Error> {
+    use crate::health::combine::Verdict;
+    let mut e = enc.encode_descriptor(
+        "switchyard_monitor_up",
+        "Named monitor of an endpoint up (1) or down (0), after invert",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (p, ep, _) in endpoints {
+        for input in ep.monitors.iter().flat_map(|m| m.inputs.iter()) {
+            let up = match input.verdict() {
+                Verdict::Up => 1,
+                Verdict::Down => 0,
+                Verdict::Unknown => continue,
+            };
+            let labels: Labels = vec![
+                ("profile", p),
+                ("endpoint", &ep.name),
+                ("monitor", &input.name),
+            ];
+            ConstGauge::new(up).encode(e.encode_family(&labels)?)?;
         }
     }
     Ok(())

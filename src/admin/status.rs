@@ -228,6 +228,87 @@ pub struct EndpointDoc {
     /// In a cluster: every node's observation and the quorum's verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<QuorumDoc>,
+    /// Why it has its status, in words (as `explain` says it).
+    pub why: String,
+    /// Named monitors (`[[monitors]]`): how they combine and each one's
+    /// status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitors: Option<MonitorsDoc>,
+}
+
+/// An endpoint's named monitors.
+#[derive(Serialize)]
+pub struct MonitorsDoc {
+    /// `health`: `all`, `any` or `at_least = N`.
+    pub health: String,
+    /// Each monitor, in configuration order.
+    pub monitors: Vec<MonitorDoc>,
+}
+
+/// One named monitor of an endpoint.
+#[derive(Serialize)]
+pub struct MonitorDoc {
+    /// Its name.
+    pub name: String,
+    /// What it checks: `tcp 10.1.2.3:5432`.
+    pub checks: String,
+    /// `invert = true`.
+    pub invert: bool,
+    /// Its probe's status (before `invert`).
+    pub status: &'static str,
+    /// What it counts as in the combination: `up`, `down` or `unknown`.
+    pub verdict: &'static str,
+    /// When its status began.
+    pub since: String,
+    /// Consecutive failed probes.
+    pub consecutive_failures: u32,
+    /// Its last probe.
+    pub last_probe: Option<ProbeDoc>,
+    /// In a cluster: every node's observation and the quorum's verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<QuorumDoc>,
+}
+
+impl ProbeDoc {
+    fn of(o: &crate::health::probe::Outcome) -> ProbeDoc {
+        ProbeDoc {
+            at: ts(o.at),
+            latency_ms: (o.latency.as_secs_f64() * 1e4).round() / 10.0,
+            http_status: o.http_status,
+            error: o.failure.as_ref().map(|f| f.reason.clone()),
+        }
+    }
+}
+
+impl MonitorsDoc {
+    fn of(m: &crate::health::combine::Monitors) -> MonitorsDoc {
+        use crate::health::combine::Verdict;
+        MonitorsDoc {
+            health: m.rule.to_string(),
+            monitors: m
+                .inputs
+                .iter()
+                .map(|i| {
+                    let d = i.cell.details();
+                    MonitorDoc {
+                        name: i.name.to_string(),
+                        checks: i.what.clone(),
+                        invert: i.invert,
+                        status: i.cell.get().as_str(),
+                        verdict: match i.verdict() {
+                            Verdict::Up => "up",
+                            Verdict::Down => "down",
+                            Verdict::Unknown => "unknown",
+                        },
+                        since: ts(d.since),
+                        consecutive_failures: d.consecutive_failures,
+                        last_probe: d.last_probe.as_ref().map(ProbeDoc::of),
+                        cluster: d.cluster.as_ref().map(QuorumDoc::from_view),
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A runtime override as shown.
@@ -403,19 +484,15 @@ pub fn build(
                         ref t => t.to_string(),
                     };
                     let mut quorum = None;
-                    let since = table.effective(p, e).since.map(ts);
+                    let effective = table.effective(p, e);
+                    let since = effective.since.map(ts);
                     let (failures, last, transitions) = match &e.health {
                         Health::Monitored(cell) => {
                             let d = cell.details();
                             quorum = d.cluster.as_ref().map(QuorumDoc::from_view);
                             (
                                 d.consecutive_failures,
-                                d.last_probe.as_ref().map(|o| ProbeDoc {
-                                    at: ts(o.at),
-                                    latency_ms: (o.latency.as_secs_f64() * 1e4).round() / 10.0,
-                                    http_status: o.http_status,
-                                    error: o.failure.as_ref().map(|f| f.reason.clone()),
-                                }),
+                                d.last_probe.as_ref().map(ProbeDoc::of),
                                 d.transitions
                                     .iter()
                                     .map(|(at, from, to, reason)| TransitionDoc {
@@ -451,6 +528,8 @@ pub fn build(
                         last_probe: last,
                         transitions,
                         cluster: quorum,
+                        why: effective.to_string(),
+                        monitors: e.monitors.as_deref().map(MonitorsDoc::of),
                     }
                 })
                 .collect(),

@@ -21,7 +21,7 @@ use crate::reload::{self, Reloader};
 use crate::state::Shared;
 use notify_view::NotifyView;
 use sockets::bind_pair;
-use tasks::{note_expiries, save_statuses, sighup};
+use tasks::{combine_monitors, note_expiries, save_statuses, sighup};
 
 /// What to run besides the DNS listeners.
 #[derive(Clone, Copy, Debug)]
@@ -251,6 +251,7 @@ impl Server {
             tasks.spawn(save_statuses(path, self.shared.clone(), shutdown.clone()));
         }
         tasks.spawn(note_expiries(self.shared.clone(), shutdown.clone()));
+        tasks.spawn(combine_monitors(self.shared.clone(), shutdown.clone()));
         shutdown.cancelled().await;
         self.stop(Running {
             stop,

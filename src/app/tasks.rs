@@ -1,6 +1,6 @@
 //! The tasks that run beside the listeners: reloads on SIGHUP, the notes
 //! of overrides and holds running out, and the saving of the decided
-//! statuses.
+//! statuses, and the combining of named monitors into endpoint statuses.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -158,6 +158,45 @@ pub(super) async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: 
         }
         if stopping {
             return;
+        }
+    }
+}
+
+/// Writes the combined status of each endpoint with named monitors into
+/// its health cell (what the answer path reads), when a monitor's served
+/// status or the configuration changed, and announces each change through
+/// the one sink, naming the failing monitors.
+pub(super) async fn combine_monitors(shared: Arc<Shared>, shutdown: CancellationToken) {
+    loop {
+        let table = shared.serving.table.load();
+        for p in &table.profiles {
+            for e in table.endpoints_of(p) {
+                let (Some(m), crate::snapshot::Health::Monitored(cell)) = (&e.monitors, &e.health)
+                else {
+                    continue;
+                };
+                let status = m.status();
+                if cell.get() == status {
+                    continue;
+                }
+                let why = m.describe();
+                let before = cell.publish_combined(status, &why);
+                if before != status {
+                    shared.notify.status_changed(
+                        crate::notify::ChangeSource::Monitors,
+                        p.name.as_str(),
+                        &e.name,
+                        before,
+                        status,
+                        &why,
+                    );
+                }
+            }
+        }
+        drop(table);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = shared.combine_wake.notified() => {}
         }
     }
 }

@@ -66,6 +66,30 @@ fn endpoint_rows(doc: &Value) -> Vec<Vec<String>> {
 /// An endpoint's last probe: its error or HTTP status (or ok), latency
 /// and age; `-` before the first.
 fn probe_cell(e: &Value) -> String {
+    // Named monitors: each one's verdict, failing ones first.
+    if let Some(list) = e["monitors"]["monitors"].as_array() {
+        let mut parts: Vec<(u8, String)> = list
+            .iter()
+            .map(|m| {
+                let name = m["name"].as_str().unwrap_or("?");
+                let seen = m["last_probe"]["error"].as_str().unwrap_or("ok");
+                let inv = if m["invert"] == true {
+                    ", inverted"
+                } else {
+                    ""
+                };
+                match m["verdict"].as_str() {
+                    Some("up") if inv.is_empty() => (2, format!("{name} ok")),
+                    Some("up") => (2, format!("{name} ok ({seen}{inv})")),
+                    Some("down") => (0, format!("{name}: {seen}{inv}")),
+                    _ => (1, format!("{name}: not probed yet")),
+                }
+            })
+            .collect();
+        parts.sort_by_key(|(rank, _)| *rank);
+        let parts: Vec<String> = parts.into_iter().map(|(_, p)| p).collect();
+        return parts.join("; ");
+    }
     match e.get("last_probe") {
         Some(Value::Object(lp)) => {
             let what = lp

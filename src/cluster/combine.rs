@@ -199,6 +199,12 @@ impl Cluster {
             verdict: verdict.clone(),
             observations,
         });
+        if before != verdict.status && !spec.monitor_of.is_empty() {
+            shared.combine_wake.notify_one();
+            for (p, e, m) in &spec.monitor_labels {
+                tracing::info!(profile = %p, endpoint = %e, monitor = %m, old = %before, new = %verdict.status, "monitor changed by the cluster's quorum: one input of the endpoint's health");
+            }
+        }
         if before != verdict.status {
             let held = live.iter().filter(|(_, h)| h.is_some()).count();
             let mut msg = verdict.text(q);

@@ -185,6 +185,24 @@ fn hint_for(field: &str, msg: &str) -> Option<String> {
             "{msg}; `state_file` is a top-level key: write it before the first [table]"
         ));
     }
+    // A profile key written after a [[monitors]] table belongs to it.
+    if field.starts_with("monitors[")
+        && let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((word, _)) = rest.split_once('`')
+        && [
+            "health",
+            "routing",
+            "ttl",
+            "quorum",
+            "failback",
+            "on_all_down",
+        ]
+        .contains(&word)
+    {
+        return Some(format!(
+            "unknown field `{word}` in this [[monitors]] table: `{word}` is a profile key, so write it above the first [[monitors]] (a key belongs to the last [table] above it)"
+        ));
+    }
     // "unknown field `prority`, expected one of `name`, `priority`, ...":
     // name the closest key first.
     if let Some(rest) = msg.strip_prefix("unknown field `")

@@ -286,6 +286,9 @@ pub fn load_staged(path: &Path, carry: &Carry) -> Result<Config, ConfigErrors> {
 pub struct Carry {
     /// Health cells by probe identity.
     pub cells: std::collections::HashMap<ProbeKey, Arc<HealthCell>>,
+    /// The cells of endpoints with named monitors, by name, with the
+    /// identity of their combination ([`crate::health::combine::Monitors`]).
+    pub combined: std::collections::HashMap<EndpointKey, (u64, Arc<HealthCell>)>,
     /// Endpoint runtime state by name.
     pub runtimes: std::collections::HashMap<EndpointKey, Arc<crate::snapshot::EndpointRuntime>>,
     /// The runtime overrides (winning records), applied to the endpoints
@@ -329,6 +332,9 @@ impl Carry {
                     (key.clone(), Arc::new(copy))
                 })
                 .collect(),
+            // A dry run's copies are other cells, so its combinations are
+            // new ones, computed from the copies.
+            combined: Default::default(),
             runtimes: Default::default(),
             overrides: self.overrides.clone(),
             geo: self.geo.clone(),
@@ -359,6 +365,22 @@ impl Carry {
                 (EndpointKey::new(profile, &e.name), e.runtime.clone())
             })
             .collect();
+        let combined = table
+            .endpoints
+            .iter()
+            .filter_map(|e| {
+                let (m, crate::snapshot::Health::Monitored(cell)) =
+                    (e.monitors.as_ref()?, &e.health)
+                else {
+                    return None;
+                };
+                let profile = table.profiles[e.profile as usize].name.as_str();
+                Some((
+                    EndpointKey::new(profile, &e.name),
+                    (m.identity, cell.clone()),
+                ))
+            })
+            .collect();
         let held = table
             .endpoints
             .iter()
@@ -370,6 +392,7 @@ impl Carry {
             .collect();
         Carry {
             cells,
+            combined,
             runtimes,
             overrides,
             geo,

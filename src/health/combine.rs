@@ -50,6 +50,10 @@ pub struct Monitors {
     pub rule: Rule,
     /// The monitors, in configuration order.
     pub inputs: Box<[Input]>,
+    /// Equal for the same rule over the same probes (names, inversions,
+    /// cells) within one process: a reload that keeps it keeps the
+    /// endpoint's cell, its status and history.
+    pub identity: u64,
 }
 
 /// One monitor of an endpoint.
@@ -204,6 +208,7 @@ mod tests {
                 input("db", Status::Degraded, false),
             ]
             .into(),
+            identity: 0,
         };
         assert_eq!(m.status(), Status::Degraded);
         assert_eq!(m.describe(), "db (tcp 10.1.2.3:2: not probed yet); api ok");
@@ -214,6 +219,7 @@ mod tests {
                 input("maint", Status::Online, true),
             ]
             .into(),
+            identity: 0,
         };
         assert_eq!(m.status(), Status::Online);
         assert_eq!(
@@ -234,7 +240,10 @@ mod tests {
     fn any_needs_one_monitor_up() {
         assert_eq!(combine(Rule::Any, &[Down, Up]), Status::Online);
         assert_eq!(combine(Rule::Any, &[Down, Down]), Status::Degraded);
-        assert_eq!(combine(Rule::Any, &[Down, Unknown]), Status::CheckingEndpoint);
+        assert_eq!(
+            combine(Rule::Any, &[Down, Unknown]),
+            Status::CheckingEndpoint
+        );
     }
 
     #[test]
@@ -242,7 +251,10 @@ mod tests {
         let three = Rule::AtLeast(2);
         assert_eq!(combine(three, &[Up, Up, Down]), Status::Online);
         assert_eq!(combine(three, &[Up, Down, Down]), Status::Degraded);
-        assert_eq!(combine(three, &[Up, Unknown, Down]), Status::CheckingEndpoint);
+        assert_eq!(
+            combine(three, &[Up, Unknown, Down]),
+            Status::CheckingEndpoint
+        );
     }
 
     #[test]

@@ -431,6 +431,32 @@ impl HealthCell {
     }
 }
 
+impl HealthCell {
+    /// Publishes an endpoint's combined status (named monitors, see
+    /// [`combine`]), with why, and returns the status served before. One
+    /// writer: the task combining monitors.
+    pub fn publish_combined(&self, status: Status, why: &str) -> Status {
+        self.own.store(status as u8, Ordering::Relaxed);
+        self.note_recovery(status);
+        let before = Status::from_u8(self.status.swap(status as u8, Ordering::Release));
+        if before != status {
+            self.changed
+                .store(crate::clock::unix_secs_now(), Ordering::Relaxed);
+            self.stats.transitions.fetch_add(1, Ordering::Relaxed);
+            let now = SystemTime::now();
+            let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
+            d.since = now;
+            d.own_since = now;
+            if d.transitions.len() == TRANSITIONS_KEPT {
+                d.transitions.pop_front();
+            }
+            d.transitions
+                .push_back((now, before, status, format!("monitors: {why}")));
+        }
+        before
+    }
+}
+
 impl Default for HealthCell {
     fn default() -> Self {
         Self::new()

@@ -40,6 +40,9 @@ const START_QUANTUM: Duration = Duration::from_millis(25);
 struct User {
     profile: Arc<str>,
     endpoint: Arc<str>,
+    /// Set when the probe is one named monitor of the endpoint: its
+    /// status is an input of the endpoint's, not the endpoint's.
+    monitor: Option<Arc<str>>,
 }
 
 struct Running {
@@ -59,6 +62,9 @@ pub struct Prober {
     cluster: Option<Arc<Notify>>,
     /// Told of each decided status change (notifications).
     on_change: Option<ChangeHook>,
+    /// Woken when (alone) a named monitor's status changes: the endpoints
+    /// combining it are recomputed.
+    combine: Option<Arc<Notify>>,
 }
 
 /// Told of each status change the prober decides, once per endpoint
@@ -72,13 +78,20 @@ fn quantize(offset: Duration) -> Duration {
 }
 
 fn users_of(spec: &ProbeSpec) -> Vec<User> {
-    spec.labels
+    let endpoints = spec.labels.iter().map(|(profile, endpoint)| User {
+        profile: profile.clone(),
+        endpoint: endpoint.clone(),
+        monitor: None,
+    });
+    let monitors = spec
+        .monitor_labels
         .iter()
-        .map(|(profile, endpoint)| User {
+        .map(|(profile, endpoint, monitor)| User {
             profile: profile.clone(),
             endpoint: endpoint.clone(),
-        })
-        .collect()
+            monitor: Some(monitor.clone()),
+        });
+    endpoints.chain(monitors).collect()
 }
 
 impl Prober {
@@ -95,7 +108,15 @@ impl Prober {
             shutdown,
             cluster: None,
             on_change: None,
+            combine: None,
         }
+    }
+
+    /// Wakes `wake` at each status change of a named monitor (alone; in a
+    /// cluster the quorum decides, and the cluster task wakes it).
+    pub fn combining(mut self, wake: Arc<Notify>) -> Prober {
+        self.combine = Some(wake);
+        self
     }
 
     /// Runs as one node of a cluster: decisions are this node's own
@@ -173,6 +194,7 @@ impl Prober {
                 self.permits.clone(),
                 self.cluster.clone(),
                 self.on_change.clone(),
+                self.combine.clone(),
                 cancel.clone(),
             ));
             self.running
@@ -204,6 +226,7 @@ async fn run_target(
     permits: Arc<Semaphore>,
     cluster: Option<Arc<Notify>>,
     on_change: Option<ChangeHook>,
+    combine: Option<Arc<Notify>>,
     cancel: CancellationToken,
 ) {
     let clustered = cluster.is_some();
@@ -271,7 +294,22 @@ async fn run_target(
                 let reason = failure
                     .as_ref()
                     .map_or("probe succeeded", |f| f.reason.as_str());
+                let mut monitors = false;
                 for u in users.iter() {
+                    if let Some(monitor) = &u.monitor {
+                        monitors = true;
+                        let theirs = if clustered {
+                            " (the cluster's quorum decides it)"
+                        } else {
+                            ""
+                        };
+                        if t.to == super::Status::Degraded {
+                            warn!(profile = %u.profile, endpoint = %u.endpoint, %monitor, old = %t.from, new = %t.to, reason, "monitor changed{theirs}: one input of the endpoint's health");
+                        } else {
+                            info!(profile = %u.profile, endpoint = %u.endpoint, %monitor, old = %t.from, new = %t.to, reason, "monitor changed{theirs}: one input of the endpoint's health");
+                        }
+                        continue;
+                    }
                     match on_change.as_ref().filter(|_| !clustered) {
                         // Alone, the decision is the status: the one sink
                         // logs and notifies it.
@@ -283,6 +321,12 @@ async fn run_target(
                             info!(profile = %u.profile, endpoint = %u.endpoint, old = %t.from, new = %t.to, reason, "this node's observation changed (the cluster's quorum decides the status)");
                         }
                     }
+                }
+                if monitors
+                    && !clustered
+                    && let Some(wake) = &combine
+                {
+                    wake.notify_one();
                 }
             }
             (None, Some(f)) => {

@@ -75,6 +75,12 @@ pub struct ProbeSpec {
     pub endpoints: Vec<EndpointId>,
     /// `(profile, endpoint)` of each of `endpoints`, for log lines.
     pub labels: Vec<(std::sync::Arc<str>, std::sync::Arc<str>)>,
+    /// The endpoints it is a named monitor of (`[[monitors]]`), with the
+    /// monitor's name: its status is one input of theirs, not theirs.
+    pub monitor_of: Vec<(EndpointId, Arc<str>)>,
+    /// `(profile, endpoint, monitor)` of each of `monitor_of`, for log
+    /// lines.
+    pub monitor_labels: Vec<(Arc<str>, Arc<str>, Arc<str>)>,
     /// Where its result is published.
     pub cell: Arc<HealthCell>,
     /// Host or address to connect to.

@@ -62,6 +62,8 @@ pub enum ChangeSource {
     Quorum,
     /// A `failback = "manual"` hold that `failback_after` ended.
     HoldEnded,
+    /// An endpoint's named monitors, combined by its `health`.
+    Monitors,
 }
 
 impl ChangeSource {
@@ -71,6 +73,7 @@ impl ChangeSource {
             ChangeSource::Probes => "probes",
             ChangeSource::Quorum => "quorum",
             ChangeSource::HoldEnded => "failback_after",
+            ChangeSource::Monitors => "monitors",
         }
     }
 }

@@ -49,6 +49,10 @@ pub enum Why {
     },
     /// The cluster's quorum decided it, in words.
     Quorum(String),
+    /// Its named monitors, combined by its `health`: each one's verdict,
+    /// failing ones first ("db (tcp 10.1.2.3:5432: connect refused); api
+    /// ok").
+    Monitors(String),
     /// Rolled up from a nested profile.
     Nested {
         /// The child profile's name.
@@ -88,7 +92,7 @@ impl fmt::Display for Why {
             }
             Why::Probes { last: Some(r) } => write!(f, "last probe: {r}"),
             Why::Probes { last: None } => f.write_str("not probed yet"),
-            Why::Quorum(text) => f.write_str(text),
+            Why::Quorum(text) | Why::Monitors(text) => f.write_str(text),
             Why::Nested { child, min } => write!(
                 f,
                 "rolled up from profile {child} (min_child_endpoints {min})"
@@ -108,6 +112,13 @@ impl fmt::Display for Effective {
                 write!(f, "{}", self.why)
             }
             Why::Nested { .. } => write!(f, "{}: {}", self.status, self.why),
+            Why::Monitors(text) => {
+                write!(f, "{}", self.status)?;
+                if let Some(since) = self.since {
+                    write!(f, " since {}", ts(since))?;
+                }
+                write!(f, ": {text}")
+            }
             why => {
                 write!(f, "{}", self.status)?;
                 if let Some(since) = self.since {
@@ -160,6 +171,13 @@ impl Snapshot {
                         min: *min,
                     },
                 ),
+                Health::Monitored(cell) if e.monitors.is_some() => {
+                    let why = e.monitors.as_ref().map(|m| m.describe());
+                    (
+                        Some(cell.details().since),
+                        Why::Monitors(why.unwrap_or_default()),
+                    )
+                }
                 Health::Monitored(cell) => {
                     let d = cell.details();
                     let why = match &d.cluster {

@@ -417,6 +417,7 @@ pub(crate) mod test_support {
             priority: n as u16,
             weight: 1,
             health,
+            monitors: None,
             runtime: Default::default(),
             hold: None,
             rr,

@@ -25,6 +25,9 @@ pub struct Endpoint {
     pub weight: u32,
     /// Where its status comes from.
     pub health: Health,
+    /// Named monitors (`[[monitors]]`): what its health cell combines, for
+    /// the control plane (the answer path reads the cell only).
+    pub monitors: Option<Arc<crate::health::combine::Monitors>>,
     /// State that outlives a reload: answer counter, runtime override.
     pub runtime: Arc<EndpointRuntime>,
     /// `failback = "manual"` (monitored endpoints): how long a recovery

@@ -25,6 +25,7 @@ mod geo;
 mod geodb;
 mod hardening;
 mod import;
+mod monitors;
 mod notify;
 mod operator;
 mod overrides;

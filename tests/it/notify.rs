@@ -23,7 +23,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for 
 
 /// What a receiver does with each request.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Behaviour {
+pub(crate) enum Behaviour {
     /// 200.
     Ok,
     /// 500 to the first request, 200 to the others.
@@ -34,7 +34,7 @@ enum Behaviour {
 
 /// One request a receiver read.
 #[derive(Clone, Debug)]
-struct Got {
+pub(crate) struct Got {
     headers: HashMap<String, String>,
     body: Vec<u8>,
     /// Answered 200.
@@ -42,7 +42,7 @@ struct Got {
 }
 
 impl Got {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
     fn header(&self, name: &str) -> &str {
@@ -51,7 +51,7 @@ impl Got {
 }
 
 /// A webhook receiver on loopback; dropping it stops it.
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
     tls: bool,
     got: Arc<Mutex<Vec<Got>>>,
@@ -60,7 +60,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(behaviour: Behaviour) -> Receiver {
+    pub(crate) fn start(behaviour: Behaviour) -> Receiver {
         Self::start_with(behaviour, None)
     }
 
@@ -138,17 +138,17 @@ impl Receiver {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}/hook/s3cr3t-path", self.addr)
     }
 
-    fn all(&self) -> Vec<Got> {
+    pub(crate) fn all(&self) -> Vec<Got> {
         self.got.lock().unwrap().clone()
     }
 
     /// Accepted messages about `endpoint` (or, `None`, any).
-    fn accepted(&self, event: &str) -> Vec<Got> {
+    pub(crate) fn accepted(&self, event: &str) -> Vec<Got> {
         self.all()
             .into_iter()
             .filter(|g| g.accepted && g.header("x-switchyard-event") == event)
@@ -218,7 +218,7 @@ fn profile(primary: u16, secondary: u16) -> String {
 }
 
 /// A `[[notify]]` table.
-fn target(name: &str, url: &str, keys: &str) -> String {
+pub(crate) fn target(name: &str, url: &str, keys: &str) -> String {
     format!("[[notify]]\nname = \"{name}\"\nurl = \"{url}\"\n{keys}\n")
 }
 

@@ -22,6 +22,8 @@ pub(super) struct ProfileCx {
     pub(super) method: Option<Method>,
     /// `[monitor]`, when there is one and it was right.
     pub(super) monitor: Option<Arc<MonitorSettings>>,
+    /// `[[monitors]]` and `health`, when there are and they were right.
+    pub(super) named: Option<Arc<super::monitors::NamedMonitors>>,
 }
 
 /// An endpoint's weight (checked: 1..=1000) and priority (0 when absent or
@@ -96,6 +98,43 @@ struct ProbeTarget {
     path: String,
     headers: Vec<(String, String)>,
     default_host: Option<String>,
+}
+
+impl ProbeTarget {
+    /// A named monitor's own `address`, probed with the monitor's port,
+    /// path and headers (the endpoint's `probe` is about the endpoint).
+    fn fixed(address: &str, m: &MonitorSettings) -> ProbeTarget {
+        let is_name = address.parse::<IpAddr>().is_err();
+        ProbeTarget {
+            host: address.to_string(),
+            port: m.port,
+            path: m.path.clone(),
+            headers: m.headers.clone(),
+            default_host: is_name.then(|| address.to_string()),
+        }
+    }
+
+    /// What it checks, secret-free: `tcp 10.1.2.3:5432`, `https
+    /// api.example.com:443` (never the path, which may hold the key).
+    fn describe(&self, m: &MonitorSettings) -> String {
+        let protocol = match m.protocol {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+            Protocol::Tcp => "tcp",
+        };
+        match self.host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) => format!("{protocol} [{v6}]:{}", self.port),
+            _ => format!("{protocol} {}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// Whose status a probe decides: an endpoint's, or one input of an
+/// endpoint's named monitors.
+#[derive(Clone)]
+enum User {
+    Endpoint,
+    Monitor(Arc<str>),
 }
 
 /// The probe target of a monitored endpoint.
@@ -228,14 +267,22 @@ impl Loader<'_> {
             Target::Nested(_) => WireRr::none(),
         };
         let enabled = e.enabled.unwrap_or(true);
-        let health = match &cx.monitor {
-            Some(m) if enabled && !e.always_serve.unwrap_or(false) => {
+        let monitored = enabled && !e.always_serve.unwrap_or(false);
+        let chosen = super::monitors::chosen(&mut self.r, src, p, e, cx.named.as_deref())?;
+        let mut monitors = None;
+        let health = match (&cx.monitor, chosen) {
+            (_, Some((list, rule))) if monitored => {
+                let (cell, m) = self.combined(cx, src, p, e, &target, list, rule)?;
+                monitors = Some(m);
+                Health::Monitored(cell)
+            }
+            (Some(m), _) if monitored => {
                 let probe = probe_target(&mut self.r, src, p, e, &target, m)?;
-                Health::Monitored(self.probe(probe, m))
+                Health::Monitored(self.probe(probe, m, User::Endpoint))
             }
             _ => {
                 if let Some(pr) = &e.probe {
-                    let why = if cx.monitor.is_none() {
+                    let why = if cx.monitor.is_none() && cx.named.is_none() {
                         "the profile has no [monitor]"
                     } else {
                         "the endpoint is not probed (disabled or always_serve)"
@@ -257,6 +304,7 @@ impl Loader<'_> {
             priority,
             weight,
             health,
+            monitors,
             runtime,
             hold: None,
             rr,
@@ -267,8 +315,12 @@ impl Loader<'_> {
     /// target, settings and key) run once and share one cell, whichever
     /// profiles they belong to; an unchanged probe keeps its cell (status,
     /// history) across a reload.
-    fn probe(&mut self, t: ProbeTarget, m: &Arc<MonitorSettings>) -> Arc<HealthCell> {
+    fn probe(&mut self, t: ProbeTarget, m: &Arc<MonitorSettings>, user: User) -> Arc<HealthCell> {
         let endpoint_id = self.table.endpoints.len() as u32;
+        let (endpoints, monitor_of) = match user {
+            User::Endpoint => (vec![endpoint_id], Vec::new()),
+            User::Monitor(name) => (Vec::new(), vec![(endpoint_id, name)]),
+        };
         let identity = ProbeKey {
             host: t.host.clone(),
             port: t.port,
@@ -279,7 +331,8 @@ impl Loader<'_> {
         };
         if let Some(&i) = self.probe_index.get(&identity) {
             let spec = &mut self.probes[i];
-            spec.endpoints.push(endpoint_id);
+            spec.endpoints.extend(endpoints);
+            spec.monitor_of.extend(monitor_of);
             return spec.cell.clone();
         }
         let cell = match self.run.carry.cells.get(&identity) {
@@ -289,7 +342,8 @@ impl Loader<'_> {
         self.probe_index.insert(identity.clone(), self.probes.len());
         self.probes.push(ProbeSpec {
             key: identity,
-            endpoints: vec![endpoint_id],
+            endpoints,
+            monitor_of,
             cell: cell.clone(),
             host: t.host,
             port: t.port,
@@ -302,9 +356,67 @@ impl Loader<'_> {
                 identity: m.client_cert.clone().zip(m.client_key.clone()),
             }),
             monitor: m.clone(),
-            labels: Vec::new(), // filled in finish()
+            labels: Vec::new(),         // filled in finish()
+            monitor_labels: Vec::new(), // likewise
         });
         cell
+    }
+
+    /// The endpoint's named monitors, each probed (sharing identical
+    /// probes), and the cell their combination is written to: the previous
+    /// configuration's when the endpoint combines the same probes the same
+    /// way, else a new one starting from what they say now.
+    #[allow(clippy::too_many_arguments)]
+    fn combined(
+        &mut self,
+        cx: &ProfileCx,
+        src: usize,
+        p: &str,
+        e: &RawEndpoint,
+        target: &Target,
+        list: Vec<&super::monitors::Named>,
+        rule: crate::health::combine::Rule,
+    ) -> Option<(Arc<HealthCell>, Arc<crate::health::combine::Monitors>)> {
+        use std::hash::{Hash, Hasher};
+        let mut inputs = Vec::new();
+        let mut ok = true;
+        let mut identity = std::collections::hash_map::DefaultHasher::new();
+        rule.hash(&mut identity);
+        for n in list {
+            let t = match &n.address {
+                Some(a) => Some(ProbeTarget::fixed(a, &n.settings)),
+                None => probe_target(&mut self.r, src, p, e, target, &n.settings),
+            };
+            let Some(t) = t else {
+                ok = false;
+                continue;
+            };
+            let what = t.describe(&n.settings);
+            let cell = self.probe(t, &n.settings, User::Monitor(n.name.clone()));
+            (&*n.name, n.invert, Arc::as_ptr(&cell) as usize).hash(&mut identity);
+            inputs.push(crate::health::combine::Input {
+                name: n.name.clone(),
+                invert: n.invert,
+                cell,
+                what,
+            });
+        }
+        ok.then_some(())?;
+        let monitors = crate::health::combine::Monitors {
+            rule,
+            inputs: inputs.into(),
+            identity: identity.finish(),
+        };
+        let key = EndpointKey::new(&cx.key_name, e.name.get_ref());
+        let cell = match self.run.carry.combined.get(&key) {
+            Some((same, cell)) if *same == monitors.identity => cell.clone(),
+            _ => {
+                let cell = HealthCell::new();
+                cell.set(monitors.status());
+                Arc::new(cell)
+            }
+        };
+        Some((cell, Arc::new(monitors)))
     }
 
     /// The runtime state of an endpoint: the previous configuration's when
@@ -392,6 +504,7 @@ impl Loader<'_> {
             priority,
             weight,
             health,
+            monitors: None,
             runtime,
             hold: None,
             rr: WireRr::none(),

@@ -212,14 +212,20 @@ impl Loader<'_> {
         self.check_cname_loops(&sources);
         self.check_host_targets();
         // Each probe's (profile, endpoint) names, for the prober's logs.
+        let t = &self.table;
+        let names = |id: u32| -> Option<(Arc<str>, Arc<str>)> {
+            let ep = t.endpoints.get(id as usize)?;
+            let profile = t.profiles.get(ep.profile as usize)?;
+            Some((profile.name.as_str().into(), (*ep.name).into()))
+        };
         for spec in &mut self.probes {
-            spec.labels = spec
-                .endpoints
+            spec.labels = spec.endpoints.iter().filter_map(|&id| names(id)).collect();
+            spec.monitor_labels = spec
+                .monitor_of
                 .iter()
-                .filter_map(|&id| {
-                    let ep = self.table.endpoints.get(id as usize)?;
-                    let profile = self.table.profiles.get(ep.profile as usize)?;
-                    Some((profile.name.as_str().into(), (*ep.name).into()))
+                .filter_map(|(id, monitor)| {
+                    let (p, e) = names(*id)?;
+                    Some((p, e, monitor.clone()))
                 })
                 .collect();
         }

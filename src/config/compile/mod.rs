@@ -7,9 +7,10 @@
 //!
 //! The stages, in the order a load runs them, one file each: the [`server`]
 //! file's sections (with [`cluster`] and [`notify`]), [`zones`] and static
-//! records ([`dnssec`] keys), [`profiles`] with their [`monitor`] and
-//! [`endpoints`], and the [`links`] between profiles and names once
-//! everything is read ([`delegations`] among them).
+//! records ([`dnssec`] keys), [`profiles`] with their [`monitor`] (or
+//! named [`monitors`]) and [`endpoints`], and the [`links`] between
+//! profiles and names once everything is read ([`delegations`] among
+//! them).
 //!
 //! A stage that reads part of the configuration is a function of its
 //! inputs (the report, the raw value, what it depends on: the profile
@@ -31,6 +32,7 @@ mod endpoints;
 mod links;
 mod method_data;
 mod monitor;
+mod monitors;
 mod notify;
 mod profiles;
 mod report;

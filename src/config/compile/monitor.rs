@@ -78,7 +78,12 @@ pub(super) fn monitor(
     let expected_status = expected_status(r, src, prefix, raw, p);
     let headers = match &raw.headers {
         Some(h) if p == Protocol::Tcp => {
-            r.err(src, h, &format!("{prefix}.headers"), "tcp probes send no headers");
+            r.err(
+                src,
+                h,
+                &format!("{prefix}.headers"),
+                "tcp probes send no headers",
+            );
             headers(r, src, h, &format!("{prefix}.headers")).and(None)
         }
         Some(h) => headers(r, src, h, &format!("{prefix}.headers")),
@@ -176,7 +181,14 @@ fn target(
         None => Some(None),
     };
     let path = match &raw.path {
-        Some(v) => check_path(r, src, v, &format!("{prefix}.path"), protocol, raw.key.is_some()),
+        Some(v) => check_path(
+            r,
+            src,
+            v,
+            &format!("{prefix}.path"),
+            protocol,
+            raw.key.is_some(),
+        ),
         None => Some("/".to_string()),
     };
     if let (Some(k), Some(p)) = (&raw.key, &raw.path)
@@ -211,7 +223,12 @@ fn timing(r: &mut Report, src: usize, prefix: &str, m: &Spanned<RawMonitor>) -> 
     if let (Some(i), Some(v)) = (interval, &raw.interval)
         && i < Duration::from_millis(100)
     {
-        r.err(src, v, &format!("{prefix}.interval"), "must be at least 100ms");
+        r.err(
+            src,
+            v,
+            &format!("{prefix}.interval"),
+            "must be at least 100ms",
+        );
         interval = None;
     }
     let mut timeout = match &raw.timeout {

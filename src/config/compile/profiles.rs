@@ -154,6 +154,7 @@ impl Loader<'_> {
             ttl: head.ttl,
             method,
             monitor: head.monitor.clone(),
+            named: head.named.clone(),
         };
         let first = self.table.endpoints.len();
         let built = self.endpoints(&cx, src, &raw);
@@ -166,6 +167,7 @@ impl Loader<'_> {
         };
         let range = first as u32..self.table.endpoints.len() as u32;
         let eps = &self.table.endpoints[first..];
+        super::monitors::unused(&mut self.r, src, &raw, eps);
         let routing = routing(
             &mut self.r,
             method,
@@ -195,8 +197,14 @@ impl Loader<'_> {
             endpoints: range,
             detection: head
                 .monitor
-                .as_ref()
-                .map(|m| m.interval * (m.tolerated_failures + 1) + m.timeout),
+                .iter()
+                .chain(
+                    head.named
+                        .iter()
+                        .flat_map(|n| n.list.iter().map(|m| &m.settings)),
+                )
+                .map(|m| m.interval * (m.tolerated_failures + 1) + m.timeout)
+                .max(),
         });
         match self.pending_index.get(owner.name.wire()) {
             // The apex: the profile joins SOA and NS.
@@ -304,6 +312,8 @@ struct Head {
     max_answers: u8,
     /// `[monitor]`, with the profile's quorum and the prober's sources.
     monitor: Option<Arc<MonitorSettings>>,
+    /// `[[monitors]]` and `health`, likewise.
+    named: Option<Arc<super::monitors::NamedMonitors>>,
 }
 
 /// The profile's own settings, and whether every one was right.
@@ -342,7 +352,7 @@ fn head(
     };
     let quorum = match &raw.quorum {
         Some(q) => {
-            if raw.monitor.is_none() {
+            if raw.monitor.is_none() && raw.monitors.is_empty() {
                 r.warn(
                     src,
                     q,
@@ -358,16 +368,27 @@ fn head(
         }
         None => None,
     };
-    let monitor = match &raw.monitor {
-        Some(m) => take(&mut ok, super::monitor::monitor(r, src, "monitor", m).map(Some), None),
-        None => None,
-    }
-    .map(|mut m| {
+    let finish = |mut m: MonitorSettings| {
         m.quorum = quorum;
         m.source_v4 = prober.source_v4;
         m.source_v6 = prober.source_v6;
         Arc::new(m)
-    });
+    };
+    if let Some(m) = &raw.monitor {
+        super::monitors::single_only(r, src, m.get_ref());
+    }
+    let monitor = match &raw.monitor {
+        Some(m) => take(
+            &mut ok,
+            super::monitor::monitor(r, src, "monitor", m).map(Some),
+            None,
+        ),
+        None => None,
+    }
+    .map(finish);
+    let (named, named_ok) = super::monitors::named_monitors(r, src, raw, finish);
+    ok &= named_ok;
+    let named = named.map(Arc::new);
     let head = Head {
         ttl,
         ttl_degraded,
@@ -376,6 +397,7 @@ fn head(
         enabled: raw.enabled.unwrap_or(true),
         max_answers,
         monitor,
+        named,
     };
     (head, ok)
 }
@@ -559,6 +581,7 @@ fn failback(r: &mut Report, src: usize, raw: &RawProfile) -> Option<Option<u32>>
     };
     if manual
         && raw.monitor.is_none()
+        && raw.monitors.is_empty()
         && let Some(v) = &raw.failback
     {
         r.warn(

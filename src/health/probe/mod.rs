@@ -255,9 +255,7 @@ impl Target {
                 host: spec.host.clone(),
                 port: spec.port,
             },
-            Protocol::Http | Protocol::Https => {
-                Kind::Http(Box::new(HttpProbe::new(spec, tls)?))
-            }
+            Protocol::Http | Protocol::Https => Kind::Http(Box::new(HttpProbe::new(spec, tls)?)),
         };
         Ok(Target {
             kind,

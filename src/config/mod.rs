@@ -289,6 +289,8 @@ pub struct Carry {
     /// The cells of endpoints with named monitors, by name, with the
     /// identity of their combination ([`crate::health::combine::Monitors`]).
     pub combined: std::collections::HashMap<EndpointKey, (u64, Arc<HealthCell>)>,
+    /// The cells of push monitors, by endpoint and monitor name.
+    pub pushed: std::collections::HashMap<(EndpointKey, String), Arc<HealthCell>>,
     /// Endpoint runtime state by name.
     pub runtimes: std::collections::HashMap<EndpointKey, Arc<crate::snapshot::EndpointRuntime>>,
     /// The runtime overrides (winning records), applied to the endpoints
@@ -335,6 +337,7 @@ impl Carry {
             // A dry run's copies are other cells, so its combinations are
             // new ones, computed from the copies.
             combined: Default::default(),
+            pushed: Default::default(),
             runtimes: Default::default(),
             overrides: self.overrides.clone(),
             geo: self.geo.clone(),
@@ -381,6 +384,19 @@ impl Carry {
                 ))
             })
             .collect();
+        let pushed = table
+            .endpoints
+            .iter()
+            .flat_map(|e| {
+                let profile = table.profiles[e.profile as usize].name.as_str();
+                let key = EndpointKey::new(profile, &e.name);
+                e.monitors
+                    .iter()
+                    .flat_map(|m| m.inputs.iter())
+                    .filter(|i| i.push.is_some())
+                    .map(move |i| ((key.clone(), i.name.to_string()), i.cell.clone()))
+            })
+            .collect();
         let held = table
             .endpoints
             .iter()
@@ -393,6 +409,7 @@ impl Carry {
         Carry {
             cells,
             combined,
+            pushed,
             runtimes,
             overrides,
             geo,

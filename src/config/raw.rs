@@ -356,6 +356,10 @@ pub struct RawMonitor {
     /// `[[monitors]]`: probe this host (or address) instead of the
     /// endpoint's, e.g. a database the endpoint depends on.
     pub address: Option<Spanned<String>>,
+    /// `protocol = "push"`: what an expired push counts as.
+    pub on_stale: Option<Spanned<String>>,
+    /// `protocol = "push"`: how long a push without its own `ttl` counts.
+    pub ttl: Option<Spanned<String>>,
     /// http | https | tcp
     pub protocol: Option<Spanned<String>>,
     /// Port.

@@ -67,8 +67,10 @@ pub struct Input {
     /// probes (or in a cluster the quorum) decided.
     pub cell: Arc<HealthCell>,
     /// What it checks, secret-free: `tcp 10.1.2.3:5432`,
-    /// `https api.example.com:443`.
+    /// `https api.example.com:443`, `push`.
     pub what: String,
+    /// `protocol = "push"`: set from outside, not probed.
+    pub push: Option<super::push::PushSettings>,
 }
 
 impl Input {
@@ -196,6 +198,7 @@ mod tests {
             invert,
             cell: Arc::new(cell),
             what: format!("tcp 10.1.2.3:{}", name.len()),
+            push: None,
         }
     }
 

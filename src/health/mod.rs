@@ -8,6 +8,7 @@
 pub mod combine;
 pub mod probe;
 pub mod prober;
+pub mod push;
 pub mod quorum;
 pub mod spec;
 pub mod state;

@@ -382,23 +382,38 @@ impl Loader<'_> {
         let mut ok = true;
         let mut identity = std::collections::hash_map::DefaultHasher::new();
         rule.hash(&mut identity);
+        let key = EndpointKey::new(&cx.key_name, e.name.get_ref());
         for n in list {
-            let t = match &n.address {
-                Some(a) => Some(ProbeTarget::fixed(a, &n.settings)),
-                None => probe_target(&mut self.r, src, p, e, target, &n.settings),
+            let (cell, what, push) = match &n.check {
+                super::monitors::Check::Push(push) => (
+                    self.pushed(&key, &n.name, push),
+                    "push".to_string(),
+                    Some(*push),
+                ),
+                super::monitors::Check::Probe { settings, address } => {
+                    let t = match address {
+                        Some(a) => Some(ProbeTarget::fixed(a, settings)),
+                        None => probe_target(&mut self.r, src, p, e, target, settings),
+                    };
+                    let Some(t) = t else {
+                        ok = false;
+                        continue;
+                    };
+                    let what = t.describe(settings);
+                    (
+                        self.probe(t, settings, User::Monitor(n.name.clone())),
+                        what,
+                        None,
+                    )
+                }
             };
-            let Some(t) = t else {
-                ok = false;
-                continue;
-            };
-            let what = t.describe(&n.settings);
-            let cell = self.probe(t, &n.settings, User::Monitor(n.name.clone()));
-            (&*n.name, n.invert, Arc::as_ptr(&cell) as usize).hash(&mut identity);
+            (&*n.name, n.invert, Arc::as_ptr(&cell) as usize, push).hash(&mut identity);
             inputs.push(crate::health::combine::Input {
                 name: n.name.clone(),
                 invert: n.invert,
                 cell,
                 what,
+                push,
             });
         }
         ok.then_some(())?;
@@ -407,7 +422,6 @@ impl Loader<'_> {
             inputs: inputs.into(),
             identity: identity.finish(),
         };
-        let key = EndpointKey::new(&cx.key_name, e.name.get_ref());
         let cell = match self.run.carry.combined.get(&key) {
             Some((same, cell)) if *same == monitors.identity => cell.clone(),
             _ => {
@@ -417,6 +431,24 @@ impl Loader<'_> {
             }
         };
         Some((cell, Arc::new(monitors)))
+    }
+
+    /// The cell of an endpoint's push monitor: the previous
+    /// configuration's (what was pushed stays), else a new one starting
+    /// from what no push yet counts as.
+    fn pushed(
+        &self,
+        key: &EndpointKey,
+        name: &Arc<str>,
+        push: &crate::health::push::PushSettings,
+    ) -> Arc<HealthCell> {
+        if let Some(cell) = self.run.carry.pushed.get(&(key.clone(), name.to_string())) {
+            return cell.clone();
+        }
+        let (status, _, _) = crate::health::push::decide(&[], 0, push.on_stale);
+        let cell = HealthCell::new();
+        cell.set(status);
+        Arc::new(cell)
     }
 
     /// The runtime state of an endpoint: the previous configuration's when

@@ -9,6 +9,7 @@
 
 use super::*;
 use crate::health::combine::Rule;
+use crate::health::push::{OnStale, PushSettings};
 
 /// Most named monitors of one profile.
 pub(super) const MAX_MONITORS: usize = 16;
@@ -17,14 +18,40 @@ pub(super) const MAX_MONITORS: usize = 16;
 pub(super) struct Named {
     /// `name`.
     pub(super) name: Arc<str>,
-    /// Its probe settings (with the profile's quorum and the prober's
-    /// sources).
-    pub(super) settings: Arc<MonitorSettings>,
     /// `invert`.
     pub(super) invert: bool,
-    /// `address`: probe this host instead of the endpoint.
-    pub(super) address: Option<String>,
+    /// What it checks.
+    pub(super) check: Check,
 }
+
+/// What a named monitor checks.
+pub(super) enum Check {
+    /// A probe.
+    Probe {
+        /// Its settings (with the profile's quorum and the prober's
+        /// sources).
+        settings: Arc<MonitorSettings>,
+        /// `address`: probe this host instead of the endpoint.
+        address: Option<String>,
+    },
+    /// `protocol = "push"`: set from outside through the admin API.
+    Push(PushSettings),
+}
+
+impl Named {
+    /// Its probe settings, unless it is pushed.
+    pub(super) fn settings(&self) -> Option<&Arc<MonitorSettings>> {
+        match &self.check {
+            Check::Probe { settings, .. } => Some(settings),
+            Check::Push(_) => None,
+        }
+    }
+}
+
+/// Longest `ttl` of a push monitor (and of one push).
+pub(super) const MAX_PUSH_TTL: Duration = Duration::from_secs(7 * 86_400);
+/// `ttl` when a push monitor sets none.
+pub(super) const DEFAULT_PUSH_TTL: Duration = Duration::from_secs(3600);
 
 /// A profile's `[[monitors]]` and its `health` (how an endpoint combines
 /// them unless it says otherwise).
@@ -119,13 +146,28 @@ pub(super) fn named_monitors(
     for (i, m) in raw.monitors.iter().enumerate() {
         let prefix = format!("monitors[{i}]");
         let named = one(r, src, &prefix, m, &list);
-        let settings = super::monitor::monitor(r, src, &prefix, m);
-        match (named, settings) {
-            (Some((name, address)), Some(s)) => list.push(Named {
-                name,
+        let pushed = m
+            .get_ref()
+            .protocol
+            .as_ref()
+            .is_some_and(|p| p.get_ref() == "push");
+        let check = if pushed {
+            push(r, src, &prefix, m).map(Check::Push)
+        } else {
+            push_only(r, src, &prefix, m.get_ref());
+            super::monitor::monitor(r, src, &prefix, m).map(|s| Check::Probe {
                 settings: finish(s),
+                address: None,
+            })
+        };
+        match (named, check) {
+            (Some((name, address)), Some(check)) => list.push(Named {
+                name,
                 invert: m.get_ref().invert.as_ref().is_some_and(|v| *v.get_ref()),
-                address,
+                check: match check {
+                    Check::Probe { settings, .. } => Check::Probe { settings, address },
+                    push => push,
+                },
             }),
             _ => ok = false,
         }
@@ -146,6 +188,111 @@ pub(super) fn named_monitors(
         declared,
     };
     (Some(named), ok)
+}
+
+/// `on_stale` and `ttl` belong to push monitors only.
+fn push_only(r: &mut Report, src: usize, prefix: &str, m: &RawMonitor) {
+    for (v, key) in [(&m.on_stale, "on_stale"), (&m.ttl, "ttl")] {
+        if let Some(v) = v {
+            r.err(
+                src,
+                v,
+                &format!("{prefix}.{key}"),
+                "only a pushed monitor (protocol = \"push\") has it",
+            );
+        }
+    }
+}
+
+/// A `protocol = "push"` monitor: `on_stale` and `ttl`, and none of the
+/// probe keys (nothing is probed).
+fn push(r: &mut Report, src: usize, prefix: &str, m: &Spanned<RawMonitor>) -> Option<PushSettings> {
+    let raw = m.get_ref();
+    let mut ok = true;
+    let probe_keys: [(Option<std::ops::Range<usize>>, &str); 14] = [
+        (raw.address.as_ref().map(|v| v.span()), "address"),
+        (raw.port.as_ref().map(|v| v.span()), "port"),
+        (raw.path.as_ref().map(|v| v.span()), "path"),
+        (raw.key.as_ref().map(|v| v.span()), "key"),
+        (raw.interval.as_ref().map(|v| v.span()), "interval"),
+        (raw.timeout.as_ref().map(|v| v.span()), "timeout"),
+        (
+            raw.tolerated_failures.as_ref().map(|v| v.span()),
+            "tolerated_failures",
+        ),
+        (
+            raw.required_successes.as_ref().map(|v| v.span()),
+            "required_successes",
+        ),
+        (
+            raw.expected_status.as_ref().map(|v| v.span()),
+            "expected_status",
+        ),
+        (raw.headers.as_ref().map(|v| v.span()), "headers"),
+        (raw.ca_cert.as_ref().map(|v| v.span()), "ca_cert"),
+        (raw.client_cert.as_ref().map(|v| v.span()), "client_cert"),
+        (raw.client_key.as_ref().map(|v| v.span()), "client_key"),
+        (raw.body_match.as_ref().map(|v| v.span()), "body_match"),
+    ];
+    for (span, key) in probe_keys {
+        if let Some(span) = span {
+            let at = Spanned::new(span, ());
+            r.err(
+                src,
+                &at,
+                &format!("{prefix}.{key}"),
+                "a pushed monitor is not probed: its status comes from PUT /api/v1/health/... or Alertmanager (remove the key, or use another protocol)",
+            );
+            ok = false;
+        }
+    }
+    if raw.tls_verify.is_some() {
+        r.err(
+            src,
+            m,
+            &format!("{prefix}.tls_verify"),
+            "a pushed monitor is not probed",
+        );
+        ok = false;
+    }
+    let on_stale = match &raw.on_stale {
+        None => Some(OnStale::Up),
+        Some(v) => match v.get_ref().as_str() {
+            "up" => Some(OnStale::Up),
+            "down" => Some(OnStale::Down),
+            "last" => Some(OnStale::Last),
+            other => {
+                r.err(
+                    src,
+                    v,
+                    &format!("{prefix}.on_stale"),
+                    format!("`{other}`: expected \"up\", \"down\" or \"last\""),
+                );
+                None
+            }
+        },
+    };
+    let ttl = match &raw.ttl {
+        None => Some(DEFAULT_PUSH_TTL),
+        Some(v) => match r.duration(src, v, &format!("{prefix}.ttl")) {
+            Some(d) if d >= Duration::from_secs(1) && d <= MAX_PUSH_TTL => Some(d),
+            Some(_) => {
+                r.err(
+                    src,
+                    v,
+                    &format!("{prefix}.ttl"),
+                    "must be between 1s and 7d",
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    let settings = PushSettings {
+        on_stale: on_stale?,
+        ttl: ttl?,
+    };
+    ok.then_some(settings)
 }
 
 /// A named monitor's `name` (valid, not taken) and `address` (an address or

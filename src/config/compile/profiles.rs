@@ -201,7 +201,7 @@ impl Loader<'_> {
                 .chain(
                     head.named
                         .iter()
-                        .flat_map(|n| n.list.iter().map(|m| &m.settings)),
+                        .flat_map(|n| n.list.iter().filter_map(|m| m.settings())),
                 )
                 .map(|m| m.interval * (m.tolerated_failures + 1) + m.timeout)
                 .max(),

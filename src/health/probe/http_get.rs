@@ -21,7 +21,6 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Largest response head (status line and headers) a probe reads.
 pub const HEADER_LIMIT: usize = 16 * 1024;
 
-
 pub(super) struct HttpProbe {
     /// Address or host name to connect to, and port.
     host: String,
@@ -38,82 +37,82 @@ pub(super) struct HttpProbe {
 impl HttpProbe {
     /// Builds the request for `spec` once: path (with the key), headers,
     /// Host, TLS name. Errors are configuration problems.
-    pub(super) fn new(spec: &ProbeSpec, tls: Option<Arc<rustls::ClientConfig>>) -> Result<HttpProbe, String> {
+    pub(super) fn new(
+        spec: &ProbeSpec,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<HttpProbe, String> {
         let m = &spec.monitor;
-            let https = m.protocol == Protocol::Https;
-            let default_port = if https { 443 } else { 80 };
-            let configured_host = spec
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("host"))
-                .map(|(_, v)| v.clone());
-            let path = match &m.key {
-                Some(k) => spec.path.replace("{key}", &encode_path_segment(k.expose())),
-                None => spec.path.clone(),
+        let https = m.protocol == Protocol::Https;
+        let default_port = if https { 443 } else { 80 };
+        let configured_host = spec
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.clone());
+        let path = match &m.key {
+            Some(k) => spec.path.replace("{key}", &encode_path_segment(k.expose())),
+            None => spec.path.clone(),
+        };
+        let path: http::Uri = path
+            .parse()
+            .map_err(|_| "the probe path is not a valid request target".to_string())?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("switchyard-probe/", env!("CARGO_PKG_VERSION"))),
+        );
+        for (k, v) in &spec.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("bad header name `{k}`"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|_| format!("bad value for header `{k}`"))?;
+            headers.insert(name, value);
+        }
+        // Host: as configured; else the endpoint's (or probe
+        // address's) host name; else the address. The port is added
+        // when it is not the scheme's default, as a browser would.
+        let host_name = configured_host
+            .clone()
+            .or_else(|| spec.default_host.clone())
+            .unwrap_or_else(|| match spec.host.parse::<IpAddr>() {
+                Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+                _ => spec.host.clone(),
+            });
+        if configured_host.is_none() {
+            let value = if spec.port == default_port {
+                host_name.clone()
+            } else {
+                format!("{host_name}:{}", spec.port)
             };
-            let path: http::Uri = path
-                .parse()
-                .map_err(|_| "the probe path is not a valid request target".to_string())?;
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                USER_AGENT,
-                HeaderValue::from_static(concat!(
-                    "switchyard-probe/",
-                    env!("CARGO_PKG_VERSION")
-                )),
-            );
-            for (k, v) in &spec.headers {
-                let name = HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|_| format!("bad header name `{k}`"))?;
-                let value = HeaderValue::from_str(v)
-                    .map_err(|_| format!("bad value for header `{k}`"))?;
-                headers.insert(name, value);
+            let value =
+                HeaderValue::from_str(&value).map_err(|_| "bad Host header value".to_string())?;
+            headers.insert(HOST, value);
+        }
+        let tls = match (https, tls) {
+            (true, Some(config)) => {
+                // Present and verify the Host name when there is one,
+                // else the address we connect to.
+                let bare = host_name
+                    .rsplit_once(':')
+                    .filter(|(_, p)| p.parse::<u16>().is_ok() && !host_name.ends_with(']'))
+                    .map_or(host_name.as_str(), |(h, _)| h);
+                let bare = bare.trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(bare.to_string())
+                    .map_err(|_| format!("`{bare}` is not a name TLS can verify"))?;
+                Some((tokio_rustls::TlsConnector::from(config), name))
             }
-            // Host: as configured; else the endpoint's (or probe
-            // address's) host name; else the address. The port is added
-            // when it is not the scheme's default, as a browser would.
-            let host_name = configured_host
-                .clone()
-                .or_else(|| spec.default_host.clone())
-                .unwrap_or_else(|| match spec.host.parse::<IpAddr>() {
-                    Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
-                    _ => spec.host.clone(),
-                });
-            if configured_host.is_none() {
-                let value = if spec.port == default_port {
-                    host_name.clone()
-                } else {
-                    format!("{host_name}:{}", spec.port)
-                };
-                let value = HeaderValue::from_str(&value)
-                    .map_err(|_| "bad Host header value".to_string())?;
-                headers.insert(HOST, value);
-            }
-            let tls = match (https, tls) {
-                (true, Some(config)) => {
-                    // Present and verify the Host name when there is one,
-                    // else the address we connect to.
-                    let bare = host_name
-                        .rsplit_once(':')
-                        .filter(|(_, p)| p.parse::<u16>().is_ok() && !host_name.ends_with(']'))
-                        .map_or(host_name.as_str(), |(h, _)| h);
-                    let bare = bare.trim_start_matches('[').trim_end_matches(']');
-                    let name = ServerName::try_from(bare.to_string())
-                        .map_err(|_| format!("`{bare}` is not a name TLS can verify"))?;
-                    Some((tokio_rustls::TlsConnector::from(config), name))
-                }
-                (true, None) => return Err("https probe without a TLS configuration".into()),
-                (false, _) => None,
-            };
-            Ok(HttpProbe {
-                host: spec.host.clone(),
-                port: spec.port,
-                tls,
-                path,
-                headers,
-                expected: m.expected_status.clone(),
-                body_match: m.body_match.clone(),
-            })
+            (true, None) => return Err("https probe without a TLS configuration".into()),
+            (false, _) => None,
+        };
+        Ok(HttpProbe {
+            host: spec.host.clone(),
+            port: spec.port,
+            tls,
+            path,
+            headers,
+            expected: m.expected_status.clone(),
+            body_match: m.body_match.clone(),
+        })
     }
 }
 

@@ -130,7 +130,8 @@ impl Reloader {
         let mut live = self.live.lock().await;
         let mut prober = Prober::new(shutdown, in_flight)
             .with_faults(self.shared.serving.metrics.prober_faults.clone())
-            .on_change(self.shared.notify.endpoint_hook());
+            .on_change(self.shared.notify.endpoint_hook())
+            .on_certificate(self.shared.notify.certificate_hook());
         if live.settings.cluster.is_some() {
             prober = prober.clustered(self.shared.cluster_wake.clone());
         }

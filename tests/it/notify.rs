@@ -1,6 +1,7 @@
 //! Notification webhooks end to end: the real server (with the real
 //! prober against real backends) sending to real HTTP receivers on
 //! loopback that answer 200, 500 then 200, hang, or are not there at all.
+//! The receiver is shared with other modules' notification checks.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for 
 
 /// What a receiver does with each request.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Behaviour {
+pub(crate) enum Behaviour {
     /// 200.
     Ok,
     /// 500 to the first request, 200 to the others.
@@ -34,7 +35,7 @@ enum Behaviour {
 
 /// One request a receiver read.
 #[derive(Clone, Debug)]
-struct Got {
+pub(crate) struct Got {
     headers: HashMap<String, String>,
     body: Vec<u8>,
     /// Answered 200.
@@ -42,16 +43,16 @@ struct Got {
 }
 
 impl Got {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).map_or("", String::as_str)
     }
 }
 
 /// A webhook receiver on loopback; dropping it stops it.
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
     tls: bool,
     got: Arc<Mutex<Vec<Got>>>,
@@ -60,7 +61,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(behaviour: Behaviour) -> Receiver {
+    pub(crate) fn start(behaviour: Behaviour) -> Receiver {
         Self::start_with(behaviour, None)
     }
 
@@ -138,17 +139,17 @@ impl Receiver {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}/hook/s3cr3t-path", self.addr)
     }
 
-    fn all(&self) -> Vec<Got> {
+    pub(crate) fn all(&self) -> Vec<Got> {
         self.got.lock().unwrap().clone()
     }
 
     /// Accepted messages about `endpoint` (or, `None`, any).
-    fn accepted(&self, event: &str) -> Vec<Got> {
+    pub(crate) fn accepted(&self, event: &str) -> Vec<Got> {
         self.all()
             .into_iter()
             .filter(|g| g.accepted && g.header("x-switchyard-event") == event)
@@ -218,7 +219,7 @@ fn profile(primary: u16, secondary: u16) -> String {
 }
 
 /// A `[[notify]]` table.
-fn target(name: &str, url: &str, keys: &str) -> String {
+pub(crate) fn target(name: &str, url: &str, keys: &str) -> String {
     format!("[[notify]]\nname = \"{name}\"\nurl = \"{url}\"\n{keys}\n")
 }
 

@@ -86,7 +86,7 @@ struct Certs {
 impl Certs {
     /// Records the certificate `outcome` saw, if any, and tells of a
     /// crossing of the threshold (one per crossing, not per probe).
-    fn note(&mut self, outcome: &Outcome, cell: &HealthCell, users: &[User]) {
+    fn note(&mut self, outcome: &Outcome, cell: &HealthCell, users: &ArcSwap<Vec<User>>) {
         let Some(not_after) = outcome.cert_not_after else {
             return;
         };
@@ -99,7 +99,7 @@ impl Certs {
         let Some(crossing) = self.watch.observe(&cert, SystemTime::now()) else {
             return;
         };
-        for u in users {
+        for u in users.load().iter() {
             match &self.hook {
                 Some(hook) => hook(&u.profile, &u.endpoint, crossing, &cert),
                 None => {
@@ -290,7 +290,7 @@ async fn run_target(
                 o = target.run() => o,
             }
         };
-        certs.note(&outcome, &cell, &users.load());
+        certs.note(&outcome, &cell, &users);
         let Some(healthy) = outcome.verdict() else {
             // A local fault (no descriptor, no buffers, no memory, no local
             // port) says nothing about the endpoint: it keeps its status,

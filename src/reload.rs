@@ -131,7 +131,8 @@ impl Reloader {
         let mut prober = Prober::new(shutdown, in_flight)
             .with_faults(self.shared.serving.metrics.prober_faults.clone())
             .on_change(self.shared.notify.endpoint_hook())
-            .combining(self.shared.combine_wake.clone());
+            .combining(self.shared.combine_wake.clone())
+            .on_certificate(self.shared.notify.certificate_hook());
         if live.settings.cluster.is_some() {
             prober = prober.clustered(self.shared.cluster_wake.clone());
         }

@@ -53,6 +53,7 @@ impl prometheus_client::collector::Collector for Collector {
         statuses(&mut enc, &table, &endpoints)?;
         probes(&mut enc, &endpoints)?;
         monitors(&mut enc, &endpoints)?;
+        certificates(&mut enc, &endpoints)?;
         rate_limits(&mut enc, shared)?;
         cluster(&mut enc, shared)?;
         tcp_connections(&mut enc, shared)?;
@@ -272,6 +273,37 @@ fn monitors(enc: &mut DescriptorEncoder, endpoints: &[Row]) -> Result<(), std::f
             ];
             ConstGauge::new(up).encode(e.encode_family(&labels)?)?;
         }
+    }
+    Ok(())
+}
+
+/// HTTPS probes: when the certificate each endpoint last presented
+/// expires, and the profile's `cert_warning` to compare it with (the
+/// shipped `SwitchyardCertificateExpiringSoon` alert does).
+fn certificates(enc: &mut DescriptorEncoder, endpoints: &[Row]) -> Result<(), std::fmt::Error> {
+    let certs: Vec<_> = endpoints
+        .iter()
+        .filter_map(|(p, ep, _)| Some((*p, &*ep.name, ep.certificate()?)))
+        .collect();
+    let mut e = enc.encode_descriptor(
+        "switchyard_probe_certificate_expiration_timestamp_seconds",
+        "HTTPS probes: when the leaf certificate the endpoint last presented expires (its notAfter, Unix time)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (p, name, cert) in &certs {
+        let labels: Labels = vec![("profile", p), ("endpoint", name)];
+        ConstGauge::new(cert.not_after_unix()).encode(e.encode_family(&labels)?)?;
+    }
+    let mut e = enc.encode_descriptor(
+        "switchyard_probe_certificate_warning_seconds",
+        "HTTPS probes: the monitor's cert_warning (status warns, and a notification is sent, when less than this is left)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (p, name, cert) in &certs {
+        let labels: Labels = vec![("profile", p), ("endpoint", name)];
+        ConstGauge::new(cert.warn_within.as_secs() as i64).encode(e.encode_family(&labels)?)?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use super::status::{EndpointDoc, ProbeDoc, QuorumDoc, StatusDoc, TransitionDoc};
+use super::status::{CertificateDoc, EndpointDoc, ProbeDoc, QuorumDoc, StatusDoc, TransitionDoc};
 
 /// The page with its first view in place (`<!--ssr:NAME-->` markers of
 /// `template`).
@@ -219,7 +219,7 @@ impl Renderer {
             badge = badge(e.status),
             observed = e.cluster.as_ref().map(observed).unwrap_or_default(),
             since = esc(&self.ago(e.since.as_deref())),
-            probe = self.probe(e.last_probe.as_ref()),
+            probe = self.probe(e.last_probe.as_ref()) + &cert_line(e.certificate.as_ref()),
             answers = e.answers,
             transitions = transitions(&e.transitions),
         )
@@ -389,6 +389,21 @@ fn transitions(list: &[TransitionDoc]) -> String {
     }
     out.push_str("</ul></details>");
     out
+}
+
+/// HTTPS: the certificate's expiry, a warning within `cert_warning`, as
+/// the script's `certLine`.
+fn cert_line(c: Option<&CertificateDoc>) -> String {
+    match c {
+        None => String::new(),
+        Some(CertificateDoc {
+            warning: Some(w), ..
+        }) => format!("<div class=\"cert expiring\">{}</div>", esc(w)),
+        Some(c) => format!(
+            "<div class=\"cert muted\">certificate: {} days left</div>",
+            c.days_left
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -223,6 +223,9 @@ pub struct EndpointDoc {
     pub answers: u64,
     /// The last probe.
     pub last_probe: Option<ProbeDoc>,
+    /// HTTPS: the certificate the endpoint last presented.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateDoc>,
     /// Recent status changes, oldest first.
     pub transitions: Vec<TransitionDoc>,
     /// In a cluster: every node's observation and the quorum's verdict.
@@ -434,6 +437,41 @@ pub struct ProbeDoc {
     pub error: Option<String>,
 }
 
+/// The certificate an HTTPS endpoint last presented.
+#[derive(Serialize)]
+pub struct CertificateDoc {
+    /// Its `notAfter`.
+    pub not_after: String,
+    /// `not_after` as Unix seconds.
+    pub not_after_unix: i64,
+    /// Whole days left; once expired, minus the whole days since.
+    pub days_left: i64,
+    /// The monitor's `cert_warning`, in seconds.
+    pub warning_s: u64,
+    /// Less than `cert_warning` is left.
+    pub expiring: bool,
+    /// While `expiring`: what `status` and the page say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// When a probe last saw it.
+    pub seen_at: String,
+}
+
+impl CertificateDoc {
+    /// What the API shows of `c` at `now`.
+    pub fn new(c: &crate::health::cert::Certificate, now: SystemTime) -> CertificateDoc {
+        CertificateDoc {
+            not_after: ts(c.not_after),
+            not_after_unix: c.not_after_unix(),
+            days_left: c.remaining_secs(now) / 86_400,
+            warning_s: c.warn_within.as_secs(),
+            expiring: c.expiring(now),
+            warning: c.warning(now),
+            seen_at: ts(c.seen),
+        }
+    }
+}
+
 /// A status change.
 #[derive(Serialize)]
 pub struct TransitionDoc {
@@ -484,12 +522,16 @@ pub fn build(
                         ref t => t.to_string(),
                     };
                     let mut quorum = None;
+                    let mut certificate = None;
                     let effective = table.effective(p, e);
                     let since = effective.since.map(ts);
                     let (failures, last, transitions) = match &e.health {
                         Health::Monitored(cell) => {
                             let d = cell.details();
                             quorum = d.cluster.as_ref().map(QuorumDoc::from_view);
+                            certificate = e
+                                .certificate()
+                                .map(|c| CertificateDoc::new(&c, SystemTime::now()));
                             (
                                 d.consecutive_failures,
                                 d.last_probe.as_ref().map(ProbeDoc::of),
@@ -526,6 +568,7 @@ pub fn build(
                         served_until: (served_until > 0).then(|| ms(served_until * 1000)),
                         answers: e.runtime.answers.load(std::sync::atomic::Ordering::Relaxed),
                         last_probe: last,
+                        certificate,
                         transitions,
                         cluster: quorum,
                         why: effective.to_string(),

@@ -30,6 +30,12 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
         lines.push("OVERRIDES AND HOLDS".into());
         lines.extend(notes);
     }
+    let warnings = warnings(&doc);
+    if !warnings.is_empty() {
+        lines.push(String::new());
+        lines.push("WARNINGS".into());
+        lines.extend(warnings);
+    }
     for line in lines {
         out!("{line}");
     }
@@ -222,6 +228,22 @@ fn overrides_and_holds(doc: &Value) -> Vec<String> {
         }
     }
     notes
+}
+
+/// What needs attention before it fails: certificates within their
+/// `cert_warning` of expiring, one line each.
+fn warnings(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in doc["profiles"].as_array().into_iter().flatten() {
+        let pname = p["name"].as_str().unwrap_or("?");
+        for e in p["endpoints"].as_array().into_iter().flatten() {
+            if let Some(w) = e["certificate"]["warning"].as_str() {
+                let ename = e["name"].as_str().unwrap_or("?");
+                out.push(format!("{pname}/{ename}: {w}"));
+            }
+        }
+    }
+    out
 }
 
 /// An override in force: disabled or draining (and how far the drain

@@ -346,6 +346,14 @@ pub const REQUIRED_SUCCESSES: Key = int(
     10,
     "consecutive successes a Degraded endpoint needs",
 );
+/// `cert_warning` (in `[monitor]`, https only).
+pub const CERT_WARNING: Key = duration(
+    "cert_warning",
+    secs(14 * 86_400),
+    Duration::ZERO,
+    secs(365 * 86_400),
+    "warn when an HTTPS endpoint's certificate has less than this left",
+);
 
 /// Every key of the table, for the check of the reference tables.
 pub const ALL: &[Key] = &[
@@ -354,6 +362,7 @@ pub const ALL: &[Key] = &[
     WEIGHT,
     TOLERATED_FAILURES,
     REQUIRED_SUCCESSES,
+    CERT_WARNING,
     MAX_TCP_CONNECTIONS,
     MAX_TCP_PER_CLIENT,
     UDP_WORKERS,

@@ -390,6 +390,8 @@ pub struct RawMonitor {
     pub client_key: Option<Spanned<String>>,
     /// Substring the body must contain.
     pub body_match: Option<Spanned<String>>,
+    /// HTTPS: warn below this much certificate lifetime left.
+    pub cert_warning: Option<Spanned<String>>,
 }
 
 /// `200` or `"200-299"`.

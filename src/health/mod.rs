@@ -5,6 +5,7 @@
 //! answered: each monitored endpoint points at a [`HealthCell`], a single
 //! atomic written by the prober and read with a relaxed load per query.
 
+pub mod cert;
 pub mod combine;
 pub mod probe;
 pub mod prober;
@@ -182,6 +183,9 @@ pub struct Details {
     pub transitions: VecDeque<(SystemTime, Status, Status, String)>,
     /// In a cluster: how the nodes' observations combined, last time.
     pub cluster: Option<ClusterView>,
+    /// HTTPS: the certificate the endpoint last presented (kept while
+    /// probes fail before the handshake).
+    pub certificate: Option<cert::Certificate>,
 }
 
 /// How a cluster decided a probe target's status.
@@ -258,6 +262,7 @@ impl HealthCell {
                 consecutive_failures: 0,
                 transitions: VecDeque::new(),
                 cluster: None,
+                certificate: None,
             }),
             stats: ProbeStats::default(),
         }
@@ -302,6 +307,20 @@ impl HealthCell {
             }
             d.transitions.push_back((outcome.at, t.from, t.to, reason));
         }
+    }
+
+    /// Records the certificate an HTTPS probe saw.
+    pub fn note_certificate(&self, cert: cert::Certificate) {
+        let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
+        d.certificate = Some(cert);
+    }
+
+    /// The certificate the endpoint last presented (HTTPS), if any.
+    pub fn certificate(&self) -> Option<cert::Certificate> {
+        self.details
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .certificate
     }
 
     /// A copy of the details.

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{Notify, Semaphore};
@@ -20,7 +20,8 @@ use tracing::{debug, info, warn};
 
 use std::sync::atomic::Ordering;
 
-use super::probe::Target;
+use super::cert::{Certificate, Crossing, Watch};
+use super::probe::{Outcome, Target};
 use super::spec::{ProbeKey, ProbeSpec};
 use super::state::{Machine, Thresholds};
 use super::tls::ConfigCache;
@@ -65,12 +66,55 @@ pub struct Prober {
     /// Woken when (alone) a named monitor's status changes: the endpoints
     /// combining it are recomputed.
     combine: Option<Arc<Notify>>,
+    /// Told of each crossing of an HTTPS certificate's `cert_warning`.
+    on_certificate: Option<CertHook>,
 }
 
 /// Told of each status change the prober decides, once per endpoint
 /// sharing the probe: (profile, endpoint, from, to, reason). Runs on the
 /// probe's task: it must not block.
 pub type ChangeHook = Arc<dyn Fn(&str, &str, super::Status, super::Status, &str) + Send + Sync>;
+
+/// Told when an HTTPS endpoint's certificate crosses its `cert_warning`
+/// threshold, once per endpoint sharing the probe: (profile, endpoint,
+/// crossing, certificate). Each node tells of what its own probes see, in a
+/// cluster too. Runs on the probe's task: it must not block.
+pub type CertHook = Arc<dyn Fn(&str, &str, Crossing, &Certificate) + Send + Sync>;
+
+/// What a probing task does with the certificates its probes see.
+struct Certs {
+    /// The monitor's `cert_warning`.
+    warn_within: Duration,
+    hook: Option<CertHook>,
+    watch: Watch,
+}
+
+impl Certs {
+    /// Records the certificate `outcome` saw, if any, and tells of a
+    /// crossing of the threshold (one per crossing, not per probe).
+    fn note(&mut self, outcome: &Outcome, cell: &HealthCell, users: &ArcSwap<Vec<User>>) {
+        let Some(not_after) = outcome.cert_not_after else {
+            return;
+        };
+        let cert = Certificate {
+            not_after,
+            warn_within: self.warn_within,
+            seen: outcome.at,
+        };
+        cell.note_certificate(cert);
+        let Some(crossing) = self.watch.observe(&cert, SystemTime::now()) else {
+            return;
+        };
+        for u in users.load().iter() {
+            match &self.hook {
+                Some(hook) => hook(&u.profile, &u.endpoint, crossing, &cert),
+                None => {
+                    info!(profile = %u.profile, endpoint = %u.endpoint, certificate = %cert.describe(SystemTime::now()), crossing = crossing.as_str(), "certificate expiry crossed cert_warning");
+                }
+            }
+        }
+    }
+}
 
 fn quantize(offset: Duration) -> Duration {
     let q = START_QUANTUM.as_nanos();
@@ -109,6 +153,7 @@ impl Prober {
             cluster: None,
             on_change: None,
             combine: None,
+            on_certificate: None,
         }
     }
 
@@ -130,6 +175,13 @@ impl Prober {
     /// cluster the quorum decides, and the cluster task reports).
     pub fn on_change(mut self, hook: ChangeHook) -> Prober {
         self.on_change = Some(hook);
+        self
+    }
+
+    /// Tells `hook` of each crossing of an HTTPS certificate's
+    /// `cert_warning` (alone and in a cluster: certificates are no vote).
+    pub fn on_certificate(mut self, hook: CertHook) -> Prober {
+        self.on_certificate = Some(hook);
         self
     }
 
@@ -195,6 +247,11 @@ impl Prober {
                 self.cluster.clone(),
                 self.on_change.clone(),
                 self.combine.clone(),
+                Certs {
+                    warn_within: spec.monitor.cert_warning,
+                    hook: self.on_certificate.clone(),
+                    watch: Watch::default(),
+                },
                 cancel.clone(),
             ));
             self.running
@@ -227,6 +284,7 @@ async fn run_target(
     cluster: Option<Arc<Notify>>,
     on_change: Option<ChangeHook>,
     combine: Option<Arc<Notify>>,
+    mut certs: Certs,
     cancel: CancellationToken,
 ) {
     let clustered = cluster.is_some();
@@ -255,6 +313,7 @@ async fn run_target(
                 o = target.run() => o,
             }
         };
+        certs.note(&outcome, &cell, &users);
         let Some(healthy) = outcome.verdict() else {
             // A local fault (no descriptor, no buffers, no memory, no local
             // port) says nothing about the endpoint: it keeps its status,

@@ -58,6 +58,9 @@ pub struct MonitorSettings {
     pub client_key: Option<PathBuf>,
     /// The first 64 KiB of the body must contain this.
     pub body_match: Option<String>,
+    /// HTTPS: warn (in `status`, and with a notification) when the
+    /// endpoint's certificate has less than this left.
+    pub cert_warning: Duration,
     /// In a cluster: the profile's quorum rule (`None`: the cluster's).
     pub quorum: Option<super::quorum::Quorum>,
     /// `[prober] source_v4`: probes to IPv4 leave from it.
@@ -149,6 +152,9 @@ impl ProbeSpec {
                 .as_ref()
                 .map_or_else(String::new, |p| p.display().to_string()));
         }
+        // Not `cert_warning`: it changes what is said of a certificate, not
+        // what a probe observes, so nodes that differ there still share
+        // their observations.
         add(&format!(
             "{:?} {:?} {} {} {:?}",
             m.interval, m.timeout, m.tolerated_failures, m.required_successes, m.quorum

@@ -20,6 +20,10 @@ pub enum Kind {
     /// applies.
     #[serde(rename = "profile.failing_open")]
     ProfileFailingOpen,
+    /// An HTTPS endpoint's certificate came within its `cert_warning` of
+    /// expiring, or was renewed beyond it.
+    #[serde(rename = "endpoint.certificate")]
+    EndpointCertificate,
     /// A runtime override (disable, enable) was applied.
     #[serde(rename = "override.applied")]
     OverrideApplied,
@@ -43,10 +47,11 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::EndpointStatus,
         Kind::ProfileStatus,
         Kind::ProfileFailingOpen,
+        Kind::EndpointCertificate,
         Kind::OverrideApplied,
         Kind::ReloadRejected,
         Kind::StateFile,
@@ -61,6 +66,7 @@ impl Kind {
             Kind::EndpointStatus => "endpoint.status",
             Kind::ProfileStatus => "profile.status",
             Kind::ProfileFailingOpen => "profile.failing_open",
+            Kind::EndpointCertificate => "endpoint.certificate",
             Kind::OverrideApplied => "override.applied",
             Kind::ReloadRejected => "reload.rejected",
             Kind::StateFile => "state_file.problem",
@@ -125,6 +131,28 @@ impl Event {
             old: Some(old.as_str().to_string()),
             new: Some(new.as_str().to_string()),
             ..Event::new(Kind::EndpointStatus, reason)
+        }
+    }
+
+    /// An HTTPS endpoint's certificate crossed its `cert_warning`
+    /// threshold: `new` is `expiring` or (renewed) `valid`.
+    pub fn certificate(
+        profile: &str,
+        endpoint: &str,
+        crossing: crate::health::cert::Crossing,
+        reason: impl Into<String>,
+    ) -> Event {
+        use crate::health::cert::Crossing;
+        let old = match crossing {
+            Crossing::Expiring => Crossing::Renewed,
+            Crossing::Renewed => Crossing::Expiring,
+        };
+        Event {
+            profile: Some(profile.to_string()),
+            endpoint: Some(endpoint.to_string()),
+            old: Some(old.as_str().to_string()),
+            new: Some(crossing.as_str().to_string()),
+            ..Event::new(Kind::EndpointCertificate, reason)
         }
     }
 

@@ -199,6 +199,26 @@ impl Notifier {
         })
     }
 
+    /// The prober's certificate hook: each crossing of an HTTPS
+    /// certificate's `cert_warning` is logged (a warning when it is
+    /// expiring) and sent as an `endpoint.certificate` event.
+    pub fn certificate_hook(&self) -> crate::health::prober::CertHook {
+        let n = self.clone();
+        Arc::new(move |profile, endpoint, crossing, cert| {
+            use crate::health::cert::Crossing;
+            let reason = cert.reason(std::time::SystemTime::now());
+            match crossing {
+                Crossing::Expiring => {
+                    tracing::warn!(profile, endpoint, reason, "certificate expiring");
+                }
+                Crossing::Renewed => {
+                    tracing::info!(profile, endpoint, reason, "certificate renewed");
+                }
+            }
+            n.emit(Event::certificate(profile, endpoint, crossing, reason));
+        })
+    }
+
     /// At shutdown, before [`Notifier::start`]'s token is cancelled: waits
     /// (at most `limit`) until the events already emitted have been handed
     /// to the targets and every target's queue is sent (or given up on), so

@@ -87,6 +87,18 @@ fn summary(m: &Message) -> String {
             m.endpoint.as_deref().unwrap_or("?")
         ),
         Kind::ProfileStatus => format!("profile {profile}: {change}{reason}"),
+        // The reason says it all: "certificate expires in 3 days (...),
+        // within cert_warning (14d)".
+        Kind::EndpointCertificate => format!(
+            "{profile}/{}: {}{}",
+            m.endpoint.as_deref().unwrap_or("?"),
+            if m.new_status.as_deref() == Some("expiring") {
+                ""
+            } else {
+                "renewed: "
+            },
+            m.reason
+        ),
         Kind::ProfileFailingOpen => format!(
             "profile {profile} is failing open: no endpoint is answerable, on_all_down applies{reason}"
         ),
@@ -138,6 +150,8 @@ pub fn slack(m: &Message) -> Vec<u8> {
         (Kind::EndpointStatus, Some("Degraded")) => ":red_circle:",
         (Kind::ProfileStatus, Some("healthy" | "unmonitored")) => ":large_green_circle:",
         (Kind::ProfileStatus, _) => ":large_orange_circle:",
+        (Kind::EndpointCertificate, Some("expiring")) => ":hourglass_flowing_sand:",
+        (Kind::EndpointCertificate, _) => ":large_green_circle:",
         (Kind::OverrideApplied, _) => ":wrench:",
         (Kind::ReloadRejected | Kind::StateFile, _) => ":warning:",
         (Kind::NodeJoined, _) => ":heavy_plus_sign:",
@@ -212,6 +226,37 @@ mod tests {
         assert_eq!(
             v["summary"],
             "todoapi.tm.example.test./primary: Online → Degraded (status 503); answering 198.51.100.20 [node ns1]"
+        );
+    }
+
+    #[test]
+    fn certificate_news_reads_as_one_line() {
+        let mut m = message();
+        m.event = Kind::EndpointCertificate;
+        m.old_status = Some("valid".into());
+        m.new_status = Some("expiring".into());
+        m.reason =
+            "certificate expires in 2 days (2026-12-09 03:00:00 UTC), within cert_warning (14d)"
+                .into();
+        m.summarise();
+        assert_eq!(
+            m.summary,
+            "todoapi.tm.example.test./primary: certificate expires in 2 days (2026-12-09 03:00:00 UTC), within cert_warning (14d); answering 198.51.100.20 [node ns1]"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&slack(&m)).unwrap();
+        assert!(
+            v["text"]
+                .as_str()
+                .unwrap()
+                .starts_with(":hourglass_flowing_sand: "),
+            "{v}"
+        );
+        m.new_status = Some("valid".into());
+        m.summarise();
+        assert!(
+            m.summary.contains("/primary: renewed: certificate"),
+            "{}",
+            m.summary
         );
     }
 

@@ -37,6 +37,22 @@ pub struct Endpoint {
     pub rr: WireRr,
 }
 
+impl Endpoint {
+    /// HTTPS: the certificate its probe last saw; with named monitors, the
+    /// one of them that expires first.
+    pub fn certificate(&self) -> Option<crate::health::cert::Certificate> {
+        match (&self.monitors, &self.health) {
+            (Some(m), _) => m
+                .inputs
+                .iter()
+                .filter_map(|i| i.cell.certificate())
+                .min_by_key(|c| c.not_after),
+            (None, Health::Monitored(cell)) => cell.certificate(),
+            _ => None,
+        }
+    }
+}
+
 /// What a runtime override record asks of an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OverrideState {

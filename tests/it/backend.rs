@@ -61,6 +61,7 @@ pub struct Pki {
     server_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     server_key: rustls::pki_types::PrivateKeyDer<'static>,
     client_ca: rustls::pki_types::CertificateDer<'static>,
+    issuer: Issuer<'static, KeyPair>,
 }
 
 impl Pki {
@@ -97,8 +98,33 @@ impl Pki {
             server_certs: vec![server_cert.der().clone(), ca_cert.der().clone()],
             server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
             client_ca: ca_cert.der().clone(),
+            issuer,
             dir,
         }
+    }
+
+    /// A server configuration with a new certificate for `localhost` and
+    /// 127.0.0.1 signed by the CA, valid until `not_after` (Unix seconds).
+    pub fn server_config_until(&self, not_after: u64) -> Arc<rustls::ServerConfig> {
+        let key = KeyPair::generate().unwrap();
+        let mut sp = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        sp.subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        sp.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        sp.not_after = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(not_after);
+        let cert = sp.signed_by(&key, &self.issuer).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![cert.der().clone(), self.client_ca.clone()],
+                    rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+                )
+                .unwrap(),
+        )
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -135,6 +161,8 @@ impl Pki {
 pub struct Backend {
     pub addr: SocketAddr,
     mode: Arc<AtomicU8>,
+    /// HTTPS: what each new connection is served with.
+    tls: Option<Arc<Mutex<Arc<rustls::ServerConfig>>>>,
     /// Request heads received (request line and headers).
     pub requests: Arc<Mutex<Vec<String>>>,
     /// Connections accepted.
@@ -154,17 +182,29 @@ impl Backend {
         Self::start(mode, Some(pki.server_config(require_client_cert)))
     }
 
+    /// HTTPS with `config` (see [`Backend::set_tls`]).
+    pub fn https_with(mode: Mode, config: Arc<rustls::ServerConfig>) -> Backend {
+        Self::start(mode, Some(config))
+    }
+
+    /// HTTPS: serves new connections with `config` (a renewed certificate).
+    pub fn set_tls(&self, config: Arc<rustls::ServerConfig>) {
+        *self.tls.as_ref().expect("an HTTPS backend").lock().unwrap() = config;
+    }
+
     fn start(mode: Mode, tls: Option<Arc<rustls::ServerConfig>>) -> Backend {
+        let tls = tls.map(|t| Arc::new(Mutex::new(t)));
         let mode = Arc::new(AtomicU8::new(mode as u8));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
         let shutdown = CancellationToken::new();
         let (tx, rx) = std::sync::mpsc::channel();
-        let (m, r, c, s) = (
+        let (m, r, c, s, t) = (
             mode.clone(),
             requests.clone(),
             connections.clone(),
             shutdown.clone(),
+            tls.clone(),
         );
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -175,14 +215,16 @@ impl Backend {
             rt.block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
                 loop {
                     let (stream, _) = tokio::select! {
                         _ = s.cancelled() => return,
                         a = listener.accept() => match a { Ok(x) => x, Err(_) => continue },
                     };
                     c.fetch_add(1, Ordering::SeqCst);
-                    let (m, r, s, acceptor) = (m.clone(), r.clone(), s.clone(), acceptor.clone());
+                    let acceptor = t
+                        .as_ref()
+                        .map(|t| tokio_rustls::TlsAcceptor::from(t.lock().unwrap().clone()));
+                    let (m, r, s) = (m.clone(), r.clone(), s.clone());
                     tokio::spawn(async move {
                         let mode = Mode::from_u8(m.load(Ordering::SeqCst));
                         if mode == Mode::Reset {
@@ -210,6 +252,7 @@ impl Backend {
         Backend {
             addr,
             mode,
+            tls,
             requests,
             connections,
             shutdown,

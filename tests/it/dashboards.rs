@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::backend::{Backend, Mode};
+use crate::backend::{Backend, Mode, Pki};
 use crate::harness::*;
 
 fn repo() -> PathBuf {
@@ -33,7 +33,7 @@ fn promtool_accepts_the_alerting_rules() {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("SUCCESS: 8 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
 }
 
 #[test]
@@ -103,9 +103,15 @@ fn used(text: &str) -> (BTreeSet<String>, BTreeSet<(String, String, String)>) {
 
 #[test]
 fn every_metric_the_dashboard_and_rules_use_is_served() {
-    // One node of a cluster, a monitored profile, a signed zone, rate
-    // limiting on: every metric family appears.
+    // One node of a cluster, a monitored profile, an HTTPS-probed one, a
+    // signed zone, rate limiting on: every metric family appears.
     let backend = Backend::http(Mode::Ok);
+    let pki = Pki::new();
+    let tls_backend = Backend::https(Mode::Ok, &pki, false);
+    let secure = format!(
+        "name = \"secure.tm.example.test.\"\nrouting = \"priority\"\n[monitor]\nprotocol = \"https\"\nport = {}\ninterval = \"2s\"\ntimeout = \"1s\"\ntls_verify = false\n[[endpoints]]\nname = \"tls\"\ntarget = \"127.0.0.1\"\n",
+        tls_backend.port()
+    );
     let port = crate::harness::free_port(true);
     let extra = format!(
         "[cluster]\nnode = \"ns1\"\nlisten = \"127.0.0.1:{port}\"\nkey = {{ file = \"cluster.key\" }}\nwarm_start = \"0s\"\n\
@@ -133,7 +139,11 @@ fn every_metric_the_dashboard_and_rules_use_is_served() {
             )),
         )
         .build();
-    let fx = Fixture::with_zone(&extra, &zone, &[("todoapi.toml", &profile)]);
+    let fx = Fixture::with_zone(
+        &extra,
+        &zone,
+        &[("todoapi.toml", &profile), ("secure.toml", &secure)],
+    );
     let key = fx.dir.path().join("cluster.key");
     std::fs::write(&key, "a shared secret of the cluster, long enough").unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -148,6 +158,12 @@ fn every_metric_the_dashboard_and_rules_use_is_served() {
     // A probe and a signed answer, so every series has had a chance to appear.
     crate::backend::wait_until(Duration::from_secs(10), || backend.request_count() >= 2)
         .expect("no probe");
+    // The HTTPS probe's certificate is in the metrics once it is recorded.
+    crate::backend::wait_until(Duration::from_secs(10), || {
+        let (_, m) = http(p.admin(), "GET", "/metrics", None);
+        m.contains("switchyard_probe_certificate_expiration_timestamp_seconds{")
+    })
+    .expect("no HTTPS probe");
     let q = build(
         "todoapi.tm.example.test.",
         hickory_proto::rr::RecordType::A,

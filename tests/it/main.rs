@@ -9,6 +9,7 @@ mod backend;
 mod harness;
 
 mod authority;
+mod cert_expiry;
 mod check;
 mod cli;
 mod clients;

@@ -1,6 +1,7 @@
 //! Notification webhooks end to end: the real server (with the real
 //! prober against real backends) sending to real HTTP receivers on
 //! loopback that answer 200, 500 then 200, hang, or are not there at all.
+//! The receiver is shared with other modules' notification checks.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -45,7 +46,7 @@ impl Got {
     pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).map_or("", String::as_str)
     }
 }

@@ -109,6 +109,7 @@ pub(super) fn monitor(
             }
         }
     };
+    let cert_warning = cert_warning(r, src, raw, p);
     let (port, path, key) = target?;
     let timing = timing?;
     let tls = tls?;
@@ -128,10 +129,41 @@ pub(super) fn monitor(
         client_cert: tls.client_cert,
         client_key: tls.client_key,
         body_match: body_match?,
+        cert_warning: cert_warning?,
         quorum: None,
         source_v4: None,
         source_v6: None,
     })
+}
+
+/// `cert_warning`: within its key's range, https only (zero for the
+/// other protocols, which see no certificate).
+fn cert_warning(
+    r: &mut Report,
+    src: usize,
+    raw: &RawMonitor,
+    protocol: Protocol,
+) -> Option<Duration> {
+    let field = "monitor.cert_warning";
+    let warning = r.bounded(
+        src,
+        raw.cert_warning.as_ref(),
+        Some(field),
+        &keys::CERT_WARNING,
+    )?;
+    match &raw.cert_warning {
+        Some(v) if protocol != Protocol::Https => {
+            r.err(
+                src,
+                v,
+                field,
+                "certificate warnings need protocol = \"https\"",
+            );
+            None
+        }
+        _ if protocol != Protocol::Https => Some(Duration::ZERO),
+        _ => Some(warning),
+    }
 }
 
 /// `protocol`.
@@ -448,5 +480,50 @@ mod tests {
         );
         let e = errors(load_text("", &[("p.toml", &p)]));
         assert!(e[0].starts_with("monitor.timeout: "), "{e:?}");
+    }
+
+    #[test]
+    fn cert_warning_is_https_only_and_bounded() {
+        let with = |monitor: &str| {
+            profile(&format!(
+                "routing = \"priority\"\n[monitor]\n{monitor}\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n"
+            ))
+        };
+        let day = std::time::Duration::from_secs(86_400);
+        let c = load_text("", &[("p.toml", &with("protocol = \"https\""))]).unwrap();
+        assert_eq!(c.probes[0].monitor.cert_warning, 14 * day, "the default");
+        let c = load_text(
+            "",
+            &[(
+                "p.toml",
+                &with("protocol = \"https\"\ncert_warning = \"30d\""),
+            )],
+        )
+        .unwrap();
+        assert_eq!(c.probes[0].monitor.cert_warning, 30 * day);
+        let c = load_text("", &[("p.toml", &with("protocol = \"http\""))]).unwrap();
+        assert_eq!(c.probes[0].monitor.cert_warning, std::time::Duration::ZERO);
+        // Every problem at once, each naming the field.
+        for (monitor, want) in [
+            (
+                "protocol = \"http\"\ncert_warning = \"14d\"",
+                "monitor.cert_warning: certificate warnings need protocol = \"https\"",
+            ),
+            (
+                "protocol = \"tcp\"\nport = 443\ncert_warning = \"14d\"",
+                "monitor.cert_warning: certificate warnings need protocol = \"https\"",
+            ),
+            (
+                "protocol = \"https\"\ncert_warning = \"400d\"",
+                "monitor.cert_warning: must be between 0s and 365d",
+            ),
+            (
+                "protocol = \"https\"\ncert_warning = \"two weeks\"",
+                "monitor.cert_warning: `two weeks` is not a duration",
+            ),
+        ] {
+            let e = errors(load_text("", &[("p.toml", &with(monitor))]));
+            assert!(e.iter().any(|e| e.starts_with(want)), "{monitor}: {e:?}");
+        }
     }
 }

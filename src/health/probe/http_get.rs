@@ -174,7 +174,13 @@ impl AsyncWrite for NoShutdown {
 type Attempt = Result<Option<u16>, (Option<u16>, Failure)>;
 
 impl HttpProbe {
-    pub(super) async fn get(&self, source: Source) -> Attempt {
+    /// One GET. An HTTPS probe writes the `notAfter` of the certificate
+    /// the endpoint presented to `cert_not_after` right after the handshake.
+    pub(super) async fn get(
+        &self,
+        source: Source,
+        cert_not_after: &mut Option<std::time::SystemTime>,
+    ) -> Attempt {
         let tcp = source
             .connect(&self.host, self.port)
             .await
@@ -182,12 +188,20 @@ impl HttpProbe {
         let _ = tcp.set_nodelay(true);
         close_with_reset(&tcp);
         let io: Box<dyn Io> = match &self.tls {
-            Some((connector, name)) => Box::new(
-                connector
+            Some((connector, name)) => {
+                let tls = connector
                     .connect(name.clone(), tcp)
                     .await
-                    .map_err(|e| (None, tls_failure(&e)))?,
-            ),
+                    .map_err(|e| (None, tls_failure(&e)))?;
+                // The leaf certificate comes first (RFC 8446, 4.4.2).
+                *cert_not_after = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|leaf| super::cert::not_after(leaf));
+                Box::new(tls)
+            }
             None => Box::new(tcp),
         };
         // The read buffer bounds the response head: a backend sending

@@ -26,6 +26,7 @@ use tokio::net::TcpStream;
 use super::spec::{ProbeSpec, Protocol};
 use crate::secret::Secret;
 
+pub mod cert;
 mod http_get;
 
 use http_get::HttpProbe;
@@ -171,6 +172,9 @@ pub struct Outcome {
     pub http_status: Option<u16>,
     /// Why it failed; `None` on success.
     pub failure: Option<Failure>,
+    /// HTTPS: the `notAfter` of the certificate the endpoint presented,
+    /// when the handshake got that far (whatever became of the request).
+    pub cert_not_after: Option<SystemTime>,
 }
 
 impl Outcome {
@@ -272,7 +276,10 @@ impl Target {
     pub async fn run(&self) -> Outcome {
         let at = SystemTime::now();
         let start = Instant::now();
-        let result = tokio::time::timeout(self.timeout, self.attempt()).await;
+        // Filled in by an HTTPS probe as soon as its handshake is done, so a
+        // probe that times out later still reports the certificate.
+        let mut cert_not_after = None;
+        let result = tokio::time::timeout(self.timeout, self.attempt(&mut cert_not_after)).await;
         let latency = start.elapsed();
         let (http_status, failure) = match result {
             Err(_) if stalled(self.timeout, latency) => (
@@ -304,10 +311,14 @@ impl Target {
             latency,
             http_status,
             failure,
+            cert_not_after,
         }
     }
 
-    async fn attempt(&self) -> Result<Option<u16>, (Option<u16>, Failure)> {
+    async fn attempt(
+        &self,
+        cert_not_after: &mut Option<SystemTime>,
+    ) -> Result<Option<u16>, (Option<u16>, Failure)> {
         match &self.kind {
             Kind::Tcp { host, port } => {
                 let stream = self
@@ -319,7 +330,7 @@ impl Target {
                 drop(stream);
                 Ok(None)
             }
-            Kind::Http(h) => h.get(self.source).await,
+            Kind::Http(h) => h.get(self.source, cert_not_after).await,
         }
     }
 }
@@ -390,6 +401,7 @@ mod tests {
                 latency: Duration::ZERO,
                 http_status: None,
                 failure: Some(f),
+                cert_not_after: None,
             };
             assert_eq!(o.verdict(), None, "{e}");
         }

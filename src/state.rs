@@ -81,6 +81,9 @@ pub struct Shared {
     /// Wakes the task that writes endpoints' combined statuses (named
     /// monitors): a monitor's served status changed, or the configuration.
     pub combine_wake: Arc<tokio::sync::Notify>,
+    /// Pushed health (`PUT /api/v1/health/...`, Alertmanager), this node's
+    /// and, in a cluster, every node's.
+    pub pushes: Mutex<crate::health::push::Store>,
     /// The cluster as this node sees it (`None` alone): written by the
     /// cluster task, read by the admin API.
     pub cluster: ArcSwapOption<ClusterSummary>,
@@ -170,6 +173,7 @@ impl Shared {
             config_digest: ArcSwap::from_pointee(String::new()),
             cluster_wake: Arc::default(),
             combine_wake: Arc::default(),
+            pushes: Default::default(),
             cluster: ArcSwapOption::empty(),
             cluster_stats: OnceLock::new(),
             notify: crate::notify::Notifier::new(),

@@ -12,7 +12,8 @@ use axum::response::Response;
 
 use super::{AdminState, error};
 
-/// Largest request body accepted (no endpoint takes one today).
+/// Largest request body accepted (`PUT /api/v1/health/...`; Alertmanager's
+/// route takes more, see `push::MAX_ALERTS_BODY`).
 pub(super) const MAX_BODY: u64 = 16 * 1024;
 
 /// Who made a request: the name of the admin token it carried
@@ -35,10 +36,16 @@ pub(super) async fn auth(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if length.is_some_and(|n| n > MAX_BODY) {
+    // Alertmanager sends a group of alerts at once: its route takes more.
+    let limit = if req.uri().path() == "/api/v1/alertmanager" {
+        super::push::MAX_ALERTS_BODY as u64
+    } else {
+        MAX_BODY
+    };
+    if length.is_some_and(|n| n > limit) {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request bodies are limited to {MAX_BODY} bytes"),
+            format!("request bodies are limited to {limit} bytes"),
         );
     }
     let host = req

@@ -53,6 +53,7 @@ impl prometheus_client::collector::Collector for Collector {
         statuses(&mut enc, &table, &endpoints)?;
         probes(&mut enc, &endpoints)?;
         monitors(&mut enc, &endpoints)?;
+        pushes(&mut enc, shared)?;
         certificates(&mut enc, &endpoints)?;
         rate_limits(&mut enc, shared)?;
         cluster(&mut enc, shared)?;
@@ -272,6 +273,28 @@ fn monitors(enc: &mut DescriptorEncoder, endpoints: &[Row]) -> Result<(), std::f
                 ("monitor", &input.name),
             ];
             ConstGauge::new(up).encode(e.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Health pushed to this node, by way in and result.
+fn pushes(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), std::fmt::Error> {
+    let counts = shared
+        .pushes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .counts;
+    let mut e = enc.encode_descriptor(
+        "switchyard_health_pushes",
+        "Health pushed to this node (PUT /api/v1/health, Alertmanager), accepted or rejected",
+        None,
+        MetricType::Counter,
+    )?;
+    for (i, via) in ["api", "alertmanager"].into_iter().enumerate() {
+        for (j, result) in ["rejected", "accepted"].into_iter().enumerate() {
+            let labels: Labels = vec![("via", via), ("result", result)];
+            ConstCounter::new(counts[i][j]).encode(e.encode_family(&labels)?)?;
         }
     }
     Ok(())

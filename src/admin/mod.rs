@@ -28,6 +28,7 @@ pub mod client;
 mod control;
 mod metrics;
 mod page;
+mod push;
 mod scrape;
 mod status;
 mod views;
@@ -110,6 +111,14 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route(
             "/api/v1/profiles/{profile}/endpoints/{endpoint}/{action}",
             post(set_endpoint),
+        )
+        .route(
+            "/api/v1/health/{profile}/{endpoint}",
+            axum::routing::put(push::put_health),
+        )
+        .route(
+            "/api/v1/alertmanager",
+            post(push::alertmanager).layer(DefaultBodyLimit::max(push::MAX_ALERTS_BODY)),
         )
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/cluster/forget/{node}", post(forget_node))

@@ -270,6 +270,10 @@ pub struct MonitorDoc {
     /// In a cluster: every node's observation and the quorum's verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<QuorumDoc>,
+    /// A push monitor: what its pushes say now ("pushed Degraded until
+    /// ...: reason", "push expired at ...", "no push yet").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
 }
 
 impl ProbeDoc {
@@ -307,6 +311,7 @@ impl MonitorsDoc {
                         consecutive_failures: d.consecutive_failures,
                         last_probe: d.last_probe.as_ref().map(ProbeDoc::of),
                         cluster: d.cluster.as_ref().map(QuorumDoc::from_view),
+                        pushed: i.push.and(d.note.clone()),
                     }
                 })
                 .collect(),

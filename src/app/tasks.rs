@@ -164,10 +164,13 @@ pub(super) async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: 
 
 /// Writes the combined status of each endpoint with named monitors into
 /// its health cell (what the answer path reads), when a monitor's served
-/// status or the configuration changed, and announces each change through
-/// the one sink, naming the failing monitors.
+/// status, a push or the configuration changed, or a push expires, and
+/// announces each change through the one sink, naming the failing
+/// monitors. The only writer of those cells and of push monitors' cells.
 pub(super) async fn combine_monitors(shared: Arc<Shared>, shutdown: CancellationToken) {
     loop {
+        let now = crate::clock::now_millis();
+        let mut next: Option<u64> = None;
         let table = shared.serving.table.load();
         for p in &table.profiles {
             for e in table.endpoints_of(p) {
@@ -175,12 +178,32 @@ pub(super) async fn combine_monitors(shared: Arc<Shared>, shutdown: Cancellation
                 else {
                     continue;
                 };
+                let key = crate::snapshot::EndpointKey::new(p.name.as_str(), &e.name);
+                for input in m.inputs.iter() {
+                    let Some(push) = input.push else {
+                        continue;
+                    };
+                    let id = (
+                        key.profile().to_string(),
+                        key.endpoint().to_string(),
+                        input.name.to_string(),
+                    );
+                    let (status, why, expires) = {
+                        let store = shared.pushes.lock().unwrap_or_else(|p| p.into_inner());
+                        crate::health::push::decide(&store.get(&id), now, push.on_stale)
+                    };
+                    next = match (next, expires) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    input.cell.publish(status, &why);
+                }
                 let status = m.status();
                 if cell.get() == status {
                     continue;
                 }
                 let why = m.describe();
-                let before = cell.publish_combined(status, &why);
+                let before = cell.publish(status, &format!("monitors: {why}"));
                 if before != status {
                     shared.notify.status_changed(
                         crate::notify::ChangeSource::Monitors,
@@ -194,9 +217,15 @@ pub(super) async fn combine_monitors(shared: Arc<Shared>, shutdown: Cancellation
             }
         }
         drop(table);
+        // Just past the next push's expiry; an hour at most, as a safety
+        // net against a step of the wall clock.
+        let wait = next
+            .map_or(3_600_000, |n| n.saturating_sub(now) + 20)
+            .min(3_600_000);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = shared.combine_wake.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
         }
     }
 }

@@ -9,6 +9,8 @@ use crate::health::Status;
 pub(super) const OBSERVATION: &str = "h:";
 /// Key prefix of overrides: `o:<profile>/<endpoint>`.
 pub(super) const OVERRIDE: &str = "o:";
+/// Key prefix of pushed health: `p:<profile>/<endpoint>/<monitor>/<source>`.
+pub(super) const PUSH: &str = "p:";
 /// Key of how many observations a node publishes: a peer whose state
 /// holds that many has been received whole (warm start waits for it).
 pub(super) const OBSERVATIONS: &str = "observations";

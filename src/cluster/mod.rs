@@ -22,6 +22,7 @@ pub mod membership;
 mod node;
 mod override_sync;
 mod own;
+mod push_sync;
 mod resync;
 mod round;
 pub mod transport;
@@ -42,7 +43,7 @@ use tracing::info;
 
 use crate::config::ClusterSettings;
 use crate::state::Shared;
-use keys::{DIGEST, FORGET, OBSERVATION, OVERRIDE, SYNC, VERSION};
+use keys::{DIGEST, FORGET, OBSERVATION, OVERRIDE, PUSH, SYNC, VERSION};
 use membership::Timing;
 use node::ForgetRequest;
 use override_sync::OverrideSync;
@@ -88,7 +89,12 @@ struct Task {
     forget: tokio::sync::mpsc::Receiver<ForgetRequest>,
     shutdown: CancellationToken,
     /// The gossip subscriptions that wake it, kept as long as it runs.
-    _listeners: (ListenerHandle, ListenerHandle, ListenerHandle),
+    _listeners: (
+        ListenerHandle,
+        ListenerHandle,
+        ListenerHandle,
+        ListenerHandle,
+    ),
 }
 
 impl Cluster {
@@ -158,16 +164,23 @@ impl Cluster {
     async fn wake_on_gossip(
         &self,
         shared: &Shared,
-    ) -> (ListenerHandle, ListenerHandle, ListenerHandle) {
+    ) -> (
+        ListenerHandle,
+        ListenerHandle,
+        ListenerHandle,
+        ListenerHandle,
+    ) {
         let wake = shared.cluster_wake.clone();
         let chitchat = self.handle.chitchat();
         let guard = chitchat.lock().await;
         let wake2 = wake.clone();
         let wake3 = wake.clone();
+        let wake4 = wake.clone();
         (
             guard.subscribe_event(OBSERVATION, move |_| wake.notify_one()),
             guard.subscribe_event(OVERRIDE, move |_| wake2.notify_one()),
             guard.subscribe_event(SYNC, move |_| wake3.notify_one()),
+            guard.subscribe_event(PUSH, move |_| wake4.notify_one()),
         )
     }
 
@@ -179,6 +192,7 @@ impl Cluster {
         let interval = self.gossip_interval;
         let stall = stall_threshold(interval);
         let mut sync = OverrideSync::default();
+        let mut pushes = push_sync::PushSync::default();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last = std::time::Instant::now();
@@ -207,6 +221,7 @@ impl Cluster {
             }
             self.round(&shared, &mut task.state).await;
             self.sync_overrides(&shared, &mut sync).await;
+            self.sync_pushes(&shared, &mut pushes).await;
             self.rounds
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
             last = std::time::Instant::now();

@@ -87,6 +87,7 @@ impl Input {
         }
         let d = self.cell.details();
         let seen = match (&d.cluster, &d.last_probe) {
+            _ if self.push.is_some() => d.note.clone().unwrap_or_else(|| "no push yet".into()),
             (Some(view), _) => view.describe(),
             (None, None) => "not probed yet".to_string(),
             (None, Some(o)) => match &o.failure {

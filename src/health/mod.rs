@@ -177,6 +177,9 @@ pub struct Details {
     pub own_since: SystemTime,
     /// The last probe, if any.
     pub last_probe: Option<probe::Outcome>,
+    /// For a cell no probe writes (a combination, a push monitor): what it
+    /// says now, in words.
+    pub note: Option<String>,
     /// Consecutive failed probes.
     pub consecutive_failures: u32,
     /// Recent transitions, newest last: (when, from, to, reason).
@@ -263,6 +266,7 @@ impl HealthCell {
                 transitions: VecDeque::new(),
                 cluster: None,
                 certificate: None,
+                note: None,
             }),
             stats: ProbeStats::default(),
         }
@@ -452,10 +456,11 @@ impl HealthCell {
 }
 
 impl HealthCell {
-    /// Publishes an endpoint's combined status (named monitors, see
-    /// [`combine`]), with why, and returns the status served before. One
+    /// Publishes the status of a cell no probe writes (an endpoint's
+    /// combination of named monitors, see [`combine`]; a push monitor,
+    /// see [`push`]), with why, and returns the status served before. One
     /// writer: the task combining monitors.
-    pub fn publish_combined(&self, status: Status, why: &str) -> Status {
+    pub fn publish(&self, status: Status, why: &str) -> Status {
         self.own.store(status as u8, Ordering::Relaxed);
         self.note_recovery(status);
         let before = Status::from_u8(self.status.swap(status as u8, Ordering::Release));
@@ -471,7 +476,11 @@ impl HealthCell {
                 d.transitions.pop_front();
             }
             d.transitions
-                .push_back((now, before, status, format!("monitors: {why}")));
+                .push_back((now, before, status, why.to_string()));
+        }
+        let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
+        if d.note.as_deref() != Some(why) {
+            d.note = Some(why.to_string());
         }
         before
     }

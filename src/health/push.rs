@@ -67,9 +67,17 @@ pub type InputKey = (String, String, String);
 #[derive(Clone, Debug, Default)]
 pub struct Store {
     inputs: HashMap<InputKey, HashMap<String, Push>>,
+    /// Pushes received by this node: `[api, alertmanager]` x `[rejected,
+    /// accepted]`, for metrics.
+    pub counts: [[u64; 2]; 2],
 }
 
 impl Store {
+    /// Counts one push received by this node.
+    pub fn count(&mut self, alertmanager: bool, accepted: bool) {
+        self.counts[usize::from(alertmanager)][usize::from(accepted)] += 1;
+    }
+
     /// Records `push` from `source` unless the store has a newer one from
     /// it; returns whether it changed anything.
     pub fn put(&mut self, key: InputKey, source: &str, push: Push) -> bool {

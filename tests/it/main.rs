@@ -32,6 +32,7 @@ mod operator;
 mod overrides;
 mod page;
 mod prober;
+mod push;
 mod robustness;
 mod routing;
 mod rrl;

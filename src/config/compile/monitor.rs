@@ -175,6 +175,15 @@ fn protocol(r: &mut Report, src: usize, prefix: &str, raw: &RawMonitor) -> Optio
         "http" => Some(Protocol::Http),
         "https" => Some(Protocol::Https),
         "tcp" => Some(Protocol::Tcp),
+        "push" => {
+            r.err(
+                src,
+                v,
+                &format!("{prefix}.protocol"),
+                "a pushed monitor is a named one: write [[monitors]] with a `name` and protocol = \"push\"",
+            );
+            None
+        }
         other => {
             r.err(
                 src,

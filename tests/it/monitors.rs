@@ -254,3 +254,45 @@ fn check_names_every_wrong_reference_and_count() {
         "{err}"
     );
 }
+
+/// In a cluster each monitor is decided by the quorum, then combined: the
+/// database refusing every node takes the primary out on every node.
+#[test]
+fn in_a_cluster_the_quorum_decides_each_monitor() {
+    use crate::cluster::{KEY, free_udp_port, node_fixture_full};
+    let api_p = Backend::http(Mode::Ok);
+    let api_s = Backend::http(Mode::Ok);
+    let db = TcpListener::bind("0.0.0.0:0").unwrap();
+    let db_port = db.local_addr().unwrap().port();
+    let profile = shop("", db_port, api_p.port(), api_s.port());
+    let ports = [free_udp_port(), free_udp_port()];
+    let start = |n: usize| {
+        let fx = node_fixture_full(n, &ports, KEY, "", "", "");
+        std::fs::write(fx.dir.path().join("profiles/todoapi.toml"), &profile).unwrap();
+        Proc::start(fx)
+    };
+    let nodes = [start(1), start(2)];
+    for p in &nodes {
+        wait_until(Duration::from_secs(30), || {
+            endpoint(&status_doc(p), "primary")["status"] == "Online" && answer(p) == "203.0.113.10"
+        })
+        .unwrap_or_else(|| panic!("not Online: {}", status_doc(p)));
+    }
+    drop(db);
+    for p in &nodes {
+        wait_until(Duration::from_secs(30), || answer(p) == "203.0.113.20")
+            .unwrap_or_else(|| panic!("no failover: {}", status_doc(p)));
+        let e = endpoint(&status_doc(p), "primary");
+        assert_eq!(e["status"], "Degraded", "{e}");
+        let db = &e["monitors"]["monitors"][1];
+        assert_eq!(db["verdict"], "down", "{e}");
+        assert!(
+            db["cluster"].is_object(),
+            "the quorum's view of the monitor: {e}"
+        );
+        assert!(
+            e["why"].as_str().unwrap().contains("db (tcp 127.0.0.1:"),
+            "{e}"
+        );
+    }
+}

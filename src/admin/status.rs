@@ -233,6 +233,12 @@ pub struct EndpointDoc {
     pub cluster: Option<QuorumDoc>,
     /// Why it has its status, in words (as `explain` says it).
     pub why: String,
+    /// While it sheds new traffic: "shed 30 % (load 0.91 > 0.85)".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed: Option<String>,
+    /// The load its probes last reported (1.0: at capacity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<f64>,
     /// Named monitors (`[[monitors]]`): how they combine and each one's
     /// status.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -577,6 +583,13 @@ pub fn build(
                         transitions,
                         cluster: quorum,
                         why: effective.to_string(),
+                        shed: e.runtime.shed_text(),
+                        load: match (&e.monitors, &e.health) {
+                            (Some(m), _) => m.inputs.iter().filter_map(|i| i.cell.load()).max(),
+                            (None, Health::Monitored(cell)) => cell.load(),
+                            _ => None,
+                        }
+                        .map(|l| f64::from(l) / 1000.0),
                         monitors: e.monitors.as_deref().map(MonitorsDoc::of),
                     }
                 })

@@ -162,6 +162,33 @@ pub(super) async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: 
     }
 }
 
+/// `shed_above`: sheds `shed_percent` of new traffic from an endpoint
+/// whose probes report a load above it (with named monitors, the highest
+/// load any reports), and stops when it is back below.
+fn shed_by_load(p: &crate::snapshot::Profile, e: &crate::snapshot::Endpoint) {
+    let load = match (&e.monitors, &e.health) {
+        (Some(m), _) => m.inputs.iter().filter_map(|i| i.cell.load()).max(),
+        (None, crate::snapshot::Health::Monitored(cell)) => cell.load(),
+        _ => None,
+    };
+    let (permille, load, above) = match (p.shed, load) {
+        (Some((above, permille)), Some(load)) if load > above => (permille, load, above),
+        (Some((above, _)), load) => (0, load.unwrap_or(0), above),
+        (None, _) if e.runtime.shed_permille() == 0 => return,
+        (None, _) => (0, 0, 0),
+    };
+    if e.runtime.set_shed(permille, load, above) {
+        match e.runtime.shed_text() {
+            Some(text) => {
+                info!(profile = %p.name, endpoint = %e.name, "endpoint sheds new traffic: {text}")
+            }
+            None => {
+                info!(profile = %p.name, endpoint = %e.name, load = f64::from(load) / 1000.0, "endpoint stops shedding")
+            }
+        }
+    }
+}
+
 /// Writes the combined status of each endpoint with named monitors into
 /// its health cell (what the answer path reads), when a monitor's served
 /// status, a push or the configuration changed, or a push expires, and
@@ -174,6 +201,7 @@ pub(super) async fn combine_monitors(shared: Arc<Shared>, shutdown: Cancellation
         let table = shared.serving.table.load();
         for p in &table.profiles {
             for e in table.endpoints_of(p) {
+                shed_by_load(p, e);
                 let (Some(m), crate::snapshot::Health::Monitored(cell)) = (&e.monitors, &e.health)
                 else {
                     continue;

@@ -125,6 +125,9 @@ fn status_cell(e: &Value) -> String {
     if e["disabled_at_runtime"].as_bool() == Some(true) {
         status.push_str(" (runtime)");
     }
+    if let Some(shed) = e["shed"].as_str() {
+        status.push_str(&format!(" [{shed}]"));
+    }
     // In a cluster: how many nodes see it down, of how many.
     if let Some(q) = e.get("cluster").filter(|q| q.is_object()) {
         let mut down: Vec<&str> = q["observations"]

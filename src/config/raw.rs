@@ -336,6 +336,11 @@ pub struct RawProfile {
     /// Named monitors (instead of `[monitor]`), combined per endpoint.
     #[serde(default)]
     pub monitors: Vec<Spanned<RawMonitor>>,
+    /// Shed new traffic from an endpoint whose reported load is above
+    /// this.
+    pub shed_above: Option<Spanned<toml::Value>>,
+    /// How much of it, in per cent.
+    pub shed_percent: Option<Spanned<i64>>,
     /// How the named monitors combine: `"all"`, `"any"` or
     /// `{ at_least = N }` (checked by the compiler, which says what is
     /// wrong better than serde's untagged enums).

@@ -140,6 +140,9 @@ pub struct HealthCell {
     /// epoch; 0: not known to have), for `failback = "manual"`.
     recovered: std::sync::atomic::AtomicU64,
     details: Mutex<Details>,
+    /// The load the last judged probe reported, in thousandths
+    /// (`u32::MAX`: none).
+    load: std::sync::atomic::AtomicU32,
     /// Counters for metrics, written by the prober.
     pub stats: ProbeStats,
 }
@@ -269,7 +272,21 @@ impl HealthCell {
                 note: None,
             }),
             stats: ProbeStats::default(),
+            load: std::sync::atomic::AtomicU32::new(u32::MAX),
         }
+    }
+
+    /// The load the last judged probe reported, in thousandths.
+    pub fn load(&self) -> Option<u32> {
+        let v = self.load.load(Ordering::Relaxed);
+        (v != u32::MAX).then_some(v)
+    }
+
+    /// Records the load a judged probe reported (none clears it); true
+    /// when it changed.
+    pub fn note_load(&self, load: Option<u32>) -> bool {
+        let v = load.unwrap_or(u32::MAX);
+        self.load.swap(v, Ordering::Relaxed) != v
     }
 
     /// Records a probe result for display (status is published by [`HealthCell::set`]).

@@ -331,6 +331,12 @@ async fn run_target(
             }
             continue;
         };
+        // A reported load (or none) may change what the endpoint sheds.
+        if cell.note_load(outcome.load)
+            && let Some(wake) = &combine
+        {
+            wake.notify_one();
+        }
         let transition = machine.record(healthy, thresholds);
         if let Some(t) = transition {
             // Publish first: the DNS path reads this atomic on its next query.

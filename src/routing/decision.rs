@@ -71,6 +71,10 @@ pub trait Trace {
     /// The profile's outcome and the endpoints picked.
     #[inline]
     fn outcome(&mut self, _outcome: Outcome, _picks: &Picks) {}
+    /// These endpoints were shed for this client (their load sheds its
+    /// network's traffic to the others).
+    #[inline]
+    fn shed(&mut self, _endpoints: &[u32]) {}
 }
 
 /// Records nothing.
@@ -104,6 +108,8 @@ pub struct ProfileDecision {
     pub outcome: Outcome,
     /// The endpoints picked, in answer order.
     pub picks: Vec<u32>,
+    /// The endpoints shed for this client.
+    pub shed: Vec<u32>,
 }
 
 impl Trace for Decision {
@@ -115,7 +121,13 @@ impl Trace for Decision {
             pool: Vec::new(),
             outcome: Outcome::NoData,
             picks: Vec::new(),
+            shed: Vec::new(),
         });
+    }
+    fn shed(&mut self, endpoints: &[u32]) {
+        if let Some(s) = self.steps.last_mut() {
+            s.shed = endpoints.to_vec();
+        }
     }
     fn candidates(&mut self, candidates: &[u32]) {
         if let Some(s) = self.steps.last_mut() {

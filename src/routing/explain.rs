@@ -367,6 +367,11 @@ fn describe_excluded(x: &mut Explanation, s: &Shown<'_>, statuses: &[Status], cl
         }
         let reason = if !relevant(i) {
             format!("{} is not an address of the family asked", s.target(e))
+        } else if d.shed.contains(&(i as u32)) {
+            format!(
+                "{}: this client's network is in the share moved to the other endpoints",
+                e.runtime.shed_text().unwrap_or_else(|| "shed".into())
+            )
         } else if !usable(statuses[i]) {
             s.table.effective(p, e).to_string()
         } else if client_aware && !d.candidates.contains(&(i as u32)) {

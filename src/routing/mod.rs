@@ -14,6 +14,8 @@ mod multivalue;
 mod performance;
 mod picks;
 mod priority;
+#[cfg(test)]
+mod shed_tests;
 mod status;
 mod sticky;
 mod subnet;
@@ -145,6 +147,15 @@ fn decide<T: Trace>(
     if pick(
         profile, eps, status, answerable, relevant, client, rng, picks,
     ) {
+        // Shedding: one relaxed load per endpoint picked, and only when
+        // one sheds is the client's network hashed.
+        if picks
+            .as_slice()
+            .iter()
+            .any(|&i| eps[i as usize].runtime.shed_permille() != 0)
+        {
+            shed(profile, eps, status, relevant, client, rng, picks, trace);
+        }
         trace.drew(Stage::Answerable, pool(Stage::Answerable));
         return Outcome::Endpoints;
     }
@@ -187,6 +198,46 @@ fn decide<T: Trace>(
     };
     trace.drew(Stage::AllDown, std::iter::empty());
     outcome
+}
+
+/// Picks again without the endpoints that shed this client's network,
+/// when another answerable endpoint takes it; else the picks stand (a
+/// shed endpoint still answers when it is the only one).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn shed<T: Trace>(
+    profile: &Profile,
+    eps: &[Endpoint],
+    status: impl Fn(&Endpoint) -> Status + Copy,
+    relevant: impl Fn(&Endpoint) -> bool + Copy,
+    client: &mut Client<'_>,
+    rng: &mut fastrand::Rng,
+    picks: &mut Picks,
+    trace: &mut T,
+) {
+    let network = sticky::network(client);
+    let out = |e: &Endpoint| {
+        let permille = e.runtime.shed_permille();
+        permille != 0 && sticky::shed(network, e, permille)
+    };
+    let mut gone = Picks::default();
+    for (i, e) in eps.iter().enumerate() {
+        if out(e) && relevant(e) && Stage::Answerable.usable()(status(e)) {
+            gone.push(i as u32);
+        }
+    }
+    if gone.is_empty() {
+        return;
+    }
+    let without = |e: &Endpoint| if out(e) { Status::Held } else { status(e) };
+    let mut other = Picks::default();
+    let usable = Stage::Answerable.usable();
+    if pick(
+        profile, eps, without, usable, relevant, client, rng, &mut other,
+    ) {
+        *picks = other;
+        trace.shed(gone.as_slice());
+    }
 }
 
 /// Runs the profile's method over the relevant endpoints whose status is
@@ -438,6 +489,7 @@ pub(crate) mod test_support {
             on_all_down,
             endpoints: 0..n as u32,
             detection: None,
+            shed: None,
         }
     }
 

@@ -39,6 +39,15 @@ pub fn network(client: &mut Client<'_>) -> u64 {
     mix(folded ^ u64::from(len))
 }
 
+/// True when `network`'s clients are in the `permille` share shed from
+/// `ep`: a hash of the network and the endpoint's name, so the same
+/// networks move (and come back) every time, on every node, and a larger
+/// share sheds a superset of a smaller one.
+#[inline]
+pub fn shed(network: u64, ep: &Endpoint, permille: u32) -> bool {
+    (mix(network ^ name_hash(&ep.name).rotate_left(17)) % 1000) < u64::from(permille)
+}
+
 /// splitmix64's finaliser: a fixed, well-mixing 64-bit permutation.
 #[inline]
 fn mix(mut z: u64) -> u64 {

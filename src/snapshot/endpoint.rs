@@ -104,6 +104,13 @@ pub struct EndpointRuntime {
     changed_ms: AtomicU64,
     /// When the endpoint appeared (ms since the epoch).
     born_ms: u64,
+    /// Thousandths of new traffic shed away from it (0: none): clients
+    /// whose network hashes into the share get another endpoint when one
+    /// is answerable.
+    shed: std::sync::atomic::AtomicU32,
+    /// Why it sheds: the load reported and the threshold it passed, in
+    /// thousandths (`u32::MAX`: no load).
+    shed_load: AtomicU64,
 }
 
 impl Default for EndpointRuntime {
@@ -119,11 +126,48 @@ impl Default for EndpointRuntime {
             served_until: Default::default(),
             changed_ms: AtomicU64::new(now),
             born_ms: now,
+            shed: Default::default(),
+            shed_load: AtomicU64::new(u64::MAX),
         }
     }
 }
 
 impl EndpointRuntime {
+    /// Thousandths of new traffic shed away from it now (one relaxed load:
+    /// the answer path reads it for the endpoints it picked).
+    #[inline]
+    pub fn shed_permille(&self) -> u32 {
+        self.shed.load(Relaxed)
+    }
+
+    /// Sheds `permille` of new traffic because its load `load` passed
+    /// `above` (both in thousandths); 0 stops. Returns whether it changed.
+    pub fn set_shed(&self, permille: u32, load: u32, above: u32) -> bool {
+        self.shed_load
+            .store((u64::from(load) << 32) | u64::from(above), Relaxed);
+        self.shed.swap(permille.min(1000), Relaxed) != permille.min(1000)
+    }
+
+    /// "shed 30 % (load 0.91 > 0.85)", while it sheds.
+    pub fn shed_text(&self) -> Option<String> {
+        let permille = self.shed_permille();
+        if permille == 0 {
+            return None;
+        }
+        let v = self.shed_load.load(Relaxed);
+        let (load, above) = ((v >> 32) as u32, v as u32);
+        let pct = f64::from(permille) / 10.0;
+        Some(if v == u64::MAX {
+            format!("shed {pct} %")
+        } else {
+            format!(
+                "shed {pct} % (load {:.2} > {:.2})",
+                f64::from(load) / 1000.0,
+                f64::from(above) / 1000.0
+            )
+        })
+    }
+
     /// True while a runtime override keeps it out of answers (a timed one
     /// ends by itself: only those read the clock).
     #[inline]

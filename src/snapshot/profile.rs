@@ -36,6 +36,9 @@ pub struct Profile {
     /// Monitored profiles: the longest a failure can take to be detected,
     /// `interval × (tolerated_failures + 1) + timeout`.
     pub detection: Option<std::time::Duration>,
+    /// `shed_above` and `shed_percent`: the load (thousandths) above which
+    /// an endpoint sheds, and the thousandths of new traffic it sheds.
+    pub shed: Option<(u32, u32)>,
 }
 
 /// One column of weighted routing's alias table (built by

@@ -36,5 +36,6 @@ mod push;
 mod robustness;
 mod routing;
 mod rrl;
+mod shed;
 mod systemd;
 mod unbound;

@@ -205,6 +205,7 @@ impl Loader<'_> {
                 )
                 .map(|m| m.interval * (m.tolerated_failures + 1) + m.timeout)
                 .max(),
+            shed: head.shed,
         });
         match self.pending_index.get(owner.name.wire()) {
             // The apex: the profile joins SOA and NS.
@@ -314,6 +315,8 @@ struct Head {
     monitor: Option<Arc<MonitorSettings>>,
     /// `[[monitors]]` and `health`, likewise.
     named: Option<Arc<super::monitors::NamedMonitors>>,
+    /// `shed_above` and `shed_percent`, in thousandths.
+    shed: Option<(u32, u32)>,
 }
 
 /// The profile's own settings, and whether every one was right.
@@ -398,8 +401,57 @@ fn head(
         max_answers,
         monitor,
         named,
+        shed: take(&mut ok, shed(r, src, raw), None),
     };
     (head, ok)
+}
+
+/// `shed_above` (a load, 0.01 to 100) and `shed_percent` (1 to 100, default
+/// 30): both in thousandths; only with monitors (loads come from probes).
+fn shed(r: &mut Report, src: usize, raw: &RawProfile) -> Option<Option<(u32, u32)>> {
+    let Some(above) = &raw.shed_above else {
+        if let Some(p) = &raw.shed_percent {
+            r.err(
+                src,
+                p,
+                "shed_percent",
+                "only with `shed_above` (the load it sheds above)",
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    let load = match above.get_ref() {
+        toml::Value::Float(f) => Some(*f),
+        toml::Value::Integer(i) => Some(*i as f64),
+        _ => None,
+    };
+    let above_milli = match load {
+        Some(l) if (0.01..=100.0).contains(&l) => (l * 1000.0).round() as u32,
+        _ => {
+            r.err(
+                src,
+                above,
+                "shed_above",
+                "a load from 0.01 to 100 (1.0: at capacity), e.g. 0.85",
+            );
+            return None;
+        }
+    };
+    if raw.monitor.is_none() && raw.monitors.is_empty() {
+        r.err(
+            src,
+            above,
+            "shed_above",
+            "loads come from health probes: the profile has no [monitor] or [[monitors]]",
+        );
+        return None;
+    }
+    let percent = match &raw.shed_percent {
+        Some(p) => r.int::<u32>(src, p, "shed_percent", 1, 100)?,
+        None => 30,
+    };
+    Some(Some((above_milli, percent * 10)))
 }
 
 /// `ttl_degraded`: at most `ttl`.

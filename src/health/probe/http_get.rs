@@ -173,6 +173,42 @@ impl AsyncWrite for NoShutdown {
 
 type Attempt = Result<Option<u16>, (Option<u16>, Failure)>;
 
+/// The response header a health page reports its load in: a number, 1.0
+/// meaning at capacity (`X-Switchyard-Load: 0.91`).
+pub const LOAD_HEADER: &str = "x-switchyard-load";
+
+/// A load as reported, a number from 0 to 100 (1.0: at capacity), in
+/// thousandths; anything else is ignored.
+pub fn parse_load(text: &str) -> Option<u32> {
+    let v: f64 = text.trim().parse().ok()?;
+    (v.is_finite() && (0.0..=100.0).contains(&v)).then(|| (v * 1000.0).round() as u32)
+}
+
+/// The load a JSON health body reports in its top-level `load` field
+/// (`{"status": "ok", "load": 0.91}`), reading at most [`BODY_LIMIT`]
+/// bytes; `None` when there is none (or the body is not such JSON).
+async fn json_load(mut body: hyper::body::Incoming) -> Option<u32> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        load: Option<serde_json::Value>,
+    }
+    let mut bytes: Vec<u8> = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(chunk) = frame.into_data() {
+            if bytes.len() + chunk.len() > BODY_LIMIT {
+                return None;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    let doc: Doc = serde_json::from_slice(&bytes).ok()?;
+    match doc.load? {
+        serde_json::Value::Number(n) => parse_load(&n.to_string()),
+        serde_json::Value::String(s) => parse_load(&s),
+        _ => None,
+    }
+}
+
 impl HttpProbe {
     /// One GET. An HTTPS probe writes the `notAfter` of the certificate
     /// the endpoint presented to `cert_not_after` right after the handshake.
@@ -180,6 +216,7 @@ impl HttpProbe {
         &self,
         source: Source,
         cert_not_after: &mut Option<std::time::SystemTime>,
+        load: &mut Option<u32>,
     ) -> Attempt {
         let tcp = source
             .connect(&self.host, self.port)
@@ -227,7 +264,20 @@ impl HttpProbe {
                     fail(FailureKind::Status, format!("status {status}")),
                 ));
             }
+            *load = resp
+                .headers()
+                .get(LOAD_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_load);
+            let json = resp
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("application/json"));
             let Some(needle) = &self.body_match else {
+                if json && load.is_none() {
+                    *load = json_load(resp.into_body()).await;
+                }
                 return Ok(Some(status));
             };
             let needle = needle.as_bytes();

@@ -175,6 +175,10 @@ pub struct Outcome {
     /// HTTPS: the `notAfter` of the certificate the endpoint presented,
     /// when the handshake got that far (whatever became of the request).
     pub cert_not_after: Option<SystemTime>,
+    /// HTTP(S): the load the health response reported (the
+    /// `X-Switchyard-Load` header, or a JSON body's `load`), in
+    /// thousandths: 1000 is at capacity (a load of 1.0).
+    pub load: Option<u32>,
 }
 
 impl Outcome {
@@ -279,7 +283,9 @@ impl Target {
         // Filled in by an HTTPS probe as soon as its handshake is done, so a
         // probe that times out later still reports the certificate.
         let mut cert_not_after = None;
-        let result = tokio::time::timeout(self.timeout, self.attempt(&mut cert_not_after)).await;
+        let mut load = None;
+        let result =
+            tokio::time::timeout(self.timeout, self.attempt(&mut cert_not_after, &mut load)).await;
         let latency = start.elapsed();
         let (http_status, failure) = match result {
             Err(_) if stalled(self.timeout, latency) => (
@@ -305,6 +311,7 @@ impl Target {
             f
         });
         let local_fault = failure.as_ref().and_then(|f| f.local);
+        let failure_is_none = failure.is_none();
         Outcome {
             local_fault,
             at,
@@ -312,12 +319,15 @@ impl Target {
             http_status,
             failure,
             cert_not_after,
+            // A load is reported by a healthy answer only.
+            load: load.filter(|_| failure_is_none),
         }
     }
 
     async fn attempt(
         &self,
         cert_not_after: &mut Option<SystemTime>,
+        load: &mut Option<u32>,
     ) -> Result<Option<u16>, (Option<u16>, Failure)> {
         match &self.kind {
             Kind::Tcp { host, port } => {
@@ -330,7 +340,7 @@ impl Target {
                 drop(stream);
                 Ok(None)
             }
-            Kind::Http(h) => h.get(self.source, cert_not_after).await,
+            Kind::Http(h) => h.get(self.source, cert_not_after, load).await,
         }
     }
 }
@@ -402,6 +412,7 @@ mod tests {
                 http_status: None,
                 failure: Some(f),
                 cert_not_after: None,
+                load: None,
             };
             assert_eq!(o.verdict(), None, "{e}");
         }

@@ -342,7 +342,7 @@ pub struct RawProfile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMonitor {
-    /// http | https | tcp
+    /// http | https | tcp | dns
     pub protocol: Option<Spanned<String>>,
     /// Port.
     pub port: Option<Spanned<i64>>,
@@ -372,6 +372,16 @@ pub struct RawMonitor {
     pub client_key: Option<Spanned<String>>,
     /// Substring the body must contain.
     pub body_match: Option<Spanned<String>>,
+    /// dns: the name asked.
+    pub query_name: Option<Spanned<String>>,
+    /// dns: the record type asked.
+    pub query_type: Option<Spanned<String>>,
+    /// dns: `udp` or `tcp`.
+    pub transport: Option<Spanned<String>>,
+    /// dns: the rcode a healthy server answers.
+    pub expected_rcode: Option<Spanned<String>>,
+    /// dns: an address, name or text one answer record must be.
+    pub expected_answer: Option<Spanned<String>>,
 }
 
 /// `200` or `"200-299"`.

@@ -144,7 +144,17 @@ fn probe_target(
         None => Some(m.path.clone()),
     };
     let mut headers = Some(m.headers.clone());
-    if let Some(h) = probe.and_then(|pr| pr.headers.as_ref()) {
+    if let Some(h) = probe.and_then(|pr| pr.headers.as_ref())
+        && m.protocol == Protocol::Dns
+    {
+        r.err(
+            src,
+            h,
+            &format!("{p}.probe.headers"),
+            "dns probes send no headers",
+        );
+        ok = false;
+    } else if let Some(h) = probe.and_then(|pr| pr.headers.as_ref()) {
         let field = format!("{p}.probe.headers");
         headers = super::monitor::headers(r, src, h, &field).and_then(|own| {
             let mut all = m.headers.clone();

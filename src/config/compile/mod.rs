@@ -31,6 +31,7 @@ mod endpoints;
 mod links;
 mod method_data;
 mod monitor;
+mod monitor_dns;
 mod notify;
 mod profiles;
 mod report;

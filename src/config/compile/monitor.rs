@@ -16,6 +16,8 @@ pub(super) fn check_path(
     let path = v.get_ref();
     let problem = if protocol == Protocol::Tcp {
         "tcp probes have no path"
+    } else if protocol == Protocol::Dns {
+        "dns probes have no path: they ask `query_name`"
     } else if !path.starts_with('/') {
         "must start with `/`"
     } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -76,8 +78,13 @@ pub(super) fn monitor(
     let timing = timing(r, src, m);
     let expected_status = expected_status(r, src, raw, p);
     let headers = match &raw.headers {
-        Some(h) if p == Protocol::Tcp => {
-            r.err(src, h, "monitor.headers", "tcp probes send no headers");
+        Some(h) if matches!(p, Protocol::Tcp | Protocol::Dns) => {
+            r.err(
+                src,
+                h,
+                "monitor.headers",
+                format!("{} probes send no headers", name(p)),
+            );
             headers(r, src, h, "monitor.headers").and(None)
         }
         Some(h) => headers(r, src, h, "monitor.headers"),
@@ -91,6 +98,8 @@ pub(super) fn monitor(
                 Some("must not be empty")
             } else if p == Protocol::Tcp {
                 Some("tcp probes have no body")
+            } else if p == Protocol::Dns {
+                Some("dns probes have no body: `expected_answer` checks the answer")
             } else {
                 None
             };
@@ -103,6 +112,13 @@ pub(super) fn monitor(
             }
         }
     };
+    // An unknown protocol with a query_name was meant to be dns: its keys
+    // are read as such rather than each refused.
+    let dns_p = match protocol {
+        None if raw.query_name.is_some() => Protocol::Dns,
+        _ => p,
+    };
+    let dns = super::monitor_dns::dns(r, src, m, dns_p);
     let (port, path, key) = target?;
     let timing = timing?;
     let tls = tls?;
@@ -125,7 +141,18 @@ pub(super) fn monitor(
         quorum: None,
         source_v4: None,
         source_v6: None,
+        dns: dns?,
     })
+}
+
+/// The protocol as written in the configuration, for messages.
+fn name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Http => "http",
+        Protocol::Https => "https",
+        Protocol::Tcp => "tcp",
+        Protocol::Dns => "dns",
+    }
 }
 
 /// `protocol`.
@@ -137,12 +164,13 @@ fn protocol(r: &mut Report, src: usize, raw: &RawMonitor) -> Option<Protocol> {
         "http" => Some(Protocol::Http),
         "https" => Some(Protocol::Https),
         "tcp" => Some(Protocol::Tcp),
+        "dns" => Some(Protocol::Dns),
         other => {
             r.err(
                 src,
                 v,
                 "monitor.protocol",
-                format!("unknown protocol `{other}` (expected http, https or tcp)"),
+                format!("unknown protocol `{other}` (expected http, https, tcp or dns)"),
             );
             None
         }
@@ -159,6 +187,7 @@ fn target(
     let raw = m.get_ref();
     let default_port = match protocol {
         Protocol::Https => 443,
+        Protocol::Dns => 53,
         _ => 80,
     };
     let port = match &raw.port {
@@ -170,6 +199,10 @@ fn target(
         None => Some(default_port),
     };
     let key = match &raw.key {
+        Some(k) if protocol == Protocol::Dns => {
+            r.err(src, k, "monitor.key", "dns probes send no key");
+            None
+        }
         Some(k) => r.secret(src, k, "monitor.key").map(Some),
         None => Some(None),
     };
@@ -178,6 +211,7 @@ fn target(
         None => Some("/".to_string()),
     };
     if let (Some(k), Some(p)) = (&raw.key, &raw.path)
+        && protocol != Protocol::Dns
         && !p.get_ref().contains("{key}")
     {
         r.warn(
@@ -312,6 +346,14 @@ fn expected_status(
             list,
             "monitor.expected_status",
             "tcp probes have no status",
+        );
+        k.fail();
+    } else if protocol == Protocol::Dns {
+        k.r.err(
+            src,
+            list,
+            "monitor.expected_status",
+            "dns probes have no HTTP status: `expected_rcode` checks the reply",
         );
         k.fail();
     }

@@ -184,13 +184,11 @@ impl fmt::Display for BadReply {
 /// (rcode other than NOERROR) may leave the question out, as some servers
 /// do for FORMERR and NOTIMP.
 pub fn read_reply(bytes: &[u8], id: u16, name: &DomainName, qtype: u16) -> Result<Reply, BadReply> {
-    // The id first: a stray datagram is named for what it is, even when
-    // the rest would not parse.
-    if bytes.len() >= 12 && id_of(bytes) != Some(id) {
-        return Err(BadReply::WrongId);
-    }
     let msg = Message::from_vec(bytes).map_err(|_| BadReply::Malformed)?;
     let meta = &msg.metadata;
+    if meta.id != id {
+        return Err(BadReply::WrongId);
+    }
     if meta.message_type != MessageType::Response || meta.op_code != OpCode::Query {
         return Err(BadReply::NotAResponse);
     }

@@ -16,6 +16,7 @@ mod cluster;
 mod cluster_faults;
 mod dashboards;
 mod diff;
+mod dns_probe;
 mod dns_rules;
 mod dnssec;
 mod ecs;

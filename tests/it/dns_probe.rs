@@ -278,9 +278,14 @@ async fn a_truncated_udp_answer_is_asked_again_over_tcp() {
     );
 }
 
-/// A UDP peer that answers each query with what `reply` makes of it.
+/// A UDP peer on 127.0.0.1 that answers each query with what `reply`
+/// makes of it.
 fn udp_peer(reply: fn(&[u8]) -> Option<Vec<u8>>) -> SocketAddr {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp_peer_on("127.0.0.1:0", reply)
+}
+
+fn udp_peer_on(bind: &str, reply: fn(&[u8]) -> Option<Vec<u8>>) -> SocketAddr {
+    let sock = UdpSocket::bind(bind).unwrap();
     let addr = sock.local_addr().unwrap();
     std::thread::spawn(move || {
         let mut buf = [0u8; 2048];
@@ -350,6 +355,18 @@ async fn replies_that_are_not_ours_fail_precisely() {
             start.elapsed()
         );
     }
+    // The least a server may answer: the query back with QR set (NOERROR,
+    // no records), here over IPv6.
+    let minimal = udp_peer_on("[::1]:0", |q| {
+        let mut r = q.to_vec();
+        r[2] |= 0x80;
+        r[10..12].copy_from_slice(&[0, 0]);
+        r.truncate(r.len() - 11); // without our OPT record
+        Some(r)
+    });
+    let (t, _fx) = target(check, minimal);
+    let o = t.run().await;
+    assert!(o.is_success(), "{o:?}");
     // And the right question, right answer, over both transports.
     for transport in ["udp", "tcp"] {
         let (t, _fx) = target(

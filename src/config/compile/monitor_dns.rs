@@ -253,6 +253,30 @@ mod tests {
     }
 
     #[test]
+    fn every_dns_key_makes_another_probe() {
+        let base = "protocol = \"dns\"\nquery_name = \"a.test\"\n";
+        let fp = |extra: &str| load(&format!("{base}{extra}")).unwrap().probes[0].fingerprint();
+        let all = [
+            fp(""),
+            fp("query_type = \"AAAA\""),
+            fp("transport = \"tcp\""),
+            fp("expected_rcode = \"REFUSED\""),
+            fp("expected_answer = \"192.0.2.1\""),
+            load("protocol = \"dns\"\nquery_name = \"b.test\"")
+                .unwrap()
+                .probes[0]
+                .fingerprint(),
+        ];
+        let distinct: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len(), "{all:?}");
+        // Defaults written out are the same probe.
+        assert_eq!(
+            fp(""),
+            fp("query_type = \"a\"\ntransport = \"udp\"\nport = 53")
+        );
+    }
+
+    #[test]
     fn dns_keys_need_protocol_dns() {
         let e = load(
             "protocol = \"tcp\"\nport = 53\nquery_name = \"a.test\"\nexpected_rcode = \"NOERROR\"",

@@ -365,7 +365,7 @@ pub struct RawMonitor {
     pub on_stale: Option<Spanned<String>>,
     /// `protocol = "push"`: how long a push without its own `ttl` counts.
     pub ttl: Option<Spanned<String>>,
-    /// http | https | tcp
+    /// http | https | tcp | dns | push
     pub protocol: Option<Spanned<String>>,
     /// Port.
     pub port: Option<Spanned<i64>>,
@@ -397,6 +397,16 @@ pub struct RawMonitor {
     pub body_match: Option<Spanned<String>>,
     /// HTTPS: warn below this much certificate lifetime left.
     pub cert_warning: Option<Spanned<String>>,
+    /// dns: the name asked.
+    pub query_name: Option<Spanned<String>>,
+    /// dns: the record type asked.
+    pub query_type: Option<Spanned<String>>,
+    /// dns: `udp` or `tcp`.
+    pub transport: Option<Spanned<String>>,
+    /// dns: the rcode a healthy server answers.
+    pub expected_rcode: Option<Spanned<String>>,
+    /// dns: an address, name or text one answer record must be.
+    pub expected_answer: Option<Spanned<String>>,
 }
 
 /// `200` or `"200-299"`.

@@ -23,6 +23,33 @@ pub enum Protocol {
     Https,
     /// TCP connect.
     Tcp,
+    /// A DNS query over UDP or TCP ([`DnsQuery`]).
+    Dns,
+}
+
+/// How a `dns` probe reaches its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// One datagram each way; a truncated reply is asked again over TCP.
+    Udp,
+    /// One length-prefixed query on a fresh connection.
+    Tcp,
+}
+
+/// What a `dns` probe asks and what it expects back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DnsQuery {
+    /// `query_name`.
+    pub name: crate::proto::name::DomainName,
+    /// `query_type`, as a type code.
+    pub qtype: u16,
+    /// `transport`.
+    pub transport: Transport,
+    /// `expected_rcode`, as a code.
+    pub expected_rcode: u16,
+    /// `expected_answer`: an address, a name or a text that one answer
+    /// record's data must be.
+    pub expected_answer: Option<String>,
 }
 
 /// A profile's `[monitor]` settings, resolved.
@@ -67,6 +94,8 @@ pub struct MonitorSettings {
     pub source_v4: Option<std::net::Ipv4Addr>,
     /// `[prober] source_v6`: probes to IPv6 leave from it.
     pub source_v6: Option<std::net::Ipv6Addr>,
+    /// For `protocol = "dns"`: the question and the expected reply.
+    pub dns: Option<DnsQuery>,
 }
 
 /// One distinct probe target, and the endpoints whose status it decides.
@@ -123,6 +152,7 @@ impl ProbeSpec {
             Protocol::Http => "http",
             Protocol::Https => "https",
             Protocol::Tcp => "tcp",
+            Protocol::Dns => "dns",
         });
         add(&spec.host.to_ascii_lowercase());
         add(&spec.port.to_string());
@@ -159,6 +189,16 @@ impl ProbeSpec {
             "{:?} {:?} {} {} {:?}",
             m.interval, m.timeout, m.tolerated_failures, m.required_successes, m.quorum
         ));
+        // Only dns probes add parts: every other probe's fingerprint stays
+        // what older nodes compute.
+        if let Some(d) = &m.dns {
+            add(&hex(d.name.wire()));
+            add(&format!(
+                "{} {:?} {}",
+                d.qtype, d.transport, d.expected_rcode
+            ));
+            add(d.expected_answer.as_deref().unwrap_or(""));
+        }
         hex(&ctx.finish().as_ref()[..8])
     }
 }

@@ -5,4 +5,5 @@
 
 pub mod cookie;
 pub mod name;
+pub mod query;
 pub mod rr;

@@ -17,6 +17,7 @@ mod cluster;
 mod cluster_faults;
 mod dashboards;
 mod diff;
+mod dns_probe;
 mod dns_rules;
 mod dnssec;
 mod ecs;

@@ -121,6 +121,7 @@ impl ProbeTarget {
             Protocol::Http => "http",
             Protocol::Https => "https",
             Protocol::Tcp => "tcp",
+            Protocol::Dns => "dns",
         };
         match self.host.parse::<IpAddr>() {
             Ok(IpAddr::V6(v6)) => format!("{protocol} [{v6}]:{}", self.port),
@@ -183,7 +184,17 @@ fn probe_target(
         None => Some(m.path.clone()),
     };
     let mut headers = Some(m.headers.clone());
-    if let Some(h) = probe.and_then(|pr| pr.headers.as_ref()) {
+    if let Some(h) = probe.and_then(|pr| pr.headers.as_ref())
+        && m.protocol == Protocol::Dns
+    {
+        r.err(
+            src,
+            h,
+            &format!("{p}.probe.headers"),
+            "dns probes send no headers",
+        );
+        ok = false;
+    } else if let Some(h) = probe.and_then(|pr| pr.headers.as_ref()) {
         let field = format!("{p}.probe.headers");
         headers = super::monitor::headers(r, src, h, &field).and_then(|own| {
             let mut all = m.headers.clone();

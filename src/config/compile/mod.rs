@@ -32,6 +32,7 @@ mod endpoints;
 mod links;
 mod method_data;
 mod monitor;
+mod monitor_dns;
 mod monitors;
 mod notify;
 mod profiles;

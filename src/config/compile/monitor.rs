@@ -16,6 +16,8 @@ pub(super) fn check_path(
     let path = v.get_ref();
     let problem = if protocol == Protocol::Tcp {
         "tcp probes have no path"
+    } else if protocol == Protocol::Dns {
+        "dns probes have no path: they ask `query_name`"
     } else if !path.starts_with('/') {
         "must start with `/`"
     } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -77,12 +79,12 @@ pub(super) fn monitor(
     let timing = timing(r, src, prefix, m);
     let expected_status = expected_status(r, src, prefix, raw, p);
     let headers = match &raw.headers {
-        Some(h) if p == Protocol::Tcp => {
+        Some(h) if matches!(p, Protocol::Tcp | Protocol::Dns) => {
             r.err(
                 src,
                 h,
                 &format!("{prefix}.headers"),
-                "tcp probes send no headers",
+                format!("{} probes send no headers", name(p)),
             );
             headers(r, src, h, &format!("{prefix}.headers")).and(None)
         }
@@ -97,6 +99,8 @@ pub(super) fn monitor(
                 Some("must not be empty")
             } else if p == Protocol::Tcp {
                 Some("tcp probes have no body")
+            } else if p == Protocol::Dns {
+                Some("dns probes have no body: `expected_answer` checks the answer")
             } else {
                 None
             };
@@ -109,7 +113,14 @@ pub(super) fn monitor(
             }
         }
     };
-    let cert_warning = cert_warning(r, src, raw, p);
+    let cert_warning = cert_warning(r, src, prefix, raw, p);
+    // An unknown protocol with a query_name was meant to be dns: its keys
+    // are read as such rather than each refused.
+    let dns_p = match protocol {
+        None if raw.query_name.is_some() => Protocol::Dns,
+        _ => p,
+    };
+    let dns = super::monitor_dns::dns(r, src, prefix, m, dns_p);
     let (port, path, key) = target?;
     let timing = timing?;
     let tls = tls?;
@@ -133,6 +144,7 @@ pub(super) fn monitor(
         quorum: None,
         source_v4: None,
         source_v6: None,
+        dns: dns?,
     })
 }
 
@@ -141,14 +153,15 @@ pub(super) fn monitor(
 fn cert_warning(
     r: &mut Report,
     src: usize,
+    prefix: &str,
     raw: &RawMonitor,
     protocol: Protocol,
 ) -> Option<Duration> {
-    let field = "monitor.cert_warning";
+    let field = &format!("{prefix}.cert_warning");
     let warning = r.bounded(
         src,
         raw.cert_warning.as_ref(),
-        Some(field),
+        Some(field.as_str()),
         &keys::CERT_WARNING,
     )?;
     match &raw.cert_warning {
@@ -166,6 +179,16 @@ fn cert_warning(
     }
 }
 
+/// The protocol as written in the configuration, for messages.
+fn name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Http => "http",
+        Protocol::Https => "https",
+        Protocol::Tcp => "tcp",
+        Protocol::Dns => "dns",
+    }
+}
+
 /// `protocol`.
 fn protocol(r: &mut Report, src: usize, prefix: &str, raw: &RawMonitor) -> Option<Protocol> {
     let Some(v) = &raw.protocol else {
@@ -175,6 +198,7 @@ fn protocol(r: &mut Report, src: usize, prefix: &str, raw: &RawMonitor) -> Optio
         "http" => Some(Protocol::Http),
         "https" => Some(Protocol::Https),
         "tcp" => Some(Protocol::Tcp),
+        "dns" => Some(Protocol::Dns),
         "push" => {
             r.err(
                 src,
@@ -189,7 +213,7 @@ fn protocol(r: &mut Report, src: usize, prefix: &str, raw: &RawMonitor) -> Optio
                 src,
                 v,
                 &format!("{prefix}.protocol"),
-                format!("unknown protocol `{other}` (expected http, https or tcp)"),
+                format!("unknown protocol `{other}` (expected http, https, tcp or dns; push for a named monitor)"),
             );
             None
         }
@@ -207,6 +231,7 @@ fn target(
     let raw = m.get_ref();
     let default_port = match protocol {
         Protocol::Https => 443,
+        Protocol::Dns => 53,
         _ => 80,
     };
     let port = match &raw.port {
@@ -218,6 +243,10 @@ fn target(
         None => Some(default_port),
     };
     let key = match &raw.key {
+        Some(k) if protocol == Protocol::Dns => {
+            r.err(src, k, &format!("{prefix}.key"), "dns probes send no key");
+            None
+        }
         Some(k) => r.secret(src, k, &format!("{prefix}.key")).map(Some),
         None => Some(None),
     };
@@ -233,6 +262,7 @@ fn target(
         None => Some("/".to_string()),
     };
     if let (Some(k), Some(p)) = (&raw.key, &raw.path)
+        && protocol != Protocol::Dns
         && !p.get_ref().contains("{key}")
     {
         r.warn(
@@ -373,6 +403,14 @@ fn expected_status(
             list,
             &format!("{prefix}.expected_status"),
             "tcp probes have no status",
+        );
+        k.fail();
+    } else if protocol == Protocol::Dns {
+        k.r.err(
+            src,
+            list,
+            &format!("{prefix}.expected_status"),
+            "dns probes have no HTTP status: `expected_rcode` checks the reply",
         );
         k.fail();
     }

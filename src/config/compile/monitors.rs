@@ -209,7 +209,7 @@ fn push_only(r: &mut Report, src: usize, prefix: &str, m: &RawMonitor) {
 fn push(r: &mut Report, src: usize, prefix: &str, m: &Spanned<RawMonitor>) -> Option<PushSettings> {
     let raw = m.get_ref();
     let mut ok = true;
-    let probe_keys: [(Option<std::ops::Range<usize>>, &str); 14] = [
+    let probe_keys: [(Option<std::ops::Range<usize>>, &str); 20] = [
         (raw.address.as_ref().map(|v| v.span()), "address"),
         (raw.port.as_ref().map(|v| v.span()), "port"),
         (raw.path.as_ref().map(|v| v.span()), "path"),
@@ -233,6 +233,18 @@ fn push(r: &mut Report, src: usize, prefix: &str, m: &Spanned<RawMonitor>) -> Op
         (raw.client_cert.as_ref().map(|v| v.span()), "client_cert"),
         (raw.client_key.as_ref().map(|v| v.span()), "client_key"),
         (raw.body_match.as_ref().map(|v| v.span()), "body_match"),
+        (raw.cert_warning.as_ref().map(|v| v.span()), "cert_warning"),
+        (raw.query_name.as_ref().map(|v| v.span()), "query_name"),
+        (raw.query_type.as_ref().map(|v| v.span()), "query_type"),
+        (raw.transport.as_ref().map(|v| v.span()), "transport"),
+        (
+            raw.expected_rcode.as_ref().map(|v| v.span()),
+            "expected_rcode",
+        ),
+        (
+            raw.expected_answer.as_ref().map(|v| v.span()),
+            "expected_answer",
+        ),
     ];
     for (span, key) in probe_keys {
         if let Some(span) = span {

@@ -1,6 +1,7 @@
-//! One probe: an HTTP(S) GET or a TCP connect, judged within a deadline.
-//! One file per kind of probe beside this one (`http_get.rs`); what they
-//! share (outcomes, failure kinds, local faults, the connect) is here.
+//! One probe: an HTTP(S) GET, a TCP connect or a DNS query, judged within a
+//! deadline. One file per kind of probe beside this one (`http_get.rs`,
+//! `dns.rs`); what they share (outcomes, failure kinds, local faults, the
+//! connect) is here.
 //!
 //! Each probe opens its own connection (a pooled connection could hide a
 //! dead backend), speaks HTTP/1.1 through hyper's connection API, never
@@ -27,8 +28,11 @@ use super::spec::{ProbeSpec, Protocol};
 use crate::secret::Secret;
 
 pub mod cert;
+mod dns;
 mod http_get;
 
+use dns::DnsProbe;
+pub use dns::UDP_REPLY_LIMIT;
 use http_get::HttpProbe;
 pub use http_get::{BODY_LIMIT, HEADER_LIMIT};
 
@@ -42,11 +46,14 @@ pub enum FailureKind {
     Connect,
     /// TLS handshake or certificate problem.
     Tls,
-    /// Status code outside `expected_status`.
+    /// Status code outside `expected_status`; for dns, an rcode other
+    /// than `expected_rcode`.
     Status,
-    /// `body_match` not found in the first 64 KiB.
+    /// `body_match` not found in the first 64 KiB; for dns,
+    /// `expected_answer` not among the answers.
     Body,
-    /// The peer does not speak HTTP (or broke the exchange).
+    /// The peer does not speak HTTP (or broke the exchange); for dns, a
+    /// malformed reply, or one to another query.
     Protocol,
     /// The probe could not be made for a reason of this host's (no file
     /// descriptor, no buffer space, no memory, no local port): says nothing
@@ -251,6 +258,7 @@ impl Source {
 enum Kind {
     Tcp { host: String, port: u16 },
     Http(Box<HttpProbe>),
+    Dns(Box<DnsProbe>),
 }
 
 impl Target {
@@ -264,6 +272,7 @@ impl Target {
                 port: spec.port,
             },
             Protocol::Http | Protocol::Https => Kind::Http(Box::new(HttpProbe::new(spec, tls)?)),
+            Protocol::Dns => Kind::Dns(Box::new(DnsProbe::new(spec)?)),
         };
         Ok(Target {
             kind,
@@ -341,6 +350,11 @@ impl Target {
                 Ok(None)
             }
             Kind::Http(h) => h.get(self.source, cert_not_after, load).await,
+            Kind::Dns(d) => d
+                .ask(self.source)
+                .await
+                .map(|()| None)
+                .map_err(|f| (None, f)),
         }
     }
 }

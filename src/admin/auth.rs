@@ -13,8 +13,12 @@ use axum::response::Response;
 use super::{AdminState, error};
 
 /// Largest request body accepted (`PUT /api/v1/health/...`; Alertmanager's
-/// route takes more, see `push::MAX_ALERTS_BODY`).
+/// route takes more, see [`MAX_ALERTS_BODY`]).
 pub(super) const MAX_BODY: u64 = 16 * 1024;
+
+/// Largest Alertmanager payload read (a group of alerts; set
+/// `max_alerts` in Alertmanager's webhook_config to stay below it).
+pub(super) const MAX_ALERTS_BODY: usize = 256 * 1024;
 
 /// Who made a request: the name of the admin token it carried
 /// (`[admin.tokens]`), else [`UNNAMED`].
@@ -38,7 +42,7 @@ pub(super) async fn auth(
         .and_then(|v| v.parse::<u64>().ok());
     // Alertmanager sends a group of alerts at once: its route takes more.
     let limit = if req.uri().path() == "/api/v1/alertmanager" {
-        super::push::MAX_ALERTS_BODY as u64
+        MAX_ALERTS_BODY as u64
     } else {
         MAX_BODY
     };

@@ -118,7 +118,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         )
         .route(
             "/api/v1/alertmanager",
-            post(push::alertmanager).layer(DefaultBodyLimit::max(push::MAX_ALERTS_BODY)),
+            post(push::alertmanager).layer(DefaultBodyLimit::max(auth::MAX_ALERTS_BODY)),
         )
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/cluster/forget/{node}", post(forget_node))

@@ -33,10 +33,6 @@ use crate::state::Shared;
 /// Longest `ttl` of one push.
 const MAX_TTL: Duration = Duration::from_secs(7 * 86_400);
 
-/// Largest Alertmanager payload read (a group of alerts; set
-/// `max_alerts` in Alertmanager's webhook_config to stay below it).
-pub(super) const MAX_ALERTS_BODY: usize = 256 * 1024;
-
 /// Which push monitor: `?monitor=NAME` when the endpoint has several.
 #[derive(Deserialize, Default)]
 pub(super) struct Which {

@@ -584,12 +584,7 @@ pub fn build(
                         cluster: quorum,
                         why: effective.to_string(),
                         shed: e.runtime.shed_text(),
-                        load: match (&e.monitors, &e.health) {
-                            (Some(m), _) => m.inputs.iter().filter_map(|i| i.cell.load()).max(),
-                            (None, Health::Monitored(cell)) => cell.load(),
-                            _ => None,
-                        }
-                        .map(|l| f64::from(l) / 1000.0),
+                        load: e.load().map(|l| f64::from(l) / 1000.0),
                         monitors: e.monitors.as_deref().map(MonitorsDoc::of),
                     }
                 })

@@ -166,11 +166,7 @@ pub(super) async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: 
 /// whose probes report a load above it (with named monitors, the highest
 /// load any reports), and stops when it is back below.
 fn shed_by_load(p: &crate::snapshot::Profile, e: &crate::snapshot::Endpoint) {
-    let load = match (&e.monitors, &e.health) {
-        (Some(m), _) => m.inputs.iter().filter_map(|i| i.cell.load()).max(),
-        (None, crate::snapshot::Health::Monitored(cell)) => cell.load(),
-        _ => None,
-    };
+    let load = e.load();
     let (permille, load, above) = match (p.shed, load) {
         (Some((above, permille)), Some(load)) if load > above => (permille, load, above),
         (Some((above, _)), load) => (0, load.unwrap_or(0), above),

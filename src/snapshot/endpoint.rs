@@ -38,6 +38,17 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The load its probes last reported, in thousandths; with named
+    /// monitors, the highest any reports. What shedding and the status
+    /// document read.
+    pub fn load(&self) -> Option<u32> {
+        match (&self.monitors, &self.health) {
+            (Some(m), _) => m.inputs.iter().filter_map(|i| i.cell.load()).max(),
+            (None, Health::Monitored(cell)) => cell.load(),
+            _ => None,
+        }
+    }
+
     /// HTTPS: the certificate its probe last saw; with named monitors, the
     /// one of them that expires first.
     pub fn certificate(&self) -> Option<crate::health::cert::Certificate> {

@@ -342,7 +342,7 @@ pub struct RawProfile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMonitor {
-    /// http | https | tcp
+    /// http | https | tcp | grpc
     pub protocol: Option<Spanned<String>>,
     /// Port.
     pub port: Option<Spanned<i64>>,
@@ -372,6 +372,10 @@ pub struct RawMonitor {
     pub client_key: Option<Spanned<String>>,
     /// Substring the body must contain.
     pub body_match: Option<Spanned<String>>,
+    /// grpc: over TLS (ALPN h2) instead of plaintext HTTP/2 (h2c).
+    pub tls: Option<Spanned<bool>>,
+    /// grpc: the service name asked about (none: the server as a whole).
+    pub service: Option<Spanned<String>>,
 }
 
 /// `200` or `"200-299"`.

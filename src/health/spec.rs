@@ -23,12 +23,30 @@ pub enum Protocol {
     Https,
     /// TCP connect.
     Tcp,
+    /// The standard gRPC health check (`grpc.health.v1.Health/Check`) over
+    /// HTTP/2: with TLS (ALPN h2) or plaintext (h2c, prior knowledge).
+    Grpc {
+        /// Over TLS.
+        tls: bool,
+    },
+}
+
+impl Protocol {
+    /// True when the probe speaks TLS (https, grpc with `tls = true`).
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Grpc { tls: true })
+    }
+
+    /// True for the gRPC health check.
+    pub fn is_grpc(self) -> bool {
+        matches!(self, Protocol::Grpc { .. })
+    }
 }
 
 /// A profile's `[monitor]` settings, resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MonitorSettings {
-    /// http | https | tcp.
+    /// http | https | tcp | grpc.
     pub protocol: Protocol,
     /// Port probed.
     pub port: u16,
@@ -58,6 +76,9 @@ pub struct MonitorSettings {
     pub client_key: Option<PathBuf>,
     /// The first 64 KiB of the body must contain this.
     pub body_match: Option<String>,
+    /// grpc: the service whose health is asked (`None`: the server as a
+    /// whole, the empty service name).
+    pub grpc_service: Option<String>,
     /// In a cluster: the profile's quorum rule (`None`: the cluster's).
     pub quorum: Option<super::quorum::Quorum>,
     /// `[prober] source_v4`: probes to IPv4 leave from it.
@@ -114,6 +135,8 @@ impl ProbeSpec {
             Protocol::Http => "http",
             Protocol::Https => "https",
             Protocol::Tcp => "tcp",
+            Protocol::Grpc { tls: false } => "grpc",
+            Protocol::Grpc { tls: true } => "grpc+tls",
         });
         add(&spec.host.to_ascii_lowercase());
         add(&spec.port.to_string());
@@ -147,6 +170,12 @@ impl ProbeSpec {
             "{:?} {:?} {} {} {:?}",
             m.interval, m.timeout, m.tolerated_failures, m.required_successes, m.quorum
         ));
+        // Added only when set, so the fingerprints of every other probe
+        // stay what they were (nodes of two versions still agree).
+        if let Some(service) = &m.grpc_service {
+            add("grpc_service");
+            add(service);
+        }
         hex(&ctx.finish().as_ref()[..8])
     }
 }

@@ -16,6 +16,8 @@ pub(super) fn check_path(
     let path = v.get_ref();
     let problem = if protocol == Protocol::Tcp {
         "tcp probes have no path"
+    } else if protocol.is_grpc() {
+        "grpc probes have no path: they call grpc.health.v1.Health/Check (name the service with `service`)"
     } else if !path.starts_with('/') {
         "must start with `/`"
     } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -80,9 +82,14 @@ pub(super) fn monitor(
             r.err(src, h, "monitor.headers", "tcp probes send no headers");
             headers(r, src, h, "monitor.headers").and(None)
         }
+        Some(h) if p.is_grpc() => {
+            let metadata = grpc_metadata(r, src, h, "monitor.headers");
+            headers(r, src, h, "monitor.headers").filter(|_| metadata)
+        }
         Some(h) => headers(r, src, h, "monitor.headers"),
         None => Some(Vec::new()),
     };
+    let grpc_service = grpc_service(r, src, raw, p);
     let tls = tls(r, src, m, p);
     let body_match = match &raw.body_match {
         None => Some(None),
@@ -91,6 +98,8 @@ pub(super) fn monitor(
                 Some("must not be empty")
             } else if p == Protocol::Tcp {
                 Some("tcp probes have no body")
+            } else if p.is_grpc() {
+                Some("grpc probes have no body to match: they pass on SERVING")
             } else {
                 None
             };
@@ -122,6 +131,7 @@ pub(super) fn monitor(
         client_cert: tls.client_cert,
         client_key: tls.client_key,
         body_match: body_match?,
+        grpc_service: grpc_service?,
         quorum: None,
         source_v4: None,
         source_v6: None,
@@ -133,20 +143,98 @@ fn protocol(r: &mut Report, src: usize, raw: &RawMonitor) -> Option<Protocol> {
     let Some(v) = &raw.protocol else {
         return Some(Protocol::Http);
     };
+    let tls = raw.tls.as_ref().is_some_and(|t| *t.get_ref());
     match v.get_ref().as_str() {
         "http" => Some(Protocol::Http),
         "https" => Some(Protocol::Https),
         "tcp" => Some(Protocol::Tcp),
+        "grpc" => Some(Protocol::Grpc { tls }),
         other => {
             r.err(
                 src,
                 v,
                 "monitor.protocol",
-                format!("unknown protocol `{other}` (expected http, https or tcp)"),
+                format!("unknown protocol `{other}` (expected http, https, tcp or grpc)"),
             );
             None
         }
     }
+}
+
+/// The keys only grpc probes have, `tls` and `service`: wrong with any
+/// other protocol; `service` must be a name a server could register.
+fn grpc_service(
+    r: &mut Report,
+    src: usize,
+    raw: &RawMonitor,
+    protocol: Protocol,
+) -> Option<Option<String>> {
+    let mut ok = true;
+    if let Some(t) = &raw.tls
+        && !protocol.is_grpc()
+    {
+        let msg = if protocol == Protocol::Http && *t.get_ref() {
+            "`tls` is for protocol = \"grpc\"; HTTP over TLS is protocol = \"https\""
+        } else {
+            "`tls` is for protocol = \"grpc\""
+        };
+        r.err(src, t, "monitor.tls", msg);
+        ok = false;
+    }
+    let Some(v) = &raw.service else {
+        return ok.then_some(None);
+    };
+    let name = v.get_ref();
+    let problem = if !protocol.is_grpc() {
+        "`service` is for protocol = \"grpc\" (the gRPC health service name)"
+    } else if name.len() > 200 {
+        "at most 200 bytes"
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "must not contain spaces or control characters"
+    } else {
+        // The empty name is the server as a whole, as when omitted: one
+        // spelling, so the two are the same probe.
+        return ok.then(|| (!name.is_empty()).then(|| name.clone()));
+    };
+    r.err(src, v, "monitor.service", problem);
+    None
+}
+
+/// Headers of a grpc probe are sent as gRPC metadata: the names gRPC and
+/// HTTP/2 reserve for themselves are refused (`Host` is the HTTP/2
+/// `:authority`). True when all are usable.
+pub(super) fn grpc_metadata(
+    r: &mut Report,
+    src: usize,
+    h: &Spanned<BTreeMap<String, Spanned<String>>>,
+    field: &str,
+) -> bool {
+    let mut ok = true;
+    for (name, v) in h.get_ref() {
+        let lower = name.to_ascii_lowercase();
+        let problem = if lower.starts_with("grpc-") {
+            "names starting with `grpc-` are reserved by gRPC"
+        } else if ["content-type", "te", "content-length"].contains(&lower.as_str()) {
+            "set by the gRPC probe itself"
+        } else if [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+        ]
+        .contains(&lower.as_str())
+        {
+            "HTTP/2 forbids connection-specific headers"
+        } else if lower.ends_with("-bin") {
+            "binary metadata (`-bin`) is not supported"
+        } else {
+            continue;
+        };
+        r.err(src, v, &format!("{field}.{name}"), problem);
+        ok = false;
+    }
+    ok
 }
 
 /// What is probed: `port`, `path` and `key`.
@@ -167,9 +255,22 @@ fn target(
             r.err(src, m, "monitor.port", "tcp probes need a port");
             None
         }
+        None if protocol.is_grpc() => {
+            r.err(src, m, "monitor.port", "grpc probes need a port");
+            None
+        }
         None => Some(default_port),
     };
     let key = match &raw.key {
+        Some(k) if protocol.is_grpc() => {
+            r.err(
+                src,
+                k,
+                "monitor.key",
+                "grpc probes send no key (the key goes into an HTTP probe's path)",
+            );
+            None
+        }
         Some(k) => r.secret(src, k, "monitor.key").map(Some),
         None => Some(None),
     };
@@ -179,6 +280,7 @@ fn target(
     };
     if let (Some(k), Some(p)) = (&raw.key, &raw.path)
         && !p.get_ref().contains("{key}")
+        && !protocol.is_grpc()
     {
         r.warn(
             src,
@@ -315,6 +417,15 @@ fn expected_status(
         );
         k.fail();
     }
+    if protocol.is_grpc() {
+        k.r.err(
+            src,
+            list,
+            "monitor.expected_status",
+            "grpc probes pass on SERVING, not on HTTP status codes",
+        );
+        k.fail();
+    }
     k.done(out)
 }
 
@@ -325,7 +436,8 @@ struct TlsFiles {
     client_key: Option<PathBuf>,
 }
 
-/// `ca_cert`, `client_cert`, `client_key`: readable, in pairs, https only;
+/// `ca_cert`, `client_cert`, `client_key`: readable, in pairs, TLS only
+/// (https, grpc with `tls = true`);
 /// then the TLS configuration is built, so malformed or mismatched
 /// certificates and keys are reported by `check`.
 fn tls(
@@ -355,23 +467,27 @@ fn tls(
     let client_key = file(&mut k, &raw.client_key, "monitor.client_key");
     let ca_cert = file(&mut k, &raw.ca_cert, "monitor.ca_cert");
     if let Some(c) = &raw.ca_cert
-        && protocol != Protocol::Https
+        && !protocol.uses_tls()
     {
-        k.r.err(
-            src,
-            c,
-            "monitor.ca_cert",
-            "CA certificates need protocol = \"https\"",
-        );
+        let msg = if protocol.is_grpc() {
+            "CA certificates need TLS: set `tls = true`"
+        } else {
+            "CA certificates need protocol = \"https\""
+        };
+        k.r.err(src, c, "monitor.ca_cert", msg);
         k.fail();
     }
     let pairing = match (&raw.client_cert, &raw.client_key) {
         (Some(c), None) => Some((c, "monitor.client_key", "client_cert needs client_key")),
         (None, Some(key)) => Some((key, "monitor.client_cert", "client_key needs client_cert")),
-        (Some(c), Some(_)) if protocol != Protocol::Https => Some((
+        (Some(c), Some(_)) if !protocol.uses_tls() => Some((
             c,
             "monitor.client_cert",
-            "client certificates need protocol = \"https\"",
+            if protocol.is_grpc() {
+                "client certificates need TLS: set `tls = true`"
+            } else {
+                "client certificates need protocol = \"https\""
+            },
         )),
         _ => None,
     };
@@ -384,7 +500,7 @@ fn tls(
         client_cert,
         client_key,
     })?;
-    if protocol == Protocol::Https {
+    if protocol.uses_tls() {
         let key = TlsKey {
             verify: raw.tls_verify.unwrap_or(true),
             ca_cert: files.ca_cert.clone(),
@@ -427,5 +543,44 @@ mod tests {
         );
         let e = errors(load_text("", &[("p.toml", &p)]));
         assert!(e[0].starts_with("monitor.timeout: "), "{e:?}");
+    }
+
+    #[test]
+    fn grpc_settings_and_their_fingerprint() {
+        use crate::health::spec::Protocol;
+        let load = |monitor: &str| {
+            let p = profile(&format!(
+                "routing = \"priority\"\n[monitor]\nprotocol = \"grpc\"\nport = 50051\n{monitor}\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n"
+            ));
+            load_text("", &[("p.toml", &p)])
+        };
+        let c =
+            load("service = \"todo.v1.Api\"\nheaders = { Host = \"api.example.com\" }").unwrap();
+        let spec = &c.probes[0];
+        assert_eq!(spec.monitor.protocol, Protocol::Grpc { tls: false });
+        assert_eq!(spec.monitor.grpc_service.as_deref(), Some("todo.v1.Api"));
+        assert!(spec.tls.is_none());
+        let tls = load("tls = true\ntls_verify = false").unwrap();
+        assert_eq!(tls.probes[0].monitor.protocol, Protocol::Grpc { tls: true });
+        assert!(tls.probes[0].tls.is_some());
+        // The empty name is the server as a whole: the same probe as none.
+        let whole = load("").unwrap();
+        let empty = load("service = \"\"").unwrap();
+        assert_eq!(empty.probes[0].monitor.grpc_service, None);
+        assert_eq!(whole.probes[0].fingerprint(), empty.probes[0].fingerprint());
+        // Service and TLS make a different probe.
+        assert_ne!(whole.probes[0].fingerprint(), spec.fingerprint());
+        assert_ne!(whole.probes[0].fingerprint(), tls.probes[0].fingerprint());
+        // Metadata gRPC reserves.
+        let e = errors(load(
+            "headers = { \"Grpc-Encoding\" = \"gzip\", \"x-bin\" = \"AA\" }",
+        ));
+        assert_eq!(
+            e,
+            [
+                "monitor.headers.Grpc-Encoding: names starting with `grpc-` are reserved by gRPC",
+                "monitor.headers.x-bin: binary metadata (`-bin`) is not supported"
+            ]
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! One probe: an HTTP(S) GET or a TCP connect, judged within a deadline.
-//! One file per kind of probe beside this one (`http_get.rs`); what they
-//! share (outcomes, failure kinds, local faults, the connect) is here.
+//! One probe: an HTTP(S) GET, a TCP connect or a gRPC health check, judged
+//! within a deadline. One file per kind of probe beside this one
+//! (`http_get.rs`, `grpc.rs`); what they share (outcomes, failure kinds,
+//! local faults, the connect) is here.
 //!
 //! Each probe opens its own connection (a pooled connection could hide a
 //! dead backend), speaks HTTP/1.1 through hyper's connection API, never
@@ -26,8 +27,10 @@ use tokio::net::TcpStream;
 use super::spec::{ProbeSpec, Protocol};
 use crate::secret::Secret;
 
+mod grpc;
 mod http_get;
 
+use grpc::GrpcProbe;
 use http_get::HttpProbe;
 pub use http_get::{BODY_LIMIT, HEADER_LIMIT};
 
@@ -41,11 +44,12 @@ pub enum FailureKind {
     Connect,
     /// TLS handshake or certificate problem.
     Tls,
-    /// Status code outside `expected_status`.
+    /// Status code outside `expected_status`; for gRPC, any answer but
+    /// SERVING (a serving status or a `grpc-status` error).
     Status,
     /// `body_match` not found in the first 64 KiB.
     Body,
-    /// The peer does not speak HTTP (or broke the exchange).
+    /// The peer does not speak HTTP (or gRPC), or broke the exchange.
     Protocol,
     /// The probe could not be made for a reason of this host's (no file
     /// descriptor, no buffer space, no memory, no local port): says nothing
@@ -243,11 +247,12 @@ impl Source {
 enum Kind {
     Tcp { host: String, port: u16 },
     Http(Box<HttpProbe>),
+    Grpc(Box<GrpcProbe>),
 }
 
 impl Target {
     /// Builds the probe for `spec`. `tls` gives the shared TLS configuration
-    /// for HTTPS. Errors are configuration problems (bad header, bad URL).
+    /// for HTTPS and gRPC over TLS. Errors are configuration problems (bad header, bad URL).
     pub fn new(spec: &ProbeSpec, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Target, String> {
         let m = &spec.monitor;
         let kind = match m.protocol {
@@ -258,6 +263,7 @@ impl Target {
             Protocol::Http | Protocol::Https => {
                 Kind::Http(Box::new(HttpProbe::new(spec, tls)?))
             }
+            Protocol::Grpc { .. } => Kind::Grpc(Box::new(GrpcProbe::new(spec, tls)?)),
         };
         Ok(Target {
             kind,
@@ -322,6 +328,7 @@ impl Target {
                 Ok(None)
             }
             Kind::Http(h) => h.get(self.source).await,
+            Kind::Grpc(g) => g.check(self.source).await,
         }
     }
 }

@@ -40,7 +40,7 @@ struct HealthCheckResponse {
 
 /// `grpc.health.v1.HealthCheckResponse.ServingStatus`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Serving {
+pub enum ServingStatus {
     Unknown = 0,
     Serving = 1,
     NotServing = 2,
@@ -61,7 +61,7 @@ pub struct Call {
 struct State {
     /// Service name ("" for the server as a whole) to serving status;
     /// names not here are unknown (NOT_FOUND).
-    services: HashMap<String, Serving>,
+    services: HashMap<String, ServingStatus>,
     /// Answer every call with UNIMPLEMENTED: a gRPC server without the
     /// health service.
     no_health_service: bool,
@@ -95,7 +95,7 @@ impl GrpcBackend {
             .lock()
             .unwrap()
             .services
-            .insert(String::new(), Serving::Serving);
+            .insert(String::new(), ServingStatus::Serving);
         let shutdown = CancellationToken::new();
         let (tx, rx) = std::sync::mpsc::channel();
         let (st, s) = (state.clone(), shutdown.clone());
@@ -147,7 +147,7 @@ impl GrpcBackend {
     }
 
     /// Sets a service's serving status ("" is the server as a whole).
-    pub fn set(&self, service: &str, status: Serving) {
+    pub fn set(&self, service: &str, status: ServingStatus) {
         self.state
             .lock()
             .unwrap()

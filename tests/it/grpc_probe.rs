@@ -65,10 +65,10 @@ async fn serving_statuses_and_grpc_errors_are_named() {
     assert_eq!(call.headers["grpc-timeout"], "1000m");
     assert_eq!(call.headers["x-probe"], "yes");
 
-    b.set("", Serving::NotServing);
+    b.set("", ServingStatus::NotServing);
     let o = t.run().await;
     assert_eq!(failed(&o), (FailureKind::Status, "grpc NOT_SERVING".into()));
-    b.set("", Serving::Unknown);
+    b.set("", ServingStatus::Unknown);
     assert_eq!(failed(&t.run().await).1, "grpc UNKNOWN");
 
     // A named service: unknown to the server until it registers it.
@@ -80,7 +80,7 @@ async fn serving_statuses_and_grpc_errors_are_named() {
             "grpc status 5 NOT_FOUND: unknown service".into()
         )
     );
-    b.set("todo.v1.Api", Serving::Serving);
+    b.set("todo.v1.Api", ServingStatus::Serving);
     let o = named.run().await;
     assert!(o.is_success(), "{o:?}");
     assert_eq!(b.calls().pop().unwrap().service, "todo.v1.Api");
@@ -155,9 +155,9 @@ async fn grpc_over_tls_verifies_like_https() {
     assert!(o.is_success(), "{o:?}");
     assert_eq!(b.calls().pop().unwrap().authority, "localhost");
     // NOT_SERVING over TLS.
-    b.set("", Serving::NotServing);
+    b.set("", ServingStatus::NotServing);
     assert_eq!(failed(&t.run().await).1, "grpc NOT_SERVING");
-    b.set("", Serving::Serving);
+    b.set("", ServingStatus::Serving);
     // A CA the prober does not trust.
     let (t, _fx) = tls(String::new());
     let (kind, reason) = failed(&t.run().await);
@@ -247,7 +247,7 @@ fn serving_status_moves_dns_answers() {
     let primary = GrpcBackend::plaintext();
     let secondary = GrpcBackend::plaintext();
     for b in [&primary, &secondary] {
-        b.set("todo.v1.Api", Serving::Serving);
+        b.set("todo.v1.Api", ServingStatus::Serving);
     }
     let profile = grpc_profile(
         primary.port(),
@@ -263,12 +263,12 @@ fn serving_status_moves_dns_answers() {
     assert!(primary.calls().iter().all(|c| c.service == "todo.v1.Api"));
 
     // The service stops serving (the server as a whole still would).
-    primary.set("todo.v1.Api", Serving::NotServing);
+    primary.set("todo.v1.Api", ServingStatus::NotServing);
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
     assert_eq!(status_of(&s, "primary"), Status::Degraded);
     assert_eq!(last_error(&s), "grpc NOT_SERVING");
 
-    primary.set("todo.v1.Api", Serving::Serving);
+    primary.set("todo.v1.Api", ServingStatus::Serving);
     wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("no failback");
 
     // The server forgets the service: the name is honoured, not the
@@ -278,7 +278,7 @@ fn serving_status_moves_dns_answers() {
     assert_eq!(last_error(&s), "grpc status 5 NOT_FOUND: unknown service");
 
     // The server goes away.
-    primary.set("todo.v1.Api", Serving::Serving);
+    primary.set("todo.v1.Api", ServingStatus::Serving);
     wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("no failback");
     drop(primary);
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20")
@@ -305,10 +305,10 @@ fn over_tls_not_serving_and_server_gone_fail_over() {
     .expect("both Online over TLS");
     assert_eq!(answer(&s), "203.0.113.10");
 
-    primary.set("", Serving::NotServing);
+    primary.set("", ServingStatus::NotServing);
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
     assert_eq!(last_error(&s), "grpc NOT_SERVING");
-    primary.set("", Serving::Serving);
+    primary.set("", ServingStatus::Serving);
     wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("no failback");
 
     drop(primary);

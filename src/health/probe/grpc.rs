@@ -485,9 +485,14 @@ fn h2_failure(e: &h2::Error, tls: bool) -> Failure {
             return tls_failure(io);
         }
         return match io.kind() {
+            // A TLS server (grpc-go, grpcio) closes on a plaintext preface.
             std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe => fail(
                 FailureKind::Protocol,
-                "protocol: connection closed before a complete response",
+                if tls {
+                    "protocol: connection closed before a complete response"
+                } else {
+                    "protocol: connection closed before a complete response (a TLS port? set `tls = true`)"
+                },
             ),
             _ => {
                 let f = io_failure(io);

@@ -689,6 +689,19 @@ mod tests {
     }
 
     #[test]
+    fn http2_errors_say_what_the_peer_likely_is() {
+        let frame = h2::Error::from(h2::Reason::FRAME_SIZE_ERROR);
+        assert_eq!(
+            h2_failure(&frame, false).reason,
+            "protocol: not an HTTP/2 server (FRAME_SIZE_ERROR): an HTTP/1.1 server? for a TLS port, set `tls = true`"
+        );
+        assert_eq!(
+            h2_failure(&frame, true).reason,
+            "protocol: not an HTTP/2 server (FRAME_SIZE_ERROR): an HTTP/1.1 server?"
+        );
+    }
+
+    #[test]
     fn tls_names_lose_port_and_brackets() {
         assert_eq!(bare_host("api.example.com:8443"), "api.example.com");
         assert_eq!(bare_host("[2001:db8::1]:443"), "2001:db8::1");

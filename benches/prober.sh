@@ -6,6 +6,7 @@
 #
 #   benches/prober.sh                 # 1000 endpoints, 20 s
 #   ENDPOINTS=2000 DURATION=30 benches/prober.sh
+#   PROTOCOLS="http grpc" benches/prober.sh   # each in turn, same backend; ratio to the first
 #
 # Loopback only. The DNS side is idle during the run.
 set -euo pipefail
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 ENDPOINTS=${ENDPOINTS:-1000}
 DURATION=${DURATION:-20}
-PROTOCOL=http
+PROTOCOLS=${PROTOCOLS:-http}
 PER_PROFILE=10
 
 # PERF=1 records a perf profile of the server: that needs symbols, which the
@@ -36,7 +37,12 @@ bport=$(free_port)
 taskset -c 1 target/release/examples/health_backend "$bport" 200 2>/dev/null &
 pids+=($!); bpid=$!
 
-mkdir -p "$work/profiles"
+count() { curl -s "http://127.0.0.1:$bport/count" 2>/dev/null || python3 -c "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:$bport/count').read().decode())"; }
+
+# One measurement: N endpoints of PROTOCOL probed by a fresh server.
+measure() {
+PROTOCOL=$1
+rm -rf "$work/profiles"; mkdir -p "$work/profiles"
 cat > "$work/switchyard.toml" <<CFG
 [dns]
 listen = ["127.0.0.1:$(free_port)"]
@@ -52,15 +58,19 @@ for p in $(seq 1 "$profiles"); do
   printf 'name = "p%d.bench.test."\nrouting = "priority"\n[monitor]\nprotocol = "%s"\nport = %d\ninterval = "1s"\ntimeout = "500ms"\n' "$p" "$PROTOCOL" "$bport" > "$f"
   for e in $(seq 1 "$PER_PROFILE"); do
     n=$((n + 1)); [ "$n" -le "$ENDPOINTS" ] || break
-    if [ "$PROTOCOL" = tcp ]; then probe="{ address = \"127.0.0.1\" }"; else probe="{ address = \"127.0.0.1\", path = \"/h/$n\" }"; fi
+    # Each endpoint its own probe (identical probes are sent once): its own
+    # path, or for grpc (no path) its own metadata.
+    case "$PROTOCOL" in
+      tcp) probe="{ address = \"127.0.0.1\" }" ;;
+      grpc) probe="{ address = \"127.0.0.1\", headers = { x-endpoint = \"$n\" } }" ;;
+      *) probe="{ address = \"127.0.0.1\", path = \"/h/$n\" }" ;;
+    esac
     printf '[[endpoints]]\nname = "e%d"\ntarget = "192.0.2.%d"\nprobe = %s\n' "$e" "$(( n % 250 + 1 ))" "$probe" >> "$f"
   done
 done
 "$BIN" check --config "$work/switchyard.toml" >/dev/null
 RUST_LOG=warn taskset -c 0 "$BIN" serve --config "$work/switchyard.toml" 2>"$work/log" &
 pids+=($!); spid=$!
-
-count() { curl -s "http://127.0.0.1:$bport/count" 2>/dev/null || python3 -c "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:$bport/count').read().decode())"; }
 sleep 3   # every target has had its first probe (they are spread over one interval)
 c0=$(count); s0=$(ticks "$spid"); b0=$(ticks "$bpid"); t0=$(date +%s.%N)
 if [ -n "${PERF:-}" ]; then perf record -e cpu-clock -F 999 -g -p "$spid" -o /tmp/perf.data -- sleep "$DURATION" >/dev/null 2>&1; else sleep "$DURATION"; fi
@@ -76,3 +86,14 @@ awk -v c0="$c0" -v c1="$c1" -v s="$((s1 - s0))" -v b="$((b1 - b0))" -v t0="$t0" 
   if (c1 > c0) printf "reference, backend CPU: %.1f%% of one core, %.1f us per request; ratio prober/backend %.2f\n", 100 * b / hz / secs, b / hz * 1e6 / probes, s / b
 }'
 grep -i -E "error|warn" "$work/log" | head -5 || true
+kill "$spid"; wait "$spid" 2>/dev/null || true
+}
+
+results=()
+for proto in $PROTOCOLS; do
+  measure "$proto" > "$work/out"; cat "$work/out"; echo
+  results+=("$proto $(sed -n 's/.* \([0-9.]*\) us per probe/\1/p' "$work/out")")
+done
+if [ "${#results[@]}" -gt 1 ]; then
+  printf '%s\n' "${results[@]}" | awk 'NR == 1 { base = $2; first = $1 } { printf "%s: %.1f us per probe, %.2fx %s\n", $1, $2, $2 / base, first }'
+fi

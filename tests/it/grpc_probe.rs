@@ -193,16 +193,17 @@ async fn grpc_over_tls_verifies_like_https() {
     assert!(reason.contains("negotiated no ALPN protocol"), "{reason}");
 }
 
-/// Two endpoints probed over gRPC every 250 ms, deciding on one probe,
-/// `monitor` lines added.
+/// Two endpoints probed over gRPC every 400 ms, deciding on one probe,
+/// `monitor` lines added. The 300 ms timeout leaves room for a TLS
+/// handshake of the debug build on a busy machine.
 fn grpc_profile(primary: u16, secondary: u16, monitor: &[(&str, Toml)]) -> String {
     let probe = |port: u16| Toml::raw(format!("{{ address = \"127.0.0.1\", port = {port} }}"));
     let mut p = ProfileToml::new("todoapi.tm.example.test.", "priority")
         .ttl(1)
         .set_monitor("protocol", "grpc")
         .set_monitor("port", 1)
-        .set_monitor("interval", "250ms")
-        .set_monitor("timeout", "200ms")
+        .set_monitor("interval", "400ms")
+        .set_monitor("timeout", "300ms")
         .set_monitor("tolerated_failures", 0)
         .set_monitor("required_successes", 1)
         .endpoint("primary", "203.0.113.10")
@@ -266,7 +267,10 @@ fn serving_status_moves_dns_answers() {
     primary.set("todo.v1.Api", ServingStatus::NotServing);
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
     assert_eq!(status_of(&s, "primary"), Status::Degraded);
-    assert_eq!(last_error(&s), "grpc NOT_SERVING");
+    wait_until(Duration::from_secs(5), || {
+        last_error(&s) == "grpc NOT_SERVING"
+    })
+    .unwrap_or_else(|| panic!("last error: {}", last_error(&s)));
 
     primary.set("todo.v1.Api", ServingStatus::Serving);
     wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("no failback");
@@ -275,7 +279,10 @@ fn serving_status_moves_dns_answers() {
     // server's overall SERVING.
     primary.remove("todo.v1.Api");
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
-    assert_eq!(last_error(&s), "grpc status 5 NOT_FOUND: unknown service");
+    wait_until(Duration::from_secs(5), || {
+        last_error(&s) == "grpc status 5 NOT_FOUND: unknown service"
+    })
+    .unwrap_or_else(|| panic!("last error: {}", last_error(&s)));
 
     // The server goes away.
     primary.set("todo.v1.Api", ServingStatus::Serving);
@@ -284,7 +291,10 @@ fn serving_status_moves_dns_answers() {
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20")
         .expect("no failover when the server is gone");
     assert_eq!(status_of(&s, "primary"), Status::Degraded);
-    assert_eq!(last_error(&s), "connect refused");
+    wait_until(Duration::from_secs(5), || {
+        last_error(&s) == "connect refused"
+    })
+    .unwrap_or_else(|| panic!("last error: {}", last_error(&s)));
 }
 
 #[test]
@@ -307,7 +317,10 @@ fn over_tls_not_serving_and_server_gone_fail_over() {
 
     primary.set("", ServingStatus::NotServing);
     wait_until(Duration::from_secs(5), || answer(&s) == "198.51.100.20").expect("no failover");
-    assert_eq!(last_error(&s), "grpc NOT_SERVING");
+    wait_until(Duration::from_secs(5), || {
+        last_error(&s) == "grpc NOT_SERVING"
+    })
+    .unwrap_or_else(|| panic!("last error: {}", last_error(&s)));
     primary.set("", ServingStatus::Serving);
     wait_until(Duration::from_secs(5), || answer(&s) == "203.0.113.10").expect("no failback");
 

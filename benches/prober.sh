@@ -9,10 +9,13 @@
 #   benches/prober.sh                 # 1000 HTTP endpoints, 20 s
 #   benches/prober.sh http dns        # HTTP, then DNS (UDP); dns/http ratio
 #   benches/prober.sh http dns-tcp    # DNS over TCP
+#   benches/prober.sh http grpc       # the gRPC health check (h2c)
 #   ENDPOINTS=2000 DURATION=30 benches/prober.sh
 #
 # http: one local HTTP backend (examples/health_backend.rs), a path per
-# endpoint. tcp: a connect to it. dns, dns-tcp: a second switchyard serving
+# endpoint. tcp: a connect to it. grpc: the same backend answers
+# grpc.health.v1.Health/Check on the same port (h2c); each endpoint sends
+# its own metadata, so each is its own probe. dns, dns-tcp: a second switchyard serving
 # a zone, asked A p<N>.backend.test. (one name per profile of 10 endpoints,
 # each endpoint on its own loopback address 127.0.0.1-10) expecting
 # 192.0.2.1. Loopback only. The measured server's own DNS side is idle.
@@ -52,7 +55,7 @@ profiles=$(( (ENDPOINTS + PER_PROFILE - 1) / PER_PROFILE ))
 start_backend() {
   bport=$(free_port)
   case "$1" in
-    http|tcp)
+    http|tcp|grpc)
       taskset -c 1 target/release/examples/health_backend "$bport" 200 2>/dev/null &
       pids+=($!); bpid=$!
       count() { fetch "http://127.0.0.1:$bport/count"; }
@@ -79,7 +82,7 @@ CFG
       pids+=($!); bpid=$!
       count() { fetch "http://127.0.0.1:$aport/metrics" | awk '/^switchyard_dns_queries_total/ { n += $NF } END { printf "%d\n", n }'; }
       ;;
-    *) echo "unknown mode $1 (http, tcp, dns, dns-tcp)" >&2; exit 2 ;;
+    *) echo "unknown mode $1 (http, tcp, grpc, dns, dns-tcp)" >&2; exit 2 ;;
   esac
   for _ in $(seq 1 100); do count >/dev/null 2>&1 && return; sleep 0.1; done
   echo "the $1 backend did not start" >&2; exit 1
@@ -100,7 +103,7 @@ CFG
   for p in $(seq 1 "$profiles"); do
     f="$dir/profiles/p$p.toml"
     case "$mode" in
-      http|tcp) monitor="protocol = \"$mode\"" ;;
+      http|tcp|grpc) monitor="protocol = \"$mode\"" ;;
       dns) monitor="protocol = \"dns\"\nquery_name = \"p$p.backend.test.\"\nexpected_answer = \"192.0.2.1\"" ;;
       dns-tcp) monitor="protocol = \"dns\"\ntransport = \"tcp\"\nquery_name = \"p$p.backend.test.\"\nexpected_answer = \"192.0.2.1\"" ;;
     esac
@@ -110,6 +113,7 @@ CFG
       case "$mode" in
         tcp) probe="{ address = \"127.0.0.1\" }" ;;
         http) probe="{ address = \"127.0.0.1\", path = \"/h/$n\" }" ;;
+        grpc) probe="{ address = \"127.0.0.1\", headers = { x-endpoint = \"$n\" } }" ;;
         *) probe="{ address = \"127.0.0.$e\" }" ;;
       esac
       printf '[[endpoints]]\nname = "e%d"\ntarget = "192.0.2.%d"\nprobe = %s\n' "$e" "$(( n % 250 + 1 ))" "$probe" >> "$f"

@@ -4,14 +4,20 @@
 //! HTTP/1.1 request on 127.0.0.1:PORT (default 8081) with STATUS (default
 //! 200) and closes the connection. `GET /count` returns how many health
 //! requests it has answered. Loopback only.
+//!
+//! The same port speaks gRPC: a connection that opens with the HTTP/2
+//! preface (h2c, as a `protocol = "grpc"` probe) is served the standard
+//! health check, `grpc.health.v1.Health/Check`: SERVING when STATUS is
+//! 200, NOT_SERVING otherwise (counted alike).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -30,6 +36,10 @@ async fn main() {
         };
         let count = count.clone();
         tokio::spawn(async move {
+            let mut first = [0u8; 4];
+            if matches!(s.peek(&mut first).await, Ok(4)) && &first == b"PRI " {
+                return grpc(s, status == 200, &count).await;
+            }
             let mut buf = [0u8; 4096];
             let mut head = Vec::new();
             while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -53,5 +63,37 @@ async fn main() {
             };
             let _ = s.write_all(reply.as_bytes()).await;
         });
+    }
+}
+
+/// Serves gRPC health checks on one HTTP/2 connection.
+async fn grpc(s: TcpStream, serving: bool, count: &AtomicU64) {
+    let Ok(mut conn) = h2::server::handshake(s).await else {
+        return;
+    };
+    while let Some(Ok((req, mut respond))) = conn.accept().await {
+        let mut body = req.into_body();
+        while let Some(Ok(chunk)) = body.data().await {
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+        // One message: HealthCheckResponse { status: SERVING (1) or
+        // NOT_SERVING (2) }, field 1 as a varint, after the 5-byte prefix.
+        let message: &'static [u8] = if serving {
+            b"\x00\x00\x00\x00\x02\x08\x01"
+        } else {
+            b"\x00\x00\x00\x00\x02\x08\x02"
+        };
+        let head = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap();
+        let Ok(mut stream) = respond.send_response(head, false) else {
+            continue;
+        };
+        let _ = stream.send_data(Bytes::from_static(message), false);
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        let _ = stream.send_trailers(trailers);
     }
 }

@@ -365,7 +365,7 @@ pub struct RawMonitor {
     pub on_stale: Option<Spanned<String>>,
     /// `protocol = "push"`: how long a push without its own `ttl` counts.
     pub ttl: Option<Spanned<String>>,
-    /// http | https | tcp | dns | push
+    /// http | https | tcp | dns | grpc | push
     pub protocol: Option<Spanned<String>>,
     /// Port.
     pub port: Option<Spanned<i64>>,
@@ -407,6 +407,10 @@ pub struct RawMonitor {
     pub expected_rcode: Option<Spanned<String>>,
     /// dns: an address, name or text one answer record must be.
     pub expected_answer: Option<Spanned<String>>,
+    /// grpc: over TLS (ALPN h2) instead of plaintext HTTP/2 (h2c).
+    pub tls: Option<Spanned<bool>>,
+    /// grpc: the service name asked about (none: the server as a whole).
+    pub service: Option<Spanned<String>>,
 }
 
 /// `200` or `"200-299"`.

@@ -25,6 +25,24 @@ pub enum Protocol {
     Tcp,
     /// A DNS query over UDP or TCP ([`DnsQuery`]).
     Dns,
+    /// The standard gRPC health check (`grpc.health.v1.Health/Check`) over
+    /// HTTP/2: with TLS (ALPN h2) or plaintext (h2c, prior knowledge).
+    Grpc {
+        /// Over TLS.
+        tls: bool,
+    },
+}
+
+impl Protocol {
+    /// True when the probe speaks TLS (https, grpc with `tls = true`).
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Grpc { tls: true })
+    }
+
+    /// True for the gRPC health check.
+    pub fn is_grpc(self) -> bool {
+        matches!(self, Protocol::Grpc { .. })
+    }
 }
 
 /// How a `dns` probe reaches its server.
@@ -55,7 +73,7 @@ pub struct DnsQuery {
 /// A profile's `[monitor]` settings, resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MonitorSettings {
-    /// http | https | tcp.
+    /// http | https | tcp | grpc.
     pub protocol: Protocol,
     /// Port probed.
     pub port: u16,
@@ -88,6 +106,9 @@ pub struct MonitorSettings {
     /// HTTPS: warn (in `status`, and with a notification) when the
     /// endpoint's certificate has less than this left.
     pub cert_warning: Duration,
+    /// grpc: the service whose health is asked (`None`: the server as a
+    /// whole, the empty service name).
+    pub grpc_service: Option<String>,
     /// In a cluster: the profile's quorum rule (`None`: the cluster's).
     pub quorum: Option<super::quorum::Quorum>,
     /// `[prober] source_v4`: probes to IPv4 leave from it.
@@ -153,6 +174,8 @@ impl ProbeSpec {
             Protocol::Https => "https",
             Protocol::Tcp => "tcp",
             Protocol::Dns => "dns",
+            Protocol::Grpc { tls: false } => "grpc",
+            Protocol::Grpc { tls: true } => "grpc+tls",
         });
         add(&spec.host.to_ascii_lowercase());
         add(&spec.port.to_string());
@@ -198,6 +221,12 @@ impl ProbeSpec {
                 d.qtype, d.transport, d.expected_rcode
             ));
             add(d.expected_answer.as_deref().unwrap_or(""));
+        }
+        // Added only when set, so the fingerprints of every other probe
+        // stay what they were (nodes of two versions still agree).
+        if let Some(service) = &m.grpc_service {
+            add("grpc_service");
+            add(service);
         }
         hex(&ctx.finish().as_ref()[..8])
     }

@@ -6,6 +6,7 @@
 mod admin;
 mod architecture;
 mod backend;
+mod grpc_backend;
 mod harness;
 
 mod authority;
@@ -25,6 +26,7 @@ mod explain;
 mod fuzz_corpus;
 mod geo;
 mod geodb;
+mod grpc_probe;
 mod hardening;
 mod import;
 mod monitors;

@@ -122,6 +122,7 @@ impl ProbeTarget {
             Protocol::Https => "https",
             Protocol::Tcp => "tcp",
             Protocol::Dns => "dns",
+            Protocol::Grpc { .. } => "grpc",
         };
         match self.host.parse::<IpAddr>() {
             Ok(IpAddr::V6(v6)) => format!("{protocol} [{v6}]:{}", self.port),
@@ -196,6 +197,7 @@ fn probe_target(
         ok = false;
     } else if let Some(h) = probe.and_then(|pr| pr.headers.as_ref()) {
         let field = format!("{p}.probe.headers");
+        let metadata = !m.protocol.is_grpc() || super::monitor_grpc::metadata(r, src, h, &field);
         headers = super::monitor::headers(r, src, h, &field).and_then(|own| {
             let mut all = m.headers.clone();
             for (k, v) in own {
@@ -208,11 +210,14 @@ fn probe_target(
             }
             Some(all)
         });
+        if !metadata {
+            headers = None;
+        }
     }
     let headers = headers?;
     // Verified HTTPS to an address, with no name to verify: the
     // certificate would have to name the address itself.
-    if m.protocol == Protocol::Https
+    if m.protocol.uses_tls()
         && m.tls_verify
         && default_host.is_none()
         && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"))
@@ -223,7 +228,8 @@ fn probe_target(
             t,
             &format!("{p}.target"),
             format!(
-                "an HTTPS check of the address {host} verifies a certificate for that address, which certificates rarely name: set a `Host` header in [monitor] headers (or this endpoint's probe) to the name its certificate carries; it is also the TLS server name"
+                "{} of the address {host} verifies a certificate for that address, which certificates rarely name: set a `Host` header in [monitor] headers (or this endpoint's probe) to the name its certificate carries; it is also the TLS server name",
+                if m.protocol.is_grpc() { "a gRPC check over TLS" } else { "an HTTPS check" }
             ),
         );
     }
@@ -361,7 +367,7 @@ impl Loader<'_> {
             path: t.path,
             headers: t.headers,
             default_host: t.default_host,
-            tls: (m.protocol == Protocol::Https).then(|| TlsKey {
+            tls: m.protocol.uses_tls().then(|| TlsKey {
                 verify: m.tls_verify,
                 ca_cert: m.ca_cert.clone(),
                 identity: m.client_cert.clone().zip(m.client_key.clone()),

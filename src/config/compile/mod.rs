@@ -33,6 +33,7 @@ mod links;
 mod method_data;
 mod monitor;
 mod monitor_dns;
+mod monitor_grpc;
 mod monitors;
 mod notify;
 mod profiles;

@@ -18,6 +18,8 @@ pub(super) fn check_path(
         "tcp probes have no path"
     } else if protocol == Protocol::Dns {
         "dns probes have no path: they ask `query_name`"
+    } else if protocol.is_grpc() {
+        "grpc probes have no path: they call grpc.health.v1.Health/Check (name the service with `service`)"
     } else if !path.starts_with('/') {
         "must start with `/`"
     } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -88,9 +90,15 @@ pub(super) fn monitor(
             );
             headers(r, src, h, &format!("{prefix}.headers")).and(None)
         }
+        Some(h) if p.is_grpc() => {
+            let field = format!("{prefix}.headers");
+            let metadata = monitor_grpc::metadata(r, src, h, &field);
+            headers(r, src, h, &field).filter(|_| metadata)
+        }
         Some(h) => headers(r, src, h, &format!("{prefix}.headers")),
         None => Some(Vec::new()),
     };
+    let grpc_service = monitor_grpc::service(r, src, prefix, raw, p);
     let tls = tls(r, src, prefix, m, p);
     let body_match = match &raw.body_match {
         None => Some(None),
@@ -101,6 +109,8 @@ pub(super) fn monitor(
                 Some("tcp probes have no body")
             } else if p == Protocol::Dns {
                 Some("dns probes have no body: `expected_answer` checks the answer")
+            } else if p.is_grpc() {
+                Some("grpc probes have no body to match: they pass on SERVING")
             } else {
                 None
             };
@@ -141,6 +151,7 @@ pub(super) fn monitor(
         client_key: tls.client_key,
         body_match: body_match?,
         cert_warning: cert_warning?,
+        grpc_service: grpc_service?,
         quorum: None,
         source_v4: None,
         source_v6: None,
@@ -186,6 +197,7 @@ fn name(p: Protocol) -> &'static str {
         Protocol::Https => "https",
         Protocol::Tcp => "tcp",
         Protocol::Dns => "dns",
+        Protocol::Grpc { .. } => "grpc",
     }
 }
 
@@ -194,11 +206,13 @@ fn protocol(r: &mut Report, src: usize, prefix: &str, raw: &RawMonitor) -> Optio
     let Some(v) = &raw.protocol else {
         return Some(Protocol::Http);
     };
+    let tls = raw.tls.as_ref().is_some_and(|t| *t.get_ref());
     match v.get_ref().as_str() {
         "http" => Some(Protocol::Http),
         "https" => Some(Protocol::Https),
         "tcp" => Some(Protocol::Tcp),
         "dns" => Some(Protocol::Dns),
+        "grpc" => Some(Protocol::Grpc { tls }),
         "push" => {
             r.err(
                 src,
@@ -213,7 +227,7 @@ fn protocol(r: &mut Report, src: usize, prefix: &str, raw: &RawMonitor) -> Optio
                 src,
                 v,
                 &format!("{prefix}.protocol"),
-                format!("unknown protocol `{other}` (expected http, https, tcp or dns; push for a named monitor)"),
+                format!("unknown protocol `{other}` (expected http, https, tcp, dns or grpc; push for a named monitor)"),
             );
             None
         }
@@ -240,11 +254,24 @@ fn target(
             r.err(src, m, &format!("{prefix}.port"), "tcp probes need a port");
             None
         }
+        None if protocol.is_grpc() => {
+            r.err(src, m, &format!("{prefix}.port"), "grpc probes need a port");
+            None
+        }
         None => Some(default_port),
     };
     let key = match &raw.key {
         Some(k) if protocol == Protocol::Dns => {
             r.err(src, k, &format!("{prefix}.key"), "dns probes send no key");
+            None
+        }
+        Some(k) if protocol.is_grpc() => {
+            r.err(
+                src,
+                k,
+                &format!("{prefix}.key"),
+                "grpc probes send no key (the key goes into an HTTP probe's path)",
+            );
             None
         }
         Some(k) => r.secret(src, k, &format!("{prefix}.key")).map(Some),
@@ -264,6 +291,7 @@ fn target(
     if let (Some(k), Some(p)) = (&raw.key, &raw.path)
         && protocol != Protocol::Dns
         && !p.get_ref().contains("{key}")
+        && !protocol.is_grpc()
     {
         r.warn(
             src,
@@ -413,6 +441,14 @@ fn expected_status(
             "dns probes have no HTTP status: `expected_rcode` checks the reply",
         );
         k.fail();
+    } else if protocol.is_grpc() {
+        k.r.err(
+            src,
+            list,
+            &format!("{prefix}.expected_status"),
+            "grpc probes pass on SERVING, not on HTTP status codes",
+        );
+        k.fail();
     }
     k.done(out)
 }
@@ -424,7 +460,8 @@ struct TlsFiles {
     client_key: Option<PathBuf>,
 }
 
-/// `ca_cert`, `client_cert`, `client_key`: readable, in pairs, https only;
+/// `ca_cert`, `client_cert`, `client_key`: readable, in pairs, TLS only
+/// (https, grpc with `tls = true`);
 /// then the TLS configuration is built, so malformed or mismatched
 /// certificates and keys are reported by `check`.
 fn tls(
@@ -455,23 +492,27 @@ fn tls(
     let client_key = file(&mut k, &raw.client_key, &format!("{prefix}.client_key"));
     let ca_cert = file(&mut k, &raw.ca_cert, &format!("{prefix}.ca_cert"));
     if let Some(c) = &raw.ca_cert
-        && protocol != Protocol::Https
+        && !protocol.uses_tls()
     {
-        k.r.err(
-            src,
-            c,
-            &format!("{prefix}.ca_cert"),
-            "CA certificates need protocol = \"https\"",
-        );
+        let msg = if protocol.is_grpc() {
+            "CA certificates need TLS: set `tls = true`"
+        } else {
+            "CA certificates need protocol = \"https\""
+        };
+        k.r.err(src, c, &format!("{prefix}.ca_cert"), msg);
         k.fail();
     }
     let pairing = match (&raw.client_cert, &raw.client_key) {
         (Some(c), None) => Some((c, "client_key", "client_cert needs client_key")),
         (None, Some(key)) => Some((key, "client_cert", "client_key needs client_cert")),
-        (Some(c), Some(_)) if protocol != Protocol::Https => Some((
+        (Some(c), Some(_)) if !protocol.uses_tls() => Some((
             c,
             "client_cert",
-            "client certificates need protocol = \"https\"",
+            if protocol.is_grpc() {
+                "client certificates need TLS: set `tls = true`"
+            } else {
+                "client certificates need protocol = \"https\""
+            },
         )),
         _ => None,
     };
@@ -484,7 +525,7 @@ fn tls(
         client_cert,
         client_key,
     })?;
-    if protocol == Protocol::Https {
+    if protocol.uses_tls() {
         let key = TlsKey {
             verify: raw.tls_verify.unwrap_or(true),
             ca_cert: files.ca_cert.clone(),

@@ -209,7 +209,7 @@ fn push_only(r: &mut Report, src: usize, prefix: &str, m: &RawMonitor) {
 fn push(r: &mut Report, src: usize, prefix: &str, m: &Spanned<RawMonitor>) -> Option<PushSettings> {
     let raw = m.get_ref();
     let mut ok = true;
-    let probe_keys: [(Option<std::ops::Range<usize>>, &str); 20] = [
+    let probe_keys: [(Option<std::ops::Range<usize>>, &str); 22] = [
         (raw.address.as_ref().map(|v| v.span()), "address"),
         (raw.port.as_ref().map(|v| v.span()), "port"),
         (raw.path.as_ref().map(|v| v.span()), "path"),
@@ -245,6 +245,8 @@ fn push(r: &mut Report, src: usize, prefix: &str, m: &Spanned<RawMonitor>) -> Op
             raw.expected_answer.as_ref().map(|v| v.span()),
             "expected_answer",
         ),
+        (raw.tls.as_ref().map(|v| v.span()), "tls"),
+        (raw.service.as_ref().map(|v| v.span()), "service"),
     ];
     for (span, key) in probe_keys {
         if let Some(span) = span {

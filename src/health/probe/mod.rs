@@ -1,7 +1,7 @@
-//! One probe: an HTTP(S) GET, a TCP connect or a DNS query, judged within a
-//! deadline. One file per kind of probe beside this one (`http_get.rs`,
-//! `dns.rs`); what they share (outcomes, failure kinds, local faults, the
-//! connect) is here.
+//! One probe: an HTTP(S) GET, a TCP connect, a DNS query or a gRPC health
+//! check, judged within a deadline. One file per kind of probe beside this
+//! one (`http_get.rs`, `dns.rs`, `grpc.rs`); what they share (outcomes,
+//! failure kinds, local faults, the connect) is here.
 //!
 //! Each probe opens its own connection (a pooled connection could hide a
 //! dead backend), speaks HTTP/1.1 through hyper's connection API, never
@@ -29,10 +29,12 @@ use crate::secret::Secret;
 
 pub mod cert;
 mod dns;
+mod grpc;
 mod http_get;
 
 use dns::DnsProbe;
 pub use dns::UDP_REPLY_LIMIT;
+use grpc::GrpcProbe;
 use http_get::HttpProbe;
 pub use http_get::{BODY_LIMIT, HEADER_LIMIT};
 
@@ -47,13 +49,14 @@ pub enum FailureKind {
     /// TLS handshake or certificate problem.
     Tls,
     /// Status code outside `expected_status`; for dns, an rcode other
-    /// than `expected_rcode`.
+    /// than `expected_rcode`; for gRPC, any answer but SERVING (a serving
+    /// status or a `grpc-status` error).
     Status,
     /// `body_match` not found in the first 64 KiB; for dns,
     /// `expected_answer` not among the answers.
     Body,
-    /// The peer does not speak HTTP (or broke the exchange); for dns, a
-    /// malformed reply, or one to another query.
+    /// The peer does not speak HTTP (or gRPC), or broke the exchange; for
+    /// dns, a malformed reply, or one to another query.
     Protocol,
     /// The probe could not be made for a reason of this host's (no file
     /// descriptor, no buffer space, no memory, no local port): says nothing
@@ -259,11 +262,12 @@ enum Kind {
     Tcp { host: String, port: u16 },
     Http(Box<HttpProbe>),
     Dns(Box<DnsProbe>),
+    Grpc(Box<GrpcProbe>),
 }
 
 impl Target {
     /// Builds the probe for `spec`. `tls` gives the shared TLS configuration
-    /// for HTTPS. Errors are configuration problems (bad header, bad URL).
+    /// for HTTPS and gRPC over TLS. Errors are configuration problems (bad header, bad URL).
     pub fn new(spec: &ProbeSpec, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Target, String> {
         let m = &spec.monitor;
         let kind = match m.protocol {
@@ -273,6 +277,7 @@ impl Target {
             },
             Protocol::Http | Protocol::Https => Kind::Http(Box::new(HttpProbe::new(spec, tls)?)),
             Protocol::Dns => Kind::Dns(Box::new(DnsProbe::new(spec)?)),
+            Protocol::Grpc { .. } => Kind::Grpc(Box::new(GrpcProbe::new(spec, tls)?)),
         };
         Ok(Target {
             kind,
@@ -355,6 +360,7 @@ impl Target {
                 .await
                 .map(|()| None)
                 .map_err(|f| (None, f)),
+            Kind::Grpc(g) => g.check(self.source).await,
         }
     }
 }

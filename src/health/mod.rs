@@ -6,6 +6,7 @@
 //! atomic written by the prober and read with a relaxed load per query.
 
 pub mod combine;
+pub mod impaired;
 pub mod probe;
 pub mod prober;
 pub mod quorum;

@@ -29,6 +29,7 @@ mod control;
 mod metrics;
 mod page;
 mod scrape;
+mod stability;
 mod status;
 mod views;
 

@@ -116,6 +116,13 @@ impl Renderer {
 
     fn notices(&self, doc: &StatusDoc) -> String {
         let mut out = String::new();
+        if let Some(n) = &doc.prober.notice {
+            let _ = write!(
+                out,
+                "<div class=\"notice frozen\"><strong>Prober impaired: </strong>{}</div>",
+                esc(n)
+            );
+        }
         for p in &doc.problems {
             let _ = write!(
                 out,

@@ -23,6 +23,8 @@ pub struct StatusDoc {
     /// The cluster as this node sees it; absent when running alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterDoc>,
+    /// The prober's own health: impaired (every status frozen) or not.
+    pub prober: super::stability::ProberDoc,
 }
 
 /// `[cluster]`: the nodes gossip knows of.
@@ -456,6 +458,7 @@ pub fn build(
     cluster: Option<&crate::state::ClusterSummary>,
     overrides: &crate::overrides::Overrides,
     history: &[(crate::snapshot::EndpointKey, crate::overrides::Override)],
+    prober: super::stability::ProberDoc,
 ) -> StatusDoc {
     let loaded = table.loaded_at.map(ts);
     let now_ms = crate::clock::now_millis();
@@ -572,5 +575,6 @@ pub fn build(
             })
             .collect(),
         cluster: cluster.map(ClusterDoc::from_summary),
+        prober,
     }
 }

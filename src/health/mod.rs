@@ -6,6 +6,7 @@
 //! atomic written by the prober and read with a relaxed load per query.
 
 pub mod combine;
+pub mod freeze;
 pub mod impaired;
 pub mod probe;
 pub mod prober;
@@ -302,6 +303,28 @@ impl HealthCell {
             }
             d.transitions.push_back((outcome.at, t.from, t.to, reason));
         }
+    }
+
+    /// Records a change of this node's own decision that no probe made
+    /// (the prober, impaired, put back the status from before), for
+    /// display; the decision itself is published by [`HealthCell::decide`].
+    pub fn note_change(&self, from: Status, to: Status, reason: &str, clustered: bool) {
+        self.stats.transitions.fetch_add(1, Ordering::Relaxed);
+        let now = SystemTime::now();
+        let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
+        d.own_since = now;
+        if !clustered {
+            d.since = now;
+        }
+        if d.transitions.len() == TRANSITIONS_KEPT {
+            d.transitions.pop_front();
+        }
+        let reason = if clustered {
+            format!("this node: {reason}")
+        } else {
+            reason.to_string()
+        };
+        d.transitions.push_back((now, from, to, reason));
     }
 
     /// A copy of the details.

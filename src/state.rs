@@ -139,6 +139,8 @@ pub struct ClusterNode {
     pub version: String,
     /// Its gossip heartbeat counter.
     pub heartbeat: u64,
+    /// Its prober is impaired, so it does not vote: why, in words.
+    pub impaired: Option<String>,
 }
 
 /// Problems kept for the status page.

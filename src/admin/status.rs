@@ -68,6 +68,10 @@ pub struct NodeDoc {
     pub drifted: bool,
     /// Its software version.
     pub version: String,
+    /// Its prober is impaired (it is the one failing), so its observations
+    /// are not counted: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impaired: Option<String>,
 }
 
 impl ClusterDoc {
@@ -97,6 +101,7 @@ impl ClusterDoc {
                     digest: n.digest.clone(),
                     drifted: n.drifted,
                     version: n.version.clone(),
+                    impaired: n.impaired.clone(),
                 })
                 .collect(),
         }

@@ -213,7 +213,23 @@ impl ClusterView {
             [one] => s.push_str(&format!(": {one}")),
             [rest @ .., last] => s.push_str(&format!(": {} and {last}", rest.join(", "))),
         }
-        let other = self.observations.iter().filter(|o| !o.counted).count();
+        let impaired: Vec<&str> = self
+            .observations
+            .iter()
+            .filter(|o| o.impaired)
+            .map(|o| o.node.as_str())
+            .collect();
+        if !impaired.is_empty() {
+            s.push_str(&format!(
+                "; {} not counted (prober impaired)",
+                impaired.join(", ")
+            ));
+        }
+        let other = self
+            .observations
+            .iter()
+            .filter(|o| !o.counted && !o.impaired)
+            .count();
         if other > 0 {
             s.push_str(&format!(
                 "; {other} node{} not counted (a different probe, or none)",
@@ -241,6 +257,9 @@ pub struct Observation {
     /// Why it is not counted, or why it still is (a node no longer heard
     /// whose last observation is held).
     pub note: Option<String>,
+    /// Not counted because the node's prober is impaired (static
+    /// stability): it stopped voting.
+    pub impaired: bool,
 }
 
 impl HealthCell {

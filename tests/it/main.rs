@@ -34,5 +34,6 @@ mod prober;
 mod robustness;
 mod routing;
 mod rrl;
+mod static_stability;
 mod systemd;
 mod unbound;

@@ -384,7 +384,7 @@ impl Guard {
                 continue;
             }
             reverted += 1;
-            w.cell.decide(*before, clustered);
+            w.cell.revert(*before, clustered);
             w.cell.note_change(now, *before, REVERTED, clustered);
             let t = Transition {
                 from: now,
@@ -497,6 +497,7 @@ mod tests {
         );
         let d = cells[0].details();
         assert_eq!(d.transitions.back().unwrap().3, REVERTED);
+        assert_eq!(cells[0].recovered_ms(), 0, "going back is no recovery");
         // Frozen: nothing is published.
         assert_eq!(
             g.decide(5, false, to(Status::Degraded, Status::Online)),

@@ -446,6 +446,19 @@ impl HealthCell {
         }
     }
 
+    /// Puts back a decision made on evidence that turned out to be this
+    /// host's own failure (the prober was impaired): like
+    /// [`HealthCell::decide`], but going back from Degraded is no recovery
+    /// (a `failback = "manual"` profile does not hold the endpoint out).
+    pub fn revert(&self, status: Status, clustered: bool) {
+        self.own.store(status as u8, Ordering::Relaxed);
+        self.restored.store(false, Ordering::Relaxed);
+        if !clustered && self.status.swap(status as u8, Ordering::Release) != status as u8 {
+            self.changed
+                .store(crate::clock::unix_secs_now(), Ordering::Relaxed);
+        }
+    }
+
     /// Publishes what the cluster decided, and how (for the API and
     /// `explain`). Returns the status served before.
     pub fn publish_cluster(&self, view: ClusterView) -> Status {

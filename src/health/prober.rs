@@ -7,6 +7,11 @@
 //! never delays another target's probe or any DNS answer. On reload the set
 //! of tasks is diffed by probe identity: unchanged targets keep probing on
 //! their own rhythm, removed ones stop, new ones start.
+//!
+//! Every decision is published through one guard ([`super::freeze`]),
+//! which holds it while the prober itself is the one failing (static
+//! stability, [`super::impaired`]); the canaries, targets that belong to no
+//! endpoint, are probed here too.
 
 use std::collections::HashMap;
 use std::sync::Arc;

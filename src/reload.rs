@@ -132,10 +132,14 @@ impl Reloader {
             .with_faults(self.shared.serving.metrics.prober_faults.clone())
             .on_change(self.shared.notify.endpoint_hook())
             .combining(self.shared.combine_wake.clone())
-            .on_certificate(self.shared.notify.certificate_hook());
+            .on_certificate(self.shared.notify.certificate_hook())
+            .with_impairment(self.shared.impairment.clone())
+            .on_episode(self.shared.notify.prober_hook());
         if live.settings.cluster.is_some() {
             prober = prober.clustered(self.shared.cluster_wake.clone());
         }
+        let p = &live.settings.prober;
+        prober.set_stability(p.impaired.clone(), &p.canaries)?;
         prober.update(&live.probes)?;
         let n = prober.len();
         live.prober = Some(prober);
@@ -233,7 +237,10 @@ impl Reloader {
         };
         let table = Arc::new(table);
         if let Some(prober) = live.prober.as_mut()
-            && let Err(e) = prober.update(&cfg.probes)
+            && let Err(e) = prober.update(&cfg.probes).and_then(|()| {
+                let p = &cfg.settings.prober;
+                prober.set_stability(p.impaired.clone(), &p.canaries)
+            })
         {
             // Only TLS material that vanished since validation gets here.
             self.shared.serving.metrics.reload(false);
@@ -517,7 +524,8 @@ fn keep_running(settings: &mut Settings, running: &Settings) {
     settings.dns.max_tcp_connections = running.dns.max_tcp_connections;
     settings.dns.max_tcp_per_client = running.dns.max_tcp_per_client;
     settings.cluster = running.cluster.clone();
-    settings.prober = running.prober;
+    settings.prober.source_v4 = running.prober.source_v4;
+    settings.prober.source_v6 = running.prober.source_v6;
     settings.watch = running.watch;
 }
 

@@ -92,6 +92,9 @@ pub struct Shared {
     /// Notification webhooks (`[[notify]]`): events are emitted here by
     /// the prober, reloads, overrides and the cluster task.
     pub notify: crate::notify::Notifier,
+    /// The prober's own health (static stability): written by the prober,
+    /// read by the admin API, metrics, explain and the cluster task.
+    pub impairment: Arc<crate::health::freeze::Impairment>,
 }
 
 /// The cluster as one node sees it.
@@ -139,6 +142,8 @@ pub struct ClusterNode {
     pub version: String,
     /// Its gossip heartbeat counter.
     pub heartbeat: u64,
+    /// Its prober is impaired, so it does not vote: why, in words.
+    pub impaired: Option<String>,
 }
 
 /// Problems kept for the status page.
@@ -177,6 +182,7 @@ impl Shared {
             cluster: ArcSwapOption::empty(),
             cluster_stats: OnceLock::new(),
             notify: crate::notify::Notifier::new(),
+            impairment: Arc::default(),
         }
     }
 

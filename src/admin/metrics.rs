@@ -59,6 +59,7 @@ impl prometheus_client::collector::Collector for Collector {
         cluster(&mut enc, shared)?;
         tcp_connections(&mut enc, shared)?;
         host_problems(&mut enc, m)?;
+        impairment(&mut enc, shared)?;
         notify(&mut enc, shared)?;
         reloads(&mut enc, m)?;
         dnssec(&mut enc, &table)?;
@@ -498,6 +499,40 @@ fn host_problems(enc: &mut DescriptorEncoder, m: &Metrics) -> Result<(), std::fm
         MetricType::Counter,
     )?;
     ConstCounter::new(m.state_file_problems.load(Ordering::Relaxed)).encode(e)?;
+    Ok(())
+}
+
+/// Static stability: whether this node's prober is impaired (every
+/// status frozen), its episodes, and its canaries.
+fn impairment(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), std::fmt::Error> {
+    let i = &shared.impairment;
+    let e = enc.encode_descriptor(
+        "switchyard_prober_impaired",
+        "1 while this node's prober is impaired (it is the one failing): every status is frozen, and in a cluster it does not vote",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(i64::from(i.is_impaired())).encode(e)?;
+    let e = enc.encode_descriptor(
+        "switchyard_prober_impaired_episodes",
+        "Episodes of prober impairment (statuses frozen) since the server started",
+        None,
+        MetricType::Counter,
+    )?;
+    ConstCounter::new(i.episodes()).encode(e)?;
+    let view = i.view();
+    let mut e = enc.encode_descriptor(
+        "switchyard_prober_canary_up",
+        "1 when the canary's last probe reached it, 0 when it failed (absent until probed)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for c in view.canaries.iter() {
+        if let Some(up) = c.up {
+            let labels: Labels = vec![("canary", &c.target)];
+            ConstGauge::new(i64::from(up)).encode(e.encode_family(&labels)?)?;
+        }
+    }
     Ok(())
 }
 

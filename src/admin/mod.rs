@@ -30,6 +30,7 @@ mod metrics;
 mod page;
 mod push;
 mod scrape;
+mod stability;
 mod status;
 mod views;
 

@@ -116,6 +116,13 @@ impl Renderer {
 
     fn notices(&self, doc: &StatusDoc) -> String {
         let mut out = String::new();
+        if let Some(n) = &doc.prober.notice {
+            let _ = write!(
+                out,
+                "<div class=\"notice frozen\"><strong>Prober impaired: </strong>{}</div>",
+                esc(n)
+            );
+        }
         for p in &doc.problems {
             let _ = write!(
                 out,
@@ -146,7 +153,7 @@ impl Renderer {
         for n in &c.nodes {
             let _ = write!(
                 out,
-                "<tr data-node=\"{name}\"><td><strong>{name}</strong>{this}</td><td class=\"mono\">{addr}</td><td>{state}{held}{twin}</td><td>{heard} s ago</td><td class=\"mono\">{digest}{drifted}</td><td>{version}</td></tr>",
+                "<tr data-node=\"{name}\"><td><strong>{name}</strong>{this}</td><td class=\"mono\">{addr}</td><td>{state}{held}{twin}{impaired}</td><td>{heard} s ago</td><td class=\"mono\">{digest}{drifted}</td><td>{version}</td></tr>",
                 name = esc(&n.name),
                 this = if n.this_node {
                     "<span class=\"muted\"> (this node)</span>"
@@ -163,6 +170,13 @@ impl Renderer {
                     "<span class=\"drifted\"> also gossiped from {}</span>",
                     esc(t)
                 )),
+                impaired = n
+                    .impaired
+                    .as_deref()
+                    .map_or_else(String::new, |why| format!(
+                        "<span class=\"drifted\" title=\"{}\"> prober impaired: not voting</span>",
+                        esc(why)
+                    )),
                 heard = n.last_heard_s,
                 digest = esc(&n.digest),
                 drifted = if n.drifted {

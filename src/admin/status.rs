@@ -23,6 +23,8 @@ pub struct StatusDoc {
     /// The cluster as this node sees it; absent when running alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterDoc>,
+    /// The prober's own health: impaired (every status frozen) or not.
+    pub prober: super::stability::ProberDoc,
 }
 
 /// `[cluster]`: the nodes gossip knows of.
@@ -66,6 +68,10 @@ pub struct NodeDoc {
     pub drifted: bool,
     /// Its software version.
     pub version: String,
+    /// Its prober is impaired (it is the one failing), so its observations
+    /// are not counted: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impaired: Option<String>,
 }
 
 impl ClusterDoc {
@@ -95,6 +101,7 @@ impl ClusterDoc {
                     digest: n.digest.clone(),
                     drifted: n.drifted,
                     version: n.version.clone(),
+                    impaired: n.impaired.clone(),
                 })
                 .collect(),
         }
@@ -505,6 +512,7 @@ pub fn build(
     cluster: Option<&crate::state::ClusterSummary>,
     overrides: &crate::overrides::Overrides,
     history: &[(crate::snapshot::EndpointKey, crate::overrides::Override)],
+    prober: super::stability::ProberDoc,
 ) -> StatusDoc {
     let loaded = table.loaded_at.map(ts);
     let now_ms = crate::clock::now_millis();
@@ -628,5 +636,6 @@ pub fn build(
             })
             .collect(),
         cluster: cluster.map(ClusterDoc::from_summary),
+        prober,
     }
 }

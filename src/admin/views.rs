@@ -68,7 +68,16 @@ fn status_doc(state: &AdminState) -> super::status::StatusDoc {
         .iter()
         .cloned()
         .collect();
-    super::status::build(&table, &problems, cluster.as_deref(), &overrides, &history)
+    let impairment = &state.shared.impairment;
+    let prober = super::stability::ProberDoc::of(&impairment.view(), impairment.episodes());
+    super::status::build(
+        &table,
+        &problems,
+        cluster.as_deref(),
+        &overrides,
+        &history,
+        prober,
+    )
 }
 
 #[derive(Deserialize)]
@@ -118,7 +127,7 @@ pub(super) async fn explain(
             Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
         };
     let family = Family::of_type_name(&qtype);
-    let why = explain::explain(
+    let mut why = explain::explain(
         &table,
         geo.as_deref(),
         &name,
@@ -129,6 +138,19 @@ pub(super) async fn explain(
         },
         &answer.decision,
     );
+    // The prober is the one failing: the statuses routing read are the
+    // ones from before, and explain says so first.
+    if !answer.decision.steps.is_empty()
+        && let Some(episode) = state.shared.impairment.current()
+    {
+        why.steps.insert(
+            0,
+            format!(
+                "{}: every endpoint status below is as it was before (probes go on; statuses thaw when they succeed again)",
+                episode.notice()
+            ),
+        );
+    }
     axum::Json(json!({
         "name": name,
         "type": qtype.to_ascii_uppercase(),

@@ -110,6 +110,7 @@ pub fn cluster(addr: SocketAddr, json: bool) -> Result<ExitCode> {
         "VERSION".into(),
     ]];
     let mut drifted = 0;
+    let mut impaired = Vec::new();
     for n in c["nodes"].as_array().into_iter().flatten() {
         let mut name = n["name"].as_str().unwrap_or("?").to_string();
         if n["this_node"].as_bool() == Some(true) {
@@ -127,6 +128,14 @@ pub fn cluster(addr: SocketAddr, json: bool) -> Result<ExitCode> {
         if let Some(twin) = n["twin"].as_str() {
             state.push_str(&format!(" (ALSO GOSSIPED FROM {twin})"));
         }
+        if n["impaired"].is_string() {
+            state.push_str(" (PROBER IMPAIRED: NOT VOTING)");
+            impaired.push(format!(
+                "{}: {}",
+                n["name"].as_str().unwrap_or("?"),
+                n["impaired"].as_str().unwrap_or("")
+            ));
+        }
         rows.push(vec![
             name,
             n["address"].as_str().unwrap_or("?").to_string(),
@@ -139,6 +148,9 @@ pub fn cluster(addr: SocketAddr, json: bool) -> Result<ExitCode> {
     print_table(&rows)?;
     out!();
     out!("quorum: {}", c["quorum"].as_str().unwrap_or("?"));
+    for line in impaired {
+        out!("{line}");
+    }
     if drifted > 0 {
         out!(
             "{drifted} node(s) run another configuration than most nodes ({}): keep profiles and zones the same on every node",

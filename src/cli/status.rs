@@ -21,7 +21,18 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
         out!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut lines = aligned(&endpoint_rows(&doc));
+    let mut lines = Vec::new();
+    // The prober is the one failing: say so before anything else, since
+    // every status below is frozen.
+    if let Some(notice) = doc["prober"]["notice"].as_str() {
+        lines.push(format!("PROBER IMPAIRED: {notice}"));
+        lines.push(
+            "  every status below is as it was before; probes go on, and statuses thaw when they succeed again"
+                .into(),
+        );
+        lines.push(String::new());
+    }
+    lines.extend(aligned(&endpoint_rows(&doc)));
     lines.push(String::new());
     lines.extend(profile_summary(&doc));
     let notes = overrides_and_holds(&doc);

@@ -48,6 +48,11 @@ pub(super) struct Heard<'a> {
     pub(super) members: &'a Membership,
     /// When the round followed the membership.
     pub(super) now: Instant,
+    /// Why each counted peer does not vote, in `live` order: its prober is
+    /// impaired (`None`: it votes).
+    pub(super) impaired: Vec<Option<String>>,
+    /// Why this node does not vote: its prober is impaired.
+    pub(super) me_impaired: Option<String>,
 }
 
 impl Combined {
@@ -75,18 +80,19 @@ impl Combined {
 }
 
 /// One probe's inputs into `scratch`: this node's vote, then each counted
-/// peer's observation under `key` (not counted when it has none).
-fn inputs(scratch: &mut Vec<Input>, spec: &ProbeSpec, key: &str, states: &[Option<&NodeState>]) {
+/// peer's observation under `key` (not counted when it has none, or when
+/// the node's prober is impaired).
+fn inputs(scratch: &mut Vec<Input>, spec: &ProbeSpec, key: &str, heard: &Heard<'_>) {
     scratch.clear();
     scratch.push((
         own_vote(&spec.cell),
         crate::clock::unix_millis(spec.cell.own_since()),
-        true,
+        heard.me_impaired.is_none(),
     ));
-    for state in states {
+    for (state, impaired) in heard.states.iter().zip(&heard.impaired) {
         scratch.push(
             match state.and_then(|s| s.get(key)).and_then(decode_observation) {
-                Some((s, since, _)) => (s, crate::clock::unix_millis(since), true),
+                Some((s, since, _)) => (s, crate::clock::unix_millis(since), impaired.is_none()),
                 None => (Status::CheckingEndpoint, 0, false),
             },
         );
@@ -109,7 +115,7 @@ impl Cluster {
         let mut scratch: Vec<Input> = Vec::with_capacity(heard.live.len() + 1);
         for (i, spec) in probes.iter().enumerate() {
             let key = &keys[i];
-            inputs(&mut scratch, spec, key, &heard.states);
+            inputs(&mut scratch, spec, key, heard);
             if !full && combined.inputs[i] == scratch {
                 continue;
             }
@@ -135,10 +141,13 @@ impl Cluster {
             status: scratch[0].0,
             since: crate::clock::from_unix_millis(scratch[0].1),
             summary: summary(&spec.cell),
-            counted: true,
-            note: None,
+            counted: scratch[0].2,
+            note: heard.me_impaired.clone(),
+            impaired: heard.me_impaired.is_some(),
         }];
-        for ((id, held), state) in heard.live.iter().zip(&heard.states) {
+        for (((id, held), state), impaired) in
+            heard.live.iter().zip(&heard.states).zip(&heard.impaired)
+        {
             let held_note = held.map(|until| {
                 format!(
                     "not heard for {}s: its last observation counts for {}s more (cluster.vote_hold)",
@@ -151,17 +160,21 @@ impl Cluster {
                     until.saturating_duration_since(now).as_secs() + 1
                 )
             });
-            let (status, since, summary, counted, note) =
-                match state.and_then(|s| s.get(key)).and_then(decode_observation) {
-                    Some((s, since, sum)) => (s, since, sum.to_string(), true, held_note),
-                    None => (
-                        Status::CheckingEndpoint,
-                        SystemTime::UNIX_EPOCH,
-                        String::new(),
-                        false,
-                        Some("probes this endpoint differently (or not at all)".to_string()),
-                    ),
-                };
+            let observed = state.and_then(|s| s.get(key)).and_then(decode_observation);
+            let stopped = impaired.is_some() && observed.is_some();
+            let (status, since, summary, counted, note) = match observed {
+                Some((s, since, sum)) if stopped => {
+                    (s, since, sum.to_string(), false, impaired.clone())
+                }
+                Some((s, since, sum)) => (s, since, sum.to_string(), true, held_note),
+                None => (
+                    Status::CheckingEndpoint,
+                    SystemTime::UNIX_EPOCH,
+                    String::new(),
+                    false,
+                    Some("probes this endpoint differently (or not at all)".to_string()),
+                ),
+            };
             observations.push(Observation {
                 node: id.node_id.to_string(),
                 status,
@@ -169,6 +182,7 @@ impl Cluster {
                 summary,
                 counted,
                 note,
+                impaired: stopped,
             });
         }
         observations
@@ -193,6 +207,11 @@ impl Cluster {
         // decides; it is never a vote.
         if verdict.deciders == 0 && spec.cell.is_restored() {
             verdict.status = spec.cell.own();
+        } else if verdict.deciders == 0 && observations.iter().any(|o| o.impaired) {
+            // Every node that would decide is impaired (this one, alone
+            // or with the rest): nobody knows better, so what is served
+            // stays as it was (static stability).
+            verdict.status = spec.cell.get();
         }
         let before = spec.cell.publish_cluster(ClusterView {
             quorum: q,

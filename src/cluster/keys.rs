@@ -31,6 +31,30 @@ pub(super) const ACK: &str = "ack:";
 /// Key prefix of forgotten nodes: `f:<name>` = the newest generation
 /// forgotten (`switchyard cluster forget` on any node reaches them all).
 pub(super) const FORGET: &str = "f:";
+/// Key a node sets while its prober is impaired (static stability):
+/// `SINCE_MS REASON`; empty when it is not. Its observations are then not
+/// counted by anyone: it stops voting rather than voting everything down.
+pub(super) const IMPAIRED: &str = "impaired";
+
+/// The value of [`IMPAIRED`] for an episode in progress (`None`: not
+/// impaired).
+pub(super) fn encode_impaired(episode: Option<&crate::health::impaired::Episode>) -> String {
+    episode.map_or_else(String::new, |e| {
+        format!("{} {}", crate::clock::unix_millis(e.since), e.describe())
+    })
+}
+
+/// Why a node's observations do not count, from its [`IMPAIRED`] value
+/// (`None`: they do).
+pub(super) fn impaired_note(v: Option<&str>) -> Option<String> {
+    let (since, why) = v.filter(|v| !v.is_empty())?.split_once(' ')?;
+    let since = crate::clock::from_unix_millis(since.parse().ok()?);
+    Some(format!(
+        "not counted: its {why} (frozen since {})",
+        crate::clock::rfc3339_seconds(since)
+    ))
+}
+
 /// One node's observation as gossiped: `STATUS SINCE_MS SUMMARY`.
 pub(super) fn encode_observation(status: Status, since: SystemTime, summary: &str) -> String {
     format!(
@@ -63,5 +87,25 @@ mod tests {
         );
         assert_eq!(decode_observation("Bogus 1 x"), None);
         assert_eq!(decode_observation("Online x"), None);
+    }
+
+    #[test]
+    fn impairment_round_trips() {
+        let e = crate::health::impaired::Episode {
+            since: crate::clock::from_unix_millis(1_796_168_154_000),
+            failed: 6,
+            population: 6,
+            by_share: true,
+            canaries_down: 0,
+            failing: 6,
+        };
+        let v = encode_impaired(Some(&e));
+        assert_eq!(
+            impaired_note(Some(&v)).unwrap(),
+            "not counted: its prober impaired, 6 of 6 probe targets failed together (frozen since 2026-12-01T23:35:54Z)"
+        );
+        assert_eq!(encode_impaired(None), "");
+        assert_eq!(impaired_note(Some("")), None);
+        assert_eq!(impaired_note(None), None);
     }
 }

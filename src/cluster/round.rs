@@ -10,7 +10,9 @@ use chitchat::{Chitchat, ChitchatId};
 
 use super::announce::announce;
 use super::combine::{Combined, Heard};
-use super::keys::{ACK, DIGEST, FORGET, LEFT, SYNC, VERSION};
+use super::keys::{
+    ACK, DIGEST, FORGET, IMPAIRED, LEFT, SYNC, VERSION, encode_impaired, impaired_note,
+};
 use super::membership::{Change, Membership, Seen, Timing};
 use super::node::Cluster;
 use super::own::Own;
@@ -51,8 +53,17 @@ impl Cluster {
             st.own.follow(&probes, guard.self_node_state());
             st.combined.reset(probes.len());
         }
-        // 1. This node's own observations.
-        let changed = st.own.publish(&probes, guard.self_node_state());
+        // 1. Whether this node votes at all (set before its observations,
+        // so no peer counts one made while its prober was impaired), then
+        // its own observations.
+        let episode = shared.impairment.current();
+        let mine = encode_impaired(episode.as_ref());
+        let me = guard.self_node_state();
+        let stopped_or_resumed = me.get(IMPAIRED).unwrap_or_default() != mine;
+        if stopped_or_resumed {
+            me.set(IMPAIRED, &mine);
+        }
+        let changed = st.own.publish(&probes, guard.self_node_state()) || stopped_or_resumed;
         let my_digest = st.own.publish_digest(shared, guard.self_node_state());
         // 2. Who counts.
         let now = std::time::Instant::now();
@@ -68,15 +79,33 @@ impl Cluster {
         }
         // 3. Combine, where an input changed (or every FULL_EVERY, which
         // refreshes the probe summaries shown).
+        let states: Vec<_> = live.iter().map(|(id, _)| guard.node_state(id)).collect();
         let heard = Heard {
             live: &live,
-            states: live.iter().map(|(id, _)| guard.node_state(id)).collect(),
+            impaired: states
+                .iter()
+                .map(|s| impaired_note(s.and_then(|s| s.get(IMPAIRED))))
+                .collect(),
+            states,
             members: &st.members,
             now,
+            me_impaired: impaired_note(Some(&mine)),
         };
         self.combine(shared, &probes, &st.own.keys, &mut st.combined, &heard);
         drop(heard);
         // 4. What the API and the page show.
+        let mut impaired: std::collections::HashMap<String, String> = st
+            .members
+            .listed()
+            .iter()
+            .filter_map(|l| {
+                let note = impaired_note(guard.node_state(&l.id)?.get(IMPAIRED))?;
+                Some((l.id.node_id.to_string(), note))
+            })
+            .collect();
+        if let Some(note) = impaired_note(Some(&mine)) {
+            impaired.insert(self.node.clone(), note);
+        }
         let me_id = guard.self_chitchat_id().clone();
         let my_beat: u64 = guard.node_state(&me_id).map_or(0, |s| s.heartbeat().into());
         drop(guard);
@@ -87,6 +116,7 @@ impl Cluster {
             address: me_id.gossip_advertise_addr,
             heartbeat: my_beat,
             digest: my_digest,
+            impaired,
         };
         let summary = self.summary(&st.members, &st.combined.inputs, &live, me, now);
         shared.cluster.store(Some(Arc::new(summary)));

@@ -21,6 +21,9 @@ pub(super) struct Me {
     pub(super) heartbeat: u64,
     /// Its configuration digest.
     pub(super) digest: String,
+    /// Why each node (this one included) does not vote, by name: its
+    /// prober is impaired.
+    pub(super) impaired: std::collections::HashMap<String, String>,
 }
 
 impl Cluster {
@@ -68,6 +71,7 @@ impl Cluster {
                 version: l.version.clone(),
                 heartbeat: l.heartbeat,
                 twin: l.twin,
+                impaired: me.impaired.get(&*l.id.node_id).cloned(),
             })
             .collect();
         nodes.push(ClusterNode {
@@ -83,6 +87,7 @@ impl Cluster {
             version: env!("CARGO_PKG_VERSION").to_string(),
             heartbeat: me.heartbeat,
             twin: members.my_twin(),
+            impaired: me.impaired.get(&self.node).cloned(),
         });
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         nodes

@@ -355,6 +355,31 @@ pub const CERT_WARNING: Key = duration(
     "warn when an HTTPS endpoint's certificate has less than this left",
 );
 
+/// `prober.impaired_min_targets`.
+pub const IMPAIRED_MIN_TARGETS: Key = int(
+    "prober.impaired_min_targets",
+    crate::health::impaired::DEFAULT_MIN_TARGETS as i64,
+    2,
+    1_000_000,
+    "fewest healthy probe targets the impaired share is judged on",
+);
+/// `prober.canary_interval`.
+pub const CANARY_INTERVAL: Key = duration(
+    "prober.canary_interval",
+    secs(5),
+    ms(100),
+    secs(600),
+    "time between canary probes",
+);
+/// `prober.canary_timeout`.
+pub const CANARY_TIMEOUT: Key = duration(
+    "prober.canary_timeout",
+    secs(2),
+    ms(50),
+    secs(60),
+    "canary probe deadline",
+);
+
 /// Every key of the table, for the check of the reference tables.
 pub const ALL: &[Key] = &[
     TTL,
@@ -384,6 +409,9 @@ pub const ALL: &[Key] = &[
     NOTIFY_COALESCE,
     NOTIFY_TIMEOUT,
     NOTIFY_RETRY_FOR,
+    IMPAIRED_MIN_TARGETS,
+    CANARY_INTERVAL,
+    CANARY_TIMEOUT,
 ];
 
 #[cfg(test)]

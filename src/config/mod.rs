@@ -112,12 +112,16 @@ pub struct ClusterSettings {
 }
 
 /// `[prober]`
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProberSettings {
     /// IPv4 source address of probes.
     pub source_v4: Option<std::net::Ipv4Addr>,
     /// IPv6 source address of probes.
     pub source_v6: Option<std::net::Ipv6Addr>,
+    /// Static stability: `impaired_share` and `impaired_min_targets`.
+    pub impaired: crate::health::impaired::Settings,
+    /// `canaries`, with `canary_interval` and `canary_timeout`.
+    pub canaries: Vec<crate::health::impaired::CanarySpec>,
 }
 
 /// `[dns]`

@@ -114,6 +114,18 @@ pub struct RawProber {
     pub source_v4: Option<Spanned<String>>,
     /// IPv6 source address of probes.
     pub source_v6: Option<Spanned<String>>,
+    /// Share of the healthy probe targets failing together that means
+    /// this host is the one failing (0: off).
+    pub impaired_share: Option<Spanned<f64>>,
+    /// Fewest probe targets the share is judged on.
+    pub impaired_min_targets: Option<Spanned<i64>>,
+    /// Targets that must always be reachable: `tcp://host:port`,
+    /// `http://host/path`, `https://host/path`.
+    pub canaries: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Time between canary probes.
+    pub canary_interval: Option<Spanned<String>>,
+    /// Canary probe deadline.
+    pub canary_timeout: Option<Spanned<String>>,
 }
 
 /// `[dns]`

@@ -7,6 +7,8 @@
 
 pub mod cert;
 pub mod combine;
+pub mod freeze;
+pub mod impaired;
 pub mod probe;
 pub mod prober;
 pub mod push;
@@ -222,7 +224,23 @@ impl ClusterView {
             [one] => s.push_str(&format!(": {one}")),
             [rest @ .., last] => s.push_str(&format!(": {} and {last}", rest.join(", "))),
         }
-        let other = self.observations.iter().filter(|o| !o.counted).count();
+        let impaired: Vec<&str> = self
+            .observations
+            .iter()
+            .filter(|o| o.impaired)
+            .map(|o| o.node.as_str())
+            .collect();
+        if !impaired.is_empty() {
+            s.push_str(&format!(
+                "; {} not counted (prober impaired)",
+                impaired.join(", ")
+            ));
+        }
+        let other = self
+            .observations
+            .iter()
+            .filter(|o| !o.counted && !o.impaired)
+            .count();
         if other > 0 {
             s.push_str(&format!(
                 "; {other} node{} not counted (a different probe, or none)",
@@ -250,6 +268,9 @@ pub struct Observation {
     /// Why it is not counted, or why it still is (a node no longer heard
     /// whose last observation is held).
     pub note: Option<String>,
+    /// Not counted because the node's prober is impaired (static
+    /// stability): it stopped voting.
+    pub impaired: bool,
 }
 
 impl HealthCell {
@@ -342,6 +363,28 @@ impl HealthCell {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .certificate
+    }
+
+    /// Records a change of this node's own decision that no probe made
+    /// (the prober, impaired, put back the status from before), for
+    /// display; the decision itself is published by [`HealthCell::decide`].
+    pub fn note_change(&self, from: Status, to: Status, reason: &str, clustered: bool) {
+        self.stats.transitions.fetch_add(1, Ordering::Relaxed);
+        let now = SystemTime::now();
+        let mut d = self.details.lock().unwrap_or_else(|p| p.into_inner());
+        d.own_since = now;
+        if !clustered {
+            d.since = now;
+        }
+        if d.transitions.len() == TRANSITIONS_KEPT {
+            d.transitions.pop_front();
+        }
+        let reason = if clustered {
+            format!("this node: {reason}")
+        } else {
+            reason.to_string()
+        };
+        d.transitions.push_back((now, from, to, reason));
     }
 
     /// A copy of the details.
@@ -441,6 +484,19 @@ impl HealthCell {
         self.restored.store(false, Ordering::Relaxed);
         if !clustered {
             self.set(status);
+        }
+    }
+
+    /// Puts back a decision made on evidence that turned out to be this
+    /// host's own failure (the prober was impaired): like
+    /// [`HealthCell::decide`], but going back from Degraded is no recovery
+    /// (a `failback = "manual"` profile does not hold the endpoint out).
+    pub fn revert(&self, status: Status, clustered: bool) {
+        self.own.store(status as u8, Ordering::Relaxed);
+        self.restored.store(false, Ordering::Relaxed);
+        if !clustered && self.status.swap(status as u8, Ordering::Release) != status as u8 {
+            self.changed
+                .store(crate::clock::unix_secs_now(), Ordering::Relaxed);
         }
     }
 

@@ -43,11 +43,18 @@ pub enum Kind {
     /// longer does).
     #[serde(rename = "cluster.drift")]
     NodeDrift,
+    /// This node's prober is impaired (it is the one failing): every
+    /// status is frozen.
+    #[serde(rename = "prober.impaired")]
+    ProberImpaired,
+    /// The prober recovered: statuses thaw.
+    #[serde(rename = "prober.recovered")]
+    ProberRecovered,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::EndpointStatus,
         Kind::ProfileStatus,
         Kind::ProfileFailingOpen,
@@ -58,6 +65,8 @@ impl Kind {
         Kind::NodeJoined,
         Kind::NodeLeft,
         Kind::NodeDrift,
+        Kind::ProberImpaired,
+        Kind::ProberRecovered,
     ];
 
     /// Its name in payloads, headers and `events = [...]`.
@@ -73,6 +82,8 @@ impl Kind {
             Kind::NodeJoined => "cluster.node_joined",
             Kind::NodeLeft => "cluster.node_left",
             Kind::NodeDrift => "cluster.drift",
+            Kind::ProberImpaired => "prober.impaired",
+            Kind::ProberRecovered => "prober.recovered",
         }
     }
 
@@ -237,6 +248,25 @@ impl Event {
             old: Some(old.to_string()),
             new: Some(new.to_string()),
             ..Event::new(Kind::NodeDrift, reason)
+        }
+    }
+
+    /// This node's prober is impaired: `reason` says why (the notice the
+    /// status page shows).
+    pub fn prober_impaired(reason: impl Into<String>) -> Event {
+        Event {
+            old: Some("probing".to_string()),
+            new: Some("frozen".to_string()),
+            ..Event::new(Kind::ProberImpaired, reason)
+        }
+    }
+
+    /// This node's prober recovered.
+    pub fn prober_recovered(reason: impl Into<String>) -> Event {
+        Event {
+            old: Some("frozen".to_string()),
+            new: Some("probing".to_string()),
+            ..Event::new(Kind::ProberRecovered, reason)
         }
     }
 

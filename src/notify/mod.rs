@@ -219,6 +219,24 @@ impl Notifier {
         })
     }
 
+    /// The prober's episode hook: an episode's start and end go out as
+    /// `prober.impaired` and `prober.recovered` events (the prober logs
+    /// them).
+    pub fn prober_hook(&self) -> crate::health::prober::EpisodeHook {
+        use crate::health::freeze::EpisodeEvent;
+        let n = self.clone();
+        Arc::new(move |e| match e {
+            EpisodeEvent::Impaired(episode) => n.emit(Event::prober_impaired(episode.notice())),
+            EpisodeEvent::Recovered { episode, lasted } => {
+                n.emit(Event::prober_recovered(format!(
+                    "probes succeed again after {}s frozen ({})",
+                    lasted.as_secs(),
+                    episode.describe()
+                )))
+            }
+        })
+    }
+
     /// At shutdown, before [`Notifier::start`]'s token is cancelled: waits
     /// (at most `limit`) until the events already emitted have been handed
     /// to the targets and every target's queue is sent (or given up on), so

@@ -118,6 +118,12 @@ fn summary(m: &Message) -> String {
             "node {}: {change}{reason}",
             m.peer.as_deref().unwrap_or("?")
         ),
+        Kind::ProberImpaired => {
+            format!("this node's prober is impaired: every status is frozen{reason}")
+        }
+        Kind::ProberRecovered => {
+            format!("this node's prober recovered: statuses thaw{reason}")
+        }
     };
     if m.count > 1 {
         line.push_str(&format!(" [{} changes coalesced]", m.count));
@@ -156,6 +162,8 @@ pub fn slack(m: &Message) -> Vec<u8> {
         (Kind::ReloadRejected | Kind::StateFile, _) => ":warning:",
         (Kind::NodeJoined, _) => ":heavy_plus_sign:",
         (Kind::NodeLeft | Kind::NodeDrift, _) => ":warning:",
+        (Kind::ProberImpaired, _) => ":rotating_light:",
+        (Kind::ProberRecovered, _) => ":large_green_circle:",
         _ => ":information_source:",
     };
     let text = format!("{emoji} *switchyard* {}", escape(&m.summary));

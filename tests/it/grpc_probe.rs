@@ -124,7 +124,9 @@ async fn what_is_not_a_grpc_server_fails_precisely() {
     );
     let start = std::time::Instant::now();
     assert_eq!(failed(&t.run().await).1, "timeout");
-    assert!(start.elapsed() < Duration::from_millis(300 + 500));
+    // Bounded by the timeout, not by the server: generous, as the test
+    // runs on a loaded machine (a hang would be forever).
+    assert!(start.elapsed() < Duration::from_millis(300 + 4_000));
     // One that resets.
     let reset = Backend::http(Mode::Reset);
     let (t, _fx) = grpc(reset.port(), "");

@@ -40,5 +40,6 @@ mod robustness;
 mod routing;
 mod rrl;
 mod shed;
+mod static_stability;
 mod systemd;
 mod unbound;

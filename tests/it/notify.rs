@@ -553,7 +553,7 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
     // Every endpoint down: the profile fails open.
     s.set_status(NAME, "primary", Status::Degraded);
     s.set_status(NAME, "secondary", Status::Degraded);
-    wait_until(Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(20), || {
         !first.accepted("profile.failing_open").is_empty()
     })
     .expect("no profile.failing_open");
@@ -564,7 +564,7 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
     assert!(doc["endpoint"].is_null());
     // And back.
     s.set_status(NAME, "primary", Status::Online);
-    wait_until(Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(20), || {
         first
             .accepted("profile.status")
             .iter()
@@ -580,7 +580,7 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
         None,
     );
     assert_eq!(code, 200, "{body}");
-    wait_until(Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(20), || {
         !first.accepted("override.applied").is_empty()
     })
     .expect("no override.applied");
@@ -605,7 +605,7 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
     std::fs::write(&config, format!("{good}\n[dns]\nbogus = 1\n")).unwrap();
     let (code, _) = http(s.admin, "POST", "/api/v1/reload", None);
     assert_ne!(code, 200);
-    wait_until(Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(20), || {
         !first.accepted("reload.rejected").is_empty()
     })
     .expect("no reload.rejected");
@@ -621,7 +621,7 @@ fn failing_open_overrides_rejected_reloads_and_reloaded_targets() {
     assert_eq!(code, 200, "{body}");
     let before = first.all().len();
     s.set_status(NAME, "primary", Status::Degraded);
-    wait_until(Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(20), || {
         !second.accepted("profile.failing_open").is_empty()
     })
     .expect("the reloaded target got nothing");

@@ -1,5 +1,6 @@
 //! Stage: `[cluster]` (gossip between name servers) and `[prober]`
-//! (where probes leave from).
+//! (where probes leave from; its static stability keys are read by
+//! `stability.rs`).
 
 use super::*;
 use crate::config::keys;
@@ -328,9 +329,14 @@ pub(super) fn prober(
             }
         },
     };
+    let stability =
+        super::stability::stability(r, src, raw, source_v4.flatten(), source_v6.flatten());
+    let (impaired, canaries) = stability?;
     Some(ProberSettings {
         source_v4: source_v4?,
         source_v6: source_v6?,
+        impaired,
+        canaries,
     })
 }
 

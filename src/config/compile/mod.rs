@@ -39,6 +39,7 @@ mod notify;
 mod profiles;
 mod report;
 mod server;
+mod stability;
 mod zones;
 
 use std::collections::{BTreeMap, HashMap};
@@ -358,7 +359,7 @@ impl Loader<'_> {
     fn serve_with(&mut self, s: &server::Sections) {
         let default = DnsSettings::default();
         let dns = s.dns.as_ref().unwrap_or(&default);
-        self.run.prober_settings = s.prober.unwrap_or_default();
+        self.run.prober_settings = s.prober.clone().unwrap_or_default();
         self.table.ecs = dns.ecs;
         self.table.nsid = dns.nsid.as_deref().map(|n| n.as_bytes().into());
         self.run.signature_cache_size = dns.signature_cache;

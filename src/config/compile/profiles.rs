@@ -135,7 +135,7 @@ impl Loader<'_> {
     pub(super) fn profile(&mut self, src: usize, raw: RawProfile) {
         let named = self.profile_name(src, &raw);
         let (method, serves) = self.method(src, &raw);
-        let (head, head_ok) = head(&mut self.r, src, &raw, method, self.run.prober_settings);
+        let (head, head_ok) = head(&mut self.r, src, &raw, method, &self.run.prober_settings);
         if raw.endpoints.is_empty() {
             return self.r.err(
                 src,
@@ -325,7 +325,7 @@ fn head(
     src: usize,
     raw: &RawProfile,
     method: Option<Method>,
-    prober: crate::config::ProberSettings,
+    prober: &crate::config::ProberSettings,
 ) -> (Head, bool) {
     let mut ok = true;
     /// `v`, or `default` when it was wrong (and the head with it).

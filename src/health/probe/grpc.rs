@@ -257,26 +257,35 @@ impl GrpcProbe {
         // closes, and may end before the exchange has read what was
         // buffered, so the exchange is polled until it ends. A connection
         // error explains a failed exchange best.
+        //
+        // Once the connection future has ended nothing reads the socket
+        // any more: what the exchange can still use is buffered, so it
+        // ends on its next poll or never (it would wait for the timeout,
+        // the reason lost).
         tokio::pin!(conn);
         tokio::pin!(exchange);
-        let mut conn_failure = None;
-        let mut conn_done = false;
-        loop {
-            tokio::select! {
-                biased;
-                r = &mut exchange => {
-                    return match (r, conn_failure) {
-                        (Err((status, f)), Some(cf)) if f.kind == FailureKind::Protocol => Err((status, cf)),
-                        (r, _) => r,
-                    };
-                }
-                c = &mut conn, if !conn_done => {
-                    conn_done = true;
-                    if let Err(e) = c {
-                        conn_failure = Some(self.h2_failure(&e));
-                    }
-                }
-            }
+        let conn_failure = tokio::select! {
+            biased;
+            r = &mut exchange => return r,
+            c = &mut conn => c.err().map(|e| self.h2_failure(&e)),
+        };
+        let closed = || {
+            fail(
+                FailureKind::Protocol,
+                if self.tls.is_some() {
+                    "protocol: connection closed before a complete response"
+                } else {
+                    "protocol: connection closed before a complete response (a TLS port? set `tls = true`)"
+                },
+            )
+        };
+        tokio::select! {
+            biased;
+            r = &mut exchange => match (r, conn_failure) {
+                (Err((status, f)), Some(cf)) if f.kind == FailureKind::Protocol => Err((status, cf)),
+                (r, _) => r,
+            },
+            () = std::future::ready(()) => Err((None, conn_failure.unwrap_or_else(closed))),
         }
     }
 }
@@ -485,8 +494,11 @@ fn h2_failure(e: &h2::Error, tls: bool) -> Failure {
             return tls_failure(io);
         }
         return match io.kind() {
-            // A TLS server (grpc-go, grpcio) closes on a plaintext preface.
-            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe => fail(
+            // A TLS server (grpc-go, grpcio) closes on a plaintext preface;
+            // closing with our frames unread, it resets.
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionReset => fail(
                 FailureKind::Protocol,
                 if tls {
                     "protocol: connection closed before a complete response"

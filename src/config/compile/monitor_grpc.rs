@@ -125,4 +125,39 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn a_named_grpc_monitor_beside_an_http_one() {
+        let p = |grpc: &str| {
+            profile(&format!(
+                "routing = \"priority\"\n[[monitors]]\nname = \"api\"\nprotocol = \"http\"\n[[monitors]]\nname = \"rpc\"\nprotocol = \"grpc\"\n{grpc}\n[[endpoints]]\nname = \"a\"\ntarget = \"192.0.2.1\"\n"
+            ))
+        };
+        let c = load_text(
+            "",
+            &[("p.toml", &p("port = 50051\nservice = \"orders.v1.Orders\""))],
+        )
+        .unwrap();
+        let rpc = c
+            .probes
+            .iter()
+            .find(|s| s.monitor.protocol.is_grpc())
+            .expect("the grpc monitor is probed");
+        assert_eq!(
+            rpc.monitor.grpc_service.as_deref(),
+            Some("orders.v1.Orders")
+        );
+        // Its problems are named by the monitor's own prefix.
+        let e = errors(load_text(
+            "",
+            &[("p.toml", &p("service = \"a b\"\npath = \"/x\""))],
+        ));
+        for want in [
+            "monitors[1].port: grpc probes need a port",
+            "monitors[1].service: must not contain spaces",
+            "monitors[1].path: grpc probes have no path",
+        ] {
+            assert!(e.iter().any(|e| e.starts_with(want)), "{want}: {e:?}");
+        }
+    }
 }

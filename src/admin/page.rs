@@ -244,7 +244,34 @@ impl Renderer {
                 Some(u) => format!(" until {} ({} left)", clock(u), left(o.remaining_s)),
                 None => " until enabled".to_string(),
             };
+            let ramping = o.ramp.as_ref().filter(|r| !r.done);
             match (&o.drain, o.action) {
+                (_, "shed") => {
+                    let _ = write!(
+                        out,
+                        "<div class=\"override shed\">{}</div>",
+                        esc(&format!(
+                            "shed {} % by hand{until}{who}",
+                            o.shed_percent.unwrap_or(0)
+                        ))
+                    );
+                }
+                (Some(d), "drain") if let Some(r) = ramping => {
+                    let _ = write!(
+                        out,
+                        "<div class=\"override draining\" data-drain=\"ramping\">{}</div>",
+                        esc(&format!(
+                            "draining: {} % shed (step {} of {}), out of answers at {} (in {}), drained at {} \u{b7} drain over {}{until}{who}",
+                            r.shed_percent,
+                            r.step.unwrap_or(0),
+                            r.steps,
+                            clock(&r.out_at),
+                            left(Some(r.remaining_s)),
+                            clock(&d.drained_at),
+                            left(Some(r.over_s as u64)),
+                        ))
+                    );
+                }
                 (Some(d), "drain") => {
                     let state = if d.drained {
                         format!("drained at {}", clock(&d.drained_at))
@@ -274,6 +301,14 @@ impl Renderer {
                     );
                 }
             }
+        }
+        // Shedding by load (a shed by hand or a ramp is said above).
+        let manual = e
+            .override_
+            .as_ref()
+            .is_some_and(|o| o.in_force && (o.action == "shed" || o.ramp.is_some()));
+        if let Some(shed) = e.shed.as_deref().filter(|_| !manual) {
+            let _ = write!(out, "<div class=\"override shed\">{}</div>", esc(shed));
         }
         if let Some(h) = &e.held {
             let until = match &h.until {

@@ -38,5 +38,6 @@ mod robustness;
 mod routing;
 mod rrl;
 mod shed;
+mod shed_by_hand;
 mod systemd;
 mod unbound;

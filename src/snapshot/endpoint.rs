@@ -137,7 +137,7 @@ pub struct EndpointRuntime {
     /// three below only then.
     pub(super) manual: std::sync::atomic::AtomicBool,
     /// A shed by hand: its thousandths in the low 16 bits, when it ends
-    /// (Unix seconds, 0: until undone) above them; 0 when none.
+    /// (ms since the epoch, 0: until undone) above them; 0 when none.
     pub(super) hand: AtomicU64,
     /// A drain ramp: when it began and when it ends (ms since the epoch;
     /// 0: none). Out of answers from its end.
@@ -239,7 +239,7 @@ impl EndpointRuntime {
         };
         let hand = match state {
             OverrideState::Shed { permille, until_ms } => {
-                let until = until_ms.map_or(0, |ms| ms.div_ceil(1000).clamp(1, u64::MAX >> 16));
+                let until = until_ms.map_or(0, |ms| ms.clamp(1, u64::MAX >> 16));
                 (until << 16) | u64::from(permille.clamp(1, 1000))
             }
             _ => 0,

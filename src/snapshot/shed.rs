@@ -82,7 +82,7 @@ impl EndpointRuntime {
     fn hand_permille(&self, now_ms: u64) -> u32 {
         let hand = self.hand.load(Relaxed);
         let until = hand >> 16;
-        if until != 0 && now_ms / 1000 >= until {
+        if until != 0 && now_ms >= until {
             return 0;
         }
         (hand & 0xffff) as u32
@@ -150,7 +150,7 @@ impl EndpointRuntime {
             let until = if until == 0 {
                 String::new()
             } else {
-                format!(" until {}", at(until * 1000))
+                format!(" until {}", at(until))
             };
             format!("shed {} % by hand{until}", pct(hand))
         } else {

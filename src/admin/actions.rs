@@ -213,7 +213,8 @@ pub(super) async fn set_endpoint(
                 "profile": crate::reload::normalise_profile(&profile),
                 "endpoint": endpoint,
                 "action": action,
-                "disabled_at_runtime": matches!(kind, Kind::Disable | Kind::Drain),
+                // Out of answers now (a ramping drain is not, yet).
+                "disabled_at_runtime": applied.record.keeps_out(crate::clock::now_millis()),
                 "shed_percent": shed,
                 "status": applied.status.as_str(),
                 "saved": applied.saved,

@@ -13,7 +13,9 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use super::status::{CertificateDoc, EndpointDoc, ProbeDoc, QuorumDoc, StatusDoc, TransitionDoc};
+use super::status::{
+    CertificateDoc, EndpointDoc, HistoryDoc, ProbeDoc, QuorumDoc, StatusDoc, TransitionDoc,
+};
 
 /// The page with its first view in place (`<!--ssr:NAME-->` markers of
 /// `template`).
@@ -361,8 +363,9 @@ impl Renderer {
             let when = when.split('.').next().unwrap_or(&when);
             let _ = write!(
                 out,
-                "<tr data-history=\"{action}\"><td class=\"mono\">{when}</td><td>{profile}</td><td>{endpoint}</td><td>{action}</td><td class=\"mono\">{until}</td><td>{by}</td><td>{reason}</td><td>{node}</td></tr>",
+                "<tr data-history=\"{action}\"><td class=\"mono\">{when}</td><td>{profile}</td><td>{endpoint}</td><td>{what}</td><td class=\"mono\">{until}</td><td>{by}</td><td>{reason}</td><td>{node}</td></tr>",
                 action = esc(r.action),
+                what = esc(&history_action(r)),
                 when = esc(when),
                 profile = esc(&r.profile),
                 endpoint = esc(&r.endpoint),
@@ -374,6 +377,16 @@ impl Renderer {
         }
         out.push_str("</tbody></table>");
         out
+    }
+}
+
+/// A history row's action with its share or ramp (`shed 30 %`, `drain
+/// over 10 min`), as the script's `historyAction`.
+fn history_action(r: &HistoryDoc) -> String {
+    match (r.shed_percent, r.over_s) {
+        (Some(p), _) => format!("{} {p} %", r.action),
+        (_, Some(o)) => format!("{} over {}", r.action, left(Some(o as u64))),
+        _ => r.action.to_string(),
     }
 }
 

@@ -122,6 +122,13 @@ fn a_shed_by_hand_moves_the_networks_a_load_would_and_resume_brings_them_back() 
     assert_eq!(o["shed_percent"], 30, "{e}");
     assert_eq!(o["in_force"], true, "{e}");
     assert_eq!(o["reason"], "hot region", "{e}");
+    let (_, page) = http(p.admin(), "GET", "/", None);
+    assert!(
+        page.contains(
+            "<div class=\"override shed\">shed 30 % by hand until enabled by admin API: hot region</div>"
+        ),
+        "{page}"
+    );
 
     let by_hand = answers_for(p.v4(), NAME, 10_000);
     let n = moved(&by_hand);
@@ -232,6 +239,8 @@ fn a_timed_shed_ends_by_itself_and_bad_input_changes_nothing() {
         .find(|h| h["action"] == "shed")
         .unwrap();
     assert_eq!(shed["shed_percent"], 30, "{shed}");
+    let (_, page) = http(p.admin(), "GET", "/", None);
+    assert!(page.contains("<td>shed 30 %</td>"), "{page}");
 
     // The CLI refuses what makes no sense, saying why.
     let shed = |extra: &[&str]| {
@@ -352,7 +361,12 @@ fn a_drain_over_ramps_the_share_out_then_drains() {
     // superset of the one before, and one is strictly between.
     let mut samples: Vec<Vec<String>> = Vec::new();
     let mut texts = Vec::new();
+    let mut pages = Vec::new();
     wait_until(Duration::from_secs(30), || {
+        let (_, page) = http(p.admin(), "GET", "/", None);
+        pages.push(
+            page.contains("<div class=\"override draining\" data-drain=\"ramping\">draining: "),
+        );
         let e = endpoint(&p, "primary");
         if let Some(t) = e["shed"].as_str() {
             texts.push((t.to_string(), e["override"]["ramp"].clone()));
@@ -384,6 +398,7 @@ fn a_drain_over_ramps_the_share_out_then_drains() {
     assert!(t.contains(" % shed, out of answers at 20"), "{t}");
     assert_eq!(ramp["steps"], 10, "{ramp}");
     assert_eq!(ramp["over_s"], 6.0, "{ramp}");
+    assert!(pages.contains(&true), "the page never showed the ramp");
     // Drained as `drain` drains: "drained at" the last answer plus its TTL.
     let e = endpoint(&p, "primary");
     let o = &e["override"];

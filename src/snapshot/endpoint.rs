@@ -171,7 +171,8 @@ impl Default for EndpointRuntime {
 
 impl EndpointRuntime {
     /// True while a runtime override keeps it out of answers (a timed one
-    /// ends by itself: only those read the clock).
+    /// ends by itself, a ramping drain begins at the ramp's end: only
+    /// those read the clock).
     #[inline]
     pub fn is_disabled(&self) -> bool {
         match self.off_until.load(Relaxed) {

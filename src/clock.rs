@@ -41,6 +41,20 @@ pub fn now_millis() -> u64 {
     unix_millis(SystemTime::now())
 }
 
+/// Milliseconds since the epoch now, from the coarse clock as
+/// [`unix_secs_now`] (a few milliseconds behind at most): the answer path
+/// reads it while a drain ramps or a shed by hand is timed.
+#[inline]
+pub fn now_millis_coarse() -> u64 {
+    #[cfg(target_os = "linux")]
+    if let Ok(t) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME_COARSE) {
+        let secs = u64::try_from(t.tv_sec()).unwrap_or(0);
+        let ms = u64::try_from(t.tv_nsec()).unwrap_or(0) / 1_000_000;
+        return secs * 1000 + ms;
+    }
+    now_millis()
+}
+
 /// `2026-12-01T23:35:54.123Z`: the API, the page, the state file.
 pub fn rfc3339_millis(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()

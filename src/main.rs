@@ -85,6 +85,8 @@ fn main() -> ExitCode {
             for_,
             reason,
             wait,
+            percent,
+            over,
         } => admin().and_then(|a| {
             cli::endpoint(
                 a,
@@ -96,6 +98,8 @@ fn main() -> ExitCode {
                     for_: for_.as_deref(),
                     reason: reason.as_deref(),
                     wait,
+                    percent,
+                    over: over.as_deref(),
                 },
             )
         }),

@@ -1,5 +1,6 @@
-//! Runtime overrides (`switchyard endpoint disable` / `enable`) as
-//! versioned records, so that the nodes of a cluster agree on them.
+//! Runtime overrides (`switchyard endpoint disable`, `drain`, `shed`,
+//! `enable`, `resume`) as versioned records, so that the nodes of a
+//! cluster agree on them.
 //!
 //! Every change is a record, an enable included, stamped with its version:
 //! the wall-clock time it was made and the node that made it. The latest
@@ -49,6 +50,15 @@ pub struct Override {
     /// caches is tracked.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drain: bool,
+    /// A drain that ramps (`drain --over`): for this long (ms) from `at`
+    /// the endpoint sheds a rising share of new traffic
+    /// ([`crate::snapshot::shed`]), and is out of answers from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_ms: Option<u64>,
+    /// A shed by hand (`shed --percent`), not disabled: this percentage
+    /// (1 to 100) of client networks moved to the other endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shed: Option<u16>,
     /// An enable made as `resume` (it also releases a hold), for the
     /// history; it does what any enable does.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -68,7 +78,7 @@ pub struct Overruled {
     pub at: u64,
     /// ...and by which node.
     pub node: String,
-    /// `disable`, `drain`, `enable` or `resume`.
+    /// `disable`, `drain`, `shed`, `enable` or `resume`.
     pub action: String,
 }
 
@@ -91,8 +101,11 @@ impl Overruled {
 pub enum Kind {
     /// Taken out of answers.
     Disable,
-    /// Taken out of answers, its caches tracked.
+    /// Taken out of answers, its caches tracked (at the end of its ramp,
+    /// with `--over`).
     Drain,
+    /// A share of new traffic moved away (`shed --percent`).
+    Shed,
     /// Put back (`enable`).
     Enable,
     /// Put back, releasing a hold (`resume`): an enable.
@@ -100,11 +113,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// `disable`, `drain`, `enable`.
+    /// `disable`, `drain`, `shed`, `enable`, `resume`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Disable => "disable",
             Kind::Drain => "drain",
+            Kind::Shed => "shed",
             Kind::Enable => "enable",
             Kind::Resume => "resume",
         }
@@ -126,14 +140,17 @@ impl Override {
             by: None,
             until: None,
             drain: false,
+            over_ms: None,
+            shed: None,
             resume: false,
             overruled: Vec::new(),
         }
     }
 
-    /// Disable, drain or enable.
+    /// Disable, drain, shed or enable.
     pub fn kind(&self) -> Kind {
         match (self.disabled, self.drain) {
+            (false, _) if self.shed.is_some() => Kind::Shed,
             (false, _) if self.resume => Kind::Resume,
             (false, _) => Kind::Enable,
             (true, false) => Kind::Disable,
@@ -141,10 +158,24 @@ impl Override {
         }
     }
 
-    /// True while it keeps the endpoint out of answers at `now_ms`: a
-    /// disable or drain not yet expired.
+    /// True while it acts on the endpoint at `now_ms`: a disable, drain
+    /// (ramping or not) or shed not yet expired.
     pub fn in_force(&self, now_ms: u64) -> bool {
-        self.disabled && self.until.is_none_or(|u| now_ms < u)
+        (self.disabled || self.shed.is_some()) && self.until.is_none_or(|u| now_ms < u)
+    }
+
+    /// True while it keeps the endpoint out of answers at `now_ms`: a
+    /// disable or drain in force, a drain's ramp over.
+    pub fn keeps_out(&self, now_ms: u64) -> bool {
+        self.disabled && self.in_force(now_ms) && self.ramp_end().is_none_or(|e| now_ms >= e)
+    }
+
+    /// A drain's ramp (`--over`): when it ends (ms since the epoch), and
+    /// the endpoint is out of answers.
+    pub fn ramp_end(&self) -> Option<u64> {
+        self.over_ms
+            .filter(|_| self.disabled)
+            .map(|o| self.at.saturating_add(o))
     }
 
     /// Its version: the later wins; ties go to the greater node name.
@@ -153,10 +184,16 @@ impl Override {
     }
 
     /// True when both ask the same of the endpoint: both enable, or both
-    /// disable (or drain) alike, for the same time.
+    /// disable, drain (over the same time) or shed (the same share) alike,
+    /// for the same time.
     fn same_effect(&self, other: &Override) -> bool {
+        let acts = |o: &Override| o.disabled || o.shed.is_some();
         self.disabled == other.disabled
-            && (!self.disabled || (self.drain == other.drain && self.until == other.until))
+            && self.shed == other.shed
+            && (!acts(self)
+                || (self.drain == other.drain
+                    && self.over_ms == other.over_ms
+                    && self.until == other.until))
     }
 
     fn saw(&self, other: &Override) -> bool {
@@ -258,6 +295,15 @@ pub fn state(record: Option<&Override>) -> crate::snapshot::OverrideState {
             until_ms: o.until,
             drain: o.drain,
             at_ms: o.at,
+            ramp: o.ramp_end().map(|end| (o.at, end)),
+        },
+        Some(Override {
+            shed: Some(percent),
+            until,
+            ..
+        }) => OverrideState::Shed {
+            permille: u32::from(*percent).clamp(1, 100) * 10,
+            until_ms: *until,
         },
         Some(o) => OverrideState::On { at_ms: o.at },
     }
@@ -266,7 +312,7 @@ pub fn state(record: Option<&Override>) -> crate::snapshot::OverrideState {
 /// The endpoints `all` keeps out of answers at `now_ms`.
 pub fn disabled(all: &Overrides, now_ms: u64) -> std::collections::BTreeSet<EndpointKey> {
     all.iter()
-        .filter(|(_, o)| o.in_force(now_ms))
+        .filter(|(_, o)| o.keeps_out(now_ms))
         .map(|(k, _)| k.clone())
         .collect()
 }
@@ -444,6 +490,81 @@ mod tests {
         let back: Override = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
         assert_eq!(back, d);
         assert_eq!(back.kind(), Kind::Drain);
+    }
+
+    #[test]
+    fn a_shed_is_its_own_kind_acts_while_in_force_and_keeps_nothing_out() {
+        let mut shed = Override::new(false, 1_000, "ns1", None);
+        shed.shed = Some(30);
+        shed.until = Some(61_000);
+        assert_eq!(shed.kind(), Kind::Shed);
+        assert!(shed.in_force(60_999) && !shed.in_force(61_000));
+        assert!(!shed.keeps_out(2_000));
+        assert_eq!(
+            state(Some(&shed)),
+            crate::snapshot::OverrideState::Shed {
+                permille: 300,
+                until_ms: Some(61_000)
+            }
+        );
+        let back: Override = serde_json::from_str(&serde_json::to_string(&shed).unwrap()).unwrap();
+        assert_eq!(back, shed);
+        // Another share, or a disable, made concurrently: a conflict.
+        let base = Override::new(false, 100, "ns1", None);
+        let mut a = Override::new(false, 200, "ns2", Some(&base));
+        a.shed = Some(30);
+        let mut b = Override::new(false, 201, "ns3", Some(&base));
+        b.shed = Some(50);
+        let mut all = Overrides::new();
+        merge(&mut all, &key(), a.clone());
+        assert_eq!(
+            merge(&mut all, &key(), b),
+            Merged::Applied {
+                conflicts: vec![Overruled {
+                    at: 200,
+                    node: "ns2".into(),
+                    action: "shed".into()
+                }]
+            }
+        );
+        // An enable is not a shed.
+        let enable = Override::new(false, 201, "ns3", Some(&base));
+        assert!(!a.same_effect(&enable));
+        assert_eq!(enable.kind(), Kind::Enable);
+    }
+
+    #[test]
+    fn a_ramping_drain_keeps_the_endpoint_out_from_the_end_of_its_ramp() {
+        let mut d = Override::new(true, 10_000, "ns1", None);
+        d.drain = true;
+        d.over_ms = Some(2_000);
+        assert_eq!(d.kind(), Kind::Drain);
+        assert_eq!(d.ramp_end(), Some(12_000));
+        assert!(d.in_force(10_000) && !d.keeps_out(11_999));
+        assert!(d.keeps_out(12_000));
+        assert_eq!(
+            disabled(&Overrides::from([(key(), d.clone())]), 11_000).len(),
+            0
+        );
+        assert_eq!(
+            disabled(&Overrides::from([(key(), d.clone())]), 12_000).len(),
+            1
+        );
+        assert_eq!(
+            state(Some(&d)),
+            crate::snapshot::OverrideState::Off {
+                until_ms: None,
+                drain: true,
+                at_ms: 10_000,
+                ramp: Some((10_000, 12_000))
+            }
+        );
+        // A drain at once and one that ramps differ.
+        let mut now = d.clone();
+        now.over_ms = None;
+        assert!(!d.same_effect(&now));
+        let back: Override = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back, d);
     }
 
     #[test]

@@ -363,9 +363,9 @@ impl Reloader {
         ))
     }
 
-    /// Applies a runtime override (disable, drain, enable or resume) to an
-    /// endpoint; it is kept in the state file and survives reloads and
-    /// restarts, and in a cluster reaches every node. Returns the record
+    /// Applies a runtime override (disable, drain, shed, enable or resume)
+    /// to an endpoint; it is kept in the state file and survives reloads
+    /// and restarts, and in a cluster reaches every node. Returns the record
     /// made, the endpoint's new status and whether it was saved (false: no
     /// `state_file`, so it lasts until the next restart).
     pub async fn set_override(
@@ -410,6 +410,8 @@ impl Reloader {
             record.drain = change.kind == Kind::Drain;
             record.resume = change.kind == Kind::Resume;
             record.until = change.until;
+            record.shed = change.shed;
+            record.over_ms = change.over_ms.filter(|_| change.kind == Kind::Drain);
             record.reason = change.reason;
             record.by = Some(change.by);
             all.insert(key.clone(), record.clone());
@@ -431,6 +433,8 @@ impl Reloader {
             profile = %p.name,
             endpoint = %endpoint,
             action = record.kind().as_str(),
+            shed_percent = record.shed,
+            over_ms = record.over_ms,
             until = record.until.map(|u| crate::clock::rfc3339_millis(crate::clock::from_unix_millis(u))),
             by = record.by.as_deref().unwrap_or(""),
             reason = record.reason.as_deref().unwrap_or(""),
@@ -484,10 +488,15 @@ impl Reloader {
 /// A runtime override asked for.
 #[derive(Clone, Debug)]
 pub struct Change {
-    /// Disable, drain or enable (`resume` is an enable).
+    /// Disable, drain, shed or enable (`resume` is an enable).
     pub kind: Kind,
-    /// A disable or drain that ends by itself then (ms since the epoch).
+    /// A disable, drain or shed that ends by itself then (ms since the
+    /// epoch).
     pub until: Option<u64>,
+    /// A shed (`percent`): the percentage of client networks moved away.
+    pub shed: Option<u16>,
+    /// A drain that ramps (`over`), for this long (ms).
+    pub over_ms: Option<u64>,
     /// `--reason`.
     pub reason: Option<String>,
     /// Who: the admin token's name, or `admin API`.

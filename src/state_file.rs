@@ -298,7 +298,7 @@ fn write_locked(
             .collect(),
         disabled: overrides
             .iter()
-            .filter(|(_, r)| r.in_force(now))
+            .filter(|(_, r)| r.keeps_out(now))
             .map(|(k, _)| EndpointRef {
                 profile: k.profile().to_string(),
                 endpoint: k.endpoint().to_string(),

@@ -1,6 +1,6 @@
 //! `POST /api/v1/profiles/{p}/endpoints/{e}/{action}`: runtime overrides
-//! (disable, drain, enable, resume), and the guard that refuses to take a
-//! profile's last answerable endpoint without `force`.
+//! (disable, drain, shed, enable, resume), and the guard that refuses to
+//! take a profile's last answerable endpoint without `force`.
 
 use std::sync::Arc;
 
@@ -11,19 +11,88 @@ use serde_json::json;
 
 use super::auth::{Caller, UNNAMED};
 use super::{AdminState, error, status};
+use crate::overrides::Kind;
 use crate::reload::OverrideError;
 
-/// Parameters of an override: `?force=1&for=30m&reason=...`.
+/// Parameters of an override: `?force=1&for=30m&reason=...`, and
+/// `percent=30` (shed), `over=10m` (drain).
 #[derive(serde::Deserialize, Default)]
 pub(super) struct SetParams {
     force: Option<String>,
     #[serde(rename = "for")]
     for_: Option<String>,
     reason: Option<String>,
+    percent: Option<String>,
+    over: Option<String>,
 }
 
 /// Longest `for` accepted.
 const MAX_FOR: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+
+/// Longest drain ramp (`over`) accepted.
+const MAX_OVER: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// What the parameters ask, checked: `for` as its end (ms since the
+/// epoch), `percent` (shed), `over` in ms (drain).
+type Checked = (Option<u64>, Option<u16>, Option<u64>);
+
+/// The parameters checked; or the 400's message saying what is wrong.
+fn checked(kind: Kind, p: &SetParams) -> Result<Checked, String> {
+    let duration = |name: &str, v: &str, max: std::time::Duration, most: &str| {
+        match humantime::parse_duration(v) {
+            Ok(d) if d >= std::time::Duration::from_secs(1) && d <= max => Ok(d),
+            Ok(_) => Err(format!("`{name}` must be between 1s and {most}, not {v}")),
+            Err(e) => Err(format!(
+                "`{name}` is not a duration ({e}): for example 30m, 2h, 1h30m"
+            )),
+        }
+    };
+    let for_ = match p.for_.as_deref() {
+        None => None,
+        Some(_) if matches!(kind, Kind::Enable | Kind::Resume) => {
+            return Err("`for` applies to disable, drain and shed only".into());
+        }
+        Some(f) => Some(duration("for", f, MAX_FOR, "366d")?),
+    };
+    let percent = match (kind, p.percent.as_deref()) {
+        (Kind::Shed, None) => {
+            return Err(
+                "shed needs `percent`: the share of client networks to move away, 1 to 100 (CLI: --percent 30)"
+                    .into(),
+            );
+        }
+        (Kind::Shed, Some(v)) => match v.trim().parse::<u16>() {
+            Ok(n @ 1..=100) => Some(n),
+            _ => {
+                return Err(format!(
+                    "`percent` must be a whole number from 1 to 100, not {v:?}"
+                ));
+            }
+        },
+        (_, Some(_)) => return Err("`percent` applies to shed only".into()),
+        (_, None) => None,
+    };
+    let over = match (kind, p.over.as_deref()) {
+        (Kind::Drain, Some(v)) => Some(duration("over", v, MAX_OVER, "7d")?),
+        (_, Some(_)) => return Err("`over` applies to drain only".into()),
+        (_, None) => None,
+    };
+    if let (Some(f), Some(o)) = (for_, over)
+        && f <= o
+    {
+        return Err(format!(
+            "`for` ({}) must be longer than `over` ({}): the drain would end before its ramp",
+            humantime::format_duration(f),
+            humantime::format_duration(o)
+        ));
+    }
+    let now = crate::clock::now_millis();
+    Ok((
+        for_.map(|d| now + d.as_millis() as u64),
+        percent,
+        over.map(|d| d.as_millis() as u64),
+    ))
+}
 
 /// Why disabling `endpoint` would leave `profile` with nothing answerable,
 /// and what it would answer then; `None` when another endpoint still
@@ -93,44 +162,22 @@ pub(super) async fn set_endpoint(
     Query(params): Query<SetParams>,
     caller: Option<axum::Extension<Caller>>,
 ) -> Response {
-    use crate::overrides::Kind;
     let kind = match action.as_str() {
         "disable" => Kind::Disable,
         "drain" => Kind::Drain,
+        "shed" => Kind::Shed,
         "enable" => Kind::Enable,
         "resume" => Kind::Resume,
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
-                "use .../disable, .../drain, .../enable or .../resume",
+                "use .../disable, .../drain, .../shed, .../enable or .../resume",
             );
         }
     };
-    let until = match params.for_.as_deref() {
-        None => None,
-        Some(_) if matches!(kind, Kind::Enable | Kind::Resume) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "`for` applies to disable and drain only",
-            );
-        }
-        Some(f) => match humantime::parse_duration(f) {
-            Ok(d) if d >= std::time::Duration::from_secs(1) && d <= MAX_FOR => {
-                Some(crate::clock::now_millis() + d.as_millis() as u64)
-            }
-            Ok(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("`for` must be between 1s and 366d, not {f}"),
-                );
-            }
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("`for` is not a duration ({e}): for example 30m, 2h, 1h30m"),
-                );
-            }
-        },
+    let (until, shed, over_ms) = match checked(kind, &params) {
+        Ok(v) => v,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
     let force = matches!(params.force.as_deref(), Some("1" | "true" | "yes"));
     if matches!(kind, Kind::Disable | Kind::Drain) && !force {
@@ -142,6 +189,8 @@ pub(super) async fn set_endpoint(
     let change = crate::reload::Change {
         kind,
         until,
+        shed,
+        over_ms,
         reason: params
             .reason
             .as_deref()
@@ -164,7 +213,9 @@ pub(super) async fn set_endpoint(
                 "profile": crate::reload::normalise_profile(&profile),
                 "endpoint": endpoint,
                 "action": action,
-                "disabled_at_runtime": matches!(kind, Kind::Disable | Kind::Drain),
+                // Out of answers now (a ramping drain is not, yet).
+                "disabled_at_runtime": applied.record.keeps_out(crate::clock::now_millis()),
+                "shed_percent": shed,
                 "status": applied.status.as_str(),
                 "saved": applied.saved,
                 "override": view,

@@ -13,7 +13,9 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use super::status::{CertificateDoc, EndpointDoc, ProbeDoc, QuorumDoc, StatusDoc, TransitionDoc};
+use super::status::{
+    CertificateDoc, EndpointDoc, HistoryDoc, ProbeDoc, QuorumDoc, StatusDoc, TransitionDoc,
+};
 
 /// The page with its first view in place (`<!--ssr:NAME-->` markers of
 /// `template`).
@@ -258,7 +260,34 @@ impl Renderer {
                 Some(u) => format!(" until {} ({} left)", clock(u), left(o.remaining_s)),
                 None => " until enabled".to_string(),
             };
+            let ramping = o.ramp.as_ref().filter(|r| !r.done);
             match (&o.drain, o.action) {
+                (_, "shed") => {
+                    let _ = write!(
+                        out,
+                        "<div class=\"override shed\">{}</div>",
+                        esc(&format!(
+                            "shed {} % by hand{until}{who}",
+                            o.shed_percent.unwrap_or(0)
+                        ))
+                    );
+                }
+                (Some(d), "drain") if let Some(r) = ramping => {
+                    let _ = write!(
+                        out,
+                        "<div class=\"override draining\" data-drain=\"ramping\">{}</div>",
+                        esc(&format!(
+                            "draining: {} % shed (step {} of {}), out of answers at {} (in {}), drained at {} \u{b7} drain over {}{until}{who}",
+                            r.shed_percent,
+                            r.step.unwrap_or(0),
+                            r.steps,
+                            clock(&r.out_at),
+                            left(Some(r.remaining_s)),
+                            clock(&d.drained_at),
+                            left(Some(r.over_s as u64)),
+                        ))
+                    );
+                }
                 (Some(d), "drain") => {
                     let state = if d.drained {
                         format!("drained at {}", clock(&d.drained_at))
@@ -288,6 +317,14 @@ impl Renderer {
                     );
                 }
             }
+        }
+        // Shedding by load (a shed by hand or a ramp is said above).
+        let manual = e
+            .override_
+            .as_ref()
+            .is_some_and(|o| o.in_force && (o.action == "shed" || o.ramp.is_some()));
+        if let Some(shed) = e.shed.as_deref().filter(|_| !manual) {
+            let _ = write!(out, "<div class=\"override shed\">{}</div>", esc(shed));
         }
         if let Some(h) = &e.held {
             let until = match &h.until {
@@ -340,8 +377,9 @@ impl Renderer {
             let when = when.split('.').next().unwrap_or(&when);
             let _ = write!(
                 out,
-                "<tr data-history=\"{action}\"><td class=\"mono\">{when}</td><td>{profile}</td><td>{endpoint}</td><td>{action}</td><td class=\"mono\">{until}</td><td>{by}</td><td>{reason}</td><td>{node}</td></tr>",
+                "<tr data-history=\"{action}\"><td class=\"mono\">{when}</td><td>{profile}</td><td>{endpoint}</td><td>{what}</td><td class=\"mono\">{until}</td><td>{by}</td><td>{reason}</td><td>{node}</td></tr>",
                 action = esc(r.action),
+                what = esc(&history_action(r)),
                 when = esc(when),
                 profile = esc(&r.profile),
                 endpoint = esc(&r.endpoint),
@@ -353,6 +391,16 @@ impl Renderer {
         }
         out.push_str("</tbody></table>");
         out
+    }
+}
+
+/// A history row's action with its share or ramp (`shed 30 %`, `drain
+/// over 10 min`), as the script's `historyAction`.
+fn history_action(r: &HistoryDoc) -> String {
+    match (r.shed_percent, r.over_s) {
+        (Some(p), _) => format!("{} {p} %", r.action),
+        (_, Some(o)) => format!("{} over {}", r.action, left(Some(o as u64))),
+        _ => r.action.to_string(),
     }
 }
 

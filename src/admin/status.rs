@@ -335,10 +335,17 @@ impl MonitorsDoc {
 /// A runtime override as shown.
 #[derive(Serialize)]
 pub struct OverrideDoc {
-    /// `disable`, `drain` or `enable`.
+    /// `disable`, `drain`, `shed`, `enable` or `resume`.
     pub action: &'static str,
-    /// Keeps the endpoint out of answers now.
+    /// Acts on the endpoint now: keeps it out of answers (a disable, a
+    /// drain), ramps it out (a drain `--over`) or sheds (a shed).
     pub in_force: bool,
+    /// A shed by hand: the percentage of client networks moved away.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed_percent: Option<u16>,
+    /// A drain that ramps (`--over`): where the ramp stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<RampDoc>,
     /// When it was made.
     pub at: String,
     /// Who: the admin token's name, `admin API`, or a rule.
@@ -356,12 +363,35 @@ pub struct OverrideDoc {
     pub drain: Option<DrainDoc>,
 }
 
+/// Where a drain's ramp stands (`drain --over`): the share of new traffic
+/// it sheds rises in steps until its end, when the endpoint is out of
+/// answers.
+#[derive(Serialize)]
+pub struct RampDoc {
+    /// How long it lasts, in seconds.
+    pub over_s: f64,
+    /// Its steps (one per 30 s, at least 10, at most 100).
+    pub steps: u32,
+    /// The step it is at, from 1; absent once over.
+    pub step: Option<u32>,
+    /// The share of new traffic (client networks) shed now, in percent;
+    /// 100 once over.
+    pub shed_percent: f64,
+    /// When it ends: out of answers from then on.
+    pub out_at: String,
+    /// Seconds left until then (0 once over).
+    pub remaining_s: u64,
+    /// True once over.
+    pub done: bool,
+}
+
 /// Where a drain stands.
 #[derive(Serialize)]
 pub struct DrainDoc {
     /// When the last answer naming it leaves resolver caches: its last
     /// answer from this node plus that answer's TTL (the drain time if it
-    /// was not answered since the state file began tracking it).
+    /// was not answered since the state file began tracking it). While a
+    /// ramp runs: its end plus the endpoint's TTL at the earliest.
     pub drained_at: String,
     /// `drained_at` as Unix seconds.
     pub drained_at_unix: u64,
@@ -395,8 +425,14 @@ pub struct HistoryDoc {
     pub profile: String,
     /// The endpoint.
     pub endpoint: String,
-    /// `disable`, `drain` or `enable`.
+    /// `disable`, `drain`, `shed`, `enable` or `resume`.
     pub action: &'static str,
+    /// A shed: its percentage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed_percent: Option<u16>,
+    /// A drain that ramps: over how long, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_s: Option<f64>,
     /// Who.
     pub by: Option<String>,
     /// Why.
@@ -416,10 +452,28 @@ pub fn override_view(
 ) -> Option<OverrideDoc> {
     let r = record?;
     let ms = |v: u64| ts(crate::clock::from_unix_millis(v));
+    let ramp = r.ramp_end().map(|end| {
+        let over = end - r.at;
+        let step = crate::snapshot::shed::ramp_step(r.at, over, now_ms);
+        RampDoc {
+            over_s: over as f64 / 1000.0,
+            steps: crate::snapshot::shed::ramp_steps(over),
+            step: step.map(|(k, _)| k),
+            shed_percent: step.map_or(100.0, |(k, n)| f64::from(k * 1000 / n) / 10.0),
+            out_at: ms(end),
+            remaining_s: end.saturating_sub(now_ms).div_ceil(1000),
+            done: step.is_none(),
+        }
+    });
     let drain = (r.drain && r.disabled).then(|| {
         let (last, until) = ep.runtime.served();
-        // Never answered since it was tracked: drained when drained.
-        let at = until.max(r.at.div_ceil(1000));
+        // Never answered since it was tracked: drained when drained (at
+        // the end of its ramp); while it ramps, answers go on until then.
+        let out = r.ramp_end().unwrap_or(r.at).div_ceil(1000);
+        let at = match r.ramp_end() {
+            Some(end) if now_ms < end => until.max(out + u64::from(ep.rr.ttl()) + 1),
+            _ => until.max(out),
+        };
         let now = now_ms / 1000;
         DrainDoc {
             drained_at: ms(at * 1000),
@@ -432,6 +486,8 @@ pub fn override_view(
     Some(OverrideDoc {
         action: r.kind().as_str(),
         in_force: r.in_force(now_ms),
+        shed_percent: r.shed,
+        ramp,
         at: ms(r.at),
         by: r.by.clone(),
         reason: r.reason.clone(),
@@ -629,6 +685,8 @@ pub fn build(
                 profile: k.profile().to_string(),
                 endpoint: k.endpoint().to_string(),
                 action: r.kind().as_str(),
+                shed_percent: r.shed,
+                over_s: r.over_ms.map(|o| o as f64 / 1000.0),
                 by: r.by.clone(),
                 reason: r.reason.clone(),
                 node: r.node.clone(),

@@ -107,18 +107,21 @@ impl Server {
                 ep.runtime.apply(crate::overrides::state(Some(record)));
             }
         }
-        for (key, _) in overrides.iter().filter(|(_, o)| o.in_force(now)) {
+        for (key, o) in overrides.iter().filter(|(_, o)| o.in_force(now)) {
             let (profile, endpoint) = (key.profile(), key.endpoint());
+            let action = o.kind().as_str();
             match table.endpoint_by_key(key) {
                 Some(_) => {
                     info!(
                         profile,
-                        endpoint, "endpoint disabled at runtime (kept in the state file)"
+                        endpoint, action, "endpoint overridden at runtime (kept in the state file)"
                     );
                 }
                 None => warn!(
                     profile,
-                    endpoint, "state file disables an endpoint the configuration does not have"
+                    endpoint,
+                    action,
+                    "state file overrides an endpoint the configuration does not have"
                 ),
             }
         }

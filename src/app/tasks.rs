@@ -32,7 +32,8 @@ pub(super) async fn sighup(
 }
 
 /// Logs timed overrides (`--for`) as they run out, adding each to the
-/// history, and holds as `failback_after` ends them, and notifies both.
+/// history, drain ramps (`--over`) as they end, and holds as
+/// `failback_after` ends them, and notifies overrides and holds.
 /// They end by themselves on every node; this only says so. It sleeps
 /// until the next such deadline, woken early by any event (a new override,
 /// a status change that starts a hold, a reload), never polling.
@@ -42,21 +43,40 @@ pub(super) async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationTok
         Default::default();
     loop {
         let now = crate::clock::now_millis();
-        let ended: Vec<_> = shared
-            .overrides
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|(_, o)| o.disabled && o.until.is_some_and(|u| since <= u && u < now))
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
+        let (ended, ramped) = {
+            let all = shared.overrides.lock().unwrap_or_else(|p| p.into_inner());
+            let within = |t: u64| since <= t && t < now;
+            let ended: Vec<_> = all
+                .iter()
+                .filter(|(_, o)| (o.disabled || o.shed.is_some()) && o.until.is_some_and(within))
+                .map(|(k, o)| (k.clone(), o.clone()))
+                .collect();
+            let ramped: Vec<_> = all
+                .iter()
+                .filter(|(_, o)| o.ramp_end().is_some_and(|e| within(e) && o.in_force(e)))
+                .map(|(k, _)| k.clone())
+                .collect();
+            (ended, ramped)
+        };
         since = now;
+        for key in ramped {
+            info!(
+                profile = key.profile(),
+                endpoint = key.endpoint(),
+                "drain ramp (--over) over: the endpoint is out of answers"
+            );
+        }
         for (key, o) in ended {
             info!(
                 profile = key.profile(),
                 endpoint = key.endpoint(),
                 action = o.kind().as_str(),
-                "runtime override ran out (--for): the endpoint is back"
+                "runtime override ran out (--for): {}",
+                if o.disabled {
+                    "the endpoint is back"
+                } else {
+                    "the endpoint no longer sheds"
+                }
             );
             let mut end =
                 crate::overrides::Override::new(false, o.until.unwrap_or(now), &o.node, Some(&o));
@@ -69,7 +89,7 @@ pub(super) async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationTok
             shared.record_history(&key, &end);
             shared.notify.emit(
                 crate::notify::Event::override_applied(key.profile(), key.endpoint(), &end)
-                    .with_old("Disabled"),
+                    .with_old(if o.disabled { "Disabled" } else { "shedding" }),
             );
         }
         // Holds that `failback_after` ended: the endpoint is answered again.
@@ -108,8 +128,8 @@ pub(super) async fn note_expiries(shared: Arc<Shared>, shutdown: CancellationTok
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|(_, o)| o.disabled)
-            .filter_map(|(_, o)| o.until)
+            .filter(|(_, o)| o.disabled || o.shed.is_some())
+            .flat_map(|(_, o)| o.until.into_iter().chain(o.ramp_end()))
             .chain(held.values().map(|&(_, until)| until))
             .filter(|&u| u >= now)
             .min();

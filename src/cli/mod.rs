@@ -273,9 +273,13 @@ pub struct OverrideOptions<'a> {
     pub reason: Option<&'a str>,
     /// `--wait` (drain).
     pub wait: bool,
+    /// `--percent` (shed).
+    pub percent: Option<u16>,
+    /// `--over` (drain).
+    pub over: Option<&'a str>,
 }
 
-/// `switchyard endpoint disable|drain|enable|resume`
+/// `switchyard endpoint disable|drain|shed|enable|resume`
 pub fn endpoint(
     addr: SocketAddr,
     action: &str,
@@ -287,7 +291,17 @@ pub fn endpoint(
         bail!("--wait goes with drain");
     }
     if opts.for_.is_some() && matches!(action, "enable" | "resume") {
-        bail!("--for goes with disable and drain");
+        bail!("--for goes with disable, drain and shed");
+    }
+    match (action, opts.percent) {
+        ("shed", None) => {
+            bail!("shed needs --percent N: the share of client networks to move away, 1 to 100")
+        }
+        ("shed", _) | (_, None) => {}
+        (_, Some(_)) => bail!("--percent goes with shed"),
+    }
+    if opts.over.is_some() && action != "drain" {
+        bail!("--over goes with drain");
     }
     let mut query = Vec::new();
     if opts.force {
@@ -295,6 +309,12 @@ pub fn endpoint(
     }
     if let Some(f) = opts.for_ {
         query.push(format!("for={}", enc(f)));
+    }
+    if let Some(p) = opts.percent {
+        query.push(format!("percent={p}"));
+    }
+    if let Some(o) = opts.over {
+        query.push(format!("over={}", enc(o)));
     }
     if let Some(r) = opts.reason {
         query.push(format!("reason={}", enc(r)));
@@ -325,7 +345,20 @@ pub fn endpoint(
     let what = match action {
         "disable" if until.is_empty() => " (disabled at runtime until enabled again)".to_string(),
         "disable" => format!(" (disabled at runtime{until})"),
+        "drain" if o["ramp"].is_object() => format!(
+            " (draining{until}; {}; {})",
+            ramp_line(&o["ramp"]),
+            drain_line(&o["drain"])
+        ),
         "drain" => format!(" (draining{until}; {})", drain_line(&o["drain"])),
+        "shed" if until.is_empty() => format!(
+            " (shedding {} % of new traffic by hand until enabled again)",
+            o["shed_percent"]
+        ),
+        "shed" => format!(
+            " (shedding {} % of new traffic by hand{until})",
+            o["shed_percent"]
+        ),
         _ => String::new(),
     };
     out!(
@@ -353,6 +386,23 @@ fn short_time(t: &str) -> String {
 fn left(s: Option<u64>) -> String {
     let s = s.unwrap_or(0);
     humantime::format_duration(std::time::Duration::from_secs(s)).to_string()
+}
+
+/// Where a drain's ramp (`--over`) stands, in words.
+fn ramp_line(r: &Value) -> String {
+    let out = short_time(r["out_at"].as_str().unwrap_or("?"));
+    if r["done"].as_bool() == Some(true) {
+        format!("ramped out, out of answers since {out}")
+    } else {
+        format!(
+            "ramping over {}: {} % shed (step {} of {}), out of answers at {out}, in {}",
+            left(r["over_s"].as_f64().map(|s| s as u64)),
+            r["shed_percent"].as_f64().unwrap_or(0.0),
+            r["step"],
+            r["steps"],
+            left(r["remaining_s"].as_u64())
+        )
+    }
 }
 
 /// Where a drain stands, in words.
@@ -457,10 +507,15 @@ fn wait_drained(addr: SocketAddr, profile: &str, endpoint: &str) -> Result<ExitC
             return Ok(ExitCode::SUCCESS);
         }
         let remaining = d["remaining_s"].as_u64().unwrap_or(1);
-        let line = format!(
-            "{profile}/{endpoint}: {}",
-            drain_progress(d, &doc["generated_at"])
-        );
+        let line = match &o["ramp"] {
+            r if r["done"].as_bool() == Some(false) => {
+                format!("{profile}/{endpoint}: {}", ramp_line(r))
+            }
+            _ => format!(
+                "{profile}/{endpoint}: {}",
+                drain_progress(d, &doc["generated_at"])
+            ),
+        };
         let every = progress_every(remaining);
         let pause = if tty {
             let mut stdout = std::io::stdout().lock();

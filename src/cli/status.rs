@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::{age, aligned, call, drain_line, fail, left, short_time};
+use super::{age, aligned, call, drain_line, fail, left, ramp_line, short_time};
 
 /// `switchyard status`: every endpoint's status and last probe, what
 /// each profile serves and how long its failover can take, and the
@@ -260,8 +260,8 @@ fn warnings(doc: &Value) -> Vec<String> {
     out
 }
 
-/// An override in force: disabled or draining (and how far the drain
-/// is), until when, by whom and why.
+/// An override in force: disabled, draining (and how far the drain or
+/// its ramp is) or shedding, until when, by whom and why.
 fn override_note(pname: &str, ename: &str, o: &Value) -> String {
     let until = o["until"]
         .as_str()
@@ -272,10 +272,15 @@ fn override_note(pname: &str, ename: &str, o: &Value) -> String {
                 left(o["remaining_s"].as_u64())
             )
         });
-    let what = if o["action"] == "drain" {
-        format!("drain, {}", drain_line(&o["drain"]))
-    } else {
-        "disabled".to_string()
+    let what = match o["action"].as_str() {
+        Some("drain") if o["ramp"].is_object() => format!(
+            "drain, {}; {}",
+            ramp_line(&o["ramp"]),
+            drain_line(&o["drain"])
+        ),
+        Some("drain") => format!("drain, {}", drain_line(&o["drain"])),
+        Some("shed") => format!("shed {} % by hand", o["shed_percent"]),
+        _ => "disabled".to_string(),
     };
     format!(
         "{pname}/{ename}: {what}; {until}; by {}{}",

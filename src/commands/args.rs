@@ -108,10 +108,10 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Disable, drain, enable or resume an endpoint at runtime (kept in the
-    /// state file, and in a cluster on every node).
+    /// Disable, drain, shed, enable or resume an endpoint at runtime (kept
+    /// in the state file, and in a cluster on every node).
     #[command(
-        after_help = "Examples (the bundled configuration's names):\n  switchyard endpoint disable todoapi.tm.example.test secondary --for 30m --reason \"CHG-1234\"\n  switchyard endpoint drain canary.tm.example.test canary --wait\n  switchyard endpoint resume todoapi.tm.example.test secondary"
+        after_help = "Examples (the bundled configuration's names):\n  switchyard endpoint disable todoapi.tm.example.test secondary --for 30m --reason \"CHG-1234\"\n  switchyard endpoint drain canary.tm.example.test canary --wait\n  switchyard endpoint drain canary.tm.example.test canary --over 10m --wait\n  switchyard endpoint shed pool.tm.example.test a --percent 30 --for 1h --reason \"hot\"\n  switchyard endpoint resume todoapi.tm.example.test secondary"
     )]
     Endpoint {
         /// What to do.
@@ -126,16 +126,27 @@ pub(crate) enum Command {
         /// would answer instead).
         #[arg(long)]
         force: bool,
-        /// Disable or drain for this long only (30m, 2h, 1h30m); it then
-        /// comes back by itself, on every node, also after a restart.
+        /// Disable, drain or shed for this long only (30m, 2h, 1h30m); it
+        /// then comes back by itself, on every node, also after a restart.
         #[arg(long = "for", value_name = "DURATION")]
         for_: Option<String>,
+        /// With shed: the share of client networks (by ECS or resolver
+        /// /24, /56) moved to the other endpoints, 1 to 100.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+        percent: Option<u16>,
+        /// With drain: ramp it out over this long (1s to 7d) instead of at
+        /// once: the share of new traffic it sheds rises in steps (one per
+        /// 30 s, at least 10, at most 100), the same clients first; at the
+        /// end it is drained.
+        #[arg(long, value_name = "DURATION")]
+        over: Option<String>,
         /// Why, for the status page's history (and who: the admin token's
         /// name when tokens are named).
         #[arg(long)]
         reason: Option<String>,
         /// With drain: wait until the last answer naming it has left
-        /// resolver caches (its last answer plus that answer's TTL).
+        /// resolver caches (its last answer plus that answer's TTL; with
+        /// --over, after the ramp).
         #[arg(long)]
         wait: bool,
     },
@@ -233,10 +244,14 @@ pub(crate) enum EndpointAction {
     /// Take it out of every answer and track when the last cached answer
     /// naming it expires ("drained at").
     Drain,
-    /// Undo `disable` or `drain`.
+    /// Move a share of new traffic (--percent) to the other endpoints, by
+    /// a stable hash of the client's network: the same clients move, and
+    /// come back.
+    Shed,
+    /// Undo `disable`, `drain` or `shed`.
     Enable,
-    /// Put it back: undoes a disable or drain, and releases a hold
-    /// (`failback = "manual"`).
+    /// Put it back: undoes a disable, drain (or its ramp) or shed, and
+    /// releases a hold (`failback = "manual"`).
     Resume,
 }
 
@@ -246,6 +261,7 @@ impl EndpointAction {
         match self {
             EndpointAction::Disable => "disable",
             EndpointAction::Drain => "drain",
+            EndpointAction::Shed => "shed",
             EndpointAction::Enable => "enable",
             EndpointAction::Resume => "resume",
         }

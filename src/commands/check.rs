@@ -36,11 +36,16 @@ pub(crate) fn run(path: &std::path::Path, staged: bool) -> Result<ExitCode> {
                     }
                     Ok(overrides) => {
                         let now = switchyard::clock::now_millis();
-                        for (key, _) in overrides.iter().filter(|(_, o)| o.in_force(now)) {
+                        for (key, o) in overrides.iter().filter(|(_, o)| o.in_force(now)) {
                             let (profile, endpoint) = (key.profile(), key.endpoint());
                             if t.endpoint_by_key(key).is_none() {
+                                let what = match o.kind() {
+                                    switchyard::overrides::Kind::Shed => "sheds",
+                                    switchyard::overrides::Kind::Drain => "drains",
+                                    _ => "disables",
+                                };
                                 out!(
-                                    "warning: {}: disables {profile}/{endpoint}, which the configuration does not have",
+                                    "warning: {}: {what} {profile}/{endpoint}, which the configuration does not have",
                                     state.display()
                                 );
                             }

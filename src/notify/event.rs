@@ -173,8 +173,8 @@ impl Event {
         self
     }
 
-    /// A runtime override `record` (disable, drain or enable): who made
-    /// it, where, until when and why.
+    /// A runtime override `record` (disable, drain, shed or enable): who
+    /// made it, where, until when and why.
     pub fn override_applied(
         profile: &str,
         endpoint: &str,
@@ -184,6 +184,7 @@ impl Event {
         let new = match record.kind() {
             K::Disable => "disabled",
             K::Drain => "draining",
+            K::Shed => "shedding",
             K::Enable => "enabled",
             K::Resume => "resumed",
         };
@@ -192,6 +193,15 @@ impl Event {
             record.by.as_deref().unwrap_or("?"),
             record.node
         );
+        if let Some(p) = record.shed {
+            reason.push_str(&format!(", {p} % of client networks moved away"));
+        }
+        if let Some(o) = record.over_ms {
+            reason.push_str(&format!(
+                ", ramping over {}",
+                humantime::format_duration(std::time::Duration::from_millis(o))
+            ));
+        }
         if let Some(u) = record.until {
             reason.push_str(&format!(
                 ", until {}",

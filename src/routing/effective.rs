@@ -252,11 +252,13 @@ mod tests {
             until_ms: None,
             drain: false,
             at_ms: now,
+            ramp: None,
         });
         t.endpoints[1].runtime.apply(OverrideState::Off {
             until_ms: None,
             drain: true,
             at_ms: now,
+            ramp: None,
         });
         let e = of(&t, 0);
         assert_eq!(

@@ -78,6 +78,17 @@ pub enum OverrideState {
         drain: bool,
         /// When it was made (ms since the epoch).
         at_ms: u64,
+        /// A drain that ramps (`drain --over`): from and to when (ms since
+        /// the epoch) it sheds a rising share; out of answers from then on.
+        ramp: Option<(u64, u64)>,
+    },
+    /// Sheds by hand (`endpoint shed --percent`): this many thousandths of
+    /// new traffic, until then if timed (ms since the epoch).
+    Shed {
+        /// The share, in thousandths.
+        permille: u32,
+        /// `--for`: when it ends.
+        until_ms: Option<u64>,
     },
     /// Enabled (or resumed) at this time (ms since the epoch).
     On {
@@ -115,13 +126,24 @@ pub struct EndpointRuntime {
     changed_ms: AtomicU64,
     /// When the endpoint appeared (ms since the epoch).
     born_ms: u64,
-    /// Thousandths of new traffic shed away from it (0: none): clients
-    /// whose network hashes into the share get another endpoint when one
-    /// is answerable.
-    shed: std::sync::atomic::AtomicU32,
+    /// Thousandths of new traffic shed away from it by its load (0:
+    /// none): clients whose network hashes into the share get another
+    /// endpoint when one is answerable.
+    pub(super) shed: std::sync::atomic::AtomicU32,
     /// Why it sheds: the load reported and the threshold it passed, in
     /// thousandths (`u32::MAX`: no load).
-    shed_load: AtomicU64,
+    pub(super) shed_load: AtomicU64,
+    /// A shed by hand or a drain ramp is set: the answer path reads the
+    /// three below only then.
+    pub(super) manual: std::sync::atomic::AtomicBool,
+    /// A shed by hand: its thousandths in the low 16 bits, when it ends
+    /// (ms since the epoch, 0: until undone) above them; 0 when none.
+    pub(super) hand: AtomicU64,
+    /// A drain ramp: when it began and when it ends (ms since the epoch;
+    /// 0: none). Out of answers from its end.
+    pub(super) ramp_from: AtomicU64,
+    /// See `ramp_from`.
+    pub(super) ramp_to: AtomicU64,
 }
 
 impl Default for EndpointRuntime {
@@ -139,55 +161,31 @@ impl Default for EndpointRuntime {
             born_ms: now,
             shed: Default::default(),
             shed_load: AtomicU64::new(u64::MAX),
+            manual: Default::default(),
+            hand: Default::default(),
+            ramp_from: Default::default(),
+            ramp_to: Default::default(),
         }
     }
 }
 
 impl EndpointRuntime {
-    /// Thousandths of new traffic shed away from it now (one relaxed load:
-    /// the answer path reads it for the endpoints it picked).
-    #[inline]
-    pub fn shed_permille(&self) -> u32 {
-        self.shed.load(Relaxed)
-    }
-
-    /// Sheds `permille` of new traffic because its load `load` passed
-    /// `above` (both in thousandths); 0 stops. Returns whether it changed.
-    pub fn set_shed(&self, permille: u32, load: u32, above: u32) -> bool {
-        self.shed_load
-            .store((u64::from(load) << 32) | u64::from(above), Relaxed);
-        self.shed.swap(permille.min(1000), Relaxed) != permille.min(1000)
-    }
-
-    /// "shed 30 % (load 0.91 > 0.85)", while it sheds.
-    pub fn shed_text(&self) -> Option<String> {
-        let permille = self.shed_permille();
-        if permille == 0 {
-            return None;
-        }
-        let v = self.shed_load.load(Relaxed);
-        let (load, above) = ((v >> 32) as u32, v as u32);
-        let pct = f64::from(permille) / 10.0;
-        Some(if v == u64::MAX {
-            format!("shed {pct} %")
-        } else {
-            format!(
-                "shed {pct} % (load {:.2} > {:.2})",
-                f64::from(load) / 1000.0,
-                f64::from(above) / 1000.0
-            )
-        })
-    }
-
     /// True while a runtime override keeps it out of answers (a timed one
-    /// ends by itself: only those read the clock).
+    /// ends by itself, a ramping drain begins at the ramp's end: only
+    /// those read the clock).
     #[inline]
     pub fn is_disabled(&self) -> bool {
         match self.off_until.load(Relaxed) {
             0 => false,
             u64::MAX => true,
-            until => u64::from(crate::clock::unix_secs_now()) < until,
+            until => self.off_at(until, crate::clock::now_millis_coarse()),
         }
+    }
+
+    /// Timed or ramping: out of answers at `now_ms` (a drain ramp ends
+    /// before it is).
+    fn off_at(&self, until_secs: u64, now_ms: u64) -> bool {
+        now_ms / 1000 < until_secs && now_ms >= self.ramp_to.load(Relaxed)
     }
 
     /// Records a change of its status made at runtime that the override
@@ -196,10 +194,15 @@ impl EndpointRuntime {
         self.changed_ms.store(now_ms(), Relaxed);
     }
 
-    /// The override in force, as (out until, draining): to tell a change
-    /// from a repeat.
-    pub fn override_now(&self) -> (u64, bool) {
-        (self.off_until.load(Relaxed), self.draining.load(Relaxed))
+    /// The override in force, as (out until, draining, shed by hand,
+    /// ramp end): to tell a change from a repeat.
+    pub fn override_now(&self) -> (u64, bool, u64, u64) {
+        (
+            self.off_until.load(Relaxed),
+            self.draining.load(Relaxed),
+            self.hand.load(Relaxed),
+            self.ramp_to.load(Relaxed),
+        )
     }
 
     /// True while a drain keeps it out of answers.
@@ -210,21 +213,46 @@ impl EndpointRuntime {
     /// Makes the runtime state follow the winning override record
     /// (`crate::overrides::state` of it).
     pub fn apply(&self, state: OverrideState) {
-        let (until, drain, at) = match state {
+        // A ramp leaves answers at its end: "until" is then never
+        // `u64::MAX`, so that `is_disabled` reads the clock.
+        let (until, drain, at, ramp) = match state {
             OverrideState::Off {
                 until_ms,
                 drain,
                 at_ms,
+                ramp,
             } => (
-                until_ms.map_or(u64::MAX, |ms| ms.div_ceil(1000).clamp(1, u64::MAX - 1)),
+                until_ms.map_or(
+                    if ramp.is_some() {
+                        u64::MAX - 1
+                    } else {
+                        u64::MAX
+                    },
+                    |ms| ms.div_ceil(1000).clamp(1, u64::MAX - 1),
+                ),
                 drain,
                 Some(at_ms),
+                ramp.unwrap_or((0, 0)),
             ),
-            OverrideState::None | OverrideState::On { .. } => (0, false, None),
+            OverrideState::None | OverrideState::On { .. } | OverrideState::Shed { .. } => {
+                (0, false, None, (0, 0))
+            }
+        };
+        let hand = match state {
+            OverrideState::Shed { permille, until_ms } => {
+                let until = until_ms.map_or(0, |ms| ms.clamp(1, u64::MAX >> 16));
+                (until << 16) | u64::from(permille.clamp(1, 1000))
+            }
+            _ => 0,
         };
         if let OverrideState::On { at_ms } = state {
             self.released_ms.fetch_max(at_ms, Relaxed);
         }
+        self.hand.store(hand, Relaxed);
+        self.ramp_from.store(ramp.0, Relaxed);
+        self.ramp_to
+            .store(if ramp.0 == 0 { 0 } else { ramp.1 }, Relaxed);
+        self.manual.store(hand != 0 || ramp.0 != 0, Relaxed);
         self.draining.store(drain, Relaxed);
         if self.off_until.swap(until, Relaxed) != until {
             // When the override was made (also after a restart), never
@@ -248,8 +276,17 @@ impl EndpointRuntime {
         match self.off_until.load(Relaxed) {
             0 | u64::MAX => changed,
             until => {
+                let now = crate::clock::unix_secs_now();
+                // A drain ramp's end takes it out of answers.
+                let out = self.ramp_to.load(Relaxed).div_ceil(1000);
+                let out = out.min(u64::from(u32::MAX)) as u32;
+                let changed = if out != 0 && out <= now {
+                    changed.max(out)
+                } else {
+                    changed
+                };
                 let until = until.min(u64::from(u32::MAX)) as u32;
-                if until <= crate::clock::unix_secs_now() {
+                if until <= now {
                     changed.max(until)
                 } else {
                     changed

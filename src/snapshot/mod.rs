@@ -12,6 +12,7 @@
 mod endpoint;
 mod key;
 mod profile;
+pub mod shed;
 
 pub use endpoint::*;
 pub use key::{EndpointKey, normalise_profile};

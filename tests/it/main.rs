@@ -40,6 +40,7 @@ mod robustness;
 mod routing;
 mod rrl;
 mod shed;
+mod shed_by_hand;
 mod static_stability;
 mod systemd;
 mod unbound;

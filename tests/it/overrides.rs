@@ -305,7 +305,7 @@ fn drain_edges_and_the_guard() {
         None,
     );
     assert!(
-        !ok && text.contains("--for goes with disable and drain"),
+        !ok && text.contains("--for goes with disable, drain and shed"),
         "{text}"
     );
 }

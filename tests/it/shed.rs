@@ -20,7 +20,7 @@ const NAME: &str = "shop.tm.example.test.";
 
 /// A health page answering 200 with its load: as JSON (`{"load": x}`), or
 /// in the header when `header` is set. The load is in thousandths.
-fn load_page(load: Arc<AtomicU32>, header: bool) -> SocketAddr {
+pub(crate) fn load_page(load: Arc<AtomicU32>, header: bool) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -47,12 +47,12 @@ fn load_page(load: Arc<AtomicU32>, header: bool) -> SocketAddr {
     addr
 }
 
-/// An A query for NAME carrying ECS `10.x.y.0/24`.
-fn ecs_query(id: u16, net: u32) -> Vec<u8> {
+/// An A query for `name` carrying ECS `10.x.y.0/24` (network `net`).
+pub(crate) fn ecs_query(name: &str, id: u16, net: u32) -> Vec<u8> {
     let mut q = Vec::new();
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
-    for label in NAME.trim_end_matches('.').split('.') {
+    for label in name.trim_end_matches('.').split('.') {
         q.push(label.len() as u8);
         q.extend_from_slice(label.as_bytes());
     }
@@ -67,10 +67,16 @@ fn ecs_query(id: u16, net: u32) -> Vec<u8> {
 
 /// The address each of `n` client networks is answered.
 fn answers(dns: SocketAddr, n: u32) -> Vec<String> {
+    answers_for(dns, NAME, n)
+}
+
+/// The address each of `n` client networks (ECS `10.x.y.0/24`) is
+/// answered for `name`.
+pub(crate) fn answers_for(dns: SocketAddr, name: &str, n: u32) -> Vec<String> {
     (0..n)
         .map(|i| {
             let reply = (0..3)
-                .find_map(|_| udp_raw(dns, &ecs_query(i as u16, i), Duration::from_secs(2)))
+                .find_map(|_| udp_raw(dns, &ecs_query(name, i as u16, i), Duration::from_secs(2)))
                 .expect("no reply");
             let m = Message::from_vec(&reply).unwrap();
             addrs(&m).pop().unwrap_or_default()
@@ -78,7 +84,8 @@ fn answers(dns: SocketAddr, n: u32) -> Vec<String> {
         .collect()
 }
 
-fn endpoint(p: &Proc, name: &str) -> Value {
+/// The status document's view of endpoint `name` (of the first profile).
+pub(crate) fn endpoint(p: &Proc, name: &str) -> Value {
     let (_, body) = http(p.admin(), "GET", "/api/v1/status", None);
     let doc: Value = serde_json::from_str(&body).unwrap();
     doc["profiles"][0]["endpoints"]
@@ -88,6 +95,12 @@ fn endpoint(p: &Proc, name: &str) -> Value {
         .find(|e| e["name"] == name)
         .unwrap()
         .clone()
+}
+
+/// The ECS option's network `i` as `explain --ecs` takes it.
+pub(crate) fn ecs_of(i: u32) -> String {
+    let [a, b, c, _] = (0x0A00_0000u32 + (i << 8)).to_be_bytes();
+    format!("{a}.{b}.{c}.0/24")
 }
 
 fn run(header: bool) {
@@ -126,8 +139,7 @@ fn run(header: bool) {
             .args(["explain", NAME, "--ecs"])
             .arg({
                 let i = first.iter().position(|a| a == "203.0.113.20").unwrap() as u32;
-                let [a, b, c, _] = (0x0A00_0000u32 + (i << 8)).to_be_bytes();
-                format!("{a}.{b}.{c}.0/24")
+                ecs_of(i)
             })
             .arg("--admin")
             .arg(p.admin().to_string())

@@ -1,5 +1,5 @@
 //! Freezing: what the prober does while it is impaired ([`super::impaired`]
-//! decides when). Every probe decision goes through one [`Guard`], which
+//! decides when). Every probe decision goes through one `Guard`, which
 //! publishes it into the target's cell unless the prober is impaired; when
 //! an episode begins, the transitions published in its window go back to
 //! the status from before, and when it ends every target decides afresh

@@ -261,8 +261,8 @@ impl Renderer {
                 None => " until enabled".to_string(),
             };
             let ramping = o.ramp.as_ref().filter(|r| !r.done);
-            match (&o.drain, o.action) {
-                (_, "shed") => {
+            match (&o.drain, o.action, ramping) {
+                (_, "shed", _) => {
                     let _ = write!(
                         out,
                         "<div class=\"override shed\">{}</div>",
@@ -272,7 +272,7 @@ impl Renderer {
                         ))
                     );
                 }
-                (Some(d), "drain") if let Some(r) = ramping => {
+                (Some(d), "drain", Some(r)) => {
                     let _ = write!(
                         out,
                         "<div class=\"override draining\" data-drain=\"ramping\">{}</div>",
@@ -288,7 +288,7 @@ impl Renderer {
                         ))
                     );
                 }
-                (Some(d), "drain") => {
+                (Some(d), "drain", None) => {
                     let state = if d.drained {
                         format!("drained at {}", clock(&d.drained_at))
                     } else {

@@ -10,6 +10,7 @@
 #   benches/prober.sh http dns        # HTTP, then DNS (UDP); dns/http ratio
 #   benches/prober.sh http dns-tcp    # DNS over TCP
 #   benches/prober.sh http grpc       # the gRPC health check (h2c)
+#   benches/prober.sh http https tcp  # HTTPS (a full TLS handshake each), a TCP connect
 #   ENDPOINTS=2000 DURATION=30 benches/prober.sh
 #
 # http: one local HTTP backend (examples/health_backend.rs), a path per
@@ -55,7 +56,7 @@ profiles=$(( (ENDPOINTS + PER_PROFILE - 1) / PER_PROFILE ))
 start_backend() {
   bport=$(free_port)
   case "$1" in
-    http|tcp|grpc)
+    http|https|tcp|grpc)
       taskset -c 1 target/release/examples/health_backend "$bport" 200 2>/dev/null &
       pids+=($!); bpid=$!
       count() { fetch "http://127.0.0.1:$bport/count"; }
@@ -82,7 +83,7 @@ CFG
       pids+=($!); bpid=$!
       count() { fetch "http://127.0.0.1:$aport/metrics" | awk '/^switchyard_dns_queries_total/ { n += $NF } END { printf "%d\n", n }'; }
       ;;
-    *) echo "unknown mode $1 (http, tcp, grpc, dns, dns-tcp)" >&2; exit 2 ;;
+    *) echo "unknown mode $1 (http, https, tcp, grpc, dns, dns-tcp)" >&2; exit 2 ;;
   esac
   for _ in $(seq 1 100); do count >/dev/null 2>&1 && return; sleep 0.1; done
   echo "the $1 backend did not start" >&2; exit 1
@@ -104,6 +105,7 @@ CFG
     f="$dir/profiles/p$p.toml"
     case "$mode" in
       http|tcp|grpc) monitor="protocol = \"$mode\"" ;;
+      https) monitor="protocol = \"https\"\ntls_verify = false" ;;
       dns) monitor="protocol = \"dns\"\nquery_name = \"p$p.backend.test.\"\nexpected_answer = \"192.0.2.1\"" ;;
       dns-tcp) monitor="protocol = \"dns\"\ntransport = \"tcp\"\nquery_name = \"p$p.backend.test.\"\nexpected_answer = \"192.0.2.1\"" ;;
     esac
@@ -112,7 +114,7 @@ CFG
       n=$((n + 1)); [ "$n" -le "$ENDPOINTS" ] || break
       case "$mode" in
         tcp) probe="{ address = \"127.0.0.1\" }" ;;
-        http) probe="{ address = \"127.0.0.1\", path = \"/h/$n\" }" ;;
+        http|https) probe="{ address = \"127.0.0.1\", path = \"/h/$n\" }" ;;
         grpc) probe="{ address = \"127.0.0.1\", headers = { x-endpoint = \"$n\" } }" ;;
         *) probe="{ address = \"127.0.0.$e\" }" ;;
       esac

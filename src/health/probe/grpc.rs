@@ -13,7 +13,6 @@
 //! error status fail with the status named (`grpc NOT_SERVING`,
 //! `grpc status 12 UNIMPLEMENTED: ...`).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -78,26 +77,8 @@ impl GrpcProbe {
         let m = &spec.monitor;
         let with_tls = m.protocol.uses_tls();
         let default_port = if with_tls { 443 } else { 80 };
-        let configured_host = spec
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
-            .map(|(_, v)| v.clone());
-        // :authority as an HTTP probe's Host: as configured; else the
-        // endpoint's (or probe address's) host name; else the address; with
-        // the port when it is not the scheme's default.
-        let host_name = configured_host
-            .clone()
-            .or_else(|| spec.default_host.clone())
-            .unwrap_or_else(|| match spec.host.parse::<IpAddr>() {
-                Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
-                _ => spec.host.clone(),
-            });
-        let authority = match configured_host {
-            Some(h) => h,
-            None if spec.port == default_port => host_name.clone(),
-            None => format!("{host_name}:{}", spec.port),
-        };
+        // :authority as an HTTP probe's Host.
+        let (host_name, authority) = super::host_header(spec, default_port);
         let uri = http::Uri::builder()
             .scheme(if with_tls { "https" } else { "http" })
             .authority(authority.as_str())
@@ -129,7 +110,7 @@ impl GrpcProbe {
         }
         let tls = match (with_tls, tls) {
             (true, Some(config)) => {
-                let bare = bare_host(&host_name);
+                let bare = super::bare_host(&host_name);
                 let name = ServerName::try_from(bare.to_string())
                     .map_err(|_| format!("`{bare}` is not a name TLS can verify"))?;
                 // The shared configuration offers http/1.1; gRPC needs h2.
@@ -303,16 +284,6 @@ fn request_body(service: &str) -> Bytes {
     // Cannot fail: the buffer has room for the whole message.
     let _ = prost::Message::encode(&msg, &mut out);
     out.freeze()
-}
-
-/// `host`, `host:port`, `[v6]` or `[v6]:port` without port and brackets:
-/// the name TLS presents and verifies.
-fn bare_host(host: &str) -> &str {
-    let bare = host
-        .rsplit_once(':')
-        .filter(|(_, p)| p.parse::<u16>().is_ok() && !host.ends_with(']'))
-        .map_or(host, |(h, _)| h);
-    bare.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// The server chose another application protocol than HTTP/2.
@@ -715,10 +686,13 @@ mod tests {
 
     #[test]
     fn tls_names_lose_port_and_brackets() {
-        assert_eq!(bare_host("api.example.com:8443"), "api.example.com");
-        assert_eq!(bare_host("[2001:db8::1]:443"), "2001:db8::1");
-        assert_eq!(bare_host("[2001:db8::1]"), "2001:db8::1");
-        assert_eq!(bare_host("localhost"), "localhost");
+        assert_eq!(
+            super::super::bare_host("api.example.com:8443"),
+            "api.example.com"
+        );
+        assert_eq!(super::super::bare_host("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(super::super::bare_host("[2001:db8::1]"), "2001:db8::1");
+        assert_eq!(super::super::bare_host("localhost"), "localhost");
     }
 
     #[test]

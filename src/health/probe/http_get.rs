@@ -1,7 +1,6 @@
 //! The HTTP(S) probe: one GET over a fresh connection, through hyper's
 //! connection API (see the module above for why).
 
-use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -44,11 +43,6 @@ impl HttpProbe {
         let m = &spec.monitor;
         let https = m.protocol == Protocol::Https;
         let default_port = if https { 443 } else { 80 };
-        let configured_host = spec
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
-            .map(|(_, v)| v.clone());
         let path = match &m.key {
             Some(k) => spec.path.replace("{key}", &encode_path_segment(k.expose())),
             None => spec.path.clone(),
@@ -68,35 +62,15 @@ impl HttpProbe {
                 HeaderValue::from_str(v).map_err(|_| format!("bad value for header `{k}`"))?;
             headers.insert(name, value);
         }
-        // Host: as configured; else the endpoint's (or probe
-        // address's) host name; else the address. The port is added
-        // when it is not the scheme's default, as a browser would.
-        let host_name = configured_host
-            .clone()
-            .or_else(|| spec.default_host.clone())
-            .unwrap_or_else(|| match spec.host.parse::<IpAddr>() {
-                Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
-                _ => spec.host.clone(),
-            });
-        if configured_host.is_none() {
-            let value = if spec.port == default_port {
-                host_name.clone()
-            } else {
-                format!("{host_name}:{}", spec.port)
-            };
-            let value =
-                HeaderValue::from_str(&value).map_err(|_| "bad Host header value".to_string())?;
-            headers.insert(HOST, value);
-        }
+        // Host as configured (already among the headers) or derived.
+        let (host_name, host) = super::host_header(spec, default_port);
+        let host = HeaderValue::from_str(&host).map_err(|_| "bad Host header value".to_string())?;
+        headers.insert(HOST, host);
         let tls = match (https, tls) {
             (true, Some(config)) => {
                 // Present and verify the Host name when there is one,
                 // else the address we connect to.
-                let bare = host_name
-                    .rsplit_once(':')
-                    .filter(|(_, p)| p.parse::<u16>().is_ok() && !host_name.ends_with(']'))
-                    .map_or(host_name.as_str(), |(h, _)| h);
-                let bare = bare.trim_start_matches('[').trim_end_matches(']');
+                let bare = super::bare_host(&host_name);
                 let name = ServerName::try_from(bare.to_string())
                     .map_err(|_| format!("`{bare}` is not a name TLS can verify"))?;
                 Some((tokio_rustls::TlsConnector::from(config), name))

@@ -401,6 +401,42 @@ fn io_failure(e: &std::io::Error) -> Failure {
     }
 }
 
+/// The name an HTTP(S) or gRPC probe presents, as (host name, header
+/// value): the configured `Host` as written; else the endpoint's (or probe
+/// address's) host name, else the address, with the port when it is not
+/// the scheme's `default_port` (as a browser writes it). The header is
+/// HTTP's `Host` and gRPC's `:authority`.
+pub(super) fn host_header(spec: &ProbeSpec, default_port: u16) -> (String, String) {
+    let configured = spec
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.clone());
+    let host_name = configured
+        .clone()
+        .or_else(|| spec.default_host.clone())
+        .unwrap_or_else(|| match spec.host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+            _ => spec.host.clone(),
+        });
+    let header = match configured {
+        Some(h) => h,
+        None if spec.port == default_port => host_name.clone(),
+        None => format!("{host_name}:{}", spec.port),
+    };
+    (host_name, header)
+}
+
+/// The name TLS presents and verifies for `host` (a Host value): without
+/// a port and the brackets of an IPv6 address.
+pub(super) fn bare_host(host: &str) -> &str {
+    let bare = host
+        .rsplit_once(':')
+        .filter(|(_, p)| p.parse::<u16>().is_ok() && !host.ends_with(']'))
+        .map_or(host, |(h, _)| h);
+    bare.trim_start_matches('[').trim_end_matches(']')
+}
+
 #[cfg(test)]
 mod tests {
     use super::http_get::{contains, encode_path_segment, tls_failure};

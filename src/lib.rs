@@ -68,7 +68,8 @@
 //! - [`dnssec`]: zone keys (DNSKEY, DS), RRSIGs (`rrsig`), the lock-free
 //!   signature cache and the signing budget.
 //! - [`server`]: the UDP and TCP listeners that feed the answer path;
-//!   [`net`]: connection slots and the file-descriptor budget; [`metrics`]:
+//!   [`net`]: connection slots and the file-descriptor budget; [`netblock`]:
+//!   client networks (/24, /56), the unit kept about clients; [`metrics`]:
 //!   the counters the answer path bumps (plain atomics).
 //! - [`notify`]: the one sink of status changes (log and webhooks), events
 //!   queued without blocking, coalesced, signed and retried.
@@ -103,6 +104,7 @@ pub mod health;
 pub mod import;
 pub mod metrics;
 pub mod net;
+pub mod netblock;
 pub mod notify;
 pub mod overrides;
 pub mod proto;

@@ -114,6 +114,7 @@ fn no_module_imports_in_a_circle() {
         ("proto", &[][..]),
         ("secret", &[][..]),
         ("sketch", &[][..]),
+        ("netblock", &[][..]),
         // Probes speak DNS through proto's wire helpers (the dns probe),
         // never through hickory itself.
         ("health", &["clock", "fsutil", "proto", "secret"][..]),

@@ -112,6 +112,7 @@ pub mod reload;
 pub mod routing;
 pub mod secret;
 pub mod server;
+pub mod sightings;
 pub mod sketch;
 pub mod snapshot;
 pub mod stall;

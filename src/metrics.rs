@@ -30,6 +30,99 @@ pub struct Metrics {
     pub prober_faults: std::sync::Arc<crate::health::ProberFaults>,
     /// Re-syncs with the cluster after this node stalled.
     pub cluster_resyncs: AtomicU64,
+    /// Real user measurements (`[rum]`): bumped by the beacon handler.
+    pub rum: RumCounters,
+}
+
+/// What became of a beacon (`switchyard_rum_beacons_total{result}`): a
+/// closed set, so the label is bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Beacon {
+    /// Its measurements were recorded.
+    Stored,
+    /// No `[[rum.keys]]` has its key.
+    UnknownKey,
+    /// Its token was not made by this cluster, for this key and network.
+    BadToken,
+    /// Its token is past `rum.token_lifetime`.
+    Expired,
+    /// Its token was used before.
+    Replayed,
+    /// Its body is over `rum.max_body`.
+    TooLarge,
+    /// Its body is not the beacon's JSON.
+    Malformed,
+    /// A time that is no round trip (zero, negative, over 60 s, not a
+    /// number).
+    BadTiming,
+    /// An endpoint its key does not measure.
+    UnknownEndpoint,
+    /// Its network sent more than `rum.beacons_per_second`.
+    RateLimited,
+    /// Refused for want of room (the table of used tokens is full, or the
+    /// latency table refused a sample).
+    Refused,
+}
+
+impl Beacon {
+    /// Every result, in label order.
+    pub const ALL: [Beacon; 11] = [
+        Beacon::Stored,
+        Beacon::UnknownKey,
+        Beacon::BadToken,
+        Beacon::Expired,
+        Beacon::Replayed,
+        Beacon::TooLarge,
+        Beacon::Malformed,
+        Beacon::BadTiming,
+        Beacon::UnknownEndpoint,
+        Beacon::RateLimited,
+        Beacon::Refused,
+    ];
+
+    /// The `result` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Beacon::Stored => "stored",
+            Beacon::UnknownKey => "unknown_key",
+            Beacon::BadToken => "bad_token",
+            Beacon::Expired => "expired",
+            Beacon::Replayed => "replayed",
+            Beacon::TooLarge => "too_large",
+            Beacon::Malformed => "malformed",
+            Beacon::BadTiming => "bad_timing",
+            Beacon::UnknownEndpoint => "unknown_endpoint",
+            Beacon::RateLimited => "rate_limited",
+            Beacon::Refused => "refused",
+        }
+    }
+}
+
+/// Counters of real user measurements.
+#[derive(Debug, Default)]
+pub struct RumCounters {
+    beacons: [AtomicU64; Beacon::ALL.len()],
+    /// Tokens issued (`GET /rum/config`).
+    pub tokens: AtomicU64,
+    /// Measurements recorded (one per endpoint of a stored beacon).
+    pub samples: AtomicU64,
+    /// Beacons tied to the resolver that looked their token up.
+    pub joined: AtomicU64,
+    /// Beacons whose token lookup was never seen (no resolver asked this
+    /// cluster within the token's lifetime, or the record was lost).
+    pub unjoined: AtomicU64,
+}
+
+impl RumCounters {
+    /// Counts a beacon's result.
+    pub fn beacon(&self, result: Beacon) {
+        self.beacons[result as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Beacons counted with `result`.
+    pub fn beacons(&self, result: Beacon) -> u64 {
+        self.beacons[result as usize].load(Ordering::Relaxed)
+    }
 }
 
 impl Metrics {

@@ -33,6 +33,10 @@ pub struct Serving {
     /// Whether answers wait for the cluster to re-sync after a stall:
     /// armed by the cluster task, checked by every receive loop.
     pub gate: crate::stall::AnswerGate,
+    /// Lookups of real-user-measurement token names: written by the answer
+    /// path and the cluster task, read by the beacon handler and the
+    /// cluster task (lock-free, fixed size).
+    pub sightings: crate::sightings::Sightings,
 }
 
 /// The state the running server shares: what the answer path reads
@@ -164,6 +168,7 @@ impl Shared {
                 rrl: ArcSwapOption::empty(),
                 metrics: Metrics::default(),
                 gate: Default::default(),
+                sightings: Default::default(),
             }),
             overrides: Mutex::new(overrides),
             node,

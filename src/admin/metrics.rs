@@ -63,8 +63,51 @@ impl prometheus_client::collector::Collector for Collector {
         notify(&mut enc, shared)?;
         reloads(&mut enc, m)?;
         dnssec(&mut enc, &table)?;
+        rum(&mut enc, m)?;
         Ok(())
     }
+}
+
+/// Real user measurements: beacons by result, tokens issued, samples
+/// recorded, beacons tied to a resolver or not. Never a key or a token.
+fn rum(enc: &mut DescriptorEncoder, m: &Metrics) -> Result<(), std::fmt::Error> {
+    let r = &m.rum;
+    let mut e = enc.encode_descriptor(
+        "switchyard_rum_beacons",
+        "Real-user-measurement beacons received, by result (stored, or why rejected: nothing of a rejected beacon is kept)",
+        None,
+        MetricType::Counter,
+    )?;
+    for b in crate::metrics::Beacon::ALL {
+        let labels: Labels = vec![("result", b.as_str())];
+        ConstCounter::new(r.beacons(b)).encode(e.encode_family(&labels)?)?;
+    }
+    for (name, help, n) in [
+        (
+            "switchyard_rum_tokens",
+            "Measurement tokens issued (GET /rum/config)",
+            &r.tokens,
+        ),
+        (
+            "switchyard_rum_samples",
+            "Round-trip samples recorded from stored beacons (one per endpoint measured)",
+            &r.samples,
+        ),
+        (
+            "switchyard_rum_resolver_joins",
+            "Stored beacons tied to the resolver that looked their token name up (the resolver mapping)",
+            &r.joined,
+        ),
+        (
+            "switchyard_rum_resolver_misses",
+            "Stored beacons whose token name no resolver was seen asking for within the token's lifetime",
+            &r.unjoined,
+        ),
+    ] {
+        let e = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        ConstCounter::new(n.load(Ordering::Relaxed)).encode(e)?;
+    }
+    Ok(())
 }
 
 /// The answer path: queries answered, by transport and response code.

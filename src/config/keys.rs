@@ -380,6 +380,23 @@ pub const CANARY_TIMEOUT: Key = duration(
     "canary probe deadline",
 );
 
+/// `rum.beacons_per_second`.
+pub const RUM_BEACONS_PER_SECOND: Key = int(
+    "rum.beacons_per_second",
+    5,
+    1,
+    100000,
+    "beacons a second from one client network",
+);
+/// `rum.token_lifetime`.
+pub const RUM_TOKEN_LIFETIME: Key = duration(
+    "rum.token_lifetime",
+    secs(120),
+    secs(10),
+    secs(3600),
+    "how long a measurement token is accepted",
+);
+
 /// Every key of the table, for the check of the reference tables.
 pub const ALL: &[Key] = &[
     TTL,
@@ -412,6 +429,8 @@ pub const ALL: &[Key] = &[
     IMPAIRED_MIN_TARGETS,
     CANARY_INTERVAL,
     CANARY_TIMEOUT,
+    RUM_BEACONS_PER_SECOND,
+    RUM_TOKEN_LIFETIME,
 ];
 
 #[cfg(test)]

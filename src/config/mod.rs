@@ -79,7 +79,47 @@ pub struct Settings {
     pub prober: ProberSettings,
     /// `[[notify]]`: webhook targets.
     pub notify: Vec<crate::notify::TargetConfig>,
+    /// `[rum]`: real user measurements (`None`: off).
+    pub rum: Option<RumSettings>,
 }
+
+/// `[rum]`: the public listener of real user measurements.
+#[derive(Debug, Clone)]
+pub struct RumSettings {
+    /// Where the script, tokens and beacons are served.
+    pub listen: SocketAddr,
+    /// The zone whose names carry the tokens (`<token>.<zone>`), lowercase
+    /// with the final dot.
+    pub zone: String,
+    /// What token names resolve to (A and AAAA).
+    pub answer: Vec<std::net::IpAddr>,
+    /// HTTPS: the certificate chain and key files (PEM).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Beacons a second from one client network (/24, /56).
+    pub beacons_per_second: u32,
+    /// Largest beacon body, bytes.
+    pub max_body: u64,
+    /// How long a token is accepted after it was issued.
+    pub token_lifetime: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The keys pages embed.
+    pub keys: Vec<RumKey>,
+}
+
+/// `[[rum.keys]]`.
+#[derive(Debug, Clone)]
+pub struct RumKey {
+    /// The key (never logged or shown).
+    pub key: Secret,
+    /// The profiles it measures, normalised (lowercase, final dot).
+    pub profiles: Vec<String>,
+}
+
+/// TTL of the answers to token names: short (each name is asked once).
+pub const RUM_ANSWER_TTL: u32 = 60;
+/// Default `rum.max_body`.
+pub const DEFAULT_RUM_MAX_BODY: u64 = 4 << 10;
 
 /// `[cluster]`
 #[derive(Debug, Clone)]

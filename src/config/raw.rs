@@ -37,6 +37,45 @@ pub struct RawServer {
     /// `[[notify]]`
     #[serde(default)]
     pub notify: Vec<Spanned<RawNotify>>,
+    /// `[rum]`
+    pub rum: Option<Spanned<RawRum>>,
+}
+
+/// `[rum]`: real user measurements.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRum {
+    /// The public HTTP(S) listener: script, token and beacons.
+    pub listen: Spanned<String>,
+    /// The zone whose names carry the per-beacon tokens.
+    pub zone: Spanned<String>,
+    /// The addresses token names resolve to.
+    pub answer: Spanned<Vec<Spanned<String>>>,
+    /// Certificate chain (PEM) for HTTPS.
+    pub tls_cert: Option<Spanned<String>>,
+    /// Private key (PEM) for HTTPS.
+    pub tls_key: Option<Spanned<String>>,
+    /// Beacons a second per client network.
+    pub beacons_per_second: Option<Spanned<i64>>,
+    /// Largest beacon body.
+    pub max_body: Option<Spanned<SizeSpec>>,
+    /// How long a token is accepted.
+    pub token_lifetime: Option<Spanned<String>>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `[[rum.keys]]`
+    #[serde(default)]
+    pub keys: Vec<Spanned<RawRumKey>>,
+}
+
+/// `[[rum.keys]]`: the key a page embeds, and what it measures.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRumKey {
+    /// The key (a secret: never logged or shown).
+    pub key: Spanned<SecretSource>,
+    /// The profiles whose endpoints it measures.
+    pub profiles: Spanned<Vec<Spanned<String>>>,
 }
 
 /// `[[notify]]`: a webhook target.
@@ -469,6 +508,9 @@ pub struct RawEndpoint {
     pub profile: Option<Spanned<String>>,
     /// Nested roll-up threshold.
     pub min_child_endpoints: Option<Spanned<i64>>,
+    /// Real user measurements: the small object browsers fetch to time
+    /// this endpoint.
+    pub rum_url: Option<Spanned<String>>,
     /// The profile's named monitors this endpoint uses (default: all).
     pub monitors: Option<Spanned<Vec<Spanned<String>>>>,
     /// How they combine (default: the profile's `health`).
@@ -573,6 +615,8 @@ mod tests {
             ),
             ("## Server configuration", fields::<RawProber>(), "prober."),
             ("## Server configuration", fields::<RawNotify>(), "notify."),
+            ("## Server configuration", fields::<RawRum>(), "rum."),
+            ("## Server configuration", fields::<RawRumKey>(), "rum.keys."),
         ];
         for (heading, keys, prefix) in checks {
             assert!(!keys.is_empty(), "{heading}: no keys read");

@@ -471,6 +471,7 @@ pub(crate) mod test_support {
             monitors: None,
             runtime: Default::default(),
             hold: None,
+            rum_url: None,
             rr,
         }
     }

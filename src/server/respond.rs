@@ -119,6 +119,12 @@ pub fn respond(
     let Some(summary) = answerer.answer(cx.table, cx.geo, pkt, transport, peer.ip(), out) else {
         return false;
     };
+    if let Some(rum) = &summary.rum {
+        let now = crate::clock::now_millis_coarse();
+        cx.serving
+            .sightings
+            .record(&rum.token, peer.ip(), rum.ecs, now);
+    }
     let rrl = match transport {
         Transport::Udp => cx.rrl,
         Transport::Tcp => None,

@@ -35,6 +35,9 @@ pub struct Endpoint {
     pub hold: Option<u32>,
     /// The answer record (A, AAAA or CNAME), with the profile TTL.
     pub rr: WireRr,
+    /// Real user measurements: the small object browsers fetch to time
+    /// this endpoint (`rum_url`).
+    pub rum_url: Option<Box<str>>,
 }
 
 impl Endpoint {

@@ -60,6 +60,10 @@ pub struct Snapshot {
     pub sign_budget: Option<Arc<crate::dnssec::budget::SignBudget>>,
     /// When this table was compiled.
     pub loaded_at: Option<std::time::SystemTime>,
+    /// The wildcard `*.<rum.zone>` that answers real-user-measurement
+    /// token names (`[rum]`): its lookups are recorded
+    /// ([`crate::sightings`]).
+    pub rum_wildcard: Option<NodeId>,
 }
 
 /// What a query name resolves to.

@@ -325,6 +325,7 @@ impl Loader<'_> {
             runtime,
             hold: None,
             rr,
+            rum_url: rum_url(&mut self.r, src, p, e)?,
         })
     }
 
@@ -557,8 +558,43 @@ impl Loader<'_> {
             runtime,
             hold: None,
             rr: WireRr::none(),
+            rum_url: match &e.rum_url {
+                Some(u) => {
+                    let msg = "a nested endpoint is measured through its child profile's endpoints";
+                    self.r.err(src, u, &format!("{p}.rum_url"), msg);
+                    return None;
+                }
+                None => None,
+            },
         })
     }
+}
+
+/// `rum_url`: an absolute `http://` or `https://` URL without a fragment,
+/// at most 1,024 bytes of printable ASCII (the script fetches it as is,
+/// with a cache-busting query added). `Some(None)` when not given.
+fn rum_url(r: &mut Report, src: usize, p: &str, e: &RawEndpoint) -> Option<Option<Box<str>>> {
+    let Some(u) = &e.rum_url else {
+        return Some(None);
+    };
+    let text = u.get_ref().trim();
+    let uri = text.parse::<http::Uri>().ok();
+    let ok = text.len() <= 1024
+        && text.bytes().all(|b| b.is_ascii_graphic())
+        && !text.contains(['#', '"', '\\', '<', '>'])
+        && uri.as_ref().is_some_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+        });
+    if !ok {
+        r.err(
+            src,
+            u,
+            &format!("{p}.rum_url"),
+            format!("`{text}` is not an absolute http:// or https:// URL (at most 1024 characters, no fragment), e.g. \"https://eu.example.com/rum.txt\""),
+        );
+        return None;
+    }
+    Some(Some(text.into()))
 }
 
 /// Explains why `text` is neither an address nor a host name.

@@ -38,6 +38,7 @@ mod monitors;
 mod notify;
 mod profiles;
 mod report;
+mod rum;
 mod server;
 mod stability;
 mod zones;
@@ -335,6 +336,14 @@ impl Loader<'_> {
                 }
             }
         }
+        // The token names of `[rum]`, before profiles (which may not take
+        // their names).
+        let rum_wildcard = match (&raw.rum, &sections.rum) {
+            (Some(raw_rum), Some(Some(rum))) => self
+                .rum_wildcard(src, raw_rum, rum)
+                .map(|w| (raw_rum, rum, w)),
+            _ => None,
+        };
         if raw.zones.is_empty() {
             self.r.diag.file_error(
                 path,
@@ -350,6 +359,11 @@ impl Loader<'_> {
             self.profiles_dir(dir, staged.as_deref(), p.max_file_size);
         }
         self.finish();
+        if let Some((raw_rum, rum, wildcard)) = rum_wildcard
+            && self.r.diag.ok()
+        {
+            self.rum_links(src, raw_rum, rum, &wildcard);
+        }
         sections.settings()
     }
 

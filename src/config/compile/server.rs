@@ -20,6 +20,8 @@ pub(super) struct Sections {
     pub(super) cluster: Option<Option<crate::config::ClusterSettings>>,
     pub(super) prober: Option<crate::config::ProberSettings>,
     pub(super) notify: Option<Vec<crate::notify::TargetConfig>>,
+    /// `[rum]`, if there is one.
+    pub(super) rum: Option<Option<crate::config::RumSettings>>,
 }
 
 /// `[geoip]`, read.
@@ -57,6 +59,7 @@ impl Sections {
             cluster: self.cluster?,
             prober: self.prober?,
             notify: self.notify?,
+            rum: self.rum?,
         })
     }
 }
@@ -81,6 +84,10 @@ pub(super) fn sections(
         },
         prober: super::cluster::prober(r, src, &raw.prober),
         notify: super::notify::notify(r, src, &raw.notify, base),
+        rum: match &raw.rum {
+            Some(c) => super::rum::rum(r, src, c, base).map(Some),
+            None => Some(None),
+        },
     }
 }
 

@@ -41,7 +41,7 @@ use resolve::{End, Scratch};
 use write::{Counts, header, header_bytes, reply_flags};
 
 pub use edns::EDNS_PAYLOAD;
-pub use summary::{Summary, slip};
+pub use summary::{RumLookup, Summary, slip};
 
 /// How the query arrived; decides the size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,7 +168,26 @@ impl Answerer {
             question_end: q_end as u16,
             opt_at: reply.opt_at,
             nxdomain: self.scratch.nxdomain,
+            rum: self.rum_lookup(table, &q),
         })
+    }
+
+    /// The token of a lookup the rum wildcard answered (`<token>.<rum.zone>`):
+    /// the first label, when it is one, and the ECS network.
+    #[inline(always)]
+    fn rum_lookup(&self, table: &Snapshot, q: &Query<'_>) -> Option<RumLookup> {
+        if self.scratch.wildcard.is_none() || self.scratch.wildcard != table.rum_wildcard {
+            return None;
+        }
+        let name = &self.lower[..q.qname_len];
+        let len = usize::from(*name.first()?);
+        let token = crate::sightings::token_of_label(name.get(1..1 + len)?)?;
+        let ecs = q
+            .edns
+            .and_then(|e| e.ecs)
+            .filter(|_| table.ecs)
+            .and_then(|s| crate::netblock::Network::of_prefix(s.ip(), s.source_prefix));
+        Some(RumLookup { token, ecs })
     }
 
     /// Readies the worker for a new query: forgets the last one's findings

@@ -28,6 +28,19 @@ pub struct Summary {
     /// The name does not exist, whatever the rcode says (a compact denial
     /// answers NOERROR): rate limiting counts it as an NXDOMAIN.
     pub nxdomain: bool,
+    /// A lookup of a real-user-measurement token name (`<token>.<rum.zone>`,
+    /// answered by the rum wildcard): the token and the query's ECS
+    /// network, for [`crate::sightings::Sightings::record`].
+    pub rum: Option<RumLookup>,
+}
+
+/// A token name's lookup, as the answer path saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RumLookup {
+    /// The token the first label spells.
+    pub token: crate::sightings::Token,
+    /// The query's ECS network, when ECS is honoured and it names one.
+    pub ecs: Option<crate::netblock::Network>,
 }
 
 impl Summary {
@@ -42,6 +55,7 @@ impl Summary {
             question_end: question_end as u16,
             opt_at: None,
             nxdomain: false,
+            rum: None,
         }
     }
 }

@@ -110,6 +110,7 @@ pub mod overrides;
 pub mod proto;
 pub mod reload;
 pub mod routing;
+pub mod rum;
 pub mod secret;
 pub mod server;
 pub mod sightings;

@@ -55,6 +55,8 @@ pub struct Server {
     udp: Vec<std::net::UdpSocket>,
     tcp: Vec<tokio::net::TcpListener>,
     admin: Option<tokio::net::TcpListener>,
+    /// The public listener of real user measurements (`[rum]`).
+    rum: Option<tokio::net::TcpListener>,
     dns_addrs: Vec<SocketAddr>,
     options: Options,
     /// SIGHUP, registered before the configuration was loaded (a hangup
@@ -91,6 +93,15 @@ impl Server {
             Some(tokio::net::TcpListener::from_std(l)?)
         } else {
             None
+        };
+        let rum = match &config.settings.rum {
+            Some(r) => {
+                let l = std::net::TcpListener::bind(r.listen)
+                    .with_context(|| format!("cannot listen on {} (rum.listen)", r.listen))?;
+                l.set_nonblocking(true)?;
+                Some(tokio::net::TcpListener::from_std(l)?)
+            }
+            None => None,
         };
         let (overrides, recovered) = match &config.settings.state_file {
             Some(path) => crate::state_file::load_at_start(path),
@@ -179,6 +190,7 @@ impl Server {
             udp,
             tcp,
             admin,
+            rum,
             dns_addrs,
             options,
             hangup: None,
@@ -200,6 +212,11 @@ impl Server {
     /// The bound admin API address, if served.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound address of the real-user-measurement listener, if served.
+    pub fn rum_addr(&self) -> Option<SocketAddr> {
+        self.rum.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The state shared with the listeners: routing table, GeoIP database,
@@ -242,6 +259,7 @@ impl Server {
         self.serve_tcp(&mut tasks, &settings, budget.tcp, &shutdown);
         self.reload_on_change(&mut tasks, &settings, &shutdown);
         self.serve_admin(&mut tasks, budget.admin, cluster.clone(), &shutdown)?;
+        self.serve_rum(&mut tasks, &settings, &shutdown)?;
         self.shared.ready.store(true, Ordering::Relaxed);
         // Under systemd (Type=notify) the unit is started now, and only now
         // may `systemctl reload` send its SIGHUP. Without NOTIFY_SOCKET
@@ -385,6 +403,39 @@ impl Server {
             self.hangup.take(),
             shutdown.clone(),
         ));
+    }
+
+    /// Serves real user measurements, if `[rum]` is configured.
+    fn serve_rum(
+        &mut self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        settings: &crate::config::Settings,
+        shutdown: &CancellationToken,
+    ) -> Result<()> {
+        let (Some(listener), Some(r)) = (self.rum.take(), &settings.rum) else {
+            return Ok(());
+        };
+        let addr = listener.local_addr()?;
+        let tls = match &r.tls {
+            Some((cert, key)) => Some(
+                crate::rum::tls_config(cert, key)
+                    .map_err(|e| anyhow::anyhow!("rum.tls_cert: {e}"))?,
+            ),
+            None => None,
+        };
+        let https = tls.is_some();
+        let cluster_key = settings
+            .cluster
+            .as_ref()
+            .map(|c| c.key.expose().trim().as_bytes().to_vec());
+        let rum = Arc::new(crate::rum::Rum::new(
+            r.clone(),
+            self.shared.serving.clone(),
+            cluster_key.as_deref(),
+        ));
+        tasks.spawn(crate::rum::serve(listener, rum, tls, shutdown.clone()));
+        info!(address = %addr, https, zone = %r.zone, "rum listening");
+        Ok(())
     }
 
     /// Serves the admin API, if it is served, `connections` at most.

@@ -616,7 +616,11 @@ mod tests {
             ("## Server configuration", fields::<RawProber>(), "prober."),
             ("## Server configuration", fields::<RawNotify>(), "notify."),
             ("## Server configuration", fields::<RawRum>(), "rum."),
-            ("## Server configuration", fields::<RawRumKey>(), "rum.keys."),
+            (
+                "## Server configuration",
+                fields::<RawRumKey>(),
+                "rum.keys.",
+            ),
         ];
         for (heading, keys, prefix) in checks {
             assert!(!keys.is_empty(), "{heading}: no keys read");

@@ -82,9 +82,12 @@ pub(super) fn rum(
         None => Some(crate::config::DEFAULT_RUM_MAX_BODY),
     };
     let max_body = k.take(max_body);
-    let lifetime = k
-        .r
-        .bounded(src, c.token_lifetime.as_ref(), None, &keys::RUM_TOKEN_LIFETIME);
+    let lifetime = k.r.bounded(
+        src,
+        c.token_lifetime.as_ref(),
+        None,
+        &keys::RUM_TOKEN_LIFETIME,
+    );
     let lifetime = k.take(lifetime);
     let proxies = trusted_proxies(k.r, src, c);
     let proxies = k.take(proxies);
@@ -121,7 +124,12 @@ fn answers(r: &mut Report, src: usize, c: &RawRum) -> Option<Vec<std::net::IpAdd
         match a.get_ref().trim().parse::<std::net::IpAddr>() {
             Ok(ip) if !out.contains(&ip) => out.push(ip),
             Ok(ip) => {
-                r.err(src, a, &format!("rum.answer[{i}]"), format!("{ip} is listed twice"));
+                r.err(
+                    src,
+                    a,
+                    &format!("rum.answer[{i}]"),
+                    format!("{ip} is listed twice"),
+                );
                 ok = false;
             }
             Err(_) => {
@@ -142,7 +150,12 @@ fn answers(r: &mut Report, src: usize, c: &RawRum) -> Option<Vec<std::net::IpAdd
 fn trusted_proxies(r: &mut Report, src: usize, c: &RawRum) -> Option<Vec<ipnet::IpNet>> {
     let mut out = Vec::new();
     let mut ok = true;
-    for (i, n) in c.trusted_proxies.iter().flat_map(|l| l.get_ref()).enumerate() {
+    for (i, n) in c
+        .trusted_proxies
+        .iter()
+        .flat_map(|l| l.get_ref())
+        .enumerate()
+    {
         let text = n.get_ref().trim();
         let net = text
             .parse::<ipnet::IpNet>()
@@ -154,7 +167,9 @@ fn trusted_proxies(r: &mut Report, src: usize, c: &RawRum) -> Option<Vec<ipnet::
                     src,
                     n,
                     &format!("rum.trusted_proxies[{i}]"),
-                    format!("`{text}` is not a network: write e.g. \"10.0.0.0/8\" or \"2001:db8::1\""),
+                    format!(
+                        "`{text}` is not a network: write e.g. \"10.0.0.0/8\" or \"2001:db8::1\""
+                    ),
                 );
                 ok = false;
             }
@@ -178,7 +193,12 @@ fn rum_keys(r: &mut Report, src: usize, c: &RawRum) -> Option<Vec<RumKey>> {
         ok = false;
     }
     if c.keys.len() > MAX_KEYS {
-        r.err(src, &c.keys[MAX_KEYS], "rum.keys", format!("at most {MAX_KEYS} keys"));
+        r.err(
+            src,
+            &c.keys[MAX_KEYS],
+            "rum.keys",
+            format!("at most {MAX_KEYS} keys"),
+        );
         ok = false;
     }
     let mut out: Vec<RumKey> = Vec::new();
@@ -197,8 +217,19 @@ fn rum_keys(r: &mut Report, src: usize, c: &RawRum) -> Option<Vec<RumKey>> {
                 r.err(src, key, &field, format!("a key is at least {MIN_KEY_LEN} characters (letters, digits, `-`, `_`); make one with `head -c 18 /dev/urandom | base64 | tr '+/' '-_'`"));
                 None
             }
-            Some(s) if !s.expose().trim().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
-                r.err(src, key, &field, "a key is letters, digits, `-` and `_` only (it goes in a page and a URL)");
+            Some(s)
+                if !s
+                    .expose()
+                    .trim()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                r.err(
+                    src,
+                    key,
+                    &field,
+                    "a key is letters, digits, `-` and `_` only (it goes in a page and a URL)",
+                );
                 None
             }
             Some(s) if out.iter().any(|k| k.key.expose() == s.expose().trim()) => {
@@ -209,7 +240,12 @@ fn rum_keys(r: &mut Report, src: usize, c: &RawRum) -> Option<Vec<RumKey>> {
         };
         let field = format!("rum.keys[{i}].profiles");
         if profiles.get_ref().is_empty() {
-            r.err(src, profiles, &field, "name at least one profile to measure");
+            r.err(
+                src,
+                profiles,
+                &field,
+                "name at least one profile to measure",
+            );
             ok = false;
         }
         let names = profiles
@@ -269,14 +305,18 @@ impl Loader<'_> {
         let mut sets: Vec<StaticSet> = Vec::new();
         for ip in &rum.answer {
             let t = if ip.is_ipv4() { "A" } else { "AAAA" };
-            let wire =
-                match rr::parse_record(t, &ip.to_string(), &origin, crate::config::RUM_ANSWER_TTL) {
-                    Ok(w) => w,
-                    Err(e) => {
-                        self.r.error(&at, e);
-                        return None;
-                    }
-                };
+            let wire = match rr::parse_record(
+                t,
+                &ip.to_string(),
+                &origin,
+                crate::config::RUM_ANSWER_TTL,
+            ) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.r.error(&at, e);
+                    return None;
+                }
+            };
             match sets.iter_mut().find(|s| s.set.rtype == wire.rtype()) {
                 Some(s) => {
                     s.set.rrs.push(wire);
@@ -319,7 +359,12 @@ impl Loader<'_> {
                         .err(src, raw_name, &field, format!("no profile is named {name}"));
                     continue;
                 };
-                if !self.table.endpoints_of(p).iter().any(|e| e.rum_url.is_some()) {
+                if !self
+                    .table
+                    .endpoints_of(p)
+                    .iter()
+                    .any(|e| e.rum_url.is_some())
+                {
                     let msg = format!(
                         "profile {name} has no endpoint with `rum_url`: nothing to measure"
                     );

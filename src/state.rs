@@ -33,6 +33,11 @@ pub struct Serving {
     /// Whether answers wait for the cluster to re-sync after a stall:
     /// armed by the cluster task, checked by every receive loop.
     pub gate: crate::stall::AnswerGate,
+    /// The latency table performance routing reads: written by real user
+    /// measurements, the admin API, the latency file watcher and the
+    /// cluster task (each through its own writer lock, never the DNS
+    /// path's), read lock-free by the answer path.
+    pub latency: Arc<crate::latency::Latency>,
 }
 
 /// The state the running server shares: what the answer path reads
@@ -164,6 +169,7 @@ impl Shared {
                 rrl: ArcSwapOption::empty(),
                 metrics: Metrics::default(),
                 gate: Default::default(),
+                latency: Arc::default(),
             }),
             overrides: Mutex::new(overrides),
             node,

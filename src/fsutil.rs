@@ -94,6 +94,33 @@ pub fn read_bytes(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, ReadEr
     Ok(bytes)
 }
 
+/// Writes `bytes` to `path` durably: a temporary file beside it
+/// (`<name>.tmp`), fsync, rename over `path`, fsync of the directory. A
+/// crash leaves the old file or the new one, never a mix. One writer per
+/// path at a time (they share the temporary file).
+pub fn write_durable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// A value for a message: short ones whole, long ones as a prefix and their
 /// length, so no message echoes a huge value.
 pub fn shown(value: &str) -> String {

@@ -102,6 +102,7 @@ pub mod fuzzing;
 pub mod geo;
 pub mod health;
 pub mod import;
+pub mod latency;
 pub mod metrics;
 pub mod net;
 pub mod netblock;

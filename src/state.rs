@@ -37,6 +37,11 @@ pub struct Serving {
     /// path and the cluster task, read by the beacon handler and the
     /// cluster task (lock-free, fixed size).
     pub sightings: crate::sightings::Sightings,
+    /// The latency table performance routing reads: written by real user
+    /// measurements, the admin API, the latency file watcher and the
+    /// cluster task (each through its own writer lock, never the DNS
+    /// path's), read lock-free by the answer path.
+    pub latency: Arc<crate::latency::Latency>,
 }
 
 /// The state the running server shares: what the answer path reads
@@ -169,6 +174,7 @@ impl Shared {
                 metrics: Metrics::default(),
                 gate: Default::default(),
                 sightings: Default::default(),
+                latency: Arc::default(),
             }),
             overrides: Mutex::new(overrides),
             node,

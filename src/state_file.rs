@@ -10,7 +10,6 @@
 //! that cannot be used never stops the server: at start it is moved aside
 //! and reported, and the server starts without its overrides.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -306,30 +305,7 @@ fn write_locked(
             .collect(),
     };
     let text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())? + "\n";
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        sync_dir(path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| e.to_string())
-}
-
-/// Makes a rename in `path`'s directory durable.
-fn sync_dir(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::File::open(dir)?.sync_all()
+    crate::fsutil::write_durable(path, text.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// What start-up did about a state file it could not use.

@@ -301,9 +301,8 @@ fn record(
     endpoint: &str,
     rtt: Duration,
     now: SystemTime,
-) -> std::result::Result<(), ()> {
-    let _ = (serving, client, endpoint, rtt, now);
-    Ok(())
+) -> std::result::Result<(), crate::latency::Rejected> {
+    serving.latency.record(client, endpoint, rtt, now)
 }
 
 /// Ties the network the resolver's queries are routed by to the client
@@ -313,5 +312,5 @@ fn tie(serving: &Serving, seen: &Sighting, client: Network, now: SystemTime) {
     if resolver == client {
         return;
     }
-    let _ = (serving, now);
+    serving.latency.record_resolver(resolver, client, now);
 }

@@ -25,6 +25,7 @@ mod own;
 mod push_sync;
 mod resync;
 mod round;
+mod rum_sync;
 pub mod transport;
 mod view;
 mod warm;
@@ -193,6 +194,7 @@ impl Cluster {
         let stall = stall_threshold(interval);
         let mut sync = OverrideSync::default();
         let mut pushes = push_sync::PushSync::default();
+        let mut rum = rum_sync::RumSync::default();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last = std::time::Instant::now();
@@ -222,6 +224,7 @@ impl Cluster {
             self.round(&shared, &mut task.state).await;
             self.sync_overrides(&shared, &mut sync).await;
             self.sync_pushes(&shared, &mut pushes).await;
+            self.sync_rum(&shared, &mut rum).await;
             self.rounds
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
             last = std::time::Instant::now();

@@ -40,7 +40,8 @@ fn encode(t: &Token, s: &Sighting) -> String {
         "{} {:x} {} {}",
         data_encoding::HEXLOWER.encode(t),
         s.resolver.key(),
-        s.ecs.map_or_else(|| "-".to_string(), |e| format!("{:x}", e.key())),
+        s.ecs
+            .map_or_else(|| "-".to_string(), |e| format!("{:x}", e.key())),
         s.at_ms
     )
 }

@@ -39,6 +39,7 @@ mod push;
 mod robustness;
 mod routing;
 mod rrl;
+mod rum;
 mod shed;
 mod shed_by_hand;
 mod static_stability;

@@ -22,10 +22,11 @@
       var ctl = window.AbortController ? new AbortController() : null;
       var timer = ctl ? setTimeout(function () { ctl.abort(); }, WAIT) : 0;
       if (ctl) opts.signal = ctl.signal;
+      // Resolves with the body's text (empty when opaque), once whole.
       return fetch(url, opts).then(function (r) {
-        return (opts.mode === "no-cors" ? Promise.resolve() : r.arrayBuffer()).then(function () {
+        return (opts.mode === "no-cors" ? Promise.resolve("") : r.text()).then(function (t) {
           clearTimeout(timer);
-          return r;
+          return { ok: r.ok, text: t };
         });
       }, function (e) { clearTimeout(timer); throw e; });
     };
@@ -65,7 +66,7 @@
     };
     var run = function () {
       bounded(origin + "/rum/config?key=" + encodeURIComponent(key), { cache: "no-store", credentials: "omit" })
-        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (r) { return r.ok ? JSON.parse(r.text) : null; })
         .then(function (c) {
           if (!c || !c.token || !c.endpoints) return;
           var tag = c.token.slice(4, 12) + Math.random().toString(36).slice(2, 8);

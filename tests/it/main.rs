@@ -6,6 +6,7 @@
 mod admin;
 mod architecture;
 mod backend;
+mod browser;
 mod grpc_backend;
 mod harness;
 

@@ -237,3 +237,135 @@ fn a_page_view_in_chromium_sends_its_beacon_and_routing_follows_it() {
     let (chosen, steps) = explain(&p, "81.2.69.0/24");
     assert!(chosen.contains("eu"), "{chosen} {steps}");
 }
+
+/// A network namespace with a veth pair to the host (`10.213.N.1` on the
+/// host side, `.2` inside) and its own resolv.conf; deleted (with its
+/// veth and resolv.conf) when dropped, whatever happened.
+pub struct Netns {
+    pub name: String,
+    /// The host's address on the pair.
+    pub host: IpAddr,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Netns {
+    /// Creates it; `nameserver` goes in its resolv.conf.
+    pub fn create(tag: &str) -> Netns {
+        let n = (std::process::id() % 250) as u8;
+        let name = format!("sy{tag}{}", std::process::id());
+        let (h, c) = (format!("sy{n}{tag}h"), format!("sy{n}{tag}c"));
+        let host = IpAddr::from([10, 213, n, 1]);
+        // The guard first: a failure half-way still cleans up.
+        let ns = Netns {
+            name: name.clone(),
+            host,
+        };
+        ip(&["netns", "add", &name]);
+        ip(&["link", "add", &h, "type", "veth", "peer", "name", &c]);
+        ip(&["link", "set", &c, "netns", &name]);
+        ip(&["addr", "add", &format!("10.213.{n}.1/24"), "dev", &h]);
+        ip(&["link", "set", &h, "up"]);
+        let inside = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", &name, "ip"];
+            all.extend_from_slice(args);
+            ip(&all);
+        };
+        inside(&["addr", "add", &format!("10.213.{n}.2/24"), "dev", &c]);
+        inside(&["link", "set", &c, "up"]);
+        inside(&["link", "set", "lo", "up"]);
+        let dir = format!("/etc/netns/{name}");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/resolv.conf"), format!("nameserver {host}\n")).unwrap();
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes the veth pair with it.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.name));
+    }
+}
+
+#[test]
+fn the_resolver_that_asks_for_the_token_is_tied_to_the_browsers_network() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!(
+            "SKIPPED: needs root (network namespaces); run as root, as scripts/test.sh does in CI"
+        );
+        return;
+    }
+    let ns = Netns::create("r");
+    let host = ns.host;
+    let eu = Site::start(
+        host,
+        Pages {
+            index: String::new(),
+            delay: Duration::from_millis(300),
+        },
+    );
+    let us = Site::start(
+        host,
+        Pages {
+            index: String::new(),
+            delay: Duration::ZERO,
+        },
+    );
+    let p = start(
+        &rum_section(&format!("{host}:0"), &host.to_string(), ""),
+        &profile(
+            &format!("http://{}/rum.txt", eu.addr),
+            &format!("http://{}/rum.txt", us.addr),
+        ),
+    );
+    let dns = p.v4();
+    // The browser's resolver: Unbound on the host side of the pair, the
+    // zone stubbed to Switchyard (which it asks from 127.0.0.1, Ireland
+    // in the test database, without ECS).
+    let unbound = crate::unbound::Unbound::start_on(
+        SocketAddr::new(host, 53),
+        &format!("  access-control: {host}/24 allow\n  cache-max-ttl: 1\n"),
+        &[("tm.example.test.", dns)],
+    );
+    assert_eq!(dig(dns, None), EU, "before: the resolver's nearest");
+    let shop = Site::start(
+        host,
+        Pages {
+            index: page(rum_addr(&p)),
+            delay: Duration::ZERO,
+        },
+    );
+    let _browser = Browser::open(&format!("http://{}/", shop.addr), Some(&ns.name));
+    wait_until(Duration::from_secs(40), || {
+        counter(&p, "switchyard_rum_resolver_joins_total") >= 1
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no beacon tied to its resolver (stored: {}); log:\n{}",
+            beacons(&p, "stored"),
+            p.log()
+        )
+    });
+    // Queries from that resolver, without ECS, now get the region its
+    // clients measured faster.
+    wait_until(Duration::from_secs(5), || dig(unbound.addr, None) == US)
+        .unwrap_or_else(|| panic!("through unbound: {}", dig(unbound.addr, None)));
+    assert_eq!(dig(dns, None), US, "127.0.0.1 without ECS: the mapping");
+    assert_eq!(dig(dns, Some("81.2.69.0/24")), EU, "no samples: distance");
+}

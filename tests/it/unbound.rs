@@ -42,11 +42,18 @@ impl Unbound {
     /// `server:` section, and `stubs` (zone, server address) as stub zones;
     /// returns once it answers.
     pub fn start(server: &str, stubs: &[(&str, SocketAddr)]) -> Unbound {
+        let at = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Self::start_on(at, server, stubs)
+    }
+
+    /// [`Unbound::start`] listening on `at` (another address than
+    /// loopback needs its `access-control` line in `server`).
+    pub fn start_on(at: SocketAddr, server: &str, stubs: &[(&str, SocketAddr)]) -> Unbound {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let (ip, port) = (at.ip(), at.port());
         let mut conf = format!(
             r#"server:
-  interface: 127.0.0.1
+  interface: {ip}
   port: {port}
   do-ip6: no
   do-daemonize: no
@@ -83,7 +90,7 @@ impl Unbound {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start unbound");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr = at;
         let u = Unbound {
             child,
             addr,

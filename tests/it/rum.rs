@@ -446,3 +446,65 @@ fn slow_and_numerous_clients_cannot_exhaust_the_listener() {
         );
     }
 }
+
+/// `dig +short` of the profile at `dns` for ECS `subnet`.
+fn answer_for(dns: SocketAddr, subnet: &str) -> String {
+    crate::browser::dig(dns, Some(subnet))
+}
+
+#[test]
+fn a_beacon_to_one_node_changes_every_nodes_answer() {
+    let ports: Vec<u16> = (0..3).map(|_| crate::cluster::free_udp_port()).collect();
+    let app = profile("http://127.0.0.2:9/rum.txt", "http://127.0.0.3:9/rum.txt");
+    let tail = format!(
+        "[geoip]\ndatabase = \"geo.mmdb\"\n[latency]\nmin_samples = 1\n{}",
+        rum_section("127.0.0.1:0", "127.0.0.1", "")
+    );
+    let nodes: Vec<Proc> = (1..=3)
+        .map(|n| {
+            let fx = crate::cluster::node_fixture_full(n, &ports, "rum-cluster-key-0123456789", &app, "", &tail);
+            crate::geodb::write(&fx.dir.path().join("geo.mmdb"), crate::geodb::Schema::City);
+            let p = Proc::start(fx);
+            p.wait_for_log("rum listening", Duration::from_secs(10));
+            p
+        })
+        .collect();
+    let dns: Vec<SocketAddr> = nodes.iter().map(|p| p.v4()).collect();
+    // 127.0.0.0/24 (Ireland) starts on the nearest, eu; 198.51.100.0/24
+    // (nowhere in the database) on the first listed, eu too.
+    for d in &dns {
+        assert_eq!(answer_for(*d, "127.0.0.0/24"), "192.0.2.1");
+        assert_eq!(answer_for(*d, "198.51.100.0/24"), "192.0.2.1");
+    }
+    // A token from node 1; the browser's resolver asks node 2 for its
+    // name (with ECS 198.51.100.0/24); the beacon reaches node 3.
+    let t = token(&nodes[0], None);
+    let name = format!("{t}.rum.tm.example.test.");
+    let q = crate::geo::query_with_option(
+        &name,
+        hickory_proto::rr::RecordType::A,
+        &crate::geo::ecs_option("198.51.100.0", 24),
+    );
+    assert!(udp_raw(dns[1], &q, TIMEOUT).is_some());
+    let sent = Instant::now();
+    let body = beacon(KEY, &t, &[(EU, 300.0), (US, 20.0)]);
+    assert_eq!(request(None, rum_addr(&nodes[2]), "POST", "/rum/beacon", &body).0, 204);
+    // The lookup node 2 saw reaches node 3 by gossip, which ties it.
+    wait_until(Duration::from_secs(10), || {
+        counter(&nodes[2], "switchyard_rum_resolver_joins_total") == 1
+    })
+    .unwrap_or_else(|| panic!("node 3 never joined the beacon; log:\n{}", nodes[2].log()));
+    let joined = sent.elapsed();
+    // Every node: the beacon's network and the resolver's both go to us.
+    for (i, d) in dns.iter().enumerate() {
+        for subnet in ["127.0.0.0/24", "198.51.100.0/24"] {
+            wait_until(Duration::from_secs(10), || answer_for(*d, subnet) == "192.0.2.2")
+                .unwrap_or_else(|| panic!("node {} still answers {} for {subnet}", i + 1, answer_for(*d, subnet)));
+        }
+    }
+    eprintln!(
+        "joined on node 3 {:?} after the beacon; every node answering by it {:?} after",
+        joined,
+        sent.elapsed()
+    );
+}

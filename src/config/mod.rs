@@ -79,6 +79,18 @@ pub struct Settings {
     pub prober: ProberSettings,
     /// `[[notify]]`: webhook targets.
     pub notify: Vec<crate::notify::TargetConfig>,
+    /// `[latency]`
+    pub latency: LatencySettings,
+}
+
+/// `[latency]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencySettings {
+    /// `file`, resolved against the config directory: operators' own
+    /// measurements, re-read when it changes.
+    pub file: Option<PathBuf>,
+    /// `min_samples`, `band`, `max_networks`, `half_life`.
+    pub policy: crate::latency::Policy,
 }
 
 /// `[cluster]`

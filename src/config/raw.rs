@@ -37,6 +37,25 @@ pub struct RawServer {
     /// `[[notify]]`
     #[serde(default)]
     pub notify: Vec<Spanned<RawNotify>>,
+    /// `[latency]`
+    #[serde(default)]
+    pub latency: RawLatency,
+}
+
+/// `[latency]`: the latency table performance routing reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLatency {
+    /// Operators' own measurements (CSV), re-read when it changes.
+    pub file: Option<Spanned<String>>,
+    /// Decayed samples an estimate needs before routing uses it.
+    pub min_samples: Option<Spanned<i64>>,
+    /// Latencies within this of the best count as equal (`"10%"`, `"10ms"`).
+    pub band: Option<Spanned<String>>,
+    /// Client networks kept.
+    pub max_networks: Option<Spanned<i64>>,
+    /// A sample this old counts a half.
+    pub half_life: Option<Spanned<String>>,
 }
 
 /// `[[notify]]`: a webhook target.
@@ -573,6 +592,11 @@ mod tests {
             ),
             ("## Server configuration", fields::<RawProber>(), "prober."),
             ("## Server configuration", fields::<RawNotify>(), "notify."),
+            (
+                "## Server configuration",
+                fields::<RawLatency>(),
+                "latency.",
+            ),
         ];
         for (heading, keys, prefix) in checks {
             assert!(!keys.is_empty(), "{heading}: no keys read");

@@ -35,6 +35,10 @@ pub struct Endpoint {
     pub hold: Option<u32>,
     /// The answer record (A, AAAA or CNAME), with the profile TTL.
     pub rr: WireRr,
+    /// Its identity in the latency table: a hash of `PROFILE/ENDPOINT`,
+    /// the same on every node and across reloads, computed here so the
+    /// answer path never hashes a name.
+    pub latency_id: u32,
 }
 
 impl Endpoint {

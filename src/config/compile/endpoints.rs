@@ -325,6 +325,7 @@ impl Loader<'_> {
             runtime,
             hold: None,
             rr,
+            latency_id: crate::latency::endpoint_id_of(&cx.key_name, e.name.get_ref()),
         })
     }
 
@@ -557,6 +558,7 @@ impl Loader<'_> {
             runtime,
             hold: None,
             rr: WireRr::none(),
+            latency_id: crate::latency::endpoint_id_of(&cx.key_name, e.name.get_ref()),
         })
     }
 }

@@ -20,6 +20,7 @@ pub(super) struct Sections {
     pub(super) cluster: Option<Option<crate::config::ClusterSettings>>,
     pub(super) prober: Option<crate::config::ProberSettings>,
     pub(super) notify: Option<Vec<crate::notify::TargetConfig>>,
+    pub(super) latency: Option<crate::config::LatencySettings>,
 }
 
 /// `[geoip]`, read.
@@ -57,6 +58,7 @@ impl Sections {
             cluster: self.cluster?,
             prober: self.prober?,
             notify: self.notify?,
+            latency: self.latency?,
         })
     }
 }
@@ -81,7 +83,45 @@ pub(super) fn sections(
         },
         prober: super::cluster::prober(r, src, &raw.prober),
         notify: super::notify::notify(r, src, &raw.notify, base),
+        latency: latency(r, src, &raw.latency, base),
     }
+}
+
+/// `[latency]`. The file itself is read by the server (and re-read when
+/// it changes): a bad one is reported there and never stops a reload.
+fn latency(
+    r: &mut Report,
+    src: usize,
+    raw: &crate::config::raw::RawLatency,
+    base: &Path,
+) -> Option<crate::config::LatencySettings> {
+    let mut policy = crate::latency::Policy::default();
+    let half_life = r.bounded(src, raw.half_life.as_ref(), None, &keys::LATENCY_HALF_LIFE);
+    let mut k = r.section(src);
+    k.key(
+        &raw.min_samples,
+        &keys::LATENCY_MIN_SAMPLES,
+        &mut policy.min_samples,
+    );
+    k.key(
+        &raw.max_networks,
+        &keys::LATENCY_MAX_NETWORKS,
+        &mut policy.max_networks,
+    );
+    if let Some(h) = k.take(half_life) {
+        policy.half_life = h;
+    }
+    if let Some(b) = &raw.band {
+        match crate::latency::Band::parse(b.get_ref()) {
+            Ok(band) => policy.band = band,
+            Err(e) => {
+                k.r.err(src, b, "latency.band", e);
+                k.fail();
+            }
+        }
+    }
+    let file = raw.file.as_ref().map(|f| base.join(f.get_ref()));
+    k.done(crate::config::LatencySettings { file, policy })
 }
 
 /// `[dns]`.

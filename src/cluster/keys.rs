@@ -11,6 +11,8 @@ pub(super) const OBSERVATION: &str = "h:";
 pub(super) const OVERRIDE: &str = "o:";
 /// Key prefix of pushed health: `p:<profile>/<endpoint>/<monitor>/<source>`.
 pub(super) const PUSH: &str = "p:";
+/// Key prefix of latency records: `l:<slot>` (see `latency_sync`).
+pub(super) const LATENCY: &str = "l:";
 /// Key of how many observations a node publishes: a peer whose state
 /// holds that many has been received whole (warm start waits for it).
 pub(super) const OBSERVATIONS: &str = "observations";

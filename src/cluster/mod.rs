@@ -18,6 +18,7 @@ mod announce;
 mod combine;
 mod digest;
 mod keys;
+mod latency_sync;
 pub mod membership;
 mod node;
 mod override_sync;
@@ -43,7 +44,7 @@ use tracing::info;
 
 use crate::config::ClusterSettings;
 use crate::state::Shared;
-use keys::{DIGEST, FORGET, OBSERVATION, OVERRIDE, PUSH, SYNC, VERSION};
+use keys::{DIGEST, FORGET, LATENCY, OBSERVATION, OVERRIDE, PUSH, SYNC, VERSION};
 use membership::Timing;
 use node::ForgetRequest;
 use override_sync::OverrideSync;
@@ -90,6 +91,7 @@ struct Task {
     shutdown: CancellationToken,
     /// The gossip subscriptions that wake it, kept as long as it runs.
     _listeners: (
+        ListenerHandle,
         ListenerHandle,
         ListenerHandle,
         ListenerHandle,
@@ -169,6 +171,7 @@ impl Cluster {
         ListenerHandle,
         ListenerHandle,
         ListenerHandle,
+        ListenerHandle,
     ) {
         let wake = shared.cluster_wake.clone();
         let chitchat = self.handle.chitchat();
@@ -176,11 +179,13 @@ impl Cluster {
         let wake2 = wake.clone();
         let wake3 = wake.clone();
         let wake4 = wake.clone();
+        let wake5 = wake.clone();
         (
             guard.subscribe_event(OBSERVATION, move |_| wake.notify_one()),
             guard.subscribe_event(OVERRIDE, move |_| wake2.notify_one()),
             guard.subscribe_event(SYNC, move |_| wake3.notify_one()),
             guard.subscribe_event(PUSH, move |_| wake4.notify_one()),
+            guard.subscribe_event(LATENCY, move |_| wake5.notify_one()),
         )
     }
 
@@ -193,6 +198,12 @@ impl Cluster {
         let stall = stall_threshold(interval);
         let mut sync = OverrideSync::default();
         let mut pushes = push_sync::PushSync::default();
+        let mut latency = latency_sync::LatencySync::default();
+        // A sample ingested here wakes this task, to be published at once.
+        shared
+            .serving
+            .latency
+            .set_waker(shared.cluster_wake.clone());
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last = std::time::Instant::now();
@@ -222,6 +233,7 @@ impl Cluster {
             self.round(&shared, &mut task.state).await;
             self.sync_overrides(&shared, &mut sync).await;
             self.sync_pushes(&shared, &mut pushes).await;
+            self.sync_latency(&shared, &mut latency).await;
             self.rounds
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
             last = std::time::Instant::now();

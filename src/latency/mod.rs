@@ -180,6 +180,8 @@ pub struct Latency {
     /// `[latency]`: written at start-up and by reloads.
     policy: ArcSwap<Policy>,
     writer: Mutex<Writer>,
+    /// Woken when a local record is queued (the cluster task publishes it).
+    waker: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
     /// Counters.
     pub stats: Stats,
 }
@@ -211,6 +213,7 @@ impl Latency {
                 resolvers: vec![0; table::SHARDS],
                 ..Writer::default()
             }),
+            waker: std::sync::OnceLock::new(),
             stats: Stats::default(),
         };
         l.update_bytes();
@@ -405,6 +408,15 @@ impl Latency {
             .store(w.nets.iter().map(|&n| n as usize).sum(), Ordering::Relaxed);
         drop(w);
         self.update_bytes();
+        if local && let Some(w) = self.waker.get() {
+            w.notify_one();
+        }
+    }
+
+    /// Wakes `waker` whenever a local record is queued (the cluster task
+    /// sets it once).
+    pub fn set_waker(&self, waker: Arc<tokio::sync::Notify>) {
+        let _ = self.waker.set(waker);
     }
 
     /// The local records queued after sequence `after`, oldest first, at

@@ -257,6 +257,7 @@ impl Reloader {
             }]));
         }
         self.shared.serving.geo.store(cfg.geo.take());
+        self.shared.apply_latency(&cfg.settings.latency);
         if let Some(path) = cfg.settings.state_file.clone() {
             let t = table.clone();
             let _ =
@@ -615,6 +616,9 @@ impl Watch {
         if let Some(g) = &settings.geoip_database {
             dirs.push(parent_dir(g));
         }
+        if let Some(f) = &settings.latency.file {
+            dirs.push(parent_dir(f));
+        }
         dirs.sort();
         dirs.dedup();
         // Only the files that make up the configuration count: not the state
@@ -630,6 +634,7 @@ impl Watch {
             _ => canon(&settings.profiles_dir),
         };
         let geoip = settings.geoip_database.as_deref().map(canon);
+        let latency_file = settings.latency.file.as_deref().map(canon);
         let dir_changed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let dir_flag = dir_changed.clone();
         let dir = profiles_dir.clone();
@@ -641,6 +646,7 @@ impl Watch {
             p == config_file
                 || p.parent() == Some(dir.as_path()) && p.extension().is_some_and(|e| e == "toml")
                 || geoip.as_ref().is_some_and(|g| p == g)
+                || latency_file.as_ref().is_some_and(|f| p == f)
         };
         let catch_up = tx.clone();
         let handler = move |res: notify::Result<notify::Event>| {
@@ -755,6 +761,7 @@ fn changed_since(t: std::time::SystemTime, config: &Path, settings: &Settings) -
         || newer(&settings.profiles_dir)
         || profiles
         || settings.geoip_database.as_deref().is_some_and(newer)
+        || settings.latency.file.as_deref().is_some_and(newer)
 }
 
 fn parent_dir(p: &Path) -> PathBuf {

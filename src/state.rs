@@ -250,6 +250,45 @@ impl Shared {
         }
     }
 
+    /// Applies `[latency]`: the policy, and the latency file when it
+    /// changed (or is new). A file that cannot be used is reported (log and
+    /// status page) and the last good one stays: it never stops a reload.
+    pub fn apply_latency(&self, settings: &crate::config::LatencySettings) {
+        use crate::latency::FileTable;
+        let latency = &self.serving.latency;
+        latency.set_policy(settings.policy.clone());
+        let current = latency.file();
+        let Some(path) = &settings.file else {
+            if current.path.is_some() {
+                latency.set_file(FileTable::default());
+                tracing::info!("latency file no longer configured: its rows are dropped");
+            }
+            return;
+        };
+        let stamp = crate::latency::file_stamp(path);
+        if current.path.as_deref() == Some(path.as_path())
+            && stamp.is_some()
+            && current.stamp == stamp
+        {
+            return;
+        }
+        drop(current);
+        match FileTable::read(path) {
+            Ok(t) => {
+                tracing::info!(file = %path.display(), rows = t.len(), "latency file loaded");
+                latency.set_file(t);
+                self.resolve_problems("latency file");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "latency file not loaded: the last good one stays in use");
+                self.resolve_problems("latency file");
+                self.report_problem(format!(
+                    "latency file not loaded (the last good one stays in use): {e}"
+                ));
+            }
+        }
+    }
+
     /// Shows a problem on the status page (newest last, the last 20 kept).
     pub fn report_problem(&self, problem: String) {
         let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());

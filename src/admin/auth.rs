@@ -41,10 +41,11 @@ pub(super) async fn auth(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     // Alertmanager sends a group of alerts at once: its route takes more.
-    let limit = if req.uri().path() == "/api/v1/alertmanager" {
-        MAX_ALERTS_BODY as u64
-    } else {
-        MAX_BODY
+    let limit = match req.uri().path() {
+        "/api/v1/alertmanager" => MAX_ALERTS_BODY as u64,
+        // Operators' measurements come in batches too.
+        "/api/v1/latency/samples" => super::latency::MAX_SAMPLES_BODY as u64,
+        _ => MAX_BODY,
     };
     if length.is_some_and(|n| n > limit) {
         return error(

@@ -64,6 +64,7 @@ impl prometheus_client::collector::Collector for Collector {
         reloads(&mut enc, m)?;
         dnssec(&mut enc, &table)?;
         rum(&mut enc, m)?;
+        latency(&mut enc, shared)?;
         Ok(())
     }
 }
@@ -683,4 +684,48 @@ fn dnssec(enc: &mut DescriptorEncoder, table: &Snapshot) -> Result<(), std::fmt:
         }
     }
     Ok(())
+}
+
+/// The latency table: its size, its memory, and the samples it took in
+/// (`learned`: this node's own ingest; `cluster`: from peers; `rejected`)
+/// and the networks it dropped to make room.
+fn latency(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), std::fmt::Error> {
+    let stats = &shared.serving.latency.stats;
+    let gauge = |enc: &mut DescriptorEncoder, name: &str, help: &str, v: usize| {
+        let e = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        ConstGauge::new(v as i64).encode(e)
+    };
+    gauge(
+        enc,
+        "switchyard_latency_networks",
+        "Client networks in the latency table",
+        stats.networks.load(Ordering::Relaxed),
+    )?;
+    gauge(
+        enc,
+        "switchyard_latency_bytes",
+        "Memory the latency table holds, in bytes",
+        stats.bytes.load(Ordering::Relaxed),
+    )?;
+    let mut e = enc.encode_descriptor(
+        "switchyard_latency_samples",
+        "Latency samples by result: learned (this node's ingest), cluster (from peers), rejected",
+        None,
+        MetricType::Counter,
+    )?;
+    for (result, n) in [
+        ("learned", &stats.accepted),
+        ("cluster", &stats.from_cluster),
+        ("rejected", &stats.rejected),
+    ] {
+        let labels: Labels = vec![("result", result)];
+        ConstCounter::new(n.load(Ordering::Relaxed)).encode(e.encode_family(&labels)?)?;
+    }
+    let e = enc.encode_descriptor(
+        "switchyard_latency_evicted_networks",
+        "Client networks dropped from the full latency table (the fewest decayed samples first)",
+        None,
+        MetricType::Counter,
+    )?;
+    ConstCounter::new(stats.evicted.load(Ordering::Relaxed)).encode(e)
 }

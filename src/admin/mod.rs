@@ -8,6 +8,8 @@
 //! | `GET /api/v1/status` | profiles, endpoints, statuses, last probes |
 //! | `GET /api/v1/explain?name=&type=&client=&ecs=` | the answer and why |
 //! | `POST /api/v1/profiles/{p}/endpoints/{e}/disable` (`/drain`, `/enable`, `/resume`), with `?for=30m&reason=...` | the endpoint's new status and override; 409 when it is the profile's last answerable endpoint, unless `?force=1` |
+//! | `GET /api/v1/latency?profile=&network=&limit=` | the latency table: estimates per network and endpoint (at most `limit`, default 1000), the clients seen behind a resolver network |
+//! | `POST /api/v1/latency/samples` | records `{"samples": [{"network", "endpoint", "rtt_ms", "samples"}]}`; 400 naming the first bad sample |
 //! | `POST /api/v1/reload` | 200 summary, or 422 with every error |
 //! | `POST /api/v1/reload?dry_run=1` | 200 with the answer diff, nothing applied; or 422 |
 //! | `GET /metrics` | Prometheus text format |
@@ -26,6 +28,7 @@ mod actions;
 mod auth;
 pub mod client;
 mod control;
+mod latency;
 mod metrics;
 mod page;
 mod push;
@@ -120,6 +123,11 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route(
             "/api/v1/alertmanager",
             post(push::alertmanager).layer(DefaultBodyLimit::max(auth::MAX_ALERTS_BODY)),
+        )
+        .route("/api/v1/latency", get(latency::get_latency))
+        .route(
+            "/api/v1/latency/samples",
+            post(latency::post_samples).layer(DefaultBodyLimit::max(latency::MAX_SAMPLES_BODY)),
         )
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/cluster/forget/{node}", post(forget_node))

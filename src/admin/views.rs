@@ -121,11 +121,19 @@ pub(super) async fn explain(
     };
     let table = state.shared.serving.table.load();
     let geo = state.shared.serving.geo.load();
-    let answer =
-        match crate::dns::inspect::answer_for(&table, geo.as_deref(), &name, &qtype, client, ecs) {
-            Ok(a) => a,
-            Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
-        };
+    let latency = Some(state.shared.serving.latency.clone());
+    let answer = match crate::dns::inspect::answer_with(
+        &table,
+        geo.as_deref(),
+        latency,
+        &name,
+        &qtype,
+        client,
+        ecs,
+    ) {
+        Ok(a) => a,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
     let family = Family::of_type_name(&qtype);
     let mut why = explain::explain(
         &table,

@@ -164,6 +164,8 @@ impl Server {
         if let Some(path) = &config.settings.state_file {
             crate::state_file::restore_extras(path, &shared);
         }
+        shared.apply_latency(&config.settings.latency);
+        restore_latency(&shared, config.settings.state_file.as_deref());
         if let Some(path) = &config.settings.state_file
             && options.probing
         {
@@ -272,6 +274,14 @@ impl Server {
             tasks.spawn(save_statuses(path, self.shared.clone(), shutdown.clone()));
         }
         tasks.spawn(note_expiries(self.shared.clone(), shutdown.clone()));
+        tasks.spawn(tasks::keep_latency(
+            settings
+                .state_file
+                .as_deref()
+                .map(crate::latency::saved_path),
+            self.shared.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(combine_monitors(self.shared.clone(), shutdown.clone()));
         shutdown.cancelled().await;
         self.stop(Running {
@@ -283,6 +293,22 @@ impl Server {
         })
         .await;
         Ok(())
+    }
+}
+
+/// Loads the latency table saved beside the state file: a file that
+/// cannot be used is reported, and the table starts empty.
+fn restore_latency(shared: &Shared, state_file: Option<&std::path::Path>) {
+    let Some(path) = state_file.map(crate::latency::saved_path) else {
+        return;
+    };
+    match crate::latency::load_saved(&shared.serving.latency, &path) {
+        Ok(0) => {}
+        Ok(rows) => info!(file = %path.display(), rows, "latency table restored"),
+        Err(e) => {
+            warn!(error = %e, "latency table not restored: starting empty (measurements are learned again)");
+            shared.report_problem(format!("latency table not restored, starting empty: {e}"));
+        }
     }
 }
 

@@ -182,6 +182,43 @@ pub(super) async fn save_statuses(path: PathBuf, shared: Arc<Shared>, shutdown: 
     }
 }
 
+/// Keeps the latency table: every minute drops the rows decayed below use
+/// and saves it (when it changed, and once more at shutdown) to `path`,
+/// beside the state file.
+pub(super) async fn keep_latency(
+    path: Option<PathBuf>,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.tick().await;
+    loop {
+        let stopping = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        let latency = shared.serving.latency.clone();
+        let forget = latency.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || forget.forget_old(std::time::SystemTime::now()))
+                .await;
+        if let Some(path) = path.clone()
+            && latency.take_dirty()
+        {
+            let shown = path.display().to_string();
+            let result = tokio::task::spawn_blocking(move || crate::latency::save(&latency, &path))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            if let Err(e) = result {
+                warn!(path = %shown, error = %e, "cannot save the latency table");
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
 /// `shed_above`: sheds `shed_percent` of new traffic from an endpoint
 /// whose probes report a load above it (with named monitors, the highest
 /// load any reports), and stops when it is back below.

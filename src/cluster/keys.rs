@@ -14,6 +14,8 @@ pub(super) const PUSH: &str = "p:";
 /// Key prefix of the ring of recent token lookups (real user
 /// measurements): `r:<0..128>`.
 pub(super) const RUM: &str = "r:";
+/// Key prefix of latency records: `l:<slot>` (see `latency_sync`).
+pub(super) const LATENCY: &str = "l:";
 /// Key of how many observations a node publishes: a peer whose state
 /// holds that many has been received whole (warm start waits for it).
 pub(super) const OBSERVATIONS: &str = "observations";

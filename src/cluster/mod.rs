@@ -18,6 +18,7 @@ mod announce;
 mod combine;
 mod digest;
 mod keys;
+mod latency_sync;
 pub mod membership;
 mod node;
 mod override_sync;
@@ -44,7 +45,7 @@ use tracing::info;
 
 use crate::config::ClusterSettings;
 use crate::state::Shared;
-use keys::{DIGEST, FORGET, OBSERVATION, OVERRIDE, PUSH, SYNC, VERSION};
+use keys::{DIGEST, FORGET, LATENCY, OBSERVATION, OVERRIDE, PUSH, SYNC, VERSION};
 use membership::Timing;
 use node::ForgetRequest;
 use override_sync::OverrideSync;
@@ -91,6 +92,7 @@ struct Task {
     shutdown: CancellationToken,
     /// The gossip subscriptions that wake it, kept as long as it runs.
     _listeners: (
+        ListenerHandle,
         ListenerHandle,
         ListenerHandle,
         ListenerHandle,
@@ -170,6 +172,7 @@ impl Cluster {
         ListenerHandle,
         ListenerHandle,
         ListenerHandle,
+        ListenerHandle,
     ) {
         let wake = shared.cluster_wake.clone();
         let chitchat = self.handle.chitchat();
@@ -177,11 +180,13 @@ impl Cluster {
         let wake2 = wake.clone();
         let wake3 = wake.clone();
         let wake4 = wake.clone();
+        let wake5 = wake.clone();
         (
             guard.subscribe_event(OBSERVATION, move |_| wake.notify_one()),
             guard.subscribe_event(OVERRIDE, move |_| wake2.notify_one()),
             guard.subscribe_event(SYNC, move |_| wake3.notify_one()),
             guard.subscribe_event(PUSH, move |_| wake4.notify_one()),
+            guard.subscribe_event(LATENCY, move |_| wake5.notify_one()),
         )
     }
 
@@ -195,6 +200,12 @@ impl Cluster {
         let mut sync = OverrideSync::default();
         let mut pushes = push_sync::PushSync::default();
         let mut rum = rum_sync::RumSync::default();
+        let mut latency = latency_sync::LatencySync::default();
+        // A sample ingested here wakes this task, to be published at once.
+        shared
+            .serving
+            .latency
+            .set_waker(shared.cluster_wake.clone());
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last = std::time::Instant::now();
@@ -225,6 +236,7 @@ impl Cluster {
             self.sync_overrides(&shared, &mut sync).await;
             self.sync_pushes(&shared, &mut pushes).await;
             self.sync_rum(&shared, &mut rum).await;
+            self.sync_latency(&shared, &mut latency).await;
             self.rounds
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
             last = std::time::Instant::now();

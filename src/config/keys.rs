@@ -396,6 +396,32 @@ pub const RUM_TOKEN_LIFETIME: Key = duration(
     secs(3600),
     "how long a measurement token is accepted",
 );
+/// `latency.min_samples`.
+pub const LATENCY_MIN_SAMPLES: Key = int(
+    "latency.min_samples",
+    crate::latency::DEFAULT_MIN_SAMPLES as i64,
+    1,
+    1_000_000,
+    "decayed samples an estimate needs before routing uses it",
+);
+
+/// `latency.max_networks`.
+pub const LATENCY_MAX_NETWORKS: Key = int(
+    "latency.max_networks",
+    crate::latency::DEFAULT_MAX_NETWORKS as i64,
+    4096,
+    50_000_000,
+    "client networks the latency table keeps",
+);
+
+/// `latency.half_life`.
+pub const LATENCY_HALF_LIFE: Key = duration(
+    "latency.half_life",
+    crate::latency::DEFAULT_HALF_LIFE,
+    Duration::from_secs(60),
+    Duration::from_secs(365 * 86_400),
+    "a latency sample this old counts a half",
+);
 
 /// Every key of the table, for the check of the reference tables.
 pub const ALL: &[Key] = &[
@@ -431,6 +457,9 @@ pub const ALL: &[Key] = &[
     CANARY_TIMEOUT,
     RUM_BEACONS_PER_SECOND,
     RUM_TOKEN_LIFETIME,
+    LATENCY_MIN_SAMPLES,
+    LATENCY_MAX_NETWORKS,
+    LATENCY_HALF_LIFE,
 ];
 
 #[cfg(test)]

@@ -81,6 +81,18 @@ pub struct Settings {
     pub notify: Vec<crate::notify::TargetConfig>,
     /// `[rum]`: real user measurements (`None`: off).
     pub rum: Option<RumSettings>,
+    /// `[latency]`
+    pub latency: LatencySettings,
+}
+
+/// `[latency]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencySettings {
+    /// `file`, resolved against the config directory: operators' own
+    /// measurements, re-read when it changes.
+    pub file: Option<PathBuf>,
+    /// `min_samples`, `band`, `max_networks`, `half_life`.
+    pub policy: crate::latency::Policy,
 }
 
 /// `[rum]`: the public listener of real user measurements.

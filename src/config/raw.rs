@@ -37,6 +37,9 @@ pub struct RawServer {
     /// `[[notify]]`
     #[serde(default)]
     pub notify: Vec<Spanned<RawNotify>>,
+    /// `[latency]`
+    #[serde(default)]
+    pub latency: RawLatency,
     /// `[rum]`
     pub rum: Option<Spanned<RawRum>>,
 }
@@ -76,6 +79,22 @@ pub struct RawRumKey {
     pub key: Spanned<SecretSource>,
     /// The profiles whose endpoints it measures.
     pub profiles: Spanned<Vec<Spanned<String>>>,
+}
+
+/// `[latency]`: the latency table performance routing reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLatency {
+    /// Operators' own measurements (CSV), re-read when it changes.
+    pub file: Option<Spanned<String>>,
+    /// Decayed samples an estimate needs before routing uses it.
+    pub min_samples: Option<Spanned<i64>>,
+    /// Latencies within this of the best count as equal (`"10%"`, `"10ms"`).
+    pub band: Option<Spanned<String>>,
+    /// Client networks kept.
+    pub max_networks: Option<Spanned<i64>>,
+    /// A sample this old counts a half.
+    pub half_life: Option<Spanned<String>>,
 }
 
 /// `[[notify]]`: a webhook target.
@@ -620,6 +639,11 @@ mod tests {
                 "## Server configuration",
                 fields::<RawRumKey>(),
                 "rum.keys.",
+            ),
+            (
+                "## Server configuration",
+                fields::<RawLatency>(),
+                "latency.",
             ),
         ];
         for (heading, keys, prefix) in checks {

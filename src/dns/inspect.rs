@@ -42,6 +42,20 @@ pub fn answer_for(
     client: IpAddr,
     ecs: Option<(IpAddr, u8)>,
 ) -> Result<AnswerView, String> {
+    answer_with(table, geo, None, name, qtype, client, ecs)
+}
+
+/// [`answer_for`], with performance routing reading `latency` as the
+/// server's answers do.
+pub fn answer_with(
+    table: &Snapshot,
+    geo: Option<&GeoDb>,
+    latency: Option<std::sync::Arc<crate::latency::Latency>>,
+    name: &str,
+    qtype: &str,
+    client: IpAddr,
+    ecs: Option<(IpAddr, u8)>,
+) -> Result<AnswerView, String> {
     let shown = crate::fsutil::shown;
     let name = Name::from_ascii(name)
         .map_err(|e| format!("`{}` is not a domain name: {e}", shown(name)))?;
@@ -61,6 +75,9 @@ pub fn answer_for(
         .map_err(|e| format!("cannot build the query: {e}"))?;
     let mut out = Vec::new();
     let mut answerer = Answerer::uncounted();
+    if let Some(l) = latency {
+        answerer = answerer.with_latency(l);
+    }
     let mut decision = crate::routing::Decision::default();
     answerer
         .answer_traced(

@@ -51,6 +51,17 @@ pub struct FileTable {
     pub modified: u32,
     /// Endpoint names as written, by id (for the API).
     pub names: Vec<(u32, String)>,
+    /// The file it was read from.
+    pub path: Option<std::path::PathBuf>,
+    /// Its modification time and length when read: an unchanged file is
+    /// not read again.
+    pub stamp: Option<(std::time::SystemTime, u64)>,
+}
+
+/// A file's modification time and length.
+pub fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
 }
 
 impl FileTable {
@@ -71,6 +82,8 @@ impl FileTable {
             .unwrap_or(0);
         let mut t = FileTable::parse(&text, &shown)?;
         t.modified = modified;
+        t.path = Some(path.to_path_buf());
+        t.stamp = stamp(path);
         Ok(t)
     }
 
@@ -194,6 +207,8 @@ impl FileTable {
             rows: rows.into_iter().map(|(_, r)| r).collect(),
             modified: 0,
             names,
+            path: None,
+            stamp: None,
         })
     }
 

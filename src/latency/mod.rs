@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::{ArcSwap, Guard};
 
-pub use file::{FileError, FileTable};
+pub use file::{FileError, FileTable, stamp as file_stamp};
 pub use persist::{load as load_saved, path_for as saved_path, save};
 
 use crate::netblock::Network;
@@ -74,15 +74,33 @@ const LN_SCALE: f64 = 2048.0;
 /// half-lives after the last sample of a single-sample row).
 const FORGET_BELOW: f32 = 0.05;
 
-/// An endpoint's identity in the table: a 32-bit FNV-1a hash of
-/// `PROFILE/ENDPOINT`, the same on every node, across reloads and
-/// versions (saved files and gossip carry it). Computed when the
-/// configuration compiles, so the answer path never hashes a string.
+/// An endpoint's identity in the table, from its name `PROFILE/ENDPOINT`:
+/// a 32-bit FNV-1a hash, the same on every node, across reloads and
+/// versions (saved files and gossip carry it). The profile is compared as
+/// a DNS name (any case, with or without the trailing dot), the endpoint as
+/// written. Computed when the configuration compiles, so the answer path
+/// never hashes a string.
 pub fn endpoint_id(name: &str) -> u32 {
+    match name.split_once('/') {
+        Some((profile, endpoint)) => endpoint_id_of(profile, endpoint),
+        None => endpoint_id_of("", name),
+    }
+}
+
+/// [`endpoint_id`] of `profile` and `endpoint` given apart.
+pub fn endpoint_id_of(profile: &str, endpoint: &str) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.as_bytes() {
-        h ^= u64::from(*b);
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    let profile = profile.trim();
+    for b in profile.strip_suffix('.').unwrap_or(profile).bytes() {
+        eat(b.to_ascii_lowercase());
+    }
+    eat(b'/');
+    for b in endpoint.bytes() {
+        eat(b);
     }
     (h ^ (h >> 32)) as u32
 }
@@ -162,6 +180,8 @@ pub struct Latency {
     /// `[latency]`: written at start-up and by reloads.
     policy: ArcSwap<Policy>,
     writer: Mutex<Writer>,
+    /// Woken when a local record is queued (the cluster task publishes it).
+    waker: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
     /// Counters.
     pub stats: Stats,
 }
@@ -193,6 +213,7 @@ impl Latency {
                 resolvers: vec![0; table::SHARDS],
                 ..Writer::default()
             }),
+            waker: std::sync::OnceLock::new(),
             stats: Stats::default(),
         };
         l.update_bytes();
@@ -387,6 +408,15 @@ impl Latency {
             .store(w.nets.iter().map(|&n| n as usize).sum(), Ordering::Relaxed);
         drop(w);
         self.update_bytes();
+        if local && let Some(w) = self.waker.get() {
+            w.notify_one();
+        }
+    }
+
+    /// Wakes `waker` whenever a local record is queued (the cluster task
+    /// sets it once).
+    pub fn set_waker(&self, waker: Arc<tokio::sync::Notify>) {
+        let _ = self.waker.set(waker);
     }
 
     /// The local records queued after sequence `after`, oldest first, at
@@ -591,6 +621,117 @@ impl Latency {
                 m.newest,
             )
         });
+    }
+}
+
+/// Where a performance decision looks for latencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum From {
+    /// The client's own network (ECS).
+    Client(Network),
+    /// The client networks seen behind a resolver network, weighted by
+    /// their beacons.
+    Behind(Network),
+    /// The resolver's own network.
+    Resolver(Network),
+}
+
+impl From {
+    /// The network looked up.
+    pub fn network(self) -> Network {
+        match self {
+            From::Client(n) | From::Behind(n) | From::Resolver(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for From {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            From::Client(n) => write!(f, "client network {n} (ECS)"),
+            From::Behind(n) => write!(f, "client networks seen behind resolver network {n}"),
+            From::Resolver(n) => write!(f, "resolver network {n}"),
+        }
+    }
+}
+
+/// The latencies known from one [`From`], as loaded: holds the shards it
+/// read (lock-free, allocation-free).
+pub struct Lookup {
+    /// The policy in force.
+    pub policy: Guard<Arc<Policy>>,
+    now: u32,
+    views: [Option<(f64, NetView)>; MAX_CLIENTS_PER_RESOLVER],
+    n: usize,
+}
+
+impl Latency {
+    /// Loads what is known from `from` at `now` (Unix seconds).
+    #[inline]
+    pub fn lookup(&self, from: From, now: u32) -> Lookup {
+        let mut l = Lookup {
+            policy: self.policy.load(),
+            now,
+            views: [const { None }; MAX_CLIENTS_PER_RESOLVER],
+            n: 0,
+        };
+        match from {
+            From::Client(net) | From::Resolver(net) => {
+                l.views[0] = Some((1.0, self.network(net)));
+                l.n = 1;
+            }
+            From::Behind(resolver) => {
+                for &(net, w) in self.clients_of(resolver, now).as_slice() {
+                    l.views[l.n] = Some((w, self.network(net)));
+                    l.n += 1;
+                }
+            }
+        }
+        l
+    }
+}
+
+impl Lookup {
+    /// True when nothing is known from it.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.views[..self.n]
+            .iter()
+            .flatten()
+            .all(|(_, v)| v.is_empty())
+    }
+
+    /// The estimate of endpoint `ep`: for several client networks, their
+    /// estimates' geometric mean weighted by beacons, with their samples
+    /// summed.
+    #[inline]
+    pub fn get(&self, latency: &Latency, ep: u32) -> Option<Estimate> {
+        if self.n == 1 {
+            let (_, v) = self.views[0].as_ref()?;
+            return latency.estimate(v, &self.policy, ep, self.now);
+        }
+        let (mut ln, mut weight, mut samples, mut newest, mut file) = (0.0, 0.0, 0.0, 0, true);
+        for (w, v) in self.views[..self.n].iter().flatten() {
+            if let Some(e) = latency.estimate(v, &self.policy, ep, self.now) {
+                ln += w * e.rtt_ms.ln();
+                weight += w;
+                samples += e.samples;
+                newest = newest.max(e.newest);
+                file &= e.from_file;
+            }
+        }
+        (weight > 0.0).then(|| Estimate {
+            rtt_ms: (ln / weight).exp(),
+            samples,
+            newest,
+            from_file: file,
+        })
+    }
+
+    /// Whether `e` has the samples routing needs.
+    #[inline]
+    pub fn enough(&self, e: &Estimate) -> bool {
+        e.samples >= f64::from(self.policy.min_samples)
     }
 }
 

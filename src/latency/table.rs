@@ -34,6 +34,8 @@ pub fn shard_of(net: u64) -> usize {
 /// Rows in shards.
 pub struct Sharded<R> {
     shards: Box<[ArcSwap<Vec<R>>]>,
+    /// Bytes the rows' vectors hold (capacity), kept by [`Sharded::store`].
+    held: std::sync::atomic::AtomicUsize,
 }
 
 impl<R: Row> Default for Sharded<R> {
@@ -42,6 +44,7 @@ impl<R: Row> Default for Sharded<R> {
             shards: (0..SHARDS)
                 .map(|_| ArcSwap::from_pointee(Vec::new()))
                 .collect(),
+            held: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
@@ -92,16 +95,23 @@ impl<R: Row> Sharded<R> {
         if rows.capacity() > rows.len() + rows.len() / 8 + 4 {
             rows.shrink_to_fit();
         }
-        self.shards[i].store(Arc::new(rows));
+        let size = std::mem::size_of::<R>();
+        let new = rows.capacity() * size;
+        let old = self.shards[i].swap(Arc::new(rows)).capacity() * size;
+        use std::sync::atomic::Ordering::Relaxed;
+        if new >= old {
+            self.held.fetch_add(new - old, Relaxed);
+        } else {
+            self.held.fetch_sub(old - new, Relaxed);
+        }
     }
 
     /// Bytes the rows hold (capacity, not length).
     pub fn bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.load().capacity() * std::mem::size_of::<R>())
-            .sum::<usize>()
-            + SHARDS * (std::mem::size_of::<ArcSwap<Vec<R>>>() + 40)
+        // Each shard: its ArcSwap, and the Arc's allocation (two counts
+        // and the Vec header).
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
+            + SHARDS * (std::mem::size_of::<ArcSwap<Vec<R>>>() + 16 + std::mem::size_of::<Vec<R>>())
     }
 
     /// Every row, shard by shard.

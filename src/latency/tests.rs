@@ -328,3 +328,19 @@ fn rows_are_twenty_bytes() {
     assert_eq!(std::mem::size_of::<Sample>(), 20);
     assert_eq!(std::mem::size_of::<Mapping>(), 24);
 }
+
+#[test]
+fn endpoint_ids_compare_profiles_as_dns_names() {
+    assert_eq!(
+        endpoint_id("WWW.Example.com./eu"),
+        endpoint_id("www.example.com/eu")
+    );
+    assert_eq!(
+        endpoint_id("www.example.com/eu"),
+        endpoint_id_of("www.example.com.", "eu")
+    );
+    assert_ne!(
+        endpoint_id("www.example.com/eu"),
+        endpoint_id("www.example.com/EU")
+    );
+}

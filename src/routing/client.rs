@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 
 use crate::geo::{self, GeoDb, Location};
+use crate::latency::{From, Latency};
+use crate::netblock::Network;
 
 /// Who is asking, as far as routing may care: the ECS address (when given
 /// and honoured) or the resolver's address. Client-aware methods read it
@@ -24,6 +26,12 @@ pub struct Client<'a> {
     fixed: Option<Location>,
     /// The ECS scope prefix the decision justifies (0: not client-dependent).
     pub scope: u8,
+    /// The latency table performance routing reads, and the resolver's
+    /// address (the transport peer), when the answer path gives them.
+    latency: Option<(&'a Latency, IpAddr)>,
+    /// The client's network from ECS, when its source prefix names one
+    /// (/24, /56 or longer).
+    ecs_net: Option<Network>,
 }
 
 impl<'a> Client<'a> {
@@ -41,6 +49,8 @@ impl<'a> Client<'a> {
             cache,
             fixed: None,
             scope: 0,
+            latency: None,
+            ecs_net: addr.and_then(|a| Network::of_prefix(a, bits)),
         }
     }
 
@@ -58,6 +68,8 @@ impl<'a> Client<'a> {
             cache,
             fixed: None,
             scope: 0,
+            latency: None,
+            ecs_net: None,
         }
     }
 
@@ -73,6 +85,29 @@ impl<'a> Client<'a> {
             fixed: Some(location),
             ..Client::unknown(cache)
         }
+    }
+
+    /// Lets performance routing read `latency`, for a query that came
+    /// from `resolver`.
+    pub fn with_latency(mut self, latency: &'a Latency, resolver: IpAddr) -> Client<'a> {
+        self.latency = Some((latency, resolver.to_canonical()));
+        self
+    }
+
+    /// The latency table, and where performance routing looks in it, in
+    /// order: the client's network (ECS to at least /24 or /56), the
+    /// client networks seen behind the resolver, the resolver's network.
+    pub fn latency_sources(&self) -> Option<(&'a Latency, [Option<From>; 3])> {
+        let (latency, resolver) = self.latency?;
+        let r = Network::of(resolver);
+        Some((
+            latency,
+            [
+                self.ecs_net.map(From::Client),
+                Some(From::Behind(r)),
+                Some(From::Resolver(r)),
+            ],
+        ))
     }
 
     /// The address for subnet matching and its prefix length.

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use super::{Outcome, Picks};
 use crate::health::Status;
+use crate::latency::{Band, Estimate, From, Policy};
 use crate::snapshot::{Endpoint, OnAllDown, Profile, ProfileId, Routing, Snapshot, Target};
 
 /// Which endpoints a profile's method drew from, in the order routing tries
@@ -75,6 +76,99 @@ pub trait Trace {
     /// network's traffic to the others).
     #[inline]
     fn shed(&mut self, _endpoints: &[u32]) {}
+    /// Performance routing looked for latencies `from` there: the usable
+    /// endpoints' estimates (those with any), and whether they decided.
+    #[inline]
+    fn latency(
+        &mut self,
+        _from: From,
+        _decided: bool,
+        _policy: &Policy,
+        _estimates: impl Iterator<Item = (u32, Estimate)>,
+    ) {
+    }
+}
+
+/// One look performance routing took at the latency table.
+#[derive(Clone, Debug)]
+pub struct LatencyLook {
+    /// Where it looked.
+    pub from: From,
+    /// Whether latency decided (enough samples for two usable endpoints).
+    pub decided: bool,
+    /// `min_samples` then.
+    pub min_samples: u32,
+    /// `band` then.
+    pub band: Band,
+    /// The usable endpoints' estimates (those with any), in profile order.
+    pub estimates: Vec<(u32, Estimate)>,
+}
+
+impl LatencyLook {
+    /// The look in words, as explain, the API and the page show it:
+    /// `latency: eu-west 23 ms (412 samples, newest 3 min ago) < us-east
+    /// 87 ms (398); chosen eu-west`, or why distance decides instead
+    /// (`picked`: the endpoint answered, `now`: Unix seconds, `eps`: the
+    /// profile's endpoints).
+    pub fn text(&self, eps: &[Endpoint], picked: Option<u32>, now: u32) -> String {
+        let name = |i: u32| eps.get(i as usize).map_or("?", |e| &*e.name);
+        let need = f64::from(self.min_samples);
+        let mut ranked: Vec<&(u32, Estimate)> = self.estimates.iter().collect();
+        ranked.sort_by(|a, b| a.1.rtt_ms.total_cmp(&b.1.rtt_ms));
+        let ago = |t: u32| {
+            let secs = now.saturating_sub(t);
+            match secs {
+                0..=119 => format!("{secs} s ago"),
+                120..=7199 => format!("{} min ago", secs / 60),
+                _ => format!("{} h ago", secs / 3600),
+            }
+        };
+        if self.decided {
+            let list: Vec<String> = ranked
+                .iter()
+                .filter(|(_, e)| e.samples >= need)
+                .enumerate()
+                .map(|(n, (i, e))| {
+                    let src = if e.from_file { ", latency file" } else { "" };
+                    if n == 0 {
+                        format!(
+                            "{} {:.0} ms ({:.0} samples, newest {}{src})",
+                            name(*i),
+                            e.rtt_ms,
+                            e.samples,
+                            ago(e.newest)
+                        )
+                    } else {
+                        format!("{} {:.0} ms ({:.0}{src})", name(*i), e.rtt_ms, e.samples)
+                    }
+                })
+                .collect();
+            let chosen = picked.map_or("?", name);
+            return format!(
+                "latency from {}: {}; within {} of the best count as equal; chosen {chosen}",
+                self.from,
+                list.join(" < "),
+                self.band
+            );
+        }
+        let short: Vec<String> = ranked
+            .iter()
+            .map(|(i, e)| {
+                let mark = if e.samples >= need { "" } else { " (too few)" };
+                format!("{} {:.0} samples{mark}", name(*i), e.samples)
+            })
+            .collect();
+        if short.is_empty() {
+            format!("distance: no latency samples from {}", self.from)
+        } else {
+            format!(
+                "distance: latency from {} has {}; {} needed for at least two usable endpoints",
+                self.from,
+                short.join(", "),
+                self.min_samples
+            )
+        }
+    }
 }
 
 /// Records nothing.
@@ -110,6 +204,8 @@ pub struct ProfileDecision {
     pub picks: Vec<u32>,
     /// The endpoints shed for this client.
     pub shed: Vec<u32>,
+    /// Performance routing's looks at the latency table, in order.
+    pub latency: Vec<LatencyLook>,
 }
 
 impl Trace for Decision {
@@ -122,7 +218,30 @@ impl Trace for Decision {
             outcome: Outcome::NoData,
             picks: Vec::new(),
             shed: Vec::new(),
+            latency: Vec::new(),
         });
+    }
+    fn latency(
+        &mut self,
+        from: From,
+        decided: bool,
+        policy: &Policy,
+        estimates: impl Iterator<Item = (u32, Estimate)>,
+    ) {
+        if let Some(s) = self.steps.last_mut() {
+            // Sources are looked at in a fixed order: one seen again is a
+            // new pick (another stage, or shedding): its looks replace these.
+            if s.latency.iter().any(|l| l.from == from) {
+                s.latency.clear();
+            }
+            s.latency.push(LatencyLook {
+                from,
+                decided,
+                min_samples: policy.min_samples,
+                band: policy.band,
+                estimates: estimates.collect(),
+            });
+        }
     }
     fn shed(&mut self, endpoints: &[u32]) {
         if let Some(s) = self.steps.last_mut() {

@@ -418,7 +418,12 @@ fn describe_method(x: &mut Explanation, s: &Shown<'_>, statuses: &[Status]) {
         Routing::Priority { order } => priority_order(x, s, order, statuses),
         Routing::Weighted { .. } => weighted_shares(x, s, &pool),
         Routing::Multivalue { max_answers } => multivalue_pool(x, s, *max_answers, &pool),
-        Routing::Performance { points } => distance_ranking(x, s, points, &pool),
+        Routing::Performance { points } => {
+            latency_looks(x, s);
+            if !s.d.latency.iter().any(|l| l.decided) {
+                distance_ranking(x, s, points, &pool);
+            }
+        }
         Routing::Geographic { regions } => matching_regions(x, s, regions),
         Routing::Subnet { fallback, .. } => matching_range(x, s, *fallback),
     }
@@ -470,6 +475,24 @@ fn multivalue_pool(x: &mut Explanation, s: &Shown<'_>, max_answers: u8, pool: &[
             names.len(),
             names.join(", ")
         ));
+    }
+}
+
+/// Performance: what the latency table said, look by look (those that
+/// found nothing in one line).
+fn latency_looks(x: &mut Explanation, s: &Shown<'_>) {
+    let now = crate::clock::unix_secs_now();
+    let picked = s.d.picks.first().copied();
+    let (empty, found): (Vec<_>, Vec<_>) = s.d.latency.iter().partition(|l| l.estimates.is_empty());
+    if !empty.is_empty() {
+        let from: Vec<String> = empty.iter().map(|l| l.from.to_string()).collect();
+        x.steps.push(format!(
+            "no latency samples from {}",
+            from.join(", nor from ")
+        ));
+    }
+    for look in found {
+        x.steps.push(look.text(s.eps, picked, now));
     }
 }
 

@@ -22,7 +22,7 @@ mod subnet;
 pub mod weighted;
 
 pub use client::Client;
-pub use decision::{Decision, NoTrace, ProfileDecision, Stage, Trace};
+pub use decision::{Decision, LatencyLook, NoTrace, ProfileDecision, Stage, Trace};
 pub use effective::{Effective, Why};
 pub use picks::{MAX_PICKS, Picks};
 pub use status::{MAX_NESTING, TtlReason};
@@ -145,7 +145,7 @@ fn decide<T: Trace>(
     // constant predicate on the answer path.)
     let answerable = Stage::Answerable.usable();
     if pick(
-        profile, eps, status, answerable, relevant, client, rng, picks,
+        profile, eps, status, answerable, relevant, client, rng, picks, trace,
     ) {
         // Shedding: one relaxed load per endpoint picked, and only when
         // one sheds is the client's network hashed.
@@ -160,7 +160,9 @@ fn decide<T: Trace>(
         return Outcome::Endpoints;
     }
     let held = Stage::Held.usable();
-    if pick(profile, eps, status, held, relevant, client, rng, picks) {
+    if pick(
+        profile, eps, status, held, relevant, client, rng, picks, trace,
+    ) {
         trace.drew(Stage::Held, pool(Stage::Held));
         return Outcome::Endpoints;
     }
@@ -177,7 +179,9 @@ fn decide<T: Trace>(
         OnAllDown::ServeAll => {
             trace.drew(Stage::FailOpen, pool(Stage::FailOpen));
             let usable = Stage::FailOpen.usable();
-            if pick(profile, eps, status, usable, relevant, client, rng, picks) {
+            if pick(
+                profile, eps, status, usable, relevant, client, rng, picks, trace,
+            ) {
                 return Outcome::Endpoints;
             }
             Outcome::NoData
@@ -233,7 +237,7 @@ fn shed<T: Trace>(
     let mut other = Picks::default();
     let usable = Stage::Answerable.usable();
     if pick(
-        profile, eps, without, usable, relevant, client, rng, &mut other,
+        profile, eps, without, usable, relevant, client, rng, &mut other, trace,
     ) {
         *picks = other;
         trace.shed(gone.as_slice());
@@ -244,7 +248,7 @@ fn shed<T: Trace>(
 /// `usable`; true when it picked something.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn pick(
+fn pick<T: Trace>(
     profile: &Profile,
     eps: &[Endpoint],
     status: impl Fn(&Endpoint) -> Status + Copy,
@@ -253,6 +257,7 @@ fn pick(
     client: &mut Client<'_>,
     rng: &mut fastrand::Rng,
     picks: &mut Picks,
+    trace: &mut T,
 ) -> bool {
     picks.clear();
     let ok = |ep: &Endpoint| relevant(ep) && usable(status(ep));
@@ -281,8 +286,14 @@ fn pick(
             multivalue::pick(eps, ok, *max_answers as usize, rng, picks);
         }
         Routing::Performance { points } => {
-            let here = client.location().and_then(|l| l.point);
-            if let Some(i) = performance::pick(eps, points, here, ok, rng) {
+            let i = match performance::by_latency(eps, points, ok, client, rng, trace) {
+                Some(i) => Some(i),
+                None => {
+                    let here = client.location().and_then(|l| l.point);
+                    performance::pick(eps, points, here, ok, rng)
+                }
+            };
+            if let Some(i) = i {
                 picks.push(i);
             }
         }
@@ -473,6 +484,7 @@ pub(crate) mod test_support {
             hold: None,
             rum_url: None,
             rr,
+            latency_id: n as u32,
         }
     }
 

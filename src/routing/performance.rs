@@ -1,9 +1,84 @@
-//! Performance routing: the usable endpoint nearest the client by
-//! great-circle distance; endpoints at the same distance share traffic
-//! evenly; without a client location, list order.
+//! Performance routing: the usable endpoint with the lowest measured
+//! latency from the client's network, when the latency table knows enough
+//! (`min_samples`) for at least two usable endpoints; endpoints within
+//! `band` of the best count as equal, and the nearest of them wins. Else
+//! the usable endpoint nearest the client by great-circle distance;
+//! endpoints at the same distance share traffic evenly; without a client
+//! location, list order.
 
+use super::{Client, Trace};
 use crate::geo::Point;
+use crate::latency::From;
 use crate::snapshot::Endpoint;
+
+/// Picks by measured latency, looking where [`Client::latency_sources`]
+/// says in turn; `None` when no source knows enough (distance decides).
+/// Each look is told to `trace`. Lock-free and allocation-free: one shard
+/// load per network looked at.
+#[inline]
+pub fn by_latency<T: Trace>(
+    eps: &[Endpoint],
+    points: &[Point],
+    ok: impl Fn(&Endpoint) -> bool,
+    client: &mut Client<'_>,
+    rng: &mut fastrand::Rng,
+    trace: &mut T,
+) -> Option<u32> {
+    let (latency, sources) = client.latency_sources()?;
+    let now = crate::clock::unix_secs_now();
+    for from in sources.into_iter().flatten() {
+        let look = latency.lookup(from, now);
+        if look.is_empty() {
+            trace.latency(from, false, &look.policy, std::iter::empty());
+            continue;
+        }
+        // Answers for an ECS client depend on its network's rows now.
+        if let From::Client(net) = from {
+            client.decided_by(net.prefix());
+        }
+        let measured = |e: &Endpoint| look.get(latency, e.latency_id).filter(|m| look.enough(m));
+        let mut enough = 0u32;
+        let mut best = f64::INFINITY;
+        for e in eps.iter().filter(|e| ok(e)) {
+            if let Some(m) = measured(e) {
+                enough += 1;
+                best = best.min(m.rtt_ms);
+            }
+        }
+        let decided = enough >= 2;
+        trace.latency(
+            from,
+            decided,
+            &look.policy,
+            eps.iter()
+                .enumerate()
+                .filter(|(_, e)| ok(e))
+                .filter_map(|(i, e)| look.get(latency, e.latency_id).map(|m| (i as u32, m))),
+        );
+        if !decided {
+            continue;
+        }
+        // Within the band: the nearest wins (ties shared); without a
+        // location, the lowest latency.
+        let band = look.policy.band;
+        let equal =
+            |e: &Endpoint| ok(e) && measured(e).is_some_and(|m| band.within(best, m.rtt_ms));
+        let mut within = eps.iter().enumerate().filter(|(_, e)| equal(e));
+        let first = within.next().map(|(i, _)| i as u32);
+        if within.next().is_none() {
+            return first;
+        }
+        let here = client.location().and_then(|l| l.point);
+        if here.is_none() {
+            return eps
+                .iter()
+                .position(|e| ok(e) && measured(e).is_some_and(|m| m.rtt_ms <= best))
+                .map(|i| i as u32);
+        }
+        return pick(eps, points, here, equal, rng);
+    }
+    None
+}
 
 /// Picks the nearest usable endpoint to `client` (ties at random), or the
 /// first usable in list order when the client's location is unknown.
@@ -83,6 +158,173 @@ mod tests {
         );
         // Unknown location: list order.
         assert_eq!(pick(&eps, &points, None, answerable, &mut rng), Some(0));
+    }
+
+    mod measured {
+        use super::*;
+        use crate::geo::{self, Location};
+        use crate::latency::{Latency, Record};
+        use crate::netblock::Network;
+        use crate::routing::{Decision, NoTrace, Trace};
+        use std::net::IpAddr;
+
+        const NOW_NET: &str = "198.51.100.0/24";
+
+        fn rec(l: &Latency, net: &str, ep: u32, ms: f64, samples: u32) {
+            let net: Network = net.parse().unwrap();
+            let at = crate::clock::unix_secs_now();
+            l.ingest(
+                &[Record {
+                    net,
+                    ep,
+                    rtt_ms: ms,
+                    samples,
+                    at,
+                }],
+                true,
+            );
+        }
+
+        fn eps() -> [Endpoint; 2] {
+            [ep(1, Status::Online), ep(2, Status::Online)]
+        }
+
+        fn points() -> [Point; 2] {
+            // Dublin, Virginia.
+            [Point::new(53.35, -6.26), Point::new(38.9, -77.4)]
+        }
+
+        fn ecs_pick<T: Trace>(l: &Latency, trace: &mut T) -> (Option<u32>, u8) {
+            let mut cache = geo::Cache::default();
+            let resolver: IpAddr = "203.0.113.7".parse().unwrap();
+            let mut client =
+                Client::from_ecs(Some("198.51.100.0".parse().unwrap()), 24, None, &mut cache)
+                    .with_latency(l, resolver);
+            let mut rng = fastrand::Rng::with_seed(3);
+            let got = by_latency(&eps(), &points(), answerable, &mut client, &mut rng, trace);
+            (got, client.scope)
+        }
+
+        #[test]
+        fn the_faster_endpoint_wins_with_enough_samples_for_two() {
+            let l = Latency::default();
+            rec(&l, NOW_NET, 1, 90.0, 40);
+            rec(&l, NOW_NET, 2, 20.0, 40);
+            let mut d = Decision::default();
+            d.enter(0);
+            assert_eq!(
+                ecs_pick(&l, &mut d),
+                (Some(1), 24),
+                "the answer is scoped to the /24"
+            );
+            let look = &d.steps[0].latency[0];
+            assert!(look.decided);
+            let text = look.text(&eps(), Some(1), crate::clock::unix_secs_now());
+            assert!(text.starts_with("latency from client network 198.51.100.0/24 (ECS): ep2 20 ms (40 samples, newest 0 s ago) < ep1 90 ms (40); "), "{text}");
+            assert!(text.ends_with("chosen ep2"), "{text}");
+        }
+
+        #[test]
+        fn too_few_samples_leave_it_to_distance_and_say_why() {
+            let l = Latency::default();
+            rec(&l, NOW_NET, 1, 90.0, 12);
+            rec(&l, NOW_NET, 2, 20.0, 40);
+            let mut d = Decision::default();
+            d.enter(0);
+            assert_eq!(ecs_pick(&l, &mut d).0, None);
+            let text = d.steps[0].latency[0].text(&eps(), None, 0);
+            assert_eq!(
+                text,
+                "distance: latency from client network 198.51.100.0/24 (ECS) has ep2 40 samples, ep1 12 samples (too few); 30 needed for at least two usable endpoints"
+            );
+            // No samples at all: distance, and the answer is not scoped by latency.
+            let empty = Latency::default();
+            assert_eq!(ecs_pick(&empty, &mut NoTrace), (None, 0));
+        }
+
+        #[test]
+        fn resolver_without_ecs_uses_the_clients_behind_it() {
+            let l = Latency::default();
+            let resolver: Network = "203.0.113.0/24".parse().unwrap();
+            let client_net: Network = NOW_NET.parse().unwrap();
+            l.record_resolver(resolver, client_net, std::time::SystemTime::now());
+            rec(&l, NOW_NET, 1, 90.0, 40);
+            rec(&l, NOW_NET, 2, 20.0, 40);
+            let mut cache = geo::Cache::default();
+            let mut client =
+                Client::from_resolver("203.0.113.7".parse().unwrap(), None, &mut cache)
+                    .with_latency(&l, "203.0.113.7".parse().unwrap());
+            let mut rng = fastrand::Rng::with_seed(3);
+            let mut d = Decision::default();
+            d.enter(0);
+            assert_eq!(
+                by_latency(&eps(), &points(), answerable, &mut client, &mut rng, &mut d),
+                Some(1)
+            );
+            assert!(matches!(
+                d.steps[0].latency[0].from,
+                crate::latency::From::Behind(_)
+            ));
+        }
+
+        #[test]
+        fn within_the_band_the_nearest_wins() {
+            let l = Latency::default();
+            let resolver = "203.0.113.7";
+            rec(&l, "203.0.113.0/24", 1, 21.0, 40);
+            rec(&l, "203.0.113.0/24", 2, 20.0, 40);
+            let paris = Location {
+                country: None,
+                subdivision: None,
+                point: Some(Point::new(48.86, 2.35)),
+                group: None,
+            };
+            let mut cache = geo::Cache::default();
+            let mut client =
+                Client::at(paris, &mut cache).with_latency(&l, resolver.parse().unwrap());
+            let mut rng = fastrand::Rng::with_seed(3);
+            // 21 ms is within 10% of 20 ms: Dublin, the nearer, wins.
+            assert_eq!(
+                by_latency(
+                    &eps(),
+                    &points(),
+                    answerable,
+                    &mut client,
+                    &mut rng,
+                    &mut NoTrace
+                ),
+                Some(0)
+            );
+            // A narrower band: the faster wins.
+            l.set_policy(crate::latency::Policy {
+                band: crate::latency::Band::Millis(0.5),
+                ..Default::default()
+            });
+            assert_eq!(
+                by_latency(
+                    &eps(),
+                    &points(),
+                    answerable,
+                    &mut client,
+                    &mut rng,
+                    &mut NoTrace
+                ),
+                Some(1)
+            );
+            // Only usable endpoints count: the faster one down, not enough left.
+            let down = [ep(1, Status::Online), ep(2, Status::Degraded)];
+            assert_eq!(
+                by_latency(
+                    &down,
+                    &points(),
+                    answerable,
+                    &mut client,
+                    &mut rng,
+                    &mut NoTrace
+                ),
+                None
+            );
+        }
     }
 
     #[test]

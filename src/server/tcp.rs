@@ -201,7 +201,12 @@ fn answer_into(serving: &Serving, msg: &[u8], peer: SocketAddr, out: &mut Vec<u8
         return;
     }
     WORKER.with_borrow_mut(|w| {
-        let (answerer, reply) = w.get_or_insert_with(|| (Answerer::default(), Vec::new()));
+        let (answerer, reply) = w.get_or_insert_with(|| {
+            (
+                Answerer::default().with_latency(serving.latency.clone()),
+                Vec::new(),
+            )
+        });
         let snapshot = serving.table.load();
         let geo = serving.geo.load();
         let cx = Context {

@@ -101,7 +101,7 @@ mod batch {
         let fd = sock.as_raw_fd();
         let mut snapshots = Snapshots::new(serving);
         let mut slips = 0u32;
-        let mut answerer = Answerer::default();
+        let mut answerer = Answerer::default().with_latency(serving.latency.clone());
         let mut bufs: Box<[[u8; BUF]; BATCH]> = Box::new([[0; BUF]; BATCH]);
         let mut outs: [Vec<u8>; BATCH] = std::array::from_fn(|_| Vec::with_capacity(1232));
         let mut recv_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
@@ -216,7 +216,7 @@ mod simple {
     pub fn serve(sock: UdpSocket, local: SocketAddr, serving: &Serving, stop: &AtomicBool) {
         let mut snapshots = Snapshots::new(serving);
         let mut slips = 0u32;
-        let mut answerer = Answerer::default();
+        let mut answerer = Answerer::default().with_latency(serving.latency.clone());
         let mut buf = vec![0u8; 4096];
         let mut out = Vec::with_capacity(4096);
         let mut woke = std::time::Instant::now();

@@ -38,6 +38,10 @@ pub struct Endpoint {
     /// Real user measurements: the small object browsers fetch to time
     /// this endpoint (`rum_url`).
     pub rum_url: Option<Box<str>>,
+    /// Its identity in the latency table: a hash of `PROFILE/ENDPOINT`,
+    /// the same on every node and across reloads, computed here so the
+    /// answer path never hashes a name.
+    pub latency_id: u32,
 }
 
 impl Endpoint {

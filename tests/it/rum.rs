@@ -462,7 +462,14 @@ fn a_beacon_to_one_node_changes_every_nodes_answer() {
     );
     let nodes: Vec<Proc> = (1..=3)
         .map(|n| {
-            let fx = crate::cluster::node_fixture_full(n, &ports, "rum-cluster-key-0123456789", &app, "", &tail);
+            let fx = crate::cluster::node_fixture_full(
+                n,
+                &ports,
+                "rum-cluster-key-0123456789",
+                &app,
+                "",
+                &tail,
+            );
             crate::geodb::write(&fx.dir.path().join("geo.mmdb"), crate::geodb::Schema::City);
             let p = Proc::start(fx);
             p.wait_for_log("rum listening", Duration::from_secs(10));
@@ -488,7 +495,10 @@ fn a_beacon_to_one_node_changes_every_nodes_answer() {
     assert!(udp_raw(dns[1], &q, TIMEOUT).is_some());
     let sent = Instant::now();
     let body = beacon(KEY, &t, &[(EU, 300.0), (US, 20.0)]);
-    assert_eq!(request(None, rum_addr(&nodes[2]), "POST", "/rum/beacon", &body).0, 204);
+    assert_eq!(
+        request(None, rum_addr(&nodes[2]), "POST", "/rum/beacon", &body).0,
+        204
+    );
     // The lookup node 2 saw reaches node 3 by gossip, which ties it.
     wait_until(Duration::from_secs(10), || {
         counter(&nodes[2], "switchyard_rum_resolver_joins_total") == 1
@@ -498,8 +508,16 @@ fn a_beacon_to_one_node_changes_every_nodes_answer() {
     // Every node: the beacon's network and the resolver's both go to us.
     for (i, d) in dns.iter().enumerate() {
         for subnet in ["127.0.0.0/24", "198.51.100.0/24"] {
-            wait_until(Duration::from_secs(10), || answer_for(*d, subnet) == "192.0.2.2")
-                .unwrap_or_else(|| panic!("node {} still answers {} for {subnet}", i + 1, answer_for(*d, subnet)));
+            wait_until(Duration::from_secs(10), || {
+                answer_for(*d, subnet) == "192.0.2.2"
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "node {} still answers {} for {subnet}",
+                    i + 1,
+                    answer_for(*d, subnet)
+                )
+            });
         }
     }
     eprintln!(

@@ -326,6 +326,7 @@ impl Loader<'_> {
             hold: None,
             rr,
             rum_url: rum_url(&mut self.r, src, p, e)?,
+            latency_id: crate::latency::endpoint_id_of(&cx.key_name, e.name.get_ref()),
         })
     }
 
@@ -566,6 +567,7 @@ impl Loader<'_> {
                 }
                 None => None,
             },
+            latency_id: crate::latency::endpoint_id_of(&cx.key_name, e.name.get_ref()),
         })
     }
 }

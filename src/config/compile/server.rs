@@ -22,6 +22,7 @@ pub(super) struct Sections {
     pub(super) notify: Option<Vec<crate::notify::TargetConfig>>,
     /// `[rum]`, if there is one.
     pub(super) rum: Option<Option<crate::config::RumSettings>>,
+    pub(super) latency: Option<crate::config::LatencySettings>,
 }
 
 /// `[geoip]`, read.
@@ -60,6 +61,7 @@ impl Sections {
             prober: self.prober?,
             notify: self.notify?,
             rum: self.rum?,
+            latency: self.latency?,
         })
     }
 }
@@ -88,7 +90,45 @@ pub(super) fn sections(
             Some(c) => super::rum::rum(r, src, c, base).map(Some),
             None => Some(None),
         },
+        latency: latency(r, src, &raw.latency, base),
     }
+}
+
+/// `[latency]`. The file itself is read by the server (and re-read when
+/// it changes): a bad one is reported there and never stops a reload.
+fn latency(
+    r: &mut Report,
+    src: usize,
+    raw: &crate::config::raw::RawLatency,
+    base: &Path,
+) -> Option<crate::config::LatencySettings> {
+    let mut policy = crate::latency::Policy::default();
+    let half_life = r.bounded(src, raw.half_life.as_ref(), None, &keys::LATENCY_HALF_LIFE);
+    let mut k = r.section(src);
+    k.key(
+        &raw.min_samples,
+        &keys::LATENCY_MIN_SAMPLES,
+        &mut policy.min_samples,
+    );
+    k.key(
+        &raw.max_networks,
+        &keys::LATENCY_MAX_NETWORKS,
+        &mut policy.max_networks,
+    );
+    if let Some(h) = k.take(half_life) {
+        policy.half_life = h;
+    }
+    if let Some(b) = &raw.band {
+        match crate::latency::Band::parse(b.get_ref()) {
+            Ok(band) => policy.band = band,
+            Err(e) => {
+                k.r.err(src, b, "latency.band", e);
+                k.fail();
+            }
+        }
+    }
+    let file = raw.file.as_ref().map(|f| base.join(f.get_ref()));
+    k.done(crate::config::LatencySettings { file, policy })
 }
 
 /// `[dns]`.

@@ -70,6 +70,9 @@ pub struct Answerer {
     geo_cache: geo::Cache,
     cookies: cookie::Cache,
     signing: sign::SignScratch,
+    /// The latency table performance routing reads (`None`: distance
+    /// only).
+    latency: Option<std::sync::Arc<crate::latency::Latency>>,
 }
 
 impl Default for Answerer {
@@ -96,7 +99,14 @@ impl Answerer {
             geo_cache: geo::Cache::default(),
             cookies: cookie::Cache::default(),
             signing: sign::SignScratch::default(),
+            latency: None,
         }
+    }
+
+    /// Lets performance routing read `latency` (the server's table).
+    pub fn with_latency(mut self, latency: std::sync::Arc<crate::latency::Latency>) -> Self {
+        self.latency = Some(latency);
+        self
     }
 
     /// An answerer whose answers are not counted in the endpoints' answer
@@ -236,6 +246,7 @@ impl Answerer {
             lower,
             geo_cache,
             signing,
+            latency,
             ..
         } = self;
         // Header placeholder, then the question exactly as sent.
@@ -243,6 +254,9 @@ impl Answerer {
         out.extend_from_slice(q.question);
         let mut c = Counts::default();
         let mut client = edns::client(table, q, peer, geo, geo_cache);
+        if let Some(l) = latency.as_deref() {
+            client = client.with_latency(l, peer);
+        }
         let qname = &lower[..q.qname_len];
         let (code, authoritative) = match admit(table, q, qname) {
             Err(code) => (code, false),

@@ -172,12 +172,18 @@ pub fn dig(server: SocketAddr, subnet: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Explain's chosen endpoint and steps for `ecs`.
-pub fn explain(p: &Proc, ecs: &str) -> (String, String) {
+/// The server's IPv6 DNS address (a resolver address, `::1`, that no
+/// beacon has mapped).
+pub fn v6(p: &Proc) -> SocketAddr {
+    *p.dns_addrs().iter().find(|a| a.is_ipv6()).unwrap()
+}
+
+/// Explain's chosen endpoint and steps for `ecs`, asked by `client`.
+pub fn explain(p: &Proc, client: &str, ecs: &str) -> (String, String) {
     let (_, v) = json(
         p.admin(),
         "GET",
-        &format!("/api/v1/explain?name=app.tm.example.test.&type=A&ecs={ecs}"),
+        &format!("/api/v1/explain?name=app.tm.example.test.&type=A&client={client}&ecs={ecs}"),
         None,
     );
     (v["chosen"].to_string(), v["steps"].to_string())
@@ -205,7 +211,10 @@ fn a_page_view_in_chromium_sends_its_beacon_and_routing_follows_it() {
         },
     );
     let p = start(
-        &format!("{}", rum_section("127.0.0.1:0", "127.0.0.1", "")),
+        &format!(
+            "[latency]\nmin_samples = 1\n{}",
+            rum_section("127.0.0.1:0", "127.0.0.1", "")
+        ),
         &profile(
             &format!("http://{}/rum.txt", eu.addr),
             &format!("http://{}/rum.txt", us.addr),
@@ -229,12 +238,18 @@ fn a_page_view_in_chromium_sends_its_beacon_and_routing_follows_it() {
     wait_until(Duration::from_secs(5), || {
         dig(dns, Some("127.0.0.0/24")) == US
     })
-    .unwrap_or_else(|| panic!("127.0.0.0/24 answered {}", dig(dns, Some("127.0.0.0/24"))));
-    assert_eq!(dig(dns, Some("81.2.69.0/24")), EU, "no samples: distance");
-    let (chosen, steps) = explain(&p, "127.0.0.0/24");
+    .unwrap_or_else(|| {
+        panic!(
+            "127.0.0.0/24 answered {}: {:?}",
+            dig(dns, Some("127.0.0.0/24")),
+            explain(&p, "127.0.0.1", "127.0.0.0/24")
+        )
+    });
+    assert_eq!(dig(v6(&p), Some("81.2.69.0/24")), EU, "no samples: distance");
+    let (chosen, steps) = explain(&p, "127.0.0.1", "127.0.0.0/24");
     assert!(chosen.contains("us"), "{chosen} {steps}");
     assert!(steps.contains("latency"), "{steps}");
-    let (chosen, steps) = explain(&p, "81.2.69.0/24");
+    let (chosen, steps) = explain(&p, "::1", "81.2.69.0/24");
     assert!(chosen.contains("eu"), "{chosen} {steps}");
 }
 
@@ -328,7 +343,10 @@ fn the_resolver_that_asks_for_the_token_is_tied_to_the_browsers_network() {
         },
     );
     let p = start(
-        &rum_section(&format!("{host}:0"), &host.to_string(), ""),
+        &format!(
+            "[latency]\nmin_samples = 1\n{}",
+            rum_section(&format!("{host}:0"), &host.to_string(), "")
+        ),
         &profile(
             &format!("http://{}/rum.txt", eu.addr),
             &format!("http://{}/rum.txt", us.addr),
@@ -366,6 +384,13 @@ fn the_resolver_that_asks_for_the_token_is_tied_to_the_browsers_network() {
     // clients measured faster.
     wait_until(Duration::from_secs(5), || dig(unbound.addr, None) == US)
         .unwrap_or_else(|| panic!("through unbound: {}", dig(unbound.addr, None)));
-    assert_eq!(dig(dns, None), US, "127.0.0.1 without ECS: the mapping");
-    assert_eq!(dig(dns, Some("81.2.69.0/24")), EU, "no samples: distance");
+    assert_eq!(
+        dig(dns, None),
+        US,
+        "127.0.0.1 without ECS: the mapping: {:?}",
+        explain(&p, "127.0.0.1", "")
+    );
+    // A client with no samples, through a resolver that has no mapping
+    // (over IPv6, ::1): distance.
+    assert_eq!(dig(v6(&p), Some("81.2.69.0/24")), EU, "no samples: distance");
 }

@@ -506,16 +506,24 @@ fn a_beacon_to_one_node_changes_every_nodes_answer() {
     .unwrap_or_else(|| panic!("node 3 never joined the beacon; log:\n{}", nodes[2].log()));
     let joined = sent.elapsed();
     // Every node: the beacon's network and the resolver's both go to us.
-    for (i, d) in dns.iter().enumerate() {
+    for i in [2, 0, 1] {
+        let d = &dns[i];
         for subnet in ["127.0.0.0/24", "198.51.100.0/24"] {
             wait_until(Duration::from_secs(10), || {
                 answer_for(*d, subnet) == "192.0.2.2"
             })
             .unwrap_or_else(|| {
+                let (_, why) = json(
+                    nodes[i].admin(),
+                    "GET",
+                    &format!("/api/v1/explain?name=app.tm.example.test.&ecs={subnet}"),
+                    None,
+                );
                 panic!(
-                    "node {} still answers {} for {subnet}",
+                    "node {} still answers {} for {subnet}: {}",
                     i + 1,
-                    answer_for(*d, subnet)
+                    answer_for(*d, subnet),
+                    why["steps"]
                 )
             });
         }

@@ -586,7 +586,7 @@ impl Latency {
                 newest: s.newest,
                 from_file: false,
             });
-        if learned.is_some_and(|e| e.samples >= f64::from(policy.min_samples)) {
+        if learned.is_some_and(|e| reaches(e.samples, policy.min_samples)) {
             return learned;
         }
         view.file.get(view.net, ep).or(learned)
@@ -731,8 +731,18 @@ impl Lookup {
     /// Whether `e` has the samples routing needs.
     #[inline]
     pub fn enough(&self, e: &Estimate) -> bool {
-        e.samples >= f64::from(self.policy.min_samples)
+        reaches(e.samples, self.policy.min_samples)
     }
+}
+
+/// Whether a decayed count reaches `min` samples: within 1/128 of it
+/// (bf16, which keeps the counts, holds 8 bits: 30 reads back as
+/// 29.875; and one sample decays below 1 a second after it is taken, so
+/// `min_samples = 1` was never met). 1/128 is about 16 minutes of decay
+/// at the default half-life.
+#[inline]
+fn reaches(samples: f64, min: u32) -> bool {
+    samples >= f64::from(min) * (1.0 - 1.0 / 128.0)
 }
 
 /// What is known from one network: holds the shards it read.

@@ -263,7 +263,12 @@ mod tests {
         assert_eq!(got.at_ms, 1000);
         assert!(!got.remote);
         assert_eq!(s.find(&token(2)), None);
-        s.record(&token(3), "2001:db8:aa:bb::1".parse().unwrap(), None, 2000);
+        s.record(
+            &token(3),
+            "2001:db8:aa:bbcc::1".parse().unwrap(),
+            None,
+            2000,
+        );
         let v6 = s.find(&token(3)).unwrap();
         assert_eq!(v6.resolver.to_string(), "2001:db8:aa:bb00::/56");
         assert_eq!(v6.routed_by(), v6.resolver);

@@ -6,7 +6,7 @@
 
 use crate::netblock::Network;
 
-/// Buckets in the table (16 bytes each... 24 with the key).
+/// Buckets in the table (24 bytes each: 384 KiB).
 pub const SLOTS: usize = 16_384;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -53,8 +53,7 @@ impl Limiter {
             Kind::Token => net.key() ^ (1 << 62),
         }
         .wrapping_add(1);
-        let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-        let b = &mut self.buckets[h as usize % SLOTS];
+        let b = &mut self.buckets[mix(key) as usize % SLOTS];
         let full = self.per_second * 1000;
         if b.key != key {
             *b = Bucket {
@@ -72,6 +71,16 @@ impl Limiter {
         b.milli -= 1000;
         true
     }
+}
+
+/// Every bit of `x` moves the slot (splitmix64's finalizer): the
+/// families and the two kinds differ in their top bits.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 #[cfg(test)]

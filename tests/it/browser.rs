@@ -245,7 +245,11 @@ fn a_page_view_in_chromium_sends_its_beacon_and_routing_follows_it() {
             explain(&p, "127.0.0.1", "127.0.0.0/24")
         )
     });
-    assert_eq!(dig(v6(&p), Some("81.2.69.0/24")), EU, "no samples: distance");
+    assert_eq!(
+        dig(v6(&p), Some("81.2.69.0/24")),
+        EU,
+        "no samples: distance"
+    );
     let (chosen, steps) = explain(&p, "127.0.0.1", "127.0.0.0/24");
     assert!(chosen.contains("us"), "{chosen} {steps}");
     assert!(steps.contains("latency"), "{steps}");
@@ -392,5 +396,9 @@ fn the_resolver_that_asks_for_the_token_is_tied_to_the_browsers_network() {
     );
     // A client with no samples, through a resolver that has no mapping
     // (over IPv6, ::1): distance.
-    assert_eq!(dig(v6(&p), Some("81.2.69.0/24")), EU, "no samples: distance");
+    assert_eq!(
+        dig(v6(&p), Some("81.2.69.0/24")),
+        EU,
+        "no samples: distance"
+    );
 }

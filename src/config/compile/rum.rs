@@ -374,3 +374,119 @@ impl Loader<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{errors, load_text, profile};
+
+    const KEYED: &str =
+        "[[rum.keys]]\nkey = \"page-key-0123456789\"\nprofiles = [\"p.tm.example.test.\"]\n";
+
+    fn rum(zone: &str, answer: &str, keys: &str) -> String {
+        format!("[rum]\nlisten = \"127.0.0.1:0\"\nzone = \"{zone}\"\nanswer = [{answer}]\n{keys}")
+    }
+
+    fn measured() -> String {
+        profile(
+            "routing = \"priority\"\n[[endpoints]]\nname = \"eu\"\ntarget = \"192.0.2.1\"\nrum_url = \"https://eu.example.com/rum.txt\"\n",
+        )
+    }
+
+    #[test]
+    fn token_names_get_a_wildcard_in_their_zone() {
+        let c = load_text(
+            &rum(
+                "rum.tm.example.test.",
+                "\"192.0.2.80\", \"2001:db8::80\"",
+                KEYED,
+            ),
+            &[("p.toml", &measured())],
+        )
+        .unwrap();
+        let w = c.table.rum_wildcard.expect("the wildcard");
+        assert_eq!(
+            c.table.nodes[w as usize].name.to_string(),
+            "*.rum.tm.example.test."
+        );
+        let r = c.settings.rum.unwrap();
+        assert_eq!(r.zone, "rum.tm.example.test.");
+        assert_eq!(r.beacons_per_second, 5);
+        assert_eq!(r.max_body, 4096);
+        assert_eq!(r.token_lifetime, std::time::Duration::from_secs(120));
+        assert_eq!(r.keys[0].profiles, ["p.tm.example.test."]);
+        assert_eq!(
+            c.table.endpoints[0].rum_url.as_deref(),
+            Some("https://eu.example.com/rum.txt")
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let p = [("p.toml", measured())];
+        let p: Vec<(&str, &str)> = p.iter().map(|(n, b)| (*n, b.as_str())).collect();
+        let cases = [
+            (
+                rum("rum.example.org.", "\"192.0.2.80\"", KEYED),
+                "rum.zone: rum.example.org. is not inside a zone",
+            ),
+            (
+                rum("rum.tm.example.test.", "\"nope\"", KEYED),
+                "rum.answer[0]: `nope` is not an IP address",
+            ),
+            (
+                rum("rum.tm.example.test.", "\"192.0.2.80\"", ""),
+                "rum.keys: no [[rum.keys]]",
+            ),
+            (
+                rum(
+                    "rum.tm.example.test.",
+                    "\"192.0.2.80\"",
+                    "[[rum.keys]]\nkey = \"short\"\nprofiles = [\"p.tm.example.test.\"]\n",
+                ),
+                "rum.keys[0].key: a key is at least 16 characters",
+            ),
+            (
+                rum(
+                    "rum.tm.example.test.",
+                    "\"192.0.2.80\"",
+                    "[[rum.keys]]\nkey = \"page-key-0123456789\"\nprofiles = [\"q.tm.example.test.\"]\n",
+                ),
+                "rum.keys[0].profiles[0]: no profile is named q.tm.example.test.",
+            ),
+            (
+                format!(
+                    "{}beacons_per_second = 0\n",
+                    rum("rum.tm.example.test.", "\"192.0.2.80\"", "")
+                ) + KEYED,
+                "rum.beacons_per_second: 0 is out of range",
+            ),
+        ];
+        for (server, want) in cases {
+            let got = errors(load_text(&server, &p));
+            assert!(got.iter().any(|e| e.starts_with(want)), "{want}\n{got:?}");
+        }
+        // Nothing to measure.
+        let bare = profile(
+            "routing = \"priority\"\n[[endpoints]]\nname = \"eu\"\ntarget = \"192.0.2.1\"\n",
+        );
+        let got = errors(load_text(
+            &rum("rum.tm.example.test.", "\"192.0.2.80\"", KEYED),
+            &[("p.toml", &bare)],
+        ));
+        assert!(
+            got.iter()
+                .any(|e| e.contains("has no endpoint with `rum_url`")),
+            "{got:?}"
+        );
+        // A URL that is none.
+        let bad = profile(
+            "routing = \"priority\"\n[[endpoints]]\nname = \"eu\"\ntarget = \"192.0.2.1\"\nrum_url = \"ftp://x/y\"\n",
+        );
+        let got = errors(load_text("", &[("p.toml", &bad)]));
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with("endpoints[0].rum_url: `ftp://x/y` is not an absolute")),
+            "{got:?}"
+        );
+    }
+}

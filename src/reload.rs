@@ -537,6 +537,7 @@ fn keep_running(settings: &mut Settings, running: &Settings) {
     settings.prober.source_v4 = running.prober.source_v4;
     settings.prober.source_v6 = running.prober.source_v6;
     settings.watch = running.watch;
+    settings.rum = running.rum.clone();
 }
 
 /// Settings that the configuration changes from what runs and only a
@@ -580,6 +581,11 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     };
     if cluster(old) != cluster(new) {
         out.push("cluster".to_string());
+    }
+    // The listener, its keys and limits (the endpoints' `rum_url` follow
+    // reloads: they are in the table).
+    if old.rum != new.rum {
+        out.push("rum".to_string());
     }
     out
 }

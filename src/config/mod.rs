@@ -96,7 +96,7 @@ pub struct LatencySettings {
 }
 
 /// `[rum]`: the public listener of real user measurements.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RumSettings {
     /// Where the script, tokens and beacons are served.
     pub listen: SocketAddr,
@@ -120,7 +120,7 @@ pub struct RumSettings {
 }
 
 /// `[[rum.keys]]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RumKey {
     /// The key (never logged or shown).
     pub key: Secret,

@@ -534,3 +534,57 @@ fn a_beacon_to_one_node_changes_every_nodes_answer() {
         sent.elapsed()
     );
 }
+
+#[test]
+fn the_listener_speaks_https_with_tls_cert_and_tls_key() {
+    let ck = rcgen::generate_simple_self_signed(vec!["rum.example.test".to_string()]).unwrap();
+    let fx = Fixture::new(
+        &format!(
+            "[geoip]\ndatabase = \"geo.mmdb\"\n{}",
+            rum_section(
+                "127.0.0.1:0",
+                "127.0.0.1",
+                "tls_cert = \"rum.pem\"\ntls_key = \"rum.key\""
+            )
+        ),
+        &[(
+            "app.toml",
+            &profile("https://127.0.0.2:9/rum.txt", "https://127.0.0.3:9/rum.txt"),
+        )],
+    );
+    std::fs::write(fx.dir.path().join("rum.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(
+        fx.dir.path().join("rum.key"),
+        ck.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    crate::geodb::write(&fx.dir.path().join("geo.mmdb"), crate::geodb::Schema::City);
+    let p = Proc::start(fx);
+    p.wait_for_log("rum listening", Duration::from_secs(10));
+    assert!(p.log().contains("https=true"));
+    // A client that trusts the certificate, asking by its name.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("rum.example.test").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let sock = TcpStream::connect(rum_addr(&p)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    tls.write_all(b"GET /rum.js HTTP/1.1\r\nHost: rum.example.test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("sendBeacon"));
+    // Plain HTTP on the TLS port gets nowhere.
+    let (code, _) = request(None, rum_addr(&p), "GET", "/rum.js", b"");
+    assert_ne!(code, 200);
+}

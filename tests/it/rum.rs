@@ -76,13 +76,25 @@ pub fn request(
     path: &str,
     body: &[u8],
 ) -> (u16, String) {
+    request_with(from, addr, method, path, "", body)
+}
+
+/// [`request`] with more header lines (`extra`, each ending in CRLF).
+pub fn request_with(
+    from: Option<IpAddr>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &str,
+    body: &[u8],
+) -> (u16, String) {
     let mut s = match from {
         Some(ip) => tcp_from(ip, addr).unwrap(),
         None => TcpStream::connect_timeout(&addr, TIMEOUT).unwrap(),
     };
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -587,4 +599,45 @@ fn the_listener_speaks_https_with_tls_cert_and_tls_key() {
     // Plain HTTP on the TLS port gets nowhere.
     let (code, _) = request(None, rum_addr(&p), "GET", "/rum.js", b"");
     assert_ne!(code, 200);
+}
+
+#[test]
+fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
+    let p = start(
+        &rum_section(
+            "127.0.0.1:0",
+            "127.0.0.1",
+            "trusted_proxies = [\"127.0.0.1\"]",
+        ),
+        &profile("http://127.0.0.2:9/rum.txt", "http://127.0.0.3:9/rum.txt"),
+    );
+    let rum = rum_addr(&p);
+    let proxy = Some(IpAddr::from([127, 0, 0, 1]));
+    let other = Some(IpAddr::from([127, 0, 5, 1]));
+    // The visitor 198.51.100.7, through the proxy; a spoofed hop before it
+    // is not believed.
+    let xff = "X-Forwarded-For: 203.0.113.9, 198.51.100.7\r\n";
+    let (code, body) = request_with(
+        proxy,
+        rum,
+        "GET",
+        &format!("/rum/config?key={KEY}"),
+        xff,
+        b"",
+    );
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let t = v["token"].as_str().unwrap().to_string();
+    let b = beacon(KEY, &t, &[(EU, 20.0)]);
+    // From anyone else the header is ignored: the token is not theirs.
+    assert_eq!(
+        request_with(other, rum, "POST", "/rum/beacon", xff, &b).0,
+        403
+    );
+    assert_eq!(
+        request_with(proxy, rum, "POST", "/rum/beacon", xff, &b).0,
+        204
+    );
+    wait_counter(&p, "switchyard_rum_beacons_total{result=\"stored\"}", 1);
+    assert_eq!(beacons(&p, "bad_token"), 1);
 }

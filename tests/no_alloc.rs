@@ -110,7 +110,28 @@ fn answering_does_not_allocate() {
         ..Default::default()
     });
     let mut slips = 0u32;
-    let mut answerer = Answerer::new(fastrand::Rng::with_seed(1));
+    // Performance routing on measured latency: London decided by latency,
+    // 8.8.8.0/24 with too few samples, the resolver's clients (a mapping),
+    // a latency file's row.
+    let latency = std::sync::Arc::new(switchyard::latency::Latency::default());
+    let now = std::time::SystemTime::now();
+    let net = |s: &str| s.parse::<switchyard::netblock::Network>().unwrap();
+    for (n, count) in [("81.2.69.0/24", 40), ("8.8.8.0/24", 5), ("1.1.1.0/24", 40)] {
+        for (ep, ms) in [("eu", 90), ("us", 30), ("apac", 200)] {
+            let name = format!("nearest.tm.example.test/{ep}");
+            let rtt = std::time::Duration::from_millis(ms);
+            latency.record_many(net(n), &name, rtt, count, now).unwrap();
+        }
+    }
+    latency.record_resolver(net("127.0.0.0/24"), net("1.1.1.0/24"), now);
+    latency.set_file(
+        switchyard::latency::FileTable::parse(
+            "network,endpoint,rtt_ms,samples\n10.1.2.0/24,nearest.tm.example.test/eu,5,100\n10.1.2.0/24,nearest.tm.example.test/us,50,100\n",
+            "latency.csv",
+        )
+        .unwrap(),
+    );
+    let mut answerer = Answerer::new(fastrand::Rng::with_seed(1)).with_latency(latency);
     let mut out = Vec::with_capacity(4096);
     // Warm-up: lets `out` reach its working size, and the signature cache
     // hold every RRset the random methods (weighted, multivalue) can
@@ -121,6 +142,10 @@ fn answering_does_not_allocate() {
             answerer.answer(&table, Some(&geo), p, Transport::Tcp, peer, &mut out);
         }
     }
+    // London is answered by latency (us), not distance (eu).
+    let london = ecs_query("nearest.tm.example.test.", [81, 2, 69]);
+    answerer.answer(&table, Some(&geo), &london, Transport::Udp, peer, &mut out);
+    assert!(out.windows(4).any(|w| w == [192, 0, 2, 32]), "{out:?}");
     // DO queries are signed: the A record and its RRSIG.
     let signed = query_do("todoapi.tm.example.test.", RecordType::A, true, true);
     answerer.answer(&table, Some(&geo), &signed, Transport::Udp, peer, &mut out);

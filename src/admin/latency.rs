@@ -101,9 +101,10 @@ pub(super) async fn get_latency(
     let mut truncated = false;
     let mut behind = Vec::new();
     if let Some(net) = network {
-        let view = latency.network(net);
+        let reader = latency.reader(now);
+        let look = reader.lookup(crate::latency::From::Client(net));
         for (id, name) in &names {
-            if let Some(e) = latency.estimate(&view, &policy, *id, now) {
+            if let Some(e) = look.get(*id) {
                 rows.push(row(net, name.clone(), &e));
             }
         }

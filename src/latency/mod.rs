@@ -28,6 +28,7 @@
 mod file;
 mod persist;
 mod policy;
+mod read;
 mod rows;
 mod table;
 
@@ -43,10 +44,11 @@ pub use persist::{load as load_saved, path_for as saved_path, save};
 
 use crate::netblock::Network;
 use policy::check;
-pub use policy::{Band, Policy, Rejected};
+pub use policy::{Band, Policy, Rejected, reaches};
+pub use read::{Behind, From, Lookup, Reader};
 pub use rows::network_of_key;
 use rows::{Mapping, Sample, apply, clone_with_room, from_bf16, join, merge_weight, split};
-use table::{Row, Rows, Sharded};
+use table::{Row, Sharded};
 
 /// Longest round trip accepted: longer is a broken measurement.
 pub const MAX_RTT: Duration = Duration::from_secs(60);
@@ -540,58 +542,6 @@ impl Latency {
         self.stats.bytes.store(b, Ordering::Relaxed);
     }
 
-    /// What is known from `net` (learned rows, then the file's), at `now`
-    /// (Unix seconds). Lock-free and allocation-free.
-    #[inline]
-    pub fn network(&self, net: Network) -> NetView {
-        NetView {
-            learned: self.samples.rows(net.key()),
-            file: self.file.load(),
-            net: net.key(),
-        }
-    }
-
-    /// The client networks seen behind resolver network `resolver`, with
-    /// their beacon weights decayed to `now` (Unix seconds), strongest
-    /// first: at most [`MAX_CLIENTS_PER_RESOLVER`].
-    #[inline]
-    pub fn clients_of(&self, resolver: Network, now: u32) -> Behind {
-        let rows = self.resolvers.rows(resolver.key());
-        let policy = self.policy.load();
-        let mut out = Behind::default();
-        for m in rows.as_slice().iter().take(MAX_CLIENTS_PER_RESOLVER) {
-            out.clients[out.len] = (
-                network_of_key(join(m.client)),
-                f64::from(m.weight) * policy.decay(now.saturating_sub(m.newest)),
-            );
-            out.len += 1;
-        }
-        out.clients[..out.len].sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
-        out
-    }
-
-    /// The estimate of `ep` from `view`'s network at `now`: the learned one
-    /// when it alone has `min_samples`, else the file's row when there is
-    /// one, else the learned one (not enough yet).
-    #[inline]
-    pub fn estimate(&self, view: &NetView, policy: &Policy, ep: u32, now: u32) -> Option<Estimate> {
-        let learned = view
-            .learned
-            .as_slice()
-            .iter()
-            .find(|s| s.ep == ep)
-            .map(|s| Estimate {
-                rtt_ms: (f64::from(s.ln) / LN_SCALE).exp(),
-                samples: from_bf16(s.weight) * policy.decay(now.saturating_sub(s.newest)),
-                newest: s.newest,
-                from_file: false,
-            });
-        if learned.is_some_and(|e| reaches(e.samples, policy.min_samples)) {
-            return learned;
-        }
-        view.file.get(view.net, ep).or(learned)
-    }
-
     /// Every learned row, for the API and saving: (network, endpoint id,
     /// estimate at `now`).
     pub fn for_each(&self, now: u32, mut f: impl FnMut(Network, u32, Estimate)) {
@@ -621,165 +571,6 @@ impl Latency {
                 m.newest,
             )
         });
-    }
-}
-
-/// Where a performance decision looks for latencies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum From {
-    /// The client's own network (ECS).
-    Client(Network),
-    /// The client networks seen behind a resolver network, weighted by
-    /// their beacons.
-    Behind(Network),
-    /// The resolver's own network.
-    Resolver(Network),
-}
-
-impl From {
-    /// The network looked up.
-    pub fn network(self) -> Network {
-        match self {
-            From::Client(n) | From::Behind(n) | From::Resolver(n) => n,
-        }
-    }
-}
-
-impl std::fmt::Display for From {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            From::Client(n) => write!(f, "client network {n} (ECS)"),
-            From::Behind(n) => write!(f, "client networks seen behind resolver network {n}"),
-            From::Resolver(n) => write!(f, "resolver network {n}"),
-        }
-    }
-}
-
-/// The latencies known from one [`From`], as loaded: holds the shards it
-/// read (lock-free, allocation-free).
-pub struct Lookup {
-    /// The policy in force.
-    pub policy: Guard<Arc<Policy>>,
-    now: u32,
-    views: [Option<(f64, NetView)>; MAX_CLIENTS_PER_RESOLVER],
-    n: usize,
-}
-
-impl Latency {
-    /// Loads what is known from `from` at `now` (Unix seconds).
-    #[inline]
-    pub fn lookup(&self, from: From, now: u32) -> Lookup {
-        let mut l = Lookup {
-            policy: self.policy.load(),
-            now,
-            views: [const { None }; MAX_CLIENTS_PER_RESOLVER],
-            n: 0,
-        };
-        match from {
-            From::Client(net) | From::Resolver(net) => {
-                l.views[0] = Some((1.0, self.network(net)));
-                l.n = 1;
-            }
-            From::Behind(resolver) => {
-                for &(net, w) in self.clients_of(resolver, now).as_slice() {
-                    l.views[l.n] = Some((w, self.network(net)));
-                    l.n += 1;
-                }
-            }
-        }
-        l
-    }
-}
-
-impl Lookup {
-    /// True when nothing is known from it.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.views[..self.n]
-            .iter()
-            .flatten()
-            .all(|(_, v)| v.is_empty())
-    }
-
-    /// The estimate of endpoint `ep`: for several client networks, their
-    /// estimates' geometric mean weighted by beacons, with their samples
-    /// summed.
-    #[inline]
-    pub fn get(&self, latency: &Latency, ep: u32) -> Option<Estimate> {
-        if self.n == 1 {
-            let (_, v) = self.views[0].as_ref()?;
-            return latency.estimate(v, &self.policy, ep, self.now);
-        }
-        let (mut ln, mut weight, mut samples, mut newest, mut file) = (0.0, 0.0, 0.0, 0, true);
-        for (w, v) in self.views[..self.n].iter().flatten() {
-            if let Some(e) = latency.estimate(v, &self.policy, ep, self.now) {
-                ln += w * e.rtt_ms.ln();
-                weight += w;
-                samples += e.samples;
-                newest = newest.max(e.newest);
-                file &= e.from_file;
-            }
-        }
-        (weight > 0.0).then(|| Estimate {
-            rtt_ms: (ln / weight).exp(),
-            samples,
-            newest,
-            from_file: file,
-        })
-    }
-
-    /// Whether `e` has the samples routing needs.
-    #[inline]
-    pub fn enough(&self, e: &Estimate) -> bool {
-        reaches(e.samples, self.policy.min_samples)
-    }
-}
-
-/// Whether a decayed count reaches `min` samples: within 1/128 of it
-/// (bf16, which keeps the counts, holds 8 bits: 30 reads back as
-/// 29.875; and one sample decays below 1 a second after it is taken, so
-/// `min_samples = 1` was never met). 1/128 is about 16 minutes of decay
-/// at the default half-life.
-#[inline]
-fn reaches(samples: f64, min: u32) -> bool {
-    samples >= f64::from(min) * (1.0 - 1.0 / 128.0)
-}
-
-/// What is known from one network: holds the shards it read.
-pub struct NetView {
-    learned: Rows<Sample>,
-    file: Guard<Arc<FileTable>>,
-    net: u64,
-}
-
-impl NetView {
-    /// True when nothing at all is known from the network.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.learned.as_slice().is_empty() && !self.file.has(self.net)
-    }
-}
-
-/// Client networks seen behind a resolver, with weights.
-#[derive(Debug, Clone, Copy)]
-pub struct Behind {
-    clients: [(Network, f64); MAX_CLIENTS_PER_RESOLVER],
-    len: usize,
-}
-
-impl Default for Behind {
-    fn default() -> Self {
-        Behind {
-            clients: [(Network::V4(0), 0.0); MAX_CLIENTS_PER_RESOLVER],
-            len: 0,
-        }
-    }
-}
-
-impl Behind {
-    /// The clients and their weights, strongest first.
-    pub fn as_slice(&self) -> &[(Network, f64)] {
-        &self.clients[..self.len]
     }
 }
 

@@ -102,6 +102,16 @@ impl Default for Policy {
     }
 }
 
+/// Whether a decayed count reaches `min` samples: within 1/128 of it
+/// (bf16, which keeps the counts, holds 8 bits: 30 reads back as
+/// 29.875; and one sample decays below 1 a second after it is taken, so
+/// `min_samples = 1` was never met). 1/128 is about 16 minutes of decay at
+/// the default half-life. Routing and explain both ask this.
+#[inline]
+pub fn reaches(samples: f64, min_samples: u32) -> bool {
+    samples >= f64::from(min_samples) * (1.0 - 1.0 / 128.0)
+}
+
 impl Policy {
     /// 2^(-age/half_life).
     #[inline]

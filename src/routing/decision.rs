@@ -112,7 +112,7 @@ impl LatencyLook {
     /// profile's endpoints).
     pub fn text(&self, eps: &[Endpoint], picked: Option<u32>, now: u32) -> String {
         let name = |i: u32| eps.get(i as usize).map_or("?", |e| &*e.name);
-        let need = f64::from(self.min_samples);
+        let enough = |samples: f64| crate::latency::reaches(samples, self.min_samples);
         let mut ranked: Vec<&(u32, Estimate)> = self.estimates.iter().collect();
         ranked.sort_by(|a, b| a.1.rtt_ms.total_cmp(&b.1.rtt_ms));
         let ago = |t: u32| {
@@ -126,7 +126,7 @@ impl LatencyLook {
         if self.decided {
             let list: Vec<String> = ranked
                 .iter()
-                .filter(|(_, e)| e.samples >= need)
+                .filter(|(_, e)| enough(e.samples))
                 .enumerate()
                 .map(|(n, (i, e))| {
                     let src = if e.from_file { ", latency file" } else { "" };
@@ -154,7 +154,7 @@ impl LatencyLook {
         let short: Vec<String> = ranked
             .iter()
             .map(|(i, e)| {
-                let mark = if e.samples >= need { "" } else { " (too few)" };
+                let mark = if enough(e.samples) { "" } else { " (too few)" };
                 format!("{} {:.0} samples{mark}", name(*i), e.samples)
             })
             .collect();

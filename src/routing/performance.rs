@@ -11,6 +11,9 @@ use crate::geo::Point;
 use crate::latency::From;
 use crate::snapshot::Endpoint;
 
+/// Endpoints whose estimates a decision keeps on the stack.
+const CACHED: usize = 16;
+
 /// Picks by measured latency, looking where [`Client::latency_sources`]
 /// says in turn; `None` when no source knows enough (distance decides).
 /// Each look is told to `trace`. Lock-free and allocation-free: one shard
@@ -25,45 +28,62 @@ pub fn by_latency<T: Trace>(
     trace: &mut T,
 ) -> Option<u32> {
     let (latency, sources) = client.latency_sources()?;
-    let now = crate::clock::unix_secs_now();
+    let reader = latency.reader(crate::clock::unix_secs_now());
+    if reader.is_empty() {
+        return None;
+    }
     for from in sources.into_iter().flatten() {
-        let look = latency.lookup(from, now);
+        let look = reader.lookup(from);
         if look.is_empty() {
-            trace.latency(from, false, &look.policy, std::iter::empty());
+            trace.latency(from, false, look.policy(), std::iter::empty());
             continue;
         }
         // Answers for an ECS client depend on its network's rows now.
         if let From::Client(net) = from {
             client.decided_by(net.prefix());
         }
-        let measured = |e: &Endpoint| look.get(latency, e.latency_id).filter(|m| look.enough(m));
+        // Each usable endpoint's estimate, worked out once (the first
+        // CACHED endpoints; a larger profile works the rest out again).
+        let mut cache = [None; CACHED];
         let mut enough = 0u32;
         let mut best = f64::INFINITY;
-        for e in eps.iter().filter(|e| ok(e)) {
-            if let Some(m) = measured(e) {
+        for (i, e) in eps.iter().enumerate() {
+            if !ok(e) {
+                continue;
+            }
+            let m = look.get(e.latency_id).filter(|m| look.enough(m));
+            if let Some(m) = m {
                 enough += 1;
                 best = best.min(m.rtt_ms);
             }
+            if let Some(slot) = cache.get_mut(i) {
+                *slot = m;
+            }
         }
+        let measured = |i: usize, e: &Endpoint| match cache.get(i) {
+            Some(m) => *m,
+            None => look.get(e.latency_id).filter(|m| look.enough(m)),
+        };
         let decided = enough >= 2;
         trace.latency(
             from,
             decided,
-            &look.policy,
+            look.policy(),
             eps.iter()
                 .enumerate()
                 .filter(|(_, e)| ok(e))
-                .filter_map(|(i, e)| look.get(latency, e.latency_id).map(|m| (i as u32, m))),
+                .filter_map(|(i, e)| look.get(e.latency_id).map(|m| (i as u32, m))),
         );
         if !decided {
             continue;
         }
         // Within the band: the nearest wins (ties shared); without a
         // location, the lowest latency.
-        let band = look.policy.band;
-        let equal =
-            |e: &Endpoint| ok(e) && measured(e).is_some_and(|m| band.within(best, m.rtt_ms));
-        let mut within = eps.iter().enumerate().filter(|(_, e)| equal(e));
+        let band = look.policy().band;
+        let in_band = |i: usize, e: &Endpoint| {
+            ok(e) && measured(i, e).is_some_and(|m| band.within(best, m.rtt_ms))
+        };
+        let mut within = eps.iter().enumerate().filter(|(i, e)| in_band(*i, e));
         let first = within.next().map(|(i, _)| i as u32);
         if within.next().is_none() {
             return first;
@@ -72,10 +92,11 @@ pub fn by_latency<T: Trace>(
         if here.is_none() {
             return eps
                 .iter()
-                .position(|e| ok(e) && measured(e).is_some_and(|m| m.rtt_ms <= best))
+                .enumerate()
+                .position(|(i, e)| ok(e) && measured(i, e).is_some_and(|m| m.rtt_ms <= best))
                 .map(|i| i as u32);
         }
-        return pick(eps, points, here, equal, rng);
+        return nearest(eps, points, here, in_band, rng);
     }
     None
 }
@@ -89,15 +110,30 @@ pub fn pick(
     usable: impl Fn(&Endpoint) -> bool,
     rng: &mut fastrand::Rng,
 ) -> Option<u32> {
+    nearest(eps, points, client, |_, e| usable(e), rng)
+}
+
+/// [`pick`], with `usable` told each endpoint's index too.
+fn nearest(
+    eps: &[Endpoint],
+    points: &[Point],
+    client: Option<Point>,
+    usable: impl Fn(usize, &Endpoint) -> bool,
+    rng: &mut fastrand::Rng,
+) -> Option<u32> {
     let Some(here) = client else {
-        return eps.iter().position(&usable).map(|i| i as u32);
+        return eps
+            .iter()
+            .enumerate()
+            .position(|(i, e)| usable(i, e))
+            .map(|i| i as u32);
     };
     // Largest closeness = nearest. Reservoir-sample among exact ties so
     // endpoints in one location share evenly, without allocating.
     let mut best: Option<(f64, u32)> = None;
     let mut ties = 0u32;
     for (i, (e, p)) in eps.iter().zip(points).enumerate() {
-        if !usable(e) {
+        if !usable(i, e) {
             continue;
         }
         let c = here.closeness(p);

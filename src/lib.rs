@@ -82,6 +82,10 @@
 //!   [`state_file`]: the durable file that keeps overrides and statuses
 //!   across restarts; [`fsutil`]: bounded, non-blocking file reads and
 //!   durable writes; [`clock`], [`secret`], [`sketch`]: small leaves.
+//! - [`rum`]: real user measurements, the optional public listener
+//!   (`[rum]`): the script pages embed, tokens, beacons into the latency
+//!   table; [`sightings`]: the lock-free table of token-name lookups the
+//!   answer path records (which resolver asked), joined to beacons.
 //! - [`app`]: bind, report addresses, serve until shutdown.
 //! - [`import`]: other traffic managers' configurations (Azure Traffic
 //!   Manager) turned into profile files.

@@ -326,10 +326,18 @@ fn a_huge_body_is_refused_before_it_is_read() {
 }
 
 #[test]
-fn an_expired_token_is_refused() {
+fn an_expired_token_is_refused_and_a_lookup_never_seen_is_given_up() {
     let p = plain();
     let issued = Instant::now();
     let t = token(&p, None);
+    // A beacon whose token's name no resolver asks for: stored, then
+    // waited on for the token's life.
+    let lone = token(&p, None);
+    let b = beacon(KEY, &lone, &[(EU, 20.0)]);
+    assert_eq!(
+        request(None, rum_addr(&p), "POST", "/rum/beacon", &b).0,
+        204
+    );
     // `token_lifetime = "10s"`: wait until it has surely passed (expiry
     // is counted in whole seconds).
     while issued.elapsed() < Duration::from_secs(12) {
@@ -344,7 +352,9 @@ fn an_expired_token_is_refused() {
     );
     assert_eq!(code, 403);
     wait_counter(&p, "switchyard_rum_beacons_total{result=\"expired\"}", 1);
-    assert_eq!(beacons(&p, "stored"), 0);
+    wait_counter(&p, "switchyard_rum_resolver_misses_total", 1);
+    assert_eq!(beacons(&p, "stored"), 1);
+    assert_eq!(counter(&p, "switchyard_rum_resolver_joins_total"), 0);
 }
 
 #[test]

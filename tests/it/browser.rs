@@ -253,6 +253,7 @@ fn a_page_view_in_chromium_sends_its_beacon_and_routing_follows_it() {
     let (chosen, steps) = explain(&p, "127.0.0.1", "127.0.0.0/24");
     assert!(chosen.contains("us"), "{chosen} {steps}");
     assert!(steps.contains("latency"), "{steps}");
+    eprintln!("explain 127.0.0.0/24: {steps}");
     let (chosen, steps) = explain(&p, "::1", "81.2.69.0/24");
     assert!(chosen.contains("eu"), "{chosen} {steps}");
 }

@@ -21,7 +21,7 @@
 //! At most `max_networks` networks (and 16 endpoints a network); a new
 //! network in a full table drops the network with the fewest decayed
 //! samples (the oldest and least used) from its shard. Rows are 20 bytes
-//! in 4096 copy-on-write shards ([`table`]): the DNS path loads a shard
+//! in 4096 copy-on-write shards (`table`): the DNS path loads a shard
 //! without a lock or allocation; writers (one at a time, under a mutex the
 //! DNS path never takes) copy one shard per write.
 

@@ -69,7 +69,9 @@
 //!   signature cache and the signing budget.
 //! - [`server`]: the UDP and TCP listeners that feed the answer path;
 //!   [`net`]: connection slots and the file-descriptor budget; [`netblock`]:
-//!   client networks (/24, /56), the unit kept about clients; [`metrics`]:
+//!   client networks (/24, /56), the unit kept about clients; [`latency`]:
+//!   the latency table performance routing reads (learned from samples,
+//!   shared by the cluster, saved beside the state file); [`metrics`]:
 //!   the counters the answer path bumps (plain atomics).
 //! - [`notify`]: the one sink of status changes (log and webhooks), events
 //!   queued without blocking, coalesced, signed and retried.

@@ -18,7 +18,8 @@ use chitchat::ChitchatId;
 
 use super::keys::LATENCY;
 use super::node::Cluster;
-use crate::latency::{Record, network_of_key};
+use crate::latency::{Gossiped, Record, network_of_key};
+use crate::netblock::Network;
 use crate::state::Shared;
 
 /// Gossip keys of latency records a node keeps.
@@ -37,32 +38,61 @@ pub(super) struct LatencySync {
     seen: HashMap<(String, u64), u64>,
 }
 
-/// `FIRST;REC;REC;...`, each `NETKEY EP RTT_MS SAMPLES AT` (hex, hex,
-/// decimal, decimal, Unix seconds).
-pub(super) fn encode(first: u64, records: &[Record]) -> String {
+/// `FIRST;ITEM;ITEM;...`, each a sample `NETKEY EP RTT_MS SAMPLES AT`
+/// (hex, hex, decimal, decimal, Unix seconds) or a resolver's beacon `r
+/// RESOLVERKEY CLIENTKEY AT`.
+pub(super) fn encode(first: u64, items: &[Gossiped]) -> String {
     let mut out = first.to_string();
-    for r in records {
-        out.push_str(&format!(
-            ";{:x} {:x} {:.3} {} {}",
-            r.net.key(),
-            r.ep,
-            r.rtt_ms,
-            r.samples,
-            r.at
-        ));
+    for g in items {
+        match g {
+            Gossiped::Sample(r) => out.push_str(&format!(
+                ";{:x} {:x} {:.3} {} {}",
+                r.net.key(),
+                r.ep,
+                r.rtt_ms,
+                r.samples,
+                r.at
+            )),
+            Gossiped::Resolver {
+                resolver,
+                client,
+                at,
+            } => out.push_str(&format!(";r {:x} {:x} {at}", resolver.key(), client.key())),
+        }
     }
     out
 }
 
 /// The records of a batch with their numbers; `None` if malformed (a
 /// peer's bad value is skipped whole, never half taken).
-pub(super) fn decode(v: &str) -> Option<Vec<(u64, Record)>> {
+pub(super) fn decode(v: &str) -> Option<Vec<(u64, Gossiped)>> {
     let mut parts = v.split(';');
     let first: u64 = parts.next()?.parse().ok()?;
     let mut out = Vec::new();
     for (n, p) in parts.enumerate() {
+        if out.len() >= BATCH {
+            return None;
+        }
         let mut f = p.split(' ');
-        let key = u64::from_str_radix(f.next()?, 16).ok()?;
+        let head = f.next()?;
+        if head == "r" {
+            let resolver = network_of_key(u64::from_str_radix(f.next()?, 16).ok()?);
+            let client = network_of_key(u64::from_str_radix(f.next()?, 16).ok()?);
+            let at: u32 = f.next()?.parse().ok()?;
+            if f.next().is_some() {
+                return None;
+            }
+            out.push((
+                first + n as u64,
+                Gossiped::Resolver {
+                    resolver,
+                    client,
+                    at,
+                },
+            ));
+            continue;
+        }
+        let key = u64::from_str_radix(head, 16).ok()?;
         let ep = u32::from_str_radix(f.next()?, 16).ok()?;
         let rtt_ms: f64 = f.next()?.parse().ok()?;
         let samples: u32 = f.next()?.parse().ok()?;
@@ -70,18 +100,18 @@ pub(super) fn decode(v: &str) -> Option<Vec<(u64, Record)>> {
         if !(rtt_ms.is_finite() && rtt_ms > 0.0 && rtt_ms <= 60_000.0) || samples == 0 {
             return None;
         }
-        if out.len() >= BATCH || f.next().is_some() {
+        if f.next().is_some() {
             return None;
         }
         out.push((
             first + n as u64,
-            Record {
+            Gossiped::Sample(Record {
                 net: network_of_key(key),
                 ep,
                 rtt_ms,
                 samples: samples.min(1_000_000),
                 at,
-            },
+            }),
         ));
     }
     Some(out)
@@ -95,6 +125,7 @@ impl Cluster {
         let mut guard = chitchat.lock().await;
         // Peers' records not seen yet.
         let mut incoming: Vec<Record> = Vec::new();
+        let mut beacons: Vec<(Network, Network, u32)> = Vec::new();
         let mut live_ids: Vec<ChitchatId> = Vec::new();
         for (id, state) in guard.node_states() {
             if id.node_id.as_ref() == self.node {
@@ -103,16 +134,23 @@ impl Cluster {
             live_ids.push(id.clone());
             let seen_key = (id.node_id.to_string(), id.generation_id);
             let seen = sync.seen.get(&seen_key).copied().unwrap_or(0);
-            let mut batches: Vec<Vec<(u64, Record)>> = state
+            let mut batches: Vec<Vec<(u64, Gossiped)>> = state
                 .iter_prefix(LATENCY)
                 .filter_map(|(_, v)| decode(v.value.as_str()))
                 .filter(|b| b.last().is_some_and(|(n, _)| *n > seen))
                 .collect();
             batches.sort_by_key(|b| b.first().map(|(n, _)| *n));
             let mut top = seen;
-            for (n, r) in batches.into_iter().flatten() {
+            for (n, g) in batches.into_iter().flatten() {
                 if n > seen {
-                    incoming.push(r);
+                    match g {
+                        Gossiped::Sample(r) => incoming.push(r),
+                        Gossiped::Resolver {
+                            resolver,
+                            client,
+                            at,
+                        } => beacons.push((resolver, client, at)),
+                    }
                     top = top.max(n);
                 }
             }
@@ -129,7 +167,7 @@ impl Cluster {
         let mut changed = false;
         for chunk in mine.chunks(BATCH) {
             let first = chunk[0].0;
-            let records: Vec<Record> = chunk.iter().map(|(_, r)| *r).collect();
+            let records: Vec<Gossiped> = chunk.iter().map(|(_, g)| *g).collect();
             let slot = sync.batches % RING;
             guard
                 .self_node_state()
@@ -149,9 +187,15 @@ impl Cluster {
             }
         }
         drop(guard);
-        if !incoming.is_empty() {
+        if !incoming.is_empty() || !beacons.is_empty() {
             let latency = latency.clone();
-            let _ = tokio::task::spawn_blocking(move || latency.ingest(&incoming, false)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                latency.ingest(&incoming, false);
+                for (resolver, client, at) in beacons {
+                    latency.map_resolver(resolver, client, at, false);
+                }
+            })
+            .await;
         }
     }
 }
@@ -173,8 +217,18 @@ mod tests {
             net: "2001:db8:aa00::/56".parse().unwrap(),
             ..r
         };
-        let v = encode(7, &[r, r6]);
-        assert_eq!(decode(&v), Some(vec![(7, r), (8, r6)]));
+        let beacon = Gossiped::Resolver {
+            resolver: "203.0.113.0/24".parse().unwrap(),
+            client: "2001:db8:aa00::/56".parse().unwrap(),
+            at: 1_800_000_001,
+        };
+        let items = [Gossiped::Sample(r), beacon, Gossiped::Sample(r6)];
+        let v = encode(7, &items);
+        assert_eq!(
+            decode(&v),
+            Some(vec![(7, items[0]), (8, items[1]), (9, items[2])])
+        );
+        assert_eq!(decode("7;r 1 2"), None);
         assert_eq!(decode("7;zz 1 2 3 4"), None);
         assert_eq!(decode("7;1 1 -2 3 4"), None);
         assert_eq!(decode("x"), None);

@@ -21,7 +21,7 @@
 //! At most `max_networks` networks (and 16 endpoints a network); a new
 //! network in a full table drops the network with the fewest decayed
 //! samples (the oldest and least used) from its shard. Rows are 20 bytes
-//! in 4096 copy-on-write shards ([`table`]): the DNS path loads a shard
+//! in 4096 copy-on-write shards (`table`): the DNS path loads a shard
 //! without a lock or allocation; writers (one at a time, under a mutex the
 //! DNS path never takes) copy one shard per write.
 
@@ -137,6 +137,33 @@ pub struct Record {
     pub at: u32,
 }
 
+/// What a node gossips of what it took in itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Gossiped {
+    /// A measurement.
+    Sample(Record),
+    /// A resolver seen asking for a client network (one beacon).
+    Resolver {
+        /// The resolver's network.
+        resolver: Network,
+        /// The client's network.
+        client: Network,
+        /// Unix seconds.
+        at: u32,
+    },
+}
+
+/// Queues `g` for gossip under the next number (the oldest dropped when
+/// full).
+fn push_outbox(w: &mut Writer, g: Gossiped) {
+    w.seq += 1;
+    if w.outbox.len() == OUTBOX {
+        w.outbox.pop_front();
+    }
+    let seq = w.seq;
+    w.outbox.push_back((seq, g));
+}
+
 /// Counters, read by metrics and the API.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -164,7 +191,7 @@ struct Writer {
     /// Resolver networks per shard.
     resolvers: Vec<u32>,
     /// The newest local records, for gossip: (sequence, record).
-    outbox: VecDeque<(u64, Record)>,
+    outbox: VecDeque<(u64, Gossiped)>,
     /// The last sequence number given.
     seq: u64,
     /// Changed since the last save.
@@ -289,11 +316,31 @@ impl Latency {
     }
 
     /// A resolver seen asking on behalf of a client network (one beacon's
-    /// weight).
+    /// weight). Also queued for the cluster.
     pub fn record_resolver(&self, resolver: Network, client: Network, now: SystemTime) {
         let at = crate::clock::unix_secs(now);
+        self.map_resolver(resolver, client, at, true);
+        if let Some(w) = self.waker.get() {
+            w.notify_one();
+        }
+    }
+
+    /// Adds one beacon's weight to the mapping of `resolver` to `client`
+    /// at `at` (Unix seconds): this node's own (`local`: queued for
+    /// gossip) or a peer's.
+    pub fn map_resolver(&self, resolver: Network, client: Network, at: u32, local: bool) {
         let policy = self.policy.load();
         let mut w = self.lock();
+        if local {
+            push_outbox(
+                &mut w,
+                Gossiped::Resolver {
+                    resolver,
+                    client,
+                    at,
+                },
+            );
+        }
         let r = resolver.key();
         let shard = table::shard_of(r);
         let mut rows = clone_with_room(&self.resolvers.shard(shard), 1);
@@ -394,12 +441,7 @@ impl Latency {
         if local {
             self.stats.accepted.fetch_add(n, Ordering::Relaxed);
             for r in records {
-                w.seq += 1;
-                let seq = w.seq;
-                if w.outbox.len() == OUTBOX {
-                    w.outbox.pop_front();
-                }
-                w.outbox.push_back((seq, *r));
+                push_outbox(&mut w, Gossiped::Sample(*r));
             }
         } else {
             self.stats.from_cluster.fetch_add(n, Ordering::Relaxed);
@@ -423,7 +465,7 @@ impl Latency {
 
     /// The local records queued after sequence `after`, oldest first, at
     /// most `max`, with the last sequence number given.
-    pub fn outbox_since(&self, after: u64, max: usize) -> (Vec<(u64, Record)>, u64) {
+    pub fn outbox_since(&self, after: u64, max: usize) -> (Vec<(u64, Gossiped)>, u64) {
         let w = self.lock();
         let out = w
             .outbox

@@ -117,3 +117,4 @@ pub mod snapshot;
 pub mod stall;
 pub mod state;
 pub mod state_file;
+pub mod traffic;

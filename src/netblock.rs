@@ -150,7 +150,10 @@ mod tests {
             Network::of_prefix(ip("198.51.100.0"), 24),
             Some(Network::of(ip("198.51.100.9")))
         );
-        assert_eq!(Network::of_prefix(ip("198.51.100.0"), 32).unwrap().prefix(), 24);
+        assert_eq!(
+            Network::of_prefix(ip("198.51.100.0"), 32).unwrap().prefix(),
+            24
+        );
         assert_eq!(Network::of_prefix(ip("198.51.0.0"), 16), None);
         assert_eq!(Network::of_prefix(ip("2001:db8::"), 48), None);
         assert!(Network::of_prefix(ip("2001:db8::"), 56).is_some());
@@ -161,10 +164,25 @@ mod tests {
         for s in ["192.0.2.0/24", "2001:db8:aa00::/56", "0.0.0.0/24"] {
             assert_eq!(s.parse::<Network>().unwrap().to_string(), s);
         }
-        assert!(matches!("192.0.2.0/25".parse::<Network>(), Err(ParseError::Prefix(_))));
-        assert!(matches!("192.0.2.0/16".parse::<Network>(), Err(ParseError::Prefix(_))));
-        assert!(matches!("192.0.2.9/24".parse::<Network>(), Err(ParseError::HostBits(..))));
-        assert!(matches!("192.0.2.0".parse::<Network>(), Err(ParseError::Syntax(_))));
-        assert!(matches!("banana/24".parse::<Network>(), Err(ParseError::Syntax(_))));
+        assert!(matches!(
+            "192.0.2.0/25".parse::<Network>(),
+            Err(ParseError::Prefix(_))
+        ));
+        assert!(matches!(
+            "192.0.2.0/16".parse::<Network>(),
+            Err(ParseError::Prefix(_))
+        ));
+        assert!(matches!(
+            "192.0.2.9/24".parse::<Network>(),
+            Err(ParseError::HostBits(..))
+        ));
+        assert!(matches!(
+            "192.0.2.0".parse::<Network>(),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            "banana/24".parse::<Network>(),
+            Err(ParseError::Syntax(_))
+        ));
     }
 }

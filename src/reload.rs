@@ -280,6 +280,9 @@ impl Reloader {
             .admin_tokens
             .store(Arc::new(cfg.settings.admin.tokens.clone()));
         self.shared.notify.configure(cfg.settings.notify.clone());
+        let traffic = cfg.settings.traffic;
+        self.shared
+            .configure_traffic(traffic.enabled, traffic.networks);
         // `live.settings` is what runs: the settings a restart applies keep
         // their running values, so the next reload compares with those.
         let mut settings = cfg.settings;
@@ -536,6 +539,7 @@ fn keep_running(settings: &mut Settings, running: &Settings) {
     settings.prober.source_v4 = running.prober.source_v4;
     settings.prober.source_v6 = running.prober.source_v6;
     settings.watch = running.watch;
+    settings.traffic.queue = running.traffic.queue;
 }
 
 /// Settings that the configuration changes from what runs and only a
@@ -562,6 +566,9 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.dns.max_tcp_per_client != new.dns.max_tcp_per_client {
         out.push("dns.max_tcp_per_client".to_string());
+    }
+    if old.traffic.queue != new.traffic.queue {
+        out.push("traffic.queue".to_string());
     }
     let cluster = |s: &Settings| {
         s.cluster.as_ref().map(|c| {

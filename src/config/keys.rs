@@ -379,6 +379,22 @@ pub const CANARY_TIMEOUT: Key = duration(
     secs(60),
     "canary probe deadline",
 );
+/// `traffic.networks`.
+pub const TRAFFIC_NETWORKS: Key = int(
+    "traffic.networks",
+    256,
+    16,
+    4096,
+    "client networks counted per Traffic View pane (Space-Saving counters, k)",
+);
+/// `traffic.queue`.
+pub const TRAFFIC_QUEUE: Key = int(
+    "traffic.queue",
+    32768,
+    64,
+    1_048_576,
+    "answers the Traffic View's queue holds between drains",
+);
 
 /// Every key of the table, for the check of the reference tables.
 pub const ALL: &[Key] = &[
@@ -412,6 +428,8 @@ pub const ALL: &[Key] = &[
     IMPAIRED_MIN_TARGETS,
     CANARY_INTERVAL,
     CANARY_TIMEOUT,
+    TRAFFIC_NETWORKS,
+    TRAFFIC_QUEUE,
 ];
 
 #[cfg(test)]

@@ -37,6 +37,21 @@ pub struct RawServer {
     /// `[[notify]]`
     #[serde(default)]
     pub notify: Vec<Spanned<RawNotify>>,
+    /// `[traffic]`
+    #[serde(default)]
+    pub traffic: RawTraffic,
+}
+
+/// `[traffic]`: the Traffic View.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraffic {
+    /// Record answered queries (on by default).
+    pub enabled: Option<bool>,
+    /// Space-Saving counters per pane (k).
+    pub networks: Option<Spanned<i64>>,
+    /// Records the queue holds.
+    pub queue: Option<Spanned<i64>>,
 }
 
 /// `[[notify]]`: a webhook target.

@@ -20,6 +20,7 @@ pub(super) struct Sections {
     pub(super) cluster: Option<Option<crate::config::ClusterSettings>>,
     pub(super) prober: Option<crate::config::ProberSettings>,
     pub(super) notify: Option<Vec<crate::notify::TargetConfig>>,
+    pub(super) traffic: Option<crate::config::TrafficSettings>,
 }
 
 /// `[geoip]`, read.
@@ -57,6 +58,7 @@ impl Sections {
             cluster: self.cluster?,
             prober: self.prober?,
             notify: self.notify?,
+            traffic: self.traffic?,
         })
     }
 }
@@ -81,7 +83,24 @@ pub(super) fn sections(
         },
         prober: super::cluster::prober(r, src, &raw.prober),
         notify: super::notify::notify(r, src, &raw.notify, base),
+        traffic: traffic(r, src, &raw.traffic),
     }
+}
+
+/// `[traffic]`.
+fn traffic(
+    r: &mut Report,
+    src: usize,
+    raw: &crate::config::raw::RawTraffic,
+) -> Option<crate::config::TrafficSettings> {
+    let mut t = crate::config::TrafficSettings::default();
+    let mut k = r.section(src);
+    if let Some(on) = raw.enabled {
+        t.enabled = on;
+    }
+    k.key(&raw.networks, &keys::TRAFFIC_NETWORKS, &mut t.networks);
+    k.key(&raw.queue, &keys::TRAFFIC_QUEUE, &mut t.queue);
+    k.done(t)
 }
 
 /// `[dns]`.

@@ -41,7 +41,7 @@ use resolve::{End, Scratch};
 use write::{Counts, header, header_bytes, reply_flags};
 
 pub use edns::EDNS_PAYLOAD;
-pub use summary::{Summary, slip};
+pub use summary::{Routed, Summary, slip};
 
 /// How the query arrived; decides the size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +168,11 @@ impl Answerer {
             question_end: q_end as u16,
             opt_at: reply.opt_at,
             nxdomain: self.scratch.nxdomain,
+            routed: self.scratch.routed.map(|(profile, endpoint)| Routed {
+                profile,
+                endpoint,
+                network: edns::network(table, &q, peer),
+            }),
         })
     }
 

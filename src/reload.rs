@@ -262,7 +262,14 @@ impl Reloader {
             let _ =
                 tokio::task::spawn_blocking(move || crate::config::serials::keep(&path, &t)).await;
         }
-        self.shared.serving.table.store(table);
+        let old = self.shared.serving.table.swap(table);
+        // Answers given from the old table may still be queued for the
+        // Traffic View: its drain resolves them against it.
+        self.shared
+            .traffic
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retire(old);
         // A new limiter only when its settings changed (counts restart).
         if live.settings.dns.rate_limit != cfg.settings.dns.rate_limit {
             self.shared.serving.rrl.store(

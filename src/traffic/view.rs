@@ -31,6 +31,9 @@ pub const MAX_CELLS: usize = 1024;
 /// counted under the last.
 const MAX_ENDPOINTS: usize = 1024;
 
+/// Snapshots kept for queued records after reloads replaced them.
+const RETIRED: usize = 16;
+
 /// Locations cached by the drain (network -> country, region) before the
 /// cache is cleared.
 const LOCATIONS: usize = 16_384;
@@ -270,9 +273,11 @@ pub struct Views {
     views: Vec<ProfileView>,
     /// Queries since start by profile view and country: the metrics.
     totals: FxHashMap<(usize, Option<[u8; 2]>), u64>,
-    /// The snapshots records may name: the newest the drain loaded and
-    /// the one before (records queued just before a reload name it).
-    tables: [Option<Arc<Snapshot>>; 2],
+    /// The snapshots records may name: the newest the drain loaded, and
+    /// those a reload replaced (records queued before a reload name them)
+    /// with the drains each is kept for.
+    table: Option<Arc<Snapshot>>,
+    retired: Vec<(Arc<Snapshot>, u8)>,
     /// (snapshot, profile, endpoint) -> where it is counted.
     resolved: FxHashMap<(usize, u32, u32), Resolved>,
     /// The GeoIP database the locations came from (its address) and the
@@ -300,7 +305,8 @@ impl Views {
             k: k.max(1),
             views: Vec::new(),
             totals: FxHashMap::default(),
-            tables: [None, None],
+            table: None,
+            retired: Vec::new(),
             resolved: FxHashMap::default(),
             geo_tag: 0,
             places: FxHashMap::default(),
@@ -353,15 +359,33 @@ impl Views {
         n
     }
 
-    /// Keeps the snapshot and database records name.
-    fn see(&mut self, table: &Arc<Snapshot>, geo: Option<&Arc<GeoDb>>) {
-        let newest = self.tables[0].as_ref().map(|t| Arc::as_ptr(t) as usize);
-        if newest != Some(Arc::as_ptr(table) as usize) {
-            self.tables[1] = self.tables[0].replace(table.clone());
-            // Ids of a snapshot no longer held must not resolve.
-            let held = [self.tag(0), self.tag(1)];
-            self.resolved.retain(|k, _| held.contains(&k.0));
+    /// Keeps `table`, which a reload replaced, for the records that name
+    /// it (queued, or still in a receive loop's run): for the next two
+    /// drains. At most [`RETIRED`] are kept (a reload storm's oldest go:
+    /// their records count as stale).
+    pub fn retire(&mut self, table: Arc<Snapshot>) {
+        if self.retired.len() >= RETIRED {
+            self.retired.remove(0);
         }
+        self.retired.push((table, 3));
+    }
+
+    /// Keeps the snapshot and database records name, and lets go of the
+    /// snapshots retired two drains ago (their records were drained).
+    fn see(&mut self, table: &Arc<Snapshot>, geo: Option<&Arc<GeoDb>>) {
+        for r in &mut self.retired {
+            r.1 = r.1.saturating_sub(1);
+        }
+        self.retired.retain(|r| r.1 > 0);
+        if self.table.as_ref().map(|t| Arc::as_ptr(t)) != Some(Arc::as_ptr(table)) {
+            if let Some(old) = self.table.replace(table.clone()) {
+                self.retire(old);
+            }
+        }
+        // Ids of a snapshot no longer held must not resolve (its address
+        // may be another's).
+        let held: Vec<usize> = self.tables().map(|t| Arc::as_ptr(t) as usize).collect();
+        self.resolved.retain(|k, _| held.contains(&k.0));
         let tag = geo.map_or(0, |g| Arc::as_ptr(g) as usize);
         if tag != self.geo_tag {
             self.geo_tag = tag;
@@ -369,10 +393,9 @@ impl Views {
         }
     }
 
-    fn tag(&self, i: usize) -> usize {
-        self.tables[i]
-            .as_ref()
-            .map_or(0, |t| Arc::as_ptr(t) as usize)
+    /// The snapshots records may name.
+    fn tables(&self) -> impl Iterator<Item = &Arc<Snapshot>> {
+        self.table.iter().chain(self.retired.iter().map(|r| &r.0))
     }
 
     /// Counts one record.
@@ -398,9 +421,7 @@ impl Views {
             return Some(found);
         }
         let table = self
-            .tables
-            .iter()
-            .flatten()
+            .tables()
             .find(|t| Arc::as_ptr(t) as usize == r.table)?
             .clone();
         let profile = table.profiles.get(r.profile as usize)?;
@@ -456,7 +477,7 @@ impl Views {
             v.hour.expire(now);
             v.day.expire(now);
         }
-        let table = self.tables[0].clone();
+        let table = self.table.clone();
         let configured = |name: &str| {
             table
                 .as_ref()
@@ -587,14 +608,21 @@ mod tests {
         let name = "todoapi.tm.example.test.";
         r.push(record(&a, name, "primary", "192.0.2.0/24", 1));
         v.drain(&r, &a, None, 1000);
-        // One reload: the previous snapshot's records still count.
+        // Reloads (two within one drain: the API, then the file watch)
+        // retire what they replace: records that name them still count.
+        v.retire(a.clone());
+        v.retire(b.clone());
         r.push(record(&a, name, "primary", "192.0.2.0/24", 1));
-        v.drain(&r, &b, None, 1001);
-        assert_eq!(queries(&v, name, Window::Hour, 1001), 2);
-        // Two: they do not.
-        r.push(record(&a, name, "primary", "192.0.2.0/24", 1));
+        r.push(record(&b, name, "primary", "192.0.2.0/24", 1));
+        v.drain(&r, &c, None, 1001);
+        assert_eq!(queries(&v, name, Window::Hour, 1001), 3);
+        // Two drains on, a retired snapshot is let go: what names it is
+        // stale.
         v.drain(&r, &c, None, 1002);
-        assert_eq!(queries(&v, name, Window::Hour, 1002), 2);
+        v.drain(&r, &c, None, 1003);
+        r.push(record(&a, name, "primary", "192.0.2.0/24", 1));
+        v.drain(&r, &c, None, 1004);
+        assert_eq!(queries(&v, name, Window::Hour, 1004), 3);
         assert_eq!(v.stale, 1);
     }
 

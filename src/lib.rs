@@ -71,6 +71,9 @@
 //!   [`net`]: connection slots and the file-descriptor budget; [`netblock`]:
 //!   client networks (/24, /56), the unit kept about clients; [`metrics`]:
 //!   the counters the answer path bumps (plain atomics).
+//! - [`traffic`]: the Traffic View: what the answer path answered, queued
+//!   without blocking, drained into per-profile panes by country, region,
+//!   endpoint and client network (a Space-Saving sketch).
 //! - [`notify`]: the one sink of status changes (log and webhooks), events
 //!   queued without blocking, coalesced, signed and retried.
 //! - [`admin`]: the admin API, status page and `/metrics`.

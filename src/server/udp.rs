@@ -145,6 +145,9 @@ mod batch {
                         n
                     }
                     Err(errno) => {
+                        // Nothing to answer (the idle timeout, mostly):
+                        // what this loop answered goes to the Traffic View.
+                        traffic.flush(&serving.traffic);
                         receive_error(local, &std::io::Error::from(errno));
                         continue;
                     }
@@ -174,7 +177,9 @@ mod batch {
                     replies += 1;
                 }
             }
-            traffic.flush(&serving.traffic);
+            if traffic.waiting() {
+                traffic.settle(&serving.traffic, crate::clock::unix_secs_now());
+            }
             if replies == 0 {
                 continue;
             }

@@ -5,8 +5,8 @@
 //! The answer path only ever pushes a small fixed-size [`Record`] into a
 //! bounded lock-free queue ([`Recorder`]); when the queue is full the
 //! record is counted as dropped, never waited for. Each receive loop
-//! coalesces runs of equal records first ([`Pending`]), so a batch of
-//! queries from one resolver for one name costs one push. A background
+//! coalesces runs of equal records first ([`Pending`]), so a resolver
+//! asking one name again and again costs one push a second. A background
 //! task drains the queue every second (sooner when it is a quarter full)
 //! into [`view::Views`]: counts by (country, region, endpoint) in
 //! five-minute panes for the hour and hourly panes for the day, and a
@@ -155,12 +155,18 @@ impl Recorder {
     }
 }
 
-/// A receive loop's run of equal records not yet queued: an answer equal
-/// to the last adds one to its count; another queues the run and starts
-/// a new one. The loop calls [`Pending::flush`] after each batch.
+/// A receive loop's run of equal answers not yet queued: an answer equal
+/// to the last adds one to its count; another queues the run and starts a
+/// new one. A run also goes into the queue once it has lived into a new
+/// second ([`Pending::settle`], after each batch) and when the loop finds
+/// nothing to receive ([`Pending::flush`]), so the view lags a busy
+/// resolver asking one name by two seconds at most, and costs it one push
+/// a second.
 #[derive(Debug, Default)]
 pub struct Pending {
     run: Option<Record>,
+    /// The second the run was first seen at a batch's end.
+    seen: Option<u32>,
 }
 
 impl Pending {
@@ -173,13 +179,33 @@ impl Pending {
                 if let Some(prev) = run.replace(r) {
                     recorder.push(prev);
                 }
+                self.seen = None;
             }
+        }
+    }
+
+    /// True when a run waits.
+    #[inline]
+    pub fn waiting(&self) -> bool {
+        self.run.is_some()
+    }
+
+    /// After a batch, at second `now`: queues the run if it was already
+    /// waiting in an earlier second.
+    #[inline]
+    pub fn settle(&mut self, recorder: &Recorder, now: u32) {
+        match self.seen {
+            _ if self.run.is_none() => {}
+            None => self.seen = Some(now),
+            Some(s) if s != now => self.flush(recorder),
+            Some(_) => {}
         }
     }
 
     /// Queues the run, if any.
     #[inline]
     pub fn flush(&mut self, recorder: &Recorder) {
+        self.seen = None;
         if let Some(r) = self.run.take() {
             recorder.push(r);
         }
@@ -219,6 +245,30 @@ mod tests {
                 (Network::V4(1), 1)
             ]
         );
+    }
+
+    #[test]
+    fn a_run_is_queued_once_it_lives_into_a_new_second() {
+        let r = Recorder::new(16);
+        let mut p = Pending::default();
+        p.add(&r, rec(1, 1));
+        p.settle(&r, 100);
+        p.add(&r, rec(1, 1));
+        p.settle(&r, 100);
+        assert!(r.is_empty() && p.waiting());
+        p.add(&r, rec(1, 1));
+        p.settle(&r, 101);
+        assert_eq!(r.pop().map(|x| x.count), Some(3));
+        assert!(!p.waiting());
+        // A new run starts its own clock.
+        p.add(&r, rec(1, 1));
+        p.add(&r, rec(2, 1));
+        p.settle(&r, 101);
+        assert_eq!(r.pop().map(|x| x.count), Some(1));
+        p.settle(&r, 101);
+        assert!(r.is_empty());
+        p.flush(&r);
+        assert_eq!(r.pop().map(|x| x.network), Some(Network::V4(2)));
     }
 
     #[test]

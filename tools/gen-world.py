@@ -47,6 +47,26 @@ def ring(arcs, indexes):
     return pts
 
 
+def unwrap(pts):
+    """A ring that crosses the antimeridian (Russia, Fiji) kept in one
+    piece: longitudes continued past 180 (drawn beyond the map's edge and
+    clipped there) instead of a line across the whole map."""
+    out = [pts[0]]
+    for lon, lat in pts[1:]:
+        prev = out[-1][0]
+        while lon - prev > 180:
+            lon -= 360
+        while prev - lon > 180:
+            lon += 360
+        out.append((lon, lat))
+    # Most of the ring on the map (Russia starting from Chukotka).
+    outside = sum(1 if lon > 180 else -1 if lon < -180 else 0 for lon, _ in out)
+    if abs(outside) > len(out) / 2:
+        shift = -360 if outside > 0 else 360
+        out = [(lon + shift, lat) for lon, lat in out]
+    return out
+
+
 def perpendicular(p, a, b):
     (x, y), (x1, y1), (x2, y2) = p, a, b
     dx, dy = x2 - x1, y2 - y1
@@ -109,7 +129,7 @@ def main():
         polys = g["arcs"] if g["type"] == "MultiPolygon" else [g["arcs"]]
         rings = []
         for poly in polys:
-            outer = simplify(ring(arcs, poly[0]), TOLERANCE)
+            outer = simplify(unwrap(ring(arcs, poly[0])), TOLERANCE)
             if len(outer) >= 4 and area(outer) >= 0.3:
                 rings.append(outer)
         if rings:

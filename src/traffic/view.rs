@@ -21,10 +21,11 @@ use crate::geo::GeoDb;
 use crate::netblock::Network;
 use crate::snapshot::Snapshot;
 
-/// Count cells (endpoint, country, region) one pane holds at most; past
-/// that a new cell's region is dropped, then its country (counted as
-/// unknown), so the total stays exact.
-pub const MAX_CELLS: usize = 1024;
+/// Count cells (endpoint, country, region) one pane holds before it gets
+/// coarser: past that a new cell's region is dropped, then its country
+/// (counted as unknown), so the total stays exact and the pane holds at
+/// most this plus one cell per endpoint.
+pub const MAX_CELLS: usize = 512;
 
 /// Endpoints one profile's view names at most (renamed endpoints
 /// accumulate across reloads until their panes expire); the rest are
@@ -624,6 +625,15 @@ mod tests {
         v.drain(&r, &c, None, 1004);
         assert_eq!(queries(&v, name, Window::Hour, 1004), 3);
         assert_eq!(v.stale, 1);
+    }
+
+    /// The figure the README gives: a profile's view, worst case, at the
+    /// default k.
+    #[test]
+    fn a_profile_holds_at_most_two_megabytes_at_the_default_k() {
+        let most = Views::bytes_at_most(crate::traffic::DEFAULT_NETWORKS);
+        assert!(most < 2 << 20, "{most}");
+        assert!(most > 1 << 20, "{most}");
     }
 
     #[test]

@@ -21,22 +21,22 @@ pub(super) struct TrafficParams {
     format: Option<String>,
 }
 
-/// The report the page and the API show, or the error response.
+/// The report the page and the API show, or the error status and why.
 pub(super) fn report_for(
     state: &AdminState,
     profile: Option<&str>,
     window: Option<&str>,
-) -> Result<Report, Response> {
+) -> Result<Report, (StatusCode, String)> {
     let Some(name) = profile.filter(|p| !p.is_empty()) else {
-        return Err(error(
+        return Err((
             StatusCode::BAD_REQUEST,
-            "`profile` is required, e.g. ?profile=todoapi.tm.example.test",
+            "`profile` is required, e.g. ?profile=todoapi.tm.example.test".into(),
         ));
     };
     let window = match window.unwrap_or("hour") {
         "" => Window::Hour,
         w => Window::parse(w).ok_or_else(|| {
-            error(
+            (
                 StatusCode::BAD_REQUEST,
                 format!("`window` {} is not `hour` or `day`", shown(w)),
             )
@@ -45,15 +45,15 @@ pub(super) fn report_for(
     let serving = &state.shared.serving;
     let table = serving.table.load();
     let Some(profile) = table.profile_by_name(name) else {
-        return Err(error(
+        return Err((
             StatusCode::NOT_FOUND,
             format!("no profile named {}", shown(name)),
         ));
     };
     if !serving.traffic.on() {
-        return Err(error(
+        return Err((
             StatusCode::CONFLICT,
-            "the Traffic View is off ([traffic] enabled = false in switchyard.toml): nothing is recorded",
+            "the Traffic View is off ([traffic] enabled = false in switchyard.toml): nothing is recorded".into(),
         ));
     }
     let geo = serving.geo.load();
@@ -94,7 +94,7 @@ pub(super) async fn traffic(
     };
     let report = match report_for(&state, q.profile.as_deref(), q.window.as_deref()) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err((code, why)) => return error(code, why),
     };
     if csv {
         let file = format!(

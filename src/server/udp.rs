@@ -177,9 +177,7 @@ mod batch {
                     replies += 1;
                 }
             }
-            if traffic.waiting() {
-                traffic.settle(&serving.traffic, crate::clock::unix_secs_now());
-            }
+            traffic.after_batch(&serving.traffic);
             if replies == 0 {
                 continue;
             }

@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn merged_panes_keep_the_bound() {
         let k = 8;
-        let mut panes = vec![
+        let mut panes = [
             SpaceSaving::new(k),
             SpaceSaving::new(k),
             SpaceSaving::new(k),

@@ -128,6 +128,11 @@ impl Recorder {
         self.queue.pop()
     }
 
+    /// Records the queue holds at most.
+    pub fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+
     /// Records waiting.
     pub fn len(&self) -> usize {
         self.queue.len()
@@ -158,16 +163,22 @@ impl Recorder {
 /// A receive loop's run of equal answers not yet queued: an answer equal
 /// to the last adds one to its count; another queues the run and starts a
 /// new one. A run also goes into the queue once it has lived into a new
-/// second ([`Pending::settle`], after each batch) and when the loop finds
-/// nothing to receive ([`Pending::flush`]), so the view lags a busy
-/// resolver asking one name by two seconds at most, and costs it one push
-/// a second.
+/// second (looked at every [`CHECK_EVERY`] batches: [`Pending::after_batch`])
+/// and when the loop finds nothing to receive ([`Pending::flush`]), so the
+/// view lags a resolver asking one name over and over by a few seconds at
+/// most, and costs it one push a second.
 #[derive(Debug, Default)]
 pub struct Pending {
     run: Option<Record>,
     /// The second the run was first seen at a batch's end.
     seen: Option<u32>,
+    /// Batches since the clock was last read.
+    batches: u8,
 }
+
+/// Batches between two looks at the clock while a run waits (a coarse
+/// clock read costs about as much as recording a dozen answers).
+pub const CHECK_EVERY: u8 = 16;
 
 impl Pending {
     /// Adds one answer; queues the previous run when this one differs.
@@ -190,8 +201,21 @@ impl Pending {
         self.run.is_some()
     }
 
-    /// After a batch, at second `now`: queues the run if it was already
-    /// waiting in an earlier second.
+    /// After a batch: every [`CHECK_EVERY`] batches with a run waiting,
+    /// reads the coarse clock and [`Pending::settle`]s.
+    #[inline]
+    pub fn after_batch(&mut self, recorder: &Recorder) {
+        if self.run.is_none() {
+            return;
+        }
+        self.batches = self.batches.wrapping_add(1);
+        if self.batches.is_multiple_of(CHECK_EVERY) {
+            self.settle(recorder, crate::clock::unix_secs_now());
+        }
+    }
+
+    /// At second `now`: queues the run if it was already waiting in an
+    /// earlier second.
     #[inline]
     pub fn settle(&mut self, recorder: &Recorder, now: u32) {
         match self.seen {

@@ -378,10 +378,10 @@ impl Views {
             r.1 = r.1.saturating_sub(1);
         }
         self.retired.retain(|r| r.1 > 0);
-        if self.table.as_ref().map(|t| Arc::as_ptr(t)) != Some(Arc::as_ptr(table)) {
-            if let Some(old) = self.table.replace(table.clone()) {
-                self.retire(old);
-            }
+        if self.table.as_ref().map(Arc::as_ptr) != Some(Arc::as_ptr(table))
+            && let Some(old) = self.table.replace(table.clone())
+        {
+            self.retire(old);
         }
         // Ids of a snapshot no longer held must not resolve (its address
         // may be another's).
@@ -492,7 +492,7 @@ impl Views {
             let old = std::mem::take(&mut self.views);
             let mut moved = FxHashMap::default();
             for (i, v) in old.into_iter().enumerate() {
-                if !(v.is_empty() && !configured(&v.name)) {
+                if !v.is_empty() || configured(&v.name) {
                     moved.insert(i, self.views.len());
                     self.views.push(v);
                 }
@@ -577,7 +577,8 @@ mod tests {
         let r = Recorder::new(64);
         let mut v = Views::new(8);
         let name = "todoapi.tm.example.test.";
-        let t0 = 1_800_000_000 - 1_800_000_000 % 3600;
+        // A whole hour.
+        let t0 = 1_800_000_000;
         r.push(record(&t, name, "primary", "192.0.2.0/24", 5));
         assert_eq!(v.drain(&r, &t, None, t0), 1);
         // Six minutes on: a second five-minute pane, the same hour pane.

@@ -9,6 +9,8 @@
 #   GDNSD_THREADS=default benches/dnsperf.sh  # gdnsd with its own thread count
 #   SIGNED=0 benches/dnsperf.sh             # without the signed server (sy+dnssec)
 #   BASELINE=/tmp/old/switchyard benches/dnsperf.sh   # an earlier build, same trials
+#   TRAFFIC=1 benches/dnsperf.sh            # and the same build with [traffic] off (sy-notraffic)
+#   BIN=target/profiling/switchyard benches/dnsperf.sh   # this binary, not a fresh release build
 #
 # gdnsd gets one UDP thread, as Switchyard has on one pinned core; with its
 # default (udp_threads = 2: two sockets and threads on the one pinned core)
@@ -45,8 +47,10 @@ fi
 command -v dnsperf >/dev/null || { echo "dnsperf is required" >&2; exit 1; }
 GDNSD=$(command -v gdnsd || echo /usr/sbin/gdnsd)
 
-cargo build --release --quiet
-BIN=target/release/switchyard
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=target/release/switchyard
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
@@ -115,6 +119,15 @@ if [ -n "${BASELINE:-}" ]; then
   RUST_LOG=warn taskset -c "$SERVER_CPU" "$BASELINE" serve --config "$work/baseline.toml" 2>"$work/baseline.log" &
   pids+=($!); bl_pid=$!
 fi
+# TRAFFIC=1: "sy-notraffic", the "switchyard" configuration with the
+# Traffic View off ([traffic] enabled = false): what recording costs.
+nt_pid=""
+if [ "${TRAFFIC:-0}" = 1 ]; then
+  nt_port=$(free_port)
+  sy_config "$nt_port" "$(free_port)" '[dns.rate_limit]\nenabled = false\n[dns.cookies]\nenabled = false\n[traffic]\nenabled = false' > "$work/notraffic.toml"
+  RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --config "$work/notraffic.toml" 2>"$work/notraffic.log" &
+  pids+=($!); nt_pid=$!
+fi
 sl_pid=""
 if [ "$LIMITS" = 1 ]; then
   sl_port=$(free_port)
@@ -176,6 +189,7 @@ fi
 
 wait_ready "$sy_port"
 [ -n "$bl_pid" ] && wait_ready "$bl_port"
+[ -n "$nt_pid" ] && wait_ready "$nt_port"
 [ -n "$sl_pid" ] && wait_ready "$sl_port"
 [ -n "$ss_pid" ] && wait_ready "$ss_port"
 [ -n "$gd_pid" ] && { wait_ready "$gd_port" || gd_pid=""; }
@@ -201,13 +215,15 @@ load() { # port pid [extra dnsperf arguments]
 # Warm-up, then alternate trials so every server sees the same machine state.
 load "$sy_port" "$sy_pid" >/dev/null
 [ -n "$bl_pid" ] && load "$bl_port" "$bl_pid" >/dev/null
+[ -n "$nt_pid" ] && load "$nt_port" "$nt_pid" >/dev/null
 [ -n "$sl_pid" ] && load "$sl_port" "$sl_pid" "${cookie_args[@]}" >/dev/null
 [ -n "$ss_pid" ] && load "$ss_port" "$ss_pid" "${do_args[@]}" >/dev/null
 [ -n "$gd_pid" ] && load "$gd_port" "$gd_pid" >/dev/null
-: > "$work/sy"; : > "$work/bl"; : > "$work/sl"; : > "$work/ss"; : > "$work/se"; : > "$work/gd"
+: > "$work/sy"; : > "$work/bl"; : > "$work/nt"; : > "$work/sl"; : > "$work/ss"; : > "$work/se"; : > "$work/gd"
 for t in $(seq "$TRIALS"); do
   load "$sy_port" "$sy_pid" >> "$work/sy"
   [ -n "$bl_pid" ] && load "$bl_port" "$bl_pid" >> "$work/bl"
+  [ -n "$nt_pid" ] && load "$nt_port" "$nt_pid" >> "$work/nt"
   [ -n "$sl_pid" ] && load "$sl_port" "$sl_pid" "${cookie_args[@]}" >> "$work/sl"
   [ -n "$ss_pid" ] && load "$ss_port" "$ss_pid" "${do_args[@]}" >> "$work/ss"
   [ -n "$ss_pid" ] && load "$ss_port" "$ss_pid" "${edns_args[@]}" >> "$work/se"
@@ -220,9 +236,9 @@ col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 echo
 echo "query: $NAME $QTYPE${ECS:+ with ECS $ECS}; $TRIALS trials x ${DURATION}s; server on CPU $SERVER_CPU, dnsperf on CPU $LOAD_CPU (-c $CLIENTS -q $OUTSTANDING); gdnsd threads: $GDNSD_THREADS"
 printf '%-12s %10s %8s %12s %14s %14s\n' server "queries/s" lost "avg lat ms" "CPU us/query" "user us/query"
-for s in sy bl sl ss se gd; do
+for s in sy bl nt sl ss se gd; do
   [ -s "$work/$s" ] || continue
-  case $s in sy) name=switchyard ;; bl) name=baseline ;; sl) name=sy+limits ;; ss) name=sy+dnssec ;; se) name=sy+edns ;; *) name=gdnsd ;; esac
+  case $s in sy) name=switchyard ;; bl) name=baseline ;; nt) name=sy-notraffic ;; sl) name=sy+limits ;; ss) name=sy+dnssec ;; se) name=sy+edns ;; *) name=gdnsd ;; esac
   printf '%-12s %10s %8s %12s %14s %14s\n' "$name" "$(col "$work/$s" 1)" "$(col "$work/$s" 3)" \
     "$(col "$work/$s" 4)" "$(col "$work/$s" 5)" "$(col "$work/$s" 6)"
 done
@@ -239,6 +255,13 @@ if [ -s "$work/bl" ]; then
     | awk '{ printf "%.4f\n", $1 / $2 }' | median)
   echo "ratio switchyard/baseline, median of the trials' pairs: $paired"
 fi
+if [ -s "$work/nt" ]; then
+  awk -v a="$(col "$work/sy" 5)" -v b="$(col "$work/nt" 5)" \
+    'BEGIN { printf "ratio switchyard/sy-notraffic CPU per query: %.3f (the Traffic View on, against off)\n", a / b }'
+  paired=$(paste -d' ' <(awk '{ print $5 }' "$work/sy") <(awk '{ print $5 }' "$work/nt") \
+    | awk '{ printf "%.4f\n", $1 / $2 }' | median)
+  echo "ratio switchyard/sy-notraffic, median of the trials' pairs: $paired"
+fi
 if [ -s "$work/sl" ]; then
   awk -v a="$(col "$work/sl" 5)" -v b="$(col "$work/sy" 5)" \
     'BEGIN { printf "ratio sy+limits/switchyard CPU per query: %.3f (rate limiting and a cookie on every response)\n", a / b }'
@@ -250,6 +273,7 @@ fi
 echo "(per-trial rows: qps completed lost avg_ms cpu_us user_us)"
 paste -d' ' <(sed 's/^/switchyard /' "$work/sy") /dev/null
 [ -s "$work/bl" ] && sed 's/^/baseline /' "$work/bl"
+[ -s "$work/nt" ] && sed 's/^/sy-notraffic /' "$work/nt"
 [ -s "$work/sl" ] && sed 's/^/sy+limits /' "$work/sl"
 [ -s "$work/ss" ] && sed 's/^/sy+dnssec /' "$work/ss"
 [ -s "$work/se" ] && sed 's/^/sy+edns /' "$work/se"

@@ -7,6 +7,7 @@ cent on a noisy machine.
     benches/instructions.py                       # this tree alone
     BASELINE_REV=ca17e25 benches/instructions.py  # and an earlier commit
     BASELINE=/tmp/old/switchyard benches/instructions.py   # a profiling build
+    TRAFFIC=1 benches/instructions.py             # and this tree with [traffic] off
 
 Each build serves the same configuration (one UDP worker, no probes) under
 callgrind, twice: once answering N queries and once 2N, each query sent
@@ -134,10 +135,10 @@ def build(rev=None):
     return out
 
 
-def instructions(binary, work, name, qtype, count):
+def instructions(binary, work, name, qtype, count, extra=""):
     """Total instructions of one server run answering `count` queries."""
     port, admin = free_port(), free_port()
-    (work / "switchyard.toml").write_text(CONFIG.format(port=port, admin=admin))
+    (work / "switchyard.toml").write_text(CONFIG.format(port=port, admin=admin) + extra)
     out = work / "callgrind.out"
     log = open(work / "server.log", "w+")
     proc = subprocess.Popen(
@@ -170,14 +171,14 @@ def instructions(binary, work, name, qtype, count):
     return int(m.group(1))
 
 
-def per_query(binary, name, qtype):
+def per_query(binary, name, qtype, extra=""):
     with tempfile.TemporaryDirectory() as d:
         work = pathlib.Path(d)
         (work / "profiles").mkdir()
         for f, body in PROFILES.items():
             (work / "profiles" / f).write_text(body)
-        one = instructions(binary, work, name, qtype, N)
-        two = instructions(binary, work, name, qtype, 2 * N)
+        one = instructions(binary, work, name, qtype, N, extra)
+        two = instructions(binary, work, name, qtype, 2 * N, extra)
     return (two - one) / N
 
 
@@ -189,13 +190,18 @@ def main():
     elif os.environ.get("BASELINE_REV"):
         rev = os.environ["BASELINE_REV"]
         builds.append((f"baseline {rev}", build(rev)))
-    builds.append(("this tree", build()))
+    builds = [(label, binary, "") for label, binary in builds]
+    tree = build()
+    builds.append(("this tree", tree, ""))
+    # TRAFFIC=1: this tree again with the Traffic View off.
+    if os.environ.get("TRAFFIC") == "1":
+        builds.append(("traffic off", tree, "\n[traffic]\nenabled = false\n"))
     print(f"instructions per answered query (callgrind, {N} vs {2 * N} queries, one UDP worker)")
     for label, name, qtype in CASES:
-        counts = [(b, per_query(binary, name, qtype)) for b, binary in builds]
+        counts = [(b, per_query(binary, name, qtype, extra)) for b, binary, extra in builds]
         line = f"  {label:12}" + "".join(f"  {b}: {c:8.0f}" for b, c in counts)
-        if len(counts) == 2:
-            line += f"  ratio {counts[1][1] / counts[0][1]:.3f}"
+        for b, c in counts[1:]:
+            line += f"  ratio {b}/{counts[0][0]} {c / counts[0][1]:.3f}"
         print(line, flush=True)
 
 

@@ -73,6 +73,9 @@
 //!   the latency table performance routing reads (learned from samples,
 //!   shared by the cluster, saved beside the state file); [`metrics`]:
 //!   the counters the answer path bumps (plain atomics).
+//! - [`traffic`]: the Traffic View: what the answer path answered, queued
+//!   without blocking, drained into per-profile panes by country, region,
+//!   endpoint and client network (a Space-Saving sketch).
 //! - [`notify`]: the one sink of status changes (log and webhooks), events
 //!   queued without blocking, coalesced, signed and retried.
 //! - [`admin`]: the admin API, status page and `/metrics`.
@@ -126,3 +129,4 @@ pub mod snapshot;
 pub mod stall;
 pub mod state;
 pub mod state_file;
+pub mod traffic;

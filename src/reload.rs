@@ -263,7 +263,14 @@ impl Reloader {
             let _ =
                 tokio::task::spawn_blocking(move || crate::config::serials::keep(&path, &t)).await;
         }
-        self.shared.serving.table.store(table);
+        let old = self.shared.serving.table.swap(table);
+        // Answers given from the old table may still be queued for the
+        // Traffic View: its drain resolves them against it.
+        self.shared
+            .traffic
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retire(old);
         // A new limiter only when its settings changed (counts restart).
         if live.settings.dns.rate_limit != cfg.settings.dns.rate_limit {
             self.shared.serving.rrl.store(
@@ -281,6 +288,9 @@ impl Reloader {
             .admin_tokens
             .store(Arc::new(cfg.settings.admin.tokens.clone()));
         self.shared.notify.configure(cfg.settings.notify.clone());
+        let traffic = cfg.settings.traffic;
+        self.shared
+            .configure_traffic(traffic.enabled, traffic.networks);
         // `live.settings` is what runs: the settings a restart applies keep
         // their running values, so the next reload compares with those.
         let mut settings = cfg.settings;
@@ -538,6 +548,7 @@ fn keep_running(settings: &mut Settings, running: &Settings) {
     settings.prober.source_v6 = running.prober.source_v6;
     settings.watch = running.watch;
     settings.rum = running.rum.clone();
+    settings.traffic.queue = running.traffic.queue;
 }
 
 /// Settings that the configuration changes from what runs and only a
@@ -564,6 +575,9 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.dns.max_tcp_per_client != new.dns.max_tcp_per_client {
         out.push("dns.max_tcp_per_client".to_string());
+    }
+    if old.traffic.queue != new.traffic.queue {
+        out.push("traffic.queue".to_string());
     }
     let cluster = |s: &Settings| {
         s.cluster.as_ref().map(|c| {

@@ -42,6 +42,9 @@ pub struct Serving {
     /// cluster task (each through its own writer lock, never the DNS
     /// path's), read lock-free by the answer path.
     pub latency: Arc<crate::latency::Latency>,
+    /// The Traffic View's queue: the receive loops push what they
+    /// answered, the drain task ([`Shared::traffic`]) pops.
+    pub traffic: crate::traffic::Recorder,
 }
 
 /// The state the running server shares: what the answer path reads
@@ -104,6 +107,9 @@ pub struct Shared {
     /// The prober's own health (static stability): written by the prober,
     /// read by the admin API, metrics, explain and the cluster task.
     pub impairment: Arc<crate::health::freeze::Impairment>,
+    /// The Traffic View's figures: written by the drain task (from
+    /// [`Serving::traffic`]), read by the admin API and metrics.
+    pub traffic: Mutex<crate::traffic::view::Views>,
 }
 
 /// The cluster as one node sees it.
@@ -175,6 +181,7 @@ impl Shared {
                 gate: Default::default(),
                 sightings: Default::default(),
                 latency: Arc::default(),
+                traffic: Default::default(),
             }),
             overrides: Mutex::new(overrides),
             node,
@@ -194,6 +201,31 @@ impl Shared {
             cluster_stats: OnceLock::new(),
             notify: crate::notify::Notifier::new(),
             impairment: Arc::default(),
+            traffic: Mutex::new(crate::traffic::view::Views::new(
+                crate::traffic::DEFAULT_NETWORKS,
+            )),
+        }
+    }
+
+    /// With a Traffic View queue of `capacity` runs of answers (`[traffic]
+    /// queue`), before the server starts.
+    pub fn with_traffic_queue(mut self, capacity: usize) -> Shared {
+        if let Some(serving) = Arc::get_mut(&mut self.serving) {
+            serving.traffic = crate::traffic::Recorder::new(capacity);
+        }
+        self
+    }
+
+    /// Applies `[traffic]` (at start and on reloads): recording on or off
+    /// (off forgets what was recorded: nothing is kept that the operator
+    /// turned off), and the counters per network sketch.
+    pub fn configure_traffic(&self, enabled: bool, networks: usize) {
+        self.serving.traffic.set_on(enabled);
+        let mut views = self.traffic.lock().unwrap_or_else(|p| p.into_inner());
+        views.set_k(networks);
+        if !enabled {
+            while self.serving.traffic.pop().is_some() {}
+            views.clear();
         }
     }
 

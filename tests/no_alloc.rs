@@ -131,6 +131,11 @@ fn answering_does_not_allocate() {
         )
         .unwrap(),
     );
+    // The Traffic View, as the UDP workers record into it: runs of equal
+    // answers into a queue (small: most pushes find it full and count a
+    // drop, the other path).
+    let recorder = switchyard::traffic::Recorder::new(64);
+    let mut pending = switchyard::traffic::Pending::default();
     let mut answerer = Answerer::new(fastrand::Rng::with_seed(1)).with_latency(latency);
     let mut out = Vec::with_capacity(4096);
     // Warm-up: lets `out` reach its working size, and the signature cache
@@ -157,6 +162,16 @@ fn answering_does_not_allocate() {
             if let Some(s) = answerer.answer(&table, Some(&geo), p, Transport::Udp, peer, &mut out)
             {
                 answered += 1;
+                if let Some(r) = s.routed {
+                    let record = switchyard::traffic::Record {
+                        table: std::ptr::from_ref(&table) as usize,
+                        profile: r.profile,
+                        endpoint: r.endpoint.unwrap_or(switchyard::traffic::NO_ENDPOINT),
+                        network: r.network,
+                        count: 1,
+                    };
+                    pending.add(&recorder, record);
+                }
                 if rrl.check(peer, s.class(), s.name_hash, s.rtype, rrl.now(), &mut slips)
                     == switchyard::dns::rrl::Verdict::Slip
                 {
@@ -164,9 +179,12 @@ fn answering_does_not_allocate() {
                 }
             }
         }
+        pending.settle(&recorder, switchyard::clock::unix_secs_now());
+        pending.flush(&recorder);
     }
     let after = dhat::HeapStats::get().total_blocks;
     assert!(answered > 10_000);
+    assert!(recorder.dropped() > 0 && recorder.len() == 64);
     assert_eq!(
         after - before,
         0,

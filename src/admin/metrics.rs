@@ -65,6 +65,7 @@ impl prometheus_client::collector::Collector for Collector {
         dnssec(&mut enc, &table)?;
         rum(&mut enc, m)?;
         latency(&mut enc, shared)?;
+        traffic(&mut enc, shared)?;
         Ok(())
     }
 }
@@ -728,4 +729,49 @@ fn latency(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), std::fmt:
         MetricType::Counter,
     )?;
     ConstCounter::new(stats.evicted.load(Ordering::Relaxed)).encode(e)
+/// The Traffic View: queries recorded by profile and client country (the
+/// only client label: bounded by the countries there are), queries not
+/// recorded because the queue was full, and the memory it holds.
+fn traffic(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), std::fmt::Error> {
+    let queue = &shared.serving.traffic;
+    let (mut totals, bytes) = {
+        let views = shared.traffic.lock().unwrap_or_else(|p| p.into_inner());
+        let totals: Vec<(String, String, u64)> = views
+            .totals()
+            .map(|(p, c, n)| {
+                let country = c.map_or_else(
+                    || "unknown".to_string(),
+                    |c| String::from_utf8_lossy(&c).into_owned(),
+                );
+                (p.to_string(), country, n)
+            })
+            .collect();
+        (totals, views.bytes())
+    };
+    totals.sort();
+    let mut e = enc.encode_descriptor(
+        "switchyard_traffic_queries",
+        "Queries the Traffic View recorded, by profile and client country (\"unknown\": not in the GeoIP database)",
+        None,
+        MetricType::Counter,
+    )?;
+    for (profile, country, n) in &totals {
+        let labels: Labels = vec![("profile", profile), ("country", country)];
+        ConstCounter::new(*n).encode(e.encode_family(&labels)?)?;
+    }
+    let e = enc.encode_descriptor(
+        "switchyard_traffic_dropped",
+        "Queries the Traffic View did not record because its queue was full",
+        None,
+        MetricType::Counter,
+    )?;
+    ConstCounter::new(queue.dropped()).encode(e)?;
+    let e = enc.encode_descriptor(
+        "switchyard_traffic_memory_bytes",
+        "Memory the Traffic View holds: its queue, panes, sketches and caches",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new((queue.bytes() + bytes) as i64).encode(e)?;
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! | `GET /healthz` | `200 ok` when DNS listeners and prober run |
 //! | `GET /api/v1/status` | profiles, endpoints, statuses, last probes |
 //! | `GET /api/v1/explain?name=&type=&client=&ecs=` | the answer and why |
+//! | `GET /api/v1/traffic?profile=&window=hour\|day&format=json\|csv` | the profile's Traffic View; 409 when `[traffic]` is off |
 //! | `POST /api/v1/profiles/{p}/endpoints/{e}/disable` (`/drain`, `/enable`, `/resume`), with `?for=30m&reason=...` | the endpoint's new status and override; 409 when it is the profile's last answerable endpoint, unless `?force=1` |
 //! | `GET /api/v1/latency?profile=&network=&limit=` | the latency table: estimates per network and endpoint (at most `limit`, default 1000), the clients seen behind a resolver network |
 //! | `POST /api/v1/latency/samples` | records `{"samples": [{"network", "endpoint", "rtt_ms", "samples"}]}`; 400 naming the first bad sample |
@@ -35,6 +36,7 @@ mod push;
 mod scrape;
 mod stability;
 mod status;
+mod traffic;
 mod views;
 
 use std::sync::Arc;
@@ -112,6 +114,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/status", get(status))
         .route("/api/v1/explain", get(explain))
+        .route("/api/v1/traffic", get(traffic::traffic))
         .route(
             "/api/v1/profiles/{profile}/endpoints/{endpoint}/{action}",
             post(set_endpoint),

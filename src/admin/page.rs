@@ -17,6 +17,12 @@ use super::status::{
     CertificateDoc, EndpointDoc, HistoryDoc, ProbeDoc, QuorumDoc, StatusDoc, TransitionDoc,
 };
 
+/// Country shapes for the Traffic View's map: SVG path data by ISO
+/// 3166-1 alpha-2 code, equirectangular, from Natural Earth's 1:110m
+/// countries (public domain), made by `tools/gen-world.py`. JSON inside
+/// a `<script type="application/json">`: no `<` in it.
+const WORLD: &str = include_str!("world.json");
+
 /// The page with its first view in place (`<!--ssr:NAME-->` markers of
 /// `template`).
 pub fn render(template: &str, doc: &StatusDoc, now: SystemTime) -> String {
@@ -28,6 +34,7 @@ pub fn render(template: &str, doc: &StatusDoc, now: SystemTime) -> String {
         .replacen("<!--ssr:cluster-->", &r.cluster(doc), 1)
         .replacen("<!--ssr:profiles-->", &r.profiles(doc), 1)
         .replacen("<!--ssr:history-->", &r.history(doc), 1)
+        .replacen("<!--ssr:world-->", WORLD, 1)
 }
 
 /// Text for HTML, in elements and in quoted attributes.

@@ -21,7 +21,7 @@ use crate::reload::{self, Reloader};
 use crate::state::Shared;
 use notify_view::NotifyView;
 use sockets::bind_pair;
-use tasks::{combine_monitors, note_expiries, save_statuses, sighup};
+use tasks::{combine_monitors, drain_traffic, note_expiries, save_statuses, sighup};
 
 /// What to run besides the DNS listeners.
 #[derive(Clone, Copy, Debug)]
@@ -141,8 +141,13 @@ impl Server {
             .cluster
             .as_ref()
             .map_or_else(|| "local".to_string(), |c| c.node.clone());
-        let shared = Arc::new(Shared::new(table, config.geo.take(), overrides, node));
+        let shared = Arc::new(
+            Shared::new(table, config.geo.take(), overrides, node)
+                .with_traffic_queue(config.settings.traffic.queue),
+        );
         shared.notify.configure(config.settings.notify.clone());
+        let traffic = config.settings.traffic;
+        shared.configure_traffic(traffic.enabled, traffic.networks);
         shared.serving.rrl.store(
             config
                 .settings
@@ -283,6 +288,7 @@ impl Server {
             shutdown.clone(),
         ));
         tasks.spawn(combine_monitors(self.shared.clone(), shutdown.clone()));
+        tasks.spawn(drain_traffic(self.shared.clone(), shutdown.clone()));
         shutdown.cancelled().await;
         self.stop(Running {
             stop,

@@ -310,3 +310,37 @@ pub(super) async fn combine_monitors(shared: Arc<Shared>, shutdown: Cancellation
         }
     }
 }
+
+/// Moves the Traffic View's queued records into its views every second,
+/// until `shutdown`. While records come in numbers (a drain found more
+/// than a sixteenth of the queue), it looks every 100 ms and drains as soon
+/// as a quarter of the queue is taken, so a burst is drained before the
+/// queue fills; otherwise it wakes once a second (what an idle server
+/// pays).
+pub(super) async fn drain_traffic(shared: Arc<Shared>, shutdown: CancellationToken) {
+    use std::time::Duration;
+    let mut last = tokio::time::Instant::now();
+    let mut busy = false;
+    loop {
+        let nap = if busy {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(1)
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(nap) => {}
+        }
+        let queue = &shared.serving.traffic;
+        if last.elapsed() < Duration::from_millis(990) && !queue.quarter_full() {
+            continue;
+        }
+        // Even with nothing queued: panes roll over and expire.
+        last = tokio::time::Instant::now();
+        let table = shared.serving.table.load_full();
+        let geo = shared.serving.geo.load_full();
+        let mut views = shared.traffic.lock().unwrap_or_else(|p| p.into_inner());
+        let n = views.drain(queue, &table, geo.as_ref(), crate::clock::unix_secs_now());
+        busy = n >= queue.capacity() / 16;
+    }
+}

@@ -379,6 +379,22 @@ pub const CANARY_TIMEOUT: Key = duration(
     secs(60),
     "canary probe deadline",
 );
+/// `traffic.networks`.
+pub const TRAFFIC_NETWORKS: Key = int(
+    "traffic.networks",
+    256,
+    16,
+    4096,
+    "client networks counted per Traffic View pane (Space-Saving counters, k)",
+);
+/// `traffic.queue`.
+pub const TRAFFIC_QUEUE: Key = int(
+    "traffic.queue",
+    32768,
+    64,
+    1_048_576,
+    "answers the Traffic View's queue holds between drains",
+);
 
 /// `rum.beacons_per_second`.
 pub const RUM_BEACONS_PER_SECOND: Key = int(
@@ -460,6 +476,8 @@ pub const ALL: &[Key] = &[
     LATENCY_MIN_SAMPLES,
     LATENCY_MAX_NETWORKS,
     LATENCY_HALF_LIFE,
+    TRAFFIC_NETWORKS,
+    TRAFFIC_QUEUE,
 ];
 
 #[cfg(test)]

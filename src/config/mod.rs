@@ -83,6 +83,30 @@ pub struct Settings {
     pub rum: Option<RumSettings>,
     /// `[latency]`
     pub latency: LatencySettings,
+    /// `[traffic]`: the Traffic View.
+    pub traffic: TrafficSettings,
+}
+
+/// `[traffic]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrafficSettings {
+    /// Record where answered queries came from and what they got.
+    pub enabled: bool,
+    /// Counters per Space-Saving sketch of client networks (k).
+    pub networks: usize,
+    /// Runs of answers the queue holds between drains (a restart applies
+    /// a change).
+    pub queue: usize,
+}
+
+impl Default for TrafficSettings {
+    fn default() -> Self {
+        TrafficSettings {
+            enabled: true,
+            networks: keys::TRAFFIC_NETWORKS.default_int() as usize,
+            queue: keys::TRAFFIC_QUEUE.default_int() as usize,
+        }
+    }
 }
 
 /// `[latency]`

@@ -95,6 +95,21 @@ pub struct RawLatency {
     pub max_networks: Option<Spanned<i64>>,
     /// A sample this old counts a half.
     pub half_life: Option<Spanned<String>>,
+    /// `[traffic]`
+    #[serde(default)]
+    pub traffic: RawTraffic,
+}
+
+/// `[traffic]`: the Traffic View.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraffic {
+    /// Record answered queries (on by default).
+    pub enabled: Option<bool>,
+    /// Space-Saving counters per pane (k).
+    pub networks: Option<Spanned<i64>>,
+    /// Records the queue holds.
+    pub queue: Option<Spanned<i64>>,
 }
 
 /// `[[notify]]`: a webhook target.

@@ -161,6 +161,14 @@ impl Point {
         self.x * other.x + self.y * other.y + self.z * other.z
     }
 
+    /// Back to degrees: (latitude, longitude).
+    pub fn lat_lon(&self) -> (f64, f64) {
+        (
+            self.z.clamp(-1.0, 1.0).asin().to_degrees(),
+            self.y.atan2(self.x).to_degrees(),
+        )
+    }
+
     /// Great-circle distance in kilometres (for explanations and tests).
     pub fn km_to(&self, other: &Point) -> f64 {
         self.closeness(other).clamp(-1.0, 1.0).acos() * 6371.0

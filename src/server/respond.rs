@@ -11,6 +11,7 @@ use crate::dns::rrl::{Class, RateLimiter, Verdict};
 use crate::geo::GeoDb;
 use crate::snapshot::Snapshot;
 use crate::state::Serving;
+use crate::traffic::{NO_ENDPOINT, Pending, Record};
 
 /// What a receive loop answers with, loaded once per wake-up.
 pub struct Context<'a> {
@@ -105,12 +106,16 @@ fn rate_limit(
 }
 
 /// Answers the query `pkt` from `peer` into `out` (unframed), rate limits,
-/// counts and logs it. True when `out` is to be sent.
+/// counts and logs it, and adds what routing answered to the loop's
+/// Traffic View run (`traffic`, which the loop flushes after each batch).
+/// True when `out` is to be sent.
+#[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn respond(
     cx: &Context<'_>,
     answerer: &mut Answerer,
     slips: &mut u32,
+    traffic: &mut Pending,
     transport: Transport,
     pkt: &[u8],
     peer: SocketAddr,
@@ -142,9 +147,27 @@ pub fn respond(
         }
         Limited::Send => {
             cx.serving.metrics.query(transport, summary.rcode);
+            if let Some(r) = summary.routed
+                && cx.serving.traffic.on()
+            {
+                record(cx, traffic, r);
+            }
             debug!(%peer, transport = t, rcode = summary.rcode, len = out.len(),
                 truncated = summary.truncated, "answer");
             true
         }
     }
+}
+
+/// Adds one answer routing made to the loop's run of equal answers.
+#[inline]
+fn record(cx: &Context<'_>, traffic: &mut Pending, r: answer::Routed) {
+    let record = Record {
+        table: std::ptr::from_ref(cx.table) as usize,
+        profile: r.profile,
+        endpoint: r.endpoint.unwrap_or(NO_ENDPOINT),
+        network: r.network,
+        count: 1,
+    };
+    traffic.add(&cx.serving.traffic, record);
 }

@@ -28,6 +28,7 @@ use crate::dns::answer::{Answerer, Transport};
 use crate::net::slots::{Admission, Conn, Slots};
 use crate::server::respond::{Context, respond};
 use crate::state::Serving;
+use crate::traffic::Pending;
 
 /// Buffers larger than this are freed once drained, so a connection that
 /// once carried a large message does not keep its memory.
@@ -216,7 +217,19 @@ fn answer_into(serving: &Serving, msg: &[u8], peer: SocketAddr, out: &mut Vec<u8
             now: 0,
             serving,
         };
-        if !respond(&cx, answerer, &mut 0, Transport::Tcp, msg, peer, reply) {
+        let mut traffic = Pending::default();
+        let sent = respond(
+            &cx,
+            answerer,
+            &mut 0,
+            &mut traffic,
+            Transport::Tcp,
+            msg,
+            peer,
+            reply,
+        );
+        traffic.flush(&serving.traffic);
+        if !sent {
             return;
         }
         out.extend_from_slice(&(reply.len() as u16).to_be_bytes());

@@ -83,6 +83,7 @@ mod batch {
     use crate::dns::answer::{Answerer, Transport};
     use crate::server::respond::{Snapshots, respond};
     use crate::state::Serving;
+    use crate::traffic::Pending;
 
     /// Datagrams taken per system call.
     pub const BATCH: usize = 16;
@@ -101,6 +102,7 @@ mod batch {
         let fd = sock.as_raw_fd();
         let mut snapshots = Snapshots::new(serving);
         let mut slips = 0u32;
+        let mut traffic = Pending::default();
         let mut answerer = Answerer::default().with_latency(serving.latency.clone());
         let mut bufs: Box<[[u8; BUF]; BATCH]> = Box::new([[0; BUF]; BATCH]);
         let mut outs: [Vec<u8>; BATCH] = std::array::from_fn(|_| Vec::with_capacity(1232));
@@ -143,6 +145,9 @@ mod batch {
                         n
                     }
                     Err(errno) => {
+                        // Nothing to answer (the idle timeout, mostly):
+                        // what this loop answered goes to the Traffic View.
+                        traffic.flush(&serving.traffic);
                         receive_error(local, &std::io::Error::from(errno));
                         continue;
                     }
@@ -162,6 +167,7 @@ mod batch {
                     &cx,
                     &mut answerer,
                     &mut slips,
+                    &mut traffic,
                     Transport::Udp,
                     pkt,
                     peer_addr,
@@ -171,6 +177,7 @@ mod batch {
                     replies += 1;
                 }
             }
+            traffic.after_batch(&serving.traffic);
             if replies == 0 {
                 continue;
             }
@@ -212,10 +219,12 @@ mod simple {
     use crate::dns::answer::{Answerer, Transport};
     use crate::server::respond::{Snapshots, respond};
     use crate::state::Serving;
+    use crate::traffic::Pending;
 
     pub fn serve(sock: UdpSocket, local: SocketAddr, serving: &Serving, stop: &AtomicBool) {
         let mut snapshots = Snapshots::new(serving);
         let mut slips = 0u32;
+        let mut traffic = Pending::default();
         let mut answerer = Answerer::default().with_latency(serving.latency.clone());
         let mut buf = vec![0u8; 4096];
         let mut out = Vec::with_capacity(4096);
@@ -243,15 +252,18 @@ mod simple {
                 continue;
             }
             let cx = snapshots.context();
-            if !respond(
+            let sent = respond(
                 &cx,
                 &mut answerer,
                 &mut slips,
+                &mut traffic,
                 Transport::Udp,
                 &buf[..n],
                 peer,
                 &mut out,
-            ) {
+            );
+            traffic.flush(&serving.traffic);
+            if !sent {
                 continue;
             }
             if let Err(e) = sock.send_to(&out, peer) {

@@ -46,4 +46,5 @@ mod shed;
 mod shed_by_hand;
 mod static_stability;
 mod systemd;
+mod traffic;
 mod unbound;

@@ -23,6 +23,7 @@ pub(super) struct Sections {
     /// `[rum]`, if there is one.
     pub(super) rum: Option<Option<crate::config::RumSettings>>,
     pub(super) latency: Option<crate::config::LatencySettings>,
+    pub(super) traffic: Option<crate::config::TrafficSettings>,
 }
 
 /// `[geoip]`, read.
@@ -62,6 +63,7 @@ impl Sections {
             notify: self.notify?,
             rum: self.rum?,
             latency: self.latency?,
+            traffic: self.traffic?,
         })
     }
 }
@@ -129,6 +131,24 @@ fn latency(
     }
     let file = raw.file.as_ref().map(|f| base.join(f.get_ref()));
     k.done(crate::config::LatencySettings { file, policy })
+        traffic: traffic(r, src, &raw.traffic),
+    }
+}
+
+/// `[traffic]`.
+fn traffic(
+    r: &mut Report,
+    src: usize,
+    raw: &crate::config::raw::RawTraffic,
+) -> Option<crate::config::TrafficSettings> {
+    let mut t = crate::config::TrafficSettings::default();
+    let mut k = r.section(src);
+    if let Some(on) = raw.enabled {
+        t.enabled = on;
+    }
+    k.key(&raw.networks, &keys::TRAFFIC_NETWORKS, &mut t.networks);
+    k.key(&raw.queue, &keys::TRAFFIC_QUEUE, &mut t.queue);
+    k.done(t)
 }
 
 /// `[dns]`.

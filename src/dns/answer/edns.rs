@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use crate::dns::cookie;
 use crate::dns::wire::{self, Edns, Query};
 use crate::geo::{self, GeoDb};
+use crate::netblock::Network;
 use crate::routing::Client;
 use crate::snapshot::Snapshot;
 
@@ -52,6 +53,18 @@ pub(super) fn client<'a>(
         Some(s) => Client::from_ecs(Some(s.ip()), s.source_prefix, geo, geo_cache),
         None => Client::from_resolver(peer, geo, geo_cache),
     }
+}
+
+/// The client's network for the Traffic View: the ECS network when ECS is
+/// honoured and its source prefix names one (/24, /56 or longer), else
+/// the resolver's.
+#[inline]
+pub(super) fn network(table: &Snapshot, q: &Query<'_>, peer: IpAddr) -> Network {
+    q.edns
+        .and_then(|e| e.ecs)
+        .filter(|_| table.ecs)
+        .and_then(|s| Network::of_prefix(s.ip(), s.source_prefix))
+        .unwrap_or_else(|| Network::of(peer))
 }
 
 /// Appends our OPT record: payload 1232, version 0, DO copied (RFC 3225

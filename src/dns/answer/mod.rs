@@ -41,7 +41,7 @@ use resolve::{End, Scratch};
 use write::{Counts, header, header_bytes, reply_flags};
 
 pub use edns::EDNS_PAYLOAD;
-pub use summary::{RumLookup, Summary, slip};
+pub use summary::{Routed, RumLookup, Summary, slip};
 
 /// How the query arrived; decides the size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,6 +179,11 @@ impl Answerer {
             opt_at: reply.opt_at,
             nxdomain: self.scratch.nxdomain,
             rum: self.rum_lookup(table, &q),
+            routed: self.scratch.routed.map(|(profile, endpoint)| Routed {
+                profile,
+                endpoint,
+                network: edns::network(table, &q, peer),
+            }),
         })
     }
 

@@ -9,7 +9,7 @@ use crate::dns::message::{NameAt, write_owner};
 use crate::proto::rr::{Link, TypeBitmap, rtype};
 use crate::routing::{self, Client, Outcome, Picks};
 use crate::snapshot::{
-    Endpoint, Family, Lookup, Node, NodeId, ProfileId, Snapshot, Target, ZoneId,
+    Endpoint, EndpointId, Family, Lookup, Node, NodeId, ProfileId, Snapshot, Target, ZoneId,
 };
 
 /// Most names followed through CNAMEs in one answer.
@@ -47,6 +47,9 @@ pub(super) struct Scratch {
     pub(super) nxdomain: bool,
     /// The wildcard that answered, if one did (for rate limiting).
     pub(super) wildcard: Option<NodeId>,
+    /// The first profile the answer routed and the endpoint it wrote
+    /// first (for the Traffic View).
+    pub(super) routed: Option<(ProfileId, Option<EndpointId>)>,
     /// The query sees the zone signed (DO set, the zone has a key): RRSIG
     /// and NSEC exist beside a CNAME, so queries for them stop there.
     dnssec: bool,
@@ -93,6 +96,7 @@ impl Scratch {
             glue_len: 0,
             nxdomain: false,
             wildcard: None,
+            routed: None,
             dnssec: false,
         }
     }
@@ -102,6 +106,7 @@ impl Scratch {
     pub(super) fn begin(&mut self) {
         self.nxdomain = false;
         self.wildcard = None;
+        self.routed = None;
         self.dnssec = false;
     }
 
@@ -298,6 +303,10 @@ impl Scratch {
         } = here;
         let top = &table.profiles[pid as usize];
         let family = Family::of_qtype(qtype);
+        let first = self.routed.is_none();
+        if first {
+            self.routed = Some((pid, None));
+        }
         // A nested endpoint answers with its child profile's
         // choice, owned by this name and with this TTL.
         let chosen = routing::choose(
@@ -329,17 +338,22 @@ impl Scratch {
         } else {
             (!std::ptr::eq(p, top)).then_some(top.ttl)
         };
-        match self.write_endpoints(here, eps, ttl, out, c) {
+        let (follow, written) = self.write_endpoints(here, eps, ttl, out, c);
+        if first && let Some(i) = written {
+            self.routed = Some((pid, Some(p.endpoints.start + i)));
+        }
+        match (follow, written) {
             (Some(follow), _) => Step::Follow(follow),
-            (None, true) => Step::End(End::Answered),
-            (None, false) => Step::End(End::NoData(n.zone, at, node)),
+            (None, Some(_)) => Step::End(End::Answered),
+            (None, None) => Step::End(End::NoData(n.zone, at, node)),
         }
     }
 
     /// Writes the chosen endpoints among `eps` that fit the type asked,
     /// with the asked profile's `ttl` when it sets one. Returns a host
     /// endpoint's CNAME to follow (its link and where its target was
-    /// written), if the query follows it, and whether anything was written.
+    /// written), if the query follows it, and the index in `eps` of the
+    /// first endpoint written, if any was.
     #[inline(always)]
     fn write_endpoints<'t>(
         &mut self,
@@ -348,7 +362,7 @@ impl Scratch {
         ttl: Option<u32>,
         out: &mut Vec<u8>,
         c: &mut Counts,
-    ) -> (Option<Follow<'t>>, bool) {
+    ) -> (Option<Follow<'t>>, Option<u32>) {
         let (at, qtype) = (here.at, here.qtype);
         // For drains: when each endpoint's answer leaves caches.
         let now = if self.count {
@@ -357,7 +371,7 @@ impl Scratch {
             0
         };
         let mut follow = None;
-        let mut wrote = false;
+        let mut wrote = None;
         // Each type's records together, so every RRset is
         // whole (and signed whole): the first chosen
         // endpoint's type, then (ANY, both families) the other.
@@ -385,7 +399,7 @@ impl Scratch {
                 if let Some(ttl) = ttl {
                     patch_ttl(out, &ep.rr, ttl);
                 }
-                wrote = true;
+                wrote = wrote.or(Some(i));
                 if matches!(ep.target, Target::Host(_))
                     && qtype != rtype::CNAME
                     && qtype != rtype::ANY

@@ -3,6 +3,8 @@
 
 use crate::dns::wire::{flags, rcode};
 use crate::dns::{cookie, rrl};
+use crate::netblock::Network;
+use crate::snapshot::{EndpointId, ProfileId};
 
 /// What was sent, for logging, metrics and rate limiting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +43,22 @@ pub struct RumLookup {
     pub token: crate::sightings::Token,
     /// The query's ECS network, when ECS is honoured and it names one.
     pub ecs: Option<crate::netblock::Network>,
+    /// What routing answered, when the name asked (or the first name of
+    /// its CNAME chain with a profile) has one: for the Traffic View.
+    pub routed: Option<Routed>,
+}
+
+/// What routing answered a query, as the Traffic View records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Routed {
+    /// The profile whose name was asked.
+    pub profile: ProfileId,
+    /// The endpoint written first (a nested profile's, when one
+    /// answered); `None` when none was (NODATA, NXDOMAIN, SERVFAIL).
+    pub endpoint: Option<EndpointId>,
+    /// The client's network: the ECS network when the source prefix names
+    /// one (and ECS is honoured), else the resolver's.
+    pub network: Network,
 }
 
 impl Summary {
@@ -56,6 +74,7 @@ impl Summary {
             opt_at: None,
             nxdomain: false,
             rum: None,
+            routed: None,
         }
     }
 }

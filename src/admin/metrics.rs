@@ -729,6 +729,8 @@ fn latency(enc: &mut DescriptorEncoder, shared: &Shared) -> Result<(), std::fmt:
         MetricType::Counter,
     )?;
     ConstCounter::new(stats.evicted.load(Ordering::Relaxed)).encode(e)
+}
+
 /// The Traffic View: queries recorded by profile and client country (the
 /// only client label: bounded by the countries there are), queries not
 /// recorded because the queue was full, and the memory it holds.

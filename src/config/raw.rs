@@ -42,6 +42,9 @@ pub struct RawServer {
     pub latency: RawLatency,
     /// `[rum]`
     pub rum: Option<Spanned<RawRum>>,
+    /// `[traffic]`
+    #[serde(default)]
+    pub traffic: RawTraffic,
 }
 
 /// `[rum]`: real user measurements.
@@ -95,9 +98,6 @@ pub struct RawLatency {
     pub max_networks: Option<Spanned<i64>>,
     /// A sample this old counts a half.
     pub half_life: Option<Spanned<String>>,
-    /// `[traffic]`
-    #[serde(default)]
-    pub traffic: RawTraffic,
 }
 
 /// `[traffic]`: the Traffic View.

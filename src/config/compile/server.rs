@@ -93,6 +93,7 @@ pub(super) fn sections(
             None => Some(None),
         },
         latency: latency(r, src, &raw.latency, base),
+        traffic: traffic(r, src, &raw.traffic),
     }
 }
 
@@ -131,8 +132,6 @@ fn latency(
     }
     let file = raw.file.as_ref().map(|f| base.join(f.get_ref()));
     k.done(crate::config::LatencySettings { file, policy })
-        traffic: traffic(r, src, &raw.traffic),
-    }
 }
 
 /// `[traffic]`.

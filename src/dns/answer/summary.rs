@@ -34,6 +34,9 @@ pub struct Summary {
     /// answered by the rum wildcard): the token and the query's ECS
     /// network, for [`crate::sightings::Sightings::record`].
     pub rum: Option<RumLookup>,
+    /// What routing answered, when the name asked (or the first name of
+    /// its CNAME chain with a profile) has one: for the Traffic View.
+    pub routed: Option<Routed>,
 }
 
 /// A token name's lookup, as the answer path saw it.
@@ -43,9 +46,6 @@ pub struct RumLookup {
     pub token: crate::sightings::Token,
     /// The query's ECS network, when ECS is honoured and it names one.
     pub ecs: Option<crate::netblock::Network>,
-    /// What routing answered, when the name asked (or the first name of
-    /// its CNAME chain with a profile) has one: for the Traffic View.
-    pub routed: Option<Routed>,
 }
 
 /// What routing answered a query, as the Traffic View records it.

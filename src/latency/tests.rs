@@ -342,3 +342,47 @@ fn endpoint_ids_compare_profiles_as_dns_names() {
         endpoint_id("www.example.com/EU")
     );
 }
+
+#[test]
+fn the_bound_holds_under_many_distinct_networks() {
+    let max = 2 * table::SHARDS;
+    let l = Latency::new(Policy {
+        max_networks: max,
+        ..Policy::default()
+    });
+    let eps = ["p/a", "p/b", "p/c", "p/d"];
+    for i in 0..20_000u32 {
+        let records: Vec<Record> = eps
+            .iter()
+            .map(|ep| Record {
+                net: Network::V4(0x0a_0000 + i),
+                ep: endpoint_id(ep),
+                rtt_ms: 20.0,
+                samples: 1,
+                at: T0 + i,
+            })
+            .collect();
+        l.ingest(&records, true);
+    }
+    let networks = l.stats.networks.load(Ordering::Relaxed);
+    assert!(networks <= max, "{networks} > {max}");
+    assert!(networks > max * 9 / 10, "{networks}");
+    // Rows of 20 bytes (a shard's vector holds at most an eighth more,
+    // or room for one batch), and the shards' fixed cost.
+    let bytes = l.stats.bytes.load(Ordering::Relaxed);
+    let rows = max * 4 * 20;
+    assert!(
+        bytes <= rows + rows / 8 + table::SHARDS * 4 * 20 + 2 * table::SHARDS * 64,
+        "{bytes}"
+    );
+    assert_eq!(
+        l.stats.evicted.load(Ordering::Relaxed) as usize,
+        20_000 - networks
+    );
+    // The newest networks are the ones kept.
+    assert!(known(&l, Network::V4(0x0a_0000 + 19_999)));
+    // The gossip outbox is bounded too.
+    let (queued, last) = l.outbox_since(0, usize::MAX);
+    assert_eq!(queued.len(), OUTBOX);
+    assert_eq!(last, 80_000);
+}

@@ -286,7 +286,10 @@ fn pick<T: Trace>(
             multivalue::pick(eps, ok, *max_answers as usize, rng, picks);
         }
         Routing::Performance { points } => {
-            let i = match performance::by_latency(eps, points, ok, client, rng, trace) {
+            let seen = |from, decided, policy: &_, estimates: &mut dyn Iterator<Item = _>| {
+                trace.latency(from, decided, policy, estimates)
+            };
+            let i = match performance::by_latency(eps, points, ok, client, rng, seen) {
                 Some(i) => Some(i),
                 None => {
                     let here = client.location().and_then(|l| l.point);

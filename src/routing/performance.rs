@@ -6,9 +6,9 @@
 //! endpoints at the same distance share traffic evenly; without a client
 //! location, list order.
 
-use super::{Client, Trace};
+use super::client::Client;
 use crate::geo::Point;
-use crate::latency::From;
+use crate::latency::{Estimate, From, Policy};
 use crate::snapshot::Endpoint;
 
 /// Endpoints whose estimates a decision keeps on the stack.
@@ -16,16 +16,17 @@ const CACHED: usize = 16;
 
 /// Picks by measured latency, looking where [`Client::latency_sources`]
 /// says in turn; `None` when no source knows enough (distance decides).
-/// Each look is told to `trace`. Lock-free and allocation-free: one shard
+/// Each look is told to `seen` (where, whether it decided, the policy, the
+/// usable endpoints' estimates: an iterator never run on the answer path). Lock-free and allocation-free: one shard
 /// load per network looked at.
 #[inline]
-pub fn by_latency<T: Trace>(
+pub fn by_latency(
     eps: &[Endpoint],
     points: &[Point],
     ok: impl Fn(&Endpoint) -> bool,
     client: &mut Client<'_>,
     rng: &mut fastrand::Rng,
-    trace: &mut T,
+    mut seen: impl FnMut(From, bool, &Policy, &mut dyn Iterator<Item = (u32, Estimate)>),
 ) -> Option<u32> {
     let (latency, sources) = client.latency_sources()?;
     let reader = latency.reader(crate::clock::unix_secs_now());
@@ -33,14 +34,15 @@ pub fn by_latency<T: Trace>(
         return None;
     }
     for from in sources.into_iter().flatten() {
-        let look = reader.lookup(from);
-        if look.is_empty() {
-            trace.latency(from, false, look.policy(), std::iter::empty());
-            continue;
-        }
-        // Answers for an ECS client depend on its network's rows now.
+        // With a table to read, an ECS client's answer depends on its
+        // network's rows, or on their absence: scoped to its network.
         if let From::Client(net) = from {
             client.decided_by(net.prefix());
+        }
+        let look = reader.lookup(from);
+        if look.is_empty() {
+            seen(from, false, look.policy(), &mut std::iter::empty());
+            continue;
         }
         // Each usable endpoint's estimate, worked out once (the first
         // CACHED endpoints; a larger profile works the rest out again).
@@ -65,11 +67,12 @@ pub fn by_latency<T: Trace>(
             None => look.get(e.latency_id).filter(|m| look.enough(m)),
         };
         let decided = enough >= 2;
-        trace.latency(
+        seen(
             from,
             decided,
             look.policy(),
-            eps.iter()
+            &mut eps
+                .iter()
                 .enumerate()
                 .filter(|(_, e)| ok(e))
                 .filter_map(|(i, e)| look.get(e.latency_id).map(|m| (i as u32, m))),
@@ -206,6 +209,14 @@ mod tests {
 
         const NOW_NET: &str = "198.51.100.0/24";
 
+        /// Tells `t` each look, as routing does.
+        fn to<T: Trace>(
+            t: &mut T,
+        ) -> impl FnMut(From, bool, &Policy, &mut dyn Iterator<Item = (u32, Estimate)>) + '_
+        {
+            move |f, d, p, e| t.latency(f, d, p, e)
+        }
+
         fn rec(l: &Latency, net: &str, ep: u32, ms: f64, samples: u32) {
             let net: Network = net.parse().unwrap();
             let at = crate::clock::unix_secs_now();
@@ -237,7 +248,14 @@ mod tests {
                 Client::from_ecs(Some("198.51.100.0".parse().unwrap()), 24, None, &mut cache)
                     .with_latency(l, resolver);
             let mut rng = fastrand::Rng::with_seed(3);
-            let got = by_latency(&eps(), &points(), answerable, &mut client, &mut rng, trace);
+            let got = by_latency(
+                &eps(),
+                &points(),
+                answerable,
+                &mut client,
+                &mut rng,
+                to(trace),
+            );
             (got, client.scope)
         }
 
@@ -294,7 +312,14 @@ mod tests {
             let mut d = Decision::default();
             d.enter(0);
             assert_eq!(
-                by_latency(&eps(), &points(), answerable, &mut client, &mut rng, &mut d),
+                by_latency(
+                    &eps(),
+                    &points(),
+                    answerable,
+                    &mut client,
+                    &mut rng,
+                    to(&mut d)
+                ),
                 Some(1)
             );
             assert!(matches!(
@@ -327,7 +352,7 @@ mod tests {
                     answerable,
                     &mut client,
                     &mut rng,
-                    &mut NoTrace
+                    to(&mut NoTrace)
                 ),
                 Some(0)
             );
@@ -343,7 +368,7 @@ mod tests {
                     answerable,
                     &mut client,
                     &mut rng,
-                    &mut NoTrace
+                    to(&mut NoTrace)
                 ),
                 Some(1)
             );
@@ -356,7 +381,7 @@ mod tests {
                     answerable,
                     &mut client,
                     &mut rng,
-                    &mut NoTrace
+                    to(&mut NoTrace)
                 ),
                 None
             );

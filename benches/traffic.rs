@@ -42,7 +42,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/example");
+    let dir = switchyard::fuzzing::example_dir();
     let config = switchyard::config::load(&dir.join("switchyard.toml")).unwrap();
     let table = Arc::new(config.table);
     let geo = config.geo;

@@ -33,7 +33,7 @@ pub const MAX_CELLS: usize = 512;
 const MAX_ENDPOINTS: usize = 1024;
 
 /// Snapshots kept for queued records after reloads replaced them.
-const RETIRED: usize = 16;
+pub const RETIRED: usize = 16;
 
 /// Locations cached by the drain (network -> country, region) before the
 /// cache is cleared.

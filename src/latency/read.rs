@@ -48,7 +48,8 @@ pub struct Reader<'a> {
     latency: &'a Latency,
     /// The policy in force.
     pub policy: Guard<Arc<Policy>>,
-    file: Guard<Arc<FileTable>>,
+    /// The latency file's rows, loaded only when it has any.
+    file: Option<Guard<Arc<FileTable>>>,
     now: u32,
 }
 
@@ -59,7 +60,8 @@ impl Latency {
         Reader {
             latency: self,
             policy: self.policy.load(),
-            file: self.file.load(),
+            file: (self.file_rows.load(std::sync::atomic::Ordering::Relaxed) > 0)
+                .then(|| self.file.load()),
             now,
         }
     }
@@ -98,7 +100,7 @@ impl Reader<'_> {
     /// row): no decision needs to look.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.file.is_empty()
+        self.file.is_none()
             && self
                 .latency
                 .stats
@@ -172,10 +174,10 @@ impl Reader<'_> {
         if learned.is_some_and(|e| e.samples >= f64::from(self.policy.min_samples)) {
             return learned;
         }
-        if self.file.is_empty() {
-            return learned;
+        match &self.file {
+            Some(file) => file.get(net, ep).or(learned),
+            None => learned,
         }
-        self.file.get(net, ep).or(learned)
     }
 }
 
@@ -196,10 +198,9 @@ impl Lookup<'_> {
     /// True when nothing is known from it.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.views[..self.n]
-            .iter()
-            .flatten()
-            .all(|(_, net, rows)| rows.as_slice().is_empty() && !self.reader.file.has(*net))
+        self.views[..self.n].iter().flatten().all(|(_, net, rows)| {
+            rows.as_slice().is_empty() && !self.reader.file.as_ref().is_some_and(|f| f.has(*net))
+        })
     }
 
     /// The estimate of endpoint `ep`: for several client networks, their

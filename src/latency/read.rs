@@ -162,11 +162,12 @@ impl Reader<'_> {
 
     /// The estimate of `ep` from network `net` (its learned `rows`): the
     /// learned one when it alone has `min_samples`, else the file's row
-    /// when there is one, else the learned one (not enough yet).
+    /// when there is one, else the learned one (not enough yet). Its
+    /// latency as ln(ms): routing ranks on that, never needing `exp`.
     #[inline]
-    fn estimate(&self, rows: &[Sample], net: u64, ep: u32) -> Option<Estimate> {
-        let learned = rows.iter().find(|s| s.ep == ep).map(|s| Estimate {
-            rtt_ms: (f64::from(s.ln) / LN_SCALE).exp(),
+    fn raw(&self, rows: &[Sample], net: u64, ep: u32) -> Option<Raw> {
+        let learned = rows.iter().find(|s| s.ep == ep).map(|s| Raw {
+            ln: f64::from(s.ln) / LN_SCALE,
             samples: from_bf16(s.weight) * self.policy.decay(self.now.saturating_sub(s.newest)),
             newest: s.newest,
             from_file: false,
@@ -174,11 +175,24 @@ impl Reader<'_> {
         if learned.is_some_and(|e| e.samples >= f64::from(self.policy.min_samples)) {
             return learned;
         }
-        match &self.file {
-            Some(file) => file.get(net, ep).or(learned),
-            None => learned,
-        }
+        let file = self.file.as_ref().and_then(|f| f.get(net, ep));
+        file.map(|e| Raw {
+            ln: e.rtt_ms.ln(),
+            samples: e.samples,
+            newest: e.newest,
+            from_file: true,
+        })
+        .or(learned)
     }
+}
+
+/// An estimate as ranked: its latency as ln(ms).
+#[derive(Clone, Copy)]
+struct Raw {
+    ln: f64,
+    samples: f64,
+    newest: u32,
+    from_file: bool,
 }
 
 /// The latencies known from one [`From`], as loaded: holds the shards it
@@ -208,23 +222,42 @@ impl Lookup<'_> {
     /// summed.
     #[inline]
     pub fn get(&self, ep: u32) -> Option<Estimate> {
+        self.raw(ep).map(|r| Estimate {
+            rtt_ms: r.ln.exp(),
+            samples: r.samples,
+            newest: r.newest,
+            from_file: r.from_file,
+        })
+    }
+
+    /// ln(ms) of endpoint `ep`'s estimate when it has the samples routing
+    /// needs ([`Lookup::get`] and [`Lookup::enough`] in one, without `exp`).
+    #[inline]
+    pub fn rank(&self, ep: u32) -> Option<f64> {
+        self.raw(ep)
+            .filter(|r| r.samples >= f64::from(self.reader.policy.min_samples))
+            .map(|r| r.ln)
+    }
+
+    #[inline]
+    fn raw(&self, ep: u32) -> Option<Raw> {
         let r = self.reader;
         if self.n == 1 {
             let (_, net, rows) = self.views[0].as_ref()?;
-            return r.estimate(rows.as_slice(), *net, ep);
+            return r.raw(rows.as_slice(), *net, ep);
         }
         let (mut ln, mut weight, mut samples, mut newest, mut file) = (0.0, 0.0, 0.0, 0, true);
         for (w, net, rows) in self.views[..self.n].iter().flatten() {
-            if let Some(e) = r.estimate(rows.as_slice(), *net, ep) {
-                ln += w * e.rtt_ms.ln();
+            if let Some(e) = r.raw(rows.as_slice(), *net, ep) {
+                ln += w * e.ln;
                 weight += w;
                 samples += e.samples;
                 newest = newest.max(e.newest);
                 file &= e.from_file;
             }
         }
-        (weight > 0.0).then(|| Estimate {
-            rtt_ms: (ln / weight).exp(),
+        (weight > 0.0).then(|| Raw {
+            ln: ln / weight,
             samples,
             newest,
             from_file: file,

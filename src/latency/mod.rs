@@ -206,6 +206,8 @@ pub struct Latency {
     resolvers: Sharded<Mapping>,
     /// The latency file's rows: written by the file watcher.
     file: ArcSwap<FileTable>,
+    /// How many (0: readers skip loading it).
+    file_rows: AtomicUsize,
     /// `[latency]`: written at start-up and by reloads.
     policy: ArcSwap<Policy>,
     writer: Mutex<Writer>,
@@ -236,6 +238,7 @@ impl Latency {
             samples: Sharded::default(),
             resolvers: Sharded::default(),
             file: ArcSwap::from_pointee(FileTable::default()),
+            file_rows: AtomicUsize::new(0),
             policy: ArcSwap::from_pointee(policy),
             writer: Mutex::new(Writer {
                 nets: vec![0; table::SHARDS],
@@ -262,6 +265,7 @@ impl Latency {
 
     /// Replaces the latency file's rows.
     pub fn set_file(&self, file: FileTable) {
+        self.file_rows.store(file.len(), Ordering::Relaxed);
         self.file.store(Arc::new(file));
         self.update_bytes();
     }

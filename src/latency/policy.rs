@@ -40,6 +40,16 @@ impl Band {
         }
     }
 
+    /// The largest ln(ms) that counts as equal to a best of `best_ln`
+    /// (ln(ms)): routing compares logarithms, one `exp` per decision.
+    #[inline]
+    pub fn ln_limit(self, best_ln: f64) -> f64 {
+        match self {
+            Band::Percent(p) => best_ln + (p / 100.0).ln_1p() + 1e-12,
+            Band::Millis(m) => (best_ln.exp() + m).ln() + 1e-12,
+        }
+    }
+
     /// Parses `"10%"` or `"10ms"`.
     pub fn parse(s: &str) -> Result<Band, String> {
         let s = s.trim();

@@ -48,7 +48,8 @@ pub struct Reader<'a> {
     latency: &'a Latency,
     /// The policy in force.
     pub policy: Guard<Arc<Policy>>,
-    file: Guard<Arc<FileTable>>,
+    /// The latency file's rows, loaded only when it has any.
+    file: Option<Guard<Arc<FileTable>>>,
     now: u32,
 }
 
@@ -59,7 +60,8 @@ impl Latency {
         Reader {
             latency: self,
             policy: self.policy.load(),
-            file: self.file.load(),
+            file: (self.file_rows.load(std::sync::atomic::Ordering::Relaxed) > 0)
+                .then(|| self.file.load()),
             now,
         }
     }
@@ -98,7 +100,7 @@ impl Reader<'_> {
     /// row): no decision needs to look.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.file.is_empty()
+        self.file.is_none()
             && self
                 .latency
                 .stats
@@ -160,11 +162,12 @@ impl Reader<'_> {
 
     /// The estimate of `ep` from network `net` (its learned `rows`): the
     /// learned one when it alone has `min_samples`, else the file's row
-    /// when there is one, else the learned one (not enough yet).
+    /// when there is one, else the learned one (not enough yet). Its
+    /// latency as ln(ms): routing ranks on that, never needing `exp`.
     #[inline]
-    fn estimate(&self, rows: &[Sample], net: u64, ep: u32) -> Option<Estimate> {
-        let learned = rows.iter().find(|s| s.ep == ep).map(|s| Estimate {
-            rtt_ms: (f64::from(s.ln) / LN_SCALE).exp(),
+    fn raw(&self, rows: &[Sample], net: u64, ep: u32) -> Option<Raw> {
+        let learned = rows.iter().find(|s| s.ep == ep).map(|s| Raw {
+            ln: f64::from(s.ln) / LN_SCALE,
             samples: from_bf16(s.weight) * self.policy.decay(self.now.saturating_sub(s.newest)),
             newest: s.newest,
             from_file: false,
@@ -172,11 +175,24 @@ impl Reader<'_> {
         if learned.is_some_and(|e| super::policy::reaches(e.samples, self.policy.min_samples)) {
             return learned;
         }
-        if self.file.is_empty() {
-            return learned;
-        }
-        self.file.get(net, ep).or(learned)
+        let file = self.file.as_ref().and_then(|f| f.get(net, ep));
+        file.map(|e| Raw {
+            ln: e.rtt_ms.ln(),
+            samples: e.samples,
+            newest: e.newest,
+            from_file: true,
+        })
+        .or(learned)
     }
+}
+
+/// An estimate as ranked: its latency as ln(ms).
+#[derive(Clone, Copy)]
+struct Raw {
+    ln: f64,
+    samples: f64,
+    newest: u32,
+    from_file: bool,
 }
 
 /// The latencies known from one [`From`], as loaded: holds the shards it
@@ -196,10 +212,9 @@ impl Lookup<'_> {
     /// True when nothing is known from it.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.views[..self.n]
-            .iter()
-            .flatten()
-            .all(|(_, net, rows)| rows.as_slice().is_empty() && !self.reader.file.has(*net))
+        self.views[..self.n].iter().flatten().all(|(_, net, rows)| {
+            rows.as_slice().is_empty() && !self.reader.file.as_ref().is_some_and(|f| f.has(*net))
+        })
     }
 
     /// The estimate of endpoint `ep`: for several client networks, their
@@ -207,23 +222,42 @@ impl Lookup<'_> {
     /// summed.
     #[inline]
     pub fn get(&self, ep: u32) -> Option<Estimate> {
+        self.raw(ep).map(|r| Estimate {
+            rtt_ms: r.ln.exp(),
+            samples: r.samples,
+            newest: r.newest,
+            from_file: r.from_file,
+        })
+    }
+
+    /// ln(ms) of endpoint `ep`'s estimate when it has the samples routing
+    /// needs ([`Lookup::get`] and [`Lookup::enough`] in one, without `exp`).
+    #[inline]
+    pub fn rank(&self, ep: u32) -> Option<f64> {
+        self.raw(ep)
+            .filter(|r| r.samples >= f64::from(self.reader.policy.min_samples))
+            .map(|r| r.ln)
+    }
+
+    #[inline]
+    fn raw(&self, ep: u32) -> Option<Raw> {
         let r = self.reader;
         if self.n == 1 {
             let (_, net, rows) = self.views[0].as_ref()?;
-            return r.estimate(rows.as_slice(), *net, ep);
+            return r.raw(rows.as_slice(), *net, ep);
         }
         let (mut ln, mut weight, mut samples, mut newest, mut file) = (0.0, 0.0, 0.0, 0, true);
         for (w, net, rows) in self.views[..self.n].iter().flatten() {
-            if let Some(e) = r.estimate(rows.as_slice(), *net, ep) {
-                ln += w * e.rtt_ms.ln();
+            if let Some(e) = r.raw(rows.as_slice(), *net, ep) {
+                ln += w * e.ln;
                 weight += w;
                 samples += e.samples;
                 newest = newest.max(e.newest);
                 file &= e.from_file;
             }
         }
-        (weight > 0.0).then(|| Estimate {
-            rtt_ms: (ln / weight).exp(),
+        (weight > 0.0).then(|| Raw {
+            ln: ln / weight,
             samples,
             newest,
             from_file: file,

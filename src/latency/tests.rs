@@ -131,6 +131,12 @@ fn band_in_percent_and_milliseconds() {
     assert!(!Band::Percent(10.0).within(100.0, 111.0));
     assert!(Band::Millis(10.0).within(20.0, 30.0));
     assert!(!Band::Millis(10.0).within(20.0, 30.5));
+    // The same limits in logarithms, as routing compares them.
+    let ln = f64::ln;
+    assert!(ln(110.0) <= Band::Percent(10.0).ln_limit(ln(100.0)));
+    assert!(ln(111.0) > Band::Percent(10.0).ln_limit(ln(100.0)));
+    assert!(ln(30.0) <= Band::Millis(10.0).ln_limit(ln(20.0)));
+    assert!(ln(30.5) > Band::Millis(10.0).ln_limit(ln(20.0)));
 }
 
 #[test]

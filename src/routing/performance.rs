@@ -44,27 +44,28 @@ pub fn by_latency(
             seen(from, false, look.policy(), &mut std::iter::empty());
             continue;
         }
-        // Each usable endpoint's estimate, worked out once (the first
-        // CACHED endpoints; a larger profile works the rest out again).
-        let mut cache = [None; CACHED];
+        // Each usable endpoint's rank (ln ms, when it has enough samples),
+        // worked out once (the first CACHED endpoints; a larger profile
+        // works the rest out again).
+        let mut cache = [f64::NAN; CACHED];
         let mut enough = 0u32;
         let mut best = f64::INFINITY;
         for (i, e) in eps.iter().enumerate() {
             if !ok(e) {
                 continue;
             }
-            let m = look.get(e.latency_id).filter(|m| look.enough(m));
+            let m = look.rank(e.latency_id);
             if let Some(m) = m {
                 enough += 1;
-                best = best.min(m.rtt_ms);
+                best = best.min(m);
             }
             if let Some(slot) = cache.get_mut(i) {
-                *slot = m;
+                *slot = m.unwrap_or(f64::NAN);
             }
         }
         let measured = |i: usize, e: &Endpoint| match cache.get(i) {
-            Some(m) => *m,
-            None => look.get(e.latency_id).filter(|m| look.enough(m)),
+            Some(m) => Some(*m).filter(|m| !m.is_nan()),
+            None => look.rank(e.latency_id),
         };
         let decided = enough >= 2;
         seen(
@@ -82,10 +83,8 @@ pub fn by_latency(
         }
         // Within the band: the nearest wins (ties shared); without a
         // location, the lowest latency.
-        let band = look.policy().band;
-        let in_band = |i: usize, e: &Endpoint| {
-            ok(e) && measured(i, e).is_some_and(|m| band.within(best, m.rtt_ms))
-        };
+        let limit = look.policy().band.ln_limit(best);
+        let in_band = |i: usize, e: &Endpoint| ok(e) && measured(i, e).is_some_and(|m| m <= limit);
         let mut within = eps.iter().enumerate().filter(|(i, e)| in_band(*i, e));
         let first = within.next().map(|(i, _)| i as u32);
         if within.next().is_none() {
@@ -96,7 +95,7 @@ pub fn by_latency(
             return eps
                 .iter()
                 .enumerate()
-                .position(|(i, e)| ok(e) && measured(i, e).is_some_and(|m| m.rtt_ms <= best))
+                .position(|(i, e)| ok(e) && measured(i, e).is_some_and(|m| m <= best))
                 .map(|i| i as u32);
         }
         return nearest(eps, points, here, in_band, rng);

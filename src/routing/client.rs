@@ -32,6 +32,9 @@ pub struct Client<'a> {
     /// The client's network from ECS, when its source prefix names one
     /// (/24, /56 or longer).
     ecs_net: Option<Network>,
+    /// Whether the resolver said who the client is (an ECS address with a
+    /// source prefix above 0).
+    ecs: bool,
 }
 
 impl<'a> Client<'a> {
@@ -51,6 +54,7 @@ impl<'a> Client<'a> {
             scope: 0,
             latency: None,
             ecs_net: addr.and_then(|a| Network::of_prefix(a, bits)),
+            ecs: addr.is_some() && bits > 0,
         }
     }
 
@@ -70,6 +74,7 @@ impl<'a> Client<'a> {
             scope: 0,
             latency: None,
             ecs_net: None,
+            ecs: false,
         }
     }
 
@@ -95,18 +100,21 @@ impl<'a> Client<'a> {
     }
 
     /// The latency table, and where performance routing looks in it, in
-    /// order: the client's network (ECS to at least /24 or /56), the
-    /// client networks seen behind the resolver, the resolver's network.
+    /// order. With ECS, only the client's network (when the source prefix
+    /// names one: /24, /56 or longer): the resolver said who is asking, and
+    /// the networks seen behind a resolver that sends ECS (a public one)
+    /// may be anywhere in the world, so a client without samples of its own
+    /// goes by distance. Without ECS, the client networks seen behind the
+    /// resolver, then the resolver's own network.
     pub fn latency_sources(&self) -> Option<(&'a Latency, [Option<From>; 3])> {
         let (latency, resolver) = self.latency?;
+        if self.ecs {
+            return Some((latency, [self.ecs_net.map(From::Client), None, None]));
+        }
         let r = Network::of(resolver);
         Some((
             latency,
-            [
-                self.ecs_net.map(From::Client),
-                Some(From::Behind(r)),
-                Some(From::Resolver(r)),
-            ],
+            [None, Some(From::Behind(r)), Some(From::Resolver(r))],
         ))
     }
 

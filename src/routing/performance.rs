@@ -327,6 +327,43 @@ mod tests {
             ));
         }
 
+        /// An ECS client with no samples of its own goes by distance, even
+        /// through a resolver with clients mapped behind it: a resolver that
+        /// sends ECS (a public one) serves clients anywhere.
+        #[test]
+        fn an_ecs_client_without_samples_is_not_routed_by_its_resolvers_mapping() {
+            let l = Latency::default();
+            let resolver: Network = "203.0.113.0/24".parse().unwrap();
+            let mapped: Network = "192.0.2.0/24".parse().unwrap();
+            l.record_resolver(resolver, mapped, std::time::SystemTime::now());
+            rec(&l, "192.0.2.0/24", 1, 90.0, 40);
+            rec(&l, "192.0.2.0/24", 2, 20.0, 40);
+            rec(&l, "203.0.113.0/24", 1, 90.0, 40);
+            rec(&l, "203.0.113.0/24", 2, 20.0, 40);
+            let mut d = Decision::default();
+            d.enter(0);
+            // 198.51.100.0/24 (the ECS network) has no rows.
+            assert_eq!(ecs_pick(&l, &mut d), (None, 24));
+            let looks = &d.steps[0].latency;
+            assert_eq!(looks.len(), 1, "only the ECS network is looked at");
+            assert!(matches!(looks[0].from, crate::latency::From::Client(_)));
+            // An ECS address too coarse to name a network: distance alone.
+            let mut cache = geo::Cache::default();
+            let mut client =
+                Client::from_ecs(Some("198.51.0.0".parse().unwrap()), 16, None, &mut cache)
+                    .with_latency(&l, "203.0.113.7".parse().unwrap());
+            let mut rng = fastrand::Rng::with_seed(3);
+            let got = by_latency(
+                &eps(),
+                &points(),
+                answerable,
+                &mut client,
+                &mut rng,
+                to(&mut NoTrace),
+            );
+            assert_eq!(got, None);
+        }
+
         #[test]
         fn within_the_band_the_nearest_wins() {
             let l = Latency::default();

@@ -206,10 +206,13 @@ pub(super) async fn keep_latency(
             && latency.take_dirty()
         {
             let shown = path.display().to_string();
-            let result = tokio::task::spawn_blocking(move || crate::latency::save(&latency, &path))
+            let table = latency.clone();
+            let result = tokio::task::spawn_blocking(move || crate::latency::save(&table, &path))
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()));
             if let Err(e) = result {
+                // Tried again at the next minute (and at shutdown).
+                latency.mark_dirty();
                 warn!(path = %shown, error = %e, "cannot save the latency table");
             }
         }

@@ -486,6 +486,11 @@ impl Latency {
         std::mem::take(&mut self.lock().dirty)
     }
 
+    /// Marks the table changed (a save that failed is tried again).
+    pub fn mark_dirty(&self) {
+        self.lock().dirty = true;
+    }
+
     /// Drops rows decayed below use (run every minute by the saver).
     pub fn forget_old(&self, now: SystemTime) {
         let at = crate::clock::unix_secs(now);

@@ -235,7 +235,7 @@ impl Lookup<'_> {
     #[inline]
     pub fn rank(&self, ep: u32) -> Option<f64> {
         self.raw(ep)
-            .filter(|r| r.samples >= f64::from(self.reader.policy.min_samples))
+            .filter(|r| super::policy::reaches(r.samples, self.reader.policy.min_samples))
             .map(|r| r.ln)
     }
 

@@ -392,3 +392,35 @@ fn the_bound_holds_under_many_distinct_networks() {
     assert_eq!(queued.len(), OUTBOX);
     assert_eq!(last, 80_000);
 }
+
+/// Routing's check (`rank`) and explain's (`enough`) agree on a count that
+/// decayed a little: one sample a minute old meets `min_samples = 1`, and
+/// 30 samples (which bf16 keeps as 29.875) meet 30.
+#[test]
+fn rank_and_enough_agree_on_a_slightly_decayed_count() {
+    for (count, min) in [(1u32, 1u32), (30, 30)] {
+        let l = Latency::default();
+        l.set_policy(Policy {
+            min_samples: min,
+            ..Default::default()
+        });
+        for _ in 0..count {
+            l.record(
+                net("192.0.2.0/24"),
+                "p/a",
+                Duration::from_millis(20),
+                at(T0),
+            )
+            .unwrap();
+        }
+        let reader = l.reader(T0 + 60);
+        let look = reader.lookup(From::Client(net("192.0.2.0/24")));
+        let e = look.get(endpoint_id("p/a")).unwrap();
+        assert!(e.samples < f64::from(min), "{e:?}");
+        assert!(look.enough(&e), "{count} samples, {min} needed: {e:?}");
+        assert!(
+            look.rank(endpoint_id("p/a")).is_some(),
+            "{count} samples, {min} needed"
+        );
+    }
+}

@@ -100,16 +100,23 @@ impl<'a> Client<'a> {
     }
 
     /// The latency table, and where performance routing looks in it, in
-    /// order. With ECS, only the client's network (when the source prefix
-    /// names one: /24, /56 or longer): the resolver said who is asking, and
-    /// the networks seen behind a resolver that sends ECS (a public one)
-    /// may be anywhere in the world, so a client without samples of its own
-    /// goes by distance. Without ECS, the client networks seen behind the
-    /// resolver, then the resolver's own network.
+    /// order. With ECS naming a network (a source prefix of /24, /56 or
+    /// longer): that network's own rows, then the client networks seen
+    /// behind it (a beacon whose token name a resolver asked with this ECS
+    /// network, sent from another network: a client behind a proxy or NAT).
+    /// Never the resolver's own network's mapping: a resolver that sends
+    /// ECS (a public one above all) serves clients anywhere, so a client
+    /// without samples of its own goes by distance; with an ECS prefix too
+    /// coarse to name a network, too. Without ECS, the client networks seen
+    /// behind the resolver, then the resolver's own network.
     pub fn latency_sources(&self) -> Option<(&'a Latency, [Option<From>; 3])> {
         let (latency, resolver) = self.latency?;
         if self.ecs {
-            return Some((latency, [self.ecs_net.map(From::Client), None, None]));
+            let net = self.ecs_net;
+            return Some((
+                latency,
+                [net.map(From::Client), net.map(From::Behind), None],
+            ));
         }
         let r = Network::of(resolver);
         Some((

@@ -344,9 +344,15 @@ mod tests {
             d.enter(0);
             // 198.51.100.0/24 (the ECS network) has no rows.
             assert_eq!(ecs_pick(&l, &mut d), (None, 24));
-            let looks = &d.steps[0].latency;
-            assert_eq!(looks.len(), 1, "only the ECS network is looked at");
-            assert!(matches!(looks[0].from, crate::latency::From::Client(_)));
+            // Only the ECS network is looked at: its rows, its mapping.
+            let ecs: Network = "198.51.100.0/24".parse().unwrap();
+            for look in &d.steps[0].latency {
+                assert_eq!(look.from.network(), ecs, "{:?}", look.from);
+            }
+            // A client behind a proxy: the resolver asked with ECS
+            // 198.51.100.0/24, the beacon came from 192.0.2.0/24.
+            l.record_resolver(ecs, mapped, std::time::SystemTime::now());
+            assert_eq!(ecs_pick(&l, &mut NoTrace), (Some(1), 24));
             // An ECS address too coarse to name a network: distance alone.
             let mut cache = geo::Cache::default();
             let mut client =

@@ -7,7 +7,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use commands::args::{Cli, ClusterAction, Command, ImportSource, LogFormat};
 use commands::serve::signals;
-use commands::{check, dnssec, import, serve};
+use commands::{check, dnssec, docs, import, serve};
 
 mod cli;
 mod commands;
@@ -105,6 +105,8 @@ fn main() -> ExitCode {
         }),
         Command::Reload => admin().and_then(cli::reload),
         Command::Dnssec { command } => dnssec::run(command, &cli.config),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Import {
             source:
                 ImportSource::Azure {

@@ -162,6 +162,22 @@ pub(crate) enum Command {
         #[command(subcommand)]
         source: ImportSource,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or
+    /// powershell) on stdout; the README says where each shell reads it.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page switchyard(1) in roff on stdout, e.g.
+    /// `switchyard man > switchyard.1`, then `man -l switchyard.1`.
+    Man {
+        /// Instead, write every page into this directory: switchyard.1 and
+        /// one per subcommand (switchyard-serve.1, switchyard-dnssec-ds.1,
+        /// ...), the pages switchyard(1)'s SUBCOMMANDS section names.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,7 +1,7 @@
 //! The subcommands `switchyard` runs itself: what it parses
-//! ([`args`]), and `check`, `apply` and `import`, `dnssec`, `serve`. (The
-//! admin commands, thin clients of the running server's API, are in
-//! `cli`.)
+//! ([`args`]), and `check`, `apply` and `import`, `dnssec`, `serve`, the
+//! shell completions and the manual page ([`docs`]). (The admin commands,
+//! thin clients of the running server's API, are in `cli`.)
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,6 +19,7 @@ macro_rules! out {
 pub(crate) mod args;
 pub(crate) mod check;
 pub(crate) mod dnssec;
+pub(crate) mod docs;
 pub(crate) mod import;
 pub(crate) mod serve;
 

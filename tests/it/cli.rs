@@ -266,3 +266,144 @@ fn readme_commands_name_the_bundled_configuration() {
         wrong.join("\n")
     );
 }
+
+/// The subcommands every completion script and the manual page must name.
+const SUBCOMMANDS: [&str; 6] = [
+    "serve",
+    "check",
+    "status",
+    "endpoint",
+    "dnssec",
+    "completions",
+];
+
+/// Issue 24 item 5: `switchyard completions bash|zsh|fish` prints a script
+/// from the binary's own clap definitions; bash parses it and its
+/// completion function, run as bash runs it, offers the subcommands.
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let (code, bash, err) = run(&["completions", "bash"], None);
+    assert_eq!(code, 0, "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("switchyard.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        syntax.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    // What bash offers after `switchyard ch<TAB>` and `switchyard <TAB>`.
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let probe = format!(
+            "source {}\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE='{line}'\nCOMP_POINT=${{#COMP_LINE}}\n\
+             _switchyard switchyard '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            words
+                .iter()
+                .map(|w| format!("'{w}'"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            words.len() - 1,
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let out = Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", &probe])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let offered = complete("switchyard ch");
+    assert_eq!(offered.trim(), "check", "{offered}");
+    let offered = complete("switchyard ");
+    for sub in SUBCOMMANDS {
+        assert!(offered.lines().any(|l| l == sub), "{sub} not in {offered}");
+    }
+
+    for shell in ["zsh", "fish"] {
+        let (code, script, err) = run(&["completions", shell], None);
+        assert_eq!(code, 0, "{shell}: {err}");
+        for sub in SUBCOMMANDS {
+            assert!(script.contains(sub), "{shell}: {sub} missing");
+        }
+    }
+    if Command::new("zsh").arg("--version").output().is_ok() {
+        let (_, script, _) = run(&["completions", "zsh"], None);
+        std::fs::write(dir.path().join("_switchyard"), &script).unwrap();
+        let ok = Command::new("zsh")
+            .arg("-n")
+            .arg(dir.path().join("_switchyard"))
+            .status()
+            .unwrap();
+        assert!(ok.success(), "zsh -n failed");
+    }
+
+    let (code, out, err) = run(&["completions", "tcsh"], None);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.is_empty() && err.contains("invalid value 'tcsh'") && err.contains("bash"),
+        "{err}"
+    );
+}
+
+/// Issue 24 item 5: `switchyard man` prints switchyard(1) in roff from the
+/// same definitions, naming every subcommand; `man -l` renders it when
+/// man is installed. `--dir` writes it and one page per subcommand.
+#[test]
+fn man_page() {
+    let (code, page, err) = run(&["man"], None);
+    assert_eq!(code, 0, "{err}");
+    let th = page.lines().find(|l| l.starts_with(".TH")).unwrap_or("");
+    assert!(th.starts_with(".TH switchyard 1"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
+    for sub in SUBCOMMANDS {
+        assert!(
+            page.contains(&format!("switchyard\\-{sub}(1)")),
+            "{sub}: {page}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, listed, err) = run(&["man", "--dir", dir.path().to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let mut pages = vec!["switchyard.1".to_string()];
+    pages.extend(SUBCOMMANDS.iter().map(|s| format!("switchyard-{s}.1")));
+    pages.push("switchyard-dnssec-keygen.1".into());
+    for name in &pages {
+        let path = dir.path().join(name);
+        assert!(path.is_file(), "{name} not written");
+        assert!(listed.contains(&*path.to_string_lossy()), "{listed}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("switchyard.1")).unwrap(),
+        page
+    );
+    let Ok(rendered) = Command::new("man")
+        .arg("-l")
+        .arg(dir.path().join("switchyard.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+    else {
+        eprintln!("man is not installed: rendering not checked");
+        return;
+    };
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    let warnings = String::from_utf8_lossy(&rendered.stderr);
+    assert!(rendered.status.success(), "man -l: {warnings}");
+    assert!(warnings.trim().is_empty(), "man -l warned: {warnings}");
+    assert!(
+        text.contains("SUBCOMMANDS") && text.contains("switchyard-serve(1)"),
+        "{text}"
+    );
+}

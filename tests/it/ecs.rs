@@ -44,7 +44,8 @@ fn dig_subnet(addr: SocketAddr, subnet: &str) -> (String, Option<u8>) {
     parse_dig(&String::from_utf8_lossy(&out.stdout))
 }
 
-fn parse_dig(text: &str) -> (String, Option<u8>) {
+/// The address `dig` answered and the ECS scope it echoed.
+pub(crate) fn parse_dig(text: &str) -> (String, Option<u8>) {
     let answer = text
         .lines()
         .filter(|l| !l.starts_with(';'))

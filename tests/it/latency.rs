@@ -3,8 +3,7 @@
 //! `dig +subnet` gets, explain's numbers, the file changed and broken while
 //! serving, a restart, and a 3-node cluster sharing a sample.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -59,40 +58,13 @@ fn dig(addr: SocketAddr, subnet: &str) -> (String, Option<u8>) {
         .args(["+time=2", "+tries=2"])
         .output()
         .expect("cannot run dig; run the tests with scripts/test.sh");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let answer = text
-        .lines()
-        .filter(|l| !l.starts_with(';'))
-        .find(|l| l.contains("\tA\t"))
-        .and_then(|l| l.split_whitespace().last())
-        .unwrap_or_else(|| panic!("no A record in:\n{text}"))
-        .to_string();
-    let scope = text
-        .lines()
-        .find(|l| l.contains("CLIENT-SUBNET:"))
-        .and_then(|l| l.rsplit('/').next())
-        .and_then(|s| s.trim().parse().ok());
-    (answer, scope)
+    crate::ecs::parse_dig(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// An HTTP/1.1 request with a JSON body.
+/// An HTTP/1.1 request with a JSON body (the admin API without a token
+/// on loopback).
 fn send(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (code, body)
+    crate::push::send(addr, method, path, None, body)
 }
 
 /// Posts `samples` measurements of each endpoint from `net`.

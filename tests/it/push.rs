@@ -17,7 +17,7 @@ const NAME: &str = "shop.tm.example.test.";
 const TOKEN: &str = "push-test-token";
 
 /// An HTTP/1.1 request with a body, as a client would send it.
-fn send(
+pub(crate) fn send(
     addr: SocketAddr,
     method: &str,
     path: &str,

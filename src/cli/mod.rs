@@ -23,9 +23,12 @@ mod status;
 
 pub use status::status;
 
+/// The admin token, without a trailing line ending (as `admin.token` reads
+/// it: a Kubernetes Secret made `--from-file` keeps the file's newline).
 fn token() -> Option<String> {
     std::env::var("SWITCHYARD_ADMIN_TOKEN")
         .ok()
+        .map(|t| t.trim_end_matches(['\r', '\n']).to_string())
         .filter(|t| !t.is_empty())
 }
 

@@ -66,8 +66,11 @@ impl SecretSource {
     pub fn resolve(&self, base: &Path) -> Result<Secret, String> {
         let value = match self {
             SecretSource::Literal(v) => v.clone(),
+            // A trailing line ending is not part of the secret, from a
+            // variable as from a file: Kubernetes sets a variable from a
+            // Secret made with `--from-file` byte for byte, newline included.
             SecretSource::Env(name) => match std::env::var(name) {
-                Ok(v) => v,
+                Ok(v) => v.trim_end_matches(['\r', '\n']).to_string(),
                 Err(std::env::VarError::NotPresent) => {
                     return Err(format!(
                         "environment variable `{name}` is not set; `env` secrets come from the environment of the process loading the configuration (`check`: your shell; a running server: its environment at start, so a variable added later needs a restart); `{{ file = \"...\" }}` avoids both"

@@ -642,6 +642,36 @@ fn an_empty_admin_tokens_table_is_no_token() {
     );
 }
 
+/// A secret from the environment loses a trailing line ending, as one from
+/// a file does (Kubernetes sets a variable from a Secret made with
+/// `--from-file` byte for byte); a control character inside is refused.
+#[test]
+fn env_secrets_drop_a_trailing_newline() {
+    let fx = Fixture::new(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = { env = \"SWITCHYARD_TEST_ENV_TOKEN\" }",
+        &[("todoapi.toml", TODOAPI)],
+    );
+    let run = |value: &str| {
+        let out = Command::new(bin())
+            .args(["check", "--config"])
+            .arg(fx.config_path())
+            .env("SWITCHYARD_TEST_ENV_TOKEN", value)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let (code, out) = run("env-token\n");
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run("env\u{1}token\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("admin.token: the secret contains control characters"),
+        "{out}"
+    );
+    assert!(!out.contains("env\u{1}token"), "{out}");
+}
+
 /// `check` warns of a state file disabling an endpoint the configuration
 /// lacks, but not of a timed disable that has run out.
 #[test]

@@ -116,7 +116,9 @@ fn admin_commands() {
             "--admin",
             &admin,
         ],
-        Some("cli-token"),
+        // A trailing newline (a Kubernetes Secret made from a file) is
+        // not part of the token.
+        Some("cli-token\n"),
     );
     assert_eq!(code, 0);
     assert_eq!(

@@ -32,3 +32,6 @@ fi
 # Every test target runs even when one fails (a failure in one must not
 # hide the others', no_alloc and the doc tests included).
 cargo test --locked --no-fail-fast "$@"
+
+# The Kubernetes manifests, offline (render, validate, check each pod's configuration).
+tests/install/kubernetes.sh

@@ -379,12 +379,13 @@ def main():
     ap.add_argument("--bin")
     ap.add_argument("--kubectl", default="kubectl")
     ap.add_argument("--busybox", default="/bin/busybox")
+    ap.add_argument("--work", help="an empty directory for the pods' file systems (default: a new one, removed after)")
     ap.add_argument("--write-dashboard", action="store_true")
     a = ap.parse_args()
     if a.write_dashboard:
         write_dashboard()
         return 0
-    work = tempfile.mkdtemp(prefix="switchyard-k8s.")
+    work = a.work or tempfile.mkdtemp(prefix="switchyard-k8s.")
     try:
         objs = render(a.kubectl)
         check(True, f"kubectl kustomize deploy/kubernetes renders {len(objs)} objects: "
@@ -395,7 +396,8 @@ def main():
         for i in range(sts["spec"]["replicas"]):
             run_pod(objs, sts, secret, i, POD_IPS[i], a.bin, a.busybox, work)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not a.work:
+            shutil.rmtree(work, ignore_errors=True)
     if failures:
         print(f"\n{len(failures)} check(s) failed:", *failures, sep="\n  ")
         return 1

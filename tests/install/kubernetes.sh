@@ -12,7 +12,8 @@
 # Installs what it needs when missing: kubectl (Debian's kubernetes-client),
 # a static busybox (busybox-static: the init container's shell, in the
 # chroot), kubernetes-validate (PyPI; brings PyYAML). Needs root (chroot).
-# Nothing runs in the background; the work directory is removed on exit.
+# Nothing runs in the background; the work directory is removed on exit
+# (a trap, also on failure).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,7 +29,9 @@ if ((${#need[@]})); then
 fi
 if ! python3 -c 'import kubernetes_validate, yaml' 2>/dev/null; then
   echo "installing kubernetes-validate (PyPI, used by this test)" >&2
-  python3 -m pip install --quiet kubernetes-validate
+  # (Debian's own python3 refuses pip without --break-system-packages.)
+  python3 -m pip install --quiet kubernetes-validate 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages kubernetes-validate
 fi
 
 bin=${SWITCHYARD_BIN:-target/debug/switchyard}
@@ -36,8 +39,6 @@ if [ -z "${SWITCHYARD_BIN:-}" ] && [ ! -x "$bin" ]; then
   cargo build --locked --quiet --bin switchyard
 fi
 echo "kubernetes: $(kubectl version --client 2>/dev/null | head -1), $("$bin" --version)"
-if [ "$(id -u)" -eq 0 ]; then
-  exec python3 tests/install/kubernetes.py --bin "$bin"
-else
-  exec $sudo python3 tests/install/kubernetes.py --bin "$bin"
-fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-k8s.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+$sudo python3 tests/install/kubernetes.py --bin "$bin" --work "$work"

@@ -963,3 +963,40 @@ fn check_warns_about_a_key_others_can_read() {
         "{out}"
     );
 }
+
+/// Seeds given by host name, as in Kubernetes (each pod seeds the others
+/// by their names in a headless Service, `deploy/kubernetes`): the name is
+/// resolved (here `localhost`, from /etc/hosts) and the nodes join.
+#[test]
+fn seeds_given_by_host_name_join() {
+    let judge = Judge::start();
+    let other = Judge::start();
+    let profile = profile(judge.port, other.port, None, 0);
+    let ports = [free_udp_port(), free_udp_port()];
+    let nodes: Vec<Proc> = (1..=2)
+        .map(|n| {
+            let fx = node_fixture(n, &ports, KEY, &profile);
+            let path = fx.config_path();
+            let peer = ports[2 - n];
+            let text = std::fs::read_to_string(&path).unwrap();
+            let by_name = text.replace(
+                &format!("seeds = [\"127.0.0.1:{peer}\"]"),
+                &format!("seeds = [\"localhost:{peer}\"]"),
+            );
+            assert_ne!(text, by_name, "the seed to rename: {text}");
+            std::fs::write(&path, by_name).unwrap();
+            Proc::start(fx)
+        })
+        .collect();
+    for (i, p) in nodes.iter().enumerate() {
+        let cluster = || {
+            let body = crate::harness::http(p.admin(), "GET", "/api/v1/status", None).1;
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["cluster"]["nodes"].clone()
+        };
+        wait_until(Duration::from_secs(20), || {
+            let nodes = cluster().as_array().cloned().unwrap_or_default();
+            nodes.len() == 2 && nodes.iter().all(|n| n["state"] == "alive")
+        })
+        .unwrap_or_else(|| panic!("ns{} never saw both nodes alive: {}", i + 1, cluster()));
+    }
+}

@@ -12,7 +12,8 @@ Run by tests/install/kubernetes.sh, which installs the tools. Steps:
 3. The objects fit together: selectors match the pods, ports and
    ConfigMaps named exist, the init container's REPLICAS and PEERS_SERVICE
    are the StatefulSet's, the copies of the example (profiles, dashboard)
-   are the example's.
+   are the example's, and the overlay kustomization.yaml's header shows
+   (your own zone and profiles) renders and replaces them.
 4. For each pod, the init container's own script runs in a chroot holding
    what the container sees (a static busybox for the image, the ConfigMap
    as the kubelet lays it out, the pod's environment from the downward API),
@@ -283,6 +284,45 @@ def consistency(objs, secret):
     return sts
 
 
+def documented_overlay(kubectl, work):
+    """Renders the overlay kustomization.yaml's header shows (your own zone
+    and profiles), placed where it says: its profiles replace the example's
+    and the StatefulSet mounts them. Directories in `resources` need
+    kustomize v3 or later: with Debian's kubectl 1.20 (v2.0.3) it is
+    skipped, with the reason."""
+    text = open(os.path.join(DEPLOY, "kustomization.yaml")).read()
+    lines = text.splitlines()
+    start = lines.index("#   # my-dns/kustomization.yaml") + 1
+    overlay = []
+    for line in lines[start:]:
+        if line.strip() == "#":
+            break
+        overlay.append(line[len("#   "):])
+    top = os.path.join(work, "clone")
+    os.makedirs(os.path.join(top, "my-dns", "profiles"))
+    os.symlink(os.path.join(ROOT, "deploy"), os.path.join(top, "deploy"))
+    with open(os.path.join(top, "my-dns", "kustomization.yaml"), "w") as fh:
+        fh.write("\n".join(overlay) + "\n")
+    shutil.copy(os.path.join(DEPLOY, "switchyard.toml"), os.path.join(top, "my-dns"))
+    api = open(os.path.join(EXAMPLE, "profiles", "pool.toml")).read().replace("pool.tm.example.test.", "api.tm.example.test.")
+    with open(os.path.join(top, "my-dns", "profiles", "api.toml"), "w") as fh:
+        fh.write(api)
+    r = subprocess.run([kubectl, "kustomize", os.path.join(top, "my-dns")], capture_output=True, text=True)
+    if r.returncode != 0 and "must be a file" in r.stderr:
+        print(f"skip the overlay in kustomization.yaml's header: this kubectl's kustomize takes no directory "
+              f"in `resources` ({r.stderr.strip()[:120]})")
+        return
+    check(r.returncode == 0, f"the overlay in kustomization.yaml's header renders {r.stderr.strip()}")
+    objs = [d for d in yaml.safe_load_all(r.stdout) if d]
+    prof = [o for o in by_kind(objs, "ConfigMap") if o["metadata"]["name"].startswith("switchyard-profiles")]
+    sts = one(objs, "StatefulSet")
+    mounted = [s["configMap"]["name"] for v in sts["spec"]["template"]["spec"]["volumes"]
+               for s in v.get("projected", {}).get("sources", []) if "configMap" in s]
+    check(len(prof) == 1 and list(prof[0]["data"]) == ["api.toml"] and mounted == [prof[0]["metadata"]["name"]],
+          "the overlay's profiles replace the example's, and the pods mount them")
+    check(all(o["metadata"].get("namespace") == "dns" for o in objs), "the overlay puts everything in its namespace")
+
+
 def run_pod(objs, sts, secret, ordinal, pod_ip, binary, busybox, work):
     """Renders pod `ordinal`'s configuration with the init container's own
     command, then checks it with `switchyard check`. Returns the config."""
@@ -393,6 +433,7 @@ def main():
         secret = documented_secret(a.kubectl, work)
         validate(objs + [secret])
         sts = consistency(objs, secret)
+        documented_overlay(a.kubectl, work)
         for i in range(sts["spec"]["replicas"]):
             run_pod(objs, sts, secret, i, POD_IPS[i], a.bin, a.busybox, work)
     finally:

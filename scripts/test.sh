@@ -32,3 +32,6 @@ fi
 # Every test target runs even when one fails (a failure in one must not
 # hide the others', no_alloc and the doc tests included).
 cargo test --locked --no-fail-fast "$@"
+
+# Install paths (issue 24), as root: the Debian package (tests/install/deb.sh).
+tests/install/deb.sh

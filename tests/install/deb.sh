@@ -188,11 +188,13 @@ switchyard check -c /etc/switchyard/switchyard.toml >"$work/check" 2>&1 || {
 }
 say "switchyard check -c /etc/switchyard/switchyard.toml: passes (as root and as switchyard)"
 
-for port in 53 8053; do
-  if ss -Hlnt "( sport = :$port )" | grep -q . || ss -Hlnu "( sport = :$port )" | grep -q .; then
-    fail "port $port is in use here; the installed configuration listens on it"
-  fi
-done
+# The installed configuration listens on loopback ports 53 and 8053: wait
+# (bounded) for another program holding one to let go.
+ports_free() {
+  ! ss -Hlntu | awk '{print $5}' |
+    grep -Eq '^(127\.0\.0\.1|0\.0\.0\.0|\*|\[::\]|\[::1\]|\[::ffff:127\.0\.0\.1\]):(53|8053)$'
+}
+wait_for 120 ports_free || fail "127.0.0.1:53 or :8053 stayed in use for 120 s: $(ss -Hlntup | grep -E ':(53|8053) ')"
 (cd / && exec "${as_service[@]}" /usr/bin/switchyard serve -c /etc/switchyard/switchyard.toml --log-format json) \
   >"$work/serve.log" 2>&1 &
 server_pid=$!

@@ -29,7 +29,8 @@ fail() {
 [ "$(id -u)" -eq 0 ] || fail "run as root: the test installs and removes a package"
 
 # Tools: lintian, dig, systemd-analyze, dpkg-shlibdeps (cargo deb's
-# dependency list), adduser (the package depends on it).
+# dependency list), adduser (the package depends on it), python3 (the
+# copyright generator), ss.
 need=()
 command -v lintian >/dev/null 2>&1 || need+=(lintian)
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
@@ -37,6 +38,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v adduser >/dev/null 2>&1 || [ -x /usr/sbin/adduser ] || need+=(adduser)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
 if ((${#need[@]})); then
   say "installing ${need[*]}"
   apt-get update -qq

@@ -8,8 +8,8 @@ and every crate statically linked into the binary: the crates are the
 normal (not dev, not build) dependencies `cargo metadata` resolves for
 the Linux target, walked from switchyard, procedural macros included
 (their output is compiled in). Each crate's licence is its Cargo
-`license` expression; its copyright lines are read from the licence
-files it ships, else its authors. `cargo deb` writes only Switchyard's
+`license` expression; its copyright holders are the copyright lines of
+the licence files it ships and its Cargo authors. `cargo deb` writes only Switchyard's
 own licence, so the package build runs this instead.
 
 Every licence named needs its text: deploy/debian/licenses/<name> (or
@@ -83,7 +83,7 @@ def dep5_license(expr, crate):
 
 
 def copyright_lines(directory, authors, crate):
-    """The crate's copyright statements from its licence files, else its authors."""
+    """The crate's copyright statements from its licence files, and its authors."""
     found = []
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
@@ -97,10 +97,12 @@ def copyright_lines(directory, authors, crate):
                     text = re.sub(r"^copyright\s*(\(c\)|©)?\s*", "", m.group(1), flags=re.I).strip()
                     if text and text not in found:
                         found.append(text)
-    if found:
-        return found
-    authors = [re.sub(r"\s*<[^>]*>", "", a).strip() for a in authors]
-    return [", ".join(a for a in authors if a) or f"the {crate} developers"]
+    # Authors the licence files do not name too (unicode-ident's names only Unicode, Inc.).
+    names = [re.sub(r"\s*<[^>]*>", "", a).strip() for a in authors]
+    names = [n for n in names if n and not any(n in line for line in found)]
+    if names:
+        found.append(", ".join(names))
+    return found or [f"the {crate} developers"]
 
 
 def field(name, lines):

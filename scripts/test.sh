@@ -35,3 +35,5 @@ cargo test --locked --no-fail-fast "$@"
 
 # The Kubernetes manifests, offline (render, validate, check each pod's configuration).
 tests/install/kubernetes.sh
+# Install paths (issue 24), as root: the Debian package (tests/install/deb.sh).
+tests/install/deb.sh

@@ -7,13 +7,13 @@
 #   DEB_NO_BUILD=1 tests/install/deb.sh  # packs target/release/switchyard as it is
 #
 # Checks: lintian reports no errors; `dpkg -i`; files, conffiles, the user,
-# the state directory and the admin token (mode 0600, root, never printed);
+# the state directory and the admin token (mode 0600, the service's user,
+# never printed);
 # `switchyard check` of the installed configuration; the installed binary,
 # run as the `switchyard` user with CAP_NET_BIND_SERVICE only (systemd is
-# not PID 1 here, so the test does what the unit would: the credential
-# directory, the user, the capability), serves it on 127.0.0.1:53 and ::1:53
-# and `dig` gets the example answer; the admin token works through the
-# credential; `systemd-analyze verify` of the installed unit; a reinstall
+# not PID 1 here, so the test does what the unit would: the user, the
+# capability), serves it on 127.0.0.1:53 and ::1:53
+# and `dig` gets the example answer; the admin token works; `systemd-analyze verify` of the installed unit; a reinstall
 # keeps the token; an upgrade to a rebuilt package keeps an edited conffile;
 # `dpkg -r` removes the program and keeps the configuration; `dpkg -P`
 # removes the rest (the system user stays, as in Debian; the trap removes it).
@@ -49,13 +49,11 @@ fi
 if dpkg-query -W -f='${db:Status-Abbrev}' switchyard 2>/dev/null | grep -q '^[ir]'; then
   fail "a switchyard package is installed here; this test installs and purges its own"
 fi
-for path in /etc/switchyard /var/lib/switchyard /run/credentials/switchyard.service; do
+for path in /etc/switchyard /var/lib/switchyard; do
   [ ! -e "$path" ] || fail "$path exists; this test would remove it"
 done
 user_existed=0
 getent passwd switchyard >/dev/null && user_existed=1
-creds_parent_existed=0
-[ -d /run/credentials ] && creds_parent_existed=1
 work=$(mktemp -d)
 server_pid=""
 
@@ -68,8 +66,6 @@ cleanup() {
   if dpkg-query -W switchyard >/dev/null 2>&1; then
     dpkg -P switchyard >/dev/null 2>&1 || true
   fi
-  rm -rf /run/credentials/switchyard.service
-  [ "$creds_parent_existed" = 1 ] || rmdir /run/credentials 2>/dev/null || true
   if [ "$user_existed" = 0 ] && getent passwd switchyard >/dev/null; then
     userdel switchyard 2>/dev/null || true
   fi
@@ -152,20 +148,21 @@ getent passwd switchyard | awk -F: '$3 < 1000 && $7 ~ /nologin$/ {ok=1} END {exi
 [ "$(stat -c '%U:%G %a' /var/lib/switchyard)" = "switchyard:switchyard 750" ] ||
   fail "/var/lib/switchyard is $(stat -c '%U:%G %a' /var/lib/switchyard)"
 token=/etc/switchyard/admin.token
-[ "$(stat -c '%U:%G %a' "$token")" = "root:root 600" ] || fail "$token is $(stat -c '%U:%G %a' "$token")"
+[ "$(stat -c '%U:%G %a' "$token")" = "switchyard:switchyard 600" ] || fail "$token is $(stat -c '%U:%G %a' "$token")"
 [ "$(wc -c <"$token")" -ge 40 ] || fail "$token is too short"
 token_sum=$(sha256sum "$token" | cut -d' ' -f1)
 [ -L /etc/systemd/system/multi-user.target.wants/switchyard.service ] || fail "the service is not enabled"
-say "user switchyard (system, nologin), /var/lib/switchyard switchyard 0750, $token root 0600, service enabled"
+say "user switchyard (system, nologin), /var/lib/switchyard switchyard 0750, $token switchyard 0600, service enabled"
 
 # --- the unit ---------------------------------------------------------------
 unit=/usr/lib/systemd/system/switchyard.service
 systemd-analyze verify --man=no "$unit" >"$work/verify" 2>&1 || true
 if grep -E "^switchyard\.service|$unit" "$work/verify" >&2; then fail "systemd-analyze verify $unit"; fi
-# The packaged unit keeps every setting of the example unit but the user.
+# The packaged unit keeps every setting of the example unit but the user
+# and the token's credential (the package's token is the user's own file).
 while IFS= read -r line; do
   case "$line" in
-    DynamicUser=*) ;;
+    DynamicUser=* | LoadCredential=admin-token:*) ;;
     *) grep -qxF "${line//\/usr\/local\/bin\//\/usr\/bin\/}" "$unit" || fail "the packaged unit lacks: $line" ;;
   esac
 done < <(grep -E '^[A-Za-z]+=' examples/systemd/switchyard.service)
@@ -173,10 +170,6 @@ grep -qx 'User=switchyard' "$unit" || fail "the unit does not run as switchyard"
 say "systemd-analyze verify $unit: clean; every setting of examples/systemd/switchyard.service kept (User=switchyard for DynamicUser)"
 
 # --- check and serve, as systemd would --------------------------------------
-# LoadCredential=admin-token:/etc/switchyard/admin.token, by hand.
-creds=/run/credentials/switchyard.service
-install -d -m 0500 -o switchyard -g switchyard "$creds"
-install -m 0400 -o switchyard -g switchyard "$token" "$creds/admin-token"
 as_service=(setpriv --reuid=switchyard --regid=switchyard --init-groups
   --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service
   --bounding-set=-all,+net_bind_service --no-new-privs --)
@@ -211,7 +204,7 @@ answer @::1 +tcp || fail "no answer $expect from [::1]:53 over TCP"
 grep -q '^CapEff:.*0000000000000400$' "/proc/$server_pid/status" || fail "the server holds more than CAP_NET_BIND_SERVICE"
 say "the installed binary, as switchyard with CAP_NET_BIND_SERVICE only, serves: dig @127.0.0.1 todoapi.tm.example.test -> $expect (and @::1 over TCP)"
 
-# The admin token reaches the server through the credential: a runtime
+# The server reads the admin token from its file: a runtime
 # override is accepted and written to the state directory.
 SWITCHYARD_ADMIN_TOKEN=$(cat "$token") switchyard endpoint disable todoapi.tm.example.test primary \
   -c /etc/switchyard/switchyard.toml >"$work/admin" 2>&1 || {
@@ -225,7 +218,7 @@ wait_for 20 answer @127.0.0.1 || fail "the disabled primary still answers"
 SWITCHYARD_ADMIN_TOKEN=wrong switchyard endpoint enable todoapi.tm.example.test primary \
   -c /etc/switchyard/switchyard.toml >"$work/admin" 2>&1 && fail "a wrong token was accepted"
 if grep -qFf "$token" "$work/serve.log" "$work/admin" "$work/check"; then fail "the admin token appears in output"; fi
-say "admin token: accepted through the credential (primary disabled -> $expect, state in /var/lib/switchyard), a wrong one refused, never in the logs"
+say "admin token: accepted (primary disabled -> $expect, state in /var/lib/switchyard), a wrong one refused, never in the logs"
 kill "$server_pid"
 wait_for 20 bash -c "! kill -0 $server_pid" || fail "the server did not stop on SIGTERM within 20 s"
 wait "$server_pid" 2>/dev/null || true
@@ -234,7 +227,7 @@ server_pid=""
 # --- reinstall, upgrade -----------------------------------------------------
 dpkg -i "$deb" >/dev/null 2>&1 || fail "reinstalling"
 [ "$(sha256sum "$token" | cut -d' ' -f1)" = "$token_sum" ] || fail "the reinstall replaced the admin token"
-[ "$(stat -c '%U:%G %a' "$token")" = "root:root 600" ] || fail "the reinstall changed the token's mode"
+[ "$(stat -c '%U:%G %a' "$token")" = "switchyard:switchyard 600" ] || fail "the reinstall changed the token's mode"
 say "reinstall: the admin token is unchanged"
 
 echo "# edited by tests/install/deb.sh" >>/etc/switchyard/switchyard.toml
@@ -256,7 +249,6 @@ dpkg -i "$upgrade" >"$work/dpkg-up" 2>&1 || {
 switchyard check -c /etc/switchyard/switchyard.toml >/dev/null || fail "switchyard check after the upgrade"
 say "upgrade ${version}-1 -> ${version}-2: the edited switchyard.toml, the token and the state are kept"
 rm -f "$upgrade"
-rm -rf /run/credentials/switchyard.service
 
 # --- remove, purge ----------------------------------------------------------
 dpkg -r switchyard >/dev/null 2>&1 || fail "dpkg -r"

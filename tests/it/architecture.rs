@@ -170,6 +170,66 @@ fn release_is_stripped_and_profiling_keeps_symbols() {
     );
 }
 
+/// Each crate's features as `cargo tree` resolves them, with or without the
+/// dev-dependencies' edges: `name version` to the set of features.
+fn resolved_features(edges: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "--offline", "--locked", "--prefix", "none"])
+        .args(["-e", edges, "-f", "{p}|{f}"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        // A crate printed before is marked " (*)" after its features.
+        let line = line.trim_end_matches(" (*)");
+        let Some((package, features)) = line.split_once('|') else {
+            continue;
+        };
+        // "syn v2.0.1 (proc-macro)" and "syn v2.0.1" are one crate; a
+        // path dependency names its folder.
+        let package = package.split(" (").next().unwrap_or(package).to_string();
+        let set = found.entry(package).or_default();
+        set.extend(
+            features
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(String::from),
+        );
+    }
+    found
+}
+
+/// The examples, tests and benches build on the binary's own compiled
+/// dependencies (issue 24): a dev-dependency that turns on one more feature
+/// of a crate the binary uses would rebuild that crate and everything above
+/// it, so `cargo run --release --example health_backend` after
+/// `cargo build --release` was a second full build (7 minutes on 2 cores).
+/// The fix is a feature pin in Cargo.toml; this names the crate to pin.
+#[test]
+fn dev_builds_reuse_the_binarys_dependencies() {
+    let binary = resolved_features("normal,build");
+    let dev = resolved_features("normal,build,dev");
+    let differ: Vec<String> = binary
+        .iter()
+        .filter_map(|(package, features)| {
+            let more: Vec<&String> = dev.get(package)?.difference(features).collect();
+            (!more.is_empty()).then(|| format!("{package}: {more:?}"))
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "dev-dependencies turn on features the binary does not use; pin them in \
+         Cargo.toml (see the comment above [build-dependencies]): {differ:#?}"
+    );
+}
+
 /// `super::NAME` and `crate::PATH::NAME` references outside comments, in
 /// a file directly inside the folder of module `path` (`dns`,
 /// `dns::answer`): the sibling files and folders it uses.

@@ -53,7 +53,10 @@ pub(crate) struct Endpoint {
 
 /// The zone: a host name of two labels or more, absolute.
 pub(crate) fn zone(text: &str) -> Result<DomainName, String> {
-    let name = DomainName::parse(text, None).map_err(|e| format!("`{}`: {e}", shown(text)))?;
+    let name = DomainName::parse(text, None).map_err(|e| {
+        // hickory's "Malformed label: " names no label.
+        format!("`{}`: {}", shown(text), e.trim_end_matches([':', ' ']))
+    })?;
     if !name.is_hostname() {
         return Err(format!(
             "`{}` is not a zone name of two labels or more of letters, digits and `-` (e.g. tm.example.com: the parent zone example.com delegates it)",

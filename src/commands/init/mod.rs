@@ -113,9 +113,7 @@ fn from_flags(args: &InitArgs) -> Result<Answers> {
     let zone = args.zone.as_deref().map(input::zone).transpose();
     let zone = match zone {
         Ok(z) => z,
-        Err(e) => {
-            anyhow::bail!("--zone {e}");
-        }
+        Err(e) => anyhow::bail!("--zone {e}\nnothing written"),
     };
     let Some(zone) = zone else {
         anyhow::bail!("missing --zone");

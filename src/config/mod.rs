@@ -10,7 +10,7 @@ mod compile;
 pub mod diag;
 pub mod diff;
 pub mod keys;
-pub(crate) mod methods;
+pub mod methods;
 mod raw;
 pub mod secret;
 pub mod serials;

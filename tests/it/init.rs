@@ -251,6 +251,7 @@ fn with(flag: &str, values: &[&str]) -> Vec<String> {
 
 #[test]
 fn bad_flags_are_named_and_nothing_is_written() {
+    let geoip = repo().join("geoip/geo-whois-asn-country.mmdb");
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             with("--zone", &["tm..example.com"]),
@@ -328,6 +329,20 @@ fn bad_flags_are_named_and_nothing_is_written() {
             with("--method", &["performance"]),
             "--method performance needs a GeoIP database",
         ),
+        (
+            with(
+                "--endpoint",
+                &[
+                    "eu=192.0.2.10,http://192.0.2.10/,location=westeurop",
+                    "us=192.0.2.11,http://192.0.2.11/,location=eastus",
+                ],
+            )
+            .into_iter()
+            .chain(["--method", "performance", "--geoip"].map(String::from))
+            .chain([geoip.display().to_string()])
+            .collect(),
+            "--endpoint `eu`: unknown region `westeurop`; did you mean `westeurope`?",
+        ),
     ];
     for (args, want) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -345,23 +360,22 @@ fn bad_flags_are_named_and_nothing_is_written() {
     // writing too, named as `check` names it in the file it would write.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("new");
-    let geoip = repo().join("geoip/geo-whois-asn-country.mmdb");
-    let mut args = with(
+    let args = with(
         "--endpoint",
         &[
-            "eu=192.0.2.10,http://192.0.2.10/,location=mars",
-            "us=192.0.2.11,http://192.0.2.11/,location=eastus",
+            "cdn=cdn.example.net,http://cdn.example.net/",
+            "us=192.0.2.11,http://192.0.2.11/",
         ],
     );
-    args.extend(["--method", "performance", "--geoip"].map(String::from));
-    args.push(geoip.display().to_string());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let at = args.iter().position(|a| *a == "--profile").unwrap();
+    args[at + 1] = "tm.example.com.";
     let out = init(&args, &d);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    let at = format!("{}:", d.join("profiles/api.toml").display());
+    let at = format!("{}:", d.join("profiles/apex.toml").display());
     assert!(
-        err.contains(&at) && err.contains("unknown region `mars`"),
+        err.contains(&at) && err.contains("a CNAME cannot live at the apex"),
         "{err}"
     );
     assert!(!d.exists());

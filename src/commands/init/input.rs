@@ -181,6 +181,26 @@ pub(crate) fn target(text: &str) -> Result<String, String> {
     Ok(t.trim_end_matches('.').to_string())
 }
 
+/// [`target`], for a profile whose answers must be addresses: one at the
+/// zone apex (a CNAME cannot live there) or a multivalue one.
+pub(crate) fn address_target(text: &str, apex: bool, method: InitMethod) -> Result<String, String> {
+    let t = target(text)?;
+    if t.parse::<IpAddr>().is_ok() {
+        return Ok(t);
+    }
+    if apex {
+        return Err(format!(
+            "`{t}` is a host name, answered as a CNAME, which cannot live at the zone apex: give an address"
+        ));
+    }
+    if method == InitMethod::Multivalue {
+        return Err(format!(
+            "`{t}` is a host name: multivalue answers addresses only"
+        ));
+    }
+    Ok(t)
+}
+
 /// An endpoint's health URL: http:// or https://, a host, no credentials
 /// or fragment.
 pub(crate) fn health_url(text: &str) -> Result<HealthUrl, String> {
@@ -259,15 +279,16 @@ pub(crate) fn endpoint_name(text: &str, taken: &[Endpoint]) -> Result<String, St
 }
 
 /// The method's endpoint value (`weight=`, `location=`, `regions=`,
-/// `subnets=`) as TOML; `None` for an empty subnet list (the fallback).
+/// `subnets=`) as TOML, checked by the configuration's own rules
+/// (`config::methods`); `None` for an empty subnet list (the fallback).
 pub(crate) fn method_value(method: InitMethod, text: &str) -> Result<Option<String>, String> {
+    use switchyard::config::methods;
     let t = text.trim();
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let list = |t: &str| -> Vec<String> {
-        t.split(['+', ' '])
-            .filter(|s| !s.is_empty())
-            .map(|s| quote(s.trim()))
-            .collect()
+    let list = |t: &str, check: &dyn Fn(&str) -> Result<(), String>| {
+        let items: Vec<&str> = t.split(['+', ' ']).filter(|s| !s.is_empty()).collect();
+        items.iter().try_for_each(|i| check(i))?;
+        Ok::<_, String>(items.iter().map(|i| quote(i)).collect::<Vec<_>>())
     };
     match method {
         InitMethod::Weighted => match t.parse::<u16>() {
@@ -277,31 +298,25 @@ pub(crate) fn method_value(method: InitMethod, text: &str) -> Result<Option<Stri
                 shown(t)
             )),
         },
-        InitMethod::Performance => {
-            if let Some((lat, lon)) = t.split_once('/') {
-                let (lat, lon) = (lat.trim().parse::<f64>(), lon.trim().parse::<f64>());
-                return match (lat, lon) {
-                    (Ok(lat), Ok(lon))
-                        if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
-                    {
-                        Ok(Some(format!("{{ lat = {lat:?}, lon = {lon:?} }}")))
-                    }
-                    _ => Err(format!(
+        InitMethod::Performance => match t.split_once('/') {
+            Some((lat, lon)) => {
+                let (Ok(lat), Ok(lon)) = (lat.trim().parse::<f64>(), lon.trim().parse::<f64>())
+                else {
+                    return Err(format!(
                         "location `{}`: LAT/LON in degrees, e.g. 48.86/2.35",
                         shown(t)
-                    )),
+                    ));
                 };
+                methods::coordinates(lat, lon)?;
+                Ok(Some(format!("{{ lat = {lat:?}, lon = {lon:?} }}")))
             }
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return Err(format!(
-                    "location `{}`: a cloud region (westeurope, eu-central-1, europe-west3) or LAT/LON",
-                    shown(t)
-                ));
+            None => {
+                methods::region_point(t)?;
+                Ok(Some(quote(t)))
             }
-            Ok(Some(quote(t)))
-        }
+        },
         InitMethod::Geographic => {
-            let codes = list(t);
+            let codes = list(t, &|c| methods::region_code(c).map(|_| ()))?;
             if codes.is_empty() {
                 return Err(
                     "regions: one or more of WORLD, GEO-EU (and the other groups), a country (DE) or a subdivision (US-CA), joined by +"
@@ -311,7 +326,7 @@ pub(crate) fn method_value(method: InitMethod, text: &str) -> Result<Option<Stri
             Ok(Some(format!("[{}]", codes.join(", "))))
         }
         InitMethod::Subnet => {
-            let nets = list(t);
+            let nets = list(t, &|n| methods::subnet(n).map(|_| ()))?;
             if nets.is_empty() {
                 return Ok(None);
             }
@@ -333,11 +348,10 @@ pub(crate) fn endpoint(
         .ok_or_else(|| format!("`{}`: no `=`: {form}", shown(text)))?;
     let name = endpoint_name(name, taken)?;
     let mut parts = rest.split(',');
-    let target =
-        target(parts.next().unwrap_or_default()).map_err(|e| format!("endpoint `{name}`: {e}"))?;
+    let target = target(parts.next().unwrap_or_default()).map_err(|e| format!("`{name}`: {e}"))?;
     let health = match parts.next() {
-        Some(u) => health_url(u).map_err(|e| format!("endpoint `{name}`: {e}"))?,
-        None => return Err(format!("endpoint `{name}` has no health URL: {form}")),
+        Some(u) => health_url(u).map_err(|e| format!("`{name}`: {e}"))?,
+        None => return Err(format!("`{name}` has no health URL: {form}")),
     };
     let mut method_value = None;
     let mut given = false;
@@ -345,8 +359,8 @@ pub(crate) fn endpoint(
         let (key, value) = extra.split_once('=').unwrap_or((extra, ""));
         match method.endpoint_key() {
             Some(k) if k == key.trim() && !given => {
-                method_value = self::method_value(method, value)
-                    .map_err(|e| format!("endpoint `{name}`: {e}"))?;
+                method_value =
+                    self::method_value(method, value).map_err(|e| format!("`{name}`: {e}"))?;
                 given = true;
             }
             _ => {
@@ -355,7 +369,7 @@ pub(crate) fn endpoint(
                     None => format!("the {} method reads no endpoint key", method.name()),
                 };
                 return Err(format!(
-                    "endpoint `{name}`: `{}` is not expected after the health URL: {expected} (a comma inside the URL is written %2C)",
+                    "`{name}`: `{}` is not expected after the health URL: {expected} (a comma inside the URL is written %2C)",
                     shown(extra)
                 ));
             }
@@ -364,7 +378,7 @@ pub(crate) fn endpoint(
     if !given && matches!(method, InitMethod::Performance | InitMethod::Geographic) {
         let k = method.endpoint_key().unwrap_or_default();
         return Err(format!(
-            "endpoint `{name}`: the {} method needs `,{k}=...` after the health URL",
+            "`{name}`: the {} method needs `,{k}=...` after the health URL",
             method.name()
         ));
     }

@@ -152,7 +152,7 @@ pub(crate) fn ask<R: BufRead, W: Write>(
         )?),
         (None, _) => None,
     };
-    let endpoints = endpoints(args, p, method)?;
+    let endpoints = endpoints(args, p, method, profile == zone)?;
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => p.ask("Directory to write into", Some("."), |t| {
@@ -259,6 +259,7 @@ fn endpoints<R: BufRead, W: Write>(
     args: &InitArgs,
     p: &mut Prompter<R, W>,
     method: InitMethod,
+    apex: bool,
 ) -> Result<Vec<Endpoint>> {
     let mut list: Vec<Endpoint> = Vec::new();
     for t in &args.endpoints {
@@ -286,7 +287,7 @@ fn endpoints<R: BufRead, W: Write>(
         let target = p.ask(
             &format!("  {name}: address or host name answered"),
             None,
-            input::target,
+            |t| input::address_target(t, apex, method),
         )?;
         let health = p.ask(
             &format!("  {name}: health URL (http:// or https://)"),

@@ -212,7 +212,9 @@ pub(crate) struct InitArgs {
     pub(crate) method: Option<InitMethod>,
     /// An endpoint of the profile (two or more, in priority order):
     /// NAME=TARGET,HEALTH_URL; TARGET is an address or a host name, the
-    /// health URL an http:// or https:// URL probed for it. The method's
+    /// health URL an http:// or https:// URL checked on it (sent to
+    /// TARGET, or to the URL's address if it has one, with the URL's host
+    /// name as Host and TLS name). The method's
     /// own key follows: `,weight=N` (weighted), `,location=REGION`
     /// (performance: a cloud region or LAT/LON), `,regions=GEO-EU+DE`
     /// (geographic), `,subnets=10.0.0.0/8+fd00::/8` (subnet; none: the

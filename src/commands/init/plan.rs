@@ -383,6 +383,9 @@ fn config_text(a: &Answers, key: Option<&Path>) -> String {
 
 /// `profiles/<name>.toml`: the monitor from the health URLs, each
 /// endpoint's `probe` where its URL differs from what it would probe.
+/// The probe goes to the endpoint (what is answered is what is checked;
+/// resolving the URL's name instead could even ask this server): to the
+/// URL's address only when the URL names one.
 fn profile_text(a: &Answers) -> String {
     let mut t = String::new();
     let _ = writeln!(
@@ -419,9 +422,13 @@ fn profile_text(a: &Answers) -> String {
         if let (Some(key), Some(value)) = (a.method.endpoint_key(), &e.method_value) {
             let _ = writeln!(t, "{key} = {value}");
         }
+        // The probe connects to the target, or to the URL's address when
+        // it names another one; a host name in the URL is sent as Host
+        // (and the TLS name), never resolved in place of the target.
         let mut probe = Vec::new();
         let h = &e.health;
-        if !h.host.eq_ignore_ascii_case(&e.target) {
+        let host_is_address = h.host.parse::<IpAddr>().is_ok();
+        if host_is_address && !h.host.eq_ignore_ascii_case(&e.target) {
             probe.push(format!("address = {}", quote(&h.host)));
         }
         if h.port_or_default() != port {
@@ -430,9 +437,7 @@ fn profile_text(a: &Answers) -> String {
         if h.path != first.path {
             probe.push(format!("path = {}", quote(&h.path)));
         }
-        let target_is_name = e.target.parse::<IpAddr>().is_err();
-        if target_is_name && !h.host.eq_ignore_ascii_case(&e.target) {
-            // Host defaults to a host-name target: send the URL's instead.
+        if !host_is_address && !h.host.eq_ignore_ascii_case(&e.target) {
             let host = match h.port {
                 Some(p) if p != default_port => format!("{}:{p}", h.host),
                 _ => h.host.clone(),
@@ -463,5 +468,68 @@ pub(crate) fn one_protocol(endpoints: &[Endpoint]) -> Result<(), String> {
             e.health.protocol()
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::input;
+    use super::*;
+
+    fn answers(endpoints: &[&str]) -> Answers {
+        let zone = input::zone("tm.example.com").unwrap();
+        let ns = vec![input::name_server("ns1=192.0.2.53", &zone).unwrap()];
+        let mut list = Vec::new();
+        for e in endpoints {
+            let e = input::endpoint(e, InitMethod::Priority, &list).unwrap();
+            list.push(e);
+        }
+        Answers {
+            profile: input::profile("api", &zone, &ns).unwrap(),
+            zone,
+            ns,
+            method: InitMethod::Priority,
+            endpoints: list,
+            dir: "conf".into(),
+            dnssec: None,
+            listen: vec!["127.0.0.1:53".parse().unwrap()],
+            admin_listen: "127.0.0.1:8053".parse().unwrap(),
+            geoip: None,
+        }
+    }
+
+    /// The probe goes to the endpoint, with the URL's host name as Host;
+    /// to the URL's address only when it names another one.
+    #[test]
+    fn health_urls_become_the_monitor_and_probes() {
+        let text = profile_text(&answers(&[
+            "eu=192.0.2.10,https://eu.api.example.com/health",
+            "us=us.cdn.example.net,https://us.api.example.com:8443/health",
+            "x=192.0.2.12,https://192.0.2.99/hc",
+            "y=192.0.2.13,https://192.0.2.13/health",
+        ]));
+        assert!(
+            text.contains("[monitor]\nprotocol = \"https\"\npath = \"/health\"\n"),
+            "{text}"
+        );
+        for want in [
+            "target = \"192.0.2.10\"\nprobe = { headers = { Host = \"eu.api.example.com\" } }\n",
+            "probe = { port = 8443, headers = { Host = \"us.api.example.com:8443\" } }\n",
+            "probe = { address = \"192.0.2.99\", path = \"/hc\" }\n",
+            "target = \"192.0.2.13\"\n",
+        ] {
+            assert!(text.contains(want), "want {want} in:\n{text}");
+        }
+        assert!(!text.contains("target = \"192.0.2.13\"\nprobe"), "{text}");
+    }
+
+    #[test]
+    fn profile_files_are_named_relative_to_the_zone() {
+        let zone = input::zone("tm.example.com").unwrap();
+        let name = |p: &str| profile_file_name(&DomainName::parse(p, None).unwrap(), &zone);
+        assert_eq!(name("api.tm.example.com."), "api.toml");
+        assert_eq!(name("a.b.TM.example.com."), "a.b.toml");
+        assert_eq!(name("tm.example.com."), "apex.toml");
+        assert_eq!(name("*.t.tm.example.com."), "_.t.toml");
     }
 }

@@ -102,65 +102,54 @@ fn missing_flags(args: &InitArgs) -> Vec<&'static str> {
     out
 }
 
-/// The answers from the flags alone: every problem, one per line.
+/// The answers from the flags alone (every one given: [`missing_flags`]);
+/// every problem, one per line.
 fn from_flags(args: &InitArgs) -> Result<Answers> {
+    let zone = input::zone(args.zone.as_deref().unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("--zone {e}\nnothing written"))?;
     let mut errors = Vec::new();
-    let mut keep = |r: Result<(), String>| {
-        if let Err(e) = r {
-            errors.push(e);
-        }
-    };
-    let zone = args.zone.as_deref().map(input::zone).transpose();
-    let zone = match zone {
-        Ok(z) => z,
-        Err(e) => anyhow::bail!("--zone {e}\nnothing written"),
-    };
-    let Some(zone) = zone else {
-        anyhow::bail!("missing --zone");
-    };
     let mut ns = Vec::new();
     for text in &args.ns {
-        match input::name_server(text, &zone) {
-            Ok(n) => ns.push(n),
-            Err(e) => keep(Err(format!("--ns {e}"))),
-        }
+        ns.extend(take(input::name_server(text, &zone), "--ns", &mut errors));
     }
     let ns = input::merge_name_servers(ns);
-    let profile = args
-        .profile
-        .as_deref()
-        .map(|p| input::profile(p, &zone, &ns))
-        .transpose()
-        .map_err(|e| format!("--profile {e}"));
+    let profile = args.profile.as_deref().unwrap_or_default();
+    let profile = take(
+        input::profile(profile, &zone, &ns),
+        "--profile",
+        &mut errors,
+    );
     let method = args.method.unwrap_or(InitMethod::Priority);
     let mut endpoints = Vec::new();
     for text in &args.endpoints {
-        match input::endpoint(text, method, &endpoints) {
-            Ok(e) => endpoints.push(e),
-            Err(e) => keep(Err(format!("--endpoint {e}"))),
-        }
+        let e = take(
+            input::endpoint(text, method, &endpoints),
+            "--endpoint",
+            &mut errors,
+        );
+        endpoints.extend(e);
     }
-    keep(plan::one_protocol(&endpoints));
-    let listen = listen_addresses(&args.listen);
-    let admin_listen = args
-        .admin_listen
-        .as_deref()
-        .map_or(Ok(switchyard::config::DEFAULT_ADMIN_LISTEN), input::listen)
-        .map_err(|e| format!("--admin-listen {e}"));
-    let geoip = args.geoip.as_deref().map(geoip_file).transpose();
-    keep(geoip_needed(
-        method,
-        geoip.as_ref().is_ok_and(Option::is_some),
-    ));
-    let (profile, listen, admin_listen, geoip) = match (profile, listen, admin_listen, geoip) {
-        (Ok(Some(p)), Ok(l), Ok(a), Ok(g)) if errors.is_empty() => (p, l, a, g),
-        (p, l, a, g) => {
-            for e in [p.err(), l.err(), a.err(), g.err()].into_iter().flatten() {
-                errors.push(e);
-            }
-            anyhow::bail!("{}\nnothing written", errors.join("\n"));
-        }
+    take(plan::one_protocol(&endpoints), "", &mut errors);
+    let listen = take(listen_addresses(&args.listen), "", &mut errors);
+    let admin_listen = match args.admin_listen.as_deref() {
+        Some(a) => take(input::listen(a), "--admin-listen", &mut errors),
+        None => Some(switchyard::config::DEFAULT_ADMIN_LISTEN),
     };
+    let geoip = match args.geoip.as_deref() {
+        Some(g) => take(geoip_file(g), "", &mut errors).map(Some),
+        None => Some(None),
+    };
+    if let Some(g) = &geoip {
+        take(geoip_needed(method, g.is_some()), "", &mut errors);
+    }
+    let (Some(profile), Some(listen), Some(admin_listen), Some(geoip), true) =
+        (profile, listen, admin_listen, geoip, errors.is_empty())
+    else {
+        anyhow::bail!("{}\nnothing written", errors.join("\n"));
+    };
+    let algorithm = args
+        .algorithm
+        .unwrap_or(switchyard::dnssec::Algorithm::EcdsaP256Sha256);
     Ok(Answers {
         zone,
         ns,
@@ -168,14 +157,26 @@ fn from_flags(args: &InitArgs) -> Result<Answers> {
         method,
         endpoints,
         dir: args.dir.clone().unwrap_or_else(|| PathBuf::from(".")),
-        dnssec: args.dnssec.then(|| {
-            args.algorithm
-                .unwrap_or(switchyard::dnssec::Algorithm::EcdsaP256Sha256)
-        }),
+        dnssec: args.dnssec.then_some(algorithm),
         listen,
         admin_listen,
         geoip,
     })
+}
+
+/// `r`'s value, or `None` with its problem (after `flag`) kept in `errors`.
+fn take<T>(r: Result<T, String>, flag: &str, errors: &mut Vec<String>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) if flag.is_empty() => {
+            errors.push(e);
+            None
+        }
+        Err(e) => {
+            errors.push(format!("{flag} {e}"));
+            None
+        }
+    }
 }
 
 /// `--listen`, or port 53 on every address.
@@ -241,6 +242,12 @@ fn report(plan: &Plan, a: &Answers) -> Result<ExitCode> {
     out!("Give the parent zone ({parent}) these records, at your registrar or in its zone file:");
     for r in &plan.parent_records {
         out!("{r}");
+    }
+    if a.ns.len() < 2 {
+        eprintln!(
+            "note: one name server: most registries ask for two or more, on different networks (RFC 2182); add one to `ns` and its glue to `records` in {}",
+            plan.dir.join(plan::CONFIG_FILE).display()
+        );
     }
     let config = plan.dir.join(plan::CONFIG_FILE);
     let local = a.listen.first().map_or("127.0.0.1".to_string(), |l| {

@@ -531,6 +531,12 @@ fn on_a_terminal_it_asks_and_asks_again_after_a_bad_answer() {
     t.expect("Endpoint 3 name: ");
     t.answer("");
     t.expect("Directory to write into [.]: ");
+    let taken = dir.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    std::fs::write(taken.join("switchyard.toml"), "# the operator's\n").unwrap();
+    t.answer(&taken.display().to_string());
+    t.expect("switchyard.toml already exists, and init never replaces a file");
+    t.expect("Directory to write into [.]: ");
     t.answer(&d.display().to_string());
     t.expect("Sign the zone with DNSSEC? [y/N]: ");
     t.answer("maybe");

@@ -148,7 +148,10 @@ pub(crate) fn ask<R: BufRead, W: Write>(
         (None, InitMethod::Performance | InitMethod::Geographic) => Some(p.ask(
             "GeoIP database file (MaxMind DB), which this method needs",
             bundled_geoip().as_deref(),
-            |t| super::geoip_file(std::path::Path::new(t)),
+            |t| {
+                super::geoip_file(std::path::Path::new(t))
+                    .map_err(|e| e.replacen("--geoip ", "", 1))
+            },
         )?),
         (None, _) => None,
     };
@@ -156,7 +159,18 @@ pub(crate) fn ask<R: BufRead, W: Write>(
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => p.ask("Directory to write into", Some("."), |t| {
-            Ok(PathBuf::from(t))
+            let dir = PathBuf::from(t);
+            match [plan::CONFIG_FILE, plan::TOKEN_FILE]
+                .iter()
+                .map(|f| dir.join(f))
+                .find(|f| f.symlink_metadata().is_ok())
+            {
+                Some(f) => Err(format!(
+                    "{} already exists, and init never replaces a file: choose another directory",
+                    f.display()
+                )),
+                None => Ok(dir),
+            }
         })?,
     };
     let dnssec = match (args.dnssec, args.algorithm) {
@@ -178,7 +192,7 @@ pub(crate) fn ask<R: BufRead, W: Write>(
                     .filter(|s| !s.is_empty())
                     .map(String::from)
                     .collect();
-                super::listen_addresses(&list)
+                super::listen_addresses(&list).map_err(|e| e.replacen("--listen ", "", 1))
             },
         )?
     } else {

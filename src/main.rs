@@ -7,7 +7,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use commands::args::{Cli, ClusterAction, Command, ImportSource, LogFormat};
 use commands::serve::signals;
-use commands::{check, dnssec, docs, import, serve};
+use commands::{check, dnssec, docs, import, init, serve};
 
 mod cli;
 mod commands;
@@ -105,6 +105,7 @@ fn main() -> ExitCode {
         }),
         Command::Reload => admin().and_then(cli::reload),
         Command::Dnssec { command } => dnssec::run(command, &cli.config),
+        Command::Init(args) => init::run(*args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Import {

@@ -157,6 +157,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: DnssecCommand,
     },
+    /// Write a new configuration: a zone with its name servers and glue, a
+    /// first profile with two or more health-checked endpoints, an admin
+    /// token file and optionally a DNSSEC key; then print the records to
+    /// give the parent zone. Asks for what the flags leave out when run on
+    /// a terminal; never overwrites a file.
+    #[command(
+        after_help = "Example:\n  switchyard init --zone tm.example.com --ns ns1=192.0.2.53 --ns ns2=2001:db8::53 \\\n    --profile api --endpoint eu=192.0.2.10,https://192.0.2.10/health \\\n    --endpoint us=198.51.100.20,https://198.51.100.20/health --dir /etc/switchyard --dnssec"
+    )]
+    Init(Box<InitArgs>),
     /// Write profiles from another traffic manager's configuration.
     Import {
         #[command(subcommand)]
@@ -178,6 +187,118 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// What `switchyard init` takes; each value is checked as it would be
+/// asked for on a terminal (`commands::init`).
+#[derive(clap::Args)]
+pub(crate) struct InitArgs {
+    /// The zone these servers answer for, delegated to them by its parent:
+    /// e.g. tm.example.com (the parent being example.com).
+    #[arg(long)]
+    pub(crate) zone: Option<String>,
+    /// A name server of the zone: NAME=ADDRESS for a name inside the zone
+    /// (`ns1=192.0.2.53`: the address is the glue the parent publishes;
+    /// repeat it for a second address), or a name outside it alone
+    /// (`ns1.provider.example.`). A name without dots is inside the zone.
+    #[arg(long = "ns", value_name = "NAME[=ADDRESS]")]
+    pub(crate) ns: Vec<String>,
+    /// The first profile's name, inside the zone: `api` or
+    /// `api.tm.example.com.`
+    #[arg(long)]
+    pub(crate) profile: Option<String>,
+    /// The profile's routing method [default: priority].
+    #[arg(long, value_enum)]
+    pub(crate) method: Option<InitMethod>,
+    /// An endpoint of the profile (two or more, in priority order):
+    /// NAME=TARGET,HEALTH_URL; TARGET is an address or a host name, the
+    /// health URL an http:// or https:// URL checked on it (sent to
+    /// TARGET, or to the URL's address if it has one, with the URL's host
+    /// name as Host and TLS name). The method's
+    /// own key follows: `,weight=N` (weighted), `,location=REGION`
+    /// (performance: a cloud region or LAT/LON), `,regions=GEO-EU+DE`
+    /// (geographic), `,subnets=10.0.0.0/8+fd00::/8` (subnet; none: the
+    /// fallback).
+    #[arg(long = "endpoint", value_name = "NAME=TARGET,HEALTH_URL[,KEY=VALUE]")]
+    pub(crate) endpoints: Vec<String>,
+    /// The directory to write into (created when missing):
+    /// switchyard.toml, profiles/, admin.token, keys/.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Sign the zone: write a new key (keys/ZONE.key, mode 0600) and print
+    /// its DS record for the parent.
+    #[arg(long)]
+    pub(crate) dnssec: bool,
+    /// With --dnssec: ecdsap256sha256 or ed25519.
+    #[arg(long, requires = "dnssec", value_parser = Algorithm::parse)]
+    pub(crate) algorithm: Option<Algorithm>,
+    /// Where the server answers DNS, UDP and TCP (repeat for more)
+    /// [default: 0.0.0.0:53 and [::]:53].
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub(crate) listen: Vec<String>,
+    /// The admin API's address [default: 127.0.0.1:8053].
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub(crate) admin_listen: Option<String>,
+    /// A GeoIP database (MaxMind DB) for performance and geographic
+    /// routing, which need one: e.g. the bundled
+    /// geoip/geo-whois-asn-country.mmdb.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) geoip: Option<PathBuf>,
+    /// Never ask, even on a terminal: a missing flag is an error.
+    #[arg(long)]
+    pub(crate) non_interactive: bool,
+}
+
+/// A routing method `switchyard init` writes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub(crate) enum InitMethod {
+    /// The first healthy endpoint, in order.
+    Priority,
+    /// A share of queries each (`weight=N`).
+    Weighted,
+    /// The nearest endpoint (`location=REGION`).
+    Performance,
+    /// By the client's country or region (`regions=...`).
+    Geographic,
+    /// By the client's network (`subnets=...`).
+    Subnet,
+    /// Several healthy addresses at once.
+    Multivalue,
+}
+
+impl InitMethod {
+    /// Every method, as prompts list them.
+    pub(crate) const ALL: [InitMethod; 6] = [
+        InitMethod::Priority,
+        InitMethod::Weighted,
+        InitMethod::Performance,
+        InitMethod::Geographic,
+        InitMethod::Subnet,
+        InitMethod::Multivalue,
+    ];
+
+    /// Its name in `routing = "..."`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            InitMethod::Priority => "priority",
+            InitMethod::Weighted => "weighted",
+            InitMethod::Performance => "performance",
+            InitMethod::Geographic => "geographic",
+            InitMethod::Subnet => "subnet",
+            InitMethod::Multivalue => "multivalue",
+        }
+    }
+
+    /// The endpoint key the method reads (`weight=`, ...), if any.
+    pub(crate) fn endpoint_key(self) -> Option<&'static str> {
+        match self {
+            InitMethod::Weighted => Some("weight"),
+            InitMethod::Performance => Some("location"),
+            InitMethod::Geographic => Some("regions"),
+            InitMethod::Subnet => Some("subnets"),
+            InitMethod::Priority | InitMethod::Multivalue => None,
+        }
+    }
 }
 
 #[derive(Subcommand)]

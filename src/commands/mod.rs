@@ -1,5 +1,5 @@
 //! The subcommands `switchyard` runs itself: what it parses
-//! ([`args`]), and `check`, `apply` and `import`, `dnssec`, `serve`, the
+//! ([`args`]), and `check`, `apply` and `import`, `dnssec`, `init`, `serve`, the
 //! shell completions and the manual page ([`docs`]). (The admin commands,
 //! thin clients of the running server's API, are in `cli`.)
 
@@ -21,6 +21,7 @@ pub(crate) mod check;
 pub(crate) mod dnssec;
 pub(crate) mod docs;
 pub(crate) mod import;
+pub(crate) mod init;
 pub(crate) mod serve;
 
 /// The admin API the admin commands talk to: `--admin`, else that of the

@@ -10,7 +10,7 @@ mod compile;
 pub mod diag;
 pub mod diff;
 pub mod keys;
-pub(crate) mod methods;
+pub mod methods;
 mod raw;
 pub mod secret;
 pub mod serials;
@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::health::spec::{MonitorSettings, ProbeKey, ProbeSpec, Protocol};
+pub use compile::check_target;
 pub use diag::{ConfigError, ConfigErrors};
 pub use secret::Secret;
 

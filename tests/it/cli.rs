@@ -270,12 +270,13 @@ fn readme_commands_name_the_bundled_configuration() {
 }
 
 /// The subcommands every completion script and the manual page must name.
-const SUBCOMMANDS: [&str; 6] = [
+const SUBCOMMANDS: [&str; 7] = [
     "serve",
     "check",
     "status",
     "endpoint",
     "dnssec",
+    "init",
     "completions",
 ];
 

@@ -657,6 +657,11 @@ fn compact_answers_ok_is_echoed() {
 /// `delv` (validating on its own, from a trust anchor for `ds`) asks the
 /// server at `addr` directly: its output, stdout and stderr.
 fn delv_at(addr: SocketAddr, ds: &str, name: &str, t: &str) -> String {
+    delv_in(ZONE, addr, ds, name, t)
+}
+
+/// [`delv_at`] for the zone `zone` (the trust anchor's, and delv's root).
+pub(crate) fn delv_in(zone: &str, addr: SocketAddr, ds: &str, name: &str, t: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let anchors = dir.path().join("anchors.conf");
     let rdata = ds_rdata(ds);
@@ -665,14 +670,14 @@ fn delv_at(addr: SocketAddr, ds: &str, name: &str, t: &str) -> String {
     let digest: String = f.collect();
     std::fs::write(
         &anchors,
-        format!("trust-anchors {{ \"{ZONE}\" static-ds {tag} {alg} {dt} \"{digest}\"; }};\n"),
+        format!("trust-anchors {{ \"{zone}\" static-ds {tag} {alg} {dt} \"{digest}\"; }};\n"),
     )
     .unwrap();
     let out = Command::new("delv")
         .arg(format!("@{}", addr.ip()))
         .args(["-p", &addr.port().to_string(), "-a"])
         .arg(&anchors)
-        .arg(format!("+root={ZONE}"))
+        .arg(format!("+root={zone}"))
         .args([name, t])
         .output()
         .expect("cannot run delv; run the tests with scripts/test.sh");

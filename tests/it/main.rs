@@ -30,6 +30,7 @@ mod geodb;
 mod grpc_probe;
 mod hardening;
 mod import;
+mod init;
 mod latency;
 mod monitors;
 mod notify;

@@ -599,6 +599,20 @@ fn rum_url(r: &mut Report, src: usize, p: &str, e: &RawEndpoint) -> Option<Optio
     Some(Some(text.into()))
 }
 
+/// Checks an endpoint's `target` as a profile's is read: an IP address, or
+/// a host name that is not a mistyped address; otherwise the message
+/// `check` gives for it. (For `switchyard init`, which asks for targets.)
+pub fn check_target(text: &str) -> Result<(), String> {
+    let text = text.trim();
+    if text.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    match DomainName::parse(text, None) {
+        Ok(h) if h.is_hostname() && !looks_like_an_address(text) => Ok(()),
+        _ => Err(not_a_target(text)),
+    }
+}
+
 /// Explains why `text` is neither an address nor a host name.
 fn not_a_target(text: &str) -> String {
     if let Some(port_hint) = with_a_port(text) {

@@ -71,6 +71,7 @@ use crate::snapshot::{
     Endpoint, EndpointRuntime, Health, Node, NodeId, OnAllDown, Profile, ProfileId, Routing, RrSet,
     Snapshot, SubnetRange, Target, Zone, ZoneId,
 };
+pub use endpoints::check_target;
 use method_data::MethodKeys;
 use report::{Report, base_dir};
 

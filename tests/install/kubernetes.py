@@ -79,7 +79,7 @@ def render(kubectl):
 
 
 def documented_secret(kubectl, work):
-    """The Secret as docs/install-kubernetes.md has you create it, with fresh
+    """The Secret as README.md ("Kubernetes") has you create it, with fresh
     keys made the way it says."""
     d = os.path.join(work, "secret")
     os.makedirs(d)
@@ -91,9 +91,9 @@ def documented_secret(kubectl, work):
         "--from-file=admin-token=admin.token",
         "--from-file=todoapi-health-key=profiles/keys/todoapi.key",
     ]
-    doc = open(os.path.join(ROOT, "docs", "install-kubernetes.md")).read()
+    doc = open(os.path.join(ROOT, "README.md")).read()
     for flag in flags:
-        check(flag in doc, f"docs/install-kubernetes.md creates the Secret with {flag}")
+        check(flag in doc, f"README.md (Kubernetes) creates the Secret with {flag}")
     shutil.copytree(os.path.join(EXAMPLE, "profiles", "keys"), os.path.join(d, "profiles", "keys"))
     cmd = [kubectl, "create", "secret", "generic", "switchyard", *flags, "--dry-run=client", "-o", "yaml"]
     out = subprocess.run(cmd, cwd=d, check=True, capture_output=True, text=True).stdout

@@ -81,8 +81,9 @@ export CFLAGS_aarch64_unknown_linux_musl="-nostdinc -isystem /usr/include/aarch6
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
 export CC_x86_64_unknown_linux_musl=musl-gcc
 
+# The tarballs' file times: the commit's (not exported as SOURCE_DATE_EPOCH:
+# the cc crate's build scripts would rebuild ring and jemalloc at each commit).
 epoch=$(git log -1 --format=%ct 2>/dev/null || date +%s)
-export SOURCE_DATE_EPOCH=$epoch
 rm -rf "$dist"
 mkdir -p "$dist"
 stage=$(mktemp -d)

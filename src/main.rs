@@ -104,6 +104,7 @@ fn main() -> ExitCode {
             )
         }),
         Command::Reload => admin().and_then(cli::reload),
+        Command::Healthcheck => admin().and_then(cli::healthcheck),
         Command::Dnssec { command } => dnssec::run(command, &cli.config),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir.as_deref()),

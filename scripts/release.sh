@@ -72,7 +72,8 @@ cargo_tool cargo-auditable "$AUDITABLE_VERSION"
 cargo_tool cargo-cyclonedx "$CYCLONEDX_VERSION"
 
 # --- build ----------------------------------------------------------------
-# aarch64: Debian has no aarch64 musl cross compiler, so the C code is
+# aarch64 (NOT YET BUILT on the project's machines, issue 24: the first run
+# will tell): Debian has no aarch64 musl cross compiler, so the C code is
 # compiled by the glibc cross gcc against musl's own headers
 # (musl-dev:arm64), and rustc links with that gcc and its bundled musl
 # (self-contained crt and libc.a).

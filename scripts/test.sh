@@ -32,3 +32,4 @@ fi
 # Every test target runs even when one fails (a failure in one must not
 # hide the others', no_alloc and the doc tests included).
 cargo test --locked --no-fail-fast "$@"
+tests/install/tarball.sh && tests/install/image.sh   # the release tarball and the container image (scripts/release.sh)

@@ -41,6 +41,10 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 image=localhost/switchyard-install-test:$version
 
 work=$(mktemp -d)
+# buildah keeps a blob cache in /var/lib/containers whatever --root says:
+# removed afterwards when this test made it.
+made_cache_dir=""
+[ -e /var/lib/containers ] || made_cache_dir=1
 bah() { buildah --root "$work/storage" --runroot "$work/run" --storage-driver vfs "$@"; }
 ctr=""
 cleanup() {
@@ -50,6 +54,7 @@ cleanup() {
   fi
   bah rmi --all --force >/dev/null 2>&1 || true
   rm -rf "$work"
+  [ -z "$made_cache_dir" ] || rm -rf /var/lib/containers
 }
 trap cleanup EXIT
 

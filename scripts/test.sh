@@ -37,9 +37,10 @@ cargo test --locked --no-fail-fast "$@" || status=1
 
 # The install paths (issue 24), when the whole suite runs (no arguments):
 # each script installs its own tools, needs root (it installs a package,
-# chroots into an image) and leaves the machine as it found it.
+# chroots into an image) and leaves the machine as it found it. tarball.sh
+# and image.sh share the static binaries scripts/release.sh writes to dist/.
 if [ $# -eq 0 ]; then
-  installs=(tests/install/kubernetes.sh tests/install/deb.sh)
+  installs=(tests/install/kubernetes.sh tests/install/deb.sh tests/install/tarball.sh tests/install/image.sh)
   if [ "$(id -u)" -ne 0 ]; then
     echo "SKIPPED ${installs[*]}: they need root (sudo scripts/test.sh)" >&2
   else

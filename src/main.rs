@@ -104,6 +104,7 @@ fn main() -> ExitCode {
             )
         }),
         Command::Reload => admin().and_then(cli::reload),
+        Command::Healthcheck => admin().and_then(cli::healthcheck),
         Command::Dnssec { command } => dnssec::run(command, &cli.config),
         Command::Init(args) => init::run(*args),
         Command::Completions { shell } => docs::completions(shell),

@@ -653,3 +653,18 @@ pub fn reload(addr: SocketAddr) -> Result<ExitCode> {
         _ => bail!(fail(code, &doc)),
     }
 }
+
+/// `switchyard healthcheck`: the admin `/healthz` (no token needed),
+/// `ok` and exit 0 on 200; what it answered, or why it could not be
+/// reached, and exit 1 otherwise.
+pub fn healthcheck(addr: SocketAddr) -> Result<ExitCode> {
+    let (code, body) = call(addr, "GET", "/healthz")?;
+    let text = body.as_str().map(str::trim).unwrap_or_default();
+    if code == 200 {
+        out!("ok");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        out!("unhealthy: {code} {text}");
+        Ok(ExitCode::from(1))
+    }
+}

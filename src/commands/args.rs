@@ -152,6 +152,11 @@ pub(crate) enum Command {
     },
     /// Reload the running server's configuration now.
     Reload,
+    /// Exit 0 when the running server is healthy (its admin `/healthz`
+    /// answers 200: DNS listeners bound, prober running), 1 when not or
+    /// when it cannot be reached: a container's HEALTHCHECK, which has no
+    /// curl in an image of one static binary.
+    Healthcheck,
     /// DNSSEC: make a zone's signing key, print its DS record.
     Dnssec {
         #[command(subcommand)]

@@ -205,6 +205,23 @@ fn admin_commands_find_the_server_of_the_configuration_given() {
         err.contains("/nonexistent/switchyard.toml does not exist"),
         "{err}"
     );
+    // The container's HEALTHCHECK: /healthz of the configuration's server
+    // (200 once its listeners are bound and the prober runs) ...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (code, out, err) = loop {
+        let r = run_in(&["-c", config, "healthcheck"]);
+        if r.0 == 0 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!((code, out.as_str()), (0, "ok\n"), "{err}\n{}", p.log());
+    // ... and exit 1, saying why, when nothing answers.
+    drop(p);
+    let admin = format!("127.0.0.1:{port}");
+    let (code, _, err) = run_in(&["--admin", &admin, "healthcheck"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the admin API"), "{err}");
 }
 
 /// The README's commands that a quickstart user pastes against the bundled

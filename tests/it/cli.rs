@@ -287,10 +287,11 @@ fn readme_commands_name_the_bundled_configuration() {
 }
 
 /// The subcommands every completion script and the manual page must name.
-const SUBCOMMANDS: [&str; 7] = [
+const SUBCOMMANDS: [&str; 8] = [
     "serve",
     "check",
     "status",
+    "healthcheck",
     "endpoint",
     "dnssec",
     "init",

@@ -112,8 +112,12 @@ for t in $TARGETS; do
   install -m 0644 switchyard.toml "$root/"
   install -m 0644 profiles/*.toml profiles/README.md "$root/profiles/"
   install -m 0644 profiles/keys/* "$root/profiles/keys/"
-  install -m 0644 geoip/geo-whois-asn-country.mmdb geoip/README.md "$root/geoip/"
+  install -m 0644 geoip/geo-whois-asn-country.mmdb geoip/README.md geoip/LICENSE-CC-BY-4.0.txt "$root/geoip/"
   install -m 0644 README.md CHANGELOG.md LICENSE "$root/"
+  # Every statically linked crate's licence and copyright holders, with the
+  # licence texts (the Debian package's DEP-5 copyright file, same script).
+  python3 deploy/debian/copyright.py "$root/COPYRIGHT"
+  chmod 0644 "$root/COPYRIGHT"
   "$docs_bin" man --dir "$root/man/man1" >/dev/null
   "$docs_bin" completions bash >"$root/completions/switchyard.bash"
   "$docs_bin" completions zsh >"$root/completions/_switchyard"
@@ -137,6 +141,7 @@ done
 # bundle, an empty state directory.
 mkdir -p "$dist/container/state"
 install -m 0644 /etc/ssl/certs/ca-certificates.crt "$dist/container/"
+python3 deploy/debian/copyright.py "$dist/container/copyright"
 for t in $TARGETS; do
   case $t in x86_64-*) arch=amd64 ;; aarch64-*) arch=arm64 ;; esac
   install -m 0755 "target/$t/release/switchyard" "$dist/container/switchyard-$arch"

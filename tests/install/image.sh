@@ -96,6 +96,9 @@ info=$(file -b "$root/usr/bin/switchyard")
 case $info in *static*linked*) ;; *) fail "the image's binary is not static: $info" ;; esac
 cmp -s "$root/usr/bin/switchyard" dist/container/switchyard-amd64 || fail "the image's binary is not the release binary"
 [ -s "$root/etc/ssl/certs/ca-certificates.crt" ] || fail "no CA bundle at /etc/ssl/certs/ca-certificates.crt"
+for f in usr/share/doc/switchyard/copyright usr/share/doc/switchyard/LICENSE etc/switchyard/geoip/LICENSE-CC-BY-4.0.txt; do
+  [ -s "$root/$f" ] || fail "no /$f in the image"
+done
 grep -q '^switchyard:x:65532:65532:' "$root/etc/passwd" || fail "no user 65532 in /etc/passwd"
 [ "$(stat -c %u:%g "$root/var/lib/switchyard")" = "65532:65532" ] ||
   fail "/var/lib/switchyard is $(stat -c %u:%g "$root/var/lib/switchyard"), not the user's"

@@ -68,7 +68,8 @@ tar -C "$work/unpacked" -xzf "$work/download/$name.tar.gz"
 [ "$(ls "$work/unpacked")" = "$name" ] || fail "the tarball is not one directory $name: $(ls "$work/unpacked")"
 dir=$work/unpacked/$name
 for f in switchyard switchyard.toml profiles/todoapi.toml profiles/keys/todoapi.key \
-  profiles/README.md geoip/geo-whois-asn-country.mmdb geoip/README.md LICENSE README.md \
+  profiles/README.md geoip/geo-whois-asn-country.mmdb geoip/README.md geoip/LICENSE-CC-BY-4.0.txt \
+  LICENSE COPYRIGHT README.md \
   CHANGELOG.md man/man1/switchyard.1 man/man1/switchyard-serve.1 \
   completions/switchyard.bash completions/_switchyard completions/switchyard.fish sbom.cdx.json; do
   [ -s "$dir/$f" ] || fail "$name/$f is missing or empty"
@@ -77,6 +78,10 @@ grep -q '^ *complete -F _switchyard .*switchyard$' "$dir/completions/switchyard.
 grep -q '^#compdef switchyard' "$dir/completions/_switchyard" || fail "the zsh completion is not one"
 grep -q '^complete -c switchyard ' "$dir/completions/switchyard.fish" || fail "the fish completion is not one"
 grep -q '^\.TH switchyard 1' "$dir/man/man1/switchyard.1" || fail "switchyard.1 is not a manual page"
+for crate in tokio hickory-proto ring tikv-jemalloc-sys; do
+  grep -q "^Files: vendor/$crate-[0-9]" "$dir/COPYRIGHT" || fail "COPYRIGHT does not name $crate"
+done
+grep -qx 'License: MIT' "$dir/COPYRIGHT" || fail "COPYRIGHT has no MIT licence text"
 for f in switchyard.toml profiles/todoapi.toml geoip/geo-whois-asn-country.mmdb; do
   cmp -s "$f" "$dir/$f" || fail "$name/$f is not the repository's $f"
 done

@@ -33,7 +33,10 @@ fi
 # hide the others', no_alloc and the doc tests included), and so does every
 # install test after them.
 status=0
+took() { echo "== $1: $((SECONDS - $2)) s" >&2; }
+start=$SECONDS
 cargo test --locked --no-fail-fast "$@" || status=1
+took "cargo test" "$start"
 
 # The install paths (issue 24), when the whole suite runs (no arguments):
 # each script installs its own tools, needs root (it installs a package,
@@ -46,11 +49,14 @@ if [ $# -eq 0 ]; then
   else
     for t in "${installs[@]}"; do
       echo "== $t" >&2
+      start=$SECONDS
       "$t" || {
         echo "FAILED: $t" >&2
         status=1
       }
+      took "$t" "$start"
     done
   fi
 fi
+took "scripts/test.sh" 0
 exit $status

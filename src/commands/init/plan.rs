@@ -318,7 +318,8 @@ fn config_text(a: &Answers, key: Option<&Path>) -> String {
     let _ = writeln!(
         t,
         "# Runtime overrides (`switchyard endpoint disable`) are kept here across\n\
-         # restarts; under the systemd unit: \"/var/lib/switchyard/switchyard.state\".\n\
+         # restarts; under the Debian package's unit, where /etc is read-only to\n\
+         # the service: \"/var/lib/switchyard/switchyard.state\".\n\
          state_file = \"switchyard.state\"\n"
     );
     let listen: Vec<String> = a.listen.iter().map(|l| quote(&l.to_string())).collect();
@@ -331,8 +332,8 @@ fn config_text(a: &Answers, key: Option<&Path>) -> String {
         t,
         "[admin]\nlisten = {}\n\
          # The bearer token of changes through the admin API (mode 0600; the\n\
-         # admin commands read it from SWITCHYARD_ADMIN_TOKEN). Under the systemd\n\
-         # unit, a credential: {{ file = \"/run/credentials/switchyard.service/admin-token\" }}\n\
+         # admin commands read it from SWITCHYARD_ADMIN_TOKEN). Under the Debian\n\
+         # package's unit the service runs as `switchyard`: `chown switchyard` it.\n\
          token = {{ file = {} }}\n",
         quote(&a.admin_listen.to_string()),
         quote(TOKEN_FILE)

@@ -7,7 +7,13 @@
 # from the CycloneDX project); SHA256SUMS over all of it.
 #
 #   scripts/release.sh                                   # x86_64-unknown-linux-musl
-#   TARGETS="x86_64-unknown-linux-musl ..." scripts/release.sh   # x86_64 only, for now
+#   TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl" scripts/release.sh
+#
+# aarch64 is cross-built with Zig as the C compiler and linker (cargo
+# zigbuild): zig ships aarch64 musl headers and libc, so jemalloc's and
+# ring's C code never sees the host's glibc headers. The man pages and
+# completions come from a binary that runs here, so an aarch64-only run
+# needs x86_64 in TARGETS too.
 #
 # Writes (and first empties) dist/:
 #   dist/switchyard-VERSION-TARGET.tar.gz    one directory of the same name
@@ -16,14 +22,18 @@
 #   dist/container/                          what the Containerfile copies
 #
 # Installs what it needs when missing, like scripts/test.sh: Debian's
-# musl-tools (musl-gcc, for ring's and jemalloc's C code); the crates cargo-auditable and cargo-cyclonedx (versions pinned
-# below). In the tarballs, file times are the commit's, owners are root and
+# musl-tools (musl-gcc, for ring's and jemalloc's C code); the crates
+# cargo-auditable and cargo-cyclonedx; for aarch64, the crate cargo-zigbuild
+# and Zig (PyPI's ziglang, run as `python3 -m ziglang`); versions pinned
+# below. In the tarballs, file times are the commit's, owners are root and
 # names are sorted (the SBOM has a serial number and a time of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGETS=${TARGETS:-x86_64-unknown-linux-musl}
 AUDITABLE_VERSION=0.7.7
+ZIGBUILD_VERSION=0.24.1
+ZIGLANG_VERSION=0.17.1
 CYCLONEDX_VERSION=0.5.9
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 dist=dist
@@ -39,16 +49,12 @@ apt_install() {
     --no-install-recommends "$@" >/dev/null
 }
 need=()
+zig=""
 for t in $TARGETS; do
   case $t in
     x86_64-unknown-linux-musl) command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools) ;;
-    aarch64-unknown-linux-musl)
-      # Tried (issue 24): Debian's aarch64-linux-gnu-gcc with musl-dev:arm64's
-      # musl-gcc.specs and -mno-outline-atomics builds ring, but jemalloc's
-      # make still mixes in glibc's /usr/include/math.h. Not shipped until
-      # it builds and runs (qemu-user).
-      say "aarch64-unknown-linux-musl does not cross-build here yet (see the comment in $0)"; exit 2 ;;
-    *) say "unsupported target $t (x86_64-unknown-linux-musl)"; exit 2 ;;
+    aarch64-unknown-linux-musl) zig=1 ;;
+    *) say "unsupported target $t (x86_64-unknown-linux-musl, aarch64-unknown-linux-musl)"; exit 2 ;;
   esac
 done
 command -v file >/dev/null 2>&1 || need+=(file)
@@ -67,6 +73,16 @@ cargo_tool() { # crate version
 }
 cargo_tool cargo-auditable "$AUDITABLE_VERSION"
 cargo_tool cargo-cyclonedx "$CYCLONEDX_VERSION"
+if [ -n "$zig" ]; then
+  cargo_tool cargo-zigbuild "$ZIGBUILD_VERSION"
+  # cargo zigbuild finds Zig as `python3 -m ziglang` when no `zig` is on PATH.
+  if ! python3 -c 'import ziglang' 2>/dev/null; then
+    say "installing ziglang $ZIGLANG_VERSION (PyPI)"
+    # (Debian's own python3 refuses pip without --break-system-packages.)
+    python3 -m pip install --quiet "ziglang==$ZIGLANG_VERSION" 2>/dev/null ||
+      python3 -m pip install --quiet --break-system-packages "ziglang==$ZIGLANG_VERSION"
+  fi
+fi
 
 # --- build ----------------------------------------------------------------
 # ring's and jemalloc's C code: musl's gcc wrapper (also cc's default).
@@ -85,8 +101,16 @@ trap 'rm -rf "$stage"' EXIT
 docs_bin=""
 for t in $TARGETS; do
   start=$SECONDS
-  say "building $t (cargo auditable build --release)"
-  cargo auditable build --locked --release --target "$t" --bin switchyard
+  case $t in
+    aarch64-*)
+      # Zig as cc and linker, against its own aarch64 musl (not Debian's
+      # gcc: jemalloc's make picked up glibc's math.h with it).
+      say "building $t (cargo auditable zigbuild --release)"
+      cargo auditable zigbuild --locked --release --target "$t" --bin switchyard ;;
+    *)
+      say "building $t (cargo auditable build --release)"
+      cargo auditable build --locked --release --target "$t" --bin switchyard ;;
+  esac
   say "built $t in $((SECONDS - start)) s"
   bin=target/$t/release/switchyard
   info=$(file -b "$bin")

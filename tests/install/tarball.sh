@@ -15,14 +15,33 @@
 #   - the dependency list embedded by `cargo auditable` (read back with
 #     rust-audit-info) and the SBOM name the same crates and versions.
 #
-#   tests/install/tarball.sh
+#   tests/install/tarball.sh                                        # x86_64
+#   TARGET=aarch64-unknown-linux-musl tests/install/tarball.sh     # under qemu-user
+#
+# For aarch64, release.sh builds both targets (the man pages come from the
+# x86_64 binary) and the aarch64 binary runs under Debian's qemu-user
+# (`qemu-aarch64 ./switchyard ...`), on a machine that is not aarch64.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 say() { printf 'tarball: %s\n' "$*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
 
-target=x86_64-unknown-linux-musl
+target=${TARGET:-x86_64-unknown-linux-musl}
+targets=$target
+run=() # what runs the binary: nothing, or qemu-user for another architecture
 need=()
+case $target in
+  x86_64-unknown-linux-musl) arch="x86-64" ;;
+  aarch64-unknown-linux-musl)
+    arch="ARM aarch64"
+    targets="x86_64-unknown-linux-musl $target"
+    if [ "$(uname -m)" != aarch64 ]; then
+      run=(qemu-aarch64)
+      command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
+    fi
+    ;;
+  *) fail "TARGET: x86_64-unknown-linux-musl or aarch64-unknown-linux-musl, not $target" ;;
+esac
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v file >/dev/null 2>&1 || need+=(file)
@@ -41,7 +60,7 @@ if ! cargo install --list | grep -qxF "rust-audit-info v0.5.4:"; then
   cargo install --locked --quiet rust-audit-info --version 0.5.4
 fi
 
-TARGETS=$target scripts/release.sh
+TARGETS=$targets scripts/release.sh
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 name=switchyard-$version-$target
 
@@ -94,6 +113,10 @@ case $info in
   *) fail "the binary is not statically linked: $info" ;;
 esac
 case $info in
+  *", $arch,"*) ;;
+  *) fail "the binary is not $arch: $info" ;;
+esac
+case $info in
   *", stripped"*) ;;
   *) fail "the binary is not stripped: $info" ;;
 esac
@@ -105,10 +128,11 @@ if ldd "$bin" >/dev/null 2>&1; then
   esac
 fi
 say "binary: $(stat -c %s "$bin") bytes; tarball: $(stat -c %s "$work/download/$name.tar.gz") bytes"
-"$bin" --version | grep -qx "switchyard $version" || fail "--version: $("$bin" --version)"
+((${#run[@]} == 0)) || say "running it with ${run[*]}"
+"${run[@]}" "$bin" --version | grep -qx "switchyard $version" || fail "--version: $("${run[@]}" "$bin" --version)"
 
 say "check on the shipped configuration"
-(cd "$dir" && ./switchyard check) >&2 || fail "switchyard check failed on the shipped configuration"
+(cd "$dir" && "${run[@]}" ./switchyard check) >&2 || fail "switchyard check failed on the shipped configuration"
 
 # A free port: the kernel's choice for a UDP socket that is then closed
 # (its TCP twin is checked by the server's own bind).
@@ -125,12 +149,12 @@ grep -q "127.0.0.1:$dns_port" "$dir/switchyard.toml" || fail "could not move the
 grep -q "127.0.0.1:$admin_port" "$dir/switchyard.toml" || fail "could not move the admin listener to port $admin_port"
 
 say "serving the example on 127.0.0.1:$dns_port (admin $admin_port)"
-(cd "$dir" && exec ./switchyard serve) 2>"$work/serve.log" &
+(cd "$dir" && exec "${run[@]}" ./switchyard serve) 2>"$work/serve.log" &
 pid=$!
 # Ready when /healthz says so (listeners bound, prober running): 60 s at
 # most on a loaded machine.
 deadline=$((SECONDS + 60))
-until "$bin" --admin "127.0.0.1:$admin_port" healthcheck >/dev/null 2>&1; do
+until "${run[@]}" "$bin" --admin "127.0.0.1:$admin_port" healthcheck >/dev/null 2>&1; do
   kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; fail "switchyard serve exited"; }
   ((SECONDS < deadline)) || { cat "$work/serve.log" >&2; fail "not healthy within 60 s"; }
   sleep 0.2

@@ -40,14 +40,7 @@ dist=dist
 say() { printf 'release: %s\n' "$*" >&2; }
 
 # --- tools ----------------------------------------------------------------
-apt_install() {
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  say "installing $* (Debian)"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-    --no-install-recommends "$@" >/dev/null
-}
+apt_install() { scripts/apt-install.sh release "$@"; }
 need=()
 zig=""
 for t in $TARGETS; do

@@ -20,12 +20,10 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 if ((${#need[@]})); then
+  scripts/apt-install.sh "the tests" "${need[@]}"
+  # The prometheus package starts a server; the tests only need promtool.
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing ${need[*]} (used by the tests)" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # The prometheus package starts a server; the tests only need promtool.
   $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 

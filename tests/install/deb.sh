@@ -39,11 +39,7 @@ command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v adduser >/dev/null 2>&1 || [ -x /usr/sbin/adduser ] || need+=(adduser)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
-if ((${#need[@]})); then
-  say "installing ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+scripts/apt-install.sh deb.sh ${need[@]+"${need[@]}"}
 
 # Never touch a real installation.
 if dpkg-query -W -f='${db:Status-Abbrev}' switchyard 2>/dev/null | grep -q '^[ir]'; then

@@ -26,14 +26,7 @@ command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v file >/dev/null 2>&1 || need+=(file)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
-if ((${#need[@]})); then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  say "installing ${need[*]} (Debian)"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-    --no-install-recommends "${need[@]}" >/dev/null
-fi
+scripts/apt-install.sh image ${need[@]+"${need[@]}"}
 [ "$(id -u)" -eq 0 ] || fail "run as root (buildah's vfs storage, chroot, network namespaces)"
 
 TARGETS=x86_64-unknown-linux-musl scripts/release.sh

@@ -22,11 +22,7 @@ sudo=""
 need=()
 command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
-if ((${#need[@]})); then
-  echo "installing ${need[*]} (used by this test)" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+scripts/apt-install.sh kubernetes ${need[@]+"${need[@]}"}
 if ! python3 -c 'import kubernetes_validate, yaml' 2>/dev/null; then
   echo "installing kubernetes-validate (PyPI, used by this test)" >&2
   # (Debian's own python3 refuses pip without --break-system-packages.)

@@ -45,14 +45,7 @@ esac
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v file >/dev/null 2>&1 || need+=(file)
-if ((${#need[@]})); then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  say "installing ${need[*]} (Debian)"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-    --no-install-recommends "${need[@]}" >/dev/null
-fi
+scripts/apt-install.sh tarball ${need[@]+"${need[@]}"}
 # Reads the dependency list `cargo auditable` embeds (the crate of the
 # cargo-auditable project; `cargo audit bin` reads the same data).
 if ! cargo install --list | grep -qxF "rust-audit-info v0.5.4:"; then

@@ -74,6 +74,9 @@ pub struct Shared {
     /// Admin API connection slots: set when the API starts, read by
     /// metrics.
     pub admin_slots: OnceLock<Arc<Slots>>,
+    /// Which path answers UDP queries: set when the listeners start, read
+    /// by status and metrics.
+    pub udp_path: OnceLock<UdpPath>,
     /// Problems an operator should see on the status page (a state file
     /// moved aside, overrides not saved), newest last: written when they
     /// happen, read by the status API.
@@ -190,6 +193,7 @@ impl Shared {
             admin_tokens: ArcSwap::from_pointee(Vec::new()),
             dns_slots: OnceLock::new(),
             admin_slots: OnceLock::new(),
+            udp_path: OnceLock::new(),
             problems: Mutex::new(VecDeque::new()),
             history: Mutex::new(VecDeque::new()),
             probes: ArcSwap::from_pointee(Vec::new()),
@@ -330,3 +334,30 @@ impl Shared {
         p.push_back((SystemTime::now(), problem));
     }
 }
+
+/// Which path answers UDP queries.
+#[derive(Debug)]
+pub enum UdpPath {
+    /// The sockets of `dns.listen` (no `[dns.xdp]`).
+    Sockets,
+    /// `[dns.xdp]` could not start and `fallback = "sockets"`: the sockets
+    /// answer; why XDP did not start.
+    Fallback(String),
+    /// The XDP path answers on its addresses (the sockets answer the rest).
+    Xdp(Arc<dyn XdpView>),
+}
+
+/// What the XDP path shows status and metrics (implemented by
+/// `server::xdp`).
+pub trait XdpView: Send + Sync + std::fmt::Debug {
+    /// Each interface: its name, mode (`native`/`generic`) and queues.
+    fn interfaces(&self) -> Vec<(String, &'static str, Vec<u32>)>;
+    /// The addresses answered through XDP.
+    fn listen(&self) -> Vec<std::net::SocketAddr>;
+    /// Frames so far, by action: `[pass, redirect, answer, drop]`.
+    fn packets(&self) -> [u64; 4];
+}
+
+/// The `action` labels of `switchyard_xdp_packets_total`, in the order of
+/// [`XdpView::packets`].
+pub const XDP_ACTIONS: [&str; 4] = ["pass", "redirect", "answer", "drop"];

@@ -4,6 +4,7 @@
 mod notify_view;
 mod sockets;
 mod tasks;
+mod xdp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -261,7 +262,17 @@ impl Server {
         }
         let cluster = self.start_cluster(&settings, &shutdown).await?;
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = self.spawn_udp(workers, &stop)?;
+        let mut threads = self.spawn_udp(workers, &stop)?;
+        let xdp = match self.start_xdp(&settings, &stop) {
+            Ok(x) => x,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                for t in threads.drain(..) {
+                    let _ = t.join();
+                }
+                return Err(e);
+            }
+        };
         let mut tasks = tokio::task::JoinSet::new();
         self.serve_tcp(&mut tasks, &settings, budget.tcp, &shutdown);
         self.reload_on_change(&mut tasks, &settings, &shutdown);
@@ -293,6 +304,7 @@ impl Server {
         self.stop(Running {
             stop,
             threads,
+            xdp,
             tasks,
             notify_stop,
             cluster,
@@ -324,6 +336,8 @@ struct Running {
     stop: Arc<AtomicBool>,
     /// The UDP workers.
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The XDP path's workers and program, if it runs.
+    xdp: Option<xdp::Running>,
     /// The TCP listeners, the admin API, the reload triggers and the
     /// savers.
     tasks: tokio::task::JoinSet<()>,
@@ -560,6 +574,7 @@ impl Server {
         let Running {
             stop,
             threads,
+            xdp,
             mut tasks,
             notify_stop,
             cluster,
@@ -585,6 +600,11 @@ impl Server {
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
                 let _ = t.join();
+            }
+            // The workers gone, the program is detached (the last
+            // reference to its bpf_link is the status kept for the API).
+            if let Some(x) = xdp {
+                x.join();
             }
         })
         .await;

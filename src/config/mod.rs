@@ -228,6 +228,20 @@ pub struct DnsSettings {
     /// `dns.signatures_per_second` and `dns.signatures_per_client`: the
     /// budget of new signatures (signed zones).
     pub signing: crate::dnssec::budget::Config,
+    /// `[dns.xdp]`: the AF_XDP fast path; `None` when not configured.
+    pub xdp: Option<XdpSettings>,
+}
+
+/// `[dns.xdp]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XdpSettings {
+    /// Interfaces, each with one queue or `None` for all of its queues.
+    pub interfaces: Vec<(String, Option<u32>)>,
+    /// Addresses answered through XDP (each also served by `dns.listen`).
+    pub listen: Vec<SocketAddr>,
+    /// Serve with sockets alone (logged) when XDP cannot start, instead
+    /// of refusing to start.
+    pub fallback_to_sockets: bool,
 }
 
 /// `[dns.cookies]`
@@ -268,6 +282,7 @@ impl Default for DnsSettings {
             nsid: None,
             signature_cache: keys::SIGNATURE_CACHE.default_int() as usize,
             signing: crate::dnssec::budget::Config::default(),
+            xdp: None,
         }
     }
 }

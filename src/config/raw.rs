@@ -229,6 +229,20 @@ pub struct RawDns {
     pub signatures_per_second: Option<Spanned<i64>>,
     /// New signatures a second per client over TCP or with a valid cookie.
     pub signatures_per_client: Option<Spanned<i64>>,
+    /// `[dns.xdp]`
+    pub xdp: Option<Spanned<RawXdp>>,
+}
+
+/// `[dns.xdp]`: the AF_XDP fast path for UDP queries (Linux).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawXdp {
+    /// Interfaces to serve, `"eth0"` (every queue) or `"eth0@0"` (one).
+    pub interfaces: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Addresses and ports answered through XDP, `"ADDR:PORT"`.
+    pub listen: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `"error"` (default) or `"sockets"`: what to do when XDP cannot start.
+    pub fallback: Option<Spanned<String>>,
 }
 
 /// `[dns.rate_limit]`

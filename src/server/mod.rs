@@ -6,3 +6,5 @@
 pub mod respond;
 pub mod tcp;
 pub mod udp;
+#[cfg(target_os = "linux")]
+pub mod xdp;

@@ -41,6 +41,7 @@ mod report;
 mod rum;
 mod server;
 mod stability;
+mod xdp;
 mod zones;
 
 use std::collections::{BTreeMap, HashMap};

@@ -225,6 +225,10 @@ fn dns(r: &mut Report, src: usize, raw: &crate::config::raw::RawDns) -> Option<D
         let c = cookies(k.r, src, c.get_ref());
         dns.cookies = k.take(c).unwrap_or_default();
     }
+    if let Some(x) = &raw.xdp {
+        let x = super::xdp::xdp(k.r, src, x, &dns.listen);
+        dns.xdp = k.take(x);
+    }
     k.done(dns)
 }
 

@@ -1,0 +1,75 @@
+//! Starting the XDP path (`[dns.xdp]`), or falling back to sockets, and
+//! saying which path answers.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Result;
+use tracing::warn;
+
+use super::Server;
+use crate::state::UdpPath;
+
+#[cfg(target_os = "linux")]
+pub use crate::server::xdp::Running;
+
+/// Nothing runs off Linux.
+#[cfg(not(target_os = "linux"))]
+pub struct Running;
+
+#[cfg(not(target_os = "linux"))]
+impl Running {
+    /// Nothing to wait for.
+    pub fn join(self) {}
+}
+
+#[cfg(target_os = "linux")]
+fn start(
+    x: &crate::config::XdpSettings,
+    serving: Arc<crate::state::Serving>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Running, String> {
+    crate::server::xdp::start(x, serving, stop.clone())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start(
+    _: &crate::config::XdpSettings,
+    _: Arc<crate::state::Serving>,
+    _: &Arc<AtomicBool>,
+) -> Result<Running, String> {
+    Err("XDP needs Linux".into())
+}
+
+impl Server {
+    /// Starts the XDP path when `[dns.xdp]` asks for it. When it cannot
+    /// start: an error naming the cause, or with `fallback = "sockets"` a
+    /// warning (and a problem on the status page) and sockets alone.
+    pub(super) fn start_xdp(
+        &self,
+        settings: &crate::config::Settings,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Option<Running>> {
+        let Some(x) = &settings.dns.xdp else {
+            let _ = self.shared.udp_path.set(UdpPath::Sockets);
+            return Ok(None);
+        };
+        match start(x, self.shared.serving.clone(), stop) {
+            Ok(running) => {
+                let view: Arc<dyn crate::state::XdpView> = running.view();
+                let _ = self.shared.udp_path.set(UdpPath::Xdp(view));
+                Ok(Some(running))
+            }
+            Err(e) if x.fallback_to_sockets => {
+                warn!(error = %e, "xdp: cannot start; answering with sockets alone (dns.xdp.fallback = \"sockets\")");
+                self.shared
+                    .report_problem(format!("XDP did not start, sockets answer: {e}"));
+                let _ = self.shared.udp_path.set(UdpPath::Fallback(e));
+                Ok(None)
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "dns.xdp: {e} (or set dns.xdp.fallback = \"sockets\" to serve without XDP)"
+            )),
+        }
+    }
+}

@@ -66,6 +66,7 @@ impl prometheus_client::collector::Collector for Collector {
         rum(&mut enc, m)?;
         latency(&mut enc, shared)?;
         traffic(&mut enc, shared)?;
+        super::udp_path::metrics(&mut enc, shared)?;
         Ok(())
     }
 }

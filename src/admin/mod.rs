@@ -37,6 +37,7 @@ mod scrape;
 mod stability;
 mod status;
 mod traffic;
+mod udp_path;
 mod views;
 
 use std::sync::Arc;

@@ -25,6 +25,8 @@ pub struct StatusDoc {
     pub cluster: Option<ClusterDoc>,
     /// The prober's own health: impaired (every status frozen) or not.
     pub prober: super::stability::ProberDoc,
+    /// Which path answers UDP queries.
+    pub dns: super::udp_path::UdpPathDoc,
 }
 
 /// `[cluster]`: the nodes gossip knows of.
@@ -569,6 +571,7 @@ pub fn build(
     overrides: &crate::overrides::Overrides,
     history: &[(crate::snapshot::EndpointKey, crate::overrides::Override)],
     prober: super::stability::ProberDoc,
+    dns: super::udp_path::UdpPathDoc,
 ) -> StatusDoc {
     let loaded = table.loaded_at.map(ts);
     let now_ms = crate::clock::now_millis();
@@ -667,6 +670,7 @@ pub fn build(
         (rank, p.name.clone())
     });
     StatusDoc {
+        dns,
         generated_at: ts(SystemTime::now()),
         config_loaded_at: loaded,
         problems: problems

@@ -77,6 +77,7 @@ fn status_doc(state: &AdminState) -> super::status::StatusDoc {
         &overrides,
         &history,
         prober,
+        super::udp_path::UdpPathDoc::of(&state.shared),
     )
 }
 

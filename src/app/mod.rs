@@ -263,7 +263,7 @@ impl Server {
         let cluster = self.start_cluster(&settings, &shutdown).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = self.spawn_udp(workers, &stop)?;
-        let xdp = match self.start_xdp(&settings, &stop) {
+        let xdp = match self.start_xdp(&settings) {
             Ok(x) => x,
             Err(e) => {
                 stop.store(true, Ordering::Relaxed);

@@ -2,7 +2,6 @@
 //! saying which path answers.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 use tracing::warn;
@@ -27,17 +26,12 @@ impl Running {
 fn start(
     x: &crate::config::XdpSettings,
     serving: Arc<crate::state::Serving>,
-    stop: &Arc<AtomicBool>,
 ) -> Result<Running, String> {
-    crate::server::xdp::start(x, serving, stop.clone())
+    crate::server::xdp::start(x, serving)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn start(
-    _: &crate::config::XdpSettings,
-    _: Arc<crate::state::Serving>,
-    _: &Arc<AtomicBool>,
-) -> Result<Running, String> {
+fn start(_: &crate::config::XdpSettings, _: Arc<crate::state::Serving>) -> Result<Running, String> {
     Err("XDP needs Linux".into())
 }
 
@@ -45,16 +39,12 @@ impl Server {
     /// Starts the XDP path when `[dns.xdp]` asks for it. When it cannot
     /// start: an error naming the cause, or with `fallback = "sockets"` a
     /// warning (and a problem on the status page) and sockets alone.
-    pub(super) fn start_xdp(
-        &self,
-        settings: &crate::config::Settings,
-        stop: &Arc<AtomicBool>,
-    ) -> Result<Option<Running>> {
+    pub(super) fn start_xdp(&self, settings: &crate::config::Settings) -> Result<Option<Running>> {
         let Some(x) = &settings.dns.xdp else {
             let _ = self.shared.udp_path.set(UdpPath::Sockets);
             return Ok(None);
         };
-        match start(x, self.shared.serving.clone(), stop) {
+        match start(x, self.shared.serving.clone()) {
             Ok(running) => {
                 let view: Arc<dyn crate::state::XdpView> = running.view();
                 let _ = self.shared.udp_path.set(UdpPath::Xdp(view));

@@ -41,6 +41,8 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
         lines.push("OVERRIDES AND HOLDS".into());
         lines.extend(notes);
     }
+    lines.push(String::new());
+    lines.push(udp_path(&doc));
     let warnings = warnings(&doc);
     if !warnings.is_empty() {
         lines.push(String::new());
@@ -51,6 +53,50 @@ pub fn status(addr: SocketAddr, json: bool) -> Result<ExitCode> {
         out!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Which path answers UDP queries, one line.
+fn udp_path(doc: &Value) -> String {
+    let d = &doc["dns"];
+    match d["udp_path"].as_str() {
+        Some("xdp") => {
+            let ifs: Vec<String> = d["xdp_interfaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    let queues: Vec<String> = i["queues"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|q| q.to_string())
+                        .collect();
+                    format!(
+                        "{} ({}, queues {})",
+                        i["name"].as_str().unwrap_or("?"),
+                        i["mode"].as_str().unwrap_or("?"),
+                        queues.join(",")
+                    )
+                })
+                .collect();
+            let listen: Vec<&str> = d["xdp_listen"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str())
+                .collect();
+            format!(
+                "UDP: XDP on {} for {}; sockets answer TCP and the rest",
+                ifs.join(", "),
+                listen.join(" ")
+            )
+        }
+        Some("fallback") => format!(
+            "UDP: sockets (XDP did not start: {})",
+            d["xdp_error"].as_str().unwrap_or("?")
+        ),
+        _ => "UDP: sockets".into(),
+    }
 }
 
 /// The endpoints table: a header, then a row for every endpoint of every

@@ -84,6 +84,7 @@ pub struct Running {
     /// What it serves.
     pub status: Arc<Status>,
     threads: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Running {
@@ -92,9 +93,10 @@ impl Running {
         self.status.clone()
     }
 
-    /// Waits for the workers (after `stop` was set), then detaches the
-    /// program: frames go to the kernel again.
+    /// Stops the workers and waits for them (within their poll
+    /// interval), then detaches the program: frames go to the kernel again.
     pub fn join(self) {
+        self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             let _ = t.join();
         }
@@ -107,11 +109,9 @@ impl Running {
 /// Starts the XDP path: loads and attaches the program, opens a socket
 /// per queue and starts its worker. Any failure stops what was started
 /// and names the cause.
-pub fn start(
-    settings: &XdpSettings,
-    serving: Arc<Serving>,
-    stop: Arc<AtomicBool>,
-) -> Result<Running, String> {
+pub fn start(settings: &XdpSettings, serving: Arc<Serving>) -> Result<Running, String> {
+    // The workers' own flag: a failed start stops them and nothing else.
+    let stop = Arc::new(AtomicBool::new(false));
     let mut program = program::Program::load(&settings.listen).map_err(|e| e.to_string())?;
     let mut threads = Vec::new();
     let mut interfaces = Vec::new();
@@ -160,7 +160,11 @@ pub fn start(
     for i in &status.interfaces {
         info!(interface = %i.name, mode = i.mode.as_str(), queues = ?i.queues, listen = ?status.listen, "xdp: answering udp");
     }
-    Ok(Running { status, threads })
+    Ok(Running {
+        status,
+        threads,
+        stop,
+    })
 }
 
 /// Starts the worker of `interface`@`queue`: the thread opens the socket

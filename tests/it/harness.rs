@@ -360,6 +360,8 @@ pub struct TestServer {
     pub shared: Arc<Shared>,
     shutdown: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The namespace it serves in over XDP (`SWITCHYARD_TEST_XDP=1`).
+    pub veth: Option<crate::netns::Veth>,
 }
 
 impl TestServer {
@@ -372,10 +374,26 @@ impl TestServer {
         Self::start_with(fixture, true, Default::default())
     }
 
+    /// Starts the server (no prober) inside `veth`'s namespace, where its
+    /// configuration (say, [`crate::netns::Veth::config`]) listens.
+    pub fn start_in(fixture: Fixture, veth: crate::netns::Veth) -> TestServer {
+        Self::start_in_ns(fixture, false, Default::default(), Some(veth))
+    }
+
     fn start_with(
         fixture: Fixture,
         probing: bool,
         admin_limits: switchyard::admin::Limits,
+    ) -> TestServer {
+        let veth = if probing { None } else { over_xdp(&fixture) };
+        Self::start_in_ns(fixture, probing, admin_limits, veth)
+    }
+
+    fn start_in_ns(
+        fixture: Fixture,
+        probing: bool,
+        admin_limits: switchyard::admin::Limits,
+        veth: Option<crate::netns::Veth>,
     ) -> TestServer {
         // SWITCHYARD_TEST_LOG=debug shows the servers' logs while debugging a test.
         if let Ok(level) = std::env::var("SWITCHYARD_TEST_LOG") {
@@ -384,12 +402,17 @@ impl TestServer {
                 .with_test_writer()
                 .try_init();
         }
+        let ns = veth.as_ref().map(|v| v.ns.clone());
         let config = switchyard::config::load(&fixture.config_path())
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
         let shutdown = CancellationToken::new();
         let (tx, rx) = std::sync::mpsc::channel();
         let token = shutdown.clone();
         let thread = std::thread::spawn(move || {
+            if let Some(ns) = ns {
+                let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+                nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -428,6 +451,7 @@ impl TestServer {
             shared,
             shutdown,
             thread: Some(thread),
+            veth,
         }
     }
 
@@ -473,6 +497,24 @@ impl TestServer {
     }
 
     fn stop(&mut self) {
+        if self.veth.is_some()
+            && crate::netns::xdp_everywhere()
+            && self.thread.is_some()
+            && !std::thread::panicking()
+        {
+            // Over XDP, every UDP answer went out through it.
+            let m = &self.shared.serving.metrics;
+            let udp: u64 = switchyard::metrics::RCODES
+                .iter()
+                .chain([&u16::MAX])
+                .map(|c| m.queries(switchyard::dns::Transport::Udp, *c))
+                .sum();
+            let xdp = match self.shared.udp_path.get() {
+                Some(switchyard::state::UdpPath::Xdp(x)) => x.packets()[2],
+                _ => panic!("SWITCHYARD_TEST_XDP=1 but the XDP path is not running"),
+            };
+            assert_eq!(udp, xdp, "UDP answers that did not go out through XDP");
+        }
         self.shutdown.cancel();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -484,6 +526,28 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// With `SWITCHYARD_TEST_XDP=1` as root, a fixture on the default
+/// listeners moves to a namespace of its own and serves over XDP (and
+/// its admin API to the namespace's address, reachable from here).
+fn over_xdp(fixture: &Fixture) -> Option<crate::netns::Veth> {
+    if !crate::netns::xdp_everywhere() || !crate::netns::root() {
+        return None;
+    }
+    let path = fixture.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let dns = "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\n";
+    let admin = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    if !text.contains(dns) || !text.contains(admin) {
+        return None;
+    }
+    let veth = crate::netns::Veth::new();
+    let both = veth.config(&[], "");
+    let (xdp, admin_new) = both.split_at(both.find("[admin]").unwrap());
+    let text = text.replacen(dns, xdp, 1).replacen(admin, admin_new, 1);
+    std::fs::write(&path, text).unwrap();
+    Some(veth)
 }
 
 /// Query options.
@@ -518,10 +582,11 @@ pub fn build(name: &str, t: RecordType, opts: Opts) -> Message {
 
 /// Sends raw bytes over UDP and returns the raw reply, or None on timeout.
 pub fn udp_raw(addr: SocketAddr, pkt: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let bind: SocketAddr = if addr.is_ipv4() {
-        "127.0.0.1:0"
-    } else {
-        "[::1]:0"
+    let bind: SocketAddr = match (addr.is_ipv4(), addr.ip().is_loopback()) {
+        (true, true) => "127.0.0.1:0",
+        (false, true) => "[::1]:0",
+        (true, false) => "0.0.0.0:0",
+        (false, false) => "[::]:0",
     }
     .parse()
     .unwrap();

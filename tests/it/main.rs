@@ -9,6 +9,7 @@ mod backend;
 mod browser;
 mod grpc_backend;
 mod harness;
+mod netns;
 
 mod authority;
 mod cert_expiry;
@@ -49,3 +50,4 @@ mod static_stability;
 mod systemd;
 mod traffic;
 mod unbound;
+mod xdp;

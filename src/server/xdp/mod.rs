@@ -7,8 +7,8 @@
 //! of `dns.listen`, which stay open.
 
 mod frame;
+mod kernel;
 mod program;
-mod umem;
 mod worker;
 
 use std::net::SocketAddr;
@@ -120,10 +120,16 @@ pub fn start(settings: &XdpSettings, serving: Arc<Serving>) -> Result<Running, S
     // threads already started end.
     let started = (|| {
         for (name, only) in &settings.interfaces {
-            let mtu = read_sys(name, "mtu")? as usize;
+            let mtu = kernel::mtu(name).map_err(|e| no_interface(name, &e))?;
             let ids: Vec<u32> = match only {
                 Some(q) => vec![*q],
-                None => (0..rx_queues(name)?).collect(),
+                None => match kernel::rx_queues(name).map_err(|e| no_interface(name, &e))? {
+                    Some(n) => (0..n).collect(),
+                    None => {
+                        warn!(interface = %name, "xdp: the driver does not say how many queues it has: serving queue 0 alone (name queues as \"{name}@N\" to serve others)");
+                        vec![0]
+                    }
+                },
             };
             for &q in &ids {
                 let counts = Arc::new(worker::Counts::default());
@@ -207,23 +213,13 @@ fn spawn(
     }
 }
 
-/// `/sys/class/net/<name>/<file>` as a number.
-fn read_sys(name: &str, file: &str) -> Result<u64, String> {
-    let path = format!("/sys/class/net/{name}/{file}");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("no interface {name} ({path}: {e}): dns.xdp.interfaces names interfaces of this machine (`ip link`)"))?;
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{path}: not a number: {}", text.trim()))
-}
-
-/// How many receive queues `name` has.
-fn rx_queues(name: &str) -> Result<u32, String> {
-    let dir = format!("/sys/class/net/{name}/queues");
-    let n = std::fs::read_dir(&dir)
-        .map_err(|e| format!("no interface {name} ({dir}: {e}): dns.xdp.interfaces names interfaces of this machine (`ip link`)"))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
-        .count();
-    Ok((n as u32).max(1))
+/// Why `name` cannot be served.
+fn no_interface(name: &str, e: &std::io::Error) -> String {
+    if e.raw_os_error() == Some(nix::libc::ENODEV) {
+        format!(
+            "no interface {name} here: dns.xdp.interfaces names interfaces of this machine (`ip link`)"
+        )
+    } else {
+        format!("cannot read interface {name}: {e}")
+    }
 }

@@ -13,7 +13,7 @@ use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
 
 use super::frame;
-use super::umem::Frames;
+use super::kernel::Frames;
 use crate::dns::answer::{Answerer, Transport};
 use crate::dns::rrl::refused_source_port;
 use crate::server::respond::{Snapshots, respond};
@@ -271,6 +271,6 @@ impl Queue {
 
     /// Sleeps until frames arrive, or [`POLL`].
     fn wait(&self) {
-        super::umem::wait_readable(self.rx.as_raw_fd(), POLL);
+        super::kernel::wait_readable(self.rx.as_raw_fd(), POLL);
     }
 }

@@ -1,5 +1,7 @@
-//! The AF_XDP frame memory shared with the kernel: the crate's one module
-//! allowed `unsafe` (architecture::unsafe_code_stays_in_umem).
+//! What the XDP path needs from the kernel that no crate wraps safely: the
+//! AF_XDP frame memory shared with it, waiting on a socket, and two
+//! interface ioctls. The crate's one module allowed `unsafe`
+//! (architecture::unsafe_code_stays_in_one_module).
 //!
 //! The kernel reads and writes the frames it owns (those on the fill and
 //! transmit rings) behind our back; this module hands out a frame's bytes
@@ -91,4 +93,100 @@ pub fn wait_readable(fd: std::os::fd::RawFd, timeout: std::time::Duration) {
         &mut fds,
         PollTimeout::try_from(timeout).unwrap_or(PollTimeout::NONE),
     );
+}
+
+/// `struct ifreq` with the MTU (`SIOCGIFMTU`).
+#[repr(C)]
+struct IfreqMtu {
+    name: [u8; 16],
+    mtu: i32,
+    _rest: [u8; 20],
+}
+
+/// `struct ifreq` with a pointer (`SIOCETHTOOL`).
+#[repr(C)]
+struct IfreqData {
+    name: [u8; 16],
+    data: *mut EthtoolChannels,
+    _rest: [u8; 16],
+}
+
+/// `struct ethtool_channels`.
+#[repr(C)]
+#[derive(Default)]
+struct EthtoolChannels {
+    cmd: u32,
+    max_rx: u32,
+    max_tx: u32,
+    max_other: u32,
+    max_combined: u32,
+    rx_count: u32,
+    tx_count: u32,
+    other_count: u32,
+    combined_count: u32,
+}
+
+const ETHTOOL_GCHANNELS: u32 = 0x3c;
+
+/// An interface name as `ifreq` holds it.
+fn ifname(name: &str) -> std::io::Result<[u8; 16]> {
+    let mut out = [0u8; 16];
+    if name.is_empty() || name.len() > 15 || name.contains('\0') {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    out[..name.len()].copy_from_slice(name.as_bytes());
+    Ok(out)
+}
+
+/// A socket to ask interface ioctls on, in the calling thread's network
+/// namespace (which is where `/sys/class/net` may not look).
+fn control_socket() -> std::io::Result<socket2::Socket> {
+    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
+}
+
+/// `name`'s MTU.
+pub fn mtu(name: &str) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let sock = control_socket()?;
+    let mut req = IfreqMtu {
+        name: ifname(name)?,
+        mtu: 0,
+        _rest: [0; 20],
+    };
+    // SAFETY: SIOCGIFMTU reads the name and writes the MTU of a
+    // `struct ifreq`, which IfreqMtu lays out (40 bytes, as on every
+    // 64-bit and 32-bit Linux ABI it is at most).
+    let r = unsafe { nix::libc::ioctl(sock.as_raw_fd(), nix::libc::SIOCGIFMTU as _, &mut req) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(req.mtu.max(0) as usize)
+}
+
+/// How many receive queues `name` has (ethtool's channels: rx plus
+/// combined), or `None` when its driver does not say.
+pub fn rx_queues(name: &str) -> std::io::Result<Option<u32>> {
+    use std::os::fd::AsRawFd;
+    let sock = control_socket()?;
+    let mut channels = EthtoolChannels {
+        cmd: ETHTOOL_GCHANNELS,
+        ..Default::default()
+    };
+    let mut req = IfreqData {
+        name: ifname(name)?,
+        data: &mut channels,
+        _rest: [0; 16],
+    };
+    // SAFETY: SIOCETHTOOL with ETHTOOL_GCHANNELS fills the
+    // `struct ethtool_channels` the ifreq points to, which lives until the
+    // call returns.
+    let r = unsafe { nix::libc::ioctl(sock.as_raw_fd(), nix::libc::SIOCETHTOOL as _, &mut req) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(nix::libc::EOPNOTSUPP) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    Ok(Some((channels.rx_count + channels.combined_count).max(1)))
 }

@@ -46,7 +46,7 @@ impl Server {
         };
         match start(x, self.shared.serving.clone()) {
             Ok(running) => {
-                let view: Arc<dyn crate::state::XdpView> = running.view();
+                let view = view(&running);
                 let _ = self.shared.udp_path.set(UdpPath::Xdp(view));
                 Ok(Some(running))
             }
@@ -61,5 +61,39 @@ impl Server {
                 "dns.xdp: {e} (or set dns.xdp.fallback = \"sockets\" to serve without XDP)"
             )),
         }
+    }
+}
+
+/// What status and metrics read of the running XDP path.
+#[cfg(target_os = "linux")]
+fn view(running: &Running) -> Arc<dyn crate::state::XdpView> {
+    Arc::new(View(running.status.clone()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn view(_: &Running) -> Arc<dyn crate::state::XdpView> {
+    unreachable!("no XDP path off Linux")
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct View(Arc<crate::server::xdp::Status>);
+
+#[cfg(target_os = "linux")]
+impl crate::state::XdpView for View {
+    fn interfaces(&self) -> Vec<(String, &'static str, Vec<u32>)> {
+        self.0
+            .interfaces
+            .iter()
+            .map(|i| (i.name.clone(), i.mode.as_str(), i.queues.clone()))
+            .collect()
+    }
+
+    fn listen(&self) -> Vec<std::net::SocketAddr> {
+        self.0.listen.clone()
+    }
+
+    fn packets(&self) -> [u64; 4] {
+        self.0.packets()
     }
 }

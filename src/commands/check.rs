@@ -21,6 +21,12 @@ pub(crate) fn run(path: &std::path::Path, staged: bool) -> Result<ExitCode> {
             for w in &cfg.warnings {
                 out!("warning: {w}");
             }
+            if cfg.settings.dns.xdp.is_some() && !xdp_built() {
+                out!(
+                    "warning: {}: [dns.xdp] is on but this switchyard has no XDP program (clang was missing when it was built, or this is not Linux): `serve` will refuse to start unless dns.xdp.fallback = \"sockets\"",
+                    path.display()
+                );
+            }
             let t = &cfg.table;
             // The state file is runtime data, but a damaged one loses the
             // operator's overrides at the next start: report it. A warning,
@@ -96,4 +102,12 @@ pub(crate) fn run(path: &std::path::Path, staged: bool) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Whether this binary carries the XDP program.
+fn xdp_built() -> bool {
+    #[cfg(target_os = "linux")]
+    return switchyard::server::xdp::program_built();
+    #[cfg(not(target_os = "linux"))]
+    return false;
 }

@@ -649,6 +649,7 @@ mod tests {
                 fields::<RawCookies>(),
                 "dns.cookies.",
             ),
+            ("## Server configuration", fields::<RawXdp>(), "dns.xdp."),
             ("## Server configuration", fields::<RawGeoip>(), "geoip."),
             (
                 "## Server configuration",

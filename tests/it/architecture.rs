@@ -456,3 +456,32 @@ fn files_and_functions_stay_small() {
     }
     assert!(long.is_empty(), "too long:\n{}", long.join("\n"));
 }
+
+/// `unsafe` is denied crate-wide and allowed in one module: the XDP
+/// path's memory shared with the kernel and its ioctls. Anything else
+/// that needs it belongs there, or in a crate.
+#[test]
+fn unsafe_code_stays_in_one_module() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed = src.join("server/xdp/kernel.rs");
+    let mut found = Vec::new();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    for f in files {
+        if f == allowed {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("unsafe ") || code.contains("unsafe_code") {
+                found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "unsafe outside src/server/xdp/kernel.rs:\n{}",
+        found.join("\n")
+    );
+}

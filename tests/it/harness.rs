@@ -502,17 +502,28 @@ impl TestServer {
             && self.thread.is_some()
             && !std::thread::panicking()
         {
-            // Over XDP, every UDP answer went out through it.
+            // Over XDP, every UDP answer went out through it (a worker
+            // counts a batch once it is sent: the client may have its
+            // answer a moment before).
             let m = &self.shared.serving.metrics;
-            let udp: u64 = switchyard::metrics::RCODES
-                .iter()
-                .chain([&u16::MAX])
-                .map(|c| m.queries(switchyard::dns::Transport::Udp, *c))
-                .sum();
-            let xdp = match self.shared.udp_path.get() {
-                Some(switchyard::state::UdpPath::Xdp(x)) => x.packets()[2],
-                _ => panic!("SWITCHYARD_TEST_XDP=1 but the XDP path is not running"),
+            let counts = || {
+                let udp: u64 = switchyard::metrics::RCODES
+                    .iter()
+                    .chain([&u16::MAX])
+                    .map(|c| m.queries(switchyard::dns::Transport::Udp, *c))
+                    .sum();
+                let xdp = match self.shared.udp_path.get() {
+                    Some(switchyard::state::UdpPath::Xdp(x)) => x.packets()[2],
+                    _ => panic!("SWITCHYARD_TEST_XDP=1 but the XDP path is not running"),
+                };
+                (udp, xdp)
             };
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            let (mut udp, mut xdp) = counts();
+            while udp != xdp && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+                (udp, xdp) = counts();
+            }
             assert_eq!(udp, xdp, "UDP answers that did not go out through XDP");
         }
         self.shutdown.cancel();
@@ -543,9 +554,22 @@ fn over_xdp(fixture: &Fixture) -> Option<crate::netns::Veth> {
         return None;
     }
     let veth = crate::netns::Veth::new();
-    let both = veth.config(&[], "");
-    let (xdp, admin_new) = both.split_at(both.find("[admin]").unwrap());
-    let text = text.replacen(dns, xdp, 1).replacen(admin, admin_new, 1);
+    let (v4, v6) = (veth.server_v4(), veth.server_v6());
+    let listen = format!("[dns]\nlisten = [\"{v4}:53\", \"[{v6}]:53\"]\n");
+    let mut text = text.replacen(dns, &listen, 1).replacen(
+        admin,
+        &format!("[admin]\nlisten = \"{v4}:0\"\n"),
+        1,
+    );
+    text.push_str(&format!(
+        "\n[dns.xdp]\ninterfaces = [\"{}\"]\nlisten = [\"{v4}:53\", \"[{v6}]:53\"]\n",
+        veth.inner
+    ));
+    // The test's client is local, as on loopback: exempt from rate
+    // limiting like loopback is by default.
+    if !text.contains("[dns.rate_limit]") {
+        text.push_str("[dns.rate_limit]\nexempt = [\"127.0.0.0/8\", \"::1/128\", \"10.213.0.0/16\", \"fd13::/16\"]\n");
+    }
     std::fs::write(&path, text).unwrap();
     Some(veth)
 }

@@ -21,7 +21,7 @@ use tracing::{info, warn};
 use crate::config::XdpSettings;
 use crate::state::Serving;
 
-pub use program::Mode;
+pub use program::{Mode, built as program_built};
 
 /// An interface the XDP path serves.
 #[derive(Debug, Clone)]
@@ -46,22 +46,12 @@ pub struct Status {
     program: Mutex<Option<program::Program>>,
 }
 
-impl crate::state::XdpView for Status {
-    fn interfaces(&self) -> Vec<(String, &'static str, Vec<u32>)> {
-        self.interfaces
-            .iter()
-            .map(|i| (i.name.clone(), i.mode.as_str(), i.queues.clone()))
-            .collect()
-    }
-
-    fn listen(&self) -> Vec<SocketAddr> {
-        self.listen.clone()
-    }
-
-    /// Passed and redirected come from the program's per-CPU counts;
-    /// answered and dropped (malformed, refused, rate limited, held while
-    /// stalled) from the workers.
-    fn packets(&self) -> [u64; 4] {
+impl Status {
+    /// Frames so far, by action: passed to the kernel and redirected to
+    /// our sockets (the program's per-CPU counts), answered and dropped
+    /// (malformed, refused, rate limited, held while stalled: the
+    /// workers').
+    pub fn packets(&self) -> [u64; 4] {
         let (passed, redirected) = self
             .program
             .lock()
@@ -88,11 +78,6 @@ pub struct Running {
 }
 
 impl Running {
-    /// What status and metrics show.
-    pub fn view(&self) -> Arc<dyn crate::state::XdpView> {
-        self.status.clone()
-    }
-
     /// Stops the workers and waits for them (within their poll
     /// interval), then detaches the program: frames go to the kernel again.
     pub fn join(self) {

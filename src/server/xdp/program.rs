@@ -16,6 +16,12 @@ use aya::{Ebpf, EbpfLoader};
 /// The compiled program; empty when it was built without clang.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns.bpf.o"));
 
+/// Whether this binary carries the program (clang was there when it
+/// was built).
+pub fn built() -> bool {
+    !OBJECT.is_empty()
+}
+
 /// The program's function (`SEC("xdp")`).
 const FUNCTION: &str = "switchyard_xdp";
 

@@ -525,3 +525,64 @@ fn check_names_file_line_and_field_of_bad_xdp_keys() {
         );
     }
 }
+
+#[test]
+fn rate_limiting_and_cookies_apply_on_the_xdp_path() {
+    if skip("xdp::rate_limiting_and_cookies_apply_on_the_xdp_path") {
+        return;
+    }
+    let veth = Veth::new();
+    let v4 = veth.server_v4();
+    let fx = fixture(&veth, &[], "");
+    let mut text = std::fs::read_to_string(fx.config_path()).unwrap();
+    text.push_str("\n[dns.rate_limit]\nresponses_per_second = 5\nslip = 2\nexempt = []\n");
+    std::fs::write(fx.config_path(), text).unwrap();
+    let server = TestServer::start_in(fx, veth);
+    // A client cookie gets a server cookie back (RFC 7873), through XDP.
+    let mut m = build("todoapi.tm.example.test.", RecordType::A, Opts::default());
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    e.options_mut()
+        .insert(EdnsOption::Unknown(10, vec![1, 2, 3, 4, 5, 6, 7, 8]));
+    m.set_edns(e);
+    let raw = udp_raw(sa(v4, 53), &m.to_vec().unwrap(), TIMEOUT).expect("an answer");
+    assert!(Message::from_vec(&raw).is_ok());
+    // The cookie option in the reply's OPT record, read off the wire
+    // (option 10: our 8 bytes, then the server's 16).
+    let at = raw
+        .windows(12)
+        .position(|w| w[..2] == [0, 10] && w[4..12] == [1, 2, 3, 4, 5, 6, 7, 8])
+        .unwrap_or_else(|| panic!("no cookie option in {raw:?}"));
+    let len = u16::from_be_bytes([raw[at + 2], raw[at + 3]]);
+    assert_eq!(len, 24, "client and server cookie");
+    // 60 identical queries at once, no cookie: a few answers, every
+    // second one of the rest slipped (truncated), the others dropped.
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let q = build("todoapi.tm.example.test.", RecordType::A, Opts::default())
+        .to_vec()
+        .unwrap();
+    for _ in 0..60 {
+        sock.send_to(&q, sa(v4, 53)).unwrap();
+    }
+    let (mut full, mut truncated) = (0, 0);
+    let mut buf = [0u8; 2048];
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        if m.metadata.truncation {
+            truncated += 1
+        } else {
+            full += 1
+        }
+    }
+    assert!((1..=10).contains(&full), "full answers: {full}");
+    assert!(truncated >= 10, "slipped: {truncated}");
+    assert!(full + truncated < 60, "nothing dropped");
+    let Some(switchyard::state::UdpPath::Xdp(x)) = server.shared.udp_path.get() else {
+        panic!("the XDP path is not running");
+    };
+    wait_for("the drops to be counted", Duration::from_secs(5), || {
+        x.packets()[3] as usize >= 60 - full - truncated
+    });
+}

@@ -549,6 +549,7 @@ fn keep_running(settings: &mut Settings, running: &Settings) {
     settings.watch = running.watch;
     settings.rum = running.rum.clone();
     settings.traffic.queue = running.traffic.queue;
+    settings.dns.xdp = running.dns.xdp.clone();
 }
 
 /// Settings that the configuration changes from what runs and only a
@@ -578,6 +579,9 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.traffic.queue != new.traffic.queue {
         out.push("traffic.queue".to_string());
+    }
+    if old.dns.xdp != new.dns.xdp {
+        out.push("dns.xdp".to_string());
     }
     let cluster = |s: &Settings| {
         s.cluster.as_ref().map(|c| {

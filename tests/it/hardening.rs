@@ -778,6 +778,10 @@ fn restart_needed_compares_with_what_runs() {
         serde_json::json!(["dns.max_tcp_per_client"]),
         "forgotten"
     );
+    // Turning the XDP path on (or changing it) takes a restart too.
+    let xdp = "[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\n[dns.xdp]\ninterfaces = [\"lo\"]\nlisten = [\"127.0.0.1:0\"]";
+    std::fs::write(&config, config_toml(xdp)).unwrap();
+    assert_eq!(reload(), serde_json::json!(["dns.xdp"]));
     std::fs::write(&config, &original).unwrap();
     assert_eq!(
         reload(),

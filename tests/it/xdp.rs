@@ -278,7 +278,12 @@ fn malformed_frames_are_dropped_or_passed_never_answered_wrongly() {
     let got: std::collections::BTreeMap<String, Vec<String>> =
         serde_json::from_slice(&out.stdout).unwrap();
     let valid = &got["valid_v4"];
-    assert_eq!(valid.len(), 1, "the valid query's answer: {got:?} (seen: {})", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        valid.len(),
+        1,
+        "the valid query's answer: {got:?} (seen: {})",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(got["valid_v6"], *valid, "{got:?}");
     // Passed to the kernel, which hands them to the socket: the same
     // answer (the sockets path's).

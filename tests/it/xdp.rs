@@ -591,3 +591,47 @@ fn rate_limiting_and_cookies_apply_on_the_xdp_path() {
         x.packets()[3] as usize >= 60 - full - truncated
     });
 }
+
+#[test]
+fn bursts_of_queries_are_answered_whole() {
+    if skip("xdp::bursts_of_queries_are_answered_whole") {
+        return;
+    }
+    let veth = Veth::new();
+    let v4 = veth.server_v4();
+    let fx = fixture(&veth, &[], "");
+    let mut text = std::fs::read_to_string(fx.config_path()).unwrap();
+    text.push_str("\n[dns.rate_limit]\nenabled = false\n");
+    std::fs::write(fx.config_path(), text).unwrap();
+    let server = TestServer::start_in(fx, veth);
+    // More answers than the rings hold (4,096), in bursts larger than
+    // what one kick of the transmit ring sends (32): every one answered.
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    sock.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let q = build("todoapi.tm.example.test.", RecordType::A, Opts::default())
+        .to_vec()
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let (rounds, burst) = (40, 250);
+    let mut answered = 0;
+    for _ in 0..rounds {
+        for _ in 0..burst {
+            sock.send_to(&q, sa(v4, 53)).unwrap();
+        }
+        let mut got = 0;
+        while got < burst && sock.recv_from(&mut buf).is_ok() {
+            got += 1;
+        }
+        answered += got;
+    }
+    let Some(switchyard::state::UdpPath::Xdp(x)) = server.shared.udp_path.get() else {
+        panic!("the XDP path is not running");
+    };
+    assert_eq!(
+        answered,
+        rounds * burst,
+        "answers lost; frames by action: {:?}",
+        x.packets()
+    );
+    assert_eq!(x.packets()[3], 0, "frames dropped");
+}

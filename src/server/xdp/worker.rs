@@ -27,6 +27,8 @@ const FRAMES: u32 = 4096;
 const FRAME: u32 = 2048;
 /// Descriptors taken from the receive ring at once.
 const BATCH: usize = 64;
+/// Most `sendto` calls per batch (each sends up to 32 frames).
+const KICKS: usize = 8;
 /// How long an idle worker waits for frames before it looks at `stop`.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -156,6 +158,7 @@ impl Queue {
             };
             if n == 0 {
                 traffic.flush(&serving.traffic);
+                self.kick();
                 self.wait();
                 continue;
             }
@@ -231,10 +234,18 @@ impl Queue {
         if free.is_empty() {
             return;
         }
-        let mut fill = self.device.fill(free.len() as u32);
-        let n = fill.insert(free.iter().copied()) as usize;
-        fill.commit();
-        drop(fill);
+        // As for the transmit ring: ask again to refresh a short count.
+        let mut n = 0;
+        while n < free.len() {
+            let mut fill = self.device.fill((free.len() - n) as u32);
+            let k = fill.insert(free[n..].iter().copied()) as usize;
+            fill.commit();
+            drop(fill);
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
         free.drain(..n);
         if self.device.needs_wakeup() {
             self.device.wake();
@@ -259,14 +270,38 @@ impl Queue {
         if descs.is_empty() {
             return 0;
         }
-        let mut tx = self.tx.transmit(descs.len() as u32);
-        let n = tx.insert(descs.iter().copied()) as usize;
-        tx.commit();
-        drop(tx);
-        if self.tx.needs_wakeup() {
-            self.tx.wake();
+        // A reservation is served from the ring's cached free count, which
+        // may be short; asking again for the rest refreshes it.
+        let mut n = 0;
+        while n < descs.len() {
+            let mut tx = self.tx.transmit((descs.len() - n) as u32);
+            let k = tx.insert(descs[n..].iter().copied()) as usize;
+            tx.commit();
+            drop(tx);
+            if k == 0 {
+                break;
+            }
+            n += k;
         }
+        self.kick();
         n
+    }
+
+    /// Has the kernel send what the transmit ring holds. In copy mode one
+    /// `sendto` sends at most 32 frames (the kernel's per-call budget): kick
+    /// until the ring is empty, or the kernel stops taking frames (its
+    /// queue is full; the next batch kicks again).
+    fn kick(&mut self) {
+        for _ in 0..KICKS {
+            if self.tx.pending() == 0 || !self.tx.needs_wakeup() {
+                return;
+            }
+            let before = self.tx.pending();
+            self.tx.wake();
+            if self.tx.pending() == before {
+                return;
+            }
+        }
     }
 
     /// Sleeps until frames arrive, or [`POLL`].

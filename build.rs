@@ -47,9 +47,13 @@ fn main() {
                 "cargo:warning=no XDP program in this build: cannot run {clang} ({e}); \
                  `apt install clang` and rebuild to use [dns.xdp]"
             );
-            // A path that does not exist makes cargo run this again on
-            // every build, so installing clang is enough.
-            println!("cargo:rerun-if-changed=/usr/bin/{clang}");
+            // Installing clang adds an entry to a directory on PATH, which
+            // changes the directory: then this runs again.
+            if let Some(path) = std::env::var_os("PATH") {
+                for dir in std::env::split_paths(&path).filter(|d| d.is_dir()) {
+                    println!("cargo:rerun-if-changed={}", dir.display());
+                }
+            }
         }
     }
 }

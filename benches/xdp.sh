@@ -372,16 +372,34 @@ sed -i '/^probe /d' "$work/notes"
 # --- One trial: start, warm up, measure, stop -------------------------------
 # Prints "qps completed lost avg_ms sd_ms cpu_us machine_us server_us
 # dnsperf_us steal_us udp_per_query load1 others_us net_us
-# server_core_busy% load_core_busy% kthreads_us" (us: microseconds per
-# answered query).
+# server_core_busy% load_core_busy% kthreads_us background%" (us:
+# microseconds per answered query; background%: what else ran just before,
+# in % of one core).
 dnsperf_run() { # seconds output-file
   # bash's `times` prints the children's user and system time (getrusage).
   in_c taskset -c "$LOAD_CPU" timeout -k 5 $(($1 + 30)) bash -c '
     dnsperf "$@" > "$0" 2>&1 || true
     times' "$2" -s "$SRV" -d "$work/queries" -l "$1" -c "$CLIENTS" -q "$OUTSTANDING" -T 1
 }
+# The machine is shared: before each trial, wait (at most QUIET_WAIT
+# seconds) until what else runs uses less than QUIET percent of one core
+# over a second, and note that background in the trial's row. Foreign load
+# only adds to the metric, so the lowest trials are the least disturbed.
+QUIET=${QUIET:-20}
+QUIET_WAIT=${QUIET_WAIT:-30}
+background() { # percent of one core busy over a second, nothing of ours running
+  local busy
+  snap begin 0 >/dev/null
+  sleep 1
+  read -r busy _ < <(snap end 0)
+  echo $((busy * 100 / HZ))
+}
 trial() { # series
-  local s=$1 p0 p1 u0 u1 rus mode
+  local s=$1 p0 p1 u0 u1 rus mode bg waited=0
+  bg=$(background)
+  while [ "$bg" -gt "$QUIET" ] && [ "$waited" -lt "$QUIET_WAIT" ]; do
+    sleep 1; waited=$((waited + 2)); bg=$(background)
+  done
   start_server "$s"
   mode=$(xdp_attached)
   case $s in
@@ -405,7 +423,7 @@ for l in urllib.request.urlopen("http://127.0.0.1:8053/metrics", timeout=3).read
   stop_server
   check_detached "$s"
   awk -v busy="$busy" -v steal="$steal" -v srv=$((p1 - p0)) -v udp=$((u1 - u0)) \
-      -v hz="$HZ" -v rus="$rus" -v load="$(cut -d' ' -f1 /proc/loadavg)" -v others="$others" -v kthreads="$kthreads" \
+      -v hz="$HZ" -v rus="$rus" -v load="$(cut -d' ' -f1 /proc/loadavg)" -v others="$others" -v kthreads="$kthreads" -v bg="$bg" \
       -v sa="$sa" -v sb="$sb" -v secs="$DURATION" '
     function sec(t,  a) { split(t, a, /[ms]/); return a[1] * 60 + a[2] }
     /Queries completed:/ { done = $3 }
@@ -417,11 +435,11 @@ for l in urllib.request.urlopen("http://127.0.0.1:8053/metrics", timeout=3).read
       if (!done) { print "xdp.sh: dnsperf saw no answers" > "/dev/stderr"; exit 1 }
       split(rus, r, " "); gen = sec(r[1]) + sec(r[2])
       m = busy / hz
-      printf "%.0f %d %d %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.2f %s %.3f %.3f %.0f %.0f %.3f\n", qps, done, lost, lat, sd,
+      printf "%.0f %d %d %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.2f %s %.3f %.3f %.0f %.0f %.3f %d\n", qps, done, lost, lat, sd,
         (m - gen) * 1e6 / done, m * 1e6 / done, srv / hz * 1e6 / done, gen * 1e6 / done,
         steal / hz * 1e6 / done, udp / done, load,
         others / hz * 1e6 / done, (m - gen - others / hz) * 1e6 / done,
-        sa / hz * 100 / secs, sb / hz * 100 / secs, kthreads / hz * 1e6 / done
+        sa / hz * 100 / secs, sb / hz * 100 / secs, kthreads / hz * 1e6 / done, bg
     }' "$work/dnsperf.out"
 }
 
@@ -439,6 +457,7 @@ done
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v c="$2" '{ print $c }' "$1" | median; }
+lowest() { awk -v c="$2" '{ print $c }' "$1" | sort -g | head -1; }
 range() { awk -v c="$2" 'NR == 1 || $c < lo { lo = $c } NR == 1 || $c > hi { hi = $c } END { printf "%.2f-%.2f", lo, hi }' "$1"; }
 name() { case $1 in knot-sockets) echo "knot sockets" ;; knot-xdp) echo "knot XDP" ;; sy-sockets) echo "switchyard sockets" ;; sy-xdp) echo "switchyard XDP" ;; esac; }
 
@@ -468,7 +487,8 @@ ratio() { # a b label column
   paired=$(paste -d' ' <(awk -v c="$4" '{ print $c }' "$work/$1.rows") <(awk -v c="$4" '{ print $c }' "$work/$2.rows") |
     awk '{ printf "%.4f\n", $1 / $2 }' | median)
   awk -v a="$(col "$work/$1.rows" "$4")" -v b="$(col "$work/$2.rows" "$4")" -v p="$paired" -v l="$3" \
-    'BEGIN { printf "  %-38s %.3f (median of the trials'"'"' pairs %.3f)\n", l, a / b, p }'
+    -v mina="$(lowest "$work/$1.rows" "$4")" -v minb="$(lowest "$work/$2.rows" "$4")" \
+    'BEGIN { printf "  %-38s %.3f (median of the trials'"'"' pairs %.3f; of the lowest trials %.3f)\n", l, a / b, p, mina / minb }'
 }
 for c in 6 8; do
   [ "$c" = 6 ] && echo "ratios of CPU per query:" || echo "ratios of the server process's own CPU per query:"
@@ -482,6 +502,6 @@ echo "how each series answered:"
 awk '/^attach / { $1 = ""; sub(/^ /, ""); print "  " $0 }' "$work/notes"
 grep -v -E '^(attach|metrics) ' "$work/notes" | sed 's/^/  /' || true
 grep '^metrics ' "$work/notes" | sed 's/^metrics /  sy-xdp metrics after a trial: /' || true
-echo "(per-trial rows: qps completed lost avg_ms sd_ms cpu_us machine_us server_us dnsperf_us steal_us udp_per_query load1 others_us net_us server_core_busy% load_core_busy% kthreads_us)"
+echo "(per-trial rows: qps completed lost avg_ms sd_ms cpu_us machine_us server_us dnsperf_us steal_us udp_per_query load1 others_us net_us server_core_busy% load_core_busy% kthreads_us background%)"
 for s in "${run[@]}"; do sed "s/^/$s /" "$work/$s.rows"; done
 exit 0

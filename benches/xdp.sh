@@ -11,6 +11,8 @@
 #   BIN=/path/to/switchyard benches/xdp.sh       # this binary, not target/release/switchyard
 #   SERIES="knot-xdp sy-xdp" benches/xdp.sh      # some of the series
 #   FAMILY=6 benches/xdp.sh                      # over IPv6 (fd99::1) instead of 10.99.0.1
+#   CLIENTS=4 OUTSTANDING=100 QUERY_TIMEOUT=5    # dnsperf -c, -q, -t (these are the defaults)
+#   QUIET=20 QUIET_WAIT=30                       # wait for a quiet machine before each trial
 #
 # The metric (as issue 25 defines it): CPU time of the whole machine (every
 # core, from /proc/stat: user + nice + system + irq + softirq; steal, idle
@@ -48,6 +50,7 @@ TRIALS=${TRIALS:-5}
 WARMUP=${WARMUP:-2}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-100}
+QUERY_TIMEOUT=${QUERY_TIMEOUT:-5}   # dnsperf -t: a lost query holds its slot this long
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 FAMILY=${FAMILY:-4}
@@ -307,7 +310,7 @@ start_server() { # series
   server_pid=$!
   sleep 0.2
   case $(cat "/proc/$server_pid/comm" 2>/dev/null) in
-    knotd | switchyard) ;;
+    knotd | "$(basename "$BIN" | cut -c1-15)") ;;
     *) echo "xdp.sh: $s: pid $server_pid is not the server ($(cat "/proc/$server_pid/comm" 2>/dev/null || echo exited))" >&2 ;;
   esac
   wait_ready "$s"
@@ -379,8 +382,19 @@ dnsperf_run() { # seconds output-file
   # bash's `times` prints the children's user and system time (getrusage).
   in_c taskset -c "$LOAD_CPU" timeout -k 5 $(($1 + 30)) bash -c '
     dnsperf "$@" > "$0" 2>&1 || true
-    times' "$2" -s "$SRV" -d "$work/queries" -l "$1" -c "$CLIENTS" -q "$OUTSTANDING" -T 1
+    times' "$2" -s "$SRV" -d "$work/queries" -l "$1" -c "$CLIENTS" -q "$OUTSTANDING" -T 1 -t "$QUERY_TIMEOUT"
 }
+# Switchyard's switchyard_xdp_packets_total, "action=count ..." in a fixed
+# order (redirect: frames the program sent to our sockets).
+xdp_counts() {
+  in_s timeout 5 python3 -c '
+import re, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:8053/metrics", timeout=3).read().decode()
+n = dict(re.findall(r"^switchyard_xdp_packets_total\{action=\"(\w+)\"\} (\d+)", text, re.M))
+print(" ".join("%s=%s" % (a, n.get(a, 0)) for a in ("redirect", "answer", "drop", "pass")))
+' 2>/dev/null || echo "redirect=0 answer=0 drop=0 pass=0"
+}
+
 # The machine is shared: before each trial, wait (at most QUIET_WAIT
 # seconds) until what else runs uses less than QUIET percent of one core
 # over a second, and note that background in the trial's row. Foreign load
@@ -409,16 +423,15 @@ trial() { # series
   grep -q "^attach $s " "$work/notes" 2>/dev/null || echo "attach $s ${mode:-none} $(xdp_prog)" >> "$work/notes"
   dnsperf_run "$WARMUP" "$work/warmup.out" >/dev/null
   local busy steal sa sb others kthreads
+  local x0=""
+  [ "$s" != sy-xdp ] || x0=$(xdp_counts)
   u0=$(udp_in); p0=$(proc_ticks "$server_pid"); snap begin "$server_pid" >/dev/null
   rus=$(dnsperf_run "$DURATION" "$work/dnsperf.out" | tail -1)
   read -r busy steal sa sb others kthreads < <(snap end "$server_pid")
   p1=$(proc_ticks "$server_pid"); u1=$(udp_in)
-  if [ "$s" = sy-xdp ] && ! grep -q "^metrics " "$work/notes"; then
-    echo "metrics $(in_s timeout 5 python3 -c '
-import urllib.request
-for l in urllib.request.urlopen("http://127.0.0.1:8053/metrics", timeout=3).read().decode().splitlines():
-    if l.startswith("switchyard_xdp_packets_total"): print(l, end="; ")
-' 2>/dev/null || true)" >> "$work/notes"
+  if [ "$s" = sy-xdp ]; then
+    echo "metrics $(xdp_counts | awk -v b="$x0" 'BEGIN { split(b, o, " ") }
+      { for (i = 1; i <= NF; i++) { split($i, kv, "="); split(o[i], ov, "="); printf "%s +%d ", kv[1], kv[2] - ov[2] } }')" >> "$work/notes"
   fi
   stop_server
   check_detached "$s"
@@ -443,7 +456,7 @@ for l in urllib.request.urlopen("http://127.0.0.1:8053/metrics", timeout=3).read
     }' "$work/dnsperf.out"
 }
 
-echo "xdp.sh: $NAME $QTYPE over IPv$FAMILY ($SRV) on a veth pair; series: ${run[*]}; $TRIALS trials x ${DURATION}s (+${WARMUP}s warm-up each); server on CPU $SERVER_CPU, dnsperf on CPU $LOAD_CPU (-c $CLIENTS -q $OUTSTANDING); $(uptime)" >&2
+echo "xdp.sh: $NAME $QTYPE over IPv$FAMILY ($SRV) on a veth pair; series: ${run[*]}; $TRIALS trials x ${DURATION}s (+${WARMUP}s warm-up each); server on CPU $SERVER_CPU, dnsperf on CPU $LOAD_CPU (-c $CLIENTS -q $OUTSTANDING -t $QUERY_TIMEOUT); $(uptime)" >&2
 for s in "${run[@]}"; do : > "$work/$s.rows"; done
 n=${#run[@]}
 for t in $(seq "$TRIALS"); do
@@ -464,11 +477,11 @@ name() { case $1 in knot-sockets) echo "knot sockets" ;; knot-xdp) echo "knot XD
 echo
 echo "query: $NAME $QTYPE over IPv$FAMILY; $TRIALS trials x ${DURATION}s per series, alternating; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "knotd: $("$KNOTD" -V 2>&1 | head -1); switchyard: $BIN"
-fmt='%-19s %8s %12s %21s %21s %7s %7s %9s %6s\n'
-printf "$fmt" series "queries/s" "avg(sd) ms" "CPU us/q [range]" "net us/q [range]" server others "busy %" UDP/q
+fmt='%-19s %8s %5s %12s %21s %21s %7s %7s %9s %6s\n'
+printf "$fmt" series "queries/s" lost "avg(sd) ms" "CPU us/q [range]" "net us/q [range]" server others "busy %" UDP/q
 for s in "${run[@]}"; do
   f=$work/$s.rows
-  printf "$fmt" "$(name "$s")" "$(col "$f" 1)" "$(col "$f" 4)($(col "$f" 5))" \
+  printf "$fmt" "$(name "$s")" "$(col "$f" 1)" "$(col "$f" 3)" "$(col "$f" 4)($(col "$f" 5))" \
     "$(printf '%.2f [%s]' "$(col "$f" 6)" "$(range "$f" 6)")" \
     "$(printf '%.2f [%s]' "$(col "$f" 14)" "$(range "$f" 14)")" \
     "$(printf '%.2f' "$(col "$f" 8)")" "$(printf '%.2f' "$(col "$f" 13)")" \
@@ -501,7 +514,7 @@ echo
 echo "how each series answered:"
 awk '/^attach / { $1 = ""; sub(/^ /, ""); print "  " $0 }' "$work/notes"
 grep -v -E '^(attach|metrics) ' "$work/notes" | sed 's/^/  /' || true
-grep '^metrics ' "$work/notes" | sed 's/^metrics /  sy-xdp metrics after a trial: /' || true
+grep '^metrics ' "$work/notes" | sed 's/^metrics /  sy-xdp, switchyard_xdp_packets_total during a trial: /' || true
 echo "(per-trial rows: qps completed lost avg_ms sd_ms cpu_us machine_us server_us dnsperf_us steal_us udp_per_query load1 others_us net_us server_core_busy% load_core_busy% kthreads_us background%)"
 for s in "${run[@]}"; do sed "s/^/$s /" "$work/$s.rows"; done
 exit 0

@@ -25,8 +25,8 @@
 # latency (average and standard deviation; dnsperf 2.10 has no percentiles).
 #
 # Which path answered is checked, not assumed: for every trial the server
-# namespace's kernel UDP counter (/proc/net/snmp, Udp InDatagrams) is read
-# before and after. Sockets answer one kernel datagram per query; an XDP
+# namespace's kernel UDP counters (/proc/net/snmp and snmp6: Udp
+# InDatagrams, Udp6InDatagrams) are read before and after. Sockets answer one kernel datagram per query; an XDP
 # path takes the queries before the kernel's UDP stack (about 0 per query).
 # The XDP program attached to the server's veth (`ip link`: "xdp" is native
 # mode, "xdpgeneric" the skb fallback) is printed.
@@ -124,7 +124,11 @@ xdp_attached() { # prints "xdp" (native), "xdpgeneric", "xdpoffload" or nothing
   ip -n "$NS_S" link show dev "$IF_S" | grep -o -E '\b(xdp|xdpgeneric|xdpoffload|xdpdrv)\b' | head -1 || true
 }
 xdp_prog() { ip -n "$NS_S" link show dev "$IF_S" | awk '/prog\/xdp/ { print $2, $3, $4, $5 }'; }
-udp_in() { in_s awk '/^Udp:/ { n++ } /^Udp:/ && n == 2 { print $2 }' /proc/net/snmp; }
+# Datagrams the server namespace's kernel UDP stack received, IPv4 and IPv6.
+udp_in() {
+  in_s awk '$1 == "Udp:" { n++ } $1 == "Udp:" && n == 2 { v4 = $2 } $1 == "Udp6InDatagrams" { v6 = $2 }
+    END { print v4 + v6 }' /proc/net/snmp /proc/net/snmp6
+}
 # CPU accounting, one process for the whole run so that reading /proc costs
 # no start-up inside the measured window: "begin SERVER_PID" notes the
 # state, "end SERVER_PID" prints "busy stolen server_cpu_busy load_cpu_busy

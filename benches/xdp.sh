@@ -26,8 +26,9 @@
 #
 # Which path answered is checked, not assumed: for every trial the server
 # namespace's kernel UDP counters (/proc/net/snmp and snmp6: Udp
-# InDatagrams, Udp6InDatagrams) are read before and after. Sockets answer one kernel datagram per query; an XDP
-# path takes the queries before the kernel's UDP stack (about 0 per query).
+# InDatagrams, Udp6InDatagrams) are read before and after. Sockets answer
+# one kernel datagram per query; an XDP path takes the queries before the
+# kernel's UDP stack (about 0 per query).
 # The XDP program attached to the server's veth (`ip link`: "xdp" is native
 # mode, "xdpgeneric" the skb fallback) is printed.
 #

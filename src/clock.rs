@@ -30,9 +30,8 @@ pub fn from_unix_millis(ms: u64) -> SystemTime {
 /// the batch's time.
 #[inline]
 pub fn unix_secs_now() -> u32 {
-    let batch = BATCH.get();
-    if batch.ms != 0 {
-        return batch.secs;
+    if BATCH.get().active {
+        return batch_time().secs;
     }
     #[cfg(target_os = "linux")]
     if let Ok(t) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME_COARSE) {
@@ -52,11 +51,27 @@ pub fn now_millis() -> u64 {
 /// [`Batch`], the batch's time.
 #[inline]
 pub fn now_millis_coarse() -> u64 {
-    let batch = BATCH.get();
-    if batch.ms != 0 {
-        return batch.ms;
+    if BATCH.get().active {
+        return batch_time().ms;
     }
     coarse_millis()
+}
+
+/// The time of this thread's batch: the coarse clock as first read in it.
+#[inline]
+fn batch_time() -> BatchTime {
+    let t = BATCH.get();
+    if t.ms != 0 {
+        return t;
+    }
+    let ms = coarse_millis().max(1);
+    let t = BatchTime {
+        active: true,
+        ms,
+        secs: u32::try_from(ms / 1000).unwrap_or(u32::MAX),
+    };
+    BATCH.set(t);
+    t
 }
 
 /// [`now_millis_coarse`] read from the clock.
@@ -72,40 +87,52 @@ fn coarse_millis() -> u64 {
 }
 
 /// The coarse clock as one batch of queries reads it: [`now_millis_coarse`]
-/// and [`unix_secs_now`] from one read (`ms` 0: no batch).
+/// and [`unix_secs_now`] from one read.
 #[derive(Clone, Copy)]
 struct BatchTime {
+    /// A batch is being answered on this thread.
+    active: bool,
+    /// Its time (0: not read yet).
     ms: u64,
     secs: u32,
 }
 
+/// No batch.
+const NO_BATCH: BatchTime = BatchTime {
+    active: false,
+    ms: 0,
+    secs: 0,
+};
+
 thread_local! {
-    /// The time of the batch this thread is answering, if any.
-    static BATCH: std::cell::Cell<BatchTime> =
-        const { std::cell::Cell::new(BatchTime { ms: 0, secs: 0 }) };
+    /// The batch this thread is answering, if any.
+    static BATCH: std::cell::Cell<BatchTime> = const { std::cell::Cell::new(NO_BATCH) };
 }
 
 /// One batch of queries answered on this thread at one time: while it
 /// lives, [`unix_secs_now`] and [`now_millis_coarse`] on this thread return
-/// the coarse clock as read when it began, so a receive loop reads the
-/// clock once per batch instead of once or more per answer (the answers'
-/// drain bookkeeping, health-aware TTLs, the drain ramp, signatures). The
-/// coarse clock is already up to a tick (1-10 ms) behind; a batch takes
-/// microseconds (a millisecond at worst, with cold signatures). Other
-/// threads, and this one once it is dropped, read the clock as before.
+/// the coarse clock as read the first time one of them is called in it, so
+/// a receive loop reads the clock at most once per batch instead of once
+/// or more per answer (the answers' drain bookkeeping, health-aware TTLs,
+/// the drain ramp, signatures), and not at all for a batch whose answers
+/// need no time (denials, static records). The coarse clock is already up
+/// to a tick (1-10 ms) behind; a batch takes microseconds (a millisecond at
+/// worst, with cold signatures). Other threads, and this one once it is
+/// dropped, read the clock as before.
 #[must_use = "the batch time holds only while the guard lives"]
 pub struct Batch {
     before: BatchTime,
 }
 
 impl Batch {
-    /// Reads the clock for a batch about to be answered on this thread.
+    /// Begins a batch about to be answered on this thread.
     #[inline]
     pub fn start() -> Batch {
-        let ms = coarse_millis().max(1);
-        let secs = u32::try_from(ms / 1000).unwrap_or(u32::MAX);
         Batch {
-            before: BATCH.replace(BatchTime { ms, secs }),
+            before: BATCH.replace(BatchTime {
+                active: true,
+                ..NO_BATCH
+            }),
         }
     }
 }
@@ -151,7 +178,10 @@ mod tests {
     fn a_batch_reads_the_clock_once_and_only_on_its_thread() {
         let outside = now_millis_coarse();
         let batch = Batch::start();
+        // Read when first asked for, not when the batch began.
+        std::thread::sleep(Duration::from_millis(30));
         let (ms, secs) = (now_millis_coarse(), unix_secs_now());
+        assert!(ms >= outside + 20);
         assert!(ms >= outside && u64::from(secs) == ms / 1000);
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!((now_millis_coarse(), unix_secs_now()), (ms, secs));

@@ -405,7 +405,10 @@ impl Tally {
     #[inline]
     pub fn answered(&mut self, runtime: &Arc<EndpointRuntime>, now: u32, ttl: u32) {
         let until = served_until(now, ttl);
-        let mut free = None;
+        // Where a new endpoint goes: an empty slot, else one whose
+        // endpoint has nothing waiting (so endpoints answered in turn keep
+        // their slots and no reference count moves).
+        let (mut empty, mut idle) = (None, None);
         for (i, slot) in self.runs.iter_mut().enumerate() {
             match slot {
                 Some(run) if Arc::ptr_eq(&run.runtime, runtime) => {
@@ -419,13 +422,16 @@ impl Tally {
                     return;
                 }
                 Some(run) if run.count > 0 => {}
-                _ => {
-                    free.get_or_insert(i);
+                Some(_) => {
+                    idle.get_or_insert(i);
+                }
+                None => {
+                    empty.get_or_insert(i);
                 }
             }
         }
         // A fifth endpoint in one batch: the first one's answers go in now.
-        let i = free.unwrap_or_else(|| {
+        let i = empty.or(idle).unwrap_or_else(|| {
             Self::add(&mut self.runs[0]);
             0
         });
@@ -587,8 +593,25 @@ mod tests {
         tally.answered(&a, 502, 1);
         tally.answered(&b, 502, 1);
         assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (2, 2));
+        // Batches of one answer each, in turn: each keeps its slot (a
+        // new endpoint takes an empty slot before an idle one).
+        drop(tally);
+        let mut tally = Tally::default();
+        tally.answered(&a, 502, 1);
+        for _ in 0..3 {
+            tally.settle();
+            tally.answered(&b, 502, 1);
+            tally.settle();
+            tally.answered(&a, 502, 1);
+        }
+        assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (2, 2));
+        assert!(
+            tally.runs[0]
+                .as_ref()
+                .is_some_and(|r| Arc::ptr_eq(&r.runtime, &a))
+        );
         tally.settle();
-        assert_eq!(state(&a), (2, (502, 561)));
-        assert_eq!(state(&b), (1, (502, 504)));
+        assert_eq!(state(&a), (6, (502, 561)));
+        assert_eq!(state(&b), (4, (502, 504)));
     }
 }

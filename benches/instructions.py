@@ -23,7 +23,8 @@ runs (2,340-2,374 for the same build's priority answer); far less than
 timing on a shared machine, where pairs of runs differ by 20 %.
 
 WORKER=1 counts the UDP worker thread alone (callgrind --separate-threads;
-the thread whose count grows with the queries): what the answer path and
+the thread that ran the UDP receive loop, found by its symbols, so both
+builds must have them, as profiling builds do): what the answer path and
 its receive loop cost, without the background tasks whose work follows
 the clock rather than the queries (the drain, the latency table's upkeep),
 which is what moves the whole process's figure most. BURST=k sends k
@@ -150,7 +151,7 @@ def build(rev=None):
 
 def instructions(binary, work, name, qtype, count, extra=""):
     """Instructions of one server run answering `count` queries: the
-    process's total, or with WORKER each thread's ({thread: count})."""
+    process's total, or with WORKER the UDP worker thread's."""
     port, admin = free_port(), free_port()
     (work / "switchyard.toml").write_text(CONFIG.format(port=port, admin=admin) + extra)
     out = work / "callgrind.out"
@@ -185,12 +186,20 @@ def instructions(binary, work, name, qtype, count, extra=""):
             proc.wait()
     counts = {}
     for f in work.glob("callgrind.out*"):
-        m = re.search(r"^(?:summary|totals): (\d+)", f.read_text(errors="replace"), re.M)
-        if m:
-            counts[f.name] = int(m.group(1))
+        text = f.read_text(errors="replace")
+        m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+        if not m:
+            continue
+        # The UDP worker: the thread that ran its receive loop (named in a
+        # build with symbols, as the profiling build is).
+        if WORKER and "server::udp::" in text:
+            return int(m.group(1))
+        counts[f.name] = int(m.group(1))
+    if WORKER:
+        raise SystemExit(f"WORKER=1: no UDP worker thread in {work} (a build without symbols?)")
     if not counts:
         raise SystemExit(f"no total in {out}")
-    return counts if WORKER else sum(counts.values())
+    return sum(counts.values())
 
 
 def per_query(binary, name, qtype, extra=""):
@@ -201,10 +210,6 @@ def per_query(binary, name, qtype, extra=""):
             (work / "profiles" / f).write_text(body)
         one = instructions(binary, work, name, qtype, N, extra)
         two = instructions(binary, work, name, qtype, 2 * N, extra)
-    if WORKER:
-        # Threads are numbered in the order they start: the same in both
-        # runs. The worker is the one the extra queries made busier.
-        return max((two[t] - one.get(t, 0)) / N for t in two)
     return (two - one) / N
 
 

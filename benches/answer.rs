@@ -137,6 +137,8 @@ fn main() {
     println!();
     limits(&table, geo.as_deref());
     println!();
+    additions(&table, geo.as_deref());
+    println!();
     signing();
     println!();
     profile_size();
@@ -327,6 +329,112 @@ fn limits(table: &switchyard::snapshot::Snapshot, geo: Option<&switchyard::geo::
     println!(
         "{:<44} {check_no_total:>9.0}ns",
         "  the same without total_per_second"
+    );
+}
+
+/// What the answer path's bookkeeping adds to one answer, alternated in
+/// the same rounds: the answer without any (explain's: endpoint answers
+/// not counted); with the drain bookkeeping counted per answer (each
+/// answered endpoint's count, last answer and when it leaves caches: an
+/// atomic add and a clock read per answer, as TCP does) and tallied per
+/// batch of 16 (as the UDP loop does: one add per endpoint per batch, the
+/// clock read once per batch); with a health-aware TTL (`ttl_degraded`,
+/// the profile not settled: the TTL worked out per answer). Then one query
+/// counted in the shared counters and in a worker's own.
+fn additions(table: &switchyard::snapshot::Snapshot, geo: Option<&switchyard::geo::GeoDb>) {
+    use switchyard::clock::Batch;
+    use switchyard::metrics::Metrics;
+    let peer: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    let pkt = query("todoapi.tm.example.test.", RecordType::A, None);
+    let mut out = Vec::with_capacity(1232);
+    // The example with `ttl_degraded` on the priority profile.
+    let dir = tempfile::tempdir().unwrap();
+    let example = switchyard::fuzzing::example_dir();
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir_all(profiles.join("keys")).unwrap();
+    for entry in std::fs::read_dir(example.join("profiles")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            if path.ends_with("todoapi.toml") {
+                text = text.replace("ttl = 30\n", "ttl = 30\nttl_degraded = 10\n");
+            }
+            std::fs::write(profiles.join(path.file_name().unwrap()), text).unwrap();
+        }
+    }
+    std::fs::copy(
+        example.join("profiles/keys/todoapi.key"),
+        profiles.join("keys/todoapi.key"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(example.join("switchyard.toml"))
+        .unwrap()
+        .replace("\"geoip/", &format!("\"{}/geoip/", example.display()))
+        .replace("state_file = \"switchyard.state\"", "");
+    std::fs::write(dir.path().join("switchyard.toml"), text).unwrap();
+    let degraded = switchyard::config::load(&dir.path().join("switchyard.toml"))
+        .expect("the example with ttl_degraded")
+        .table;
+
+    let mut uncounted = Answerer::uncounted();
+    let mut counted = Answerer::default();
+    let mut tallied = Answerer::default().tallied();
+    let mut short = Answerer::default();
+    let mut answer = |a: &mut Answerer, t: &switchyard::snapshot::Snapshot| {
+        black_box(a.answer(t, geo, black_box(&pkt), Transport::Udp, peer, &mut out));
+    };
+    let mut rows = vec![Vec::new(); 4];
+    for _ in 0..ROUNDS {
+        rows[0].push(ns_per_op(|| answer(&mut uncounted, table)));
+        rows[1].push(ns_per_op(|| answer(&mut counted, table)));
+        let mut n = 0u32;
+        let mut batch = Some(Batch::start());
+        rows[2].push(ns_per_op(|| {
+            answer(&mut tallied, table);
+            n += 1;
+            if n.is_multiple_of(16) {
+                tallied.settle();
+                drop(batch.take());
+                batch = Some(Batch::start());
+            }
+        }));
+        drop(batch);
+        tallied.settle();
+        rows[3].push(ns_per_op(|| answer(&mut short, &degraded)));
+    }
+    let m = Metrics::default();
+    let worker = m.worker();
+    let (mut shared, mut own) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        shared.push(ns_per_op(|| m.query(Transport::Udp, black_box(0))));
+        own.push(ns_per_op(|| worker.query(black_box(0))));
+    }
+    let base = median(rows[0].clone());
+    println!(
+        "{:<52} {:>11} {:>14}",
+        "todoapi A answer, EDNS (what it adds)", "switchyard", "vs uncounted"
+    );
+    for (label, t) in [
+        "endpoint answers not counted (explain)",
+        "drain bookkeeping per answer (TCP)",
+        "drain bookkeeping tallied per batch of 16 (UDP)",
+        "drain bookkeeping per answer and ttl_degraded",
+    ]
+    .iter()
+    .zip(rows)
+    {
+        let ns = median(t);
+        println!("{label:<52} {ns:>9.1}ns {:>+12.1}ns", ns - base);
+    }
+    println!(
+        "{:<52} {:>9.1}ns",
+        "one query counted: shared counter (atomic add)",
+        median(shared)
+    );
+    println!(
+        "{:<52} {:>9.1}ns",
+        "one query counted: the worker's own (load, store)",
+        median(own)
     );
 }
 

@@ -245,6 +245,11 @@ done
 if [ -s "$work/gd" ]; then
   awk -v a="$(col "$work/sy" 5)" -v b="$(col "$work/gd" 5)" \
     'BEGIN { printf "ratio switchyard/gdnsd CPU per query: %.2f (below 1.00: cheaper than gdnsd)\n", a / b }'
+  # The two runs of a trial are close in time (other servers' runs
+  # between them): their ratio cancels some of what the machine did.
+  paired=$(paste -d' ' <(awk '{ print $5 }' "$work/sy") <(awk '{ print $5 }' "$work/gd") \
+    | awk '{ printf "%.4f\n", $1 / $2 }' | median)
+  echo "ratio switchyard/gdnsd, median of the trials' pairs: $paired"
 fi
 if [ -s "$work/bl" ]; then
   awk -v a="$(col "$work/sy" 5)" -v b="$(col "$work/bl" 5)" \

@@ -8,6 +8,7 @@ cent on a noisy machine.
     BASELINE_REV=ca17e25 benches/instructions.py  # and an earlier commit
     BASELINE=/tmp/old/switchyard benches/instructions.py   # a profiling build
     TRAFFIC=1 benches/instructions.py             # and this tree with [traffic] off
+    WORKER=1 BURST=10 benches/instructions.py     # the UDP worker alone, 10 queries at a time
 
 Each build serves the same configuration (one UDP worker, no probes) under
 callgrind, twice: once answering N queries and once 2N, each query sent
@@ -20,6 +21,17 @@ written once a second, how many queries one receive call takes) and
 weighted routing's random draws move a build's figure by up to 2 % between
 runs (2,340-2,374 for the same build's priority answer); far less than
 timing on a shared machine, where pairs of runs differ by 20 %.
+
+WORKER=1 counts the UDP worker thread alone (callgrind --separate-threads;
+the thread that ran the UDP receive loop, found by its symbols, so both
+builds must have them, as profiling builds do): what the answer path and
+its receive loop cost, without the background tasks whose work follows
+the clock rather than the queries (the drain, the latency table's upkeep),
+which is what moves the whole process's figure most. BURST=k sends k
+queries before reading their answers, so the receive loop takes several
+per system call as it does under load (dnsperf keeps 100 in flight) and
+what it does once per batch is shared; the default, one at a time, charges
+every query a whole batch.
 
 Installs valgrind from Debian when missing. Loopback only; every step is
 bounded by a timeout.
@@ -39,6 +51,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 N = int(os.environ.get("QUERIES", "2000"))
+WORKER = os.environ.get("WORKER") == "1"
+BURST = max(1, int(os.environ.get("BURST", "1")))
 
 CONFIG = """
 [dns]
@@ -136,13 +150,17 @@ def build(rev=None):
 
 
 def instructions(binary, work, name, qtype, count, extra=""):
-    """Total instructions of one server run answering `count` queries."""
+    """Instructions of one server run answering `count` queries: the
+    process's total, or with WORKER the UDP worker thread's."""
     port, admin = free_port(), free_port()
     (work / "switchyard.toml").write_text(CONFIG.format(port=port, admin=admin) + extra)
     out = work / "callgrind.out"
     log = open(work / "server.log", "w+")
+    for old in work.glob("callgrind.out*"):
+        old.unlink()
+    threads = ["--separate-threads=yes"] if WORKER else []
     proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *threads,
          str(binary), "serve", "-c", str(work / "switchyard.toml")],
         stdout=log, stderr=log, cwd=work,
     )
@@ -154,21 +172,34 @@ def instructions(binary, work, name, qtype, count, extra=""):
             time.sleep(0.2)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(10)
-            for i in range(count):
-                s.sendto(query(name, qtype, i & 0xFFFF), ("127.0.0.1", port))
-                reply, _ = s.recvfrom(4096)
-                assert reply[:2] == struct.pack(">H", i & 0xFFFF), "a reply to another query"
+            for first in range(0, count, BURST):
+                ids = range(first, min(first + BURST, count))
+                for i in ids:
+                    s.sendto(query(name, qtype, i & 0xFFFF), ("127.0.0.1", port))
+                got = sorted(s.recvfrom(4096)[0][:2] for _ in ids)
+                assert got == sorted(struct.pack(">H", i & 0xFFFF) for i in ids), "a reply to another query"
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    text = out.read_text(errors="replace")
-    m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-    if not m:
+    counts = {}
+    for f in work.glob("callgrind.out*"):
+        text = f.read_text(errors="replace")
+        m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+        if not m:
+            continue
+        # The UDP worker: the thread that ran its receive loop (named in a
+        # build with symbols, as the profiling build is).
+        if WORKER and "server::udp::" in text:
+            return int(m.group(1))
+        counts[f.name] = int(m.group(1))
+    if WORKER:
+        raise SystemExit(f"WORKER=1: no UDP worker thread in {work} (a build without symbols?)")
+    if not counts:
         raise SystemExit(f"no total in {out}")
-    return int(m.group(1))
+    return sum(counts.values())
 
 
 def per_query(binary, name, qtype, extra=""):
@@ -196,7 +227,9 @@ def main():
     # TRAFFIC=1: this tree again with the Traffic View off.
     if os.environ.get("TRAFFIC") == "1":
         builds.append(("traffic off", tree, "\n[traffic]\nenabled = false\n"))
-    print(f"instructions per answered query (callgrind, {N} vs {2 * N} queries, one UDP worker)")
+    what = "the UDP worker thread" if WORKER else "the whole process"
+    print(f"instructions per answered query (callgrind, {N} vs {2 * N} queries, {BURST} at a time, "
+          f"one UDP worker; {what})")
     for label, name, qtype in CASES:
         counts = [(b, per_query(binary, name, qtype, extra)) for b, binary, extra in builds]
         line = f"  {label:12}" + "".join(f"  {b}: {c:8.0f}" for b, c in counts)

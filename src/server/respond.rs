@@ -9,6 +9,7 @@ use crate::dns::answer::{self, Answerer, Summary, Transport};
 use crate::dns::cookie;
 use crate::dns::rrl::{Class, RateLimiter, Verdict};
 use crate::geo::GeoDb;
+use crate::metrics::WorkerQueries;
 use crate::snapshot::Snapshot;
 use crate::state::Serving;
 use crate::traffic::{NO_ENDPOINT, Pending, Record};
@@ -26,6 +27,9 @@ pub struct Context<'a> {
     pub now: u32,
     /// Metrics live here.
     pub serving: &'a Serving,
+    /// The receive loop's own query counters (`None`: the shared ones in
+    /// `serving`).
+    pub queries: Option<&'a WorkerQueries>,
 }
 
 /// The serving state a receive thread answers from, each behind an
@@ -39,6 +43,7 @@ pub struct Snapshots<'s> {
         &'s arc_swap::ArcSwapOption<RateLimiter>,
         Option<std::sync::Arc<RateLimiter>>,
     >,
+    queries: Option<std::sync::Arc<WorkerQueries>>,
 }
 
 impl<'s> Snapshots<'s> {
@@ -49,7 +54,16 @@ impl<'s> Snapshots<'s> {
             tables: arc_swap::Cache::new(&serving.table),
             geos: arc_swap::Cache::new(&serving.geo),
             limiters: arc_swap::Cache::new(&serving.rrl),
+            queries: None,
         }
+    }
+
+    /// Counts the queries answered with these contexts in `queries`, a
+    /// receive loop's own counters ([`crate::metrics::Metrics::worker`]),
+    /// instead of the shared ones: for a loop that is their only writer.
+    pub fn counting_in(mut self, queries: std::sync::Arc<WorkerQueries>) -> Snapshots<'s> {
+        self.queries = Some(queries);
+        self
     }
 
     /// What to answer the next datagrams with.
@@ -61,6 +75,7 @@ impl<'s> Snapshots<'s> {
             rrl,
             now: rrl.map_or(0, |r| r.now()),
             serving: self.serving,
+            queries: self.queries.as_deref(),
         }
     }
 }
@@ -141,12 +156,12 @@ pub fn respond(
             false
         }
         Limited::Slipped => {
-            cx.serving.metrics.query(transport, summary.rcode);
+            count(cx, transport, summary.rcode);
             debug!(%peer, transport = t, rcode = summary.rcode, "answer slipped (rate limit)");
             true
         }
         Limited::Send => {
-            cx.serving.metrics.query(transport, summary.rcode);
+            count(cx, transport, summary.rcode);
             if let Some(r) = summary.routed
                 && cx.serving.traffic.on()
             {
@@ -156,6 +171,16 @@ pub fn respond(
                 truncated = summary.truncated, "answer");
             true
         }
+    }
+}
+
+/// Counts one answered query: in the loop's own counters when it has
+/// them, else in the shared ones.
+#[inline]
+fn count(cx: &Context<'_>, transport: Transport, code: u16) {
+    match cx.queries {
+        Some(q) => q.query(code),
+        None => cx.serving.metrics.query(transport, code),
     }
 }
 

@@ -216,6 +216,7 @@ fn answer_into(serving: &Serving, msg: &[u8], peer: SocketAddr, out: &mut Vec<u8
             rrl: None,
             now: 0,
             serving,
+            queries: None,
         };
         let mut traffic = Pending::default();
         let sent = respond(

@@ -100,17 +100,20 @@ mod batch {
 
     pub fn serve(sock: UdpSocket, local: SocketAddr, serving: &Serving, stop: &AtomicBool) {
         let fd = sock.as_raw_fd();
-        let mut snapshots = Snapshots::new(serving);
+        // This loop's own query counters, and answers per endpoint counted
+        // per batch: nothing another worker writes is written per query.
+        let mut snapshots = Snapshots::new(serving).counting_in(serving.metrics.worker());
         let mut slips = 0u32;
         let mut traffic = Pending::default();
-        let mut answerer = Answerer::default().with_latency(serving.latency.clone());
+        let mut answerer = Answerer::default()
+            .with_latency(serving.latency.clone())
+            .tallied();
         let mut bufs: Box<[[u8; BUF]; BATCH]> = Box::new([[0; BUF]; BATCH]);
         let mut outs: [Vec<u8>; BATCH] = std::array::from_fn(|_| Vec::with_capacity(1232));
         let mut recv_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
         let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
         let mut lens = [0usize; BATCH];
         let mut peers: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
-        let mut reply_to: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
         let mut woke = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let received = {
@@ -153,11 +156,16 @@ mod batch {
                     }
                 }
             };
+            // One clock read for the batch's answers (their drain
+            // bookkeeping, health-aware TTLs, the Traffic View's second).
+            let _clock = crate::clock::Batch::start();
             let cx = snapshots.context();
             let mut replies = 0;
             for i in 0..received {
-                let Some(peer) = peers[i] else { continue };
-                let Some(peer_addr) = to_std(&peer).filter(|p| !refused_source_port(p.port()))
+                let Some(peer_addr) = peers[i]
+                    .as_ref()
+                    .and_then(to_std)
+                    .filter(|p| !refused_source_port(p.port()))
                 else {
                     continue;
                 };
@@ -173,11 +181,18 @@ mod batch {
                     peer_addr,
                     out,
                 ) {
-                    reply_to[replies] = Some(peer);
+                    // The addresses answered move up to match `outs`
+                    // (only after a query went unanswered).
+                    if replies != i {
+                        peers[replies] = peers[i];
+                    }
                     replies += 1;
                 }
             }
             traffic.after_batch(&serving.traffic);
+            // Every answer is in its endpoint's counters (and its drain
+            // bookkeeping) before any goes out.
+            answerer.settle();
             if replies == 0 {
                 continue;
             }
@@ -187,7 +202,7 @@ mod batch {
                 fd,
                 &mut send_headers,
                 slices[..replies].iter(),
-                &reply_to[..replies],
+                &peers[..replies],
                 no_cmsgs,
                 MsgFlags::empty(),
             ) {
@@ -197,7 +212,7 @@ mod batch {
             // sendmmsg stops at the first failing datagram: send the rest one
             // by one so one bad peer never costs the others their answers.
             for j in sent..replies {
-                if let Some(peer) = reply_to[j].as_ref().and_then(to_std)
+                if let Some(peer) = peers[j].as_ref().and_then(to_std)
                     && let Err(e) = sock.send_to(&outs[j], peer)
                 {
                     debug!(%peer, error = %e, "udp send failed");
@@ -222,7 +237,7 @@ mod simple {
     use crate::traffic::Pending;
 
     pub fn serve(sock: UdpSocket, local: SocketAddr, serving: &Serving, stop: &AtomicBool) {
-        let mut snapshots = Snapshots::new(serving);
+        let mut snapshots = Snapshots::new(serving).counting_in(serving.metrics.worker());
         let mut slips = 0u32;
         let mut traffic = Pending::default();
         let mut answerer = Answerer::default().with_latency(serving.latency.clone());

@@ -324,14 +324,18 @@ impl EndpointRuntime {
     /// second.
     #[inline]
     pub fn answered(&self, now: u32, ttl: u32) {
-        self.answers.fetch_add(1, Relaxed);
+        self.add_answers(1, now, served_until(now, ttl));
+    }
+
+    /// Counts `count` answers carrying it, the latest sent at `now`, the
+    /// last of them leaving caches at `until` (what [`Tally`] adds up).
+    #[inline]
+    fn add_answers(&self, count: u64, now: u32, until: u64) {
+        self.answers.fetch_add(count, Relaxed);
         let now = u64::from(now);
         if self.last_served.load(Relaxed) != now {
             self.last_served.store(now, Relaxed);
         }
-        // `now` is the whole second the answer went out in: it may leave a
-        // cache up to a second after `now + ttl`.
-        let until = now + u64::from(ttl) + 1;
         if self.served_until.load(Relaxed) < until {
             self.served_until.fetch_max(until, Relaxed);
         }
@@ -350,6 +354,122 @@ impl EndpointRuntime {
     pub fn restore_served(&self, last: u64, until: u64) {
         self.last_served.fetch_max(last, Relaxed);
         self.served_until.fetch_max(until, Relaxed);
+    }
+}
+
+/// When an answer sent at `now` (a whole second) with `ttl` leaves resolver
+/// caches: it may leave up to a second after `now + ttl`.
+#[inline]
+fn served_until(now: u32, ttl: u32) -> u64 {
+    u64::from(now) + u64::from(ttl) + 1
+}
+
+/// Endpoints a [`Tally`] keeps runs for at once: a batch's answers mostly
+/// carry a few (a priority answer one, a weighted profile's two, a
+/// multivalue answer's handful).
+const TALLIED: usize = 4;
+
+/// One receive loop's answers per endpoint not yet added to the endpoints'
+/// shared counters ([`EndpointRuntime::answered`]): the loop counts each
+/// answer here (no shared write) and [`Tally::settle`]s once per batch,
+/// before the batch's answers are sent, so every count, the second of the
+/// last answer and when it leaves caches are in the endpoint's runtime
+/// before any of those answers is out. One atomic add per endpoint per
+/// batch instead of one per answer: the answer path's writes were the
+/// only ones to the endpoint's runtime, which every worker reads
+/// (override, shed and drain state) for every answer, so under load the
+/// other workers' reads no longer miss each time one worker answers.
+/// It keeps the endpoints it counted for between batches (a reference
+/// each, replaced when others come), so a loop answering the same few
+/// endpoints touches no reference count either. Dropping it settles.
+#[derive(Debug, Default)]
+pub struct Tally {
+    runs: [Option<Run>; TALLIED],
+}
+
+/// Answers carrying one endpoint since the last settle.
+#[derive(Debug)]
+struct Run {
+    runtime: Arc<EndpointRuntime>,
+    /// Answers not yet added (0: an idle slot, free for another endpoint).
+    count: u64,
+    /// The latest second one was sent in.
+    now: u32,
+    /// When the last of them leaves caches.
+    until: u64,
+}
+
+impl Tally {
+    /// Counts one answer carrying the endpoint of `runtime`, sent at
+    /// `now` with `ttl` (what [`EndpointRuntime::answered`] takes).
+    #[inline]
+    pub fn answered(&mut self, runtime: &Arc<EndpointRuntime>, now: u32, ttl: u32) {
+        let until = served_until(now, ttl);
+        // Where a new endpoint goes: an empty slot, else one whose
+        // endpoint has nothing waiting (so endpoints answered in turn keep
+        // their slots and no reference count moves).
+        let (mut empty, mut idle) = (None, None);
+        for (i, slot) in self.runs.iter_mut().enumerate() {
+            match slot {
+                Some(run) if Arc::ptr_eq(&run.runtime, runtime) => {
+                    if run.count == 0 {
+                        (run.now, run.until) = (now, until);
+                    } else {
+                        run.now = run.now.max(now);
+                        run.until = run.until.max(until);
+                    }
+                    run.count += 1;
+                    return;
+                }
+                Some(run) if run.count > 0 => {}
+                Some(_) => {
+                    idle.get_or_insert(i);
+                }
+                None => {
+                    empty.get_or_insert(i);
+                }
+            }
+        }
+        // A fifth endpoint in one batch: the first one's answers go in now.
+        let i = empty.or(idle).unwrap_or_else(|| {
+            Self::add(&mut self.runs[0]);
+            0
+        });
+        self.runs[i] = Some(Run {
+            runtime: runtime.clone(),
+            count: 1,
+            now,
+            until,
+        });
+    }
+
+    /// Adds every endpoint's answers to its counters.
+    #[inline]
+    pub fn settle(&mut self) {
+        for slot in &mut self.runs {
+            Self::add(slot);
+        }
+    }
+
+    /// True when no answer waits to be added.
+    pub fn is_empty(&self) -> bool {
+        self.runs.iter().flatten().all(|run| run.count == 0)
+    }
+
+    #[inline]
+    fn add(slot: &mut Option<Run>) {
+        if let Some(run) = slot
+            && run.count > 0
+        {
+            run.runtime.add_answers(run.count, run.now, run.until);
+            run.count = 0;
+        }
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.settle();
     }
 }
 
@@ -406,4 +526,92 @@ pub enum Health {
         /// `min_child_endpoints`.
         min: u32,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(r: &EndpointRuntime) -> (u64, (u64, u64)) {
+        (r.answers.load(Relaxed), r.served())
+    }
+
+    #[test]
+    fn a_tally_adds_up_to_what_answering_one_by_one_does() {
+        // Six endpoints (more than a tally keeps runs for), answered in a
+        // mixed order over two seconds with TTLs that change.
+        let direct: Vec<Arc<EndpointRuntime>> = (0..6).map(|_| Arc::default()).collect();
+        let tallied: Vec<Arc<EndpointRuntime>> = (0..6).map(|_| Arc::default()).collect();
+        let mut tally = Tally::default();
+        let answers = (0..200u32).map(|i| ((i * 7 % 11) as usize % 6, 1000 + i / 100, 30 - i % 5));
+        for (round, (e, now, ttl)) in answers.enumerate() {
+            direct[e].answered(now, ttl);
+            tally.answered(&tallied[e], now, ttl);
+            if round % 16 == 15 {
+                tally.settle();
+                assert!(tally.is_empty());
+            }
+        }
+        // Not yet settled: the shared counters lag...
+        assert!(!tally.is_empty());
+        assert_ne!(
+            direct.iter().map(|r| state(r)).collect::<Vec<_>>(),
+            tallied.iter().map(|r| state(r)).collect::<Vec<_>>()
+        );
+        // ...and agree once it is.
+        tally.settle();
+        for (d, t) in direct.iter().zip(&tallied) {
+            assert_eq!(state(d), state(t));
+        }
+        assert_eq!(tallied.iter().map(|r| state(r).0).sum::<u64>(), 200);
+    }
+
+    #[test]
+    fn dropping_a_tally_settles_it() {
+        let r = Arc::<EndpointRuntime>::default();
+        {
+            let mut tally = Tally::default();
+            tally.answered(&r, 500, 60);
+            tally.answered(&r, 501, 30);
+            assert_eq!(state(&r), (0, (0, 0)));
+        }
+        assert_eq!(state(&r), (2, (501, 561)));
+        // The tally let go of the endpoint.
+        assert_eq!(Arc::strong_count(&r), 1);
+    }
+
+    #[test]
+    fn a_tally_keeps_its_endpoints_between_batches() {
+        let a = Arc::<EndpointRuntime>::default();
+        let b = Arc::<EndpointRuntime>::default();
+        let mut tally = Tally::default();
+        tally.answered(&a, 500, 60);
+        tally.settle();
+        assert_eq!(Arc::strong_count(&a), 2);
+        // The next batch: nothing new to hold; a later second and a shorter
+        // TTL start the run afresh.
+        tally.answered(&a, 502, 1);
+        tally.answered(&b, 502, 1);
+        assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (2, 2));
+        // Batches of one answer each, in turn: each keeps its slot (a
+        // new endpoint takes an empty slot before an idle one).
+        drop(tally);
+        let mut tally = Tally::default();
+        tally.answered(&a, 502, 1);
+        for _ in 0..3 {
+            tally.settle();
+            tally.answered(&b, 502, 1);
+            tally.settle();
+            tally.answered(&a, 502, 1);
+        }
+        assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (2, 2));
+        assert!(
+            tally.runs[0]
+                .as_ref()
+                .is_some_and(|r| Arc::ptr_eq(&r.runtime, &a))
+        );
+        tally.settle();
+        assert_eq!(state(&a), (6, (502, 561)));
+        assert_eq!(state(&b), (4, (502, 504)));
+    }
 }

@@ -109,6 +109,24 @@ impl Answerer {
         self
     }
 
+    /// Counts answers per endpoint in a [`crate::snapshot::Tally`] that
+    /// [`Answerer::settle`] adds to the endpoints' counters, instead of
+    /// once per answer: for a receive loop, which settles after each batch
+    /// and before sending it.
+    pub fn tallied(mut self) -> Self {
+        self.scratch.tally = Some(crate::snapshot::Tally::default());
+        self
+    }
+
+    /// Adds the answers counted since the last call to their endpoints'
+    /// counters (see [`Answerer::tallied`]; nothing to do otherwise).
+    #[inline]
+    pub fn settle(&mut self) {
+        if let Some(tally) = &mut self.scratch.tally {
+            tally.settle();
+        }
+    }
+
     /// An answerer whose answers are not counted in the endpoints' answer
     /// counters (for `explain`, which asks without a client).
     pub fn uncounted() -> Self {

@@ -9,7 +9,7 @@ use crate::dns::message::{NameAt, write_owner};
 use crate::proto::rr::{Link, TypeBitmap, rtype};
 use crate::routing::{self, Client, Outcome, Picks};
 use crate::snapshot::{
-    Endpoint, EndpointId, Family, Lookup, Node, NodeId, ProfileId, Snapshot, Target, ZoneId,
+    Endpoint, EndpointId, Family, Lookup, Node, NodeId, ProfileId, Snapshot, Tally, Target, ZoneId,
 };
 
 /// Most names followed through CNAMEs in one answer.
@@ -39,6 +39,9 @@ pub(super) enum End<'t> {
 pub(super) struct Scratch {
     /// Count answers per endpoint (off for explain's synthetic queries).
     pub(super) count: bool,
+    /// Where answers are counted until the receive loop settles them
+    /// (`None`: straight into each endpoint's runtime).
+    pub(super) tally: Option<Tally>,
     rng: fastrand::Rng,
     picks: Picks,
     glue: [(usize, usize, NodeId); MAX_GLUE],
@@ -90,6 +93,7 @@ impl Scratch {
     pub(super) fn new(rng: fastrand::Rng) -> Scratch {
         Scratch {
             count: true,
+            tally: None,
             rng,
             picks: Picks::default(),
             glue: [(0, 0, 0); MAX_GLUE],
@@ -393,7 +397,11 @@ impl Scratch {
                     continue;
                 }
                 if self.count {
-                    ep.runtime.answered(now, ttl.unwrap_or_else(|| ep.rr.ttl()));
+                    let ttl = ttl.unwrap_or_else(|| ep.rr.ttl());
+                    match &mut self.tally {
+                        Some(tally) => tally.answered(&ep.runtime, now, ttl),
+                        None => ep.runtime.answered(now, ttl),
+                    }
                 }
                 let target = write_rr(out, c, at, &ep.rr);
                 if let Some(ttl) = ttl {

@@ -137,8 +137,12 @@ impl Queue {
 
     /// Answers until `stop` is set.
     pub fn serve(mut self, serving: &Serving, stop: &AtomicBool, counts: &Counts) {
-        let mut snapshots = Snapshots::new(serving);
-        let mut answerer = Answerer::default().with_latency(serving.latency.clone());
+        // As the sockets' UDP loop: its own query counters, answers per
+        // endpoint added up per batch, one clock read per batch.
+        let mut snapshots = Snapshots::new(serving).counting_in(serving.metrics.worker());
+        let mut answerer = Answerer::default()
+            .with_latency(serving.latency.clone())
+            .tallied();
         let mut slips = 0u32;
         let mut traffic = Pending::default();
         let mut out: Vec<u8> = Vec::with_capacity(4096);
@@ -168,6 +172,7 @@ impl Queue {
                 counts.dropped.fetch_add(n as u64, Ordering::Relaxed);
                 continue;
             }
+            let _clock = crate::clock::Batch::start();
             let cx = snapshots.context();
             let mut replies = 0;
             for d in &received[..n] {
@@ -212,6 +217,8 @@ impl Queue {
                 }
             }
             traffic.after_batch(&serving.traffic);
+            // The batch's bookkeeping is stored before its answers leave.
+            answerer.settle();
             let sent = self.transmit(&sending[..replies]);
             // What the transmit ring had no room for is dropped.
             free.extend(sending[sent..replies].iter().map(|d| d.addr));

@@ -204,6 +204,9 @@ pub fn write_answer(q: &Query, dns: &[u8], buf: &mut [u8]) -> Option<usize> {
                 dst.octets(),
             )
             .ok()?;
+            // Don't Fragment, as the kernel sends the sockets' answers
+            // (IP_PMTUDISC_WANT sets it on a datagram within the MTU).
+            ip.dont_fragment = true;
             ip.header_checksum = ip.calc_header_checksum();
             let udp =
                 UdpHeader::with_ipv4_checksum(q.local.port(), q.peer.port(), &ip, dns).ok()?;

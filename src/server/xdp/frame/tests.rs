@@ -45,6 +45,7 @@ fn a_query_over_ipv4_reads_and_its_answer_checks_out() {
     assert_eq!(&buf[..6], &CLIENT_MAC);
     assert_eq!(&buf[6..12], &SERVER_MAC);
     assert_eq!(buf[14 + 8], TTL);
+    assert_eq!(buf[14 + 6] & 0x40, 0x40, "Don't Fragment");
 }
 
 #[test]

@@ -62,7 +62,8 @@ struct {
     __type(value, __u8);
 } sy_listen SEC(".maps");
 
-// Per-CPU frame counts: [0] passed to the kernel, [1] redirected.
+// Per-CPU counts of frames passed to the kernel ([0]; [1] unused:
+// redirected frames are counted by the workers that take them).
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 2);
@@ -123,7 +124,6 @@ int switchyard_xdp(struct xdp_md *ctx)
         if (!bpf_map_lookup_elem(&sy_listen, &key))
             return count(0, XDP_PASS);
     }
-    count(1, 0);
     // A queue without a socket of ours passes (the flags' low bits are the
     // action when the map has no entry).
     return bpf_redirect_map(&sy_xsks, ctx->rx_queue_index, XDP_PASS);

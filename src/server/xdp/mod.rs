@@ -47,24 +47,23 @@ pub struct Status {
 }
 
 impl Status {
-    /// Frames so far, by action: passed to the kernel and redirected to
-    /// our sockets (the program's per-CPU counts), answered and dropped
+    /// Frames so far, by action: passed to the kernel (the program's
+    /// per-CPU counts), redirected to our sockets, answered and dropped
     /// (malformed, refused, rate limited, held while stalled: the
     /// workers').
     pub fn packets(&self) -> [u64; 4] {
-        let (passed, redirected) = self
+        let (passed, _) = self
             .program
             .lock()
             .ok()
             .and_then(|p| p.as_ref().map(|p| p.counts()))
             .unwrap_or_default();
         let sum = |f: fn(&worker::Counts) -> u64| self.counts.iter().map(|c| f(c)).sum();
-        [
-            passed,
-            redirected,
-            sum(|c| c.answered.load(Ordering::Relaxed)),
-            sum(|c| c.dropped.load(Ordering::Relaxed)),
-        ]
+        let answered = sum(|c| c.answered.load(Ordering::Relaxed));
+        let dropped = sum(|c| c.dropped.load(Ordering::Relaxed));
+        // Every frame redirected is answered or dropped by a worker (one
+        // counter less per packet in the program).
+        [passed, answered + dropped, answered, dropped]
     }
 }
 

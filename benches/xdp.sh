@@ -204,23 +204,7 @@ wait_ready() { # name
 
 # --- Knot DNS: the same zone content gdnsd gets in dnsperf.sh -------------
 mkdir -p "$work/knot/db"
-cat > "$work/knot/tm.example.test.zone" <<'ZONE'
-$ORIGIN tm.example.test.
-$TTL 3600
-@       SOA ns1 hostmaster.example.test. 1 3600 600 1209600 60
-@       NS  ns1
-@       NS  ns2
-ns1     A    192.0.2.53
-ns2     AAAA 2001:db8::53
-www     CNAME todoapi
-todoapi 30 A 203.0.113.10
-canary  10 A 192.0.2.10
-pool    20 A 192.0.2.21
-static  60 CNAME static-a.cdn.example.net.
-nearest 60 A 192.0.2.31
-geo     60 A 192.0.2.41
-office  60 A 192.0.2.52
-ZONE
+{ echo '$ORIGIN tm.example.test.'; cat benches/static-zone.txt; } > "$work/knot/tm.example.test.zone"
 knot_config() { # sockets|xdp
   cat <<CFG
 server:

@@ -34,6 +34,9 @@ fn udp_socket(addr: SocketAddr) -> Result<std::net::UdpSocket> {
     }
     // Absorb bursts; the kernel caps this at net.core.rmem_max.
     let _ = s.set_recv_buffer_size(4 << 20);
+    // DF on every answer, and no path-MTU state: see `dont_fragment`.
+    #[cfg(target_os = "linux")]
+    dont_fragment(&s, addr.is_ipv6())?;
     s.bind(&addr.into())?;
     Ok(s.into())
 }
@@ -48,4 +51,25 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     s.bind(&addr.into())?;
     s.listen(1024)?;
     tokio::net::TcpListener::from_std(s.into())
+}
+
+/// Answers leave unfragmented, with DF set over IPv4, and sized by the
+/// link's MTU whatever an ICMP "fragmentation needed" or "packet too big"
+/// (which anyone can forge to have answers fragmented) says about the path:
+/// `IP_PMTUDISC_PROBE`, as RFC 9715 asks of responders. UDP answers are at
+/// most 1,232 bytes, so they fit any link an IPv6 network can use; one that
+/// a smaller link refuses goes out truncated (`server::udp`). Over IPv4 the
+/// kernel also skips choosing a fragment ID for every datagram, a keyed
+/// hash under the default `IP_PMTUDISC_WANT`.
+#[cfg(target_os = "linux")]
+fn dont_fragment(s: &Socket, v6: bool) -> std::io::Result<()> {
+    use rustix::net::sockopt::{
+        Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery, set_ip_mtu_discover, set_ipv6_mtu_discover,
+    };
+    if v6 {
+        set_ipv6_mtu_discover(s, Ipv6PathMtuDiscovery::PROBE)?;
+    } else {
+        set_ip_mtu_discover(s, Ipv4PathMtuDiscovery::PROBE)?;
+    }
+    Ok(())
 }

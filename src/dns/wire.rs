@@ -433,6 +433,54 @@ fn to_lowercase(src: &[u8], dst: &mut [u8]) {
     }
 }
 
+/// Cuts a response down to its header, question and OPT record, with TC
+/// set: what goes out when the whole response could not be sent (a link
+/// whose MTU is below the size the client allowed), so the client retries
+/// over TCP instead of waiting for an answer that never comes. Returns
+/// false, leaving `resp` as it was, when it does not read as a response
+/// with one question.
+pub fn truncate_response(resp: &mut Vec<u8>) -> bool {
+    let Some((question_end, opt)) = question_and_opt(resp) else {
+        return false;
+    };
+    match opt {
+        Some((start, end)) => {
+            resp.copy_within(start..end, question_end);
+            resp.truncate(question_end + (end - start));
+        }
+        None => resp.truncate(question_end),
+    }
+    let f = u16::from_be_bytes([resp[2], resp[3]]) | flags::TC;
+    resp[2..4].copy_from_slice(&f.to_be_bytes());
+    resp[6..10].fill(0);
+    resp[10..12].copy_from_slice(&u16::from(opt.is_some()).to_be_bytes());
+    true
+}
+
+/// Where a response's question ends, and the span of its OPT record.
+fn question_and_opt(resp: &[u8]) -> Option<(usize, Option<(usize, usize)>)> {
+    let count = |i: usize| u16::from_be_bytes([resp[i], resp[i + 1]]) as usize;
+    if resp.len() < 12 || count(4) != 1 {
+        return None;
+    }
+    let mut r = Reader { buf: resp, pos: 12 };
+    r.skip_name()?;
+    r.skip(4)?;
+    let question_end = r.pos;
+    let mut opt = None;
+    for _ in 0..count(6) + count(8) + count(10) {
+        let start = r.pos;
+        r.skip_name()?;
+        let rtype = r.u16()?;
+        r.pos = start;
+        skip_record(&mut r)?;
+        if rtype == rtype::OPT {
+            opt = Some((start, r.pos));
+        }
+    }
+    Some((question_end, opt))
+}
+
 fn skip_record(r: &mut Reader<'_>) -> Option<()> {
     r.skip_name()?;
     r.skip(8)?;
@@ -484,6 +532,55 @@ mod tests {
     use super::*;
     use hickory_proto::op::{Edns as HEdns, Message, Query as HQuery};
     use hickory_proto::rr::{Name, RecordType};
+
+    #[test]
+    fn a_response_cut_to_its_question_keeps_the_opt_record_and_sets_tc() {
+        use hickory_proto::op::OpCode;
+        use hickory_proto::rr::rdata::{A, TXT};
+        use hickory_proto::rr::{RData, Record};
+        let name = Name::from_ascii("www.tm.example.test.").unwrap();
+        let response = |edns: bool| {
+            let mut m = Message::response(0x1234, OpCode::Query);
+            m.metadata.authoritative = true;
+            m.add_query(HQuery::query(name.clone(), RecordType::A));
+            m.add_answer(Record::from_rdata(
+                name.clone(),
+                30,
+                RData::A(A::new(192, 0, 2, 1)),
+            ));
+            let txt = TXT::new(vec!["x".repeat(200)]);
+            m.add_answer(Record::from_rdata(name.clone(), 30, RData::TXT(txt)));
+            if edns {
+                let mut e = HEdns::new();
+                e.set_max_payload(1232);
+                m.set_edns(e);
+            }
+            m
+        };
+        for edns in [true, false] {
+            let m = response(edns);
+            let mut resp = m.to_vec().unwrap();
+            assert!(truncate_response(&mut resp));
+            let cut = Message::from_vec(&resp).unwrap();
+            assert_eq!(cut.metadata.id, 0x1234);
+            assert!(cut.metadata.truncation && cut.metadata.authoritative);
+            assert_eq!(cut.queries, m.queries);
+            assert!(cut.answers.is_empty());
+            assert_eq!(
+                cut.edns.as_ref().map(|e| e.max_payload()),
+                m.edns.as_ref().map(|e| e.max_payload()),
+            );
+        }
+
+        // What does not read as a response with one question is left alone.
+        let whole = response(false).to_vec().unwrap();
+        let two_questions = [0, 1, 0x80, 0, 0, 2, 0, 0, 0, 0, 0, 0];
+        for bad in [&[0u8; 5][..], &whole[..whole.len() - 3], &two_questions] {
+            let mut b = bad.to_vec();
+            assert!(!truncate_response(&mut b));
+            assert_eq!(b, bad);
+        }
+    }
 
     #[test]
     fn lowercasing_eight_bytes_at_a_time_agrees_with_the_standard_library() {

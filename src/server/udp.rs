@@ -74,16 +74,14 @@ mod batch {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Instant;
 
-    use nix::sys::socket::{
-        ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
-    };
-    use tracing::debug;
-
-    use super::{receive_error, refused_source_port};
+    use super::{receive_error, refused_source_port, send_one};
     use crate::dns::answer::{Answerer, Transport};
     use crate::server::respond::{Snapshots, respond};
     use crate::state::Serving;
     use crate::traffic::Pending;
+    use nix::sys::socket::{
+        ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
+    };
 
     /// Datagrams taken per system call.
     pub const BATCH: usize = 16;
@@ -212,13 +210,28 @@ mod batch {
             // sendmmsg stops at the first failing datagram: send the rest one
             // by one so one bad peer never costs the others their answers.
             for j in sent..replies {
-                if let Some(peer) = peers[j].as_ref().and_then(to_std)
-                    && let Err(e) = sock.send_to(&outs[j], peer)
-                {
-                    debug!(%peer, error = %e, "udp send failed");
+                if let Some(peer) = peers[j].as_ref().and_then(to_std) {
+                    send_one(&sock, &mut outs[j], peer);
                 }
             }
         }
+    }
+}
+
+/// Sends one answer on its own. An answer larger than the link's MTU
+/// (sockets never fragment: see `app::sockets`) goes out truncated instead,
+/// so the client retries over TCP rather than waiting in vain.
+#[cfg(target_os = "linux")]
+fn send_one(sock: &UdpSocket, out: &mut Vec<u8>, peer: SocketAddr) {
+    let mut result = sock.send_to(out, peer);
+    if matches!(&result, Err(e) if e.raw_os_error() == Some(nix::libc::EMSGSIZE))
+        && crate::dns::wire::truncate_response(out)
+    {
+        tracing::debug!(%peer, "answer larger than the link's MTU: sent truncated");
+        result = sock.send_to(out, peer);
+    }
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "udp send failed");
     }
 }
 

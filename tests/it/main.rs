@@ -25,6 +25,7 @@ mod dns_rules;
 mod dnssec;
 mod ecs;
 mod explain;
+mod fragmentation;
 mod fuzz_corpus;
 mod geo;
 mod geodb;

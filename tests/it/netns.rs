@@ -128,6 +128,12 @@ impl Veth {
         )
     }
 
+    /// Sets the MTU of both ends.
+    pub fn set_mtu(&self, mtu: u32) {
+        ip(&format!("link set {} mtu {mtu}", self.outer));
+        ip(&format!("-n {} link set {} mtu {mtu}", self.ns, self.inner));
+    }
+
     /// Whether an XDP program is attached to `inner`.
     pub fn xdp_attached(&self) -> bool {
         let out = Command::new("ip")

@@ -202,7 +202,14 @@ impl Queue {
                         return None;
                     }
                     let room = chunk.len().min(self.max_frame);
-                    frame::write_answer(&q, &out, &mut chunk[..room])
+                    frame::write_answer(&q, &out, &mut chunk[..room]).or_else(|| {
+                        // Larger than the link: truncated, as the sockets
+                        // send it, so the client retries over TCP.
+                        if !crate::dns::wire::truncate_response(&mut out) {
+                            return None;
+                        }
+                        frame::write_answer(&q, &out, &mut chunk[..room])
+                    })
                 });
                 match answered {
                     Some(len) => {

@@ -10,6 +10,8 @@
 #   TRIALS=7 DURATION=8 benches/xdp.sh
 #   BIN=/path/to/switchyard benches/xdp.sh       # this binary, not target/release/switchyard
 #   SERIES="knot-xdp sy-xdp" benches/xdp.sh      # some of the series
+#   BASELINE=/tmp/old/switchyard SERIES="sy-xdp bl-xdp" benches/xdp.sh
+#                                                # and an earlier build's XDP path (bl-xdp)
 #   FAMILY=6 benches/xdp.sh                      # over IPv6 (fd99::1) instead of 10.99.0.1
 #   CLIENTS=4 OUTSTANDING=100 QUERY_TIMEOUT=5    # dnsperf -c, -q, -t (these are the defaults)
 #   QUIET=20 QUIET_WAIT=30                       # wait for a quiet machine before each trial
@@ -286,6 +288,7 @@ sy_config() { # extra-toml
 }
 sy_config "" > "$work/sy-sockets.toml"
 sy_config "[dns.xdp]\ninterfaces = [\"$IF_S\"]\nlisten = [\"$SRV_SOCK\"]\nfallback = \"error\"" > "$work/sy-xdp.toml"
+cp "$work/sy-xdp.toml" "$work/bl-xdp.toml"
 
 start_server() { # series
   local s=$1
@@ -294,12 +297,13 @@ start_server() { # series
     # Relative paths in the configuration (profiles, state file) are the
     # configuration file's directory's.
     sy-*) RUST_LOG=warn ip netns exec "$NS_S" taskset -c "$SERVER_CPU" "$BIN" serve --config "$work/$s.toml" 2>"$work/$s.log" & ;;
+    bl-*) RUST_LOG=warn ip netns exec "$NS_S" taskset -c "$SERVER_CPU" "$BASELINE" serve --config "$work/$s.toml" 2>"$work/$s.log" & ;;
   esac
   # `ip netns exec` and taskset exec the server: $! is the server itself.
   server_pid=$!
   sleep 0.2
   case $(cat "/proc/$server_pid/comm" 2>/dev/null) in
-    knotd | "$(basename "$BIN" | cut -c1-15)") ;;
+    knotd | "$(basename "$BIN" | cut -c1-15)" | "$(basename "${BASELINE:-/}" | cut -c1-15)") ;;
     *) echo "xdp.sh: $s: pid $server_pid is not the server ($(cat "/proc/$server_pid/comm" 2>/dev/null || echo exited))" >&2 ;;
   esac
   wait_ready "$s"
@@ -354,6 +358,10 @@ for s in $SERIES; do
           echo "sy-xdp: skipped, this binary does not accept [dns.xdp] ($(echo "$check_out" | head -1))" >> "$work/notes"
         fi
       fi
+      ;;
+    bl-xdp)
+      [ -x "${BASELINE:-}" ] || { echo "xdp.sh: bl-xdp needs BASELINE=/path/to/an/earlier/switchyard" >&2; exit 1; }
+      run+=(bl-xdp)
       ;;
     *) echo "xdp.sh: unknown series $s" >&2; exit 1 ;;
   esac
@@ -461,7 +469,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 lowest() { awk -v c="$2" '{ print $c }' "$1" | sort -g | head -1; }
 range() { awk -v c="$2" 'NR == 1 || $c < lo { lo = $c } NR == 1 || $c > hi { hi = $c } END { printf "%.2f-%.2f", lo, hi }' "$1"; }
-name() { case $1 in knot-sockets) echo "knot sockets" ;; knot-xdp) echo "knot XDP" ;; sy-sockets) echo "switchyard sockets" ;; sy-xdp) echo "switchyard XDP" ;; esac; }
+name() { case $1 in knot-sockets) echo "knot sockets" ;; knot-xdp) echo "knot XDP" ;; sy-sockets) echo "switchyard sockets" ;; sy-xdp) echo "switchyard XDP" ;; bl-xdp) echo "baseline XDP" ;; esac; }
 
 echo
 echo "query: $NAME $QTYPE over IPv$FAMILY; $TRIALS trials x ${DURATION}s per series, alternating; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -498,6 +506,7 @@ for c in 6 8; do
   ratio sy-sockets sy-xdp "switchyard sockets / switchyard XDP" "$c"
   ratio knot-sockets knot-xdp "knot sockets / knot XDP" "$c"
   ratio sy-sockets knot-sockets "switchyard sockets / knot sockets" "$c"
+  ratio sy-xdp bl-xdp "switchyard XDP / baseline XDP" "$c"
 done
 echo
 echo "how each series answered:"

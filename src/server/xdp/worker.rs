@@ -29,6 +29,11 @@ const FRAME: u32 = 2048;
 const BATCH: usize = 64;
 /// Most `sendto` calls per batch (each sends up to 32 frames).
 const KICKS: usize = 8;
+/// Frames the kernel sends per `sendto` in copy mode (`TX_BATCH_SIZE`):
+/// answers wait on the transmit ring until this many are queued or the
+/// receive ring is empty, so one call sends what several small batches
+/// answered.
+const TX_BUDGET: u32 = 32;
 /// How long an idle worker waits for frames before it looks at `stop`.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -162,7 +167,11 @@ impl Queue {
             };
             if n == 0 {
                 traffic.flush(&serving.traffic);
-                self.kick();
+                // `poll` sends a `sendto`'s worth of what is queued before
+                // it sleeps (copy mode, need-wakeup): kick only for more.
+                if self.tx.pending() > TX_BUDGET {
+                    self.kick();
+                }
                 self.wait();
                 continue;
             }
@@ -278,8 +287,9 @@ impl Queue {
         n
     }
 
-    /// Puts `descs` on the transmit ring and kicks the kernel; returns how
-    /// many it took.
+    /// Puts `descs` on the transmit ring, and kicks the kernel once a
+    /// `sendto`'s worth is queued (the loop kicks for the rest before it
+    /// sleeps); returns how many the ring took.
     fn transmit(&mut self, descs: &[XdpDesc]) -> usize {
         if descs.is_empty() {
             return 0;
@@ -297,7 +307,9 @@ impl Queue {
             }
             n += k;
         }
-        self.kick();
+        if self.tx.pending() >= TX_BUDGET {
+            self.kick();
+        }
         n
     }
 

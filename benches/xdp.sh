@@ -120,6 +120,13 @@ ip -n "$NS_C" addr add fd99::2/64 dev "$IF_C" nodad
 for ns in "$NS_S" "$NS_C"; do ip -n "$ns" link set lo up; done
 ip -n "$NS_S" link set "$IF_S" up
 ip -n "$NS_C" link set "$IF_C" up
+# CLIENT_RPS=1: the client's receive work (the answers' way up its IP and
+# UDP stack, and waking dnsperf) on the client's core, where a client on
+# another machine would do it: veth otherwise delivers inside the
+# server's send, on the server's core.
+if [ "${CLIENT_RPS:-0}" = 1 ]; then
+  ip netns exec "$NS_C" sh -c "printf '%x' $((1 << LOAD_CPU)) > /sys/class/net/$IF_C/queues/rx-0/rps_cpus"
+fi
 
 in_s() { ip netns exec "$NS_S" "$@"; }
 in_c() { ip netns exec "$NS_C" "$@"; }

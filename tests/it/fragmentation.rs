@@ -101,20 +101,38 @@ fn too_big_for_the_link(xdp: bool) {
 struct Capture(socket2::Socket);
 
 impl Capture {
+    /// Opens the socket on `dev`, here. A packet socket sees every
+    /// interface: a filter keeps only `dev`'s frames, so the other tests'
+    /// loopback traffic cannot fill its buffer before the answers come.
     fn open(dev: &str) -> Capture {
+        use socket2::SockFilter;
         const ETH_P_IP: u16 = 0x0800;
+        // Classic BPF: load the frame's interface index (SKF_AD_OFF +
+        // SKF_AD_IFINDEX), keep the frame if it is `dev`'s.
+        const LD_W_ABS: u16 = 0x20;
+        const JEQ_K: u16 = 0x15;
+        const RET_K: u16 = 0x06;
+        const IFINDEX: u32 = 0xFFFF_F000 + 8;
+        let ifindex = nix::net::if_::if_nametoindex(dev).unwrap();
         let s = socket2::Socket::new(
             socket2::Domain::PACKET,
             socket2::Type::RAW,
             Some(socket2::Protocol::from(i32::from(ETH_P_IP.to_be()))),
         )
         .unwrap();
-        s.bind_device(Some(dev.as_bytes())).unwrap();
+        s.attach_filter(&[
+            SockFilter::new(LD_W_ABS, 0, 0, IFINDEX),
+            SockFilter::new(JEQ_K, 0, 1, ifindex),
+            SockFilter::new(RET_K, 0, 0, 0xFFFF),
+            SockFilter::new(RET_K, 0, 0, 0),
+        ])
+        .unwrap();
         Capture(s)
     }
 
     /// The (flags and fragment offset, ID) of up to `n` IPv4 UDP packets
-    /// from `port`, waiting at most `within`.
+    /// from `port` (the answers leaving the server), waiting at most
+    /// `within`.
     fn udp_from_port(&self, port: u16, n: usize, within: Duration) -> Vec<(u16, u16)> {
         use std::io::Read;
         let deadline = Instant::now() + within;

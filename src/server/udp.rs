@@ -74,14 +74,15 @@ mod batch {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Instant;
 
+    use nix::sys::socket::{
+        ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
+    };
+
     use super::{receive_error, refused_source_port, send_one};
     use crate::dns::answer::{Answerer, Transport};
     use crate::server::respond::{Snapshots, respond};
     use crate::state::Serving;
     use crate::traffic::Pending;
-    use nix::sys::socket::{
-        ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
-    };
 
     /// Datagrams taken per system call.
     pub const BATCH: usize = 16;

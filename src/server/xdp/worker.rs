@@ -167,8 +167,9 @@ impl Queue {
             };
             if n == 0 {
                 traffic.flush(&serving.traffic);
-                // `poll` sends a `sendto`'s worth of what is queued before
-                // it sleeps (copy mode, need-wakeup): kick only for more.
+                // With need-wakeup, `poll` drives the transmit before it
+                // sleeps (in copy mode it sends a `sendto`'s worth; in
+                // zero-copy it wakes the driver): kick only for more.
                 if self.tx.pending() > TX_BUDGET {
                     self.kick();
                 }

@@ -35,12 +35,6 @@ fn too_big_for_the_link(xdp: bool) {
     let veth = Veth::new();
     veth.set_mtu(MTU);
     let v4 = veth.server_v4();
-    let mut records = String::new();
-    for i in 0..20 {
-        records.push_str(&format!(
-            "  {{ name = \"big\", type = \"TXT\", value = \"text record number {i:02} padding the answer out\" }},\n"
-        ));
-    }
     // IPv4 only: a link below 1,280 bytes carries no IPv6.
     let xdp_table = if xdp {
         format!(
@@ -54,7 +48,7 @@ fn too_big_for_the_link(xdp: bool) {
         format!("[dns]\nlisten = [\"{v4}:53\"]\n{xdp_table}[admin]\nlisten = \"{v4}:0\"\n");
     let fx = Fixture::with_zone(
         &config,
-        &zone_with_records(&records),
+        &zone_with_records(&big_txt_records()),
         &[("todoapi.toml", &ProfileToml::todoapi().build())],
     );
     let capture = Capture::open(&veth.outer);

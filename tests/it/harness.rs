@@ -55,6 +55,18 @@ pub fn zone_with_records(records: &str) -> String {
     format!("{ZONE_HEAD}{records}{ZONE_RECORDS}")
 }
 
+/// `big.tm.example.test`: 20 TXT records, an answer of about 1,200
+/// bytes, beyond a 512-byte limit and a small link's MTU.
+pub fn big_txt_records() -> String {
+    (0..20)
+        .map(|i| {
+            format!(
+                "  {{ name = \"big\", type = \"TXT\", value = \"text record number {i:02} padding the answer out\" }},\n"
+            )
+        })
+        .collect()
+}
+
 /// The seed profile: primary and secondary, priority routing, monitored.
 pub const TODOAPI: &str = r#"
 name = "todoapi.tm.example.test."

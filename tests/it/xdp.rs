@@ -18,18 +18,12 @@ use crate::netns::{Veth, skip};
 /// The example's `todoapi` profile, static, with a zone holding enough
 /// TXT records to truncate a 512-byte answer.
 fn fixture(veth: &Veth, also: &[SocketAddr], dns_extra: &str) -> Fixture {
-    let mut records = String::new();
-    for i in 0..20 {
-        records.push_str(&format!(
-            "  {{ name = \"big\", type = \"TXT\", value = \"text record number {i:02} padding the answer out\" }},\n"
-        ));
-    }
     let config = veth
         .config(also, "")
         .replacen("[dns.xdp]", &format!("{dns_extra}\n[dns.xdp]"), 1);
     Fixture::with_zone(
         &config,
-        &zone_with_records(&records),
+        &zone_with_records(&big_txt_records()),
         &[("todoapi.toml", &ProfileToml::todoapi().build())],
     )
 }

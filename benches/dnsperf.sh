@@ -9,6 +9,8 @@
 #   GDNSD_THREADS=default benches/dnsperf.sh  # gdnsd with its own thread count
 #   SIGNED=0 benches/dnsperf.sh             # without the signed server (sy+dnssec)
 #   BASELINE=/tmp/old/switchyard benches/dnsperf.sh   # an earlier build, same trials
+#   BASELINE=/tmp/old/target/release/switchyard BASELINE_EXAMPLE=/tmp/old benches/dnsperf.sh
+#                                  # an older tree's build on its own bundled example
 #   TRAFFIC=1 benches/dnsperf.sh            # and the same build with [traffic] off (sy-notraffic)
 #   BIN=target/profiling/switchyard benches/dnsperf.sh   # this binary, not a fresh release build
 #
@@ -99,10 +101,10 @@ example=tests/fixtures/example
 for f in "$example"/profiles/*.toml; do
   awk '/^\[monitor\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$f" > "$work/profiles/$(basename "$f")"
 done
-sy_config() { # port admin-port extra-toml
+sy_config() { # port admin-port extra-toml [example-dir]
   sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$1\"]|" \
       -e "s|^listen = \"127.0.0.1:8053\"|listen = \"127.0.0.1:$2\"|" \
-      -e "s|^database = \"geoip/|database = \"$PWD/geoip/|" "$example/switchyard.toml"
+      -e "s|^database = \"geoip/|database = \"$PWD/geoip/|" "${4:-$example}/switchyard.toml"
   printf '%b\n' "$3"
 }
 sy_port=$(free_port)
@@ -112,11 +114,26 @@ pids+=($!); sy_pid=$!
 # BASELINE: another switchyard binary (an earlier commit's release build)
 # on the same configuration, alternating with this one: a refactor's cost
 # per query, measured against itself in the same run.
+# BASELINE_EXAMPLE=<dir>: the baseline runs on that directory's
+# switchyard.toml and profiles/ instead (an older tree's bundled example,
+# for a build that predates keys the current one has), as they are: no
+# [dns.rate_limit] or [dns.cookies] added (builds before 2026-12-01 18:15
+# have neither).
 bl_pid=""
 if [ -n "${BASELINE:-}" ]; then
   bl_port=$(free_port)
-  sy_config "$bl_port" "$(free_port)" '[dns.rate_limit]\nenabled = false\n[dns.cookies]\nenabled = false' > "$work/baseline.toml"
-  RUST_LOG=warn taskset -c "$SERVER_CPU" "$BASELINE" serve --config "$work/baseline.toml" 2>"$work/baseline.log" &
+  if [ -n "${BASELINE_EXAMPLE:-}" ]; then
+    mkdir -p "$work/bl-example/profiles"
+    for f in "$BASELINE_EXAMPLE"/profiles/*.toml; do
+      awk '/^\[monitor\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$f" > "$work/bl-example/profiles/$(basename "$f")"
+    done
+    sy_config "$bl_port" "$(free_port)" "" "$BASELINE_EXAMPLE" > "$work/bl-example/baseline.toml"
+    bl_conf=$work/bl-example/baseline.toml
+  else
+    sy_config "$bl_port" "$(free_port)" '[dns.rate_limit]\nenabled = false\n[dns.cookies]\nenabled = false' > "$work/baseline.toml"
+    bl_conf=$work/baseline.toml
+  fi
+  RUST_LOG=warn taskset -c "$SERVER_CPU" "$BASELINE" serve --config "$bl_conf" 2>"$work/baseline.log" &
   pids+=($!); bl_pid=$!
 fi
 # TRAFFIC=1: "sy-notraffic", the "switchyard" configuration with the

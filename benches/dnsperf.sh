@@ -96,11 +96,14 @@ fi
 #    dropped) and a client cookie in every query (a server cookie made for
 #    every response). LIMITS=0 skips it.
 LIMITS=${LIMITS:-1}
-mkdir -p "$work/profiles"
 example=tests/fixtures/example
-for f in "$example"/profiles/*.toml; do
-  awk '/^\[monitor\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$f" > "$work/profiles/$(basename "$f")"
-done
+profiles_without_monitors() { # example-dir into-dir
+  mkdir -p "$2/profiles"
+  for f in "$1"/profiles/*.toml; do
+    awk '/^\[monitor\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$f" > "$2/profiles/$(basename "$f")"
+  done
+}
+profiles_without_monitors "$example" "$work"
 sy_config() { # port admin-port extra-toml [example-dir]
   sed -e "0,/^listen = /s|^listen = .*|listen = [\"127.0.0.1:$1\"]|" \
       -e "s|^listen = \"127.0.0.1:8053\"|listen = \"127.0.0.1:$2\"|" \
@@ -123,10 +126,7 @@ bl_pid=""
 if [ -n "${BASELINE:-}" ]; then
   bl_port=$(free_port)
   if [ -n "${BASELINE_EXAMPLE:-}" ]; then
-    mkdir -p "$work/bl-example/profiles"
-    for f in "$BASELINE_EXAMPLE"/profiles/*.toml; do
-      awk '/^\[monitor\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$f" > "$work/bl-example/profiles/$(basename "$f")"
-    done
+    profiles_without_monitors "$BASELINE_EXAMPLE" "$work/bl-example"
     sy_config "$bl_port" "$(free_port)" "" "$BASELINE_EXAMPLE" > "$work/bl-example/baseline.toml"
     bl_conf=$work/bl-example/baseline.toml
   else

@@ -126,6 +126,10 @@ bl_pid=""
 if [ -n "${BASELINE:-}" ]; then
   bl_port=$(free_port)
   if [ -n "${BASELINE_EXAMPLE:-}" ]; then
+    [ -f "$BASELINE_EXAMPLE/switchyard.toml" ] && [ -d "$BASELINE_EXAMPLE/profiles" ] || {
+      echo "dnsperf.sh: BASELINE_EXAMPLE=$BASELINE_EXAMPLE needs switchyard.toml and profiles/ (a tree's bundled example)" >&2
+      exit 1
+    }
     profiles_without_monitors "$BASELINE_EXAMPLE" "$work/bl-example"
     sy_config "$bl_port" "$(free_port)" "" "$BASELINE_EXAMPLE" > "$work/bl-example/baseline.toml"
     bl_conf=$work/bl-example/baseline.toml

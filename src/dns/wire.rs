@@ -443,18 +443,32 @@ pub fn truncate_response(resp: &mut Vec<u8>) -> bool {
     let Some((question_end, opt)) = question_and_opt(resp) else {
         return false;
     };
-    match opt {
-        Some((start, end)) => {
-            resp.copy_within(start..end, question_end);
-            resp.truncate(question_end + (end - start));
-        }
-        None => resp.truncate(question_end),
-    }
+    cut_to_question(resp, question_end, opt);
     let f = u16::from_be_bytes([resp[2], resp[3]]) | flags::TC;
     resp[2..4].copy_from_slice(&f.to_be_bytes());
-    resp[6..10].fill(0);
-    resp[10..12].copy_from_slice(&u16::from(opt.is_some()).to_be_bytes());
     true
+}
+
+/// Cuts a response to its header, its question (ending at `question_end`)
+/// and the OPT record at `opt` moved right after it, with the section
+/// counts to match; returns the OPT record's length (0 without one). The
+/// flags are the caller's to set (TC, or a slip's BADCOOKIE).
+pub fn cut_to_question(
+    resp: &mut Vec<u8>,
+    question_end: usize,
+    opt: Option<(usize, usize)>,
+) -> usize {
+    let opt_len = match opt {
+        Some((start, end)) => {
+            resp.copy_within(start..end, question_end);
+            end - start
+        }
+        None => 0,
+    };
+    resp.truncate(question_end + opt_len);
+    resp[6..10].fill(0);
+    resp[10..12].copy_from_slice(&u16::from(opt_len > 0).to_be_bytes());
+    opt_len
 }
 
 /// Where a response's question ends, and the span of its OPT record.

@@ -1,7 +1,7 @@
 //! What a response was, for logging, metrics and rate limiting, and the
 //! rewrite of a response that rate limiting slipped.
 
-use crate::dns::wire::{flags, rcode};
+use crate::dns::wire::{self, flags, rcode};
 use crate::dns::{cookie, rrl};
 use crate::netblock::Network;
 use crate::snapshot::{EndpointId, ProfileId};
@@ -98,16 +98,13 @@ pub fn slip(out: &mut Vec<u8>, s: &Summary) {
     if out.len() < q_end || q_end < 12 {
         return;
     }
-    let opt_len = match s.opt_at {
-        Some(at) if (at as usize) >= q_end && (at as usize) < out.len() => {
-            let at = at as usize;
-            let len = out.len() - at;
-            out.copy_within(at.., q_end);
-            len
-        }
-        _ => 0,
-    };
-    out.truncate(q_end + opt_len);
+    // The OPT record is the response's last.
+    let opt = s
+        .opt_at
+        .map(usize::from)
+        .filter(|&at| at >= q_end && at < out.len())
+        .map(|at| (at, out.len()));
+    let opt_len = wire::cut_to_question(out, q_end, opt);
     let mut f = u16::from_be_bytes([out[2], out[3]]) & !(flags::AA | 0xF);
     if s.cookie.is_some() && opt_len > 0 {
         // BADCOOKIE = 23: 7 in the header, 1 in the OPT's extended rcode.
@@ -117,6 +114,4 @@ pub fn slip(out: &mut Vec<u8>, s: &Summary) {
         f |= flags::TC | (s.rcode & 0xF);
     }
     out[2..4].copy_from_slice(&f.to_be_bytes());
-    out[6..10].fill(0);
-    out[10..12].copy_from_slice(&u16::from(opt_len > 0).to_be_bytes());
 }
